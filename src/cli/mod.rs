@@ -1,0 +1,74 @@
+//! The `eddy` command line: flags as clap parses them, and the commands they run.
+//!
+//! `main.rs` only parses, sets up logging and a runtime, and maps [`CliError`] to an exit
+//! code: 0 ok, 1 user error (bad input, unknown topic), 2 internal error.
+
+pub mod format;
+pub mod topic;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::bench::BenchCommand;
+use crate::log::LogError;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "eddy",
+    version,
+    about = "A streaming SQL engine: ksqlDB's dialect, no JVM, no broker required",
+    after_help = "Example:\n  printf 'alice:hi\\nbob:yo\\n' | eddy topic produce chat --key-separator :\n  eddy topic consume chat --from-beginning --format '%p %o %k=%s\\n'"
+)]
+pub struct Cli {
+    /// Data directory of the embedded log.
+    #[arg(long, global = true, env = "EDDY_DATA_DIR", default_value = "./eddy-data")]
+    pub data_dir: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, list, describe, delete, produce to and consume from topics.
+    #[command(subcommand)]
+    Topic(topic::TopicCommand),
+    /// Benchmarks (never part of the tests).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// An error for the user, with the exit code it deserves.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad input: exit code 1.
+    #[error("{0}")]
+    User(String),
+    /// A failure of Eddy or its storage: exit code 2.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::User(_) => 1,
+            CliError::Internal(_) => 2,
+        }
+    }
+}
+
+impl From<LogError> for CliError {
+    fn from(e: LogError) -> Self {
+        if e.is_user_error() { CliError::User(e.to_string()) } else { CliError::Internal(e.to_string()) }
+    }
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Topic(command) => topic::run(&cli.data_dir, command).await,
+        Command::Bench(command) => crate::bench::run(command).await,
+    }
+}

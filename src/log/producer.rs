@@ -1,0 +1,91 @@
+//! A producer over any [`Log`]: picks partitions as Kafka's producer does and batches
+//! records per partition.
+
+use std::sync::Arc;
+
+use super::error::LogError;
+use super::partitioner::partition_for_key;
+use super::record::NewRecord;
+use super::Log;
+
+/// Buffers records per partition until [`Producer::flush`].
+///
+/// Keyed records go to Kafka's default partition for their key; records without a key are
+/// spread round-robin over the partitions; an explicit partition wins over both.
+pub struct Producer {
+    log: Arc<dyn Log>,
+    topic: String,
+    partition_count: u32,
+    next_unkeyed: u32,
+    pending: Vec<Vec<NewRecord>>,
+    pending_records: usize,
+}
+
+impl Producer {
+    /// A producer for an existing topic.
+    pub async fn new(log: Arc<dyn Log>, topic: &str) -> Result<Producer, LogError> {
+        let partition_count = log.partition_count(topic).await?;
+        Ok(Producer {
+            log,
+            topic: topic.to_owned(),
+            partition_count,
+            next_unkeyed: 0,
+            pending: (0..partition_count).map(|_| Vec::new()).collect(),
+            pending_records: 0,
+        })
+    }
+
+    pub fn partition_count(&self) -> u32 {
+        self.partition_count
+    }
+
+    /// Records buffered and not yet flushed.
+    pub fn pending_records(&self) -> usize {
+        self.pending_records
+    }
+
+    /// Checks that `partition` exists.
+    pub fn check_partition(&self, partition: u32) -> Result<(), LogError> {
+        if partition < self.partition_count {
+            Ok(())
+        } else {
+            Err(LogError::UnknownPartition {
+                topic: self.topic.clone(),
+                partition,
+                partition_count: self.partition_count,
+            })
+        }
+    }
+
+    /// Buffers `record` for `partition`, or for the partition its key (or the round-robin)
+    /// picks; returns the partition.
+    pub fn send(&mut self, record: NewRecord, partition: Option<u32>) -> Result<u32, LogError> {
+        let partition = match (partition, &record.key) {
+            (Some(p), _) => {
+                self.check_partition(p)?;
+                p
+            }
+            (None, Some(key)) => partition_for_key(key, self.partition_count),
+            (None, None) => {
+                let p = self.next_unkeyed % self.partition_count;
+                self.next_unkeyed = self.next_unkeyed.wrapping_add(1);
+                p
+            }
+        };
+        self.pending[partition as usize].push(record);
+        self.pending_records += 1;
+        Ok(partition)
+    }
+
+    /// Appends everything buffered, partition by partition.
+    pub async fn flush(&mut self) -> Result<(), LogError> {
+        for (partition, records) in self.pending.iter_mut().enumerate() {
+            if !records.is_empty() {
+                self.log.append(&self.topic, partition as u32, records).await?;
+                self.pending_records -= records.len();
+                records.clear();
+            }
+        }
+        Ok(())
+    }
+}
