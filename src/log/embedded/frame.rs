@@ -126,6 +126,23 @@ pub fn frame_length(bytes: &[u8]) -> Result<usize, FrameError> {
     Ok(frame_bytes)
 }
 
+/// Reads the fixed fields of the frame at the start of `bytes` *without* verifying its
+/// checksum: enough to skip over it, never enough to serve its records.
+pub fn peek_header(bytes: &[u8]) -> Result<FrameHeader, FrameError> {
+    let frame_bytes = frame_length(bytes)?;
+    if bytes.len() < FRAME_OVERHEAD_BYTES {
+        return Err(FrameError::Incomplete);
+    }
+    let mut cursor = Cursor::new(&bytes[FRAME_PREFIX_BYTES + 2..FRAME_OVERHEAD_BYTES]);
+    Ok(FrameHeader {
+        base_offset: u64::from_le_bytes(bytes[0..8].try_into().map_err(|_| FrameError::Incomplete)?),
+        record_count: cursor.u32()?,
+        first_timestamp_ms: cursor.i64()?,
+        max_timestamp_ms: cursor.i64()?,
+        frame_bytes,
+    })
+}
+
 /// Checks the frame at the start of `bytes` (length, checksum, fixed fields) and returns its
 /// header. The records are not decoded; a valid checksum makes their layout trustworthy
 /// enough to be decoded later with bounds checks.

@@ -412,7 +412,7 @@ impl Partition {
     /// Re-reads the segment list, keeping what is already known of surviving segments.
     fn reload_segments(&self, state: &mut PartitionState, repair: bool) -> Result<(), LogError> {
         state.dir_modified = dir_modified(&self.dir)?;
-        let mut listed = list_segments(&self.dir)?;
+        let mut listed = list_segments(&self.dir, repair)?;
         if listed.is_empty() {
             if !repair {
                 return Err(no_segments());
@@ -517,15 +517,16 @@ fn frame_chunks(records: &[NewRecord]) -> impl Iterator<Item = &[NewRecord]> {
     })
 }
 
-/// `(base_offset, path)` of every segment file in `dir`, sorted; stray temporary files of an
-/// interrupted index write are removed.
-fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, LogError> {
+/// `(base_offset, path)` of every segment file in `dir`, sorted. With `repair` (the write
+/// lock is held, so no index is being written) stray temporary files of an interrupted index
+/// write are removed.
+fn list_segments(dir: &Path, repair: bool) -> Result<Vec<(u64, PathBuf)>, LogError> {
     let mut segments = Vec::new();
     let entries = std::fs::read_dir(dir).map_err(LogError::io("list partition", dir))?;
     for entry in entries {
         let path = entry.map_err(LogError::io("list partition", dir))?.path();
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
-        if name.ends_with(".tmp") {
+        if name.ends_with(".tmp") && repair {
             let _ = std::fs::remove_file(&path);
         } else if let Some(base) = name.strip_suffix(".log").and_then(|b| b.parse::<u64>().ok()) {
             segments.push((base, path));

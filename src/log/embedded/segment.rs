@@ -25,6 +25,9 @@ use crate::log::record::Record;
 const INDEX_INTERVAL_BYTES: u64 = 4096;
 /// Scans read the file in chunks of this size.
 const SCAN_CHUNK_BYTES: usize = 1024 * 1024;
+/// Reads fetch at least this much, so that skipping to an offset past the index entry
+/// takes one system call.
+const SKIP_CHUNK_BYTES: usize = 64 * 1024;
 const INDEX_MAGIC: &[u8; 8] = b"EDDYIDX1";
 
 /// A point in the segment where a frame starts.
@@ -403,26 +406,35 @@ impl ReadPlan {
         let mut position = self.position;
         let mut budget = max_bytes.max(1);
         while position < self.end && budget > 0 {
-            let chunk = self.read_chunk(position, budget)?;
+            // Read ahead at least a scan chunk: frames before `min_offset` are skipped over.
+            let chunk = self.read_chunk(position, budget.max(SKIP_CHUNK_BYTES))?;
             let mut used = 0usize;
             while used < chunk.len() {
-                let header = match frame::check_frame(&chunk[used..]) {
-                    Ok(header) => header,
-                    Err(FrameError::Incomplete) if used > 0 => break,
-                    Err(FrameError::Incomplete) => {
-                        return Err(self.corrupt(position, "frame runs past the valid end of the segment".into()));
+                let rest = &chunk[used..];
+                let at = position + used as u64;
+                let peeked = match frame::peek_header(rest) {
+                    Ok(header) if header.frame_bytes <= rest.len() => header,
+                    Ok(_) | Err(FrameError::Incomplete) if used > 0 => break,
+                    Ok(_) | Err(FrameError::Incomplete) => {
+                        return Err(self.corrupt(at, "frame runs past the valid end of the segment".into()));
                     }
-                    Err(FrameError::Invalid(reason)) => return Err(self.corrupt(position + used as u64, reason)),
+                    Err(FrameError::Invalid(reason)) => return Err(self.corrupt(at, reason)),
                 };
-                if header.next_offset() > min_offset {
+                // Frames wholly before `min_offset` are skipped by their length alone: their
+                // records are not served, so a damaged one must not block what follows.
+                if peeked.next_offset() > min_offset {
+                    let header = frame::check_frame(rest).map_err(|e| self.corrupt(at, describe(e)))?;
                     let frame_bytes = chunk.slice(used..used + header.frame_bytes);
                     frame::decode_records(&frame_bytes, &header, min_offset, out)
-                        .map_err(|e| self.corrupt(position + used as u64, format!("{e:?}")))?;
+                        .map_err(|e| self.corrupt(at, describe(e)))?;
+                    budget = budget.saturating_sub(header.frame_bytes);
                 }
-                used += header.frame_bytes;
+                used += peeked.frame_bytes;
+                if budget == 0 {
+                    break;
+                }
             }
             position += used as u64;
-            budget = budget.saturating_sub(used);
         }
         Ok(())
     }
@@ -438,7 +450,7 @@ impl ReadPlan {
                 let header = match frame::check_frame(&chunk[used..]) {
                     Ok(header) => header,
                     Err(FrameError::Incomplete) if used > 0 => break,
-                    Err(e) => return Err(self.corrupt(position + used as u64, format!("{e:?}"))),
+                    Err(e) => return Err(self.corrupt(position + used as u64, describe(e))),
                 };
                 let frame_bytes = chunk.slice(used..used + header.frame_bytes);
                 if let Some(found) = visit(&frame_bytes, &header)? {
@@ -460,7 +472,7 @@ impl ReadPlan {
         if got < len {
             return Err(self.corrupt(position + got as u64, "segment is shorter than its valid length".into()));
         }
-        let first = frame::frame_length(&buf).map_err(|e| self.corrupt(position, format!("{e:?}")))?;
+        let first = frame::frame_length(&buf).map_err(|e| self.corrupt(position, describe(e)))?;
         if first > len {
             if first > available {
                 return Err(self.corrupt(position, "frame runs past the valid end of the segment".into()));
@@ -477,5 +489,12 @@ impl ReadPlan {
 
     fn corrupt(&self, position: u64, reason: String) -> LogError {
         LogError::Corrupt { path: self.path.clone(), position, reason }
+    }
+}
+
+fn describe(error: FrameError) -> String {
+    match error {
+        FrameError::Incomplete => "frame is cut short".into(),
+        FrameError::Invalid(reason) => reason,
     }
 }

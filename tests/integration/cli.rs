@@ -1,0 +1,276 @@
+//! `eddy topic` end to end: the real binary, real processes, a shared data directory.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use eddy::log::partitioner::partition_for_key;
+use eddy::log::{EmbeddedLog, Log};
+
+fn eddy(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_eddy"));
+    command.arg("--data-dir").arg(dir).env_remove("EDDY_DATA_DIR").env_remove("EDDY_LOG");
+    command
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    eddy(dir).args(args).output().unwrap()
+}
+
+fn run_ok(dir: &Path, args: &[&str]) -> String {
+    let out = run(dir, args);
+    assert!(out.status.success(), "eddy {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn produce(dir: &Path, args: &[&str], input: &[u8]) -> Output {
+    let mut child = eddy(dir)
+        .args(["topic", "produce"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Waits for a child with a deadline; a test never hangs on a stuck process.
+fn wait_with_deadline(mut child: Child, deadline: Duration) -> Output {
+    let started = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if started.elapsed() > deadline {
+            let _ = child.kill();
+            panic!("process still running after {deadline:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Expects a one-line error and exit code 1, never a panic.
+fn assert_user_error(out: &Output, expected: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(stderr.starts_with("error: "), "stderr: {stderr}");
+    assert!(stderr.contains(expected), "stderr {stderr:?} should mention {expected:?}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(!stderr.contains("panicked"));
+}
+
+/// The acceptance test: 20,000 keyed records come back complete, in per-key order,
+/// each on the partition Kafka's partitioner picks.
+#[test]
+fn keyed_records_round_trip_on_kafkas_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    run_ok(dir.path(), &["topic", "create", "orders", "--partitions", "6"]);
+    let mut input = String::new();
+    for i in 0..20_000 {
+        input.push_str(&format!("user-{}:order-{i}\n", (i * 7919) % 997));
+    }
+    let out = produce(dir.path(), &["orders", "--key-separator", ":"], input.as_bytes());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let printed = run_ok(dir.path(), &["topic", "consume", "orders", "--from-beginning", "--format", "%p\\t%o\\t%k\\t%s\\n"]);
+    let mut per_key: HashMap<String, Vec<u32>> = HashMap::new();
+    let mut next_offset = [0u64; 6];
+    let mut count = 0;
+    for line in printed.lines() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        let (partition, offset, key, value) = (fields[0].parse::<u32>().unwrap(), fields[1].parse::<u64>().unwrap(), fields[2], fields[3]);
+        assert_eq!(partition, partition_for_key(key.as_bytes(), 6), "partition of {key}");
+        assert_eq!(offset, next_offset[partition as usize], "offsets are contiguous");
+        next_offset[partition as usize] += 1;
+        let n: u32 = value.strip_prefix("order-").unwrap().parse().unwrap();
+        per_key.entry(key.to_owned()).or_default().push(n);
+        count += 1;
+    }
+    assert_eq!(count, 20_000);
+    assert_eq!(per_key.len(), 997);
+    for (key, numbers) in &per_key {
+        assert!(numbers.windows(2).all(|w| w[0] < w[1]), "records of {key} are in order");
+    }
+    assert!(next_offset.iter().all(|n| *n > 0), "every partition got records");
+}
+
+#[test]
+fn topic_admin_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    run_ok(d, &["topic", "create", "a", "--partitions", "2", "--config", "retention.ms=1000", "--config", "segment.bytes=4096"]);
+    run_ok(d, &["topic", "create", "b"]);
+    run_ok(d, &["topic", "create", "b", "--if-not-exists"]);
+    assert_eq!(run_ok(d, &["topic", "list"]), "a\nb\n");
+    produce(d, &["a", "--partition", "1"], b"x\ny\n");
+    let described = run_ok(d, &["topic", "describe", "a"]);
+    assert!(described.starts_with("Topic: a\tPartitionCount: 2\tReplicationFactor: 1\tConfigs: "), "{described}");
+    assert!(described.contains("retention.ms=1000") && described.contains("segment.bytes=4096"), "{described}");
+    assert!(described.contains("Partition: 1\tEarliestOffset: 0\tLatestOffset: 2"), "{described}");
+    assert!(described.contains("Partition: 0\tEarliestOffset: 0\tLatestOffset: 0"), "{described}");
+    run_ok(d, &["topic", "delete", "a"]);
+    assert_eq!(run_ok(d, &["topic", "list"]), "b\n");
+}
+
+#[test]
+fn consume_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    run_ok(d, &["topic", "create", "t"]);
+    produce(d, &["t"], b"zero\none\n\ntwo\r\nthree\n");
+    assert_eq!(run_ok(d, &["topic", "consume", "t", "--from-beginning"]), "zero\none\n\ntwo\nthree\n");
+    assert_eq!(run_ok(d, &["topic", "consume", "t"]), "", "the default start is the end, as Kafka's");
+    assert_eq!(run_ok(d, &["topic", "consume", "t", "--offset", "3", "--format", "%o:%s|"]), "3:two|4:three|");
+    assert_eq!(run_ok(d, &["topic", "consume", "t", "--from-beginning", "--max-messages", "2"]), "zero\none\n");
+    assert_eq!(run_ok(d, &["topic", "consume", "t", "--from-beginning", "--format", "%k %K %S\\n", "--max-messages", "1"]), "null -1 4\n");
+}
+
+#[test]
+fn bad_input_gets_one_line_and_exit_code_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    run_ok(d, &["topic", "create", "t", "--partitions", "2"]);
+    assert_user_error(&run(d, &["topic", "consume", "nope"]), "topic 'nope' does not exist");
+    assert_user_error(&run(d, &["topic", "describe", "nope"]), "does not exist");
+    assert_user_error(&run(d, &["topic", "delete", "nope"]), "does not exist");
+    assert_user_error(&run(d, &["topic", "consume", "t", "--partition", "2"]), "has no partition 2");
+    assert_user_error(&run(d, &["topic", "consume", "t", "--offset", "5"]), "out of range");
+    assert_user_error(&run(d, &["topic", "consume", "t", "--format", "%q"]), "%q");
+    assert_user_error(&run(d, &["topic", "create", "t"]), "already exists");
+    assert_user_error(&run(d, &["topic", "create", "u", "--config", "retention.ms=soon"]), "retention.ms");
+    assert_user_error(&run(d, &["topic", "create", "u", "--config", "nonsense"]), "name=value");
+    assert_user_error(&run(d, &["topic", "create", "u", "--partitions", "0"]), "partitions");
+    assert_user_error(&run(d, &["topic", "create", "a/b"]), "invalid topic name");
+    assert_user_error(&produce(d, &["nope"], b"x\n"), "does not exist");
+    assert_user_error(&produce(d, &["t", "--partition", "9"], b"x\n"), "has no partition 9");
+    assert_user_error(&produce(d, &["t", "--key-separator", ":"], b"k:v\nno separator\n"), "line 2");
+    assert_eq!(run(d, &["topic", "bogus"]).status.code(), Some(1));
+    assert_eq!(run(d, &["topic", "create", "--help"]).status.code(), Some(0));
+}
+
+/// Two producer processes appending to one partition at once: every record arrives, offsets
+/// are contiguous, each producer's records keep their order.
+#[test]
+fn two_producer_processes_share_a_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    run_ok(d, &["topic", "create", "t"]);
+    let children: Vec<Child> = ["a", "b"]
+        .iter()
+        .map(|name| {
+            let mut child = eddy(d).args(["topic", "produce", "t"]).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            let lines: String = (0..20_000).map(|i| format!("{name}-{i}\n")).collect();
+            std::thread::spawn(move || {
+                // Write in small pieces so that both producers are appending at once.
+                for piece in lines.as_bytes().chunks(4096) {
+                    stdin.write_all(piece).unwrap();
+                }
+            });
+            child
+        })
+        .collect();
+    for child in children {
+        let out = wait_with_deadline(child, Duration::from_secs(120));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let printed = run_ok(d, &["topic", "consume", "t", "--from-beginning", "--format", "%o %s\\n"]);
+    let mut last: HashMap<&str, i64> = HashMap::from([("a", -1), ("b", -1)]);
+    for (i, line) in printed.lines().enumerate() {
+        let (offset, value) = line.split_once(' ').unwrap();
+        assert_eq!(offset.parse::<usize>().unwrap(), i);
+        let (name, n) = value.split_once('-').unwrap();
+        let n: i64 = n.parse().unwrap();
+        let previous = last.get_mut(name).unwrap();
+        assert_eq!(n, *previous + 1, "{name}'s records in order");
+        *previous = n;
+    }
+    assert_eq!(last, HashMap::from([("a", 19_999), ("b", 19_999)]));
+}
+
+/// A consumer following a topic sees each record another process produces, one at a time.
+#[test]
+fn a_following_consumer_sees_another_process_produce() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    run_ok(d, &["topic", "create", "t"]);
+    let mut consumer = eddy(d)
+        .args(["topic", "consume", "t", "--follow", "--offset", "0", "--max-messages", "3", "--format", "%o=%s\\n"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(consumer.stdout.take().unwrap()).lines();
+    // A watchdog: if the follower never prints, it is killed and the reads below end.
+    let pid = consumer.id();
+    let (done, watchdog_rx) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if watchdog_rx.recv_timeout(Duration::from_secs(60)).is_err() {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+        }
+    });
+    for (i, value) in ["a", "b", "c"].iter().enumerate() {
+        assert!(produce(d, &["t"], format!("{value}\n").as_bytes()).status.success());
+        let line = lines.next().expect("the follower printed the record").unwrap();
+        assert_eq!(line, format!("{i}={value}"));
+    }
+    let status = consumer.wait().unwrap();
+    let _ = done.send(());
+    watchdog.join().unwrap();
+    assert!(status.success(), "the follower exits after --max-messages");
+}
+
+/// `kill -9` in the middle of a large produce leaves a log that reopens, serves a clean
+/// prefix with contiguous offsets, and accepts new appends.
+#[test]
+fn kill_9_during_a_large_produce_leaves_a_clean_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    run_ok(d, &["topic", "create", "t", "--config", "segment.bytes=1048576"]);
+    let mut child = eddy(d).args(["topic", "produce", "t"]).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        for chunk in 0..200u64 {
+            let lines: String = (chunk * 10_000..(chunk + 1) * 10_000).map(|i| format!("record-{i:09}-{}\n", "x".repeat(40))).collect();
+            if stdin.write_all(lines.as_bytes()).is_err() {
+                return; // the producer was killed
+            }
+        }
+    });
+    // Kill once a good part of the input is in the log.
+    let log = EmbeddedLog::open(d).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let reached = runtime.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while Instant::now() < deadline {
+            if log.latest_offset("t", 0).await.unwrap() >= 150_000 {
+                return true;
+            }
+            log.wait_for_data("t", 0, 150_000, Duration::from_millis(200)).await.unwrap();
+        }
+        false
+    });
+    child.kill().unwrap(); // SIGKILL
+    let out = child.wait_with_output().unwrap();
+    assert!(reached, "the producer wrote 150,000 records; it said: {}", String::from_utf8_lossy(&out.stderr));
+    feeder.join().unwrap();
+    drop(log);
+
+    let printed = run_ok(d, &["topic", "consume", "t", "--from-beginning", "--format", "%o %s\\n"]);
+    let mut count = 0u64;
+    for line in printed.lines() {
+        let (offset, value) = line.split_once(' ').unwrap();
+        assert_eq!(offset.parse::<u64>().unwrap(), count);
+        assert_eq!(value, format!("record-{count:09}-{}", "x".repeat(40)));
+        count += 1;
+    }
+    assert!(count >= 150_000 && count < 2_000_000, "a prefix of {count} records");
+    produce(d, &["t"], b"after-the-crash\n");
+    let tail = run_ok(d, &["topic", "consume", "t", "--offset", &count.to_string(), "--format", "%o %s\\n"]);
+    assert_eq!(tail, format!("{count} after-the-crash\n"));
+}

@@ -1,0 +1,5 @@
+//! Eddy's integration tests: one binary (every test binary re-links DataFusion), one module
+//! per area.
+
+mod cli;
+mod log;
