@@ -1,11 +1,13 @@
 //! The on-disk frame of a record batch: how records are laid out in a segment file.
 //!
-//! Every append writes one or more *frames*. A frame carries a CRC-32C over everything after
-//! its checksum field, so a torn write or a flipped bit is detected before any record of the
-//! frame is served. All integers are little-endian.
+//! Every append writes one or more *frames*. A frame carries a CRC-32C over every other byte
+//! of it (base offset and length included, unlike Kafka's, because offsets are never
+//! reassigned here), so a torn write or a flipped bit anywhere is detected before any record
+//! of the frame is served. All integers are little-endian.
 //!
 //! ```text
-//! frame   := base_offset:u64 length:u32 crc:u32 body            (length = bytes of crc + body)
+//! frame   := base_offset:u64 length:u32 crc:u32 body   (length = bytes of crc + body;
+//!                                                        crc over base_offset, length, body)
 //! body    := version:u8 attributes:u8 record_count:u32
 //!            first_timestamp:i64 max_timestamp:i64 record*
 //! record  := timestamp:i64 key_len:i32 key value_len:i32 value header_count:u32 header*
@@ -97,8 +99,8 @@ pub fn encode_frame(out: &mut Vec<u8>, base_offset: u64, records: &[NewRecord]) 
     }
     let frame_bytes = out.len() - start;
     let length = (frame_bytes - 12) as u32;
-    let crc = crc32c::crc32c(&out[start + FRAME_PREFIX_BYTES..]);
     out[start + 8..start + 12].copy_from_slice(&length.to_le_bytes());
+    let crc = frame_crc(&out[start..]);
     out[start + 12..start + 16].copy_from_slice(&crc.to_le_bytes());
     frame_bytes
 }
@@ -111,6 +113,11 @@ fn put_nullable(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
             out.extend_from_slice(b);
         }
     }
+}
+
+/// The checksum of a whole frame: everything but the checksum field itself.
+fn frame_crc(frame: &[u8]) -> u32 {
+    crc32c::crc32c_append(crc32c::crc32c(&frame[..12]), &frame[FRAME_PREFIX_BYTES..])
 }
 
 /// How many bytes the frame starting at `bytes[0]` claims to take, if its prefix is there.
@@ -154,7 +161,7 @@ pub fn check_frame(bytes: &[u8]) -> Result<FrameHeader, FrameError> {
     let frame = &bytes[..frame_bytes];
     let stored_crc = u32::from_le_bytes([frame[12], frame[13], frame[14], frame[15]]);
     let body = &frame[FRAME_PREFIX_BYTES..];
-    let actual_crc = crc32c::crc32c(body);
+    let actual_crc = frame_crc(frame);
     if stored_crc != actual_crc {
         return Err(FrameError::Invalid(format!(
             "checksum mismatch (stored {stored_crc:#010x}, computed {actual_crc:#010x})"
@@ -337,9 +344,7 @@ mod tests {
     #[test]
     fn every_flipped_byte_is_detected() {
         let frame = encode(7, &sample()).to_vec();
-        // Flipping a bit of the base offset cannot be caught by the checksum (it is outside
-        // it); the log checks base offsets against their position instead.
-        for i in 8..frame.len() {
+        for i in 0..frame.len() {
             let mut bad = frame.clone();
             bad[i] ^= 0x40;
             assert!(check_frame(&bad).is_err(), "flip at byte {i} went unnoticed");

@@ -72,6 +72,8 @@ pub struct ReadPlan {
     file: Arc<File>,
     path: PathBuf,
     position: u64,
+    /// The base offset the frame at `position` must have; each next frame follows on.
+    first_offset: u64,
     end: u64,
 }
 
@@ -168,14 +170,8 @@ impl Segment {
             match frame::check_frame(bytes) {
                 Ok(header) if header.base_offset == self.next_offset => self.accept(&header, position),
                 Ok(header) => {
-                    break ScanTail::Invalid {
-                        position,
-                        bytes: remaining,
-                        reason: format!(
-                            "frame has base offset {} where {} was expected",
-                            header.base_offset, self.next_offset
-                        ),
-                    };
+                    let reason = offset_mismatch(header.base_offset, self.next_offset);
+                    break ScanTail::Invalid { position, bytes: remaining, reason };
                 }
                 Err(FrameError::Incomplete) => break incomplete,
                 Err(FrameError::Invalid(reason)) => {
@@ -233,23 +229,21 @@ impl Segment {
 
     /// Plans a read starting at the frame that holds `offset` (which must be in this segment).
     pub fn plan_read(&self, offset: u64) -> ReadPlan {
-        let entry = self.entry_at_or_before(|e| e.offset <= offset);
-        ReadPlan {
-            file: Arc::clone(&self.file),
-            path: self.path.clone(),
-            position: entry.map_or(0, |e| e.position),
-            end: self.valid_bytes,
-        }
+        self.plan_from(self.entry_at_or_before(|e| e.offset <= offset))
     }
 
     /// Plans a scan for the first record with a timestamp of at least `timestamp_ms`: it
     /// starts at the last index entry before which every record is older.
     pub fn plan_time_lookup(&self, timestamp_ms: i64) -> ReadPlan {
-        let entry = self.entry_at_or_before(|e| e.max_timestamp_before_ms < timestamp_ms);
+        self.plan_from(self.entry_at_or_before(|e| e.max_timestamp_before_ms < timestamp_ms))
+    }
+
+    fn plan_from(&self, entry: Option<&IndexEntry>) -> ReadPlan {
         ReadPlan {
             file: Arc::clone(&self.file),
             path: self.path.clone(),
             position: entry.map_or(0, |e| e.position),
+            first_offset: entry.map_or(self.base_offset, |e| e.offset),
             end: self.valid_bytes,
         }
     }
@@ -404,6 +398,7 @@ impl ReadPlan {
     /// again: data that rotted after it was written is reported, never served.
     pub fn read(&self, min_offset: u64, max_bytes: usize, out: &mut Vec<Record>) -> Result<(), LogError> {
         let mut position = self.position;
+        let mut expected_offset = self.first_offset;
         let mut budget = max_bytes.max(1);
         while position < self.end && budget > 0 {
             // Read ahead at least a scan chunk: frames before `min_offset` are skipped over.
@@ -420,6 +415,10 @@ impl ReadPlan {
                     }
                     Err(FrameError::Invalid(reason)) => return Err(self.corrupt(at, reason)),
                 };
+                if peeked.base_offset != expected_offset {
+                    return Err(self.corrupt(at, offset_mismatch(peeked.base_offset, expected_offset)));
+                }
+                expected_offset = peeked.next_offset();
                 // Frames wholly before `min_offset` are skipped by their length alone: their
                 // records are not served, so a damaged one must not block what follows.
                 if peeked.next_offset() > min_offset {
@@ -443,6 +442,7 @@ impl ReadPlan {
     /// `visit` returns `Some`.
     pub fn find<T>(&self, mut visit: impl FnMut(&Bytes, &FrameHeader) -> Result<Option<T>, LogError>) -> Result<Option<T>, LogError> {
         let mut position = self.position;
+        let mut expected_offset = self.first_offset;
         while position < self.end {
             let chunk = self.read_chunk(position, SCAN_CHUNK_BYTES)?;
             let mut used = 0usize;
@@ -452,6 +452,10 @@ impl ReadPlan {
                     Err(FrameError::Incomplete) if used > 0 => break,
                     Err(e) => return Err(self.corrupt(position + used as u64, describe(e))),
                 };
+                if header.base_offset != expected_offset {
+                    return Err(self.corrupt(position + used as u64, offset_mismatch(header.base_offset, expected_offset)));
+                }
+                expected_offset = header.next_offset();
                 let frame_bytes = chunk.slice(used..used + header.frame_bytes);
                 if let Some(found) = visit(&frame_bytes, &header)? {
                     return Ok(Some(found));
@@ -497,4 +501,8 @@ fn describe(error: FrameError) -> String {
         FrameError::Incomplete => "frame is cut short".into(),
         FrameError::Invalid(reason) => reason,
     }
+}
+
+fn offset_mismatch(found: u64, expected: u64) -> String {
+    format!("frame has base offset {found} where {expected} was expected")
 }

@@ -24,9 +24,12 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    /// Starts watching; must be called within a tokio runtime. `None` if inotify is
-    /// unavailable (readers then fall back to their timer).
+    /// Starts watching. `None` outside a tokio runtime or where inotify is unavailable
+    /// (readers then fall back to their timer).
     pub fn start() -> Option<Watcher> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return None; // polled outside tokio: readers poll instead
+        }
         let inotify = match Inotify::init() {
             Ok(inotify) => inotify,
             Err(e) => {
