@@ -59,6 +59,14 @@ async fn append_in_batches(log: &dyn Log, topic: &str, n: u64, batch: u64) {
     }
 }
 
+/// Leaves topic `t` in `dir` holding `0..n`, appended `batch` at a time, with the log closed
+/// again (as a process that has exited leaves it).
+async fn write_topic(dir: &Path, spec: TopicSpec, n: u64, batch: u64) {
+    let log = EmbeddedLog::open(dir).unwrap();
+    log.create_topic("t", &spec).await.unwrap();
+    append_in_batches(&log, "t", n, batch).await;
+}
+
 #[tokio::test]
 async fn append_and_read_round_trip() {
     let dir = tempfile::tempdir().unwrap();
@@ -118,11 +126,7 @@ async fn reads_start_mid_frame_and_across_segments_after_reopen() {
 #[tokio::test]
 async fn a_damaged_index_file_is_rebuilt_from_its_segment() {
     let dir = tempfile::tempdir().unwrap();
-    {
-        let log = EmbeddedLog::open(dir.path()).unwrap();
-        log.create_topic("t", &TopicSpec::new(1).with_config("segment.bytes", "2048")).await.unwrap();
-        append_in_batches(&log, "t", 300, 10).await;
-    }
+    write_topic(dir.path(), TopicSpec::new(1).with_config("segment.bytes", "2048"), 300, 10).await;
     let segments = segment_files(dir.path(), "t", 0);
     std::fs::write(segments[0].with_extension("index"), b"garbage").unwrap();
     std::fs::remove_file(segments[1].with_extension("index")).unwrap();
@@ -134,11 +138,7 @@ async fn a_damaged_index_file_is_rebuilt_from_its_segment() {
 #[tokio::test]
 async fn a_torn_tail_is_cut_back_on_open_and_appends_continue() {
     let dir = tempfile::tempdir().unwrap();
-    {
-        let log = EmbeddedLog::open(dir.path()).unwrap();
-        log.create_topic("t", &TopicSpec::new(1)).await.unwrap();
-        append_in_batches(&log, "t", 100, 10).await;
-    }
+    write_topic(dir.path(), TopicSpec::new(1), 100, 10).await;
     let active = segment_files(dir.path(), "t", 0).pop().unwrap();
     let len = std::fs::metadata(&active).unwrap().len();
     let file = std::fs::OpenOptions::new().write(true).open(&active).unwrap();
@@ -155,11 +155,7 @@ async fn a_torn_tail_is_cut_back_on_open_and_appends_continue() {
 #[tokio::test]
 async fn garbage_after_the_last_frame_is_cut_back() {
     let dir = tempfile::tempdir().unwrap();
-    {
-        let log = EmbeddedLog::open(dir.path()).unwrap();
-        log.create_topic("t", &TopicSpec::new(1)).await.unwrap();
-        append_in_batches(&log, "t", 50, 10).await;
-    }
+    write_topic(dir.path(), TopicSpec::new(1), 50, 10).await;
     let active = segment_files(dir.path(), "t", 0).pop().unwrap();
     let len = std::fs::metadata(&active).unwrap().len();
     let mut bytes = std::fs::read(&active).unwrap();
@@ -178,11 +174,7 @@ async fn garbage_after_the_last_frame_is_cut_back() {
 #[tokio::test]
 async fn a_corrupt_record_in_the_active_segment_cuts_the_log_there() {
     let dir = tempfile::tempdir().unwrap();
-    {
-        let log = EmbeddedLog::open(dir.path()).unwrap();
-        log.create_topic("t", &TopicSpec::new(1)).await.unwrap();
-        append_in_batches(&log, "t", 100, 10).await;
-    }
+    write_topic(dir.path(), TopicSpec::new(1), 100, 10).await;
     let active = segment_files(dir.path(), "t", 0).pop().unwrap();
     let mut bytes = std::fs::read(&active).unwrap();
     let needle = b"value-000045";
@@ -201,11 +193,7 @@ async fn a_corrupt_record_in_the_active_segment_cuts_the_log_there() {
 #[tokio::test]
 async fn a_corrupt_record_in_a_sealed_segment_is_never_served() {
     let dir = tempfile::tempdir().unwrap();
-    {
-        let log = EmbeddedLog::open(dir.path()).unwrap();
-        log.create_topic("t", &TopicSpec::new(1).with_config("segment.bytes", "2048")).await.unwrap();
-        append_in_batches(&log, "t", 400, 5).await;
-    }
+    write_topic(dir.path(), TopicSpec::new(1).with_config("segment.bytes", "2048"), 400, 5).await;
     let first = segment_files(dir.path(), "t", 0).remove(0);
     let mut bytes = std::fs::read(&first).unwrap();
     let needle = b"value-000012";
@@ -470,11 +458,7 @@ async fn a_torn_tail_anywhere_leaves_exactly_the_complete_frames() {
 #[tokio::test]
 async fn flipped_bits_are_never_served() {
     let original = tempfile::tempdir().unwrap();
-    {
-        let log = EmbeddedLog::open(original.path()).unwrap();
-        log.create_topic("t", &TopicSpec::new(1).with_config("segment.bytes", "2048")).await.unwrap();
-        append_in_batches(&log, "t", 120, 4).await;
-    }
+    write_topic(original.path(), TopicSpec::new(1).with_config("segment.bytes", "2048"), 120, 4).await;
     let files: Vec<PathBuf> = segment_files(original.path(), "t", 0);
     let scratch = tempfile::tempdir().unwrap();
     let mut state = 0x9e37_79b9u64;
