@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clap::Args;
@@ -27,6 +28,10 @@ pub struct LogBenchArgs {
     /// Topic configs for the benchmark topic, as name=value (e.g. flush.messages=1).
     #[arg(long = "config", value_name = "NAME=VALUE")]
     configs: Vec<String>,
+    /// Appends whose wake-up latency is measured (a reader on another handle, woken through
+    /// inotify as another process would be).
+    #[arg(long, default_value_t = 500)]
+    wake_rounds: u32,
     /// Where to write (default: a fresh directory under the system's temp dir, removed after).
     #[arg(long)]
     dir: Option<PathBuf>,
@@ -122,6 +127,59 @@ async fn measure(args: &LogBenchArgs, configs: BTreeMap<String, String>, dir: &s
         got += n as u64;
     }
     report("plain read", args.records, got, started.elapsed().as_secs_f64());
+
+    if args.wake_rounds > 0 {
+        wake_latency(&dir.join("data"), args.wake_rounds).await?;
+    }
+    Ok(())
+}
+
+/// How long after an append a reader waiting on another handle of the data directory (so
+/// woken by the file watcher, as a reader in another process is) has the record.
+async fn wake_latency(dir: &std::path::Path, rounds: u32) -> Result<(), CliError> {
+    let writer = EmbeddedLog::open(dir)?;
+    let reader = Arc::new(EmbeddedLog::open(dir)?);
+    let topic = "wake";
+    let _ = writer.delete_topic(topic).await;
+    writer.create_topic(topic, &TopicSpec::new(1)).await?;
+    let (woke_tx, mut woke_rx) = tokio::sync::mpsc::channel::<Instant>(1);
+    let reading = tokio::spawn({
+        let reader = Arc::clone(&reader);
+        async move {
+            for offset in 0..u64::from(rounds) {
+                match reader.wait_for_data(topic, 0, offset, Duration::from_secs(10)).await {
+                    Ok(true) => {
+                        if woke_tx.send(Instant::now()).await.is_err() {
+                            return;
+                        }
+                    }
+                    _ => return,
+                }
+            }
+        }
+    });
+    let record = [NewRecord::new(0, None, Some(Bytes::from_static(b"ping")))];
+    let mut latencies = Vec::with_capacity(rounds as usize);
+    for _ in 0..rounds {
+        // Let the reader park first (this pause is the benchmark's pacing, not a measurement).
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let appended = Instant::now();
+        writer.append(topic, 0, &record).await?;
+        let Some(woke) = woke_rx.recv().await else {
+            return Err(CliError::Internal("the reader stopped before every record arrived".into()));
+        };
+        latencies.push(woke.saturating_duration_since(appended));
+    }
+    reading.abort();
+    latencies.sort_unstable();
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e6;
+    println!(
+        "{:<12} {rounds} appends seen by a reader on another handle: p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs",
+        "wake",
+        at(0.5),
+        at(0.99),
+        at(1.0)
+    );
     Ok(())
 }
 

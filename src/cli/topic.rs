@@ -286,7 +286,7 @@ async fn consume(log: &dyn Log, args: ConsumeArgs) -> Result<(), CliError> {
         if progressed || remaining == 0 {
             continue;
         }
-        if !args.follow {
+        if !args.follow || cursors.is_empty() {
             break;
         }
         // Caught up: wait for any partition to grow, or for Ctrl-C.

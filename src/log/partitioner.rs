@@ -47,9 +47,8 @@ pub fn to_positive(n: i32) -> u32 {
 
 /// The partition Kafka's default partitioner picks for `key` among `partition_count` partitions.
 ///
-/// `partition_count` must be at least 1; a topic always has one partition or more.
+/// A topic always has one partition or more; a count of 0 is treated as 1.
 pub fn partition_for_key(key: &[u8], partition_count: u32) -> u32 {
-    debug_assert!(partition_count > 0, "a topic has at least one partition");
     to_positive(murmur2(key)) % partition_count.max(1)
 }
 

@@ -277,7 +277,16 @@ fn read_meta(dir: &Path, name: &str) -> Result<TopicMeta, LogError> {
         std::io::ErrorKind::NotFound => LogError::UnknownTopic(name.to_owned()),
         _ => LogError::Io { operation: "read", path: path.clone(), source: e },
     })?;
-    serde_json::from_slice(&bytes).map_err(|e| LogError::Corrupt { path, position: 0, reason: e.to_string() })
+    let meta: TopicMeta = serde_json::from_slice(&bytes)
+        .map_err(|e| LogError::Corrupt { path: path.clone(), position: 0, reason: e.to_string() })?;
+    if meta.partitions == 0 || meta.partitions > MAX_PARTITIONS {
+        return Err(LogError::Corrupt {
+            path,
+            position: 0,
+            reason: format!("{} partitions; a topic has 1 to {MAX_PARTITIONS}", meta.partitions),
+        });
+    }
+    Ok(meta)
 }
 
 #[async_trait]

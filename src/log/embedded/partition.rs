@@ -261,7 +261,7 @@ impl Partition {
                 self.refresh(&mut state, false)?;
             }
             let high_watermark = active(&state)?.next_offset;
-            let earliest = state.segments[0].base_offset;
+            let earliest = oldest(&state)?.base_offset;
             if offset < earliest || offset > high_watermark {
                 return Err(LogError::OffsetOutOfRange {
                     topic: self.topic.clone(),
@@ -285,7 +285,7 @@ impl Partition {
     pub fn earliest_offset(&self) -> Result<u64, LogError> {
         let mut state = self.lock_state();
         self.refresh(&mut state, false)?;
-        Ok(state.segments[0].base_offset)
+        Ok(oldest(&state)?.base_offset)
     }
 
     pub fn latest_offset(&self) -> Result<u64, LogError> {
@@ -411,7 +411,9 @@ impl Partition {
 
     /// Re-reads the segment list, keeping what is already known of surviving segments.
     fn reload_segments(&self, state: &mut PartitionState, repair: bool) -> Result<(), LogError> {
-        state.dir_modified = dir_modified(&self.dir)?;
+        // Read before listing, so a change made meanwhile triggers another reload; recorded
+        // only once the reload succeeded, so a failed one is retried.
+        let modified = dir_modified(&self.dir)?;
         let mut listed = list_segments(&self.dir, repair)?;
         if listed.is_empty() {
             if !repair {
@@ -447,7 +449,9 @@ impl Partition {
                 tracing::warn!(segment = %segment.path.display(), ?tail, "sealed segment had an invalid tail");
             }
         }
-        check_contiguous(&self.dir, &state.segments)
+        check_contiguous(&self.dir, &state.segments)?;
+        state.dir_modified = modified;
+        Ok(())
     }
 
     /// Flushes the active segment to disk (on graceful shutdown).
@@ -468,6 +472,10 @@ impl Drop for Partition {
             tracing::warn!(error = %e, "could not flush partition on close");
         }
     }
+}
+
+fn oldest(state: &PartitionState) -> Result<&Segment, LogError> {
+    state.segments.first().ok_or_else(no_segments)
 }
 
 fn active(state: &PartitionState) -> Result<&Segment, LogError> {
