@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use clap::Args;
 
-use crate::cli::CliError;
+use crate::cli::{CliError, print_line};
 use crate::log::config::parse_config_pair;
 use crate::log::{EmbeddedLog, Log, NewRecord, TopicSpec};
 
@@ -64,13 +64,13 @@ async fn measure(args: &LogBenchArgs, configs: BTreeMap<String, String>, dir: &s
     let value = Bytes::from((0..args.value_bytes).map(|i| b'a' + (i % 26) as u8).collect::<Vec<u8>>());
     let batch: Vec<NewRecord> =
         (0..args.batch_records).map(|_| NewRecord::new(1_700_000_000_000, None, Some(value.clone()))).collect();
-    println!(
+    print_line(format_args!(
         "eddy bench log: {} records, {}-byte values, {} records per append, data in {}",
         args.records,
         args.value_bytes,
         args.batch_records,
         dir.display()
-    );
+    ))?;
 
     let started = Instant::now();
     let mut written = 0u64;
@@ -81,7 +81,7 @@ async fn measure(args: &LogBenchArgs, configs: BTreeMap<String, String>, dir: &s
     }
     let append_seconds = started.elapsed().as_secs_f64();
     let log_bytes = log.describe_topic(topic).await?.partitions[0].size_bytes.unwrap_or(0);
-    report("log append", args.records, log_bytes, append_seconds);
+    report("log append", args.records, log_bytes, append_seconds)?;
 
     let started = Instant::now();
     let mut offset = 0u64;
@@ -96,7 +96,7 @@ async fn measure(args: &LogBenchArgs, configs: BTreeMap<String, String>, dir: &s
         offset = fetch.records.last().map_or(args.records, |r| r.offset + 1);
     }
     let read_seconds = started.elapsed().as_secs_f64();
-    report("log read", read, log_bytes, read_seconds);
+    report("log read", read, log_bytes, read_seconds)?;
     if checksum != read * args.value_bytes as u64 {
         return Err(CliError::Internal("read back different values than were written".into()));
     }
@@ -113,7 +113,7 @@ async fn measure(args: &LogBenchArgs, configs: BTreeMap<String, String>, dir: &s
         plain += chunk.len() as u64;
     }
     drop(file);
-    report("plain write", args.records, plain, started.elapsed().as_secs_f64());
+    report("plain write", args.records, plain, started.elapsed().as_secs_f64())?;
 
     let started = Instant::now();
     let mut file = std::fs::File::open(&path).map_err(internal)?;
@@ -126,7 +126,7 @@ async fn measure(args: &LogBenchArgs, configs: BTreeMap<String, String>, dir: &s
         }
         got += n as u64;
     }
-    report("plain read", args.records, got, started.elapsed().as_secs_f64());
+    report("plain read", args.records, got, started.elapsed().as_secs_f64())?;
 
     if args.wake_rounds > 0 {
         wake_latency(&dir.join("data"), args.wake_rounds).await?;
@@ -173,21 +173,20 @@ async fn wake_latency(dir: &std::path::Path, rounds: u32) -> Result<(), CliError
     reading.abort();
     latencies.sort_unstable();
     let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e6;
-    println!(
+    print_line(format_args!(
         "{:<12} {rounds} appends seen by a reader on another handle: p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs",
         "wake",
         at(0.5),
         at(0.99),
         at(1.0)
-    );
-    Ok(())
+    ))
 }
 
-fn report(what: &str, records: u64, bytes: u64, seconds: f64) {
+fn report(what: &str, records: u64, bytes: u64, seconds: f64) -> Result<(), CliError> {
     let seconds = seconds.max(1e-9);
-    println!(
+    print_line(format_args!(
         "{what:<12} {records} records in {seconds:.3} s = {:.2} M records/s, {:.0} MB/s",
         records as f64 / seconds / 1e6,
         bytes as f64 / seconds / 1e6
-    );
+    ))
 }

@@ -65,6 +65,18 @@ impl From<LogError> for CliError {
     }
 }
 
+/// Writes a line to standard output. A closed pipe (`eddy … | head`) ends the program
+/// quietly with success, as it ends other Unix tools; any other write error is reported.
+pub fn print_line(line: std::fmt::Arguments<'_>) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{line}").and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => Err(CliError::Internal(format!("writing standard output: {e}"))),
+    }
+}
+
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {

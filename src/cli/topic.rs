@@ -101,9 +101,8 @@ pub async fn run(data_dir: &Path, command: TopicCommand) -> Result<(), CliError>
     match command {
         TopicCommand::Create(args) => create(log.as_ref(), args).await,
         TopicCommand::List => {
-            let mut out = std::io::stdout().lock();
             for name in log.list_topics().await? {
-                writeln!(out, "{name}").map_err(output_error)?;
+                super::print_line(format_args!("{name}"))?;
             }
             Ok(())
         }
@@ -153,7 +152,7 @@ async fn describe(log: &dyn Log, name: &str) -> Result<(), CliError> {
         }
         Ok(())
     })();
-    result.map_err(output_error)
+    result.or_else(finish_output)
 }
 
 async fn produce(log: Arc<dyn Log>, args: ProduceArgs) -> Result<(), CliError> {

@@ -152,6 +152,29 @@ fn bad_input_gets_one_line_and_exit_code_1() {
     assert_eq!(run(d, &["topic", "create", "--help"]).status.code(), Some(0));
 }
 
+/// Regression: `eddy … | head` used to panic writing to the closed pipe.
+#[test]
+fn a_closed_stdout_ends_commands_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    run_ok(d, &["topic", "create", "t"]);
+    let lines: String = (0..50_000).map(|i| format!("line-{i}\n")).collect();
+    produce(d, &["t"], lines.as_bytes());
+    for args in [
+        vec!["topic", "consume", "t", "--from-beginning"],
+        vec!["topic", "describe", "t"],
+        vec!["topic", "list"],
+        vec!["bench", "log", "--records", "2000", "--wake-rounds", "3"],
+    ] {
+        let mut child = eddy(d).args(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        drop(child.stdout.take()); // the reader is gone before anything is written
+        let out = wait_with_deadline(child, Duration::from_secs(60));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "eddy {args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "eddy {args:?}: {stderr}");
+    }
+}
+
 /// Two producer processes appending to one partition at once: every record arrives, offsets
 /// are contiguous, each producer's records keep their order.
 #[test]
