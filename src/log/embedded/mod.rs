@@ -17,8 +17,10 @@
 //! - `frame`: the bytes of a record batch, with its checksum;
 //! - `segment`: one file of frames, its index, scans and reads;
 //! - `partition`: segments, cross-process appends, repair, retention;
+//! - `flusher`: fsyncs and indexes sealed segments in the background;
 //! - `watcher`: wakes readers when other processes append.
 
+mod flusher;
 mod frame;
 mod partition;
 mod segment;
@@ -33,6 +35,7 @@ use std::time::{Duration, Instant, SystemTime};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use self::flusher::Flusher;
 use self::partition::Partition;
 use self::watcher::Watcher;
 use super::config::TopicConfig;
@@ -70,6 +73,8 @@ pub struct EmbeddedLog {
     topics: Mutex<HashMap<String, Arc<OpenTopic>>>,
     /// Started on the first wait (it needs a tokio runtime); `None` inside if unavailable.
     watcher: Mutex<Option<Option<Watcher>>>,
+    /// Declared last: dropped after the partitions, it finishes their queued seals.
+    flusher: Flusher,
 }
 
 impl EmbeddedLog {
@@ -94,7 +99,7 @@ impl EmbeddedLog {
             }
             Err(e) => return Err(LogError::Io { operation: "read", path: format_path, source: e }),
         }
-        Ok(EmbeddedLog { root, topics: Mutex::default(), watcher: Mutex::default() })
+        Ok(EmbeddedLog { root, topics: Mutex::default(), watcher: Mutex::default(), flusher: Flusher::start() })
     }
 
     /// The data directory.
@@ -125,7 +130,10 @@ impl EmbeddedLog {
         let meta = read_meta(&dir, name)?;
         let config = TopicConfig::from_map(&meta.configs)?;
         let partitions = (0..meta.partitions)
-            .map(|p| Partition::open(name, p, dir.join(p.to_string()), config.clone()).map(Arc::new))
+            .map(|p| {
+                let partition = Partition::open(name, p, dir.join(p.to_string()), config.clone(), self.flusher.handle());
+                partition.map(Arc::new)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let open = Arc::new(OpenTopic { inode, meta, partitions });
         self.lock_topics().insert(name.to_owned(), Arc::clone(&open));

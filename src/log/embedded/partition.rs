@@ -22,6 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::watch;
 
+use super::flusher::FlushHandle;
 use super::frame::{self, FrameHeader};
 use super::segment::{ReadPlan, ScanTail, Segment, index_path};
 use crate::log::config::{CleanupPolicy, TopicConfig};
@@ -38,6 +39,8 @@ pub struct Partition {
     config: TopicConfig,
     /// `flock`ed by appends and repairs; shared by every process using the directory.
     lock_file: File,
+    /// Where sealed segments go to be fsynced and indexed.
+    flusher: FlushHandle,
     state: Mutex<PartitionState>,
     /// Bumped whenever this partition may have new data; waiters watch it.
     changed: watch::Sender<u64>,
@@ -80,7 +83,7 @@ impl Partition {
 
     /// Opens a partition: loads sealed segments from their index files, scans the active one
     /// and cuts a torn or corrupt tail, applies retention. Takes the write lock meanwhile.
-    pub fn open(topic: &str, id: u32, dir: PathBuf, config: TopicConfig) -> Result<Partition, LogError> {
+    pub fn open(topic: &str, id: u32, dir: PathBuf, config: TopicConfig, flusher: FlushHandle) -> Result<Partition, LogError> {
         let lock_path = dir.join("lock");
         let lock_file = File::options()
             .create(true)
@@ -97,6 +100,7 @@ impl Partition {
             dir,
             config,
             lock_file,
+            flusher,
             state: Mutex::new(PartitionState {
                 segments: Vec::new(),
                 dir_modified: None,
@@ -230,7 +234,7 @@ impl Partition {
         if !(too_big || too_old) {
             return Ok(());
         }
-        segment.seal()?;
+        self.flusher.seal(segment.seal_request());
         let next = Segment::create(&self.dir, segment.next_offset)?;
         state.segments.push(next);
         sync_dir(&self.dir)?;
@@ -525,16 +529,16 @@ fn frame_chunks(records: &[NewRecord]) -> impl Iterator<Item = &[NewRecord]> {
     })
 }
 
-/// `(base_offset, path)` of every segment file in `dir`, sorted. With `repair` (the write
-/// lock is held, so no index is being written) stray temporary files of an interrupted index
-/// write are removed.
+/// `(base_offset, path)` of every segment file in `dir`, sorted. With `repair`, temporary
+/// files of an index write interrupted long ago (by a crash) are removed; recent ones may be
+/// a flusher's work in progress.
 fn list_segments(dir: &Path, repair: bool) -> Result<Vec<(u64, PathBuf)>, LogError> {
     let mut segments = Vec::new();
     let entries = std::fs::read_dir(dir).map_err(LogError::io("list partition", dir))?;
     for entry in entries {
         let path = entry.map_err(LogError::io("list partition", dir))?.path();
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
-        if name.ends_with(".tmp") && repair {
+        if name.ends_with(".tmp") && repair && is_stale(&path) {
             let _ = std::fs::remove_file(&path);
         } else if let Some(base) = name.strip_suffix(".log").and_then(|b| b.parse::<u64>().ok()) {
             segments.push((base, path));
@@ -561,6 +565,14 @@ fn check_contiguous(dir: &Path, segments: &[Segment]) -> Result<(), LogError> {
         }
     }
     Ok(())
+}
+
+/// Older than any index write takes.
+fn is_stale(path: &Path) -> bool {
+    const STALE_AFTER: Duration = Duration::from_secs(600);
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| SystemTime::now().duration_since(t).unwrap_or_default() > STALE_AFTER)
 }
 
 fn dir_modified(dir: &Path) -> Result<Option<SystemTime>, LogError> {

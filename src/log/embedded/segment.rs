@@ -67,6 +67,30 @@ pub struct Segment {
     bytes_since_index: u64,
 }
 
+/// A sealed segment still to be made durable: its data fsynced, then its index written.
+/// The index is written only after the data is on disk, so an index file always describes
+/// durable bytes; until it exists, openers rescan the segment.
+pub struct SealRequest {
+    file: Arc<File>,
+    path: PathBuf,
+    index: Vec<u8>,
+}
+
+impl SealRequest {
+    pub fn run(self) -> Result<(), LogError> {
+        self.file.sync_data().map_err(LogError::io("fsync segment", &self.path))?;
+        let path = index_path(&self.path);
+        let tmp = path.with_extension(format!("index.{}.tmp", std::process::id()));
+        std::fs::write(&tmp, &self.index).map_err(LogError::io("write index", &tmp))?;
+        File::open(&tmp).and_then(|f| f.sync_all()).map_err(LogError::io("fsync index", &tmp))?;
+        std::fs::rename(&tmp, &path).map_err(LogError::io("rename index", &path))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
 /// Where a read of a segment starts, taken under the partition lock and served outside it.
 pub struct ReadPlan {
     file: Arc<File>,
@@ -254,30 +278,24 @@ impl Segment {
         n.checked_sub(1).map(|i| &self.index[i])
     }
 
-    /// Seals the segment: fsyncs it and writes its index file (atomically, by rename).
-    pub fn seal(&self) -> Result<(), LogError> {
-        self.sync()?;
-        let mut out = Vec::with_capacity(64 + self.index.len() * 24);
-        out.extend_from_slice(INDEX_MAGIC);
+    /// What sealing this segment takes: an fsync of its file, then its index file. Run by
+    /// the [`super::flusher`] in the background, so a roll does not wait for the disk.
+    pub fn seal_request(&self) -> SealRequest {
+        let mut index = Vec::with_capacity(64 + self.index.len() * 24);
+        index.extend_from_slice(INDEX_MAGIC);
         for n in [self.base_offset, self.next_offset, self.valid_bytes] {
-            out.extend_from_slice(&n.to_le_bytes());
+            index.extend_from_slice(&n.to_le_bytes());
         }
-        out.extend_from_slice(&self.max_timestamp_ms.to_le_bytes());
-        out.extend_from_slice(&(self.index.len() as u64).to_le_bytes());
+        index.extend_from_slice(&self.max_timestamp_ms.to_le_bytes());
+        index.extend_from_slice(&(self.index.len() as u64).to_le_bytes());
         for e in &self.index {
-            out.extend_from_slice(&e.offset.to_le_bytes());
-            out.extend_from_slice(&e.position.to_le_bytes());
-            out.extend_from_slice(&e.max_timestamp_before_ms.to_le_bytes());
+            index.extend_from_slice(&e.offset.to_le_bytes());
+            index.extend_from_slice(&e.position.to_le_bytes());
+            index.extend_from_slice(&e.max_timestamp_before_ms.to_le_bytes());
         }
-        let crc = crc32c::crc32c(&out);
-        out.extend_from_slice(&crc.to_le_bytes());
-        let path = index_path(&self.path);
-        let tmp = path.with_extension("index.tmp");
-        std::fs::write(&tmp, &out).map_err(LogError::io("write index", &tmp))?;
-        File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(LogError::io("fsync index", &tmp))?;
-        std::fs::rename(&tmp, &path).map_err(LogError::io("rename index", &path))
+        let crc = crc32c::crc32c(&index);
+        index.extend_from_slice(&crc.to_le_bytes());
+        SealRequest { file: Arc::clone(&self.file), path: self.path.clone(), index }
     }
 
     /// Loads the index file of a sealed segment. Returns false (leaving the segment as it
