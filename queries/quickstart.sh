@@ -18,9 +18,10 @@ eddy="$CARGO_TARGET_DIR/release/eddy"
 "$eddy" topic create pageviews --partitions 3 --config retention.ms=86400000
 
 # user:page lines; the user is the key, so one user's views stay in order on one partition.
-for i in $(seq 1 12); do
-    user=$(( (i * 7) % 4 ))
-    echo "user-$user:{\"page\":\"/p/$i\",\"user\":\"user-$user\"}"
+users=(alice bob carol dave erin frank)
+for i in $(seq 0 11); do
+    user=${users[$(( (i * 7) % 6 ))]}
+    echo "$user:{\"page\":\"/p/$i\",\"user\":\"$user\"}"
 done | "$eddy" topic produce pageviews --key-separator :
 
 echo "--- pageviews, by partition (key → Kafka's murmur2 partition):"
