@@ -328,7 +328,8 @@ async fn deleted_topics_disappear_for_every_user_of_the_directory() {
 async fn a_reader_follows_a_writer_in_another_handle() {
     let dir = tempfile::tempdir().unwrap();
     let writer = Arc::new(EmbeddedLog::open(dir.path()).unwrap());
-    writer.create_topic("t", &TopicSpec::new(1)).await.unwrap();
+    // Small segments: the reader must also follow rolls made by the other handle.
+    writer.create_topic("t", &TopicSpec::new(1).with_config("segment.bytes", "8192")).await.unwrap();
     let reader = EmbeddedLog::open(dir.path()).unwrap();
     const N: u64 = 5000;
     let producing = tokio::spawn({
@@ -358,6 +359,7 @@ async fn a_reader_follows_a_writer_in_another_handle() {
     let seen = tokio::time::timeout(Duration::from_secs(60), consuming).await.expect("reader kept up");
     producing.await.unwrap();
     assert_values(&seen, 0..N);
+    assert!(reader.segment_count("t", 0).unwrap() > 20, "the reader saw the writer's segments");
 }
 
 /// Two handles (as two processes) appending to one partition at once: the file lock
@@ -366,7 +368,8 @@ async fn a_reader_follows_a_writer_in_another_handle() {
 async fn two_writers_share_a_partition() {
     let dir = tempfile::tempdir().unwrap();
     let setup = EmbeddedLog::open(dir.path()).unwrap();
-    setup.create_topic("t", &TopicSpec::new(1).with_config("segment.bytes", "65536")).await.unwrap();
+    // Small segments: each writer rolls segments while the other appends.
+    setup.create_topic("t", &TopicSpec::new(1).with_config("segment.bytes", "4096")).await.unwrap();
     let writers: Vec<_> = ["a", "b"]
         .into_iter()
         .map(|name| {
