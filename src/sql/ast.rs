@@ -42,6 +42,10 @@ pub enum Statement {
     Undefine { name: Ident },
     /// `RUN SCRIPT 'path'`
     RunScript { path: String },
+    /// `CREATE TYPE [IF NOT EXISTS] name AS type`
+    CreateType { if_not_exists: bool, name: Ident, data_type: SqlType },
+    /// `DROP TYPE [IF EXISTS] name`
+    DropType { if_exists: bool, name: Ident },
     /// Anything else sqlparser understands.
     Sql(Box<SqlStatement>),
 }
@@ -486,7 +490,66 @@ impl fmt::Display for StreamingQuery {
 
 impl fmt::Display for Statement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
+        let text = StatementText(self).to_string();
+        if text.contains("lambda ") {
+            f.write_str(&ksql_lambdas(&text))
+        } else {
+            f.write_str(&text)
+        }
+    }
+}
+
+/// Rewrites the lambdas sqlparser prints (`lambda x, y : body`) into ksqlDB's form
+/// (`(x, y) => body`; `x => body` for one parameter).
+fn ksql_lambdas(text: &str) -> String {
+    let Ok(tokens) = tokenize(text) else { return text.to_owned() };
+    let line_starts: Vec<usize> =
+        std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+    let byte_at = |line: u64, column: u64| -> usize {
+        let start = line_starts.get(line.saturating_sub(1) as usize).copied().unwrap_or(text.len());
+        text[start..].char_indices().nth(column.saturating_sub(1) as usize).map_or(text.len(), |(b, _)| start + b)
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i < tokens.len() {
+        let is_lambda = matches!(&tokens[i].token, Token::Word(w) if w.quote_style.is_none() && w.value == "lambda");
+        if !is_lambda {
+            i += 1;
+            continue;
+        }
+        let mut params = Vec::new();
+        let mut j = i + 1;
+        while j < tokens.len() && tokens[j].token != Token::Colon {
+            if let Token::Word(_) = &tokens[j].token {
+                params.push(tokens[j].token.to_string());
+            }
+            j += 1;
+        }
+        if j == tokens.len() {
+            break;
+        }
+        let start = byte_at(tokens[i].span.start.line, tokens[i].span.start.column);
+        let end = byte_at(tokens[j].span.end.line, tokens[j].span.end.column);
+        out.push_str(&text[copied..start]);
+        if params.len() == 1 {
+            out.push_str(&format!("{} =>", params[0]));
+        } else {
+            out.push_str(&format!("({}) =>", params.join(", ")));
+        }
+        copied = end;
+        i = j + 1;
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+/// A statement printed as sqlparser prints its parts.
+struct StatementText<'a>(&'a Statement);
+
+impl fmt::Display for StatementText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
             Statement::CreateSource(c) => {
                 f.write_str("CREATE ")?;
                 if c.or_replace {
@@ -599,6 +662,12 @@ impl fmt::Display for Statement {
             Statement::Define { name, value } => write!(f, "DEFINE {name}={}", Quoted(value)),
             Statement::Undefine { name } => write!(f, "UNDEFINE {name}"),
             Statement::RunScript { path } => write!(f, "RUN SCRIPT {}", Quoted(path)),
+            Statement::CreateType { if_not_exists, name, data_type } => {
+                write!(f, "CREATE TYPE {}{name} AS {data_type}", if *if_not_exists { "IF NOT EXISTS " } else { "" })
+            }
+            Statement::DropType { if_exists, name } => {
+                write!(f, "DROP TYPE {}{name}", if *if_exists { "IF EXISTS " } else { "" })
+            }
             Statement::Sql(s) => write!(f, "{s}"),
         }
     }

@@ -10,6 +10,7 @@ pub mod dialect;
 pub mod error;
 pub mod lexer;
 pub mod parser;
+pub mod types;
 
 pub use ast::Statement;
 pub use error::ParseError;

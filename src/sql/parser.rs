@@ -1,7 +1,6 @@
 //! The parser of the ksqlDB dialect: our statements first, through sqlparser's public
 //! `Parser` API; everything else falls through to sqlparser's `parse_statement`.
 
-use datafusion::sql::sqlparser::ast::Ident;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan};
@@ -101,6 +100,11 @@ impl StatementParser {
             return Ok(Statement::Select(Box::new(query)));
         } else if self.peek_word("DROP") && self.is_drop_source() {
             self.parse_drop()?
+        } else if self.peek_word("DROP") && is_word(&self.parser.peek_nth_token_ref(1).token, "TYPE") {
+            self.parser.next_token();
+            self.parser.next_token();
+            let if_exists = self.parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
+            Statement::DropType { if_exists, name: self.parser.parse_identifier().map_err(|e| self.error(e))? }
         } else if self.word("TERMINATE") {
             if self.word("ALL") {
                 Statement::Terminate(Terminate::All)
@@ -165,8 +169,15 @@ impl StatementParser {
         self.expect_word("CREATE", None)?;
         let or_replace = self.parser.parse_keywords(&[Keyword::OR, Keyword::REPLACE]);
         let source = self.word("SOURCE");
+        if !or_replace && !source && self.word("TYPE") {
+            let if_not_exists = self.parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+            let name = self.parser.parse_identifier().map_err(|e| self.error(e))?;
+            self.parser.expect_keyword_is(Keyword::AS).map_err(|e| self.error(e))?;
+            let data_type = self.parse_type()?;
+            return Ok(Statement::CreateType { if_not_exists, name, data_type });
+        }
         let Some(kind) = self.parse_kind() else {
-            // CREATE TYPE and the like: sqlparser's.
+            // CREATE INDEX and the like: sqlparser's.
             return self.fall_through(checkpoint);
         };
         let if_not_exists = self.parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
@@ -238,64 +249,8 @@ impl StatementParser {
         }
     }
 
-    /// A ksqlDB type: `INT`, `DECIMAL(4, 2)`, `ARRAY<T>`, `MAP<K, V>`, `STRUCT<a T, …>`, …
     fn parse_type(&mut self) -> Result<SqlType, ParseError> {
-        let token = self.parser.next_token();
-        let Token::Word(word) = &token.token else {
-            return Err(ParseError::new(format!("expected a type, found {}", describe(&token.token)), token.span.start));
-        };
-        if word.quote_style.is_some() {
-            return Ok(SqlType::Custom(Ident::with_quote('`', word.value.clone())));
-        }
-        Ok(match word.value.to_ascii_uppercase().as_str() {
-            "BOOLEAN" => SqlType::Boolean,
-            "INT" | "INTEGER" => SqlType::Int,
-            "BIGINT" => SqlType::Bigint,
-            "DOUBLE" => SqlType::Double,
-            "STRING" | "VARCHAR" => SqlType::String,
-            "BYTES" => SqlType::Bytes,
-            "TIMESTAMP" => SqlType::Timestamp,
-            "DATE" => SqlType::Date,
-            "TIME" => SqlType::Time,
-            "DECIMAL" => {
-                self.expect_token(Token::LParen)?;
-                let precision = self.parser.parse_literal_uint().map_err(|e| self.error(e))?;
-                self.expect_token(Token::Comma)?;
-                let scale = self.parser.parse_literal_uint().map_err(|e| self.error(e))?;
-                self.expect_token(Token::RParen)?;
-                SqlType::Decimal { precision, scale }
-            }
-            "ARRAY" => {
-                self.expect_token(Token::Lt)?;
-                let item = self.parse_type()?;
-                self.expect_token(Token::Gt)?;
-                SqlType::Array(Box::new(item))
-            }
-            "MAP" => {
-                self.expect_token(Token::Lt)?;
-                let key = self.parse_type()?;
-                self.expect_token(Token::Comma)?;
-                let value = self.parse_type()?;
-                self.expect_token(Token::Gt)?;
-                SqlType::Map(Box::new(key), Box::new(value))
-            }
-            "STRUCT" => {
-                self.expect_token(Token::Lt)?;
-                let mut fields = Vec::new();
-                if !self.parser.consume_token(&Token::Gt) {
-                    loop {
-                        let name = self.parser.parse_identifier().map_err(|e| self.error(e))?;
-                        fields.push((name, self.parse_type()?));
-                        if !self.parser.consume_token(&Token::Comma) {
-                            break;
-                        }
-                    }
-                    self.expect_token(Token::Gt)?;
-                }
-                SqlType::Struct(fields)
-            }
-            _ => SqlType::Custom(Ident::new(word.value.clone())),
-        })
+        super::types::parse_type(&mut self.parser).map_err(|e| self.error(e))
     }
 
     /// An optional `WITH (NAME = value, …)`.

@@ -205,3 +205,41 @@ fn hostile_input_never_panics() {
         }
     }
 }
+
+#[test]
+fn struct_access_lambdas_and_ksql_casts() {
+    use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr, SelectItem, SetExpr};
+    let first_item = |sql: &str| -> Expr {
+        let Statement::Select(q) = verified(sql) else { panic!() };
+        let SetExpr::Select(select) = q.query.body.as_ref() else { panic!() };
+        match &select.projection[0] {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e.clone(),
+            other => panic!("{other:?}"),
+        }
+    };
+    // `->` binds tighter than `+`, and is never a lambda.
+    let Expr::BinaryOp { left, op: BinaryOperator::Plus, .. } = first_item("SELECT a -> b + 1 FROM s") else { panic!() };
+    assert!(matches!(*left, Expr::BinaryOp { op: BinaryOperator::Arrow, .. }));
+    let Expr::Function(f) = first_item("SELECT UCASE(a -> b -> c) FROM s") else { panic!() };
+    assert!(!format!("{f:?}").contains("Lambda"));
+    first_item("SELECT v -> * FROM s");
+    // Lambdas, one or several parameters.
+    assert!(format!("{:?}", first_item("SELECT TRANSFORM(arr, x => x + 1) FROM s")).contains("Lambda"));
+    verified("SELECT REDUCE(m, 0, (s, k, v) => CASE WHEN LEN(k) > 3 THEN s + v ELSE s - v END) AS r FROM s");
+    verified("SELECT FILTER(m, (k, v) => v > 2 AND k <> 'x') FROM s EMIT CHANGES");
+    // ksqlDB's types in CAST print back as written.
+    verified("SELECT CAST(f0 AS MAP<STRING, INTEGER>), CAST(f1 AS STRUCT<F0 INTEGER, `f1` ARRAY<BIGINT>>) FROM s");
+    verified("SELECT CAST(x AS DECIMAL(4,2)), CAST(y AS STRING) FROM s");
+    round_trips("select cast(a as array<map<varchar, int>>) from s;");
+    // Subscripts after field access, and field access after subscripts.
+    verified("SELECT K, A -> B['key$Name[]'] -> C[1] -> D FROM INPUT");
+    verified("SELECT arr[1] -> f, m['k'] FROM s");
+}
+
+#[test]
+fn types_can_be_declared() {
+    verified("CREATE TYPE ADDRESS AS STRUCT<number INTEGER, street STRING>");
+    verified("CREATE TYPE IF NOT EXISTS IDS AS ARRAY<BIGINT>");
+    verified("DROP TYPE IF EXISTS ADDRESS");
+    verified("CREATE STREAM s (home ADDRESS) WITH (KAFKA_TOPIC='s', FORMAT='JSON')");
+}
