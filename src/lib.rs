@@ -1,8 +1,9 @@
 //! Eddy: a streaming SQL engine in the spirit of ksqlDB.
 //!
 //! # Layout
-//! Modules in data-flow order (storage first; the SQL front end, planner and operators come
-//! with later issues and sit above `log`):
+//! Modules in data-flow order (the catalog, planner and operators come with later issues,
+//! between `sql` and `log`):
+//! - [`sql`]: the SQL front end — ksqlDB's dialect parsed by wrapping sqlparser;
 //! - [`log`]: topics — the [`log::Log`] trait, the embedded log, Kafka's partitioner, a
 //!   producer;
 //! - [`cli`]: the `eddy` command line (argument parsing and the `topic` commands);

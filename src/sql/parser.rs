@@ -49,6 +49,14 @@ impl StatementParser {
         ParseError::from_parser(e, self.start)
     }
 
+    /// Runs one of sqlparser's parsing steps, with its error as ours.
+    fn with<T>(
+        &mut self,
+        step: impl FnOnce(&mut Parser<'static>) -> Result<T, datafusion::sql::sqlparser::parser::ParserError>,
+    ) -> Result<T, ParseError> {
+        step(&mut self.parser).map_err(|e| self.error(e))
+    }
+
     /// Consumes the unquoted word `word` if it comes next.
     fn word(&mut self, word: &str) -> bool {
         if is_word(&self.parser.peek_token_ref().token, word) {
@@ -76,7 +84,7 @@ impl StatementParser {
     }
 
     fn expect_token(&mut self, token: Token) -> Result<(), ParseError> {
-        self.parser.expect_token(&token).map(|_| ()).map_err(|e| self.error(e))
+        self.with(|p| p.expect_token(&token).map(|_| ()))
     }
 
     /// Fails unless every token was consumed.
@@ -104,7 +112,7 @@ impl StatementParser {
             self.parser.next_token();
             self.parser.next_token();
             let if_exists = self.parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
-            Statement::DropType { if_exists, name: self.parser.parse_identifier().map_err(|e| self.error(e))? }
+            Statement::DropType { if_exists, name: self.with(|p| p.parse_identifier())? }
         } else if self.word("TERMINATE") {
             if self.word("ALL") {
                 Statement::Terminate(Terminate::All)
@@ -120,24 +128,24 @@ impl StatementParser {
         } else if self.word("PRINT") {
             self.parse_print()?
         } else if self.word("SET") {
-            let name = self.parser.parse_literal_string().map_err(|e| self.error(e))?;
+            let name = self.with(|p| p.parse_literal_string())?;
             self.expect_token(Token::Eq)?;
-            let value = self.parser.parse_literal_string().map_err(|e| self.error(e))?;
+            let value = self.with(|p| p.parse_literal_string())?;
             Statement::Set { name, value }
         } else if self.word("UNSET") {
-            Statement::Unset { name: self.parser.parse_literal_string().map_err(|e| self.error(e))? }
+            Statement::Unset { name: self.with(|p| p.parse_literal_string())? }
         } else if self.word("DEFINE") {
-            let name = self.parser.parse_identifier().map_err(|e| self.error(e))?;
+            let name = self.with(|p| p.parse_identifier())?;
             self.expect_token(Token::Eq)?;
-            let value = self.parser.parse_literal_string().map_err(|e| self.error(e))?;
+            let value = self.with(|p| p.parse_literal_string())?;
             Statement::Define { name, value }
         } else if self.word("UNDEFINE") {
-            Statement::Undefine { name: self.parser.parse_identifier().map_err(|e| self.error(e))? }
+            Statement::Undefine { name: self.with(|p| p.parse_identifier())? }
         } else if self.word("RUN") {
             self.expect_word("SCRIPT", Some("write RUN SCRIPT '/path/to/file.sql'"))?;
-            Statement::RunScript { path: self.parser.parse_literal_string().map_err(|e| self.error(e))? }
+            Statement::RunScript { path: self.with(|p| p.parse_literal_string())? }
         } else {
-            let statement = self.parser.parse_statement().map_err(|e| self.error(e))?;
+            let statement = self.with(|p| p.parse_statement())?;
             Statement::Sql(Box::new(statement))
         };
         self.expect_end()?;
@@ -171,8 +179,8 @@ impl StatementParser {
         let source = self.word("SOURCE");
         if !or_replace && !source && self.word("TYPE") {
             let if_not_exists = self.parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
-            let name = self.parser.parse_identifier().map_err(|e| self.error(e))?;
-            self.parser.expect_keyword_is(Keyword::AS).map_err(|e| self.error(e))?;
+            let name = self.with(|p| p.parse_identifier())?;
+            self.with(|p| p.expect_keyword_is(Keyword::AS))?;
             let data_type = self.parse_type()?;
             return Ok(Statement::CreateType { if_not_exists, name, data_type });
         }
@@ -181,7 +189,7 @@ impl StatementParser {
             return self.fall_through(checkpoint);
         };
         let if_not_exists = self.parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
-        let name = self.parser.parse_object_name(false).map_err(|e| self.error(e))?;
+        let name = self.with(|p| p.parse_object_name(false))?;
         let columns = if self.parser.peek_token_ref().token == Token::LParen {
             self.parse_columns()?
         } else {
@@ -224,7 +232,7 @@ impl StatementParser {
             return Ok(columns);
         }
         loop {
-            let name = self.parser.parse_identifier().map_err(|e| self.error(e))?;
+            let name = self.with(|p| p.parse_identifier())?;
             let data_type = self.parse_type()?;
             let constraint = if self.parser.parse_keywords(&[Keyword::PRIMARY, Keyword::KEY]) {
                 ColumnConstraint::PrimaryKey
@@ -234,7 +242,7 @@ impl StatementParser {
                 ColumnConstraint::Headers
             } else if self.word("HEADER") {
                 self.expect_token(Token::LParen)?;
-                let key = self.parser.parse_literal_string().map_err(|e| self.error(e))?;
+                let key = self.with(|p| p.parse_literal_string())?;
                 self.expect_token(Token::RParen)?;
                 ColumnConstraint::Header(key)
             } else {
@@ -250,7 +258,7 @@ impl StatementParser {
     }
 
     fn parse_type(&mut self) -> Result<SqlType, ParseError> {
-        super::types::parse_type(&mut self.parser).map_err(|e| self.error(e))
+        self.with(super::types::parse_type)
     }
 
     /// An optional `WITH (NAME = value, …)`.
@@ -261,9 +269,9 @@ impl StatementParser {
         self.expect_token(Token::LParen)?;
         let mut properties = Vec::new();
         loop {
-            let name = self.parser.parse_identifier().map_err(|e| self.error(e))?;
+            let name = self.with(|p| p.parse_identifier())?;
             self.expect_token(Token::Eq)?;
-            let value = self.parser.parse_value().map_err(|e| self.error(e))?.value;
+            let value = self.with(|p| p.parse_value())?.value;
             properties.push((name, value));
             if !self.parser.consume_token(&Token::Comma) {
                 break;
@@ -276,16 +284,16 @@ impl StatementParser {
     fn parse_insert(&mut self) -> Result<Statement, ParseError> {
         self.expect_word("INSERT", None)?;
         self.expect_word("INTO", Some("write INSERT INTO name …"))?;
-        let target = self.parser.parse_object_name(false).map_err(|e| self.error(e))?;
+        let target = self.with(|p| p.parse_object_name(false))?;
         let mut columns = Vec::new();
         if self.parser.peek_token_ref().token == Token::LParen {
             self.parser.next_token();
-            columns = self.parser.parse_comma_separated(Parser::parse_identifier).map_err(|e| self.error(e))?;
+            columns = self.with(|p| p.parse_comma_separated(Parser::parse_identifier))?;
             self.expect_token(Token::RParen)?;
         }
         if self.word("VALUES") {
             self.expect_token(Token::LParen)?;
-            let values = self.parser.parse_comma_separated(Parser::parse_expr).map_err(|e| self.error(e))?;
+            let values = self.with(|p| p.parse_comma_separated(Parser::parse_expr))?;
             self.expect_token(Token::RParen)?;
             return Ok(Statement::InsertValues(InsertValues { target, columns, values }));
         }
@@ -317,7 +325,7 @@ impl StatementParser {
         let partition_by = match lifted.partition_by {
             Some(tokens) => {
                 let mut p = clause_parser(tokens);
-                let exprs = p.parser.parse_comma_separated(Parser::parse_expr).map_err(|e| p.error(e))?;
+                let exprs = p.with(|p| p.parse_comma_separated(Parser::parse_expr))?;
                 p.expect_end()?;
                 exprs
             }
@@ -334,7 +342,7 @@ impl StatementParser {
     }
 
     fn parse_span(&mut self) -> Result<TimeSpan, ParseError> {
-        let amount = self.parser.parse_literal_uint().map_err(|e| self.error(e))?;
+        let amount = self.with(|p| p.parse_literal_uint())?;
         let token = self.parser.next_token();
         let unit = match &token.token {
             Token::Word(w) => TimeUnit::parse(&w.value),
@@ -412,7 +420,7 @@ impl StatementParser {
         self.expect_word("DROP", None)?;
         let kind = self.expect_kind()?;
         let if_exists = self.parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
-        let name = self.parser.parse_object_name(false).map_err(|e| self.error(e))?;
+        let name = self.with(|p| p.parse_object_name(false))?;
         let delete_topic = if self.word("DELETE") {
             self.expect_word("TOPIC", None)?;
             true
@@ -453,7 +461,7 @@ impl StatementParser {
 
     fn parse_describe(&mut self) -> Result<Statement, ParseError> {
         if self.word("FUNCTION") {
-            let name = self.parser.parse_identifier().map_err(|e| self.error(e))?;
+            let name = self.with(|p| p.parse_identifier())?;
             return Ok(Statement::Describe(Describe::Function { name }));
         }
         // `DESCRIBE STREAMS` lists; `DESCRIBE EXTENDED x` describes x.
@@ -464,7 +472,7 @@ impl StatementParser {
             return Ok(Statement::Describe(Describe::Tables { extended: self.word("EXTENDED") }));
         }
         let extended = self.peek_word("EXTENDED") && self.parser.peek_nth_token_ref(1).token != Token::EOF && self.word("EXTENDED");
-        let name = self.parser.parse_object_name(false).map_err(|e| self.error(e))?;
+        let name = self.with(|p| p.parse_object_name(false))?;
         Ok(Statement::Describe(Describe::Source { name, extended }))
     }
 
@@ -488,9 +496,9 @@ impl StatementParser {
                 self.parser.next_token();
                 print.from_beginning = true;
             } else if self.word("INTERVAL") || self.word("SAMPLE") {
-                print.interval = Some(self.parser.parse_literal_uint().map_err(|e| self.error(e))?);
+                print.interval = Some(self.with(|p| p.parse_literal_uint())?);
             } else if self.parser.parse_keyword(Keyword::LIMIT) {
-                print.limit = Some(self.parser.parse_literal_uint().map_err(|e| self.error(e))?);
+                print.limit = Some(self.with(|p| p.parse_literal_uint())?);
             } else {
                 return Ok(Statement::Print(print));
             }
