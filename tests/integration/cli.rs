@@ -98,6 +98,39 @@ fn keyed_records_round_trip_on_kafkas_partitions() {
     assert!(next_offset.iter().all(|n| *n > 0), "every partition got records");
 }
 
+/// `--data-dir`, else `$EDDY_DATA_DIR`, else `./eddy-data`.
+#[test]
+fn the_data_directory_comes_from_the_flag_the_environment_or_the_default() {
+    let work = tempfile::tempdir().unwrap();
+    let from_env = work.path().join("from-env");
+    let status = Command::new(env!("CARGO_BIN_EXE_eddy"))
+        .args(["topic", "create", "a"])
+        .env("EDDY_DATA_DIR", &from_env)
+        .current_dir(work.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(from_env.join("topics/a/topic.json").exists());
+    let status = Command::new(env!("CARGO_BIN_EXE_eddy"))
+        .args(["topic", "create", "b"])
+        .env_remove("EDDY_DATA_DIR")
+        .current_dir(work.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(work.path().join("eddy-data/topics/b/topic.json").exists());
+    let flag = work.path().join("from-flag");
+    let status = Command::new(env!("CARGO_BIN_EXE_eddy"))
+        .arg("--data-dir")
+        .arg(&flag)
+        .args(["topic", "create", "c"])
+        .env("EDDY_DATA_DIR", &from_env)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(flag.join("topics/c/topic.json").exists(), "the flag wins over the environment");
+}
+
 #[test]
 fn topic_admin_commands() {
     let dir = tempfile::tempdir().unwrap();
