@@ -1,6 +1,10 @@
-//! ksqlDB's type syntax: `INT`, `DECIMAL(4, 2)`, `ARRAY<T>`, `MAP<K, V>`, `STRUCT<a T, …>`.
-//! Used for column definitions and, through the dialect, inside `CAST(… AS …)`.
+//! ksqlDB's types: their syntax (`INT`, `DECIMAL(4, 2)`, `ARRAY<T>`, `MAP<K, V>`,
+//! `STRUCT<a T, …>`), used for column definitions and, through the dialect, inside
+//! `CAST(… AS …)`; and the Arrow type each is held in.
 
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Fields, TimeUnit};
 use datafusion::sql::sqlparser::ast::Ident;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
@@ -70,4 +74,135 @@ pub fn parse_type(parser: &mut Parser<'_>) -> Result<SqlType, ParserError> {
 /// An error in sqlparser's form (its message carries the position).
 fn error(message: &str, found: &TokenWithSpan) -> ParserError {
     ParserError::ParserError(format!("{message}, found: {}{}", found.token, found.span.start))
+}
+
+/// Why a declared type has no Arrow form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TypeError {
+    #[error("unknown type '{0}'; declare it with CREATE TYPE")]
+    UnknownType(String),
+    #[error("DECIMAL({precision}, {scale}) is out of range: the precision is 1 to 38, the scale 0 to the precision")]
+    InvalidDecimal { precision: u64, scale: u64 },
+    #[error("types nest more than {MAX_TYPE_DEPTH} levels deep")]
+    TooDeep,
+}
+
+/// Nesting deeper than this is refused (it also stops a custom type that names itself).
+pub const MAX_TYPE_DEPTH: usize = 32;
+
+/// A column or field name as ksqlDB resolves it: unquoted identifiers are upper-cased,
+/// quoted ones keep their case.
+pub fn resolved_name(ident: &Ident) -> String {
+    if ident.quote_style.is_some() { ident.value.clone() } else { ident.value.to_uppercase() }
+}
+
+impl SqlType {
+    /// The Arrow type that holds values of this type. Types declared with `CREATE TYPE` are
+    /// looked up with `resolve` (by resolved name).
+    pub fn to_arrow(&self, resolve: &dyn Fn(&str) -> Option<SqlType>) -> Result<DataType, TypeError> {
+        self.to_arrow_at(resolve, 0)
+    }
+
+    fn to_arrow_at(&self, resolve: &dyn Fn(&str) -> Option<SqlType>, depth: usize) -> Result<DataType, TypeError> {
+        if depth > MAX_TYPE_DEPTH {
+            return Err(TypeError::TooDeep);
+        }
+        let inner = |t: &SqlType| t.to_arrow_at(resolve, depth + 1);
+        Ok(match self {
+            SqlType::Boolean => DataType::Boolean,
+            SqlType::Int => DataType::Int32,
+            SqlType::Bigint => DataType::Int64,
+            SqlType::Double => DataType::Float64,
+            SqlType::Decimal { precision, scale } => {
+                if *precision == 0 || *precision > 38 || scale > precision {
+                    return Err(TypeError::InvalidDecimal { precision: *precision, scale: *scale });
+                }
+                DataType::Decimal128(*precision as u8, *scale as i8)
+            }
+            SqlType::String => DataType::Utf8,
+            SqlType::Bytes => DataType::Binary,
+            SqlType::Timestamp => DataType::Timestamp(TimeUnit::Millisecond, None),
+            SqlType::Date => DataType::Date32,
+            SqlType::Time => DataType::Time32(TimeUnit::Millisecond),
+            SqlType::Array(item) => DataType::List(Arc::new(Field::new("item", inner(item)?, true))),
+            SqlType::Map(key, value) => {
+                let entries = Fields::from(vec![Field::new("key", inner(key)?, false), Field::new("value", inner(value)?, true)]);
+                DataType::Map(Arc::new(Field::new("entries", DataType::Struct(entries), false)), false)
+            }
+            SqlType::Struct(fields) => DataType::Struct(
+                fields
+                    .iter()
+                    .map(|(name, t)| Ok(Field::new(resolved_name(name), inner(t)?, true)))
+                    .collect::<Result<Fields, TypeError>>()?,
+            ),
+            SqlType::Custom(name) => {
+                let resolved = resolved_name(name);
+                resolve(&resolved).ok_or(TypeError::UnknownType(resolved))?.to_arrow_at(resolve, depth + 1)?
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::dialect::EddyDialect;
+    use crate::sql::lexer::tokenize;
+
+    fn parsed(text: &str) -> SqlType {
+        let dialect = EddyDialect::new();
+        let tokens = tokenize(text).unwrap();
+        parse_type(&mut Parser::new(&dialect).with_tokens_with_locations(tokens)).unwrap()
+    }
+
+    fn arrow(text: &str) -> Result<DataType, TypeError> {
+        parsed(text).to_arrow(&|name| (name == "ADDRESS").then(|| parsed("STRUCT<street STRING, zip INT>")))
+    }
+
+    #[test]
+    fn scalar_types_map_to_arrow() {
+        for (text, want) in [
+            ("BOOLEAN", DataType::Boolean),
+            ("INT", DataType::Int32),
+            ("INTEGER", DataType::Int32),
+            ("BIGINT", DataType::Int64),
+            ("DOUBLE", DataType::Float64),
+            ("DECIMAL(10, 2)", DataType::Decimal128(10, 2)),
+            ("VARCHAR", DataType::Utf8),
+            ("STRING", DataType::Utf8),
+            ("BYTES", DataType::Binary),
+            ("TIMESTAMP", DataType::Timestamp(TimeUnit::Millisecond, None)),
+            ("DATE", DataType::Date32),
+            ("TIME", DataType::Time32(TimeUnit::Millisecond)),
+        ] {
+            assert_eq!(arrow(text).unwrap(), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn nested_types_map_to_arrow_with_ksql_names() {
+        let DataType::Struct(fields) = arrow("STRUCT<street STRING, `zipCode` INT, tags ARRAY<STRING>>").unwrap() else {
+            panic!()
+        };
+        let names: Vec<&str> = fields.iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, ["STREET", "zipCode", "TAGS"]);
+        assert!(matches!(fields[2].data_type(), DataType::List(item) if item.data_type() == &DataType::Utf8));
+        let DataType::Map(entries, false) = arrow("MAP<STRING, ARRAY<ARRAY<INT>>>").unwrap() else { panic!() };
+        let DataType::Struct(kv) = entries.data_type() else { panic!() };
+        assert_eq!(kv[0].data_type(), &DataType::Utf8);
+        assert!(!kv[0].is_nullable(), "map keys are never null");
+        assert!(arrow("ADDRESS").unwrap().to_string().contains("STREET"));
+        assert!(arrow("address").is_ok(), "type names resolve case-insensitively unless quoted");
+    }
+
+    #[test]
+    fn bad_types_are_reported() {
+        assert_eq!(arrow("NOPE"), Err(TypeError::UnknownType("NOPE".into())));
+        assert!(matches!(arrow("DECIMAL(40, 2)"), Err(TypeError::InvalidDecimal { .. })));
+        assert!(matches!(arrow("DECIMAL(4, 5)"), Err(TypeError::InvalidDecimal { .. })));
+        assert!(matches!(arrow("DECIMAL(0, 0)"), Err(TypeError::InvalidDecimal { .. })));
+        // A type that names itself is stopped, not followed forever.
+        let looping = parsed("LOOP").to_arrow(&|_| Some(parsed("ARRAY<LOOP>")));
+        assert_eq!(looping, Err(TypeError::TooDeep));
+    }
 }
