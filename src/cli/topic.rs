@@ -297,7 +297,7 @@ async fn consume(log: &dyn Log, args: ConsumeArgs) -> Result<(), CliError> {
             _ = &mut ctrl_c => break,
         }
     }
-    out.flush().or_else(|e| finish_output(e))
+    out.flush().or_else(finish_output)
 }
 
 /// A closed standard output (`| head`) ends consumption quietly; other errors are reported.

@@ -325,7 +325,7 @@ fn kill_9_during_a_large_produce_leaves_a_clean_prefix() {
         assert_eq!(value, format!("record-{count:09}-{}", "x".repeat(40)));
         count += 1;
     }
-    assert!(count >= 150_000 && count < 2_000_000, "a prefix of {count} records");
+    assert!((150_000..2_000_000).contains(&count), "a prefix of {count} records");
     produce(d, &["t"], b"after-the-crash\n");
     let tail = run_ok(d, &["topic", "consume", "t", "--offset", &count.to_string(), "--format", "%o %s\\n"]);
     assert_eq!(tail, format!("{count} after-the-crash\n"));

@@ -225,7 +225,7 @@ async fn retention_by_size_deletes_whole_old_segments() {
     let size = p.size_bytes.unwrap();
     // As in Kafka, a segment goes only if at least retention.bytes remain without it, and
     // the active segment is never deleted: at most retention.bytes plus two segments stay.
-    assert!(size >= 8192 && size <= 8192 + 2 * 2048, "size {size} stays near retention.bytes");
+    assert!((8192..=8192 + 2 * 2048).contains(&size), "size {size} stays near retention.bytes");
     assert_values(&read_all(&log, "t", 0).await.unwrap(), p.earliest_offset..2000);
     assert!(matches!(log.read("t", 0, 0, 1).await, Err(LogError::OffsetOutOfRange { .. })));
     // Opening applies retention again (the active segment has filled since the last roll);

@@ -49,11 +49,10 @@ impl Flusher {
 impl Drop for Flusher {
     /// Finishes every queued seal before returning.
     fn drop(&mut self) {
-        if let Some(thread) = self.thread.take() {
-            if self.handle.0.send(Job::Stop).is_ok() {
+        if let Some(thread) = self.thread.take()
+            && self.handle.0.send(Job::Stop).is_ok() {
                 let _ = thread.join();
             }
-        }
     }
 }
 

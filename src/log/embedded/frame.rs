@@ -127,7 +127,7 @@ pub fn frame_length(bytes: &[u8]) -> Result<usize, FrameError> {
     }
     let length = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
     let frame_bytes = 12 + length;
-    if frame_bytes < FRAME_OVERHEAD_BYTES || frame_bytes > MAX_FRAME_BYTES {
+    if !(FRAME_OVERHEAD_BYTES..=MAX_FRAME_BYTES).contains(&frame_bytes) {
         return Err(FrameError::Invalid(format!("impossible frame length {frame_bytes}")));
     }
     Ok(frame_bytes)

@@ -203,11 +203,10 @@ impl EmbeddedLog {
         let mut names = Vec::new();
         for entry in std::fs::read_dir(&dir).map_err(LogError::io("list topics", &dir))? {
             let entry = entry.map_err(LogError::io("list topics", &dir))?;
-            if let Some(name) = entry.file_name().to_str() {
-                if validate_topic_name(name).is_ok() && entry.path().join("topic.json").exists() {
+            if let Some(name) = entry.file_name().to_str()
+                && validate_topic_name(name).is_ok() && entry.path().join("topic.json").exists() {
                     names.push(name.to_owned());
                 }
-            }
         }
         names.sort();
         Ok(names)
