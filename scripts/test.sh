@@ -19,6 +19,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 
+step "Rust: formatting and lints"
+cargo fmt --check
+cargo clippy --locked --all-targets -- -D warnings
+
 step "Rust: unit and integration tests"
 cargo test --locked
 

@@ -43,7 +43,8 @@ pub async fn run(args: LogBenchArgs) -> Result<(), CliError> {
     }
     let configs = args.configs.iter().map(|c| parse_config_pair(c)).collect::<Result<BTreeMap<_, _>, _>>()?;
     let scratch = args.dir.is_none();
-    let dir = args.dir.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("eddy-bench-log-{}", std::process::id())));
+    let dir =
+        args.dir.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("eddy-bench-log-{}", std::process::id())));
     let internal = |e: std::io::Error| CliError::Internal(format!("{}: {e}", dir.display()));
     std::fs::create_dir_all(&dir).map_err(internal)?;
 
@@ -54,7 +55,11 @@ pub async fn run(args: LogBenchArgs) -> Result<(), CliError> {
     result
 }
 
-async fn measure(args: &LogBenchArgs, configs: BTreeMap<String, String>, dir: &std::path::Path) -> Result<(), CliError> {
+async fn measure(
+    args: &LogBenchArgs,
+    configs: BTreeMap<String, String>,
+    dir: &std::path::Path,
+) -> Result<(), CliError> {
     let internal = |e: std::io::Error| CliError::Internal(format!("{}: {e}", dir.display()));
     let log = EmbeddedLog::open(dir.join("data"))?;
     let topic = "bench";

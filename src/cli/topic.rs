@@ -114,11 +114,7 @@ pub async fn run(data_dir: &Path, command: TopicCommand) -> Result<(), CliError>
 }
 
 async fn create(log: &dyn Log, args: CreateArgs) -> Result<(), CliError> {
-    let configs = args
-        .configs
-        .iter()
-        .map(|pair| parse_config_pair(pair))
-        .collect::<Result<BTreeMap<_, _>, _>>()?;
+    let configs = args.configs.iter().map(|pair| parse_config_pair(pair)).collect::<Result<BTreeMap<_, _>, _>>()?;
     let spec = TopicSpec { partitions: args.partitions, replication_factor: args.replication_factor, configs };
     match log.create_topic(&args.name, &spec).await {
         Err(LogError::TopicExists(_)) if args.if_not_exists => Ok(()),
@@ -289,9 +285,9 @@ async fn consume(log: &dyn Log, args: ConsumeArgs) -> Result<(), CliError> {
             break;
         }
         // Caught up: wait for any partition to grow, or for Ctrl-C.
-        let waits = cursors.iter().map(|c| {
-            Box::pin(log.wait_for_data(&args.name, c.partition, c.position, Duration::from_secs(5)))
-        });
+        let waits = cursors
+            .iter()
+            .map(|c| Box::pin(log.wait_for_data(&args.name, c.partition, c.position, Duration::from_secs(5))));
         tokio::select! {
             (result, _, _) = select_all(waits) => { result?; }
             _ = &mut ctrl_c => break,

@@ -71,9 +71,10 @@ impl TopicConfig {
             }
         }
         let get = |name: &str| -> &str {
-            configs.get(name).map(String::as_str).unwrap_or_else(|| {
-                CONFIG_DEFAULTS.iter().find(|(n, _)| *n == name).map_or("", |(_, d)| d)
-            })
+            configs
+                .get(name)
+                .map(String::as_str)
+                .unwrap_or_else(|| CONFIG_DEFAULTS.iter().find(|(n, _)| *n == name).map_or("", |(_, d)| d))
         };
         let cleanup_policy = match get("cleanup.policy") {
             "delete" => CleanupPolicy::Delete,
@@ -86,8 +87,7 @@ impl TopicConfig {
         };
         Ok(TopicConfig {
             retention_ms: optional(get("retention.ms"), "retention.ms")?,
-            retention_bytes: optional(get("retention.bytes"), "retention.bytes")?
-                .map(|b: i64| b as u64),
+            retention_bytes: optional(get("retention.bytes"), "retention.bytes")?.map(|b: i64| b as u64),
             segment_bytes: at_least(get("segment.bytes"), "segment.bytes", 1024)?,
             segment_ms: at_least(get("segment.ms"), "segment.ms", 1)? as i64,
             flush_messages: optional(get("flush.messages"), "flush.messages")?.map(|n: i64| n as u64),
@@ -114,18 +114,14 @@ fn optional(value: &str, name: &str) -> Result<Option<i64>, LogError> {
     match value.trim().parse::<i64>() {
         Ok(-1) => Ok(None),
         Ok(n) if n >= 0 => Ok(Some(n)),
-        _ => Err(LogError::InvalidConfig(format!(
-            "{name} must be a non-negative integer or -1, not '{value}'"
-        ))),
+        _ => Err(LogError::InvalidConfig(format!("{name} must be a non-negative integer or -1, not '{value}'"))),
     }
 }
 
 fn at_least(value: &str, name: &str, minimum: u64) -> Result<u64, LogError> {
     match value.trim().parse::<u64>() {
         Ok(n) if n >= minimum => Ok(n),
-        _ => Err(LogError::InvalidConfig(format!(
-            "{name} must be an integer of at least {minimum}, not '{value}'"
-        ))),
+        _ => Err(LogError::InvalidConfig(format!("{name} must be an integer of at least {minimum}, not '{value}'"))),
     }
 }
 
@@ -156,8 +152,7 @@ mod tests {
 
     #[test]
     fn values_are_validated() {
-        let c = TopicConfig::from_map(&map(&[("retention.ms", "-1"), ("retention.bytes", "5000")]))
-            .unwrap();
+        let c = TopicConfig::from_map(&map(&[("retention.ms", "-1"), ("retention.bytes", "5000")])).unwrap();
         assert_eq!(c.retention_ms, None);
         assert_eq!(c.retention_bytes, Some(5000));
         for bad in [

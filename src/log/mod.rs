@@ -111,11 +111,22 @@ pub trait Log: Send + Sync + 'static {
 
     /// The first offset whose record's timestamp is at least `timestamp_ms`, or `None` if
     /// every record is older (Kafka's `offsetsForTimes`).
-    async fn offset_for_timestamp(&self, topic: &str, partition: u32, timestamp_ms: i64) -> Result<Option<u64>, LogError>;
+    async fn offset_for_timestamp(
+        &self,
+        topic: &str,
+        partition: u32,
+        timestamp_ms: i64,
+    ) -> Result<Option<u64>, LogError>;
 
     /// Waits until the partition has a record at `offset` (its log end is past `offset`) or
     /// `timeout` elapses; returns whether data is there. Dropping the future stops waiting.
-    async fn wait_for_data(&self, topic: &str, partition: u32, offset: u64, timeout: Duration) -> Result<bool, LogError>;
+    async fn wait_for_data(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        timeout: Duration,
+    ) -> Result<bool, LogError>;
 }
 
 /// Checks a topic name with Kafka's rules: 1–249 characters of `[A-Za-z0-9._-]`, not `.`

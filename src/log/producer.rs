@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
+use super::Log;
 use super::error::LogError;
 use super::partitioner::partition_for_key;
 use super::record::NewRecord;
-use super::Log;
 
 /// Buffers records per partition until [`Producer::flush`].
 ///

@@ -33,19 +33,38 @@ pub enum Statement {
     /// `PRINT topic [FROM BEGINNING] [INTERVAL n] [LIMIT n]`
     Print(Print),
     /// `SET 'name' = 'value'`
-    Set { name: String, value: String },
+    Set {
+        name: String,
+        value: String,
+    },
     /// `UNSET 'name'`
-    Unset { name: String },
+    Unset {
+        name: String,
+    },
     /// `DEFINE name = 'value'`
-    Define { name: Ident, value: String },
+    Define {
+        name: Ident,
+        value: String,
+    },
     /// `UNDEFINE name`
-    Undefine { name: Ident },
+    Undefine {
+        name: Ident,
+    },
     /// `RUN SCRIPT 'path'`
-    RunScript { path: String },
+    RunScript {
+        path: String,
+    },
     /// `CREATE TYPE [IF NOT EXISTS] name AS type`
-    CreateType { if_not_exists: bool, name: Ident, data_type: SqlType },
+    CreateType {
+        if_not_exists: bool,
+        name: Ident,
+        data_type: SqlType,
+    },
     /// `DROP TYPE [IF EXISTS] name`
-    DropType { if_exists: bool, name: Ident },
+    DropType {
+        if_exists: bool,
+        name: Ident,
+    },
     /// Anything else sqlparser understands.
     Sql(Box<SqlStatement>),
 }
@@ -119,7 +138,10 @@ pub enum SqlType {
     Int,
     Bigint,
     Double,
-    Decimal { precision: u64, scale: u64 },
+    Decimal {
+        precision: u64,
+        scale: u64,
+    },
     String,
     Bytes,
     Timestamp,
@@ -456,11 +478,19 @@ impl fmt::Display for StreamingQuery {
                 .map_or(standard.len(), |(i, _)| offset_of(*i))
         };
         if let Some(window) = &self.window {
-            inserts.push((first_after_from(&["WHERE", "GROUP", "HAVING", "LIMIT", "ORDER"]), 0, format!("WINDOW {window} ")));
+            inserts.push((
+                first_after_from(&["WHERE", "GROUP", "HAVING", "LIMIT", "ORDER"]),
+                0,
+                format!("WINDOW {window} "),
+            ));
         }
         if !self.partition_by.is_empty() {
             let exprs: Vec<String> = self.partition_by.iter().map(|e| e.to_string()).collect();
-            inserts.push((first_after_from(&["HAVING", "LIMIT", "ORDER"]), 1, format!("PARTITION BY {} ", exprs.join(", "))));
+            inserts.push((
+                first_after_from(&["HAVING", "LIMIT", "ORDER"]),
+                1,
+                format!("PARTITION BY {} ", exprs.join(", ")),
+            ));
         }
         if let Some(emit) = &self.emit {
             inserts.push((first_after_from(&["LIMIT"]), 2, format!("{emit} ")));
@@ -491,11 +521,7 @@ impl fmt::Display for StreamingQuery {
 impl fmt::Display for Statement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let text = StatementText(self).to_string();
-        if text.contains("lambda ") {
-            f.write_str(&ksql_lambdas(&text))
-        } else {
-            f.write_str(&text)
-        }
+        if text.contains("lambda ") { f.write_str(&ksql_lambdas(&text)) } else { f.write_str(&text) }
     }
 }
 
@@ -503,8 +529,7 @@ impl fmt::Display for Statement {
 /// (`(x, y) => body`; `x => body` for one parameter).
 fn ksql_lambdas(text: &str) -> String {
     let Ok(tokens) = tokenize(text) else { return text.to_owned() };
-    let line_starts: Vec<usize> =
-        std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+    let line_starts: Vec<usize> = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
     let byte_at = |line: u64, column: u64| -> usize {
         let start = line_starts.get(line.saturating_sub(1) as usize).copied().unwrap_or(text.len());
         text[start..].char_indices().nth(column.saturating_sub(1) as usize).map_or(text.len(), |(b, _)| start + b)
@@ -639,8 +664,12 @@ impl fmt::Display for StatementText<'_> {
                     write!(f, "DESCRIBE {}{name}", if *extended { "EXTENDED " } else { "" })
                 }
                 Describe::Function { name } => write!(f, "DESCRIBE FUNCTION {name}"),
-                Describe::Streams { extended } => write!(f, "DESCRIBE STREAMS{}", if *extended { " EXTENDED" } else { "" }),
-                Describe::Tables { extended } => write!(f, "DESCRIBE TABLES{}", if *extended { " EXTENDED" } else { "" }),
+                Describe::Streams { extended } => {
+                    write!(f, "DESCRIBE STREAMS{}", if *extended { " EXTENDED" } else { "" })
+                }
+                Describe::Tables { extended } => {
+                    write!(f, "DESCRIBE TABLES{}", if *extended { " EXTENDED" } else { "" })
+                }
             },
             Statement::Explain(Explain::Query(id)) => write!(f, "EXPLAIN {id}"),
             Statement::Explain(Explain::Statement(s)) => write!(f, "EXPLAIN {s}"),

@@ -93,8 +93,11 @@ impl StatementParser {
         if next.token == Token::EOF {
             Ok(())
         } else {
-            Err(ParseError::new(format!("unexpected {} after the end of the statement", describe(&next.token)), next.span.start)
-                .with_hint("is a `;` missing between two statements?"))
+            Err(ParseError::new(
+                format!("unexpected {} after the end of the statement", describe(&next.token)),
+                next.span.start,
+            )
+            .with_hint("is a `;` missing between two statements?"))
         }
     }
 
@@ -166,7 +169,10 @@ impl StatementParser {
         self.parse_kind().map_or_else(
             || {
                 let found = self.parser.peek_token();
-                Err(ParseError::new(format!("expected STREAM or TABLE, found {}", describe(&found.token)), found.span.start))
+                Err(ParseError::new(
+                    format!("expected STREAM or TABLE, found {}", describe(&found.token)),
+                    found.span.start,
+                ))
             },
             Ok,
         )
@@ -190,11 +196,8 @@ impl StatementParser {
         };
         let if_not_exists = self.parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
         let name = self.with(|p| p.parse_object_name(false))?;
-        let columns = if self.parser.peek_token_ref().token == Token::LParen {
-            self.parse_columns()?
-        } else {
-            Vec::new()
-        };
+        let columns =
+            if self.parser.peek_token_ref().token == Token::LParen { self.parse_columns()? } else { Vec::new() };
         let properties = self.parse_properties()?;
         if self.parser.parse_keyword(Keyword::AS) {
             if !columns.is_empty() || source {
@@ -304,7 +307,10 @@ impl StatementParser {
         let properties = self.parse_properties()?;
         if !self.peek_word("SELECT") {
             let found = self.parser.peek_token();
-            return Err(ParseError::new(format!("expected VALUES or SELECT, found {}", describe(&found.token)), found.span.start));
+            return Err(ParseError::new(
+                format!("expected VALUES or SELECT, found {}", describe(&found.token)),
+                found.span.start,
+            ));
         }
         let query = self.parse_query_from(self.parser.index())?;
         Ok(Statement::InsertInto(InsertInto { target, properties, query: Box::new(query) }))
@@ -471,7 +477,9 @@ impl StatementParser {
         if self.word("TABLES") {
             return Ok(Statement::Describe(Describe::Tables { extended: self.word("EXTENDED") }));
         }
-        let extended = self.peek_word("EXTENDED") && self.parser.peek_nth_token_ref(1).token != Token::EOF && self.word("EXTENDED");
+        let extended = self.peek_word("EXTENDED")
+            && self.parser.peek_nth_token_ref(1).token != Token::EOF
+            && self.word("EXTENDED");
         let name = self.with(|p| p.parse_object_name(false))?;
         Ok(Statement::Describe(Describe::Source { name, extended }))
     }

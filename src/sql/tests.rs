@@ -45,14 +45,20 @@ fn create_stream_with_every_type_and_constraint() {
 #[test]
 fn create_table_variants() {
     verified("CREATE TABLE users (id STRING PRIMARY KEY, name STRING) WITH (KAFKA_TOPIC='users', FORMAT='JSON')");
-    verified("CREATE OR REPLACE SOURCE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY) WITH (KAFKA_TOPIC='t', VALUE_FORMAT='DELIMITED')");
+    verified(
+        "CREATE OR REPLACE SOURCE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY) WITH (KAFKA_TOPIC='t', VALUE_FORMAT='DELIMITED')",
+    );
     round_trips("create stream s (a varchar, b int) with (kafka_topic='s', value_format='json');");
-    round_trips("CREATE STREAM n (x ARRAY<ARRAY<INT>>, y MAP<STRING, MAP<STRING, INT>>) WITH (kafka_topic='n', format='JSON')");
+    round_trips(
+        "CREATE STREAM n (x ARRAY<ARRAY<INT>>, y MAP<STRING, MAP<STRING, INT>>) WITH (kafka_topic='n', format='JSON')",
+    );
 }
 
 #[test]
 fn persistent_queries() {
-    verified("CREATE STREAM big_orders AS SELECT id, amount * 2 AS doubled FROM orders WHERE amount > 100 EMIT CHANGES");
+    verified(
+        "CREATE STREAM big_orders AS SELECT id, amount * 2 AS doubled FROM orders WHERE amount > 100 EMIT CHANGES",
+    );
     verified("CREATE STREAM s2 WITH (KAFKA_TOPIC='out', PARTITIONS=2) AS SELECT * FROM s PARTITION BY id EMIT CHANGES");
     verified(
         "CREATE TABLE per_minute AS SELECT page, COUNT(*) AS views FROM pageviews \
@@ -71,9 +77,9 @@ fn persistent_queries() {
 
 #[test]
 fn windows_parse_to_their_parts() {
-    let Statement::CreateAsSelect(c) =
-        round_trips("create table t as select k, count(*) from s window hopping (size 1 hour, advance by 5 minutes) group by k;")
-    else {
+    let Statement::CreateAsSelect(c) = round_trips(
+        "create table t as select k, count(*) from s window hopping (size 1 hour, advance by 5 minutes) group by k;",
+    ) else {
         panic!()
     };
     let window = c.query.window.unwrap();
@@ -184,9 +190,45 @@ fn errors_have_positions_and_hints() {
 #[test]
 fn hostile_input_never_panics() {
     let pieces = [
-        "CREATE", "STREAM", "TABLE", "(", ")", "<", ">", ">>", ",", "'x'", "WINDOW", "TUMBLING", "SIZE", "1",
-        "EMIT", "CHANGES", "PARTITION", "BY", "WITHIN", "JOIN", "ON", "SELECT", "*", "FROM", "AS", "WITH",
-        "=", ";", "STRUCT", "MAP", "ARRAY", "KEY", "HEADER", "`q`", "--", "\n", "EXPLAIN", "PRINT", "DESCRIBE",
+        "CREATE",
+        "STREAM",
+        "TABLE",
+        "(",
+        ")",
+        "<",
+        ">",
+        ">>",
+        ",",
+        "'x'",
+        "WINDOW",
+        "TUMBLING",
+        "SIZE",
+        "1",
+        "EMIT",
+        "CHANGES",
+        "PARTITION",
+        "BY",
+        "WITHIN",
+        "JOIN",
+        "ON",
+        "SELECT",
+        "*",
+        "FROM",
+        "AS",
+        "WITH",
+        "=",
+        ";",
+        "STRUCT",
+        "MAP",
+        "ARRAY",
+        "KEY",
+        "HEADER",
+        "`q`",
+        "--",
+        "\n",
+        "EXPLAIN",
+        "PRINT",
+        "DESCRIBE",
     ];
     let mut state = 0x2545_f491u32;
     for _ in 0..3000 {
@@ -218,7 +260,9 @@ fn struct_access_lambdas_and_ksql_casts() {
         }
     };
     // `->` binds tighter than `+`, and is never a lambda.
-    let Expr::BinaryOp { left, op: BinaryOperator::Plus, .. } = first_item("SELECT a -> b + 1 FROM s") else { panic!() };
+    let Expr::BinaryOp { left, op: BinaryOperator::Plus, .. } = first_item("SELECT a -> b + 1 FROM s") else {
+        panic!()
+    };
     assert!(matches!(*left, Expr::BinaryOp { op: BinaryOperator::Arrow, .. }));
     let Expr::Function(f) = first_item("SELECT UCASE(a -> b -> c) FROM s") else { panic!() };
     assert!(!format!("{f:?}").contains("Lambda"));

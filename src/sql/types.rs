@@ -126,14 +126,16 @@ impl SqlType {
             SqlType::Time => DataType::Time32(TimeUnit::Millisecond),
             SqlType::Array(item) => DataType::List(Arc::new(Field::new("item", inner(item)?, true))),
             SqlType::Map(key, value) => {
-                let entries = Fields::from(vec![Field::new("key", inner(key)?, false), Field::new("value", inner(value)?, true)]);
+                let entries =
+                    Fields::from(vec![Field::new("key", inner(key)?, false), Field::new("value", inner(value)?, true)]);
                 DataType::Map(Arc::new(Field::new("entries", DataType::Struct(entries), false)), false)
             }
             SqlType::Struct(fields) => DataType::Struct(
-                fields
-                    .iter()
-                    .map(|(name, t)| Ok(Field::new(resolved_name(name), inner(t)?, true)))
-                    .collect::<Result<Fields, TypeError>>()?,
+                fields.iter().map(|(name, t)| Ok(Field::new(resolved_name(name), inner(t)?, true))).collect::<Result<
+                    Fields,
+                    TypeError,
+                >>(
+                )?,
             ),
             SqlType::Custom(name) => {
                 let resolved = resolved_name(name);
@@ -181,7 +183,8 @@ mod tests {
 
     #[test]
     fn nested_types_map_to_arrow_with_ksql_names() {
-        let DataType::Struct(fields) = arrow("STRUCT<street STRING, `zipCode` INT, tags ARRAY<STRING>>").unwrap() else {
+        let DataType::Struct(fields) = arrow("STRUCT<street STRING, `zipCode` INT, tags ARRAY<STRING>>").unwrap()
+        else {
             panic!()
         };
         let names: Vec<&str> = fields.iter().map(|f| f.name().as_str()).collect();

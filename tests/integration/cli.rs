@@ -76,13 +76,15 @@ fn keyed_records_round_trip_on_kafkas_partitions() {
     let out = produce(dir.path(), &["orders", "--key-separator", ":"], input.as_bytes());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
-    let printed = run_ok(dir.path(), &["topic", "consume", "orders", "--from-beginning", "--format", "%p\\t%o\\t%k\\t%s\\n"]);
+    let printed =
+        run_ok(dir.path(), &["topic", "consume", "orders", "--from-beginning", "--format", "%p\\t%o\\t%k\\t%s\\n"]);
     let mut per_key: HashMap<String, Vec<u32>> = HashMap::new();
     let mut next_offset = [0u64; 6];
     let mut count = 0;
     for line in printed.lines() {
         let fields: Vec<&str> = line.split('\t').collect();
-        let (partition, offset, key, value) = (fields[0].parse::<u32>().unwrap(), fields[1].parse::<u64>().unwrap(), fields[2], fields[3]);
+        let (partition, offset, key, value) =
+            (fields[0].parse::<u32>().unwrap(), fields[1].parse::<u64>().unwrap(), fields[2], fields[3]);
         assert_eq!(partition, partition_for_key(key.as_bytes(), 6), "partition of {key}");
         assert_eq!(offset, next_offset[partition as usize], "offsets are contiguous");
         next_offset[partition as usize] += 1;
@@ -135,7 +137,20 @@ fn the_data_directory_comes_from_the_flag_the_environment_or_the_default() {
 fn topic_admin_commands() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    run_ok(d, &["topic", "create", "a", "--partitions", "2", "--config", "retention.ms=1000", "--config", "segment.bytes=4096"]);
+    run_ok(
+        d,
+        &[
+            "topic",
+            "create",
+            "a",
+            "--partitions",
+            "2",
+            "--config",
+            "retention.ms=1000",
+            "--config",
+            "segment.bytes=4096",
+        ],
+    );
     run_ok(d, &["topic", "create", "b"]);
     run_ok(d, &["topic", "create", "b", "--if-not-exists"]);
     assert_eq!(run_ok(d, &["topic", "list"]), "a\nb\n");
@@ -159,7 +174,10 @@ fn consume_options() {
     assert_eq!(run_ok(d, &["topic", "consume", "t"]), "", "the default start is the end, as Kafka's");
     assert_eq!(run_ok(d, &["topic", "consume", "t", "--offset", "3", "--format", "%o:%s|"]), "3:two|4:three|");
     assert_eq!(run_ok(d, &["topic", "consume", "t", "--from-beginning", "--max-messages", "2"]), "zero\none\n");
-    assert_eq!(run_ok(d, &["topic", "consume", "t", "--from-beginning", "--format", "%k %K %S\\n", "--max-messages", "1"]), "null -1 4\n");
+    assert_eq!(
+        run_ok(d, &["topic", "consume", "t", "--from-beginning", "--format", "%k %K %S\\n", "--max-messages", "1"]),
+        "null -1 4\n"
+    );
 }
 
 #[test]
@@ -218,7 +236,8 @@ fn two_producer_processes_share_a_partition() {
     let children: Vec<Child> = ["a", "b"]
         .iter()
         .map(|name| {
-            let mut child = eddy(d).args(["topic", "produce", "t"]).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+            let mut child =
+                eddy(d).args(["topic", "produce", "t"]).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
             let mut stdin = child.stdin.take().unwrap();
             let lines: String = (0..20_000).map(|i| format!("{name}-{i}\n")).collect();
             std::thread::spawn(move || {
@@ -288,11 +307,13 @@ fn kill_9_during_a_large_produce_leaves_a_clean_prefix() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     run_ok(d, &["topic", "create", "t", "--config", "segment.bytes=1048576"]);
-    let mut child = eddy(d).args(["topic", "produce", "t"]).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child =
+        eddy(d).args(["topic", "produce", "t"]).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let feeder = std::thread::spawn(move || {
         for chunk in 0..200u64 {
-            let lines: String = (chunk * 10_000..(chunk + 1) * 10_000).map(|i| format!("record-{i:09}-{}\n", "x".repeat(40))).collect();
+            let lines: String =
+                (chunk * 10_000..(chunk + 1) * 10_000).map(|i| format!("record-{i:09}-{}\n", "x".repeat(40))).collect();
             if stdin.write_all(lines.as_bytes()).is_err() {
                 return; // the producer was killed
             }

@@ -91,7 +91,10 @@ async fn append_and_read_round_trip() {
     assert_eq!(got.len(), 4);
     for (i, (r, want)) in got.iter().zip(special.iter().chain(&special[..1])).enumerate() {
         assert_eq!(r.offset, i as u64);
-        assert_eq!((r.timestamp_ms, &r.key, &r.value, &r.headers), (want.timestamp_ms, &want.key, &want.value, &want.headers));
+        assert_eq!(
+            (r.timestamp_ms, &r.key, &r.value, &r.headers),
+            (want.timestamp_ms, &want.key, &want.value, &want.headers)
+        );
     }
     assert_eq!(log.latest_offset("t", 0).await.unwrap(), 0);
     assert!(log.read("t", 1, 4, 1024).await.unwrap().records.is_empty());

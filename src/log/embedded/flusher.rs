@@ -50,9 +50,10 @@ impl Drop for Flusher {
     /// Finishes every queued seal before returning.
     fn drop(&mut self) {
         if let Some(thread) = self.thread.take()
-            && self.handle.0.send(Job::Stop).is_ok() {
-                let _ = thread.join();
-            }
+            && self.handle.0.send(Job::Stop).is_ok()
+        {
+            let _ = thread.join();
+        }
     }
 }
 

@@ -67,11 +67,7 @@ pub fn encoded_record_bytes(record: &NewRecord) -> usize {
     RECORD_OVERHEAD_BYTES
         + record.key.as_ref().map_or(0, |k| k.len())
         + record.value.as_ref().map_or(0, |v| v.len())
-        + record
-            .headers
-            .iter()
-            .map(|h| 4 + h.key.len() + 4 + h.value.as_ref().map_or(0, |v| v.len()))
-            .sum::<usize>()
+        + record.headers.iter().map(|h| 4 + h.key.len() + 4 + h.value.as_ref().map_or(0, |v| v.len())).sum::<usize>()
 }
 
 /// Appends one frame holding `records` (at least one) to `out`; returns the frame's size.
@@ -269,8 +265,7 @@ impl<'a> Cursor<'a> {
         if len == -1 {
             return Ok(None);
         }
-        let len = usize::try_from(len)
-            .map_err(|_| FrameError::Invalid(format!("negative length {len}")))?;
+        let len = usize::try_from(len).map_err(|_| FrameError::Invalid(format!("negative length {len}")))?;
         let start = self.position;
         self.take(len)?;
         Ok(Some(shared.slice(start..start + len)))
@@ -301,10 +296,7 @@ mod tests {
         let mut out = Vec::new();
         let n = encode_frame(&mut out, base, records);
         assert_eq!(n, out.len());
-        assert_eq!(
-            n,
-            FRAME_OVERHEAD_BYTES + records.iter().map(encoded_record_bytes).sum::<usize>()
-        );
+        assert_eq!(n, FRAME_OVERHEAD_BYTES + records.iter().map(encoded_record_bytes).sum::<usize>());
         Bytes::from(out)
     }
 

@@ -131,7 +131,8 @@ impl EmbeddedLog {
         let config = TopicConfig::from_map(&meta.configs)?;
         let partitions = (0..meta.partitions)
             .map(|p| {
-                let partition = Partition::open(name, p, dir.join(p.to_string()), config.clone(), self.flusher.handle());
+                let partition =
+                    Partition::open(name, p, dir.join(p.to_string()), config.clone(), self.flusher.handle());
                 partition.map(Arc::new)
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -204,9 +205,11 @@ impl EmbeddedLog {
         for entry in std::fs::read_dir(&dir).map_err(LogError::io("list topics", &dir))? {
             let entry = entry.map_err(LogError::io("list topics", &dir))?;
             if let Some(name) = entry.file_name().to_str()
-                && validate_topic_name(name).is_ok() && entry.path().join("topic.json").exists() {
-                    names.push(name.to_owned());
-                }
+                && validate_topic_name(name).is_ok()
+                && entry.path().join("topic.json").exists()
+            {
+                names.push(name.to_owned());
+            }
         }
         names.sort();
         Ok(names)
@@ -284,8 +287,11 @@ fn read_meta(dir: &Path, name: &str) -> Result<TopicMeta, LogError> {
         std::io::ErrorKind::NotFound => LogError::UnknownTopic(name.to_owned()),
         _ => LogError::Io { operation: "read", path: path.clone(), source: e },
     })?;
-    let meta: TopicMeta = serde_json::from_slice(&bytes)
-        .map_err(|e| LogError::Corrupt { path: path.clone(), position: 0, reason: e.to_string() })?;
+    let meta: TopicMeta = serde_json::from_slice(&bytes).map_err(|e| LogError::Corrupt {
+        path: path.clone(),
+        position: 0,
+        reason: e.to_string(),
+    })?;
     if meta.partitions == 0 || meta.partitions > MAX_PARTITIONS {
         return Err(LogError::Corrupt {
             path,
@@ -352,11 +358,22 @@ impl Log for EmbeddedLog {
         self.partition(topic, partition)?.latest_offset()
     }
 
-    async fn offset_for_timestamp(&self, topic: &str, partition: u32, timestamp_ms: i64) -> Result<Option<u64>, LogError> {
+    async fn offset_for_timestamp(
+        &self,
+        topic: &str,
+        partition: u32,
+        timestamp_ms: i64,
+    ) -> Result<Option<u64>, LogError> {
         self.partition(topic, partition)?.offset_for_timestamp(timestamp_ms)
     }
 
-    async fn wait_for_data(&self, topic: &str, partition: u32, offset: u64, timeout: Duration) -> Result<bool, LogError> {
+    async fn wait_for_data(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        timeout: Duration,
+    ) -> Result<bool, LogError> {
         let deadline = Instant::now() + timeout;
         let p = self.partition(topic, partition)?;
         let recheck = if self.watch(&p) { RECHECK_WATCHED } else { RECHECK_UNWATCHED };

@@ -83,14 +83,16 @@ impl Partition {
 
     /// Opens a partition: loads sealed segments from their index files, scans the active one
     /// and cuts a torn or corrupt tail, applies retention. Takes the write lock meanwhile.
-    pub fn open(topic: &str, id: u32, dir: PathBuf, config: TopicConfig, flusher: FlushHandle) -> Result<Partition, LogError> {
+    pub fn open(
+        topic: &str,
+        id: u32,
+        dir: PathBuf,
+        config: TopicConfig,
+        flusher: FlushHandle,
+    ) -> Result<Partition, LogError> {
         let lock_path = dir.join("lock");
-        let lock_file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| match e.kind() {
+        let lock_file =
+            File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(|e| match e.kind() {
                 std::io::ErrorKind::NotFound => LogError::UnknownTopic(topic.to_owned()),
                 _ => LogError::Io { operation: "open partition lock", path: lock_path.clone(), source: e },
             })?;
@@ -226,10 +228,7 @@ impl Partition {
             return Ok(());
         }
         let too_big = segment.valid_bytes + incoming_bytes > self.config.segment_bytes;
-        let age_ms = SystemTime::now()
-            .duration_since(segment.created)
-            .unwrap_or_default()
-            .as_millis();
+        let age_ms = SystemTime::now().duration_since(segment.created).unwrap_or_default().as_millis();
         let too_old = age_ms >= self.config.segment_ms as u128;
         if !(too_big || too_old) {
             return Ok(());
@@ -245,10 +244,7 @@ impl Partition {
 
     fn flush_if_due(&self, state: &mut PartitionState) -> Result<(), LogError> {
         let by_count = self.config.flush_messages.is_some_and(|n| state.unflushed_records >= n);
-        let by_time = self
-            .config
-            .flush_ms
-            .is_some_and(|ms| state.last_flush.elapsed() >= Duration::from_millis(ms));
+        let by_time = self.config.flush_ms.is_some_and(|ms| state.last_flush.elapsed() >= Duration::from_millis(ms));
         if by_count || by_time {
             active(state)?.sync()?;
             state.unflushed_records = 0;

@@ -17,7 +17,7 @@ use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
 
-use super::frame::{self, FrameError, FrameHeader, FRAME_PREFIX_BYTES};
+use super::frame::{self, FRAME_PREFIX_BYTES, FrameError, FrameHeader};
 use crate::log::error::LogError;
 use crate::log::record::Record;
 
@@ -125,11 +125,7 @@ impl Segment {
     /// Opens an existing segment file without reading it: the caller scans it or loads its
     /// index.
     pub fn open(path: PathBuf, base_offset: u64) -> Result<Segment, LogError> {
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(LogError::io("open segment", &path))?;
+        let file = File::options().read(true).write(true).open(&path).map_err(LogError::io("open segment", &path))?;
         let metadata = file.metadata().map_err(LogError::io("stat segment", &path))?;
         let created = metadata.created().or_else(|_| metadata.modified()).unwrap_or(SystemTime::now());
         Ok(Segment::empty(path, file, base_offset, created))
@@ -157,10 +153,7 @@ impl Segment {
 
     /// When the segment was last written, for `retention.ms`.
     pub fn last_modified(&self) -> Result<SystemTime, LogError> {
-        self.file
-            .metadata()
-            .and_then(|m| m.modified())
-            .map_err(LogError::io("stat segment", &self.path))
+        self.file.metadata().and_then(|m| m.modified()).map_err(LogError::io("stat segment", &self.path))
     }
 
     /// Accepts frames past `valid_bytes` until the end of the file or the first frame that is
@@ -209,9 +202,7 @@ impl Segment {
                 ?tail,
                 "cutting the segment back to its last valid record"
             );
-            self.file
-                .set_len(self.valid_bytes)
-                .map_err(LogError::io("truncate segment", &self.path))?;
+            self.file.set_len(self.valid_bytes).map_err(LogError::io("truncate segment", &self.path))?;
         }
         Ok(tail)
     }
@@ -236,9 +227,7 @@ impl Segment {
     /// Writes encoded frames (whose headers are `headers`, in order) at the end of the valid
     /// data, in one system call.
     pub fn write_frames(&mut self, bytes: &[u8], headers: &[FrameHeader]) -> Result<(), LogError> {
-        self.file
-            .write_all_at(bytes, self.valid_bytes)
-            .map_err(LogError::io("append to segment", &self.path))?;
+        self.file.write_all_at(bytes, self.valid_bytes).map_err(LogError::io("append to segment", &self.path))?;
         let mut position = self.valid_bytes;
         for header in headers {
             self.accept(header, position);
@@ -338,7 +327,8 @@ fn parse_index(bytes: &[u8]) -> Option<ParsedIndex> {
     if crc32c::crc32c(body) != u32::from_le_bytes(crc.try_into().ok()?) || !body.starts_with(INDEX_MAGIC) {
         return None;
     }
-    let mut words = body[INDEX_MAGIC.len()..].chunks_exact(8).map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()));
+    let mut words =
+        body[INDEX_MAGIC.len()..].chunks_exact(8).map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()));
     let base_offset = words.next()?;
     let next_offset = words.next()?;
     let valid_bytes = words.next()?;
@@ -458,7 +448,10 @@ impl ReadPlan {
 
     /// Visits frame headers from the planned position (for timestamp lookups), stopping when
     /// `visit` returns `Some`.
-    pub fn find<T>(&self, mut visit: impl FnMut(&Bytes, &FrameHeader) -> Result<Option<T>, LogError>) -> Result<Option<T>, LogError> {
+    pub fn find<T>(
+        &self,
+        mut visit: impl FnMut(&Bytes, &FrameHeader) -> Result<Option<T>, LogError>,
+    ) -> Result<Option<T>, LogError> {
         let mut position = self.position;
         let mut expected_offset = self.first_offset;
         while position < self.end {
@@ -471,7 +464,9 @@ impl ReadPlan {
                     Err(e) => return Err(self.corrupt(position + used as u64, describe(e))),
                 };
                 if header.base_offset != expected_offset {
-                    return Err(self.corrupt(position + used as u64, offset_mismatch(header.base_offset, expected_offset)));
+                    return Err(
+                        self.corrupt(position + used as u64, offset_mismatch(header.base_offset, expected_offset))
+                    );
                 }
                 expected_offset = header.next_offset();
                 let frame_bytes = chunk.slice(used..used + header.frame_bytes);
