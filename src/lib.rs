@@ -10,6 +10,7 @@
 //! - [`bench`]: benchmarks (`eddy bench`), never part of the tests.
 
 pub mod bench;
+pub mod catalog;
 pub mod cli;
 pub mod log;
 pub mod sql;

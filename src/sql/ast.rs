@@ -6,7 +6,7 @@ use std::fmt;
 use datafusion::sql::sqlparser::ast::{Expr, Ident, ObjectName, Query, Statement as SqlStatement, Value};
 use datafusion::sql::sqlparser::tokenizer::Token;
 
-use super::lexer::{is_word, tokenize};
+use super::lexer::{Offsets, is_word, tokenize};
 
 /// One statement of the ksqlDB dialect.
 #[derive(Debug, Clone, PartialEq)]
@@ -455,10 +455,8 @@ impl fmt::Display for StreamingQuery {
         let standard = self.query.to_string();
         let mut inserts: Vec<(usize, u8, String)> = Vec::new();
         let tokens = tokenize(&standard).unwrap_or_default();
-        let offset_of = |i: usize| -> usize {
-            let column = tokens[i].span.start.column as usize;
-            standard.char_indices().nth(column.saturating_sub(1)).map_or(standard.len(), |(b, _)| b)
-        };
+        let offsets = Offsets::new(&standard);
+        let offset_of = |i: usize| offsets.byte(tokens[i].span.start);
         // Depth-0 word positions, from the FROM on.
         let mut depth = 0i64;
         let mut words: Vec<(usize, &Token)> = Vec::new();
@@ -529,11 +527,7 @@ impl fmt::Display for Statement {
 /// (`(x, y) => body`; `x => body` for one parameter).
 fn ksql_lambdas(text: &str) -> String {
     let Ok(tokens) = tokenize(text) else { return text.to_owned() };
-    let line_starts: Vec<usize> = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
-    let byte_at = |line: u64, column: u64| -> usize {
-        let start = line_starts.get(line.saturating_sub(1) as usize).copied().unwrap_or(text.len());
-        text[start..].char_indices().nth(column.saturating_sub(1) as usize).map_or(text.len(), |(b, _)| start + b)
-    };
+    let offsets = Offsets::new(text);
     let mut out = String::with_capacity(text.len());
     let mut copied = 0;
     let mut i = 0;
@@ -554,8 +548,8 @@ fn ksql_lambdas(text: &str) -> String {
         if j == tokens.len() {
             break;
         }
-        let start = byte_at(tokens[i].span.start.line, tokens[i].span.start.column);
-        let end = byte_at(tokens[j].span.end.line, tokens[j].span.end.column);
+        let start = offsets.byte(tokens[i].span.start);
+        let end = offsets.byte(tokens[j].span.end);
         out.push_str(&text[copied..start]);
         if params.len() == 1 {
             out.push_str(&format!("{} =>", params[0]));

@@ -193,3 +193,27 @@ fn run_until(tokens: &[TokenWithSpan], start: usize, stops: &[&str]) -> usize {
 pub fn first_location(tokens: &[TokenWithSpan]) -> Location {
     tokens.iter().find(|t| !is_blank(&t.token)).map_or(Location::new(1, 1), |t| t.span.start)
 }
+
+/// Byte offsets of `text` for sqlparser's 1-based line/column locations.
+pub struct Offsets<'a> {
+    text: &'a str,
+    line_starts: Vec<usize>,
+}
+
+impl<'a> Offsets<'a> {
+    pub fn new(text: &'a str) -> Self {
+        let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        Offsets { text, line_starts }
+    }
+
+    /// The byte offset of `location` (the end of the text if it lies beyond).
+    pub fn byte(&self, location: Location) -> usize {
+        let Some(&start) = self.line_starts.get(location.line.saturating_sub(1) as usize) else {
+            return self.text.len();
+        };
+        self.text[start..]
+            .char_indices()
+            .nth(location.column.saturating_sub(1) as usize)
+            .map_or(self.text.len(), |(b, _)| start + b)
+    }
+}

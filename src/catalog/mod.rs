@@ -1,0 +1,391 @@
+//! The catalog: streams, tables and types, validated from their statements.
+//!
+//! It sits between the SQL front end and execution: a `CREATE STREAM|TABLE` is checked here
+//! (columns, keys, formats, properties) and becomes a [`Source`] with its Arrow schema. The
+//! catalog itself does no I/O; [`crate::session`] creates topics and makes the catalog
+//! durable by logging each accepted statement to the command topic.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::sql::sqlparser::ast::Value;
+
+use crate::sql::ast::{ColumnConstraint, CreateSource, Properties, SourceKind, SqlType};
+use crate::sql::types::{TypeError, resolved_name};
+
+/// A statement the catalog refuses, with ksqlDB's wording where it has one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CatalogError(pub String);
+
+impl From<TypeError> for CatalogError {
+    fn from(e: TypeError) -> Self {
+        CatalogError(e.to_string())
+    }
+}
+
+/// How keys or values are serialised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Kafka's primitive serialisers: INT, BIGINT, DOUBLE, STRING.
+    Kafka,
+    Json,
+    Delimited,
+    /// No bytes at all (keyless streams).
+    None,
+}
+
+impl Format {
+    pub fn parse(name: &str) -> Result<Format, CatalogError> {
+        match name.to_ascii_uppercase().as_str() {
+            "KAFKA" => Ok(Format::Kafka),
+            "JSON" => Ok(Format::Json),
+            "DELIMITED" => Ok(Format::Delimited),
+            "NONE" => Ok(Format::None),
+            "AVRO" | "PROTOBUF" | "PROTOBUF_NOSR" | "JSON_SR" => Err(CatalogError(format!(
+                "format {} needs a schema registry, which Eddy does not support yet; use JSON, DELIMITED or KAFKA",
+                name.to_ascii_uppercase()
+            ))),
+            other => Err(CatalogError(format!("Unknown format: {other}"))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Kafka => "KAFKA",
+            Format::Json => "JSON",
+            Format::Delimited => "DELIMITED",
+            Format::None => "NONE",
+        }
+    }
+}
+
+/// What a column holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ColumnRole {
+    /// Part of the record key (`KEY` on streams, `PRIMARY KEY` on tables).
+    Key,
+    Value,
+    /// All headers.
+    Headers,
+    /// The last header with this key.
+    Header(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    pub name: String,
+    pub sql_type: SqlType,
+    pub data_type: DataType,
+    pub role: ColumnRole,
+}
+
+/// A stream or table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    pub name: String,
+    pub kind: SourceKind,
+    pub topic: String,
+    pub key_format: Format,
+    pub value_format: Format,
+    pub columns: Vec<Column>,
+    /// The Arrow schema of the columns, in order.
+    pub schema: SchemaRef,
+    /// The column that gives the event time (`TIMESTAMP`), if not the record timestamp.
+    pub timestamp_column: Option<String>,
+    pub timestamp_format: Option<String>,
+    /// Properties as given, for `DESCRIBE EXTENDED` and the formats.
+    pub properties: BTreeMap<String, String>,
+    /// The statement that created it, as it prints.
+    pub statement: String,
+}
+
+impl Source {
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            SourceKind::Stream => "STREAM",
+            SourceKind::Table => "TABLE",
+        }
+    }
+}
+
+/// The WITH properties a CREATE accepts.
+const KNOWN_PROPERTIES: &[&str] = &[
+    "KAFKA_TOPIC",
+    "KEY_FORMAT",
+    "VALUE_FORMAT",
+    "FORMAT",
+    "PARTITIONS",
+    "REPLICAS",
+    "TIMESTAMP",
+    "TIMESTAMP_FORMAT",
+    "VALUE_DELIMITER",
+    "KEY_DELIMITER",
+    "WRAP_SINGLE_VALUE",
+    "WINDOW_TYPE",
+    "WINDOW_SIZE",
+    "RETENTION_MS",
+];
+
+/// Properties by upper-cased name, values as plain strings (quotes removed).
+pub fn property_map(properties: &Properties) -> Result<BTreeMap<String, String>, CatalogError> {
+    let mut map = BTreeMap::new();
+    for (name, value) in &properties.0 {
+        let key = name.value.to_ascii_uppercase();
+        if !KNOWN_PROPERTIES.contains(&key.as_str()) {
+            return Err(CatalogError(format!(
+                "Invalid config variable(s) in the WITH clause: {key}; known: {}",
+                KNOWN_PROPERTIES.join(", ")
+            )));
+        }
+        let text = match value {
+            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
+            Value::Number(n, _) => n.clone(),
+            Value::Boolean(b) => b.to_string(),
+            other => other.to_string(),
+        };
+        if map.insert(key.clone(), text).is_some() {
+            return Err(CatalogError(format!("Duplicate property in the WITH clause: {key}")));
+        }
+    }
+    Ok(map)
+}
+
+/// Streams, tables and types by upper-cased (or quoted) name.
+#[derive(Debug, Default, Clone)]
+pub struct Catalog {
+    sources: BTreeMap<String, Arc<Source>>,
+    types: BTreeMap<String, SqlType>,
+}
+
+impl Catalog {
+    pub fn source(&self, name: &str) -> Option<&Arc<Source>> {
+        self.sources.get(name)
+    }
+
+    pub fn sources(&self) -> impl Iterator<Item = &Arc<Source>> {
+        self.sources.values()
+    }
+
+    pub fn types(&self) -> impl Iterator<Item = (&String, &SqlType)> {
+        self.types.iter()
+    }
+
+    /// Validates a `CREATE STREAM|TABLE` with columns into a source (not yet added).
+    pub fn plan_source(&self, create: &CreateSource, statement: String) -> Result<Source, CatalogError> {
+        let name = create.name.0.iter().map(|part| part.to_string()).collect::<Vec<_>>().join(".");
+        let name = match create.name.0.as_slice() {
+            [part] => part.as_ident().map_or(name.clone(), resolved_name),
+            _ => name,
+        };
+        let kind_name = match create.kind {
+            SourceKind::Stream => "stream",
+            SourceKind::Table => "table",
+        };
+        if let Some(existing) = self.sources.get(&name)
+            && !create.or_replace
+        {
+            return Err(CatalogError(format!(
+                "Cannot add {kind_name} '{name}': A {} with the same name already exists",
+                existing.kind_name().to_lowercase()
+            )));
+        }
+        let properties = property_map(&create.properties)?;
+        let topic = properties.get("KAFKA_TOPIC").cloned().ok_or_else(|| {
+            CatalogError("Missing required property \"KAFKA_TOPIC\" which has no default value.".into())
+        })?;
+        let (key_format, value_format) = formats(&properties)?;
+        let columns = self.plan_columns(create)?;
+        let keys = columns.iter().filter(|c| c.role == ColumnRole::Key).count();
+        if create.kind == SourceKind::Table && keys == 0 {
+            return Err(CatalogError("Tables require a PRIMARY KEY. Please define the PRIMARY KEY.".into()));
+        }
+        if keys > 0 && key_format == Format::None {
+            return Err(CatalogError("Key format NONE cannot hold key columns; set KEY_FORMAT".into()));
+        }
+        let timestamp_column = match properties.get("TIMESTAMP") {
+            Some(column) => {
+                let wanted = column.to_uppercase();
+                let found = columns.iter().find(|c| c.name == *column || c.name == wanted).ok_or_else(|| {
+                    CatalogError(format!(
+                        "The TIMESTAMP column set in the WITH clause does not exist in the schema: '{wanted}'"
+                    ))
+                })?;
+                if !matches!(found.sql_type, SqlType::Bigint | SqlType::Timestamp | SqlType::String) {
+                    return Err(CatalogError(format!(
+                        "Timestamp column, `{}`, should be LONG(INT64), TIMESTAMP, or a String with a timestamp_format specified.",
+                        found.name
+                    )));
+                }
+                Some(found.name.clone())
+            }
+            None => None,
+        };
+        let schema = Arc::new(Schema::new(
+            columns.iter().map(|c| Field::new(&c.name, c.data_type.clone(), true)).collect::<Vec<_>>(),
+        ));
+        Ok(Source {
+            name,
+            kind: create.kind,
+            topic,
+            key_format,
+            value_format,
+            columns,
+            schema,
+            timestamp_column,
+            timestamp_format: properties.get("TIMESTAMP_FORMAT").cloned(),
+            properties,
+            statement,
+        })
+    }
+
+    fn plan_columns(&self, create: &CreateSource) -> Result<Vec<Column>, CatalogError> {
+        let resolve = |name: &str| self.types.get(name).cloned();
+        let mut columns: Vec<Column> = Vec::with_capacity(create.columns.len());
+        for def in &create.columns {
+            let name = resolved_name(&def.name);
+            if columns.iter().any(|c| c.name == name) {
+                return Err(CatalogError(format!("Duplicate column names: `{name}`")));
+            }
+            let role = match (&def.constraint, create.kind) {
+                (ColumnConstraint::None, _) => ColumnRole::Value,
+                (ColumnConstraint::Key, SourceKind::Stream) | (ColumnConstraint::PrimaryKey, SourceKind::Table) => {
+                    ColumnRole::Key
+                }
+                (ColumnConstraint::PrimaryKey, SourceKind::Stream) => {
+                    return Err(CatalogError(format!(
+                        "Column `{name}` is a 'PRIMARY KEY' column: please use 'KEY' for streams.\n\
+                         Tables have PRIMARY KEYs, which are unique and NON NULL.\n\
+                         Streams have KEYs, which have no uniqueness or NON NULL constraints."
+                    )));
+                }
+                (ColumnConstraint::Key, SourceKind::Table) => {
+                    return Err(CatalogError(format!(
+                        "Column `{name}` is a 'KEY' column: please use 'PRIMARY KEY' for tables.\n\
+                         Tables have PRIMARY KEYs, which are unique and NON NULL.\n\
+                         Streams have KEYs, which have no uniqueness or NON NULL constraints."
+                    )));
+                }
+                (ColumnConstraint::Headers, _) => ColumnRole::Headers,
+                (ColumnConstraint::Header(key), _) => ColumnRole::Header(key.clone()),
+            };
+            let sql_type = match &def.data_type {
+                SqlType::Custom(type_name) => resolve(&resolved_name(type_name))
+                    .ok_or_else(|| TypeError::UnknownType(resolved_name(type_name)))?,
+                other => other.clone(),
+            };
+            if role == ColumnRole::Key && contains_map(&sql_type, &resolve) {
+                return Err(CatalogError(format!(
+                    "Map keys, including types that contain maps, are not supported as they may lead to \
+                     unexpected behavior due to inconsistent serialization. Key column name: `{name}`. \
+                     Column type: {sql_type}. See https://github.com/confluentinc/ksql/issues/6621 for more."
+                )));
+            }
+            let expected_header_type = match &role {
+                ColumnRole::Headers => Some("ARRAY<STRUCT<KEY STRING, VALUE BYTES>>"),
+                ColumnRole::Header(_) => Some("BYTES"),
+                _ => None,
+            };
+            if let Some(expected) = expected_header_type
+                && !header_type_matches(&sql_type, &role)
+            {
+                return Err(CatalogError(format!("Invalid type for HEADER column `{name}`: expected {expected}.")));
+            }
+            let data_type = sql_type.to_arrow(&resolve)?;
+            columns.push(Column { name, sql_type, data_type, role });
+        }
+        if columns.iter().filter(|c| c.role == ColumnRole::Headers).count() > 1 {
+            return Err(CatalogError("A schema has at most one HEADERS column".into()));
+        }
+        Ok(columns)
+    }
+
+    /// Adds (or replaces) a planned source.
+    pub fn add_source(&mut self, source: Source) -> Arc<Source> {
+        let source = Arc::new(source);
+        self.sources.insert(source.name.clone(), Arc::clone(&source));
+        source
+    }
+
+    pub fn remove_source(&mut self, name: &str) -> Option<Arc<Source>> {
+        self.sources.remove(name)
+    }
+
+    /// Declares a type (`CREATE TYPE`); fails if it exists.
+    pub fn add_type(&mut self, name: String, sql_type: SqlType) -> Result<(), CatalogError> {
+        let resolve = |n: &str| self.types.get(n).cloned();
+        sql_type.to_arrow(&resolve)?;
+        if self.types.contains_key(&name) {
+            return Err(CatalogError(format!("Cannot register custom type '{name}' since it is already registered")));
+        }
+        self.types.insert(name, sql_type);
+        Ok(())
+    }
+
+    pub fn remove_type(&mut self, name: &str) -> Option<SqlType> {
+        self.types.remove(name)
+    }
+
+    pub fn has_type(&self, name: &str) -> bool {
+        self.types.contains_key(name)
+    }
+}
+
+/// Key and value formats from `FORMAT`, `KEY_FORMAT`, `VALUE_FORMAT` (key defaults to KAFKA).
+fn formats(properties: &BTreeMap<String, String>) -> Result<(Format, Format), CatalogError> {
+    let both = properties.get("FORMAT");
+    if both.is_some() && (properties.contains_key("KEY_FORMAT") || properties.contains_key("VALUE_FORMAT")) {
+        return Err(CatalogError(
+            "Cannot supply both 'FORMAT' and 'KEY_FORMAT' or 'VALUE_FORMAT' properties, as 'FORMAT' sets both.".into(),
+        ));
+    }
+    let value = both.or(properties.get("VALUE_FORMAT")).ok_or_else(|| {
+        CatalogError(
+            "Statement is missing the 'VALUE_FORMAT' property from the WITH clause. \
+             Either provide one or set a default via the 'ksql.persistence.default.format.value' config."
+                .into(),
+        )
+    })?;
+    let key = both.or(properties.get("KEY_FORMAT")).map_or(Ok(Format::Kafka), |k| Format::parse(k))?;
+    Ok((key, Format::parse(value)?))
+}
+
+fn contains_map(sql_type: &SqlType, resolve: &dyn Fn(&str) -> Option<SqlType>) -> bool {
+    fn walk(t: &SqlType, resolve: &dyn Fn(&str) -> Option<SqlType>, depth: usize) -> bool {
+        if depth > crate::sql::types::MAX_TYPE_DEPTH {
+            return false;
+        }
+        match t {
+            SqlType::Map(..) => true,
+            SqlType::Array(item) => walk(item, resolve, depth + 1),
+            SqlType::Struct(fields) => fields.iter().any(|(_, f)| walk(f, resolve, depth + 1)),
+            SqlType::Custom(name) => resolve(&resolved_name(name)).is_some_and(|t| walk(&t, resolve, depth + 1)),
+            _ => false,
+        }
+    }
+    walk(sql_type, resolve, 0)
+}
+
+fn header_type_matches(sql_type: &SqlType, role: &ColumnRole) -> bool {
+    match role {
+        ColumnRole::Header(_) => *sql_type == SqlType::Bytes,
+        ColumnRole::Headers => match sql_type {
+            SqlType::Array(item) => match item.as_ref() {
+                SqlType::Struct(fields) => {
+                    fields.len() == 2
+                        && resolved_name(&fields[0].0) == "KEY"
+                        && fields[0].1 == SqlType::String
+                        && resolved_name(&fields[1].0) == "VALUE"
+                        && fields[1].1 == SqlType::Bytes
+                }
+                _ => false,
+            },
+            _ => false,
+        },
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests;
