@@ -13,4 +13,5 @@ pub mod bench;
 pub mod catalog;
 pub mod cli;
 pub mod log;
+pub mod session;
 pub mod sql;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::sql::sqlparser::ast::Value;
+use datafusion::sql::sqlparser::ast::{ObjectName, Value};
 
 use crate::sql::ast::{ColumnConstraint, CreateSource, Properties, SourceKind, SqlType};
 use crate::sql::types::{TypeError, resolved_name};
@@ -174,11 +174,7 @@ impl Catalog {
 
     /// Validates a `CREATE STREAM|TABLE` with columns into a source (not yet added).
     pub fn plan_source(&self, create: &CreateSource, statement: String) -> Result<Source, CatalogError> {
-        let name = create.name.0.iter().map(|part| part.to_string()).collect::<Vec<_>>().join(".");
-        let name = match create.name.0.as_slice() {
-            [part] => part.as_ident().map_or(name.clone(), resolved_name),
-            _ => name,
-        };
+        let name = source_name(&create.name);
         let kind_name = match create.kind {
             SourceKind::Stream => "stream",
             SourceKind::Table => "table",
@@ -329,6 +325,14 @@ impl Catalog {
 
     pub fn has_type(&self, name: &str) -> bool {
         self.types.contains_key(name)
+    }
+}
+
+/// The catalog name of a source: one identifier, upper-cased unless quoted.
+pub fn source_name(name: &ObjectName) -> String {
+    match name.0.as_slice() {
+        [part] => part.as_ident().map_or_else(|| part.to_string(), resolved_name),
+        _ => name.to_string(),
     }
 }
 

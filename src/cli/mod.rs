@@ -4,6 +4,7 @@
 //! code: 0 ok, 1 user error (bad input, unknown topic), 2 internal error.
 
 pub mod format;
+pub mod run;
 pub mod topic;
 
 use std::path::PathBuf;
@@ -34,6 +35,9 @@ pub enum Command {
     /// Create, list, describe, delete, produce to and consume from topics.
     #[command(subcommand)]
     Topic(topic::TopicCommand),
+    /// Execute the statements of a .sql file.
+    #[command(after_help = "Example:\n  eddy run queries/pageviews.sql --until-idle")]
+    Run(run::RunArgs),
     /// Benchmarks (never part of the tests).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -81,6 +85,7 @@ pub fn print_line(line: std::fmt::Arguments<'_>) -> Result<(), CliError> {
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Topic(command) => topic::run(&cli.data_dir, command).await,
+        Command::Run(args) => run::run(&cli.data_dir, args).await,
         Command::Bench(command) => crate::bench::run(command).await,
     }
 }

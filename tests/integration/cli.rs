@@ -351,3 +351,32 @@ fn kill_9_during_a_large_produce_leaves_a_clean_prefix() {
     let tail = run_ok(d, &["topic", "consume", "t", "--offset", &count.to_string(), "--format", "%o %s\\n"]);
     assert_eq!(tail, format!("{count} after-the-crash\n"));
 }
+
+/// `eddy run` prints each statement's result; a failure names the file, line and column,
+/// exits with 1, and the catalog built so far persists for the next run.
+#[test]
+fn eddy_run_executes_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let first = d.join("first.sql");
+    std::fs::write(
+        &first,
+        "-- pipeline\nCREATE STREAM pv (id STRING KEY, page STRING)\n  WITH (KAFKA_TOPIC='pv', VALUE_FORMAT='JSON', PARTITIONS=2);\nSHOW STREAMS;\n",
+    )
+    .unwrap();
+    let out = run_ok(d, &["run", first.to_str().unwrap(), "--until-idle"]);
+    assert!(out.starts_with(" Stream created\n"), "{out}");
+    assert!(out.contains(" PV          | pv          | KAFKA      | JSON"), "{out}");
+
+    let second = d.join("second.sql");
+    std::fs::write(&second, "SHOW STREAMS;\nDESCRIBE pv;\n\nSELECT * FROM pv EMIT CHANGES;\n").unwrap();
+    let result = run(d, &["run", second.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(stdout.contains("PV") && stdout.contains("(key)"), "the catalog came back: {stdout}");
+    assert_eq!(result.status.code(), Some(1), "{stderr}");
+    assert!(stderr.starts_with(&format!("error: {}:4:1: SELECT is not supported yet", second.display())), "{stderr}");
+
+    let missing = run(d, &["run", "/no/such/file.sql"]);
+    assert_user_error(&missing, "cannot read");
+}

@@ -1,0 +1,120 @@
+//! The session: catalog statements against a real embedded log, the command topic and its
+//! replay, variables, and how failures are reported.
+
+use std::sync::Arc;
+
+use eddy::log::{EmbeddedLog, Log};
+use eddy::session::{COMMAND_TOPIC, Session, SessionError, StatementResult};
+
+async fn session(dir: &std::path::Path) -> (Arc<dyn Log>, Session) {
+    let log: Arc<dyn Log> = Arc::new(EmbeddedLog::open(dir).unwrap());
+    let session = Session::open(Arc::clone(&log)).await.unwrap();
+    (log, session)
+}
+
+/// Runs a script; returns every result's text, or the error.
+async fn run(session: &mut Session, script: &str) -> Result<Vec<String>, SessionError> {
+    let mut out = Vec::new();
+    session.execute(script, &mut |r: StatementResult| out.push(r.to_string())).await?;
+    Ok(out)
+}
+
+#[tokio::test]
+async fn sources_are_created_over_topics_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (log, mut s) = session(dir.path()).await;
+        let out = run(
+            &mut s,
+            "CREATE STREAM pv (id STRING KEY, page STRING) WITH (KAFKA_TOPIC='pv', VALUE_FORMAT='JSON', PARTITIONS=3);
+             CREATE TYPE addr AS STRUCT<street STRING>;
+             CREATE TABLE users (id STRING PRIMARY KEY, home ADDR) WITH (KAFKA_TOPIC='users', FORMAT='JSON', PARTITIONS=1);
+             CREATE STREAM gone (a INT) WITH (KAFKA_TOPIC='gone', VALUE_FORMAT='JSON', PARTITIONS=1);
+             DROP STREAM gone DELETE TOPIC;",
+        )
+        .await
+        .unwrap();
+        assert_eq!(out[0], " Stream created\n");
+        assert_eq!(out[2], " Table created\n");
+        assert_eq!(out[4], " Source `GONE` (topic: gone) was dropped.\n");
+        assert_eq!(log.partition_count("pv").await.unwrap(), 3, "PARTITIONS created the topic");
+        assert!(log.partition_count("gone").await.is_err(), "DELETE TOPIC deleted it");
+    }
+    // A new session over the same data directory replays the command topic.
+    let (log, mut s) = session(dir.path()).await;
+    assert_eq!(s.catalog().sources().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["PV", "USERS"]);
+    let described = run(&mut s, "DESCRIBE users;").await.unwrap().join("");
+    assert!(described.contains("HOME  | STRUCT<street STRING>"), "{described}");
+    let topics = run(&mut s, "SHOW TOPICS; SHOW ALL TOPICS;").await.unwrap();
+    assert!(!topics[0].contains(COMMAND_TOPIC) && topics[1].contains(COMMAND_TOPIC), "{topics:?}");
+    assert_eq!(log.latest_offset(COMMAND_TOPIC, 0).await.unwrap(), 5, "one command per catalog change");
+}
+
+#[tokio::test]
+async fn variables_apply_to_the_statements_after_their_define() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, mut s) = session(dir.path()).await;
+    run(
+        &mut s,
+        "DEFINE name = 'orders'; DEFINE parts = '2';
+         CREATE STREAM ${name} (a INT) WITH (KAFKA_TOPIC='${name}_topic', VALUE_FORMAT='JSON', PARTITIONS=${parts});",
+    )
+    .await
+    .unwrap();
+    assert_eq!(log.partition_count("orders_topic").await.unwrap(), 2);
+    assert!(s.catalog().source("ORDERS").is_some());
+    let vars = run(&mut s, "SHOW VARIABLES; UNDEFINE name;").await.unwrap().join("");
+    let row = |name: &str, value: &str| vars.lines().any(|l| l.split('|').map(str::trim).eq([name, value]));
+    assert!(row("name", "orders") && row("parts", "2"), "{vars}");
+    let e = run(&mut s, "SHOW STREAMS;\nDROP STREAM ${name};").await.unwrap_err();
+    assert!(e.to_string().contains("'name' is not defined"), "{e}");
+    assert_eq!(e.location().map(|l| (l.line, l.column)), Some((2, 1)));
+}
+
+#[tokio::test]
+async fn failures_say_where_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_log, mut s) = session(dir.path()).await;
+    let cases: &[(&str, &str, (u64, u64))] = &[
+        (
+            "SHOW STREAMS;\n  CREATE STREAM s (a INT) WITH (KAFKA_TOPIC='t', VALUE_FORMAT='JSON');",
+            "does not exist",
+            (2, 3),
+        ),
+        ("CREATE STREAM s (a INT) WITH (VALUE_FORMAT='JSON', PARTITIONS=1);", "KAFKA_TOPIC", (1, 1)),
+        ("\n\nSELECT * FROM s EMIT CHANGES;", "not supported yet", (3, 1)),
+        ("DROP TABLE nothing;", "does not exist", (1, 1)),
+        ("DESCRIBE nothing;", "Could not find", (1, 1)),
+        ("SET 'auto.offset.reset' = 'sometimes';", "auto.offset.reset", (1, 1)),
+        ("SHOW STREAMS; CREATE STREAM (", "Expected", (1, 29)),
+        ("RUN SCRIPT '/no/such/file.sql';", "Cannot read script", (1, 1)),
+        ("CREATE INDEX i ON t (a);", "not part of ksqlDB", (1, 1)),
+    ];
+    for (script, expected, (line, column)) in cases {
+        let e = run(&mut s, script).await.unwrap_err();
+        assert!(e.to_string().contains(expected), "{script}: {e}");
+        assert!(e.is_user_error());
+        assert_eq!(e.location().map(|l| (l.line, l.column)), Some((*line, *column)), "{script}: {e}");
+    }
+    // A refused statement changes nothing: the same name can be created afterwards.
+    run(&mut s, "CREATE STREAM s (a INT) WITH (KAFKA_TOPIC='t', VALUE_FORMAT='JSON', PARTITIONS=1);").await.unwrap();
+    let again = run(&mut s, "CREATE STREAM s (a INT) WITH (KAFKA_TOPIC='t', VALUE_FORMAT='JSON');").await.unwrap_err();
+    assert!(again.to_string().contains("already exists"), "{again}");
+    let quiet = run(&mut s, "CREATE STREAM IF NOT EXISTS s (a INT) WITH (KAFKA_TOPIC='t', VALUE_FORMAT='JSON');").await;
+    assert!(quiet.is_ok());
+}
+
+#[tokio::test]
+async fn scripts_run_scripts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_log, mut s) = session(dir.path()).await;
+    let inner = dir.path().join("inner.sql");
+    std::fs::write(&inner, "CREATE STREAM a (x INT) WITH (KAFKA_TOPIC='a', VALUE_FORMAT='JSON', PARTITIONS=1);")
+        .unwrap();
+    let looping = dir.path().join("loop.sql");
+    std::fs::write(&looping, format!("RUN SCRIPT '{}';", looping.display())).unwrap();
+    run(&mut s, &format!("RUN SCRIPT '{}';", inner.display())).await.unwrap();
+    assert!(s.catalog().source("A").is_some());
+    let e = run(&mut s, &format!("RUN SCRIPT '{}';", looping.display())).await.unwrap_err();
+    assert!(e.to_string().contains("nests"), "{e}");
+}
