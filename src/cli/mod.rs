@@ -4,6 +4,7 @@
 //! code: 0 ok, 1 user error (bad input, unknown topic), 2 internal error.
 
 pub mod format;
+pub mod repl;
 pub mod run;
 pub mod topic;
 
@@ -26,12 +27,16 @@ pub struct Cli {
     #[arg(long, global = true, env = "EDDY_DATA_DIR", default_value = "./eddy-data")]
     pub data_dir: PathBuf,
 
+    /// What to do; without one, the interactive shell.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The interactive SQL shell (also what `eddy` alone opens).
+    #[command(after_help = "Example:\n  eddy repl --data-dir ./eddy-data")]
+    Repl,
     /// Create, list, describe, delete, produce to and consume from topics.
     #[command(subcommand)]
     Topic(topic::TopicCommand),
@@ -84,8 +89,9 @@ pub fn print_line(line: std::fmt::Arguments<'_>) -> Result<(), CliError> {
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        Command::Topic(command) => topic::run(&cli.data_dir, command).await,
-        Command::Run(args) => run::run(&cli.data_dir, args).await,
-        Command::Bench(command) => crate::bench::run(command).await,
+        None | Some(Command::Repl) => repl::run(&cli.data_dir).await,
+        Some(Command::Topic(command)) => topic::run(&cli.data_dir, command).await,
+        Some(Command::Run(args)) => run::run(&cli.data_dir, args).await,
+        Some(Command::Bench(command)) => crate::bench::run(command).await,
     }
 }

@@ -380,3 +380,37 @@ fn eddy_run_executes_a_file() {
     let missing = run(d, &["run", "/no/such/file.sql"]);
     assert_user_error(&missing, "cannot read");
 }
+
+/// The REPL, fed through a pipe: multi-line statements run at their `;`, an error is
+/// reported and the session goes on, `exit` leaves, and the history is saved.
+#[test]
+fn the_repl_runs_statements_and_survives_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut child = eddy(&d.join("data"))
+        .env("HOME", d)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"CREATE STREAM s (a INT)\n  WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON', PARTITIONS=1);\n\
+              this is not sql;\nSHOW STREAMS;\nexit\nSHOW TOPICS;\n",
+        )
+        .unwrap();
+    let out = wait_with_deadline(child, Duration::from_secs(60));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains(" Stream created\n"), "{stdout}");
+    assert!(stdout.contains(" S           | s"), "the statement after the error ran: {stdout}");
+    assert!(!stdout.contains("Kafka Topic | Partitions"), "nothing runs after exit: {stdout}");
+    assert!(stderr.contains("error: line 1:1: Expected: an SQL statement, found: this"), "{stderr}");
+    let history = std::fs::read_to_string(d.join(".eddy_history")).unwrap();
+    assert!(history.contains("SHOW STREAMS;"), "{history}");
+}
