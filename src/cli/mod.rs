@@ -86,6 +86,13 @@ pub fn print_line(line: std::fmt::Arguments<'_>) -> Result<(), CliError> {
     }
 }
 
+/// SIGINT (Ctrl-C) as a stream, installed at once: from here on Ctrl-C no longer kills the
+/// process but is delivered to whoever awaits it.
+pub fn interrupt_signal() -> Result<tokio::signal::unix::Signal, CliError> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| CliError::Internal(format!("cannot handle Ctrl-C: {e}")))
+}
+
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {

@@ -2,8 +2,8 @@
 //! `eddy run`.
 //!
 //! A statement may span lines; it runs once the input ends with `;` outside quotes and
-//! parentheses. Ctrl-C clears the statement being typed (and, once push queries exist, will
-//! cancel the running one rather than the REPL); Ctrl-D or `exit` leaves. History is kept in
+//! parentheses. Ctrl-C clears the statement being typed, or stops the one running (a `PRINT`
+//! that follows its topic) rather than the REPL; Ctrl-D or `exit` leaves. History is kept in
 //! `~/.eddy_history`; Tab completes keywords and the names of streams, tables and topics.
 
 use std::borrow::Cow;
@@ -18,6 +18,7 @@ use rustyline::validate::Validator;
 use rustyline::{Context, Editor, Helper};
 
 use datafusion::sql::sqlparser::tokenizer::Token;
+use futures::FutureExt;
 
 use super::CliError;
 use crate::log::{EmbeddedLog, Log};
@@ -118,8 +119,10 @@ Statements end with ';' and may span lines. For example:
     WITH (KAFKA_TOPIC='pageviews', VALUE_FORMAT='JSON', PARTITIONS=3);
   SHOW STREAMS;   DESCRIBE pageviews;   SHOW TOPICS;   SET 'auto.offset.reset'='earliest';
 Running today: CREATE STREAM|TABLE|TYPE, DROP, SHOW|LIST, DESCRIBE, SET|UNSET, DEFINE|UNDEFINE,
-RUN SCRIPT. Queries and inserts parse but are not supported yet.
-Keys: Tab completes, Ctrl-C clears the current statement, Ctrl-D or 'exit' leaves.
+RUN SCRIPT, PRINT topic [FROM BEGINNING] [INTERVAL n] [LIMIT n]. Queries and inserts parse but
+are not supported yet.
+Keys: Tab completes, Ctrl-C clears the statement being typed or stops the one running,
+Ctrl-D or 'exit' leaves.
 The SQL reference is docs/sql-reference.md.";
 
 /// Completion of keywords and catalog names.
@@ -179,6 +182,7 @@ pub async fn run(data_dir: &Path) -> Result<(), CliError> {
     }
     println!("Eddy {} on {} — type 'help' for help, Ctrl-D to leave.", env!("CARGO_PKG_VERSION"), data_dir.display());
 
+    let mut interrupt = super::interrupt_signal()?;
     let mut buffer = String::new();
     loop {
         let prompt = if buffer.is_empty() { PROMPT } else { CONTINUATION };
@@ -211,9 +215,18 @@ pub async fn run(data_dir: &Path) -> Result<(), CliError> {
         }
         let _ = editor.add_history_entry(buffer.as_str());
         let statements = std::mem::take(&mut buffer);
+        // An interrupt that arrived while nothing ran must not cancel this statement.
+        while let Some(Some(())) = interrupt.recv().now_or_never() {}
         let mut print = |result: crate::session::StatementResult| print!("{result}");
-        if let Err(e) = session.execute(&statements, &mut print).await {
-            eprintln!("{}", describe_error(&e));
+        // Ctrl-C while a statement runs stops that statement (a PRINT that follows its
+        // topic, say), not the REPL.
+        tokio::select! {
+            outcome = session.execute(&statements, &mut print) => {
+                if let Err(e) = outcome {
+                    eprintln!("{}", describe_error(&e));
+                }
+            }
+            _ = interrupt.recv() => println!("Statement cancelled."),
         }
         refresh_names(&session, log.as_ref(), &names).await;
     }

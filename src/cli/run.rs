@@ -14,8 +14,8 @@ use crate::session::{Session, SessionError};
 pub struct RunArgs {
     /// The statements to run, separated by `;`.
     file: PathBuf,
-    /// Exit once every persistent query has consumed the input present at start (no
-    /// persistent query can run yet, so today `eddy run` always exits after the last statement).
+    /// Exit once everything has caught up with the input present at start: a PRINT stops at
+    /// the end of its topic instead of following it (no persistent query can run yet).
     #[arg(long)]
     until_idle: bool,
 }
@@ -25,12 +25,19 @@ pub async fn run(data_dir: &Path, args: RunArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::User(format!("cannot read {}: {e}", args.file.display())))?;
     let log: Arc<dyn Log> = Arc::new(EmbeddedLog::open(data_dir)?);
     let mut session = Session::open(log).await.map_err(|e| located(&args.file, e))?;
+    session.set_until_idle(args.until_idle);
     let mut out = std::io::stdout();
     let mut print = |result: crate::session::StatementResult| {
         // A closed stdout must not stop the statements from running.
         let _ = write!(out, "{result}").and_then(|()| out.flush());
     };
-    session.execute(&script, &mut print).await.map_err(|e| located(&args.file, e))
+    // Ctrl-C stops gracefully: the statement running is cancelled, the rest not started.
+    // The handler is installed before anything runs, so no SIGINT can take the default path.
+    let mut interrupt = super::interrupt_signal()?;
+    tokio::select! {
+        outcome = session.execute(&script, &mut print) => outcome.map_err(|e| located(&args.file, e)),
+        _ = interrupt.recv() => Ok(()),
+    }
 }
 
 /// `FILE:LINE:COLUMN: message`, with the hint of a syntax error on the next line.

@@ -9,14 +9,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use clap::{Args, Subcommand};
-use futures::future::select_all;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::CliError;
 use super::format::RecordFormat;
 use crate::log::config::parse_config_pair;
 use crate::log::record::now_ms;
-use crate::log::{EmbeddedLog, Log, LogError, NewRecord, Producer, TopicSpec};
+use crate::log::{EmbeddedLog, Log, LogError, NewRecord, Producer, TopicSpec, wait_for_any};
 
 /// Records buffered by `produce` before they are appended, at most.
 const PRODUCE_BATCH_RECORDS: usize = 10_000;
@@ -285,11 +284,9 @@ async fn consume(log: &dyn Log, args: ConsumeArgs) -> Result<(), CliError> {
             break;
         }
         // Caught up: wait for any partition to grow, or for Ctrl-C.
-        let waits = cursors
-            .iter()
-            .map(|c| Box::pin(log.wait_for_data(&args.name, c.partition, c.position, Duration::from_secs(5))));
+        let positions: Vec<(u32, u64)> = cursors.iter().map(|c| (c.partition, c.position)).collect();
         tokio::select! {
-            (result, _, _) = select_all(waits) => { result?; }
+            result = wait_for_any(log, &args.name, &positions, Duration::from_secs(5)) => result?,
             _ = &mut ctrl_c => break,
         }
     }

@@ -129,6 +129,22 @@ pub trait Log: Send + Sync + 'static {
     ) -> Result<bool, LogError>;
 }
 
+/// Waits until any of `positions` (partition, next offset to read) of `topic` has data,
+/// or `timeout` passes. With no positions it returns at once.
+pub async fn wait_for_any(
+    log: &dyn Log,
+    topic: &str,
+    positions: &[(u32, u64)],
+    timeout: Duration,
+) -> Result<(), LogError> {
+    if positions.is_empty() {
+        return Ok(());
+    }
+    let waits =
+        positions.iter().map(|&(partition, offset)| Box::pin(log.wait_for_data(topic, partition, offset, timeout)));
+    futures::future::select_all(waits).await.0.map(|_| ())
+}
+
 /// Checks a topic name with Kafka's rules: 1–249 characters of `[A-Za-z0-9._-]`, not `.`
 /// or `..`.
 pub fn validate_topic_name(name: &str) -> Result<(), LogError> {

@@ -74,13 +74,21 @@ pub struct Session {
     catalog: Catalog,
     properties: BTreeMap<String, String>,
     variables: BTreeMap<String, String>,
+    /// Streaming statements (`PRINT`) stop at the end of the data present instead of
+    /// waiting for more (`eddy run --until-idle`).
+    until_idle: bool,
 }
 
 impl Session {
     /// Opens a session over `log`, replaying the command topic into the catalog.
     pub async fn open(log: Arc<dyn Log>) -> Result<Session, SessionError> {
-        let mut session =
-            Session { log, catalog: Catalog::default(), properties: BTreeMap::new(), variables: BTreeMap::new() };
+        let mut session = Session {
+            log,
+            catalog: Catalog::default(),
+            properties: BTreeMap::new(),
+            variables: BTreeMap::new(),
+            until_idle: false,
+        };
         session.replay().await?;
         Ok(session)
     }
@@ -89,8 +97,15 @@ impl Session {
         &self.catalog
     }
 
+    /// Makes streaming statements stop once they have caught up with the data present.
+    pub fn set_until_idle(&mut self, until_idle: bool) {
+        self.until_idle = until_idle;
+    }
+
     /// Executes every statement of `script` in order, handing each result to `on_result`
-    /// as it comes; stops at the first failure.
+    /// as it comes; stops at the first failure. Dropping the future cancels the statement
+    /// running (a `PRINT` that follows its topic, say) without harm: catalog changes are
+    /// made only after their command is logged.
     pub async fn execute(
         &mut self,
         script: &str,
@@ -253,7 +268,10 @@ impl Session {
             Statement::Select(_) => return Err(not_yet("SELECT")),
             Statement::Terminate(_) => return Err(not_yet("TERMINATE")),
             Statement::Explain(_) => return Err(not_yet("EXPLAIN")),
-            Statement::Print(_) => return Err(not_yet("PRINT")),
+            Statement::Print(print) => {
+                self.print(&print, on_result).await.map_err(|e| relocate(e, at))?;
+                return Ok(None);
+            }
             Statement::Sql(other) => {
                 let text = other.to_string();
                 let head = text.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
@@ -302,6 +320,69 @@ impl Session {
                 })
             }
             Err(e) => Err(SessionError::Log(e)),
+        }
+    }
+
+    /// `PRINT`: the topic's records as ksqlDB prints them, following new ones until
+    /// cancelled (or until caught up, with `until_idle`).
+    async fn print(
+        &self,
+        print: &crate::sql::ast::Print,
+        on_result: &mut (dyn FnMut(StatementResult) + Send),
+    ) -> Result<(), SessionError> {
+        let topic = self.find_topic(&print.topic).await?;
+        let partitions = self.log.partition_count(&topic).await?;
+        let mut positions = Vec::with_capacity(partitions as usize);
+        for partition in 0..partitions {
+            let start = if print.from_beginning {
+                self.log.earliest_offset(&topic, partition).await?
+            } else {
+                self.log.latest_offset(&topic, partition).await?
+            };
+            positions.push((partition, start));
+        }
+        let interval = print.interval.unwrap_or(1).max(1);
+        let (mut seen, mut printed) = (0u64, 0u64);
+        loop {
+            let mut progressed = false;
+            for (partition, position) in positions.iter_mut() {
+                let fetch = self.log.read(&topic, *partition, *position, 256 * 1024).await?;
+                for record in &fetch.records {
+                    *position = record.offset + 1;
+                    progressed = true;
+                    seen += 1;
+                    if (seen - 1) % interval != 0 {
+                        continue;
+                    }
+                    on_result(StatementResult::Line(print_line(record, *partition)));
+                    printed += 1;
+                    if print.limit.is_some_and(|limit| printed >= limit) {
+                        return Ok(());
+                    }
+                }
+            }
+            if progressed {
+                continue;
+            }
+            if self.until_idle {
+                return Ok(());
+            }
+            crate::log::wait_for_any(self.log.as_ref(), &topic, &positions, std::time::Duration::from_secs(1)).await?;
+        }
+    }
+
+    /// A topic by exact name, else by a unique case-insensitive match (`PRINT orders`).
+    async fn find_topic(&self, name: &str) -> Result<String, SessionError> {
+        let topics = self.log.list_topics().await?;
+        if topics.iter().any(|t| t == name) {
+            return Ok(name.to_owned());
+        }
+        let matches: Vec<&String> = topics.iter().filter(|t| t.eq_ignore_ascii_case(name)).collect();
+        match matches.as_slice() {
+            [one] => Ok((*one).clone()),
+            _ => Err(refusal(format!(
+                "Could not find topic '{name}'. Topic names are case-sensitive; SHOW TOPICS lists them."
+            ))),
         }
     }
 
@@ -518,6 +599,16 @@ fn relocate(error: SessionError, statement_at: Location) -> SessionError {
         SessionError::NotSupported { what, hint, .. } => SessionError::NotSupported { what, hint, at: statement_at },
         other => other,
     }
+}
+
+/// One record as ksqlDB's PRINT shows it.
+fn print_line(record: &crate::log::Record, partition: u32) -> String {
+    let time = datafusion::arrow::temporal_conversions::timestamp_ms_to_datetime(record.timestamp_ms)
+        .map_or_else(|| record.timestamp_ms.to_string(), |t| t.format("%Y/%m/%d %H:%M:%S%.3f Z").to_string());
+    fn text(bytes: &Option<Bytes>) -> std::borrow::Cow<'_, str> {
+        bytes.as_deref().map_or("<null>".into(), String::from_utf8_lossy)
+    }
+    format!("rowtime: {time}, key: {}, value: {}, partition: {partition}", text(&record.key), text(&record.value))
 }
 
 /// Moves a position within a statement to its position within the script.

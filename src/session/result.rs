@@ -9,6 +9,8 @@ pub enum StatementResult {
     Status { message: String },
     /// Rows under column headings, with an optional block of text above them.
     Table { title: Option<String>, columns: Vec<String>, rows: Vec<Vec<String>> },
+    /// One line of a stream of lines (`PRINT`), shown as it comes.
+    Line(String),
 }
 
 impl StatementResult {
@@ -26,6 +28,7 @@ impl fmt::Display for StatementResult {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StatementResult::Status { message } => writeln!(f, " {message}"),
+            StatementResult::Line(line) => writeln!(f, "{line}"),
             StatementResult::Table { title, columns, rows } => {
                 if let Some(title) = title {
                     writeln!(f, "{title}")?;

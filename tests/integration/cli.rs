@@ -414,3 +414,28 @@ fn the_repl_runs_statements_and_survives_errors() {
     let history = std::fs::read_to_string(d.join(".eddy_history")).unwrap();
     assert!(history.contains("SHOW STREAMS;"), "{history}");
 }
+
+/// Ctrl-C (SIGINT) stops `eddy run` gracefully while a PRINT follows its topic.
+#[test]
+fn eddy_run_stops_on_ctrl_c() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    run_ok(d, &["topic", "create", "t"]);
+    produce(d, &["t", "--key-separator", ":"], b"k:hello\n");
+    let script = d.join("print.sql");
+    std::fs::write(&script, "PRINT t FROM BEGINNING;\nSHOW TOPICS;\n").unwrap();
+    let mut child = eddy(d).args(["run", script.to_str().unwrap()]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.ends_with("key: k, value: hello, partition: 0"), "{first}");
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(rest.is_empty(), "nothing after the cancelled statement ran: {rest:?}");
+
+    // With --until-idle, PRINT stops at the end of the topic and the script goes on.
+    let out = run_ok(d, &["run", script.to_str().unwrap(), "--until-idle"]);
+    assert!(out.contains("value: hello") && out.contains("Kafka Topic"), "{out}");
+}

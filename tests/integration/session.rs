@@ -118,3 +118,59 @@ async fn scripts_run_scripts() {
     let e = run(&mut s, &format!("RUN SCRIPT '{}';", looping.display())).await.unwrap_err();
     assert!(e.to_string().contains("nests"), "{e}");
 }
+
+async fn produce(log: &dyn Log, topic: &str, values: &[&str]) {
+    let records: Vec<eddy::log::NewRecord> = values
+        .iter()
+        .map(|v| {
+            eddy::log::NewRecord::new(
+                1_700_000_000_000,
+                Some(bytes::Bytes::from(format!("k-{v}"))),
+                Some(bytes::Bytes::from(v.to_string())),
+            )
+        })
+        .collect();
+    log.append(topic, 0, &records).await.unwrap();
+}
+
+#[tokio::test]
+async fn print_shows_records_as_ksqldb_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, mut s) = session(dir.path()).await;
+    log.create_topic("Orders", &eddy::log::TopicSpec::new(1)).await.unwrap();
+    produce(log.as_ref(), "Orders", &["a", "b", "c", "d", "e"]).await;
+    s.set_until_idle(true);
+    let out = run(&mut s, "PRINT 'Orders' FROM BEGINNING LIMIT 2;").await.unwrap();
+    assert_eq!(
+        out,
+        [
+            "rowtime: 2023/11/14 22:13:20.000 Z, key: k-a, value: a, partition: 0\n",
+            "rowtime: 2023/11/14 22:13:20.000 Z, key: k-b, value: b, partition: 0\n"
+        ]
+    );
+    let sampled = run(&mut s, "PRINT orders FROM BEGINNING INTERVAL 2;").await.unwrap();
+    let values: Vec<&str> =
+        sampled.iter().map(|l| l.split("value: ").nth(1).unwrap().split(',').next().unwrap()).collect();
+    assert_eq!(values, ["a", "c", "e"], "every second record; the name matched case-insensitively");
+    assert!(run(&mut s, "PRINT orders;").await.unwrap().is_empty(), "from the end, caught up at once");
+    let e = run(&mut s, "PRINT nowhere;").await.unwrap_err();
+    assert!(e.to_string().contains("Could not find topic 'nowhere'"), "{e}");
+}
+
+/// Without until-idle, PRINT follows the topic until its LIMIT is reached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn print_follows_new_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, s) = session(dir.path()).await;
+    log.create_topic("t", &eddy::log::TopicSpec::new(1)).await.unwrap();
+    produce(log.as_ref(), "t", &["first"]).await;
+    let printing = tokio::spawn(async move {
+        let mut s = s;
+        run(&mut s, "PRINT t FROM BEGINNING LIMIT 3;").await
+    });
+    produce(log.as_ref(), "t", &["second"]).await;
+    produce(log.as_ref(), "t", &["third"]).await;
+    let lines = tokio::time::timeout(std::time::Duration::from_secs(30), printing).await.unwrap().unwrap().unwrap();
+    assert_eq!(lines.len(), 3);
+    assert!(lines[2].contains("value: third"), "{lines:?}");
+}
