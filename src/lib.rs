@@ -12,6 +12,7 @@
 pub mod bench;
 pub mod catalog;
 pub mod cli;
+pub mod format;
 pub mod log;
 pub mod session;
 pub mod sql;

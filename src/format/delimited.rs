@@ -1,0 +1,57 @@
+//! The DELIMITED format: the columns in order, separated by a delimiter; an empty field is
+//! null. Decoded with arrow-csv's push decoder.
+
+use datafusion::arrow::csv::reader::ReaderBuilder;
+use datafusion::arrow::csv::writer::WriterBuilder;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+
+use super::{Decoded, FormatError, FormatOptions, decode_isolating, split_lines, textual_columns};
+
+pub fn decode(schema: &SchemaRef, options: &FormatOptions, payloads: &[&[u8]]) -> Result<Decoded, FormatError> {
+    for field in schema.fields() {
+        if matches!(field.data_type(), DataType::List(_) | DataType::Map(..) | DataType::Struct(_)) {
+            return Err(FormatError(format!(
+                "The 'DELIMITED' format does not support type '{}' (column {})",
+                field.data_type(),
+                field.name()
+            )));
+        }
+    }
+    let null = regex_empty()?;
+    let decode_many = |chunk: &[&[u8]]| -> Result<RecordBatch, String> {
+        let mut decoder = ReaderBuilder::new(schema.clone())
+            .with_header(false)
+            .with_delimiter(options.delimiter)
+            .with_null_regex(null.clone())
+            .with_batch_size(chunk.len().max(1))
+            .build_decoder();
+        let mut text = Vec::with_capacity(chunk.iter().map(|p| p.len() + 1).sum());
+        for payload in chunk {
+            text.extend_from_slice(payload);
+            text.push(b'\n');
+        }
+        let mut offset = 0;
+        while offset < text.len() {
+            let read = decoder.decode(&text[offset..]).map_err(|e| e.to_string())?;
+            if read == 0 {
+                break;
+            }
+            offset += read;
+        }
+        decoder.decode(&[]).map_err(|e| e.to_string())?;
+        Ok(decoder.flush().map_err(|e| e.to_string())?.unwrap_or_else(|| RecordBatch::new_empty(schema.clone())))
+    };
+    decode_isolating(schema, payloads, decode_many)
+}
+
+fn regex_empty() -> Result<regex::Regex, FormatError> {
+    regex::Regex::new("^$").map_err(|e| FormatError(e.to_string()))
+}
+
+pub fn encode(batch: &RecordBatch, options: &FormatOptions) -> Result<Vec<Option<Vec<u8>>>, FormatError> {
+    let textual = textual_columns(batch)?;
+    let mut writer = WriterBuilder::new().with_header(false).with_delimiter(options.delimiter).build(Vec::new());
+    writer.write(&textual)?;
+    split_lines(writer.into_inner(), batch.num_rows())
+}

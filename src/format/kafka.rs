@@ -1,0 +1,134 @@
+//! The KAFKA format: Kafka's primitive serialisers for a single column.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, BinaryArray, BinaryBuilder, Float64Array, Float64Builder, Int32Array, Int32Builder, Int64Array,
+    Int64Builder, RecordBatch, StringArray, StringBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+
+use super::{Decoded, FormatError};
+
+/// One column, of a type Kafka's serialisers have.
+pub fn check(schema: &SchemaRef) -> Result<(), FormatError> {
+    match schema.fields().len() {
+        0 => return Ok(()), // a keyless source: nothing to serialise
+        1 => {}
+        n => {
+            let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            return Err(FormatError(format!(
+                "The 'KAFKA' format only supports a single field. Got {n}: {}",
+                names.join(", ")
+            )));
+        }
+    }
+    match schema.field(0).data_type() {
+        DataType::Int32 | DataType::Int64 | DataType::Float64 | DataType::Utf8 | DataType::Binary => Ok(()),
+        other => Err(FormatError(format!("The 'KAFKA' format does not support type '{}'", ksql_type_name(other)))),
+    }
+}
+
+fn ksql_type_name(data_type: &DataType) -> String {
+    match data_type {
+        DataType::Boolean => "BOOLEAN".into(),
+        DataType::Decimal128(..) => "DECIMAL".into(),
+        DataType::List(_) => "ARRAY".into(),
+        DataType::Map(..) => "MAP".into(),
+        DataType::Struct(_) => "STRUCT".into(),
+        DataType::Timestamp(..) => "TIMESTAMP".into(),
+        DataType::Date32 => "DATE".into(),
+        DataType::Time32(_) => "TIME".into(),
+        other => other.to_string(),
+    }
+}
+
+pub fn decode(schema: &SchemaRef, payloads: &[&[u8]]) -> Result<Decoded, FormatError> {
+    let mut errors = Vec::new();
+    let column: Option<ArrayRef> = match schema.fields().first().map(|f| f.data_type()) {
+        None => None,
+        Some(DataType::Int32) => {
+            let mut b = Int32Builder::with_capacity(payloads.len());
+            for (i, p) in payloads.iter().enumerate() {
+                match <[u8; 4]>::try_from(*p) {
+                    Ok(bytes) => b.append_value(i32::from_be_bytes(bytes)),
+                    Err(_) => errors.push((i, size_error("Integer", 4, p.len()))),
+                }
+            }
+            Some(Arc::new(b.finish()))
+        }
+        Some(DataType::Int64) => {
+            let mut b = Int64Builder::with_capacity(payloads.len());
+            for (i, p) in payloads.iter().enumerate() {
+                match <[u8; 8]>::try_from(*p) {
+                    Ok(bytes) => b.append_value(i64::from_be_bytes(bytes)),
+                    Err(_) => errors.push((i, size_error("Long", 8, p.len()))),
+                }
+            }
+            Some(Arc::new(b.finish()))
+        }
+        Some(DataType::Float64) => {
+            let mut b = Float64Builder::with_capacity(payloads.len());
+            for (i, p) in payloads.iter().enumerate() {
+                match <[u8; 8]>::try_from(*p) {
+                    Ok(bytes) => b.append_value(f64::from_be_bytes(bytes)),
+                    Err(_) => errors.push((i, size_error("Double", 8, p.len()))),
+                }
+            }
+            Some(Arc::new(b.finish()))
+        }
+        Some(DataType::Utf8) => {
+            let mut b = StringBuilder::with_capacity(payloads.len(), payloads.iter().map(|p| p.len()).sum());
+            for (i, p) in payloads.iter().enumerate() {
+                match std::str::from_utf8(p) {
+                    Ok(s) => b.append_value(s),
+                    Err(e) => errors.push((i, format!("the value is not valid UTF-8: {e}"))),
+                }
+            }
+            Some(Arc::new(b.finish()))
+        }
+        Some(DataType::Binary) => {
+            let mut b = BinaryBuilder::with_capacity(payloads.len(), payloads.iter().map(|p| p.len()).sum());
+            for p in payloads {
+                b.append_value(p);
+            }
+            Some(Arc::new(b.finish()))
+        }
+        Some(other) => return Err(FormatError(format!("The 'KAFKA' format does not support type '{other}'"))),
+    };
+    let batch = match column {
+        Some(column) => RecordBatch::try_new(schema.clone(), vec![column])?,
+        None => RecordBatch::try_new_with_options(
+            schema.clone(),
+            Vec::new(),
+            &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(payloads.len())),
+        )?,
+    };
+    Ok(Decoded { batch, errors })
+}
+
+/// Kafka's message for a payload of the wrong size.
+fn size_error(kind: &str, expected: usize, got: usize) -> String {
+    format!("Size of data received by {kind}Deserializer is not {expected} (it is {got})")
+}
+
+pub fn encode(batch: &RecordBatch) -> Result<Vec<Option<Vec<u8>>>, FormatError> {
+    let Some(column) = batch.columns().first() else {
+        return Ok(vec![None; batch.num_rows()]);
+    };
+    let any = column.as_any();
+    let encoded: Vec<Option<Vec<u8>>> = if let Some(a) = any.downcast_ref::<Int32Array>() {
+        a.iter().map(|v| v.map(|v| v.to_be_bytes().to_vec())).collect()
+    } else if let Some(a) = any.downcast_ref::<Int64Array>() {
+        a.iter().map(|v| v.map(|v| v.to_be_bytes().to_vec())).collect()
+    } else if let Some(a) = any.downcast_ref::<Float64Array>() {
+        a.iter().map(|v| v.map(|v| v.to_be_bytes().to_vec())).collect()
+    } else if let Some(a) = any.downcast_ref::<StringArray>() {
+        a.iter().map(|v| v.map(|v| v.as_bytes().to_vec())).collect()
+    } else if let Some(a) = any.downcast_ref::<BinaryArray>() {
+        a.iter().map(|v| v.map(<[u8]>::to_vec)).collect()
+    } else {
+        return Err(FormatError(format!("The 'KAFKA' format does not support type '{}'", column.data_type())));
+    };
+    Ok(encoded)
+}

@@ -1,0 +1,278 @@
+//! Formats: record keys and values as bytes, to and from Arrow, a batch at a time.
+//!
+//! A [`Codec`] serialises the columns of one side of a record (the key columns, or the value
+//! columns) in one format:
+//! - `KAFKA`: Kafka's primitive serialisers, one column: INT (4 bytes big-endian), BIGINT
+//!   (8), DOUBLE (IEEE-754, 8), STRING (UTF-8), BYTES (as is);
+//! - `JSON`: an object whose field names match the columns case-insensitively (ksqlDB's
+//!   rule); with `WRAP_SINGLE_VALUE=false`, a single column is the bare JSON value;
+//! - `DELIMITED`: the columns in order, separated by a delimiter (`,` by default), an empty
+//!   field being null;
+//! - `NONE`: no columns, no bytes.
+//!
+//! Decoding takes many payloads and returns one `RecordBatch` plus the payloads that did not
+//! decode, each with its reason, so that one bad record costs its own row, not the batch.
+//! Decoders are arrow-json's and arrow-csv's push decoders; per-record work happens only
+//! when a batch fails, to find the culprits.
+
+mod delimited;
+mod json;
+mod kafka;
+
+use datafusion::arrow::array::{Array, ArrayRef, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+
+use crate::catalog::Format;
+
+/// Why a format cannot be used as asked, or a batch cannot be encoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct FormatError(pub String);
+
+impl From<datafusion::arrow::error::ArrowError> for FormatError {
+    fn from(e: datafusion::arrow::error::ArrowError) -> Self {
+        FormatError(e.to_string())
+    }
+}
+
+/// Format options from a source's WITH clause.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormatOptions {
+    /// `WRAP_SINGLE_VALUE`: a single column is written as an object (true) or bare.
+    pub wrap_single_value: bool,
+    /// `VALUE_DELIMITER`/`KEY_DELIMITER` for DELIMITED.
+    pub delimiter: u8,
+}
+
+impl Default for FormatOptions {
+    fn default() -> Self {
+        FormatOptions { wrap_single_value: true, delimiter: b',' }
+    }
+}
+
+impl FormatOptions {
+    /// Parses a delimiter as ksqlDB writes it: one character, or `SPACE` / `TAB`.
+    pub fn parse_delimiter(text: &str) -> Result<u8, FormatError> {
+        match text.to_ascii_uppercase().as_str() {
+            "SPACE" => Ok(b' '),
+            "TAB" => Ok(b'\t'),
+            _ if text.len() == 1 && text.is_ascii() => Ok(text.as_bytes()[0]),
+            _ => Err(FormatError(format!("Invalid delimiter '{text}': use a single character, or SPACE or TAB"))),
+        }
+    }
+}
+
+/// The decoded rows of a batch of payloads.
+#[derive(Debug)]
+pub struct Decoded {
+    /// One row per payload that decoded, in input order.
+    pub batch: RecordBatch,
+    /// For each payload that did not decode: its index in the input, and why.
+    pub errors: Vec<(usize, String)>,
+}
+
+impl Decoded {
+    /// The indexes of the payloads that became rows (the input minus the errors).
+    pub fn rows(&self, payloads: usize) -> Vec<usize> {
+        let mut bad = self.errors.iter().map(|(i, _)| *i).peekable();
+        (0..payloads)
+            .filter(|i| {
+                if bad.peek() == Some(i) {
+                    bad.next();
+                    false
+                } else {
+                    true
+                }
+            })
+            .collect()
+    }
+}
+
+/// Serialises the columns of `schema` in one format.
+#[derive(Debug, Clone)]
+pub struct Codec {
+    format: Format,
+    schema: SchemaRef,
+    options: FormatOptions,
+}
+
+impl Codec {
+    /// Checks that `format` can hold `schema` (KAFKA: one column of a primitive type; NONE:
+    /// no column).
+    pub fn try_new(format: Format, schema: SchemaRef, options: FormatOptions) -> Result<Codec, FormatError> {
+        match format {
+            Format::Kafka => kafka::check(&schema)?,
+            Format::None if !schema.fields().is_empty() => {
+                return Err(FormatError("The 'NONE' format can only be used when no columns are defined.".into()));
+            }
+            Format::Json if !options.wrap_single_value && schema.fields().len() != 1 => {
+                return Err(FormatError("'WRAP_SINGLE_VALUE' is only valid for single-field value schemas".into()));
+            }
+            _ => {}
+        }
+        Ok(Codec { format, schema, options })
+    }
+
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Decodes payloads (not tombstones: the caller handles null values) into rows.
+    pub fn decode(&self, payloads: &[&[u8]]) -> Result<Decoded, FormatError> {
+        match self.format {
+            Format::Kafka => kafka::decode(&self.schema, payloads),
+            Format::Json => json::decode(&self.schema, &self.options, payloads),
+            Format::Delimited => delimited::decode(&self.schema, &self.options, payloads),
+            Format::None => Ok(Decoded {
+                batch: RecordBatch::try_new_with_options(
+                    self.schema.clone(),
+                    Vec::new(),
+                    &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(payloads.len())),
+                )?,
+                errors: Vec::new(),
+            }),
+        }
+    }
+
+    /// Encodes every row of `batch` (whose columns are this codec's, in order). A row whose
+    /// encoding is no bytes at all (a null single KAFKA value, the NONE format) is `None`.
+    pub fn encode(&self, batch: &RecordBatch) -> Result<Vec<Option<Vec<u8>>>, FormatError> {
+        if batch.num_columns() != self.schema.fields().len() {
+            return Err(FormatError(format!(
+                "expected {} columns to encode, got {}",
+                self.schema.fields().len(),
+                batch.num_columns()
+            )));
+        }
+        match self.format {
+            Format::Kafka => kafka::encode(batch),
+            Format::Json => json::encode(batch, &self.options),
+            Format::Delimited => delimited::encode(batch, &self.options),
+            Format::None => Ok(vec![None; batch.num_rows()]),
+        }
+    }
+}
+
+/// Arrow types as ksqlDB writes them in text formats: timestamps, dates and times as
+/// numbers, bytes as base64; nested types are kept as they are.
+fn textual_columns(batch: &RecordBatch) -> Result<RecordBatch, FormatError> {
+    use datafusion::arrow::compute::cast;
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        let target = match field.data_type() {
+            DataType::Timestamp(..) => Some(DataType::Int64),
+            DataType::Date32 | DataType::Time32(_) => Some(DataType::Int32),
+            _ => None,
+        };
+        let column = match (field.data_type(), target) {
+            (_, Some(target)) => cast(column, &target)?,
+            (DataType::Binary, _) => base64_column(column)?,
+            _ => column.clone(),
+        };
+        fields.push(field.as_ref().clone().with_data_type(column.data_type().clone()));
+        columns.push(column);
+    }
+    let schema = std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(fields));
+    Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+fn base64_column(column: &ArrayRef) -> Result<ArrayRef, FormatError> {
+    use datafusion::arrow::array::{BinaryArray, StringBuilder};
+    let binary =
+        column.as_any().downcast_ref::<BinaryArray>().ok_or_else(|| FormatError("expected a BYTES column".into()))?;
+    let mut out = StringBuilder::with_capacity(binary.len(), binary.value_data().len() * 4 / 3 + 4);
+    for value in binary.iter() {
+        match value {
+            Some(bytes) => out.append_value(base64_encode(bytes)),
+            None => out.append_null(),
+        }
+    }
+    Ok(std::sync::Arc::new(out.finish()))
+}
+
+/// Standard base64 with padding (RFC 4648), as ksqlDB writes BYTES in JSON and DELIMITED.
+pub fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Decodes standard base64 (padding optional); `None` if it is not base64.
+pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let digit = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let trimmed = text.trim_end_matches('=');
+    if text.len() - trimmed.len() > 2 || trimmed.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(trimmed.len() * 3 / 4);
+    for chunk in trimmed.as_bytes().chunks(4) {
+        let mut n = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            n |= digit(*c)? << (18 - 6 * i);
+        }
+        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
+    }
+    Some(out)
+}
+
+/// Splits newline-terminated output into one payload per row.
+fn split_lines(mut text: Vec<u8>, rows: usize) -> Result<Vec<Option<Vec<u8>>>, FormatError> {
+    if text.last() == Some(&b'\n') {
+        text.pop();
+    }
+    let lines: Vec<Option<Vec<u8>>> =
+        if rows == 0 { Vec::new() } else { text.split(|b| *b == b'\n').map(|l| Some(l.to_vec())).collect() };
+    if lines.len() != rows {
+        return Err(FormatError(format!("encoded {} lines for {rows} rows", lines.len())));
+    }
+    Ok(lines)
+}
+
+/// Decodes `items` with `decode_many` (which fails as a whole on any bad item); on failure,
+/// decodes one item at a time to keep the good ones and name the bad ones.
+fn decode_isolating<T>(
+    schema: &SchemaRef,
+    items: &[T],
+    decode_many: impl Fn(&[T]) -> Result<RecordBatch, String>,
+) -> Result<Decoded, FormatError> {
+    if let Ok(batch) = decode_many(items)
+        && batch.num_rows() == items.len()
+    {
+        return Ok(Decoded { batch, errors: Vec::new() });
+    }
+    let mut batches = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match decode_many(std::slice::from_ref(item)) {
+            Ok(batch) if batch.num_rows() == 1 => batches.push(batch),
+            Ok(batch) => errors.push((i, format!("expected one record, decoded {}", batch.num_rows()))),
+            Err(reason) => errors.push((i, reason)),
+        }
+    }
+    let batch = datafusion::arrow::compute::concat_batches(schema, &batches)?;
+    Ok(Decoded { batch, errors })
+}
+
+#[cfg(test)]
+mod tests;
