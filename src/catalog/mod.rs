@@ -11,6 +11,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::sql::sqlparser::ast::{ObjectName, Value};
 
+use crate::format::{Codec, FormatOptions};
 use crate::sql::ast::{ColumnConstraint, CreateSource, Properties, SourceKind, SqlType};
 use crate::sql::types::{TypeError, resolved_name};
 
@@ -82,7 +83,7 @@ pub struct Column {
 }
 
 /// A stream or table.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Source {
     pub name: String,
     pub kind: SourceKind,
@@ -97,6 +98,10 @@ pub struct Source {
     pub timestamp_format: Option<String>,
     /// Properties as given, for `DESCRIBE EXTENDED` and the formats.
     pub properties: BTreeMap<String, String>,
+    /// Serialises the key columns (a single key column is written bare, as ksqlDB does).
+    pub key_codec: Codec,
+    /// Serialises the value columns.
+    pub value_codec: Codec,
     /// The statement that created it, as it prints.
     pub statement: String,
 }
@@ -221,6 +226,38 @@ impl Catalog {
         let schema = Arc::new(Schema::new(
             columns.iter().map(|c| Field::new(&c.name, c.data_type.clone(), true)).collect::<Vec<_>>(),
         ));
+        let side = |role: &dyn Fn(&ColumnRole) -> bool| {
+            Arc::new(Schema::new(
+                columns
+                    .iter()
+                    .filter(|c| role(&c.role))
+                    .map(|c| Field::new(&c.name, c.data_type.clone(), true))
+                    .collect::<Vec<_>>(),
+            ))
+        };
+        let delimiter = |name: &str| -> Result<u8, CatalogError> {
+            properties.get(name).map_or(Ok(b','), |d| FormatOptions::parse_delimiter(d).map_err(|e| CatalogError(e.0)))
+        };
+        let wrap_single_value = match properties.get("WRAP_SINGLE_VALUE").map(|v| v.to_ascii_lowercase()) {
+            None => true,
+            Some(v) if v == "true" => true,
+            Some(v) if v == "false" => false,
+            Some(v) => return Err(CatalogError(format!("WRAP_SINGLE_VALUE must be true or false, not '{v}'"))),
+        };
+        let key_schema = side(&|r| *r == ColumnRole::Key);
+        let key_codec = Codec::try_new(
+            key_format,
+            key_schema.clone(),
+            // A single key column is written bare; several make an object.
+            FormatOptions { wrap_single_value: key_schema.fields().len() != 1, delimiter: delimiter("KEY_DELIMITER")? },
+        )
+        .map_err(|e| CatalogError(e.0))?;
+        let value_codec = Codec::try_new(
+            value_format,
+            side(&|r| *r == ColumnRole::Value),
+            FormatOptions { wrap_single_value, delimiter: delimiter("VALUE_DELIMITER")? },
+        )
+        .map_err(|e| CatalogError(e.0))?;
         Ok(Source {
             name,
             kind: create.kind,
@@ -232,6 +269,8 @@ impl Catalog {
             timestamp_column,
             timestamp_format: properties.get("TIMESTAMP_FORMAT").cloned(),
             properties,
+            key_codec,
+            value_codec,
             statement,
         })
     }

@@ -8,7 +8,8 @@ use datafusion::arrow::record_batch::RecordBatch;
 
 use super::{Decoded, FormatError, FormatOptions, decode_isolating, split_lines, textual_columns};
 
-pub fn decode(schema: &SchemaRef, options: &FormatOptions, payloads: &[&[u8]]) -> Result<Decoded, FormatError> {
+/// Only flat columns: no ARRAY, MAP or STRUCT.
+pub fn check(schema: &SchemaRef) -> Result<(), FormatError> {
     for field in schema.fields() {
         if matches!(field.data_type(), DataType::List(_) | DataType::Map(..) | DataType::Struct(_)) {
             return Err(FormatError(format!(
@@ -18,6 +19,10 @@ pub fn decode(schema: &SchemaRef, options: &FormatOptions, payloads: &[&[u8]]) -
             )));
         }
     }
+    Ok(())
+}
+
+pub fn decode(schema: &SchemaRef, options: &FormatOptions, payloads: &[&[u8]]) -> Result<Decoded, FormatError> {
     let null = regex_empty()?;
     let decode_many = |chunk: &[&[u8]]| -> Result<RecordBatch, String> {
         let mut decoder = ReaderBuilder::new(schema.clone())

@@ -102,6 +102,7 @@ impl Codec {
     pub fn try_new(format: Format, schema: SchemaRef, options: FormatOptions) -> Result<Codec, FormatError> {
         match format {
             Format::Kafka => kafka::check(&schema)?,
+            Format::Delimited => delimited::check(&schema)?,
             Format::None if !schema.fields().is_empty() => {
                 return Err(FormatError("The 'NONE' format can only be used when no columns are defined.".into()));
             }

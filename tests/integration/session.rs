@@ -174,3 +174,80 @@ async fn print_follows_new_records() {
     assert_eq!(lines.len(), 3);
     assert!(lines[2].contains("value: third"), "{lines:?}");
 }
+
+/// Reads every record of a one-partition-or-more topic as (partition, key, value, timestamp).
+async fn records(log: &dyn Log, topic: &str) -> Vec<(u32, Option<Vec<u8>>, Option<Vec<u8>>, i64)> {
+    let mut out = Vec::new();
+    for partition in 0..log.partition_count(topic).await.unwrap() {
+        let fetch = log.read(topic, partition, 0, 1 << 20).await.unwrap();
+        for r in fetch.records {
+            out.push((partition, r.key.map(|k| k.to_vec()), r.value.map(|v| v.to_vec()), r.timestamp_ms));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn insert_values_encodes_keys_and_values_in_the_sources_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, mut s) = session(dir.path()).await;
+    run(
+        &mut s,
+        "CREATE STREAM pv (id STRING KEY, page STRING, n INT, price DECIMAL(5,2), tags ARRAY<STRING>)
+           WITH (KAFKA_TOPIC='pv', VALUE_FORMAT='JSON', PARTITIONS=4);
+         INSERT INTO pv (id, page, n, price) VALUES ('alice', '/home', 1 + 2, 12.5);
+         INSERT INTO pv (ROWTIME, id, page) VALUES (1700000000000, 'bob', UPPER('/cart'));
+         INSERT INTO pv VALUES ('carol', '/x', 7, 1.25, ARRAY['a', 'b']);
+         CREATE STREAM counts (k BIGINT KEY, v DOUBLE) WITH (KAFKA_TOPIC='counts', FORMAT='KAFKA', PARTITIONS=1);
+         INSERT INTO counts (k, v) VALUES (42, 0.5);
+         CREATE TABLE d (id STRING PRIMARY KEY, a STRING, b INT)
+           WITH (KAFKA_TOPIC='d', KEY_FORMAT='KAFKA', VALUE_FORMAT='DELIMITED', VALUE_DELIMITER='|', PARTITIONS=1);
+         INSERT INTO d (id, a, b) VALUES ('x', 'p|q', NULL);",
+    )
+    .await
+    .unwrap();
+    let pv = records(log.as_ref(), "pv").await;
+    let by_key = |key: &str| pv.iter().find(|r| r.1.as_deref() == Some(key.as_bytes())).unwrap().clone();
+    let alice = by_key("alice");
+    let text = |value: &Option<Vec<u8>>| value.as_deref().map(|v| String::from_utf8(v.to_vec()).unwrap());
+    assert_eq!(text(&alice.2).as_deref(), Some(r#"{"PAGE":"/home","N":3,"PRICE":12.50,"TAGS":null}"#));
+    assert_eq!(alice.0, eddy::log::partitioner::partition_for_key(b"alice", 4), "Kafka's partition for the key");
+    let bob = by_key("bob");
+    assert_eq!(text(&bob.2).as_deref(), Some(r#"{"PAGE":"/CART","N":null,"PRICE":null,"TAGS":null}"#));
+    assert_eq!(bob.3, 1_700_000_000_000, "ROWTIME set the timestamp");
+    assert_eq!(text(&by_key("carol").2).as_deref(), Some(r#"{"PAGE":"/x","N":7,"PRICE":1.25,"TAGS":["a","b"]}"#));
+
+    let counts = records(log.as_ref(), "counts").await;
+    assert_eq!(counts[0].1.as_deref(), Some(&42i64.to_be_bytes()[..]));
+    assert_eq!(counts[0].2.as_deref(), Some(&0.5f64.to_be_bytes()[..]));
+
+    let d = records(log.as_ref(), "d").await;
+    assert_eq!((d[0].1.as_deref(), d[0].2.as_deref()), (Some(&b"x"[..]), Some(&b"\"p|q\"|"[..])));
+}
+
+#[tokio::test]
+async fn insert_values_refuses_what_does_not_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, mut s) = session(dir.path()).await;
+    run(
+        &mut s,
+        "CREATE STREAM s (id STRING KEY, n INT, h BYTES HEADER('x'))
+           WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON', PARTITIONS=1);",
+    )
+    .await
+    .unwrap();
+    for (sql, expected) in [
+        ("INSERT INTO s (id, n) VALUES ('a', 'many');", "Expected type INTEGER for field N"),
+        ("INSERT INTO s (id) VALUES ('a', 1);", "Expected a value for each column"),
+        ("INSERT INTO nope (id) VALUES ('a');", "unknown stream/table: NOPE"),
+        ("INSERT INTO s (id, missing) VALUES ('a', 1);", "MISSING does not exist"),
+        ("INSERT INTO s (id, h) VALUES ('a', NULL);", "HEADER columns"),
+        ("INSERT INTO s (id, id) VALUES ('a', 'b');", "more than once"),
+        ("INSERT INTO s (ROWTIME, id) VALUES ('soon', 'a');", "ROWTIME"),
+        ("INSERT INTO s (id, n) VALUES ('a', no_such_function(1));", "Failed to evaluate"),
+    ] {
+        let e = run(&mut s, sql).await.unwrap_err();
+        assert!(e.to_string().contains(expected), "{sql}: {e}");
+    }
+    assert_eq!(log.latest_offset("s", 0).await.unwrap(), 0, "nothing was written");
+}
