@@ -38,13 +38,13 @@ pub enum Command {
     #[command(after_help = "Example:\n  eddy repl --data-dir ./eddy-data")]
     Repl,
     /// Create, list, describe, delete, produce to and consume from topics.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Example:\n  eddy topic create orders --partitions 3\n  eddy topic list")]
     Topic(topic::TopicCommand),
     /// Execute the statements of a .sql file.
     #[command(after_help = "Example:\n  eddy run queries/pageviews.sql --until-idle")]
     Run(run::RunArgs),
     /// Benchmarks (never part of the tests).
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Example:\n  cargo run --release -- bench log --records 5000000")]
     Bench(BenchCommand),
 }
 

@@ -439,3 +439,20 @@ fn eddy_run_stops_on_ctrl_c() {
     let out = run_ok(d, &["run", script.to_str().unwrap(), "--until-idle"]);
     assert!(out.contains("value: hello") && out.contains("Kafka Topic"), "{out}");
 }
+
+/// Every example in `queries/` runs on a fresh data directory.
+#[test]
+fn the_example_queries_run() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("queries");
+    let mut ran = 0;
+    for entry in std::fs::read_dir(&examples).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "sql") {
+            let dir = tempfile::tempdir().unwrap();
+            let out = run(dir.path(), &["run", path.to_str().unwrap(), "--until-idle"]);
+            assert!(out.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+            ran += 1;
+        }
+    }
+    assert!(ran > 0, "queries/ has SQL examples");
+}
