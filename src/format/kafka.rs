@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, BinaryArray, BinaryBuilder, Float64Array, Float64Builder, Int32Array, Int32Builder, Int64Array,
-    Int64Builder, RecordBatch, StringArray, StringBuilder,
+    Array, ArrayRef, BinaryArray, BinaryBuilder, Float64Array, Int32Array, Int64Array, PrimitiveBuilder, RecordBatch,
+    StringArray, StringBuilder,
 };
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::datatypes::{ArrowPrimitiveType, DataType, Float64Type, Int32Type, Int64Type, SchemaRef};
 
 use super::{Decoded, FormatError};
 
@@ -48,34 +48,11 @@ pub fn decode(schema: &SchemaRef, payloads: &[&[u8]]) -> Result<Decoded, FormatE
     let column: Option<ArrayRef> = match schema.fields().first().map(|f| f.data_type()) {
         None => None,
         Some(DataType::Int32) => {
-            let mut b = Int32Builder::with_capacity(payloads.len());
-            for (i, p) in payloads.iter().enumerate() {
-                match <[u8; 4]>::try_from(*p) {
-                    Ok(bytes) => b.append_value(i32::from_be_bytes(bytes)),
-                    Err(_) => errors.push((i, size_error("Integer", 4, p.len()))),
-                }
-            }
-            Some(Arc::new(b.finish()))
+            Some(fixed_width::<Int32Type, 4>(payloads, &mut errors, "Integer", i32::from_be_bytes))
         }
-        Some(DataType::Int64) => {
-            let mut b = Int64Builder::with_capacity(payloads.len());
-            for (i, p) in payloads.iter().enumerate() {
-                match <[u8; 8]>::try_from(*p) {
-                    Ok(bytes) => b.append_value(i64::from_be_bytes(bytes)),
-                    Err(_) => errors.push((i, size_error("Long", 8, p.len()))),
-                }
-            }
-            Some(Arc::new(b.finish()))
-        }
+        Some(DataType::Int64) => Some(fixed_width::<Int64Type, 8>(payloads, &mut errors, "Long", i64::from_be_bytes)),
         Some(DataType::Float64) => {
-            let mut b = Float64Builder::with_capacity(payloads.len());
-            for (i, p) in payloads.iter().enumerate() {
-                match <[u8; 8]>::try_from(*p) {
-                    Ok(bytes) => b.append_value(f64::from_be_bytes(bytes)),
-                    Err(_) => errors.push((i, size_error("Double", 8, p.len()))),
-                }
-            }
-            Some(Arc::new(b.finish()))
+            Some(fixed_width::<Float64Type, 8>(payloads, &mut errors, "Double", f64::from_be_bytes))
         }
         Some(DataType::Utf8) => {
             let mut b = StringBuilder::with_capacity(payloads.len(), payloads.iter().map(|p| p.len()).sum());
@@ -105,6 +82,24 @@ pub fn decode(schema: &SchemaRef, payloads: &[&[u8]]) -> Result<Decoded, FormatE
         )?,
     };
     Ok(Decoded { batch, errors })
+}
+
+/// Decodes payloads of exactly `N` bytes each (Kafka's INT, BIGINT, DOUBLE serialisers);
+/// others are errors with Kafka's message.
+fn fixed_width<T: ArrowPrimitiveType, const N: usize>(
+    payloads: &[&[u8]],
+    errors: &mut Vec<(usize, String)>,
+    kind: &str,
+    from_bytes: impl Fn([u8; N]) -> T::Native,
+) -> ArrayRef {
+    let mut builder = PrimitiveBuilder::<T>::with_capacity(payloads.len());
+    for (i, payload) in payloads.iter().enumerate() {
+        match <[u8; N]>::try_from(*payload) {
+            Ok(bytes) => builder.append_value(from_bytes(bytes)),
+            Err(_) => errors.push((i, size_error(kind, N, payload.len()))),
+        }
+    }
+    Arc::new(builder.finish())
 }
 
 /// Kafka's message for a payload of the wrong size.
