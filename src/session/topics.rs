@@ -1,0 +1,182 @@
+//! Statements about sources and their topics: creating the topic of a new source, dropping
+//! a source, and `SHOW` / `DESCRIBE`.
+
+use super::*;
+
+impl Session {
+    /// Checks the source's topic exists, creating it when `PARTITIONS` is given.
+    pub(super) async fn ensure_topic(
+        &self,
+        create: &crate::sql::ast::CreateSource,
+        topic: &str,
+    ) -> Result<(), SessionError> {
+        let properties = property_map(&create.properties).map_err(|e| refusal(e.0))?;
+        let partitions = properties
+            .get("PARTITIONS")
+            .map(|p| p.parse::<u32>())
+            .transpose()
+            .map_err(|_| refusal("PARTITIONS must be a positive integer".into()))?;
+        match self.log.partition_count(topic).await {
+            Ok(existing) => match partitions {
+                Some(wanted) if wanted != existing => Err(refusal(format!(
+                    "A Kafka topic with the name '{topic}' already exists, with different partition/replica \
+                     configuration than required. KSQL expects {wanted} partitions (topic has {existing})."
+                ))),
+                _ => Ok(()),
+            },
+            Err(LogError::UnknownTopic(_)) => {
+                let Some(partitions) = partitions else {
+                    return Err(refusal(format!(
+                        "Topic '{topic}' does not exist. If you want to create a new topic for the \
+                         stream/table please re-run the statement providing the required 'PARTITIONS' \
+                         configuration in the WITH clause (and optionally 'REPLICAS')."
+                    )));
+                };
+                let replicas = properties.get("REPLICAS").and_then(|r| r.parse::<u16>().ok()).unwrap_or(1);
+                let mut spec = TopicSpec { partitions, replication_factor: replicas, configs: BTreeMap::new() };
+                if let Some(retention) = properties.get("RETENTION_MS") {
+                    spec.configs.insert("retention.ms".into(), retention.clone());
+                }
+                self.log.create_topic(topic, &spec).await.map_err(|e| match e {
+                    e if e.is_user_error() => refusal(e.to_string()),
+                    e => SessionError::Log(e),
+                })
+            }
+            Err(e) => Err(SessionError::Log(e)),
+        }
+    }
+
+    pub(super) async fn drop_source(&mut self, drop: &DropSource, text: &str) -> Result<StatementResult, SessionError> {
+        let name = source_name(&drop.name);
+        let Some(source) = self.catalog.source(&name).cloned() else {
+            if drop.if_exists {
+                return Ok(StatementResult::status(format!("Source `{name}` does not exist.")));
+            }
+            return Err(refusal(format!("Source {name} does not exist.")));
+        };
+        if source.kind != drop.kind {
+            let (is, not) = (source.kind_name(), kind_title(drop.kind).to_uppercase());
+            return Err(refusal(format!("Incompatible data source type is {is}, but statement was DROP {not}")));
+        }
+        self.log_command(text).await?;
+        self.catalog.remove_source(&name);
+        if drop.delete_topic {
+            match self.log.delete_topic(&source.topic).await {
+                Ok(()) | Err(LogError::UnknownTopic(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(StatementResult::status(format!("Source `{name}` (topic: {}) was dropped.", source.topic)))
+    }
+
+    pub(super) async fn show(&self, target: ShowTarget) -> Result<StatementResult, SessionError> {
+        let sources = |kind: SourceKind| -> Vec<Vec<String>> {
+            self.catalog
+                .sources()
+                .filter(|s| s.kind == kind)
+                .map(|s| {
+                    vec![
+                        s.name.clone(),
+                        s.topic.clone(),
+                        s.key_format.name().into(),
+                        s.value_format.name().into(),
+                        "false".into(),
+                    ]
+                })
+                .collect()
+        };
+        Ok(match target {
+            ShowTarget::Streams => StatementResult::table(
+                &["Stream Name", "Kafka Topic", "Key Format", "Value Format", "Windowed"],
+                sources(SourceKind::Stream),
+            ),
+            ShowTarget::Tables => StatementResult::table(
+                &["Table Name", "Kafka Topic", "Key Format", "Value Format", "Windowed"],
+                sources(SourceKind::Table),
+            ),
+            ShowTarget::Topics | ShowTarget::AllTopics => {
+                let mut rows = Vec::new();
+                for topic in self.log.list_topics().await? {
+                    if target == ShowTarget::Topics && topic.starts_with('_') {
+                        continue; // internal topics show with SHOW ALL TOPICS
+                    }
+                    let partitions = self.log.partition_count(&topic).await?;
+                    rows.push(vec![topic, partitions.to_string(), "1".into()]);
+                }
+                StatementResult::table(&["Kafka Topic", "Partitions", "Partition Replicas"], rows)
+            }
+            ShowTarget::Properties => {
+                let mut properties = BTreeMap::from([("auto.offset.reset".to_string(), "latest".to_string())]);
+                properties.extend(self.properties.iter().map(|(k, v)| (k.clone(), v.clone())));
+                let rows = properties.into_iter().map(|(k, v)| vec![k, "SESSION".into(), v]).collect();
+                StatementResult::table(&["Property", "Scope", "Value"], rows)
+            }
+            ShowTarget::Variables => StatementResult::table(
+                &["Variable Name", "Value"],
+                self.variables.iter().map(|(k, v)| vec![k.clone(), v.clone()]).collect(),
+            ),
+            ShowTarget::Types => StatementResult::table(
+                &["Type Name", "Schema"],
+                self.catalog.types().map(|(k, v)| vec![k.clone(), v.to_string()]).collect(),
+            ),
+            // No persistent query can run yet, so there are none to list.
+            ShowTarget::Queries => {
+                StatementResult::table(&["Query ID", "Query Type", "Status", "Sink Name", "Query String"], Vec::new())
+            }
+            ShowTarget::Functions => {
+                return Err(SessionError::NotSupported {
+                    what: "SHOW FUNCTIONS".into(),
+                    hint: Some("functions arrive with the planner".into()),
+                    at: Location::new(1, 1),
+                });
+            }
+        })
+    }
+
+    pub(super) async fn describe(
+        &self,
+        source: &crate::catalog::Source,
+        extended: bool,
+    ) -> Result<StatementResult, SessionError> {
+        let rows = source
+            .columns
+            .iter()
+            .map(|c| {
+                let role = match &c.role {
+                    ColumnRole::Key if source.kind == SourceKind::Table => " (primary key)".to_string(),
+                    ColumnRole::Key => " (key)".to_string(),
+                    ColumnRole::Value => String::new(),
+                    ColumnRole::Headers => " (headers)".to_string(),
+                    ColumnRole::Header(k) => format!(" (header('{k}'))"),
+                };
+                vec![c.name.clone(), format!("{}{role}", c.sql_type)]
+            })
+            .collect();
+        let mut title = format!(
+            "Name: {}\nType: {}\nKafka topic: {}\nKey format: {}\nValue format: {}",
+            source.name,
+            source.kind_name(),
+            source.topic,
+            source.key_format.name(),
+            source.value_format.name()
+        );
+        if let Some(column) = &source.timestamp_column {
+            title.push_str(&format!("\nTimestamp field: {column}"));
+        }
+        if extended {
+            let description = self.log.describe_topic(&source.topic).await;
+            match description {
+                Ok(topic) => {
+                    let records: u64 = topic.partitions.iter().map(|p| p.latest_offset - p.earliest_offset).sum();
+                    title.push_str(&format!(
+                        "\nPartitions: {}\nRecords in topic: {records}\nStatement: {}",
+                        topic.partitions.len(),
+                        source.statement
+                    ));
+                }
+                Err(e) => title.push_str(&format!("\nTopic: unavailable ({e})")),
+            }
+        }
+        Ok(StatementResult::Table { title: Some(title), columns: vec!["Field".into(), "Type".into()], rows })
+    }
+}
