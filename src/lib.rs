@@ -1,9 +1,12 @@
 //! Eddy: a streaming SQL engine in the spirit of ksqlDB.
 //!
 //! # Layout
-//! Modules in data-flow order (the catalog, planner and operators come with later issues,
-//! between `sql` and `log`):
+//! Modules in data-flow order (the planner and operators come with later issues, between
+//! `catalog` and `format`):
+//! - [`session`]: `Session::execute`, the one path statements run through;
 //! - [`sql`]: the SQL front end — ksqlDB's dialect parsed by wrapping sqlparser;
+//! - [`catalog`]: streams, tables and types, validated, with Arrow schemas;
+//! - [`format`]: KAFKA, JSON and DELIMITED keys and values to and from Arrow;
 //! - [`log`]: topics — the [`log::Log`] trait, the embedded log, Kafka's partitioner, a
 //!   producer;
 //! - [`cli`]: the `eddy` command line (argument parsing and the `topic` commands);

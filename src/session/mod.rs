@@ -1,5 +1,5 @@
-//! A session: the one path every way in (the file runner now; the REPL and the HTTP server
-//! later) executes statements through.
+//! A session: the one path every way in (`eddy run`, the REPL, and later the HTTP server)
+//! executes statements through.
 //!
 //! [`Session::execute`] takes a script, splits it into statements, substitutes `${var}`
 //! variables per statement (so a `DEFINE` applies to what follows it), parses, and runs each
@@ -8,8 +8,11 @@
 //! session replays that topic: streams, tables and types survive restarts.
 //!
 //! What runs today: CREATE STREAM/TABLE over a topic, CREATE/DROP TYPE, DROP, SHOW/LIST,
-//! DESCRIBE, SET/UNSET, DEFINE/UNDEFINE, RUN SCRIPT. Queries and inserts parse but are
-//! refused with "not supported yet" until the planner lands.
+//! DESCRIBE, SET/UNSET, DEFINE/UNDEFINE, RUN SCRIPT, INSERT INTO … VALUES, PRINT. Queries and
+//! INSERT … SELECT parse but are refused with "not supported yet" until the planner lands.
+//!
+//! One file per concern: `command_log` (the command topic), `topics` (sources and their
+//! topics, SHOW, DESCRIBE), `insert`, `print`, `result` (what statements return).
 
 mod command_log;
 mod insert;
