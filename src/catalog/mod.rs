@@ -347,13 +347,19 @@ impl Catalog {
         self.sources.remove(name)
     }
 
-    /// Declares a type (`CREATE TYPE`); fails if it exists.
-    pub fn add_type(&mut self, name: String, sql_type: SqlType) -> Result<(), CatalogError> {
+    /// Checks that a type could be declared: not declared yet, and of a valid type.
+    pub fn check_type(&self, name: &str, sql_type: &SqlType) -> Result<(), CatalogError> {
         let resolve = |n: &str| self.types.get(n).cloned();
         sql_type.to_arrow(&resolve)?;
-        if self.types.contains_key(&name) {
+        if self.types.contains_key(name) {
             return Err(CatalogError(format!("Cannot register custom type '{name}' since it is already registered")));
         }
+        Ok(())
+    }
+
+    /// Declares a type (`CREATE TYPE`); fails if it exists.
+    pub fn add_type(&mut self, name: String, sql_type: SqlType) -> Result<(), CatalogError> {
+        self.check_type(&name, &sql_type)?;
         self.types.insert(name, sql_type);
         Ok(())
     }

@@ -1,10 +1,16 @@
-//! The command topic: every catalog change is appended to it, and a new session replays it.
+//! The command topic: the source of truth of the catalog, as ksqlDB's command topic is.
+//!
+//! A catalog change is validated, appended here, and only then applied, by the same
+//! [`Session::catch_up`] that applies the changes other processes append. A session catches up
+//! when it opens and before every statement, so a stream created by `eddy run` in one terminal
+//! is known to the REPL in another at its next statement.
 
 use super::*;
 
 impl Session {
-    /// Appends a catalog-changing statement to the command topic.
-    pub(super) async fn log_command(&self, statement: &str) -> Result<(), SessionError> {
+    /// Appends a catalog-changing statement (already validated) to the command topic, then
+    /// catches up, which applies it.
+    pub(super) async fn log_command(&mut self, statement: &str) -> Result<(), SessionError> {
         match self.log.partition_count(COMMAND_TOPIC).await {
             Ok(_) => {}
             Err(LogError::UnknownTopic(_)) => {
@@ -19,32 +25,34 @@ impl Session {
         let value = serde_json::json!({ "statement": statement }).to_string();
         let record = NewRecord::new(now_ms(), None, Some(Bytes::from(value)));
         self.log.append(COMMAND_TOPIC, 0, &[record]).await?;
-        Ok(())
+        self.catch_up().await
     }
 
-    /// Rebuilds the catalog from the command topic. A command that no longer applies is
-    /// logged and skipped, never fatal: the rest of the catalog still comes back.
-    pub(super) async fn replay(&mut self) -> Result<(), SessionError> {
+    /// Applies the commands appended since this session last looked (all of them when it
+    /// opens). A command that no longer applies (say, two processes created the same stream
+    /// at once) is logged and skipped, never fatal: the rest of the catalog still comes back.
+    pub(super) async fn catch_up(&mut self) -> Result<(), SessionError> {
         let end = match self.log.latest_offset(COMMAND_TOPIC, 0).await {
             Ok(end) => end,
             Err(LogError::UnknownTopic(_)) => return Ok(()),
             Err(e) => return Err(e.into()),
         };
-        let mut offset = self.log.earliest_offset(COMMAND_TOPIC, 0).await?;
+        let mut offset = self.commands_applied.max(self.log.earliest_offset(COMMAND_TOPIC, 0).await?);
         while offset < end {
             let fetch = self.log.read(COMMAND_TOPIC, 0, offset, 1024 * 1024).await?;
             let Some(last) = fetch.records.last().map(|r| r.offset) else { break };
             for record in &fetch.records {
-                if let Err(reason) = self.replay_command(record.value.as_deref().unwrap_or_default()) {
+                if let Err(reason) = self.apply_command(record.value.as_deref().unwrap_or_default()) {
                     tracing::warn!(offset = record.offset, %reason, "skipping a command that no longer applies");
                 }
             }
             offset = last + 1;
         }
+        self.commands_applied = offset;
         Ok(())
     }
 
-    pub(super) fn replay_command(&mut self, value: &[u8]) -> Result<(), String> {
+    fn apply_command(&mut self, value: &[u8]) -> Result<(), String> {
         let command: serde_json::Value = serde_json::from_slice(value).map_err(|e| e.to_string())?;
         let text = command["statement"].as_str().ok_or("no statement")?;
         match parse_one(text).map_err(|e| e.to_string())? {

@@ -4,8 +4,9 @@
 //! [`Session::execute`] takes a script, splits it into statements, substitutes `${var}`
 //! variables per statement (so a `DEFINE` applies to what follows it), parses, and runs each
 //! statement against the catalog and the log, reporting each result as it comes. Statements
-//! that change the catalog are appended to the command topic `_eddy_commands`, and a new
-//! session replays that topic: streams, tables and types survive restarts.
+//! that change the catalog are appended to the command topic `_eddy_commands` and applied
+//! from there (see `command_log`): streams, tables and types survive restarts, and sessions
+//! in other processes see them at their next statement.
 //!
 //! What runs today: CREATE STREAM/TABLE over a topic, CREATE/DROP TYPE, DROP, SHOW/LIST,
 //! DESCRIBE, SET/UNSET, DEFINE/UNDEFINE, RUN SCRIPT, INSERT INTO … VALUES, PRINT. Queries and
@@ -84,6 +85,8 @@ pub struct Session {
     /// Streaming statements (`PRINT`) stop at the end of the data present instead of
     /// waiting for more (`eddy run --until-idle`).
     until_idle: bool,
+    /// The next offset of the command topic to apply to the catalog.
+    commands_applied: u64,
 }
 
 impl Session {
@@ -95,8 +98,9 @@ impl Session {
             properties: BTreeMap::new(),
             variables: BTreeMap::new(),
             until_idle: false,
+            commands_applied: 0,
         };
-        session.replay().await?;
+        session.catch_up().await?;
         Ok(session)
     }
 
@@ -134,6 +138,8 @@ impl Session {
             let end = statement_tokens.last().map_or(start, |t| t.span.end);
             let text = self.substitute(&script[offsets.byte(start)..offsets.byte(end)], start)?;
             let statement = parse_one(&text).map_err(|e| SessionError::Parse(shift(e, start)))?;
+            // What other processes changed in the catalog meanwhile applies first.
+            self.catch_up().await?;
             let result = Box::pin(self.run(statement, start, on_result, depth)).await?;
             if let Some(result) = result {
                 on_result(result);
@@ -194,9 +200,7 @@ impl Session {
                 let source = self.catalog.plan_source(create, text.clone()).map_err(|e| refused(e.0))?;
                 self.ensure_topic(create, &source.topic).await.map_err(|e| relocate(e, at))?;
                 self.log_command(&text).await?;
-                let message = format!("{} created", kind_title(source.kind));
-                self.catalog.add_source(source);
-                StatementResult::status(message)
+                StatementResult::status(format!("{} created", kind_title(source.kind)))
             }
             Statement::Drop(ref drop) => {
                 self.drop_source(drop, &statement.to_string()).await.map_err(|e| relocate(e, at))?
@@ -206,13 +210,13 @@ impl Session {
                 if if_not_exists && self.catalog.has_type(&name) {
                     return Ok(Some(StatementResult::status(format!("Type {name} already exists"))));
                 }
-                self.catalog.add_type(name.clone(), data_type.clone()).map_err(|e| refused(e.0))?;
+                self.catalog.check_type(&name, data_type).map_err(|e| refused(e.0))?;
                 self.log_command(&statement.to_string()).await?;
                 StatementResult::status(format!("Registered custom type with name '{name}' and SQL type {data_type}"))
             }
             Statement::DropType { if_exists, ref name } => {
                 let name = resolved_name(name);
-                if self.catalog.remove_type(&name).is_none() {
+                if !self.catalog.has_type(&name) {
                     if if_exists {
                         return Ok(Some(StatementResult::status(format!("Type {name} does not exist"))));
                     }

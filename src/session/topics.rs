@@ -59,7 +59,6 @@ impl Session {
             return Err(refusal(format!("Incompatible data source type is {is}, but statement was DROP {not}")));
         }
         self.log_command(text).await?;
-        self.catalog.remove_source(&name);
         if drop.delete_topic {
             match self.log.delete_topic(&source.topic).await {
                 Ok(()) | Err(LogError::UnknownTopic(_)) => {}

@@ -251,3 +251,20 @@ async fn insert_values_refuses_what_does_not_fit() {
     }
     assert_eq!(log.latest_offset("s", 0).await.unwrap(), 0, "nothing was written");
 }
+
+/// Two sessions on one data directory (as a REPL in one terminal and `eddy run` in another):
+/// each sees the other's catalog changes at its next statement.
+#[tokio::test]
+async fn sessions_see_each_others_catalog_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_log_a, mut a) = session(dir.path()).await;
+    let (_log_b, mut b) = session(dir.path()).await;
+    run(&mut a, "CREATE STREAM s (x INT) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON', PARTITIONS=1);").await.unwrap();
+    let shown = run(&mut b, "SHOW STREAMS;").await.unwrap().join("");
+    assert!(shown.contains(" S "), "{shown}");
+    let again = run(&mut b, "CREATE STREAM s (x INT) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON');").await.unwrap_err();
+    assert!(again.to_string().contains("already exists"), "{again}");
+    run(&mut b, "DROP STREAM s; CREATE TYPE t AS STRUCT<a INT>;").await.unwrap();
+    assert!(run(&mut a, "DESCRIBE s;").await.unwrap_err().to_string().contains("Could not find"));
+    assert!(run(&mut a, "SHOW TYPES;").await.unwrap().join("").contains("STRUCT<a INTEGER>"));
+}
