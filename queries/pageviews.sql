@@ -1,6 +1,6 @@
 -- Page views on the embedded log: declare a stream, write events with SQL, read them back.
 --   eddy run queries/pageviews.sql --until-idle
--- (Persistent queries over it, e.g. views per page per minute, arrive with the planner.)
+-- (Persistent queries over it, e.g. views per page per minute, arrive with the rest of the engine.)
 
 DEFINE topic = 'pageviews';
 
@@ -13,3 +13,7 @@ INSERT INTO pageviews (user_id, page, duration_ms) VALUES ('alice', '/checkout',
 
 DESCRIBE EXTENDED pageviews;
 PRINT pageviews FROM BEGINNING;
+
+-- A push query: long page views, from the beginning of the stream.
+SET 'auto.offset.reset' = 'earliest';
+SELECT user_id, UCASE(page) AS page, duration_ms FROM pageviews WHERE duration_ms > 1000 EMIT CHANGES;

@@ -1,11 +1,11 @@
 //! Eddy: a streaming SQL engine in the spirit of ksqlDB.
 //!
 //! # Layout
-//! Modules in data-flow order (the planner and operators come with later issues, between
-//! `catalog` and `format`):
+//! Modules in data-flow order:
 //! - [`session`]: `Session::execute`, the one path statements run through;
 //! - [`sql`]: the SQL front end — ksqlDB's dialect parsed by wrapping sqlparser;
 //! - [`catalog`]: streams, tables and types, validated, with Arrow schemas;
+//! - [`engine`]: running queries — sources decoded into batches, plans applied per batch;
 //! - [`format`]: KAFKA, JSON and DELIMITED keys and values to and from Arrow;
 //! - [`log`]: topics — the [`log::Log`] trait, the embedded log, Kafka's partitioner, a
 //!   producer;
@@ -15,6 +15,7 @@
 pub mod bench;
 pub mod catalog;
 pub mod cli;
+pub mod engine;
 pub mod format;
 pub mod log;
 pub mod session;

@@ -119,8 +119,10 @@ Statements end with ';' and may span lines. For example:
     WITH (KAFKA_TOPIC='pageviews', VALUE_FORMAT='JSON', PARTITIONS=3);
   SHOW STREAMS;   DESCRIBE pageviews;   SHOW TOPICS;   SET 'auto.offset.reset'='earliest';
 Running today: CREATE STREAM|TABLE|TYPE, DROP, SHOW|LIST, DESCRIBE, SET|UNSET, DEFINE|UNDEFINE,
-RUN SCRIPT, PRINT topic [FROM BEGINNING] [INTERVAL n] [LIMIT n]. Queries and inserts parse but
-are not supported yet.
+RUN SCRIPT, INSERT INTO … VALUES, PRINT topic [FROM BEGINNING] [LIMIT n], and push queries:
+  SELECT … FROM stream [WHERE …] EMIT CHANGES [LIMIT n];
+(SET 'auto.offset.reset'='earliest' to start from the beginning). Persistent queries,
+aggregations, windows and joins parse but are not supported yet.
 Keys: Tab completes, Ctrl-C clears the statement being typed or stops the one running,
 Ctrl-D or 'exit' leaves.
 The SQL reference is docs/sql-reference.md.";

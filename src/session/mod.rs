@@ -9,15 +9,17 @@
 //! in other processes see them at their next statement.
 //!
 //! What runs today: CREATE STREAM/TABLE over a topic, CREATE/DROP TYPE, DROP, SHOW/LIST,
-//! DESCRIBE, SET/UNSET, DEFINE/UNDEFINE, RUN SCRIPT, INSERT INTO … VALUES, PRINT. Queries and
-//! INSERT … SELECT parse but are refused with "not supported yet" until the planner lands.
+//! DESCRIBE, SET/UNSET, DEFINE/UNDEFINE, RUN SCRIPT, INSERT INTO … VALUES, PRINT, and
+//! stateless push queries. Persistent queries parse but are refused with "not supported yet".
 //!
 //! One file per concern: `command_log` (the command topic), `topics` (sources and their
-//! topics, SHOW, DESCRIBE), `insert`, `print`, `result` (what statements return).
+//! topics, SHOW, DESCRIBE), `insert`, `print`, `push` (push queries), `result` (what
+//! statements return).
 
 mod command_log;
 mod insert;
 mod print;
+mod push;
 mod result;
 mod topics;
 
@@ -279,7 +281,10 @@ impl Session {
                 self.insert_values(&insert).await.map_err(|e| relocate(e, at))?;
                 return Ok(None);
             }
-            Statement::Select(_) => return Err(not_yet("SELECT")),
+            Statement::Select(query) => {
+                self.push_query(&query, on_result).await.map_err(|e| relocate(e, at))?;
+                return Ok(None);
+            }
             Statement::Terminate(_) => return Err(not_yet("TERMINATE")),
             Statement::Explain(_) => return Err(not_yet("EXPLAIN")),
             Statement::Print(print) => {

@@ -268,3 +268,95 @@ async fn sessions_see_each_others_catalog_changes() {
     assert!(run(&mut a, "DESCRIBE s;").await.unwrap_err().to_string().contains("Could not find"));
     assert!(run(&mut a, "SHOW TYPES;").await.unwrap().join("").contains("STRUCT<a INTEGER>"));
 }
+
+async fn pageviews(dir: &std::path::Path) -> (Arc<dyn Log>, Session) {
+    let (log, mut s) = session(dir).await;
+    run(
+        &mut s,
+        "CREATE STREAM pv (user_id STRING KEY, page STRING, duration_ms BIGINT)
+           WITH (KAFKA_TOPIC='pv', VALUE_FORMAT='JSON', PARTITIONS=1);
+         INSERT INTO pv (user_id, page, duration_ms) VALUES ('alice', '/home', 1200);
+         INSERT INTO pv (user_id, page, duration_ms) VALUES ('bob', '/cart', 800);
+         INSERT INTO pv (user_id, page, duration_ms) VALUES ('carol', '/checkout', 2500);
+         SET 'auto.offset.reset' = 'earliest';",
+    )
+    .await
+    .unwrap();
+    (log, s)
+}
+
+/// The data rows of a push query's output (between the header rules).
+fn rows(lines: &[String]) -> Vec<Vec<String>> {
+    lines
+        .iter()
+        .filter(|l| l.starts_with('|'))
+        .skip(1)
+        .map(|l| l.trim().trim_matches('|').split('|').map(|c| c.trim().to_string()).collect())
+        .collect()
+}
+
+#[tokio::test]
+async fn push_queries_filter_and_project_a_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_log, mut s) = pageviews(dir.path()).await;
+    s.set_until_idle(true);
+    let out = run(
+        &mut s,
+        "SELECT user_id, ucase(page) AS loud, duration_ms / 100, ROWOFFSET FROM pv WHERE duration_ms > 1000 EMIT CHANGES;",
+    )
+    .await
+    .unwrap();
+    assert!(out[1].contains("|USER_ID") && out[1].contains("|LOUD") && out[1].contains("|KSQL_COL_2"), "{out:?}");
+    assert_eq!(rows(&out), [["alice", "/HOME", "12", "0"], ["carol", "/CHECKOUT", "25", "2"]]);
+
+    let star = run(&mut s, "SELECT * FROM pv EMIT CHANGES LIMIT 2;").await.unwrap();
+    assert!(star[1].contains("DURATION_MS") && !star[1].contains("ROWTIME"), "no pseudo columns in *: {star:?}");
+    assert_eq!(rows(&star).len(), 2);
+    assert_eq!(star.last().unwrap(), " Limit Reached\n");
+
+    let aliased = run(&mut s, "SELECT p.page FROM pv p WHERE p.user_id = 'bob' EMIT CHANGES;").await.unwrap();
+    assert_eq!(rows(&aliased), [["/cart"]]);
+}
+
+#[tokio::test]
+async fn push_queries_refuse_what_is_not_supported_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_log, mut s) = pageviews(dir.path()).await;
+    s.set_until_idle(true);
+    run(
+        &mut s,
+        "CREATE TABLE users (id STRING PRIMARY KEY, name STRING) WITH (KAFKA_TOPIC='u', FORMAT='JSON', PARTITIONS=1);",
+    )
+    .await
+    .unwrap();
+    for (sql, expected) in [
+        ("SELECT * FROM pv;", "Pull queries"),
+        ("SELECT * FROM users EMIT CHANGES;", "is a table"),
+        ("SELECT * FROM nothing EMIT CHANGES;", "NOTHING does not exist"),
+        ("SELECT page, COUNT(*) FROM pv GROUP BY page EMIT CHANGES;", "aggregation"),
+        ("SELECT * FROM pv WINDOW TUMBLING (SIZE 1 MINUTE) EMIT CHANGES;", "not supported yet"),
+        ("SELECT * FROM pv JOIN users ON pv.user_id = users.id EMIT CHANGES;", "joins"),
+        ("SELECT no_such_column FROM pv EMIT CHANGES;", "NO_SUCH_COLUMN"),
+        ("SELECT * FROM pv EMIT CHANGES LIMIT 1 OFFSET 2;", "LIMIT n"),
+    ] {
+        let e = run(&mut s, sql).await.unwrap_err();
+        assert!(e.to_string().contains(expected), "{sql}: {e}");
+    }
+}
+
+/// Without until-idle a push query follows the stream: rows inserted after it started
+/// arrive, until its LIMIT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_queries_follow_new_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, s) = pageviews(dir.path()).await;
+    let following = tokio::spawn(async move {
+        let mut s = s;
+        run(&mut s, "SELECT page FROM pv WHERE duration_ms >= 1000 EMIT CHANGES LIMIT 3;").await
+    });
+    let (_other_log, mut other) = session(dir.path()).await;
+    run(&mut other, "INSERT INTO pv (user_id, page, duration_ms) VALUES ('dave', '/late', 5000);").await.unwrap();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(30), following).await.unwrap().unwrap().unwrap();
+    assert_eq!(rows(&out), [["/home"], ["/checkout"], ["/late"]]);
+    drop(log);
+}

@@ -1,0 +1,12 @@
+//! Running queries over topics: the first slice of the engine.
+//!
+//! Today: transient push queries without state (`SELECT … FROM stream [WHERE …] EMIT
+//! CHANGES [LIMIT n]`). A query reads its source's partitions ([`source`]), decodes each fetch
+//! into one Arrow batch of the source's row schema (the columns plus `ROWTIME`,
+//! `ROWPARTITION`, `ROWOFFSET`), and applies a [`plan::StatelessPlan`] (DataFusion's planner,
+//! then physical expressions evaluated per batch). Persistent queries, state, windows and
+//! joins come with the rest of issues 3–5; they will plug in as operators between the same
+//! source and a sink.
+
+pub mod plan;
+pub mod source;

@@ -1,0 +1,236 @@
+//! Planning a stateless query (projection and filter over one stream) with DataFusion, and
+//! applying it to batches.
+//!
+//! The query goes through DataFusion's own planner against an empty table with the source's
+//! row schema; the resulting `Projection`/`Filter`/`TableScan` plan becomes physical
+//! expressions evaluated a batch at a time. Identifiers follow ksqlDB: unquoted ones are
+//! upper-cased, quoted ones kept (DataFusion's own normalisation is off).
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{BooleanArray, RecordBatch};
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::datasource::MemTable;
+use datafusion::execution::FunctionRegistry;
+use datafusion::logical_expr::{Expr as LogicalExpr, LogicalPlan};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::sqlparser::ast::{
+    Expr, Ident, ObjectName, ObjectNamePart, SelectItem, SetExpr, visit_expressions_mut, visit_relations_mut,
+};
+
+use crate::sql::ast::StreamingQuery;
+
+/// Why a query cannot run (yet).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PlanError(pub String);
+
+impl From<datafusion::error::DataFusionError> for PlanError {
+    fn from(e: datafusion::error::DataFusionError) -> Self {
+        PlanError(e.to_string())
+    }
+}
+
+/// A filter and a projection, evaluated per batch.
+#[derive(Debug)]
+pub struct StatelessPlan {
+    filter: Option<Arc<dyn PhysicalExpr>>,
+    projection: Vec<Arc<dyn PhysicalExpr>>,
+    output: SchemaRef,
+}
+
+impl StatelessPlan {
+    /// Plans `query` over a stream whose rows have `row_schema`, registered as `source_name`.
+    /// `SELECT *` means `star_columns` (the source's own columns: ksqlDB leaves the pseudo
+    /// columns out of it).
+    pub async fn try_new(
+        query: &StreamingQuery,
+        source_name: &str,
+        row_schema: SchemaRef,
+        star_columns: &[String],
+    ) -> Result<Self, PlanError> {
+        if query.window.is_some() || !query.within.is_empty() || !query.partition_by.is_empty() {
+            return Err(PlanError("windows, joins and PARTITION BY are not supported yet".into()));
+        }
+        let mut standard = query.query.as_ref().clone();
+        normalise_identifiers(&mut standard);
+        expand_star(&mut standard, star_columns);
+        let mut config = SessionConfig::new();
+        config.options_mut().sql_parser.enable_ident_normalization = false;
+        let context = SessionContext::new_with_config(config);
+        let table = MemTable::try_new(row_schema.clone(), vec![vec![]])?;
+        context.register_table(datafusion::common::TableReference::bare(source_name), Arc::new(table))?;
+        register_ksql_aliases(&context);
+        let statement = datafusion::sql::parser::Statement::Statement(Box::new(
+            datafusion::sql::sqlparser::ast::Statement::Query(Box::new(standard)),
+        ));
+        let state = context.state();
+        let plan = state.statement_to_plan(statement).await?;
+        let (exprs, predicate) = stateless_parts(&plan)?;
+
+        let input = datafusion::common::DFSchema::try_from_qualified_schema(source_name, &row_schema)?;
+        let filter = predicate.map(|p| state.create_physical_expr(p, &input)).transpose()?;
+        let mut projection = Vec::with_capacity(exprs.len());
+        let mut fields = Vec::with_capacity(exprs.len());
+        for (i, expr) in exprs.iter().enumerate() {
+            let name = match expr {
+                LogicalExpr::Column(column) => column.name.clone(),
+                LogicalExpr::Alias(alias) => alias.name.clone(),
+                _ => format!("KSQL_COL_{i}"),
+            };
+            let physical = state.create_physical_expr(expr.clone(), &input)?;
+            let data_type = physical.data_type(&row_schema)?;
+            fields.push(Field::new(name, data_type, true));
+            projection.push(physical);
+        }
+        Ok(StatelessPlan { filter, projection, output: Arc::new(Schema::new(fields)) })
+    }
+
+    pub fn output_schema(&self) -> &SchemaRef {
+        &self.output
+    }
+
+    /// The rows of `batch` that pass the filter, projected.
+    pub fn apply(&self, batch: &RecordBatch) -> Result<RecordBatch, PlanError> {
+        let kept = match &self.filter {
+            None => batch.clone(),
+            Some(filter) => {
+                let mask = filter.evaluate(batch)?.into_array(batch.num_rows())?;
+                let mask = mask
+                    .as_any()
+                    .downcast_ref::<BooleanArray>()
+                    .ok_or_else(|| PlanError("WHERE must be a condition".into()))?;
+                filter_record_batch(batch, mask).map_err(|e| PlanError(e.to_string()))?
+            }
+        };
+        let columns = self
+            .projection
+            .iter()
+            .map(|e| e.evaluate(&kept).and_then(|v| v.into_array(kept.num_rows())))
+            .collect::<Result<Vec<_>, _>>()?;
+        RecordBatch::try_new_with_options(
+            self.output.clone(),
+            columns,
+            &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(kept.num_rows())),
+        )
+        .map_err(|e| PlanError(e.to_string()))
+    }
+}
+
+/// The projection expressions and the filter predicate of a
+/// `Projection [→ Filter] → TableScan` plan (aliases of the source allowed between).
+fn stateless_parts(plan: &LogicalPlan) -> Result<(Vec<LogicalExpr>, Option<LogicalExpr>), PlanError> {
+    let unsupported = |what: &str| PlanError(format!("{what} is not supported yet in queries"));
+    let LogicalPlan::Projection(projection) = plan else {
+        return Err(unsupported(plan.display().to_string().split(':').next().unwrap_or("this query")));
+    };
+    let mut input = projection.input.as_ref();
+    let mut predicate = None;
+    loop {
+        match input {
+            LogicalPlan::Filter(filter) if predicate.is_none() => {
+                predicate = Some(filter.predicate.clone());
+                input = filter.input.as_ref();
+            }
+            LogicalPlan::SubqueryAlias(alias) => input = alias.input.as_ref(),
+            LogicalPlan::TableScan(_) => break,
+            LogicalPlan::Aggregate(_) => return Err(unsupported("aggregation (GROUP BY)")),
+            LogicalPlan::Join(_) => return Err(unsupported("a join")),
+            LogicalPlan::Window(_) => return Err(unsupported("a window function")),
+            other => return Err(unsupported(other.display().to_string().split(':').next().unwrap_or("this query"))),
+        }
+    }
+    // Columns are qualified by the alias when there is one; strip it so they resolve
+    // against the source's schema.
+    let unalias = |e: LogicalExpr| -> Result<LogicalExpr, PlanError> {
+        use datafusion::common::tree_node::{Transformed, TreeNode};
+        e.transform(|e| match e {
+            LogicalExpr::Column(c) => {
+                Ok(Transformed::yes(LogicalExpr::Column(datafusion::common::Column::new_unqualified(c.name))))
+            }
+            other => Ok(Transformed::no(other)),
+        })
+        .map(|t| t.data)
+        .map_err(PlanError::from)
+    };
+    let exprs = projection.expr.iter().cloned().map(unalias).collect::<Result<Vec<_>, _>>()?;
+    Ok((exprs, predicate.map(unalias).transpose()?))
+}
+
+/// Replaces `*` in the projection with the given columns (quoted, so kept as they are).
+fn expand_star(query: &mut datafusion::sql::sqlparser::ast::Query, columns: &[String]) {
+    if let SetExpr::Select(select) = query.body.as_mut() {
+        let items = std::mem::take(&mut select.projection);
+        for item in items {
+            match item {
+                SelectItem::Wildcard(_) => select.projection.extend(
+                    columns
+                        .iter()
+                        .map(|c| SelectItem::UnnamedExpr(Expr::Identifier(Ident::with_quote('`', c.clone())))),
+                ),
+                other => select.projection.push(other),
+            }
+        }
+    }
+}
+
+/// ksqlDB's names for DataFusion functions with the same semantics. (The full function
+/// library, with ksqlDB's semantics where they differ, is the planner's work to come.)
+fn register_ksql_aliases(context: &SessionContext) {
+    for (ksql, datafusion_name) in [("ucase", "upper"), ("lcase", "lower")] {
+        if let Ok(udf) = context.udf(datafusion_name) {
+            context.register_udf(udf.as_ref().clone().with_aliases([ksql]));
+        }
+    }
+}
+
+/// ksqlDB's identifier rules on a query: unquoted column and source names upper-cased,
+/// aliases too; function names lower-cased (DataFusion's registry spelling).
+fn normalise_identifiers(query: &mut datafusion::sql::sqlparser::ast::Query) {
+    let upper = |ident: &mut Ident| {
+        if ident.quote_style.is_none() {
+            ident.value = ident.value.to_uppercase();
+        }
+    };
+    let _ = visit_expressions_mut(query, |expr: &mut Expr| {
+        match expr {
+            Expr::Identifier(ident) => upper(ident),
+            Expr::CompoundIdentifier(idents) => idents.iter_mut().for_each(upper),
+            Expr::Function(function) => {
+                for part in function.name.0.iter_mut() {
+                    if let ObjectNamePart::Identifier(ident) = part
+                        && ident.quote_style.is_none()
+                    {
+                        ident.value = ident.value.to_lowercase();
+                    }
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    let _ = visit_relations_mut(query, |name: &mut ObjectName| {
+        for part in name.0.iter_mut() {
+            if let ObjectNamePart::Identifier(ident) = part {
+                upper(ident);
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    if let SetExpr::Select(select) = query.body.as_mut() {
+        for item in select.projection.iter_mut() {
+            if let SelectItem::ExprWithAlias { alias, .. } = item {
+                upper(alias);
+            }
+        }
+        for table in select.from.iter_mut() {
+            if let datafusion::sql::sqlparser::ast::TableFactor::Table { alias: Some(alias), .. } = &mut table.relation
+            {
+                upper(&mut alias.name);
+            }
+        }
+    }
+}

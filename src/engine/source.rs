@@ -1,0 +1,85 @@
+//! Reading a source: topic records decoded into Arrow batches of the source's row schema.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, new_null_array};
+use datafusion::arrow::compute::{nullif, take};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+
+use crate::catalog::{ColumnRole, Source};
+use crate::format::FormatError;
+use crate::log::Record;
+
+/// The pseudo columns every row carries, after the source's columns.
+pub const PSEUDO_COLUMNS: [(&str, DataType); 3] =
+    [("ROWTIME", DataType::Int64), ("ROWPARTITION", DataType::Int32), ("ROWOFFSET", DataType::Int64)];
+
+/// The source's columns, then the pseudo columns.
+pub fn row_schema(source: &Source) -> SchemaRef {
+    let mut fields: Vec<Field> = source.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.extend(PSEUDO_COLUMNS.iter().map(|(name, data_type)| Field::new(*name, data_type.clone(), false)));
+    Arc::new(Schema::new(fields))
+}
+
+/// Rows decoded from one partition's records, and the records that did not decode.
+pub struct DecodedRows {
+    pub batch: RecordBatch,
+    /// Offsets of records skipped, with why (for the processing log).
+    pub errors: Vec<(u64, String)>,
+}
+
+/// Decodes records of one partition into rows of `row_schema(source)`. Tombstones (null
+/// values) are skipped, as ksqlDB skips them for streams. Header columns are not filled yet
+/// (null).
+pub fn decode(
+    source: &Source,
+    schema: &SchemaRef,
+    partition: u32,
+    records: &[Record],
+) -> Result<DecodedRows, FormatError> {
+    let live: Vec<&Record> = records.iter().filter(|r| r.value.is_some()).collect();
+    let values: Vec<&[u8]> = live.iter().map(|r| r.value.as_deref().unwrap_or_default()).collect();
+    let keys: Vec<&[u8]> = live.iter().map(|r| r.key.as_deref().unwrap_or_default()).collect();
+    let value_rows = source.value_codec.decode(&values)?;
+    let key_rows = source.key_codec.decode(&keys)?;
+
+    // Keep the records both sides decoded; errors name the record by offset.
+    let mut errors: Vec<(u64, String)> = Vec::new();
+    let value_good = value_rows.rows(live.len());
+    let key_good = key_rows.rows(live.len());
+    errors.extend(value_rows.errors.iter().map(|(i, e)| (live[*i].offset, format!("value: {e}"))));
+    errors.extend(key_rows.errors.iter().map(|(i, e)| (live[*i].offset, format!("key: {e}"))));
+    let both: Vec<usize> = value_good.iter().copied().filter(|i| key_good.binary_search(i).is_ok()).collect();
+    let position = |good: &[usize], i: usize| good.binary_search(&i).unwrap_or_default() as u32;
+    let value_take = Int32Array::from(both.iter().map(|i| position(&value_good, *i) as i32).collect::<Vec<_>>());
+    let key_take = Int32Array::from(both.iter().map(|i| position(&key_good, *i) as i32).collect::<Vec<_>>());
+
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for column in &source.columns {
+        let (rows, take_index) = match column.role {
+            ColumnRole::Key => (&key_rows.batch, &key_take),
+            ColumnRole::Value => (&value_rows.batch, &value_take),
+            ColumnRole::Headers | ColumnRole::Header(_) => {
+                columns.push(new_null_array(&column.data_type, both.len()));
+                continue;
+            }
+        };
+        let array = rows
+            .column_by_name(&column.name)
+            .ok_or_else(|| FormatError(format!("decoded rows lack column {}", column.name)))?;
+        let taken = take(array.as_ref(), take_index, None)?;
+        // A record without a key has a null key column (the codec saw empty bytes).
+        let taken = if column.role == ColumnRole::Key {
+            let keyless = BooleanArray::from(both.iter().map(|i| live[*i].key.is_none()).collect::<Vec<_>>());
+            nullif(&taken, &keyless)?
+        } else {
+            taken
+        };
+        columns.push(taken);
+    }
+    columns.push(Arc::new(Int64Array::from(both.iter().map(|i| live[*i].timestamp_ms).collect::<Vec<_>>())));
+    columns.push(Arc::new(Int32Array::from(vec![partition as i32; both.len()])));
+    columns.push(Arc::new(Int64Array::from(both.iter().map(|i| live[*i].offset as i64).collect::<Vec<_>>())));
+    errors.sort_by_key(|(offset, _)| *offset);
+    Ok(DecodedRows { batch: RecordBatch::try_new(schema.clone(), columns)?, errors })
+}

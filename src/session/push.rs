@@ -1,0 +1,135 @@
+//! Push queries: `SELECT … FROM stream [WHERE …] EMIT CHANGES [LIMIT n]`, streaming rows to
+//! the caller until LIMIT, cancellation, or (with `until_idle`) the end of the data present.
+
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, LimitClause, SetExpr, TableFactor, Value};
+
+use super::*;
+use crate::engine::plan::StatelessPlan;
+use crate::engine::source::{decode, row_schema};
+use crate::sql::ast::{Emit, StreamingQuery};
+
+/// Columns are at least this wide when rows are printed.
+const MIN_COLUMN_WIDTH: usize = 12;
+
+impl Session {
+    pub(super) async fn push_query(
+        &self,
+        query: &StreamingQuery,
+        on_result: &mut (dyn FnMut(StatementResult) + Send),
+    ) -> Result<(), SessionError> {
+        if query.emit != Some(Emit::Changes) {
+            return Err(refusal(
+                "Pull queries (a SELECT without EMIT CHANGES) need materialized tables, which are not supported yet; \
+                 add EMIT CHANGES for a push query"
+                    .into(),
+            ));
+        }
+        let mut query = query.clone();
+        let limit = take_limit(&mut query)?;
+        let source = self.query_source(&query)?;
+        let schema = row_schema(&source);
+        let star: Vec<String> = source.columns.iter().map(|c| c.name.clone()).collect();
+        let plan =
+            StatelessPlan::try_new(&query, &source.name, schema.clone(), &star).await.map_err(|e| refusal(e.0))?;
+
+        let partitions = self.log.partition_count(&source.topic).await?;
+        let from_earliest = self.properties.get("auto.offset.reset").is_some_and(|v| v == "earliest");
+        let mut positions = Vec::with_capacity(partitions as usize);
+        for partition in 0..partitions {
+            let start = if from_earliest {
+                self.log.earliest_offset(&source.topic, partition).await?
+            } else {
+                self.log.latest_offset(&source.topic, partition).await?
+            };
+            positions.push((partition, start));
+        }
+
+        let columns: Vec<String> = plan.output_schema().fields().iter().map(|f| f.name().clone()).collect();
+        let widths: Vec<usize> = columns.iter().map(|c| c.chars().count().max(MIN_COLUMN_WIDTH)).collect();
+        let rule = format!("+{}+", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("+"));
+        on_result(StatementResult::Line(rule.clone()));
+        on_result(StatementResult::Line(row_line(&columns, &widths)));
+        on_result(StatementResult::Line(rule));
+
+        let mut emitted = 0u64;
+        loop {
+            let mut progressed = false;
+            for (partition, position) in positions.iter_mut() {
+                let fetch = self.log.read(&source.topic, *partition, *position, 256 * 1024).await?;
+                let Some(last) = fetch.records.last().map(|r| r.offset) else { continue };
+                *position = last + 1;
+                progressed = true;
+                let rows = decode(&source, &schema, *partition, &fetch.records).map_err(|e| refusal(e.0))?;
+                for (offset, reason) in &rows.errors {
+                    tracing::warn!(topic = %source.topic, partition = *partition, offset, %reason, "skipping a record that does not decode");
+                }
+                let output = plan.apply(&rows.batch).map_err(|e| refusal(e.0))?;
+                let options = FormatOptions::default().with_null("null");
+                let formatters = output
+                    .columns()
+                    .iter()
+                    .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| refusal(e.to_string()))?;
+                for row in 0..output.num_rows() {
+                    let cells: Vec<String> = formatters.iter().map(|f| f.value(row).to_string()).collect();
+                    on_result(StatementResult::Line(row_line(&cells, &widths)));
+                    emitted += 1;
+                    if limit.is_some_and(|limit| emitted >= limit) {
+                        on_result(StatementResult::status("Limit Reached"));
+                        return Ok(());
+                    }
+                }
+            }
+            if progressed {
+                continue;
+            }
+            if self.until_idle {
+                return Ok(());
+            }
+            crate::log::wait_for_any(self.log.as_ref(), &source.topic, &positions, std::time::Duration::from_secs(1))
+                .await?;
+        }
+    }
+
+    /// The one stream a query reads.
+    fn query_source(&self, query: &StreamingQuery) -> Result<Arc<crate::catalog::Source>, SessionError> {
+        let SetExpr::Select(select) = query.query.body.as_ref() else {
+            return Err(refusal("only SELECT … FROM a stream is supported yet".into()));
+        };
+        let [from] = select.from.as_slice() else {
+            return Err(refusal("a query reads exactly one source (joins are not supported yet)".into()));
+        };
+        if !from.joins.is_empty() {
+            return Err(refusal("joins are not supported yet".into()));
+        }
+        let TableFactor::Table { name, .. } = &from.relation else {
+            return Err(refusal("a query reads a stream by name".into()));
+        };
+        let name = source_name(name);
+        let source = self.catalog.source(&name).cloned().ok_or_else(|| refusal(format!("{name} does not exist.")))?;
+        if source.kind != SourceKind::Stream {
+            return Err(refusal(format!("{name} is a table: push queries over tables are not supported yet")));
+        }
+        Ok(source)
+    }
+}
+
+/// Removes `LIMIT n` from the query (a push query stops after n rows) and returns n.
+fn take_limit(query: &mut StreamingQuery) -> Result<Option<u64>, SessionError> {
+    match query.query.limit_clause.take() {
+        None => Ok(None),
+        Some(LimitClause::LimitOffset { limit: Some(SqlExpr::Value(value)), offset: None, .. }) => match &value.value {
+            Value::Number(n, _) => n.parse::<u64>().map(Some).map_err(|_| refusal(format!("LIMIT {n} is not a count"))),
+            other => Err(refusal(format!("LIMIT {other} is not a count"))),
+        },
+        Some(other) => Err(refusal(format!("{other} is not supported; use LIMIT n"))),
+    }
+}
+
+/// `|a           |b           |`
+fn row_line(cells: &[String], widths: &[usize]) -> String {
+    let padded: Vec<String> = cells.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+    format!("|{}|", padded.join("|"))
+}
