@@ -82,7 +82,7 @@ async fn failures_say_where_and_why() {
             (2, 3),
         ),
         ("CREATE STREAM s (a INT) WITH (VALUE_FORMAT='JSON', PARTITIONS=1);", "KAFKA_TOPIC", (1, 1)),
-        ("\n\nSELECT * FROM s EMIT CHANGES;", "not supported yet", (3, 1)),
+        ("\n\nCREATE STREAM o AS SELECT * FROM s EMIT CHANGES;", "not supported yet", (3, 1)),
         ("DROP TABLE nothing;", "does not exist", (1, 1)),
         ("DESCRIBE nothing;", "Could not find", (1, 1)),
         ("SET 'auto.offset.reset' = 'sometimes';", "auto.offset.reset", (1, 1)),
