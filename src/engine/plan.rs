@@ -57,6 +57,7 @@ impl StatelessPlan {
         }
         let mut standard = query.query.as_ref().clone();
         normalise_identifiers(&mut standard);
+        rewrite_struct_access(&mut standard)?;
         expand_star(&mut standard, star_columns);
         let mut config = SessionConfig::new();
         config.options_mut().sql_parser.enable_ident_normalization = false;
@@ -158,6 +159,47 @@ fn stateless_parts(plan: &LogicalPlan) -> Result<(Vec<LogicalExpr>, Option<Logic
     };
     let exprs = projection.expr.iter().cloned().map(unalias).collect::<Result<Vec<_>, _>>()?;
     Ok((exprs, predicate.map(unalias).transpose()?))
+}
+
+/// ksqlDB's `s->f` (a struct's field) becomes DataFusion's `get_field(s, 'F')`, the field
+/// named as ksqlDB resolves it (upper-cased unless quoted; the identifiers are normalised
+/// already). `s->*` is refused for now.
+fn rewrite_struct_access(query: &mut datafusion::sql::sqlparser::ast::Query) -> Result<(), PlanError> {
+    use datafusion::sql::sqlparser::ast::{
+        BinaryOperator, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Value,
+    };
+    let outcome = visit_expressions_mut(query, |expr: &mut Expr| {
+        let Expr::BinaryOp { op: BinaryOperator::Arrow, right, .. } = expr else {
+            return ControlFlow::Continue(());
+        };
+        let field = match right.as_ref() {
+            Expr::Identifier(ident) => ident.value.clone(),
+            _ => return ControlFlow::Break(PlanError("'->*' (all fields of a struct) is not supported yet".into())),
+        };
+        let Expr::BinaryOp { left, .. } = std::mem::replace(expr, Expr::value(Value::Null)) else {
+            return ControlFlow::Continue(());
+        };
+        let arg = |e: Expr| FunctionArg::Unnamed(FunctionArgExpr::Expr(e));
+        *expr = Expr::Function(Function {
+            name: ObjectName::from(vec![Ident::new("get_field")]),
+            uses_odbc_syntax: false,
+            parameters: FunctionArguments::None,
+            args: FunctionArguments::List(FunctionArgumentList {
+                duplicate_treatment: None,
+                args: vec![arg(*left), arg(Expr::value(Value::SingleQuotedString(field)))],
+                clauses: vec![],
+            }),
+            filter: None,
+            null_treatment: None,
+            over: None,
+            within_group: vec![],
+        });
+        ControlFlow::Continue(())
+    });
+    match outcome {
+        ControlFlow::Break(error) => Err(error),
+        ControlFlow::Continue(()) => Ok(()),
+    }
 }
 
 /// Replaces `*` in the projection with the given columns (quoted, so kept as they are).

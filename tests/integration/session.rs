@@ -360,3 +360,41 @@ async fn push_queries_follow_new_rows() {
     assert_eq!(rows(&out), [["/home"], ["/checkout"], ["/late"]]);
     drop(log);
 }
+
+/// ksqlDB's `->` reads struct fields (nested, quoted names kept, binding tighter than `+`),
+/// and `[n]` array elements counted from 1.
+#[tokio::test]
+async fn push_queries_read_struct_fields_and_array_elements() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, mut s) = session(dir.path()).await;
+    s.set_until_idle(true);
+    run(
+        &mut s,
+        "CREATE STREAM users (id STRING KEY, address STRUCT<street STRING, `zipCode` INT, geo STRUCT<lat DOUBLE>>, tags ARRAY<STRING>)
+           WITH (KAFKA_TOPIC='users', VALUE_FORMAT='JSON', PARTITIONS=1);
+         SET 'auto.offset.reset' = 'earliest';",
+    )
+    .await
+    .unwrap();
+    let records = [
+        eddy::log::NewRecord::new(
+            0,
+            Some(bytes::Bytes::from("u1")),
+            Some(bytes::Bytes::from(
+                r#"{"address": {"street": "Main", "zipCode": 12345, "geo": {"lat": 1.5}}, "tags": ["a", "b"]}"#,
+            )),
+        ),
+        eddy::log::NewRecord::new(0, Some(bytes::Bytes::from("u2")), Some(bytes::Bytes::from(r#"{"tags": []}"#))),
+    ];
+    log.append("users", 0, &records).await.unwrap();
+    let out = run(
+        &mut s,
+        "SELECT id, address->street AS street, address->`zipCode` AS zip, address->geo->lat + 1 AS lat, tags[2] AS second
+           FROM users WHERE address->street = 'Main' OR address IS NULL EMIT CHANGES;",
+    )
+    .await
+    .unwrap();
+    assert_eq!(rows(&out), [["u1", "Main", "12345", "2.5", "b"], ["u2", "null", "null", "null", "null"]]);
+    let e = run(&mut s, "SELECT address->* FROM users EMIT CHANGES;").await.unwrap_err();
+    assert!(e.to_string().contains("'->*'"), "{e}");
+}
