@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Eddy's quickstart on the embedded log (no broker, no JVM): create a keyed topic, produce
-# page views into it, and read them back with their partitions and offsets.
+# page views into it with the topic tools, read them back with their partitions and offsets,
+# then declare a stream over the topic in SQL, insert more, and run a push query over all of it.
 #
 #   ./queries/quickstart.sh                # data in ./eddy-data (or $EDDY_DATA_DIR)
 #
-# Until the SQL front end lands (issue 3) this is the pipeline the log tools run; it then
-# becomes `eddy run queries/quickstart.sql --until-idle`.
+# Once persistent queries run, this becomes `eddy run queries/quickstart.sql --until-idle`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/eddy/target}"
@@ -21,10 +21,13 @@ eddy="$CARGO_TARGET_DIR/release/eddy"
 users=(alice bob carol dave erin frank)
 for i in $(seq 0 11); do
     user=${users[$(( (i * 7) % 6 ))]}
-    echo "$user:{\"page\":\"/p/$i\",\"user\":\"$user\"}"
+    echo "$user:{\"page\":\"/p/$i\",\"duration_ms\":$(( i * 250 ))}"
 done | "$eddy" topic produce pageviews --key-separator :
 
 echo "--- pageviews, by partition (key → Kafka's murmur2 partition):"
 "$eddy" topic consume pageviews --from-beginning --format 'partition %p offset %o  %k  %s\n'
 echo "--- describe:"
 "$eddy" topic describe pageviews
+
+echo "--- SQL over the same topic (queries/pageviews.sql):"
+"$eddy" run queries/pageviews.sql --until-idle
