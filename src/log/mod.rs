@@ -129,6 +129,22 @@ pub trait Log: Send + Sync + 'static {
     ) -> Result<bool, LogError>;
 }
 
+/// Where reading every partition of `topic` starts: `(partition, offset)` at the earliest
+/// offsets, or at the log ends.
+pub async fn start_positions(log: &dyn Log, topic: &str, from_earliest: bool) -> Result<Vec<(u32, u64)>, LogError> {
+    let partitions = log.partition_count(topic).await?;
+    let mut positions = Vec::with_capacity(partitions as usize);
+    for partition in 0..partitions {
+        let offset = if from_earliest {
+            log.earliest_offset(topic, partition).await?
+        } else {
+            log.latest_offset(topic, partition).await?
+        };
+        positions.push((partition, offset));
+    }
+    Ok(positions)
+}
+
 /// Waits until any of `positions` (partition, next offset to read) of `topic` has data,
 /// or `timeout` passes. With no positions it returns at once.
 pub async fn wait_for_any(

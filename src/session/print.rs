@@ -11,16 +11,7 @@ impl Session {
         on_result: &mut (dyn FnMut(StatementResult) + Send),
     ) -> Result<(), SessionError> {
         let topic = self.find_topic(&print.topic).await?;
-        let partitions = self.log.partition_count(&topic).await?;
-        let mut positions = Vec::with_capacity(partitions as usize);
-        for partition in 0..partitions {
-            let start = if print.from_beginning {
-                self.log.earliest_offset(&topic, partition).await?
-            } else {
-                self.log.latest_offset(&topic, partition).await?
-            };
-            positions.push((partition, start));
-        }
+        let mut positions = crate::log::start_positions(self.log.as_ref(), &topic, print.from_beginning).await?;
         let interval = print.interval.unwrap_or(1).max(1);
         let (mut seen, mut printed) = (0u64, 0u64);
         loop {

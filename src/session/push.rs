@@ -33,17 +33,8 @@ impl Session {
         let plan =
             StatelessPlan::try_new(&query, &source.name, schema.clone(), &star).await.map_err(|e| refusal(e.0))?;
 
-        let partitions = self.log.partition_count(&source.topic).await?;
         let from_earliest = self.properties.get("auto.offset.reset").is_some_and(|v| v == "earliest");
-        let mut positions = Vec::with_capacity(partitions as usize);
-        for partition in 0..partitions {
-            let start = if from_earliest {
-                self.log.earliest_offset(&source.topic, partition).await?
-            } else {
-                self.log.latest_offset(&source.topic, partition).await?
-            };
-            positions.push((partition, start));
-        }
+        let mut positions = crate::log::start_positions(self.log.as_ref(), &source.topic, from_earliest).await?;
 
         let columns: Vec<String> = plan.output_schema().fields().iter().map(|f| f.name().clone()).collect();
         let widths: Vec<usize> = columns.iter().map(|c| c.chars().count().max(MIN_COLUMN_WIDTH)).collect();
