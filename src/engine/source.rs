@@ -2,7 +2,10 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, new_null_array};
+use datafusion::arrow::array::{
+    ArrayRef, BinaryArray, BooleanArray, Int32Array, Int64Array, ListArray, RecordBatch, StringArray, StructArray,
+};
+use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::compute::{nullif, take};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
@@ -29,8 +32,8 @@ pub struct DecodedRows {
 }
 
 /// Decodes records of one partition into rows of `row_schema(source)`. Tombstones (null
-/// values) are skipped, as ksqlDB skips them for streams. Header columns are not filled yet
-/// (null).
+/// values) are skipped, as ksqlDB skips them for streams. `HEADERS` holds all headers,
+/// `HEADER('k')` the value of the last header with key `k`.
 pub fn decode(
     source: &Source,
     schema: &SchemaRef,
@@ -56,11 +59,20 @@ pub fn decode(
 
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
     for column in &source.columns {
-        let (rows, take_index) = match column.role {
+        let (rows, take_index) = match &column.role {
             ColumnRole::Key => (&key_rows.batch, &key_take),
             ColumnRole::Value => (&value_rows.batch, &value_take),
-            ColumnRole::Headers | ColumnRole::Header(_) => {
-                columns.push(new_null_array(&column.data_type, both.len()));
+            ColumnRole::Headers => {
+                let rows: Vec<&Record> = both.iter().map(|i| live[*i]).collect();
+                columns.push(all_headers(&column.data_type, &rows)?);
+                continue;
+            }
+            ColumnRole::Header(key) => {
+                let values: Vec<Option<&[u8]>> = both
+                    .iter()
+                    .map(|i| live[*i].headers.iter().rev().find(|h| h.key == *key).and_then(|h| h.value.as_deref()))
+                    .collect();
+                columns.push(Arc::new(BinaryArray::from(values)));
                 continue;
             }
         };
@@ -82,4 +94,22 @@ pub fn decode(
     columns.push(Arc::new(Int64Array::from(both.iter().map(|i| live[*i].offset as i64).collect::<Vec<_>>())));
     errors.sort_by_key(|(offset, _)| *offset);
     Ok(DecodedRows { batch: RecordBatch::try_new(schema.clone(), columns)?, errors })
+}
+
+/// A `HEADERS` column: every header of each record, in order, as
+/// `ARRAY<STRUCT<KEY STRING, VALUE BYTES>>` (an empty array when there are none, never null).
+fn all_headers(data_type: &DataType, rows: &[&Record]) -> Result<ArrayRef, FormatError> {
+    let DataType::List(item) = data_type else {
+        return Err(FormatError(format!("a HEADERS column is an ARRAY, not {data_type}")));
+    };
+    let DataType::Struct(fields) = item.data_type() else {
+        return Err(FormatError(format!("a HEADERS column holds STRUCTs, not {}", item.data_type())));
+    };
+    // Collected first: arrow's builders from iterators need exact sizes, which flat_map lacks.
+    let headers: Vec<&crate::log::Header> = rows.iter().flat_map(|r| r.headers.iter()).collect();
+    let keys: ArrayRef = Arc::new(StringArray::from(headers.iter().map(|h| h.key.as_str()).collect::<Vec<_>>()));
+    let values: ArrayRef = Arc::new(BinaryArray::from(headers.iter().map(|h| h.value.as_deref()).collect::<Vec<_>>()));
+    let entries = StructArray::try_new(fields.clone(), vec![keys, values], None)?;
+    let offsets = OffsetBuffer::from_lengths(rows.iter().map(|r| r.headers.len()));
+    Ok(Arc::new(ListArray::try_new(item.clone(), offsets, Arc::new(entries), None)?))
 }

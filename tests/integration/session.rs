@@ -398,3 +398,32 @@ async fn push_queries_read_struct_fields_and_array_elements() {
     let e = run(&mut s, "SELECT address->* FROM users EMIT CHANGES;").await.unwrap_err();
     assert!(e.to_string().contains("'->*'"), "{e}");
 }
+
+/// `HEADERS` holds every header of a record (an empty array when there are none);
+/// `HEADER('k')` the value of the last header with key `k`.
+#[tokio::test]
+async fn push_queries_read_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, mut s) = session(dir.path()).await;
+    s.set_until_idle(true);
+    run(
+        &mut s,
+        "CREATE STREAM s (id STRING KEY, v INT, h ARRAY<STRUCT<key STRING, value BYTES>> HEADERS, trace BYTES HEADER('trace'))
+           WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON', PARTITIONS=1);
+         SET 'auto.offset.reset' = 'earliest';",
+    )
+    .await
+    .unwrap();
+    let header = |key: &str, value: &[u8]| eddy::log::Header {
+        key: key.into(),
+        value: Some(bytes::Bytes::copy_from_slice(value)),
+    };
+    let mut with_headers =
+        eddy::log::NewRecord::new(0, Some(bytes::Bytes::from("a")), Some(bytes::Bytes::from(r#"{"v": 1}"#)));
+    with_headers.headers = vec![header("trace", b"\x01"), header("other", b"x"), header("trace", b"\x02")];
+    let without = eddy::log::NewRecord::new(0, Some(bytes::Bytes::from("b")), Some(bytes::Bytes::from(r#"{"v": 2}"#)));
+    log.append("s", 0, &[with_headers, without]).await.unwrap();
+    let out =
+        run(&mut s, "SELECT id, array_length(h) AS n, h[2]->key AS second, trace FROM s EMIT CHANGES;").await.unwrap();
+    assert_eq!(rows(&out), [["a", "3", "other", "02"], ["b", "0", "null", "null"]]);
+}
