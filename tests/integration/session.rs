@@ -427,3 +427,46 @@ async fn push_queries_read_headers() {
         run(&mut s, "SELECT id, array_length(h) AS n, h[2]->key AS second, trace FROM s EMIT CHANGES;").await.unwrap();
     assert_eq!(rows(&out), [["a", "3", "other", "02"], ["b", "0", "null", "null"]]);
 }
+
+/// Records that do not decode are skipped (issue 8 will log them); the good ones flow and
+/// nothing panics, whatever the bytes.
+#[tokio::test]
+async fn push_queries_skip_records_that_do_not_decode() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, mut s) = session(dir.path()).await;
+    s.set_until_idle(true);
+    run(
+        &mut s,
+        "CREATE STREAM s (id INT KEY, v BIGINT, tags ARRAY<STRING>, h ARRAY<STRUCT<key STRING, value BYTES>> HEADERS)
+           WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON', PARTITIONS=1);
+         SET 'auto.offset.reset' = 'earliest';",
+    )
+    .await
+    .unwrap();
+    let key = |n: i32| Some(bytes::Bytes::copy_from_slice(&n.to_be_bytes()));
+    let value = |text: &'static str| Some(bytes::Bytes::from_static(text.as_bytes()));
+    let mut odd_headers = eddy::log::NewRecord::new(0, key(7), value(r#"{"v": 7}"#));
+    odd_headers.headers = vec![eddy::log::Header { key: "".into(), value: None }];
+    let records = vec![
+        eddy::log::NewRecord::new(0, key(1), value(r#"{"v": 1, "tags": ["x"]}"#)),
+        eddy::log::NewRecord::new(0, key(2), value("not json")),
+        eddy::log::NewRecord::new(0, key(3), value(r#"{"v": "three"}"#)),
+        eddy::log::NewRecord::new(0, key(4), None),
+        eddy::log::NewRecord::new(0, Some(bytes::Bytes::from_static(b"\xff")), value(r#"{"v": 5}"#)),
+        eddy::log::NewRecord::new(0, key(6), value(r#"{"v": 99999999999999999999999}"#)),
+        eddy::log::NewRecord::new(0, key(8), value(r#"{"tags": [1, {"a": 2}], "v": 8}"#)),
+        odd_headers,
+        eddy::log::NewRecord::new(0, key(9), value(r#"[]"#)),
+        eddy::log::NewRecord::new(0, key(10), value(r#"{"v": 10}"#)),
+    ];
+    log.append("s", 0, &records).await.unwrap();
+    let out = run(&mut s, "SELECT id, v FROM s EMIT CHANGES;").await.unwrap();
+    let ids: Vec<String> = rows(&out).into_iter().map(|r| r[0].clone()).collect();
+    assert!(
+        ids.contains(&"1".to_string()) && ids.contains(&"7".to_string()) && ids.contains(&"10".to_string()),
+        "{ids:?}"
+    );
+    for bad in ["2", "3", "4", "5", "9"] {
+        assert!(!ids.contains(&bad.to_string()), "record {bad} should have been skipped: {ids:?}");
+    }
+}
