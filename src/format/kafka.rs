@@ -9,6 +9,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{ArrowPrimitiveType, DataType, Float64Type, Int32Type, Int64Type, SchemaRef};
 
 use super::{Decoded, FormatError};
+use crate::sql::types::ksql_type_name;
 
 /// One column, of a type Kafka's serialisers have.
 pub fn check(schema: &SchemaRef) -> Result<(), FormatError> {
@@ -26,20 +27,6 @@ pub fn check(schema: &SchemaRef) -> Result<(), FormatError> {
     match schema.field(0).data_type() {
         DataType::Int32 | DataType::Int64 | DataType::Float64 | DataType::Utf8 | DataType::Binary => Ok(()),
         other => Err(FormatError(format!("The 'KAFKA' format does not support type '{}'", ksql_type_name(other)))),
-    }
-}
-
-fn ksql_type_name(data_type: &DataType) -> String {
-    match data_type {
-        DataType::Boolean => "BOOLEAN".into(),
-        DataType::Decimal128(..) => "DECIMAL".into(),
-        DataType::List(_) => "ARRAY".into(),
-        DataType::Map(..) => "MAP".into(),
-        DataType::Struct(_) => "STRUCT".into(),
-        DataType::Timestamp(..) => "TIMESTAMP".into(),
-        DataType::Date32 => "DATE".into(),
-        DataType::Time32(_) => "TIME".into(),
-        other => other.to_string(),
     }
 }
 

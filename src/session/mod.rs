@@ -32,7 +32,7 @@ use datafusion::sql::sqlparser::tokenizer::Location;
 pub use self::result::StatementResult;
 use crate::catalog::{Catalog, ColumnRole, property_map, source_name};
 use crate::log::{Log, LogError, NewRecord, TopicSpec, record::now_ms};
-use crate::sql::ast::{Describe, DropSource, ShowTarget, SourceKind, Statement};
+use crate::sql::ast::{Describe, DropSource, Explain, ShowTarget, SourceKind, Statement};
 use crate::sql::lexer::{Offsets, first_location, split_statements, tokenize};
 use crate::sql::types::resolved_name;
 use crate::sql::{ParseError, parse_one};
@@ -286,7 +286,13 @@ impl Session {
                 return Ok(None);
             }
             Statement::Terminate(_) => return Err(not_yet("TERMINATE")),
-            Statement::Explain(_) => return Err(not_yet("EXPLAIN")),
+            Statement::Explain(Explain::Statement(inner)) => match *inner {
+                Statement::Select(query) => self.explain_push_query(&query).await.map_err(|e| relocate(e, at))?,
+                _ => return Err(not_yet("EXPLAIN of anything but a push query")),
+            },
+            Statement::Explain(Explain::Query(id)) => {
+                return Err(refused(format!("Query with id {id} does not exist (no persistent query runs yet)")));
+            }
             Statement::Print(print) => {
                 self.print(&print, on_result).await.map_err(|e| relocate(e, at))?;
                 return Ok(None);

@@ -84,6 +84,46 @@ impl Session {
         }
     }
 
+    /// `EXPLAIN SELECT …`: plans the push query (so an invalid one is refused as running it
+    /// would be) and shows its topology, source to client.
+    pub(super) async fn explain_push_query(&self, query: &StreamingQuery) -> Result<StatementResult, SessionError> {
+        let mut query = query.clone();
+        let limit = take_limit(&mut query)?;
+        let source = self.query_source(&query)?;
+        let star: Vec<String> = source.columns.iter().map(|c| c.name.clone()).collect();
+        let plan =
+            StatelessPlan::try_new(&query, &source.name, row_schema(&source), &star).await.map_err(|e| refusal(e.0))?;
+        let SetExpr::Select(select) = query.query.body.as_ref() else {
+            return Err(refusal("only SELECT … FROM a stream is supported yet".into()));
+        };
+        let partitions = self.log.partition_count(&source.topic).await?;
+        let mut lines = vec![format!(
+            "Source {} (stream over topic '{}', {partitions} partition(s), key {}, value {})",
+            source.name,
+            source.topic,
+            source.key_format.name(),
+            source.value_format.name()
+        )];
+        if let Some(condition) = &select.selection {
+            lines.push(format!("  -> Filter: {condition}"));
+        }
+        let outputs: Vec<String> = plan.output_schema().fields().iter().map(|f| f.name().clone()).collect();
+        let items: Vec<String> = select.projection.iter().map(|item| item.to_string()).collect();
+        lines.push(format!("  -> Project: {} (columns {})", items.join(", "), outputs.join(", ")));
+        let limit = limit.map(|n| format!(", LIMIT {n}")).unwrap_or_default();
+        lines.push(format!("  -> Client: push query, rows as records arrive{limit}"));
+        Ok(StatementResult::Table {
+            title: Some(format!("Query: {query}\nTopology:\n{}", lines.join("\n"))),
+            columns: vec!["Column".into(), "Type".into()],
+            rows: plan
+                .output_schema()
+                .fields()
+                .iter()
+                .map(|f| vec![f.name().clone(), crate::sql::types::ksql_type_name(f.data_type())])
+                .collect(),
+        })
+    }
+
     /// The one stream a query reads.
     fn query_source(&self, query: &StreamingQuery) -> Result<Arc<crate::catalog::Source>, SessionError> {
         let SetExpr::Select(select) = query.query.body.as_ref() else {

@@ -76,6 +76,36 @@ fn error(message: &str, found: &TokenWithSpan) -> ParserError {
     ParserError::ParserError(format!("{message}, found: {}{}", found.token, found.span.start))
 }
 
+/// The ksqlDB name of an Arrow type (the inverse of [`SqlType::to_arrow`]), for messages,
+/// `DESCRIBE` and `EXPLAIN`; types ksqlDB has no name for show as Arrow names them.
+pub fn ksql_type_name(data_type: &DataType) -> String {
+    match data_type {
+        DataType::Boolean => "BOOLEAN".into(),
+        DataType::Int32 => "INTEGER".into(),
+        DataType::Int64 => "BIGINT".into(),
+        DataType::Float64 => "DOUBLE".into(),
+        DataType::Decimal128(precision, scale) => format!("DECIMAL({precision}, {scale})"),
+        DataType::Utf8 => "STRING".into(),
+        DataType::Binary => "BYTES".into(),
+        DataType::Timestamp(..) => "TIMESTAMP".into(),
+        DataType::Date32 => "DATE".into(),
+        DataType::Time32(_) => "TIME".into(),
+        DataType::List(item) => format!("ARRAY<{}>", ksql_type_name(item.data_type())),
+        DataType::Map(entries, _) => match entries.data_type() {
+            DataType::Struct(kv) if kv.len() == 2 => {
+                format!("MAP<{}, {}>", ksql_type_name(kv[0].data_type()), ksql_type_name(kv[1].data_type()))
+            }
+            other => format!("MAP<{other}>"),
+        },
+        DataType::Struct(fields) => {
+            let fields: Vec<String> =
+                fields.iter().map(|f| format!("{} {}", f.name(), ksql_type_name(f.data_type()))).collect();
+            format!("STRUCT<{}>", fields.join(", "))
+        }
+        other => other.to_string(),
+    }
+}
+
 /// Why a declared type has no Arrow form.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TypeError {
@@ -196,6 +226,17 @@ mod tests {
         assert!(!kv[0].is_nullable(), "map keys are never null");
         assert!(arrow("ADDRESS").unwrap().to_string().contains("STREET"));
         assert!(arrow("address").is_ok(), "type names resolve case-insensitively unless quoted");
+    }
+
+    #[test]
+    fn arrow_types_name_back_to_ksql() {
+        for text in
+            ["BOOLEAN", "INTEGER", "BIGINT", "DOUBLE", "DECIMAL(10, 2)", "STRING", "BYTES", "TIMESTAMP", "DATE", "TIME"]
+        {
+            assert_eq!(ksql_type_name(&arrow(text).unwrap()), text);
+        }
+        let nested = arrow("STRUCT<a ARRAY<MAP<STRING, INT>>, `b` BIGINT>").unwrap();
+        assert_eq!(ksql_type_name(&nested), "STRUCT<A ARRAY<MAP<STRING, INTEGER>>, b BIGINT>");
     }
 
     #[test]

@@ -470,3 +470,29 @@ async fn push_queries_skip_records_that_do_not_decode() {
         assert!(!ids.contains(&bad.to_string()), "record {bad} should have been skipped: {ids:?}");
     }
 }
+
+#[tokio::test]
+async fn explain_shows_a_push_querys_topology() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_log, mut s) = pageviews(dir.path()).await;
+    let out = run(
+        &mut s,
+        "EXPLAIN SELECT user_id, ucase(page) AS loud FROM pv WHERE duration_ms > 1000 EMIT CHANGES LIMIT 3;",
+    )
+    .await
+    .unwrap()
+    .join("");
+    for expected in [
+        "Source PV (stream over topic 'pv', 1 partition(s), key KAFKA, value JSON)",
+        "-> Filter: duration_ms > 1000",
+        "-> Project: user_id, ucase(page) AS loud (columns USER_ID, LOUD)",
+        "-> Client: push query, rows as records arrive, LIMIT 3",
+        " LOUD    | STRING",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in\n{out}");
+    }
+    let bad = run(&mut s, "EXPLAIN SELECT nope FROM pv EMIT CHANGES;").await.unwrap_err();
+    assert!(bad.to_string().contains("NOPE"), "{bad}");
+    let missing = run(&mut s, "EXPLAIN CSAS_X_1;").await.unwrap_err();
+    assert!(missing.to_string().contains("does not exist"), "{missing}");
+}
