@@ -18,13 +18,7 @@ impl Session {
         query: &StreamingQuery,
         on_result: &mut (dyn FnMut(StatementResult) + Send),
     ) -> Result<(), SessionError> {
-        if query.emit != Some(Emit::Changes) {
-            return Err(refusal(
-                "Pull queries (a SELECT without EMIT CHANGES) need materialized tables, which are not supported yet; \
-                 add EMIT CHANGES for a push query"
-                    .into(),
-            ));
-        }
+        check_push(query)?;
         let mut query = query.clone();
         let limit = take_limit(&mut query)?;
         let source = self.query_source(&query)?;
@@ -42,6 +36,10 @@ impl Session {
         on_result(StatementResult::Line(rule.clone()));
         on_result(StatementResult::Line(row_line(&columns, &widths)));
         on_result(StatementResult::Line(rule));
+        if limit == Some(0) {
+            on_result(StatementResult::status("Limit Reached"));
+            return Ok(());
+        }
 
         let mut emitted = 0u64;
         loop {
@@ -87,6 +85,7 @@ impl Session {
     /// `EXPLAIN SELECT …`: plans the push query (so an invalid one is refused as running it
     /// would be) and shows its topology, source to client.
     pub(super) async fn explain_push_query(&self, query: &StreamingQuery) -> Result<StatementResult, SessionError> {
+        check_push(query)?;
         let mut query = query.clone();
         let limit = take_limit(&mut query)?;
         let source = self.query_source(&query)?;
@@ -144,6 +143,23 @@ impl Session {
             return Err(refusal(format!("{name} is a table: push queries over tables are not supported yet")));
         }
         Ok(source)
+    }
+}
+
+/// Only `EMIT CHANGES` queries run as push queries.
+fn check_push(query: &StreamingQuery) -> Result<(), SessionError> {
+    match query.emit {
+        Some(Emit::Changes) => Ok(()),
+        Some(Emit::Final) => Err(refusal(
+            "EMIT FINAL needs a windowed aggregation, which is not supported yet; \
+             use EMIT CHANGES for a push query"
+                .into(),
+        )),
+        None => Err(refusal(
+            "Pull queries (a SELECT without EMIT CHANGES) need materialized tables, which are not supported yet; \
+             add EMIT CHANGES for a push query"
+                .into(),
+        )),
     }
 }
 

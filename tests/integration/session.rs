@@ -313,6 +313,8 @@ async fn push_queries_filter_and_project_a_stream() {
     assert!(star[1].contains("DURATION_MS") && !star[1].contains("ROWTIME"), "no pseudo columns in *: {star:?}");
     assert_eq!(rows(&star).len(), 2);
     assert_eq!(star.last().unwrap(), " Limit Reached\n");
+    let none = run(&mut s, "SELECT * FROM pv EMIT CHANGES LIMIT 0;").await.unwrap();
+    assert!(rows(&none).is_empty(), "{none:?}");
 
     let aliased = run(&mut s, "SELECT p.page FROM pv p WHERE p.user_id = 'bob' EMIT CHANGES;").await.unwrap();
     assert_eq!(rows(&aliased), [["/cart"]]);
@@ -493,6 +495,72 @@ async fn explain_shows_a_push_querys_topology() {
     }
     let bad = run(&mut s, "EXPLAIN SELECT nope FROM pv EMIT CHANGES;").await.unwrap_err();
     assert!(bad.to_string().contains("NOPE"), "{bad}");
+    let pull = run(&mut s, "EXPLAIN SELECT * FROM pv EMIT FINAL;").await.unwrap_err();
+    assert!(pull.to_string().contains("EMIT CHANGES"), "{pull}");
     let missing = run(&mut s, "EXPLAIN CSAS_X_1;").await.unwrap_err();
     assert!(missing.to_string().contains("does not exist"), "{missing}");
+}
+
+/// Whatever the query text, a push query answers or refuses; it never panics.
+#[tokio::test]
+async fn hostile_queries_never_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_log, mut s) = pageviews(dir.path()).await;
+    s.set_until_idle(true);
+    let heads = ["SELECT", "EXPLAIN SELECT"];
+    let items = [
+        "*",
+        "user_id",
+        "page",
+        "duration_ms",
+        "ROWTIME",
+        "ROWOFFSET",
+        "duration_ms / 0",
+        "page->x",
+        "page[1]",
+        "ucase(page)",
+        "CAST(page AS INT)",
+        "CAST(page AS MAP<STRING, INT>)",
+        "x => x",
+        "NULL",
+        "'a' || page",
+        "duration_ms * 99999999999999",
+        "COUNT(*)",
+        "-duration_ms",
+        "page LIKE '%'",
+        "array_length(page)",
+        "`page`",
+        "pv.page",
+        "p.page",
+        "1.5e308 * 10",
+        "abs(-9223372036854775808)",
+        "CASE WHEN 1 THEN 2 END",
+    ];
+    let tails = [
+        "EMIT CHANGES",
+        "WHERE duration_ms > 'x' EMIT CHANGES",
+        "WHERE page EMIT CHANGES",
+        "EMIT CHANGES LIMIT 0",
+        "EMIT CHANGES LIMIT 1",
+        "GROUP BY page EMIT CHANGES",
+        "p EMIT CHANGES",
+        "WHERE NULL EMIT CHANGES",
+        "WHERE duration_ms / 0 = 1 EMIT CHANGES",
+        "EMIT FINAL",
+        "",
+    ];
+    let mut state = 0x5eed_1234u32;
+    let mut pick = |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        state as usize % n
+    };
+    for _ in 0..300 {
+        let projection: Vec<&str> = (0..1 + pick(3)).map(|_| items[pick(items.len())]).collect();
+        let sql =
+            format!("{} {} FROM pv {};", heads[pick(heads.len())], projection.join(", "), tails[pick(tails.len())]);
+        // Ok or Err are both fine; a panic fails the test.
+        let _ = run(&mut s, &sql).await;
+    }
 }
