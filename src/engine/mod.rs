@@ -8,5 +8,6 @@
 //! joins come with the rest of issues 3–5; they will plug in as operators between the same
 //! source and a sink.
 
+pub mod functions;
 pub mod plan;
 pub mod source;

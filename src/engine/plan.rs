@@ -221,7 +221,7 @@ fn expand_star(query: &mut datafusion::sql::sqlparser::ast::Query, columns: &[St
 
 /// ksqlDB's names for DataFusion functions with the same semantics. (The full function
 /// library, with ksqlDB's semantics where they differ, is the planner's work to come.)
-fn register_ksql_aliases(context: &SessionContext) {
+pub(crate) fn register_ksql_aliases(context: &SessionContext) {
     for (ksql, datafusion_name) in [("ucase", "upper"), ("lcase", "lower")] {
         if let Ok(udf) = context.udf(datafusion_name) {
             context.register_udf(udf.as_ref().clone().with_aliases([ksql]));

@@ -239,7 +239,22 @@ impl Session {
             }
             Statement::Describe(Describe::Streams { .. }) => self.show(ShowTarget::Streams).await?,
             Statement::Describe(Describe::Tables { .. }) => self.show(ShowTarget::Tables).await?,
-            Statement::Describe(Describe::Function { .. }) => return Err(not_yet("DESCRIBE FUNCTION")),
+            Statement::Describe(Describe::Function { name }) => {
+                let function = crate::engine::functions::describe(&name.value)
+                    .ok_or_else(|| refused(format!("Can't find any functions with the name '{}'", name.value)))?;
+                let mut title = format!(
+                    "Name        : {}\nCategory    : {}\nDescription : {}\nSyntax      : {}",
+                    function.name, function.category, function.description, function.syntax
+                );
+                if function.arguments.is_empty() {
+                    title.push_str("\n(no documented arguments)");
+                }
+                StatementResult::Table {
+                    title: Some(title),
+                    columns: vec!["Argument".into(), "Description".into()],
+                    rows: function.arguments.into_iter().map(|(a, d)| vec![a, d.replace('\n', " ")]).collect(),
+                }
+            }
             Statement::Set { name, value } => {
                 if name == "auto.offset.reset" && !matches!(value.as_str(), "earliest" | "latest") {
                     return Err(refused(format!(

@@ -122,13 +122,10 @@ impl Session {
             ShowTarget::Queries => {
                 StatementResult::table(&["Query ID", "Query Type", "Status", "Sink Name", "Query String"], Vec::new())
             }
-            ShowTarget::Functions => {
-                return Err(SessionError::NotSupported {
-                    what: "SHOW FUNCTIONS".into(),
-                    hint: Some("functions arrive with the planner".into()),
-                    at: Location::new(1, 1),
-                });
-            }
+            ShowTarget::Functions => StatementResult::table(
+                &["Function Name", "Category"],
+                crate::engine::functions::scalar_functions().into_iter().map(|f| vec![f.name, f.category]).collect(),
+            ),
         })
     }
 

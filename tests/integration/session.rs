@@ -564,3 +564,15 @@ async fn hostile_queries_never_panic() {
         let _ = run(&mut s, &sql).await;
     }
 }
+
+#[tokio::test]
+async fn functions_are_listed_and_described() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_log, mut s) = session(dir.path()).await;
+    let listed = run(&mut s, "SHOW FUNCTIONS;").await.unwrap().join("");
+    assert!(listed.contains(" UCASE ") && listed.contains(" CONCAT "), "{listed}");
+    let described = run(&mut s, "DESCRIBE FUNCTION lcase;").await.unwrap().join("");
+    assert!(described.contains("Name        : LCASE") && described.contains("lower-case"), "{described}");
+    let e = run(&mut s, "DESCRIBE FUNCTION nope;").await.unwrap_err();
+    assert!(e.to_string().contains("Can't find any functions with the name 'nope'"), "{e}");
+}
