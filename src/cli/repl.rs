@@ -118,8 +118,9 @@ Statements end with ';' and may span lines. For example:
   CREATE STREAM pageviews (user_id STRING KEY, page STRING)
     WITH (KAFKA_TOPIC='pageviews', VALUE_FORMAT='JSON', PARTITIONS=3);
   SHOW STREAMS;   DESCRIBE pageviews;   SHOW TOPICS;   SET 'auto.offset.reset'='earliest';
-Running today: CREATE STREAM|TABLE|TYPE, DROP, SHOW|LIST, DESCRIBE, SET|UNSET, DEFINE|UNDEFINE,
-RUN SCRIPT, INSERT INTO … VALUES, PRINT topic [FROM BEGINNING] [LIMIT n], and push queries:
+Running today: CREATE STREAM|TABLE|TYPE, DROP, SHOW|LIST, DESCRIBE [FUNCTION], SET|UNSET,
+DEFINE|UNDEFINE, RUN SCRIPT, INSERT INTO … VALUES, PRINT topic [FROM BEGINNING] [LIMIT n],
+and push queries (EXPLAIN shows their plan):
   SELECT … FROM stream [WHERE …] EMIT CHANGES [LIMIT n];
 (SET 'auto.offset.reset'='earliest' to start from the beginning). Persistent queries,
 aggregations, windows and joins parse but are not supported yet.
