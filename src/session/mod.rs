@@ -30,7 +30,7 @@ use bytes::Bytes;
 use datafusion::sql::sqlparser::tokenizer::Location;
 
 pub use self::result::StatementResult;
-use crate::catalog::{Catalog, ColumnRole, property_map, source_name};
+use crate::catalog::{Catalog, ColumnRole, source_name};
 use crate::log::{Log, LogError, NewRecord, TopicSpec, record::now_ms};
 use crate::sql::ast::{Describe, DropSource, Explain, ShowTarget, SourceKind, Statement};
 use crate::sql::lexer::{Offsets, first_location, split_statements, tokenize};
@@ -200,7 +200,7 @@ impl Session {
                     ))));
                 }
                 let source = self.catalog.plan_source(create, text.clone()).map_err(|e| refused(e.0))?;
-                self.ensure_topic(create, &source.topic).await.map_err(|e| relocate(e, at))?;
+                self.ensure_topic(&source).await.map_err(|e| relocate(e, at))?;
                 self.log_command(&text).await?;
                 StatementResult::status(format!("{} created", kind_title(source.kind)))
             }

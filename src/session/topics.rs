@@ -4,13 +4,9 @@
 use super::*;
 
 impl Session {
-    /// Checks the source's topic exists, creating it when `PARTITIONS` is given.
-    pub(super) async fn ensure_topic(
-        &self,
-        create: &crate::sql::ast::CreateSource,
-        topic: &str,
-    ) -> Result<(), SessionError> {
-        let properties = property_map(&create.properties).map_err(|e| refusal(e.0))?;
+    /// Checks the planned source's topic exists, creating it when `PARTITIONS` is given.
+    pub(super) async fn ensure_topic(&self, source: &crate::catalog::Source) -> Result<(), SessionError> {
+        let (topic, properties) = (&source.topic, &source.properties);
         let partitions = properties
             .get("PARTITIONS")
             .map(|p| p.parse::<u32>())
