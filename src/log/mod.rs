@@ -11,6 +11,7 @@
 pub mod config;
 pub mod embedded;
 pub mod error;
+pub mod follower;
 pub mod partitioner;
 pub mod producer;
 pub mod record;
@@ -23,6 +24,7 @@ use async_trait::async_trait;
 pub use config::TopicConfig;
 pub use embedded::EmbeddedLog;
 pub use error::LogError;
+pub use follower::{Follower, start_positions, wait_for_any};
 pub use producer::Producer;
 pub use record::{Fetch, Header, NewRecord, Record};
 
@@ -127,38 +129,6 @@ pub trait Log: Send + Sync + 'static {
         offset: u64,
         timeout: Duration,
     ) -> Result<bool, LogError>;
-}
-
-/// Where reading every partition of `topic` starts: `(partition, offset)` at the earliest
-/// offsets, or at the log ends.
-pub async fn start_positions(log: &dyn Log, topic: &str, from_earliest: bool) -> Result<Vec<(u32, u64)>, LogError> {
-    let partitions = log.partition_count(topic).await?;
-    let mut positions = Vec::with_capacity(partitions as usize);
-    for partition in 0..partitions {
-        let offset = if from_earliest {
-            log.earliest_offset(topic, partition).await?
-        } else {
-            log.latest_offset(topic, partition).await?
-        };
-        positions.push((partition, offset));
-    }
-    Ok(positions)
-}
-
-/// Waits until any of `positions` (partition, next offset to read) of `topic` has data,
-/// or `timeout` passes. With no positions it returns at once.
-pub async fn wait_for_any(
-    log: &dyn Log,
-    topic: &str,
-    positions: &[(u32, u64)],
-    timeout: Duration,
-) -> Result<(), LogError> {
-    if positions.is_empty() {
-        return Ok(());
-    }
-    let waits =
-        positions.iter().map(|&(partition, offset)| Box::pin(log.wait_for_data(topic, partition, offset, timeout)));
-    futures::future::select_all(waits).await.0.map(|_| ())
 }
 
 /// Checks a topic name with Kafka's rules: 1–249 characters of `[A-Za-z0-9._-]`, not `.`

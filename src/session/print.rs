@@ -1,6 +1,7 @@
 //! `PRINT`: a topic's records as ksqlDB prints them.
 
 use super::*;
+use crate::log::Follower;
 
 impl Session {
     /// `PRINT`: the topic's records as ksqlDB prints them, following new ones until
@@ -11,35 +12,24 @@ impl Session {
         on_result: &mut (dyn FnMut(StatementResult) + Send),
     ) -> Result<(), SessionError> {
         let topic = self.find_topic(&print.topic).await?;
-        let mut positions = crate::log::start_positions(self.log.as_ref(), &topic, print.from_beginning).await?;
+        let positions = crate::log::start_positions(self.log.as_ref(), &topic, print.from_beginning).await?;
+        let mut follower = Follower::new(self.log.as_ref(), &topic, positions, self.until_idle);
         let interval = print.interval.unwrap_or(1).max(1);
         let (mut seen, mut printed) = (0u64, 0u64);
-        loop {
-            let mut progressed = false;
-            for (partition, position) in positions.iter_mut() {
-                let fetch = self.log.read(&topic, *partition, *position, 256 * 1024).await?;
-                for record in &fetch.records {
-                    *position = record.offset + 1;
-                    progressed = true;
-                    seen += 1;
-                    if (seen - 1) % interval != 0 {
-                        continue;
-                    }
-                    on_result(StatementResult::Line(print_line(record, *partition)));
-                    printed += 1;
-                    if print.limit.is_some_and(|limit| printed >= limit) {
-                        return Ok(());
-                    }
+        while let Some((partition, records)) = follower.next().await? {
+            for record in &records {
+                seen += 1;
+                if (seen - 1) % interval != 0 {
+                    continue;
+                }
+                on_result(StatementResult::Line(print_line(record, partition)));
+                printed += 1;
+                if print.limit.is_some_and(|limit| printed >= limit) {
+                    return Ok(());
                 }
             }
-            if progressed {
-                continue;
-            }
-            if self.until_idle {
-                return Ok(());
-            }
-            crate::log::wait_for_any(self.log.as_ref(), &topic, &positions, std::time::Duration::from_secs(1)).await?;
         }
+        Ok(())
     }
 
     /// A topic by exact name, else by a unique case-insensitive match (`PRINT orders`).

@@ -7,6 +7,7 @@ use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, LimitClause, SetExpr, Tab
 use super::*;
 use crate::engine::plan::StatelessPlan;
 use crate::engine::source::{decode, row_schema};
+use crate::log::Follower;
 use crate::sql::ast::{Emit, StreamingQuery};
 
 /// Columns are at least this wide when rows are printed.
@@ -28,7 +29,8 @@ impl Session {
             StatelessPlan::try_new(&query, &source.name, schema.clone(), &star).await.map_err(|e| refusal(e.0))?;
 
         let from_earliest = self.properties.get("auto.offset.reset").is_some_and(|v| v == "earliest");
-        let mut positions = crate::log::start_positions(self.log.as_ref(), &source.topic, from_earliest).await?;
+        let positions = crate::log::start_positions(self.log.as_ref(), &source.topic, from_earliest).await?;
+        let mut follower = Follower::new(self.log.as_ref(), &source.topic, positions, self.until_idle);
 
         let columns: Vec<String> = plan.output_schema().fields().iter().map(|f| f.name().clone()).collect();
         let widths: Vec<usize> = columns.iter().map(|c| c.chars().count().max(MIN_COLUMN_WIDTH)).collect();
@@ -42,44 +44,30 @@ impl Session {
         }
 
         let mut emitted = 0u64;
-        loop {
-            let mut progressed = false;
-            for (partition, position) in positions.iter_mut() {
-                let fetch = self.log.read(&source.topic, *partition, *position, 256 * 1024).await?;
-                let Some(last) = fetch.records.last().map(|r| r.offset) else { continue };
-                *position = last + 1;
-                progressed = true;
-                let rows = decode(&source, &schema, *partition, &fetch.records).map_err(|e| refusal(e.0))?;
-                for (offset, reason) in &rows.errors {
-                    tracing::warn!(topic = %source.topic, partition = *partition, offset, %reason, "skipping a record that does not decode");
-                }
-                let output = plan.apply(&rows.batch).map_err(|e| refusal(e.0))?;
-                let options = FormatOptions::default().with_null("null");
-                let formatters = output
-                    .columns()
-                    .iter()
-                    .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| refusal(e.to_string()))?;
-                for row in 0..output.num_rows() {
-                    let cells: Vec<String> = formatters.iter().map(|f| f.value(row).to_string()).collect();
-                    on_result(StatementResult::Line(row_line(&cells, &widths)));
-                    emitted += 1;
-                    if limit.is_some_and(|limit| emitted >= limit) {
-                        on_result(StatementResult::status("Limit Reached"));
-                        return Ok(());
-                    }
+        while let Some((partition, records)) = follower.next().await? {
+            let rows = decode(&source, &schema, partition, &records).map_err(|e| refusal(e.0))?;
+            for (offset, reason) in &rows.errors {
+                tracing::warn!(topic = %source.topic, partition, offset, %reason, "skipping a record that does not decode");
+            }
+            let output = plan.apply(&rows.batch).map_err(|e| refusal(e.0))?;
+            let options = FormatOptions::default().with_null("null");
+            let formatters = output
+                .columns()
+                .iter()
+                .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| refusal(e.to_string()))?;
+            for row in 0..output.num_rows() {
+                let cells: Vec<String> = formatters.iter().map(|f| f.value(row).to_string()).collect();
+                on_result(StatementResult::Line(row_line(&cells, &widths)));
+                emitted += 1;
+                if limit.is_some_and(|limit| emitted >= limit) {
+                    on_result(StatementResult::status("Limit Reached"));
+                    return Ok(());
                 }
             }
-            if progressed {
-                continue;
-            }
-            if self.until_idle {
-                return Ok(());
-            }
-            crate::log::wait_for_any(self.log.as_ref(), &source.topic, &positions, std::time::Duration::from_secs(1))
-                .await?;
         }
+        Ok(())
     }
 
     /// `EXPLAIN SELECT …`: plans the push query (so an invalid one is refused as running it
