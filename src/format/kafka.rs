@@ -8,7 +8,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{ArrowPrimitiveType, DataType, Float64Type, Int32Type, Int64Type, SchemaRef};
 
-use super::{Decoded, FormatError};
+use super::{Decoded, FormatError, rows_without_columns};
 use crate::sql::types::ksql_type_name;
 
 /// One column, of a type Kafka's serialisers have.
@@ -62,11 +62,7 @@ pub fn decode(schema: &SchemaRef, payloads: &[&[u8]]) -> Result<Decoded, FormatE
     };
     let batch = match column {
         Some(column) => RecordBatch::try_new(schema.clone(), vec![column])?,
-        None => RecordBatch::try_new_with_options(
-            schema.clone(),
-            Vec::new(),
-            &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(payloads.len())),
-        )?,
+        None => rows_without_columns(schema, payloads.len())?,
     };
     Ok(Decoded { batch, errors })
 }

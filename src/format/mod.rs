@@ -124,14 +124,9 @@ impl Codec {
             Format::Kafka => kafka::decode(&self.schema, payloads),
             Format::Json => json::decode(&self.schema, &self.options, payloads),
             Format::Delimited => delimited::decode(&self.schema, &self.options, payloads),
-            Format::None => Ok(Decoded {
-                batch: RecordBatch::try_new_with_options(
-                    self.schema.clone(),
-                    Vec::new(),
-                    &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(payloads.len())),
-                )?,
-                errors: Vec::new(),
-            }),
+            Format::None => {
+                Ok(Decoded { batch: rows_without_columns(&self.schema, payloads.len())?, errors: Vec::new() })
+            }
         }
     }
 
@@ -152,6 +147,12 @@ impl Codec {
             Format::None => Ok(vec![None; batch.num_rows()]),
         }
     }
+}
+
+/// `rows` rows of a schema with no columns (a keyless source's key side, the NONE format).
+fn rows_without_columns(schema: &SchemaRef, rows: usize) -> Result<RecordBatch, FormatError> {
+    let options = datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(rows));
+    Ok(RecordBatch::try_new_with_options(schema.clone(), Vec::new(), &options)?)
 }
 
 /// Arrow types as ksqlDB writes them in text formats: timestamps, dates and times as
