@@ -106,15 +106,6 @@ pub struct Source {
     pub statement: String,
 }
 
-impl Source {
-    pub fn kind_name(&self) -> &'static str {
-        match self.kind {
-            SourceKind::Stream => "STREAM",
-            SourceKind::Table => "TABLE",
-        }
-    }
-}
-
 /// The WITH properties a CREATE accepts.
 const KNOWN_PROPERTIES: &[&str] = &[
     "KAFKA_TOPIC",
@@ -180,16 +171,13 @@ impl Catalog {
     /// Validates a `CREATE STREAM|TABLE` with columns into a source (not yet added).
     pub fn plan_source(&self, create: &CreateSource, statement: String) -> Result<Source, CatalogError> {
         let name = source_name(&create.name);
-        let kind_name = match create.kind {
-            SourceKind::Stream => "stream",
-            SourceKind::Table => "table",
-        };
         if let Some(existing) = self.sources.get(&name)
             && !create.or_replace
         {
             return Err(CatalogError(format!(
-                "Cannot add {kind_name} '{name}': A {} with the same name already exists",
-                existing.kind_name().to_lowercase()
+                "Cannot add {} '{name}': A {} with the same name already exists",
+                create.kind.keyword().to_lowercase(),
+                existing.kind.keyword().to_lowercase()
             )));
         }
         let properties = property_map(&create.properties)?;

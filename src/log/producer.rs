@@ -35,10 +35,6 @@ impl Producer {
         })
     }
 
-    pub fn partition_count(&self) -> u32 {
-        self.partition_count
-    }
-
     /// Records buffered and not yet flushed.
     pub fn pending_records(&self) -> usize {
         self.pending_records

@@ -51,7 +51,7 @@ impl Session {
             return Err(refusal(format!("Source {name} does not exist.")));
         };
         if source.kind != drop.kind {
-            let (is, not) = (source.kind_name(), kind_title(drop.kind).to_uppercase());
+            let (is, not) = (source.kind.keyword(), drop.kind.keyword());
             return Err(refusal(format!("Incompatible data source type is {is}, but statement was DROP {not}")));
         }
         self.log_command(text).await?;
@@ -147,7 +147,7 @@ impl Session {
         let mut title = format!(
             "Name: {}\nType: {}\nKafka topic: {}\nKey format: {}\nValue format: {}",
             source.name,
-            source.kind_name(),
+            source.kind.keyword(),
             source.topic,
             source.key_format.name(),
             source.value_format.name()

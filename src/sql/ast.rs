@@ -75,6 +75,16 @@ pub enum SourceKind {
     Table,
 }
 
+impl SourceKind {
+    /// `STREAM` or `TABLE`, as statements spell it.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            SourceKind::Stream => "STREAM",
+            SourceKind::Table => "TABLE",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateSource {
     pub or_replace: bool,
@@ -312,13 +322,6 @@ pub struct Print {
 }
 
 // ---- printing ----------------------------------------------------------------------------
-
-fn kind(k: SourceKind) -> &'static str {
-    match k {
-        SourceKind::Stream => "STREAM",
-        SourceKind::Table => "TABLE",
-    }
-}
 
 /// A string literal in single quotes, quotes doubled.
 pub struct Quoted<'a>(pub &'a str);
@@ -577,7 +580,7 @@ impl fmt::Display for StatementText<'_> {
                 if c.source {
                     f.write_str("SOURCE ")?;
                 }
-                write!(f, "{} ", kind(c.kind))?;
+                write!(f, "{} ", c.kind.keyword())?;
                 if c.if_not_exists {
                     f.write_str("IF NOT EXISTS ")?;
                 }
@@ -597,7 +600,7 @@ impl fmt::Display for StatementText<'_> {
                 if c.or_replace {
                     f.write_str("OR REPLACE ")?;
                 }
-                write!(f, "{} ", kind(c.kind))?;
+                write!(f, "{} ", c.kind.keyword())?;
                 if c.if_not_exists {
                     f.write_str("IF NOT EXISTS ")?;
                 }
@@ -627,7 +630,7 @@ impl fmt::Display for StatementText<'_> {
             }
             Statement::Select(q) => write!(f, "{q}"),
             Statement::Drop(d) => {
-                write!(f, "DROP {} ", kind(d.kind))?;
+                write!(f, "DROP {} ", d.kind.keyword())?;
                 if d.if_exists {
                     f.write_str("IF EXISTS ")?;
                 }

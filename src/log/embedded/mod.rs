@@ -102,11 +102,6 @@ impl EmbeddedLog {
         Ok(EmbeddedLog { root, topics: Mutex::default(), watcher: Mutex::default(), flusher: Flusher::start() })
     }
 
-    /// The data directory.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     fn topic_dir(&self, name: &str) -> PathBuf {
         self.root.join("topics").join(name)
     }
@@ -186,17 +181,6 @@ impl EmbeddedLog {
     /// Number of segment files of a partition (for tests and `describe`).
     pub fn segment_count(&self, topic: &str, partition: u32) -> Result<usize, LogError> {
         Ok(self.partition(topic, partition)?.segment_count())
-    }
-
-    /// Flushes every open partition to disk (graceful shutdown).
-    pub fn sync_all(&self) -> Result<(), LogError> {
-        let topics: Vec<Arc<OpenTopic>> = self.lock_topics().values().cloned().collect();
-        for topic in topics {
-            for partition in &topic.partitions {
-                partition.sync()?;
-            }
-        }
-        Ok(())
     }
 
     fn list_topic_names(&self) -> Result<Vec<String>, LogError> {
