@@ -148,11 +148,28 @@ pub fn property_map(properties: &Properties) -> Result<BTreeMap<String, String>,
     Ok(map)
 }
 
-/// Streams, tables and types by upper-cased (or quoted) name.
+/// A persistent query the catalog knows of (running or not, in this process or another).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryInfo {
+    /// `CSAS_<SINK>_<n>`, `CTAS_<SINK>_<n>` or `INSERTQUERY_<n>`, n the command's offset.
+    pub id: String,
+    /// The statement that started it, as it prints.
+    pub statement: String,
+    /// The stream or table it writes.
+    pub sink: String,
+    /// The streams and tables it reads.
+    pub inputs: Vec<String>,
+    /// Session properties when it was created (`auto.offset.reset`), which decide where it
+    /// starts when it has no committed offsets.
+    pub properties: BTreeMap<String, String>,
+}
+
+/// Streams, tables, types and persistent queries by upper-cased (or quoted) name.
 #[derive(Debug, Default, Clone)]
 pub struct Catalog {
     sources: BTreeMap<String, Arc<Source>>,
     types: BTreeMap<String, SqlType>,
+    queries: BTreeMap<String, QueryInfo>,
 }
 
 impl Catalog {
@@ -166,6 +183,29 @@ impl Catalog {
 
     pub fn types(&self) -> impl Iterator<Item = (&String, &SqlType)> {
         self.types.iter()
+    }
+
+    pub fn queries(&self) -> impl Iterator<Item = &QueryInfo> {
+        self.queries.values()
+    }
+
+    pub fn query(&self, id: &str) -> Option<&QueryInfo> {
+        self.queries.get(id)
+    }
+
+    pub fn add_query(&mut self, query: QueryInfo) {
+        self.queries.insert(query.id.clone(), query);
+    }
+
+    pub fn remove_query(&mut self, id: &str) -> Option<QueryInfo> {
+        self.queries.remove(id)
+    }
+
+    /// Ids of the queries that read `source`, and of those that write it.
+    pub fn queries_using(&self, source: &str) -> (Vec<String>, Vec<String>) {
+        let reading = self.queries.values().filter(|q| q.inputs.iter().any(|i| i == source)).map(|q| q.id.clone());
+        let writing = self.queries.values().filter(|q| q.sink == source).map(|q| q.id.clone());
+        (reading.collect(), writing.collect())
     }
 
     /// Validates a `CREATE STREAM|TABLE` with columns into a source (not yet added).

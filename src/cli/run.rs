@@ -14,8 +14,8 @@ use crate::session::{Session, SessionError};
 pub struct RunArgs {
     /// The statements to run, separated by `;`.
     file: PathBuf,
-    /// Exit once everything has caught up with the input present at start: a PRINT stops at
-    /// the end of its topic instead of following it (no persistent query can run yet).
+    /// Exit once every persistent query has consumed all input present at start and flushed
+    /// its output; a PRINT or push query stops at the end of its topic instead of following it.
     #[arg(long)]
     until_idle: bool,
 }
@@ -34,10 +34,27 @@ pub async fn run(data_dir: &Path, args: RunArgs) -> Result<(), CliError> {
     // Ctrl-C stops gracefully: the statement running is cancelled, the rest not started.
     // The handler is installed before anything runs, so no SIGINT can take the default path.
     let mut interrupt = super::interrupt_signal()?;
-    tokio::select! {
+    let outcome = tokio::select! {
         outcome = session.execute(&script, &mut print) => outcome.map_err(|e| located(&args.file, e)),
-        _ = interrupt.recv() => Ok(()),
+        _ = interrupt.recv() => {
+            session.shutdown().await;
+            return Ok(());
+        }
+    };
+    if outcome.is_ok() {
+        // The persistent queries keep running: until they are idle, or until Ctrl-C.
+        if args.until_idle {
+            tokio::select! {
+                idle = session.wait_until_idle() => idle.map_err(|e| located(&args.file, e))?,
+                _ = interrupt.recv() => {}
+            }
+        } else if session.has_running_queries() {
+            eprintln!("Persistent queries are running; Ctrl-C stops them.");
+            let _ = interrupt.recv().await;
+        }
     }
+    session.shutdown().await;
+    outcome
 }
 
 /// `FILE:LINE:COLUMN: message`, with the hint of a syntax error on the next line.

@@ -9,5 +9,10 @@
 //! source and a sink.
 
 pub mod functions;
+pub mod offsets;
+pub mod operator;
 pub mod plan;
+pub mod query;
+pub mod sink;
 pub mod source;
+pub mod time_format;

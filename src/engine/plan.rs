@@ -9,7 +9,7 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{BooleanArray, RecordBatch};
+use datafusion::arrow::array::{ArrayRef, BooleanArray, RecordBatch};
 use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::datasource::MemTable;
@@ -40,6 +40,19 @@ pub struct StatelessPlan {
     filter: Option<Arc<dyn PhysicalExpr>>,
     projection: Vec<Arc<dyn PhysicalExpr>>,
     output: SchemaRef,
+    /// The projection as written (identifiers resolved, `*` expanded, qualifiers dropped),
+    /// one per output column: what decides which output columns are keys.
+    items: Vec<Expr>,
+    /// Where `ROWTIME` is in the input rows.
+    row_time_index: usize,
+}
+
+/// The rows a plan produced from a batch, with the event time of each.
+#[derive(Debug, Clone)]
+pub struct TimedBatch {
+    pub rows: RecordBatch,
+    /// Milliseconds since the epoch, one per row (Int64, never null).
+    pub timestamps_ms: ArrayRef,
 }
 
 impl StatelessPlan {
@@ -55,10 +68,14 @@ impl StatelessPlan {
         if query.window.is_some() || !query.within.is_empty() || !query.partition_by.is_empty() {
             return Err(PlanError("windows, joins and PARTITION BY are not supported yet".into()));
         }
+        let row_time_index =
+            row_schema.index_of("ROWTIME").map_err(|_| PlanError("the input rows lack ROWTIME".into()))?;
         let mut standard = query.query.as_ref().clone();
         normalise_identifiers(&mut standard);
-        rewrite_struct_access(&mut standard)?;
         expand_star(&mut standard, star_columns);
+        let input_names: Vec<String> = row_schema.fields().iter().map(|f| f.name().clone()).collect();
+        let items = name_projection(&mut standard, &input_names)?;
+        rewrite_struct_access(&mut standard)?;
         let mut config = SessionConfig::new();
         config.options_mut().sql_parser.enable_ident_normalization = false;
         let context = SessionContext::new_with_config(config);
@@ -76,26 +93,37 @@ impl StatelessPlan {
         let filter = predicate.map(|p| state.create_physical_expr(p, &input)).transpose()?;
         let mut projection = Vec::with_capacity(exprs.len());
         let mut fields = Vec::with_capacity(exprs.len());
-        for (i, expr) in exprs.iter().enumerate() {
+        for expr in exprs.iter() {
             let name = match expr {
                 LogicalExpr::Column(column) => column.name.clone(),
                 LogicalExpr::Alias(alias) => alias.name.clone(),
-                _ => format!("KSQL_COL_{i}"),
+                other => other.schema_name().to_string(),
             };
             let physical = state.create_physical_expr(expr.clone(), &input)?;
             let data_type = physical.data_type(&row_schema)?;
             fields.push(Field::new(name, data_type, true));
             projection.push(physical);
         }
-        Ok(StatelessPlan { filter, projection, output: Arc::new(Schema::new(fields)) })
+        Ok(StatelessPlan { filter, projection, output: Arc::new(Schema::new(fields)), items, row_time_index })
     }
 
     pub fn output_schema(&self) -> &SchemaRef {
         &self.output
     }
 
+    /// The projection as written, one expression per output column (identifiers resolved,
+    /// source qualifiers dropped).
+    pub fn items(&self) -> &[Expr] {
+        &self.items
+    }
+
     /// The rows of `batch` that pass the filter, projected.
     pub fn apply(&self, batch: &RecordBatch) -> Result<RecordBatch, PlanError> {
+        Ok(self.apply_timed(batch)?.rows)
+    }
+
+    /// As [`StatelessPlan::apply`], keeping each row's `ROWTIME`.
+    pub fn apply_timed(&self, batch: &RecordBatch) -> Result<TimedBatch, PlanError> {
         let kept = match &self.filter {
             None => batch.clone(),
             Some(filter) => {
@@ -112,13 +140,95 @@ impl StatelessPlan {
             .iter()
             .map(|e| e.evaluate(&kept).and_then(|v| v.into_array(kept.num_rows())))
             .collect::<Result<Vec<_>, _>>()?;
-        RecordBatch::try_new_with_options(
+        let rows = RecordBatch::try_new_with_options(
             self.output.clone(),
             columns,
             &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(kept.num_rows())),
         )
-        .map_err(|e| PlanError(e.to_string()))
+        .map_err(|e| PlanError(e.to_string()))?;
+        Ok(TimedBatch { rows, timestamps_ms: kept.column(self.row_time_index).clone() })
     }
+}
+
+/// Names every projected column as ksqlDB does and makes the name the item's alias: a
+/// column keeps its name, `s->f` is named `F` (`F_1`, `F_2`, … when taken), and any other
+/// expression without an alias is `KSQL_COL_n`, counting only such generated names and
+/// skipping names in use. Returns each item's expression, qualifiers dropped.
+fn name_projection(
+    query: &mut datafusion::sql::sqlparser::ast::Query,
+    input_names: &[String],
+) -> Result<Vec<Expr>, PlanError> {
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return Err(PlanError("only SELECT … FROM a source is supported".into()));
+    };
+    let mut taken: Vec<String> = Vec::with_capacity(select.projection.len());
+    let mut generated = 0usize;
+    let mut items = Vec::with_capacity(select.projection.len());
+    for item in select.projection.iter_mut() {
+        let (expr, name) = match std::mem::replace(item, SelectItem::Wildcard(Default::default())) {
+            SelectItem::ExprWithAlias { expr, alias } => (expr, alias.value),
+            SelectItem::UnnamedExpr(expr) => {
+                let name = match &expr {
+                    Expr::Identifier(ident) => ident.value.clone(),
+                    Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.clone()).unwrap_or_default(),
+                    expr if deref_field(expr).is_some() => {
+                        let field = deref_field(expr).map(|f| f.value.clone()).unwrap_or_default();
+                        let mut name = field.clone();
+                        let mut n = 0;
+                        while taken.contains(&name) {
+                            n += 1;
+                            name = format!("{field}_{n}");
+                        }
+                        name
+                    }
+                    _ => loop {
+                        let name = format!("KSQL_COL_{generated}");
+                        generated += 1;
+                        if !taken.contains(&name) && !input_names.contains(&name) {
+                            break name;
+                        }
+                    },
+                };
+                (expr, name)
+            }
+            other => return Err(PlanError(format!("'{other}' is not supported in a projection"))),
+        };
+        if taken.contains(&name) {
+            return Err(PlanError(format!("Duplicate column names: `{name}`")));
+        }
+        taken.push(name.clone());
+        items.push(unqualified(&expr));
+        *item = SelectItem::ExprWithAlias { expr, alias: Ident::with_quote('`', name) };
+    }
+    Ok(items)
+}
+
+/// The field of `s->field`.
+fn deref_field(expr: &Expr) -> Option<&Ident> {
+    match expr {
+        Expr::BinaryOp { op: datafusion::sql::sqlparser::ast::BinaryOperator::Arrow, right, .. } => {
+            match right.as_ref() {
+                Expr::Identifier(field) => Some(field),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// `expr` with source qualifiers dropped (`I.ID` becomes `ID`): ksqlDB compares
+/// expressions so (a PARTITION BY expression with its projection, say).
+pub fn unqualified(expr: &Expr) -> Expr {
+    let mut expr = expr.clone();
+    let _ = visit_expressions_mut(&mut expr, |e: &mut Expr| {
+        if let Expr::CompoundIdentifier(parts) = e
+            && let Some(last) = parts.last()
+        {
+            *e = Expr::Identifier(last.clone());
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    expr
 }
 
 /// The projection expressions and the filter predicate of a
@@ -229,6 +339,37 @@ pub(crate) fn register_ksql_aliases(context: &SessionContext) {
     }
 }
 
+/// ksqlDB's identifier rules on an expression: unquoted column names upper-cased, function
+/// names lower-cased.
+pub fn normalise_expression(expr: &mut Expr) {
+    let _ = visit_expressions_mut(expr, |e: &mut Expr| {
+        normalise_one(e);
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+fn normalise_one(expr: &mut Expr) {
+    let upper = |ident: &mut Ident| {
+        if ident.quote_style.is_none() {
+            ident.value = ident.value.to_uppercase();
+        }
+    };
+    match expr {
+        Expr::Identifier(ident) => upper(ident),
+        Expr::CompoundIdentifier(idents) => idents.iter_mut().for_each(upper),
+        Expr::Function(function) => {
+            for part in function.name.0.iter_mut() {
+                if let ObjectNamePart::Identifier(ident) = part
+                    && ident.quote_style.is_none()
+                {
+                    ident.value = ident.value.to_lowercase();
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 /// ksqlDB's identifier rules on a query: unquoted column and source names upper-cased,
 /// aliases too; function names lower-cased (DataFusion's registry spelling).
 fn normalise_identifiers(query: &mut datafusion::sql::sqlparser::ast::Query) {
@@ -238,20 +379,7 @@ fn normalise_identifiers(query: &mut datafusion::sql::sqlparser::ast::Query) {
         }
     };
     let _ = visit_expressions_mut(query, |expr: &mut Expr| {
-        match expr {
-            Expr::Identifier(ident) => upper(ident),
-            Expr::CompoundIdentifier(idents) => idents.iter_mut().for_each(upper),
-            Expr::Function(function) => {
-                for part in function.name.0.iter_mut() {
-                    if let ObjectNamePart::Identifier(ident) = part
-                        && ident.quote_style.is_none()
-                    {
-                        ident.value = ident.value.to_lowercase();
-                    }
-                }
-            }
-            _ => {}
-        }
+        normalise_one(expr);
         ControlFlow::<()>::Continue(())
     });
     let _ = visit_relations_mut(query, |name: &mut ObjectName| {

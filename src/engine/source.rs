@@ -92,8 +92,58 @@ pub fn decode(
     columns.push(Arc::new(Int64Array::from(both.iter().map(|i| live[*i].timestamp_ms).collect::<Vec<_>>())));
     columns.push(Arc::new(Int32Array::from(vec![partition as i32; both.len()])));
     columns.push(Arc::new(Int64Array::from(both.iter().map(|i| live[*i].offset as i64).collect::<Vec<_>>())));
+    let mut batch = RecordBatch::try_new(schema.clone(), columns)?;
+    if source.timestamp_column.is_some() {
+        // Event time from the TIMESTAMP column; rows without one are dropped, as ksqlDB does.
+        let (times, bad) = event_times(source, &batch)?;
+        errors.extend(bad.iter().map(|(row, reason)| (live[both[*row]].offset, reason.clone())));
+        let row_time = schema.index_of("ROWTIME")?;
+        let mut columns = batch.columns().to_vec();
+        columns[row_time] = times.clone();
+        batch = RecordBatch::try_new(schema.clone(), columns)?;
+        if !bad.is_empty() {
+            let keep = datafusion::arrow::compute::is_not_null(&times)?;
+            batch = datafusion::arrow::compute::filter_record_batch(&batch, &keep)?;
+        }
+    }
     errors.sort_by_key(|(offset, _)| *offset);
-    Ok(DecodedRows { batch: RecordBatch::try_new(schema.clone(), columns)?, errors })
+    Ok(DecodedRows { batch, errors })
+}
+
+/// The event time of each row from `source`'s `TIMESTAMP` column (BIGINT milliseconds, a
+/// TIMESTAMP, or a string in `TIMESTAMP_FORMAT`): an Int64 array, null where the row has
+/// none, and those rows with why.
+pub fn event_times(source: &Source, rows: &RecordBatch) -> Result<(ArrayRef, Vec<(usize, String)>), FormatError> {
+    use datafusion::arrow::array::Array;
+    use datafusion::arrow::compute::cast;
+    let name = source.timestamp_column.as_deref().unwrap_or("ROWTIME");
+    let column = rows.column_by_name(name).ok_or_else(|| FormatError(format!("no column {name}")))?;
+    let times: ArrayRef = match column.data_type() {
+        DataType::Utf8 => {
+            let pattern = source.timestamp_format.as_deref().unwrap_or("yyyy-MM-dd'T'HH:mm:ss.SSS");
+            let format = super::time_format::TimeFormat::try_new(pattern).map_err(FormatError)?;
+            let strings =
+                column.as_any().downcast_ref::<StringArray>().ok_or_else(|| FormatError("not a string".into()))?;
+            Arc::new(strings.iter().map(|s| s.and_then(|s| format.parse_millis(s))).collect::<Int64Array>())
+        }
+        DataType::Timestamp(..) => cast(
+            &cast(column, &DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Millisecond, None))?,
+            &DataType::Int64,
+        )?,
+        _ => cast(column, &DataType::Int64)?,
+    };
+    let errors = (0..times.len())
+        .filter(|row| times.is_null(*row))
+        .map(|row| {
+            let reason = if column.is_null(row) {
+                format!("the timestamp column {name} is null")
+            } else {
+                format!("the timestamp column {name} does not parse as a time")
+            };
+            (row, reason)
+        })
+        .collect();
+    Ok((times, errors))
 }
 
 /// A `HEADERS` column: every header of each record, in order, as

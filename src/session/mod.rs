@@ -18,6 +18,7 @@
 
 mod command_log;
 mod insert;
+mod persistent;
 mod print;
 mod push;
 mod result;
@@ -89,6 +90,8 @@ pub struct Session {
     until_idle: bool,
     /// The next offset of the command topic to apply to the catalog.
     commands_applied: u64,
+    /// The catalog's persistent queries running in this process, by id.
+    running: BTreeMap<String, crate::engine::query::RunningQuery>,
 }
 
 impl Session {
@@ -101,6 +104,7 @@ impl Session {
             variables: BTreeMap::new(),
             until_idle: false,
             commands_applied: 0,
+            running: BTreeMap::new(),
         };
         session.catch_up().await?;
         Ok(session)
@@ -124,25 +128,33 @@ impl Session {
         script: &str,
         on_result: &mut (dyn FnMut(StatementResult) + Send),
     ) -> Result<(), SessionError> {
-        self.execute_at_depth(script, on_result, 0).await
-    }
-
-    async fn execute_at_depth(
-        &mut self,
-        script: &str,
-        on_result: &mut (dyn FnMut(StatementResult) + Send),
-        depth: usize,
-    ) -> Result<(), SessionError> {
-        let tokens = tokenize(script).map_err(SessionError::Parse)?;
-        let offsets = Offsets::new(script);
-        for statement_tokens in split_statements(tokens) {
-            let start = first_location(&statement_tokens);
-            let end = statement_tokens.last().map_or(start, |t| t.span.end);
-            let text = self.substitute(&script[offsets.byte(start)..offsets.byte(end)], start)?;
+        // The scripts being run, innermost (the latest RUN SCRIPT) last. Kept as a stack
+        // rather than by recursion, so nesting costs no stack.
+        let mut scripts = vec![Script::split(script.to_owned())?];
+        while let Some(current) = scripts.last_mut() {
+            let Some((start, range)) = current.statements.next() else {
+                scripts.pop();
+                continue;
+            };
+            let text = self.substitute(&current.text[range], start)?;
             let statement = parse_one(&text).map_err(|e| SessionError::Parse(shift(e, start)))?;
             // What other processes changed in the catalog meanwhile applies first.
             self.catch_up().await?;
-            let result = Box::pin(self.run(statement, start, on_result, depth)).await?;
+            if let Statement::RunScript { path } = &statement {
+                if scripts.len() > MAX_SCRIPT_DEPTH {
+                    return Err(SessionError::Statement {
+                        message: format!("RUN SCRIPT nests more than {MAX_SCRIPT_DEPTH} deep"),
+                        at: start,
+                    });
+                }
+                let text = std::fs::read_to_string(path).map_err(|e| SessionError::Statement {
+                    message: format!("Cannot read script '{path}': {e}"),
+                    at: start,
+                })?;
+                scripts.push(Script::split(text)?);
+                continue;
+            }
+            let result = Box::pin(self.run(statement, start, on_result)).await?;
             if let Some(result) = result {
                 on_result(result);
             }
@@ -181,7 +193,6 @@ impl Session {
         statement: Statement,
         at: Location,
         on_result: &mut (dyn FnMut(StatementResult) + Send),
-        depth: usize,
     ) -> Result<Option<StatementResult>, SessionError> {
         let refused = |message: String| SessionError::Statement { message, at };
         let not_yet = |what: &str| SessionError::NotSupported {
@@ -281,17 +292,15 @@ impl Session {
                 }
                 return Ok(None);
             }
-            Statement::RunScript { path } => {
-                if depth >= MAX_SCRIPT_DEPTH {
-                    return Err(refused(format!("RUN SCRIPT nests more than {MAX_SCRIPT_DEPTH} deep")));
-                }
-                let script =
-                    std::fs::read_to_string(&path).map_err(|e| refused(format!("Cannot read script '{path}': {e}")))?;
-                Box::pin(self.execute_at_depth(&script, on_result, depth + 1)).await?;
-                return Ok(None);
+            Statement::RunScript { .. } => return Err(refused("RUN SCRIPT runs only within a script".into())),
+            Statement::CreateAsSelect(ref create) => {
+                let text = statement.to_string();
+                Box::pin(self.create_as_select(create, &text)).await.map_err(|e| relocate(e, at))?
             }
-            Statement::CreateAsSelect(_) => return Err(not_yet("CREATE … AS SELECT")),
-            Statement::InsertInto(_) => return Err(not_yet("INSERT INTO … SELECT")),
+            Statement::InsertInto(ref insert) => {
+                let text = statement.to_string();
+                Box::pin(self.insert_select(insert, &text)).await.map_err(|e| relocate(e, at))?
+            }
             Statement::InsertValues(insert) => {
                 self.insert_values(&insert).await.map_err(|e| relocate(e, at))?;
                 return Ok(None);
@@ -300,13 +309,16 @@ impl Session {
                 self.push_query(&query, on_result).await.map_err(|e| relocate(e, at))?;
                 return Ok(None);
             }
-            Statement::Terminate(_) => return Err(not_yet("TERMINATE")),
+            Statement::Terminate(ref terminate) => {
+                let text = statement.to_string();
+                Box::pin(self.terminate(terminate, &text)).await.map_err(|e| relocate(e, at))?
+            }
             Statement::Explain(Explain::Statement(inner)) => match *inner {
                 Statement::Select(query) => self.explain_push_query(&query).await.map_err(|e| relocate(e, at))?,
                 _ => return Err(not_yet("EXPLAIN of anything but a push query")),
             },
             Statement::Explain(Explain::Query(id)) => {
-                return Err(refused(format!("Query with id {id} does not exist (no persistent query runs yet)")));
+                Box::pin(self.explain_query(&id)).await.map_err(|e| relocate(e, at))?
             }
             Statement::Print(print) => {
                 self.print(&print, on_result).await.map_err(|e| relocate(e, at))?;
@@ -344,6 +356,28 @@ fn relocate(error: SessionError, statement_at: Location) -> SessionError {
         SessionError::Statement { message, .. } => SessionError::Statement { message, at: statement_at },
         SessionError::NotSupported { what, hint, .. } => SessionError::NotSupported { what, hint, at: statement_at },
         other => other,
+    }
+}
+
+/// A script split into statements: where each starts, and its bytes.
+struct Script {
+    text: String,
+    statements: std::vec::IntoIter<(Location, std::ops::Range<usize>)>,
+}
+
+impl Script {
+    fn split(text: String) -> Result<Script, SessionError> {
+        let tokens = tokenize(&text).map_err(SessionError::Parse)?;
+        let offsets = Offsets::new(&text);
+        let statements: Vec<(Location, std::ops::Range<usize>)> = split_statements(tokens)
+            .into_iter()
+            .map(|tokens| {
+                let start = first_location(&tokens);
+                let end = tokens.last().map_or(start, |t| t.span.end);
+                (start, offsets.byte(start)..offsets.byte(end))
+            })
+            .collect();
+        Ok(Script { text, statements: statements.into_iter() })
     }
 }
 

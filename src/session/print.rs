@@ -13,6 +13,10 @@ impl Session {
     ) -> Result<(), SessionError> {
         let topic = self.find_topic(&print.topic).await?;
         let positions = crate::log::start_positions(self.log.as_ref(), &topic, print.from_beginning).await?;
+        if self.until_idle {
+            // What the persistent queries will write from the input present is part of it.
+            self.wait_until_idle().await?;
+        }
         let mut follower = Follower::new(self.log.as_ref(), &topic, positions, self.until_idle);
         let interval = print.interval.unwrap_or(1).max(1);
         let (mut seen, mut printed) = (0u64, 0u64);

@@ -30,6 +30,10 @@ impl Session {
 
         let from_earliest = self.properties.get("auto.offset.reset").is_some_and(|v| v == "earliest");
         let positions = crate::log::start_positions(self.log.as_ref(), &source.topic, from_earliest).await?;
+        if self.until_idle {
+            // What the persistent queries will write from the input present is part of it.
+            self.wait_until_idle().await?;
+        }
         let mut follower = Follower::new(self.log.as_ref(), &source.topic, positions, self.until_idle);
 
         let columns: Vec<String> = plan.output_schema().fields().iter().map(|f| f.name().clone()).collect();
@@ -112,7 +116,7 @@ impl Session {
     }
 
     /// The one stream a query reads.
-    fn query_source(&self, query: &StreamingQuery) -> Result<Arc<crate::catalog::Source>, SessionError> {
+    pub(super) fn query_source(&self, query: &StreamingQuery) -> Result<Arc<crate::catalog::Source>, SessionError> {
         let SetExpr::Select(select) = query.query.body.as_ref() else {
             return Err(refusal("only SELECT … FROM a stream is supported yet".into()));
         };

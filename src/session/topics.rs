@@ -54,6 +54,16 @@ impl Session {
             let (is, not) = (source.kind.keyword(), drop.kind.keyword());
             return Err(refusal(format!("Incompatible data source type is {is}, but statement was DROP {not}")));
         }
+        let (reading, writing) = self.catalog.queries_using(&name);
+        if !reading.is_empty() || !writing.is_empty() {
+            return Err(refusal(format!(
+                "Cannot drop {name}.\nThe following queries read from this source: [{}].\n\
+                 The following queries write into this source: [{}].\n\
+                 You need to terminate them before dropping {name}.",
+                reading.join(", "),
+                writing.join(", ")
+            )));
+        }
         self.log_command(text).await?;
         if drop.delete_topic {
             match self.log.delete_topic(&source.topic).await {
@@ -114,10 +124,7 @@ impl Session {
                 &["Type Name", "Schema"],
                 self.catalog.types().map(|(k, v)| vec![k.clone(), v.to_string()]).collect(),
             ),
-            // No persistent query can run yet, so there are none to list.
-            ShowTarget::Queries => {
-                StatementResult::table(&["Query ID", "Query Type", "Status", "Sink Name", "Query String"], Vec::new())
-            }
+            ShowTarget::Queries => self.show_queries(),
             ShowTarget::Functions => StatementResult::table(
                 &["Function Name", "Category"],
                 crate::engine::functions::scalar_functions().into_iter().map(|f| vec![f.name, f.category]).collect(),

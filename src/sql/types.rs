@@ -127,6 +127,50 @@ pub fn resolved_name(ident: &Ident) -> String {
 }
 
 impl SqlType {
+    /// The ksqlDB type closest to an Arrow type (what a query's output column is declared
+    /// as): narrower integers widen to INT or BIGINT, floats to DOUBLE, string and binary
+    /// variants to STRING and BYTES. `None` for types ksqlDB cannot hold (a union, say).
+    pub fn from_arrow(data_type: &DataType) -> Option<SqlType> {
+        Some(match data_type {
+            DataType::Boolean => SqlType::Boolean,
+            DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::UInt8 | DataType::UInt16 => SqlType::Int,
+            DataType::Int64 | DataType::UInt32 | DataType::UInt64 => SqlType::Bigint,
+            DataType::Float16 | DataType::Float32 | DataType::Float64 => SqlType::Double,
+            DataType::Decimal32(p, s)
+            | DataType::Decimal64(p, s)
+            | DataType::Decimal128(p, s)
+            | DataType::Decimal256(p, s) => {
+                SqlType::Decimal { precision: u64::from(*p), scale: u64::try_from(*s).unwrap_or(0) }
+            }
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => SqlType::String,
+            DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_) => {
+                SqlType::Bytes
+            }
+            DataType::Timestamp(..) | DataType::Date64 => SqlType::Timestamp,
+            DataType::Date32 => SqlType::Date,
+            DataType::Time32(_) | DataType::Time64(_) => SqlType::Time,
+            DataType::List(item)
+            | DataType::LargeList(item)
+            | DataType::FixedSizeList(item, _)
+            | DataType::ListView(item) => SqlType::Array(Box::new(SqlType::from_arrow(item.data_type())?)),
+            DataType::Map(entries, _) => match entries.data_type() {
+                DataType::Struct(kv) if kv.len() == 2 => SqlType::Map(
+                    Box::new(SqlType::from_arrow(kv[0].data_type())?),
+                    Box::new(SqlType::from_arrow(kv[1].data_type())?),
+                ),
+                _ => return None,
+            },
+            DataType::Struct(fields) => SqlType::Struct(
+                fields
+                    .iter()
+                    .map(|f| Some((Ident::with_quote('`', f.name().clone()), SqlType::from_arrow(f.data_type())?)))
+                    .collect::<Option<Vec<_>>>()?,
+            ),
+            DataType::Dictionary(_, value) => SqlType::from_arrow(value)?,
+            _ => return None,
+        })
+    }
+
     /// The Arrow type that holds values of this type. Types declared with `CREATE TYPE` are
     /// looked up with `resolve` (by resolved name).
     pub fn to_arrow(&self, resolve: &dyn Fn(&str) -> Option<SqlType>) -> Result<DataType, TypeError> {

@@ -3,4 +3,5 @@
 
 mod cli;
 mod log;
+mod persistent;
 mod session;

@@ -1,0 +1,79 @@
+//! The shape every operator shares, and the messages that flow between a query's tasks.
+//!
+//! A query is a source task, an operator task running a chain of [`Operator`]s, and a sink
+//! task, joined by bounded channels of [`Message`]s. Data moves as [`TimedBatch`]es; a
+//! [`Message::Progress`] marker follows the batches decoded from a partition's records and
+//! says how far that partition has been read, so that the sink can commit source offsets
+//! only once everything before the marker has been written. Operators never see the markers:
+//! the operator task forwards them in order (later, checkpoint barriers travel the same way).
+
+use std::sync::Arc;
+
+pub use super::plan::TimedBatch;
+use super::plan::{PlanError, StatelessPlan};
+
+/// What flows between a query's tasks.
+#[derive(Debug)]
+pub enum Message {
+    Data(TimedBatch),
+    /// Every record of `partition` below `next_offset` is in the data sent before this.
+    Progress {
+        partition: u32,
+        next_offset: u64,
+    },
+}
+
+/// One step of a query's processing.
+///
+/// `process` is the one required method: it takes a batch and pushes what it produces onto
+/// `out` (nothing at all rather than an empty batch). An error stops the query: it means
+/// the query cannot go on (a bug, or an expression that fails on every row), not that one
+/// record was bad — bad records are dropped by the source and counted.
+pub trait Operator: Send {
+    fn process(&mut self, batch: TimedBatch, out: &mut Vec<TimedBatch>) -> Result<(), PlanError>;
+
+    /// A short description for `EXPLAIN`.
+    fn describe(&self) -> String;
+}
+
+/// Filter and projection: a [`StatelessPlan`] applied per batch.
+pub struct Project {
+    plan: Arc<StatelessPlan>,
+    description: String,
+}
+
+impl Project {
+    pub fn new(plan: Arc<StatelessPlan>, description: String) -> Self {
+        Project { plan, description }
+    }
+}
+
+impl Operator for Project {
+    fn process(&mut self, batch: TimedBatch, out: &mut Vec<TimedBatch>) -> Result<(), PlanError> {
+        let projected = self.plan.apply_timed(&batch.rows)?;
+        if projected.rows.num_rows() > 0 {
+            out.push(projected);
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        self.description.clone()
+    }
+}
+
+/// Runs `batch` through `operators` in order.
+pub fn run_chain(operators: &mut [Box<dyn Operator>], batch: TimedBatch) -> Result<Vec<TimedBatch>, PlanError> {
+    let mut current = vec![batch];
+    for operator in operators.iter_mut() {
+        let mut next = Vec::with_capacity(current.len());
+        for batch in current {
+            operator.process(batch, &mut next)?;
+        }
+        if next.is_empty() {
+            return Ok(next);
+        }
+        current = next;
+    }
+    Ok(current)
+}

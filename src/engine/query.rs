@@ -1,0 +1,332 @@
+//! A running persistent query: a source task, an operator task and a sink task, joined by
+//! bounded channels (see [`super::operator`] for what flows).
+//!
+//! - The source task follows the input topic from the committed offsets (or the start
+//!   `auto.offset.reset` picks), decodes each fetch into one batch of rows, and follows it
+//!   with a progress marker. Records that do not decode are skipped and counted.
+//! - The operator task runs the operator chain over each batch.
+//! - The sink task encodes and appends what arrives, draining whatever is queued before each
+//!   flush (batches grow under load, stay small when idle); after a flush it publishes how
+//!   far the input has been written, and commits that at most once a second and when the
+//!   query stops.
+//!
+//! [`RunningQuery::stop`] stops the source, lets the rest drain, flushes and commits.
+//! Dropping a `RunningQuery` without stopping it aborts its tasks.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::JoinHandle;
+
+use super::offsets::{OffsetStore, Positions};
+use super::operator::{Message, Operator, TimedBatch, run_chain};
+use super::sink::SinkEncoder;
+use super::source::{decode, row_schema};
+use crate::catalog::Source;
+use crate::log::{Follower, Log, LogError, Producer};
+
+/// Messages queued between two tasks of a query.
+const CHANNEL_CAPACITY: usize = 16;
+/// Commits are at most this frequent while a query is busy.
+const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What a query needs to run.
+pub struct QuerySpec {
+    pub id: String,
+    pub input: Arc<Source>,
+    pub operators: Vec<Box<dyn Operator>>,
+    pub sink: Arc<Source>,
+    /// Where to start without a commit: the earliest offsets, or the log ends.
+    pub from_earliest: bool,
+}
+
+/// How a query is doing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryStatus {
+    Running,
+    Stopped,
+    /// It failed and stopped; why.
+    Error(String),
+}
+
+impl QueryStatus {
+    pub fn name(&self) -> &'static str {
+        match self {
+            QueryStatus::Running => "RUNNING",
+            QueryStatus::Stopped => "STOPPED",
+            QueryStatus::Error(_) => "ERROR",
+        }
+    }
+}
+
+/// What the tasks of a query share with its owner.
+pub struct QueryState {
+    status: Mutex<QueryStatus>,
+    /// How far the input has been read and its output written, per partition.
+    written: Mutex<Positions>,
+    pub records_read: AtomicU64,
+    pub records_written: AtomicU64,
+    /// Records skipped: they did not decode, had no timestamp, or could not be written.
+    pub records_skipped: AtomicU64,
+    /// Woken whenever `written` moves or the status changes.
+    pub progressed: Notify,
+}
+
+impl QueryState {
+    pub fn status(&self) -> QueryStatus {
+        self.status.lock().map(|s| s.clone()).unwrap_or(QueryStatus::Error("state poisoned".into()))
+    }
+
+    pub fn written(&self) -> Positions {
+        self.written.lock().map(|w| w.clone()).unwrap_or_default()
+    }
+
+    fn set_status(&self, status: QueryStatus) {
+        if let Ok(mut s) = self.status.lock() {
+            // The first error is the one to report.
+            if !matches!(*s, QueryStatus::Error(_)) {
+                *s = status;
+            }
+        }
+        self.progressed.notify_waiters();
+    }
+
+    fn fail(&self, id: &str, stage: &str, error: impl std::fmt::Display) {
+        tracing::error!(query = id, stage, %error, "query failed");
+        self.set_status(QueryStatus::Error(format!("{stage}: {error}")));
+    }
+}
+
+/// A query's tasks and the handles to stop it and watch it.
+pub struct RunningQuery {
+    pub id: String,
+    pub input: Arc<Source>,
+    pub sink: Arc<Source>,
+    pub state: Arc<QueryState>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningQuery {
+    /// Starts the query's tasks on the current tokio runtime.
+    pub async fn start(log: Arc<dyn Log>, spec: QuerySpec) -> Result<RunningQuery, LogError> {
+        let offsets = OffsetStore::new(Arc::clone(&log));
+        let committed = offsets.load(&spec.id).await?;
+        let start = crate::log::start_positions(log.as_ref(), &spec.input.topic, spec.from_earliest).await?;
+        // A committed position wins; partitions added since start where the reset says.
+        let positions: Vec<(u32, u64)> = start
+            .into_iter()
+            .map(|(p, o)| (p, committed.as_ref().and_then(|c| c.get(&p).copied()).unwrap_or(o)))
+            .collect();
+        let state = Arc::new(QueryState {
+            status: Mutex::new(QueryStatus::Running),
+            written: Mutex::new(positions.iter().copied().collect()),
+            records_read: AtomicU64::new(0),
+            records_written: AtomicU64::new(0),
+            records_skipped: AtomicU64::new(0),
+            progressed: Notify::new(),
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        let (source_tx, operator_rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let (operator_tx, sink_rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let producer = Producer::new(Arc::clone(&log), &spec.sink.topic).await?;
+
+        let source = {
+            let (log, input, state, id) =
+                (Arc::clone(&log), Arc::clone(&spec.input), Arc::clone(&state), spec.id.clone());
+            tokio::spawn(async move {
+                if let Err(e) = read_source(log.as_ref(), &input, positions, source_tx, stop_rx, &state).await {
+                    state.fail(&id, "source", e);
+                }
+            })
+        };
+        let operators = {
+            let (state, id, chain) = (Arc::clone(&state), spec.id.clone(), spec.operators);
+            tokio::spawn(async move {
+                if let Err(e) = run_operators(chain, operator_rx, operator_tx).await {
+                    state.fail(&id, "operator", e);
+                }
+            })
+        };
+        let sink = {
+            let (state, id, encoder) = (Arc::clone(&state), spec.id.clone(), SinkEncoder::new(Arc::clone(&spec.sink)));
+            tokio::spawn(async move {
+                match write_sink(&id, encoder, producer, offsets, sink_rx, &state).await {
+                    Ok(()) => state.set_status(QueryStatus::Stopped),
+                    Err(e) => state.fail(&id, "sink", e),
+                }
+            })
+        };
+        Ok(RunningQuery {
+            id: spec.id,
+            input: spec.input,
+            sink: spec.sink,
+            state,
+            stop,
+            tasks: vec![source, operators, sink],
+        })
+    }
+
+    /// Stops reading, lets what was read drain to the sink, flushes and commits.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+    }
+
+    /// True when the query has written everything its input holds now (or has failed, and
+    /// will not move again).
+    pub async fn caught_up(&self, log: &dyn Log) -> Result<bool, LogError> {
+        if matches!(self.state.status(), QueryStatus::Error(_) | QueryStatus::Stopped) {
+            return Ok(true);
+        }
+        let written = self.state.written();
+        let partitions = log.partition_count(&self.input.topic).await?;
+        for partition in 0..partitions {
+            let latest = log.latest_offset(&self.input.topic, partition).await?;
+            if written.get(&partition).copied().unwrap_or(0) < latest {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+impl Drop for RunningQuery {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Why a task of a query stopped.
+#[derive(Debug, thiserror::Error)]
+enum TaskError {
+    #[error("{0}")]
+    Log(#[from] LogError),
+    #[error("{0}")]
+    Format(#[from] crate::format::FormatError),
+    #[error("{0}")]
+    Plan(#[from] super::plan::PlanError),
+}
+
+async fn read_source(
+    log: &dyn Log,
+    input: &Source,
+    positions: Vec<(u32, u64)>,
+    out: mpsc::Sender<Message>,
+    mut stop: watch::Receiver<bool>,
+    state: &QueryState,
+) -> Result<(), TaskError> {
+    let schema = row_schema(input);
+    let row_time = schema.index_of("ROWTIME").map_err(|e| crate::format::FormatError(e.to_string()))?;
+    let mut follower = Follower::new(log, &input.topic, positions, false);
+    loop {
+        let next = tokio::select! {
+            _ = stop.wait_for(|stopped| *stopped) => return Ok(()),
+            next = follower.next() => next?,
+        };
+        let Some((partition, records)) = next else { return Ok(()) };
+        let Some(next_offset) = records.last().map(|r| r.offset + 1) else { continue };
+        state.records_read.fetch_add(records.len() as u64, Ordering::Relaxed);
+        let rows = decode(input, &schema, partition, &records)?;
+        if !rows.errors.is_empty() {
+            state.records_skipped.fetch_add(rows.errors.len() as u64, Ordering::Relaxed);
+            for (offset, reason) in &rows.errors {
+                tracing::warn!(topic = %input.topic, partition, offset, %reason, "skipping a record");
+            }
+        }
+        let sent = async {
+            if rows.batch.num_rows() > 0 {
+                let timestamps_ms = rows.batch.column(row_time).clone();
+                out.send(Message::Data(TimedBatch { rows: rows.batch, timestamps_ms })).await?;
+            }
+            out.send(Message::Progress { partition, next_offset }).await
+        };
+        if sent.await.is_err() {
+            // The rest of the query has stopped (and said why).
+            return Ok(());
+        }
+    }
+}
+
+async fn run_operators(
+    mut chain: Vec<Box<dyn Operator>>,
+    mut input: mpsc::Receiver<Message>,
+    out: mpsc::Sender<Message>,
+) -> Result<(), TaskError> {
+    while let Some(message) = input.recv().await {
+        let forwarded = match message {
+            Message::Data(batch) => {
+                let mut sent = Ok(());
+                for batch in run_chain(&mut chain, batch)? {
+                    sent = out.send(Message::Data(batch)).await;
+                }
+                sent
+            }
+            progress @ Message::Progress { .. } => out.send(progress).await,
+        };
+        if forwarded.is_err() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+async fn write_sink(
+    id: &str,
+    encoder: SinkEncoder,
+    mut producer: Producer,
+    offsets: OffsetStore,
+    mut input: mpsc::Receiver<Message>,
+    state: &QueryState,
+) -> Result<(), TaskError> {
+    let mut pending: BTreeMap<u32, u64> = BTreeMap::new();
+    let mut last_commit = Instant::now();
+    let mut uncommitted = false;
+    while let Some(first) = input.recv().await {
+        let mut next = Some(first);
+        while let Some(message) = next {
+            match message {
+                Message::Data(batch) => {
+                    let errors = encoder.write(&batch, &mut producer)?;
+                    if !errors.is_empty() {
+                        state.records_skipped.fetch_add(errors.len() as u64, Ordering::Relaxed);
+                        for reason in &errors {
+                            tracing::warn!(query = id, %reason, "skipping an output row");
+                        }
+                    }
+                }
+                Message::Progress { partition, next_offset } => {
+                    pending.insert(partition, next_offset);
+                }
+            }
+            next = input.try_recv().ok();
+        }
+        let written = producer.pending_records() as u64;
+        producer.flush().await?;
+        state.records_written.fetch_add(written, Ordering::Relaxed);
+        if !pending.is_empty() {
+            if let Ok(mut positions) = state.written.lock() {
+                positions.append(&mut pending);
+            }
+            uncommitted = true;
+            state.progressed.notify_waiters();
+        }
+        if uncommitted && last_commit.elapsed() >= COMMIT_INTERVAL {
+            offsets.commit(id, &state.written()).await?;
+            last_commit = Instant::now();
+            uncommitted = false;
+        }
+    }
+    producer.flush().await?;
+    if uncommitted {
+        offsets.commit(id, &state.written()).await?;
+    }
+    Ok(())
+}

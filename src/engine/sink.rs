@@ -1,0 +1,76 @@
+//! Writing a query's rows to its sink: each row's key and value encoded in the sink's
+//! formats, its timestamp the row's event time (or the sink's `TIMESTAMP` column), the
+//! partition Kafka's partitioner picks for the key bytes.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use datafusion::arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, RecordBatchOptions, new_null_array};
+use datafusion::arrow::compute::cast;
+
+use super::operator::TimedBatch;
+use super::source::event_times;
+use crate::catalog::Source;
+use crate::format::{Codec, FormatError};
+use crate::log::{NewRecord, Producer};
+
+/// Encodes rows for one sink.
+pub struct SinkEncoder {
+    sink: Arc<Source>,
+}
+
+impl SinkEncoder {
+    pub fn new(sink: Arc<Source>) -> Self {
+        SinkEncoder { sink }
+    }
+
+    pub fn sink(&self) -> &Arc<Source> {
+        &self.sink
+    }
+
+    /// Encodes every row of `batch` (columns named as the sink's) and hands the records to
+    /// `producer`. Rows whose timestamp cannot be had are skipped and returned as errors.
+    pub fn write(&self, batch: &TimedBatch, producer: &mut Producer) -> Result<Vec<String>, FormatError> {
+        let rows = &batch.rows;
+        let keys = self.sink.key_codec.encode(&self.columns_for(&self.sink.key_codec, rows)?)?;
+        let values = self.sink.value_codec.encode(&self.columns_for(&self.sink.value_codec, rows)?)?;
+        let (timestamps, mut errors) = match &self.sink.timestamp_column {
+            Some(_) => {
+                let (times, bad) = event_times(&self.sink, rows)?;
+                (times, bad.into_iter().map(|(_, reason)| reason).collect())
+            }
+            None => (batch.timestamps_ms.clone(), Vec::new()),
+        };
+        let timestamps = timestamps
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .ok_or_else(|| FormatError("event times are not BIGINT".into()))?;
+        for (row, (key, value)) in keys.into_iter().zip(values).enumerate() {
+            if timestamps.is_null(row) {
+                continue;
+            }
+            let record = NewRecord::new(timestamps.value(row), key.map(Bytes::from), value.map(Bytes::from));
+            if let Err(e) = producer.send(record, None) {
+                errors.push(e.to_string());
+            }
+        }
+        Ok(errors)
+    }
+
+    /// The columns of `codec`'s schema taken from `rows` by name (cast where the types
+    /// differ, null where missing).
+    fn columns_for(&self, codec: &Codec, rows: &RecordBatch) -> Result<RecordBatch, FormatError> {
+        let columns = codec
+            .schema()
+            .fields()
+            .iter()
+            .map(|field| match rows.column_by_name(field.name()) {
+                Some(column) if column.data_type() == field.data_type() => Ok(column.clone()),
+                Some(column) => cast(column, field.data_type()).map_err(FormatError::from),
+                None => Ok(new_null_array(field.data_type(), rows.num_rows())),
+            })
+            .collect::<Result<Vec<ArrayRef>, FormatError>>()?;
+        let options = RecordBatchOptions::new().with_row_count(Some(rows.num_rows()));
+        Ok(RecordBatch::try_new_with_options(codec.schema().clone(), columns, &options)?)
+    }
+}

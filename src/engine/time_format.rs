@@ -1,0 +1,146 @@
+//! Java `DateTimeFormatter` patterns (ksqlDB's `TIMESTAMP_FORMAT` and its date functions)
+//! translated to chrono's, and strings parsed with them.
+//!
+//! Times without a zone in the pattern are UTC, as ksqlDB reads them by default.
+
+use chrono::format::{Item, StrftimeItems};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime};
+
+/// A pattern, translated once and used for many strings.
+#[derive(Debug, Clone)]
+pub struct TimeFormat {
+    chrono: String,
+    has_zone: bool,
+    has_time: bool,
+}
+
+impl TimeFormat {
+    /// Translates a Java pattern (`yyyy-MM-dd'T'HH:mm:ss.SSSX`); fails on letters chrono has
+    /// no counterpart for.
+    pub fn try_new(java: &str) -> Result<TimeFormat, String> {
+        let mut out = String::with_capacity(java.len() * 2);
+        let (mut has_zone, mut has_time) = (false, false);
+        let chars: Vec<char> = java.chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i];
+            if c == '\'' {
+                // Quoted literal; '' is a quote.
+                let mut j = i + 1;
+                if j < chars.len() && chars[j] == '\'' {
+                    out.push('\'');
+                    i += 2;
+                    continue;
+                }
+                while j < chars.len() && chars[j] != '\'' {
+                    push_literal(&mut out, chars[j]);
+                    j += 1;
+                }
+                i = j + 1;
+                continue;
+            }
+            if !c.is_ascii_alphabetic() {
+                push_literal(&mut out, c);
+                i += 1;
+                continue;
+            }
+            let mut run = 1;
+            while i + run < chars.len() && chars[i + run] == c {
+                run += 1;
+            }
+            let spec = match (c, run) {
+                ('y' | 'u', 2) => "%y",
+                ('y' | 'u', _) => "%Y",
+                ('M', 1) => "%-m",
+                ('M', 2) => "%m",
+                ('M', 3) => "%b",
+                ('M', _) => "%B",
+                ('d', 1) => "%-d",
+                ('d', _) => "%d",
+                ('D', _) => "%j",
+                ('H', 1) => "%-H",
+                ('H', _) => "%H",
+                ('h', 1) => "%-I",
+                ('h', _) => "%I",
+                ('m', 1) => "%-M",
+                ('m', _) => "%M",
+                ('s', 1) => "%-S",
+                ('s', _) => "%S",
+                ('S', 3) => "%3f",
+                ('S', 6) => "%6f",
+                ('S', 9) => "%9f",
+                ('S', _) => "%f",
+                ('a', _) => "%p",
+                ('E', 4..) => "%A",
+                ('E', _) => "%a",
+                ('X' | 'x', 1) => "%#z",
+                ('X' | 'x' | 'Z', 2 | 1) => "%z",
+                ('X' | 'x', _) => "%:z",
+                ('Z', _) => "%:z",
+                ('z' | 'V', _) => "%Z",
+                ('n', _) => "%f",
+                _ => return Err(format!("Unknown pattern letter: {c}")),
+            };
+            if matches!(c, 'X' | 'x' | 'Z' | 'z' | 'V') {
+                has_zone = true;
+            }
+            if matches!(c, 'H' | 'h' | 'm' | 's' | 'S') {
+                has_time = true;
+            }
+            out.push_str(spec);
+            i += run;
+        }
+        if StrftimeItems::new(&out).any(|item| matches!(item, Item::Error)) {
+            return Err(format!("Invalid pattern: {java}"));
+        }
+        Ok(TimeFormat { chrono: out, has_zone, has_time })
+    }
+
+    /// Milliseconds since the epoch of `text`, or `None` if it does not match.
+    pub fn parse_millis(&self, text: &str) -> Option<i64> {
+        if self.has_zone {
+            return DateTime::parse_from_str(text, &self.chrono).ok().map(|t| t.timestamp_millis());
+        }
+        if self.has_time {
+            return NaiveDateTime::parse_from_str(text, &self.chrono).ok().map(|t| t.and_utc().timestamp_millis());
+        }
+        NaiveDate::parse_from_str(text, &self.chrono)
+            .ok()
+            .map(|d| d.and_time(NaiveTime::MIN).and_utc().timestamp_millis())
+    }
+
+    /// `millis` formatted with this pattern, in UTC.
+    pub fn format_millis(&self, millis: i64) -> Option<String> {
+        let time = DateTime::from_timestamp_millis(millis)?;
+        let mut out = String::new();
+        use std::fmt::Write;
+        write!(out, "{}", time.format(&self.chrono)).ok()?;
+        Some(out)
+    }
+}
+
+fn push_literal(out: &mut String, c: char) {
+    if c == '%' {
+        out.push_str("%%");
+    } else {
+        out.push(c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn translates_and_parses_ksqldb_patterns() {
+        let f = TimeFormat::try_new("yyyy-MM-dd'T'HH:mm:ss.SSS").unwrap();
+        assert_eq!(f.parse_millis("2018-05-11T21:58:23.000"), Some(1_526_075_903_000));
+        assert_eq!(f.format_millis(1_526_075_903_123).as_deref(), Some("2018-05-11T21:58:23.123"));
+        let zoned = TimeFormat::try_new("yyyy-MM-dd HH:mm:ssX").unwrap();
+        assert_eq!(zoned.parse_millis("1970-01-01 01:00:00+01"), Some(0));
+        let date = TimeFormat::try_new("yyyy-MM-dd").unwrap();
+        assert_eq!(date.parse_millis("1970-01-02"), Some(86_400_000));
+        assert_eq!(f.parse_millis("not a time"), None);
+        assert!(TimeFormat::try_new("yyyy-qq").is_err());
+    }
+}

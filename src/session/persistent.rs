@@ -1,0 +1,498 @@
+//! Persistent queries: `CREATE STREAM … AS SELECT`, `INSERT INTO … SELECT`, `TERMINATE`,
+//! `SHOW QUERIES`, `EXPLAIN <query id>`, and keeping the queries of the catalog running.
+//!
+//! A persistent query is planned when it is created: its output columns become the sink's
+//! columns (keys as ksqlDB decides them), and the sink's `CREATE STREAM` is logged with the
+//! statement, so replaying the command topic restores the catalog without planning. Which
+//! queries run follows the catalog: [`Session::sync_queries`] (after every catch-up) starts
+//! the queries that should run and are not, and stops those that were terminated.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use datafusion::sql::sqlparser::ast::{Expr, Ident, Value};
+
+use super::command_log::Command;
+use super::*;
+use crate::catalog::{QueryInfo, Source, property_map};
+use crate::engine::operator::{Operator, Project};
+use crate::engine::plan::{StatelessPlan, normalise_expression, unqualified};
+use crate::engine::query::{QuerySpec, RunningQuery};
+use crate::engine::source::row_schema;
+use crate::sql::ast::{ColumnConstraint, ColumnDef, CreateAsSelect, CreateSource, InsertInto, Properties, SqlType};
+use crate::sql::ast::{StreamingQuery, Terminate};
+
+/// How long [`Session::wait_until_idle`] sleeps between checks when nothing wakes it.
+const IDLE_RECHECK: Duration = Duration::from_millis(100);
+
+/// A persistent query, planned.
+pub(super) struct PlannedQuery {
+    input: Arc<Source>,
+    plan: Arc<StatelessPlan>,
+    /// Per output column: whether it is a key column of the sink.
+    keys: Vec<bool>,
+}
+
+impl Session {
+    /// `CREATE STREAM s [WITH (…)] AS SELECT …`.
+    pub(super) async fn create_as_select(
+        &mut self,
+        create: &CreateAsSelect,
+        text: &str,
+    ) -> Result<StatementResult, SessionError> {
+        let name = source_name(&create.name);
+        if let Some(existing) = self.catalog.source(&name) {
+            if create.if_not_exists {
+                return Ok(StatementResult::status(format!("{} {name} already exists", kind_title(existing.kind))));
+            }
+            if create.or_replace {
+                return Err(SessionError::NotSupported {
+                    what: "CREATE OR REPLACE … AS SELECT".into(),
+                    hint: Some(format!("TERMINATE the query writing {name}, DROP it, and create it again")),
+                    at: Location::new(1, 1),
+                });
+            }
+        }
+        if create.kind == SourceKind::Table {
+            return Err(not_yet("CREATE TABLE … AS SELECT (tables and aggregations come with issue 4)"));
+        }
+        let planned = self.plan_persistent(&create.query, &name).await?;
+        let sink = self.sink_statement(create, &planned).await?;
+        let sink_text = Statement::CreateSource(sink.clone()).to_string();
+        let sink_source = self.catalog.plan_source(&sink, sink_text.clone()).map_err(|e| refusal(e.0))?;
+        self.ensure_topic(&sink_source).await?;
+        self.log_full_command(Command {
+            statement: text.to_owned(),
+            sink: Some(sink_text),
+            properties: self.properties.clone(),
+        })
+        .await?;
+        let id = self.newest_query_writing(&name);
+        Ok(StatementResult::status(format!("Created query with ID {id}")))
+    }
+
+    /// `INSERT INTO s SELECT …`: the query's columns must be the stream's.
+    pub(super) async fn insert_select(
+        &mut self,
+        insert: &InsertInto,
+        text: &str,
+    ) -> Result<StatementResult, SessionError> {
+        let name = source_name(&insert.target);
+        let target = self
+            .catalog
+            .source(&name)
+            .cloned()
+            .ok_or_else(|| refusal(format!("Sink does not exist for the INSERT INTO statement: {name}")))?;
+        if target.kind != SourceKind::Stream {
+            return Err(refusal(format!("INSERT INTO can only be used to insert into a stream. {name} is a table.")));
+        }
+        let planned = self.plan_persistent(&insert.query, &name).await?;
+        let result = describe_columns(&planned);
+        let sink: Vec<String> = target
+            .columns
+            .iter()
+            .filter(|c| matches!(c.role, ColumnRole::Key | ColumnRole::Value))
+            .map(|c| format!("`{}` {}{}", c.name, c.sql_type, if c.role == ColumnRole::Key { " KEY" } else { "" }))
+            .collect();
+        if result != sink {
+            return Err(refusal(format!(
+                "Incompatible schema between results and sink.\nResult schema is [{}],\nbut sink schema is [{}].",
+                result.join(", "),
+                sink.join(", ")
+            )));
+        }
+        if planned.input.name == name {
+            return Err(refusal(format!("Cannot insert into {name} from itself")));
+        }
+        self.log_full_command(Command { statement: text.to_owned(), sink: None, properties: self.properties.clone() })
+            .await?;
+        let id = self.newest_query_writing(&name);
+        Ok(StatementResult::status(format!("Created query with ID {id}")))
+    }
+
+    /// `TERMINATE id` / `TERMINATE ALL`.
+    pub(super) async fn terminate(
+        &mut self,
+        terminate: &Terminate,
+        text: &str,
+    ) -> Result<StatementResult, SessionError> {
+        if let Terminate::Query(id) = terminate
+            && self.catalog.query(&id.to_uppercase()).is_none()
+        {
+            return Err(refusal(format!("Unknown queryId: {id}")));
+        }
+        self.log_command(text).await?;
+        Ok(StatementResult::status("Query terminated."))
+    }
+
+    /// `SHOW QUERIES`.
+    pub(super) fn show_queries(&self) -> StatementResult {
+        let rows = self
+            .catalog
+            .queries()
+            .map(|q| {
+                let status = match self.running.get(&q.id) {
+                    Some(running) => running.state.status().name().to_string(),
+                    None => "NOT RUNNING HERE".to_string(),
+                };
+                let topic = self.catalog.source(&q.sink).map(|s| s.topic.clone()).unwrap_or_default();
+                vec![q.id.clone(), "PERSISTENT".into(), status, q.sink.clone(), topic, q.statement.clone()]
+            })
+            .collect();
+        StatementResult::table(
+            &["Query ID", "Query Type", "Status", "Sink Name", "Sink Kafka Topic", "Query String"],
+            rows,
+        )
+    }
+
+    /// `EXPLAIN <query id>`: the query's topology and how it is doing.
+    pub(super) async fn explain_query(&self, id: &str) -> Result<StatementResult, SessionError> {
+        let info = self.catalog.query(&id.to_uppercase()).cloned().ok_or_else(|| {
+            refusal(format!(
+                "Query with id:{id} does not exist, use SHOW QUERIES to view the full set of running queries."
+            ))
+        })?;
+        let (query, _) = persistent_query_of(&info)?;
+        let planned = self.plan_persistent(&query, &info.sink).await?;
+        let sink =
+            self.catalog.source(&info.sink).cloned().ok_or_else(|| refusal(format!("{} does not exist", info.sink)))?;
+        let mut lines = vec![format!(
+            "Source {} (topic '{}', key {}, value {})",
+            planned.input.name,
+            planned.input.topic,
+            planned.input.key_format.name(),
+            planned.input.value_format.name()
+        )];
+        for operator in operators_for(&query, &planned) {
+            lines.push(format!("  -> {}", operator.describe()));
+        }
+        lines.push(format!(
+            "  -> Sink {} (topic '{}', key {}, value {})",
+            sink.name,
+            sink.topic,
+            sink.key_format.name(),
+            sink.value_format.name()
+        ));
+        let mut title = format!("ID: {}\nQuery: {}\nTopology:\n{}", info.id, info.statement, lines.join("\n"));
+        if let Some(running) = self.running.get(&info.id) {
+            let state = &running.state;
+            use std::sync::atomic::Ordering::Relaxed;
+            title.push_str(&format!(
+                "\nStatus: {}\nRecords read: {}, written: {}, skipped: {}",
+                state.status().name(),
+                state.records_read.load(Relaxed),
+                state.records_written.load(Relaxed),
+                state.records_skipped.load(Relaxed)
+            ));
+            if let crate::engine::query::QueryStatus::Error(reason) = state.status() {
+                title.push_str(&format!("\nError: {reason}"));
+            }
+        }
+        Ok(StatementResult::Table {
+            title: Some(title),
+            columns: vec!["Column".into(), "Type".into()],
+            rows: sink.columns.iter().map(|c| vec![c.name.clone(), c.sql_type.to_string()]).collect(),
+        })
+    }
+
+    /// Starts the catalog's queries that are not running here, and stops the running ones
+    /// the catalog no longer has (terminated, maybe by another process).
+    pub(super) async fn sync_queries(&mut self) -> Result<(), SessionError> {
+        let gone: Vec<String> = self.running.keys().filter(|id| self.catalog.query(id).is_none()).cloned().collect();
+        for id in gone {
+            if let Some(query) = self.running.remove(&id) {
+                query.stop().await;
+            }
+        }
+        let missing: Vec<QueryInfo> =
+            self.catalog.queries().filter(|q| !self.running.contains_key(&q.id)).cloned().collect();
+        for info in missing {
+            match self.start_query(&info).await {
+                Ok(running) => {
+                    self.running.insert(info.id.clone(), running);
+                }
+                Err(e) => tracing::error!(query = %info.id, error = %e, "cannot start the query"),
+            }
+        }
+        Ok(())
+    }
+
+    async fn start_query(&self, info: &QueryInfo) -> Result<RunningQuery, SessionError> {
+        let (query, _) = persistent_query_of(info)?;
+        let planned = self.plan_persistent(&query, &info.sink).await?;
+        let sink =
+            self.catalog.source(&info.sink).cloned().ok_or_else(|| refusal(format!("{} does not exist", info.sink)))?;
+        let spec = QuerySpec {
+            id: info.id.clone(),
+            operators: operators_for(&query, &planned),
+            input: planned.input,
+            sink,
+            from_earliest: info.properties.get("auto.offset.reset").is_some_and(|v| v == "earliest"),
+        };
+        Ok(RunningQuery::start(Arc::clone(&self.log), spec).await?)
+    }
+
+    /// Waits until every running query has written everything its input holds (queries that
+    /// feed each other included).
+    pub async fn wait_until_idle(&self) -> Result<(), SessionError> {
+        loop {
+            // Register for wake-ups before looking, so that none is missed in between.
+            let mut wakes: Vec<Pin<Box<tokio::sync::futures::Notified<'_>>>> =
+                self.running.values().map(|q| Box::pin(q.state.progressed.notified())).collect();
+            for wake in wakes.iter_mut() {
+                wake.as_mut().enable();
+            }
+            let mut idle = true;
+            for query in self.running.values() {
+                if !query.caught_up(self.log.as_ref()).await? {
+                    idle = false;
+                    break;
+                }
+            }
+            if idle {
+                return Ok(());
+            }
+            let _ = tokio::time::timeout(IDLE_RECHECK, futures::future::select_all(wakes)).await;
+        }
+    }
+
+    pub fn has_running_queries(&self) -> bool {
+        !self.running.is_empty()
+    }
+
+    /// Stops every query running here: each drains what it read, flushes and commits.
+    pub async fn shutdown(&mut self) {
+        let running = std::mem::take(&mut self.running);
+        futures::future::join_all(running.into_values().map(|q| q.stop())).await;
+    }
+
+    /// The id of the newest query writing `sink`.
+    fn newest_query_writing(&self, sink: &str) -> String {
+        let newest = self.catalog.queries().filter(|q| q.sink == sink).max_by_key(|q| query_sequence(&q.id));
+        newest.map(|q| q.id.clone()).unwrap_or_default()
+    }
+
+    /// Plans a persistent query writing `sink_name`, deciding which output columns are keys
+    /// with ksqlDB's rules and messages.
+    pub(super) async fn plan_persistent(
+        &self,
+        query: &StreamingQuery,
+        sink_name: &str,
+    ) -> Result<PlannedQuery, SessionError> {
+        if query.emit == Some(crate::sql::ast::Emit::Final) {
+            return Err(not_yet("EMIT FINAL (windowed aggregation comes with issue 4)"));
+        }
+        if query.query.limit_clause.is_some() {
+            return Err(refusal("LIMIT is only valid in push queries, not in persistent ones".into()));
+        }
+        let input = self.query_source(query)?;
+        let star: Vec<String> = input.columns.iter().map(|c| c.name.clone()).collect();
+        let mut without_partitioning = query.clone();
+        without_partitioning.partition_by.clear();
+        let plan = StatelessPlan::try_new(&without_partitioning, &input.name, row_schema(&input), &star)
+            .await
+            .map_err(|e| refusal(e.0))?;
+        let names: Vec<String> = plan.output_schema().fields().iter().map(|f| f.name().clone()).collect();
+        let keys = key_columns(query, &input, plan.items(), &names, sink_name)?;
+        if keys.iter().all(|k| *k) {
+            return Err(refusal("The projection contains no value columns.".into()));
+        }
+        Ok(PlannedQuery { input, plan: Arc::new(plan), keys })
+    }
+
+    /// The `CREATE STREAM` of a CSAS's sink: the query's columns, with its properties and the
+    /// input's where it gives none.
+    async fn sink_statement(
+        &self,
+        create: &CreateAsSelect,
+        planned: &PlannedQuery,
+    ) -> Result<CreateSource, SessionError> {
+        let given = property_map(&create.properties).map_err(|e| refusal(e.0))?;
+        let has_keys = planned.keys.iter().any(|k| *k);
+        if !has_keys && given.contains_key("KEY_FORMAT") {
+            return Err(refusal("Key format specified for stream without key columns.".into()));
+        }
+        let input = &planned.input;
+        let mut properties: BTreeMap<String, String> = given.clone();
+        properties.entry("KAFKA_TOPIC".into()).or_insert_with(|| source_name(&create.name));
+        if !given.contains_key("FORMAT") {
+            let key_format = if has_keys { input.key_format.name() } else { "NONE" };
+            properties.entry("KEY_FORMAT".into()).or_insert_with(|| key_format.into());
+            properties.entry("VALUE_FORMAT".into()).or_insert_with(|| input.value_format.name().into());
+        }
+        if let Some(wrap) = input.properties.get("WRAP_SINGLE_VALUE") {
+            properties.entry("WRAP_SINGLE_VALUE".into()).or_insert_with(|| wrap.clone());
+        }
+        if !properties.contains_key("PARTITIONS") {
+            let partitions = self.log.partition_count(&input.topic).await?;
+            properties.insert("PARTITIONS".into(), partitions.to_string());
+        }
+        let schema = planned.plan.output_schema();
+        let mut columns = Vec::with_capacity(schema.fields().len());
+        for (field, is_key) in schema.fields().iter().zip(&planned.keys) {
+            let data_type = match SqlType::from_arrow(field.data_type()) {
+                Some(t) => t,
+                None if field.data_type().is_null() => {
+                    return Err(refusal(format!(
+                        "Can't infer a type of null. Please explicitly cast it to a required type, \
+                         e.g. CAST(null AS VARCHAR). Column: {}",
+                        field.name()
+                    )));
+                }
+                None => {
+                    return Err(refusal(format!(
+                        "Column {} has type {}, which ksqlDB types cannot hold",
+                        field.name(),
+                        field.data_type()
+                    )));
+                }
+            };
+            let constraint = if *is_key { ColumnConstraint::Key } else { ColumnConstraint::None };
+            columns.push(ColumnDef { name: Ident::with_quote('`', field.name().clone()), data_type, constraint });
+        }
+        Ok(CreateSource {
+            or_replace: false,
+            source: false,
+            kind: create.kind,
+            if_not_exists: false,
+            name: create.name.clone(),
+            columns,
+            properties: Properties(
+                properties.into_iter().map(|(k, v)| (Ident::new(k), Value::SingleQuotedString(v))).collect(),
+            ),
+        })
+    }
+}
+
+/// The columns of a planned query as an INSERT INTO compares them with its sink's.
+fn describe_columns(planned: &PlannedQuery) -> Vec<String> {
+    planned
+        .plan
+        .output_schema()
+        .fields()
+        .iter()
+        .zip(&planned.keys)
+        .map(|(f, key)| {
+            let sql_type =
+                SqlType::from_arrow(f.data_type()).map_or_else(|| f.data_type().to_string(), |t| t.to_string());
+            format!("`{}` {sql_type}{}", f.name(), if *key { " KEY" } else { "" })
+        })
+        .collect()
+}
+
+/// The operators of a planned query, source to sink.
+fn operators_for(query: &StreamingQuery, planned: &PlannedQuery) -> Vec<Box<dyn Operator>> {
+    let select = match query.query.body.as_ref() {
+        datafusion::sql::sqlparser::ast::SetExpr::Select(select) => Some(select),
+        _ => None,
+    };
+    let filter = select.and_then(|s| s.selection.as_ref()).map(|c| format!("Filter: {c}; ")).unwrap_or_default();
+    let columns: Vec<String> = planned
+        .plan
+        .output_schema()
+        .fields()
+        .iter()
+        .zip(&planned.keys)
+        .map(|(f, key)| format!("{}{}", f.name(), if *key { " (key)" } else { "" }))
+        .collect();
+    let mut description = format!("{filter}Project: {}", columns.join(", "));
+    if !query.partition_by.is_empty() {
+        let by: Vec<String> = query.partition_by.iter().map(|e| e.to_string()).collect();
+        description.push_str(&format!("; re-keyed by {}", by.join(", ")));
+    }
+    vec![Box::new(Project::new(Arc::clone(&planned.plan), description))]
+}
+
+/// Which output columns are keys. Without PARTITION BY, those that are the input's key
+/// columns (each exactly once, all of them); with it, those that are its expressions (all
+/// of them); with `PARTITION BY NULL`, none.
+fn key_columns(
+    query: &StreamingQuery,
+    input: &Source,
+    items: &[Expr],
+    names: &[String],
+    sink_name: &str,
+) -> Result<Vec<bool>, SessionError> {
+    let partition_by: Vec<Expr> = query
+        .partition_by
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            normalise_expression(&mut e);
+            unqualified(&e)
+        })
+        .collect();
+    let is_null = |e: &Expr| matches!(e, Expr::Value(v) if v.value == Value::Null);
+    if partition_by.iter().any(is_null) {
+        if partition_by.len() > 1 {
+            return Err(refusal("Cannot PARTITION BY multiple columns including NULL".into()));
+        }
+        return Ok(vec![false; items.len()]);
+    }
+    let (wanted, what): (Vec<Expr>, &str) = if partition_by.is_empty() {
+        let keys = input.columns.iter().filter(|c| c.role == ColumnRole::Key);
+        (keys.map(|c| Expr::Identifier(Ident::with_quote('`', c.name.clone()))).collect(), "key column")
+    } else {
+        for expr in &partition_by {
+            if let Expr::Identifier(ident) = expr
+                && !input.columns.iter().any(|c| c.name == ident.value)
+                && !crate::engine::source::PSEUDO_COLUMNS.iter().any(|(p, _)| *p == ident.value)
+            {
+                return Err(refusal(format!(
+                    "PARTITION BY column '{0}' cannot be resolved. '{0}' must be a column in the source schema \
+                     since PARTITION BY is applied on the input.",
+                    ident.value
+                )));
+            }
+        }
+        (partition_by, "partitioning expression")
+    };
+    let same = |a: &Expr, b: &Expr| match (a, b) {
+        (Expr::Identifier(x), Expr::Identifier(y)) => x.value == y.value,
+        _ => a.to_string() == b.to_string(),
+    };
+    let mut keys = vec![false; items.len()];
+    let mut missing = Vec::new();
+    for want in &wanted {
+        let found: Vec<usize> = (0..items.len()).filter(|i| same(&items[*i], want)).collect();
+        match found.as_slice() {
+            [] => missing.push(want.to_string().replace('`', "")),
+            [one] => keys[*one] = true,
+            several => {
+                let aliases: Vec<&str> = several.iter().map(|i| names[*i].as_str()).collect();
+                return Err(refusal(format!(
+                    "The projection contains a key column (`{}`) more than once, aliased as: {}.",
+                    want.to_string().replace('`', ""),
+                    aliases.join(" and ")
+                )));
+            }
+        }
+    }
+    if !missing.is_empty() {
+        let plural = if missing.len() > 1 { "s" } else { "" };
+        return Err(refusal(format!(
+            "The query used to build `{sink_name}` must include the {what}{plural} {} in its projection (eg, SELECT {}...).",
+            missing.join(" and "),
+            missing.join(", ")
+        )));
+    }
+    Ok(keys)
+}
+
+/// The query of a persistent query's statement, and whether it is an INSERT INTO.
+fn persistent_query_of(info: &QueryInfo) -> Result<(StreamingQuery, bool), SessionError> {
+    match parse_one(&info.statement).map_err(SessionError::Parse)? {
+        Statement::CreateAsSelect(create) => Ok((*create.query, false)),
+        Statement::InsertInto(insert) => Ok((*insert.query, true)),
+        other => Err(refusal(format!("not a persistent query: {other}"))),
+    }
+}
+
+/// The command offset at the end of a query id, which orders queries by creation.
+fn query_sequence(id: &str) -> u64 {
+    id.rsplit('_').next().and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+fn not_yet(what: &str) -> SessionError {
+    SessionError::NotSupported { what: what.to_owned(), hint: None, at: Location::new(1, 1) }
+}

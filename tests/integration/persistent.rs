@@ -1,0 +1,162 @@
+//! Persistent queries through a session over a real embedded log: CSAS and INSERT INTO …
+//! SELECT writing sink topics, ksqlDB's key rules, TERMINATE and DROP, and a restart that
+//! resumes from the committed offsets without writing anything twice.
+
+use std::sync::Arc;
+
+use eddy::log::{EmbeddedLog, Log, Record};
+use eddy::session::{Session, SessionError, StatementResult};
+
+async fn session(dir: &std::path::Path) -> (Arc<dyn Log>, Session) {
+    let log: Arc<dyn Log> = Arc::new(EmbeddedLog::open(dir).unwrap());
+    let mut session = Session::open(Arc::clone(&log)).await.unwrap();
+    session.set_until_idle(true);
+    (log, session)
+}
+
+async fn run(session: &mut Session, script: &str) -> Result<Vec<String>, SessionError> {
+    let mut out = Vec::new();
+    session.execute(script, &mut |r: StatementResult| out.push(r.to_string())).await?;
+    Ok(out)
+}
+
+/// Every record of a topic, partition by partition.
+async fn records(log: &dyn Log, topic: &str) -> Vec<Record> {
+    let mut all = Vec::new();
+    for partition in 0..log.partition_count(topic).await.unwrap() {
+        let fetch = log.read(topic, partition, 0, usize::MAX / 2).await.unwrap();
+        all.extend(fetch.records);
+    }
+    all
+}
+
+fn text(bytes: &Option<bytes::Bytes>) -> String {
+    bytes.as_deref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_else(|| "<null>".into())
+}
+
+const PAGEVIEWS: &str = "SET 'auto.offset.reset' = 'earliest';
+    CREATE STREAM pv (user_id STRING KEY, page STRING, ms BIGINT)
+      WITH (KAFKA_TOPIC='pv', VALUE_FORMAT='JSON', PARTITIONS=1);
+    INSERT INTO pv (ROWTIME, user_id, page, ms) VALUES (1000, 'alice', '/home', 1200);
+    INSERT INTO pv (ROWTIME, user_id, page, ms) VALUES (2000, 'bob', '/cart', 800);
+    INSERT INTO pv (ROWTIME, user_id, page, ms) VALUES (3000, 'alice', '/cart', 2500);";
+
+#[tokio::test]
+async fn csas_filters_and_projects_into_its_sink_topic() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, mut s) = session(dir.path()).await;
+    run(&mut s, PAGEVIEWS).await.unwrap();
+    let out = run(
+        &mut s,
+        "CREATE STREAM carts AS SELECT user_id, ms * 2 AS double_ms, UCASE(page) FROM pv WHERE page = '/cart';",
+    )
+    .await
+    .unwrap();
+    assert_eq!(out, [" Created query with ID CSAS_CARTS_1\n"]);
+    s.wait_until_idle().await.unwrap();
+    let written: Vec<(String, String, i64)> =
+        records(log.as_ref(), "CARTS").await.iter().map(|r| (text(&r.key), text(&r.value), r.timestamp_ms)).collect();
+    assert_eq!(
+        written,
+        [
+            ("bob".into(), r#"{"DOUBLE_MS":1600,"KSQL_COL_0":"/CART"}"#.into(), 2000),
+            ("alice".into(), r#"{"DOUBLE_MS":5000,"KSQL_COL_0":"/CART"}"#.into(), 3000),
+        ]
+    );
+    let described = run(&mut s, "DESCRIBE carts;").await.unwrap().concat();
+    assert!(described.contains("USER_ID") && described.contains("STRING (key)"), "{described}");
+    let queries = run(&mut s, "SHOW QUERIES;").await.unwrap().concat();
+    assert!(queries.contains("CSAS_CARTS_1") && queries.contains("RUNNING"), "{queries}");
+    let explained = run(&mut s, "EXPLAIN CSAS_CARTS_1;").await.unwrap().concat();
+    assert!(explained.contains("Source PV") && explained.contains("Sink CARTS"), "{explained}");
+    assert!(explained.contains("Records read: 3, written: 2, skipped: 0"), "{explained}");
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_restart_resumes_where_the_queries_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (_log, mut s) = session(dir.path()).await;
+        run(&mut s, PAGEVIEWS).await.unwrap();
+        run(&mut s, "CREATE STREAM long_views AS SELECT user_id, page FROM pv WHERE ms > 1000;").await.unwrap();
+        s.wait_until_idle().await.unwrap();
+        s.shutdown().await;
+    }
+    let (log, mut s) = session(dir.path()).await;
+    run(&mut s, "INSERT INTO pv (user_id, page, ms) VALUES ('carol', '/faq', 4000);").await.unwrap();
+    s.wait_until_idle().await.unwrap();
+    let pages: Vec<String> = records(log.as_ref(), "LONG_VIEWS").await.iter().map(|r| text(&r.value)).collect();
+    assert_eq!(pages, [r#"{"PAGE":"/home"}"#, r#"{"PAGE":"/cart"}"#, r#"{"PAGE":"/faq"}"#]);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn chained_queries_and_insert_into_select() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, mut s) = session(dir.path()).await;
+    run(&mut s, PAGEVIEWS).await.unwrap();
+    run(
+        &mut s,
+        "CREATE STREAM by_page WITH (KAFKA_TOPIC='by_page', VALUE_FORMAT='DELIMITED') AS
+           SELECT page, user_id FROM pv PARTITION BY page;
+         CREATE STREAM homes AS SELECT page, user_id FROM by_page WHERE page = '/home';
+         INSERT INTO homes SELECT page, user_id FROM by_page WHERE page = '/cart';",
+    )
+    .await
+    .unwrap();
+    s.wait_until_idle().await.unwrap();
+    let by_page: Vec<(String, String)> =
+        records(log.as_ref(), "by_page").await.iter().map(|r| (text(&r.key), text(&r.value))).collect();
+    assert_eq!(by_page.len(), 3);
+    assert!(by_page.contains(&("/home".into(), "alice".into())), "{by_page:?}");
+    let mut homes: Vec<String> = records(log.as_ref(), "HOMES").await.iter().map(|r| text(&r.key)).collect();
+    homes.sort();
+    assert_eq!(homes, ["/cart", "/cart", "/home"]);
+
+    let e = run(&mut s, "INSERT INTO homes SELECT user_id, page FROM pv;").await.unwrap_err();
+    assert!(e.to_string().contains("Incompatible schema between results and sink"), "{e}");
+    let e = run(&mut s, "DROP STREAM by_page;").await.unwrap_err();
+    assert!(e.to_string().contains("The following queries read from this source: [CSAS_HOMES_"), "{e}");
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn keys_follow_ksqldbs_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_log, mut s) = session(dir.path()).await;
+    run(&mut s, PAGEVIEWS).await.unwrap();
+    let cases = [
+        ("CREATE STREAM o1 AS SELECT page FROM pv;", "must include the key column USER_ID in its projection"),
+        ("CREATE STREAM o2 AS SELECT user_id, user_id AS u2, page FROM pv;", "key column (`USER_ID`) more than once"),
+        ("CREATE STREAM o3 AS SELECT user_id FROM pv;", "The projection contains no value columns."),
+        ("CREATE STREAM o4 AS SELECT user_id, page FROM pv PARTITION BY nope;", "PARTITION BY column 'NOPE'"),
+        ("CREATE STREAM o5 AS SELECT user_id, ms FROM pv PARTITION BY page;", "partitioning expression PAGE"),
+        ("CREATE STREAM o6 WITH (KEY_FORMAT='JSON') AS SELECT * FROM pv PARTITION BY NULL;", "Key format specified"),
+        ("CREATE STREAM o7 AS SELECT user_id, page FROM pv LIMIT 3;", "LIMIT"),
+    ];
+    for (statement, expected) in cases {
+        let e = run(&mut s, statement).await.unwrap_err();
+        assert!(e.to_string().contains(expected), "{statement}: {e}");
+    }
+    run(&mut s, "CREATE STREAM keyless AS SELECT * FROM pv PARTITION BY NULL;").await.unwrap();
+    let described = run(&mut s, "DESCRIBE keyless;").await.unwrap().concat();
+    assert!(!described.contains("(key)") && described.contains("Key format: NONE"), "{described}");
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn terminate_stops_a_query_and_frees_its_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, mut s) = session(dir.path()).await;
+    run(&mut s, PAGEVIEWS).await.unwrap();
+    run(&mut s, "CREATE STREAM copy AS SELECT * FROM pv;").await.unwrap();
+    s.wait_until_idle().await.unwrap();
+    let e = run(&mut s, "TERMINATE nope;").await.unwrap_err();
+    assert!(e.to_string().contains("Unknown queryId"), "{e}");
+    assert_eq!(run(&mut s, "TERMINATE CSAS_COPY_1;").await.unwrap(), [" Query terminated.\n"]);
+    run(&mut s, "INSERT INTO pv (user_id, page, ms) VALUES ('dan', '/x', 1);").await.unwrap();
+    assert_eq!(records(log.as_ref(), "COPY").await.len(), 3, "a terminated query writes nothing more");
+    run(&mut s, "DROP STREAM copy DELETE TOPIC; DROP STREAM pv;").await.unwrap();
+    assert!(!run(&mut s, "SHOW QUERIES;").await.unwrap().concat().contains("CSAS"));
+}
