@@ -130,7 +130,7 @@ impl Session {
     ) -> Result<(), SessionError> {
         // The scripts being run, innermost (the latest RUN SCRIPT) last. Kept as a stack
         // rather than by recursion, so nesting costs no stack.
-        let mut scripts = vec![Script::split(script.to_owned())?];
+        let mut scripts = vec![Script::new(script.to_owned())?];
         while let Some(current) = scripts.last_mut() {
             let Some((start, range)) = current.statements.next() else {
                 scripts.pop();
@@ -151,7 +151,7 @@ impl Session {
                     message: format!("Cannot read script '{path}': {e}"),
                     at: start,
                 })?;
-                scripts.push(Script::split(text)?);
+                scripts.push(Script::new(text)?);
                 continue;
             }
             let result = Box::pin(self.run(statement, start, on_result)).await?;
@@ -366,7 +366,7 @@ struct Script {
 }
 
 impl Script {
-    fn split(text: String) -> Result<Script, SessionError> {
+    fn new(text: String) -> Result<Script, SessionError> {
         let tokens = tokenize(&text).map_err(SessionError::Parse)?;
         let offsets = Offsets::new(&text);
         let statements: Vec<(Location, std::ops::Range<usize>)> = split_statements(tokens)
