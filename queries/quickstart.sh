@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # Eddy's quickstart on the embedded log (no broker, no JVM): create a keyed topic, produce
 # page views into it with the topic tools, read them back with their partitions and offsets,
-# then declare a stream over the topic in SQL, insert more, and run a push query over all of it.
+# then declare a stream over the topic in SQL, insert more, and run a push query over all of it;
+# last, the SQL quickstart: a persistent query (CSAS) and a push query over its output.
 #
 #   ./queries/quickstart.sh                # data in ./eddy-data (or $EDDY_DATA_DIR)
-#
-# Once persistent queries run, this becomes `eddy run queries/quickstart.sql --until-idle`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/eddy/target}"
@@ -31,3 +30,6 @@ echo "--- describe:"
 
 echo "--- SQL over the same topic (queries/pageviews.sql):"
 "$eddy" run queries/pageviews.sql --until-idle
+
+echo "--- a pipeline: a persistent query and a push query over its output (queries/quickstart.sql):"
+"$eddy" run queries/quickstart.sql --until-idle

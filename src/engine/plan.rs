@@ -15,6 +15,7 @@ use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::datasource::MemTable;
 use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::{Expr as LogicalExpr, LogicalPlan};
+use datafusion::optimizer::simplify_expressions::{ExprSimplifier, SimplifyContext};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::sqlparser::ast::{
@@ -90,6 +91,12 @@ impl StatelessPlan {
         let (exprs, predicate) = stateless_parts(&plan)?;
 
         let input = datafusion::common::DFSchema::try_from_qualified_schema(source_name, &row_schema)?;
+        // DataFusion's simplifier runs before physical planning (some functions, COALESCE
+        // among them, exist only in their simplified form). It is told no query start time,
+        // so NOW() and the like stay per-row instead of being fixed at planning.
+        let simplifier = ExprSimplifier::new(SimplifyContext::builder().with_schema(Arc::new(input.clone())).build());
+        let predicate = predicate.map(|p| simplifier.simplify(p)).transpose()?;
+        let exprs = exprs.into_iter().map(|e| simplifier.simplify(e)).collect::<Result<Vec<_>, _>>()?;
         let filter = predicate.map(|p| state.create_physical_expr(p, &input)).transpose()?;
         let mut projection = Vec::with_capacity(exprs.len());
         let mut fields = Vec::with_capacity(exprs.len());
