@@ -9,12 +9,14 @@
 //! - [`format`]: KAFKA, JSON and DELIMITED keys and values to and from Arrow;
 //! - [`log`]: topics — the [`log::Log`] trait, the embedded log, Kafka's partitioner, a
 //!   producer;
+//! - [`conformance`]: ksqlDB's QTT files run against Eddy (`eddy qtt`);
 //! - [`cli`]: the `eddy` command line (argument parsing and the `topic` commands);
 //! - [`bench`]: benchmarks (`eddy bench`), never part of the tests.
 
 pub mod bench;
 pub mod catalog;
 pub mod cli;
+pub mod conformance;
 pub mod engine;
 pub mod format;
 pub mod log;

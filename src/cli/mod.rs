@@ -4,6 +4,7 @@
 //! code: 0 ok, 1 user error (bad input, unknown topic), 2 internal error.
 
 pub mod format;
+pub mod qtt;
 pub mod repl;
 pub mod run;
 pub mod topic;
@@ -43,6 +44,9 @@ pub enum Command {
     /// Execute the statements of a .sql file.
     #[command(after_help = "Example:\n  eddy run queries/pageviews.sql --until-idle")]
     Run(run::RunArgs),
+    /// Run ksqlDB's QTT conformance files: one PASS/FAIL/SKIP line per case, then the counts.
+    #[command(after_help = "Example:\n  eddy qtt ../shared/qtt/query-validation-tests/project-filter.json")]
+    Qtt(qtt::QttArgs),
     /// Benchmarks (never part of the tests).
     #[command(subcommand, after_help = "Example:\n  cargo run --release -- bench log --records 5000000")]
     Bench(BenchCommand),
@@ -99,6 +103,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         None | Some(Command::Repl) => repl::run(&cli.data_dir).await,
         Some(Command::Topic(command)) => topic::run(&cli.data_dir, command).await,
         Some(Command::Run(args)) => run::run(&cli.data_dir, args).await,
+        Some(Command::Qtt(args)) => qtt::run(args).await,
         Some(Command::Bench(command)) => crate::bench::run(command).await,
     }
 }

@@ -50,7 +50,7 @@ impl Project {
 
 impl Operator for Project {
     fn process(&mut self, batch: TimedBatch, out: &mut Vec<TimedBatch>) -> Result<(), PlanError> {
-        let projected = self.plan.apply_timed(&batch.rows)?;
+        let projected = self.plan.apply_timed(&batch.rows, batch.tombstones.as_ref())?;
         if projected.rows.num_rows() > 0 {
             out.push(projected);
         }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, BooleanArray, RecordBatch};
 use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::compute::kernels::boolean::{and, not};
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::datasource::MemTable;
 use datafusion::execution::FunctionRegistry;
@@ -48,12 +49,15 @@ pub struct StatelessPlan {
     row_time_index: usize,
 }
 
-/// The rows a plan produced from a batch, with the event time of each.
+/// Rows with the event time of each, flowing between a query's operators.
 #[derive(Debug, Clone)]
 pub struct TimedBatch {
     pub rows: RecordBatch,
     /// Milliseconds since the epoch, one per row (Int64, never null).
     pub timestamps_ms: ArrayRef,
+    /// Rows that stand for records without a value (tombstones): a sink writes them with
+    /// no value. `None` when there are none.
+    pub tombstones: Option<BooleanArray>,
 }
 
 impl StatelessPlan {
@@ -75,7 +79,7 @@ impl StatelessPlan {
         normalise_identifiers(&mut standard);
         expand_star(&mut standard, star_columns);
         let input_names: Vec<String> = row_schema.fields().iter().map(|f| f.name().clone()).collect();
-        let items = name_projection(&mut standard, &input_names)?;
+        let (items, names) = name_projection(&mut standard, &input_names)?;
         rewrite_struct_access(&mut standard)?;
         let mut config = SessionConfig::new();
         config.options_mut().sql_parser.enable_ident_normalization = false;
@@ -100,12 +104,10 @@ impl StatelessPlan {
         let filter = predicate.map(|p| state.create_physical_expr(p, &input)).transpose()?;
         let mut projection = Vec::with_capacity(exprs.len());
         let mut fields = Vec::with_capacity(exprs.len());
-        for expr in exprs.iter() {
-            let name = match expr {
-                LogicalExpr::Column(column) => column.name.clone(),
-                LogicalExpr::Alias(alias) => alias.name.clone(),
-                other => other.schema_name().to_string(),
-            };
+        if exprs.len() != names.len() {
+            return Err(PlanError(format!("{} columns planned for {} named", exprs.len(), names.len())));
+        }
+        for (expr, name) in exprs.iter().zip(names) {
             let physical = state.create_physical_expr(expr.clone(), &input)?;
             let data_type = physical.data_type(&row_schema)?;
             fields.push(Field::new(name, data_type, true));
@@ -126,20 +128,27 @@ impl StatelessPlan {
 
     /// The rows of `batch` that pass the filter, projected.
     pub fn apply(&self, batch: &RecordBatch) -> Result<RecordBatch, PlanError> {
-        Ok(self.apply_timed(batch)?.rows)
+        Ok(self.apply_timed(batch, None)?.rows)
     }
 
-    /// As [`StatelessPlan::apply`], keeping each row's `ROWTIME`.
-    pub fn apply_timed(&self, batch: &RecordBatch) -> Result<TimedBatch, PlanError> {
-        let kept = match &self.filter {
-            None => batch.clone(),
+    /// As [`StatelessPlan::apply`], keeping each row's `ROWTIME`. Tombstone rows (as
+    /// ksqlDB treats a stream record without a value) never pass a filter, and pass a bare
+    /// projection as tombstones.
+    pub fn apply_timed(&self, batch: &RecordBatch, tombstones: Option<&BooleanArray>) -> Result<TimedBatch, PlanError> {
+        let plan_error = |e: datafusion::arrow::error::ArrowError| PlanError(e.to_string());
+        let (kept, tombstones) = match &self.filter {
+            None => (batch.clone(), tombstones.cloned()),
             Some(filter) => {
                 let mask = filter.evaluate(batch)?.into_array(batch.num_rows())?;
                 let mask = mask
                     .as_any()
                     .downcast_ref::<BooleanArray>()
                     .ok_or_else(|| PlanError("WHERE must be a condition".into()))?;
-                filter_record_batch(batch, mask).map_err(|e| PlanError(e.to_string()))?
+                let mask = match tombstones {
+                    Some(t) => and(mask, &not(t).map_err(plan_error)?).map_err(plan_error)?,
+                    None => mask.clone(),
+                };
+                (filter_record_batch(batch, &mask).map_err(plan_error)?, None)
             }
         };
         let columns = self
@@ -153,18 +162,18 @@ impl StatelessPlan {
             &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(kept.num_rows())),
         )
         .map_err(|e| PlanError(e.to_string()))?;
-        Ok(TimedBatch { rows, timestamps_ms: kept.column(self.row_time_index).clone() })
+        Ok(TimedBatch { rows, timestamps_ms: kept.column(self.row_time_index).clone(), tombstones })
     }
 }
 
 /// Names every projected column as ksqlDB does and makes the name the item's alias: a
 /// column keeps its name, `s->f` is named `F` (`F_1`, `F_2`, … when taken), and any other
 /// expression without an alias is `KSQL_COL_n`, counting only such generated names and
-/// skipping names in use. Returns each item's expression, qualifiers dropped.
+/// skipping names in use. Returns each item's expression, qualifiers dropped, and names.
 fn name_projection(
     query: &mut datafusion::sql::sqlparser::ast::Query,
     input_names: &[String],
-) -> Result<Vec<Expr>, PlanError> {
+) -> Result<(Vec<Expr>, Vec<String>), PlanError> {
     let SetExpr::Select(select) = query.body.as_mut() else {
         return Err(PlanError("only SELECT … FROM a source is supported".into()));
     };
@@ -207,7 +216,7 @@ fn name_projection(
         items.push(unqualified(&expr));
         *item = SelectItem::ExprWithAlias { expr, alias: Ident::with_quote('`', name) };
     }
-    Ok(items)
+    Ok((items, taken))
 }
 
 /// The field of `s->field`.

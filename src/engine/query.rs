@@ -244,7 +244,8 @@ async fn read_source(
         let sent = async {
             if rows.batch.num_rows() > 0 {
                 let timestamps_ms = rows.batch.column(row_time).clone();
-                out.send(Message::Data(TimedBatch { rows: rows.batch, timestamps_ms })).await?;
+                let batch = TimedBatch { rows: rows.batch, timestamps_ms, tombstones: rows.tombstones };
+                out.send(Message::Data(batch)).await?;
             }
             out.send(Message::Progress { partition, next_offset }).await
         };

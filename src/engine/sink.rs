@@ -45,9 +45,12 @@ impl SinkEncoder {
             .as_any()
             .downcast_ref::<Int64Array>()
             .ok_or_else(|| FormatError("event times are not BIGINT".into()))?;
-        for (row, (key, value)) in keys.into_iter().zip(values).enumerate() {
+        for (row, (key, mut value)) in keys.into_iter().zip(values).enumerate() {
             if timestamps.is_null(row) {
                 continue;
+            }
+            if batch.tombstones.as_ref().is_some_and(|t| t.value(row)) {
+                value = None;
             }
             let record = NewRecord::new(timestamps.value(row), key.map(Bytes::from), value.map(Bytes::from));
             if let Err(e) = producer.send(record, None) {

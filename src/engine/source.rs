@@ -2,11 +2,12 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::AsArray;
 use datafusion::arrow::array::{
     ArrayRef, BinaryArray, BooleanArray, Int32Array, Int64Array, ListArray, RecordBatch, StringArray, StructArray,
 };
 use datafusion::arrow::buffer::OffsetBuffer;
-use datafusion::arrow::compute::{nullif, take};
+use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::catalog::{ColumnRole, Source};
@@ -27,35 +28,61 @@ pub fn row_schema(source: &Source) -> SchemaRef {
 /// Rows decoded from one partition's records, and the records that did not decode.
 pub struct DecodedRows {
     pub batch: RecordBatch,
+    /// Which rows came from records without a value (tombstones): their value columns are
+    /// null. `None` when there are none.
+    pub tombstones: Option<BooleanArray>,
     /// Offsets of records skipped, with why (for the processing log).
     pub errors: Vec<(u64, String)>,
 }
 
-/// Decodes records of one partition into rows of `row_schema(source)`. Tombstones (null
-/// values) are skipped, as ksqlDB skips them for streams. `HEADERS` holds all headers,
-/// `HEADER('k')` the value of the last header with key `k`.
+/// Decodes records of one partition into rows of `row_schema(source)`. A record without a
+/// key has null key columns; a record without a value (a tombstone) has null value columns
+/// and is marked in [`DecodedRows::tombstones`]. `HEADERS` holds all headers, `HEADER('k')`
+/// the value of the last header with key `k`.
 pub fn decode(
     source: &Source,
     schema: &SchemaRef,
     partition: u32,
     records: &[Record],
 ) -> Result<DecodedRows, FormatError> {
-    let live: Vec<&Record> = records.iter().filter(|r| r.value.is_some()).collect();
-    let values: Vec<&[u8]> = live.iter().map(|r| r.value.as_deref().unwrap_or_default()).collect();
-    let keys: Vec<&[u8]> = live.iter().map(|r| r.key.as_deref().unwrap_or_default()).collect();
+    // Each side decodes only the records that have bytes for it.
+    let with_value: Vec<usize> = (0..records.len()).filter(|i| records[*i].value.is_some()).collect();
+    let with_key: Vec<usize> = (0..records.len()).filter(|i| records[*i].key.is_some()).collect();
+    let values: Vec<&[u8]> = with_value.iter().map(|i| records[*i].value.as_deref().unwrap_or_default()).collect();
+    let keys: Vec<&[u8]> = with_key.iter().map(|i| records[*i].key.as_deref().unwrap_or_default()).collect();
     let value_rows = source.value_codec.decode(&values)?;
     let key_rows = source.key_codec.decode(&keys)?;
 
-    // Keep the records both sides decoded; errors name the record by offset.
+    // Errors name the record by offset; a record either side failed on is dropped.
     let mut errors: Vec<(u64, String)> = Vec::new();
-    let value_good = value_rows.rows(live.len());
-    let key_good = key_rows.rows(live.len());
-    errors.extend(value_rows.errors.iter().map(|(i, e)| (live[*i].offset, format!("value: {e}"))));
-    errors.extend(key_rows.errors.iter().map(|(i, e)| (live[*i].offset, format!("key: {e}"))));
-    let both: Vec<usize> = value_good.iter().copied().filter(|i| key_good.binary_search(i).is_ok()).collect();
-    let position = |good: &[usize], i: usize| good.binary_search(&i).unwrap_or_default() as u32;
-    let value_take = Int32Array::from(both.iter().map(|i| position(&value_good, *i) as i32).collect::<Vec<_>>());
-    let key_take = Int32Array::from(both.iter().map(|i| position(&key_good, *i) as i32).collect::<Vec<_>>());
+    errors.extend(value_rows.errors.iter().map(|(i, e)| (records[with_value[*i]].offset, format!("value: {e}"))));
+    errors.extend(key_rows.errors.iter().map(|(i, e)| (records[with_key[*i]].offset, format!("key: {e}"))));
+    // Per record: the row of each side's batch it became (None: no bytes, so nulls).
+    let side_rows = |present: &[usize], good: Vec<usize>| -> Vec<Option<Option<i32>>> {
+        let mut rows = vec![Some(None); records.len()];
+        let mut next_row = 0i32;
+        let mut good = good.into_iter().peekable();
+        for (position, record) in present.iter().enumerate() {
+            if good.peek() == Some(&position) {
+                good.next();
+                rows[*record] = Some(Some(next_row));
+                next_row += 1;
+            } else {
+                rows[*record] = None; // did not decode
+            }
+        }
+        rows
+    };
+    let value_at = side_rows(&with_value, value_rows.rows(with_value.len()));
+    let key_at = side_rows(&with_key, key_rows.rows(with_key.len()));
+    let both: Vec<usize> = (0..records.len()).filter(|i| value_at[*i].is_some() && key_at[*i].is_some()).collect();
+    let value_take = Int32Array::from(both.iter().map(|i| value_at[*i].flatten()).collect::<Vec<_>>());
+    let key_take = Int32Array::from(both.iter().map(|i| key_at[*i].flatten()).collect::<Vec<_>>());
+    let live: Vec<&Record> = records.iter().collect();
+    let mut tombstones = both
+        .iter()
+        .any(|i| records[*i].value.is_none())
+        .then(|| BooleanArray::from(both.iter().map(|i| records[*i].value.is_none()).collect::<Vec<_>>()));
 
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
     for column in &source.columns {
@@ -79,15 +106,7 @@ pub fn decode(
         let array = rows
             .column_by_name(&column.name)
             .ok_or_else(|| FormatError(format!("decoded rows lack column {}", column.name)))?;
-        let taken = take(array.as_ref(), take_index, None)?;
-        // A record without a key has a null key column (the codec saw empty bytes).
-        let taken = if column.role == ColumnRole::Key {
-            let keyless = BooleanArray::from(both.iter().map(|i| live[*i].key.is_none()).collect::<Vec<_>>());
-            nullif(&taken, &keyless)?
-        } else {
-            taken
-        };
-        columns.push(taken);
+        columns.push(take(array.as_ref(), take_index, None)?);
     }
     columns.push(Arc::new(Int64Array::from(both.iter().map(|i| live[*i].timestamp_ms).collect::<Vec<_>>())));
     columns.push(Arc::new(Int32Array::from(vec![partition as i32; both.len()])));
@@ -104,10 +123,14 @@ pub fn decode(
         if !bad.is_empty() {
             let keep = datafusion::arrow::compute::is_not_null(&times)?;
             batch = datafusion::arrow::compute::filter_record_batch(&batch, &keep)?;
+            tombstones = match tombstones {
+                Some(t) => datafusion::arrow::compute::filter(&t, &keep)?.as_boolean_opt().cloned(),
+                None => None,
+            };
         }
     }
     errors.sort_by_key(|(offset, _)| *offset);
-    Ok(DecodedRows { batch, errors })
+    Ok(DecodedRows { batch, tombstones, errors })
 }
 
 /// The event time of each row from `source`'s `TIMESTAMP` column (BIGINT milliseconds, a

@@ -469,11 +469,13 @@ fn key_columns(
         }
     }
     if !missing.is_empty() {
-        let plural = if missing.len() > 1 { "s" } else { "" };
+        // ksqlDB names them all, not only the missing ones.
+        let all: Vec<String> = wanted.iter().map(|w| w.to_string().replace('`', "")).collect();
+        let plural = if all.len() > 1 { "s" } else { "" };
         return Err(refusal(format!(
             "The query used to build `{sink_name}` must include the {what}{plural} {} in its projection (eg, SELECT {}...).",
-            missing.join(" and "),
-            missing.join(", ")
+            all.join(" and "),
+            all.join(", ")
         )));
     }
     Ok(keys)

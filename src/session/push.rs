@@ -53,7 +53,16 @@ impl Session {
             for (offset, reason) in &rows.errors {
                 tracing::warn!(topic = %source.topic, partition, offset, %reason, "skipping a record that does not decode");
             }
-            let output = plan.apply(&rows.batch).map_err(|e| refusal(e.0))?;
+            // A push query shows rows; records without a value are not rows.
+            let live = match &rows.tombstones {
+                Some(t) => datafusion::arrow::compute::filter_record_batch(
+                    &rows.batch,
+                    &datafusion::arrow::compute::kernels::boolean::not(t).map_err(|e| refusal(e.to_string()))?,
+                )
+                .map_err(|e| refusal(e.to_string()))?,
+                None => rows.batch,
+            };
+            let output = plan.apply(&live).map_err(|e| refusal(e.0))?;
             let options = FormatOptions::default().with_null("null");
             let formatters = output
                 .columns()

@@ -1,0 +1,319 @@
+//! Running one QTT case against Eddy, as ksqlDB's `TestExecutor` runs it against Kafka
+//! Streams' test driver: the statements in order on a fresh embedded log, then the inputs one
+//! at a time in file order (each on partition 0, the next waiting until every query has
+//! processed the last), then each output topic compared record by record, in order.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::compare::matches;
+use super::qtt::{TestCase, TestRecord};
+use super::records::{Side, to_bytes, to_json};
+use crate::catalog::{Source, property_map};
+use crate::log::{EmbeddedLog, Header, Log, LogError, NewRecord, TopicSpec};
+use crate::session::{Session, SessionError};
+use crate::sql::Statement;
+
+/// A case gets this long before it counts as failed.
+const CASE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How a case ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Pass,
+    Fail(String),
+    /// Not run, and why: it needs what Eddy does not have yet, or ksqlDB disabled it.
+    Skip(String),
+}
+
+/// Formats that need a schema registry (or protobuf), which Eddy does not support yet.
+const REGISTRY_FORMATS: [&str; 4] = ["AVRO", "PROTOBUF", "JSON_SR", "PROTOBUF_NOSR"];
+/// Functions ksqlDB defines only in its test jar.
+const TEST_ONLY_FUNCTIONS: [&str; 8] =
+    ["GENERIC_VAR_ARG", "MID_VAR_ARG", "MULTI_ARG", "FOUR_ARG", "FIVE_ARG", "VAR_ARG", "TEST_UDTF", "TEST_UDF"];
+
+/// Runs one case (or says why it is skipped).
+pub async fn run_case(case: &TestCase) -> Outcome {
+    if let Some(reason) = skip_reason(case) {
+        return Outcome::Skip(reason);
+    }
+    let dir = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(e) => return Outcome::Fail(format!("cannot make a data directory: {e}")),
+    };
+    match tokio::time::timeout(CASE_TIMEOUT, run_in(dir.path(), case)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Outcome::Fail(format!("did not finish within {CASE_TIMEOUT:?}")),
+    }
+}
+
+/// Why a case cannot run here yet, decided from its text.
+fn skip_reason(case: &TestCase) -> Option<String> {
+    let node = &case.node;
+    if node.enabled == Some(false) {
+        return Some("disabled in ksqlDB's suite".into());
+    }
+    let text = node.statements.join("\n").to_uppercase();
+    let words: Vec<&str> = text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).collect();
+    let registry = REGISTRY_FORMATS.iter().any(|f| words.contains(f))
+        || node.topics.iter().any(|t| {
+            t.value_schema.is_some()
+                || t.key_schema.is_some()
+                || [&t.value_format, &t.key_format]
+                    .iter()
+                    .any(|f| f.as_deref().is_some_and(|f| REGISTRY_FORMATS.contains(&f.to_uppercase().as_str())))
+        });
+    if registry {
+        return Some("needs AVRO, PROTOBUF or JSON_SR and a schema registry".into());
+    }
+    if let Some(function) = TEST_ONLY_FUNCTIONS.iter().find(|f| words.contains(*f)) {
+        return Some(format!("test-only ksqlDB function {function}"));
+    }
+    let has = |phrase: &str| text.contains(phrase);
+    if words.contains(&"JOIN") {
+        return Some("needs joins (issue 5)".into());
+    }
+    if has("GROUP BY") || words.contains(&"WINDOW") || has("EMIT FINAL") {
+        return Some("needs aggregation and windows (issue 4)".into());
+    }
+    if has("CREATE TABLE")
+        || has("CREATE OR REPLACE TABLE")
+        || has("CREATE SOURCE TABLE")
+        || words.contains(&"WINDOWSTART")
+    {
+        return Some("needs tables (issue 4)".into());
+    }
+    None
+}
+
+async fn run_in(dir: &std::path::Path, case: &TestCase) -> Outcome {
+    let log: Arc<dyn Log> = match EmbeddedLog::open(dir) {
+        Ok(log) => Arc::new(log),
+        Err(e) => return Outcome::Fail(format!("cannot open the log: {e}")),
+    };
+    let mut session = match Session::open(Arc::clone(&log)).await {
+        Ok(session) => session,
+        Err(e) => return Outcome::Fail(format!("cannot open a session: {e}")),
+    };
+    session.set_until_idle(true);
+    let outcome = drive(&log, &mut session, case).await;
+    session.shutdown().await;
+    outcome
+}
+
+async fn drive(log: &Arc<dyn Log>, session: &mut Session, case: &TestCase) -> Outcome {
+    let node = &case.node;
+    let mut ignore = |_| {};
+    if let Err(e) = session.execute("SET 'auto.offset.reset' = 'earliest';", &mut ignore).await {
+        return Outcome::Fail(format!("cannot set auto.offset.reset: {e}"));
+    }
+    let partitions: BTreeMap<String, u32> =
+        node.topics.iter().map(|t| (t.name.clone(), t.partitions.unwrap_or(1))).collect();
+    for statement in &node.statements {
+        if let Err(e) = create_source_topic(log.as_ref(), statement, &partitions).await {
+            return Outcome::Fail(format!("cannot create the topic of '{statement}': {e}"));
+        }
+        if let Err(e) = session.execute(statement, &mut ignore).await {
+            return refused(case, &e);
+        }
+    }
+    if let Some(expected) = &node.expected_exception
+        && node.inputs.is_empty()
+    {
+        return Outcome::Fail(format!(
+            "expected {} ({}), but every statement ran",
+            expected.kind.as_deref().unwrap_or("an error"),
+            expected.message.as_deref().unwrap_or("")
+        ));
+    }
+
+    let mut outputs = Outputs::new(node.outputs.iter().map(|r| r.topic.clone()));
+    for input in &node.inputs {
+        if let Err(e) = feed(log.as_ref(), session, input, &partitions).await {
+            return Outcome::Fail(format!("cannot write input {}: {e}", describe(input)));
+        }
+        if let Err(e) = session.wait_until_idle().await {
+            return Outcome::Fail(format!("waiting for the queries: {e}"));
+        }
+        if let Err(e) = outputs.collect(log.as_ref()).await {
+            return Outcome::Fail(format!("cannot read the outputs: {e}"));
+        }
+    }
+    if let Err(e) = outputs.collect(log.as_ref()).await {
+        return Outcome::Fail(format!("cannot read the outputs: {e}"));
+    }
+    if let Some(expected) = &node.expected_exception {
+        return Outcome::Fail(format!(
+            "expected {} ({}) while processing, but nothing failed",
+            expected.kind.as_deref().unwrap_or("an error"),
+            expected.message.as_deref().unwrap_or("")
+        ));
+    }
+    compare_outputs(session, &node.outputs, &outputs)
+}
+
+/// A statement failed: right if the case expects it (with the message), a skip if it needs
+/// a later issue, a failure otherwise.
+fn refused(case: &TestCase, error: &SessionError) -> Outcome {
+    let message = error.to_string();
+    if let Some(expected) = &case.node.expected_exception {
+        return match &expected.message {
+            Some(wanted) if !message.contains(wanted.as_str()) => {
+                Outcome::Fail(format!("expected an error with \"{wanted}\", got: {message}"))
+            }
+            _ => Outcome::Pass,
+        };
+    }
+    if let SessionError::NotSupported { .. } = error
+        && let Some(issue) = message.split("issue ").nth(1).and_then(|rest| rest.chars().next())
+        && issue.is_ascii_digit()
+    {
+        return Outcome::Skip(message);
+    }
+    Outcome::Fail(format!("statement refused: {message}"))
+}
+
+/// Creates the topic a `CREATE STREAM|TABLE` (without PARTITIONS) names, as ksqlDB's test
+/// driver has every topic exist up front.
+async fn create_source_topic(
+    log: &dyn Log,
+    statement: &str,
+    partitions: &BTreeMap<String, u32>,
+) -> Result<(), LogError> {
+    let Ok(Statement::CreateSource(create)) = crate::sql::parse_one(statement) else { return Ok(()) };
+    let Ok(properties) = property_map(&create.properties) else { return Ok(()) };
+    let Some(topic) = properties.get("KAFKA_TOPIC") else { return Ok(()) };
+    if properties.contains_key("PARTITIONS") {
+        return Ok(());
+    }
+    ensure_topic(log, topic, partitions.get(topic).copied().unwrap_or(1)).await
+}
+
+async fn ensure_topic(log: &dyn Log, topic: &str, partitions: u32) -> Result<(), LogError> {
+    match log.create_topic(topic, &TopicSpec::new(partitions)).await {
+        Ok(()) | Err(LogError::TopicExists(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The source reading (or writing) `topic`, for its formats.
+fn source_for(session: &Session, topic: &str) -> Option<Arc<Source>> {
+    session.catalog().sources().find(|s| s.topic == topic).cloned()
+}
+
+/// Writes one input record on partition 0.
+async fn feed(
+    log: &dyn Log,
+    session: &Session,
+    input: &TestRecord,
+    partitions: &BTreeMap<String, u32>,
+) -> Result<(), String> {
+    ensure_topic(log, &input.topic, partitions.get(&input.topic).copied().unwrap_or(1))
+        .await
+        .map_err(|e| e.to_string())?;
+    let source = source_for(session, &input.topic);
+    let key = match &input.key {
+        Some(key) => to_bytes(source.as_deref(), Side::Key, key)?,
+        None => None,
+    };
+    let value = to_bytes(source.as_deref(), Side::Value, &input.value)?;
+    let mut record = NewRecord::new(input.timestamp.unwrap_or(0), key, value);
+    for header in input.headers.iter().flatten() {
+        let value = match &header.value {
+            Some(text) => Some(Bytes::from(
+                crate::format::base64_decode(text).ok_or_else(|| format!("header {} is not base64", header.key))?,
+            )),
+            None => None,
+        };
+        record.headers.push(Header { key: header.key.clone(), value });
+    }
+    log.append(&input.topic, 0, &[record]).await.map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// What the queries wrote to the topics the case checks, in the order it was written.
+struct Outputs {
+    /// Per topic: the next offset to read per partition, and the records read.
+    topics: BTreeMap<String, (Vec<u64>, Vec<crate::log::Record>)>,
+}
+
+impl Outputs {
+    fn new(topics: impl Iterator<Item = String>) -> Self {
+        Outputs { topics: topics.map(|t| (t, (Vec::new(), Vec::new()))).collect() }
+    }
+
+    /// Reads what was written since the last call (partition by partition).
+    async fn collect(&mut self, log: &dyn Log) -> Result<(), LogError> {
+        for (topic, (positions, records)) in self.topics.iter_mut() {
+            let count = match log.partition_count(topic).await {
+                Ok(count) => count,
+                Err(LogError::UnknownTopic(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            positions.resize(count as usize, 0);
+            for partition in 0..count {
+                loop {
+                    let fetch = log.read(topic, partition, positions[partition as usize], 1 << 20).await?;
+                    let Some(last) = fetch.records.last() else { break };
+                    positions[partition as usize] = last.offset + 1;
+                    records.extend(fetch.records);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn compare_outputs(session: &Session, expected: &[TestRecord], outputs: &Outputs) -> Outcome {
+    for (topic, (_, actual)) in &outputs.topics {
+        let wanted: Vec<&TestRecord> = expected.iter().filter(|r| r.topic == *topic).collect();
+        let source = source_for(session, topic);
+        let got: Vec<(Value, Value, i64)> = actual
+            .iter()
+            .map(|r| {
+                (
+                    to_json(source.as_deref(), Side::Key, r.key.as_deref()),
+                    to_json(source.as_deref(), Side::Value, r.value.as_deref()),
+                    r.timestamp_ms,
+                )
+            })
+            .collect();
+        for (i, want) in wanted.iter().enumerate() {
+            let Some((key, value, timestamp)) = got.get(i) else {
+                return Outcome::Fail(format!(
+                    "topic {topic}: expected {} records, got {}; the first missing is {}",
+                    wanted.len(),
+                    got.len(),
+                    describe(want)
+                ));
+            };
+            let key_ok = matches(want.key.as_ref().unwrap_or(&Value::Null), key);
+            let value_ok = matches(&want.value, value);
+            let time_ok = want.timestamp.is_none_or(|t| t == *timestamp);
+            if !(key_ok && value_ok && time_ok) {
+                return Outcome::Fail(format!(
+                    "topic {topic} record {i}: expected {}, got key={key} value={value} timestamp={timestamp}",
+                    describe(want)
+                ));
+            }
+        }
+        if got.len() > wanted.len() {
+            let (key, value, _) = &got[wanted.len()];
+            return Outcome::Fail(format!(
+                "topic {topic}: expected {} records, got {}; the first extra is key={key} value={value}",
+                wanted.len(),
+                got.len()
+            ));
+        }
+    }
+    Outcome::Pass
+}
+
+fn describe(record: &TestRecord) -> String {
+    let key = record.key.as_ref().map_or_else(|| "null".to_string(), |k| k.to_string());
+    let time = record.timestamp.map(|t| format!(" timestamp={t}")).unwrap_or_default();
+    format!("key={key} value={}{time}", record.value)
+}
