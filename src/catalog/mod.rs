@@ -268,8 +268,15 @@ impl Catalog {
         };
         let wrap_single_value = match properties.get("WRAP_SINGLE_VALUE").map(|v| v.to_ascii_lowercase()) {
             None => true,
-            Some(v) if v == "true" => true,
-            Some(v) if v == "false" => false,
+            Some(v) if v == "true" || v == "false" => {
+                if matches!(value_format, Format::Kafka | Format::Delimited | Format::None) {
+                    return Err(CatalogError(format!(
+                        "Format '{}' does not support 'WRAP_SINGLE_VALUE' set to '{v}'.",
+                        value_format.name()
+                    )));
+                }
+                v == "true"
+            }
             Some(v) => return Err(CatalogError(format!("WRAP_SINGLE_VALUE must be true or false, not '{v}'"))),
         };
         let key_schema = side(&|r| *r == ColumnRole::Key);

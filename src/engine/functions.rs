@@ -5,8 +5,6 @@
 
 use datafusion::prelude::SessionContext;
 
-use super::plan::register_ksql_aliases;
-
 /// One function as `SHOW FUNCTIONS` / `DESCRIBE FUNCTION` present it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunctionInfo {
@@ -21,7 +19,7 @@ pub struct FunctionInfo {
 /// Every scalar function a query can call, sorted by name.
 pub fn scalar_functions() -> Vec<FunctionInfo> {
     let context = SessionContext::new();
-    register_ksql_aliases(&context);
+    super::udf::register(&context);
     let state = context.state();
     let mut functions: Vec<FunctionInfo> = state
         .scalar_functions()

@@ -13,6 +13,8 @@ pub mod offsets;
 pub mod operator;
 pub mod plan;
 pub mod query;
+pub mod rewrite;
 pub mod sink;
 pub mod source;
 pub mod time_format;
+pub mod udf;

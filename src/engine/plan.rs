@@ -14,7 +14,6 @@ use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::compute::kernels::boolean::{and, not};
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::datasource::MemTable;
-use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::{Expr as LogicalExpr, LogicalPlan};
 use datafusion::optimizer::simplify_expressions::{ExprSimplifier, SimplifyContext};
 use datafusion::physical_expr::PhysicalExpr;
@@ -81,20 +80,22 @@ impl StatelessPlan {
         let input_names: Vec<String> = row_schema.fields().iter().map(|f| f.name().clone()).collect();
         let (items, names) = name_projection(&mut standard, &input_names)?;
         rewrite_struct_access(&mut standard)?;
+        super::rewrite::rewrite_constructors(&mut standard)?;
         let mut config = SessionConfig::new();
         config.options_mut().sql_parser.enable_ident_normalization = false;
         let context = SessionContext::new_with_config(config);
         let table = MemTable::try_new(row_schema.clone(), vec![vec![]])?;
         context.register_table(datafusion::common::TableReference::bare(source_name), Arc::new(table))?;
-        register_ksql_aliases(&context);
+        super::udf::register(&context);
+        let state = context.state();
+        let input = datafusion::common::DFSchema::try_from_qualified_schema(source_name, &row_schema)?;
+        rewrite_with_types(&mut standard, &super::rewrite::Typer { state: &state, schema: &input })?;
         let statement = datafusion::sql::parser::Statement::Statement(Box::new(
             datafusion::sql::sqlparser::ast::Statement::Query(Box::new(standard)),
         ));
-        let state = context.state();
         let plan = state.statement_to_plan(statement).await?;
         let (exprs, predicate) = stateless_parts(&plan)?;
 
-        let input = datafusion::common::DFSchema::try_from_qualified_schema(source_name, &row_schema)?;
         // DataFusion's simplifier runs before physical planning (some functions, COALESCE
         // among them, exist only in their simplified form). It is told no query start time,
         // so NOW() and the like stay per-row instead of being fixed at planning.
@@ -164,6 +165,25 @@ impl StatelessPlan {
         .map_err(|e| PlanError(e.to_string()))?;
         Ok(TimedBatch { rows, timestamps_ms: kept.column(self.row_time_index).clone(), tombstones })
     }
+}
+
+/// The rewrites that need the types of sub-expressions, on the WHERE clause and on each
+/// projected expression.
+fn rewrite_with_types(
+    query: &mut datafusion::sql::sqlparser::ast::Query,
+    typer: &super::rewrite::Typer<'_>,
+) -> Result<(), PlanError> {
+    use super::rewrite::rewrite_typed;
+    let SetExpr::Select(select) = query.body.as_mut() else { return Ok(()) };
+    if let Some(selection) = select.selection.as_mut() {
+        rewrite_typed(selection, typer, "Invalid Predicate")?;
+    }
+    for item in select.projection.iter_mut() {
+        if let SelectItem::ExprWithAlias { expr, .. } | SelectItem::UnnamedExpr(expr) = item {
+            rewrite_typed(expr, typer, "Invalid Select")?;
+        }
+    }
+    Ok(())
 }
 
 /// Names every projected column as ksqlDB does and makes the name the item's alias: a
@@ -291,9 +311,7 @@ fn stateless_parts(plan: &LogicalPlan) -> Result<(Vec<LogicalExpr>, Option<Logic
 /// named as ksqlDB resolves it (upper-cased unless quoted; the identifiers are normalised
 /// already). `s->*` is refused for now.
 fn rewrite_struct_access(query: &mut datafusion::sql::sqlparser::ast::Query) -> Result<(), PlanError> {
-    use datafusion::sql::sqlparser::ast::{
-        BinaryOperator, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Value,
-    };
+    use datafusion::sql::sqlparser::ast::{BinaryOperator, Value};
     let outcome = visit_expressions_mut(query, |expr: &mut Expr| {
         let Expr::BinaryOp { op: BinaryOperator::Arrow, right, .. } = expr else {
             return ControlFlow::Continue(());
@@ -305,21 +323,7 @@ fn rewrite_struct_access(query: &mut datafusion::sql::sqlparser::ast::Query) -> 
         let Expr::BinaryOp { left, .. } = std::mem::replace(expr, Expr::value(Value::Null)) else {
             return ControlFlow::Continue(());
         };
-        let arg = |e: Expr| FunctionArg::Unnamed(FunctionArgExpr::Expr(e));
-        *expr = Expr::Function(Function {
-            name: ObjectName::from(vec![Ident::new("get_field")]),
-            uses_odbc_syntax: false,
-            parameters: FunctionArguments::None,
-            args: FunctionArguments::List(FunctionArgumentList {
-                duplicate_treatment: None,
-                args: vec![arg(*left), arg(Expr::value(Value::SingleQuotedString(field)))],
-                clauses: vec![],
-            }),
-            filter: None,
-            null_treatment: None,
-            over: None,
-            within_group: vec![],
-        });
+        *expr = super::rewrite::call("get_field", vec![*left, Expr::value(Value::SingleQuotedString(field))]);
         ControlFlow::Continue(())
     });
     match outcome {
@@ -341,16 +345,6 @@ fn expand_star(query: &mut datafusion::sql::sqlparser::ast::Query, columns: &[St
                 ),
                 other => select.projection.push(other),
             }
-        }
-    }
-}
-
-/// ksqlDB's names for DataFusion functions with the same semantics. (The full function
-/// library, with ksqlDB's semantics where they differ, is the planner's work to come.)
-pub(crate) fn register_ksql_aliases(context: &SessionContext) {
-    for (ksql, datafusion_name) in [("ucase", "upper"), ("lcase", "lower")] {
-        if let Ok(udf) = context.udf(datafusion_name) {
-            context.register_udf(udf.as_ref().clone().with_aliases([ksql]));
         }
     }
 }

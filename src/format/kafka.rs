@@ -26,7 +26,12 @@ pub fn check(schema: &SchemaRef) -> Result<(), FormatError> {
     }
     match schema.field(0).data_type() {
         DataType::Int32 | DataType::Int64 | DataType::Float64 | DataType::Utf8 | DataType::Binary => Ok(()),
-        other => Err(FormatError(format!("The 'KAFKA' format does not support type '{}'", ksql_type_name(other)))),
+        // ksqlDB names the kind of type only: 'ARRAY', not 'ARRAY<INTEGER>'.
+        other => {
+            let name = ksql_type_name(other);
+            let kind = name.split('<').next().unwrap_or(&name);
+            Err(FormatError(format!("The 'KAFKA' format does not support type '{kind}'")))
+        }
     }
 }
 

@@ -320,9 +320,6 @@ impl Session {
             properties.entry("KEY_FORMAT".into()).or_insert_with(|| key_format.into());
             properties.entry("VALUE_FORMAT".into()).or_insert_with(|| input.value_format.name().into());
         }
-        if let Some(wrap) = input.properties.get("WRAP_SINGLE_VALUE") {
-            properties.entry("WRAP_SINGLE_VALUE".into()).or_insert_with(|| wrap.clone());
-        }
         if !properties.contains_key("PARTITIONS") {
             let partitions = self.log.partition_count(&input.topic).await?;
             properties.insert("PARTITIONS".into(), partitions.to_string());

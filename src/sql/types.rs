@@ -99,7 +99,7 @@ pub fn ksql_type_name(data_type: &DataType) -> String {
         },
         DataType::Struct(fields) => {
             let fields: Vec<String> =
-                fields.iter().map(|f| format!("{} {}", f.name(), ksql_type_name(f.data_type()))).collect();
+                fields.iter().map(|f| format!("`{}` {}", f.name(), ksql_type_name(f.data_type()))).collect();
             format!("STRUCT<{}>", fields.join(", "))
         }
         other => other.to_string(),

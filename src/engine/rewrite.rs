@@ -1,0 +1,264 @@
+//! ksqlDB's expressions in DataFusion's terms: the rewrites a query's AST goes through after
+//! its identifiers are resolved and before DataFusion plans it.
+//!
+//! - Without types: `MAP(k := v, …)` becomes `map([k, …], [v, …])`, `STRUCT(f := v, …)`
+//!   becomes `named_struct('F', v, …)`, a cast to `ARRAY<…>`/`MAP<…>`/`STRUCT<…>` becomes
+//!   `ksql_cast(x, 'TYPE')`.
+//! - With the types of sub-expressions (DataFusion types them against the input rows):
+//!   `a + b` on strings is concatenation; the literals of `x IN (…)` are converted to the
+//!   type of `x` as ksqlDB converts them (`'10'` to 10 for an INT, `'yes'` to true for a
+//!   BOOLEAN), and items that cannot compare with `x` are refused with ksqlDB's message.
+//!
+//! Rewrites run bottom-up (sqlparser's visitor calls back after an expression's children),
+//! so a sub-expression is already in DataFusion's terms when its parent is typed.
+
+use std::ops::ControlFlow;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::DFSchema;
+use datafusion::execution::SessionState;
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, CastKind, DataType as SqlDataType, Expr, ExprWithAlias, Function, FunctionArg, FunctionArgExpr,
+    FunctionArgumentList, FunctionArguments, Ident, ObjectName, Value, ValueWithSpan, visit_expressions_mut,
+};
+
+use super::plan::PlanError;
+use crate::sql::types::ksql_type_name;
+
+/// Rewrites that need no types.
+pub fn rewrite_constructors<V: datafusion::sql::sqlparser::ast::VisitMut>(node: &mut V) -> Result<(), PlanError> {
+    let outcome = visit_expressions_mut(node, |expr: &mut Expr| {
+        match expr {
+            Expr::Function(function) => {
+                let name = function.name.to_string();
+                let assignments = || assignment_args(function);
+                match name.as_str() {
+                    "map" => {
+                        if let Some(pairs) = assignments() {
+                            let (keys, values): (Vec<Expr>, Vec<Expr>) = pairs.into_iter().unzip();
+                            *expr = call("map", vec![call("make_array", keys), call("make_array", values)]);
+                        }
+                    }
+                    "struct" => {
+                        if let Some(pairs) = assignments() {
+                            let mut args = Vec::with_capacity(pairs.len() * 2);
+                            for (field, value) in pairs {
+                                let Expr::Identifier(ident) = field else {
+                                    return ControlFlow::Break(PlanError(format!(
+                                        "A STRUCT field name must be an identifier, not {field}"
+                                    )));
+                                };
+                                args.push(Expr::value(Value::SingleQuotedString(ident.value)));
+                                args.push(value);
+                            }
+                            if args.is_empty() {
+                                return ControlFlow::Break(PlanError("STRUCT() needs at least one field".into()));
+                            }
+                            *expr = call("named_struct", args);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Expr::Cast { kind: CastKind::Cast, data_type: SqlDataType::Custom(name, _), .. } => {
+                let type_text = name.to_string();
+                if let Expr::Cast { expr: inner, .. } = std::mem::replace(expr, Expr::value(Value::Null)) {
+                    *expr = call("ksql_cast", vec![*inner, Expr::value(Value::SingleQuotedString(type_text))]);
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    });
+    match outcome {
+        ControlFlow::Break(e) => Err(e),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+/// Types expressions against the input rows.
+pub struct Typer<'a> {
+    pub state: &'a SessionState,
+    pub schema: &'a DFSchema,
+}
+
+impl Typer<'_> {
+    /// The type DataFusion gives `expr`, if it plans.
+    pub fn type_of(&self, expr: &Expr) -> Option<DataType> {
+        let logical = self
+            .state
+            .create_logical_expr_from_sql_expr(ExprWithAlias { expr: expr.clone(), alias: None }, self.schema)
+            .ok()?;
+        datafusion::logical_expr::ExprSchemable::get_type(&logical, self.schema).ok()
+    }
+}
+
+/// Rewrites that need types. `context` starts ksqlDB's messages ("Invalid Predicate" for a
+/// WHERE, "Invalid Select" for a projection).
+pub fn rewrite_typed(expr: &mut Expr, typer: &Typer<'_>, context: &str) -> Result<(), PlanError> {
+    let outcome = visit_expressions_mut(expr, |expr: &mut Expr| {
+        let result = match expr {
+            Expr::BinaryOp { left, op: op @ BinaryOperator::Plus, right } => {
+                let is_string = |e: &Expr| typer.type_of(e).is_some_and(|t| is_string(&t));
+                if is_string(left) || is_string(right) {
+                    *op = BinaryOperator::StringConcat;
+                }
+                Ok(())
+            }
+            Expr::InList { expr: needle, list, .. } => coerce_in_list(needle, list, typer, context),
+            _ => Ok(()),
+        };
+        match result {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => ControlFlow::Break(e),
+        }
+    });
+    match outcome {
+        ControlFlow::Break(e) => Err(e),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+/// The items of `needle IN (list)` in `needle`'s type, as ksqlDB converts them.
+fn coerce_in_list(needle: &Expr, list: &mut [Expr], typer: &Typer<'_>, context: &str) -> Result<(), PlanError> {
+    let Some(target) = typer.type_of(needle) else { return Ok(()) };
+    let target_name = ksql_type_name(&target);
+    for item in list.iter_mut() {
+        let refused = |found: &DataType, item: &Expr| {
+            PlanError(format!(
+                "{context}: operator does not exist: {target_name} = {} ({item})\nHint: You might need to add explicit type casts.",
+                ksql_type_name(found)
+            ))
+        };
+        if let Expr::Value(ValueWithSpan { value, .. }) = item {
+            let converted = match (value.clone(), &target) {
+                (Value::Null, _) => continue,
+                (Value::SingleQuotedString(text), t) if is_string(t) => Value::SingleQuotedString(text),
+                (Value::SingleQuotedString(text), DataType::Boolean) => match parse_boolean(&text) {
+                    Some(b) => Value::Boolean(b),
+                    None => {
+                        return Err(PlanError(format!(
+                            "{context}: invalid input syntax for type BOOLEAN: \"{text}\"."
+                        )));
+                    }
+                },
+                (Value::SingleQuotedString(text), t) if t.is_numeric() => {
+                    let trimmed = text.trim();
+                    let valid = match t {
+                        DataType::Int32 | DataType::Int64 => trimmed.parse::<i64>().is_ok(),
+                        _ => trimmed.parse::<f64>().is_ok(),
+                    };
+                    if !valid {
+                        return Err(PlanError(format!(
+                            "{context}: invalid input syntax for type {target_name}: \"{text}\"."
+                        )));
+                    }
+                    Value::Number(trimmed.to_string(), false)
+                }
+                (Value::Number(n, long), t) if is_string(t) => {
+                    let _ = long;
+                    Value::SingleQuotedString(n)
+                }
+                (Value::Boolean(b), t) if is_string(t) => Value::SingleQuotedString(b.to_string()),
+                (Value::Number(n, long), t) if t.is_numeric() => Value::Number(n, long),
+                (Value::Boolean(b), DataType::Boolean) => Value::Boolean(b),
+                (other, _) => {
+                    let found = match other {
+                        Value::Boolean(_) => DataType::Boolean,
+                        Value::Number(ref n, _) if n.contains('.') => DataType::Decimal128(2, 1),
+                        Value::Number(..) => DataType::Int32,
+                        _ => DataType::Utf8,
+                    };
+                    return Err(refused(&found, item));
+                }
+            };
+            *value = converted;
+            continue;
+        }
+        if let Some(found) = typer.type_of(item)
+            && !comparable(&target, &found)
+        {
+            return Err(refused(&found, item));
+        }
+    }
+    Ok(())
+}
+
+/// Whether values of two types compare (numbers with numbers, like with like).
+fn comparable(a: &DataType, b: &DataType) -> bool {
+    match (a, b) {
+        (DataType::Null, _) | (_, DataType::Null) => true,
+        (a, b) if a.is_numeric() && b.is_numeric() => true,
+        (a, b) if is_string(a) && is_string(b) => true,
+        (DataType::List(x), DataType::List(y)) => comparable(x.data_type(), y.data_type()),
+        (DataType::Map(..), DataType::Map(..)) | (DataType::Struct(_), DataType::Struct(_)) => true,
+        (a, b) => std::mem::discriminant(a) == std::mem::discriminant(b),
+    }
+}
+
+fn is_string(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+}
+
+/// ksqlDB's boolean text: any prefix of TRUE/YES or FALSE/NO, in any case.
+pub fn parse_boolean(text: &str) -> Option<bool> {
+    let lower = text.trim().to_ascii_lowercase();
+    if lower.is_empty() {
+        return None;
+    }
+    if "true".starts_with(&lower) || "yes".starts_with(&lower) {
+        Some(true)
+    } else if "false".starts_with(&lower) || "no".starts_with(&lower) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// The `(name := value, …)` arguments of a constructor call, or `None` if they are not all
+/// assignments (or there are none).
+fn assignment_args(function: &Function) -> Option<Vec<(Expr, Expr)>> {
+    let FunctionArguments::List(list) = &function.args else { return None };
+    let mut pairs = Vec::with_capacity(list.args.len());
+    for arg in &list.args {
+        let FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::BinaryOp { left, op: BinaryOperator::Assignment, right })) =
+            arg
+        else {
+            return None;
+        };
+        pairs.push((left.as_ref().clone(), right.as_ref().clone()));
+    }
+    (!pairs.is_empty()).then_some(pairs)
+}
+
+/// `name(args…)`.
+pub fn call(name: &str, args: Vec<Expr>) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new(name)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args.into_iter().map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e))).collect(),
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn booleans_parse_as_ksqldb_reads_them() {
+        assert_eq!(parse_boolean("TrUe"), Some(true));
+        assert_eq!(parse_boolean("tr"), Some(true));
+        assert_eq!(parse_boolean("Y"), Some(true));
+        assert_eq!(parse_boolean("n"), Some(false));
+        assert_eq!(parse_boolean("Not a boolean"), None);
+    }
+}

@@ -1,0 +1,141 @@
+//! `CAST(x AS ARRAY<…> | MAP<…> | STRUCT<…>)`: ksqlDB's casts to its complex types, which
+//! DataFusion's SQL planner has no syntax for. The rewrite turns such a cast into
+//! `ksql_cast(x, 'TYPE')`; the type is read from the literal when the query is planned.
+//!
+//! Arrays and maps cast element by element; structs field by field by name (a field the
+//! source lacks is null), as ksqlDB casts them.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, ListArray, MapArray, StructArray, new_null_array};
+use datafusion::arrow::compute::{CastOptions, cast_with_options};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::logical_expr::{
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+};
+
+use crate::sql::types::ksql_type_name;
+
+/// `ksql_cast(value, 'type')`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct KsqlCast {
+    signature: Signature,
+}
+
+impl KsqlCast {
+    pub fn new() -> Self {
+        KsqlCast { signature: Signature::any(2, Volatility::Immutable) }
+    }
+}
+
+impl Default for KsqlCast {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The Arrow type of a ksqlDB type's text (`ARRAY<INT>`).
+pub fn arrow_type_of(text: &str) -> Result<DataType> {
+    let dialect = crate::sql::dialect::EddyDialect::default();
+    let mut parser = datafusion::sql::sqlparser::parser::Parser::new(&dialect)
+        .try_with_sql(text)
+        .map_err(|e| datafusion::error::DataFusionError::Plan(e.to_string()))?;
+    let sql_type = crate::sql::types::parse_type(&mut parser)
+        .map_err(|e| datafusion::error::DataFusionError::Plan(e.to_string()))?;
+    sql_type.to_arrow(&|_| None).map_err(|e| datafusion::error::DataFusionError::Plan(e.to_string()))
+}
+
+impl ScalarUDFImpl for KsqlCast {
+    fn name(&self) -> &str {
+        "ksql_cast"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        plan_err!("ksql_cast needs its target type as a literal")
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let Some(Some(ScalarValue::Utf8(Some(text)))) = args.scalar_arguments.get(1) else {
+            return plan_err!("ksql_cast needs its target type as a literal");
+        };
+        let target = arrow_type_of(text)?;
+        let source = args.arg_fields[0].data_type();
+        if !castable(source, &target) {
+            return plan_err!("Cast of {} to {} is not supported", ksql_type_name(source), ksql_type_name(&target));
+        }
+        Ok(Arc::new(Field::new(self.name(), target, true)))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let target = args.return_field.data_type().clone();
+        let value = args.args[0].to_array(args.number_rows)?;
+        Ok(ColumnarValue::Array(cast_value(&value, &target)?))
+    }
+}
+
+/// Whether ksqlDB casts `source` to `target`: like kinds to like kinds, null to anything.
+fn castable(source: &DataType, target: &DataType) -> bool {
+    match (source, target) {
+        (DataType::Null, _) => true,
+        (DataType::List(_), DataType::List(_)) | (DataType::Map(..), DataType::Map(..)) => true,
+        (DataType::Struct(_), DataType::Struct(_)) => true,
+        _ => false,
+    }
+}
+
+/// Casts `value` to `target`, nested types part by part (a part that does not convert is
+/// null, as ksqlDB's casts give null rather than fail).
+pub fn cast_value(value: &ArrayRef, target: &DataType) -> Result<ArrayRef> {
+    if value.data_type() == target {
+        return Ok(value.clone());
+    }
+    match (value.data_type(), target) {
+        (DataType::Null, _) => Ok(new_null_array(target, value.len())),
+        (DataType::List(_), DataType::List(item)) => {
+            let list = value.as_list::<i32>();
+            let values = cast_value(list.values(), item.data_type())?;
+            Ok(Arc::new(ListArray::try_new(item.clone(), list.offsets().clone(), values, list.nulls().cloned())?))
+        }
+        (DataType::Map(_, _), DataType::Map(entries, sorted)) => {
+            let map = value.as_map();
+            let DataType::Struct(kv) = entries.data_type() else {
+                return exec_err!("a map's entries are a struct");
+            };
+            let keys = cast_value(map.keys(), kv[0].data_type())?;
+            let values = cast_value(map.values(), kv[1].data_type())?;
+            let entries_array = StructArray::try_new(kv.clone(), vec![keys, values], None)?;
+            Ok(Arc::new(MapArray::try_new(
+                entries.clone(),
+                map.offsets().clone(),
+                entries_array,
+                map.nulls().cloned(),
+                *sorted,
+            )?))
+        }
+        (DataType::Struct(_), DataType::Struct(fields)) => {
+            let source = value.as_struct();
+            let columns = fields
+                .iter()
+                .map(|field| {
+                    let found = source.column_by_name(field.name()).or_else(|| {
+                        // ksqlDB matches field names as it resolves identifiers.
+                        let position =
+                            source.fields().iter().position(|f| f.name().eq_ignore_ascii_case(field.name()))?;
+                        Some(source.column(position))
+                    });
+                    match found {
+                        Some(column) => cast_value(column, field.data_type()),
+                        None => Ok(new_null_array(field.data_type(), source.len())),
+                    }
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Arc::new(StructArray::try_new(fields.clone(), columns, source.nulls().cloned())?))
+        }
+        _ => Ok(cast_with_options(value, target, &CastOptions { safe: true, ..Default::default() })?),
+    }
+}
