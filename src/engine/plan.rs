@@ -90,10 +90,16 @@ impl StatelessPlan {
         let state = context.state();
         let input = datafusion::common::DFSchema::try_from_qualified_schema(source_name, &row_schema)?;
         rewrite_with_types(&mut standard, &super::rewrite::Typer { state: &state, schema: &input })?;
+        let checked = standard.clone();
         let statement = datafusion::sql::parser::Statement::Statement(Box::new(
             datafusion::sql::sqlparser::ast::Statement::Query(Box::new(standard)),
         ));
-        let plan = state.statement_to_plan(statement).await?;
+        let plan = match state.statement_to_plan(statement).await {
+            Ok(plan) => plan,
+            Err(e) => {
+                return Err(locate_failure(&checked, &super::rewrite::Typer { state: &state, schema: &input }, e));
+            }
+        };
         let (exprs, predicate) = stateless_parts(&plan)?;
 
         // DataFusion's simplifier runs before physical planning (some functions, COALESCE
@@ -165,6 +171,28 @@ impl StatelessPlan {
         .map_err(|e| PlanError(e.to_string()))?;
         Ok(TimedBatch { rows, timestamps_ms: kept.column(self.row_time_index).clone(), tombstones })
     }
+}
+
+/// A planning failure said as ksqlDB says it: which clause failed ("Invalid Predicate" for
+/// the WHERE clause, "Invalid Select" for a projected expression) and why.
+fn locate_failure(
+    query: &datafusion::sql::sqlparser::ast::Query,
+    typer: &super::rewrite::Typer<'_>,
+    error: datafusion::error::DataFusionError,
+) -> PlanError {
+    if let SetExpr::Select(select) = query.body.as_ref() {
+        if let Some(Err(why)) = select.selection.as_ref().map(|s| typer.check(s)) {
+            return PlanError(format!("Invalid Predicate: {why}"));
+        }
+        for item in &select.projection {
+            if let SelectItem::ExprWithAlias { expr, .. } | SelectItem::UnnamedExpr(expr) = item
+                && let Err(why) = typer.check(expr)
+            {
+                return PlanError(format!("Invalid Select: {why}"));
+            }
+        }
+    }
+    PlanError::from(error)
 }
 
 /// The rewrites that need the types of sub-expressions, on the WHERE clause and on each

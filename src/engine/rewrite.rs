@@ -85,11 +85,25 @@ pub struct Typer<'a> {
 impl Typer<'_> {
     /// The type DataFusion gives `expr`, if it plans.
     pub fn type_of(&self, expr: &Expr) -> Option<DataType> {
-        let logical = self
+        self.check(expr).ok()
+    }
+
+    /// The type DataFusion gives `expr`, or why it does not plan (DataFusion's prefixes
+    /// removed).
+    pub fn check(&self, expr: &Expr) -> Result<DataType, String> {
+        let typed = self
             .state
             .create_logical_expr_from_sql_expr(ExprWithAlias { expr: expr.clone(), alias: None }, self.schema)
-            .ok()?;
-        datafusion::logical_expr::ExprSchemable::get_type(&logical, self.schema).ok()
+            .and_then(|logical| datafusion::logical_expr::ExprSchemable::get_type(&logical, self.schema));
+        typed.map_err(|e| {
+            let mut message = e.to_string();
+            for prefix in ["Error during planning: ", "Execution error: ", "This feature is not implemented: "] {
+                while let Some(rest) = message.strip_prefix(prefix) {
+                    message = rest.to_string();
+                }
+            }
+            message
+        })
     }
 }
 
@@ -122,12 +136,13 @@ pub fn rewrite_typed(expr: &mut Expr, typer: &Typer<'_>, context: &str) -> Resul
 /// The items of `needle IN (list)` in `needle`'s type, as ksqlDB converts them.
 fn coerce_in_list(needle: &Expr, list: &mut [Expr], typer: &Typer<'_>, context: &str) -> Result<(), PlanError> {
     let Some(target) = typer.type_of(needle) else { return Ok(()) };
-    let target_name = ksql_type_name(&target);
+    let target_name = type_name(&target);
     for item in list.iter_mut() {
         let refused = |found: &DataType, item: &Expr| {
             PlanError(format!(
-                "{context}: operator does not exist: {target_name} = {} ({item})\nHint: You might need to add explicit type casts.",
-                ksql_type_name(found)
+                "{context}: operator does not exist: {target_name} = {} ({})\nHint: You might need to add explicit type casts.",
+                type_name(found),
+                ksql_text(item)
             ))
         };
         if let Expr::Value(ValueWithSpan { value, .. }) = item {
@@ -144,14 +159,16 @@ fn coerce_in_list(needle: &Expr, list: &mut [Expr], typer: &Typer<'_>, context: 
                 },
                 (Value::SingleQuotedString(text), t) if t.is_numeric() => {
                     let trimmed = text.trim();
+                    // "4.000" is an INTEGER 4 to ksqlDB; "4.5" is not.
                     let valid = match t {
-                        DataType::Int32 | DataType::Int64 => trimmed.parse::<i64>().is_ok(),
+                        DataType::Int32 | DataType::Int64 => {
+                            trimmed.parse::<i64>().is_ok() || trimmed.parse::<f64>().is_ok_and(|f| f.fract() == 0.0)
+                        }
                         _ => trimmed.parse::<f64>().is_ok(),
                     };
                     if !valid {
-                        return Err(PlanError(format!(
-                            "{context}: invalid input syntax for type {target_name}: \"{text}\"."
-                        )));
+                        let kind = target_name.split('(').next().unwrap_or(&target_name);
+                        return Err(PlanError(format!("{context}: invalid input syntax for type {kind}: \"{text}\".")));
                     }
                     Value::Number(trimmed.to_string(), false)
                 }
@@ -191,9 +208,39 @@ fn comparable(a: &DataType, b: &DataType) -> bool {
         (a, b) if a.is_numeric() && b.is_numeric() => true,
         (a, b) if is_string(a) && is_string(b) => true,
         (DataType::List(x), DataType::List(y)) => comparable(x.data_type(), y.data_type()),
-        (DataType::Map(..), DataType::Map(..)) | (DataType::Struct(_), DataType::Struct(_)) => true,
+        (DataType::Map(x, _), DataType::Map(y, _)) => match (x.data_type(), y.data_type()) {
+            (DataType::Struct(x), DataType::Struct(y)) if x.len() == 2 && y.len() == 2 => {
+                comparable(x[1].data_type(), y[1].data_type())
+            }
+            _ => true,
+        },
+        (DataType::Struct(x), DataType::Struct(y)) => x
+            .iter()
+            .all(|f| y.iter().find(|g| g.name() == f.name()).is_none_or(|g| comparable(f.data_type(), g.data_type()))),
         (a, b) => std::mem::discriminant(a) == std::mem::discriminant(b),
     }
+}
+
+/// A type as ksqlDB names it in messages (DataFusion's own types by their ksqlDB kin).
+fn type_name(t: &DataType) -> String {
+    crate::sql::ast::SqlType::from_arrow(t)
+        .map_or_else(|| ksql_type_name(t), |t| ksql_type_name(&t.to_arrow(&|_| None).unwrap_or(DataType::Null)))
+}
+
+/// An expression as ksqlDB prints it: function names upper-cased.
+pub fn ksql_text(expr: &Expr) -> String {
+    let mut expr = expr.clone();
+    let _ = visit_expressions_mut(&mut expr, |e: &mut Expr| {
+        if let Expr::Function(f) = e {
+            for part in f.name.0.iter_mut() {
+                if let datafusion::sql::sqlparser::ast::ObjectNamePart::Identifier(ident) = part {
+                    ident.value = ident.value.to_uppercase();
+                }
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    expr.to_string()
 }
 
 fn is_string(t: &DataType) -> bool {

@@ -39,7 +39,8 @@ impl Default for KsqlCast {
 pub fn arrow_type_of(text: &str) -> Result<DataType> {
     let dialect = crate::sql::dialect::EddyDialect::default();
     let mut parser = datafusion::sql::sqlparser::parser::Parser::new(&dialect)
-        .try_with_sql(text)
+        // `>>` would tokenize as a shift.
+        .try_with_sql(&text.replace('>', " > "))
         .map_err(|e| datafusion::error::DataFusionError::Plan(e.to_string()))?;
     let sql_type = crate::sql::types::parse_type(&mut parser)
         .map_err(|e| datafusion::error::DataFusionError::Plan(e.to_string()))?;
@@ -80,12 +81,13 @@ impl ScalarUDFImpl for KsqlCast {
 
 /// Whether ksqlDB casts `source` to `target`: like kinds to like kinds, null to anything.
 fn castable(source: &DataType, target: &DataType) -> bool {
-    match (source, target) {
-        (DataType::Null, _) => true,
-        (DataType::List(_), DataType::List(_)) | (DataType::Map(..), DataType::Map(..)) => true,
-        (DataType::Struct(_), DataType::Struct(_)) => true,
-        _ => false,
-    }
+    matches!(
+        (source, target),
+        (DataType::Null, _)
+            | (DataType::List(_), DataType::List(_))
+            | (DataType::Map(..), DataType::Map(..))
+            | (DataType::Struct(_), DataType::Struct(_))
+    )
 }
 
 /// Casts `value` to `target`, nested types part by part (a part that does not convert is
@@ -135,6 +137,14 @@ pub fn cast_value(value: &ArrayRef, target: &DataType) -> Result<ArrayRef> {
                 })
                 .collect::<Result<Vec<_>>>()?;
             Ok(Arc::new(StructArray::try_new(fields.clone(), columns, source.nulls().cloned())?))
+        }
+        // Java's narrowing: a BIGINT too large for an INT wraps, as ksqlDB's cast does.
+        (DataType::Int64, DataType::Int32) => {
+            let wide = value.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+            Ok(Arc::new(datafusion::arrow::compute::unary::<_, _, datafusion::arrow::datatypes::Int32Type>(
+                wide,
+                |v| v as i32,
+            )))
         }
         _ => Ok(cast_with_options(value, target, &CastOptions { safe: true, ..Default::default() })?),
     }
