@@ -7,6 +7,7 @@ pub mod format;
 pub mod qtt;
 pub mod repl;
 pub mod run;
+pub mod test;
 pub mod topic;
 
 use std::path::PathBuf;
@@ -44,6 +45,9 @@ pub enum Command {
     /// Execute the statements of a .sql file.
     #[command(after_help = "Example:\n  eddy run queries/pageviews.sql --until-idle")]
     Run(run::RunArgs),
+    /// Run one ksql-test-runner case: statements, input records, expected output records.
+    #[command(after_help = "Example:\n  eddy test --statements statements.sql --input input.json --output output.json")]
+    Test(test::TestArgs),
     /// Run ksqlDB's QTT conformance files: one PASS/FAIL/SKIP line per case, then the counts.
     #[command(after_help = "Example:\n  eddy qtt ../shared/qtt/query-validation-tests/project-filter.json")]
     Qtt(qtt::QttArgs),
@@ -104,6 +108,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Topic(command)) => topic::run(&cli.data_dir, command).await,
         Some(Command::Run(args)) => run::run(&cli.data_dir, args).await,
         Some(Command::Qtt(args)) => qtt::run(args).await,
+        Some(Command::Test(args)) => test::run(args).await,
         Some(Command::Bench(command)) => crate::bench::run(command).await,
     }
 }

@@ -3,12 +3,14 @@
 //! - `qtt`: the file model, loading and `format`/`config` expansion;
 //! - `runner`: one case on a fresh embedded log, inputs fed one at a time;
 //! - `records`: test keys and values to and from the bytes of a topic;
-//! - `compare`: expected against actual, as ksqlDB's comparator does.
+//! - `compare`: expected against actual, as ksqlDB's comparator does;
+//! - `test_runner`: ksqlDB's `ksql-test-runner` files (`eddy test`).
 
 pub mod compare;
 pub mod qtt;
 pub mod records;
 pub mod runner;
+pub mod test_runner;
 
 use std::path::{Path, PathBuf};
 

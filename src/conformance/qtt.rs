@@ -90,6 +90,9 @@ struct TestFile {
 pub struct TestCase {
     pub name: String,
     pub node: TestNode,
+    /// Compare every topic a persistent query writes, not only those the outputs name
+    /// (ksql-test-runner checks that nothing else was written).
+    pub check_all_sinks: bool,
 }
 
 /// Reads a QTT file into its cases, expanded.
@@ -102,7 +105,7 @@ pub fn load(path: &Path) -> Result<Vec<TestCase>, String> {
 
 /// One case per `format` entry and per `config` entry.
 fn expand(node: TestNode) -> Vec<TestCase> {
-    let mut cases = vec![TestCase { name: node.name.clone(), node }];
+    let mut cases = vec![TestCase { name: node.name.clone(), node, check_all_sinks: false }];
     let formats = cases[0].node.format.clone();
     if !formats.is_empty() {
         cases = cases
@@ -111,7 +114,7 @@ fn expand(node: TestNode) -> Vec<TestCase> {
                 formats.iter().map(move |format| {
                     let mut node = case.node.clone();
                     replace_in_node(&mut node, "{FORMAT}", format);
-                    TestCase { name: format!("{} - {format}", case.name), node }
+                    TestCase { name: format!("{} - {format}", case.name), node, check_all_sinks: false }
                 })
             })
             .collect();
@@ -128,7 +131,7 @@ fn expand(node: TestNode) -> Vec<TestCase> {
                             *s = s.replace("{CONFIG}", config);
                         }
                     }
-                    TestCase { name: format!("{} - {config}", case.name), node }
+                    TestCase { name: format!("{} - {config}", case.name), node, check_all_sinks: false }
                 })
             })
             .collect();

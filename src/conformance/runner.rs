@@ -33,8 +33,17 @@ pub enum Outcome {
 /// Formats that need a schema registry (or protobuf), which Eddy does not support yet.
 const REGISTRY_FORMATS: [&str; 4] = ["AVRO", "PROTOBUF", "JSON_SR", "PROTOBUF_NOSR"];
 /// Functions ksqlDB defines only in its test jar.
-const TEST_ONLY_FUNCTIONS: [&str; 8] =
-    ["GENERIC_VAR_ARG", "MID_VAR_ARG", "MULTI_ARG", "FOUR_ARG", "FIVE_ARG", "VAR_ARG", "TEST_UDTF", "TEST_UDF"];
+const TEST_ONLY_FUNCTIONS: [&str; 9] = [
+    "GENERIC_VAR_ARG",
+    "MID_VAR_ARG",
+    "MULTI_ARG",
+    "FOUR_ARG",
+    "FIVE_ARG",
+    "VAR_ARG",
+    "TEST_UDTF",
+    "TEST_UDF",
+    "BACKWARD_CONCAT",
+];
 
 /// Runs one case (or says why it is skipped).
 pub async fn run_case(case: &TestCase) -> Outcome {
@@ -114,7 +123,7 @@ async fn drive(log: &Arc<dyn Log>, session: &mut Session, case: &TestCase) -> Ou
     let partitions: BTreeMap<String, u32> =
         node.topics.iter().map(|t| (t.name.clone(), t.partitions.unwrap_or(1))).collect();
     for statement in &node.statements {
-        if let Err(e) = create_source_topic(log.as_ref(), statement, &partitions).await {
+        if let Err(e) = create_source_topics(log.as_ref(), statement, &partitions).await {
             return Outcome::Fail(format!("cannot create the topic of '{statement}': {e}"));
         }
         if let Err(e) = session.execute(statement, &mut ignore).await {
@@ -131,7 +140,15 @@ async fn drive(log: &Arc<dyn Log>, session: &mut Session, case: &TestCase) -> Ou
         ));
     }
 
-    let mut outputs = Outputs::new(node.outputs.iter().map(|r| r.topic.clone()));
+    let mut topics: Vec<String> = node.outputs.iter().map(|r| r.topic.clone()).collect();
+    if case.check_all_sinks {
+        for query in session.catalog().queries() {
+            if let Some(sink) = session.catalog().source(&query.sink) {
+                topics.push(sink.topic.clone());
+            }
+        }
+    }
+    let mut outputs = Outputs::new(topics.into_iter());
     for input in &node.inputs {
         if let Err(e) = feed(log.as_ref(), session, input, &partitions).await {
             return Outcome::Fail(format!("cannot write input {}: {e}", describe(input)));
@@ -142,6 +159,9 @@ async fn drive(log: &Arc<dyn Log>, session: &mut Session, case: &TestCase) -> Ou
         if let Err(e) = outputs.collect(log.as_ref()).await {
             return Outcome::Fail(format!("cannot read the outputs: {e}"));
         }
+    }
+    if let Err(e) = session.wait_until_idle().await {
+        return Outcome::Fail(format!("waiting for the queries: {e}"));
     }
     if let Err(e) = outputs.collect(log.as_ref()).await {
         return Outcome::Fail(format!("cannot read the outputs: {e}"));
@@ -177,20 +197,23 @@ fn refused(case: &TestCase, error: &SessionError) -> Outcome {
     Outcome::Fail(format!("statement refused: {message}"))
 }
 
-/// Creates the topic a `CREATE STREAM|TABLE` (without PARTITIONS) names, as ksqlDB's test
-/// driver has every topic exist up front.
-async fn create_source_topic(
+/// Creates the topics `CREATE STREAM|TABLE` statements (without PARTITIONS) name, as
+/// ksqlDB's test driver has every topic exist up front.
+async fn create_source_topics(
     log: &dyn Log,
-    statement: &str,
+    statements: &str,
     partitions: &BTreeMap<String, u32>,
 ) -> Result<(), LogError> {
-    let Ok(Statement::CreateSource(create)) = crate::sql::parse_one(statement) else { return Ok(()) };
-    let Ok(properties) = property_map(&create.properties) else { return Ok(()) };
-    let Some(topic) = properties.get("KAFKA_TOPIC") else { return Ok(()) };
-    if properties.contains_key("PARTITIONS") {
-        return Ok(());
+    let Ok(parsed) = crate::sql::parse_sql(statements) else { return Ok(()) };
+    for statement in parsed {
+        let Statement::CreateSource(create) = statement else { continue };
+        let Ok(properties) = property_map(&create.properties) else { continue };
+        let Some(topic) = properties.get("KAFKA_TOPIC") else { continue };
+        if !properties.contains_key("PARTITIONS") {
+            ensure_topic(log, topic, partitions.get(topic).copied().unwrap_or(1)).await?;
+        }
     }
-    ensure_topic(log, topic, partitions.get(topic).copied().unwrap_or(1)).await
+    Ok(())
 }
 
 async fn ensure_topic(log: &dyn Log, topic: &str, partitions: u32) -> Result<(), LogError> {

@@ -58,5 +58,15 @@ pub fn encode(batch: &RecordBatch, options: &FormatOptions) -> Result<Vec<Option
     let textual = textual_columns(batch)?;
     let mut writer = WriterBuilder::new().with_header(false).with_delimiter(options.delimiter).build(Vec::new());
     writer.write(&textual)?;
-    split_lines(writer.into_inner(), batch.num_rows())
+    let mut lines = split_lines(writer.into_inner(), batch.num_rows())?;
+    if batch.num_columns() == 1 {
+        // The CSV writer quotes a record of one empty field (`""`) to tell it from no
+        // record; here each row is its own record, and an empty field is null.
+        for line in lines.iter_mut().flatten() {
+            if line.as_slice() == b"\"\"" {
+                line.clear();
+            }
+        }
+    }
+    Ok(lines)
 }

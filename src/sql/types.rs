@@ -280,7 +280,7 @@ mod tests {
             assert_eq!(ksql_type_name(&arrow(text).unwrap()), text);
         }
         let nested = arrow("STRUCT<a ARRAY<MAP<STRING, INT>>, `b` BIGINT>").unwrap();
-        assert_eq!(ksql_type_name(&nested), "STRUCT<A ARRAY<MAP<STRING, INTEGER>>, b BIGINT>");
+        assert_eq!(ksql_type_name(&nested), "STRUCT<`A` ARRAY<MAP<STRING, INTEGER>>, `b` BIGINT>");
     }
 
     #[test]

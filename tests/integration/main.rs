@@ -2,6 +2,7 @@
 //! per area.
 
 mod cli;
+mod conformance;
 mod log;
 mod persistent;
 mod session;
