@@ -239,7 +239,7 @@ fn name_projection(
                         let field = deref_field(expr).map(|f| f.value.clone()).unwrap_or_default();
                         let mut name = field.clone();
                         let mut n = 0;
-                        while taken.contains(&name) {
+                        while taken.contains(&name) || input_names.contains(&name) {
                             n += 1;
                             name = format!("{field}_{n}");
                         }

@@ -4,7 +4,8 @@
 //! Times without a zone in the pattern are UTC, as ksqlDB reads them by default.
 
 use chrono::format::{Item, StrftimeItems};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
+use chrono_tz::Tz;
 
 /// A pattern, translated once and used for many strings.
 #[derive(Debug, Clone)]
@@ -98,23 +99,48 @@ impl TimeFormat {
 
     /// Milliseconds since the epoch of `text`, or `None` if it does not match.
     pub fn parse_millis(&self, text: &str) -> Option<i64> {
+        self.parse_millis_in(text, None)
+    }
+
+    /// As [`TimeFormat::parse_millis`], reading a time without a zone in `zone` (UTC when
+    /// `None`).
+    pub fn parse_millis_in(&self, text: &str, zone: Option<Tz>) -> Option<i64> {
         if self.has_zone {
             return DateTime::parse_from_str(text, &self.chrono).ok().map(|t| t.timestamp_millis());
         }
-        if self.has_time {
-            return NaiveDateTime::parse_from_str(text, &self.chrono).ok().map(|t| t.and_utc().timestamp_millis());
+        let local = if self.has_time {
+            NaiveDateTime::parse_from_str(text, &self.chrono).ok()?
+        } else if self.chrono.contains("%H") || self.chrono.contains("%M") {
+            return None;
+        } else {
+            NaiveDate::parse_from_str(text, &self.chrono).ok()?.and_time(NaiveTime::MIN)
+        };
+        match zone {
+            None => Some(local.and_utc().timestamp_millis()),
+            Some(zone) => local.and_local_timezone(zone).earliest().map(|t| t.timestamp_millis()),
         }
-        NaiveDate::parse_from_str(text, &self.chrono)
-            .ok()
-            .map(|d| d.and_time(NaiveTime::MIN).and_utc().timestamp_millis())
+    }
+
+    /// The time of day of `text` in milliseconds, for patterns of a time only.
+    pub fn parse_time_millis(&self, text: &str) -> Option<i64> {
+        let time = NaiveTime::parse_from_str(text, &self.chrono).ok()?;
+        Some(i64::from(time.num_seconds_from_midnight()) * 1000 + i64::from(time.nanosecond() / 1_000_000))
     }
 
     /// `millis` formatted with this pattern, in UTC.
     pub fn format_millis(&self, millis: i64) -> Option<String> {
+        self.format_millis_in(millis, None)
+    }
+
+    /// `millis` formatted with this pattern, in `zone` (UTC when `None`).
+    pub fn format_millis_in(&self, millis: i64, zone: Option<Tz>) -> Option<String> {
+        use std::fmt::Write;
         let time = DateTime::from_timestamp_millis(millis)?;
         let mut out = String::new();
-        use std::fmt::Write;
-        write!(out, "{}", time.format(&self.chrono)).ok()?;
+        match zone {
+            None => write!(out, "{}", time.format(&self.chrono)).ok()?,
+            Some(zone) => write!(out, "{}", time.with_timezone(&zone).format(&self.chrono)).ok()?,
+        }
         Some(out)
     }
 }

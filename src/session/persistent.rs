@@ -29,8 +29,8 @@ const IDLE_RECHECK: Duration = Duration::from_millis(100);
 pub(super) struct PlannedQuery {
     input: Arc<Source>,
     plan: Arc<StatelessPlan>,
-    /// Per output column: whether it is a key column of the sink.
-    keys: Vec<bool>,
+    /// Per output column: its place in the sink's key, if it is a key column.
+    keys: Vec<Option<usize>>,
 }
 
 impl Session {
@@ -289,12 +289,15 @@ impl Session {
         let star: Vec<String> = input.columns.iter().map(|c| c.name.clone()).collect();
         let mut without_partitioning = query.clone();
         without_partitioning.partition_by.clear();
+        if !query.partition_by.is_empty() && !partitions_by_null(query) {
+            expand_star_for_partitioning(&mut without_partitioning, &query.partition_by, &input);
+        }
         let plan = StatelessPlan::try_new(&without_partitioning, &input.name, row_schema(&input), &star)
             .await
             .map_err(|e| refusal(e.0))?;
         let names: Vec<String> = plan.output_schema().fields().iter().map(|f| f.name().clone()).collect();
         let keys = key_columns(query, &input, plan.items(), &names, sink_name)?;
-        if keys.iter().all(|k| *k) {
+        if keys.iter().all(|k| k.is_some()) {
             return Err(refusal("The projection contains no value columns.".into()));
         }
         Ok(PlannedQuery { input, plan: Arc::new(plan), keys })
@@ -308,7 +311,7 @@ impl Session {
         planned: &PlannedQuery,
     ) -> Result<CreateSource, SessionError> {
         let given = property_map(&create.properties).map_err(|e| refusal(e.0))?;
-        let has_keys = planned.keys.iter().any(|k| *k);
+        let has_keys = planned.keys.iter().any(|k| k.is_some());
         if !has_keys && given.contains_key("KEY_FORMAT") {
             return Err(refusal("Key format specified for stream without key columns.".into()));
         }
@@ -326,7 +329,11 @@ impl Session {
         }
         let schema = planned.plan.output_schema();
         let mut columns = Vec::with_capacity(schema.fields().len());
-        for (field, is_key) in schema.fields().iter().zip(&planned.keys) {
+        // Key columns first, in key order; then the values in projection order.
+        let mut order: Vec<usize> = (0..schema.fields().len()).collect();
+        order.sort_by_key(|i| planned.keys[*i].unwrap_or(usize::MAX));
+        for i in order {
+            let (field, is_key) = (schema.field(i), planned.keys[i].is_some());
             let data_type = match SqlType::from_arrow(field.data_type()) {
                 Some(t) => t,
                 None if field.data_type().is_null() => {
@@ -344,7 +351,7 @@ impl Session {
                     )));
                 }
             };
-            let constraint = if *is_key { ColumnConstraint::Key } else { ColumnConstraint::None };
+            let constraint = if is_key { ColumnConstraint::Key } else { ColumnConstraint::None };
             columns.push(ColumnDef { name: Ident::with_quote('`', field.name().clone()), data_type, constraint });
         }
         Ok(CreateSource {
@@ -372,7 +379,7 @@ fn describe_columns(planned: &PlannedQuery) -> Vec<String> {
         .map(|(f, key)| {
             let sql_type =
                 SqlType::from_arrow(f.data_type()).map_or_else(|| f.data_type().to_string(), |t| t.to_string());
-            format!("`{}` {sql_type}{}", f.name(), if *key { " KEY" } else { "" })
+            format!("`{}` {sql_type}{}", f.name(), if key.is_some() { " KEY" } else { "" })
         })
         .collect()
 }
@@ -390,7 +397,7 @@ fn operators_for(query: &StreamingQuery, planned: &PlannedQuery) -> Vec<Box<dyn 
         .fields()
         .iter()
         .zip(&planned.keys)
-        .map(|(f, key)| format!("{}{}", f.name(), if *key { " (key)" } else { "" }))
+        .map(|(f, key)| format!("{}{}", f.name(), if key.is_some() { " (key)" } else { "" }))
         .collect();
     let mut description = format!("{filter}Project: {}", columns.join(", "));
     if !query.partition_by.is_empty() {
@@ -400,16 +407,17 @@ fn operators_for(query: &StreamingQuery, planned: &PlannedQuery) -> Vec<Box<dyn 
     vec![Box::new(Project::new(Arc::clone(&planned.plan), description))]
 }
 
-/// Which output columns are keys. Without PARTITION BY, those that are the input's key
-/// columns (each exactly once, all of them); with it, those that are its expressions (all
-/// of them); with `PARTITION BY NULL`, none.
+/// Which output columns are keys, and their place in the key. Without PARTITION BY, those
+/// that are the input's key columns (each exactly once, all of them); with it, those that
+/// are its expressions (all of them, compared without source qualifiers), in its order;
+/// with `PARTITION BY NULL`, none.
 fn key_columns(
     query: &StreamingQuery,
     input: &Source,
     items: &[Expr],
     names: &[String],
     sink_name: &str,
-) -> Result<Vec<bool>, SessionError> {
+) -> Result<Vec<Option<usize>>, SessionError> {
     let partition_by: Vec<Expr> = query
         .partition_by
         .iter()
@@ -419,12 +427,11 @@ fn key_columns(
             unqualified(&e)
         })
         .collect();
-    let is_null = |e: &Expr| matches!(e, Expr::Value(v) if v.value == Value::Null);
-    if partition_by.iter().any(is_null) {
+    if partitions_by_null(query) {
         if partition_by.len() > 1 {
             return Err(refusal("Cannot PARTITION BY multiple columns including NULL".into()));
         }
-        return Ok(vec![false; items.len()]);
+        return Ok(vec![None; items.len()]);
     }
     let (wanted, what): (Vec<Expr>, &str) = if partition_by.is_empty() {
         let keys = input.columns.iter().filter(|c| c.role == ColumnRole::Key);
@@ -446,36 +453,102 @@ fn key_columns(
     };
     let same = |a: &Expr, b: &Expr| match (a, b) {
         (Expr::Identifier(x), Expr::Identifier(y)) => x.value == y.value,
-        _ => a.to_string() == b.to_string(),
+        _ => strip_quotes(a) == strip_quotes(b),
     };
-    let mut keys = vec![false; items.len()];
-    let mut missing = Vec::new();
-    for want in &wanted {
+    let mut keys = vec![None; items.len()];
+    let mut missing = false;
+    for (position, want) in wanted.iter().enumerate() {
         let found: Vec<usize> = (0..items.len()).filter(|i| same(&items[*i], want)).collect();
         match found.as_slice() {
-            [] => missing.push(want.to_string().replace('`', "")),
-            [one] => keys[*one] = true,
+            [] => missing = true,
+            [one] => keys[*one] = Some(position),
             several => {
-                let aliases: Vec<&str> = several.iter().map(|i| names[*i].as_str()).collect();
+                let mut aliases: Vec<&str> = several.iter().map(|i| names[*i].as_str()).collect();
+                aliases.sort();
                 return Err(refusal(format!(
                     "The projection contains a key column (`{}`) more than once, aliased as: {}.",
-                    want.to_string().replace('`', ""),
+                    strip_quotes(want),
                     aliases.join(" and ")
                 )));
             }
         }
     }
-    if !missing.is_empty() {
-        // ksqlDB names them all, not only the missing ones.
-        let all: Vec<String> = wanted.iter().map(|w| w.to_string().replace('`', "")).collect();
+    if missing {
+        // ksqlDB names them all, as written but qualified by the source.
+        let all: Vec<String> = if query.partition_by.is_empty() {
+            wanted.iter().map(strip_quotes).collect()
+        } else {
+            query.partition_by.iter().map(|e| qualified_text(e, input)).collect()
+        };
         let plural = if all.len() > 1 { "s" } else { "" };
+        let listed = match all.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+            _ => all.concat(),
+        };
         return Err(refusal(format!(
-            "The query used to build `{sink_name}` must include the {what}{plural} {} in its projection (eg, SELECT {}...).",
-            all.join(" and "),
+            "Key{plural} missing from projection (ie, SELECT).\nThe query used to build `{sink_name}` must include \
+             the {what}{plural} {listed} in its projection (eg, SELECT {}...).",
             all.join(", ")
         )));
     }
     Ok(keys)
+}
+
+fn strip_quotes(expr: &Expr) -> String {
+    expr.to_string().replace('`', "")
+}
+
+/// `PARTITION BY NULL`.
+fn partitions_by_null(query: &StreamingQuery) -> bool {
+    query.partition_by.iter().any(|e| matches!(e, Expr::Value(v) if v.value == Value::Null))
+}
+
+/// A PARTITION BY expression as ksqlDB prints it in messages: columns qualified by the
+/// source, function names upper-cased, a binary operation in parentheses.
+fn qualified_text(expr: &Expr, input: &Source) -> String {
+    let mut expr = expr.clone();
+    normalise_expression(&mut expr);
+    let mut expr = unqualified(&expr);
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(&mut expr, |e: &mut Expr| {
+        if let Expr::Identifier(ident) = e
+            && input.columns.iter().any(|c| c.name == ident.value)
+        {
+            *e = Expr::CompoundIdentifier(vec![Ident::new(input.name.clone()), Ident::new(ident.value.clone())]);
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    if matches!(expr, Expr::BinaryOp { ref op, .. } if *op != datafusion::sql::sqlparser::ast::BinaryOperator::Arrow) {
+        expr = Expr::Nested(Box::new(expr));
+    }
+    crate::engine::rewrite::ksql_text(&expr).replace('`', "").replace(" -> ", "->")
+}
+
+/// `SELECT * … PARTITION BY e, …` selects the partitioning expressions (the new key), then
+/// the input's value columns, then its old key columns (as values), as ksqlDB does.
+fn expand_star_for_partitioning(query: &mut StreamingQuery, partition_by: &[Expr], input: &Source) {
+    use datafusion::sql::sqlparser::ast::{SelectItem, SetExpr};
+    let SetExpr::Select(select) = query.query.body.as_mut() else { return };
+    if !matches!(select.projection.as_slice(), [SelectItem::Wildcard(_)]) {
+        return;
+    }
+    let normalised: Vec<Expr> = partition_by
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            normalise_expression(&mut e);
+            unqualified(&e)
+        })
+        .collect();
+    let is_new_key = |name: &str| normalised.iter().any(|e| matches!(e, Expr::Identifier(i) if i.value == name));
+    let column = |name: &str| SelectItem::UnnamedExpr(Expr::Identifier(Ident::with_quote('`', name.to_owned())));
+    let mut items: Vec<SelectItem> = partition_by.iter().cloned().map(SelectItem::UnnamedExpr).collect();
+    items.extend(
+        input.columns.iter().filter(|c| c.role != ColumnRole::Key && !is_new_key(&c.name)).map(|c| column(&c.name)),
+    );
+    items.extend(
+        input.columns.iter().filter(|c| c.role == ColumnRole::Key && !is_new_key(&c.name)).map(|c| column(&c.name)),
+    );
+    select.projection = items;
 }
 
 /// The query of a persistent query's statement, and whether it is an INSERT INTO.

@@ -1,15 +1,118 @@
 //! ksqlDB's functions on top of DataFusion's registry: aliases where DataFusion has the same
 //! function under another name, and UDFs where ksqlDB's semantics differ or DataFusion has
-//! none. One file per family.
+//! none. One file per family; each UDF is a [`KsqlFunction`]: a name, a signature, how its
+//! return type follows from its arguments, and a function over whole arrays (batch at a
+//! time, never row by row through DataFusion).
 
 pub mod cast;
+pub mod json;
+pub mod map;
+pub mod string;
+pub mod time;
 
+use datafusion::arrow::array::ArrayRef;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::Result;
 use datafusion::execution::FunctionRegistry;
-use datafusion::logical_expr::ScalarUDF;
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature};
 use datafusion::prelude::SessionContext;
 
 /// ksqlDB names for DataFusion functions with the same semantics.
-const ALIASES: [(&str, &str); 2] = [("ucase", "upper"), ("lcase", "lower")];
+const ALIASES: [(&str, &str); 6] = [
+    ("ucase", "upper"),
+    ("lcase", "lower"),
+    ("array_length", "cardinality"),
+    ("arraycontains", "array_has"),
+    ("array_contains", "array_has"),
+    // DataFusion's IFNULL (`nvl`) takes primitive types only; ksqlDB's takes any.
+    ("ifnull", "coalesce"),
+];
+
+/// A ksqlDB function over arrays. Functions are one per name, so the name is their identity.
+#[derive(Debug)]
+pub struct KsqlFunction {
+    name: &'static str,
+    signature: Signature,
+    /// The result type for the argument types (after the signature's coercions).
+    return_type: fn(&[DataType]) -> Result<DataType>,
+    /// The function over the arguments as arrays of the batch's length, and the result type.
+    invoke: fn(&[ArrayRef], &DataType) -> Result<ArrayRef>,
+}
+
+impl KsqlFunction {
+    /// The function as DataFusion registers it.
+    pub fn udf(
+        name: &'static str,
+        signature: Signature,
+        return_type: fn(&[DataType]) -> Result<DataType>,
+        invoke: fn(&[ArrayRef], &DataType) -> Result<ArrayRef>,
+    ) -> ScalarUDF {
+        ScalarUDF::from(KsqlFunction { name, signature, return_type, invoke })
+    }
+}
+
+impl PartialEq for KsqlFunction {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.signature == other.signature
+    }
+}
+
+impl Eq for KsqlFunction {}
+
+impl std::hash::Hash for KsqlFunction {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+        self.signature.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for KsqlFunction {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        (self.return_type)(arg_types)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        // A call on literals only still answers for every row.
+        let arrays: Vec<ArrayRef> = arrays
+            .into_iter()
+            .map(|a| if a.len() == args.number_rows { Ok(a) } else { expand(&a, args.number_rows) })
+            .collect::<Result<_>>()?;
+        Ok(ColumnarValue::Array((self.invoke)(&arrays, args.return_field.data_type())?))
+    }
+}
+
+/// A one-row array repeated `rows` times.
+fn expand(array: &ArrayRef, rows: usize) -> Result<ArrayRef> {
+    let scalar = datafusion::common::ScalarValue::try_from_array(array, 0)?;
+    scalar.to_array_of_size(rows)
+}
+
+/// A fixed return type.
+pub(crate) fn returns<const N: usize>(_: &[DataType]) -> Result<DataType> {
+    Ok(match N {
+        0 => DataType::Utf8,
+        1 => DataType::Int64,
+        2 => DataType::Int32,
+        3 => DataType::Date32,
+        4 => DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Millisecond, None),
+        5 => DataType::Time32(datafusion::arrow::datatypes::TimeUnit::Millisecond),
+        _ => DataType::Boolean,
+    })
+}
+
+/// The type of the first argument.
+pub(crate) fn same_as_first(args: &[DataType]) -> Result<DataType> {
+    Ok(args.first().cloned().unwrap_or(DataType::Null))
+}
 
 /// Registers ksqlDB's functions on a planning context.
 pub fn register(context: &SessionContext) {
@@ -19,4 +122,11 @@ pub fn register(context: &SessionContext) {
         }
     }
     context.register_udf(ScalarUDF::from(cast::KsqlCast::new()));
+    for udf in json::functions().into_iter().chain(string::functions()).chain(time::functions()).chain(map::functions())
+    {
+        context.register_udf(udf);
+    }
 }
+
+/// The arguments of a call, as arrays of the batch's length.
+pub(crate) type Arrays = [ArrayRef];
