@@ -24,6 +24,9 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
+    // A panic that input reached is caught where it happens and reported as an error; the
+    // hook only records where it was, on one line.
+    std::panic::set_hook(Box::new(|info| tracing::error!("internal error (this is a bug): {info}")));
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {

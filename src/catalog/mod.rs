@@ -269,7 +269,8 @@ impl Catalog {
         let wrap_single_value = match properties.get("WRAP_SINGLE_VALUE").map(|v| v.to_ascii_lowercase()) {
             None => true,
             Some(v) if v == "true" || v == "false" => {
-                if matches!(value_format, Format::Kafka | Format::Delimited | Format::None) {
+                // Formats of one bare value cannot wrap it (they are unwrapped already).
+                if v == "true" && matches!(value_format, Format::Kafka | Format::Delimited | Format::None) {
                     return Err(CatalogError(format!(
                         "Format '{}' does not support 'WRAP_SINGLE_VALUE' set to '{v}'.",
                         value_format.name()
@@ -280,6 +281,24 @@ impl Catalog {
             Some(v) => return Err(CatalogError(format!("WRAP_SINGLE_VALUE must be true or false, not '{v}'"))),
         };
         let key_schema = side(&|r| *r == ColumnRole::Key);
+        if key_format == Format::Kafka && key_schema.fields().len() > 1 {
+            let persisted: Vec<String> = columns
+                .iter()
+                .filter(|c| c.role == ColumnRole::Key)
+                .map(|c| format!("`{}` {} KEY", c.name, crate::sql::types::ksql_type_name(&c.data_type)))
+                .collect();
+            let persisted = persisted.join(", ");
+            return Err(CatalogError(format!(
+                "Key format does not support schema.\nformat: KAFKA\nschema: Persistence{{columns=[{persisted}], \
+                 features=[]}}\nreason: The 'KAFKA' format only supports a single field. Got: [{persisted}]"
+            )));
+        }
+        for (format, role) in [(key_format, ColumnRole::Key), (value_format, ColumnRole::Value)] {
+            if format == Format::Json && columns.iter().any(|c| c.role == role && has_non_string_map_key(&c.data_type))
+            {
+                return Err(CatalogError("JSON only supports MAP types with STRING keys".into()));
+            }
+        }
         let key_codec = Codec::try_new(
             key_format,
             key_schema.clone(),
@@ -433,6 +452,21 @@ fn formats(properties: &BTreeMap<String, String>) -> Result<(Format, Format), Ca
     })?;
     let key = both.or(properties.get("KEY_FORMAT")).map_or(Ok(Format::Kafka), |k| Format::parse(k))?;
     Ok((key, Format::parse(value)?))
+}
+
+/// A MAP whose keys are not strings, anywhere in the type.
+fn has_non_string_map_key(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Map(entries, _) => match entries.data_type() {
+            DataType::Struct(kv) if kv.len() == 2 => {
+                kv[0].data_type() != &DataType::Utf8 || has_non_string_map_key(kv[1].data_type())
+            }
+            _ => false,
+        },
+        DataType::List(item) => has_non_string_map_key(item.data_type()),
+        DataType::Struct(fields) => fields.iter().any(|f| has_non_string_map_key(f.data_type())),
+        _ => false,
+    }
 }
 
 fn contains_map(sql_type: &SqlType, resolve: &dyn Fn(&str) -> Option<SqlType>) -> bool {

@@ -94,7 +94,13 @@ impl StatelessPlan {
         let statement = datafusion::sql::parser::Statement::Statement(Box::new(
             datafusion::sql::sqlparser::ast::Statement::Query(Box::new(standard)),
         ));
-        let plan = match state.statement_to_plan(statement).await {
+        let planned =
+            futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(state.statement_to_plan(statement)))
+                .await
+                .map_err(|_| {
+                    PlanError("internal error (this is a bug): DataFusion panicked planning the query".into())
+                })?;
+        let plan = match planned {
             Ok(plan) => plan,
             Err(e) => {
                 return Err(locate_failure(&checked, &super::rewrite::Typer { state: &state, schema: &input }, e));
@@ -106,19 +112,23 @@ impl StatelessPlan {
         // among them, exist only in their simplified form). It is told no query start time,
         // so NOW() and the like stay per-row instead of being fixed at planning.
         let simplifier = ExprSimplifier::new(SimplifyContext::builder().with_schema(Arc::new(input.clone())).build());
-        let predicate = predicate.map(|p| simplifier.simplify(p)).transpose()?;
-        let exprs = exprs.into_iter().map(|e| simplifier.simplify(e)).collect::<Result<Vec<_>, _>>()?;
-        let filter = predicate.map(|p| state.create_physical_expr(p, &input)).transpose()?;
+        let simplify = |e: LogicalExpr| -> Result<LogicalExpr, PlanError> { Ok(guarded(|| simplifier.simplify(e))??) };
+        let predicate = predicate.map(simplify).transpose()?;
+        let exprs = exprs.into_iter().map(simplify).collect::<Result<Vec<_>, _>>()?;
+        let physical = |e: LogicalExpr| -> Result<Arc<dyn PhysicalExpr>, PlanError> {
+            Ok(guarded(|| state.create_physical_expr(e, &input))??)
+        };
+        let filter = predicate.map(physical).transpose()?;
         let mut projection = Vec::with_capacity(exprs.len());
         let mut fields = Vec::with_capacity(exprs.len());
         if exprs.len() != names.len() {
             return Err(PlanError(format!("{} columns planned for {} named", exprs.len(), names.len())));
         }
         for (expr, name) in exprs.iter().zip(names) {
-            let physical = state.create_physical_expr(expr.clone(), &input)?;
-            let data_type = physical.data_type(&row_schema)?;
+            let expr = physical(expr.clone())?;
+            let data_type = expr.data_type(&row_schema)?;
             fields.push(Field::new(name, data_type, true));
-            projection.push(physical);
+            projection.push(expr);
         }
         Ok(StatelessPlan { filter, projection, output: Arc::new(Schema::new(fields)), items, row_time_index })
     }
@@ -142,6 +152,10 @@ impl StatelessPlan {
     /// ksqlDB treats a stream record without a value) never pass a filter, and pass a bare
     /// projection as tombstones.
     pub fn apply_timed(&self, batch: &RecordBatch, tombstones: Option<&BooleanArray>) -> Result<TimedBatch, PlanError> {
+        guarded(|| self.apply_unguarded(batch, tombstones))?
+    }
+
+    fn apply_unguarded(&self, batch: &RecordBatch, tombstones: Option<&BooleanArray>) -> Result<TimedBatch, PlanError> {
         let plan_error = |e: datafusion::arrow::error::ArrowError| PlanError(e.to_string());
         let (kept, tombstones) = match &self.filter {
             None => (batch.clone(), tombstones.cloned()),
@@ -171,6 +185,19 @@ impl StatelessPlan {
         .map_err(|e| PlanError(e.to_string()))?;
         Ok(TimedBatch { rows, timestamps_ms: kept.column(self.row_time_index).clone(), tombstones })
     }
+}
+
+/// Runs `f`, turning a panic in it (a bug in Eddy, DataFusion or Arrow that input reached)
+/// into an error, so that one bad query or batch never takes the process down.
+pub fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, PlanError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|panic| {
+        let what = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_else(|| "unknown".into());
+        PlanError(format!("internal error (this is a bug): {what}"))
+    })
 }
 
 /// A planning failure said as ksqlDB says it: which clause failed ("Invalid Predicate" for

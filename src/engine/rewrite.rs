@@ -1,7 +1,7 @@
 //! ksqlDB's expressions in DataFusion's terms: the rewrites a query's AST goes through after
 //! its identifiers are resolved and before DataFusion plans it.
 //!
-//! - Without types: `MAP(k := v, …)` becomes `map([k, …], [v, …])`, `STRUCT(f := v, …)`
+//! - Without types: `SUBSTRING(…)` calls ksqlDB's `substr`, `MAP(k := v, …)` becomes `map([k, …], [v, …])`, `STRUCT(f := v, …)`
 //!   becomes `named_struct('F', v, …)`, a cast to `ARRAY<…>`/`MAP<…>`/`STRUCT<…>` becomes
 //!   `ksql_cast(x, 'TYPE')`.
 //! - With the types of sub-expressions (DataFusion types them against the input rows):
@@ -60,6 +60,17 @@ pub fn rewrite_constructors<V: datafusion::sql::sqlparser::ast::VisitMut>(node: 
                     _ => {}
                 }
             }
+            // DataFusion plans SUBSTRING(…) straight to its own function; ksqlDB's is ours.
+            Expr::Substring { .. } => {
+                if let Expr::Substring { expr: text, substring_from, substring_for, .. } =
+                    std::mem::replace(expr, Expr::value(Value::Null))
+                {
+                    let mut args = vec![*text];
+                    args.extend(substring_from.map(|e| *e));
+                    args.extend(substring_for.map(|e| *e));
+                    *expr = call("substr", args);
+                }
+            }
             Expr::Cast { kind: CastKind::Cast, data_type: SqlDataType::Custom(name, _), .. } => {
                 let type_text = name.to_string();
                 if let Expr::Cast { expr: inner, .. } = std::mem::replace(expr, Expr::value(Value::Null)) {
@@ -91,10 +102,12 @@ impl Typer<'_> {
     /// The type DataFusion gives `expr`, or why it does not plan (DataFusion's prefixes
     /// removed).
     pub fn check(&self, expr: &Expr) -> Result<DataType, String> {
-        let typed = self
-            .state
-            .create_logical_expr_from_sql_expr(ExprWithAlias { expr: expr.clone(), alias: None }, self.schema)
-            .and_then(|logical| datafusion::logical_expr::ExprSchemable::get_type(&logical, self.schema));
+        let typed = super::plan::guarded(|| {
+            self.state
+                .create_logical_expr_from_sql_expr(ExprWithAlias { expr: expr.clone(), alias: None }, self.schema)
+                .and_then(|logical| datafusion::logical_expr::ExprSchemable::get_type(&logical, self.schema))
+        })
+        .map_err(|e| e.0)?;
         typed.map_err(|e| {
             let mut message = e.to_string();
             for prefix in ["Error during planning: ", "Execution error: ", "This feature is not implemented: "] {

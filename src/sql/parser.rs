@@ -330,6 +330,12 @@ impl StatementParser {
         let window = lifted.window.map(|tokens| clause_parser(tokens).parse_window()).transpose()?;
         let partition_by = match lifted.partition_by {
             Some(tokens) => {
+                let solid: Vec<&Token> =
+                    tokens.iter().map(|t| &t.token).filter(|t| !matches!(t, Token::Whitespace(_))).collect();
+                if matches!(solid.as_slice(), [] | [Token::LParen, Token::RParen]) {
+                    let at = tokens.first().map_or(next.span.start, |t| t.span.start);
+                    return Err(ParseError::new("PARTITION BY requires at least one expression", at));
+                }
                 let mut p = clause_parser(tokens);
                 let exprs = p.with(|p| p.parse_comma_separated(Parser::parse_expr))?;
                 p.expect_end()?;

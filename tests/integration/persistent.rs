@@ -131,7 +131,10 @@ async fn keys_follow_ksqldbs_rules() {
         ("CREATE STREAM o2 AS SELECT user_id, user_id AS u2, page FROM pv;", "key column (`USER_ID`) more than once"),
         ("CREATE STREAM o3 AS SELECT user_id FROM pv;", "The projection contains no value columns."),
         ("CREATE STREAM o4 AS SELECT user_id, page FROM pv PARTITION BY nope;", "PARTITION BY column 'NOPE'"),
-        ("CREATE STREAM o5 AS SELECT user_id, ms FROM pv PARTITION BY page;", "partitioning expression PV.PAGE in its projection"),
+        (
+            "CREATE STREAM o5 AS SELECT user_id, ms FROM pv PARTITION BY page;",
+            "partitioning expression PV.PAGE in its projection",
+        ),
         ("CREATE STREAM o6 WITH (KEY_FORMAT='JSON') AS SELECT * FROM pv PARTITION BY NULL;", "Key format specified"),
         ("CREATE STREAM o7 AS SELECT user_id, page FROM pv LIMIT 3;", "LIMIT"),
     ];
