@@ -33,7 +33,11 @@ pub enum Outcome {
 /// Formats that need a schema registry (or protobuf), which Eddy does not support yet.
 const REGISTRY_FORMATS: [&str; 4] = ["AVRO", "PROTOBUF", "JSON_SR", "PROTOBUF_NOSR"];
 /// Functions ksqlDB defines only in its test jar.
-const TEST_ONLY_FUNCTIONS: [&str; 9] = [
+const TEST_ONLY_FUNCTIONS: [&str; 13] = [
+    "THROWING_UDTF",
+    "BAD_UDF",
+    "WHENCONDITION",
+    "WHENRESULT",
     "GENERIC_VAR_ARG",
     "MID_VAR_ARG",
     "MULTI_ARG",

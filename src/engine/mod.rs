@@ -16,5 +16,6 @@ pub mod query;
 pub mod rewrite;
 pub mod sink;
 pub mod source;
+pub mod table_functions;
 pub mod time_format;
 pub mod udf;

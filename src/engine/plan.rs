@@ -29,6 +29,12 @@ use crate::sql::ast::StreamingQuery;
 #[error("{0}")]
 pub struct PlanError(pub String);
 
+impl From<datafusion::arrow::error::ArrowError> for PlanError {
+    fn from(e: datafusion::arrow::error::ArrowError) -> Self {
+        PlanError(e.to_string())
+    }
+}
+
 impl From<datafusion::error::DataFusionError> for PlanError {
     fn from(e: datafusion::error::DataFusionError) -> Self {
         PlanError(e.to_string())
@@ -39,6 +45,8 @@ impl From<datafusion::error::DataFusionError> for PlanError {
 #[derive(Debug)]
 pub struct StatelessPlan {
     filter: Option<Arc<dyn PhysicalExpr>>,
+    /// Table functions, between the filter and the projection.
+    unnest: Option<super::table_functions::Unnest>,
     projection: Vec<Arc<dyn PhysicalExpr>>,
     output: SchemaRef,
     /// The projection as written (identifiers resolved, `*` expanded, qualifiers dropped),
@@ -84,12 +92,23 @@ impl StatelessPlan {
         let mut config = SessionConfig::new();
         config.options_mut().sql_parser.enable_ident_normalization = false;
         let context = SessionContext::new_with_config(config);
-        let table = MemTable::try_new(row_schema.clone(), vec![vec![]])?;
-        context.register_table(datafusion::common::TableReference::bare(source_name), Arc::new(table))?;
         super::udf::register(&context);
-        let state = context.state();
         let input = datafusion::common::DFSchema::try_from_qualified_schema(source_name, &row_schema)?;
-        rewrite_with_types(&mut standard, &super::rewrite::Typer { state: &state, schema: &input })?;
+        let typing_state = context.state();
+        let typer = super::rewrite::Typer { state: &typing_state, schema: &input };
+        rewrite_with_types(&mut standard, &typer)?;
+        let calls = super::table_functions::extract(&mut standard, &typer)?;
+        // The projection reads the table functions' results as columns after the row's.
+        let plan_schema = if calls.is_empty() {
+            row_schema.clone()
+        } else {
+            super::table_functions::extended_schema(&row_schema, &calls)
+        };
+        let table = MemTable::try_new(plan_schema.clone(), vec![vec![]])?;
+        context.register_table(datafusion::common::TableReference::bare(source_name), Arc::new(table))?;
+        let state = context.state();
+        let unnest_input = input.clone();
+        let input = datafusion::common::DFSchema::try_from_qualified_schema(source_name, &plan_schema)?;
         let checked = standard.clone();
         let statement = datafusion::sql::parser::Statement::Statement(Box::new(
             datafusion::sql::sqlparser::ast::Statement::Query(Box::new(standard)),
@@ -126,11 +145,27 @@ impl StatelessPlan {
         }
         for (expr, name) in exprs.iter().zip(names) {
             let expr = physical(expr.clone())?;
-            let data_type = expr.data_type(&row_schema)?;
+            let data_type = expr.data_type(&plan_schema)?;
             fields.push(Field::new(name, data_type, true));
             projection.push(expr);
         }
-        Ok(StatelessPlan { filter, projection, output: Arc::new(Schema::new(fields)), items, row_time_index })
+        let unnest = if calls.is_empty() {
+            None
+        } else {
+            let arguments = calls
+                .iter()
+                .map(|call| {
+                    let logical = state.create_logical_expr_from_sql_expr(
+                        datafusion::sql::sqlparser::ast::ExprWithAlias { expr: call.argument.clone(), alias: None },
+                        &unnest_input,
+                    )?;
+                    physical(simplify(logical)?)
+                })
+                .collect::<Result<Vec<_>, PlanError>>()?;
+            let kinds = calls.iter().map(|c| c.kind).collect();
+            Some(super::table_functions::Unnest { kinds, arguments, schema: plan_schema.clone() })
+        };
+        Ok(StatelessPlan { filter, unnest, projection, output: Arc::new(Schema::new(fields)), items, row_time_index })
     }
 
     pub fn output_schema(&self) -> &SchemaRef {
@@ -172,6 +207,21 @@ impl StatelessPlan {
                 (filter_record_batch(batch, &mask).map_err(plan_error)?, None)
             }
         };
+        let (kept, tombstones) = match &self.unnest {
+            None => (kept, tombstones),
+            Some(unnest) => {
+                let (expanded, sources) = unnest.apply(&kept)?;
+                let tombstones = match tombstones {
+                    Some(t) => datafusion::arrow::compute::take(&t, &sources, None)
+                        .map_err(plan_error)?
+                        .as_any()
+                        .downcast_ref::<BooleanArray>()
+                        .cloned(),
+                    None => None,
+                };
+                (expanded, tombstones)
+            }
+        };
         let columns = self
             .projection
             .iter()
@@ -207,6 +257,7 @@ fn locate_failure(
     typer: &super::rewrite::Typer<'_>,
     error: datafusion::error::DataFusionError,
 ) -> PlanError {
+    tracing::debug!(%error, "DataFusion could not plan the query");
     if let SetExpr::Select(select) = query.body.as_ref() {
         if let Some(Err(why)) = select.selection.as_ref().map(|s| typer.check(s)) {
             return PlanError(format!("Invalid Predicate: {why}"));
@@ -429,6 +480,19 @@ fn normalise_one(expr: &mut Expr) {
                 {
                     ident.value = ident.value.to_lowercase();
                 }
+            }
+        }
+        // A lambda's parameters resolve as its body's identifiers do. They are quoted once
+        // resolved: DataFusion lower-cases unquoted lambda parameters whatever its settings.
+        Expr::Lambda(lambda) => {
+            use datafusion::sql::sqlparser::ast::OneOrManyWithParens;
+            let resolve = |ident: &mut Ident| {
+                upper(ident);
+                ident.quote_style = Some('`');
+            };
+            match &mut lambda.params {
+                OneOrManyWithParens::One(p) => resolve(&mut p.name),
+                OneOrManyWithParens::Many(ps) => ps.iter_mut().for_each(|p| resolve(&mut p.name)),
             }
         }
         _ => {}

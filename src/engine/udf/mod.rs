@@ -10,6 +10,8 @@ pub mod map;
 pub mod string;
 pub mod time;
 
+use std::sync::Arc;
+
 use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result;
@@ -122,6 +124,13 @@ pub fn register(context: &SessionContext) {
         }
     }
     context.register_udf(ScalarUDF::from(cast::KsqlCast::new()));
+    // Lambdas: DataFusion's higher-order functions under ksqlDB's names (arrays only).
+    for (ksql, datafusion_name) in [("transform", "array_transform"), ("filter", "array_filter")] {
+        let existing = context.state().higher_order_functions().get(datafusion_name).cloned();
+        if let Some(function) = existing {
+            context.register_higher_order_function(Arc::new(function.as_ref().clone().with_aliases([ksql])));
+        }
+    }
     for udf in json::functions().into_iter().chain(string::functions()).chain(time::functions()).chain(map::functions())
     {
         context.register_udf(udf);

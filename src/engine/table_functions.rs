@@ -1,0 +1,193 @@
+//! Table functions: `EXPLODE(array)` (a row per element) and `CUBE_EXPLODE(array)` (a row
+//! per combination of the elements and nulls).
+//!
+//! They run between the filter and the projection, as in ksqlDB: each call in the
+//! projection is replaced by a column `__TF_n`, the calls' arguments are evaluated on the
+//! filtered rows, and every row is repeated once per element of its longest result (shorter
+//! results are padded with null; a row whose results are all null or empty disappears). The
+//! projection then reads `__TF_n` like any column.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, ListArray, RecordBatch, UInt32Array, new_null_array};
+use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::compute::take;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::sql::sqlparser::ast::{
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Query, SelectItem, SetExpr, visit_expressions_mut,
+};
+
+use super::plan::PlanError;
+use super::rewrite::Typer;
+use crate::sql::types::ksql_type_name;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Explode,
+    CubeExplode,
+}
+
+/// One table function call found in the projection.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub kind: Kind,
+    /// The column that stands for the call's results.
+    pub column: String,
+    pub argument: Expr,
+    /// The type of one result.
+    pub data_type: DataType,
+}
+
+/// Replaces the table function calls of the projection with `__TF_n` columns, typing their
+/// arguments against the input; returns the calls in order.
+pub fn extract(query: &mut Query, typer: &Typer<'_>) -> Result<Vec<Call>, PlanError> {
+    let SetExpr::Select(select) = query.body.as_mut() else { return Ok(Vec::new()) };
+    let mut calls: Vec<Call> = Vec::new();
+    for item in select.projection.iter_mut() {
+        let (SelectItem::ExprWithAlias { expr, .. } | SelectItem::UnnamedExpr(expr)) = item else { continue };
+        let outcome = visit_expressions_mut(expr, |e: &mut Expr| {
+            let Expr::Function(function) = e else { return ControlFlow::Continue(()) };
+            let kind = match function.name.to_string().as_str() {
+                "explode" => Kind::Explode,
+                "cube_explode" => Kind::CubeExplode,
+                _ => return ControlFlow::Continue(()),
+            };
+            let name = function.name.to_string();
+            let FunctionArguments::List(list) = &function.args else {
+                return ControlFlow::Break(PlanError(format!("{name} takes one ARRAY")));
+            };
+            let [FunctionArg::Unnamed(FunctionArgExpr::Expr(argument))] = list.args.as_slice() else {
+                return ControlFlow::Break(PlanError(format!("{name} takes one ARRAY")));
+            };
+            let data_type = match typer.check(argument) {
+                Ok(DataType::List(item)) => match kind {
+                    Kind::Explode => item.data_type().clone(),
+                    Kind::CubeExplode => DataType::List(item),
+                },
+                Ok(other) => {
+                    return ControlFlow::Break(PlanError(format!(
+                        "Function '{name}' does not accept parameters ({}).\nValid alternatives are:\n\
+                         {name}(ARRAY<DECIMAL> input)\n{name}(ARRAY<T> list)",
+                        ksql_type_name(&other)
+                    )));
+                }
+                Err(why) => return ControlFlow::Break(PlanError(why)),
+            };
+            let column = format!("__TF_{}", calls.len());
+            calls.push(Call { kind, column: column.clone(), argument: argument.clone(), data_type });
+            *e = Expr::Identifier(Ident::with_quote('`', column));
+            ControlFlow::Continue(())
+        });
+        if let ControlFlow::Break(e) = outcome {
+            return Err(e);
+        }
+    }
+    Ok(calls)
+}
+
+/// The input schema with a column per call.
+pub fn extended_schema(input: &SchemaRef, calls: &[Call]) -> SchemaRef {
+    let mut fields: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.extend(calls.iter().map(|c| Field::new(&c.column, c.data_type.clone(), true)));
+    Arc::new(Schema::new(fields))
+}
+
+/// The calls, planned: arguments as physical expressions.
+#[derive(Debug)]
+pub struct Unnest {
+    pub kinds: Vec<Kind>,
+    pub arguments: Vec<Arc<dyn PhysicalExpr>>,
+    pub schema: SchemaRef,
+}
+
+impl Unnest {
+    /// Every row of `batch` repeated once per result, with the results as the last columns;
+    /// and which input row each output row came from.
+    pub fn apply(&self, batch: &RecordBatch) -> Result<(RecordBatch, UInt32Array), PlanError> {
+        let lists: Vec<ListArray> = self
+            .arguments
+            .iter()
+            .zip(&self.kinds)
+            .map(|(argument, kind)| {
+                let array = argument.evaluate(batch)?.into_array(batch.num_rows())?;
+                let list = array
+                    .as_list_opt::<i32>()
+                    .cloned()
+                    .ok_or_else(|| PlanError("a table function's argument is not an ARRAY".into()))?;
+                match kind {
+                    Kind::Explode => Ok(list),
+                    Kind::CubeExplode => cube(&list),
+                }
+            })
+            .collect::<Result<_, PlanError>>()?;
+        // Per input row: as many output rows as its longest result.
+        let mut sources: Vec<u32> = Vec::new();
+        let mut positions: Vec<u32> = Vec::new();
+        for row in 0..batch.num_rows() {
+            let count = lists.iter().map(|l| if l.is_null(row) { 0 } else { l.value_length(row) as usize }).max();
+            for i in 0..count.unwrap_or(0) {
+                sources.push(row as u32);
+                positions.push(i as u32);
+            }
+        }
+        let sources = UInt32Array::from(sources);
+        let mut columns: Vec<ArrayRef> =
+            batch.columns().iter().map(|c| take(c.as_ref(), &sources, None)).collect::<Result<_, _>>()?;
+        for list in &lists {
+            // The element of each output row, or null past the end of this row's result.
+            let indices: UInt32Array = sources
+                .values()
+                .iter()
+                .zip(&positions)
+                .map(|(&row, &i)| {
+                    let row = row as usize;
+                    let valid = !list.is_null(row) && (i as usize) < list.value_length(row) as usize;
+                    valid.then(|| list.value_offsets()[row] as u32 + i)
+                })
+                .collect();
+            let values = list.values();
+            columns.push(if values.is_empty() {
+                new_null_array(values.data_type(), indices.len())
+            } else {
+                take(values.as_ref(), &indices, None)?
+            });
+        }
+        Ok((RecordBatch::try_new(self.schema.clone(), columns)?, sources))
+    }
+}
+
+/// `CUBE_EXPLODE`: per row, every combination of its elements and nulls, nulls first
+/// (`[a, b]` gives `[null, null]`, `[null, b]`, `[a, null]`, `[a, b]`), as a list of lists.
+fn cube(list: &ListArray) -> Result<ListArray, PlanError> {
+    const MAX_ELEMENTS: usize = 16;
+    let values = list.values();
+    let mut inner_indices: Vec<Option<u32>> = Vec::new();
+    let mut inner_lengths: Vec<usize> = Vec::new();
+    let mut outer_lengths: Vec<usize> = Vec::new();
+    for row in 0..list.len() {
+        if list.is_null(row) {
+            outer_lengths.push(0);
+            continue;
+        }
+        let (start, n) = (list.value_offsets()[row] as u32, list.value_length(row) as usize);
+        if n > MAX_ELEMENTS {
+            return Err(PlanError(format!("CUBE_EXPLODE of more than {MAX_ELEMENTS} elements")));
+        }
+        let combinations = 1usize << n;
+        for mask in 0..combinations {
+            for j in 0..n {
+                let kept = mask & (1 << (n - 1 - j)) != 0;
+                inner_indices.push(kept.then_some(start + j as u32));
+            }
+            inner_lengths.push(n);
+        }
+        outer_lengths.push(combinations);
+    }
+    let items = take(values.as_ref(), &UInt32Array::from(inner_indices), None)?;
+    let DataType::List(item) = list.data_type() else { return Err(PlanError("not a list".into())) };
+    let inner = ListArray::try_new(item.clone(), OffsetBuffer::from_lengths(inner_lengths), items, None)?;
+    let inner_field = Arc::new(Field::new("item", inner.data_type().clone(), true));
+    Ok(ListArray::try_new(inner_field, OffsetBuffer::from_lengths(outer_lengths), Arc::new(inner), None)?)
+}
