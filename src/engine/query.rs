@@ -103,6 +103,8 @@ impl QueryState {
 /// A query's tasks and the handles to stop it and watch it.
 pub struct RunningQuery {
     pub id: String,
+    /// This process's claim on running the query, released when it stops.
+    _claim: crate::log::Claim,
     pub input: Arc<Source>,
     pub sink: Arc<Source>,
     pub state: Arc<QueryState>,
@@ -111,8 +113,8 @@ pub struct RunningQuery {
 }
 
 impl RunningQuery {
-    /// Starts the query's tasks on the current tokio runtime.
-    pub async fn start(log: Arc<dyn Log>, spec: QuerySpec) -> Result<RunningQuery, LogError> {
+    /// Starts the query's tasks on the current tokio runtime, holding `claim` while it runs.
+    pub async fn start(log: Arc<dyn Log>, spec: QuerySpec, claim: crate::log::Claim) -> Result<RunningQuery, LogError> {
         let offsets = OffsetStore::new(Arc::clone(&log));
         let committed = offsets.load(&spec.id).await?;
         let start = crate::log::start_positions(log.as_ref(), &spec.input.topic, spec.from_earliest).await?;
@@ -162,6 +164,7 @@ impl RunningQuery {
         };
         Ok(RunningQuery {
             id: spec.id,
+            _claim: claim,
             input: spec.input,
             sink: spec.sink,
             state,

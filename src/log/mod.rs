@@ -129,6 +129,38 @@ pub trait Log: Send + Sync + 'static {
         offset: u64,
         timeout: Duration,
     ) -> Result<bool, LogError>;
+
+    /// Claims the piece of work `name` (a persistent query) for this process among all that
+    /// share the log: `Some` while no other claim on it is alive (it is held until the
+    /// [`Claim`] is dropped, or the process ends), `None` if another one holds it. A log
+    /// used by one process only may always say yes, as this default does.
+    async fn claim(&self, name: &str) -> Result<Option<Claim>, LogError> {
+        let _ = name;
+        Ok(Some(Claim::unshared()))
+    }
+}
+
+/// Ownership of a piece of work, released when dropped. See [`Log::claim`].
+pub struct Claim {
+    /// Whatever holds the claim (a locked file), kept alive with it.
+    _held: Box<dyn std::any::Any + Send + Sync>,
+}
+
+impl Claim {
+    pub fn new(held: impl std::any::Any + Send + Sync) -> Claim {
+        Claim { _held: Box::new(held) }
+    }
+
+    /// A claim nobody else can contest.
+    pub fn unshared() -> Claim {
+        Claim::new(())
+    }
+}
+
+impl std::fmt::Debug for Claim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Claim")
+    }
 }
 
 /// Checks a topic name with Kafka's rules: 1–249 characters of `[A-Za-z0-9._-]`, not `.`

@@ -207,7 +207,10 @@ impl Session {
         let missing: Vec<QueryInfo> =
             self.catalog.queries().filter(|q| !self.running.contains_key(&q.id)).cloned().collect();
         for info in missing {
-            match self.start_query(&info).await {
+            // One process runs each query: the one that claims it (the others retry at their
+            // next statement, so a query moves on when its process stops).
+            let Some(claim) = self.log.claim(&format!("query-{}", info.id)).await? else { continue };
+            match self.start_query(&info, claim).await {
                 Ok(running) => {
                     self.running.insert(info.id.clone(), running);
                 }
@@ -217,7 +220,7 @@ impl Session {
         Ok(())
     }
 
-    async fn start_query(&self, info: &QueryInfo) -> Result<RunningQuery, SessionError> {
+    async fn start_query(&self, info: &QueryInfo, claim: crate::log::Claim) -> Result<RunningQuery, SessionError> {
         let (query, _) = persistent_query_of(info)?;
         let planned = self.plan_persistent(&query, &info.sink).await?;
         let sink =
@@ -229,7 +232,7 @@ impl Session {
             sink,
             from_earliest: info.properties.get("auto.offset.reset").is_some_and(|v| v == "earliest"),
         };
-        Ok(RunningQuery::start(Arc::clone(&self.log), spec).await?)
+        Ok(RunningQuery::start(Arc::clone(&self.log), spec, claim).await?)
     }
 
     /// Waits until every running query has written everything its input holds (queries that

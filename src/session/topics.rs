@@ -172,6 +172,30 @@ impl Session {
                         topic.partitions.len(),
                         source.statement
                     ));
+                    let (reading, writing) = self.catalog.queries_using(&source.name);
+                    let described = |ids: &[String]| -> String {
+                        ids.iter()
+                            .map(|id| {
+                                let counts = self.running.get(id).map(|q| {
+                                    use std::sync::atomic::Ordering::Relaxed;
+                                    format!(
+                                        " (read {}, written {}, skipped {})",
+                                        q.state.records_read.load(Relaxed),
+                                        q.state.records_written.load(Relaxed),
+                                        q.state.records_skipped.load(Relaxed)
+                                    )
+                                });
+                                format!("\n  {id}{}", counts.unwrap_or_default())
+                            })
+                            .collect()
+                    };
+                    title.push_str(&format!(
+                        "\nQueries that read from this {}:{}\nQueries that write into this {}:{}",
+                        source.kind.keyword(),
+                        described(&reading),
+                        source.kind.keyword(),
+                        described(&writing)
+                    ));
                 }
                 Err(e) => title.push_str(&format!("\nTopic: unavailable ({e})")),
             }

@@ -163,3 +163,32 @@ async fn terminate_stops_a_query_and_frees_its_sources() {
     run(&mut s, "DROP STREAM copy DELETE TOPIC; DROP STREAM pv;").await.unwrap();
     assert!(!run(&mut s, "SHOW QUERIES;").await.unwrap().concat().contains("CSAS"));
 }
+
+#[tokio::test]
+async fn one_process_runs_each_query_and_another_takes_over_when_it_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, mut first) = session(dir.path()).await;
+    run(&mut first, PAGEVIEWS).await.unwrap();
+    run(&mut first, "CREATE STREAM copy AS SELECT * FROM pv;").await.unwrap();
+    first.wait_until_idle().await.unwrap();
+
+    // A second session on the same data (another process, as far as the log is concerned)
+    // sees the query but does not run it too.
+    let mut second = Session::open(Arc::clone(&log)).await.unwrap();
+    let queries = run(&mut second, "SHOW QUERIES;").await.unwrap().concat();
+    assert!(queries.contains("CSAS_COPY_1") && queries.contains("NOT RUNNING HERE"), "{queries}");
+    run(&mut second, "INSERT INTO pv (user_id, page, ms) VALUES ('erin', '/y', 2);").await.unwrap();
+    first.wait_until_idle().await.unwrap();
+    assert_eq!(records(log.as_ref(), "COPY").await.len(), 4, "written once");
+
+    // When the first stops, the second takes the query over at its next statement.
+    first.shutdown().await;
+    drop(first);
+    run(&mut second, "INSERT INTO pv (user_id, page, ms) VALUES ('fay', '/z', 3);").await.unwrap();
+    let queries = run(&mut second, "SHOW QUERIES;").await.unwrap().concat();
+    assert!(queries.contains("| RUNNING") && !queries.contains("NOT RUNNING HERE"), "{queries}");
+    second.set_until_idle(true);
+    second.wait_until_idle().await.unwrap();
+    assert_eq!(records(log.as_ref(), "COPY").await.len(), 5, "resumed from the commit, nothing twice");
+    second.shutdown().await;
+}
