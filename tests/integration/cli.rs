@@ -473,3 +473,92 @@ fn the_example_queries_run() {
     }
     assert!(ran > 0, "queries/ has SQL examples");
 }
+
+/// `eddy run` keeps its persistent queries running until Ctrl-C, then stops them gracefully
+/// (flushed and committed), and a second run resumes where the first stopped.
+#[test]
+fn eddy_run_runs_persistent_queries_until_ctrl_c_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pipeline = d.join("pipeline.sql");
+    std::fs::write(
+        &pipeline,
+        "SET 'auto.offset.reset' = 'earliest';
+         CREATE STREAM IF NOT EXISTS pv (id STRING KEY, page STRING) WITH (KAFKA_TOPIC='pv', VALUE_FORMAT='JSON', PARTITIONS=2);
+         INSERT INTO pv (id, page) VALUES ('a', '/x');
+         CREATE STREAM IF NOT EXISTS pages AS SELECT id, UCASE(page) AS page FROM pv;",
+    )
+    .unwrap();
+    let child = eddy(d)
+        .args(["run", pipeline.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait (with a deadline) for the query's output, then interrupt.
+    let started = Instant::now();
+    let sink_records = |d: &Path| -> u64 {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let log = EmbeddedLog::open(d).unwrap();
+            match log.describe_topic("PAGES").await {
+                Ok(topic) => topic.partitions.iter().map(|p| p.latest_offset).sum(),
+                Err(_) => 0,
+            }
+        })
+    };
+    while sink_records(d) < 1 {
+        assert!(started.elapsed() < Duration::from_secs(60), "the query wrote nothing");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = wait_with_deadline(child, Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Created query with ID CSAS_PAGES_"));
+
+    // The second run inserts one more row; the query resumes and writes only that one.
+    let out = run(d, &["run", pipeline.to_str().unwrap(), "--until-idle"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(sink_records(d), 2);
+}
+
+/// `eddy test` and `eddy qtt` report as ksqlDB's tools do, with exit codes.
+#[test]
+fn eddy_test_and_eddy_qtt_report_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("s.sql"),
+        "CREATE STREAM t (id INT KEY, v STRING) WITH (kafka_topic='t', value_format='JSON');
+         CREATE STREAM o AS SELECT id, v FROM t WHERE id > 1;",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("i.json"),
+        r#"{"inputs": [{"topic": "t", "key": 1, "value": {"v": "a"}}, {"topic": "t", "key": 2, "value": {"v": "b"}}]}"#,
+    )
+    .unwrap();
+    std::fs::write(d.join("o.json"), r#"{"outputs": [{"topic": "O", "key": 2, "value": {"V": "b"}}]}"#).unwrap();
+    std::fs::write(d.join("wrong.json"), r#"{"outputs": [{"topic": "O", "key": 1, "value": {"V": "a"}}]}"#).unwrap();
+    let path = |name: &str| d.join(name).to_str().unwrap().to_owned();
+    let passed =
+        run(d, &["test", "--statements", &path("s.sql"), "--input", &path("i.json"), "--output", &path("o.json")]);
+    assert!(passed.status.success());
+    assert_eq!(String::from_utf8_lossy(&passed.stdout), ">>> Test passed!\n");
+    let failed = run(d, &["test", "-s", &path("s.sql"), "-i", &path("i.json"), "-o", &path("wrong.json")]);
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&failed.stdout).starts_with(">>> Test failed: topic O record 0"));
+
+    let qtt = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/qtt/query-validation-tests/between.json");
+    let out = run(d, &["qtt", qtt.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.lines().all(|l| l.starts_with("PASS ")
+            || l.starts_with("FAIL ")
+            || l.starts_with("SKIP ")
+            || l.contains(" passed, ")),
+        "{stdout}"
+    );
+    assert!(stdout.trim_end().ends_with("9 passed, 0 failed, 0 skipped"), "{stdout}");
+}
