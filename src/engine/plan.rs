@@ -88,7 +88,6 @@ impl StatelessPlan {
         let input_names: Vec<String> = row_schema.fields().iter().map(|f| f.name().clone()).collect();
         let (items, names) = name_projection(&mut standard, &input_names)?;
         rewrite_struct_access(&mut standard)?;
-        super::rewrite::rewrite_constructors(&mut standard)?;
         let mut config = SessionConfig::new();
         config.options_mut().sql_parser.enable_ident_normalization = false;
         let context = SessionContext::new_with_config(config);
@@ -97,6 +96,7 @@ impl StatelessPlan {
         let typing_state = context.state();
         let typer = super::rewrite::Typer { state: &typing_state, schema: &input };
         rewrite_with_types(&mut standard, &typer)?;
+        super::rewrite::rewrite_constructors(&mut standard)?;
         let calls = super::table_functions::extract(&mut standard, &typer)?;
         // The projection reads the table functions' results as columns after the row's.
         let plan_schema = if calls.is_empty() {

@@ -102,6 +102,8 @@ impl Typer<'_> {
     /// The type DataFusion gives `expr`, or why it does not plan (DataFusion's prefixes
     /// removed).
     pub fn check(&self, expr: &Expr) -> Result<DataType, String> {
+        let mut expr = expr.clone();
+        rewrite_constructors(&mut expr).map_err(|e| e.0)?;
         let typed = super::plan::guarded(|| {
             self.state
                 .create_logical_expr_from_sql_expr(ExprWithAlias { expr: expr.clone(), alias: None }, self.schema)
@@ -133,6 +135,35 @@ pub fn rewrite_typed(expr: &mut Expr, typer: &Typer<'_>, context: &str) -> Resul
                 Ok(())
             }
             Expr::InList { expr: needle, list, .. } => coerce_in_list(needle, list, typer, context),
+            // ksqlDB compares without SQL's unknown: a comparison with a null is false.
+            Expr::BinaryOp { left, op, right } if is_comparison(op) => {
+                let is_null = |e: &Expr| matches!(e, Expr::Value(v) if v.value == Value::Null);
+                if is_null(left) || is_null(right) {
+                    Err(PlanError(format!("Comparison with NULL not supported: {left} {op} {right}")))
+                } else {
+                    let compared = std::mem::replace(expr, Expr::value(Value::Null));
+                    *expr =
+                        call("coalesce", vec![Expr::Nested(Box::new(compared)), Expr::value(Value::Boolean(false))]);
+                    Ok(())
+                }
+            }
+            Expr::Function(function)
+                if function.name.to_string() == "coalesce"
+                    && matches!(&function.args, FunctionArguments::List(l) if l.args.is_empty()) =>
+            {
+                Err(PlanError("Function 'COALESCE' does not accept parameters ().".into()))
+            }
+            // A cast of an ARRAY, MAP or STRUCT to a string is ksqlDB's (Java's) text of it.
+            Expr::Cast { kind: CastKind::Cast, expr: inner, data_type, .. }
+                if matches!(data_type, SqlDataType::String(_) | SqlDataType::Varchar(_) | SqlDataType::Text)
+                    && typer
+                        .type_of(inner)
+                        .is_some_and(|t| matches!(t, DataType::List(_) | DataType::Map(..) | DataType::Struct(_))) =>
+            {
+                let inner = std::mem::replace(inner.as_mut(), Expr::value(Value::Null));
+                *expr = call("ksql_cast", vec![inner, Expr::value(Value::SingleQuotedString("STRING".into()))]);
+                Ok(())
+            }
             _ => Ok(()),
         };
         match result {
@@ -149,27 +180,46 @@ pub fn rewrite_typed(expr: &mut Expr, typer: &Typer<'_>, context: &str) -> Resul
 /// The items of `needle IN (list)` in `needle`'s type, as ksqlDB converts them.
 fn coerce_in_list(needle: &Expr, list: &mut [Expr], typer: &Typer<'_>, context: &str) -> Result<(), PlanError> {
     let Some(target) = typer.type_of(needle) else { return Ok(()) };
-    let target_name = type_name(&target);
     for item in list.iter_mut() {
-        let refused = |found: &DataType, item: &Expr| {
-            PlanError(format!(
-                "{context}: operator does not exist: {target_name} = {} ({})\nHint: You might need to add explicit type casts.",
-                type_name(found),
-                ksql_text(item)
-            ))
-        };
-        if let Expr::Value(ValueWithSpan { value, .. }) = item {
-            let converted = match (value.clone(), &target) {
-                (Value::Null, _) => continue,
+        let shown = ksql_text(item);
+        match coerce_to(item, &target, typer, context)? {
+            Coerced::Done => {}
+            Coerced::Mismatch(found) => {
+                return Err(PlanError(format!(
+                    "{context}: operator does not exist: {} = {} ({shown})\nHint: You might need to add explicit type casts.",
+                    type_name(&target),
+                    type_name(&found)
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+enum Coerced {
+    Done,
+    /// The expression has this type, which cannot compare with the target.
+    Mismatch(DataType),
+}
+
+/// Converts the literals of `expr` (a literal, or an ARRAY, MAP or STRUCT constructor of
+/// them) to `target` as ksqlDB does; other expressions must have a comparable type. A
+/// STRUCT constructor is completed with null fields and put in the target's field order; one
+/// with fields the target lacks can never be equal, and becomes NULL.
+fn coerce_to(expr: &mut Expr, target: &DataType, typer: &Typer<'_>, context: &str) -> Result<Coerced, PlanError> {
+    let invalid = |kind: &DataType, text: &str| {
+        let name = type_name(kind);
+        let kind = name.split('(').next().unwrap_or(&name).to_owned();
+        PlanError(format!("{context}: invalid input syntax for type {kind}: \"{text}\"."))
+    };
+    match expr {
+        Expr::Value(ValueWithSpan { value, .. }) => {
+            let converted = match (value.clone(), target) {
+                (Value::Null, _) => return Ok(Coerced::Done),
                 (Value::SingleQuotedString(text), t) if is_string(t) => Value::SingleQuotedString(text),
-                (Value::SingleQuotedString(text), DataType::Boolean) => match parse_boolean(&text) {
-                    Some(b) => Value::Boolean(b),
-                    None => {
-                        return Err(PlanError(format!(
-                            "{context}: invalid input syntax for type BOOLEAN: \"{text}\"."
-                        )));
-                    }
-                },
+                (Value::SingleQuotedString(text), DataType::Boolean) => {
+                    Value::Boolean(parse_boolean(&text).ok_or_else(|| invalid(target, &text))?)
+                }
                 (Value::SingleQuotedString(text), t) if t.is_numeric() => {
                     let trimmed = text.trim();
                     // "4.000" is an INTEGER 4 to ksqlDB; "4.5" is not.
@@ -180,38 +230,115 @@ fn coerce_in_list(needle: &Expr, list: &mut [Expr], typer: &Typer<'_>, context: 
                         _ => trimmed.parse::<f64>().is_ok(),
                     };
                     if !valid {
-                        let kind = target_name.split('(').next().unwrap_or(&target_name);
-                        return Err(PlanError(format!("{context}: invalid input syntax for type {kind}: \"{text}\".")));
+                        return Err(invalid(target, &text));
                     }
                     Value::Number(trimmed.to_string(), false)
                 }
-                (Value::Number(n, long), t) if is_string(t) => {
-                    let _ = long;
-                    Value::SingleQuotedString(n)
-                }
+                (Value::Number(n, _), t) if is_string(t) => Value::SingleQuotedString(n),
                 (Value::Boolean(b), t) if is_string(t) => Value::SingleQuotedString(b.to_string()),
                 (Value::Number(n, long), t) if t.is_numeric() => Value::Number(n, long),
                 (Value::Boolean(b), DataType::Boolean) => Value::Boolean(b),
                 (other, _) => {
-                    let found = match other {
+                    return Ok(Coerced::Mismatch(match other {
                         Value::Boolean(_) => DataType::Boolean,
                         Value::Number(ref n, _) if n.contains('.') => DataType::Decimal128(2, 1),
                         Value::Number(..) => DataType::Int32,
                         _ => DataType::Utf8,
-                    };
-                    return Err(refused(&found, item));
+                    }));
                 }
             };
             *value = converted;
-            continue;
+            Ok(Coerced::Done)
         }
-        if let Some(found) = typer.type_of(item)
-            && !comparable(&target, &found)
+        Expr::Array(array) if matches!(target, DataType::List(_)) => {
+            let DataType::List(item) = target else { return Ok(Coerced::Done) };
+            for element in array.elem.iter_mut() {
+                if let Coerced::Mismatch(_) = coerce_to(element, item.data_type(), typer, context)? {
+                    return Ok(Coerced::Mismatch(typer.type_of(expr).unwrap_or(DataType::Null)));
+                }
+            }
+            Ok(Coerced::Done)
+        }
+        Expr::Function(function) if constructor(function, "map") && matches!(target, DataType::Map(..)) => {
+            let DataType::Map(entries, _) = target else { return Ok(Coerced::Done) };
+            let DataType::Struct(kv) = entries.data_type() else { return Ok(Coerced::Done) };
+            let mismatched = for_each_assignment(function, |key, value| {
+                Ok(matches!(coerce_to(key, kv[0].data_type(), typer, context)?, Coerced::Mismatch(_))
+                    || matches!(coerce_to(value, kv[1].data_type(), typer, context)?, Coerced::Mismatch(_)))
+            })?;
+            if mismatched {
+                return Ok(Coerced::Mismatch(typer.type_of(expr).unwrap_or(DataType::Null)));
+            }
+            Ok(Coerced::Done)
+        }
+        Expr::Function(function) if constructor(function, "struct") && matches!(target, DataType::Struct(_)) => {
+            let DataType::Struct(fields) = target else { return Ok(Coerced::Done) };
+            let Some(pairs) = assignment_args(function) else { return Ok(Coerced::Done) };
+            let mut by_name: Vec<(String, Expr)> = Vec::with_capacity(pairs.len());
+            for (name, value) in pairs {
+                let Expr::Identifier(ident) = name else { return Ok(Coerced::Done) };
+                by_name.push((ident.value, value));
+            }
+            if by_name.iter().any(|(name, _)| fields.iter().all(|f| f.name() != name)) {
+                *expr = Expr::value(Value::Null);
+                return Ok(Coerced::Done);
+            }
+            let mut completed = Vec::with_capacity(fields.len());
+            for field in fields.iter() {
+                let mut value = match by_name.iter().find(|(name, _)| name == field.name()) {
+                    Some((_, value)) => value.clone(),
+                    None => Expr::Cast {
+                        kind: CastKind::Cast,
+                        expr: Box::new(Expr::value(Value::Null)),
+                        data_type: SqlDataType::Custom(
+                            ObjectName::from(vec![Ident::new(type_name(field.data_type()))]),
+                            vec![],
+                        ),
+                        array: false,
+                        format: None,
+                    },
+                };
+                if let Coerced::Mismatch(_) = coerce_to(&mut value, field.data_type(), typer, context)? {
+                    return Ok(Coerced::Mismatch(typer.type_of(expr).unwrap_or(DataType::Null)));
+                }
+                completed.push(Expr::BinaryOp {
+                    left: Box::new(Expr::Identifier(Ident::with_quote('`', field.name().clone()))),
+                    op: BinaryOperator::Assignment,
+                    right: Box::new(value),
+                });
+            }
+            *expr = call("struct", completed);
+            Ok(Coerced::Done)
+        }
+        _ => match typer.type_of(expr) {
+            Some(found) if !comparable(target, &found) => Ok(Coerced::Mismatch(found)),
+            _ => Ok(Coerced::Done),
+        },
+    }
+}
+
+fn constructor(function: &Function, name: &str) -> bool {
+    function.name.to_string() == name && assignment_args(function).is_some()
+}
+
+/// Calls `f` on the key and value of each `key := value` argument; true if any call did.
+fn for_each_assignment(
+    function: &mut Function,
+    mut f: impl FnMut(&mut Expr, &mut Expr) -> Result<bool, PlanError>,
+) -> Result<bool, PlanError> {
+    let FunctionArguments::List(list) = &mut function.args else { return Ok(false) };
+    let mut any = false;
+    for arg in list.args.iter_mut() {
+        if let FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Assignment,
+            right,
+        })) = arg
         {
-            return Err(refused(&found, item));
+            any |= f(left, right)?;
         }
     }
-    Ok(())
+    Ok(any)
 }
 
 /// Whether values of two types compare (numbers with numbers, like with like).
@@ -253,7 +380,19 @@ pub fn ksql_text(expr: &Expr) -> String {
         }
         ControlFlow::<()>::Continue(())
     });
-    expr.to_string()
+    expr.to_string().replace(" := ", ":=")
+}
+
+fn is_comparison(op: &BinaryOperator) -> bool {
+    matches!(
+        op,
+        BinaryOperator::Eq
+            | BinaryOperator::NotEq
+            | BinaryOperator::Lt
+            | BinaryOperator::LtEq
+            | BinaryOperator::Gt
+            | BinaryOperator::GtEq
+    )
 }
 
 fn is_string(t: &DataType) -> bool {

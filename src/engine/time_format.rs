@@ -110,10 +110,9 @@ impl TimeFormat {
         }
         let local = if self.has_time {
             NaiveDateTime::parse_from_str(text, &self.chrono).ok()?
-        } else if self.chrono.contains("%H") || self.chrono.contains("%M") {
-            return None;
         } else {
-            NaiveDate::parse_from_str(text, &self.chrono).ok()?.and_time(NaiveTime::MIN)
+            // Text after a whole date is ignored, as ksqlDB's date parsing ignores it.
+            NaiveDate::parse_and_remainder(text, &self.chrono).ok()?.0.and_time(NaiveTime::MIN)
         };
         match zone {
             None => Some(local.and_utc().timestamp_millis()),

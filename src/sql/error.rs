@@ -51,7 +51,8 @@ impl ParseError {
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}:{}: {}", self.line, self.column, self.message)?;
+        // "Syntax Error" as ksqlDB says it, so tools matching its messages find it.
+        write!(f, "line {}:{}: Syntax Error: {}", self.line, self.column, self.message)?;
         if let Some(hint) = &self.hint {
             write!(f, "\nhint: {hint}")?;
         }

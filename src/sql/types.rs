@@ -20,6 +20,9 @@ pub fn parse_type(parser: &mut Parser<'_>) -> Result<SqlType, ParserError> {
     if word.quote_style.is_some() {
         return Ok(SqlType::Custom(Ident::with_quote('`', word.value.clone())));
     }
+    if word.value.eq_ignore_ascii_case("NULL") {
+        return Err(error("NULL is not a type; give the column a type", &token));
+    }
     Ok(match word.value.to_ascii_uppercase().as_str() {
         "BOOLEAN" => SqlType::Boolean,
         "INT" | "INTEGER" => SqlType::Int,

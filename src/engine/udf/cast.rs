@@ -84,9 +84,9 @@ fn castable(source: &DataType, target: &DataType) -> bool {
     matches!(
         (source, target),
         (DataType::Null, _)
-            | (DataType::List(_), DataType::List(_))
-            | (DataType::Map(..), DataType::Map(..))
-            | (DataType::Struct(_), DataType::Struct(_))
+            | (DataType::List(_), DataType::List(_) | DataType::Utf8)
+            | (DataType::Map(..), DataType::Map(..) | DataType::Utf8)
+            | (DataType::Struct(_), DataType::Struct(_) | DataType::Utf8)
     )
 }
 
@@ -138,6 +138,11 @@ pub fn cast_value(value: &ArrayRef, target: &DataType) -> Result<ArrayRef> {
                 .collect::<Result<Vec<_>>>()?;
             Ok(Arc::new(StructArray::try_new(fields.clone(), columns, source.nulls().cloned())?))
         }
+        (DataType::List(_) | DataType::Map(..) | DataType::Struct(_), DataType::Utf8) => {
+            let strings: datafusion::arrow::array::StringArray =
+                (0..value.len()).map(|row| (!value.is_null(row)).then(|| java_text(value, row))).collect();
+            Ok(Arc::new(strings))
+        }
         // Java's narrowing: a BIGINT too large for an INT wraps, as ksqlDB's cast does.
         (DataType::Int64, DataType::Int32) => {
             let wide = value.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
@@ -147,5 +152,35 @@ pub fn cast_value(value: &ArrayRef, target: &DataType) -> Result<ArrayRef> {
             )))
         }
         _ => Ok(cast_with_options(value, target, &CastOptions { safe: true, ..Default::default() })?),
+    }
+}
+
+/// A value as Java's `toString` writes it, which is ksqlDB's cast to STRING: `[1, 2]`,
+/// `{k=1}`, `Struct{F0=1,f1=3}`.
+fn java_text(array: &ArrayRef, row: usize) -> String {
+    use datafusion::arrow::util::display::array_value_to_string;
+    if array.is_null(row) {
+        return "null".into();
+    }
+    match array.data_type() {
+        DataType::List(_) => {
+            let items = array.as_list::<i32>().value(row);
+            let parts: Vec<String> = (0..items.len()).map(|i| java_text(&items, i)).collect();
+            format!("[{}]", parts.join(", "))
+        }
+        DataType::Map(..) => {
+            let entries = array.as_map().value(row);
+            let (keys, values) = (entries.column(0).clone(), entries.column(1).clone());
+            let parts: Vec<String> =
+                (0..entries.len()).map(|i| format!("{}={}", java_text(&keys, i), java_text(&values, i))).collect();
+            format!("{{{}}}", parts.join(", "))
+        }
+        DataType::Struct(fields) => {
+            let columns = array.as_struct().columns();
+            let parts: Vec<String> =
+                fields.iter().zip(columns).map(|(f, c)| format!("{}={}", f.name(), java_text(c, row))).collect();
+            format!("Struct{{{}}}", parts.join(","))
+        }
+        _ => array_value_to_string(array, row).unwrap_or_default(),
     }
 }
