@@ -120,10 +120,13 @@ Statements end with ';' and may span lines. For example:
   SHOW STREAMS;   DESCRIBE pageviews;   SHOW TOPICS;   SET 'auto.offset.reset'='earliest';
 Running today: CREATE STREAM|TABLE|TYPE, DROP, SHOW|LIST, DESCRIBE [FUNCTION], SET|UNSET,
 DEFINE|UNDEFINE, RUN SCRIPT, INSERT INTO … VALUES, PRINT topic [FROM BEGINNING] [LIMIT n],
-and push queries (EXPLAIN shows their plan):
+push queries (EXPLAIN shows their plan), and persistent queries over streams, which keep
+running in the background until TERMINATE or until the REPL ends:
   SELECT … FROM stream [WHERE …] EMIT CHANGES [LIMIT n];
-(SET 'auto.offset.reset'='earliest' to start from the beginning). Persistent queries,
-aggregations, windows and joins parse but are not supported yet.
+  CREATE STREAM s2 AS SELECT … FROM stream [WHERE …] [PARTITION BY …];
+  INSERT INTO s2 SELECT …;   SHOW QUERIES;   EXPLAIN <query id>;   TERMINATE <query id>;
+(SET 'auto.offset.reset'='earliest' to start from the beginning). Aggregations, windows,
+tables as query sources and joins parse but are not supported yet.
 Keys: Tab completes, Ctrl-C clears the statement being typed or stops the one running,
 Ctrl-D or 'exit' leaves.
 The SQL reference is docs/sql-reference.md.";
@@ -236,6 +239,12 @@ pub async fn run(data_dir: &Path) -> Result<(), CliError> {
     if let Some(path) = &history {
         let _ = editor.save_history(path);
     }
+    if session.has_running_queries() {
+        // The persistent queries stop with the REPL (flushed and committed), and resume
+        // wherever the data directory is opened next.
+        println!("Stopping the persistent queries running here.");
+    }
+    session.shutdown().await;
     Ok(())
 }
 
@@ -266,6 +275,7 @@ fn describe_error(error: &SessionError) -> String {
 
 async fn refresh_names(session: &Session, log: &dyn Log, names: &Mutex<Vec<String>>) {
     let mut all: Vec<String> = session.catalog().sources().map(|s| s.name.clone()).collect();
+    all.extend(session.catalog().queries().map(|q| q.id.clone()));
     all.extend(log.list_topics().await.unwrap_or_default());
     if let Ok(mut names) = names.lock() {
         *names = all;

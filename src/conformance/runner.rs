@@ -121,8 +121,10 @@ async fn run_in(dir: &std::path::Path, case: &TestCase) -> Outcome {
 async fn drive(log: &Arc<dyn Log>, session: &mut Session, case: &TestCase) -> Outcome {
     let node = &case.node;
     let mut ignore = |_| {};
-    if let Err(e) = session.execute("SET 'auto.offset.reset' = 'earliest';", &mut ignore).await {
-        return Outcome::Fail(format!("cannot set auto.offset.reset: {e}"));
+    // Inputs come one at a time and each is waited for: batches need not linger.
+    let setup = "SET 'auto.offset.reset' = 'earliest'; SET 'eddy.source.linger.ms' = '0';";
+    if let Err(e) = session.execute(setup, &mut ignore).await {
+        return Outcome::Fail(format!("cannot set up the session: {e}"));
     }
     let partitions: BTreeMap<String, u32> =
         node.topics.iter().map(|t| (t.name.clone(), t.partitions.unwrap_or(1))).collect();

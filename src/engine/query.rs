@@ -30,6 +30,10 @@ use crate::log::{Follower, Log, LogError, Producer};
 
 /// Messages queued between two tasks of a query.
 const CHANNEL_CAPACITY: usize = 16;
+/// A source batch is cut at this many records…
+const BATCH_RECORDS: usize = 8192;
+/// …or this long after its first record arrived (`QuerySpec::linger`).
+pub const DEFAULT_LINGER: Duration = Duration::from_millis(5);
 /// Commits are at most this frequent while a query is busy.
 const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -41,6 +45,8 @@ pub struct QuerySpec {
     pub sink: Arc<Source>,
     /// Where to start without a commit: the earliest offsets, or the log ends.
     pub from_earliest: bool,
+    /// How long a source batch waits for more records before it is cut.
+    pub linger: Duration,
 }
 
 /// How a query is doing.
@@ -139,8 +145,10 @@ impl RunningQuery {
         let source = {
             let (log, input, state, id) =
                 (Arc::clone(&log), Arc::clone(&spec.input), Arc::clone(&state), spec.id.clone());
+            let linger = spec.linger;
             tokio::spawn(async move {
-                if let Err(e) = read_source(log.as_ref(), &input, positions, source_tx, stop_rx, &state).await {
+                let read = read_source(log.as_ref(), &input, positions, linger, source_tx, stop_rx, &state);
+                if let Err(e) = read.await {
                     state.fail(&id, "source", e);
                 }
             })
@@ -218,10 +226,15 @@ enum TaskError {
     Plan(#[from] super::plan::PlanError),
 }
 
+/// Reads the input and sends it on as batches. A batch is cut when it holds
+/// [`BATCH_RECORDS`] records, or when the linger has passed since its first record arrived
+/// (with no linger, when no more records are there at once): columnar batches under load,
+/// a few milliseconds of latency at most when records trickle.
 async fn read_source(
     log: &dyn Log,
     input: &Source,
     positions: Vec<(u32, u64)>,
+    linger: Duration,
     out: mpsc::Sender<Message>,
     mut stop: watch::Receiver<bool>,
     state: &QueryState,
@@ -230,33 +243,92 @@ async fn read_source(
     let row_time = schema.index_of("ROWTIME").map_err(|e| crate::format::FormatError(e.to_string()))?;
     let mut follower = Follower::new(log, &input.topic, positions, false);
     loop {
-        let next = tokio::select! {
+        let first = tokio::select! {
             _ = stop.wait_for(|stopped| *stopped) => return Ok(()),
             next = follower.next() => next?,
         };
-        let Some((partition, records)) = next else { return Ok(()) };
-        let Some(next_offset) = records.last().map(|r| r.offset + 1) else { continue };
-        state.records_read.fetch_add(records.len() as u64, Ordering::Relaxed);
-        let rows = decode(input, &schema, partition, &records)?;
-        if !rows.errors.is_empty() {
-            state.records_skipped.fetch_add(rows.errors.len() as u64, Ordering::Relaxed);
-            for (offset, reason) in &rows.errors {
-                tracing::warn!(topic = %input.topic, partition, offset, %reason, "skipping a record");
+        let Some(first) = first else { return Ok(()) };
+        let mut fetches = vec![first];
+        let mut count = fetches[0].1.len();
+        let deadline = tokio::time::Instant::now() + linger;
+        while count < BATCH_RECORDS {
+            let more = if linger.is_zero() {
+                follower.next_available().await?
+            } else {
+                match tokio::time::timeout_at(deadline, follower.next()).await {
+                    Ok(next) => next?,
+                    Err(_) => None,
+                }
+            };
+            let Some(fetch) = more else { break };
+            count += fetch.1.len();
+            fetches.push(fetch);
+        }
+        state.records_read.fetch_add(count as u64, Ordering::Relaxed);
+        let mut progress: BTreeMap<u32, u64> = BTreeMap::new();
+        let mut pieces = Vec::with_capacity(fetches.len());
+        for (partition, records) in &fetches {
+            if let Some(last) = records.last() {
+                progress.insert(*partition, last.offset + 1);
+            }
+            let rows = decode(input, &schema, *partition, records)?;
+            if !rows.errors.is_empty() {
+                state.records_skipped.fetch_add(rows.errors.len() as u64, Ordering::Relaxed);
+                for (offset, reason) in &rows.errors {
+                    tracing::warn!(topic = %input.topic, partition, offset, %reason, "skipping a record");
+                }
+            }
+            if rows.batch.num_rows() > 0 {
+                pieces.push(rows);
             }
         }
         let sent = async {
-            if rows.batch.num_rows() > 0 {
-                let timestamps_ms = rows.batch.column(row_time).clone();
-                let batch = TimedBatch { rows: rows.batch, timestamps_ms, tombstones: rows.tombstones };
-                out.send(Message::Data(batch)).await?;
+            if let Some(batch) = combine(pieces, row_time)? {
+                out.send(Message::Data(batch)).await.map_err(|_| None)?;
             }
-            out.send(Message::Progress { partition, next_offset }).await
+            for (partition, next_offset) in progress {
+                out.send(Message::Progress { partition, next_offset }).await.map_err(|_| None)?;
+            }
+            Ok::<(), Option<TaskError>>(())
         };
-        if sent.await.is_err() {
+        match sent.await {
+            Ok(()) => {}
+            Err(Some(e)) => return Err(e),
             // The rest of the query has stopped (and said why).
-            return Ok(());
+            Err(None) => return Ok(()),
         }
     }
+}
+
+/// One batch of the decoded pieces (their tombstone marks included).
+fn combine(
+    pieces: Vec<crate::engine::source::DecodedRows>,
+    row_time: usize,
+) -> Result<Option<TimedBatch>, Option<TaskError>> {
+    use datafusion::arrow::array::BooleanArray;
+    let format_error = |e: datafusion::arrow::error::ArrowError| Some(TaskError::Format(e.into()));
+    let Some(first) = pieces.first() else { return Ok(None) };
+    let schema = first.batch.schema();
+    let any_tombstones = pieces.iter().any(|p| p.tombstones.is_some());
+    let (rows, tombstones) = if pieces.len() == 1 {
+        let piece = pieces.into_iter().next().ok_or(None)?;
+        (piece.batch, piece.tombstones)
+    } else {
+        let tombstones = any_tombstones.then(|| {
+            let marks: Vec<bool> = pieces
+                .iter()
+                .flat_map(|p| match &p.tombstones {
+                    Some(t) => (0..t.len()).map(|i| t.value(i)).collect::<Vec<_>>(),
+                    None => vec![false; p.batch.num_rows()],
+                })
+                .collect();
+            BooleanArray::from(marks)
+        });
+        let batches: Vec<&datafusion::arrow::array::RecordBatch> = pieces.iter().map(|p| &p.batch).collect();
+        (datafusion::arrow::compute::concat_batches(&schema, batches).map_err(format_error)?, tombstones)
+    };
+    let timestamps_ms = rows.column(row_time).clone();
+    Ok(Some(TimedBatch { rows, timestamps_ms, tombstones }))
 }
 
 async fn run_operators(

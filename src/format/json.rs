@@ -16,50 +16,221 @@ use serde_json::{Map, Value};
 use super::{Decoded, FormatError, FormatOptions, decode_isolating, split_lines, textual_columns};
 
 pub fn decode(schema: &SchemaRef, options: &FormatOptions, payloads: &[&[u8]]) -> Result<Decoded, FormatError> {
-    let mut rows: Vec<Value> = Vec::with_capacity(payloads.len());
+    // Each payload becomes one line of JSON with the schema's spelling of every struct key,
+    // which arrow-json's tape decoder then reads in one go.
+    let mut lines: Vec<Vec<u8>> = Vec::with_capacity(payloads.len());
     let mut row_index: Vec<usize> = Vec::with_capacity(payloads.len());
     let mut errors: Vec<(usize, String)> = Vec::new();
     let unwrapped = !options.wrap_single_value && schema.fields().len() == 1;
+    // BYTES need base64 turned into hex, which only the slow path does.
+    let fast = !schema.fields().iter().any(|f| has_binary(f.data_type()));
     for (i, payload) in payloads.iter().enumerate() {
-        let value: Value = match serde_json::from_slice(payload) {
-            Ok(value) => value,
-            Err(e) => {
-                errors.push((i, format!("invalid JSON: {e}")));
-                continue;
-            }
-        };
-        let object = if unwrapped {
-            Map::from_iter([(schema.field(0).name().clone(), value)])
-        } else {
-            match value {
-                Value::Object(object) => object,
-                other => {
-                    errors.push((i, format!("expected a JSON object, found {}", kind(&other))));
+        let mut line = Vec::with_capacity(payload.len() + 16);
+        let canonical = fast
+            && if unwrapped {
+                line.push(b'{');
+                push_key(&mut line, schema.field(0).name());
+                let copied = canonical_value(payload, schema.field(0).data_type(), &mut line).is_some();
+                line.push(b'}');
+                copied
+            } else {
+                canonical_object(payload, schema.fields(), &mut line).is_some()
+            };
+        if !canonical {
+            line.clear();
+            match renamed_line(schema, unwrapped, payload) {
+                Ok(bytes) => line = bytes,
+                Err(reason) => {
+                    errors.push((i, reason));
                     continue;
                 }
             }
-        };
-        match rename_struct(object, schema.fields()) {
-            Ok(object) => {
-                rows.push(Value::Object(object));
-                row_index.push(i);
-            }
-            Err(reason) => errors.push((i, reason)),
         }
+        lines.push(line);
+        row_index.push(i);
     }
-    let decode_many = |rows: &[Value]| -> Result<RecordBatch, String> {
+    let decode_many = |rows: &[Vec<u8>]| -> Result<RecordBatch, String> {
         let mut decoder = ReaderBuilder::new(schema.clone())
             .with_coerce_primitive(true)
+            .with_batch_size(rows.len().max(1))
             .build_decoder()
             .map_err(|e| e.to_string())?;
-        decoder.serialize(rows).map_err(|e| e.to_string())?;
+        let mut text = Vec::with_capacity(rows.iter().map(|r| r.len() + 1).sum());
+        for row in rows {
+            text.extend_from_slice(row);
+            text.push(b'\n');
+        }
+        let mut offset = 0;
+        while offset < text.len() {
+            let read = decoder.decode(&text[offset..]).map_err(|e| e.to_string())?;
+            if read == 0 {
+                break;
+            }
+            offset += read;
+        }
         Ok(decoder.flush().map_err(|e| e.to_string())?.unwrap_or_else(|| RecordBatch::new_empty(schema.clone())))
     };
-    // Decode the parsed rows, isolating any that arrow-json refuses (a type mismatch).
-    let decoded = decode_isolating(schema, &rows, decode_many)?;
+    // Decode the lines, isolating any that arrow-json refuses (a type mismatch).
+    let decoded = decode_isolating(schema, &lines, decode_many)?;
     errors.extend(decoded.errors.into_iter().map(|(j, reason)| (row_index[j], reason)));
     errors.sort_by_key(|(i, _)| *i);
     Ok(Decoded { batch: decoded.batch, errors })
+}
+
+/// The slow path: parse into a `serde_json::Value`, rename by the schema, print again.
+fn renamed_line(schema: &SchemaRef, unwrapped: bool, payload: &[u8]) -> Result<Vec<u8>, String> {
+    let value: Value = serde_json::from_slice(payload).map_err(|e| format!("invalid JSON: {e}"))?;
+    let object = if unwrapped {
+        Map::from_iter([(schema.field(0).name().clone(), value)])
+    } else {
+        match value {
+            Value::Object(object) => object,
+            other => return Err(format!("expected a JSON object, found {}", kind(&other))),
+        }
+    };
+    let renamed = rename_struct(object, schema.fields())?;
+    serde_json::to_vec(&Value::Object(renamed)).map_err(|e| e.to_string())
+}
+
+fn has_binary(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Binary => true,
+        DataType::List(item) => has_binary(item.data_type()),
+        DataType::Struct(fields) => fields.iter().any(|f| has_binary(f.data_type())),
+        DataType::Map(entries, _) => has_binary(entries.data_type()),
+        _ => false,
+    }
+}
+
+fn push_key(out: &mut Vec<u8>, name: &str) {
+    // A name is printed as JSON prints strings (quotes and escapes).
+    out.extend_from_slice(serde_json::to_string(name).unwrap_or_default().as_bytes());
+    out.push(b':');
+}
+
+/// The fast path: copies the JSON object in `bytes` to `out` with its keys spelled as the
+/// struct's fields (case-insensitively; an exact match wins), recursing into struct-typed
+/// values and dropping keys that match no field, without building any value. `None` when it
+/// cannot (not an object, an escaped key, a list or map of structs), for the slow path.
+fn canonical_object(bytes: &[u8], fields: &Fields, out: &mut Vec<u8>) -> Option<()> {
+    let mut at = skip_space(bytes, 0);
+    if bytes.get(at) != Some(&b'{') {
+        return None;
+    }
+    at += 1;
+    out.push(b'{');
+    let mut first = true;
+    loop {
+        at = skip_space(bytes, at);
+        match bytes.get(at)? {
+            b'}' => {
+                out.push(b'}');
+                return (skip_space(bytes, at + 1) == bytes.len()).then_some(());
+            }
+            b',' if !first => at = skip_space(bytes, at + 1),
+            _ if first => {}
+            _ => return None,
+        }
+        first = false;
+        if bytes.get(at)? != &b'"' {
+            return None;
+        }
+        let key_end = at + 1 + bytes[at + 1..].iter().position(|b| *b == b'"' || *b == b'\\')?;
+        if bytes[key_end] != b'"' {
+            return None; // an escaped key: let serde_json read it
+        }
+        let key = std::str::from_utf8(&bytes[at + 1..key_end]).ok()?;
+        at = skip_space(bytes, key_end + 1);
+        if bytes.get(at)? != &b':' {
+            return None;
+        }
+        let value_start = skip_space(bytes, at + 1);
+        let value_end = skip_value(bytes, value_start)?;
+        at = value_end;
+        let field = fields
+            .iter()
+            .find(|f| f.name() == key)
+            .or_else(|| fields.iter().find(|f| f.name().eq_ignore_ascii_case(key)));
+        let Some(field) = field else { continue };
+        if out.last() != Some(&b'{') {
+            out.push(b',');
+        }
+        push_key(out, field.name());
+        canonical_value(&bytes[value_start..value_end], field.data_type(), out)?;
+    }
+}
+
+/// Copies one JSON value of type `data_type` to `out`, struct keys respelled.
+fn canonical_value(value: &[u8], data_type: &DataType, out: &mut Vec<u8>) -> Option<()> {
+    let first = value.get(skip_space(value, 0)).copied();
+    match data_type {
+        DataType::Struct(inner) if first == Some(b'{') => canonical_object(value, inner, out),
+        DataType::List(item) if matches!(item.data_type(), DataType::Struct(_) | DataType::Map(..)) => None,
+        DataType::Map(entries, _)
+            if matches!(entries.data_type(), DataType::Struct(kv) if kv.len() == 2
+                && matches!(kv[1].data_type(), DataType::Struct(_) | DataType::List(_) | DataType::Map(..))) =>
+        {
+            None
+        }
+        _ => {
+            out.extend_from_slice(value);
+            Some(())
+        }
+    }
+}
+
+fn skip_space(bytes: &[u8], mut at: usize) -> usize {
+    while at < bytes.len() && bytes[at].is_ascii_whitespace() {
+        at += 1;
+    }
+    at
+}
+
+/// The end of the JSON value starting at `at` (strings, objects and arrays skipped whole).
+fn skip_value(bytes: &[u8], at: usize) -> Option<usize> {
+    match bytes.get(at)? {
+        b'"' => skip_string(bytes, at),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut i = at;
+            while i < bytes.len() {
+                match bytes[i] {
+                    b'"' => {
+                        i = skip_string(bytes, i)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            None
+        }
+        _ => {
+            let end = bytes[at..].iter().position(|b| matches!(b, b',' | b'}' | b']') || b.is_ascii_whitespace());
+            let end = end.map_or(bytes.len(), |n| at + n);
+            (end > at).then_some(end)
+        }
+    }
+}
+
+/// The end of the string starting at the quote at `at`.
+fn skip_string(bytes: &[u8], at: usize) -> Option<usize> {
+    let mut i = at + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
 }
 
 /// Renames the keys of a JSON object to the struct's field names (case-insensitively;

@@ -67,20 +67,28 @@ impl<'a> Follower<'a> {
     /// every partition is caught up (dropping the future stops waiting), unless told to stop.
     pub async fn next(&mut self) -> Result<Option<(u32, Vec<Record>)>, LogError> {
         loop {
-            for _ in 0..self.positions.len() {
-                let i = self.next;
-                self.next = (i + 1) % self.positions.len();
-                let (partition, position) = self.positions[i];
-                let fetch = self.log.read(&self.topic, partition, position, FETCH_BYTES).await?;
-                if let Some(last) = fetch.records.last() {
-                    self.positions[i].1 = last.offset + 1;
-                    return Ok(Some((partition, fetch.records)));
-                }
+            if let Some(found) = self.next_available().await? {
+                return Ok(Some(found));
             }
             if self.stop_when_caught_up || self.positions.is_empty() {
                 return Ok(None);
             }
             wait_for_any(self.log, &self.topic, &self.positions, WAIT).await?;
         }
+    }
+
+    /// The next records of some partition if any partition has some now; never waits.
+    pub async fn next_available(&mut self) -> Result<Option<(u32, Vec<Record>)>, LogError> {
+        for _ in 0..self.positions.len() {
+            let i = self.next;
+            self.next = (i + 1) % self.positions.len();
+            let (partition, position) = self.positions[i];
+            let fetch = self.log.read(&self.topic, partition, position, FETCH_BYTES).await?;
+            if let Some(last) = fetch.records.last() {
+                self.positions[i].1 = last.offset + 1;
+                return Ok(Some((partition, fetch.records)));
+            }
+        }
+        Ok(None)
     }
 }

@@ -22,6 +22,10 @@ use crate::engine::source::row_schema;
 use crate::sql::ast::{ColumnConstraint, ColumnDef, CreateAsSelect, CreateSource, InsertInto, Properties, SqlType};
 use crate::sql::ast::{StreamingQuery, Terminate};
 
+/// The session property that sets how long a query's source waits to fill a batch (ms),
+/// for the queries this session starts.
+pub const LINGER_PROPERTY: &str = "eddy.source.linger.ms";
+
 /// How long [`Session::wait_until_idle`] sleeps between checks when nothing wakes it.
 const IDLE_RECHECK: Duration = Duration::from_millis(100);
 
@@ -231,6 +235,11 @@ impl Session {
             input: planned.input,
             sink,
             from_earliest: info.properties.get("auto.offset.reset").is_some_and(|v| v == "earliest"),
+            linger: self
+                .properties
+                .get(LINGER_PROPERTY)
+                .and_then(|ms| ms.parse::<u64>().ok())
+                .map_or(crate::engine::query::DEFAULT_LINGER, std::time::Duration::from_millis),
         };
         Ok(RunningQuery::start(Arc::clone(&self.log), spec, claim).await?)
     }

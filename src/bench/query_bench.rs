@@ -1,0 +1,113 @@
+//! `eddy bench query`: how fast a persistent query (`CREATE STREAM … AS SELECT` with a filter
+//! and a projection, over JSON page views) turns input records into output records, end to
+//! end on the embedded log; beside the decoding of the same records alone (its floor).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use clap::Args;
+
+use crate::cli::{CliError, print_line};
+use crate::engine::source::{decode, row_schema};
+use crate::log::{EmbeddedLog, Log, NewRecord, TopicSpec};
+use crate::session::{Session, StatementResult};
+
+#[derive(Debug, Args)]
+pub struct QueryBenchArgs {
+    /// Input records.
+    #[arg(long, default_value_t = 2_000_000)]
+    records: u64,
+    /// Partitions of the input topic.
+    #[arg(long, default_value_t = 4)]
+    partitions: u32,
+}
+
+const STREAM: &str = "CREATE STREAM pageviews (user_id STRING KEY, page STRING, duration_ms BIGINT, referrer STRING)
+  WITH (KAFKA_TOPIC='pageviews', VALUE_FORMAT='JSON');";
+const QUERY: &str = "CREATE STREAM long_views AS
+  SELECT user_id, UCASE(page) AS page, duration_ms / 1000 AS seconds, COALESCE(referrer, 'direct') AS source
+  FROM pageviews WHERE duration_ms >= 1000;";
+
+pub async fn run(args: QueryBenchArgs) -> Result<(), CliError> {
+    if args.records == 0 || args.partitions == 0 {
+        return Err(CliError::User("--records and --partitions must be positive".into()));
+    }
+    let dir = tempfile::tempdir().map_err(|e| CliError::Internal(e.to_string()))?;
+    let log: Arc<dyn Log> = Arc::new(EmbeddedLog::open(dir.path())?);
+    log.create_topic("pageviews", &TopicSpec::new(args.partitions)).await?;
+
+    // Input: JSON page views, a key per user, half of them long enough to pass the filter.
+    let started = Instant::now();
+    let mut bytes = 0u64;
+    for partition in 0..args.partitions {
+        let count = args.records / u64::from(args.partitions);
+        let mut batch = Vec::with_capacity(10_000);
+        for i in 0..count {
+            let n = i * u64::from(args.partitions) + u64::from(partition);
+            let value = format!(
+                r#"{{"page":"/products/{}","duration_ms":{},"referrer":{}}}"#,
+                n % 1000,
+                (n * 7919) % 2000,
+                if n % 3 == 0 { "null".to_string() } else { format!("\"campaign-{}\"", n % 17) }
+            );
+            bytes += value.len() as u64;
+            batch.push(NewRecord::new(n as i64, Some(Bytes::from(format!("user-{}", n % 10_000))), Some(value.into())));
+            if batch.len() == 10_000 {
+                log.append("pageviews", partition, &batch).await?;
+                batch.clear();
+            }
+        }
+        log.append("pageviews", partition, &batch).await?;
+    }
+    let records = args.records / u64::from(args.partitions) * u64::from(args.partitions);
+    let produce_secs = started.elapsed().as_secs_f64();
+
+    let mut session = Session::open(Arc::clone(&log)).await.map_err(|e| CliError::Internal(e.to_string()))?;
+    let mut ignore = |_: StatementResult| {};
+    let setup = format!("SET 'auto.offset.reset' = 'earliest'; {STREAM}");
+    session.execute(&setup, &mut ignore).await.map_err(|e| CliError::Internal(e.to_string()))?;
+
+    // The floor: decoding the same records into batches, nothing else.
+    let source =
+        session.catalog().source("PAGEVIEWS").cloned().ok_or_else(|| CliError::Internal("no stream".into()))?;
+    let schema = row_schema(&source);
+    let started = Instant::now();
+    let mut decoded_rows = 0usize;
+    for partition in 0..args.partitions {
+        let mut offset = 0;
+        loop {
+            let fetch = log.read("pageviews", partition, offset, 256 * 1024).await?;
+            let Some(last) = fetch.records.last() else { break };
+            offset = last.offset + 1;
+            let rows = decode(&source, &schema, partition, &fetch.records).map_err(|e| CliError::Internal(e.0))?;
+            decoded_rows += rows.batch.num_rows();
+        }
+    }
+    let decode_secs = started.elapsed().as_secs_f64();
+
+    // The query, from its start until it has written everything.
+    let started = Instant::now();
+    session.execute(QUERY, &mut ignore).await.map_err(|e| CliError::Internal(e.to_string()))?;
+    session.wait_until_idle().await.map_err(|e| CliError::Internal(e.to_string()))?;
+    let query_secs = started.elapsed().as_secs_f64();
+    let written: u64 = log.describe_topic("LONG_VIEWS").await?.partitions.iter().map(|p| p.latest_offset).sum();
+    session.shutdown().await;
+
+    let rate = |n: f64, secs: f64| format!("{:.2} M records/s", n / secs / 1e6);
+    print_line(format_args!(
+        "input: {records} JSON records ({:.1} MB) in {} partitions, produced in {produce_secs:.2} s",
+        bytes as f64 / 1e6,
+        args.partitions
+    ))?;
+    print_line(format_args!(
+        "decode only: {decoded_rows} rows in {decode_secs:.2} s ({})",
+        rate(decoded_rows as f64, decode_secs)
+    ))?;
+    print_line(format_args!(
+        "CSAS (filter, project, JSON out): {records} in, {written} out in {query_secs:.2} s ({} in, {:.1} MB/s)",
+        rate(records as f64, query_secs),
+        bytes as f64 / 1e6 / query_secs
+    ))?;
+    Ok(())
+}
