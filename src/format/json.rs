@@ -18,51 +18,54 @@ use super::{Decoded, FormatError, FormatOptions, decode_isolating, split_lines, 
 pub fn decode(schema: &SchemaRef, options: &FormatOptions, payloads: &[&[u8]]) -> Result<Decoded, FormatError> {
     // Each payload becomes one line of JSON with the schema's spelling of every struct key,
     // which arrow-json's tape decoder then reads in one go.
-    let mut lines: Vec<Vec<u8>> = Vec::with_capacity(payloads.len());
+    // All lines go into one buffer (newline-terminated); `lines` holds each one's bounds.
+    let mut text: Vec<u8> = Vec::with_capacity(payloads.iter().map(|p| p.len() + 2).sum());
+    let mut lines: Vec<std::ops::Range<usize>> = Vec::with_capacity(payloads.len());
     let mut row_index: Vec<usize> = Vec::with_capacity(payloads.len());
     let mut errors: Vec<(usize, String)> = Vec::new();
     let unwrapped = !options.wrap_single_value && schema.fields().len() == 1;
     // BYTES need base64 turned into hex, which only the slow path does.
     let fast = !schema.fields().iter().any(|f| has_binary(f.data_type()));
     for (i, payload) in payloads.iter().enumerate() {
-        let mut line = Vec::with_capacity(payload.len() + 16);
+        let start = text.len();
         let canonical = fast
             && if unwrapped {
-                line.push(b'{');
-                push_key(&mut line, schema.field(0).name());
-                let copied = canonical_value(payload, schema.field(0).data_type(), &mut line).is_some();
-                line.push(b'}');
+                text.push(b'{');
+                push_key(&mut text, schema.field(0).name());
+                let copied = canonical_value(payload, schema.field(0).data_type(), &mut text).is_some();
+                text.push(b'}');
                 copied
             } else {
-                canonical_object(payload, schema.fields(), &mut line).is_some()
+                canonical_object(payload, schema.fields(), &mut text).is_some()
             };
         if !canonical {
-            line.clear();
+            text.truncate(start);
             match renamed_line(schema, unwrapped, payload) {
-                Ok(bytes) => line = bytes,
+                Ok(bytes) => text.extend_from_slice(&bytes),
                 Err(reason) => {
                     errors.push((i, reason));
                     continue;
                 }
             }
         }
-        lines.push(line);
+        text.push(b'\n');
+        lines.push(start..text.len());
         row_index.push(i);
     }
-    let decode_many = |rows: &[Vec<u8>]| -> Result<RecordBatch, String> {
+    let decode_many = |rows: &[std::ops::Range<usize>]| -> Result<RecordBatch, String> {
         let mut decoder = ReaderBuilder::new(schema.clone())
             .with_coerce_primitive(true)
             .with_batch_size(rows.len().max(1))
             .build_decoder()
             .map_err(|e| e.to_string())?;
-        let mut text = Vec::with_capacity(rows.iter().map(|r| r.len() + 1).sum());
-        for row in rows {
-            text.extend_from_slice(row);
-            text.push(b'\n');
-        }
+        // Consecutive lines are one slice of the buffer (all of them, the first time).
+        let bytes = match (rows.first(), rows.last()) {
+            (Some(first), Some(last)) => &text[first.start..last.end],
+            _ => &[][..],
+        };
         let mut offset = 0;
-        while offset < text.len() {
-            let read = decoder.decode(&text[offset..]).map_err(|e| e.to_string())?;
+        while offset < bytes.len() {
+            let read = decoder.decode(&bytes[offset..]).map_err(|e| e.to_string())?;
             if read == 0 {
                 break;
             }
@@ -139,7 +142,7 @@ fn canonical_object(bytes: &[u8], fields: &Fields, out: &mut Vec<u8>) -> Option<
         if bytes[key_end] != b'"' {
             return None; // an escaped key: let serde_json read it
         }
-        let key = std::str::from_utf8(&bytes[at + 1..key_end]).ok()?;
+        let key = &bytes[at + 1..key_end];
         at = skip_space(bytes, key_end + 1);
         if bytes.get(at)? != &b':' {
             return None;
@@ -149,8 +152,8 @@ fn canonical_object(bytes: &[u8], fields: &Fields, out: &mut Vec<u8>) -> Option<
         at = value_end;
         let field = fields
             .iter()
-            .find(|f| f.name() == key)
-            .or_else(|| fields.iter().find(|f| f.name().eq_ignore_ascii_case(key)));
+            .find(|f| f.name().as_bytes() == key)
+            .or_else(|| fields.iter().find(|f| f.name().as_bytes().eq_ignore_ascii_case(key)));
         let Some(field) = field else { continue };
         if out.last() != Some(&b'{') {
             out.push(b',');
