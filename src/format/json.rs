@@ -106,9 +106,15 @@ fn has_binary(data_type: &DataType) -> bool {
 }
 
 fn push_key(out: &mut Vec<u8>, name: &str) {
-    // A name is printed as JSON prints strings (quotes and escapes).
-    out.extend_from_slice(serde_json::to_string(name).unwrap_or_default().as_bytes());
-    out.push(b':');
+    if name.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":");
+    } else {
+        // A name that needs escaping is printed as JSON prints strings.
+        out.extend_from_slice(serde_json::to_string(name).unwrap_or_default().as_bytes());
+        out.push(b':');
+    }
 }
 
 /// The fast path: copies the JSON object in `bytes` to `out` with its keys spelled as the
