@@ -179,7 +179,105 @@ async fn drive(log: &Arc<dyn Log>, session: &mut Session, case: &TestCase) -> Ou
             expected.message.as_deref().unwrap_or("")
         ));
     }
-    compare_outputs(session, &node.outputs, &outputs)
+    match compare_outputs(session, &node.outputs, &outputs) {
+        Outcome::Pass => match &node.post {
+            Some(post) => check_post(log.as_ref(), session, post).await,
+            None => Outcome::Pass,
+        },
+        other => other,
+    }
+}
+
+/// The `post` conditions that make sense for Eddy: each named source exists with its type,
+/// schema (`ID INT KEY, NAME STRING`) and formats; no topic matches `topics.blacklist`.
+async fn check_post(log: &dyn Log, session: &Session, post: &Value) -> Outcome {
+    for expected in post["sources"].as_array().into_iter().flatten() {
+        let Some(name) = expected["name"].as_str() else { continue };
+        let Some(source) = session.catalog().source(name) else {
+            return Outcome::Fail(format!("post: source {name} does not exist"));
+        };
+        if let Some(kind) = expected["type"].as_str()
+            && !kind.eq_ignore_ascii_case(source.kind.keyword())
+        {
+            return Outcome::Fail(format!("post: {name} is a {}, not a {kind}", source.kind.keyword()));
+        }
+        if let Some(schema) = expected["schema"].as_str() {
+            let actual = schema_text(source);
+            if normalise_schema(schema) != normalise_schema(&actual) {
+                return Outcome::Fail(format!("post: {name} has schema {actual}, expected {schema}"));
+            }
+        }
+        let format_of = |value: &Value| value.as_str().or_else(|| value["format"].as_str()).map(str::to_uppercase);
+        if let Some(format) = format_of(&expected["keyFormat"])
+            && format != source.key_format.name()
+        {
+            return Outcome::Fail(format!(
+                "post: {name} has key format {}, expected {format}",
+                source.key_format.name()
+            ));
+        }
+        if let Some(format) = format_of(&expected["valueFormat"])
+            && format != source.value_format.name()
+        {
+            return Outcome::Fail(format!(
+                "post: {name} has value format {}, expected {format}",
+                source.value_format.name()
+            ));
+        }
+    }
+    if let Some(pattern) = post["topics"]["blacklist"].as_str() {
+        let Ok(regex) = regex::Regex::new(&format!("^(?:{pattern})$")) else {
+            return Outcome::Fail(format!("post: bad blacklist pattern {pattern}"));
+        };
+        match log.list_topics().await {
+            Ok(topics) => {
+                if let Some(topic) = topics.iter().find(|t| regex.is_match(t)) {
+                    return Outcome::Fail(format!("post: topic {topic} matches the blacklist {pattern}"));
+                }
+            }
+            Err(e) => return Outcome::Fail(format!("post: cannot list topics: {e}")),
+        }
+    }
+    Outcome::Pass
+}
+
+/// A source's columns as ksqlDB writes a schema: `ID INT KEY, NAME STRING`.
+fn schema_text(source: &Source) -> String {
+    use crate::catalog::ColumnRole;
+    let columns: Vec<String> = source
+        .columns
+        .iter()
+        .map(|c| {
+            let role = match &c.role {
+                ColumnRole::Key if source.kind == crate::sql::ast::SourceKind::Table => " PRIMARY KEY".to_string(),
+                ColumnRole::Key => " KEY".to_string(),
+                ColumnRole::Value => String::new(),
+                ColumnRole::Headers => " HEADERS".to_string(),
+                ColumnRole::Header(k) => format!(" HEADER('{k}')"),
+            };
+            format!("`{}` {}{role}", c.name, c.sql_type)
+        })
+        .collect();
+    columns.join(", ")
+}
+
+/// A schema's text compared loosely: no backticks, one spelling per type, no spaces around
+/// punctuation.
+fn normalise_schema(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut last_space = false;
+    for c in text.replace('`', "").chars() {
+        if c.is_whitespace() {
+            last_space = true;
+            continue;
+        }
+        if last_space && !matches!(c, '<' | '>' | ',' | '(' | ')') && !out.ends_with(['<', ',', '(']) {
+            out.push(' ');
+        }
+        last_space = false;
+        out.push(c);
+    }
+    out.split(' ').map(|word| word.replace("INTEGER", "INT").replace("VARCHAR", "STRING")).collect::<Vec<_>>().join(" ")
 }
 
 /// A statement failed: right if the case expects it (with the message), a skip if it needs

@@ -90,6 +90,8 @@ impl StatelessPlan {
         rewrite_struct_access(&mut standard)?;
         let mut config = SessionConfig::new();
         config.options_mut().sql_parser.enable_ident_normalization = false;
+        // `1.5` is a DECIMAL to ksqlDB, as to this option; `1.5E0` stays a DOUBLE.
+        config.options_mut().sql_parser.parse_float_as_decimal = true;
         let context = SessionContext::new_with_config(config);
         super::udf::register(&context);
         let input = datafusion::common::DFSchema::try_from_qualified_schema(source_name, &row_schema)?;
@@ -97,6 +99,7 @@ impl StatelessPlan {
         let typer = super::rewrite::Typer { state: &typing_state, schema: &input };
         rewrite_with_types(&mut standard, &typer)?;
         super::rewrite::rewrite_constructors(&mut standard)?;
+        super::rewrite::type_literals(&mut standard);
         let calls = super::table_functions::extract(&mut standard, &typer)?;
         // The projection reads the table functions' results as columns after the row's.
         let plan_schema = if calls.is_empty() {

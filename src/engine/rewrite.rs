@@ -87,6 +87,78 @@ pub fn rewrite_constructors<V: datafusion::sql::sqlparser::ast::VisitMut>(node: 
     }
 }
 
+/// ksqlDB's literal types: an integer that fits an INT is an INT (DataFusion would make
+/// every integer a BIGINT). Decimal literals are DECIMAL through DataFusion's
+/// `parse_float_as_decimal`.
+pub fn type_literals<V: datafusion::sql::sqlparser::ast::VisitMut>(node: &mut V) {
+    let _ = visit_expressions_mut(node, |expr: &mut Expr| {
+        match expr {
+            Expr::Value(ValueWithSpan { value: Value::Number(n, _), .. })
+                if !n.contains(['.', 'e', 'E']) && n.parse::<i32>().is_ok() =>
+            {
+                let literal = std::mem::replace(expr, Expr::value(Value::Null));
+                *expr = Expr::Cast {
+                    kind: CastKind::Cast,
+                    expr: Box::new(literal),
+                    data_type: SqlDataType::Int(None),
+                    array: false,
+                    format: None,
+                };
+            }
+            // A number with an exponent is a DOUBLE (a decimal of it could not hold 4.9E-324).
+            Expr::Value(ValueWithSpan { value: Value::Number(n, _), .. }) if n.contains(['e', 'E']) => {
+                let text = n.clone();
+                *expr = Expr::Cast {
+                    kind: CastKind::Cast,
+                    expr: Box::new(Expr::value(Value::SingleQuotedString(text))),
+                    data_type: SqlDataType::Double(datafusion::sql::sqlparser::ast::ExactNumberInfo::None),
+                    array: false,
+                    format: None,
+                };
+            }
+            // The elements of an array share a type: if one integer literal needs a BIGINT,
+            // they all are BIGINTs (as in ksqlDB).
+            Expr::Array(array) => widen_if_mixed(&mut array.elem),
+            Expr::Function(function) if function.name.to_string() == "make_array" => {
+                if let FunctionArguments::List(list) = &mut function.args {
+                    let mut elements: Vec<Expr> = list
+                        .args
+                        .iter()
+                        .filter_map(|a| match a {
+                            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                    if elements.len() == list.args.len() {
+                        widen_if_mixed(&mut elements);
+                        list.args =
+                            elements.into_iter().map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e))).collect();
+                    }
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// Undoes the INT typing of integer literals among `elements` when another integer literal
+/// among them is too large for an INT.
+fn widen_if_mixed(elements: &mut [Expr]) {
+    let is_big = |e: &Expr| matches!(e, Expr::Value(ValueWithSpan { value: Value::Number(n, _), .. }) if !n.contains(['.', 'e', 'E']));
+    if !elements.iter().any(is_big) {
+        return;
+    }
+    for element in elements.iter_mut() {
+        if let Expr::Cast { data_type: SqlDataType::Int(None), expr: inner, .. } = element
+            && matches!(inner.as_ref(), Expr::Value(ValueWithSpan { value: Value::Number(..), .. }))
+        {
+            let literal = std::mem::replace(inner.as_mut(), Expr::value(Value::Null));
+            *element = literal;
+        }
+    }
+}
+
 /// Types expressions against the input rows.
 pub struct Typer<'a> {
     pub state: &'a SessionState,

@@ -30,10 +30,8 @@ pub fn functions() -> Vec<ScalarUDF> {
                 [DataType::Utf8, DataType::Binary]
                     .into_iter()
                     .flat_map(|t| {
-                        [
-                            TypeSignature::Exact(vec![t.clone(), DataType::Int64]),
-                            TypeSignature::Exact(vec![t, DataType::Int64, DataType::Int64]),
-                        ]
+                        let with_position = integer_variants(vec![t.clone()], 1, None);
+                        with_position.into_iter().chain(integer_variants(vec![t], 2, None))
                     })
                     .collect(),
                 Volatility::Immutable,
@@ -85,10 +83,35 @@ fn pad_signature() -> Signature {
     Signature::one_of(
         [DataType::Utf8, DataType::Binary]
             .into_iter()
-            .map(|t| TypeSignature::Exact(vec![t.clone(), DataType::Int64, t]))
+            .flat_map(|t| integer_variants(vec![t.clone()], 1, Some(t)))
             .collect(),
         Volatility::Immutable,
     )
+}
+
+/// Signatures of `first…` then `count` integers (INT or BIGINT each, so that literals and
+/// columns of either width match exactly), then `last` if given.
+fn integer_variants(first: Vec<DataType>, count: usize, last: Option<DataType>) -> Vec<TypeSignature> {
+    let mut prefixes = vec![first];
+    for _ in 0..count {
+        prefixes = prefixes
+            .into_iter()
+            .flat_map(|p| {
+                [DataType::Int32, DataType::Int64].into_iter().map(move |i| {
+                    let mut next = p.clone();
+                    next.push(i);
+                    next
+                })
+            })
+            .collect();
+    }
+    prefixes
+        .into_iter()
+        .map(|mut types| {
+            types.extend(last.clone());
+            TypeSignature::Exact(types)
+        })
+        .collect()
 }
 
 /// ksqlDB's start index (0-based) for a 1-based position: negative counts from the end,
@@ -109,11 +132,14 @@ fn per_unit(
 ) -> Result<ArrayRef> {
     use datafusion::arrow::array::{BinaryArray, StringArray};
     let rows = args[0].len();
-    let numbers: Vec<&datafusion::arrow::array::Int64Array> = args[1..]
+    // The integer arguments (positions, lengths), whatever their width.
+    let wide: Vec<ArrayRef> = args[1..]
         .iter()
-        .filter(|a| a.data_type() == &DataType::Int64)
-        .map(|a| a.as_primitive::<datafusion::arrow::datatypes::Int64Type>())
-        .collect();
+        .filter(|a| a.data_type().is_integer())
+        .map(|a| datafusion::arrow::compute::cast(a, &DataType::Int64))
+        .collect::<Result<_, _>>()?;
+    let numbers: Vec<&datafusion::arrow::array::Int64Array> =
+        wide.iter().map(|a| a.as_primitive::<datafusion::arrow::datatypes::Int64Type>()).collect();
     let ints_at =
         |row: usize| -> Option<Vec<i64>> { numbers.iter().map(|n| (!n.is_null(row)).then(|| n.value(row))).collect() };
     match args[0].data_type() {
