@@ -87,6 +87,8 @@ pub struct Column {
 pub struct Source {
     pub name: String,
     pub kind: SourceKind,
+    /// `CREATE SOURCE STREAM|TABLE`: read-only (no inserts, no DELETE TOPIC, no replace).
+    pub read_only: bool,
     pub topic: String,
     pub key_format: Format,
     pub value_format: Format,
@@ -212,6 +214,23 @@ impl Catalog {
     pub fn plan_source(&self, create: &CreateSource, statement: String) -> Result<Source, CatalogError> {
         let name = source_name(&create.name);
         if let Some(existing) = self.sources.get(&name)
+            && create.or_replace
+            && (existing.read_only || create.source)
+        {
+            return Err(CatalogError(format!(
+                "Cannot add {} '{name}': CREATE OR REPLACE is not supported on source {}s.",
+                create.kind.keyword().to_lowercase(),
+                create.kind.keyword().to_lowercase()
+            )));
+        }
+        if create.or_replace && create.source {
+            return Err(CatalogError(format!(
+                "Cannot add {} '{name}': CREATE OR REPLACE is not supported on source {}s.",
+                create.kind.keyword().to_lowercase(),
+                create.kind.keyword().to_lowercase()
+            )));
+        }
+        if let Some(existing) = self.sources.get(&name)
             && !create.or_replace
         {
             return Err(CatalogError(format!(
@@ -230,8 +249,34 @@ impl Catalog {
         if create.kind == SourceKind::Table && keys == 0 {
             return Err(CatalogError("Tables require a PRIMARY KEY. Please define the PRIMARY KEY.".into()));
         }
+        let described = |role: &dyn Fn(&ColumnRole) -> bool| -> String {
+            let listed: Vec<String> = columns
+                .iter()
+                .filter(|c| role(&c.role))
+                .map(|c| {
+                    let key = if c.role == ColumnRole::Key { " KEY" } else { "" };
+                    format!("`{}` {}{key}", c.name, crate::sql::types::ksql_type_name(&c.data_type))
+                })
+                .collect();
+            format!("[{}]", listed.join(", "))
+        };
         if keys > 0 && key_format == Format::None {
-            return Err(CatalogError("Key format NONE cannot hold key columns; set KEY_FORMAT".into()));
+            return Err(CatalogError(format!(
+                "The 'NONE' format can only be used when no columns are defined. Got: {}",
+                described(&|r| *r == ColumnRole::Key)
+            )));
+        }
+        if value_format == Format::None && columns.iter().any(|c| c.role == ColumnRole::Value) {
+            return Err(CatalogError(format!(
+                "The 'NONE' format can only be used when no columns are defined. Got: {}",
+                described(&|r| *r == ColumnRole::Value)
+            )));
+        }
+        if value_format == Format::Kafka && columns.iter().filter(|c| c.role == ColumnRole::Value).count() > 1 {
+            return Err(CatalogError(format!(
+                "The 'KAFKA' format only supports a single field. Got: {}",
+                described(&|r| *r == ColumnRole::Value)
+            )));
         }
         let timestamp_column = match properties.get("TIMESTAMP") {
             Some(column) => {
@@ -305,7 +350,14 @@ impl Catalog {
             // A single key column is written bare; several make an object.
             FormatOptions { wrap_single_value: key_schema.fields().len() != 1, delimiter: delimiter("KEY_DELIMITER")? },
         )
-        .map_err(|e| CatalogError(e.0))?;
+        .map_err(|e| {
+            CatalogError(format!(
+                "Key format does not support schema.\nformat: {}\nschema: Persistence{{columns={}, features=[]}}\nreason: {}",
+                key_format.name(),
+                described(&|r| *r == ColumnRole::Key),
+                e.0
+            ))
+        })?;
         let value_codec = Codec::try_new(
             value_format,
             side(&|r| *r == ColumnRole::Value),
@@ -315,6 +367,7 @@ impl Catalog {
         Ok(Source {
             name,
             kind: create.kind,
+            read_only: create.source,
             topic,
             key_format,
             value_format,
@@ -334,6 +387,15 @@ impl Catalog {
         let mut columns: Vec<Column> = Vec::with_capacity(create.columns.len());
         for def in &create.columns {
             let name = resolved_name(&def.name);
+            // (A key may carry such a name: `PARTITION BY ROWTIME` names its key ROWTIME.)
+            if ["ROWTIME", "ROWPARTITION", "ROWOFFSET", "WINDOWSTART", "WINDOWEND"]
+                .contains(&name.to_uppercase().as_str())
+                && !matches!(def.constraint, ColumnConstraint::Key | ColumnConstraint::PrimaryKey)
+            {
+                return Err(CatalogError(format!(
+                    "'{name}' is a reserved column name. You cannot use it as a name for a column."
+                )));
+            }
             if columns.iter().any(|c| c.name == name) {
                 return Err(CatalogError(format!("Duplicate column names: `{name}`")));
             }

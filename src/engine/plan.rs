@@ -262,13 +262,30 @@ fn locate_failure(
 ) -> PlanError {
     tracing::debug!(%error, "DataFusion could not plan the query");
     if let SetExpr::Select(select) = query.body.as_ref() {
+        // An unknown column is said as ksqlDB says it.
+        let unknown = |why: &str| -> Option<String> {
+            let rest = why.split("No field named ").nth(1)?;
+            let name = rest.split(['.', ' ', '\n']).next()?.trim_matches('"');
+            Some(name.to_owned())
+        };
         if let Some(Err(why)) = select.selection.as_ref().map(|s| typer.check(s)) {
+            if let Some(column) = unknown(&why) {
+                return PlanError(format!("WHERE column '{column}' cannot be resolved."));
+            }
             return PlanError(format!("Invalid Predicate: {why}"));
         }
         for item in &select.projection {
             if let SelectItem::ExprWithAlias { expr, .. } | SelectItem::UnnamedExpr(expr) = item
                 && let Err(why) = typer.check(expr)
             {
+                if let Some(column) = unknown(&why) {
+                    if column == "WINDOWSTART" || column == "WINDOWEND" {
+                        return PlanError(format!(
+                            "Reserved column name in select: `{column}`. Please remove or alias the column."
+                        ));
+                    }
+                    return PlanError(format!("SELECT column '{column}' cannot be resolved."));
+                }
                 return PlanError(format!("Invalid Select: {why}"));
             }
         }
@@ -335,6 +352,10 @@ fn name_projection(
                     },
                 };
                 (expr, name)
+            }
+            SelectItem::QualifiedWildcard(kind, _) => {
+                let qualifier = kind.to_string().trim_end_matches(".*").to_uppercase();
+                return Err(PlanError(format!("'{qualifier}' is not a valid stream/table name or alias.")));
             }
             other => return Err(PlanError(format!("'{other}' is not supported in a projection"))),
         };
@@ -445,17 +466,30 @@ fn rewrite_struct_access(query: &mut datafusion::sql::sqlparser::ast::Query) -> 
 fn expand_star(query: &mut datafusion::sql::sqlparser::ast::Query, columns: &[String]) {
     if let SetExpr::Select(select) = query.body.as_mut() {
         let items = std::mem::take(&mut select.projection);
+        let star =
+            || columns.iter().map(|c| SelectItem::UnnamedExpr(Expr::Identifier(Ident::with_quote('`', c.clone()))));
         for item in items {
             match item {
-                SelectItem::Wildcard(_) => select.projection.extend(
-                    columns
-                        .iter()
-                        .map(|c| SelectItem::UnnamedExpr(Expr::Identifier(Ident::with_quote('`', c.clone())))),
-                ),
+                SelectItem::Wildcard(_) => select.projection.extend(star()),
+                // `s.*` where `s` names the source (or its alias) is `*`; anything else is
+                // left for the planner to refuse.
+                SelectItem::QualifiedWildcard(
+                    datafusion::sql::sqlparser::ast::SelectItemQualifiedWildcardKind::ObjectName(name),
+                    _,
+                ) if qualifies_source(&name, select.from.first()) => select.projection.extend(star()),
                 other => select.projection.push(other),
             }
         }
     }
+}
+
+/// Whether `name` is the source's name or alias.
+fn qualifies_source(name: &ObjectName, from: Option<&datafusion::sql::sqlparser::ast::TableWithJoins>) -> bool {
+    use datafusion::sql::sqlparser::ast::TableFactor;
+    let Some(TableFactor::Table { name: table, alias, .. }) = from.map(|f| &f.relation) else { return false };
+    let wanted = name.to_string();
+    table.to_string().eq_ignore_ascii_case(&wanted)
+        || alias.as_ref().is_some_and(|a| a.name.value.eq_ignore_ascii_case(&wanted))
 }
 
 /// ksqlDB's identifier rules on an expression: unquoted column names upper-cased, function

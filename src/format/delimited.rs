@@ -12,9 +12,13 @@ use super::{Decoded, FormatError, FormatOptions, decode_isolating, split_lines, 
 pub fn check(schema: &SchemaRef) -> Result<(), FormatError> {
     for field in schema.fields() {
         if matches!(field.data_type(), DataType::List(_) | DataType::Map(..) | DataType::Struct(_)) {
+            let kind = match field.data_type() {
+                DataType::List(_) => "ARRAY",
+                DataType::Map(..) => "MAP",
+                _ => "STRUCT",
+            };
             return Err(FormatError(format!(
-                "The 'DELIMITED' format does not support type '{}' (column {})",
-                field.data_type(),
+                "The 'DELIMITED' format does not support type '{kind}' (column {})",
                 field.name()
             )));
         }

@@ -18,6 +18,12 @@ impl Session {
             .source(&name)
             .cloned()
             .ok_or_else(|| refusal(format!("Cannot insert values into an unknown stream/table: {name}")))?;
+        if source.read_only {
+            return Err(refusal(format!(
+                "Cannot insert values into read-only {}: {name}",
+                source.kind.keyword().to_lowercase()
+            )));
+        }
         let targets: Vec<String> = if insert.columns.is_empty() {
             source
                 .columns

@@ -87,6 +87,12 @@ impl Session {
             .source(&name)
             .cloned()
             .ok_or_else(|| refusal(format!("Sink does not exist for the INSERT INTO statement: {name}")))?;
+        if target.read_only {
+            return Err(refusal(format!(
+                "Cannot insert into read-only {}: {name}",
+                target.kind.keyword().to_lowercase()
+            )));
+        }
         if target.kind != SourceKind::Stream {
             return Err(refusal(format!("INSERT INTO can only be used to insert into a stream. {name} is a table.")));
         }
@@ -309,6 +315,7 @@ impl Session {
             .map_err(|e| refusal(e.0))?;
         let names: Vec<String> = plan.output_schema().fields().iter().map(|f| f.name().clone()).collect();
         let keys = key_columns(query, &input, plan.items(), &names, sink_name)?;
+        check_reserved_names(plan.items(), &names, &keys)?;
         if keys.iter().all(|k| k.is_some()) {
             return Err(refusal("The projection contains no value columns.".into()));
         }
@@ -324,14 +331,19 @@ impl Session {
     ) -> Result<CreateSource, SessionError> {
         let given = property_map(&create.properties).map_err(|e| refusal(e.0))?;
         let has_keys = planned.keys.iter().any(|k| k.is_some());
-        if !has_keys && given.contains_key("KEY_FORMAT") {
+        if !has_keys && given.get("KEY_FORMAT").is_some_and(|f| !f.eq_ignore_ascii_case("NONE")) {
             return Err(refusal("Key format specified for stream without key columns.".into()));
         }
         let input = &planned.input;
         let mut properties: BTreeMap<String, String> = given.clone();
         properties.entry("KAFKA_TOPIC".into()).or_insert_with(|| source_name(&create.name));
         if !given.contains_key("FORMAT") {
-            let key_format = if has_keys { input.key_format.name() } else { "NONE" };
+            // Keys need a format: a keyless input's NONE becomes ksqlDB's default, KAFKA.
+            let key_format = match (has_keys, input.key_format) {
+                (false, _) => "NONE",
+                (true, crate::catalog::Format::None) => "KAFKA",
+                (true, format) => format.name(),
+            };
             properties.entry("KEY_FORMAT".into()).or_insert_with(|| key_format.into());
             properties.entry("VALUE_FORMAT".into()).or_insert_with(|| input.value_format.name().into());
         }
@@ -504,6 +516,26 @@ fn key_columns(
         )));
     }
     Ok(keys)
+}
+
+/// Names a persistent query may not give its value columns (ksqlDB's pseudo columns).
+const RESERVED_COLUMNS: [&str; 5] = ["ROWTIME", "ROWPARTITION", "ROWOFFSET", "WINDOWSTART", "WINDOWEND"];
+
+/// A value column named as a pseudo column is refused, with ksqlDB's two messages: one for
+/// selecting the pseudo column itself without an alias, one for an alias of that name.
+fn check_reserved_names(items: &[Expr], names: &[String], keys: &[Option<usize>]) -> Result<(), SessionError> {
+    for ((item, name), key) in items.iter().zip(names).zip(keys) {
+        if key.is_some() || !RESERVED_COLUMNS.contains(&name.as_str()) {
+            continue;
+        }
+        let selected_as_is = matches!(item, Expr::Identifier(ident) if ident.value == *name);
+        return Err(refusal(if selected_as_is {
+            format!("Reserved column name in select: `{name}`. Please remove or alias the column.")
+        } else {
+            format!("`{name}` is a reserved column name. You cannot use it as an alias for a column.")
+        }));
+    }
+    Ok(())
 }
 
 fn strip_quotes(expr: &Expr) -> String {

@@ -54,6 +54,9 @@ impl Session {
             let (is, not) = (source.kind.keyword(), drop.kind.keyword());
             return Err(refusal(format!("Incompatible data source type is {is}, but statement was DROP {not}")));
         }
+        if source.read_only && drop.delete_topic {
+            return Err(refusal(format!("Cannot delete topic for read-only source: {name}")));
+        }
         let (reading, writing) = self.catalog.queries_using(&name);
         if !reading.is_empty() || !writing.is_empty() {
             return Err(refusal(format!(
