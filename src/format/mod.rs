@@ -158,25 +158,54 @@ fn rows_without_columns(schema: &SchemaRef, rows: usize) -> Result<RecordBatch, 
 /// Arrow types as ksqlDB writes them in text formats: timestamps, dates and times as
 /// numbers, bytes as base64; nested types are kept as they are.
 fn textual_columns(batch: &RecordBatch) -> Result<RecordBatch, FormatError> {
-    use datafusion::arrow::compute::cast;
     let mut fields = Vec::with_capacity(batch.num_columns());
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
     for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
-        let target = match field.data_type() {
-            DataType::Timestamp(..) => Some(DataType::Int64),
-            DataType::Date32 | DataType::Time32(_) => Some(DataType::Int32),
-            _ => None,
-        };
-        let column = match (field.data_type(), target) {
-            (_, Some(target)) => cast(column, &target)?,
-            (DataType::Binary, _) => base64_column(column)?,
-            _ => column.clone(),
-        };
+        let column = textual(column)?;
         fields.push(field.as_ref().clone().with_data_type(column.data_type().clone()));
         columns.push(column);
     }
     let schema = std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(fields));
     Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+/// One column as the text formats write it, nested values included (a list of BYTES is a
+/// list of base64 strings).
+fn textual(column: &ArrayRef) -> Result<ArrayRef, FormatError> {
+    use datafusion::arrow::array::{AsArray, ListArray, StructArray};
+    use datafusion::arrow::compute::cast;
+    use datafusion::arrow::datatypes::Field;
+    Ok(match column.data_type() {
+        DataType::Timestamp(..) => cast(column, &DataType::Int64)?,
+        DataType::Date32 | DataType::Time32(_) => cast(column, &DataType::Int32)?,
+        DataType::Binary => base64_column(column)?,
+        DataType::List(item) if needs_text(item.data_type()) => {
+            let list = column.as_list::<i32>();
+            let values = textual(list.values())?;
+            let item = std::sync::Arc::new(Field::new(item.name(), values.data_type().clone(), true));
+            std::sync::Arc::new(ListArray::try_new(item, list.offsets().clone(), values, list.nulls().cloned())?)
+        }
+        DataType::Struct(fields) if fields.iter().any(|f| needs_text(f.data_type())) => {
+            let parts = column.as_struct();
+            let columns = parts.columns().iter().map(textual).collect::<Result<Vec<_>, _>>()?;
+            let fields: Vec<Field> = fields
+                .iter()
+                .zip(&columns)
+                .map(|(f, c)| f.as_ref().clone().with_data_type(c.data_type().clone()))
+                .collect();
+            std::sync::Arc::new(StructArray::try_new(fields.into(), columns, parts.nulls().cloned())?)
+        }
+        _ => column.clone(),
+    })
+}
+
+fn needs_text(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Timestamp(..) | DataType::Date32 | DataType::Time32(_) | DataType::Binary => true,
+        DataType::List(item) => needs_text(item.data_type()),
+        DataType::Struct(fields) => fields.iter().any(|f| needs_text(f.data_type())),
+        _ => false,
+    }
 }
 
 fn base64_column(column: &ArrayRef) -> Result<ArrayRef, FormatError> {

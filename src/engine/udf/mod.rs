@@ -8,6 +8,7 @@ pub mod cast;
 pub mod json;
 pub mod map;
 pub mod string;
+pub mod text;
 pub mod time;
 
 use std::sync::Arc;
@@ -131,7 +132,12 @@ pub fn register(context: &SessionContext) {
             context.register_higher_order_function(Arc::new(function.as_ref().clone().with_aliases([ksql])));
         }
     }
-    for udf in json::functions().into_iter().chain(string::functions()).chain(time::functions()).chain(map::functions())
+    for udf in json::functions()
+        .into_iter()
+        .chain(string::functions())
+        .chain(text::functions())
+        .chain(time::functions())
+        .chain(map::functions())
     {
         context.register_udf(udf);
     }
