@@ -39,7 +39,7 @@ pub struct KsqlFunction {
     /// The result type for the argument types (after the signature's coercions).
     return_type: fn(&[DataType]) -> Result<DataType>,
     /// The function over the arguments as arrays of the batch's length, and the result type.
-    invoke: fn(&[ArrayRef], &DataType) -> Result<ArrayRef>,
+    invoke: Invoke,
 }
 
 impl KsqlFunction {
@@ -142,6 +142,9 @@ pub fn register(context: &SessionContext) {
         context.register_udf(udf);
     }
 }
+
+/// A function over its arguments (as arrays) and its result type.
+pub(crate) type Invoke = fn(&Arrays, &DataType) -> Result<ArrayRef>;
 
 /// The arguments of a call, as arrays of the batch's length.
 pub(crate) type Arrays = [ArrayRef];

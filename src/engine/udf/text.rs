@@ -86,8 +86,7 @@ pub fn functions() -> Vec<ScalarUDF> {
         }),
         KsqlFunction::udf("url_decode_param", text_signature(1), returns::<0>, |args, _| {
             Ok(map_text(&args[0], |s| {
-                let pairs = form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
-                pairs
+                form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned())
             }))
         }),
         KsqlFunction::udf("url_extract_parameter", text_signature(2), returns::<0>, |args, _| {
@@ -126,7 +125,7 @@ pub fn functions() -> Vec<ScalarUDF> {
 }
 
 /// `URL_EXTRACT_…` functions: the part of each URL, null when absent or not a URL.
-const URL_PARTS: [(&str, fn(&Arrays, &DataType) -> Result<ArrayRef>); 6] = [
+const URL_PARTS: [(&str, super::Invoke); 6] = [
     ("url_extract_host", |args, _| Ok(map_text(&args[0], |s| url::Url::parse(s).ok()?.host_str().map(str::to_owned)))),
     ("url_extract_path", |args, _| {
         Ok(map_text(&args[0], |s| {
