@@ -31,6 +31,19 @@ pub fn rewrite_constructors<V: datafusion::sql::sqlparser::ast::VisitMut>(node: 
         match expr {
             Expr::Function(function) => {
                 let name = function.name.to_string();
+                // TIMESTAMPADD(SECONDS, …): the unit is a word, passed on as a string.
+                if super::udf::dates::UNIT_FUNCTIONS.contains(&name.as_str())
+                    && let FunctionArguments::List(list) = &mut function.args
+                    && let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(first))) = list.args.first_mut()
+                    && let Expr::Identifier(unit) = first
+                    && unit.quote_style.is_none()
+                    && matches!(
+                        unit.value.to_ascii_uppercase().trim_end_matches('S'),
+                        "MILLISECOND" | "SECOND" | "MINUTE" | "HOUR" | "DAY"
+                    )
+                {
+                    *first = Expr::value(Value::SingleQuotedString(unit.value.to_ascii_uppercase()));
+                }
                 let assignments = || assignment_args(function);
                 match name.as_str() {
                     "map" => {

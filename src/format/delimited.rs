@@ -27,6 +27,43 @@ pub fn check(schema: &SchemaRef) -> Result<(), FormatError> {
 }
 
 pub fn decode(schema: &SchemaRef, options: &FormatOptions, payloads: &[&[u8]]) -> Result<Decoded, FormatError> {
+    // Times are written as numbers (epoch milliseconds, days, milliseconds of the day):
+    // read them as integers, then cast.
+    let wire = wire_schema(schema);
+    let decoded = decode_wire(&wire, options, payloads)?;
+    if wire == *schema {
+        return Ok(decoded);
+    }
+    let columns = decoded
+        .batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| datafusion::arrow::compute::cast(column, field.data_type()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let options = datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(decoded.batch.num_rows()));
+    let batch = RecordBatch::try_new_with_options(schema.clone(), columns, &options)?;
+    Ok(Decoded { batch, errors: decoded.errors })
+}
+
+/// The schema as the text holds it: temporal columns as integers.
+fn wire_schema(schema: &SchemaRef) -> SchemaRef {
+    let fields: Vec<datafusion::arrow::datatypes::Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let wire = match f.data_type() {
+                DataType::Timestamp(..) => DataType::Int64,
+                DataType::Date32 | DataType::Time32(_) => DataType::Int32,
+                other => other.clone(),
+            };
+            f.as_ref().clone().with_data_type(wire)
+        })
+        .collect();
+    std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(fields))
+}
+
+fn decode_wire(schema: &SchemaRef, options: &FormatOptions, payloads: &[&[u8]]) -> Result<Decoded, FormatError> {
     let null = regex_empty()?;
     let decode_many = |chunk: &[&[u8]]| -> Result<RecordBatch, String> {
         let mut decoder = ReaderBuilder::new(schema.clone())

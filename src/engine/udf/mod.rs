@@ -5,6 +5,7 @@
 //! time, never row by row through DataFusion).
 
 pub mod cast;
+pub mod dates;
 pub mod json;
 pub mod map;
 pub mod string;
@@ -136,6 +137,7 @@ pub fn register(context: &SessionContext) {
         .into_iter()
         .chain(string::functions())
         .chain(text::functions())
+        .chain(dates::functions())
         .chain(time::functions())
         .chain(map::functions())
     {
