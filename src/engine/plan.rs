@@ -82,12 +82,6 @@ impl StatelessPlan {
         }
         let row_time_index =
             row_schema.index_of("ROWTIME").map_err(|_| PlanError("the input rows lack ROWTIME".into()))?;
-        let mut standard = query.query.as_ref().clone();
-        normalise_identifiers(&mut standard);
-        expand_star(&mut standard, star_columns);
-        let input_names: Vec<String> = row_schema.fields().iter().map(|f| f.name().clone()).collect();
-        let (items, names) = name_projection(&mut standard, &input_names)?;
-        rewrite_struct_access(&mut standard)?;
         let mut config = SessionConfig::new();
         config.options_mut().sql_parser.enable_ident_normalization = false;
         // `1.5` is a DECIMAL to ksqlDB, as to this option; `1.5E0` stays a DOUBLE.
@@ -97,6 +91,14 @@ impl StatelessPlan {
         let input = datafusion::common::DFSchema::try_from_qualified_schema(source_name, &row_schema)?;
         let typing_state = context.state();
         let typer = super::rewrite::Typer { state: &typing_state, schema: &input };
+
+        let mut standard = query.query.as_ref().clone();
+        normalise_identifiers(&mut standard);
+        expand_star(&mut standard, star_columns);
+        expand_struct_stars(&mut standard, &typer)?;
+        let input_names: Vec<String> = row_schema.fields().iter().map(|f| f.name().clone()).collect();
+        let (items, names) = name_projection(&mut standard, &input_names)?;
+        rewrite_struct_access(&mut standard)?;
         rewrite_with_types(&mut standard, &typer)?;
         super::rewrite::rewrite_constructors(&mut standard)?;
         super::rewrite::type_literals(&mut standard);
@@ -440,7 +442,7 @@ fn stateless_parts(plan: &LogicalPlan) -> Result<(Vec<LogicalExpr>, Option<Logic
 /// ksqlDB's `s->f` (a struct's field) becomes DataFusion's `get_field(s, 'F')`, the field
 /// named as ksqlDB resolves it (upper-cased unless quoted; the identifiers are normalised
 /// already). `s->*` is refused for now.
-fn rewrite_struct_access(query: &mut datafusion::sql::sqlparser::ast::Query) -> Result<(), PlanError> {
+fn rewrite_struct_access<V: datafusion::sql::sqlparser::ast::VisitMut>(query: &mut V) -> Result<(), PlanError> {
     use datafusion::sql::sqlparser::ast::{BinaryOperator, Value};
     let outcome = visit_expressions_mut(query, |expr: &mut Expr| {
         let Expr::BinaryOp { op: BinaryOperator::Arrow, right, .. } = expr else {
@@ -481,6 +483,47 @@ fn expand_star(query: &mut datafusion::sql::sqlparser::ast::Query, columns: &[St
             }
         }
     }
+}
+
+/// `s->*` in the projection: every field of the struct `s`, as `s->f` items.
+fn expand_struct_stars(
+    query: &mut datafusion::sql::sqlparser::ast::Query,
+    typer: &super::rewrite::Typer<'_>,
+) -> Result<(), PlanError> {
+    use datafusion::sql::sqlparser::ast::BinaryOperator;
+    let SetExpr::Select(select) = query.body.as_mut() else { return Ok(()) };
+    let items = std::mem::take(&mut select.projection);
+    for item in items {
+        let SelectItem::UnnamedExpr(Expr::BinaryOp { left, op: BinaryOperator::Arrow, right }) = &item else {
+            select.projection.push(item);
+            continue;
+        };
+        if !matches!(right.as_ref(), Expr::Wildcard(_)) {
+            select.projection.push(item);
+            continue;
+        }
+        // The struct's type: typed with its own `->` accesses rewritten.
+        let mut struct_expr = left.as_ref().clone();
+        rewrite_struct_access(&mut struct_expr)?;
+        let fields = match typer.check(&struct_expr) {
+            Ok(datafusion::arrow::datatypes::DataType::Struct(fields)) => fields,
+            Ok(other) => {
+                return Err(PlanError(format!(
+                    "'{left}->*' needs a STRUCT, not {}",
+                    crate::sql::types::ksql_type_name(&other)
+                )));
+            }
+            Err(why) => return Err(PlanError(why)),
+        };
+        for field in fields.iter() {
+            select.projection.push(SelectItem::UnnamedExpr(Expr::BinaryOp {
+                left: left.clone(),
+                op: BinaryOperator::Arrow,
+                right: Box::new(Expr::Identifier(Ident::with_quote('`', field.name().clone()))),
+            }));
+        }
+    }
+    Ok(())
 }
 
 /// Whether `name` is the source's name or alias.

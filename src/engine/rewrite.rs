@@ -187,7 +187,8 @@ impl Typer<'_> {
     /// The type DataFusion gives `expr`, or why it does not plan (DataFusion's prefixes
     /// removed).
     pub fn check(&self, expr: &Expr) -> Result<DataType, String> {
-        let mut expr = expr.clone();
+        // One source: its alias need not qualify columns for typing.
+        let mut expr = super::plan::unqualified(expr);
         rewrite_constructors(&mut expr).map_err(|e| e.0)?;
         let typed = super::plan::guarded(|| {
             self.state

@@ -140,6 +140,10 @@ impl Codec {
                 batch.num_columns()
             )));
         }
+        if self.schema.fields().is_empty() {
+            // No columns (a keyless stream's key): no bytes at all, whatever the format.
+            return Ok(vec![None; batch.num_rows()]);
+        }
         match self.format {
             Format::Kafka => kafka::encode(batch),
             Format::Json => json::encode(batch, &self.options),

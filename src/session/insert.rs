@@ -43,10 +43,18 @@ impl Session {
             )));
         }
         // Evaluate every value in one row with DataFusion (literals, arithmetic, functions).
-        let projection: Vec<String> = insert.values.iter().enumerate().map(|(i, v)| format!("{v} AS v{i}")).collect();
+        // ksqlDB's constructors (`STRUCT(a := 1)`, `MAP('k' := v)`) in DataFusion's terms.
+        let mut values = insert.values.clone();
+        for value in values.iter_mut() {
+            crate::engine::plan::normalise_expression(value);
+            crate::engine::rewrite::rewrite_constructors(value).map_err(|e| refusal(e.0))?;
+        }
+        let projection: Vec<String> = values.iter().enumerate().map(|(i, v)| format!("{v} AS v{i}")).collect();
         let select = format!("SELECT {}", projection.join(", "));
         let evaluation = async {
-            let frame = datafusion::prelude::SessionContext::new().sql(&select).await?;
+            let context = datafusion::prelude::SessionContext::new();
+            crate::engine::udf::register(&context);
+            let frame = context.sql(&select).await?;
             frame.collect().await
         };
         let batches = evaluation.await.map_err(|e| refusal(format!("Failed to evaluate the values: {e}")))?;
