@@ -8,6 +8,7 @@ pub mod cast;
 pub mod dates;
 pub mod json;
 pub mod map;
+pub mod math;
 pub mod string;
 pub mod text;
 pub mod time;
@@ -138,6 +139,7 @@ pub fn register(context: &SessionContext) {
         .chain(string::functions())
         .chain(text::functions())
         .chain(dates::functions())
+        .chain(math::functions())
         .chain(time::functions())
         .chain(map::functions())
     {
