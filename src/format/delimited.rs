@@ -77,14 +77,7 @@ fn decode_wire(schema: &SchemaRef, options: &FormatOptions, payloads: &[&[u8]]) 
             text.extend_from_slice(payload);
             text.push(b'\n');
         }
-        let mut offset = 0;
-        while offset < text.len() {
-            let read = decoder.decode(&text[offset..]).map_err(|e| e.to_string())?;
-            if read == 0 {
-                break;
-            }
-            offset += read;
-        }
+        super::feed(&text, |chunk| decoder.decode(chunk).map_err(|e| e.to_string()))?;
         decoder.decode(&[]).map_err(|e| e.to_string())?;
         Ok(decoder.flush().map_err(|e| e.to_string())?.unwrap_or_else(|| RecordBatch::new_empty(schema.clone())))
     };

@@ -63,14 +63,7 @@ pub fn decode(schema: &SchemaRef, options: &FormatOptions, payloads: &[&[u8]]) -
             (Some(first), Some(last)) => &text[first.start..last.end],
             _ => &[][..],
         };
-        let mut offset = 0;
-        while offset < bytes.len() {
-            let read = decoder.decode(&bytes[offset..]).map_err(|e| e.to_string())?;
-            if read == 0 {
-                break;
-            }
-            offset += read;
-        }
+        super::feed(bytes, |chunk| decoder.decode(chunk).map_err(|e| e.to_string()))?;
         Ok(decoder.flush().map_err(|e| e.to_string())?.unwrap_or_else(|| RecordBatch::new_empty(schema.clone())))
     };
     // Decode the lines, isolating any that arrow-json refuses (a type mismatch).

@@ -286,6 +286,20 @@ fn split_lines(mut text: Vec<u8>, rows: usize) -> Result<Vec<Option<Vec<u8>>>, F
 
 /// Decodes `items` with `decode_many` (which fails as a whole on any bad item); on failure,
 /// decodes one item at a time to keep the good ones and name the bad ones.
+/// Hands `bytes` to a push decoder (arrow-json's or arrow-csv's `decode`) until it has
+/// taken them all or takes no more.
+fn feed(bytes: &[u8], mut decode: impl FnMut(&[u8]) -> Result<usize, String>) -> Result<(), String> {
+    let mut offset = 0;
+    while offset < bytes.len() {
+        let read = decode(&bytes[offset..])?;
+        if read == 0 {
+            break;
+        }
+        offset += read;
+    }
+    Ok(())
+}
+
 fn decode_isolating<T>(
     schema: &SchemaRef,
     items: &[T],

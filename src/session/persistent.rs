@@ -65,14 +65,7 @@ impl Session {
         let sink_text = Statement::CreateSource(sink.clone()).to_string();
         let sink_source = self.catalog.plan_source(&sink, sink_text.clone()).map_err(|e| refusal(e.0))?;
         self.ensure_topic(&sink_source).await?;
-        self.log_full_command(Command {
-            statement: text.to_owned(),
-            sink: Some(sink_text),
-            properties: self.properties.clone(),
-        })
-        .await?;
-        let id = self.newest_query_writing(&name);
-        Ok(StatementResult::status(format!("Created query with ID {id}")))
+        self.register_query(text, Some(sink_text), &name).await
     }
 
     /// `INSERT INTO s SELECT …`: the query's columns must be the stream's.
@@ -114,9 +107,19 @@ impl Session {
         if planned.input.name == name {
             return Err(refusal(format!("Cannot insert into {name} from itself")));
         }
-        self.log_full_command(Command { statement: text.to_owned(), sink: None, properties: self.properties.clone() })
-            .await?;
-        let id = self.newest_query_writing(&name);
+        self.register_query(text, None, &name).await
+    }
+
+    /// Logs a persistent query's command (catching up starts it) and says its id.
+    async fn register_query(
+        &mut self,
+        text: &str,
+        sink: Option<String>,
+        sink_name: &str,
+    ) -> Result<StatementResult, SessionError> {
+        let command = Command { statement: text.to_owned(), sink, properties: self.properties.clone() };
+        self.log_full_command(command).await?;
+        let id = self.newest_query_writing(sink_name);
         Ok(StatementResult::status(format!("Created query with ID {id}")))
     }
 
