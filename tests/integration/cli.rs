@@ -550,7 +550,7 @@ fn eddy_test_and_eddy_qtt_report_cases() {
     assert_eq!(failed.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&failed.stdout).starts_with(">>> Test failed: topic O record 0"));
 
-    let qtt = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/qtt/query-validation-tests/between.json");
+    let qtt = crate::conformance::shared_qtt().join("query-validation-tests/between.json");
     let out = run(d, &["qtt", qtt.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(

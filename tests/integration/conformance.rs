@@ -6,8 +6,17 @@ use std::path::{Path, PathBuf};
 
 use eddy::conformance::{Outcome, qtt_files, run_file, runner::run_case, test_runner};
 
-fn shared_qtt() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/qtt")
+/// ksqlDB's test files: `$EDDY_QTT_DIR`, else `../shared/qtt` beside the checkout, else the
+/// machine's shared copy (a clone elsewhere, as CI makes, still finds them).
+pub fn shared_qtt() -> PathBuf {
+    let candidates = [
+        std::env::var_os("EDDY_QTT_DIR").map(PathBuf::from),
+        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/qtt")),
+        Some(PathBuf::from("/work/shared/qtt")),
+    ];
+    candidates.into_iter().flatten().find(|p| p.join("query-validation-tests").is_dir()).unwrap_or_else(|| {
+        panic!("ksqlDB's QTT files are not found: set EDDY_QTT_DIR to the directory holding query-validation-tests/")
+    })
 }
 
 async fn run_test_runner_case(dir: &Path) -> Outcome {
