@@ -54,6 +54,9 @@ pub struct StatelessPlan {
     items: Vec<Expr>,
     /// Where `ROWTIME` is in the input rows.
     row_time_index: usize,
+    /// Rows the filter rejects become tombstones instead of disappearing (a table's
+    /// changelog: the row is deleted downstream).
+    filter_to_tombstones: bool,
 }
 
 /// Rows with the event time of each, flowing between a query's operators.
@@ -170,11 +173,29 @@ impl StatelessPlan {
             let kinds = calls.iter().map(|c| c.kind).collect();
             Some(super::table_functions::Unnest { kinds, arguments, schema: plan_schema.clone() })
         };
-        Ok(StatelessPlan { filter, unnest, projection, output: Arc::new(Schema::new(fields)), items, row_time_index })
+        Ok(StatelessPlan {
+            filter,
+            unnest,
+            projection,
+            output: Arc::new(Schema::new(fields)),
+            items,
+            row_time_index,
+            filter_to_tombstones: false,
+        })
     }
 
     pub fn output_schema(&self) -> &SchemaRef {
         &self.output
+    }
+
+    /// Whether the projection calls table functions (EXPLODE, …).
+    pub fn has_table_functions(&self) -> bool {
+        self.unnest.is_some()
+    }
+
+    /// Makes rows the filter rejects tombstones rather than dropping them (for tables).
+    pub fn filter_to_tombstones(&mut self) {
+        self.filter_to_tombstones = true;
     }
 
     /// The projection as written, one expression per output column (identifiers resolved,
@@ -209,7 +230,18 @@ impl StatelessPlan {
                     Some(t) => and(mask, &not(t).map_err(plan_error)?).map_err(plan_error)?,
                     None => mask.clone(),
                 };
-                (filter_record_batch(batch, &mask).map_err(plan_error)?, None)
+                if self.filter_to_tombstones {
+                    // Every row stays; those that do not pass are deletions.
+                    // A null condition does not pass.
+                    let passed = if datafusion::arrow::array::Array::null_count(&mask) > 0 {
+                        datafusion::arrow::compute::prep_null_mask_filter(&mask)
+                    } else {
+                        mask.clone()
+                    };
+                    (batch.clone(), Some(not(&passed).map_err(plan_error)?))
+                } else {
+                    (filter_record_batch(batch, &mask).map_err(plan_error)?, None)
+                }
             }
         };
         let (kept, tombstones) = match &self.unnest {

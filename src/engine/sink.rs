@@ -49,6 +49,11 @@ impl SinkEncoder {
             if timestamps.is_null(row) {
                 continue;
             }
+            if timestamps.value(row) < 0 {
+                // Kafka takes no negative timestamps: the row is dropped, as ksqlDB drops it.
+                errors.push(format!("the timestamp {} is negative", timestamps.value(row)));
+                continue;
+            }
             if batch.tombstones.as_ref().is_some_and(|t| t.value(row)) {
                 value = None;
             }

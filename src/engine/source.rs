@@ -45,6 +45,14 @@ pub fn decode(
     partition: u32,
     records: &[Record],
 ) -> Result<DecodedRows, FormatError> {
+    // A table's record without a key updates no row: it is dropped, as ksqlDB drops it.
+    let keyed: Vec<Record>;
+    let records = if source.kind == crate::sql::ast::SourceKind::Table && records.iter().any(|r| r.key.is_none()) {
+        keyed = records.iter().filter(|r| r.key.is_some()).cloned().collect();
+        &keyed[..]
+    } else {
+        records
+    };
     // Each side decodes only the records that have bytes for it.
     let with_value: Vec<usize> = (0..records.len()).filter(|i| records[*i].value.is_some()).collect();
     let with_key: Vec<usize> = (0..records.len()).filter(|i| records[*i].key.is_some()).collect();
@@ -155,13 +163,19 @@ pub fn event_times(source: &Source, rows: &RecordBatch) -> Result<(ArrayRef, Vec
         )?,
         _ => cast(column, &DataType::Int64)?,
     };
+    // A negative event time is invalid too (Kafka Streams skips such records).
+    let times: ArrayRef = {
+        let millis =
+            times.as_any().downcast_ref::<Int64Array>().cloned().unwrap_or_else(|| Int64Array::from(Vec::<i64>::new()));
+        Arc::new(millis.iter().map(|t| t.filter(|t| *t >= 0)).collect::<Int64Array>())
+    };
     let errors = (0..times.len())
         .filter(|row| times.is_null(*row))
         .map(|row| {
             let reason = if column.is_null(row) {
                 format!("the timestamp column {name} is null")
             } else {
-                format!("the timestamp column {name} does not parse as a time")
+                format!("the timestamp column {name} is not a time (or is negative)")
             };
             (row, reason)
         })

@@ -57,10 +57,18 @@ impl Session {
                 });
             }
         }
-        if create.kind == SourceKind::Table {
-            return Err(not_yet("CREATE TABLE … AS SELECT (tables and aggregations come with issue 4)"));
-        }
         let planned = self.plan_persistent(&create.query, &name).await?;
+        // Without aggregation a query produces what it reads: a stream from a stream, a table
+        // (its changelog) from a table.
+        if create.kind != planned.input.kind {
+            let (produces, use_kind) = match planned.input.kind {
+                SourceKind::Stream => ("STREAM", "CREATE STREAM AS SELECT"),
+                SourceKind::Table => ("TABLE", "CREATE TABLE AS SELECT"),
+            };
+            return Err(refusal(format!(
+                "Invalid result type. Your SELECT query produces a {produces}. Please use {use_kind} statement instead."
+            )));
+        }
         let sink = self.sink_statement(create, &planned).await?;
         let sink_text = Statement::CreateSource(sink.clone()).to_string();
         let sink_source = self.catalog.plan_source(&sink, sink_text.clone()).map_err(|e| refusal(e.0))?;
@@ -80,14 +88,14 @@ impl Session {
             .source(&name)
             .cloned()
             .ok_or_else(|| refusal(format!("Sink does not exist for the INSERT INTO statement: {name}")))?;
+        if target.kind != SourceKind::Stream {
+            return Err(refusal(format!("INSERT INTO can only be used to insert into a stream. {name} is a table.")));
+        }
         if target.read_only {
             return Err(refusal(format!(
                 "Cannot insert into read-only {}: {name}",
                 target.kind.keyword().to_lowercase()
             )));
-        }
-        if target.kind != SourceKind::Stream {
-            return Err(refusal(format!("INSERT INTO can only be used to insert into a stream. {name} is a table.")));
         }
         let planned = self.plan_persistent(&insert.query, &name).await?;
         let result = describe_columns(&planned);
@@ -313,9 +321,19 @@ impl Session {
         if !query.partition_by.is_empty() && !partitions_by_null(query) {
             expand_star_for_partitioning(&mut without_partitioning, &query.partition_by, &input);
         }
-        let plan = StatelessPlan::try_new(&without_partitioning, &input.name, row_schema(&input), &star)
+        if input.kind == SourceKind::Table && !query.partition_by.is_empty() {
+            return Err(refusal(format!("Cannot PARTITION BY a TABLE: {} is keyed by its PRIMARY KEY", input.name)));
+        }
+        let mut plan = StatelessPlan::try_new(&without_partitioning, &input.name, row_schema(&input), &star)
             .await
             .map_err(|e| refusal(e.0))?;
+        if input.kind == SourceKind::Table {
+            if plan.has_table_functions() {
+                return Err(refusal("Table source is not supported with table functions".into()));
+            }
+            // A table's row that stops matching the WHERE clause is deleted downstream.
+            plan.filter_to_tombstones();
+        }
         let names: Vec<String> = plan.output_schema().fields().iter().map(|f| f.name().clone()).collect();
         let keys = key_columns(query, &input, plan.items(), &names, sink_name)?;
         check_reserved_names(plan.items(), &names, &keys)?;
@@ -378,7 +396,11 @@ impl Session {
                     )));
                 }
             };
-            let constraint = if is_key { ColumnConstraint::Key } else { ColumnConstraint::None };
+            let constraint = match (is_key, create.kind) {
+                (false, _) => ColumnConstraint::None,
+                (true, SourceKind::Stream) => ColumnConstraint::Key,
+                (true, SourceKind::Table) => ColumnConstraint::PrimaryKey,
+            };
             columns.push(ColumnDef { name: Ident::with_quote('`', field.name().clone()), data_type, constraint });
         }
         Ok(CreateSource {

@@ -140,9 +140,6 @@ impl Session {
         };
         let name = source_name(name);
         let source = self.catalog.source(&name).cloned().ok_or_else(|| refusal(format!("{name} does not exist.")))?;
-        if source.kind != SourceKind::Stream {
-            return Err(refusal(format!("{name} is a table: push queries over tables are not supported yet")));
-        }
         Ok(source)
     }
 }

@@ -192,3 +192,38 @@ async fn one_process_runs_each_query_and_another_takes_over_when_it_stops() {
     assert_eq!(records(log.as_ref(), "COPY").await.len(), 5, "resumed from the commit, nothing twice");
     second.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_table_query_is_a_changelog_where_filtered_rows_are_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, mut s) = session(dir.path()).await;
+    run(
+        &mut s,
+        "SET 'auto.offset.reset' = 'earliest';
+         CREATE TABLE users (id STRING PRIMARY KEY, region STRING, visits INT)
+           WITH (KAFKA_TOPIC='users', VALUE_FORMAT='JSON', PARTITIONS=1);
+         INSERT INTO users (id, region, visits) VALUES ('ann', 'eu', 3);
+         INSERT INTO users (id, region, visits) VALUES ('bob', 'us', 5);
+         INSERT INTO users (id, region, visits) VALUES ('ann', 'us', 4);",
+    )
+    .await
+    .unwrap();
+    let e = run(&mut s, "CREATE STREAM eu AS SELECT id, visits FROM users WHERE region = 'eu';").await.unwrap_err();
+    assert!(e.to_string().contains("Your SELECT query produces a TABLE"), "{e}");
+    run(&mut s, "CREATE TABLE eu_users AS SELECT id, visits * 10 AS score FROM users WHERE region = 'eu';")
+        .await
+        .unwrap();
+    s.wait_until_idle().await.unwrap();
+    // ann joins (eu), bob never matches (a deletion of a row that never was), ann leaves.
+    let changes: Vec<(String, String)> =
+        records(log.as_ref(), "EU_USERS").await.iter().map(|r| (text(&r.key), text(&r.value))).collect();
+    assert_eq!(
+        changes,
+        [("ann".into(), r#"{"SCORE":30}"#.into()), ("bob".into(), "<null>".into()), ("ann".into(), "<null>".into())]
+    );
+    let described = run(&mut s, "DESCRIBE eu_users;").await.unwrap().concat();
+    assert!(described.contains("Type: TABLE") && described.contains("(primary key)"), "{described}");
+    let pushed = run(&mut s, "SELECT id, region FROM users EMIT CHANGES LIMIT 3;").await.unwrap().concat();
+    assert!(pushed.contains("|ann") && pushed.contains("|us"), "{pushed}");
+    s.shutdown().await;
+}
