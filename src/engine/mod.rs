@@ -8,6 +8,7 @@
 //! joins come with the rest of issues 3–5; they will plug in as operators between the same
 //! source and a sink.
 
+pub mod aggregate;
 pub mod functions;
 pub mod offsets;
 pub mod operator;

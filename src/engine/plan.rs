@@ -73,13 +73,42 @@ pub struct TimedBatch {
 impl StatelessPlan {
     /// Plans `query` over a stream whose rows have `row_schema`, registered as `source_name`.
     /// `SELECT *` means `star_columns` (the source's own columns: ksqlDB leaves the pseudo
-    /// columns out of it).
+    /// columns out of it). An aggregation is refused: see [`plan_query`].
     pub async fn try_new(
         query: &StreamingQuery,
         source_name: &str,
         row_schema: SchemaRef,
         star_columns: &[String],
     ) -> Result<Self, PlanError> {
+        match plan_query(query, source_name, row_schema, star_columns).await? {
+            QueryPlan::Stateless(plan) => Ok(plan),
+            QueryPlan::Aggregate { .. } => {
+                Err(PlanError("aggregation (GROUP BY) is not supported yet in push queries".into()))
+            }
+        }
+    }
+}
+
+/// A query, planned: stateless (filter and projection), or an aggregation.
+#[derive(Debug)]
+pub enum QueryPlan {
+    Stateless(StatelessPlan),
+    Aggregate {
+        plan: super::aggregate::AggregatePlan,
+        /// The projection as written, one expression per output column (as
+        /// [`StatelessPlan::items`]).
+        items: Vec<Expr>,
+    },
+}
+
+/// Plans `query` (see [`StatelessPlan::try_new`]), aggregations included.
+pub async fn plan_query(
+    query: &StreamingQuery,
+    source_name: &str,
+    row_schema: SchemaRef,
+    star_columns: &[String],
+) -> Result<QueryPlan, PlanError> {
+    {
         if query.window.is_some() || !query.within.is_empty() || !query.partition_by.is_empty() {
             return Err(PlanError("windows, joins and PARTITION BY are not supported yet".into()));
         }
@@ -133,6 +162,17 @@ impl StatelessPlan {
                 return Err(locate_failure(&checked, &super::rewrite::Typer { state: &state, schema: &input }, e));
             }
         };
+        // An aggregation goes through DataFusion's analyzer first: it casts the arguments of
+        // aggregate functions to the types their accumulators take (AVG of a BIGINT, say).
+        let analyzed = if aggregate_parts(&plan).is_some() {
+            Some(guarded(|| state.analyzer().execute_and_check(plan.clone(), state.config_options(), |_, _| {}))??)
+        } else {
+            None
+        };
+        if let Some(parts) = analyzed.as_ref().and_then(aggregate_parts) {
+            let aggregate = plan_aggregate(parts, &state, &input, &plan_schema, &names, row_time_index)?;
+            return Ok(QueryPlan::Aggregate { plan: aggregate, items });
+        }
         let (exprs, predicate) = stateless_parts(&plan)?;
 
         // DataFusion's simplifier runs before physical planning (some functions, COALESCE
@@ -173,7 +213,7 @@ impl StatelessPlan {
             let kinds = calls.iter().map(|c| c.kind).collect();
             Some(super::table_functions::Unnest { kinds, arguments, schema: plan_schema.clone() })
         };
-        Ok(StatelessPlan {
+        Ok(QueryPlan::Stateless(StatelessPlan {
             filter,
             unnest,
             projection,
@@ -181,9 +221,11 @@ impl StatelessPlan {
             items,
             row_time_index,
             filter_to_tombstones: false,
-        })
+        }))
     }
+}
 
+impl StatelessPlan {
     pub fn output_schema(&self) -> &SchemaRef {
         &self.output
     }
@@ -429,6 +471,122 @@ pub fn unqualified(expr: &Expr) -> Expr {
         ControlFlow::<()>::Continue(())
     });
     expr
+}
+
+/// The parts of a `Projection [→ Filter (HAVING)] → Aggregate [→ Filter (WHERE)] → TableScan`
+/// plan: projection, HAVING, the aggregate node, WHERE.
+struct AggregateParts<'a> {
+    projection: Vec<LogicalExpr>,
+    having: Option<LogicalExpr>,
+    aggregate: &'a datafusion::logical_expr::Aggregate,
+    filter: Option<LogicalExpr>,
+}
+
+fn aggregate_parts(plan: &LogicalPlan) -> Option<AggregateParts<'_>> {
+    let LogicalPlan::Projection(projection) = plan else { return None };
+    let mut input = projection.input.as_ref();
+    let mut having = None;
+    if let LogicalPlan::Filter(filter) = input {
+        having = Some(filter.predicate.clone());
+        input = filter.input.as_ref();
+    }
+    let LogicalPlan::Aggregate(aggregate) = input else { return None };
+    let mut below = aggregate.input.as_ref();
+    let mut filter = None;
+    loop {
+        match below {
+            LogicalPlan::Filter(f) if filter.is_none() => {
+                filter = Some(f.predicate.clone());
+                below = f.input.as_ref();
+            }
+            LogicalPlan::SubqueryAlias(alias) => below = alias.input.as_ref(),
+            LogicalPlan::TableScan(_) => break,
+            _ => return None,
+        }
+    }
+    Some(AggregateParts { projection: projection.expr.clone(), having, aggregate, filter })
+}
+
+/// The physical parts of an aggregation: WHERE and the grouping and aggregate functions on
+/// the input; HAVING and the projection on the aggregation's rows.
+fn plan_aggregate(
+    parts: AggregateParts<'_>,
+    state: &datafusion::execution::SessionState,
+    input: &datafusion::common::DFSchema,
+    input_schema: &SchemaRef,
+    names: &[String],
+    row_time_index: usize,
+) -> Result<super::aggregate::AggregatePlan, PlanError> {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    // Columns are qualified by the source's alias when there is one: resolve them by name.
+    let unalias = |e: LogicalExpr| -> Result<LogicalExpr, PlanError> {
+        e.transform(|e| match e {
+            LogicalExpr::Column(c) if c.relation.is_some() && input.field_with_unqualified_name(&c.name).is_ok() => {
+                Ok(Transformed::yes(LogicalExpr::Column(datafusion::common::Column::new_unqualified(c.name))))
+            }
+            other => Ok(Transformed::no(other)),
+        })
+        .map(|t| t.data)
+        .map_err(PlanError::from)
+    };
+    // Simplified first, as the stateless plan's expressions are (COALESCE needs it).
+    let simplify = |e: LogicalExpr, schema: &datafusion::common::DFSchema| -> Result<LogicalExpr, PlanError> {
+        let simplifier = ExprSimplifier::new(SimplifyContext::builder().with_schema(Arc::new(schema.clone())).build());
+        Ok(guarded(|| simplifier.simplify(e))??)
+    };
+    let on_input = |e: LogicalExpr| -> Result<Arc<dyn PhysicalExpr>, PlanError> {
+        let e = simplify(unalias(e)?, input)?;
+        Ok(guarded(|| state.create_physical_expr(e, input))??)
+    };
+    let filter = parts.filter.map(on_input).transpose()?;
+    let group_by = parts.aggregate.group_expr.iter().cloned().map(on_input).collect::<Result<Vec<_>, _>>()?;
+    let aggregates = parts
+        .aggregate
+        .aggr_expr
+        .iter()
+        .map(|e| {
+            let e = unalias(e.clone())?;
+            let planning = datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext::default();
+            let lowered = guarded(|| {
+                datafusion::physical_expr::aggregate::LoweredAggregateBuilder::new(
+                    &e,
+                    input,
+                    input_schema.as_ref(),
+                    state.execution_props(),
+                    &planning,
+                )
+                .build()
+            })??;
+            Ok(lowered.aggregate)
+        })
+        .collect::<Result<Vec<_>, PlanError>>()?;
+    let aggregate_dfschema = parts.aggregate.schema.as_ref();
+    let aggregate_schema: SchemaRef = Arc::new(aggregate_dfschema.as_arrow().clone());
+    let on_groups = |e: LogicalExpr| -> Result<Arc<dyn PhysicalExpr>, PlanError> {
+        let e = simplify(e, aggregate_dfschema)?;
+        Ok(guarded(|| state.create_physical_expr(e, aggregate_dfschema))??)
+    };
+    let having = parts.having.map(on_groups).transpose()?;
+    if parts.projection.len() != names.len() {
+        return Err(PlanError(format!("{} columns planned for {} named", parts.projection.len(), names.len())));
+    }
+    let mut projection = Vec::with_capacity(names.len());
+    let mut fields = Vec::with_capacity(names.len());
+    for (expr, name) in parts.projection.into_iter().zip(names) {
+        let expr = on_groups(expr)?;
+        fields.push(Field::new(name, expr.data_type(&aggregate_schema)?, true));
+        projection.push(expr);
+    }
+    Ok(super::aggregate::AggregatePlan {
+        filter,
+        group_by,
+        aggregates,
+        aggregate_schema,
+        having,
+        projection,
+        output: Arc::new(Schema::new(fields)),
+        row_time_index,
+    })
 }
 
 /// The projection expressions and the filter predicate of a

@@ -16,7 +16,7 @@ use super::command_log::Command;
 use super::*;
 use crate::catalog::{QueryInfo, Source, property_map};
 use crate::engine::operator::{Operator, Project};
-use crate::engine::plan::{StatelessPlan, normalise_expression, unqualified};
+use crate::engine::plan::{QueryPlan, StatelessPlan, normalise_expression, plan_query, unqualified};
 use crate::engine::query::{QuerySpec, RunningQuery};
 use crate::engine::source::row_schema;
 use crate::sql::ast::{ColumnConstraint, ColumnDef, CreateAsSelect, CreateSource, InsertInto, Properties, SqlType};
@@ -32,9 +32,34 @@ const IDLE_RECHECK: Duration = Duration::from_millis(100);
 /// A persistent query, planned.
 pub(super) struct PlannedQuery {
     input: Arc<Source>,
-    plan: Arc<StatelessPlan>,
+    plan: Planned,
     /// Per output column: its place in the sink's key, if it is a key column.
     keys: Vec<Option<usize>>,
+}
+
+/// What a persistent query does between its source and its sink.
+enum Planned {
+    /// Filter and projection (a stream from a stream, a changelog from a table).
+    Stateless(Arc<StatelessPlan>),
+    /// GROUP BY: a table from a stream.
+    Aggregate(Arc<crate::engine::aggregate::AggregatePlan>),
+}
+
+impl PlannedQuery {
+    fn output_schema(&self) -> &datafusion::arrow::datatypes::SchemaRef {
+        match &self.plan {
+            Planned::Stateless(plan) => plan.output_schema(),
+            Planned::Aggregate(plan) => &plan.output,
+        }
+    }
+
+    /// What the query produces: a table when it aggregates or reads a table.
+    fn produces(&self) -> SourceKind {
+        match &self.plan {
+            Planned::Aggregate(_) => SourceKind::Table,
+            Planned::Stateless(_) => self.input.kind,
+        }
+    }
 }
 
 impl Session {
@@ -59,9 +84,9 @@ impl Session {
         }
         let planned = self.plan_persistent(&create.query, &name).await?;
         // Without aggregation a query produces what it reads: a stream from a stream, a table
-        // (its changelog) from a table.
-        if create.kind != planned.input.kind {
-            let (produces, use_kind) = match planned.input.kind {
+        // (its changelog) from a table; with one, a table.
+        if create.kind != planned.produces() {
+            let (produces, use_kind) = match planned.produces() {
                 SourceKind::Stream => ("STREAM", "CREATE STREAM AS SELECT"),
                 SourceKind::Table => ("TABLE", "CREATE TABLE AS SELECT"),
             };
@@ -324,23 +349,49 @@ impl Session {
         if input.kind == SourceKind::Table && !query.partition_by.is_empty() {
             return Err(refusal(format!("Cannot PARTITION BY a TABLE: {} is keyed by its PRIMARY KEY", input.name)));
         }
-        let mut plan = StatelessPlan::try_new(&without_partitioning, &input.name, row_schema(&input), &star)
+        let planned = plan_query(&without_partitioning, &input.name, row_schema(&input), &star)
             .await
             .map_err(|e| refusal(e.0))?;
-        if input.kind == SourceKind::Table {
-            if plan.has_table_functions() {
-                return Err(refusal("Table source is not supported with table functions".into()));
+        let (plan, items) = match planned {
+            QueryPlan::Stateless(mut plan) => {
+                if input.kind == SourceKind::Table {
+                    if plan.has_table_functions() {
+                        return Err(refusal("Table source is not supported with table functions".into()));
+                    }
+                    // A table's row that stops matching the WHERE clause is deleted downstream.
+                    plan.filter_to_tombstones();
+                }
+                let items = plan.items().to_vec();
+                (Planned::Stateless(Arc::new(plan)), items)
             }
-            // A table's row that stops matching the WHERE clause is deleted downstream.
-            plan.filter_to_tombstones();
+            QueryPlan::Aggregate { plan, items } => {
+                if input.kind == SourceKind::Table {
+                    return Err(not_yet("aggregation of a TABLE (its retractions come with issue 4)"));
+                }
+                if !query.partition_by.is_empty() {
+                    return Err(refusal("PARTITION BY is not supported with GROUP BY".into()));
+                }
+                (Planned::Aggregate(Arc::new(plan)), items)
+            }
+        };
+        let names: Vec<String> = match &plan {
+            Planned::Stateless(p) => p.output_schema(),
+            Planned::Aggregate(p) => &p.output,
         }
-        let names: Vec<String> = plan.output_schema().fields().iter().map(|f| f.name().clone()).collect();
-        let keys = key_columns(query, &input, plan.items(), &names, sink_name)?;
-        check_reserved_names(plan.items(), &names, &keys)?;
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+        let grouping = match &plan {
+            Planned::Aggregate(_) => Some(group_by_of(query)),
+            Planned::Stateless(_) => None,
+        };
+        let keys = key_columns(query, &input, &items, &names, sink_name, grouping.as_deref())?;
+        check_reserved_names(&items, &names, &keys)?;
         if keys.iter().all(|k| k.is_some()) {
             return Err(refusal("The projection contains no value columns.".into()));
         }
-        Ok(PlannedQuery { input, plan: Arc::new(plan), keys })
+        Ok(PlannedQuery { input, plan, keys })
     }
 
     /// The `CREATE STREAM` of a CSAS's sink: the query's columns, with its properties and the
@@ -372,7 +423,7 @@ impl Session {
             let partitions = self.log.partition_count(&input.topic).await?;
             properties.insert("PARTITIONS".into(), partitions.to_string());
         }
-        let schema = planned.plan.output_schema();
+        let schema = planned.output_schema();
         let mut columns = Vec::with_capacity(schema.fields().len());
         // Key columns first, in key order; then the values in projection order.
         let mut order: Vec<usize> = (0..schema.fields().len()).collect();
@@ -420,7 +471,6 @@ impl Session {
 /// The columns of a planned query as an INSERT INTO compares them with its sink's.
 fn describe_columns(planned: &PlannedQuery) -> Vec<String> {
     planned
-        .plan
         .output_schema()
         .fields()
         .iter()
@@ -441,7 +491,6 @@ fn operators_for(query: &StreamingQuery, planned: &PlannedQuery) -> Vec<Box<dyn 
     };
     let filter = select.and_then(|s| s.selection.as_ref()).map(|c| format!("Filter: {c}; ")).unwrap_or_default();
     let columns: Vec<String> = planned
-        .plan
         .output_schema()
         .fields()
         .iter()
@@ -453,7 +502,32 @@ fn operators_for(query: &StreamingQuery, planned: &PlannedQuery) -> Vec<Box<dyn 
         let by: Vec<String> = query.partition_by.iter().map(|e| e.to_string()).collect();
         description.push_str(&format!("; re-keyed by {}", by.join(", ")));
     }
-    vec![Box::new(Project::new(Arc::clone(&planned.plan), description))]
+    match &planned.plan {
+        Planned::Stateless(plan) => vec![Box::new(Project::new(Arc::clone(plan), description))],
+        Planned::Aggregate(plan) => {
+            let by = group_by_of(query).iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ");
+            let description = format!("{filter}Aggregate by {by}; Project: {}", columns.join(", "));
+            match crate::engine::aggregate::Aggregate::try_new(Arc::clone(plan), description) {
+                Ok(operator) => vec![Box::new(operator)],
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot build the aggregation");
+                    Vec::new()
+                }
+            }
+        }
+    }
+}
+
+/// The GROUP BY expressions of a query as written.
+fn group_by_of(query: &StreamingQuery) -> Vec<Expr> {
+    use datafusion::sql::sqlparser::ast::{GroupByExpr, SetExpr};
+    match query.query.body.as_ref() {
+        SetExpr::Select(select) => match &select.group_by {
+            GroupByExpr::Expressions(exprs, _) => exprs.clone(),
+            GroupByExpr::All(_) => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
 }
 
 /// Which output columns are keys, and their place in the key. Without PARTITION BY, those
@@ -466,9 +540,14 @@ fn key_columns(
     items: &[Expr],
     names: &[String],
     sink_name: &str,
+    group_by: Option<&[Expr]>,
 ) -> Result<Vec<Option<usize>>, SessionError> {
-    let partition_by: Vec<Expr> = query
-        .partition_by
+    // GROUP BY keys its result by the grouping expressions, as PARTITION BY does.
+    let (keying, what_keys) = match group_by {
+        Some(exprs) => (exprs, "grouping expression"),
+        None => (query.partition_by.as_slice(), "partitioning expression"),
+    };
+    let partition_by: Vec<Expr> = keying
         .iter()
         .map(|e| {
             let mut e = e.clone();
@@ -476,7 +555,7 @@ fn key_columns(
             unqualified(&e)
         })
         .collect();
-    if partitions_by_null(query) {
+    if group_by.is_none() && partitions_by_null(query) {
         if partition_by.len() > 1 {
             return Err(refusal("Cannot PARTITION BY multiple columns including NULL".into()));
         }
@@ -498,7 +577,7 @@ fn key_columns(
                 )));
             }
         }
-        (partition_by, "partitioning expression")
+        (partition_by, what_keys)
     };
     let same = |a: &Expr, b: &Expr| match (a, b) {
         (Expr::Identifier(x), Expr::Identifier(y)) => x.value == y.value,
@@ -524,10 +603,10 @@ fn key_columns(
     }
     if missing {
         // ksqlDB names them all, as written but qualified by the source.
-        let all: Vec<String> = if query.partition_by.is_empty() {
+        let all: Vec<String> = if keying.is_empty() {
             wanted.iter().map(strip_quotes).collect()
         } else {
-            query.partition_by.iter().map(|e| qualified_text(e, input)).collect()
+            keying.iter().map(|e| qualified_text(e, input)).collect()
         };
         let plural = if all.len() > 1 { "s" } else { "" };
         let listed = match all.split_last() {

@@ -227,3 +227,39 @@ async fn a_table_query_is_a_changelog_where_filtered_rows_are_deleted() {
     assert!(pushed.contains("|ann") && pushed.contains("|us"), "{pushed}");
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn group_by_makes_a_table_updated_as_records_arrive() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, mut s) = session(dir.path()).await;
+    // Records arrive one at a time (linger 0 and a wait after each), as in ksqlDB's tests.
+    run(&mut s, "SET 'eddy.source.linger.ms' = '0';").await.unwrap();
+    run(&mut s, PAGEVIEWS).await.unwrap();
+    let e =
+        run(&mut s, "CREATE STREAM per_user AS SELECT user_id, COUNT(*) FROM pv GROUP BY user_id;").await.unwrap_err();
+    assert!(e.to_string().contains("Your SELECT query produces a TABLE"), "{e}");
+    let e = run(&mut s, "CREATE TABLE t AS SELECT COUNT(*) AS n FROM pv GROUP BY user_id;").await.unwrap_err();
+    assert!(e.to_string().contains("must include the grouping expression PV.USER_ID"), "{e}");
+    run(
+        &mut s,
+        "CREATE TABLE per_user AS SELECT user_id, COUNT(*) AS views, SUM(ms) AS total, MAX(page) AS last_page
+           FROM pv WHERE ms > 0 GROUP BY user_id HAVING COUNT(*) >= 1;",
+    )
+    .await
+    .unwrap();
+    s.wait_until_idle().await.unwrap();
+    run(&mut s, "INSERT INTO pv (ROWTIME, user_id, page, ms) VALUES (4000, 'bob', '/x', 100);").await.unwrap();
+    s.wait_until_idle().await.unwrap();
+    let updates: Vec<(String, String, i64)> = records(log.as_ref(), "PER_USER")
+        .await
+        .iter()
+        .map(|r| (text(&r.key), text(&r.value), r.timestamp_ms))
+        .collect();
+    let last = updates.last().unwrap();
+    assert_eq!(last, &("bob".to_string(), r#"{"VIEWS":2,"TOTAL":900,"LAST_PAGE":"/x"}"#.to_string(), 4000));
+    let alice: Vec<&(String, String, i64)> = updates.iter().filter(|u| u.0 == "alice").collect();
+    assert_eq!(alice.last().unwrap().1, r#"{"VIEWS":2,"TOTAL":3700,"LAST_PAGE":"/home"}"#);
+    let described = run(&mut s, "DESCRIBE per_user;").await.unwrap().concat();
+    assert!(described.contains("Type: TABLE") && described.contains("USER_ID   | STRING (primary key)"), "{described}");
+    s.shutdown().await;
+}

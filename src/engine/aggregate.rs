@@ -1,0 +1,199 @@
+//! Unwindowed aggregation: `SELECT k, COUNT(*), SUM(x) FROM stream [WHERE …] GROUP BY k
+//! [HAVING …]`, a table whose rows change as records arrive.
+//!
+//! DataFusion plans the query; its `Aggregate` node gives the grouping expressions and the
+//! aggregate functions, whose accumulators (DataFusion's own) hold each group's state. Every
+//! batch updates the groups its rows belong to, and each group it touched is emitted once
+//! with its new values (the `HAVING` filter and the projection applied to it), stamped with
+//! the latest event time among its rows in the batch: one update per group per batch, as
+//! ksqlDB emits one per record with its cache off (a batch of one record) and fewer with it on.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, UInt32Array};
+use datafusion::arrow::compute::{filter_record_batch, take};
+use datafusion::arrow::datatypes::{Int64Type, SchemaRef};
+use datafusion::arrow::row::{OwnedRow, RowConverter, SortField};
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::Accumulator;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+
+use super::operator::{Operator, TimedBatch};
+use super::plan::{PlanError, guarded};
+
+/// An aggregation, planned.
+#[derive(Debug)]
+pub struct AggregatePlan {
+    /// WHERE, on the input rows.
+    pub filter: Option<Arc<dyn PhysicalExpr>>,
+    /// The grouping expressions, on the input rows.
+    pub group_by: Vec<Arc<dyn PhysicalExpr>>,
+    /// The aggregate functions, with their arguments on the input rows.
+    pub aggregates: Vec<Arc<AggregateFunctionExpr>>,
+    /// The aggregation's own rows: the group columns, then the aggregates.
+    pub aggregate_schema: SchemaRef,
+    /// HAVING, on the aggregation's rows.
+    pub having: Option<Arc<dyn PhysicalExpr>>,
+    /// The projection, on the aggregation's rows.
+    pub projection: Vec<Arc<dyn PhysicalExpr>>,
+    pub output: SchemaRef,
+    /// Where `ROWTIME` is in the input rows.
+    pub row_time_index: usize,
+}
+
+/// One group's state.
+struct Group {
+    /// The group's key, as a one-row array per grouping expression.
+    key: Vec<ArrayRef>,
+    accumulators: Vec<Box<dyn Accumulator>>,
+}
+
+/// The aggregation operator: groups by key, each with its accumulators.
+pub struct Aggregate {
+    plan: Arc<AggregatePlan>,
+    description: String,
+    converter: RowConverter,
+    groups: HashMap<OwnedRow, Group>,
+}
+
+impl Aggregate {
+    pub fn try_new(plan: Arc<AggregatePlan>, description: String) -> Result<Self, PlanError> {
+        let fields: Vec<SortField> = plan
+            .aggregate_schema
+            .fields()
+            .iter()
+            .take(plan.group_by.len())
+            .map(|f| SortField::new(f.data_type().clone()))
+            .collect();
+        Ok(Aggregate { converter: RowConverter::new(fields)?, plan, description, groups: HashMap::new() })
+    }
+
+    fn update(&mut self, batch: TimedBatch, out: &mut Vec<TimedBatch>) -> Result<(), PlanError> {
+        let plan = Arc::clone(&self.plan);
+        // Records without a value are no rows of a stream: they update nothing.
+        let mut rows = batch.rows;
+        if let Some(tombstones) = &batch.tombstones {
+            rows = filter_record_batch(&rows, &datafusion::arrow::compute::not(tombstones)?)?;
+        }
+        if let Some(filter) = &plan.filter {
+            let mask = filter.evaluate(&rows)?.into_array(rows.num_rows())?;
+            let mask = mask.as_boolean_opt().ok_or_else(|| PlanError("WHERE must be a condition".into()))?;
+            rows = filter_record_batch(&rows, mask)?;
+        }
+        if rows.num_rows() == 0 {
+            return Ok(());
+        }
+        let keys: Vec<ArrayRef> = plan
+            .group_by
+            .iter()
+            .map(|e| e.evaluate(&rows).and_then(|v| v.into_array(rows.num_rows())))
+            .collect::<Result<_, _>>()?;
+        let converted = self.converter.convert_columns(&keys)?;
+        // The rows of each group, groups in the order of their first row.
+        let mut order: Vec<OwnedRow> = Vec::new();
+        let mut members: HashMap<OwnedRow, Vec<u32>> = HashMap::new();
+        for i in 0..rows.num_rows() {
+            let key = converted.row(i).owned();
+            members
+                .entry(key)
+                .or_insert_with_key(|key| {
+                    order.push(key.clone());
+                    Vec::new()
+                })
+                .push(i as u32);
+        }
+        let arguments: Vec<Vec<ArrayRef>> = plan
+            .aggregates
+            .iter()
+            .map(|a| {
+                a.expressions()
+                    .iter()
+                    .map(|e| e.evaluate(&rows).and_then(|v| v.into_array(rows.num_rows())))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .collect::<Result<_, _>>()?;
+        let times = rows.column(plan.row_time_index).as_primitive::<Int64Type>().clone();
+
+        let mut group_keys: Vec<Vec<ArrayRef>> = Vec::with_capacity(order.len());
+        let mut values: Vec<Vec<ScalarValue>> = Vec::with_capacity(order.len());
+        let mut stamps: Vec<i64> = Vec::with_capacity(order.len());
+        for key in &order {
+            let indices = UInt32Array::from(members.get(key).cloned().unwrap_or_default());
+            let group = match self.groups.entry(key.clone()) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let first = UInt32Array::from(vec![indices.value(0)]);
+                    let key = keys.iter().map(|k| take(k.as_ref(), &first, None)).collect::<Result<_, _>>()?;
+                    let accumulators =
+                        plan.aggregates.iter().map(|a| a.create_accumulator()).collect::<Result<_, _>>()?;
+                    e.insert(Group { key, accumulators })
+                }
+            };
+            for (accumulator, args) in group.accumulators.iter_mut().zip(&arguments) {
+                let taken: Vec<ArrayRef> =
+                    args.iter().map(|a| take(a.as_ref(), &indices, None)).collect::<Result<_, _>>()?;
+                accumulator.update_batch(&taken)?;
+            }
+            group_keys.push(group.key.clone());
+            values.push(group.accumulators.iter_mut().map(|a| a.evaluate()).collect::<Result<_, _>>()?);
+            stamps.push(indices.values().iter().map(|i| times.value(*i as usize)).max().unwrap_or(0));
+        }
+        self.emit(&group_keys, &values, stamps, out)
+    }
+
+    /// The updated groups as output rows: HAVING, then the projection.
+    fn emit(
+        &self,
+        keys: &[Vec<ArrayRef>],
+        values: &[Vec<ScalarValue>],
+        stamps: Vec<i64>,
+        out: &mut Vec<TimedBatch>,
+    ) -> Result<(), PlanError> {
+        let plan = &self.plan;
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(plan.aggregate_schema.fields().len());
+        for k in 0..plan.group_by.len() {
+            let parts: Vec<&dyn Array> = keys.iter().map(|key| key[k].as_ref()).collect();
+            columns.push(datafusion::arrow::compute::concat(&parts)?);
+        }
+        for (a, field) in plan.aggregate_schema.fields().iter().skip(plan.group_by.len()).enumerate() {
+            let column = ScalarValue::iter_to_array(values.iter().map(|v| v[a].clone()))?;
+            columns.push(if column.data_type() == field.data_type() {
+                column
+            } else {
+                datafusion::arrow::compute::cast(&column, field.data_type())?
+            });
+        }
+        let mut aggregated = RecordBatch::try_new(plan.aggregate_schema.clone(), columns)?;
+        let mut stamps: ArrayRef = Arc::new(Int64Array::from(stamps));
+        if let Some(having) = &plan.having {
+            let mask = having.evaluate(&aggregated)?.into_array(aggregated.num_rows())?;
+            let mask: BooleanArray =
+                mask.as_boolean_opt().cloned().ok_or_else(|| PlanError("HAVING must be a condition".into()))?;
+            aggregated = filter_record_batch(&aggregated, &mask)?;
+            stamps = datafusion::arrow::compute::filter(&stamps, &mask)?;
+        }
+        if aggregated.num_rows() == 0 {
+            return Ok(());
+        }
+        let projected = plan
+            .projection
+            .iter()
+            .map(|e| e.evaluate(&aggregated).and_then(|v| v.into_array(aggregated.num_rows())))
+            .collect::<Result<Vec<_>, _>>()?;
+        let rows = RecordBatch::try_new(plan.output.clone(), projected)?;
+        out.push(TimedBatch { rows, timestamps_ms: stamps, tombstones: None });
+        Ok(())
+    }
+}
+
+impl Operator for Aggregate {
+    fn process(&mut self, batch: TimedBatch, out: &mut Vec<TimedBatch>) -> Result<(), PlanError> {
+        guarded(|| self.update(batch, out))?
+    }
+
+    fn describe(&self) -> String {
+        self.description.clone()
+    }
+}
