@@ -33,6 +33,11 @@ const ALIASES: [(&str, &str); 6] = [
     ("ifnull", "coalesce"),
 ];
 
+/// ksqlDB names for DataFusion aggregates with the same semantics (arrival order is the
+/// order a query's accumulators see).
+const AGGREGATE_ALIASES: [(&str, &str); 3] =
+    [("collect_list", "array_agg"), ("latest_by_offset", "last_value"), ("earliest_by_offset", "first_value")];
+
 /// A ksqlDB function over arrays. Functions are one per name, so the name is their identity.
 #[derive(Debug)]
 pub struct KsqlFunction {
@@ -127,6 +132,12 @@ pub fn register(context: &SessionContext) {
         }
     }
     context.register_udf(ScalarUDF::from(cast::KsqlCast::new()));
+    // Aggregates under ksqlDB's names where DataFusion's behave the same.
+    for (ksql, datafusion_name) in AGGREGATE_ALIASES {
+        if let Ok(udaf) = context.udaf(datafusion_name) {
+            context.register_udaf(udaf.as_ref().clone().with_aliases([ksql]));
+        }
+    }
     // Lambdas: DataFusion's higher-order functions under ksqlDB's names (arrays only).
     for (ksql, datafusion_name) in [("transform", "array_transform"), ("filter", "array_filter")] {
         let existing = context.state().higher_order_functions().get(datafusion_name).cloned();
