@@ -85,11 +85,20 @@ impl Aggregate {
         if rows.num_rows() == 0 {
             return Ok(());
         }
-        let keys: Vec<ArrayRef> = plan
+        let mut keys: Vec<ArrayRef> = plan
             .group_by
             .iter()
             .map(|e| e.evaluate(&rows).and_then(|v| v.into_array(rows.num_rows())))
             .collect::<Result<_, _>>()?;
+        // A row whose grouping values are all null belongs to no group: ksqlDB drops it.
+        let keyed: BooleanArray = (0..rows.num_rows()).map(|i| Some(keys.iter().any(|k| k.is_valid(i)))).collect();
+        if keyed.false_count() > 0 {
+            rows = filter_record_batch(&rows, &keyed)?;
+            keys = keys.iter().map(|k| datafusion::arrow::compute::filter(k, &keyed)).collect::<Result<_, _>>()?;
+            if rows.num_rows() == 0 {
+                return Ok(());
+            }
+        }
         let converted = self.converter.convert_columns(&keys)?;
         // The rows of each group, groups in the order of their first row.
         let mut order: Vec<OwnedRow> = Vec::new();
