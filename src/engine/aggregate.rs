@@ -174,25 +174,28 @@ impl Aggregate {
                 datafusion::arrow::compute::cast(&column, field.data_type())?
             });
         }
-        let mut aggregated = RecordBatch::try_new(plan.aggregate_schema.clone(), columns)?;
-        let mut stamps: ArrayRef = Arc::new(Int64Array::from(stamps));
-        if let Some(having) = &plan.having {
-            let mask = having.evaluate(&aggregated)?.into_array(aggregated.num_rows())?;
-            let mask: BooleanArray =
-                mask.as_boolean_opt().cloned().ok_or_else(|| PlanError("HAVING must be a condition".into()))?;
-            aggregated = filter_record_batch(&aggregated, &mask)?;
-            stamps = datafusion::arrow::compute::filter(&stamps, &mask)?;
-        }
-        if aggregated.num_rows() == 0 {
-            return Ok(());
-        }
+        let aggregated = RecordBatch::try_new(plan.aggregate_schema.clone(), columns)?;
+        let stamps: ArrayRef = Arc::new(Int64Array::from(stamps));
+        // A group HAVING rejects is deleted from the table: its row is a tombstone.
+        let tombstones = match &plan.having {
+            None => None,
+            Some(having) => {
+                let mask = having.evaluate(&aggregated)?.into_array(aggregated.num_rows())?;
+                let mask: BooleanArray =
+                    mask.as_boolean_opt().cloned().ok_or_else(|| PlanError("HAVING must be a condition".into()))?;
+                let passed =
+                    if mask.null_count() > 0 { datafusion::arrow::compute::prep_null_mask_filter(&mask) } else { mask };
+                let rejected = datafusion::arrow::compute::not(&passed)?;
+                (rejected.true_count() > 0).then_some(rejected)
+            }
+        };
         let projected = plan
             .projection
             .iter()
             .map(|e| e.evaluate(&aggregated).and_then(|v| v.into_array(aggregated.num_rows())))
             .collect::<Result<Vec<_>, _>>()?;
         let rows = RecordBatch::try_new(plan.output.clone(), projected)?;
-        out.push(TimedBatch { rows, timestamps_ms: stamps, tombstones: None });
+        out.push(TimedBatch { rows, timestamps_ms: stamps, tombstones });
         Ok(())
     }
 }

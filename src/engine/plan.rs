@@ -337,6 +337,17 @@ fn locate_failure(
     error: datafusion::error::DataFusionError,
 ) -> PlanError {
     tracing::debug!(%error, "DataFusion could not plan the query");
+    let message = error.to_string();
+    if message.contains("must be in GROUP BY or an aggregate function") {
+        // `… column "TEST.D1" must appear in the GROUP BY …`: ksqlDB names the column.
+        let column = message.split("column \"").nth(1).and_then(|rest| rest.split('"').next()).unwrap_or_default();
+        let column = column.rsplit('.').next().unwrap_or(column);
+        return PlanError(format!("Non-aggregate SELECT expression(s) not part of GROUP BY: {column}"));
+    }
+    if let Some(rest) = message.split("Invalid function '").nth(1) {
+        let name = rest.split('\'').next().unwrap_or_default().to_uppercase();
+        return PlanError(format!("Can't find any functions with the name '{name}'"));
+    }
     if let SetExpr::Select(select) = query.body.as_ref() {
         // An unknown column is said as ksqlDB says it.
         let unknown = |why: &str| -> Option<String> {
