@@ -72,6 +72,7 @@ impl Aggregate {
 
     fn update(&mut self, batch: TimedBatch, out: &mut Vec<TimedBatch>) -> Result<(), PlanError> {
         let plan = Arc::clone(&self.plan);
+        let replay = batch.replay;
         // Records without a value are no rows of a stream: they update nothing.
         let mut rows = batch.rows;
         if let Some(tombstones) = &batch.tombstones {
@@ -149,7 +150,7 @@ impl Aggregate {
             values.push(group.accumulators.iter_mut().map(|a| a.evaluate()).collect::<Result<_, _>>()?);
             stamps.push(indices.values().iter().map(|i| times.value(*i as usize)).max().unwrap_or(0));
         }
-        self.emit(&group_keys, &values, stamps, out)
+        self.emit(&group_keys, &values, stamps, replay, out)
     }
 
     /// The updated groups as output rows: HAVING, then the projection.
@@ -158,6 +159,7 @@ impl Aggregate {
         keys: &[Vec<ArrayRef>],
         values: &[Vec<ScalarValue>],
         stamps: Vec<i64>,
+        replay: bool,
         out: &mut Vec<TimedBatch>,
     ) -> Result<(), PlanError> {
         let plan = &self.plan;
@@ -195,7 +197,7 @@ impl Aggregate {
             .map(|e| e.evaluate(&aggregated).and_then(|v| v.into_array(aggregated.num_rows())))
             .collect::<Result<Vec<_>, _>>()?;
         let rows = RecordBatch::try_new(plan.output.clone(), projected)?;
-        out.push(TimedBatch { rows, timestamps_ms: stamps, tombstones });
+        out.push(TimedBatch { rows, timestamps_ms: stamps, tombstones, replay });
         Ok(())
     }
 }

@@ -50,7 +50,8 @@ impl Project {
 
 impl Operator for Project {
     fn process(&mut self, batch: TimedBatch, out: &mut Vec<TimedBatch>) -> Result<(), PlanError> {
-        let projected = self.plan.apply_timed(&batch.rows, batch.tombstones.as_ref())?;
+        let mut projected = self.plan.apply_timed(&batch.rows, batch.tombstones.as_ref())?;
+        projected.replay = batch.replay;
         if projected.rows.num_rows() > 0 {
             out.push(projected);
         }

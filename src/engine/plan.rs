@@ -68,6 +68,9 @@ pub struct TimedBatch {
     /// Rows that stand for records without a value (tombstones): a sink writes them with
     /// no value. `None` when there are none.
     pub tombstones: Option<BooleanArray>,
+    /// Rows replayed to rebuild state after a restart: operators take them in, sinks write
+    /// nothing of them (it was written before).
+    pub replay: bool,
 }
 
 impl StatelessPlan {
@@ -312,7 +315,7 @@ impl StatelessPlan {
             &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(kept.num_rows())),
         )
         .map_err(|e| PlanError(e.to_string()))?;
-        Ok(TimedBatch { rows, timestamps_ms: kept.column(self.row_time_index).clone(), tombstones })
+        Ok(TimedBatch { rows, timestamps_ms: kept.column(self.row_time_index).clone(), tombstones, replay: false })
     }
 }
 

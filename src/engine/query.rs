@@ -47,6 +47,10 @@ pub struct QuerySpec {
     pub from_earliest: bool,
     /// How long a source batch waits for more records before it is cut.
     pub linger: Duration,
+    /// The operators keep state (an aggregation): after a restart the input is read again
+    /// from where the query first started, the records before the commit only to rebuild
+    /// that state (nothing is written twice).
+    pub rebuild_state: bool,
 }
 
 /// How a query is doing.
@@ -124,10 +128,32 @@ impl RunningQuery {
         let offsets = OffsetStore::new(Arc::clone(&log));
         let committed = offsets.load(&spec.id).await?;
         let start = crate::log::start_positions(log.as_ref(), &spec.input.topic, spec.from_earliest).await?;
-        // A committed position wins; partitions added since start where the reset says.
+        // Where the query first started: recorded at its first start, for rebuilding state.
+        let origin_id = format!("{}/origin", spec.id);
+        let origin = match offsets.load(&origin_id).await? {
+            Some(origin) => origin,
+            None => {
+                let origin: Positions = start.iter().copied().collect();
+                offsets.commit(&origin_id, &origin).await?;
+                origin
+            }
+        };
+        // A committed position wins; partitions added since start where the reset says. A
+        // stateful query reads again from its origin, replaying up to the commit.
+        let replay_until: Positions = match (&committed, spec.rebuild_state) {
+            (Some(committed), true) => committed.clone(),
+            _ => Positions::new(),
+        };
         let positions: Vec<(u32, u64)> = start
             .into_iter()
-            .map(|(p, o)| (p, committed.as_ref().and_then(|c| c.get(&p).copied()).unwrap_or(o)))
+            .map(|(p, o)| {
+                let resume = committed.as_ref().and_then(|c| c.get(&p).copied()).unwrap_or(o);
+                if replay_until.contains_key(&p) {
+                    (p, origin.get(&p).copied().unwrap_or(o).min(resume))
+                } else {
+                    (p, resume)
+                }
+            })
             .collect();
         let state = Arc::new(QueryState {
             status: Mutex::new(QueryStatus::Running),
@@ -147,7 +173,8 @@ impl RunningQuery {
                 (Arc::clone(&log), Arc::clone(&spec.input), Arc::clone(&state), spec.id.clone());
             let linger = spec.linger;
             tokio::spawn(async move {
-                let read = read_source(log.as_ref(), &input, positions, linger, source_tx, stop_rx, &state);
+                let read =
+                    read_source(log.as_ref(), &input, positions, replay_until, linger, source_tx, stop_rx, &state);
                 if let Err(e) = read.await {
                     state.fail(&id, "source", e);
                 }
@@ -230,10 +257,12 @@ enum TaskError {
 /// [`BATCH_RECORDS`] records, or when the linger has passed since its first record arrived
 /// (with no linger, when no more records are there at once): columnar batches under load,
 /// a few milliseconds of latency at most when records trickle.
+#[allow(clippy::too_many_arguments)]
 async fn read_source(
     log: &dyn Log,
     input: &Source,
     positions: Vec<(u32, u64)>,
+    replay_until: Positions,
     linger: Duration,
     out: mpsc::Sender<Message>,
     mut stop: watch::Receiver<bool>,
@@ -266,23 +295,35 @@ async fn read_source(
         }
         state.records_read.fetch_add(count as u64, Ordering::Relaxed);
         let mut progress: BTreeMap<u32, u64> = BTreeMap::new();
-        let mut pieces = Vec::with_capacity(fetches.len());
+        let (mut replayed, mut pieces) = (Vec::new(), Vec::with_capacity(fetches.len()));
         for (partition, records) in &fetches {
             if let Some(last) = records.last() {
                 progress.insert(*partition, last.offset + 1);
             }
-            let rows = decode(input, &schema, *partition, records)?;
-            if !rows.errors.is_empty() {
-                state.records_skipped.fetch_add(rows.errors.len() as u64, Ordering::Relaxed);
-                for (offset, reason) in &rows.errors {
-                    tracing::warn!(topic = %input.topic, partition, offset, %reason, "skipping a record");
+            // Records below the commit were written before: they only rebuild state.
+            let replay_end = replay_until.get(partition).copied().unwrap_or(0);
+            let split = records.partition_point(|r| r.offset < replay_end);
+            for (part, replay) in [(&records[..split], true), (&records[split..], false)] {
+                if part.is_empty() {
+                    continue;
                 }
-            }
-            if rows.batch.num_rows() > 0 {
-                pieces.push(rows);
+                let rows = decode(input, &schema, *partition, part)?;
+                if !rows.errors.is_empty() && !replay {
+                    state.records_skipped.fetch_add(rows.errors.len() as u64, Ordering::Relaxed);
+                    for (offset, reason) in &rows.errors {
+                        tracing::warn!(topic = %input.topic, partition, offset, %reason, "skipping a record");
+                    }
+                }
+                if rows.batch.num_rows() > 0 {
+                    if replay { replayed.push(rows) } else { pieces.push(rows) }
+                }
             }
         }
         let sent = async {
+            if let Some(mut batch) = combine(replayed, row_time)? {
+                batch.replay = true;
+                out.send(Message::Data(batch)).await.map_err(|_| None)?;
+            }
             if let Some(batch) = combine(pieces, row_time)? {
                 out.send(Message::Data(batch)).await.map_err(|_| None)?;
             }
@@ -328,7 +369,7 @@ fn combine(
         (datafusion::arrow::compute::concat_batches(&schema, batches).map_err(format_error)?, tombstones)
     };
     let timestamps_ms = rows.column(row_time).clone();
-    Ok(Some(TimedBatch { rows, timestamps_ms, tombstones }))
+    Ok(Some(TimedBatch { rows, timestamps_ms, tombstones, replay: false }))
 }
 
 async fn run_operators(
@@ -369,6 +410,8 @@ async fn write_sink(
         let mut next = Some(first);
         while let Some(message) = next {
             match message {
+                // Output rebuilt from replayed records was written before the restart.
+                Message::Data(batch) if batch.replay => {}
                 Message::Data(batch) => {
                     let errors = encoder.write(&batch, &mut producer)?;
                     if !errors.is_empty() {

@@ -271,8 +271,10 @@ impl Session {
         let planned = self.plan_persistent(&query, &info.sink).await?;
         let sink =
             self.catalog.source(&info.sink).cloned().ok_or_else(|| refusal(format!("{} does not exist", info.sink)))?;
+        let rebuild_state = matches!(planned.plan, Planned::Aggregate(_));
         let spec = QuerySpec {
             id: info.id.clone(),
+            rebuild_state,
             operators: operators_for(&query, &planned),
             input: planned.input,
             sink,

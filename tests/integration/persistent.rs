@@ -263,3 +263,24 @@ async fn group_by_makes_a_table_updated_as_records_arrive() {
     assert!(described.contains("Type: TABLE") && described.contains("USER_ID   | STRING (primary key)"), "{described}");
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_aggregation_rebuilds_its_state_after_a_restart_without_writing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (_log, mut s) = session(dir.path()).await;
+        run(&mut s, PAGEVIEWS).await.unwrap();
+        run(&mut s, "CREATE TABLE views AS SELECT user_id, COUNT(*) AS n FROM pv GROUP BY user_id;").await.unwrap();
+        s.wait_until_idle().await.unwrap();
+        s.shutdown().await;
+    }
+    let (log, mut s) = session(dir.path()).await;
+    let before = records(log.as_ref(), "VIEWS").await.len();
+    run(&mut s, "INSERT INTO pv (user_id, page, ms) VALUES ('alice', '/again', 1);").await.unwrap();
+    s.wait_until_idle().await.unwrap();
+    let after = records(log.as_ref(), "VIEWS").await;
+    assert_eq!(after.len(), before + 1, "only the new record's update is written");
+    let last = after.last().unwrap();
+    assert_eq!((text(&last.key), text(&last.value)), ("alice".to_string(), r#"{"N":3}"#.to_string()));
+    s.shutdown().await;
+}
