@@ -44,6 +44,13 @@ pub fn rewrite_constructors<V: datafusion::sql::sqlparser::ast::VisitMut>(node: 
                 {
                     *first = Expr::value(Value::SingleQuotedString(unit.value.to_ascii_uppercase()));
                 }
+                // COUNT_DISTINCT(x) is DataFusion's COUNT(DISTINCT x).
+                if name == "count_distinct"
+                    && let FunctionArguments::List(list) = &mut function.args
+                {
+                    list.duplicate_treatment = Some(datafusion::sql::sqlparser::ast::DuplicateTreatment::Distinct);
+                    function.name = ObjectName::from(vec![Ident::new("count")]);
+                }
                 let assignments = || assignment_args(function);
                 match name.as_str() {
                     "map" => {

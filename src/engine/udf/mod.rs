@@ -4,6 +4,7 @@
 //! return type follows from its arguments, and a function over whole arrays (batch at a
 //! time, never row by row through DataFusion).
 
+pub mod aggregates;
 pub mod cast;
 pub mod dates;
 pub mod json;
@@ -132,6 +133,9 @@ pub fn register(context: &SessionContext) {
         }
     }
     context.register_udf(ScalarUDF::from(cast::KsqlCast::new()));
+    for udaf in aggregates::functions() {
+        context.register_udaf(udaf);
+    }
     // Aggregates under ksqlDB's names where DataFusion's behave the same.
     for (ksql, datafusion_name) in AGGREGATE_ALIASES {
         if let Ok(udaf) = context.udaf(datafusion_name) {
