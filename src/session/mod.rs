@@ -20,6 +20,7 @@ mod command_log;
 mod insert;
 mod persistent;
 mod print;
+mod pull;
 mod push;
 mod result;
 mod topics;
@@ -304,6 +305,10 @@ impl Session {
             Statement::InsertValues(insert) => {
                 self.insert_values(&insert).await.map_err(|e| relocate(e, at))?;
                 return Ok(None);
+            }
+            // Without EMIT, a pull query: answered at once from the current state.
+            Statement::Select(query) if query.emit.is_none() => {
+                Box::pin(self.pull_query(&query)).await.map_err(|e| relocate(e, at))?
             }
             Statement::Select(query) => {
                 self.push_query(&query, on_result).await.map_err(|e| relocate(e, at))?;

@@ -153,16 +153,12 @@ fn check_push(query: &StreamingQuery) -> Result<(), SessionError> {
              use EMIT CHANGES for a push query"
                 .into(),
         )),
-        None => Err(refusal(
-            "Pull queries (a SELECT without EMIT CHANGES) need materialized tables, which are not supported yet; \
-             add EMIT CHANGES for a push query"
-                .into(),
-        )),
+        None => Err(refusal("EXPLAIN of a pull query is not supported yet; add EMIT CHANGES for a push query".into())),
     }
 }
 
 /// Removes `LIMIT n` from the query (a push query stops after n rows) and returns n.
-fn take_limit(query: &mut StreamingQuery) -> Result<Option<u64>, SessionError> {
+pub(super) fn take_limit(query: &mut StreamingQuery) -> Result<Option<u64>, SessionError> {
     match query.query.limit_clause.take() {
         None => Ok(None),
         Some(LimitClause::LimitOffset { limit: Some(SqlExpr::Value(value)), offset: None, .. }) => match &value.value {

@@ -284,3 +284,22 @@ async fn an_aggregation_rebuilds_its_state_after_a_restart_without_writing_twice
     assert_eq!((text(&last.key), text(&last.value)), ("alice".to_string(), r#"{"N":3}"#.to_string()));
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn pull_queries_answer_from_the_current_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_log, mut s) = session(dir.path()).await;
+    run(&mut s, PAGEVIEWS).await.unwrap();
+    run(&mut s, "CREATE TABLE views AS SELECT user_id, COUNT(*) AS n, SUM(ms) AS total FROM pv GROUP BY user_id;")
+        .await
+        .unwrap();
+    // A table: the latest row per key.
+    let all = run(&mut s, "SELECT * FROM views;").await.unwrap().concat();
+    assert!(all.contains(" alice   | 2 | 3700") && all.contains(" bob     | 1 | 800"), "{all}");
+    let one = run(&mut s, "SELECT n FROM views WHERE user_id = 'bob';").await.unwrap().concat();
+    assert!(one.contains(" 1") && !one.contains("alice"), "{one}");
+    // A stream: every row, to LIMIT.
+    let rows = run(&mut s, "SELECT page FROM pv WHERE ms > 1000 LIMIT 1;").await.unwrap().concat();
+    assert!(rows.contains("/home") && !rows.contains("/cart"), "{rows}");
+    s.shutdown().await;
+}

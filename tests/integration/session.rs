@@ -332,7 +332,6 @@ async fn push_queries_refuse_what_is_not_supported_yet() {
     .await
     .unwrap();
     for (sql, expected) in [
-        ("SELECT * FROM pv;", "Pull queries"),
         ("SELECT * FROM nothing EMIT CHANGES;", "NOTHING does not exist"),
         ("SELECT page, COUNT(*) FROM pv GROUP BY page EMIT CHANGES;", "aggregation"),
         ("SELECT * FROM pv WINDOW TUMBLING (SIZE 1 MINUTE) EMIT CHANGES;", "not supported yet"),
