@@ -104,9 +104,9 @@ fn latest_per_key(
     let mut order = Vec::new();
     let mut latest: std::collections::HashMap<datafusion::arrow::row::OwnedRow, Option<u32>> =
         std::collections::HashMap::new();
-    for i in 0..rows.num_rows() {
+    for (i, deleted) in tombstones.iter().enumerate().take(rows.num_rows()) {
         let key = converted.row(i).owned();
-        let value = (!tombstones[i]).then_some(i as u32);
+        let value = (!deleted).then_some(i as u32);
         if latest.insert(key.clone(), value).is_none() {
             order.push(key);
         }
