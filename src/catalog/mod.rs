@@ -108,6 +108,39 @@ pub struct Source {
     pub statement: String,
 }
 
+impl Source {
+    /// For a windowed source (`WINDOW_TYPE`): its kind, upper-cased, and its window size in
+    /// milliseconds where it has one (`WINDOW_SIZE`, as `30 SECONDS`).
+    pub fn window(&self) -> Option<(String, Option<i64>)> {
+        let kind = self.properties.get("WINDOW_TYPE")?.to_uppercase();
+        let size = self.properties.get("WINDOW_SIZE").and_then(|text| {
+            let mut words = text.split_whitespace();
+            let amount: i64 = words.next()?.parse().ok()?;
+            let unit = words.next().unwrap_or("MILLISECONDS").to_uppercase();
+            let unit_ms = match unit.trim_end_matches('S') {
+                "MILLISECOND" => 1,
+                "SECOND" => 1000,
+                "MINUTE" => 60_000,
+                "HOUR" => 3_600_000,
+                "DAY" => 86_400_000,
+                _ => return None,
+            };
+            Some(amount * unit_ms)
+        });
+        Some((kind, size))
+    }
+
+    /// Bytes after the key proper in a windowed key: 8 (the start) for time windows, 16 (end
+    /// and start) for session windows, none otherwise.
+    pub fn window_key_bytes(&self) -> usize {
+        match self.window() {
+            Some((kind, _)) if kind == "SESSION" => 16,
+            Some(_) => 8,
+            None => 0,
+        }
+    }
+}
+
 /// The WITH properties a CREATE accepts.
 const KNOWN_PROPERTIES: &[&str] = &[
     "KAFKA_TOPIC",

@@ -90,11 +90,8 @@ fn skip_reason(case: &TestCase) -> Option<String> {
     if words.contains(&"JOIN") {
         return Some("needs joins (issue 5)".into());
     }
-    if words.contains(&"WINDOW") || has("EMIT FINAL") {
-        return Some("needs windows (issue 4)".into());
-    }
-    if words.contains(&"WINDOWSTART") || words.contains(&"WINDOWEND") {
-        return Some("needs windows (issue 4)".into());
+    if has("EMIT FINAL") || has("WINDOW SESSION") {
+        return Some("needs session windows and EMIT FINAL (issue 4)".into());
     }
     None
 }
@@ -343,6 +340,20 @@ async fn feed(
         Some(key) => to_bytes(source.as_deref(), Side::Key, key)?,
         None => None,
     };
+    // A windowed source's key carries its window: the start (8 bytes, big-endian), or the
+    // end and the start for a session.
+    let key = match (&input.window, source.as_ref().map_or(0, |s| s.window_key_bytes())) {
+        (Some(window), bytes @ (8 | 16)) => {
+            let mut key = key.map(|k| k.to_vec()).unwrap_or_default();
+            let (start, end) = (window["start"].as_i64().unwrap_or(0), window["end"].as_i64().unwrap_or(0));
+            if bytes == 16 {
+                key.extend_from_slice(&end.to_be_bytes());
+            }
+            key.extend_from_slice(&start.to_be_bytes());
+            Some(Bytes::from(key))
+        }
+        (_, _) => key,
+    };
     let value = to_bytes(source.as_deref(), Side::Value, &input.value)?;
     let mut record = NewRecord::new(input.timestamp.unwrap_or(0), key, value);
     for header in input.headers.iter().flatten() {
@@ -394,18 +405,30 @@ fn compare_outputs(session: &Session, expected: &[TestRecord], outputs: &Outputs
     for (topic, (_, actual)) in &outputs.topics {
         let wanted: Vec<&TestRecord> = expected.iter().filter(|r| r.topic == *topic).collect();
         let source = source_for(session, topic);
-        let got: Vec<(Value, Value, i64)> = actual
+        // A windowed key is the key proper, then the window start (8 bytes, big-endian).
+        let window_bytes = source.as_ref().map_or(0, |s| s.window_key_bytes());
+        let window_size = source.as_ref().and_then(|s| s.window()).and_then(|(_, size)| size);
+        let got: Vec<Written> = actual
             .iter()
             .map(|r| {
+                let (key, window) = match r.key.as_deref() {
+                    Some(key) if window_bytes == 8 && key.len() >= 8 => {
+                        let (proper, start) = key.split_at(key.len() - 8);
+                        let start = i64::from_be_bytes(start.try_into().unwrap_or_default());
+                        (Some(proper), Some((start, start + window_size.unwrap_or(0))))
+                    }
+                    other => (other, None),
+                };
                 (
-                    to_json(source.as_deref(), Side::Key, r.key.as_deref()),
+                    to_json(source.as_deref(), Side::Key, key),
                     to_json(source.as_deref(), Side::Value, r.value.as_deref()),
                     r.timestamp_ms,
+                    window,
                 )
             })
             .collect();
         for (i, want) in wanted.iter().enumerate() {
-            let Some((key, value, timestamp)) = got.get(i) else {
+            let Some((key, value, timestamp, window)) = got.get(i) else {
                 return Outcome::Fail(format!(
                     "topic {topic}: expected {} records, got {}; the first missing is {}",
                     wanted.len(),
@@ -416,15 +439,20 @@ fn compare_outputs(session: &Session, expected: &[TestRecord], outputs: &Outputs
             let key_ok = matches(want.key.as_ref().unwrap_or(&Value::Null), key);
             let value_ok = matches(&want.value, value);
             let time_ok = want.timestamp.is_none_or(|t| t == *timestamp);
-            if !(key_ok && value_ok && time_ok) {
+            let window_ok = want.window.as_ref().is_none_or(|w| {
+                let (start, end) = (w["start"].as_i64(), w["end"].as_i64());
+                window.is_some_and(|(s, e)| start == Some(s) && end == Some(e))
+            });
+            if !(key_ok && value_ok && time_ok && window_ok) {
+                let shown = window.map(|(s, e)| format!(" window=[{s},{e})")).unwrap_or_default();
                 return Outcome::Fail(format!(
-                    "topic {topic} record {i}: expected {}, got key={key} value={value} timestamp={timestamp}",
+                    "topic {topic} record {i}: expected {}, got key={key} value={value} timestamp={timestamp}{shown}",
                     describe(want)
                 ));
             }
         }
         if got.len() > wanted.len() {
-            let (key, value, _) = &got[wanted.len()];
+            let (key, value, _, _) = &got[wanted.len()];
             return Outcome::Fail(format!(
                 "topic {topic}: expected {} records, got {}; the first extra is key={key} value={value}",
                 wanted.len(),
@@ -434,6 +462,9 @@ fn compare_outputs(session: &Session, expected: &[TestRecord], outputs: &Outputs
     }
     Outcome::Pass
 }
+
+/// A written record as compared: key, value, timestamp, window (start, end).
+type Written = (Value, Value, i64, Option<(i64, i64)>);
 
 fn describe(record: &TestRecord) -> String {
     let key = record.key.as_ref().map_or_else(|| "null".to_string(), |k| k.to_string());

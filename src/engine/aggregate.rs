@@ -26,6 +26,8 @@ use super::plan::{PlanError, guarded};
 /// An aggregation, planned.
 #[derive(Debug)]
 pub struct AggregatePlan {
+    /// The windows rows are assigned to first (a windowed aggregation), if any.
+    pub windows: Option<super::window::TimeWindows>,
     /// WHERE, on the input rows.
     pub filter: Option<Arc<dyn PhysicalExpr>>,
     /// The grouping expressions, on the input rows.
@@ -56,6 +58,8 @@ pub struct Aggregate {
     description: String,
     converter: RowConverter,
     groups: HashMap<OwnedRow, Group>,
+    /// The largest event time seen (for windows: which have closed).
+    stream_time: i64,
 }
 
 impl Aggregate {
@@ -67,7 +71,13 @@ impl Aggregate {
             .take(plan.group_by.len())
             .map(|f| SortField::new(f.data_type().clone()))
             .collect();
-        Ok(Aggregate { converter: RowConverter::new(fields)?, plan, description, groups: HashMap::new() })
+        Ok(Aggregate {
+            converter: RowConverter::new(fields)?,
+            plan,
+            description,
+            groups: HashMap::new(),
+            stream_time: i64::MIN,
+        })
     }
 
     fn update(&mut self, batch: TimedBatch, out: &mut Vec<TimedBatch>) -> Result<(), PlanError> {
@@ -77,6 +87,16 @@ impl Aggregate {
         let mut rows = batch.rows;
         if let Some(tombstones) = &batch.tombstones {
             rows = filter_record_batch(&rows, &datafusion::arrow::compute::not(tombstones)?)?;
+        }
+        if let Some(windows) = &plan.windows {
+            rows = windows.assign(&rows, plan.row_time_index, &mut self.stream_time)?;
+            // Closed windows take no more rows: their state can go.
+            let (stream_time, grace) = (self.stream_time, windows.grace_ms);
+            let end_index = plan.group_by.len() - 1;
+            self.groups.retain(|_, group| {
+                let end = group.key[end_index].as_primitive_opt::<Int64Type>().map_or(i64::MAX, |e| e.value(0));
+                end + grace > stream_time
+            });
         }
         if let Some(filter) = &plan.filter {
             let mask = filter.evaluate(&rows)?.into_array(rows.num_rows())?;
@@ -177,6 +197,11 @@ impl Aggregate {
             });
         }
         let aggregated = RecordBatch::try_new(plan.aggregate_schema.clone(), columns)?;
+        // The window of each row: the last two grouping columns of a windowed aggregation.
+        let windows = plan.windows.map(|_| {
+            let n = plan.group_by.len();
+            (aggregated.column(n - 2).clone(), aggregated.column(n - 1).clone())
+        });
         let stamps: ArrayRef = Arc::new(Int64Array::from(stamps));
         // A group HAVING rejects is deleted from the table: its row is a tombstone.
         let tombstones = match &plan.having {
@@ -197,7 +222,7 @@ impl Aggregate {
             .map(|e| e.evaluate(&aggregated).and_then(|v| v.into_array(aggregated.num_rows())))
             .collect::<Result<Vec<_>, _>>()?;
         let rows = RecordBatch::try_new(plan.output.clone(), projected)?;
-        out.push(TimedBatch { rows, timestamps_ms: stamps, tombstones, replay });
+        out.push(TimedBatch { rows, timestamps_ms: stamps, tombstones, windows, replay });
         Ok(())
     }
 }

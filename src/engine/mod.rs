@@ -20,3 +20,4 @@ pub mod source;
 pub mod table_functions;
 pub mod time_format;
 pub mod udf;
+pub mod window;

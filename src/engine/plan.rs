@@ -68,6 +68,9 @@ pub struct TimedBatch {
     /// Rows that stand for records without a value (tombstones): a sink writes them with
     /// no value. `None` when there are none.
     pub tombstones: Option<BooleanArray>,
+    /// For rows of a windowed aggregation: each row's window start and end (a windowed
+    /// sink writes the start into the record key, as ksqlDB does).
+    pub windows: Option<(ArrayRef, ArrayRef)>,
     /// Rows replayed to rebuild state after a restart: operators take them in, sinks write
     /// nothing of them (it was written before).
     pub replay: bool,
@@ -112,9 +115,10 @@ pub async fn plan_query(
     star_columns: &[String],
 ) -> Result<QueryPlan, PlanError> {
     {
-        if query.window.is_some() || !query.within.is_empty() || !query.partition_by.is_empty() {
-            return Err(PlanError("windows, joins and PARTITION BY are not supported yet".into()));
+        if !query.within.is_empty() || !query.partition_by.is_empty() {
+            return Err(PlanError("joins and PARTITION BY are not supported yet".into()));
         }
+        let windows = query.window.as_ref().map(super::window::TimeWindows::try_new).transpose()?;
         let row_time_index =
             row_schema.index_of("ROWTIME").map_err(|_| PlanError("the input rows lack ROWTIME".into()))?;
         let mut config = SessionConfig::new();
@@ -138,11 +142,23 @@ pub async fn plan_query(
         super::rewrite::rewrite_constructors(&mut standard)?;
         super::rewrite::type_literals(&mut standard);
         let calls = super::table_functions::extract(&mut standard, &typer)?;
-        // The projection reads the table functions' results as columns after the row's.
+        // The projection reads the table functions' results as columns after the row's; a
+        // windowed aggregation groups by WINDOWSTART and WINDOWEND too, after the row's.
         let plan_schema = if calls.is_empty() {
             row_schema.clone()
         } else {
             super::table_functions::extended_schema(&row_schema, &calls)
+        };
+        let plan_schema = match windows {
+            None => plan_schema,
+            Some(_) => {
+                if !calls.is_empty() {
+                    return Err(PlanError("Table functions cannot be used with windows".into()));
+                }
+                check_window_bounds(&standard)?;
+                group_by_windows(&mut standard)?;
+                super::window::windowed_schema(&plan_schema)
+            }
         };
         let table = MemTable::try_new(plan_schema.clone(), vec![vec![]])?;
         context.register_table(datafusion::common::TableReference::bare(source_name), Arc::new(table))?;
@@ -173,8 +189,12 @@ pub async fn plan_query(
             None
         };
         if let Some(parts) = analyzed.as_ref().and_then(aggregate_parts) {
-            let aggregate = plan_aggregate(parts, &state, &input, &plan_schema, &names, row_time_index)?;
+            let mut aggregate = plan_aggregate(parts, &state, &input, &plan_schema, &names, row_time_index)?;
+            aggregate.windows = windows;
             return Ok(QueryPlan::Aggregate { plan: aggregate, items });
+        }
+        if windows.is_some() {
+            return Err(PlanError("A WINDOW clause needs an aggregation (GROUP BY)".into()));
         }
         let (exprs, predicate) = stateless_parts(&plan)?;
 
@@ -315,7 +335,13 @@ impl StatelessPlan {
             &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(kept.num_rows())),
         )
         .map_err(|e| PlanError(e.to_string()))?;
-        Ok(TimedBatch { rows, timestamps_ms: kept.column(self.row_time_index).clone(), tombstones, replay: false })
+        Ok(TimedBatch {
+            rows,
+            timestamps_ms: kept.column(self.row_time_index).clone(),
+            tombstones,
+            windows: None,
+            replay: false,
+        })
     }
 }
 
@@ -330,6 +356,47 @@ pub fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, PlanError> {
             .unwrap_or_else(|| "unknown".into());
         PlanError(format!("internal error (this is a bug): {what}"))
     })
+}
+
+/// WINDOWSTART and WINDOWEND are the window's: only the projection may read them.
+fn check_window_bounds(query: &datafusion::sql::sqlparser::ast::Query) -> Result<(), PlanError> {
+    use datafusion::sql::sqlparser::ast::{GroupByExpr, visit_expressions};
+    let SetExpr::Select(select) = query.body.as_ref() else { return Ok(()) };
+    let mut clauses: Vec<&Expr> = select.selection.iter().chain(select.having.iter()).collect();
+    if let GroupByExpr::Expressions(exprs, _) = &select.group_by {
+        clauses.extend(exprs);
+    }
+    for clause in clauses {
+        let found = visit_expressions(clause, |e: &Expr| match e {
+            Expr::Identifier(ident) if ident.value == "WINDOWSTART" || ident.value == "WINDOWEND" => {
+                ControlFlow::Break(ident.value.clone())
+            }
+            _ => ControlFlow::Continue(()),
+        });
+        if let ControlFlow::Break(column) = found {
+            return Err(PlanError(format!(
+                "Window bounds column {column} can only be used in the SELECT clause of windowed aggregations"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A windowed aggregation also groups by the window: `WINDOWSTART, WINDOWEND` join its
+/// GROUP BY.
+fn group_by_windows(query: &mut datafusion::sql::sqlparser::ast::Query) -> Result<(), PlanError> {
+    use datafusion::sql::sqlparser::ast::GroupByExpr;
+    let SetExpr::Select(select) = query.body.as_mut() else { return Ok(()) };
+    let GroupByExpr::Expressions(exprs, _) = &mut select.group_by else {
+        return Err(PlanError("A WINDOW clause needs a GROUP BY".into()));
+    };
+    if exprs.is_empty() {
+        return Err(PlanError("A WINDOW clause needs a GROUP BY".into()));
+    }
+    for column in ["WINDOWSTART", "WINDOWEND"] {
+        exprs.push(Expr::Identifier(Ident::with_quote('`', column)));
+    }
+    Ok(())
 }
 
 /// A planning failure said as ksqlDB says it: which clause failed ("Invalid Predicate" for
@@ -592,6 +659,7 @@ fn plan_aggregate(
         projection.push(expr);
     }
     Ok(super::aggregate::AggregatePlan {
+        windows: None,
         filter,
         group_by,
         aggregates,

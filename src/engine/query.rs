@@ -369,7 +369,7 @@ fn combine(
         (datafusion::arrow::compute::concat_batches(&schema, batches).map_err(format_error)?, tombstones)
     };
     let timestamps_ms = rows.column(row_time).clone();
-    Ok(Some(TimedBatch { rows, timestamps_ms, tombstones, replay: false }))
+    Ok(Some(TimedBatch { rows, timestamps_ms, tombstones, windows: None, replay: false }))
 }
 
 async fn run_operators(

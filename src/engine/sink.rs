@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use datafusion::arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, RecordBatchOptions, new_null_array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, RecordBatchOptions, new_null_array};
 use datafusion::arrow::compute::cast;
 
 use super::operator::TimedBatch;
@@ -57,6 +57,17 @@ impl SinkEncoder {
             if batch.tombstones.as_ref().is_some_and(|t| t.value(row)) {
                 value = None;
             }
+            // A windowed sink's key ends with the window start, big-endian, as ksqlDB's
+            // time-windowed keys do.
+            let key = match (&batch.windows, self.sink.window_key_bytes()) {
+                (Some((starts, _)), 8) => {
+                    let start = starts.as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(row);
+                    let mut bytes = key.unwrap_or_default();
+                    bytes.extend_from_slice(&start.to_be_bytes());
+                    Some(bytes)
+                }
+                _ => key,
+            };
             let record = NewRecord::new(timestamps.value(row), key.map(Bytes::from), value.map(Bytes::from));
             if let Err(e) = producer.send(record, None) {
                 errors.push(e.to_string());

@@ -57,7 +57,15 @@ pub fn decode(
     let with_value: Vec<usize> = (0..records.len()).filter(|i| records[*i].value.is_some()).collect();
     let with_key: Vec<usize> = (0..records.len()).filter(|i| records[*i].key.is_some()).collect();
     let values: Vec<&[u8]> = with_value.iter().map(|i| records[*i].value.as_deref().unwrap_or_default()).collect();
-    let keys: Vec<&[u8]> = with_key.iter().map(|i| records[*i].key.as_deref().unwrap_or_default()).collect();
+    // A windowed key ends with its window: the key proper is what comes before.
+    let window_bytes = source.window_key_bytes();
+    let keys: Vec<&[u8]> = with_key
+        .iter()
+        .map(|i| {
+            let key = records[*i].key.as_deref().unwrap_or_default();
+            &key[..key.len().saturating_sub(window_bytes)]
+        })
+        .collect();
     let value_rows = source.value_codec.decode(&values)?;
     let key_rows = source.key_codec.decode(&keys)?;
 

@@ -421,6 +421,12 @@ impl Session {
             properties.entry("KEY_FORMAT".into()).or_insert_with(|| key_format.into());
             properties.entry("VALUE_FORMAT".into()).or_insert_with(|| input.value_format.name().into());
         }
+        if let Planned::Aggregate(plan) = &planned.plan
+            && let Some(windows) = &plan.windows
+        {
+            properties.insert("WINDOW_TYPE".into(), windows.kind_name().into());
+            properties.insert("WINDOW_SIZE".into(), format!("{} MILLISECONDS", windows.size_ms));
+        }
         if !properties.contains_key("PARTITIONS") {
             let partitions = self.log.partition_count(&input.topic).await?;
             properties.insert("PARTITIONS".into(), partitions.to_string());

@@ -303,3 +303,36 @@ async fn pull_queries_answer_from_the_current_state() {
     assert!(rows.contains("/home") && !rows.contains("/cart"), "{rows}");
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn tumbling_windows_count_per_window_and_key_the_window_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, mut s) = session(dir.path()).await;
+    run(&mut s, "SET 'eddy.source.linger.ms' = '0';").await.unwrap();
+    run(&mut s, PAGEVIEWS).await.unwrap(); // at 1 s, 2 s and 3 s
+    run(&mut s, "INSERT INTO pv (ROWTIME, user_id, page, ms) VALUES (61000, 'alice', '/later', 5);").await.unwrap();
+    run(
+        &mut s,
+        "CREATE TABLE per_minute AS SELECT user_id, COUNT(*) AS views, WINDOWSTART AS ws, WINDOWEND AS we
+           FROM pv WINDOW TUMBLING (SIZE 1 MINUTE) GROUP BY user_id;",
+    )
+    .await
+    .unwrap();
+    s.wait_until_idle().await.unwrap();
+    let written = records(log.as_ref(), "PER_MINUTE").await;
+    let last = written.last().unwrap();
+    let key = last.key.as_deref().unwrap();
+    // The key: the user, then the window start (big-endian milliseconds).
+    assert_eq!(&key[..key.len() - 8], b"alice");
+    assert_eq!(i64::from_be_bytes(key[key.len() - 8..].try_into().unwrap()), 60_000);
+    assert_eq!(text(&last.value), r#"{"VIEWS":1,"WS":60000,"WE":120000}"#);
+    let first_minute: Vec<String> = written
+        .iter()
+        .filter(|r| r.key.as_deref().is_some_and(|k| k.starts_with(b"alice") && k.ends_with(&0i64.to_be_bytes())))
+        .map(|r| text(&r.value))
+        .collect();
+    assert_eq!(first_minute.last().unwrap(), r#"{"VIEWS":2,"WS":0,"WE":60000}"#);
+    let described = run(&mut s, "DESCRIBE EXTENDED per_minute;").await.unwrap().concat();
+    assert!(described.contains("WINDOW_TYPE") || described.contains("TUMBLING"), "{described}");
+    s.shutdown().await;
+}

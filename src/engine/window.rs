@@ -1,0 +1,117 @@
+//! Time windows (`WINDOW TUMBLING (SIZE …)`, `WINDOW HOPPING (SIZE …, ADVANCE BY …)`): each
+//! row is assigned to the windows its event time falls in, as the columns `WINDOWSTART` and
+//! `WINDOWEND` (a hopping window repeats the row once per window), before aggregation groups
+//! by them.
+//!
+//! Late rows follow Kafka Streams: stream time is the largest event time seen; a row is
+//! dropped from a window once `WINDOWEND + grace <= stream time` (the window has closed).
+//! Without `GRACE PERIOD` the grace is 24 hours, as ksqlDB's default.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, UInt32Array};
+use datafusion::arrow::compute::take;
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
+
+use super::plan::PlanError;
+use crate::sql::ast::{WindowKind, WindowSpec};
+
+/// The grace period when a query names none: 24 hours.
+pub const DEFAULT_GRACE_MS: i64 = 24 * 3_600_000;
+
+/// Tumbling (advance = size) or hopping windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeWindows {
+    pub size_ms: i64,
+    pub advance_ms: i64,
+    pub grace_ms: i64,
+    pub hopping: bool,
+}
+
+impl TimeWindows {
+    /// The windows of a `WINDOW` clause; SESSION windows are refused here (not yet).
+    pub fn try_new(spec: &WindowSpec) -> Result<TimeWindows, PlanError> {
+        let millis = |span: crate::sql::ast::TimeSpan| i64::try_from(span.millis()).unwrap_or(i64::MAX);
+        let grace_ms = spec.grace_period.map_or(DEFAULT_GRACE_MS, millis);
+        let (size_ms, advance_ms, hopping) = match spec.kind {
+            WindowKind::Tumbling { size } => (millis(size), millis(size), false),
+            WindowKind::Hopping { size, advance_by } => (millis(size), millis(advance_by), true),
+            WindowKind::Session { .. } => {
+                return Err(PlanError("SESSION windows are not supported yet (issue 4)".into()));
+            }
+        };
+        if size_ms <= 0 || advance_ms <= 0 {
+            return Err(PlanError("A window's size and advance must be positive".into()));
+        }
+        if advance_ms > size_ms {
+            return Err(PlanError(format!(
+                "A window's advance ({advance_ms} ms) cannot be larger than its size ({size_ms} ms)"
+            )));
+        }
+        Ok(TimeWindows { size_ms, advance_ms, grace_ms, hopping })
+    }
+
+    /// `WINDOW_TYPE` as a windowed sink declares it.
+    pub fn kind_name(&self) -> &'static str {
+        if self.hopping { "HOPPING" } else { "TUMBLING" }
+    }
+
+    /// The starts of the windows `time` falls in (never negative, as Kafka Streams makes them).
+    fn starts(&self, time: i64) -> impl Iterator<Item = i64> + '_ {
+        let last = time - time.rem_euclid(self.advance_ms);
+        // The first window ending after `time`: the smallest start above `time - size`.
+        let first = (time - self.size_ms + 1).max(0);
+        let first = first + (self.advance_ms - first.rem_euclid(self.advance_ms)) % self.advance_ms;
+        (first..=last).step_by(self.advance_ms as usize).filter(move |s| *s >= 0 && *s <= time)
+    }
+
+    /// `rows` (with their event times at `row_time`) repeated once per open window, with
+    /// `WINDOWSTART` and `WINDOWEND` after their columns; `stream_time` moves forward.
+    pub fn assign(&self, rows: &RecordBatch, row_time: usize, stream_time: &mut i64) -> Result<RecordBatch, PlanError> {
+        let times = rows.column(row_time).as_primitive::<Int64Type>();
+        let (mut sources, mut starts) = (Vec::new(), Vec::new());
+        for row in 0..rows.num_rows() {
+            if times.is_null(row) {
+                continue;
+            }
+            let time = times.value(row);
+            *stream_time = (*stream_time).max(time);
+            for start in self.starts(time) {
+                if start + self.size_ms + self.grace_ms > *stream_time {
+                    sources.push(row as u32);
+                    starts.push(start);
+                }
+            }
+        }
+        let sources = UInt32Array::from(sources);
+        let mut columns: Vec<ArrayRef> =
+            rows.columns().iter().map(|c| take(c.as_ref(), &sources, None)).collect::<Result<_, _>>()?;
+        let ends: Vec<i64> = starts.iter().map(|s| s + self.size_ms).collect();
+        columns.push(Arc::new(Int64Array::from(starts)));
+        columns.push(Arc::new(Int64Array::from(ends)));
+        Ok(RecordBatch::try_new(windowed_schema(&rows.schema()), columns)?)
+    }
+}
+
+/// A row schema with `WINDOWSTART` and `WINDOWEND` after its columns.
+pub fn windowed_schema(schema: &SchemaRef) -> SchemaRef {
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new("WINDOWSTART", DataType::Int64, false));
+    fields.push(Field::new("WINDOWEND", DataType::Int64, false));
+    Arc::new(Schema::new(fields))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_start_where_kafka_streams_starts_them() {
+        let tumbling = TimeWindows { size_ms: 30_000, advance_ms: 30_000, grace_ms: 0, hopping: false };
+        assert_eq!(tumbling.starts(45_000).collect::<Vec<_>>(), [30_000]);
+        let hopping = TimeWindows { size_ms: 30_000, advance_ms: 10_000, grace_ms: 0, hopping: true };
+        assert_eq!(hopping.starts(45_000).collect::<Vec<_>>(), [20_000, 30_000, 40_000]);
+        assert_eq!(hopping.starts(0).collect::<Vec<_>>(), [0], "no window starts before 0");
+        assert_eq!(hopping.starts(10_000).collect::<Vec<_>>(), [0, 10_000]);
+    }
+}
