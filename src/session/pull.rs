@@ -7,8 +7,7 @@
 //! allows key lookups only, without `ksql.query.pull.table.scan.enabled`). The state is read
 //! from the topic at each query: a store kept by the running queries is issue 4's to come.
 
-use datafusion::arrow::array::{Array, RecordBatch, UInt32Array};
-use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::arrow::array::{RecordBatch, UInt32Array};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 
 use super::push::take_limit;
@@ -62,6 +61,9 @@ impl Session {
     ) -> Result<RecordBatch, SessionError> {
         let mut pieces: Vec<RecordBatch> = Vec::new();
         let mut tombstones: Vec<bool> = Vec::new();
+        // Each row's record key as written (a windowed key includes its window), by
+        // partition and offset: what identifies a table's row.
+        let mut keys: std::collections::HashMap<(i32, i64), Option<bytes::Bytes>> = std::collections::HashMap::new();
         for partition in 0..self.log.partition_count(&source.topic).await? {
             let end = self.log.latest_offset(&source.topic, partition).await?;
             let mut offset = self.log.earliest_offset(&source.topic, partition).await?;
@@ -69,6 +71,9 @@ impl Session {
                 let fetch = self.log.read(&source.topic, partition, offset, FETCH_BYTES).await?;
                 let Some(last) = fetch.records.last() else { break };
                 offset = last.offset + 1;
+                if source.kind == SourceKind::Table {
+                    keys.extend(fetch.records.iter().map(|r| ((partition as i32, r.offset as i64), r.key.clone())));
+                }
                 let rows = decode(source, schema, partition, &fetch.records).map_err(|e| refusal(e.0))?;
                 let marks = rows.tombstones.as_ref();
                 tombstones.extend((0..rows.batch.num_rows()).map(|i| marks.is_some_and(|t| t.value(i))));
@@ -78,7 +83,7 @@ impl Session {
         let all = datafusion::arrow::compute::concat_batches(schema, &pieces).map_err(|e| refusal(e.to_string()))?;
         let keep: Vec<u32> = match source.kind {
             SourceKind::Stream => (0..all.num_rows() as u32).filter(|i| !tombstones[*i as usize]).collect(),
-            SourceKind::Table => latest_per_key(source, &all, &tombstones)?,
+            SourceKind::Table => latest_per_key(&all, &tombstones, &keys)?,
         };
         datafusion::arrow::compute::take_record_batch(&all, &UInt32Array::from(keep))
             .map_err(|e| refusal(e.to_string()))
@@ -86,26 +91,21 @@ impl Session {
 }
 
 /// The row numbers of each key's latest row (none for a key whose latest is a tombstone),
-/// in the order keys first appeared.
+/// in the order keys first appeared; a row's key is its record's key bytes.
 fn latest_per_key(
-    source: &crate::catalog::Source,
     rows: &RecordBatch,
     tombstones: &[bool],
+    keys: &std::collections::HashMap<(i32, i64), Option<bytes::Bytes>>,
 ) -> Result<Vec<u32>, SessionError> {
-    let keys: Vec<_> = source
-        .columns
-        .iter()
-        .filter(|c| c.role == ColumnRole::Key)
-        .filter_map(|c| rows.column_by_name(&c.name).cloned())
-        .collect();
-    let converter = RowConverter::new(keys.iter().map(|k| SortField::new(k.data_type().clone())).collect())
-        .map_err(|e| refusal(e.to_string()))?;
-    let converted = converter.convert_columns(&keys).map_err(|e| refusal(e.to_string()))?;
-    let mut order = Vec::new();
-    let mut latest: std::collections::HashMap<datafusion::arrow::row::OwnedRow, Option<u32>> =
-        std::collections::HashMap::new();
+    use datafusion::arrow::array::AsArray;
+    let column = |name: &str| rows.column_by_name(name).cloned().ok_or_else(|| refusal(format!("no {name} column")));
+    let (partitions, offsets) = (column("ROWPARTITION")?, column("ROWOFFSET")?);
+    let partitions = partitions.as_primitive::<datafusion::arrow::datatypes::Int32Type>();
+    let offsets = offsets.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+    let mut order: Vec<Option<bytes::Bytes>> = Vec::new();
+    let mut latest: std::collections::HashMap<Option<bytes::Bytes>, Option<u32>> = std::collections::HashMap::new();
     for (i, deleted) in tombstones.iter().enumerate().take(rows.num_rows()) {
-        let key = converted.row(i).owned();
+        let key = keys.get(&(partitions.value(i), offsets.value(i))).cloned().flatten();
         let value = (!deleted).then_some(i as u32);
         if latest.insert(key.clone(), value).is_none() {
             order.push(key);
