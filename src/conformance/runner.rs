@@ -90,8 +90,8 @@ fn skip_reason(case: &TestCase) -> Option<String> {
     if words.contains(&"JOIN") {
         return Some("needs joins (issue 5)".into());
     }
-    if has("EMIT FINAL") || has("WINDOW SESSION") {
-        return Some("needs session windows and EMIT FINAL (issue 4)".into());
+    if has("WINDOW SESSION") {
+        return Some("needs session windows (issue 4)".into());
     }
     None
 }

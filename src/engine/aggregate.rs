@@ -28,6 +28,8 @@ use super::plan::{PlanError, guarded};
 pub struct AggregatePlan {
     /// The windows rows are assigned to first (a windowed aggregation), if any.
     pub windows: Option<super::window::TimeWindows>,
+    /// `EMIT FINAL`: a window's result is emitted once, when it closes, not at each update.
+    pub emit_final: bool,
     /// WHERE, on the input rows.
     pub filter: Option<Arc<dyn PhysicalExpr>>,
     /// The grouping expressions, on the input rows.
@@ -50,6 +52,10 @@ struct Group {
     /// The group's key, as a one-row array per grouping expression.
     key: Vec<ArrayRef>,
     accumulators: Vec<Box<dyn Accumulator>>,
+    /// The latest event time among its rows (an EMIT FINAL result's timestamp).
+    latest_ms: i64,
+    /// When it was created, for emitting closed windows in arrival order.
+    sequence: u64,
 }
 
 /// The aggregation operator: groups by key, each with its accumulators.
@@ -60,6 +66,8 @@ pub struct Aggregate {
     groups: HashMap<OwnedRow, Group>,
     /// The largest event time seen (for windows: which have closed).
     stream_time: i64,
+    /// The next group's `sequence`.
+    next_sequence: u64,
 }
 
 impl Aggregate {
@@ -77,12 +85,59 @@ impl Aggregate {
             description,
             groups: HashMap::new(),
             stream_time: i64::MIN,
+            next_sequence: 0,
         })
     }
 
     fn update(&mut self, batch: TimedBatch, out: &mut Vec<TimedBatch>) -> Result<(), PlanError> {
-        let plan = Arc::clone(&self.plan);
         let replay = batch.replay;
+        if let Some((keys, values, stamps)) = self.absorb(batch)?
+            && !self.plan.emit_final
+        {
+            self.emit(&keys, &values, stamps, replay, out)?;
+        }
+        self.evict(replay, out)
+    }
+
+    /// Windows that have closed leave the state; with EMIT FINAL their results are emitted
+    /// now, earliest window first.
+    fn evict(&mut self, replay: bool, out: &mut Vec<TimedBatch>) -> Result<(), PlanError> {
+        let Some(windows) = self.plan.windows else { return Ok(()) };
+        let end_index = self.plan.group_by.len() - 1;
+        let end_of =
+            |group: &Group| group.key[end_index].as_primitive_opt::<Int64Type>().map_or(i64::MAX, |e| e.value(0));
+        let stream_time = self.stream_time;
+        let closed: Vec<OwnedRow> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| end_of(g).saturating_add(windows.grace_ms) <= stream_time)
+            .map(|(k, _)| k.clone())
+            .collect();
+        if closed.is_empty() {
+            return Ok(());
+        }
+        let mut closed: Vec<Group> = closed.iter().filter_map(|k| self.groups.remove(k)).collect();
+        if !self.plan.emit_final {
+            return Ok(());
+        }
+        closed.sort_by_key(|g| (end_of(g), g.sequence));
+        let keys: Vec<Vec<ArrayRef>> = closed.iter().map(|g| g.key.clone()).collect();
+        let stamps: Vec<i64> = closed.iter().map(|g| g.latest_ms).collect();
+        let values: Vec<Vec<ScalarValue>> = closed
+            .iter_mut()
+            .map(|g| g.accumulators.iter_mut().map(|a| a.evaluate()).collect::<Result<_, _>>())
+            .collect::<Result<_, _>>()?;
+        self.emit(&keys, &values, stamps, replay, out)
+    }
+
+    /// Takes a batch's rows into their groups; returns the groups it changed, each with its
+    /// new values and the latest event time among the batch's rows of it.
+    #[allow(clippy::type_complexity)]
+    fn absorb(
+        &mut self,
+        batch: TimedBatch,
+    ) -> Result<Option<(Vec<Vec<ArrayRef>>, Vec<Vec<ScalarValue>>, Vec<i64>)>, PlanError> {
+        let plan = Arc::clone(&self.plan);
         // Records without a value are no rows of a stream: they update nothing.
         let mut rows = batch.rows;
         if let Some(tombstones) = &batch.tombstones {
@@ -90,13 +145,6 @@ impl Aggregate {
         }
         if let Some(windows) = &plan.windows {
             rows = windows.assign(&rows, plan.row_time_index, &mut self.stream_time)?;
-            // Closed windows take no more rows: their state can go.
-            let (stream_time, grace) = (self.stream_time, windows.grace_ms);
-            let end_index = plan.group_by.len() - 1;
-            self.groups.retain(|_, group| {
-                let end = group.key[end_index].as_primitive_opt::<Int64Type>().map_or(i64::MAX, |e| e.value(0));
-                end + grace > stream_time
-            });
         }
         if let Some(filter) = &plan.filter {
             let mask = filter.evaluate(&rows)?.into_array(rows.num_rows())?;
@@ -104,7 +152,7 @@ impl Aggregate {
             rows = filter_record_batch(&rows, mask)?;
         }
         if rows.num_rows() == 0 {
-            return Ok(());
+            return Ok(None);
         }
         let mut keys: Vec<ArrayRef> = plan
             .group_by
@@ -117,7 +165,7 @@ impl Aggregate {
             rows = filter_record_batch(&rows, &keyed)?;
             keys = keys.iter().map(|k| datafusion::arrow::compute::filter(k, &keyed)).collect::<Result<_, _>>()?;
             if rows.num_rows() == 0 {
-                return Ok(());
+                return Ok(None);
             }
         }
         let converted = self.converter.convert_columns(&keys)?;
@@ -158,7 +206,8 @@ impl Aggregate {
                     let key = keys.iter().map(|k| take(k.as_ref(), &first, None)).collect::<Result<_, _>>()?;
                     let accumulators =
                         plan.aggregates.iter().map(|a| a.create_accumulator()).collect::<Result<_, _>>()?;
-                    e.insert(Group { key, accumulators })
+                    self.next_sequence += 1;
+                    e.insert(Group { key, accumulators, latest_ms: i64::MIN, sequence: self.next_sequence })
                 }
             };
             for (accumulator, args) in group.accumulators.iter_mut().zip(&arguments) {
@@ -166,11 +215,13 @@ impl Aggregate {
                     args.iter().map(|a| take(a.as_ref(), &indices, None)).collect::<Result<_, _>>()?;
                 accumulator.update_batch(&taken)?;
             }
+            let latest = indices.values().iter().map(|i| times.value(*i as usize)).max().unwrap_or(0);
+            group.latest_ms = group.latest_ms.max(latest);
             group_keys.push(group.key.clone());
             values.push(group.accumulators.iter_mut().map(|a| a.evaluate()).collect::<Result<_, _>>()?);
-            stamps.push(indices.values().iter().map(|i| times.value(*i as usize)).max().unwrap_or(0));
+            stamps.push(latest);
         }
-        self.emit(&group_keys, &values, stamps, replay, out)
+        Ok(Some((group_keys, values, stamps)))
     }
 
     /// The updated groups as output rows: HAVING, then the projection.

@@ -118,7 +118,17 @@ pub async fn plan_query(
         if !query.within.is_empty() || !query.partition_by.is_empty() {
             return Err(PlanError("joins and PARTITION BY are not supported yet".into()));
         }
-        let windows = query.window.as_ref().map(super::window::TimeWindows::try_new).transpose()?;
+        let mut windows = query.window.as_ref().map(super::window::TimeWindows::try_new).transpose()?;
+        let emit_final = query.emit == Some(crate::sql::ast::Emit::Final);
+        if emit_final {
+            let Some(windows) = windows.as_mut() else {
+                return Err(PlanError("EMIT FINAL is only supported for windowed aggregations.".into()));
+            };
+            // A final result waits for the window to close: without a grace period, at its end.
+            if query.window.as_ref().is_some_and(|w| w.grace_period.is_none()) {
+                windows.grace_ms = 0;
+            }
+        }
         let row_time_index =
             row_schema.index_of("ROWTIME").map_err(|_| PlanError("the input rows lack ROWTIME".into()))?;
         let mut config = SessionConfig::new();
@@ -191,6 +201,7 @@ pub async fn plan_query(
         if let Some(parts) = analyzed.as_ref().and_then(aggregate_parts) {
             let mut aggregate = plan_aggregate(parts, &state, &input, &plan_schema, &names, row_time_index)?;
             aggregate.windows = windows;
+            aggregate.emit_final = emit_final;
             return Ok(QueryPlan::Aggregate { plan: aggregate, items });
         }
         if windows.is_some() {
@@ -660,6 +671,7 @@ fn plan_aggregate(
     }
     Ok(super::aggregate::AggregatePlan {
         windows: None,
+        emit_final: false,
         filter,
         group_by,
         aggregates,

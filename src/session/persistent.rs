@@ -335,9 +335,6 @@ impl Session {
         query: &StreamingQuery,
         sink_name: &str,
     ) -> Result<PlannedQuery, SessionError> {
-        if query.emit == Some(crate::sql::ast::Emit::Final) {
-            return Err(not_yet("EMIT FINAL (windowed aggregation comes with issue 4)"));
-        }
         if query.query.limit_clause.is_some() {
             return Err(refusal("LIMIT is only valid in push queries, not in persistent ones".into()));
         }
