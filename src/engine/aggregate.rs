@@ -30,6 +30,9 @@ pub struct AggregatePlan {
     pub windows: Option<super::window::TimeWindows>,
     /// `EMIT FINAL`: a window's result is emitted once, when it closes, not at each update.
     pub emit_final: bool,
+    /// Aggregating a table: where its key columns are in the input rows. A row replacing an
+    /// earlier one of the same key first takes the earlier one out of its group.
+    pub table_keys: Option<Vec<usize>>,
     /// WHERE, on the input rows.
     pub filter: Option<Arc<dyn PhysicalExpr>>,
     /// The grouping expressions, on the input rows.
@@ -68,6 +71,16 @@ pub struct Aggregate {
     stream_time: i64,
     /// The next group's `sequence`.
     next_sequence: u64,
+    /// Aggregating a table: each of its rows' group and aggregate arguments, by table key,
+    /// to take out when the row changes.
+    previous: HashMap<OwnedRow, Previous>,
+}
+
+/// A table row's contribution to its group.
+struct Previous {
+    group: OwnedRow,
+    /// Per aggregate, its arguments for this row (one-row arrays).
+    arguments: Vec<Vec<ArrayRef>>,
 }
 
 impl Aggregate {
@@ -86,6 +99,7 @@ impl Aggregate {
             groups: HashMap::new(),
             stream_time: i64::MIN,
             next_sequence: 0,
+            previous: HashMap::new(),
         })
     }
 
@@ -137,6 +151,9 @@ impl Aggregate {
         &mut self,
         batch: TimedBatch,
     ) -> Result<Option<(Vec<Vec<ArrayRef>>, Vec<Vec<ScalarValue>>, Vec<i64>)>, PlanError> {
+        if let Some(table_keys) = self.plan.table_keys.clone() {
+            return self.absorb_changelog(batch, &table_keys);
+        }
         let plan = Arc::clone(&self.plan);
         // Records without a value are no rows of a stream: they update nothing.
         let mut rows = batch.rows;
@@ -159,8 +176,8 @@ impl Aggregate {
             .iter()
             .map(|e| e.evaluate(&rows).and_then(|v| v.into_array(rows.num_rows())))
             .collect::<Result<_, _>>()?;
-        // A row whose grouping values are all null belongs to no group: ksqlDB drops it.
-        let keyed: BooleanArray = (0..rows.num_rows()).map(|i| Some(keys.iter().any(|k| k.is_valid(i)))).collect();
+        // A row with a null grouping value belongs to no group: ksqlDB drops it.
+        let keyed: BooleanArray = (0..rows.num_rows()).map(|i| Some(keys.iter().all(|k| k.is_valid(i)))).collect();
         if keyed.false_count() > 0 {
             rows = filter_record_batch(&rows, &keyed)?;
             keys = keys.iter().map(|k| datafusion::arrow::compute::filter(k, &keyed)).collect::<Result<_, _>>()?;
@@ -222,6 +239,103 @@ impl Aggregate {
             stamps.push(latest);
         }
         Ok(Some((group_keys, values, stamps)))
+    }
+
+    /// A table's changes, row by row: a row's earlier version leaves its group (a
+    /// retraction), then the row joins its group, unless it is a deletion or fails the WHERE
+    /// clause. Each change emits the groups it touched, the retraction's first.
+    #[allow(clippy::type_complexity)]
+    fn absorb_changelog(
+        &mut self,
+        batch: TimedBatch,
+        table_keys: &[usize],
+    ) -> Result<Option<(Vec<Vec<ArrayRef>>, Vec<Vec<ScalarValue>>, Vec<i64>)>, PlanError> {
+        let plan = Arc::clone(&self.plan);
+        let rows = batch.rows;
+        let n = rows.num_rows();
+        let deleted = |i: usize| batch.tombstones.as_ref().is_some_and(|t| t.value(i));
+        let passes: Vec<bool> = match &plan.filter {
+            None => vec![true; n],
+            Some(filter) => {
+                let mask = filter.evaluate(&rows)?.into_array(n)?;
+                let mask = mask.as_boolean_opt().ok_or_else(|| PlanError("WHERE must be a condition".into()))?;
+                (0..n).map(|i| mask.is_valid(i) && mask.value(i)).collect()
+            }
+        };
+        let key_columns: Vec<ArrayRef> = table_keys.iter().map(|i| rows.column(*i).clone()).collect();
+        let key_converter =
+            RowConverter::new(key_columns.iter().map(|k| SortField::new(k.data_type().clone())).collect())?;
+        let table_keys = key_converter.convert_columns(&key_columns)?;
+        let groups: Vec<ArrayRef> =
+            plan.group_by.iter().map(|e| e.evaluate(&rows).and_then(|v| v.into_array(n))).collect::<Result<_, _>>()?;
+        let group_rows = self.converter.convert_columns(&groups)?;
+        let arguments: Vec<Vec<ArrayRef>> = plan
+            .aggregates
+            .iter()
+            .map(|a| {
+                a.expressions()
+                    .iter()
+                    .map(|e| e.evaluate(&rows).and_then(|v| v.into_array(n)))
+                    .collect::<Result<_, _>>()
+            })
+            .collect::<Result<_, _>>()?;
+        let times = rows.column(plan.row_time_index).as_primitive::<Int64Type>().clone();
+
+        let (mut out_keys, mut out_values, mut out_stamps) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, passed) in passes.iter().enumerate() {
+            let table_key = table_keys.row(i).owned();
+            let time = times.value(i);
+            let mut touched: Vec<OwnedRow> = Vec::with_capacity(2);
+            if let Some(previous) = self.previous.remove(&table_key)
+                && let Some(group) = self.groups.get_mut(&previous.group)
+            {
+                for (accumulator, arguments) in group.accumulators.iter_mut().zip(&previous.arguments) {
+                    if !accumulator.supports_retract_batch() {
+                        return Err(PlanError(
+                            "this aggregate function cannot take a table row out again (not supported yet)".into(),
+                        ));
+                    }
+                    accumulator.retract_batch(arguments)?;
+                }
+                touched.push(previous.group);
+            }
+            let grouped = groups.iter().all(|g| g.is_valid(i));
+            if !deleted(i) && *passed && grouped {
+                let group_key = group_rows.row(i).owned();
+                let one = UInt32Array::from(vec![i as u32]);
+                let row_arguments: Vec<Vec<ArrayRef>> = arguments
+                    .iter()
+                    .map(|args| args.iter().map(|a| take(a.as_ref(), &one, None)).collect::<Result<_, _>>())
+                    .collect::<Result<_, _>>()?;
+                if !self.groups.contains_key(&group_key) {
+                    let key = groups.iter().map(|g| take(g.as_ref(), &one, None)).collect::<Result<_, _>>()?;
+                    let accumulators =
+                        plan.aggregates.iter().map(|a| a.create_accumulator()).collect::<Result<_, _>>()?;
+                    self.next_sequence += 1;
+                    let group = Group { key, accumulators, latest_ms: i64::MIN, sequence: self.next_sequence };
+                    self.groups.insert(group_key.clone(), group);
+                }
+                if let Some(group) = self.groups.get_mut(&group_key) {
+                    for (accumulator, arguments) in group.accumulators.iter_mut().zip(&row_arguments) {
+                        accumulator.update_batch(arguments)?;
+                    }
+                }
+                self.previous.insert(table_key, Previous { group: group_key.clone(), arguments: row_arguments });
+                if !touched.contains(&group_key) {
+                    touched.push(group_key);
+                }
+            }
+            for key in touched {
+                if let Some(group) = self.groups.get_mut(&key) {
+                    group.latest_ms = group.latest_ms.max(time);
+                    out_keys.push(group.key.clone());
+                    out_values
+                        .push(group.accumulators.iter_mut().map(|a| a.evaluate()).collect::<Result<Vec<_>, _>>()?);
+                    out_stamps.push(time);
+                }
+            }
+        }
+        Ok((!out_keys.is_empty()).then_some((out_keys, out_values, out_stamps)))
     }
 
     /// The updated groups as output rows: HAVING, then the projection.

@@ -672,6 +672,7 @@ fn plan_aggregate(
     Ok(super::aggregate::AggregatePlan {
         windows: None,
         emit_final: false,
+        table_keys: None,
         filter,
         group_by,
         aggregates,

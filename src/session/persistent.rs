@@ -363,9 +363,39 @@ impl Session {
                 let items = plan.items().to_vec();
                 (Planned::Stateless(Arc::new(plan)), items)
             }
-            QueryPlan::Aggregate { plan, items } => {
+            QueryPlan::Aggregate { mut plan, items } => {
                 if input.kind == SourceKind::Table {
-                    return Err(not_yet("aggregation of a TABLE (its retractions come with issue 4)"));
+                    if plan.windows.is_some() {
+                        return Err(refusal("A TABLE cannot be aggregated in windows".into()));
+                    }
+                    // A table's rows replace each other by key: each change retracts the last.
+                    let schema = row_schema(&input);
+                    let keys = input
+                        .columns
+                        .iter()
+                        .filter(|c| c.role == ColumnRole::Key)
+                        .map(|c| schema.index_of(&c.name))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| refusal(e.to_string()))?;
+                    plan.table_keys = Some(keys);
+                    // Only aggregates that can take a value out again can follow a table.
+                    let mut unable: Vec<String> = Vec::new();
+                    for aggregate in &plan.aggregates {
+                        let retracts = aggregate.create_accumulator().is_ok_and(|a| a.supports_retract_batch());
+                        let name = aggregate.fun().name().to_uppercase();
+                        if !retracts && !unable.contains(&name) {
+                            unable.push(name);
+                        }
+                    }
+                    if !unable.is_empty() {
+                        let listed = match unable.split_last() {
+                            Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+                            _ => unable.concat(),
+                        };
+                        return Err(refusal(format!(
+                            "The aggregation functions {listed} cannot be applied to a table source, only to a stream source."
+                        )));
+                    }
                 }
                 if !query.partition_by.is_empty() {
                     return Err(refusal("PARTITION BY is not supported with GROUP BY".into()));
@@ -716,8 +746,4 @@ fn persistent_query_of(info: &QueryInfo) -> Result<(StreamingQuery, bool), Sessi
 /// The command offset at the end of a query id, which orders queries by creation.
 fn query_sequence(id: &str) -> u64 {
     id.rsplit('_').next().and_then(|n| n.parse().ok()).unwrap_or(0)
-}
-
-fn not_yet(what: &str) -> SessionError {
-    SessionError::NotSupported { what: what.to_owned(), hint: None, at: Location::new(1, 1) }
 }
