@@ -21,6 +21,10 @@ pub struct QueryBenchArgs {
     /// Partitions of the input topic.
     #[arg(long, default_value_t = 4)]
     partitions: u32,
+    /// The query: `filter` (filter and projection, a stream), `aggregate` (GROUP BY page,
+    /// a table) or `window` (the same per one-minute tumbling window).
+    #[arg(long, default_value = "filter")]
+    query: String,
 }
 
 const STREAM: &str = "CREATE STREAM pageviews (user_id STRING KEY, page STRING, duration_ms BIGINT, referrer STRING)
@@ -28,6 +32,12 @@ const STREAM: &str = "CREATE STREAM pageviews (user_id STRING KEY, page STRING, 
 const QUERY: &str = "CREATE STREAM long_views AS
   SELECT user_id, UCASE(page) AS page, duration_ms / 1000 AS seconds, COALESCE(referrer, 'direct') AS source
   FROM pageviews WHERE duration_ms >= 1000;";
+const AGGREGATE: &str = "CREATE TABLE long_views AS
+  SELECT page, COUNT(*) AS views, SUM(duration_ms) AS total, MAX(duration_ms) AS longest
+  FROM pageviews GROUP BY page;";
+const WINDOW: &str = "CREATE TABLE long_views AS
+  SELECT page, COUNT(*) AS views, SUM(duration_ms) AS total
+  FROM pageviews WINDOW TUMBLING (SIZE 1 MINUTE) GROUP BY page;";
 
 pub async fn run(args: QueryBenchArgs) -> Result<(), CliError> {
     if args.records == 0 || args.partitions == 0 {
@@ -52,7 +62,9 @@ pub async fn run(args: QueryBenchArgs) -> Result<(), CliError> {
                 if n % 3 == 0 { "null".to_string() } else { format!("\"campaign-{}\"", n % 17) }
             );
             bytes += value.len() as u64;
-            batch.push(NewRecord::new(n as i64, Some(Bytes::from(format!("user-{}", n % 10_000))), Some(value.into())));
+            // Event times 10 ms apart: a one-minute window holds 6,000 records.
+            let time = (n * 10) as i64;
+            batch.push(NewRecord::new(time, Some(Bytes::from(format!("user-{}", n % 10_000))), Some(value.into())));
             if batch.len() == 10_000 {
                 log.append("pageviews", partition, &batch).await?;
                 batch.clear();
@@ -88,7 +100,13 @@ pub async fn run(args: QueryBenchArgs) -> Result<(), CliError> {
 
     // The query, from its start until it has written everything.
     let started = Instant::now();
-    session.execute(QUERY, &mut ignore).await.map_err(|e| CliError::Internal(e.to_string()))?;
+    let query = match args.query.as_str() {
+        "filter" => QUERY,
+        "aggregate" => AGGREGATE,
+        "window" => WINDOW,
+        other => return Err(CliError::User(format!("--query is filter, aggregate or window, not {other}"))),
+    };
+    session.execute(query, &mut ignore).await.map_err(|e| CliError::Internal(e.to_string()))?;
     session.wait_until_idle().await.map_err(|e| CliError::Internal(e.to_string()))?;
     let query_secs = started.elapsed().as_secs_f64();
     let written: u64 = log.describe_topic("LONG_VIEWS").await?.partitions.iter().map(|p| p.latest_offset).sum();
@@ -105,7 +123,8 @@ pub async fn run(args: QueryBenchArgs) -> Result<(), CliError> {
         rate(decoded_rows as f64, decode_secs)
     ))?;
     print_line(format_args!(
-        "CSAS (filter, project, JSON out): {records} in, {written} out in {query_secs:.2} s ({} in, {:.1} MB/s)",
+        "{} query: {records} in, {written} out in {query_secs:.2} s ({} in, {:.1} MB/s)",
+        args.query,
         rate(records as f64, query_secs),
         bytes as f64 / 1e6 / query_secs
     ))?;
