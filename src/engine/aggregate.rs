@@ -71,6 +71,9 @@ pub struct Aggregate {
     stream_time: i64,
     /// The next group's `sequence`.
     next_sequence: u64,
+    /// The earliest stream time at which an open window closes (`i64::MAX` when none is
+    /// open): eviction looks at the groups only once stream time gets there.
+    earliest_close: i64,
     /// Aggregating a table: each of its rows' group and aggregate arguments, by table key,
     /// to take out when the row changes.
     previous: HashMap<OwnedRow, Previous>,
@@ -99,6 +102,7 @@ impl Aggregate {
             groups: HashMap::new(),
             stream_time: i64::MIN,
             next_sequence: 0,
+            earliest_close: i64::MAX,
             previous: HashMap::new(),
         })
     }
@@ -121,6 +125,9 @@ impl Aggregate {
         let end_of =
             |group: &Group| group.key[end_index].as_primitive_opt::<Int64Type>().map_or(i64::MAX, |e| e.value(0));
         let stream_time = self.stream_time;
+        if stream_time < self.earliest_close {
+            return Ok(());
+        }
         let closed: Vec<OwnedRow> = self
             .groups
             .iter()
@@ -131,6 +138,8 @@ impl Aggregate {
             return Ok(());
         }
         let mut closed: Vec<Group> = closed.iter().filter_map(|k| self.groups.remove(k)).collect();
+        self.earliest_close =
+            self.groups.values().map(|g| end_of(g).saturating_add(windows.grace_ms)).min().unwrap_or(i64::MAX);
         if !self.plan.emit_final {
             return Ok(());
         }
@@ -220,10 +229,16 @@ impl Aggregate {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => {
                     let first = UInt32Array::from(vec![indices.value(0)]);
-                    let key = keys.iter().map(|k| take(k.as_ref(), &first, None)).collect::<Result<_, _>>()?;
+                    let key: Vec<ArrayRef> =
+                        keys.iter().map(|k| take(k.as_ref(), &first, None)).collect::<Result<_, _>>()?;
                     let accumulators =
                         plan.aggregates.iter().map(|a| a.create_accumulator()).collect::<Result<_, _>>()?;
                     self.next_sequence += 1;
+                    if let Some(windows) = &plan.windows {
+                        let end = key.last().and_then(|k| k.as_primitive_opt::<Int64Type>().map(|e| e.value(0)));
+                        self.earliest_close =
+                            self.earliest_close.min(end.unwrap_or(i64::MAX).saturating_add(windows.grace_ms));
+                    }
                     e.insert(Group { key, accumulators, latest_ms: i64::MIN, sequence: self.next_sequence })
                 }
             };
