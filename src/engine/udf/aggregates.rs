@@ -16,7 +16,118 @@ pub fn functions() -> Vec<AggregateUDF> {
         AggregateUDF::from(TopK { distinct: false, signature: Signature::any(2, Volatility::Immutable) }),
         AggregateUDF::from(TopK { distinct: true, signature: Signature::any(2, Volatility::Immutable) }),
         AggregateUDF::from(Histogram { signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable) }),
+        AggregateUDF::from(ByOffset { latest: true, signature: Signature::variadic_any(Volatility::Immutable) }),
+        AggregateUDF::from(ByOffset { latest: false, signature: Signature::variadic_any(Volatility::Immutable) }),
     ]
+}
+
+/// `LATEST_BY_OFFSET(x [, n] [, ignore_nulls])` / `EARLIEST_BY_OFFSET(…)`: the last (first)
+/// value to arrive, or with `n` the last (first) n as an array; nulls are skipped unless
+/// `ignore_nulls` is false.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ByOffset {
+    latest: bool,
+    signature: Signature,
+}
+
+impl AggregateUDFImpl for ByOffset {
+    fn name(&self) -> &str {
+        if self.latest { "latest_by_offset" } else { "earliest_by_offset" }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        let item = args.first().cloned().unwrap_or(DataType::Null);
+        Ok(match args.get(1) {
+            Some(t) if t.is_integer() => DataType::List(Arc::new(Field::new("item", item, true))),
+            _ => item,
+        })
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        let (item, many) = match args.return_field.data_type() {
+            DataType::List(item) => (item.data_type().clone(), true),
+            other => (other.clone(), false),
+        };
+        Ok(Box::new(Arrivals { latest: self.latest, many, item, n: None, ignore_nulls: None, values: Vec::new() }))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(vec![Arc::new(Field::new(format!("{}[values]", args.name), args.return_field.data_type().clone(), true))])
+    }
+}
+
+#[derive(Debug)]
+struct Arrivals {
+    latest: bool,
+    /// The result is an array of `n` values.
+    many: bool,
+    item: DataType,
+    n: Option<usize>,
+    ignore_nulls: Option<bool>,
+    values: Vec<ScalarValue>,
+}
+
+impl Accumulator for Arrivals {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let Some(array) = values.first() else { return Ok(()) };
+        if self.ignore_nulls.is_none() && !array.is_empty() {
+            // The options are constants: read them once, from the first row.
+            for option in &values[1..] {
+                match ScalarValue::try_from_array(option, 0)? {
+                    ScalarValue::Boolean(b) => self.ignore_nulls = Some(b.unwrap_or(true)),
+                    other => {
+                        if let ScalarValue::Int64(Some(n)) = other.cast_to(&DataType::Int64)? {
+                            self.n = Some(n.max(1) as usize);
+                        }
+                    }
+                }
+            }
+            self.ignore_nulls.get_or_insert(true);
+        }
+        let keep = if self.many { self.n.unwrap_or(1) } else { 1 };
+        for row in 0..array.len() {
+            let value = ScalarValue::try_from_array(array, row)?;
+            if value.is_null() && self.ignore_nulls.unwrap_or(true) {
+                continue;
+            }
+            if self.latest {
+                self.values.push(value);
+                if self.values.len() > keep {
+                    self.values.remove(0);
+                }
+            } else if self.values.len() < keep {
+                self.values.push(value);
+            }
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        if self.many {
+            return Ok(ScalarValue::List(ScalarValue::new_list(&self.values, &self.item, true)));
+        }
+        match self.values.last() {
+            Some(value) => Ok(value.clone()),
+            None => ScalarValue::try_from(&self.item),
+        }
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.values.iter().map(|v| v.size()).sum::<usize>()
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![self.evaluate()?])
+    }
+
+    fn merge_batch(&mut self, _states: &[ArrayRef]) -> Result<()> {
+        // Eddy's aggregations never merge partial states (one accumulator per group).
+        Ok(())
+    }
 }
 
 /// `TOPK(x, k)` / `TOPKDISTINCT(x, k)`.

@@ -36,8 +36,7 @@ const ALIASES: [(&str, &str); 6] = [
 
 /// ksqlDB names for DataFusion aggregates with the same semantics (arrival order is the
 /// order a query's accumulators see).
-const AGGREGATE_ALIASES: [(&str, &str); 3] =
-    [("collect_list", "array_agg"), ("latest_by_offset", "last_value"), ("earliest_by_offset", "first_value")];
+const AGGREGATE_ALIASES: [(&str, &str); 1] = [("collect_list", "array_agg")];
 
 /// A ksqlDB function over arrays. Functions are one per name, so the name is their identity.
 #[derive(Debug)]
