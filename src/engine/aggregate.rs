@@ -50,6 +50,19 @@ pub struct AggregatePlan {
     pub row_time_index: usize,
 }
 
+impl AggregatePlan {
+    /// A new group's accumulators. Aggregating a table takes rows out again, so it uses the
+    /// functions' sliding accumulators, those that can retract (SUM's, for one).
+    pub fn accumulators(&self) -> Result<Vec<Box<dyn Accumulator>>, PlanError> {
+        let sliding = self.table_keys.is_some();
+        Ok(self
+            .aggregates
+            .iter()
+            .map(|a| if sliding { a.create_sliding_accumulator() } else { a.create_accumulator() })
+            .collect::<Result<_, _>>()?)
+    }
+}
+
 /// One group's state.
 struct Group {
     /// The group's key, as a one-row array per grouping expression.
@@ -59,6 +72,9 @@ struct Group {
     latest_ms: i64,
     /// When it was created, for emitting closed windows in arrival order.
     sequence: u64,
+    /// Whether its last emitted row passed HAVING: a group HAVING rejects is deleted from
+    /// the table (a tombstone) only if it was in it.
+    passed: bool,
 }
 
 /// The aggregation operator: groups by key, each with its accumulators.
@@ -77,6 +93,26 @@ pub struct Aggregate {
     /// Aggregating a table: each of its rows' group and aggregate arguments, by table key,
     /// to take out when the row changes.
     previous: HashMap<OwnedRow, Previous>,
+}
+
+/// The groups a batch changed (or closed), in output order, each with its values and the
+/// timestamp its output row gets.
+#[derive(Default)]
+struct Changed {
+    ids: Vec<OwnedRow>,
+    keys: Vec<Vec<ArrayRef>>,
+    values: Vec<Vec<ScalarValue>>,
+    stamps: Vec<i64>,
+}
+
+impl Changed {
+    fn push(&mut self, id: OwnedRow, group: &mut Group, stamp: i64) -> Result<(), PlanError> {
+        self.ids.push(id);
+        self.keys.push(group.key.clone());
+        self.values.push(group.accumulators.iter_mut().map(|a| a.evaluate()).collect::<Result<_, _>>()?);
+        self.stamps.push(stamp);
+        Ok(())
+    }
 }
 
 /// A table row's contribution to its group.
@@ -109,10 +145,10 @@ impl Aggregate {
 
     fn update(&mut self, batch: TimedBatch, out: &mut Vec<TimedBatch>) -> Result<(), PlanError> {
         let replay = batch.replay;
-        if let Some((keys, values, stamps)) = self.absorb(batch)?
+        if let Some(changed) = self.absorb(batch)?
             && !self.plan.emit_final
         {
-            self.emit(&keys, &values, stamps, replay, out)?;
+            self.emit(changed, replay, out)?;
         }
         self.evict(replay, out)
     }
@@ -137,29 +173,26 @@ impl Aggregate {
         if closed.is_empty() {
             return Ok(());
         }
-        let mut closed: Vec<Group> = closed.iter().filter_map(|k| self.groups.remove(k)).collect();
+        let mut closed: Vec<(OwnedRow, Group)> =
+            closed.into_iter().filter_map(|k| self.groups.remove(&k).map(|g| (k, g))).collect();
         self.earliest_close =
             self.groups.values().map(|g| end_of(g).saturating_add(windows.grace_ms)).min().unwrap_or(i64::MAX);
         if !self.plan.emit_final {
             return Ok(());
         }
-        closed.sort_by_key(|g| (end_of(g), g.sequence));
-        let keys: Vec<Vec<ArrayRef>> = closed.iter().map(|g| g.key.clone()).collect();
-        let stamps: Vec<i64> = closed.iter().map(|g| g.latest_ms).collect();
-        let values: Vec<Vec<ScalarValue>> = closed
-            .iter_mut()
-            .map(|g| g.accumulators.iter_mut().map(|a| a.evaluate()).collect::<Result<_, _>>())
-            .collect::<Result<_, _>>()?;
-        self.emit(&keys, &values, stamps, replay, out)
+        closed.sort_by_key(|(_, g)| (end_of(g), g.sequence));
+        let mut changed = Changed::default();
+        for (id, mut group) in closed {
+            let stamp = group.latest_ms;
+            changed.push(id, &mut group, stamp)?;
+        }
+        self.emit(changed, replay, out)
     }
 
     /// Takes a batch's rows into their groups; returns the groups it changed, each with its
     /// new values and the latest event time among the batch's rows of it.
     #[allow(clippy::type_complexity)]
-    fn absorb(
-        &mut self,
-        batch: TimedBatch,
-    ) -> Result<Option<(Vec<Vec<ArrayRef>>, Vec<Vec<ScalarValue>>, Vec<i64>)>, PlanError> {
+    fn absorb(&mut self, batch: TimedBatch) -> Result<Option<Changed>, PlanError> {
         if let Some(table_keys) = self.plan.table_keys.clone() {
             return self.absorb_changelog(batch, &table_keys);
         }
@@ -220,9 +253,7 @@ impl Aggregate {
             .collect::<Result<_, _>>()?;
         let times = rows.column(plan.row_time_index).as_primitive::<Int64Type>().clone();
 
-        let mut group_keys: Vec<Vec<ArrayRef>> = Vec::with_capacity(order.len());
-        let mut values: Vec<Vec<ScalarValue>> = Vec::with_capacity(order.len());
-        let mut stamps: Vec<i64> = Vec::with_capacity(order.len());
+        let mut changed = Changed::default();
         for key in &order {
             let indices = UInt32Array::from(members.get(key).cloned().unwrap_or_default());
             let group = match self.groups.entry(key.clone()) {
@@ -231,15 +262,20 @@ impl Aggregate {
                     let first = UInt32Array::from(vec![indices.value(0)]);
                     let key: Vec<ArrayRef> =
                         keys.iter().map(|k| take(k.as_ref(), &first, None)).collect::<Result<_, _>>()?;
-                    let accumulators =
-                        plan.aggregates.iter().map(|a| a.create_accumulator()).collect::<Result<_, _>>()?;
+                    let accumulators = plan.accumulators()?;
                     self.next_sequence += 1;
                     if let Some(windows) = &plan.windows {
                         let end = key.last().and_then(|k| k.as_primitive_opt::<Int64Type>().map(|e| e.value(0)));
                         self.earliest_close =
                             self.earliest_close.min(end.unwrap_or(i64::MAX).saturating_add(windows.grace_ms));
                     }
-                    e.insert(Group { key, accumulators, latest_ms: i64::MIN, sequence: self.next_sequence })
+                    e.insert(Group {
+                        key,
+                        accumulators,
+                        latest_ms: i64::MIN,
+                        sequence: self.next_sequence,
+                        passed: false,
+                    })
                 }
             };
             for (accumulator, args) in group.accumulators.iter_mut().zip(&arguments) {
@@ -249,22 +285,16 @@ impl Aggregate {
             }
             let latest = indices.values().iter().map(|i| times.value(*i as usize)).max().unwrap_or(0);
             group.latest_ms = group.latest_ms.max(latest);
-            group_keys.push(group.key.clone());
-            values.push(group.accumulators.iter_mut().map(|a| a.evaluate()).collect::<Result<_, _>>()?);
-            stamps.push(latest);
+            changed.push(key.clone(), group, latest)?;
         }
-        Ok(Some((group_keys, values, stamps)))
+        Ok(Some(changed))
     }
 
     /// A table's changes, row by row: a row's earlier version leaves its group (a
     /// retraction), then the row joins its group, unless it is a deletion or fails the WHERE
     /// clause. Each change emits the groups it touched, the retraction's first.
     #[allow(clippy::type_complexity)]
-    fn absorb_changelog(
-        &mut self,
-        batch: TimedBatch,
-        table_keys: &[usize],
-    ) -> Result<Option<(Vec<Vec<ArrayRef>>, Vec<Vec<ScalarValue>>, Vec<i64>)>, PlanError> {
+    fn absorb_changelog(&mut self, batch: TimedBatch, table_keys: &[usize]) -> Result<Option<Changed>, PlanError> {
         let plan = Arc::clone(&self.plan);
         let rows = batch.rows;
         let n = rows.num_rows();
@@ -296,7 +326,7 @@ impl Aggregate {
             .collect::<Result<_, _>>()?;
         let times = rows.column(plan.row_time_index).as_primitive::<Int64Type>().clone();
 
-        let (mut out_keys, mut out_values, mut out_stamps) = (Vec::new(), Vec::new(), Vec::new());
+        let mut changed = Changed::default();
         for (i, passed) in passes.iter().enumerate() {
             let table_key = table_keys.row(i).owned();
             let time = times.value(i);
@@ -324,10 +354,10 @@ impl Aggregate {
                     .collect::<Result<_, _>>()?;
                 if !self.groups.contains_key(&group_key) {
                     let key = groups.iter().map(|g| take(g.as_ref(), &one, None)).collect::<Result<_, _>>()?;
-                    let accumulators =
-                        plan.aggregates.iter().map(|a| a.create_accumulator()).collect::<Result<_, _>>()?;
+                    let accumulators = plan.accumulators()?;
                     self.next_sequence += 1;
-                    let group = Group { key, accumulators, latest_ms: i64::MIN, sequence: self.next_sequence };
+                    let group =
+                        Group { key, accumulators, latest_ms: i64::MIN, sequence: self.next_sequence, passed: false };
                     self.groups.insert(group_key.clone(), group);
                 }
                 if let Some(group) = self.groups.get_mut(&group_key) {
@@ -343,26 +373,17 @@ impl Aggregate {
             for key in touched {
                 if let Some(group) = self.groups.get_mut(&key) {
                     group.latest_ms = group.latest_ms.max(time);
-                    out_keys.push(group.key.clone());
-                    out_values
-                        .push(group.accumulators.iter_mut().map(|a| a.evaluate()).collect::<Result<Vec<_>, _>>()?);
-                    out_stamps.push(time);
+                    changed.push(key, group, time)?;
                 }
             }
         }
-        Ok((!out_keys.is_empty()).then_some((out_keys, out_values, out_stamps)))
+        Ok((!changed.ids.is_empty()).then_some(changed))
     }
 
     /// The updated groups as output rows: HAVING, then the projection.
-    fn emit(
-        &self,
-        keys: &[Vec<ArrayRef>],
-        values: &[Vec<ScalarValue>],
-        stamps: Vec<i64>,
-        replay: bool,
-        out: &mut Vec<TimedBatch>,
-    ) -> Result<(), PlanError> {
-        let plan = &self.plan;
+    fn emit(&mut self, changed: Changed, replay: bool, out: &mut Vec<TimedBatch>) -> Result<(), PlanError> {
+        let plan = Arc::clone(&self.plan);
+        let Changed { ids, keys, values, stamps } = changed;
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(plan.aggregate_schema.fields().len());
         for k in 0..plan.group_by.len() {
             let parts: Vec<&dyn Array> = keys.iter().map(|key| key[k].as_ref()).collect();
@@ -376,26 +397,50 @@ impl Aggregate {
                 datafusion::arrow::compute::cast(&column, field.data_type())?
             });
         }
-        let aggregated = RecordBatch::try_new(plan.aggregate_schema.clone(), columns)?;
+        let mut aggregated = RecordBatch::try_new(plan.aggregate_schema.clone(), columns)?;
+        let mut stamps = stamps;
+        // HAVING: a rejected group becomes a tombstone if its previous row was in the table,
+        // and emits nothing if it was not (as Kafka Streams' filter with old values).
+        let mut rejected: Option<BooleanArray> = None;
+        if let Some(having) = &plan.having {
+            let mask = having.evaluate(&aggregated)?.into_array(aggregated.num_rows())?;
+            let mask = mask.as_boolean_opt().ok_or_else(|| PlanError("HAVING must be a condition".into()))?;
+            let mut keep = Vec::with_capacity(ids.len());
+            let mut outcome = Vec::with_capacity(ids.len());
+            // Closed windows have left `groups`; a batch may touch a group more than once.
+            let mut seen: HashMap<&OwnedRow, bool> = HashMap::new();
+            for (i, id) in ids.iter().enumerate() {
+                let passes = mask.is_valid(i) && mask.value(i);
+                let before = seen.get(id).copied().unwrap_or_else(|| self.groups.get(id).is_some_and(|g| g.passed));
+                seen.insert(id, passes);
+                keep.push(passes || before);
+                if passes || before {
+                    outcome.push(!passes);
+                }
+            }
+            for (id, passes) in seen {
+                if let Some(group) = self.groups.get_mut(id) {
+                    group.passed = passes;
+                }
+            }
+            if keep.iter().any(|k| !k) {
+                let keep = BooleanArray::from(keep);
+                aggregated = filter_record_batch(&aggregated, &keep)?;
+                stamps = stamps.iter().zip(keep.values().iter()).filter(|(_, k)| *k).map(|(s, _)| *s).collect();
+            }
+            let outcome = BooleanArray::from(outcome);
+            rejected = (outcome.true_count() > 0).then_some(outcome);
+        }
         // The window of each row: the last two grouping columns of a windowed aggregation.
         let windows = plan.windows.map(|_| {
             let n = plan.group_by.len();
             (aggregated.column(n - 2).clone(), aggregated.column(n - 1).clone())
         });
         let stamps: ArrayRef = Arc::new(Int64Array::from(stamps));
-        // A group HAVING rejects is deleted from the table: its row is a tombstone.
-        let tombstones = match &plan.having {
-            None => None,
-            Some(having) => {
-                let mask = having.evaluate(&aggregated)?.into_array(aggregated.num_rows())?;
-                let mask: BooleanArray =
-                    mask.as_boolean_opt().cloned().ok_or_else(|| PlanError("HAVING must be a condition".into()))?;
-                let passed =
-                    if mask.null_count() > 0 { datafusion::arrow::compute::prep_null_mask_filter(&mask) } else { mask };
-                let rejected = datafusion::arrow::compute::not(&passed)?;
-                (rejected.true_count() > 0).then_some(rejected)
-            }
-        };
+        let tombstones = rejected;
+        if aggregated.num_rows() == 0 {
+            return Ok(());
+        }
         let projected = plan
             .projection
             .iter()

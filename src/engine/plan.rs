@@ -477,6 +477,15 @@ fn rewrite_with_types(
             rewrite_typed(expr, typer, "Invalid Select")?;
         }
     }
+    // Grouping expressions get the same rewrites, so that they still match the projection's.
+    if let datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(exprs, _) = &mut select.group_by {
+        for expr in exprs {
+            rewrite_typed(expr, typer, "Invalid Group By")?;
+        }
+    }
+    if let Some(having) = select.having.as_mut() {
+        rewrite_typed(having, typer, "Invalid Having")?;
+    }
     Ok(())
 }
 

@@ -51,6 +51,14 @@ pub fn rewrite_constructors<V: datafusion::sql::sqlparser::ast::VisitMut>(node: 
                     list.duplicate_treatment = Some(datafusion::sql::sqlparser::ast::DuplicateTreatment::Distinct);
                     function.name = ObjectName::from(vec![Ident::new("count")]);
                 }
+                // COUNT(*) counts ROWTIME, as ksqlDB rewrites it (a row always has one), so
+                // that it is not the same aggregate as COUNT(1) to DataFusion.
+                if name == "count"
+                    && let FunctionArguments::List(list) = &mut function.args
+                    && let [FunctionArg::Unnamed(argument @ FunctionArgExpr::Wildcard)] = list.args.as_mut_slice()
+                {
+                    *argument = FunctionArgExpr::Expr(Expr::Identifier(Ident::new("ROWTIME")));
+                }
                 let assignments = || assignment_args(function);
                 match name.as_str() {
                     "map" => {
@@ -255,6 +263,23 @@ pub fn rewrite_typed(expr: &mut Expr, typer: &Typer<'_>, context: &str) -> Resul
             {
                 let inner = std::mem::replace(inner.as_mut(), Expr::value(Value::Null));
                 *expr = call("ksql_cast", vec![inner, Expr::value(Value::SingleQuotedString("STRING".into()))]);
+                Ok(())
+            }
+            // SUM of an INT is an INT to ksqlDB (DataFusion widens it to BIGINT).
+            Expr::Function(function)
+                if function.name.to_string().eq_ignore_ascii_case("sum")
+                    && let FunctionArguments::List(list) = &function.args
+                    && let [FunctionArg::Unnamed(FunctionArgExpr::Expr(argument))] = list.args.as_slice()
+                    && typer.type_of(argument) == Some(DataType::Int32) =>
+            {
+                let sum = std::mem::replace(expr, Expr::value(Value::Null));
+                *expr = Expr::Cast {
+                    kind: CastKind::Cast,
+                    expr: Box::new(sum),
+                    data_type: SqlDataType::Int(None),
+                    array: false,
+                    format: None,
+                };
                 Ok(())
             }
             _ => Ok(()),

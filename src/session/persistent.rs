@@ -381,8 +381,10 @@ impl Session {
                     // Only aggregates that can take a value out again can follow a table.
                     let mut unable: Vec<String> = Vec::new();
                     for aggregate in &plan.aggregates {
-                        let retracts = aggregate.create_accumulator().is_ok_and(|a| a.supports_retract_batch());
                         let name = aggregate.fun().name().to_uppercase();
+                        // ksqlDB has no table variant of MIN and MAX, though DataFusion can retract.
+                        let retracts = aggregate.create_sliding_accumulator().is_ok_and(|a| a.supports_retract_batch())
+                            && !matches!(name.as_str(), "MIN" | "MAX");
                         if !retracts && !unable.contains(&name) {
                             unable.push(name);
                         }
@@ -614,16 +616,16 @@ fn key_columns(
         }
         (partition_by, what_keys)
     };
-    let same = |a: &Expr, b: &Expr| match (a, b) {
+    let same = |a: &Expr, b: &Expr| match (unnested(a), unnested(b)) {
         (Expr::Identifier(x), Expr::Identifier(y)) => x.value == y.value,
-        _ => strip_quotes(a) == strip_quotes(b),
+        (a, b) => strip_quotes(a) == strip_quotes(b),
     };
     let mut keys = vec![None; items.len()];
-    let mut missing = false;
+    let mut missing = Vec::new();
     for (position, want) in wanted.iter().enumerate() {
         let found: Vec<usize> = (0..items.len()).filter(|i| same(&items[*i], want)).collect();
         match found.as_slice() {
-            [] => missing = true,
+            [] => missing.push(position),
             [one] => keys[*one] = Some(position),
             several => {
                 let mut aliases: Vec<&str> = several.iter().map(|i| names[*i].as_str()).collect();
@@ -636,10 +638,19 @@ fn key_columns(
             }
         }
     }
-    if missing {
-        // ksqlDB names them all, as written but qualified by the source.
+    if !missing.is_empty() {
+        // For PARTITION BY ksqlDB names them all, as written but qualified by the source; for
+        // GROUP BY only those missing, a column by its name.
         let all: Vec<String> = if keying.is_empty() {
             wanted.iter().map(strip_quotes).collect()
+        } else if group_by.is_some() {
+            missing
+                .iter()
+                .map(|i| match &wanted[*i] {
+                    Expr::Identifier(ident) => ident.value.clone(),
+                    _ => qualified_text(&keying[*i], input),
+                })
+                .collect()
         } else {
             keying.iter().map(|e| qualified_text(e, input)).collect()
         };
@@ -675,6 +686,14 @@ fn check_reserved_names(items: &[Expr], names: &[String], keys: &[Option<usize>]
         }));
     }
     Ok(())
+}
+
+/// An expression without the parentheses around it.
+fn unnested(mut expr: &Expr) -> &Expr {
+    while let Expr::Nested(inner) = expr {
+        expr = inner;
+    }
+    expr
 }
 
 fn strip_quotes(expr: &Expr) -> String {

@@ -239,7 +239,7 @@ async fn group_by_makes_a_table_updated_as_records_arrive() {
         run(&mut s, "CREATE STREAM per_user AS SELECT user_id, COUNT(*) FROM pv GROUP BY user_id;").await.unwrap_err();
     assert!(e.to_string().contains("Your SELECT query produces a TABLE"), "{e}");
     let e = run(&mut s, "CREATE TABLE t AS SELECT COUNT(*) AS n FROM pv GROUP BY user_id;").await.unwrap_err();
-    assert!(e.to_string().contains("must include the grouping expression PV.USER_ID"), "{e}");
+    assert!(e.to_string().contains("must include the grouping expression USER_ID in"), "{e}");
     run(
         &mut s,
         "CREATE TABLE per_user AS SELECT user_id, COUNT(*) AS views, SUM(ms) AS total, MAX(page) AS last_page
