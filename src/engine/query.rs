@@ -51,6 +51,9 @@ pub struct QuerySpec {
     /// from where the query first started, the records before the commit only to rebuild
     /// that state (nothing is written twice).
     pub rebuild_state: bool,
+    /// The sink's key is the input's, unchanged (no PARTITION BY or GROUP BY): a record
+    /// without a key stays without one.
+    pub keeps_key: bool,
 }
 
 /// How a query is doing.
@@ -189,7 +192,8 @@ impl RunningQuery {
             })
         };
         let sink = {
-            let (state, id, encoder) = (Arc::clone(&state), spec.id.clone(), SinkEncoder::new(Arc::clone(&spec.sink)));
+            let (state, id, encoder) =
+                (Arc::clone(&state), spec.id.clone(), SinkEncoder::new(Arc::clone(&spec.sink), spec.keeps_key));
             tokio::spawn(async move {
                 match write_sink(&id, encoder, producer, offsets, sink_rx, &state).await {
                     Ok(()) => state.set_status(QueryStatus::Stopped),

@@ -17,11 +17,13 @@ use crate::log::{NewRecord, Producer};
 /// Encodes rows for one sink.
 pub struct SinkEncoder {
     sink: Arc<Source>,
+    /// The key is the input's, unchanged: several key columns all null were no key at all.
+    keeps_key: bool,
 }
 
 impl SinkEncoder {
-    pub fn new(sink: Arc<Source>) -> Self {
-        SinkEncoder { sink }
+    pub fn new(sink: Arc<Source>, keeps_key: bool) -> Self {
+        SinkEncoder { sink, keeps_key }
     }
 
     pub fn sink(&self) -> &Arc<Source> {
@@ -32,7 +34,16 @@ impl SinkEncoder {
     /// `producer`. Rows whose timestamp cannot be had are skipped and returned as errors.
     pub fn write(&self, batch: &TimedBatch, producer: &mut Producer) -> Result<Vec<String>, FormatError> {
         let rows = &batch.rows;
-        let keys = self.sink.key_codec.encode(&self.columns_for(&self.sink.key_codec, rows)?)?;
+        let key_columns = self.columns_for(&self.sink.key_codec, rows)?;
+        let mut keys = self.sink.key_codec.encode(&key_columns)?;
+        // A passed-through key of several columns, all null, was no key (null in, null out).
+        if self.keeps_key && key_columns.num_columns() > 1 {
+            for (row, key) in keys.iter_mut().enumerate() {
+                if key_columns.columns().iter().all(|c| c.is_null(row)) {
+                    *key = None;
+                }
+            }
+        }
         let values = self.sink.value_codec.encode(&self.columns_for(&self.sink.value_codec, rows)?)?;
         let (timestamps, mut errors) = match &self.sink.timestamp_column {
             Some(_) => {

@@ -29,7 +29,7 @@ pub fn check(schema: &SchemaRef) -> Result<(), FormatError> {
         // ksqlDB names the kind of type only: 'ARRAY', not 'ARRAY<INTEGER>'.
         other => {
             let name = ksql_type_name(other);
-            let kind = name.split('<').next().unwrap_or(&name);
+            let kind = name.split(['<', '(']).next().unwrap_or(&name);
             Err(FormatError(format!("The 'KAFKA' format does not support type '{kind}'")))
         }
     }

@@ -138,7 +138,10 @@ impl Session {
                 continue;
             };
             let text = self.substitute(&current.text[range], start)?;
-            let statement = parse_one(&text).map_err(|e| SessionError::Parse(shift(e, start)))?;
+            let statement = parse_one(&text).map_err(|mut e| {
+                e.statement = Some(format!("{};", text.trim().trim_end_matches(';')));
+                SessionError::Parse(shift(e, start))
+            })?;
             // What other processes changed in the catalog meanwhile applies first.
             self.catch_up().await?;
             if let Statement::RunScript { path } = &statement {

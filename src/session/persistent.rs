@@ -272,9 +272,12 @@ impl Session {
         let sink =
             self.catalog.source(&info.sink).cloned().ok_or_else(|| refusal(format!("{} does not exist", info.sink)))?;
         let rebuild_state = matches!(planned.plan, Planned::Aggregate(_));
+        // Without PARTITION BY or GROUP BY the key passes through: a null key stays null.
+        let keeps_key = query.partition_by.is_empty() && !rebuild_state;
         let spec = QuerySpec {
             id: info.id.clone(),
             rebuild_state,
+            keeps_key,
             operators: operators_for(&query, &planned),
             input: planned.input,
             sink,

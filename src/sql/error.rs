@@ -13,11 +13,13 @@ pub struct ParseError {
     pub line: u64,
     pub column: u64,
     pub hint: Option<String>,
+    /// The statement's text, said after the message as ksqlDB says it.
+    pub statement: Option<String>,
 }
 
 impl ParseError {
     pub fn new(message: impl Into<String>, at: Location) -> Self {
-        ParseError { message: message.into(), line: at.line, column: at.column, hint: None }
+        ParseError { message: message.into(), line: at.line, column: at.column, hint: None, statement: None }
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
@@ -36,7 +38,9 @@ impl ParseError {
             Some((message, position)) => {
                 let mut numbers = position.split(", Column: ").map(|n| n.trim().parse::<u64>().ok());
                 match (numbers.next().flatten(), numbers.next().flatten()) {
-                    (Some(line), Some(column)) => ParseError { message: message.to_owned(), line, column, hint: None },
+                    (Some(line), Some(column)) => {
+                        ParseError { message: message.to_owned(), line, column, hint: None, statement: None }
+                    }
                     _ => ParseError::new(text.clone(), fallback),
                 }
             }
@@ -52,7 +56,10 @@ impl ParseError {
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // "Syntax Error" as ksqlDB says it, so tools matching its messages find it.
-        write!(f, "line {}:{}: Syntax Error: {}", self.line, self.column, self.message)?;
+        write!(f, "line {}:{}: Syntax Error\n{}", self.line, self.column, self.message)?;
+        if let Some(statement) = &self.statement {
+            write!(f, "\nStatement: {statement}")?;
+        }
         if let Some(hint) = &self.hint {
             write!(f, "\nhint: {hint}")?;
         }

@@ -23,7 +23,11 @@ pub fn parse_type(parser: &mut Parser<'_>) -> Result<SqlType, ParserError> {
     if word.value.eq_ignore_ascii_case("NULL") {
         return Err(error("NULL is not a type; give the column a type", &token));
     }
-    Ok(match word.value.to_ascii_uppercase().as_str() {
+    let name = word.value.to_ascii_uppercase();
+    if !matches!(name.as_str(), "DECIMAL" | "ARRAY" | "MAP" | "STRUCT") && parser.consume_token(&Token::LParen) {
+        skip_type_parameters(parser)?;
+    }
+    Ok(match name.as_str() {
         "BOOLEAN" => SqlType::Boolean,
         "INT" | "INTEGER" => SqlType::Int,
         "BIGINT" => SqlType::Bigint,
@@ -72,6 +76,30 @@ pub fn parse_type(parser: &mut Parser<'_>) -> Result<SqlType, ParserError> {
         }
         _ => SqlType::Custom(Ident::new(word.value.clone())),
     })
+}
+
+/// ksqlDB's grammar lets any type name take parameters, `VARCHAR(10)` or `VARCHAR(STRING)`,
+/// which it ignores; so does Eddy. Parses them after the `(`.
+fn skip_type_parameters(parser: &mut Parser<'_>) -> Result<(), ParserError> {
+    loop {
+        let token = parser.next_token();
+        match &token.token {
+            Token::Number(..) => {}
+            Token::Word(w) if w.value.eq_ignore_ascii_case("STRING") => {}
+            _ => return Err(error_at("Expecting {'STRING', INTEGER_VALUE}", &token)),
+        }
+        let token = parser.next_token();
+        match &token.token {
+            Token::Comma => {}
+            Token::RParen => return Ok(()),
+            _ => return Err(error_at("Expecting {',', ')'}", &token)),
+        }
+    }
+}
+
+/// An error at a token, said as ksqlDB's grammar says it.
+fn error_at(message: &str, at: &TokenWithSpan) -> ParserError {
+    ParserError::ParserError(format!("{message}{}", at.span.start))
 }
 
 /// An error in sqlparser's form (its message carries the position).

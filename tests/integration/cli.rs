@@ -427,7 +427,7 @@ fn the_repl_runs_statements_and_survives_errors() {
     assert!(stdout.contains(" Stream created\n"), "{stdout}");
     assert!(stdout.contains(" S           | s"), "the statement after the error ran: {stdout}");
     assert!(!stdout.contains("Kafka Topic | Partitions"), "nothing runs after exit: {stdout}");
-    assert!(stderr.contains("error: line 1:1: Syntax Error: Expected: an SQL statement, found: this"), "{stderr}");
+    assert!(stderr.contains("error: line 1:1: Syntax Error\nExpected: an SQL statement, found: this"), "{stderr}");
     let history = std::fs::read_to_string(d.join(".eddy_history")).unwrap();
     assert!(history.contains("SHOW STREAMS;"), "{history}");
 }
