@@ -367,6 +367,19 @@ impl Session {
                 (Planned::Stateless(Arc::new(plan)), items)
             }
             QueryPlan::Aggregate { mut plan, items } => {
+                // ksqlDB keeps these functions' state in the source's value format, and
+                // DELIMITED cannot hold a list or struct.
+                let structured_state =
+                    ["topk", "topkdistinct", "correlation", "collect_list", "collect_set", "histogram"];
+                if input.value_format == crate::catalog::Format::Delimited
+                    && plan.aggregates.iter().any(|a| structured_state.contains(&a.fun().name()))
+                {
+                    return Err(refusal(
+                        "One of the functions used in the statement has an intermediate type that the value format \
+                         can not handle. Please remove the function or change the format."
+                            .into(),
+                    ));
+                }
                 if input.kind == SourceKind::Table {
                     if plan.windows.is_some() {
                         return Err(refusal("A TABLE cannot be aggregated in windows".into()));

@@ -13,8 +13,9 @@ use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, Sign
 pub fn functions() -> Vec<AggregateUDF> {
     vec![
         AggregateUDF::from(CollectSet { signature: Signature::any(1, Volatility::Immutable) }),
-        AggregateUDF::from(TopK { distinct: false, signature: Signature::any(2, Volatility::Immutable) }),
-        AggregateUDF::from(TopK { distinct: true, signature: Signature::any(2, Volatility::Immutable) }),
+        AggregateUDF::from(TopK { distinct: false, signature: Signature::variadic_any(Volatility::Immutable) }),
+        AggregateUDF::from(TopK { distinct: true, signature: Signature::variadic_any(Volatility::Immutable) }),
+        AggregateUDF::from(SumList { signature: Signature::any(1, Volatility::Immutable) }),
         AggregateUDF::from(Histogram { signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable) }),
         AggregateUDF::from(ByOffset { latest: true, signature: Signature::variadic_any(Volatility::Immutable) }),
         AggregateUDF::from(ByOffset { latest: false, signature: Signature::variadic_any(Volatility::Immutable) }),
@@ -48,8 +49,11 @@ impl AggregateUDFImpl for ByOffset {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        // With a count (an integer second argument) it returns a list of the values; the
+        // value itself may be a list too.
+        let many = args.exprs.get(1).and_then(|e| e.data_type(args.schema).ok()).is_some_and(|t| t.is_integer());
         let (item, many) = match args.return_field.data_type() {
-            DataType::List(item) => (item.data_type().clone(), true),
+            DataType::List(item) if many => (item.data_type().clone(), true),
             other => (other.clone(), false),
         };
         Ok(Box::new(Arrivals { latest: self.latest, many, item, n: None, ignore_nulls: None, values: Vec::new() }))
@@ -130,11 +134,25 @@ impl Accumulator for Arrivals {
     }
 }
 
-/// `TOPK(x, k)` / `TOPKDISTINCT(x, k)`.
+/// `TOPK(x, k)` / `TOPKDISTINCT(x, k)`: the k largest values, largest first. `TOPK(x, y, …,
+/// k)` keeps other columns with each value: a list of `STRUCT<sort_col, col0, col1, …>`,
+/// ordered by `sort_col` (ties in arrival order).
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct TopK {
     distinct: bool,
     signature: Signature,
+}
+
+/// The struct `TOPK(x, y, …, k)` returns an item of, given the argument types.
+fn topk_struct(args: &[DataType]) -> Option<DataType> {
+    if args.len() <= 2 {
+        return None;
+    }
+    let mut fields = vec![Field::new("sort_col", args[0].clone(), true)];
+    for (i, t) in args[1..args.len() - 1].iter().enumerate() {
+        fields.push(Field::new(format!("col{i}"), t.clone(), true));
+    }
+    Some(DataType::Struct(fields.into()))
 }
 
 impl AggregateUDFImpl for TopK {
@@ -147,7 +165,14 @@ impl AggregateUDFImpl for TopK {
     }
 
     fn return_type(&self, args: &[DataType]) -> Result<DataType> {
-        let item = args.first().cloned().unwrap_or(DataType::Null);
+        if args.len() < 2 || (self.distinct && args.len() != 2) {
+            return datafusion::common::plan_err!(
+                "{} takes a value and k{}",
+                self.name().to_uppercase(),
+                if self.distinct { "" } else { " (and other columns between them)" }
+            );
+        }
+        let item = topk_struct(args).unwrap_or_else(|| args[0].clone());
         Ok(DataType::List(Arc::new(Field::new("item", item, true))))
     }
 
@@ -156,7 +181,7 @@ impl AggregateUDFImpl for TopK {
             DataType::List(item) => item.data_type().clone(),
             other => other.clone(),
         };
-        Ok(Box::new(Largest { item, distinct: self.distinct, k: None, values: Vec::new() }))
+        Ok(Box::new(Largest { item, distinct: self.distinct, k: None, entries: Vec::new() }))
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
@@ -166,65 +191,167 @@ impl AggregateUDFImpl for TopK {
 
 #[derive(Debug)]
 struct Largest {
+    /// A plain value, or the struct of a value and its other columns.
     item: DataType,
     distinct: bool,
-    /// k, from the call's second argument.
+    /// k, from the call's last argument.
     k: Option<usize>,
-    /// At most k values, largest first.
-    values: Vec<ScalarValue>,
+    /// At most k entries, largest first: the value, then any other columns.
+    entries: Vec<Vec<ScalarValue>>,
 }
 
 impl Largest {
-    fn offer(&mut self, value: ScalarValue) {
-        if value.is_null() || (self.distinct && self.values.contains(&value)) {
+    fn offer(&mut self, entry: Vec<ScalarValue>) {
+        let Some(value) = entry.first() else { return };
+        if value.is_null() || (self.distinct && self.entries.iter().any(|e| e[0] == *value)) {
             return;
         }
-        let at = self.values.partition_point(|v| v.partial_cmp(&value).is_some_and(|o| o.is_ge()));
-        self.values.insert(at, value);
-        self.values.truncate(self.k.unwrap_or(usize::MAX));
+        let at = self.entries.partition_point(|e| e[0].partial_cmp(value).is_some_and(|o| o.is_ge()));
+        self.entries.insert(at, entry);
+        self.entries.truncate(self.k.unwrap_or(usize::MAX));
     }
 }
 
 impl Accumulator for Largest {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let Some(array) = values.first() else { return Ok(()) };
+        let Some((k, columns)) = values.split_last() else { return Ok(()) };
         if self.k.is_none()
-            && let Some(k) = values.get(1)
             && !k.is_empty()
             && let ScalarValue::Int64(Some(k)) = ScalarValue::try_from_array(k, 0)?.cast_to(&DataType::Int64)?
         {
             self.k = Some(k.max(0) as usize);
         }
-        for row in 0..array.len() {
-            self.offer(ScalarValue::try_from_array(array, row)?);
+        let rows = columns.first().map_or(0, |c| c.len());
+        for row in 0..rows {
+            let entry = columns.iter().map(|c| ScalarValue::try_from_array(c, row)).collect::<Result<Vec<_>>>()?;
+            self.offer(entry);
         }
         Ok(())
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        Ok(ScalarValue::List(ScalarValue::new_list(&self.values, &self.item, true)))
+        let values: Vec<ScalarValue> = match &self.item {
+            DataType::Struct(fields) if self.entries.first().is_none_or(|e| e.len() == fields.len()) => {
+                let columns = (0..fields.len())
+                    .map(|i| match self.entries.is_empty() {
+                        true => Ok(datafusion::arrow::array::new_empty_array(fields[i].data_type())),
+                        false => ScalarValue::iter_to_array(self.entries.iter().map(|e| e[i].clone())),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let structs: ArrayRef =
+                    Arc::new(datafusion::arrow::array::StructArray::try_new(fields.clone(), columns, None)?);
+                (0..structs.len()).map(|i| ScalarValue::try_from_array(&structs, i)).collect::<Result<_>>()?
+            }
+            _ => self.entries.iter().map(|e| e[0].clone()).collect(),
+        };
+        Ok(ScalarValue::List(ScalarValue::new_list(&values, &self.item, true)))
     }
 
     fn size(&self) -> usize {
-        std::mem::size_of_val(self) + self.values.iter().map(|v| v.size()).sum::<usize>()
+        std::mem::size_of_val(self) + self.entries.iter().flatten().map(|v| v.size()).sum::<usize>()
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
         Ok(vec![self.evaluate()?])
     }
 
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+    fn merge_batch(&mut self, _states: &[ArrayRef]) -> Result<()> {
+        // Eddy's aggregations never merge partial states (one accumulator per group).
+        Ok(())
+    }
+}
+
+/// `SUM_LIST(xs)`: the sum of every element of every list in the group (null elements
+/// skipped), in the elements' type.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct SumList {
+    signature: Signature,
+}
+
+impl AggregateUDFImpl for SumList {
+    fn name(&self) -> &str {
+        "sum_list"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        match args.first() {
+            Some(DataType::List(item)) if item.data_type().is_numeric() => Ok(item.data_type().clone()),
+            other => datafusion::common::plan_err!("SUM_LIST takes a list of numbers, not {other:?}"),
+        }
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        let sum = ScalarValue::new_zero(args.return_field.data_type())?;
+        Ok(Box::new(ListSum { sum }))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(vec![Arc::new(Field::new(format!("{}[sum]", args.name), args.return_field.data_type().clone(), true))])
+    }
+}
+
+#[derive(Debug)]
+struct ListSum {
+    sum: ScalarValue,
+}
+
+impl ListSum {
+    fn add(&mut self, lists: &ArrayRef, negate: bool) -> Result<()> {
         use datafusion::arrow::array::{Array, AsArray};
-        let Some(lists) = states.first() else { return Ok(()) };
         let lists = lists.as_list::<i32>();
         for row in 0..lists.len() {
-            if lists.is_valid(row) {
-                let values = lists.value(row);
-                for i in 0..values.len() {
-                    self.offer(ScalarValue::try_from_array(&values, i)?);
+            if lists.is_null(row) {
+                continue;
+            }
+            let items = lists.value(row);
+            for i in 0..items.len() {
+                if items.is_valid(i) {
+                    let item = ScalarValue::try_from_array(&items, i)?;
+                    self.sum = if negate { self.sum.sub(item)? } else { self.sum.add(item)? };
                 }
             }
         }
+        Ok(())
+    }
+}
+
+impl Accumulator for ListSum {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        match values.first() {
+            Some(lists) => self.add(lists, false),
+            None => Ok(()),
+        }
+    }
+
+    fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        match values.first() {
+            Some(lists) => self.add(lists, true),
+            None => Ok(()),
+        }
+    }
+
+    fn supports_retract_batch(&self) -> bool {
+        true
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(self.sum.clone())
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![self.sum.clone()])
+    }
+
+    fn merge_batch(&mut self, _states: &[ArrayRef]) -> Result<()> {
+        // Eddy's aggregations never merge partial states (one accumulator per group).
         Ok(())
     }
 }
@@ -289,6 +416,21 @@ impl Accumulator for Counts {
             self.add(value, 1);
         }
         Ok(())
+    }
+
+    /// A table row taken out: its string counts one less, and goes when it counts none.
+    fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        use datafusion::arrow::array::AsArray;
+        let Some(strings) = values.first().and_then(|v| v.as_string_opt::<i32>()) else { return Ok(()) };
+        for value in strings.iter().flatten() {
+            self.add(value, -1);
+        }
+        self.0.retain(|(_, n)| *n > 0);
+        Ok(())
+    }
+
+    fn supports_retract_batch(&self) -> bool {
+        true
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
