@@ -170,6 +170,7 @@ pub async fn plan_query(
                 super::window::windowed_schema(&plan_schema)
             }
         };
+        check_group_by(&standard, &context.state(), source_name)?;
         let table = MemTable::try_new(plan_schema.clone(), vec![vec![]])?;
         context.register_table(datafusion::common::TableReference::bare(source_name), Arc::new(table))?;
         let state = context.state();
@@ -395,14 +396,78 @@ fn check_window_bounds(query: &datafusion::sql::sqlparser::ast::Query) -> Result
 
 /// A windowed aggregation also groups by the window: `WINDOWSTART, WINDOWEND` join its
 /// GROUP BY.
+const WINDOW_WITHOUT_GROUP_BY: &str =
+    "Non-aggregate SELECT expression(s) not part of GROUP BY: a windowed query needs a GROUP BY clause";
+
+/// A `GROUP BY` ksqlDB refuses: with an aggregate function in it, an expression twice, or
+/// no aggregate function to compute.
+fn check_group_by(
+    query: &datafusion::sql::sqlparser::ast::Query,
+    state: &datafusion::execution::SessionState,
+    source_name: &str,
+) -> Result<(), PlanError> {
+    use datafusion::sql::sqlparser::ast::{GroupByExpr, visit_expressions};
+    let SetExpr::Select(select) = query.body.as_ref() else { return Ok(()) };
+    if !matches!(&select.group_by, GroupByExpr::Expressions(exprs, _) if !exprs.is_empty()) {
+        return Ok(());
+    }
+    let aggregates = state.aggregate_functions();
+    let GroupByExpr::Expressions(grouping, _) = &select.group_by else { return Ok(()) };
+    for (i, expr) in grouping.iter().enumerate() {
+        let mut found = None;
+        let _ = visit_expressions(expr, |e: &Expr| {
+            if let Expr::Function(f) = e
+                && aggregates.contains_key(&f.name.to_string().to_lowercase())
+            {
+                found = Some(f.name.to_string().to_uppercase());
+                return std::ops::ControlFlow::Break(());
+            }
+            std::ops::ControlFlow::Continue(())
+        });
+        if let Some(name) = found {
+            return Err(PlanError(format!(
+                "GROUP BY does not support aggregate functions: {name} is an aggregate function."
+            )));
+        }
+        if grouping[..i].contains(expr) {
+            let shown = match expr {
+                Expr::Identifier(ident) => format!("{source_name}.{}", ident.value),
+                other => other.to_string(),
+            };
+            return Err(PlanError(format!("Duplicate GROUP BY expression: {shown}")));
+        }
+    }
+    let calls_aggregate = |expr: &Expr| {
+        visit_expressions(expr, |e: &Expr| match e {
+            // An unknown function is left for planning to say so.
+            Expr::Function(f)
+                if aggregates.contains_key(&f.name.to_string().to_lowercase())
+                    || !state.scalar_functions().contains_key(&f.name.to_string().to_lowercase()) =>
+            {
+                std::ops::ControlFlow::Break(())
+            }
+            _ => std::ops::ControlFlow::Continue(()),
+        })
+        .is_break()
+    };
+    let projected = select.projection.iter().any(|item| match item {
+        SelectItem::ExprWithAlias { expr, .. } | SelectItem::UnnamedExpr(expr) => calls_aggregate(expr),
+        _ => false,
+    });
+    if projected || select.having.as_ref().is_some_and(calls_aggregate) {
+        return Ok(());
+    }
+    Err(PlanError("GROUP BY requires aggregate functions in either the SELECT or HAVING clause.".into()))
+}
+
 fn group_by_windows(query: &mut datafusion::sql::sqlparser::ast::Query) -> Result<(), PlanError> {
     use datafusion::sql::sqlparser::ast::GroupByExpr;
     let SetExpr::Select(select) = query.body.as_mut() else { return Ok(()) };
     let GroupByExpr::Expressions(exprs, _) = &mut select.group_by else {
-        return Err(PlanError("A WINDOW clause needs a GROUP BY".into()));
+        return Err(PlanError(WINDOW_WITHOUT_GROUP_BY.into()));
     };
     if exprs.is_empty() {
-        return Err(PlanError("A WINDOW clause needs a GROUP BY".into()));
+        return Err(PlanError(WINDOW_WITHOUT_GROUP_BY.into()));
     }
     for column in ["WINDOWSTART", "WINDOWEND"] {
         exprs.push(Expr::Identifier(Ident::with_quote('`', column)));

@@ -636,6 +636,13 @@ fn key_columns(
         (Expr::Identifier(x), Expr::Identifier(y)) => x.value == y.value,
         (a, b) => strip_quotes(a) == strip_quotes(b),
     };
+    if group_by.is_some() {
+        for (i, expr) in wanted.iter().enumerate() {
+            if wanted[..i].iter().any(|earlier| same(earlier, expr)) {
+                return Err(refusal(format!("Duplicate GROUP BY expression: {}", qualified_text(&keying[i], input))));
+            }
+        }
+    }
     let mut keys = vec![None; items.len()];
     let mut missing = Vec::new();
     for (position, want) in wanted.iter().enumerate() {
@@ -646,6 +653,13 @@ fn key_columns(
             several => {
                 let mut aliases: Vec<&str> = several.iter().map(|i| names[*i].as_str()).collect();
                 aliases.sort();
+                if group_by.is_some() {
+                    let quoted: Vec<String> = aliases.iter().map(|a| format!("`{a}`")).collect();
+                    return Err(refusal(format!(
+                        "The projection contains a key column more than once: {}.",
+                        quoted.join(" and ")
+                    )));
+                }
                 return Err(refusal(format!(
                     "The projection contains a key column (`{}`) more than once, aliased as: {}.",
                     strip_quotes(want),
