@@ -12,6 +12,7 @@ pub mod aggregate;
 pub mod functions;
 pub mod offsets;
 pub mod operator;
+pub mod over;
 pub mod plan;
 pub mod query;
 pub mod rewrite;

@@ -91,6 +91,7 @@ impl StatelessPlan {
             QueryPlan::Aggregate { .. } => {
                 Err(PlanError("aggregation (GROUP BY) is not supported yet in push queries".into()))
             }
+            QueryPlan::Over { .. } => Err(PlanError("OVER is not supported yet in push queries".into())),
         }
     }
 }
@@ -99,6 +100,12 @@ impl StatelessPlan {
 #[derive(Debug)]
 pub enum QueryPlan {
     Stateless(StatelessPlan),
+    /// A stream query with `OVER` windows.
+    Over {
+        plan: super::over::OverPlan,
+        /// The projection as written (as [`StatelessPlan::items`]).
+        items: Vec<Expr>,
+    },
     Aggregate {
         plan: super::aggregate::AggregatePlan,
         /// The projection as written, one expression per output column (as
@@ -171,6 +178,7 @@ pub async fn plan_query(
             }
         };
         check_group_by(&standard, &context.state(), source_name)?;
+        frames_in_milliseconds(&mut standard)?;
         let table = MemTable::try_new(plan_schema.clone(), vec![vec![]])?;
         context.register_table(datafusion::common::TableReference::bare(source_name), Arc::new(table))?;
         let state = context.state();
@@ -194,11 +202,18 @@ pub async fn plan_query(
         };
         // An aggregation goes through DataFusion's analyzer first: it casts the arguments of
         // aggregate functions to the types their accumulators take (AVG of a BIGINT, say).
-        let analyzed = if aggregate_parts(&plan).is_some() {
+        let analyzed = if aggregate_parts(&plan).is_some() || window_parts(&plan).is_some() {
             Some(guarded(|| state.analyzer().execute_and_check(plan.clone(), state.config_options(), |_, _| {}))??)
         } else {
             None
         };
+        if let Some(parts) = analyzed.as_ref().and_then(window_parts) {
+            if windows.is_some() || !calls.is_empty() {
+                return Err(PlanError("OVER cannot be combined with a WINDOW clause or table functions".into()));
+            }
+            let plan = plan_over(parts, &state, &input, &plan_schema, &names, row_time_index)?;
+            return Ok(QueryPlan::Over { plan, items });
+        }
         if let Some(parts) = analyzed.as_ref().and_then(aggregate_parts) {
             let mut aggregate = plan_aggregate(parts, &state, &input, &plan_schema, &names, row_time_index)?;
             aggregate.windows = windows;
@@ -671,6 +686,199 @@ fn aggregate_parts(plan: &LogicalPlan) -> Option<AggregateParts<'_>> {
         }
     }
     Some(AggregateParts { projection: projection.expr.clone(), having, aggregate, filter })
+}
+
+/// The parts of a `Projection → Window+ [→ Filter (WHERE)] → TableScan` plan: the
+/// projection, the window functions (innermost node's first, the order of their columns in
+/// the top node's rows), the top node's schema, and WHERE.
+struct WindowParts<'a> {
+    projection: Vec<LogicalExpr>,
+    functions: Vec<LogicalExpr>,
+    schema: &'a datafusion::common::DFSchema,
+    filter: Option<LogicalExpr>,
+}
+
+fn window_parts(plan: &LogicalPlan) -> Option<WindowParts<'_>> {
+    let LogicalPlan::Projection(projection) = plan else { return None };
+    let LogicalPlan::Window(top) = projection.input.as_ref() else { return None };
+    let mut nodes = vec![top];
+    let mut below = top.input.as_ref();
+    while let LogicalPlan::Window(node) = below {
+        nodes.push(node);
+        below = node.input.as_ref();
+    }
+    let mut filter = None;
+    loop {
+        match below {
+            LogicalPlan::Filter(f) if filter.is_none() => {
+                filter = Some(f.predicate.clone());
+                below = f.input.as_ref();
+            }
+            LogicalPlan::SubqueryAlias(alias) => below = alias.input.as_ref(),
+            LogicalPlan::TableScan(_) => break,
+            _ => return None,
+        }
+    }
+    let functions = nodes.iter().rev().flat_map(|n| n.window_expr.iter().cloned()).collect();
+    Some(WindowParts { projection: projection.expr.clone(), functions, schema: top.schema.as_ref(), filter })
+}
+
+/// `RANGE BETWEEN INTERVAL '10' SECONDS PRECEDING …` over `ROWTIME` (milliseconds): the
+/// interval becomes its milliseconds, which DataFusion frames a BIGINT order by.
+fn frames_in_milliseconds(query: &mut datafusion::sql::sqlparser::ast::Query) -> Result<(), PlanError> {
+    use datafusion::sql::sqlparser::ast::{WindowFrameBound, WindowType};
+    let outcome = visit_expressions_mut(query, |e: &mut Expr| {
+        if let Expr::Function(f) = e
+            && let Some(WindowType::WindowSpec(spec)) = &mut f.over
+            && let Some(frame) = &mut spec.window_frame
+        {
+            for bound in [Some(&mut frame.start_bound), frame.end_bound.as_mut()].into_iter().flatten() {
+                let (WindowFrameBound::Preceding(Some(value)) | WindowFrameBound::Following(Some(value))) = bound
+                else {
+                    continue;
+                };
+                // A count is a bare number to DataFusion (literal typing made it a cast).
+                if let Expr::Cast { expr: inner, .. } = value.as_ref()
+                    && matches!(inner.as_ref(), Expr::Value(_))
+                {
+                    *value = inner.clone();
+                }
+                if let Expr::Interval(interval) = value.as_ref() {
+                    match super::window::interval_ms(interval) {
+                        Ok(ms) => {
+                            **value = Expr::value(datafusion::sql::sqlparser::ast::Value::Number(ms.to_string(), false))
+                        }
+                        Err(e) => return ControlFlow::Break(e),
+                    }
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    match outcome {
+        ControlFlow::Break(e) => Err(e),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+/// The physical parts of a query with `OVER` windows.
+fn plan_over(
+    parts: WindowParts<'_>,
+    state: &datafusion::execution::SessionState,
+    input: &datafusion::common::DFSchema,
+    input_schema: &SchemaRef,
+    names: &[String],
+    row_time_index: usize,
+) -> Result<super::over::OverPlan, PlanError> {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    use datafusion::logical_expr::expr::{AggregateFunction, WindowFunction, WindowFunctionParams};
+    use datafusion::logical_expr::{WindowFrameBound, WindowFrameUnits, WindowFunctionDefinition};
+    let unalias = |e: LogicalExpr| -> Result<LogicalExpr, PlanError> {
+        e.transform(|e| match e {
+            LogicalExpr::Column(c) if c.relation.is_some() && input.field_with_unqualified_name(&c.name).is_ok() => {
+                Ok(Transformed::yes(LogicalExpr::Column(datafusion::common::Column::new_unqualified(c.name))))
+            }
+            other => Ok(Transformed::no(other)),
+        })
+        .map(|t| t.data)
+        .map_err(PlanError::from)
+    };
+    let simplify = |e: LogicalExpr, schema: &datafusion::common::DFSchema| -> Result<LogicalExpr, PlanError> {
+        let simplifier = ExprSimplifier::new(SimplifyContext::builder().with_schema(Arc::new(schema.clone())).build());
+        Ok(guarded(|| simplifier.simplify(e))??)
+    };
+    let on_input = |e: LogicalExpr| -> Result<Arc<dyn PhysicalExpr>, PlanError> {
+        let e = simplify(unalias(e)?, input)?;
+        Ok(guarded(|| state.create_physical_expr(e, input))??)
+    };
+    let filter = parts.filter.map(on_input).transpose()?;
+    let mut windows = Vec::with_capacity(parts.functions.len());
+    for function in parts.functions {
+        let function = match function {
+            LogicalExpr::Alias(alias) => *alias.expr,
+            other => other,
+        };
+        let LogicalExpr::WindowFunction(window) = function else {
+            return Err(PlanError(format!("unexpected window expression {function}")));
+        };
+        let WindowFunction { fun, params } = *window;
+        let WindowFunctionParams { args, partition_by, order_by, window_frame, filter, distinct, .. } = params;
+        let WindowFunctionDefinition::AggregateUDF(udaf) = fun else {
+            return Err(PlanError(format!(
+                "{} is not supported with OVER: only aggregate functions (AVG, SUM, COUNT, MIN, MAX, …) are",
+                fun.name().to_uppercase()
+            )));
+        };
+        let orders_by_rowtime = |sort: &datafusion::logical_expr::SortExpr| {
+            matches!(&sort.expr, LogicalExpr::Column(c) if c.name == "ROWTIME") && sort.asc
+        };
+        if !order_by.iter().all(orders_by_rowtime) || order_by.len() > 1 {
+            return Err(PlanError("OVER windows are ordered by ROWTIME (ORDER BY ROWTIME), in arrival order".into()));
+        }
+        if !matches!(window_frame.end_bound, WindowFrameBound::CurrentRow) {
+            return Err(PlanError("An OVER frame ends at the CURRENT ROW: a stream has no rows after it yet".into()));
+        }
+        let count = |value: &datafusion::common::ScalarValue| -> Result<i64, PlanError> {
+            match value.cast_to(&datafusion::arrow::datatypes::DataType::Int64)? {
+                datafusion::common::ScalarValue::Int64(Some(n)) if n >= 0 => Ok(n),
+                other => Err(PlanError(format!("an OVER frame bound must be a count or an interval, not {other}"))),
+            }
+        };
+        let frame = match (&window_frame.units, &window_frame.start_bound) {
+            (_, WindowFrameBound::Preceding(v)) if v.is_null() => super::over::Frame::Unbounded,
+            (WindowFrameUnits::Rows, WindowFrameBound::Preceding(v)) => super::over::Frame::Rows(count(v)? as usize),
+            (WindowFrameUnits::Rows, WindowFrameBound::CurrentRow) => super::over::Frame::Rows(0),
+            (WindowFrameUnits::Range, WindowFrameBound::Preceding(v)) => super::over::Frame::Range(count(v)?),
+            (WindowFrameUnits::Range, WindowFrameBound::CurrentRow) => super::over::Frame::Range(0),
+            _ => {
+                return Err(PlanError(
+                    "An OVER frame is ROWS BETWEEN n PRECEDING AND CURRENT ROW or RANGE BETWEEN INTERVAL … PRECEDING \
+                     AND CURRENT ROW"
+                        .into(),
+                ));
+            }
+        };
+        // The aggregate function itself, lowered as an aggregation's are.
+        let aggregate =
+            LogicalExpr::AggregateFunction(AggregateFunction::new_udf(udaf, args, distinct, filter, vec![], None));
+        let aggregate = unalias(aggregate)?;
+        let planning = datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext::default();
+        let lowered = guarded(|| {
+            datafusion::physical_expr::aggregate::LoweredAggregateBuilder::new(
+                &aggregate,
+                input,
+                input_schema.as_ref(),
+                state.execution_props(),
+                &planning,
+            )
+            .build()
+        })??;
+        let mut partition_by = partition_by.into_iter().map(on_input).collect::<Result<Vec<_>, _>>()?;
+        if partition_by.is_empty() {
+            partition_by.push(datafusion::physical_expr::expressions::lit(true));
+        }
+        windows.push(super::over::OverWindow { function: lowered.aggregate, partition_by, frame });
+    }
+    let windowed_schema: SchemaRef = Arc::new(parts.schema.as_arrow().clone());
+    if parts.projection.len() != names.len() {
+        return Err(PlanError(format!("{} columns planned for {} named", parts.projection.len(), names.len())));
+    }
+    let mut projection = Vec::with_capacity(names.len());
+    let mut fields = Vec::with_capacity(names.len());
+    for (expr, name) in parts.projection.into_iter().zip(names) {
+        let expr = simplify(expr, parts.schema)?;
+        let expr = guarded(|| state.create_physical_expr(expr, parts.schema))??;
+        fields.push(Field::new(name, expr.data_type(&windowed_schema)?, true));
+        projection.push(expr);
+    }
+    Ok(super::over::OverPlan {
+        filter,
+        windows,
+        windowed_schema,
+        projection,
+        output: Arc::new(Schema::new(fields)),
+        row_time_index,
+    })
 }
 
 /// The physical parts of an aggregation: WHERE and the grouping and aggregate functions on

@@ -16,6 +16,30 @@ use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef
 use super::plan::PlanError;
 use crate::sql::ast::{WindowKind, WindowSpec};
 
+/// The milliseconds of `INTERVAL '10' SECONDS` or `INTERVAL '10 seconds'` (an `OVER`
+/// frame's bound).
+pub fn interval_ms(interval: &datafusion::sql::sqlparser::ast::Interval) -> Result<i64, PlanError> {
+    use datafusion::sql::sqlparser::ast::{Expr, Value};
+    let text = match interval.value.as_ref() {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) | Value::Number(s, _) => s.clone(),
+            other => other.to_string(),
+        },
+        other => other.to_string(),
+    };
+    let refused =
+        || PlanError(format!("{interval} is not an interval of milliseconds, seconds, minutes, hours or days"));
+    let mut words = text.split_whitespace();
+    let amount: u64 = words.next().and_then(|n| n.parse().ok()).ok_or_else(refused)?;
+    let unit = match (&interval.leading_field, words.next()) {
+        (Some(field), None) => field.to_string(),
+        (None, Some(unit)) => unit.to_owned(),
+        _ => return Err(refused()),
+    };
+    let unit = crate::sql::ast::TimeUnit::parse(&unit).ok_or_else(refused)?;
+    i64::try_from(amount.saturating_mul(unit.millis())).map_err(|_| refused())
+}
+
 /// The grace period when a query names none: 24 hours.
 pub const DEFAULT_GRACE_MS: i64 = 24 * 3_600_000;
 

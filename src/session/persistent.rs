@@ -43,6 +43,8 @@ enum Planned {
     Stateless(Arc<StatelessPlan>),
     /// GROUP BY: a table from a stream.
     Aggregate(Arc<crate::engine::aggregate::AggregatePlan>),
+    /// `OVER` windows: a stream from a stream, a row out per row in.
+    Over(Arc<crate::engine::over::OverPlan>),
 }
 
 impl PlannedQuery {
@@ -50,6 +52,7 @@ impl PlannedQuery {
         match &self.plan {
             Planned::Stateless(plan) => plan.output_schema(),
             Planned::Aggregate(plan) => &plan.output,
+            Planned::Over(plan) => &plan.output,
         }
     }
 
@@ -57,7 +60,7 @@ impl PlannedQuery {
     fn produces(&self) -> SourceKind {
         match &self.plan {
             Planned::Aggregate(_) => SourceKind::Table,
-            Planned::Stateless(_) => self.input.kind,
+            Planned::Stateless(_) | Planned::Over(_) => self.input.kind,
         }
     }
 }
@@ -209,7 +212,7 @@ impl Session {
             planned.input.key_format.name(),
             planned.input.value_format.name()
         )];
-        for operator in operators_for(&query, &planned) {
+        for operator in operators_for(&query, &planned)? {
             lines.push(format!("  -> {}", operator.describe()));
         }
         lines.push(format!(
@@ -271,14 +274,14 @@ impl Session {
         let planned = self.plan_persistent(&query, &info.sink).await?;
         let sink =
             self.catalog.source(&info.sink).cloned().ok_or_else(|| refusal(format!("{} does not exist", info.sink)))?;
-        let rebuild_state = matches!(planned.plan, Planned::Aggregate(_));
+        let rebuild_state = matches!(planned.plan, Planned::Aggregate(_) | Planned::Over(_));
         // Without PARTITION BY or GROUP BY the key passes through: a null key stays null.
-        let keeps_key = query.partition_by.is_empty() && !rebuild_state;
+        let keeps_key = query.partition_by.is_empty() && !matches!(planned.plan, Planned::Aggregate(_));
         let spec = QuerySpec {
             id: info.id.clone(),
             rebuild_state,
             keeps_key,
-            operators: operators_for(&query, &planned),
+            operators: operators_for(&query, &planned)?,
             input: planned.input,
             sink,
             from_earliest: info.properties.get("auto.offset.reset").is_some_and(|v| v == "earliest"),
@@ -381,49 +384,24 @@ impl Session {
                     ));
                 }
                 if input.kind == SourceKind::Table {
-                    if plan.windows.is_some() {
-                        return Err(refusal("A TABLE cannot be aggregated in windows".into()));
-                    }
-                    // A table's rows replace each other by key: each change retracts the last.
-                    let schema = row_schema(&input);
-                    let keys = input
-                        .columns
-                        .iter()
-                        .filter(|c| c.role == ColumnRole::Key)
-                        .map(|c| schema.index_of(&c.name))
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(|e| refusal(e.to_string()))?;
-                    plan.table_keys = Some(keys);
-                    // Only aggregates that can take a value out again can follow a table.
-                    let mut unable: Vec<String> = Vec::new();
-                    for aggregate in &plan.aggregates {
-                        let name = aggregate.fun().name().to_uppercase();
-                        // ksqlDB has no table variant of MIN and MAX, though DataFusion can retract.
-                        let retracts = aggregate.create_sliding_accumulator().is_ok_and(|a| a.supports_retract_batch())
-                            && !matches!(name.as_str(), "MIN" | "MAX");
-                        if !retracts && !unable.contains(&name) {
-                            unable.push(name);
-                        }
-                    }
-                    if !unable.is_empty() {
-                        let listed = match unable.split_last() {
-                            Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
-                            _ => unable.concat(),
-                        };
-                        return Err(refusal(format!(
-                            "The aggregation functions {listed} cannot be applied to a table source, only to a stream source."
-                        )));
-                    }
+                    aggregate_table(&mut plan, &input)?;
                 }
                 if !query.partition_by.is_empty() {
                     return Err(refusal("PARTITION BY is not supported with GROUP BY".into()));
                 }
                 (Planned::Aggregate(Arc::new(plan)), items)
             }
+            QueryPlan::Over { plan, items } => {
+                if input.kind == SourceKind::Table {
+                    return Err(refusal("OVER windows read a STREAM: a table's rows have no arrival order".into()));
+                }
+                (Planned::Over(Arc::new(plan)), items)
+            }
         };
         let names: Vec<String> = match &plan {
             Planned::Stateless(p) => p.output_schema(),
             Planned::Aggregate(p) => &p.output,
+            Planned::Over(p) => &p.output,
         }
         .fields()
         .iter()
@@ -431,7 +409,7 @@ impl Session {
         .collect();
         let grouping = match &plan {
             Planned::Aggregate(_) => Some(group_by_of(query)),
-            Planned::Stateless(_) => None,
+            Planned::Stateless(_) | Planned::Over(_) => None,
         };
         let keys = key_columns(query, &input, &items, &names, sink_name, grouping.as_deref())?;
         check_reserved_names(&items, &names, &keys)?;
@@ -537,7 +515,7 @@ fn describe_columns(planned: &PlannedQuery) -> Vec<String> {
 }
 
 /// The operators of a planned query, source to sink.
-fn operators_for(query: &StreamingQuery, planned: &PlannedQuery) -> Vec<Box<dyn Operator>> {
+fn operators_for(query: &StreamingQuery, planned: &PlannedQuery) -> Result<Vec<Box<dyn Operator>>, SessionError> {
     let select = match query.query.body.as_ref() {
         datafusion::sql::sqlparser::ast::SetExpr::Select(select) => Some(select),
         _ => None,
@@ -556,17 +534,19 @@ fn operators_for(query: &StreamingQuery, planned: &PlannedQuery) -> Vec<Box<dyn 
         description.push_str(&format!("; re-keyed by {}", by.join(", ")));
     }
     match &planned.plan {
-        Planned::Stateless(plan) => vec![Box::new(Project::new(Arc::clone(plan), description))],
+        Planned::Stateless(plan) => Ok(vec![Box::new(Project::new(Arc::clone(plan), description))]),
+        Planned::Over(plan) => {
+            let description = format!("{filter}Over (frames per partition); Project: {}", columns.join(", "));
+            let operator =
+                crate::engine::over::Over::try_new(Arc::clone(plan), description).map_err(|e| refusal(e.0))?;
+            Ok(vec![Box::new(operator)])
+        }
         Planned::Aggregate(plan) => {
             let by = group_by_of(query).iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ");
             let description = format!("{filter}Aggregate by {by}; Project: {}", columns.join(", "));
-            match crate::engine::aggregate::Aggregate::try_new(Arc::clone(plan), description) {
-                Ok(operator) => vec![Box::new(operator)],
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot build the aggregation");
-                    Vec::new()
-                }
-            }
+            let operator = crate::engine::aggregate::Aggregate::try_new(Arc::clone(plan), description)
+                .map_err(|e| refusal(e.0))?;
+            Ok(vec![Box::new(operator)])
         }
     }
 }
@@ -581,6 +561,48 @@ fn group_by_of(query: &StreamingQuery) -> Vec<Expr> {
         },
         _ => Vec::new(),
     }
+}
+
+/// Aggregating a table: each change of a row retracts its previous version, so only
+/// aggregate functions that can take a value out again may be used, and no windows.
+pub(super) fn aggregate_table(
+    plan: &mut crate::engine::aggregate::AggregatePlan,
+    input: &Source,
+) -> Result<(), SessionError> {
+    if plan.windows.is_some() {
+        return Err(refusal("A TABLE cannot be aggregated in windows".into()));
+    }
+    // A table's rows replace each other by key: each change retracts the last.
+    let schema = row_schema(input);
+    let keys = input
+        .columns
+        .iter()
+        .filter(|c| c.role == ColumnRole::Key)
+        .map(|c| schema.index_of(&c.name))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| refusal(e.to_string()))?;
+    plan.table_keys = Some(keys);
+    // Only aggregates that can take a value out again can follow a table.
+    let mut unable: Vec<String> = Vec::new();
+    for aggregate in &plan.aggregates {
+        let name = aggregate.fun().name().to_uppercase();
+        // ksqlDB has no table variant of MIN and MAX, though DataFusion can retract.
+        let retracts = aggregate.create_sliding_accumulator().is_ok_and(|a| a.supports_retract_batch())
+            && !matches!(name.as_str(), "MIN" | "MAX");
+        if !retracts && !unable.contains(&name) {
+            unable.push(name);
+        }
+    }
+    if !unable.is_empty() {
+        let listed = match unable.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+            _ => unable.concat(),
+        };
+        return Err(refusal(format!(
+            "The aggregation functions {listed} cannot be applied to a table source, only to a stream source."
+        )));
+    }
+    Ok(())
 }
 
 /// Which output columns are keys, and their place in the key. Without PARTITION BY, those

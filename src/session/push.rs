@@ -5,6 +5,8 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, LimitClause, SetExpr, TableFactor, Value};
 
 use super::*;
+use datafusion::arrow::datatypes::SchemaRef;
+
 use crate::engine::plan::StatelessPlan;
 use crate::engine::source::{decode, row_schema};
 use crate::log::Follower;
@@ -24,9 +26,10 @@ impl Session {
         let limit = take_limit(&mut query)?;
         let source = self.query_source(&query)?;
         let schema = row_schema(&source);
-        let star: Vec<String> = source.columns.iter().map(|c| c.name.clone()).collect();
-        let plan =
-            StatelessPlan::try_new(&query, &source.name, schema.clone(), &star).await.map_err(|e| refusal(e.0))?;
+        let (mut operators, output_schema) = self.push_operators(&query, &source).await?;
+        // A table's deletions matter to an aggregation of it; elsewhere they are no rows.
+        let keep_deletions = source.kind == crate::sql::ast::SourceKind::Table
+            && output_schema.metadata().contains_key(AGGREGATES_TABLE);
 
         let from_earliest = self.properties.get("auto.offset.reset").is_some_and(|v| v == "earliest");
         let positions = crate::log::start_positions(self.log.as_ref(), &source.topic, from_earliest).await?;
@@ -36,7 +39,7 @@ impl Session {
         }
         let mut follower = Follower::new(self.log.as_ref(), &source.topic, positions, self.until_idle);
 
-        let columns: Vec<String> = plan.output_schema().fields().iter().map(|f| f.name().clone()).collect();
+        let columns: Vec<String> = output_schema.fields().iter().map(|f| f.name().clone()).collect();
         let widths: Vec<usize> = columns.iter().map(|c| c.chars().count().max(MIN_COLUMN_WIDTH)).collect();
         let rule = format!("+{}+", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("+"));
         on_result(StatementResult::Line(rule.clone()));
@@ -53,34 +56,111 @@ impl Session {
             for (offset, reason) in &rows.errors {
                 tracing::warn!(topic = %source.topic, partition, offset, %reason, "skipping a record that does not decode");
             }
-            // A push query shows rows; records without a value are not rows.
-            let live = match &rows.tombstones {
-                Some(t) => datafusion::arrow::compute::filter_record_batch(
-                    &rows.batch,
-                    &datafusion::arrow::compute::kernels::boolean::not(t).map_err(|e| refusal(e.to_string()))?,
-                )
-                .map_err(|e| refusal(e.to_string()))?,
-                None => rows.batch,
+            let mut tombstones = rows.tombstones;
+            let mut live = rows.batch;
+            if !keep_deletions && let Some(t) = tombstones.take() {
+                let kept = datafusion::arrow::compute::kernels::boolean::not(&t).map_err(|e| refusal(e.to_string()))?;
+                live = datafusion::arrow::compute::filter_record_batch(&live, &kept)
+                    .map_err(|e| refusal(e.to_string()))?;
+            }
+            if live.num_rows() == 0 {
+                continue;
+            }
+            let row_time = live.schema().index_of("ROWTIME").map_err(|e| refusal(e.to_string()))?;
+            let batch = crate::engine::operator::TimedBatch {
+                timestamps_ms: live.column(row_time).clone(),
+                rows: live,
+                tombstones,
+                windows: None,
+                replay: false,
             };
-            let output = plan.apply(&live).map_err(|e| refusal(e.0))?;
-            let options = FormatOptions::default().with_null("null");
-            let formatters = output
-                .columns()
-                .iter()
-                .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| refusal(e.to_string()))?;
-            for row in 0..output.num_rows() {
-                let cells: Vec<String> = formatters.iter().map(|f| f.value(row).to_string()).collect();
-                on_result(StatementResult::Line(row_line(&cells, &widths)));
-                emitted += 1;
-                if limit.is_some_and(|limit| emitted >= limit) {
-                    on_result(StatementResult::status("Limit Reached"));
-                    return Ok(());
+            for produced in crate::engine::operator::run_chain(&mut operators, batch).map_err(|e| refusal(e.0))? {
+                let output = produced.rows;
+                let options = FormatOptions::default().with_null("null");
+                let formatters = output
+                    .columns()
+                    .iter()
+                    .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| refusal(e.to_string()))?;
+                for row in 0..output.num_rows() {
+                    // A group HAVING rejects, or a deleted row: shown as its key and nulls.
+                    let deleted = produced.tombstones.as_ref().is_some_and(|t| t.value(row));
+                    let cells: Vec<String> = formatters
+                        .iter()
+                        .enumerate()
+                        .map(|(c, f)| {
+                            if deleted && !key_column(&output_schema, c) {
+                                "null".into()
+                            } else {
+                                f.value(row).to_string()
+                            }
+                        })
+                        .collect();
+                    on_result(StatementResult::Line(row_line(&cells, &widths)));
+                    emitted += 1;
+                    if limit.is_some_and(|limit| emitted >= limit) {
+                        on_result(StatementResult::status("Limit Reached"));
+                        return Ok(());
+                    }
                 }
             }
         }
         Ok(())
+    }
+
+    /// The operators of a push query, as a persistent query's would be (filter and
+    /// projection, an aggregation, or OVER windows), and the rows they produce.
+    async fn push_operators(
+        &self,
+        query: &StreamingQuery,
+        source: &crate::catalog::Source,
+    ) -> Result<(Vec<Box<dyn crate::engine::operator::Operator>>, SchemaRef), SessionError> {
+        use crate::engine::plan::{QueryPlan, plan_query};
+        let star: Vec<String> = source.columns.iter().map(|c| c.name.clone()).collect();
+        let planned = plan_query(query, &source.name, row_schema(source), &star).await.map_err(|e| refusal(e.0))?;
+        let described = format!("push query over {}", source.name);
+        Ok(match planned {
+            QueryPlan::Stateless(plan) => {
+                let schema = plan.output_schema().clone();
+                (vec![Box::new(crate::engine::operator::Project::new(Arc::new(plan), described))], schema)
+            }
+            QueryPlan::Over { plan, .. } => {
+                if source.kind == crate::sql::ast::SourceKind::Table {
+                    return Err(refusal("OVER windows read a STREAM: a table's rows have no arrival order".into()));
+                }
+                let schema = plan.output.clone();
+                let operator =
+                    crate::engine::over::Over::try_new(Arc::new(plan), described).map_err(|e| refusal(e.0))?;
+                (vec![Box::new(operator)], schema)
+            }
+            QueryPlan::Aggregate { mut plan, .. } => {
+                let mut metadata = std::collections::HashMap::new();
+                if source.kind == crate::sql::ast::SourceKind::Table {
+                    super::persistent::aggregate_table(&mut plan, source)?;
+                    metadata.insert(AGGREGATES_TABLE.to_owned(), String::new());
+                }
+                // The grouping columns lead the aggregation's rows: shown even for deletions.
+                let keys = plan.group_by.len();
+                let fields: Vec<_> = plan
+                    .output
+                    .fields()
+                    .iter()
+                    .map(|f| {
+                        let grouped = plan.aggregate_schema.fields().iter().take(keys).any(|g| g.name() == f.name());
+                        let mut field = f.as_ref().clone();
+                        if grouped {
+                            field.set_metadata([(GROUPING_COLUMN.to_owned(), String::new())].into());
+                        }
+                        field
+                    })
+                    .collect();
+                let schema = Arc::new(datafusion::arrow::datatypes::Schema::new_with_metadata(fields, metadata));
+                let operator = crate::engine::aggregate::Aggregate::try_new(Arc::new(plan), described)
+                    .map_err(|e| refusal(e.0))?;
+                (vec![Box::new(operator)], schema)
+            }
+        })
     }
 
     /// `EXPLAIN SELECT …`: plans the push query (so an invalid one is refused as running it
@@ -167,6 +247,15 @@ pub(super) fn take_limit(query: &mut StreamingQuery) -> Result<Option<u64>, Sess
         },
         Some(other) => Err(refusal(format!("{other} is not supported; use LIMIT n"))),
     }
+}
+
+/// Marks a push query's rows as an aggregation of a table (its deletions count).
+const AGGREGATES_TABLE: &str = "eddy.aggregates_table";
+/// Marks a column of a push query's rows as a grouping column (shown for a deleted group).
+const GROUPING_COLUMN: &str = "eddy.grouping";
+
+fn key_column(schema: &SchemaRef, column: usize) -> bool {
+    schema.field(column).metadata().contains_key(GROUPING_COLUMN)
 }
 
 /// `|a           |b           |`

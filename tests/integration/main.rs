@@ -4,5 +4,6 @@
 mod cli;
 mod conformance;
 mod log;
+mod over;
 mod persistent;
 mod session;

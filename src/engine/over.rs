@@ -1,0 +1,234 @@
+//! `OVER` windows (beyond ksqlDB): `AGG(x) OVER (PARTITION BY k ORDER BY ROWTIME ROWS
+//! BETWEEN n PRECEDING AND CURRENT ROW)` or `… RANGE BETWEEN INTERVAL 'n' unit PRECEDING AND
+//! CURRENT ROW`, in a stream query. Every input row gives one output row, in arrival order,
+//! carrying the aggregate over its frame: the rows of its partition that arrived before it
+//! (the last n, or those at most the interval older than it by `ROWTIME`) and itself.
+//!
+//! Each partition keeps only its frame: the frame's rows (their aggregate arguments and
+//! event times) and an accumulator. DataFusion's sliding accumulators take a row leaving the
+//! frame out again (`retract_batch`); for a function that cannot, the accumulator is rebuilt
+//! from the frame's rows. Frames follow arrival order: a row that arrives late is framed with
+//! the rows that arrived before it, and a RANGE frame drops rows from its front only.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::datatypes::{Int64Type, SchemaRef};
+use datafusion::arrow::row::{OwnedRow, RowConverter, SortField};
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::Accumulator;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+
+use super::operator::{Operator, TimedBatch};
+use super::plan::{PlanError, guarded};
+
+/// Which rows before the current one a frame holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frame {
+    /// `ROWS BETWEEN n PRECEDING AND CURRENT ROW`: the n rows before.
+    Rows(usize),
+    /// `RANGE BETWEEN INTERVAL … PRECEDING AND CURRENT ROW`: those at most this many
+    /// milliseconds older.
+    Range(i64),
+    /// `UNBOUNDED PRECEDING`: every row of the partition so far.
+    Unbounded,
+}
+
+/// One `AGG(…) OVER (…)`.
+#[derive(Debug)]
+pub struct OverWindow {
+    pub function: Arc<AggregateFunctionExpr>,
+    /// At least one expression: without PARTITION BY, a constant (one partition).
+    pub partition_by: Vec<Arc<dyn PhysicalExpr>>,
+    pub frame: Frame,
+}
+
+/// A stream query with `OVER` windows, planned.
+#[derive(Debug)]
+pub struct OverPlan {
+    /// WHERE, on the input rows.
+    pub filter: Option<Arc<dyn PhysicalExpr>>,
+    pub windows: Vec<OverWindow>,
+    /// The input rows with one column per window after them.
+    pub windowed_schema: SchemaRef,
+    /// The projection, on the windowed rows.
+    pub projection: Vec<Arc<dyn PhysicalExpr>>,
+    pub output: SchemaRef,
+    /// Where `ROWTIME` is in the input rows.
+    pub row_time_index: usize,
+}
+
+/// One partition's frame.
+struct Partition {
+    accumulator: Box<dyn Accumulator>,
+    /// The frame's rows, oldest first: event time and aggregate arguments.
+    rows: VecDeque<(i64, Vec<ScalarValue>)>,
+}
+
+/// The `OVER` operator: per window, its partitions.
+pub struct Over {
+    plan: Arc<OverPlan>,
+    description: String,
+    converters: Vec<RowConverter>,
+    partitions: Vec<HashMap<OwnedRow, Partition>>,
+}
+
+impl Over {
+    pub fn try_new(plan: Arc<OverPlan>, description: String) -> Result<Self, PlanError> {
+        let input = plan.windowed_schema.as_ref();
+        let converters = plan
+            .windows
+            .iter()
+            .map(|w| {
+                let fields = w.partition_by.iter().map(|e| Ok(SortField::new(e.data_type(input)?))).collect::<Result<
+                    Vec<_>,
+                    PlanError,
+                >>(
+                )?;
+                Ok(RowConverter::new(fields)?)
+            })
+            .collect::<Result<Vec<_>, PlanError>>()?;
+        let partitions = plan.windows.iter().map(|_| HashMap::new()).collect();
+        Ok(Over { plan, description, converters, partitions })
+    }
+
+    fn update(&mut self, batch: TimedBatch, out: &mut Vec<TimedBatch>) -> Result<(), PlanError> {
+        let plan = Arc::clone(&self.plan);
+        // Records without a value are no rows of a stream.
+        let mut rows = batch.rows;
+        if let Some(tombstones) = &batch.tombstones {
+            rows = filter_record_batch(&rows, &datafusion::arrow::compute::not(tombstones)?)?;
+        }
+        if let Some(filter) = &plan.filter {
+            let mask = filter.evaluate(&rows)?.into_array(rows.num_rows())?;
+            let mask = mask.as_boolean_opt().ok_or_else(|| PlanError("WHERE must be a condition".into()))?;
+            rows = filter_record_batch(&rows, mask)?;
+        }
+        if rows.num_rows() == 0 {
+            return Ok(());
+        }
+        let times = rows.column(plan.row_time_index).as_primitive::<Int64Type>().clone();
+        let mut columns = rows.columns().to_vec();
+        for (w, window) in plan.windows.iter().enumerate() {
+            columns.push(self.frame_values(w, window, &rows, &times)?);
+        }
+        let windowed = RecordBatch::try_new(Arc::clone(&plan.windowed_schema), columns)?;
+        let projected = plan
+            .projection
+            .iter()
+            .map(|e| e.evaluate(&windowed).and_then(|v| v.into_array(windowed.num_rows())))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.push(TimedBatch {
+            rows: RecordBatch::try_new(Arc::clone(&plan.output), projected)?,
+            timestamps_ms: Arc::new(times),
+            tombstones: None,
+            windows: None,
+            replay: batch.replay,
+        });
+        Ok(())
+    }
+
+    /// Window `w`'s value for every row of `rows`, each over its frame.
+    fn frame_values(
+        &mut self,
+        w: usize,
+        window: &OverWindow,
+        rows: &RecordBatch,
+        times: &datafusion::arrow::array::Int64Array,
+    ) -> Result<ArrayRef, PlanError> {
+        let n = rows.num_rows();
+        let keys: Vec<ArrayRef> = window
+            .partition_by
+            .iter()
+            .map(|e| e.evaluate(rows).and_then(|v| v.into_array(n)))
+            .collect::<Result<_, _>>()?;
+        let keys = self.converters[w].convert_columns(&keys)?;
+        let arguments: Vec<ArrayRef> = window
+            .function
+            .expressions()
+            .iter()
+            .map(|e| e.evaluate(rows).and_then(|v| v.into_array(n)))
+            .collect::<Result<_, _>>()?;
+        let partitions = &mut self.partitions[w];
+        let mut values = Vec::with_capacity(n);
+        for row in 0..n {
+            let partition = match partitions.entry(keys.row(row).owned()) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => e.insert(Partition {
+                    accumulator: window.function.create_sliding_accumulator()?,
+                    rows: VecDeque::new(),
+                }),
+            };
+            let time = times.value(row);
+            let current: Vec<ArrayRef> = arguments.iter().map(|a| a.slice(row, 1)).collect();
+            partition.accumulator.update_batch(&current)?;
+            if window.frame != Frame::Unbounded {
+                let scalars =
+                    arguments.iter().map(|a| ScalarValue::try_from_array(a, row)).collect::<Result<Vec<_>, _>>()?;
+                partition.rows.push_back((time, scalars));
+                let mut leaving: Vec<Vec<ScalarValue>> = Vec::new();
+                while let Some((oldest, _)) = partition.rows.front() {
+                    let out_of_frame = match window.frame {
+                        Frame::Rows(preceding) => partition.rows.len() > preceding + 1,
+                        Frame::Range(ms) => *oldest < time.saturating_sub(ms),
+                        Frame::Unbounded => false,
+                    };
+                    if !out_of_frame {
+                        break;
+                    }
+                    if let Some((_, arguments)) = partition.rows.pop_front() {
+                        leaving.push(arguments);
+                    }
+                }
+                if !leaving.is_empty() {
+                    retract(window, partition, &leaving)?;
+                }
+            }
+            values.push(partition.accumulator.evaluate()?);
+        }
+        let field = self.plan.windowed_schema.field(rows.num_columns() + w);
+        let column = ScalarValue::iter_to_array(values)?;
+        Ok(if column.data_type() == field.data_type() {
+            column
+        } else {
+            datafusion::arrow::compute::cast(&column, field.data_type())?
+        })
+    }
+}
+
+/// Takes rows that left the frame out of the partition's aggregate: retracted where the
+/// accumulator can, else the accumulator is rebuilt from the rows still in the frame.
+fn retract(window: &OverWindow, partition: &mut Partition, leaving: &[Vec<ScalarValue>]) -> Result<(), PlanError> {
+    let columns = |rows: &mut dyn Iterator<Item = &Vec<ScalarValue>>| -> Result<Vec<ArrayRef>, PlanError> {
+        let rows: Vec<&Vec<ScalarValue>> = rows.collect();
+        let arity = window.function.expressions().len();
+        (0..arity)
+            .map(|a| Ok(ScalarValue::iter_to_array(rows.iter().map(|r| r[a].clone()))?))
+            .collect::<Result<Vec<_>, PlanError>>()
+    };
+    if partition.accumulator.supports_retract_batch() {
+        let gone = columns(&mut leaving.iter())?;
+        partition.accumulator.retract_batch(&gone)?;
+    } else {
+        let mut fresh = window.function.create_sliding_accumulator()?;
+        if !partition.rows.is_empty() {
+            let kept = columns(&mut partition.rows.iter().map(|(_, r)| r))?;
+            fresh.update_batch(&kept)?;
+        }
+        partition.accumulator = fresh;
+    }
+    Ok(())
+}
+
+impl Operator for Over {
+    fn process(&mut self, batch: TimedBatch, out: &mut Vec<TimedBatch>) -> Result<(), PlanError> {
+        guarded(|| self.update(batch, out))?
+    }
+
+    fn describe(&self) -> String {
+        self.description.clone()
+    }
+}
