@@ -362,11 +362,16 @@ impl StatelessPlan {
             &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(kept.num_rows())),
         )
         .map_err(|e| PlanError(e.to_string()))?;
+        // A windowed source's rows keep their windows.
+        let windows = match (kept.column_by_name("WINDOWSTART"), kept.column_by_name("WINDOWEND")) {
+            (Some(start), Some(end)) => Some((start.clone(), end.clone())),
+            _ => None,
+        };
         Ok(TimedBatch {
             rows,
             timestamps_ms: kept.column(self.row_time_index).clone(),
             tombstones,
-            windows: None,
+            windows,
             replay: false,
         })
     }

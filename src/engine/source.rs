@@ -18,11 +18,42 @@ use crate::log::Record;
 pub const PSEUDO_COLUMNS: [(&str, DataType); 3] =
     [("ROWTIME", DataType::Int64), ("ROWPARTITION", DataType::Int32), ("ROWOFFSET", DataType::Int64)];
 
-/// The source's columns, then the pseudo columns.
+/// The pseudo columns a windowed source's rows carry after the others: their window.
+pub const WINDOW_COLUMNS: [&str; 2] = ["WINDOWSTART", "WINDOWEND"];
+
+/// The source's columns, then the pseudo columns (a windowed source's window last).
 pub fn row_schema(source: &Source) -> SchemaRef {
     let mut fields: Vec<Field> = source.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
     fields.extend(PSEUDO_COLUMNS.iter().map(|(name, data_type)| Field::new(*name, data_type.clone(), false)));
+    if source.window_key_bytes() > 0 {
+        fields.extend(WINDOW_COLUMNS.iter().map(|name| Field::new(*name, DataType::Int64, true)));
+    }
     Arc::new(Schema::new(fields))
+}
+
+/// Each record's window from the end of its windowed key: `[key][start]` for time windows
+/// (the end is the start plus the size), `[key][end][start]` for session windows. Null
+/// where the key is too short or absent.
+fn windows_of(source: &Source, records: &[&Record]) -> (Int64Array, Int64Array) {
+    let size = source.window().and_then(|(_, size)| size);
+    let session = source.window_key_bytes() == 16;
+    let long_at = |key: &[u8], from_end: usize| -> Option<i64> {
+        let at = key.len().checked_sub(from_end)?;
+        key.get(at..at + 8)?.try_into().ok().map(i64::from_be_bytes)
+    };
+    let (starts, ends): (Vec<Option<i64>>, Vec<Option<i64>>) = records
+        .iter()
+        .map(|r| {
+            let key = r.key.as_deref().unwrap_or_default();
+            if session {
+                (long_at(key, 8), long_at(key, 16))
+            } else {
+                let start = long_at(key, 8);
+                (start, start.zip(size).map(|(s, size)| s.saturating_add(size)))
+            }
+        })
+        .unzip();
+    (Int64Array::from(starts), Int64Array::from(ends))
 }
 
 /// Rows decoded from one partition's records, and the records that did not decode.
@@ -127,6 +158,11 @@ pub fn decode(
     columns.push(Arc::new(Int64Array::from(both.iter().map(|i| live[*i].timestamp_ms).collect::<Vec<_>>())));
     columns.push(Arc::new(Int32Array::from(vec![partition as i32; both.len()])));
     columns.push(Arc::new(Int64Array::from(both.iter().map(|i| live[*i].offset as i64).collect::<Vec<_>>())));
+    if window_bytes > 0 {
+        let (starts, ends) = windows_of(source, &both.iter().map(|i| live[*i]).collect::<Vec<_>>());
+        columns.push(Arc::new(starts));
+        columns.push(Arc::new(ends));
+    }
     let mut batch = RecordBatch::try_new(schema.clone(), columns)?;
     if source.timestamp_column.is_some() {
         // Event time from the TIMESTAMP column; rows without one are dropped, as ksqlDB does.

@@ -108,8 +108,15 @@ impl TimeWindows {
             }
         }
         let sources = UInt32Array::from(sources);
-        let mut columns: Vec<ArrayRef> =
-            rows.columns().iter().map(|c| take(c.as_ref(), &sources, None)).collect::<Result<_, _>>()?;
+        // A windowed source's own window is replaced by the new one.
+        let mut columns: Vec<ArrayRef> = rows
+            .schema()
+            .fields()
+            .iter()
+            .zip(rows.columns())
+            .filter(|(f, _)| !matches!(f.name().as_str(), "WINDOWSTART" | "WINDOWEND"))
+            .map(|(_, c)| take(c.as_ref(), &sources, None))
+            .collect::<Result<_, _>>()?;
         let ends: Vec<i64> = starts.iter().map(|s| s + self.size_ms).collect();
         columns.push(Arc::new(Int64Array::from(starts)));
         columns.push(Arc::new(Int64Array::from(ends)));
@@ -117,9 +124,15 @@ impl TimeWindows {
     }
 }
 
-/// A row schema with `WINDOWSTART` and `WINDOWEND` after its columns.
+/// A row schema with `WINDOWSTART` and `WINDOWEND` after its columns (replacing a windowed
+/// source's own).
 pub fn windowed_schema(schema: &SchemaRef) -> SchemaRef {
-    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .filter(|f| !matches!(f.name().as_str(), "WINDOWSTART" | "WINDOWEND"))
+        .map(|f| f.as_ref().clone())
+        .collect();
     fields.push(Field::new("WINDOWSTART", DataType::Int64, false));
     fields.push(Field::new("WINDOWEND", DataType::Int64, false));
     Arc::new(Schema::new(fields))

@@ -450,6 +450,17 @@ impl Session {
             properties.insert("WINDOW_TYPE".into(), windows.kind_name().into());
             properties.insert("WINDOW_SIZE".into(), format!("{} MILLISECONDS", windows.size_ms));
         }
+        // A windowed stream's rows keep their windows through a projection (not re-keyed).
+        if let Planned::Stateless(_) = &planned.plan
+            && create.query.partition_by.is_empty()
+            && input.window_key_bytes() > 0
+        {
+            for property in ["WINDOW_TYPE", "WINDOW_SIZE"] {
+                if let Some(value) = input.properties.get(property) {
+                    properties.insert(property.into(), value.clone());
+                }
+            }
+        }
         if !properties.contains_key("PARTITIONS") {
             let partitions = self.log.partition_count(&input.topic).await?;
             properties.insert("PARTITIONS".into(), partitions.to_string());
