@@ -18,6 +18,7 @@ pub mod query;
 pub mod rewrite;
 pub mod sink;
 pub mod source;
+pub mod store;
 pub mod table_functions;
 pub mod time_format;
 pub mod udf;

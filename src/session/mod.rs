@@ -93,6 +93,9 @@ pub struct Session {
     commands_applied: u64,
     /// The catalog's persistent queries running in this process, by id.
     running: BTreeMap<String, crate::engine::query::RunningQuery>,
+    /// Tables materialized for pull queries, by name: each kept up to date from its
+    /// changelog at every pull.
+    materialized: tokio::sync::Mutex<BTreeMap<String, crate::engine::store::MaterializedTable>>,
 }
 
 impl Session {
@@ -106,6 +109,7 @@ impl Session {
             until_idle: false,
             commands_applied: 0,
             running: BTreeMap::new(),
+            materialized: tokio::sync::Mutex::new(BTreeMap::new()),
         };
         session.catch_up().await?;
         Ok(session)

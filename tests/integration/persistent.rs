@@ -305,6 +305,44 @@ async fn pull_queries_answer_from_the_current_state() {
 }
 
 #[tokio::test]
+async fn pull_queries_follow_the_materialized_table_and_bound_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_log, mut s) = session(dir.path()).await;
+    run(&mut s, PAGEVIEWS).await.unwrap(); // at 1 s, 2 s and 3 s
+    run(
+        &mut s,
+        "CREATE TABLE busy AS SELECT user_id, COUNT(*) AS n FROM pv GROUP BY user_id HAVING COUNT(*) < 3;
+         CREATE TABLE per_minute AS SELECT user_id, COUNT(*) AS views FROM pv
+           WINDOW TUMBLING (SIZE 1 MINUTE) GROUP BY user_id;",
+    )
+    .await
+    .unwrap();
+    let first = run(&mut s, "SELECT * FROM busy;").await.unwrap().concat();
+    assert!(first.contains(" alice   | 2") && first.contains(" bob     | 1"), "{first}");
+    // New records are folded in at the next pull; a group HAVING now rejects is gone.
+    run(
+        &mut s,
+        "INSERT INTO pv (ROWTIME, user_id, page, ms) VALUES (61000, 'alice', '/later', 5);
+         INSERT INTO pv (ROWTIME, user_id, page, ms) VALUES (62000, 'carol', '/faq', 5);",
+    )
+    .await
+    .unwrap();
+    let second = run(&mut s, "SELECT * FROM busy;").await.unwrap().concat();
+    assert!(!second.contains("alice") && second.contains(" carol   | 1"), "{second}");
+    // A windowed table: one row per key and window, bounded by WINDOWSTART.
+    let windows = run(&mut s, "SELECT user_id, WINDOWSTART, WINDOWEND, views FROM per_minute WHERE user_id = 'alice';")
+        .await
+        .unwrap()
+        .concat();
+    assert!(windows.contains(" alice   | 0           | 60000     | 2"), "{windows}");
+    assert!(windows.contains(" alice   | 60000       | 120000    | 1"), "{windows}");
+    let later =
+        run(&mut s, "SELECT user_id, views FROM per_minute WHERE WINDOWSTART >= 60000;").await.unwrap().concat();
+    assert!(later.contains("alice") && later.contains("carol") && !later.contains("bob"), "{later}");
+    s.shutdown().await;
+}
+
+#[tokio::test]
 async fn tumbling_windows_count_per_window_and_key_the_window_start() {
     let dir = tempfile::tempdir().unwrap();
     let (log, mut s) = session(dir.path()).await;
