@@ -93,6 +93,10 @@ pub struct Aggregate {
     /// Aggregating a table: each of its rows' group and aggregate arguments, by table key,
     /// to take out when the row changes.
     previous: HashMap<OwnedRow, Previous>,
+    /// Session windows: the key columns alone, as rows.
+    key_converter: Option<RowConverter>,
+    /// Session windows: each key's sessions (start, end, group id).
+    sessions: HashMap<OwnedRow, Vec<(i64, i64, OwnedRow)>>,
 }
 
 /// The groups a batch changed (or closed), in output order, each with its values and the
@@ -103,6 +107,8 @@ struct Changed {
     keys: Vec<Vec<ArrayRef>>,
     values: Vec<Vec<ScalarValue>>,
     stamps: Vec<i64>,
+    /// Groups that are gone (sessions merged into a new one): their rows are tombstones.
+    deleted: Vec<bool>,
 }
 
 impl Changed {
@@ -111,6 +117,15 @@ impl Changed {
         self.keys.push(group.key.clone());
         self.values.push(group.accumulators.iter_mut().map(|a| a.evaluate()).collect::<Result<_, _>>()?);
         self.stamps.push(stamp);
+        self.deleted.push(false);
+        Ok(())
+    }
+
+    fn push_deleted(&mut self, id: OwnedRow, group: &mut Group, stamp: i64) -> Result<(), PlanError> {
+        self.push(id, group, stamp)?;
+        if let Some(last) = self.deleted.last_mut() {
+            *last = true;
+        }
         Ok(())
     }
 }
@@ -131,7 +146,13 @@ impl Aggregate {
             .take(plan.group_by.len())
             .map(|f| SortField::new(f.data_type().clone()))
             .collect();
+        let key_converter = match plan.windows {
+            Some(w) if w.is_session() => Some(RowConverter::new(fields[..fields.len().saturating_sub(2)].to_vec())?),
+            _ => None,
+        };
         Ok(Aggregate {
+            key_converter,
+            sessions: HashMap::new(),
             converter: RowConverter::new(fields)?,
             plan,
             description,
@@ -167,7 +188,7 @@ impl Aggregate {
         let closed: Vec<OwnedRow> = self
             .groups
             .iter()
-            .filter(|(_, g)| end_of(g).saturating_add(windows.grace_ms) <= stream_time)
+            .filter(|(_, g)| end_of(g).saturating_add(windows.close_delay()) <= stream_time)
             .map(|(k, _)| k.clone())
             .collect();
         if closed.is_empty() {
@@ -176,7 +197,14 @@ impl Aggregate {
         let mut closed: Vec<(OwnedRow, Group)> =
             closed.into_iter().filter_map(|k| self.groups.remove(&k).map(|g| (k, g))).collect();
         self.earliest_close =
-            self.groups.values().map(|g| end_of(g).saturating_add(windows.grace_ms)).min().unwrap_or(i64::MAX);
+            self.groups.values().map(|g| end_of(g).saturating_add(windows.close_delay())).min().unwrap_or(i64::MAX);
+        if windows.is_session() {
+            let groups = &self.groups;
+            self.sessions.retain(|_, sessions| {
+                sessions.retain(|(_, _, id)| groups.contains_key(id));
+                !sessions.is_empty()
+            });
+        }
         if !self.plan.emit_final {
             return Ok(());
         }
@@ -195,6 +223,9 @@ impl Aggregate {
     fn absorb(&mut self, batch: TimedBatch) -> Result<Option<Changed>, PlanError> {
         if let Some(table_keys) = self.plan.table_keys.clone() {
             return self.absorb_changelog(batch, &table_keys);
+        }
+        if let Some(windows) = self.plan.windows.filter(|w| w.is_session()) {
+            return self.absorb_sessions(batch, windows);
         }
         let plan = Arc::clone(&self.plan);
         // Records without a value are no rows of a stream: they update nothing.
@@ -267,7 +298,7 @@ impl Aggregate {
                     if let Some(windows) = &plan.windows {
                         let end = key.last().and_then(|k| k.as_primitive_opt::<Int64Type>().map(|e| e.value(0)));
                         self.earliest_close =
-                            self.earliest_close.min(end.unwrap_or(i64::MAX).saturating_add(windows.grace_ms));
+                            self.earliest_close.min(end.unwrap_or(i64::MAX).saturating_add(windows.close_delay()));
                     }
                     e.insert(Group {
                         key,
@@ -288,6 +319,115 @@ impl Aggregate {
             changed.push(key.clone(), group, latest)?;
         }
         Ok(Some(changed))
+    }
+
+    /// Session windows, record by record as Kafka Streams merges them: a record joins every
+    /// session of its key within the gap of it, merged into one (their aggregates merged,
+    /// then the record added); the sessions merged away are deleted (tombstones first), the
+    /// merged one emitted, stamped with its end. A record whose merged session would already
+    /// have closed is dropped as late.
+    fn absorb_sessions(
+        &mut self,
+        batch: TimedBatch,
+        windows: super::window::TimeWindows,
+    ) -> Result<Option<Changed>, PlanError> {
+        let plan = Arc::clone(&self.plan);
+        let gap = windows.session_gap_ms.unwrap_or(0);
+        let mut rows = batch.rows;
+        if let Some(tombstones) = &batch.tombstones {
+            rows = filter_record_batch(&rows, &datafusion::arrow::compute::not(tombstones)?)?;
+        }
+        // Each record is a session of its own to start with: WINDOWSTART = WINDOWEND = its time.
+        let times = rows.column(plan.row_time_index).clone();
+        let mut columns = rows
+            .schema()
+            .fields()
+            .iter()
+            .zip(rows.columns())
+            .filter(|(f, _)| !matches!(f.name().as_str(), "WINDOWSTART" | "WINDOWEND"))
+            .map(|(_, c)| c.clone())
+            .collect::<Vec<_>>();
+        columns.push(times.clone());
+        columns.push(times);
+        let mut rows = RecordBatch::try_new(super::window::windowed_schema(&rows.schema()), columns)?;
+        if let Some(filter) = &plan.filter {
+            let mask = filter.evaluate(&rows)?.into_array(rows.num_rows())?;
+            let mask = mask.as_boolean_opt().ok_or_else(|| PlanError("WHERE must be a condition".into()))?;
+            rows = filter_record_batch(&rows, mask)?;
+        }
+        let n = rows.num_rows();
+        if n == 0 {
+            return Ok(None);
+        }
+        let key_count = plan.group_by.len() - 2;
+        let keys: Vec<ArrayRef> = plan.group_by[..key_count]
+            .iter()
+            .map(|e| e.evaluate(&rows).and_then(|v| v.into_array(n)))
+            .collect::<Result<_, _>>()?;
+        let Some(key_converter) = self.key_converter.as_ref() else { return Ok(None) };
+        let key_rows = key_converter.convert_columns(&keys)?;
+        let arguments: Vec<Vec<ArrayRef>> = plan
+            .aggregates
+            .iter()
+            .map(|a| {
+                a.expressions()
+                    .iter()
+                    .map(|e| e.evaluate(&rows).and_then(|v| v.into_array(n)))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .collect::<Result<_, _>>()?;
+        let times = rows.column(plan.row_time_index).as_primitive::<Int64Type>().clone();
+        let mut changed = Changed::default();
+        for row in 0..n {
+            if keys.iter().any(|k| k.is_null(row)) {
+                continue; // no group, as ksqlDB drops it
+            }
+            let time = times.value(row);
+            self.stream_time = self.stream_time.max(time);
+            let key = key_rows.row(row).owned();
+            let sessions = self.sessions.entry(key).or_default();
+            let (merging, staying): (Vec<_>, Vec<_>) = std::mem::take(sessions)
+                .into_iter()
+                .partition(|(start, end, _)| *end >= time.saturating_sub(gap) && *start <= time.saturating_add(gap));
+            let start = merging.iter().map(|(s, _, _)| *s).chain([time]).min().unwrap_or(time);
+            let end = merging.iter().map(|(_, e, _)| *e).chain([time]).max().unwrap_or(time);
+            if end.saturating_add(windows.close_delay()) <= self.stream_time {
+                *sessions = staying.into_iter().chain(merging).collect();
+                continue; // late: its session has closed
+            }
+            *sessions = staying;
+            let mut accumulators = plan.accumulators()?;
+            let mut merging = merging;
+            merging.sort_by_key(|(s, _, _)| *s);
+            for (_, old_end, id) in merging {
+                let Some(mut old) = self.groups.remove(&id) else { continue };
+                for (accumulator, previous) in accumulators.iter_mut().zip(old.accumulators.iter_mut()) {
+                    let state: Vec<ArrayRef> =
+                        previous.state()?.iter().map(|v| v.to_array()).collect::<Result<_, _>>()?;
+                    accumulator.merge_batch(&state)?;
+                }
+                changed.push_deleted(id, &mut old, old_end)?;
+            }
+            let one = UInt32Array::from(vec![row as u32]);
+            for (accumulator, args) in accumulators.iter_mut().zip(&arguments) {
+                let taken: Vec<ArrayRef> =
+                    args.iter().map(|a| take(a.as_ref(), &one, None)).collect::<Result<_, _>>()?;
+                accumulator.update_batch(&taken)?;
+            }
+            let mut group_key: Vec<ArrayRef> =
+                keys.iter().map(|k| take(k.as_ref(), &one, None)).collect::<Result<_, _>>()?;
+            group_key.push(Arc::new(Int64Array::from(vec![start])));
+            group_key.push(Arc::new(Int64Array::from(vec![end])));
+            let id = self.converter.convert_columns(&group_key)?.row(0).owned();
+            self.next_sequence += 1;
+            let mut group =
+                Group { key: group_key, accumulators, latest_ms: end, sequence: self.next_sequence, passed: false };
+            changed.push(id.clone(), &mut group, end)?;
+            self.groups.insert(id.clone(), group);
+            self.earliest_close = self.earliest_close.min(end.saturating_add(windows.close_delay()));
+            self.sessions.entry(key_rows.row(row).owned()).or_default().push((start, end, id));
+        }
+        Ok((!changed.ids.is_empty()).then_some(changed))
     }
 
     /// A table's changes, row by row: a row's earlier version leaves its group (a
@@ -383,7 +523,7 @@ impl Aggregate {
     /// The updated groups as output rows: HAVING, then the projection.
     fn emit(&mut self, changed: Changed, replay: bool, out: &mut Vec<TimedBatch>) -> Result<(), PlanError> {
         let plan = Arc::clone(&self.plan);
-        let Changed { ids, keys, values, stamps } = changed;
+        let Changed { ids, keys, values, stamps, deleted } = changed;
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(plan.aggregate_schema.fields().len());
         for k in 0..plan.group_by.len() {
             let parts: Vec<&dyn Array> = keys.iter().map(|key| key[k].as_ref()).collect();
@@ -401,36 +541,39 @@ impl Aggregate {
         let mut stamps = stamps;
         // HAVING: a rejected group becomes a tombstone if its previous row was in the table,
         // and emits nothing if it was not (as Kafka Streams' filter with old values).
-        let mut rejected: Option<BooleanArray> = None;
+        // Which rows stay, and which of them are tombstones: groups gone (merged sessions),
+        // and with HAVING, a rejected group that was in the table (one that was not emits
+        // nothing), as Kafka Streams' filter with old values.
+        let mut keep = vec![true; ids.len()];
+        let mut tombstone = deleted.clone();
         if let Some(having) = &plan.having {
             let mask = having.evaluate(&aggregated)?.into_array(aggregated.num_rows())?;
             let mask = mask.as_boolean_opt().ok_or_else(|| PlanError("HAVING must be a condition".into()))?;
-            let mut keep = Vec::with_capacity(ids.len());
-            let mut outcome = Vec::with_capacity(ids.len());
             // Closed windows have left `groups`; a batch may touch a group more than once.
             let mut seen: HashMap<&OwnedRow, bool> = HashMap::new();
             for (i, id) in ids.iter().enumerate() {
+                if deleted[i] {
+                    continue;
+                }
                 let passes = mask.is_valid(i) && mask.value(i);
                 let before = seen.get(id).copied().unwrap_or_else(|| self.groups.get(id).is_some_and(|g| g.passed));
                 seen.insert(id, passes);
-                keep.push(passes || before);
-                if passes || before {
-                    outcome.push(!passes);
-                }
+                keep[i] = passes || before;
+                tombstone[i] = !passes;
             }
             for (id, passes) in seen {
                 if let Some(group) = self.groups.get_mut(id) {
                     group.passed = passes;
                 }
             }
-            if keep.iter().any(|k| !k) {
-                let keep = BooleanArray::from(keep);
-                aggregated = filter_record_batch(&aggregated, &keep)?;
-                stamps = stamps.iter().zip(keep.values().iter()).filter(|(_, k)| *k).map(|(s, _)| *s).collect();
-            }
-            let outcome = BooleanArray::from(outcome);
-            rejected = (outcome.true_count() > 0).then_some(outcome);
         }
+        if keep.iter().any(|k| !k) {
+            let kept = BooleanArray::from(keep.clone());
+            aggregated = filter_record_batch(&aggregated, &kept)?;
+            stamps = stamps.iter().zip(&keep).filter(|(_, k)| **k).map(|(s, _)| *s).collect();
+            tombstone = tombstone.iter().zip(&keep).filter(|(_, k)| **k).map(|(t, _)| *t).collect();
+        }
+        let rejected = tombstone.iter().any(|t| *t).then(|| BooleanArray::from(tombstone));
         // The window of each row: the last two grouping columns of a windowed aggregation.
         let windows = plan.windows.map(|_| {
             let n = plan.group_by.len();

@@ -70,12 +70,16 @@ impl SinkEncoder {
             }
             // A windowed sink's key ends with the window start, big-endian, as ksqlDB's
             // time-windowed keys do.
+            // A session window's key carries its end, then its start.
             let key = match (&batch.windows, self.sink.window_key_bytes()) {
-                (Some((starts, _)), 8) => {
-                    let start = starts.as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(row);
-                    let mut bytes = key.unwrap_or_default();
-                    bytes.extend_from_slice(&start.to_be_bytes());
-                    Some(bytes)
+                (Some((starts, ends)), bytes @ (8 | 16)) => {
+                    let long = |a: &ArrayRef| a.as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(row);
+                    let mut key = key.unwrap_or_default();
+                    if bytes == 16 {
+                        key.extend_from_slice(&long(ends).to_be_bytes());
+                    }
+                    key.extend_from_slice(&long(starts).to_be_bytes());
+                    Some(key)
                 }
                 _ => key,
             };

@@ -50,6 +50,9 @@ pub struct TimeWindows {
     pub advance_ms: i64,
     pub grace_ms: i64,
     pub hopping: bool,
+    /// Session windows: the inactivity gap that ends a session (the size and advance are
+    /// then unused).
+    pub session_gap_ms: Option<i64>,
 }
 
 impl TimeWindows {
@@ -60,8 +63,18 @@ impl TimeWindows {
         let (size_ms, advance_ms, hopping) = match spec.kind {
             WindowKind::Tumbling { size } => (millis(size), millis(size), false),
             WindowKind::Hopping { size, advance_by } => (millis(size), millis(advance_by), true),
-            WindowKind::Session { .. } => {
-                return Err(PlanError("SESSION windows are not supported yet (issue 4)".into()));
+            WindowKind::Session { gap } => {
+                let gap_ms = millis(gap);
+                if gap_ms <= 0 {
+                    return Err(PlanError("A session window's gap must be positive".into()));
+                }
+                return Ok(TimeWindows {
+                    size_ms: 0,
+                    advance_ms: 0,
+                    grace_ms,
+                    hopping: false,
+                    session_gap_ms: Some(gap_ms),
+                });
             }
         };
         if size_ms <= 0 || advance_ms <= 0 {
@@ -72,12 +85,32 @@ impl TimeWindows {
                 "A window's advance ({advance_ms} ms) cannot be larger than its size ({size_ms} ms)"
             )));
         }
-        Ok(TimeWindows { size_ms, advance_ms, grace_ms, hopping })
+        Ok(TimeWindows { size_ms, advance_ms, grace_ms, hopping, session_gap_ms: None })
+    }
+
+    pub fn is_session(&self) -> bool {
+        self.session_gap_ms.is_some()
+    }
+
+    /// A window with end `e` has closed once stream time reaches `e` plus this: its grace
+    /// for time windows; for a session, also its gap (a record within the gap could still
+    /// extend it), and one more (a record exactly at the gap still merges).
+    pub fn close_delay(&self) -> i64 {
+        match self.session_gap_ms {
+            Some(gap) => gap.saturating_add(self.grace_ms).saturating_add(1),
+            None => self.grace_ms,
+        }
     }
 
     /// `WINDOW_TYPE` as a windowed sink declares it.
     pub fn kind_name(&self) -> &'static str {
-        if self.hopping { "HOPPING" } else { "TUMBLING" }
+        if self.is_session() {
+            "SESSION"
+        } else if self.hopping {
+            "HOPPING"
+        } else {
+            "TUMBLING"
+        }
     }
 
     /// The starts of the windows `time` falls in (never negative, as Kafka Streams makes them).
@@ -144,9 +177,11 @@ mod tests {
 
     #[test]
     fn windows_start_where_kafka_streams_starts_them() {
-        let tumbling = TimeWindows { size_ms: 30_000, advance_ms: 30_000, grace_ms: 0, hopping: false };
+        let tumbling =
+            TimeWindows { size_ms: 30_000, advance_ms: 30_000, grace_ms: 0, hopping: false, session_gap_ms: None };
         assert_eq!(tumbling.starts(45_000).collect::<Vec<_>>(), [30_000]);
-        let hopping = TimeWindows { size_ms: 30_000, advance_ms: 10_000, grace_ms: 0, hopping: true };
+        let hopping =
+            TimeWindows { size_ms: 30_000, advance_ms: 10_000, grace_ms: 0, hopping: true, session_gap_ms: None };
         assert_eq!(hopping.starts(45_000).collect::<Vec<_>>(), [20_000, 30_000, 40_000]);
         assert_eq!(hopping.starts(0).collect::<Vec<_>>(), [0], "no window starts before 0");
         assert_eq!(hopping.starts(10_000).collect::<Vec<_>>(), [0, 10_000]);

@@ -448,7 +448,9 @@ impl Session {
             && let Some(windows) = &plan.windows
         {
             properties.insert("WINDOW_TYPE".into(), windows.kind_name().into());
-            properties.insert("WINDOW_SIZE".into(), format!("{} MILLISECONDS", windows.size_ms));
+            if !windows.is_session() {
+                properties.insert("WINDOW_SIZE".into(), format!("{} MILLISECONDS", windows.size_ms));
+            }
         }
         // A windowed stream's rows keep their windows through a projection (not re-keyed).
         if let Planned::Stateless(_) = &planned.plan

@@ -7,3 +7,4 @@ mod log;
 mod over;
 mod persistent;
 mod session;
+mod windows;

@@ -59,8 +59,18 @@ impl AggregateUDFImpl for ByOffset {
         Ok(Box::new(Arrivals { latest: self.latest, many, item, n: None, ignore_nulls: None, values: Vec::new() }))
     }
 
+    /// The values kept (a list), the count asked for, and whether nulls are ignored.
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(vec![Arc::new(Field::new(format!("{}[values]", args.name), args.return_field.data_type().clone(), true))])
+        let item = match (args.return_field.data_type(), args.input_fields.get(1)) {
+            (DataType::List(item), Some(n)) if n.data_type().is_integer() => item.data_type().clone(),
+            (other, _) => other.clone(),
+        };
+        let list = DataType::List(Arc::new(Field::new("item", item, true)));
+        Ok(vec![
+            Arc::new(Field::new(format!("{}[values]", args.name), list, true)),
+            Arc::new(Field::new(format!("{}[n]", args.name), DataType::Int64, true)),
+            Arc::new(Field::new(format!("{}[ignore_nulls]", args.name), DataType::Boolean, true)),
+        ])
     }
 }
 
@@ -73,6 +83,21 @@ struct Arrivals {
     n: Option<usize>,
     ignore_nulls: Option<bool>,
     values: Vec<ScalarValue>,
+}
+
+impl Arrivals {
+    /// A value that arrived after those kept.
+    fn offer(&mut self, value: ScalarValue) {
+        let keep = if self.many { self.n.unwrap_or(1) } else { 1 };
+        if self.latest {
+            self.values.push(value);
+            if self.values.len() > keep {
+                self.values.remove(0);
+            }
+        } else if self.values.len() < keep {
+            self.values.push(value);
+        }
+    }
 }
 
 impl Accumulator for Arrivals {
@@ -92,20 +117,12 @@ impl Accumulator for Arrivals {
             }
             self.ignore_nulls.get_or_insert(true);
         }
-        let keep = if self.many { self.n.unwrap_or(1) } else { 1 };
         for row in 0..array.len() {
             let value = ScalarValue::try_from_array(array, row)?;
             if value.is_null() && self.ignore_nulls.unwrap_or(true) {
                 continue;
             }
-            if self.latest {
-                self.values.push(value);
-                if self.values.len() > keep {
-                    self.values.remove(0);
-                }
-            } else if self.values.len() < keep {
-                self.values.push(value);
-            }
+            self.offer(value);
         }
         Ok(())
     }
@@ -125,11 +142,34 @@ impl Accumulator for Arrivals {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(vec![self.evaluate()?])
+        Ok(vec![
+            ScalarValue::List(ScalarValue::new_list(&self.values, &self.item, true)),
+            ScalarValue::Int64(self.n.map(|n| n as i64)),
+            ScalarValue::Boolean(self.ignore_nulls),
+        ])
     }
 
-    fn merge_batch(&mut self, _states: &[ArrayRef]) -> Result<()> {
-        // Eddy's aggregations never merge partial states (one accumulator per group).
+    /// Folds in other accumulators' states (session windows merging), earlier ones first.
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        use datafusion::arrow::array::{Array, AsArray};
+        let [values, n, ignore_nulls] = states else { return Ok(()) };
+        let lists = values.as_list::<i32>();
+        let n = n.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+        let ignore_nulls = ignore_nulls.as_boolean();
+        for row in 0..lists.len() {
+            if self.n.is_none() && n.is_valid(row) {
+                self.n = Some(n.value(row).max(1) as usize);
+            }
+            if self.ignore_nulls.is_none() && ignore_nulls.is_valid(row) {
+                self.ignore_nulls = Some(ignore_nulls.value(row));
+            }
+            if lists.is_valid(row) {
+                let kept = lists.value(row);
+                for i in 0..kept.len() {
+                    self.offer(ScalarValue::try_from_array(&kept, i)?);
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -185,7 +225,10 @@ impl AggregateUDFImpl for TopK {
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(vec![Arc::new(Field::new(format!("{}[top]", args.name), args.return_field.data_type().clone(), true))])
+        Ok(vec![
+            Arc::new(Field::new(format!("{}[top]", args.name), args.return_field.data_type().clone(), true)),
+            Arc::new(Field::new(format!("{}[k]", args.name), DataType::Int64, true)),
+        ])
     }
 }
 
@@ -252,11 +295,33 @@ impl Accumulator for Largest {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(vec![self.evaluate()?])
+        Ok(vec![self.evaluate()?, ScalarValue::Int64(self.k.map(|k| k as i64))])
     }
 
-    fn merge_batch(&mut self, _states: &[ArrayRef]) -> Result<()> {
-        // Eddy's aggregations never merge partial states (one accumulator per group).
+    /// Folds in other accumulators' states (session windows merging).
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        use datafusion::arrow::array::{Array, AsArray};
+        let [tops, k] = states else { return Ok(()) };
+        let (lists, k) = (tops.as_list::<i32>(), k.as_primitive::<datafusion::arrow::datatypes::Int64Type>());
+        for row in 0..lists.len() {
+            if self.k.is_none() && k.is_valid(row) {
+                self.k = Some(k.value(row).max(0) as usize);
+            }
+            if !lists.is_valid(row) {
+                continue;
+            }
+            let items = lists.value(row);
+            for i in 0..items.len() {
+                let entry = match ScalarValue::try_from_array(&items, i)? {
+                    // A struct item is the value and its other columns.
+                    ScalarValue::Struct(fields) => (0..fields.num_columns())
+                        .map(|c| ScalarValue::try_from_array(fields.column(c), 0))
+                        .collect::<Result<Vec<_>>>()?,
+                    value => vec![value],
+                };
+                self.offer(entry);
+            }
+        }
         Ok(())
     }
 }
@@ -350,8 +415,14 @@ impl Accumulator for ListSum {
         Ok(vec![self.sum.clone()])
     }
 
-    fn merge_batch(&mut self, _states: &[ArrayRef]) -> Result<()> {
-        // Eddy's aggregations never merge partial states (one accumulator per group).
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let Some(sums) = states.first() else { return Ok(()) };
+        for row in 0..sums.len() {
+            let sum = ScalarValue::try_from_array(sums, row)?;
+            if !sum.is_null() {
+                self.sum = self.sum.add(sum)?;
+            }
+        }
         Ok(())
     }
 }
