@@ -97,7 +97,19 @@ pub struct Aggregate {
     key_converter: Option<RowConverter>,
     /// Session windows: each key's sessions (start, end, group id).
     sessions: HashMap<OwnedRow, Vec<(i64, i64, OwnedRow)>>,
+    /// An unwindowed stream aggregation forgets a group no row has updated for this long
+    /// (event time), if set: state bounded in time (beyond ksqlDB).
+    state_ttl_ms: Option<i64>,
+    /// The stream time at which to look for expired groups next.
+    next_expiry: i64,
 }
+
+/// A snapshot's columns after the group key and the accumulators' states.
+const SNAPSHOT_LATEST: &str = "__latest_ms";
+const SNAPSHOT_SEQUENCE: &str = "__sequence";
+const SNAPSHOT_PASSED: &str = "__passed";
+/// A snapshot's schema metadata: the stream time.
+const SNAPSHOT_STREAM_TIME: &str = "eddy.stream_time";
 
 /// The groups a batch changed (or closed), in output order, each with its values and the
 /// timestamp its output row gets.
@@ -153,6 +165,8 @@ impl Aggregate {
         Ok(Aggregate {
             key_converter,
             sessions: HashMap::new(),
+            state_ttl_ms: None,
+            next_expiry: i64::MIN,
             converter: RowConverter::new(fields)?,
             plan,
             description,
@@ -164,14 +178,189 @@ impl Aggregate {
         })
     }
 
+    /// Forget a group of an unwindowed stream aggregation once no row has updated it for
+    /// `ttl_ms` of event time. Its last row stays in the output table; a later row of its key
+    /// starts it again from nothing.
+    pub fn with_state_ttl(mut self, ttl_ms: Option<i64>) -> Self {
+        let unwindowed_stream = self.plan.windows.is_none() && self.plan.table_keys.is_none();
+        self.state_ttl_ms = ttl_ms.filter(|ttl| *ttl > 0 && unwindowed_stream);
+        self
+    }
+
     fn update(&mut self, batch: TimedBatch, out: &mut Vec<TimedBatch>) -> Result<(), PlanError> {
         let replay = batch.replay;
+        if self.state_ttl_ms.is_some() {
+            // Unwindowed aggregation keeps no stream time otherwise.
+            let times = batch.rows.column(self.plan.row_time_index).as_primitive::<Int64Type>();
+            if let Some(latest) = datafusion::arrow::compute::max(times) {
+                self.stream_time = self.stream_time.max(latest);
+            }
+        }
+        // Expired groups go before the batch, which may start them again.
+        self.expire();
         if let Some(changed) = self.absorb(batch)?
             && !self.plan.emit_final
         {
             self.emit(changed, replay, out)?;
         }
         self.evict(replay, out)
+    }
+
+    /// Drops the groups older than the state's time-to-live, looking a quarter of it apart.
+    fn expire(&mut self) {
+        let Some(ttl) = self.state_ttl_ms else { return };
+        if self.stream_time < self.next_expiry {
+            return;
+        }
+        let horizon = self.stream_time.saturating_sub(ttl);
+        self.groups.retain(|_, g| g.latest_ms >= horizon);
+        self.next_expiry = self.stream_time.saturating_add((ttl / 4).max(1));
+    }
+
+    /// The bytes the groups hold (keys and accumulators), as DataFusion's accumulators count
+    /// theirs.
+    pub fn state_bytes(&self) -> usize {
+        self.groups
+            .iter()
+            .map(|(id, g)| {
+                id.as_ref().len()
+                    + g.key.iter().map(|k| k.get_array_memory_size()).sum::<usize>()
+                    + g.accumulators.iter().map(|a| a.size()).sum::<usize>()
+            })
+            .sum()
+    }
+
+    /// The state as one batch: a row per group (its key columns, then each aggregate's state
+    /// columns, then its latest event time, sequence and HAVING mark), groups in creation
+    /// order, and stream time in the schema's metadata. [`Aggregate::restore`] takes it back.
+    /// A table's aggregation (which also keeps each table row's contribution) has none yet.
+    pub fn snapshot(&mut self) -> Result<RecordBatch, PlanError> {
+        if self.plan.table_keys.is_some() {
+            return Err(PlanError("snapshots of a table's aggregation are not supported yet".into()));
+        }
+        let plan = Arc::clone(&self.plan);
+        let key_count = plan.group_by.len();
+        let mut groups: Vec<&mut Group> = self.groups.values_mut().collect();
+        groups.sort_by_key(|g| g.sequence);
+        let mut fields: Vec<datafusion::arrow::datatypes::FieldRef> =
+            plan.aggregate_schema.fields().iter().take(key_count).cloned().collect();
+        let mut columns: Vec<ArrayRef> = Vec::new();
+        for (k, field) in fields.iter().enumerate() {
+            let parts: Vec<&dyn Array> = groups.iter().map(|g| g.key[k].as_ref()).collect();
+            columns.push(if parts.is_empty() {
+                datafusion::arrow::array::new_empty_array(field.data_type())
+            } else {
+                datafusion::arrow::compute::concat(&parts)?
+            });
+        }
+        let states: Vec<Vec<ScalarValue>> = groups
+            .iter_mut()
+            .map(|g| {
+                let mut all = Vec::new();
+                for accumulator in g.accumulators.iter_mut() {
+                    all.extend(accumulator.state()?);
+                }
+                Ok(all)
+            })
+            .collect::<Result<_, PlanError>>()?;
+        let mut at = 0;
+        for (a, aggregate) in plan.aggregates.iter().enumerate() {
+            for field in aggregate.state_fields()? {
+                let column = if states.is_empty() {
+                    datafusion::arrow::array::new_empty_array(field.data_type())
+                } else {
+                    ScalarValue::iter_to_array(states.iter().map(|s| s[at].clone()))?
+                };
+                fields.push(Arc::new(datafusion::arrow::datatypes::Field::new(
+                    format!("{a}:{}", field.name()),
+                    column.data_type().clone(),
+                    true,
+                )));
+                columns.push(column);
+                at += 1;
+            }
+        }
+        let latest = Int64Array::from(groups.iter().map(|g| g.latest_ms).collect::<Vec<_>>());
+        let sequence = Int64Array::from(groups.iter().map(|g| g.sequence as i64).collect::<Vec<_>>());
+        let passed = BooleanArray::from(groups.iter().map(|g| g.passed).collect::<Vec<_>>());
+        for (name, column) in [
+            (SNAPSHOT_LATEST, Arc::new(latest) as ArrayRef),
+            (SNAPSHOT_SEQUENCE, Arc::new(sequence)),
+            (SNAPSHOT_PASSED, Arc::new(passed)),
+        ] {
+            fields.push(Arc::new(datafusion::arrow::datatypes::Field::new(name, column.data_type().clone(), false)));
+            columns.push(column);
+        }
+        let metadata = [(SNAPSHOT_STREAM_TIME.to_owned(), self.stream_time.to_string())].into();
+        let schema = datafusion::arrow::datatypes::Schema::new_with_metadata(fields, metadata);
+        let options = datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(groups.len()));
+        Ok(RecordBatch::try_new_with_options(Arc::new(schema), columns, &options)?)
+    }
+
+    /// Replaces the state with a snapshot's (of the same query).
+    pub fn restore(&mut self, snapshot: &RecordBatch) -> Result<(), PlanError> {
+        let plan = Arc::clone(&self.plan);
+        let key_count = plan.group_by.len();
+        let column = |name: &str| {
+            snapshot.column_by_name(name).cloned().ok_or_else(|| PlanError(format!("the snapshot lacks {name}")))
+        };
+        let latest = column(SNAPSHOT_LATEST)?;
+        let latest = latest.as_primitive::<Int64Type>();
+        let sequence = column(SNAPSHOT_SEQUENCE)?;
+        let sequence = sequence.as_primitive::<Int64Type>();
+        let passed = column(SNAPSHOT_PASSED)?;
+        let passed = passed.as_boolean();
+        self.groups.clear();
+        self.sessions.clear();
+        self.previous.clear();
+        self.stream_time =
+            snapshot.schema().metadata().get(SNAPSHOT_STREAM_TIME).and_then(|t| t.parse().ok()).unwrap_or(i64::MIN);
+        let keys: Vec<ArrayRef> = snapshot.columns()[..key_count].to_vec();
+        let ids = self.converter.convert_columns(&keys)?;
+        let session_keys = match &self.key_converter {
+            Some(converter) => Some(converter.convert_columns(&keys[..key_count - 2])?),
+            None => None,
+        };
+        for row in 0..snapshot.num_rows() {
+            let mut accumulators = plan.accumulators()?;
+            let mut at = key_count;
+            for (accumulator, aggregate) in accumulators.iter_mut().zip(&plan.aggregates) {
+                let width = aggregate.state_fields()?.len();
+                let states: Vec<ArrayRef> =
+                    snapshot.columns()[at..at + width].iter().map(|c| c.slice(row, 1)).collect();
+                accumulator.merge_batch(&states)?;
+                at += width;
+            }
+            let key: Vec<ArrayRef> = keys.iter().map(|k| k.slice(row, 1)).collect();
+            let id = ids.row(row).owned();
+            if let Some(session_keys) = &session_keys {
+                let long = |a: &ArrayRef| a.as_primitive_opt::<Int64Type>().map_or(0, |v| v.value(0));
+                let (start, end) = (long(&key[key_count - 2]), long(&key[key_count - 1]));
+                self.sessions.entry(session_keys.row(row).owned()).or_default().push((start, end, id.clone()));
+            }
+            let group = Group {
+                key,
+                accumulators,
+                latest_ms: latest.value(row),
+                sequence: sequence.value(row) as u64,
+                passed: passed.value(row),
+            };
+            self.next_sequence = self.next_sequence.max(group.sequence);
+            self.groups.insert(id, group);
+        }
+        self.earliest_close = match plan.windows {
+            Some(windows) => {
+                let end_index = key_count - 1;
+                self.groups
+                    .values()
+                    .filter_map(|g| g.key[end_index].as_primitive_opt::<Int64Type>().map(|e| e.value(0)))
+                    .map(|end| end.saturating_add(windows.close_delay()))
+                    .min()
+                    .unwrap_or(i64::MAX)
+            }
+            None => i64::MAX,
+        };
+        Ok(())
     }
 
     /// Windows that have closed leave the state; with EMIT FINAL their results are emitted

@@ -280,6 +280,10 @@ impl Session {
                         "Invalid value {value} for configuration auto.offset.reset: String must be one of: latest, earliest"
                     )));
                 }
+                let milliseconds = [persistent::LINGER_PROPERTY, persistent::STATE_TTL_PROPERTY];
+                if milliseconds.contains(&name.as_str()) && value.parse::<u64>().is_err() {
+                    return Err(refused(format!("Invalid value {value} for {name}: a number of milliseconds")));
+                }
                 let message = format!(
                     "Successfully changed local property '{name}' to '{value}'. Use the UNSET command to revert your change."
                 );

@@ -212,7 +212,7 @@ impl Session {
             planned.input.key_format.name(),
             planned.input.value_format.name()
         )];
-        for operator in operators_for(&query, &planned)? {
+        for operator in operators_for(&query, &planned, state_ttl_ms(&info))? {
             lines.push(format!("  -> {}", operator.describe()));
         }
         lines.push(format!(
@@ -281,7 +281,7 @@ impl Session {
             id: info.id.clone(),
             rebuild_state,
             keeps_key,
-            operators: operators_for(&query, &planned)?,
+            operators: operators_for(&query, &planned, state_ttl_ms(info))?,
             input: planned.input,
             sink,
             from_earliest: info.properties.get("auto.offset.reset").is_some_and(|v| v == "earliest"),
@@ -528,7 +528,19 @@ fn describe_columns(planned: &PlannedQuery) -> Vec<String> {
 }
 
 /// The operators of a planned query, source to sink.
-fn operators_for(query: &StreamingQuery, planned: &PlannedQuery) -> Result<Vec<Box<dyn Operator>>, SessionError> {
+/// The session property that bounds an unwindowed aggregation's state in time, kept with
+/// the query when it is created.
+pub const STATE_TTL_PROPERTY: &str = "eddy.state.ttl.ms";
+
+fn state_ttl_ms(info: &QueryInfo) -> Option<i64> {
+    info.properties.get(STATE_TTL_PROPERTY).and_then(|ms| ms.parse().ok())
+}
+
+fn operators_for(
+    query: &StreamingQuery,
+    planned: &PlannedQuery,
+    state_ttl_ms: Option<i64>,
+) -> Result<Vec<Box<dyn Operator>>, SessionError> {
     let select = match query.query.body.as_ref() {
         datafusion::sql::sqlparser::ast::SetExpr::Select(select) => Some(select),
         _ => None,
@@ -558,7 +570,8 @@ fn operators_for(query: &StreamingQuery, planned: &PlannedQuery) -> Result<Vec<B
             let by = group_by_of(query).iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ");
             let description = format!("{filter}Aggregate by {by}; Project: {}", columns.join(", "));
             let operator = crate::engine::aggregate::Aggregate::try_new(Arc::clone(plan), description)
-                .map_err(|e| refusal(e.0))?;
+                .map_err(|e| refusal(e.0))?
+                .with_state_ttl(state_ttl_ms);
             Ok(vec![Box::new(operator)])
         }
     }

@@ -7,4 +7,5 @@ mod log;
 mod over;
 mod persistent;
 mod session;
+mod state;
 mod windows;

@@ -1,0 +1,124 @@
+//! Aggregation state: a snapshot taken mid-stream and restored into a fresh operator gives
+//! the same results as an uninterrupted run; state is counted in bytes; an unwindowed
+//! aggregation's state can be bounded by a time-to-live.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, AsArray, Int32Array, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use eddy::engine::aggregate::Aggregate;
+use eddy::engine::operator::{Operator, TimedBatch};
+use eddy::engine::plan::{QueryPlan, plan_query};
+use eddy::sql::ast::Statement;
+
+fn row_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("USER_ID", DataType::Utf8, true),
+        Field::new("MS", DataType::Int64, true),
+        Field::new("ROWTIME", DataType::Int64, false),
+        Field::new("ROWPARTITION", DataType::Int32, false),
+        Field::new("ROWOFFSET", DataType::Int64, false),
+    ]))
+}
+
+async fn aggregate(sql: &str) -> Aggregate {
+    let Statement::Select(query) = eddy::sql::parse_one(sql).unwrap() else { panic!("not a query") };
+    let star = ["USER_ID".to_string(), "MS".to_string()];
+    let QueryPlan::Aggregate { plan, .. } = plan_query(&query, "PV", row_schema(), &star).await.unwrap() else {
+        panic!("not an aggregation")
+    };
+    Aggregate::try_new(Arc::new(plan), "test".into()).unwrap()
+}
+
+/// One record per batch (as ksqlDB's tests feed them): (user, ms, time).
+fn batches(rows: &[(&str, i64, i64)]) -> Vec<TimedBatch> {
+    rows.iter()
+        .enumerate()
+        .map(|(offset, (user, ms, time))| {
+            let columns: Vec<ArrayRef> = vec![
+                Arc::new(StringArray::from(vec![*user])),
+                Arc::new(Int64Array::from(vec![*ms])),
+                Arc::new(Int64Array::from(vec![*time])),
+                Arc::new(Int32Array::from(vec![0])),
+                Arc::new(Int64Array::from(vec![offset as i64])),
+            ];
+            let rows = RecordBatch::try_new(row_schema(), columns).unwrap();
+            TimedBatch { timestamps_ms: rows.column(2).clone(), rows, tombstones: None, windows: None, replay: false }
+        })
+        .collect()
+}
+
+/// Every output row as text, tombstones as `<deleted>`.
+fn run(operator: &mut Aggregate, input: Vec<TimedBatch>) -> Vec<String> {
+    let mut lines = Vec::new();
+    for batch in input {
+        let mut out = Vec::new();
+        operator.process(batch, &mut out).unwrap();
+        for batch in out {
+            let formatted =
+                datafusion::arrow::util::pretty::pretty_format_batches(std::slice::from_ref(&batch.rows)).unwrap();
+            for (i, line) in formatted.to_string().lines().skip(3).filter(|l| !l.starts_with('+')).enumerate() {
+                let deleted = batch.tombstones.as_ref().is_some_and(|t| t.value(i));
+                lines.push(if deleted { format!("{line} <deleted>") } else { line.to_string() });
+            }
+        }
+    }
+    lines
+}
+
+const INPUT: [(&str, i64, i64); 8] = [
+    ("alice", 100, 1_000),
+    ("bob", 200, 2_000),
+    ("alice", 300, 3_000),
+    ("carol", 50, 62_000),
+    ("alice", 10, 64_000),
+    ("bob", 20, 65_000),
+    ("alice", 30, 200_000),
+    ("carol", 40, 201_000),
+];
+
+#[tokio::test]
+async fn a_restored_snapshot_continues_as_if_nothing_happened() {
+    for sql in [
+        "SELECT user_id, COUNT(*) AS n, SUM(ms) AS total, AVG(ms) AS mean, MAX(ms) AS top, COLLECT_LIST(ms) AS all_ms, \
+         TOPK(ms, 2) AS top2, LATEST_BY_OFFSET(ms) AS last FROM pv GROUP BY user_id EMIT CHANGES;",
+        "SELECT user_id, COUNT(*) AS n, SUM(ms) AS total FROM pv WINDOW TUMBLING (SIZE 1 MINUTE, GRACE PERIOD 0 SECONDS) \
+         GROUP BY user_id EMIT FINAL;",
+        "SELECT user_id, COUNT(*) AS n, HISTOGRAM(CAST(ms AS STRING)) AS h FROM pv WINDOW SESSION (30 SECONDS) \
+         GROUP BY user_id EMIT CHANGES;",
+    ] {
+        let mut straight = aggregate(sql).await;
+        let expected = run(&mut straight, batches(&INPUT));
+        for cut in [0, 3, 5] {
+            let (before, after) = INPUT.split_at(cut);
+            let mut first = aggregate(sql).await;
+            let mut got = run(&mut first, batches(before));
+            let snapshot = first.snapshot().unwrap();
+            assert_eq!(snapshot.num_rows() > 0, cut > 0, "{sql}");
+            let mut second = aggregate(sql).await;
+            second.restore(&snapshot).unwrap();
+            assert_eq!(second.state_bytes() > 0, cut > 0, "{sql}");
+            let offset_batches: Vec<TimedBatch> = batches(after);
+            got.extend(run(&mut second, offset_batches));
+            assert_eq!(got, expected, "{sql}, restored after {cut} records");
+        }
+    }
+}
+
+#[tokio::test]
+async fn state_is_counted_and_a_time_to_live_bounds_it() {
+    let sql = "SELECT user_id, COUNT(*) AS n FROM pv GROUP BY user_id EMIT CHANGES;";
+    let mut unbounded = aggregate(sql).await;
+    run(&mut unbounded, batches(&INPUT));
+    assert_eq!(unbounded.snapshot().unwrap().num_rows(), 3);
+    assert!(unbounded.state_bytes() > 0);
+    // A one-minute TTL: at 201 s only alice (200 s) and carol (201 s) were updated recently.
+    let mut bounded = aggregate(sql).await.with_state_ttl(Some(60_000));
+    let out = run(&mut bounded, batches(&INPUT));
+    let snapshot = bounded.snapshot().unwrap();
+    let users: Vec<&str> = snapshot.column(0).as_string::<i32>().iter().flatten().collect();
+    assert_eq!(users, ["alice", "carol"]);
+    assert!(bounded.state_bytes() < unbounded.state_bytes());
+    // Alice was forgotten after 64 s (nothing until 200 s): her count starts again.
+    assert!(out.last().unwrap().contains("carol") && out[out.len() - 2].contains("| alice   | 1 |"), "{out:?}");
+}
