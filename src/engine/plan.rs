@@ -1116,6 +1116,11 @@ pub fn normalise_expression(expr: &mut Expr) {
     });
 }
 
+/// An identifier's name as ksqlDB resolves it: upper-cased unless quoted.
+pub fn normalised_name(ident: &Ident) -> String {
+    if ident.quote_style.is_none() { ident.value.to_uppercase() } else { ident.value.clone() }
+}
+
 fn normalise_one(expr: &mut Expr) {
     let upper = |ident: &mut Ident| {
         if ident.quote_style.is_none() {

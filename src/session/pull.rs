@@ -30,6 +30,8 @@ impl Session {
         }
         let mut query = query.clone();
         let limit = take_limit(&mut query)?;
+        // ORDER BY (beyond ksqlDB) sorts the answer by selected columns, after the projection.
+        let order_by = query.query.order_by.take();
         let source = self.query_source(&query)?;
         let schema = row_schema(&source);
         let star: Vec<String> = source.columns.iter().map(|c| c.name.clone()).collect();
@@ -40,7 +42,10 @@ impl Session {
             self.wait_until_idle().await?;
         }
         let state = self.current_rows(&source, &schema).await?;
-        let rows = plan.apply(&state).map_err(|e| refusal(e.0))?;
+        let mut rows = plan.apply(&state).map_err(|e| refusal(e.0))?;
+        if let Some(order_by) = &order_by {
+            rows = sorted(rows, order_by)?;
+        }
         let shown = limit.map_or(rows.num_rows(), |n| rows.num_rows().min(n as usize));
         let options = FormatOptions::default().with_null("null");
         let formatters = rows
@@ -108,4 +113,42 @@ impl Session {
         }
         datafusion::arrow::compute::concat_batches(schema, &pieces).map_err(|e| refusal(e.to_string()))
     }
+}
+
+/// The answer sorted by `ORDER BY` terms that name selected columns (or their positions,
+/// from 1); ascending unless `DESC`, nulls last ascending and first descending as in SQL.
+fn sorted(rows: RecordBatch, order_by: &datafusion::sql::sqlparser::ast::OrderBy) -> Result<RecordBatch, SessionError> {
+    use datafusion::arrow::compute::{SortColumn, SortOptions, lexsort_to_indices, take_record_batch};
+    use datafusion::sql::sqlparser::ast::{Expr, OrderByKind, Value};
+    let OrderByKind::Expressions(terms) = &order_by.kind else {
+        return Err(refusal("ORDER BY ALL is not supported; name the columns".into()));
+    };
+    let schema = rows.schema();
+    let mut columns = Vec::with_capacity(terms.len());
+    for term in terms {
+        let index = match &term.expr {
+            Expr::Identifier(ident) => schema.index_of(&crate::engine::plan::normalised_name(ident)).ok(),
+            Expr::CompoundIdentifier(parts) => {
+                parts.last().and_then(|ident| schema.index_of(&crate::engine::plan::normalised_name(ident)).ok())
+            }
+            Expr::Value(v) => match &v.value {
+                Value::Number(n, _) => {
+                    n.parse::<usize>().ok().filter(|n| (1..=schema.fields().len()).contains(n)).map(|n| n - 1)
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some(index) = index else {
+            return Err(refusal(format!("ORDER BY {} must name a selected column (or its position)", term.expr)));
+        };
+        let descending = term.options.asc == Some(false);
+        let nulls_first = term.options.nulls_first.unwrap_or(descending);
+        columns.push(SortColumn {
+            values: rows.column(index).clone(),
+            options: Some(SortOptions { descending, nulls_first }),
+        });
+    }
+    let indices = lexsort_to_indices(&columns, None).map_err(|e| refusal(e.to_string()))?;
+    take_record_batch(&rows, &indices).map_err(|e| refusal(e.to_string()))
 }

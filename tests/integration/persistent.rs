@@ -339,6 +339,16 @@ async fn pull_queries_follow_the_materialized_table_and_bound_windows() {
     let later =
         run(&mut s, "SELECT user_id, views FROM per_minute WHERE WINDOWSTART >= 60000;").await.unwrap().concat();
     assert!(later.contains("alice") && later.contains("carol") && !later.contains("bob"), "{later}");
+    // ORDER BY (beyond ksqlDB) sorts by selected columns, before LIMIT.
+    let top = run(&mut s, "SELECT user_id, views FROM per_minute ORDER BY views DESC, user_id LIMIT 2;")
+        .await
+        .unwrap()
+        .concat();
+    let alice_first = top.find(" alice   | 2").unwrap_or(usize::MAX);
+    assert!(alice_first < top.find(" alice   | 1").unwrap_or(0), "{top}");
+    assert!(!top.contains("carol"), "{top}");
+    let e = run(&mut s, "SELECT user_id FROM per_minute ORDER BY views;").await.unwrap_err();
+    assert!(e.to_string().contains("must name a selected column"), "{e}");
     s.shutdown().await;
 }
 
