@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::{filter_record_batch, take};
-use datafusion::arrow::datatypes::{Int64Type, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Int64Type, Schema, SchemaRef};
 use datafusion::arrow::row::{OwnedRow, RowConverter, SortField};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::Accumulator;
@@ -102,6 +102,17 @@ pub struct Aggregate {
     state_ttl_ms: Option<i64>,
     /// The stream time at which to look for expired groups next.
     next_expiry: i64,
+    /// Aggregating a table: its key columns as rows (made at the first batch).
+    table_key_converter: Option<RowConverter>,
+}
+
+/// An aggregation's state (see [`Aggregate::snapshot`]).
+#[derive(Debug, Clone)]
+pub struct AggregateSnapshot {
+    /// A row per group.
+    pub groups: RecordBatch,
+    /// Aggregating a table: a row per table row, with its group and aggregate arguments.
+    pub table_rows: Option<RecordBatch>,
 }
 
 /// A snapshot's columns after the group key and the accumulators' states.
@@ -167,6 +178,7 @@ impl Aggregate {
             sessions: HashMap::new(),
             state_ttl_ms: None,
             next_expiry: i64::MIN,
+            table_key_converter: None,
             converter: RowConverter::new(fields)?,
             plan,
             description,
@@ -234,12 +246,66 @@ impl Aggregate {
     /// columns, then its latest event time, sequence and HAVING mark), groups in creation
     /// order, and stream time in the schema's metadata. [`Aggregate::restore`] takes it back.
     /// A table's aggregation (which also keeps each table row's contribution) has none yet.
-    pub fn snapshot(&mut self) -> Result<RecordBatch, PlanError> {
-        if self.plan.table_keys.is_some() {
-            return Err(PlanError("snapshots of a table's aggregation are not supported yet".into()));
+    pub fn snapshot(&mut self) -> Result<AggregateSnapshot, PlanError> {
+        guarded(|| self.snapshot_unguarded())?
+    }
+
+    fn snapshot_unguarded(&mut self) -> Result<AggregateSnapshot, PlanError> {
+        let groups = self.snapshot_groups()?;
+        let table_rows = match self.plan.table_keys {
+            Some(_) => Some(self.snapshot_table_rows()?),
+            None => None,
+        };
+        Ok(AggregateSnapshot { groups, table_rows })
+    }
+
+    /// A table's rows, each with the group it counts in and its aggregate arguments: the key
+    /// columns, `__group` (the group's row bytes), then a column per argument.
+    fn snapshot_table_rows(&self) -> Result<RecordBatch, PlanError> {
+        let entries: Vec<(&OwnedRow, &Previous)> = self.previous.iter().collect();
+        let mut fields: Vec<datafusion::arrow::datatypes::Field> = Vec::new();
+        let mut columns: Vec<ArrayRef> = Vec::new();
+        if let Some(converter) = &self.table_key_converter {
+            let keys = converter.convert_rows(entries.iter().map(|(k, _)| k.row()))?;
+            for (i, key) in keys.into_iter().enumerate() {
+                fields.push(datafusion::arrow::datatypes::Field::new(
+                    format!("__key{i}"),
+                    key.data_type().clone(),
+                    true,
+                ));
+                columns.push(key);
+            }
         }
+        let groups =
+            datafusion::arrow::array::BinaryArray::from_iter_values(entries.iter().map(|(_, p)| p.group.as_ref()));
+        fields.push(datafusion::arrow::datatypes::Field::new("__group", DataType::Binary, false));
+        columns.push(Arc::new(groups));
+        for (a, aggregate) in self.plan.aggregates.iter().enumerate() {
+            for (j, expr) in aggregate.expressions().iter().enumerate() {
+                let parts: Vec<&dyn Array> = entries.iter().map(|(_, p)| p.arguments[a][j].as_ref()).collect();
+                let column = if parts.is_empty() {
+                    datafusion::arrow::array::new_empty_array(
+                        &expr.data_type(&self.plan.aggregate_schema).unwrap_or(DataType::Null),
+                    )
+                } else {
+                    datafusion::arrow::compute::concat(&parts)?
+                };
+                fields.push(datafusion::arrow::datatypes::Field::new(
+                    format!("{a}:{j}"),
+                    column.data_type().clone(),
+                    true,
+                ));
+                columns.push(column);
+            }
+        }
+        let options = datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(entries.len()));
+        Ok(RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options)?)
+    }
+
+    fn snapshot_groups(&mut self) -> Result<RecordBatch, PlanError> {
         let plan = Arc::clone(&self.plan);
         let key_count = plan.group_by.len();
+        let templates = self.state_templates()?;
         let mut groups: Vec<&mut Group> = self.groups.values_mut().collect();
         groups.sort_by_key(|g| g.sequence);
         let mut fields: Vec<datafusion::arrow::datatypes::FieldRef> =
@@ -264,15 +330,17 @@ impl Aggregate {
             })
             .collect::<Result<_, PlanError>>()?;
         let mut at = 0;
-        for (a, aggregate) in plan.aggregates.iter().enumerate() {
-            for field in aggregate.state_fields()? {
+        // The accumulators' own states (a sliding accumulator's may hold more than the
+        // function's state fields), shaped as a fresh accumulator's.
+        for (a, template) in templates.iter().enumerate() {
+            for (i, empty) in template.iter().enumerate() {
                 let column = if states.is_empty() {
-                    datafusion::arrow::array::new_empty_array(field.data_type())
+                    datafusion::arrow::array::new_empty_array(&empty.data_type())
                 } else {
                     ScalarValue::iter_to_array(states.iter().map(|s| s[at].clone()))?
                 };
                 fields.push(Arc::new(datafusion::arrow::datatypes::Field::new(
-                    format!("{a}:{}", field.name()),
+                    format!("{a}:{i}"),
                     column.data_type().clone(),
                     true,
                 )));
@@ -298,7 +366,53 @@ impl Aggregate {
     }
 
     /// Replaces the state with a snapshot's (of the same query).
-    pub fn restore(&mut self, snapshot: &RecordBatch) -> Result<(), PlanError> {
+    pub fn restore(&mut self, snapshot: &AggregateSnapshot) -> Result<(), PlanError> {
+        guarded(|| {
+            self.restore_groups(&snapshot.groups)?;
+            if let Some(rows) = &snapshot.table_rows {
+                self.restore_table_rows(rows)?;
+            }
+            Ok(())
+        })?
+    }
+
+    /// A fresh accumulator's state per aggregate: how many state columns each has, and
+    /// their types.
+    fn state_templates(&self) -> Result<Vec<Vec<ScalarValue>>, PlanError> {
+        let mut fresh = self.plan.accumulators()?;
+        Ok(fresh.iter_mut().map(|a| a.state()).collect::<Result<_, _>>()?)
+    }
+
+    fn restore_table_rows(&mut self, rows: &RecordBatch) -> Result<(), PlanError> {
+        let key_count = rows.schema().fields().iter().filter(|f| f.name().starts_with("__key")).count();
+        let keys: Vec<ArrayRef> = rows.columns()[..key_count].to_vec();
+        if key_count > 0 {
+            let fields = keys.iter().map(|k| SortField::new(k.data_type().clone())).collect();
+            self.table_key_converter = Some(RowConverter::new(fields)?);
+        }
+        let Some(converter) = &self.table_key_converter else { return Ok(()) };
+        let table_keys = converter.convert_columns(&keys)?;
+        let groups = rows
+            .column_by_name("__group")
+            .and_then(|g| g.as_binary_opt::<i32>().cloned())
+            .ok_or_else(|| PlanError("the snapshot lacks __group".into()))?;
+        let parser = self.converter.parser();
+        let mut at = key_count + 1;
+        let mut arguments: Vec<Vec<ArrayRef>> = Vec::new();
+        for aggregate in &self.plan.aggregates {
+            let width = aggregate.expressions().len();
+            arguments.push(rows.columns()[at..at + width].to_vec());
+            at += width;
+        }
+        for row in 0..rows.num_rows() {
+            let group = parser.parse(groups.value(row)).owned();
+            let arguments = arguments.iter().map(|args| args.iter().map(|a| a.slice(row, 1)).collect()).collect();
+            self.previous.insert(table_keys.row(row).owned(), Previous { group, arguments });
+        }
+        Ok(())
+    }
+
+    fn restore_groups(&mut self, snapshot: &RecordBatch) -> Result<(), PlanError> {
         let plan = Arc::clone(&self.plan);
         let key_count = plan.group_by.len();
         let column = |name: &str| {
@@ -321,11 +435,14 @@ impl Aggregate {
             Some(converter) => Some(converter.convert_columns(&keys[..key_count - 2])?),
             None => None,
         };
+        let widths: Vec<usize> = self.state_templates()?.iter().map(|t| t.len()).collect();
         for row in 0..snapshot.num_rows() {
             let mut accumulators = plan.accumulators()?;
             let mut at = key_count;
-            for (accumulator, aggregate) in accumulators.iter_mut().zip(&plan.aggregates) {
-                let width = aggregate.state_fields()?.len();
+            for (accumulator, width) in accumulators.iter_mut().zip(widths.iter().copied()) {
+                if at + width > snapshot.num_columns() {
+                    return Err(PlanError("the snapshot is not of this aggregation".into()));
+                }
                 let states: Vec<ArrayRef> =
                     snapshot.columns()[at..at + width].iter().map(|c| c.slice(row, 1)).collect();
                 accumulator.merge_batch(&states)?;
@@ -637,8 +754,11 @@ impl Aggregate {
             }
         };
         let key_columns: Vec<ArrayRef> = table_keys.iter().map(|i| rows.column(*i).clone()).collect();
-        let key_converter =
-            RowConverter::new(key_columns.iter().map(|k| SortField::new(k.data_type().clone())).collect())?;
+        if self.table_key_converter.is_none() {
+            let fields = key_columns.iter().map(|k| SortField::new(k.data_type().clone())).collect();
+            self.table_key_converter = Some(RowConverter::new(fields)?);
+        }
+        let Some(key_converter) = self.table_key_converter.as_ref() else { return Ok(None) };
         let table_keys = key_converter.convert_columns(&key_columns)?;
         let groups: Vec<ArrayRef> =
             plan.group_by.iter().map(|e| e.evaluate(&rows).and_then(|v| v.into_array(n))).collect::<Result<_, _>>()?;

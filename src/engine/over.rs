@@ -223,6 +223,142 @@ fn retract(window: &OverWindow, partition: &mut Partition, leaving: &[Vec<Scalar
     Ok(())
 }
 
+/// An `OVER` operator's state (see [`Over::snapshot`]): a batch per window.
+#[derive(Debug, Clone)]
+pub struct OverSnapshot {
+    pub windows: Vec<RecordBatch>,
+}
+
+impl Over {
+    /// The state as a batch per window, a row per partition: its key columns, then for a
+    /// bounded frame the frame's rows (`__times`, a list of event times, and a list per
+    /// argument `__arg{j}`), for an unbounded one the accumulator's state (`__state{i}`).
+    pub fn snapshot(&mut self) -> Result<OverSnapshot, PlanError> {
+        guarded(|| {
+            let mut windows = Vec::with_capacity(self.plan.windows.len());
+            for w in 0..self.plan.windows.len() {
+                windows.push(self.snapshot_window(w)?);
+            }
+            Ok(OverSnapshot { windows })
+        })?
+    }
+
+    fn snapshot_window(&mut self, w: usize) -> Result<RecordBatch, PlanError> {
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        let window = &self.plan.windows[w];
+        let partitions: Vec<(&OwnedRow, &mut Partition)> = self.partitions[w].iter_mut().collect();
+        let mut fields = Vec::new();
+        let mut columns: Vec<ArrayRef> = Vec::new();
+        let keys = self.converters[w].convert_rows(partitions.iter().map(|(k, _)| k.row()))?;
+        for (i, key) in keys.into_iter().enumerate() {
+            fields.push(Field::new(format!("__key{i}"), key.data_type().clone(), true));
+            columns.push(key);
+        }
+        let mut partitions = partitions;
+        let list_of = |values: Vec<ScalarValue>, item: &DataType| -> ScalarValue {
+            ScalarValue::List(ScalarValue::new_list(&values, item, true))
+        };
+        if window.frame == Frame::Unbounded {
+            let mut template = window.function.create_sliding_accumulator()?;
+            let template = template.state()?;
+            let states: Vec<Vec<ScalarValue>> =
+                partitions.iter_mut().map(|(_, p)| p.accumulator.state()).collect::<Result<_, _>>()?;
+            for (i, empty) in template.iter().enumerate() {
+                let column = if states.is_empty() {
+                    datafusion::arrow::array::new_empty_array(&empty.data_type())
+                } else {
+                    ScalarValue::iter_to_array(states.iter().map(|s| s[i].clone()))?
+                };
+                fields.push(Field::new(format!("__state{i}"), column.data_type().clone(), true));
+                columns.push(column);
+            }
+        } else {
+            let times: Vec<ScalarValue> = partitions
+                .iter()
+                .map(|(_, p)| {
+                    list_of(p.rows.iter().map(|(t, _)| ScalarValue::Int64(Some(*t))).collect(), &DataType::Int64)
+                })
+                .collect();
+            let mut lists = vec![("__times".to_owned(), DataType::Int64, times)];
+            for (j, argument) in window.function.expressions().iter().enumerate() {
+                let item = argument.data_type(&self.plan.windowed_schema)?;
+                let values = partitions
+                    .iter()
+                    .map(|(_, p)| list_of(p.rows.iter().map(|(_, args)| args[j].clone()).collect(), &item))
+                    .collect();
+                lists.push((format!("__arg{j}"), item, values));
+            }
+            for (name, item, values) in lists {
+                let column = if values.is_empty() {
+                    datafusion::arrow::array::new_empty_array(&DataType::List(Arc::new(Field::new("item", item, true))))
+                } else {
+                    ScalarValue::iter_to_array(values)?
+                };
+                fields.push(Field::new(name, column.data_type().clone(), true));
+                columns.push(column);
+            }
+        }
+        let options = datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(partitions.len()));
+        Ok(RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options)?)
+    }
+
+    /// Replaces the state with a snapshot's (of the same query). A bounded frame's
+    /// accumulator is rebuilt from its rows, so that they can be retracted again.
+    pub fn restore(&mut self, snapshot: &OverSnapshot) -> Result<(), PlanError> {
+        guarded(|| {
+            if snapshot.windows.len() != self.plan.windows.len() {
+                return Err(PlanError("the snapshot is not of this query".into()));
+            }
+            for (w, batch) in snapshot.windows.iter().enumerate() {
+                self.restore_window(w, batch)?;
+            }
+            Ok(())
+        })?
+    }
+
+    fn restore_window(&mut self, w: usize, batch: &RecordBatch) -> Result<(), PlanError> {
+        let window = &self.plan.windows[w];
+        let schema = batch.schema();
+        let named = |prefix: &str| -> Vec<ArrayRef> {
+            schema
+                .fields()
+                .iter()
+                .zip(batch.columns())
+                .filter(|(f, _)| f.name().starts_with(prefix))
+                .map(|(_, c)| c.clone())
+                .collect()
+        };
+        let keys = self.converters[w].convert_columns(&named("__key"))?;
+        let states = named("__state");
+        let times = batch.column_by_name("__times").cloned();
+        let arguments = named("__arg");
+        let partitions = &mut self.partitions[w];
+        partitions.clear();
+        for row in 0..batch.num_rows() {
+            let mut accumulator = window.function.create_sliding_accumulator()?;
+            let mut rows = VecDeque::new();
+            if let Some(times) = &times {
+                let times = times.as_list::<i32>().value(row);
+                let times = times.as_primitive::<Int64Type>();
+                let args: Vec<ArrayRef> = arguments.iter().map(|a| a.as_list::<i32>().value(row)).collect();
+                for i in 0..times.len() {
+                    let values =
+                        args.iter().map(|a| ScalarValue::try_from_array(a, i)).collect::<Result<Vec<_>, _>>()?;
+                    rows.push_back((times.value(i), values));
+                }
+                if !args.is_empty() && !times.is_empty() {
+                    accumulator.update_batch(&args)?;
+                }
+            } else {
+                let state: Vec<ArrayRef> = states.iter().map(|s| s.slice(row, 1)).collect();
+                accumulator.merge_batch(&state)?;
+            }
+            partitions.insert(keys.row(row).owned(), Partition { accumulator, rows });
+        }
+        Ok(())
+    }
+}
+
 impl Operator for Over {
     fn process(&mut self, batch: TimedBatch, out: &mut Vec<TimedBatch>) -> Result<(), PlanError> {
         guarded(|| self.update(batch, out))?

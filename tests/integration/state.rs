@@ -11,6 +11,10 @@ use eddy::engine::operator::{Operator, TimedBatch};
 use eddy::engine::plan::{QueryPlan, plan_query};
 use eddy::sql::ast::Statement;
 
+fn source(sql: &str) -> &'static str {
+    if sql.contains("pv_table") { "PV_TABLE" } else { "PV" }
+}
+
 fn row_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("USER_ID", DataType::Utf8, true),
@@ -24,9 +28,14 @@ fn row_schema() -> SchemaRef {
 async fn aggregate(sql: &str) -> Aggregate {
     let Statement::Select(query) = eddy::sql::parse_one(sql).unwrap() else { panic!("not a query") };
     let star = ["USER_ID".to_string(), "MS".to_string()];
-    let QueryPlan::Aggregate { plan, .. } = plan_query(&query, "PV", row_schema(), &star).await.unwrap() else {
+    let QueryPlan::Aggregate { mut plan, .. } = plan_query(&query, source(sql), row_schema(), &star).await.unwrap()
+    else {
         panic!("not an aggregation")
     };
+    // `FROM pv_table`: the rows are a table's, keyed by USER_ID (each replaces the last).
+    if sql.contains("pv_table") {
+        plan.table_keys = Some(vec![0]);
+    }
     Aggregate::try_new(Arc::new(plan), "test".into()).unwrap()
 }
 
@@ -86,6 +95,9 @@ async fn a_restored_snapshot_continues_as_if_nothing_happened() {
          GROUP BY user_id EMIT FINAL;",
         "SELECT user_id, COUNT(*) AS n, HISTOGRAM(CAST(ms AS STRING)) AS h FROM pv WINDOW SESSION (30 SECONDS) \
          GROUP BY user_id EMIT CHANGES;",
+        // A table's rows change groups: each change retracts the row's last version.
+        "SELECT ms % 20 AS bucket, COUNT(*) AS n, SUM(ms) AS total, AVG(ms) AS mean FROM pv_table \
+         GROUP BY ms % 20 EMIT CHANGES;",
     ] {
         let mut straight = aggregate(sql).await;
         let expected = run(&mut straight, batches(&INPUT));
@@ -94,7 +106,7 @@ async fn a_restored_snapshot_continues_as_if_nothing_happened() {
             let mut first = aggregate(sql).await;
             let mut got = run(&mut first, batches(before));
             let snapshot = first.snapshot().unwrap();
-            assert_eq!(snapshot.num_rows() > 0, cut > 0, "{sql}");
+            assert_eq!(snapshot.groups.num_rows() > 0, cut > 0, "{sql}");
             let mut second = aggregate(sql).await;
             second.restore(&snapshot).unwrap();
             assert_eq!(second.state_bytes() > 0, cut > 0, "{sql}");
@@ -110,15 +122,61 @@ async fn state_is_counted_and_a_time_to_live_bounds_it() {
     let sql = "SELECT user_id, COUNT(*) AS n FROM pv GROUP BY user_id EMIT CHANGES;";
     let mut unbounded = aggregate(sql).await;
     run(&mut unbounded, batches(&INPUT));
-    assert_eq!(unbounded.snapshot().unwrap().num_rows(), 3);
+    assert_eq!(unbounded.snapshot().unwrap().groups.num_rows(), 3);
     assert!(unbounded.state_bytes() > 0);
     // A one-minute TTL: at 201 s only alice (200 s) and carol (201 s) were updated recently.
     let mut bounded = aggregate(sql).await.with_state_ttl(Some(60_000));
     let out = run(&mut bounded, batches(&INPUT));
-    let snapshot = bounded.snapshot().unwrap();
+    let snapshot = bounded.snapshot().unwrap().groups;
     let users: Vec<&str> = snapshot.column(0).as_string::<i32>().iter().flatten().collect();
     assert_eq!(users, ["alice", "carol"]);
     assert!(bounded.state_bytes() < unbounded.state_bytes());
     // Alice was forgotten after 64 s (nothing until 200 s): her count starts again.
     assert!(out.last().unwrap().contains("carol") && out[out.len() - 2].contains("| alice   | 1 |"), "{out:?}");
+}
+
+async fn over(sql: &str) -> eddy::engine::over::Over {
+    let Statement::Select(query) = eddy::sql::parse_one(sql).unwrap() else { panic!("not a query") };
+    let star = ["USER_ID".to_string(), "MS".to_string()];
+    let QueryPlan::Over { plan, .. } = plan_query(&query, "PV", row_schema(), &star).await.unwrap() else {
+        panic!("not an OVER query")
+    };
+    eddy::engine::over::Over::try_new(Arc::new(plan), "test".into()).unwrap()
+}
+
+fn run_over(operator: &mut eddy::engine::over::Over, input: Vec<TimedBatch>) -> Vec<String> {
+    let mut lines = Vec::new();
+    for batch in input {
+        let mut out = Vec::new();
+        operator.process(batch, &mut out).unwrap();
+        for batch in out {
+            let formatted = datafusion::arrow::util::pretty::pretty_format_batches(std::slice::from_ref(&batch.rows));
+            lines.extend(
+                formatted.unwrap().to_string().lines().skip(3).filter(|l| !l.starts_with('+')).map(String::from),
+            );
+        }
+    }
+    lines
+}
+
+#[tokio::test]
+async fn over_windows_restore_their_frames() {
+    let sql = "SELECT user_id, ms,
+         AVG(ms) OVER (PARTITION BY user_id ORDER BY ROWTIME ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS avg2,
+         MAX(ms) OVER (PARTITION BY user_id ORDER BY ROWTIME RANGE BETWEEN INTERVAL '1' MINUTE PRECEDING AND CURRENT ROW) AS max1m,
+         SUM(ms) OVER (ORDER BY ROWTIME ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running
+       FROM pv EMIT CHANGES;";
+    let mut straight = over(sql).await;
+    let expected = run_over(&mut straight, batches(&INPUT));
+    assert_eq!(expected.len(), INPUT.len());
+    for cut in [1, 3, 6] {
+        let (before, after) = INPUT.split_at(cut);
+        let mut first = over(sql).await;
+        let mut got = run_over(&mut first, batches(before));
+        let snapshot = first.snapshot().unwrap();
+        let mut second = over(sql).await;
+        second.restore(&snapshot).unwrap();
+        got.extend(run_over(&mut second, batches(after)));
+        assert_eq!(got, expected, "restored after {cut} records");
+    }
 }
