@@ -899,7 +899,7 @@ impl Aggregate {
             .map(|e| e.evaluate(&aggregated).and_then(|v| v.into_array(aggregated.num_rows())))
             .collect::<Result<Vec<_>, _>>()?;
         let rows = RecordBatch::try_new(plan.output.clone(), projected)?;
-        out.push(TimedBatch { rows, timestamps_ms: stamps, tombstones, windows, replay });
+        out.push(TimedBatch { rows, timestamps_ms: stamps, tombstones, windows, replay, input: 0 });
         Ok(())
     }
 }

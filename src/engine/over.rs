@@ -127,6 +127,7 @@ impl Over {
             tombstones: None,
             windows: None,
             replay: batch.replay,
+            input: 0,
         });
         Ok(())
     }

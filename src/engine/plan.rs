@@ -74,6 +74,9 @@ pub struct TimedBatch {
     /// Rows replayed to rebuild state after a restart: operators take them in, sinks write
     /// nothing of them (it was written before).
     pub replay: bool,
+    /// Which of the query's inputs the rows are of: 0, or a join's other inputs 1, 2, …
+    /// (operators after a join see 0).
+    pub input: usize,
 }
 
 impl StatelessPlan {
@@ -373,6 +376,7 @@ impl StatelessPlan {
             tombstones,
             windows,
             replay: false,
+            input: 0,
         })
     }
 }

@@ -41,6 +41,9 @@ const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 pub struct QuerySpec {
     pub id: String,
     pub input: Arc<Source>,
+    /// A join's other inputs, in join order: their rows reach the operators tagged with
+    /// their position (1, 2, …; see [`TimedBatch::input`]).
+    pub joined: Vec<Arc<Source>>,
     pub operators: Vec<Box<dyn Operator>>,
     pub sink: Arc<Source>,
     /// Where to start without a commit: the earliest offsets, or the log ends.
@@ -119,6 +122,8 @@ pub struct RunningQuery {
     /// This process's claim on running the query, released when it stops.
     _claim: crate::log::Claim,
     pub input: Arc<Source>,
+    /// A join's other inputs.
+    pub joined: Vec<Arc<Source>>,
     pub sink: Arc<Source>,
     pub state: Arc<QueryState>,
     stop: watch::Sender<bool>,
@@ -130,7 +135,18 @@ impl RunningQuery {
     pub async fn start(log: Arc<dyn Log>, spec: QuerySpec, claim: crate::log::Claim) -> Result<RunningQuery, LogError> {
         let offsets = OffsetStore::new(Arc::clone(&log));
         let committed = offsets.load(&spec.id).await?;
-        let start = crate::log::start_positions(log.as_ref(), &spec.input.topic, spec.from_earliest).await?;
+        // Every input's partitions, named by `stream_id(input, partition)`: a single input's
+        // are its partition numbers, as they always were.
+        let inputs: Vec<Arc<Source>> =
+            std::iter::once(Arc::clone(&spec.input)).chain(spec.joined.iter().cloned()).collect();
+        let mut start: Vec<(u32, u64)> = Vec::new();
+        for (i, input) in inputs.iter().enumerate() {
+            for (partition, offset) in
+                crate::log::start_positions(log.as_ref(), &input.topic, spec.from_earliest).await?
+            {
+                start.push((crate::log::follower::stream_id(i, partition), offset));
+            }
+        }
         // Where the query first started: recorded at its first start, for rebuilding state.
         let origin_id = format!("{}/origin", spec.id);
         let origin = match offsets.load(&origin_id).await? {
@@ -172,12 +188,11 @@ impl RunningQuery {
         let producer = Producer::new(Arc::clone(&log), &spec.sink.topic).await?;
 
         let source = {
-            let (log, input, state, id) =
-                (Arc::clone(&log), Arc::clone(&spec.input), Arc::clone(&state), spec.id.clone());
+            let (log, state, id) = (Arc::clone(&log), Arc::clone(&state), spec.id.clone());
             let linger = spec.linger;
             tokio::spawn(async move {
                 let read =
-                    read_source(log.as_ref(), &input, positions, replay_until, linger, source_tx, stop_rx, &state);
+                    read_source(log.as_ref(), &inputs, positions, replay_until, linger, source_tx, stop_rx, &state);
                 if let Err(e) = read.await {
                     state.fail(&id, "source", e);
                 }
@@ -205,6 +220,7 @@ impl RunningQuery {
             id: spec.id,
             _claim: claim,
             input: spec.input,
+            joined: spec.joined,
             sink: spec.sink,
             state,
             stop,
@@ -227,11 +243,13 @@ impl RunningQuery {
             return Ok(true);
         }
         let written = self.state.written();
-        let partitions = log.partition_count(&self.input.topic).await?;
-        for partition in 0..partitions {
-            let latest = log.latest_offset(&self.input.topic, partition).await?;
-            if written.get(&partition).copied().unwrap_or(0) < latest {
-                return Ok(false);
+        for (i, input) in std::iter::once(&self.input).chain(&self.joined).enumerate() {
+            for partition in 0..log.partition_count(&input.topic).await? {
+                let latest = log.latest_offset(&input.topic, partition).await?;
+                let id = crate::log::follower::stream_id(i, partition);
+                if written.get(&id).copied().unwrap_or(0) < latest {
+                    return Ok(false);
+                }
             }
         }
         Ok(true)
@@ -264,7 +282,7 @@ enum TaskError {
 #[allow(clippy::too_many_arguments)]
 async fn read_source(
     log: &dyn Log,
-    input: &Source,
+    inputs: &[Arc<Source>],
     positions: Vec<(u32, u64)>,
     replay_until: Positions,
     linger: Duration,
@@ -272,9 +290,17 @@ async fn read_source(
     mut stop: watch::Receiver<bool>,
     state: &QueryState,
 ) -> Result<(), TaskError> {
-    let schema = row_schema(input);
-    let row_time = schema.index_of("ROWTIME").map_err(|e| crate::format::FormatError(e.to_string()))?;
-    let mut follower = Follower::new(log, &input.topic, positions, false);
+    use crate::log::follower::split_stream_id;
+    let schemas: Vec<_> = inputs.iter().map(|i| row_schema(i)).collect();
+    let topics = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, input)| {
+            let mine = positions.iter().filter(|(id, _)| split_stream_id(*id).0 == i);
+            (input.topic.clone(), mine.map(|(id, offset)| (split_stream_id(*id).1, *offset)).collect())
+        })
+        .collect();
+    let mut follower = Follower::of_topics(log, topics, false);
     loop {
         let first = tokio::select! {
             _ = stop.wait_for(|stopped| *stopped) => return Ok(()),
@@ -299,19 +325,22 @@ async fn read_source(
         }
         state.records_read.fetch_add(count as u64, Ordering::Relaxed);
         let mut progress: BTreeMap<u32, u64> = BTreeMap::new();
-        let (mut replayed, mut pieces) = (Vec::new(), Vec::with_capacity(fetches.len()));
-        for (partition, records) in &fetches {
+        // Decoded pieces in fetch order, each with its input and whether it is replayed.
+        let mut pieces: Vec<(usize, bool, crate::engine::source::DecodedRows)> = Vec::with_capacity(fetches.len());
+        for (stream, records) in &fetches {
             if let Some(last) = records.last() {
-                progress.insert(*partition, last.offset + 1);
+                progress.insert(*stream, last.offset + 1);
             }
+            let (i, partition) = split_stream_id(*stream);
+            let (Some(input), Some(schema)) = (inputs.get(i), schemas.get(i)) else { continue };
             // Records below the commit were written before: they only rebuild state.
-            let replay_end = replay_until.get(partition).copied().unwrap_or(0);
+            let replay_end = replay_until.get(stream).copied().unwrap_or(0);
             let split = records.partition_point(|r| r.offset < replay_end);
             for (part, replay) in [(&records[..split], true), (&records[split..], false)] {
                 if part.is_empty() {
                     continue;
                 }
-                let rows = decode(input, &schema, *partition, part)?;
+                let rows = decode(input, schema, partition, part)?;
                 if !rows.errors.is_empty() && !replay {
                     state.records_skipped.fetch_add(rows.errors.len() as u64, Ordering::Relaxed);
                     for (offset, reason) in &rows.errors {
@@ -319,16 +348,30 @@ async fn read_source(
                     }
                 }
                 if rows.batch.num_rows() > 0 {
-                    if replay { replayed.push(rows) } else { pieces.push(rows) }
+                    pieces.push((i, replay, rows));
                 }
             }
         }
-        let sent = async {
-            if let Some(mut batch) = combine(replayed, row_time)? {
-                batch.replay = true;
-                out.send(Message::Data(batch)).await.map_err(|_| None)?;
+        // Replayed rows first (they come before the commit); then, per input, one batch of
+        // each run of pieces, in the order they were read.
+        pieces.sort_by_key(|(_, replay, _)| !*replay);
+        let mut batches: Vec<TimedBatch> = Vec::new();
+        let mut run: Vec<crate::engine::source::DecodedRows> = Vec::new();
+        let mut run_key: Option<(usize, bool)> = None;
+        for (i, replay, rows) in pieces {
+            if let Some((input, replayed)) = run_key
+                && (input, replayed) != (i, replay)
+            {
+                batches.extend(combine(std::mem::take(&mut run), input, replayed).map_err(TaskError::from)?);
             }
-            if let Some(batch) = combine(pieces, row_time)? {
+            run_key = Some((i, replay));
+            run.push(rows);
+        }
+        if let Some((input, replay)) = run_key {
+            batches.extend(combine(run, input, replay).map_err(TaskError::from)?);
+        }
+        let sent = async {
+            for batch in batches {
                 out.send(Message::Data(batch)).await.map_err(|_| None)?;
             }
             for (partition, next_offset) in progress {
@@ -345,18 +388,19 @@ async fn read_source(
     }
 }
 
-/// One batch of the decoded pieces (their tombstone marks included).
+/// One batch of the decoded pieces of one input (their tombstone marks included).
 fn combine(
     pieces: Vec<crate::engine::source::DecodedRows>,
-    row_time: usize,
-) -> Result<Option<TimedBatch>, Option<TaskError>> {
+    input: usize,
+    replay: bool,
+) -> Result<Option<TimedBatch>, crate::format::FormatError> {
     use datafusion::arrow::array::BooleanArray;
-    let format_error = |e: datafusion::arrow::error::ArrowError| Some(TaskError::Format(e.into()));
     let Some(first) = pieces.first() else { return Ok(None) };
     let schema = first.batch.schema();
+    let row_time = schema.index_of("ROWTIME")?;
     let any_tombstones = pieces.iter().any(|p| p.tombstones.is_some());
     let (rows, tombstones) = if pieces.len() == 1 {
-        let piece = pieces.into_iter().next().ok_or(None)?;
+        let Some(piece) = pieces.into_iter().next() else { return Ok(None) };
         (piece.batch, piece.tombstones)
     } else {
         let tombstones = any_tombstones.then(|| {
@@ -370,10 +414,10 @@ fn combine(
             BooleanArray::from(marks)
         });
         let batches: Vec<&datafusion::arrow::array::RecordBatch> = pieces.iter().map(|p| &p.batch).collect();
-        (datafusion::arrow::compute::concat_batches(&schema, batches).map_err(format_error)?, tombstones)
+        (datafusion::arrow::compute::concat_batches(&schema, batches)?, tombstones)
     };
     let timestamps_ms = rows.column(row_time).clone();
-    Ok(Some(TimedBatch { rows, timestamps_ms, tombstones, windows: None, replay: false }))
+    Ok(Some(TimedBatch { rows, timestamps_ms, tombstones, windows: None, replay, input }))
 }
 
 async fn run_operators(

@@ -45,22 +45,47 @@ pub async fn wait_for_any(
     futures::future::select_all(waits).await.0.map(|_| ())
 }
 
-/// Reads every partition of a topic in turn, one fetch at a time.
+/// Reads every partition of one or more topics in turn, one fetch at a time.
+///
+/// With several topics (a join's inputs), a partition is named by its topic's index and its
+/// number together: `index << 16 | partition` ([`stream_id`]); with one, it is its number.
 pub struct Follower<'a> {
     log: &'a dyn Log,
-    topic: String,
-    /// `(partition, next offset to read)`.
-    positions: Vec<(u32, u64)>,
+    topics: Vec<String>,
+    /// `(topic index, partition, next offset to read)`.
+    positions: Vec<(usize, u32, u64)>,
     /// The partition to read first on the next call, so partitions take turns.
     next: usize,
     stop_when_caught_up: bool,
+}
+
+/// The id of partition `partition` of a follower's topic `topic`.
+pub fn stream_id(topic: usize, partition: u32) -> u32 {
+    ((topic as u32) << 16) | partition
+}
+
+/// The topic index and partition of a [`stream_id`].
+pub fn split_stream_id(id: u32) -> (usize, u32) {
+    ((id >> 16) as usize, id & 0xFFFF)
 }
 
 impl<'a> Follower<'a> {
     /// Follows `topic` from `positions`. With `stop_when_caught_up`, [`Follower::next`]
     /// returns `None` once no partition has more records; otherwise it waits for more.
     pub fn new(log: &'a dyn Log, topic: &str, positions: Vec<(u32, u64)>, stop_when_caught_up: bool) -> Self {
-        Follower { log, topic: topic.to_owned(), positions, next: 0, stop_when_caught_up }
+        Follower::of_topics(log, vec![(topic.to_owned(), positions)], stop_when_caught_up)
+    }
+
+    /// Follows several topics, each from its positions; partitions are named by
+    /// [`stream_id`].
+    pub fn of_topics(log: &'a dyn Log, topics: Vec<(String, Vec<(u32, u64)>)>, stop_when_caught_up: bool) -> Self {
+        let positions = topics
+            .iter()
+            .enumerate()
+            .flat_map(|(t, (_, positions))| positions.iter().map(move |(p, o)| (t, *p, *o)))
+            .collect();
+        let topics = topics.into_iter().map(|(topic, _)| topic).collect();
+        Follower { log, topics, positions, next: 0, stop_when_caught_up }
     }
 
     /// The next records of some partition, in offset order, with that partition. Waits while
@@ -73,7 +98,10 @@ impl<'a> Follower<'a> {
             if self.stop_when_caught_up || self.positions.is_empty() {
                 return Ok(None);
             }
-            wait_for_any(self.log, &self.topic, &self.positions, WAIT).await?;
+            let waits = self.positions.iter().map(|&(t, partition, offset)| {
+                Box::pin(self.log.wait_for_data(&self.topics[t], partition, offset, WAIT))
+            });
+            futures::future::select_all(waits).await.0?;
         }
     }
 
@@ -82,11 +110,11 @@ impl<'a> Follower<'a> {
         for _ in 0..self.positions.len() {
             let i = self.next;
             self.next = (i + 1) % self.positions.len();
-            let (partition, position) = self.positions[i];
-            let fetch = self.log.read(&self.topic, partition, position, FETCH_BYTES).await?;
+            let (topic, partition, position) = self.positions[i];
+            let fetch = self.log.read(&self.topics[topic], partition, position, FETCH_BYTES).await?;
             if let Some(last) = fetch.records.last() {
-                self.positions[i].1 = last.offset + 1;
-                return Ok(Some((partition, fetch.records)));
+                self.positions[i].2 = last.offset + 1;
+                return Ok(Some((stream_id(topic, partition), fetch.records)));
             }
         }
         Ok(None)

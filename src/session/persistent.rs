@@ -278,6 +278,7 @@ impl Session {
         // Without PARTITION BY or GROUP BY the key passes through: a null key stays null.
         let keeps_key = query.partition_by.is_empty() && !matches!(planned.plan, Planned::Aggregate(_));
         let spec = QuerySpec {
+            joined: Vec::new(),
             id: info.id.clone(),
             rebuild_state,
             keeps_key,

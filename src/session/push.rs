@@ -73,6 +73,7 @@ impl Session {
                 tombstones,
                 windows: None,
                 replay: false,
+                input: 0,
             };
             for produced in crate::engine::operator::run_chain(&mut operators, batch).map_err(|e| refusal(e.0))? {
                 let output = produced.rows;

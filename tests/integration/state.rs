@@ -52,7 +52,14 @@ fn batches(rows: &[(&str, i64, i64)]) -> Vec<TimedBatch> {
                 Arc::new(Int64Array::from(vec![offset as i64])),
             ];
             let rows = RecordBatch::try_new(row_schema(), columns).unwrap();
-            TimedBatch { timestamps_ms: rows.column(2).clone(), rows, tombstones: None, windows: None, replay: false }
+            TimedBatch {
+                timestamps_ms: rows.column(2).clone(),
+                rows,
+                tombstones: None,
+                windows: None,
+                replay: false,
+                input: 0,
+            }
         })
         .collect()
 }
