@@ -86,9 +86,6 @@ fn skip_reason(case: &TestCase) -> Option<String> {
     if let Some(function) = TEST_ONLY_FUNCTIONS.iter().find(|f| words.contains(*f)) {
         return Some(format!("test-only ksqlDB function {function}"));
     }
-    if words.contains(&"JOIN") {
-        return Some("needs joins (issue 5)".into());
-    }
     None
 }
 

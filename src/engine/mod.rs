@@ -10,6 +10,7 @@
 
 pub mod aggregate;
 pub mod functions;
+pub mod join;
 pub mod offsets;
 pub mod operator;
 pub mod over;

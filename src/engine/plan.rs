@@ -149,7 +149,7 @@ pub async fn plan_query(
         super::udf::register(&context);
         let input = datafusion::common::DFSchema::try_from_qualified_schema(source_name, &row_schema)?;
         let typing_state = context.state();
-        let typer = super::rewrite::Typer { state: &typing_state, schema: &input };
+        let typer = super::rewrite::Typer { state: &typing_state, schema: &input, qualified: false };
 
         let mut standard = query.query.as_ref().clone();
         normalise_identifiers(&mut standard);
@@ -200,7 +200,11 @@ pub async fn plan_query(
         let plan = match planned {
             Ok(plan) => plan,
             Err(e) => {
-                return Err(locate_failure(&checked, &super::rewrite::Typer { state: &state, schema: &input }, e));
+                return Err(locate_failure(
+                    &checked,
+                    &super::rewrite::Typer { state: &state, schema: &input, qualified: false },
+                    e,
+                ));
             }
         };
         // An aggregation goes through DataFusion's analyzer first: it casts the arguments of
@@ -552,7 +556,7 @@ fn locate_failure(
 
 /// The rewrites that need the types of sub-expressions, on the WHERE clause and on each
 /// projected expression.
-fn rewrite_with_types(
+pub(crate) fn rewrite_with_types(
     query: &mut datafusion::sql::sqlparser::ast::Query,
     typer: &super::rewrite::Typer<'_>,
 ) -> Result<(), PlanError> {
@@ -1018,7 +1022,9 @@ fn stateless_parts(plan: &LogicalPlan) -> Result<(Vec<LogicalExpr>, Option<Logic
 /// ksqlDB's `s->f` (a struct's field) becomes DataFusion's `get_field(s, 'F')`, the field
 /// named as ksqlDB resolves it (upper-cased unless quoted; the identifiers are normalised
 /// already). `s->*` is refused for now.
-fn rewrite_struct_access<V: datafusion::sql::sqlparser::ast::VisitMut>(query: &mut V) -> Result<(), PlanError> {
+pub(crate) fn rewrite_struct_access<V: datafusion::sql::sqlparser::ast::VisitMut>(
+    query: &mut V,
+) -> Result<(), PlanError> {
     use datafusion::sql::sqlparser::ast::{BinaryOperator, Value};
     let outcome = visit_expressions_mut(query, |expr: &mut Expr| {
         let Expr::BinaryOp { op: BinaryOperator::Arrow, right, .. } = expr else {
@@ -1062,7 +1068,7 @@ fn expand_star(query: &mut datafusion::sql::sqlparser::ast::Query, columns: &[St
 }
 
 /// `s->*` in the projection: every field of the struct `s`, as `s->f` items.
-fn expand_struct_stars(
+pub(crate) fn expand_struct_stars(
     query: &mut datafusion::sql::sqlparser::ast::Query,
     typer: &super::rewrite::Typer<'_>,
 ) -> Result<(), PlanError> {
@@ -1162,7 +1168,7 @@ fn normalise_one(expr: &mut Expr) {
 
 /// ksqlDB's identifier rules on a query: unquoted column and source names upper-cased,
 /// aliases too; function names lower-cased (DataFusion's registry spelling).
-fn normalise_identifiers(query: &mut datafusion::sql::sqlparser::ast::Query) {
+pub(crate) fn normalise_identifiers(query: &mut datafusion::sql::sqlparser::ast::Query) {
     let upper = |ident: &mut Ident| {
         if ident.quote_style.is_none() {
             ident.value = ident.value.to_uppercase();
@@ -1187,9 +1193,11 @@ fn normalise_identifiers(query: &mut datafusion::sql::sqlparser::ast::Query) {
             }
         }
         for table in select.from.iter_mut() {
-            if let datafusion::sql::sqlparser::ast::TableFactor::Table { alias: Some(alias), .. } = &mut table.relation
-            {
-                upper(&mut alias.name);
+            let relations = std::iter::once(&mut table.relation).chain(table.joins.iter_mut().map(|j| &mut j.relation));
+            for relation in relations {
+                if let datafusion::sql::sqlparser::ast::TableFactor::Table { alias: Some(alias), .. } = relation {
+                    upper(&mut alias.name);
+                }
             }
         }
     }

@@ -191,6 +191,9 @@ fn widen_if_mixed(elements: &mut [Expr]) {
 pub struct Typer<'a> {
     pub state: &'a SessionState,
     pub schema: &'a DFSchema,
+    /// Columns keep their source qualifiers (a join: `L.A` and `R.A` differ); with one
+    /// source they are dropped.
+    pub qualified: bool,
 }
 
 impl Typer<'_> {
@@ -203,7 +206,7 @@ impl Typer<'_> {
     /// removed).
     pub fn check(&self, expr: &Expr) -> Result<DataType, String> {
         // One source: its alias need not qualify columns for typing.
-        let mut expr = super::plan::unqualified(expr);
+        let mut expr = if self.qualified { expr.clone() } else { super::plan::unqualified(expr) };
         rewrite_constructors(&mut expr).map_err(|e| e.0)?;
         let typed = super::plan::guarded(|| {
             self.state

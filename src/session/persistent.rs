@@ -32,6 +32,8 @@ const IDLE_RECHECK: Duration = Duration::from_millis(100);
 /// A persistent query, planned.
 pub(super) struct PlannedQuery {
     input: Arc<Source>,
+    /// A join's other input.
+    joined: Vec<Arc<Source>>,
     plan: Planned,
     /// Per output column: its place in the sink's key, if it is a key column.
     keys: Vec<Option<usize>>,
@@ -45,6 +47,8 @@ enum Planned {
     Aggregate(Arc<crate::engine::aggregate::AggregatePlan>),
     /// `OVER` windows: a stream from a stream, a row out per row in.
     Over(Arc<crate::engine::over::OverPlan>),
+    /// A join of two sources.
+    Join(Arc<crate::engine::join::JoinPlan>),
 }
 
 impl PlannedQuery {
@@ -53,6 +57,7 @@ impl PlannedQuery {
             Planned::Stateless(plan) => plan.output_schema(),
             Planned::Aggregate(plan) => &plan.output,
             Planned::Over(plan) => &plan.output,
+            Planned::Join(plan) => &plan.output,
         }
     }
 
@@ -61,6 +66,8 @@ impl PlannedQuery {
         match &self.plan {
             Planned::Aggregate(_) => SourceKind::Table,
             Planned::Stateless(_) | Planned::Over(_) => self.input.kind,
+            // A stream joined with anything is a stream; two tables make a table.
+            Planned::Join(_) => self.input.kind,
         }
     }
 }
@@ -274,11 +281,12 @@ impl Session {
         let planned = self.plan_persistent(&query, &info.sink).await?;
         let sink =
             self.catalog.source(&info.sink).cloned().ok_or_else(|| refusal(format!("{} does not exist", info.sink)))?;
-        let rebuild_state = matches!(planned.plan, Planned::Aggregate(_) | Planned::Over(_));
+        let rebuild_state = matches!(planned.plan, Planned::Aggregate(_) | Planned::Over(_) | Planned::Join(_));
         // Without PARTITION BY or GROUP BY the key passes through: a null key stays null.
-        let keeps_key = query.partition_by.is_empty() && !matches!(planned.plan, Planned::Aggregate(_));
+        let keeps_key =
+            query.partition_by.is_empty() && !matches!(planned.plan, Planned::Aggregate(_) | Planned::Join(_));
         let spec = QuerySpec {
-            joined: Vec::new(),
+            joined: planned.joined.clone(),
             id: info.id.clone(),
             rebuild_state,
             keeps_key,
@@ -345,6 +353,9 @@ impl Session {
         if query.query.limit_clause.is_some() {
             return Err(refusal("LIMIT is only valid in push queries, not in persistent ones".into()));
         }
+        if let Some(sources) = self.join_sources(query)? {
+            return self.plan_join_persistent(query, sink_name, sources).await;
+        }
         let input = self.query_source(query)?;
         let star: Vec<String> = input.columns.iter().map(|c| c.name.clone()).collect();
         let mut without_partitioning = query.clone();
@@ -403,6 +414,7 @@ impl Session {
             Planned::Stateless(p) => p.output_schema(),
             Planned::Aggregate(p) => &p.output,
             Planned::Over(p) => &p.output,
+            Planned::Join(p) => &p.output,
         }
         .fields()
         .iter()
@@ -410,14 +422,93 @@ impl Session {
         .collect();
         let grouping = match &plan {
             Planned::Aggregate(_) => Some(group_by_of(query)),
-            Planned::Stateless(_) | Planned::Over(_) => None,
+            Planned::Stateless(_) | Planned::Over(_) | Planned::Join(_) => None,
         };
         let keys = key_columns(query, &input, &items, &names, sink_name, grouping.as_deref())?;
         check_reserved_names(&items, &names, &keys)?;
         if keys.iter().all(|k| k.is_some()) {
             return Err(refusal("The projection contains no value columns.".into()));
         }
-        Ok(PlannedQuery { input, plan, keys })
+        Ok(PlannedQuery { input, joined: Vec::new(), plan, keys })
+    }
+
+    /// The sources of a join query (`FROM a JOIN b`), or `None` for a one-source query.
+    pub(super) fn join_sources(&self, query: &StreamingQuery) -> Result<Option<[Arc<Source>; 2]>, SessionError> {
+        let datafusion::sql::sqlparser::ast::SetExpr::Select(select) = query.query.body.as_ref() else {
+            return Ok(None);
+        };
+        let Some(from) = select.from.first() else { return Ok(None) };
+        if from.joins.is_empty() {
+            return Ok(None);
+        }
+        if from.joins.len() > 1 || select.from.len() > 1 {
+            return Err(refusal("joins of more than two sources are not supported yet (issue 5)".into()));
+        }
+        let source = |relation: &datafusion::sql::sqlparser::ast::TableFactor| -> Result<Arc<Source>, SessionError> {
+            let datafusion::sql::sqlparser::ast::TableFactor::Table { name, .. } = relation else {
+                return Err(refusal("a join reads sources by name".into()));
+            };
+            let name = source_name(name);
+            self.catalog.source(&name).cloned().ok_or_else(|| refusal(format!("{name} does not exist.")))
+        };
+        Ok(Some([source(&from.relation)?, source(&from.joins[0].relation)?]))
+    }
+
+    /// Plans a join query: DataFusion plans it over both sources' rows; the key is the join
+    /// key, which the projection must include as ksqlDB requires.
+    async fn plan_join_persistent(
+        &self,
+        query: &StreamingQuery,
+        sink_name: &str,
+        sources: [Arc<Source>; 2],
+    ) -> Result<PlannedQuery, SessionError> {
+        use crate::engine::join::{JoinInput, ROWKEY, plan_join};
+        if !query.partition_by.is_empty() {
+            return Err(refusal("PARTITION BY of a join is not supported yet (issue 5)".into()));
+        }
+        let inputs = sources.clone().map(|s| JoinInput {
+            name: s.name.clone(),
+            row_schema: row_schema(&s),
+            star: s.columns.iter().map(|c| c.name.clone()).collect(),
+            table: s.kind == SourceKind::Table,
+        });
+        let plan = plan_join(query, &inputs).await.map_err(|e| refusal(e.0))?;
+        let names: Vec<String> = plan.output.fields().iter().map(|f| f.name().clone()).collect();
+        // The key: the join expression of either side as written, or ROWKEY when the join
+        // key is no source's column (an expression) or may come from either side (FULL).
+        let is_column = |e: &Expr| matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
+        let synthetic = plan.kind == datafusion::logical_expr::JoinType::Full || !plan.on.iter().all(is_column);
+        let text = |e: &Expr| strip_quotes(&unqualified_if_bare(e));
+        let wanted: Vec<String> = if synthetic { vec![ROWKEY.into()] } else { plan.on.iter().map(text).collect() };
+        let mut keys = vec![None; plan.items.len()];
+        match plan.items.iter().position(|item| wanted.contains(&text(item))) {
+            Some(i) => keys[i] = Some(0),
+            None => {
+                let shown = wanted.join(" or ");
+                let (what, example) = if synthetic {
+                    ("join expression ROWKEY".to_string(), ROWKEY.to_string())
+                } else {
+                    (format!("join expressions {shown}"), wanted[0].clone())
+                };
+                let mut message = format!(
+                    "Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\nThe query used to build \
+                     `{sink_name}` must include the {what} in its projection (eg, SELECT {example}...)."
+                );
+                if synthetic {
+                    message.push_str(
+                        "\nROWKEY was added as a synthetic key column because the join criteria did not match any \
+                         source column. This expression must be included in the projection and may be aliased.",
+                    );
+                }
+                return Err(refusal(message));
+            }
+        }
+        check_reserved_names(&plan.items, &names, &keys)?;
+        if keys.iter().all(|k| k.is_some()) {
+            return Err(refusal("The projection contains no value columns.".into()));
+        }
+        let [input, other] = sources;
+        Ok(PlannedQuery { input, joined: vec![other], plan: Planned::Join(Arc::new(plan)), keys })
     }
 
     /// The `CREATE STREAM` of a CSAS's sink: the query's columns, with its properties and the
@@ -561,6 +652,12 @@ fn operators_for(
     }
     match &planned.plan {
         Planned::Stateless(plan) => Ok(vec![Box::new(Project::new(Arc::clone(plan), description))]),
+        Planned::Join(plan) => {
+            let description = format!("{filter}Join; Project: {}", columns.join(", "));
+            let operator =
+                crate::engine::join::Join::try_new(Arc::clone(plan), description).map_err(|e| refusal(e.0))?;
+            Ok(vec![Box::new(operator)])
+        }
         Planned::Over(plan) => {
             let description = format!("{filter}Over (frames per partition); Project: {}", columns.join(", "));
             let operator =
@@ -772,6 +869,13 @@ fn unnested(mut expr: &Expr) -> &Expr {
     while let Expr::Nested(inner) = expr {
         expr = inner;
     }
+    expr
+}
+
+/// `L.A` stays `L.A`; used to compare a join's projection with its ON expressions.
+fn unqualified_if_bare(expr: &Expr) -> Expr {
+    let mut expr = expr.clone();
+    normalise_expression(&mut expr);
     expr
 }
 

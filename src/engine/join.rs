@@ -1,0 +1,793 @@
+//! Joins of two sources: stream-stream (`WITHIN`), stream-table and table-table, planned
+//! with DataFusion (its `Join` node gives the equi-join keys; the WHERE clause and the
+//! projection become physical expressions over the joined rows) and run by [`Join`].
+//!
+//! The joined rows are the left input's row (its columns and pseudo columns, then
+//! `ROWKEY`, the join key), then the right input's row: the schema of DataFusion's `Join`
+//! node. A side without a match is nulls.
+//!
+//! Names follow ksqlDB: `SELECT *` and `l.*` name columns `L_COL`; a qualified column
+//! `l.col` is `L_COL`, a bare one `COL`; any other expression `KSQL_COL_n`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch};
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
+use datafusion::arrow::row::{OwnedRow, RowConverter, SortField};
+use datafusion::datasource::MemTable;
+use datafusion::logical_expr::{Expr as LogicalExpr, JoinType, LogicalPlan};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::sqlparser::ast::{Expr, Ident, SelectItem, SetExpr, TableFactor};
+
+use super::operator::{Operator, TimedBatch};
+use super::plan::{PlanError, guarded};
+use crate::sql::ast::StreamingQuery;
+
+/// The synthetic key column of a join's rows: the join key (either side's, for an outer
+/// join), as ksqlDB names it.
+pub const ROWKEY: &str = "ROWKEY";
+
+/// One input of a join, as planning needs it.
+#[derive(Debug, Clone)]
+pub struct JoinInput {
+    /// The source's name.
+    pub name: String,
+    pub row_schema: SchemaRef,
+    /// `SELECT *`'s columns (the source's own, without pseudo columns).
+    pub star: Vec<String>,
+    pub table: bool,
+}
+
+/// What kind of join, by its inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinShape {
+    /// `WITHIN`: both sides buffered for the window.
+    StreamStream { before_ms: i64, after_ms: i64, grace_ms: Option<i64> },
+    /// The stream's rows look the table's current rows up.
+    StreamTable,
+    /// Both sides keyed stores; every change emits.
+    TableTable,
+}
+
+/// A join, planned.
+#[derive(Debug)]
+pub struct JoinPlan {
+    pub shape: JoinShape,
+    pub kind: JoinType,
+    /// Per side (left, right): the join key, on that side's rows.
+    pub keys: [Arc<dyn PhysicalExpr>; 2],
+    /// Per side: its row schema (the left's with `ROWKEY` after it).
+    pub sides: [SchemaRef; 2],
+    /// The joined rows: left row, then right row.
+    pub joined: SchemaRef,
+    /// WHERE, and the ON clause's conditions beyond the key, on the joined rows.
+    pub filter: Option<Arc<dyn PhysicalExpr>>,
+    pub projection: Vec<Arc<dyn PhysicalExpr>>,
+    pub output: SchemaRef,
+    /// The projection as written, qualifiers kept (`L.A`), one per output column.
+    pub items: Vec<Expr>,
+    /// The join's ON expressions as written, left then right (qualified).
+    pub on: [Expr; 2],
+    /// Where `ROWTIME` is in each side's rows.
+    pub row_time: [usize; 2],
+}
+
+/// The alias of a FROM or JOIN relation (its name when it has none), upper-cased.
+fn alias_of(relation: &TableFactor) -> Option<(String, String)> {
+    let TableFactor::Table { name, alias, .. } = relation else { return None };
+    let name = name.to_string().trim_matches('`').to_string();
+    let alias = alias.as_ref().map_or_else(|| name.clone(), |a| a.name.value.clone());
+    Some((name, alias))
+}
+
+/// Plans a two-source join query.
+pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput; 2]) -> Result<JoinPlan, PlanError> {
+    let mut standard = query.query.as_ref().clone();
+    super::plan::normalise_identifiers(&mut standard);
+    let SetExpr::Select(select) = standard.body.as_ref() else {
+        return Err(PlanError("only SELECT … FROM a JOIN b is supported".into()));
+    };
+    let [from] = select.from.as_slice() else {
+        return Err(PlanError("a join reads two sources: FROM a JOIN b ON …".into()));
+    };
+    let [join] = from.joins.as_slice() else {
+        return Err(PlanError("joins of more than two sources are not supported yet".into()));
+    };
+    let (Some((_, left_alias)), Some((_, right_alias))) = (alias_of(&from.relation), alias_of(&join.relation)) else {
+        return Err(PlanError("a join reads sources by name".into()));
+    };
+    let aliases = [left_alias, right_alias];
+    let shape = match (inputs[0].table, inputs[1].table) {
+        (false, false) => {
+            let Some((_, within)) = query.within.iter().find(|(j, _)| *j == 0) else {
+                return Err(PlanError(
+                    "Stream-Stream joins must have a WITHIN clause specified. None was provided. To learn about how \
+                     to specify a WITHIN clause with a stream-stream join, please visit: \
+                     https://docs.confluent.io/current/ksql/docs/syntax-reference.html#create-stream-as-select"
+                        .into(),
+                ));
+            };
+            let ms = |span: crate::sql::ast::TimeSpan| i64::try_from(span.millis()).unwrap_or(i64::MAX);
+            JoinShape::StreamStream {
+                before_ms: ms(within.before),
+                after_ms: ms(within.after.unwrap_or(within.before)),
+                grace_ms: within.grace_period.map(ms),
+            }
+        }
+        (false, true) => JoinShape::StreamTable,
+        (true, true) => JoinShape::TableTable,
+        (true, false) => {
+            return Err(PlanError(
+                "Invalid join order: table-stream joins are not supported; only stream-table joins. Got \
+                 a table JOIN a stream."
+                    .into(),
+            ));
+        }
+    };
+    if !matches!(shape, JoinShape::StreamStream { .. }) && !query.within.is_empty() {
+        return Err(PlanError("A WITHIN clause is only for stream-stream joins".into()));
+    }
+
+    let mut config = SessionConfig::new();
+    config.options_mut().sql_parser.enable_ident_normalization = false;
+    config.options_mut().sql_parser.parse_float_as_decimal = true;
+    let context = SessionContext::new_with_config(config);
+    super::udf::register(&context);
+
+    // The left side's rows carry ROWKEY, the join key, computed by the operator.
+    let on = on_keys(&join.join_operator)?;
+    let left_only =
+        datafusion::common::DFSchema::try_from_qualified_schema(aliases[0].as_str(), &inputs[0].row_schema)?;
+    let right_only =
+        datafusion::common::DFSchema::try_from_qualified_schema(aliases[1].as_str(), &inputs[1].row_schema)?;
+    let both = left_only.join(&right_only)?;
+    let state = context.state();
+    let typer = super::rewrite::Typer { state: &state, schema: &both, qualified: true };
+    let key_type = typer.type_of(&on[0]).unwrap_or(DataType::Utf8);
+    // Every column may be null in a joined row (the side without a match).
+    let nullable = |schema: &SchemaRef| -> Vec<Field> {
+        schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect()
+    };
+    let mut left_fields = nullable(&inputs[0].row_schema);
+    left_fields.push(Field::new(ROWKEY, key_type, true));
+    let sides: [SchemaRef; 2] =
+        [Arc::new(Schema::new(left_fields)), Arc::new(Schema::new(nullable(&inputs[1].row_schema)))];
+    let right_only = datafusion::common::DFSchema::try_from_qualified_schema(aliases[1].as_str(), &sides[1])?;
+
+    expand_join_star(&mut standard, &aliases, inputs);
+    let (items, names) = name_join_projection(&mut standard)?;
+    let joined_input =
+        datafusion::common::DFSchema::try_from_qualified_schema(aliases[0].as_str(), &sides[0])?.join(&right_only)?;
+    let typer = super::rewrite::Typer { state: &state, schema: &joined_input, qualified: true };
+    super::plan::rewrite_struct_access(&mut standard)?;
+    super::plan::rewrite_with_types(&mut standard, &typer)?;
+    super::rewrite::rewrite_constructors(&mut standard)?;
+    super::rewrite::type_literals(&mut standard);
+
+    for (input, schema) in inputs.iter().zip(&sides) {
+        let table = MemTable::try_new(schema.clone(), vec![vec![]])?;
+        context.register_table(datafusion::common::TableReference::bare(input.name.as_str()), Arc::new(table))?;
+    }
+    let state = context.state();
+    let statement = datafusion::sql::parser::Statement::Statement(Box::new(
+        datafusion::sql::sqlparser::ast::Statement::Query(Box::new(standard)),
+    ));
+    let planned = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(state.statement_to_plan(statement)))
+        .await
+        .map_err(|_| PlanError("internal error (this is a bug): DataFusion panicked planning the join".into()))??;
+    let (projection, filter, join_node) = join_parts(&planned)?;
+    // DataFusion's planner leaves ON as a condition (its optimizer finds the equality):
+    // the equality between the two sides is the key; anything else filters.
+    let (equalities, rest) = split_on(join_node)?;
+    let [(left_key, right_key)] = equalities.as_slice() else {
+        return Err(PlanError(format!(
+            "Invalid join condition: joins on multiple conditions are not yet supported. Got {}.",
+            join_node.filter.as_ref().map_or_else(String::new, |f| f.to_string())
+        )));
+    };
+    let (left_key, right_key) = (left_key.clone(), right_key.clone());
+    let physical =
+        |e: LogicalExpr, schema: &datafusion::common::DFSchema| -> Result<Arc<dyn PhysicalExpr>, PlanError> {
+            Ok(guarded(|| state.create_physical_expr(e, schema))??)
+        };
+    let keys = [physical(left_key, join_node.left.schema())?, physical(right_key, join_node.right.schema())?];
+    let joined_dfschema = join_node.schema.as_ref();
+    let joined: SchemaRef = Arc::new(joined_dfschema.as_arrow().clone());
+    let conditions: Vec<LogicalExpr> = filter.into_iter().chain(rest).collect();
+    let filter = match conditions.into_iter().reduce(|a, b| a.and(b)) {
+        Some(condition) => Some(physical(condition, joined_dfschema)?),
+        None => None,
+    };
+    if projection.len() != names.len() {
+        return Err(PlanError(format!("{} columns planned for {} named", projection.len(), names.len())));
+    }
+    let mut physical_projection = Vec::with_capacity(names.len());
+    let mut fields = Vec::with_capacity(names.len());
+    for (expr, name) in projection.into_iter().zip(&names) {
+        let expr = physical(expr, joined_dfschema)?;
+        fields.push(Field::new(name, expr.data_type(&joined)?, true));
+        physical_projection.push(expr);
+    }
+    let kind = join_node.join_type;
+    if !matches!(kind, JoinType::Inner | JoinType::Left | JoinType::Right | JoinType::Full) {
+        return Err(PlanError(format!("{kind} joins are not supported")));
+    }
+    if shape == JoinShape::StreamTable && !matches!(kind, JoinType::Inner | JoinType::Left) {
+        return Err(PlanError(format!(
+            "Invalid join type: {} join not supported for stream-table join. Only INNER and LEFT joins are supported.",
+            if kind == JoinType::Right { "RIGHT OUTER" } else { "FULL OUTER" }
+        )));
+    }
+    let row_time = [
+        sides[0].index_of("ROWTIME").map_err(|e| PlanError(e.to_string()))?,
+        sides[1].index_of("ROWTIME").map_err(|e| PlanError(e.to_string()))?,
+    ];
+    Ok(JoinPlan {
+        shape,
+        kind,
+        keys,
+        sides,
+        joined,
+        filter,
+        projection: physical_projection,
+        output: Arc::new(Schema::new(fields)),
+        items,
+        on,
+        row_time,
+    })
+}
+
+/// The join's equalities between an expression of the left side and one of the right (from
+/// `on`, or found in the ON condition), and the ON condition's other conjuncts.
+#[allow(clippy::type_complexity)]
+fn split_on(
+    join: &datafusion::logical_expr::Join,
+) -> Result<(Vec<(LogicalExpr, LogicalExpr)>, Vec<LogicalExpr>), PlanError> {
+    use datafusion::logical_expr::{BinaryExpr, Operator};
+    let mut equalities: Vec<(LogicalExpr, LogicalExpr)> = join.on.clone();
+    let mut rest = Vec::new();
+    let (left, right) = (join.left.schema(), join.right.schema());
+    let within = |e: &LogicalExpr, schema: &datafusion::common::DFSchema| {
+        let columns = e.column_refs();
+        !columns.is_empty() && columns.iter().all(|c| schema.has_column(c))
+    };
+    if let Some(filter) = &join.filter {
+        for conjunct in datafusion::logical_expr::utils::split_conjunction(filter) {
+            match conjunct {
+                LogicalExpr::BinaryExpr(BinaryExpr { left: a, op: Operator::Eq, right: b }) => {
+                    if within(a, left) && within(b, right) {
+                        equalities.push(((**a).clone(), (**b).clone()));
+                    } else if within(a, right) && within(b, left) {
+                        equalities.push(((**b).clone(), (**a).clone()));
+                    } else {
+                        rest.push(conjunct.clone());
+                    }
+                }
+                other => rest.push(other.clone()),
+            }
+        }
+    }
+    Ok((equalities, rest))
+}
+
+/// The two sides of `ON a = b`, as written.
+fn on_keys(operator: &datafusion::sql::sqlparser::ast::JoinOperator) -> Result<[Expr; 2], PlanError> {
+    use datafusion::sql::sqlparser::ast::{BinaryOperator, JoinConstraint, JoinOperator};
+    let constraint = match operator {
+        JoinOperator::Join(c)
+        | JoinOperator::Inner(c)
+        | JoinOperator::Left(c)
+        | JoinOperator::LeftOuter(c)
+        | JoinOperator::Right(c)
+        | JoinOperator::RightOuter(c)
+        | JoinOperator::FullOuter(c) => c,
+        _ => return Err(PlanError("only INNER, LEFT, RIGHT and FULL OUTER joins are supported".into())),
+    };
+    let JoinConstraint::On(condition) = constraint else {
+        return Err(PlanError("a join needs an ON clause".into()));
+    };
+    let mut condition = condition;
+    while let Expr::Nested(inner) = condition {
+        condition = inner;
+    }
+    match condition {
+        Expr::BinaryOp { left, op: BinaryOperator::Eq, right } => Ok([(**left).clone(), (**right).clone()]),
+        other => Err(PlanError(format!("Unsupported join expression: {other}. Only equality joins are supported."))),
+    }
+}
+
+/// `SELECT *` and `a.*` in a join: each source's columns as `alias.col AS ALIAS_COL`.
+fn expand_join_star(
+    query: &mut datafusion::sql::sqlparser::ast::Query,
+    aliases: &[String; 2],
+    inputs: &[JoinInput; 2],
+) {
+    let SetExpr::Select(select) = query.body.as_mut() else { return };
+    let columns_of = |side: usize| -> Vec<SelectItem> {
+        inputs[side]
+            .star
+            .iter()
+            .map(|column| SelectItem::ExprWithAlias {
+                expr: Expr::CompoundIdentifier(vec![Ident::new(aliases[side].clone()), Ident::with_quote('`', column)]),
+                alias: Ident::with_quote('`', format!("{}_{column}", aliases[side])),
+            })
+            .collect()
+    };
+    let mut expanded = Vec::with_capacity(select.projection.len());
+    for item in std::mem::take(&mut select.projection) {
+        match &item {
+            SelectItem::Wildcard(_) => {
+                expanded.extend(columns_of(0));
+                expanded.extend(columns_of(1));
+            }
+            SelectItem::QualifiedWildcard(kind, _) => {
+                let name = kind.to_string().trim_end_matches(".*").trim_matches('`').to_uppercase();
+                match aliases.iter().position(|a| a.eq_ignore_ascii_case(&name)) {
+                    Some(side) => expanded.extend(columns_of(side)),
+                    None => expanded.push(item),
+                }
+            }
+            _ => expanded.push(item),
+        }
+    }
+    select.projection = expanded;
+}
+
+/// Names every projected column as ksqlDB names a join's: `l.col` is `L_COL`, `col` is
+/// `COL`, anything else `KSQL_COL_n`. Returns the items as written and the names.
+fn name_join_projection(
+    query: &mut datafusion::sql::sqlparser::ast::Query,
+) -> Result<(Vec<Expr>, Vec<String>), PlanError> {
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return Err(PlanError("only SELECT … FROM a JOIN b is supported".into()));
+    };
+    let mut names: Vec<String> = Vec::with_capacity(select.projection.len());
+    let mut items = Vec::with_capacity(select.projection.len());
+    let mut generated = 0usize;
+    for item in select.projection.iter_mut() {
+        let (expr, name) = match std::mem::replace(item, SelectItem::Wildcard(Default::default())) {
+            SelectItem::ExprWithAlias { expr, alias } => (expr, alias.value),
+            SelectItem::UnnamedExpr(expr) => {
+                let name = match &expr {
+                    Expr::Identifier(ident) => Some(ident.value.clone()),
+                    Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
+                        Some(format!("{}_{}", parts[0].value, parts[1].value))
+                    }
+                    _ => None,
+                };
+                let name = name.unwrap_or_else(|| {
+                    loop {
+                        let candidate = format!("KSQL_COL_{generated}");
+                        generated += 1;
+                        if !names.contains(&candidate) {
+                            break candidate;
+                        }
+                    }
+                });
+                (expr, name)
+            }
+            other => return Err(PlanError(format!("'{other}' is not supported in a join's projection"))),
+        };
+        if names.contains(&name) {
+            return Err(PlanError(format!("Duplicate column names: `{name}`")));
+        }
+        names.push(name.clone());
+        items.push(expr.clone());
+        *item = SelectItem::ExprWithAlias { expr, alias: Ident::with_quote('`', name) };
+    }
+    Ok((items, names))
+}
+
+/// The parts of `Projection [→ Filter] → Join → (TableScan, TableScan)`.
+fn join_parts(
+    plan: &LogicalPlan,
+) -> Result<(Vec<LogicalExpr>, Option<LogicalExpr>, &datafusion::logical_expr::Join), PlanError> {
+    let unsupported = |what: &str| PlanError(format!("{what} is not supported yet in a join"));
+    let LogicalPlan::Projection(projection) = plan else {
+        return Err(unsupported(plan.display().to_string().split(':').next().unwrap_or("this query")));
+    };
+    let mut input = projection.input.as_ref();
+    let mut filter = None;
+    loop {
+        match input {
+            LogicalPlan::Filter(f) if filter.is_none() => {
+                filter = Some(f.predicate.clone());
+                input = f.input.as_ref();
+            }
+            LogicalPlan::Join(join) => return Ok((projection.expr.clone(), filter, join)),
+            LogicalPlan::Aggregate(_) => return Err(unsupported("aggregation (GROUP BY)")),
+            other => return Err(unsupported(other.display().to_string().split(':').next().unwrap_or("this query"))),
+        }
+    }
+}
+
+/// A side's row: one-row batch of that side's schema, and its event time.
+#[derive(Debug, Clone)]
+struct Row {
+    row: RecordBatch,
+    time: i64,
+}
+
+/// A buffered stream row of a stream-stream join.
+#[derive(Debug, Clone)]
+struct Buffered {
+    row: Row,
+    /// Whether it has joined a row of the other side (an outer join's null-padded result
+    /// is for rows that never did).
+    matched: bool,
+}
+
+/// One result: a left row and a right row (either may be missing for outer joins), the
+/// join key, the timestamp, and whether it is a deletion (a table-table join's tombstone).
+struct Joined {
+    left: Option<RecordBatch>,
+    right: Option<RecordBatch>,
+    key: ArrayRef,
+    time: i64,
+    deleted: bool,
+}
+
+/// The join operator.
+pub struct Join {
+    plan: Arc<JoinPlan>,
+    description: String,
+    converter: RowConverter,
+    key_type: DataType,
+    /// Tables' current rows by join key: the right side of a stream-table join, both sides
+    /// of a table-table join.
+    tables: [HashMap<OwnedRow, Row>; 2],
+    /// Stream-stream: each side's rows within the window, by key, in arrival order.
+    buffers: [HashMap<OwnedRow, VecDeque<Buffered>>; 2],
+    /// Stream-stream outer joins with a grace period: rows that have not joined yet, waiting
+    /// for their window to close (then they are emitted null-padded), in arrival order.
+    unmatched: VecDeque<(usize, OwnedRow, i64)>,
+    stream_time: i64,
+}
+
+impl Join {
+    pub fn try_new(plan: Arc<JoinPlan>, description: String) -> Result<Self, PlanError> {
+        let key_type = plan.sides[0].field_with_name(ROWKEY)?.data_type().clone();
+        Ok(Join {
+            converter: RowConverter::new(vec![SortField::new(key_type.clone())])?,
+            key_type,
+            plan,
+            description,
+            tables: [HashMap::new(), HashMap::new()],
+            buffers: [HashMap::new(), HashMap::new()],
+            unmatched: VecDeque::new(),
+            stream_time: i64::MIN,
+        })
+    }
+
+    fn update(&mut self, batch: TimedBatch, out: &mut Vec<TimedBatch>) -> Result<(), PlanError> {
+        let side = batch.input.min(1);
+        let plan = Arc::clone(&self.plan);
+        let mut rows = batch.rows;
+        let n = rows.num_rows();
+        if n == 0 {
+            return Ok(());
+        }
+        let key = plan.keys[side].evaluate(&rows)?.into_array(n)?;
+        let key = if key.data_type() == &self.key_type {
+            key
+        } else {
+            datafusion::arrow::compute::cast(&key, &self.key_type)?
+        };
+        // Rows of the side's (nullable) schema; the left rows carry the key as ROWKEY.
+        let mut columns = rows.columns().to_vec();
+        if side == 0 {
+            columns.push(key.clone());
+        }
+        rows = RecordBatch::try_new(plan.sides[side].clone(), columns)?;
+        let keys = self.converter.convert_columns(std::slice::from_ref(&key))?;
+        let times = rows.column(plan.row_time[side]).as_primitive::<Int64Type>().clone();
+        let deleted = |i: usize| batch.tombstones.as_ref().is_some_and(|t| t.value(i));
+        let mut results: Vec<Joined> = Vec::new();
+        for i in 0..n {
+            let row = Row { row: rows.slice(i, 1), time: times.value(i) };
+            let k = key.slice(i, 1);
+            match plan.shape {
+                JoinShape::StreamTable => {
+                    if side == 1 {
+                        if key.is_null(i) {
+                            continue;
+                        }
+                        if deleted(i) {
+                            self.tables[1].remove(&keys.row(i).owned());
+                        } else {
+                            self.tables[1].insert(keys.row(i).owned(), row);
+                        }
+                        continue;
+                    }
+                    if deleted(i) {
+                        continue; // no row of a stream
+                    }
+                    let found = if key.is_null(i) { None } else { self.tables[1].get(&keys.row(i).owned()) };
+                    match (found, plan.kind) {
+                        (Some(right), _) => results.push(Joined {
+                            left: Some(row.row.clone()),
+                            right: Some(right.row.clone()),
+                            key: k,
+                            time: row.time,
+                            deleted: false,
+                        }),
+                        (None, JoinType::Left) => results.push(Joined {
+                            left: Some(row.row.clone()),
+                            right: None,
+                            key: k,
+                            time: row.time,
+                            deleted: false,
+                        }),
+                        (None, _) => {}
+                    }
+                }
+                JoinShape::TableTable => {
+                    if key.is_null(i) {
+                        continue;
+                    }
+                    let id = keys.row(i).owned();
+                    let previous = if deleted(i) {
+                        self.tables[side].remove(&id)
+                    } else {
+                        self.tables[side].insert(id.clone(), row.clone())
+                    };
+                    if deleted(i) && previous.is_none() {
+                        continue; // deleting a row that was not there changes nothing
+                    }
+                    let this = if deleted(i) { None } else { Some(row.clone()) };
+                    let other = self.tables[1 - side].get(&id).cloned();
+                    let (left, right) =
+                        if side == 0 { (this.clone(), other.clone()) } else { (other.clone(), this.clone()) };
+                    let present = |r: &Option<Row>| r.is_some();
+                    let emits = match plan.kind {
+                        JoinType::Inner => present(&other),
+                        JoinType::Left => side == 0 || present(&other),
+                        JoinType::Right => side == 1 || present(&other),
+                        _ => true,
+                    };
+                    if !emits {
+                        continue;
+                    }
+                    let joins = match plan.kind {
+                        JoinType::Inner => present(&left) && present(&right),
+                        JoinType::Left => present(&left),
+                        JoinType::Right => present(&right),
+                        _ => present(&left) || present(&right),
+                    };
+                    let time =
+                        [&this, &other].iter().filter_map(|r| r.as_ref().map(|r| r.time)).max().unwrap_or(row.time);
+                    let time = time.max(row.time);
+                    // A deletion still names its key: the old row stands in for the gone one.
+                    let stand_in = |r: Option<Row>, old: &Option<Row>| r.or_else(|| old.clone());
+                    let (left, right) = if joins {
+                        (left, right)
+                    } else if side == 0 {
+                        (stand_in(left, &previous), right)
+                    } else {
+                        (left, stand_in(right, &previous))
+                    };
+                    results.push(Joined {
+                        left: left.map(|r| r.row),
+                        right: right.map(|r| r.row),
+                        key: k,
+                        time,
+                        deleted: !joins,
+                    });
+                }
+                JoinShape::StreamStream { before_ms, after_ms, grace_ms } => {
+                    if deleted(i) || key.is_null(i) {
+                        continue;
+                    }
+                    self.stream_stream(side, keys.row(i).owned(), row, k, before_ms, after_ms, grace_ms, &mut results)?;
+                }
+            }
+        }
+        if results.is_empty() {
+            return Ok(());
+        }
+        self.emit(results, batch.replay, out)
+    }
+
+    /// A stream row joins the other side's rows of its key within the window, and waits in
+    /// its own side's buffer for rows to come.
+    #[allow(clippy::too_many_arguments)]
+    fn stream_stream(
+        &mut self,
+        side: usize,
+        key: OwnedRow,
+        row: Row,
+        key_value: ArrayRef,
+        before_ms: i64,
+        after_ms: i64,
+        grace_ms: Option<i64>,
+        results: &mut Vec<Joined>,
+    ) -> Result<(), PlanError> {
+        let kind = self.plan.kind;
+        let grace = grace_ms.unwrap_or(24 * 3_600_000);
+        self.stream_time = self.stream_time.max(row.time);
+        // A left row at t joins right rows in [t - before, t + after]; a right row at t, left
+        // rows in [t - after, t + before].
+        let (from, to) = if side == 0 {
+            (row.time.saturating_sub(before_ms), row.time.saturating_add(after_ms))
+        } else {
+            (row.time.saturating_sub(after_ms), row.time.saturating_add(before_ms))
+        };
+        // A row whose window has closed is too late to join anything.
+        let window_close =
+            if side == 0 { row.time.saturating_add(after_ms) } else { row.time.saturating_add(before_ms) };
+        if window_close.saturating_add(grace) < self.stream_time {
+            return Ok(());
+        }
+        let mut matched = false;
+        if let Some(others) = self.buffers[1 - side].get_mut(&key) {
+            for other in others.iter_mut().filter(|o| o.row.time >= from && o.row.time <= to) {
+                matched = true;
+                other.matched = true;
+                let (left, right) = if side == 0 { (&row, &other.row) } else { (&other.row, &row) };
+                results.push(Joined {
+                    left: Some(left.row.clone()),
+                    right: Some(right.row.clone()),
+                    key: key_value.clone(),
+                    time: left.time.max(right.time),
+                    deleted: false,
+                });
+            }
+        }
+        let outer_for_this_side = match kind {
+            JoinType::Left => side == 0,
+            JoinType::Right => side == 1,
+            JoinType::Full => true,
+            _ => false,
+        };
+        if !matched && outer_for_this_side {
+            if grace_ms.is_none() {
+                // Without a grace period, as ksqlDB before KIP-633: the row is emitted padded
+                // with nulls at once (and joined again if a match comes later).
+                let (left, right) =
+                    if side == 0 { (Some(row.row.clone()), None) } else { (None, Some(row.row.clone())) };
+                results.push(Joined { left, right, key: key_value.clone(), time: row.time, deleted: false });
+            } else {
+                self.unmatched.push_back((side, key.clone(), row.time));
+            }
+        }
+        self.buffers[side].entry(key).or_default().push_back(Buffered { row, matched });
+        self.close_windows(before_ms, after_ms, grace, grace_ms.is_some(), results);
+        Ok(())
+    }
+
+    /// Rows whose window has closed: an outer join's rows that never joined are emitted
+    /// padded with nulls (with a grace period); every buffered row past its window and grace
+    /// leaves the buffer.
+    fn close_windows(
+        &mut self,
+        before_ms: i64,
+        after_ms: i64,
+        grace: i64,
+        emit_unmatched: bool,
+        results: &mut Vec<Joined>,
+    ) {
+        let stream_time = self.stream_time;
+        let close_of = |side: usize, time: i64| -> i64 {
+            let until = if side == 0 { after_ms } else { before_ms };
+            time.saturating_add(until).saturating_add(if emit_unmatched { grace } else { 0 })
+        };
+        if emit_unmatched {
+            let mut waiting = VecDeque::with_capacity(self.unmatched.len());
+            while let Some((side, key, time)) = self.unmatched.pop_front() {
+                if close_of(side, time) >= stream_time {
+                    waiting.push_back((side, key, time));
+                    continue;
+                }
+                let Some(rows) = self.buffers[side].get(&key) else { continue };
+                for buffered in rows.iter().filter(|b| b.row.time == time && !b.matched) {
+                    let row = buffered.row.row.clone();
+                    let (left, right) = if side == 0 { (Some(row), None) } else { (None, Some(row)) };
+                    let key_value = match &left {
+                        Some(l) => l.column_by_name(ROWKEY).cloned(),
+                        None => None,
+                    };
+                    let key_value = match key_value {
+                        Some(k) => k,
+                        None => match self.converter.convert_rows([key.row()]) {
+                            Ok(mut columns) => columns.remove(0),
+                            Err(_) => continue,
+                        },
+                    };
+                    results.push(Joined { left, right, key: key_value, time, deleted: false });
+                }
+            }
+            // Rows emitted once are not emitted again.
+            for (side, key, time) in &waiting {
+                let _ = (side, key, time);
+            }
+            self.unmatched = waiting;
+        }
+        // Buffers keep rows until the other side's rows can no longer join them.
+        let horizon = stream_time.saturating_sub(before_ms.max(after_ms)).saturating_sub(grace);
+        for buffer in &mut self.buffers {
+            buffer.retain(|_, rows| {
+                while rows.front().is_some_and(|r| r.row.time < horizon) {
+                    rows.pop_front();
+                }
+                !rows.is_empty()
+            });
+        }
+    }
+
+    /// The results as joined rows, through WHERE and the projection.
+    fn emit(&self, results: Vec<Joined>, replay: bool, out: &mut Vec<TimedBatch>) -> Result<(), PlanError> {
+        let plan = &self.plan;
+        let nulls = |schema: &SchemaRef| -> Result<RecordBatch, PlanError> {
+            let columns =
+                schema.fields().iter().map(|f| datafusion::arrow::array::new_null_array(f.data_type(), 1)).collect();
+            Ok(RecordBatch::try_new(schema.clone(), columns)?)
+        };
+        let (left_nulls, right_nulls) = (nulls(&plan.sides[0])?, nulls(&plan.sides[1])?);
+        let mut lefts: Vec<RecordBatch> = Vec::with_capacity(results.len());
+        let mut rights: Vec<RecordBatch> = Vec::with_capacity(results.len());
+        for result in &results {
+            let left = match &result.left {
+                Some(left) => left.clone(),
+                None => {
+                    // No left row: ROWKEY is still the key (a right or full outer join).
+                    let mut columns = left_nulls.columns().to_vec();
+                    if let Some(last) = columns.last_mut() {
+                        *last = result.key.clone();
+                    }
+                    RecordBatch::try_new(plan.sides[0].clone(), columns)?
+                }
+            };
+            lefts.push(left);
+            rights.push(result.right.clone().unwrap_or_else(|| right_nulls.clone()));
+        }
+        let left = datafusion::arrow::compute::concat_batches(&plan.sides[0], &lefts)?;
+        let right = datafusion::arrow::compute::concat_batches(&plan.sides[1], &rights)?;
+        let mut columns = left.columns().to_vec();
+        columns.extend(right.columns().iter().cloned());
+        let mut joined = RecordBatch::try_new(plan.joined.clone(), columns)?;
+        let mut times: Vec<i64> = results.iter().map(|r| r.time).collect();
+        let mut deleted: Vec<bool> = results.iter().map(|r| r.deleted).collect();
+        if let Some(filter) = &plan.filter {
+            let mask = filter.evaluate(&joined)?.into_array(joined.num_rows())?;
+            let mask = mask.as_boolean_opt().ok_or_else(|| PlanError("WHERE must be a condition".into()))?;
+            // A deletion passes: the row it deletes may have passed.
+            let keep: Vec<bool> =
+                (0..joined.num_rows()).map(|i| deleted[i] || (mask.is_valid(i) && mask.value(i))).collect();
+            let keep_mask = BooleanArray::from(keep.clone());
+            joined = filter_record_batch(&joined, &keep_mask)?;
+            times = times.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(t, _)| t).collect();
+            deleted = deleted.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(d, _)| d).collect();
+        }
+        if joined.num_rows() == 0 {
+            return Ok(());
+        }
+        let projected = plan
+            .projection
+            .iter()
+            .map(|e| e.evaluate(&joined).and_then(|v| v.into_array(joined.num_rows())))
+            .collect::<Result<Vec<_>, _>>()?;
+        let tombstones = deleted.iter().any(|d| *d).then(|| BooleanArray::from(deleted));
+        out.push(TimedBatch {
+            rows: RecordBatch::try_new(plan.output.clone(), projected)?,
+            timestamps_ms: Arc::new(Int64Array::from(times)),
+            tombstones,
+            windows: None,
+            replay,
+            input: 0,
+        });
+        Ok(())
+    }
+}
+
+impl Operator for Join {
+    fn process(&mut self, batch: TimedBatch, out: &mut Vec<TimedBatch>) -> Result<(), PlanError> {
+        guarded(|| self.update(batch, out))?
+    }
+
+    fn describe(&self) -> String {
+        self.description.clone()
+    }
+}
