@@ -73,6 +73,12 @@ pub struct JoinPlan {
     pub on: [Expr; 2],
     /// Where `ROWTIME` is in each side's rows.
     pub row_time: [usize; 2],
+    /// The key is ROWKEY, no source's column: the join is FULL OUTER, or neither side of
+    /// the ON equality is a column.
+    pub synthetic_key: bool,
+    /// The output column that is the key, if the projection has one (set by the caller):
+    /// its values are always the join key, whichever side's column it is named after.
+    pub key_output: Option<usize>,
 }
 
 /// The alias of a FROM or JOIN relation (its name when it has none), upper-cased.
@@ -157,8 +163,11 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput; 2]) -> Resul
         [Arc::new(Schema::new(left_fields)), Arc::new(Schema::new(nullable(&inputs[1].row_schema)))];
     let right_only = datafusion::common::DFSchema::try_from_qualified_schema(aliases[1].as_str(), &sides[1])?;
 
-    expand_join_star(&mut standard, &aliases, inputs);
-    let (items, names) = name_join_projection(&mut standard)?;
+    let is_column = |e: &Expr| matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
+    let full = matches!(join.join_operator, datafusion::sql::sqlparser::ast::JoinOperator::FullOuter(_));
+    let synthetic_key = full || !on.iter().any(is_column);
+    expand_join_star(&mut standard, &aliases, inputs, synthetic_key);
+    let (items, names) = name_join_projection(&mut standard, inputs)?;
     let joined_input =
         datafusion::common::DFSchema::try_from_qualified_schema(aliases[0].as_str(), &sides[0])?.join(&right_only)?;
     let typer = super::rewrite::Typer { state: &state, schema: &joined_input, qualified: true };
@@ -237,6 +246,8 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput; 2]) -> Resul
         items,
         on,
         row_time,
+        synthetic_key,
+        key_output: None,
     })
 }
 
@@ -304,6 +315,7 @@ fn expand_join_star(
     query: &mut datafusion::sql::sqlparser::ast::Query,
     aliases: &[String; 2],
     inputs: &[JoinInput; 2],
+    synthetic_key: bool,
 ) {
     let SetExpr::Select(select) = query.body.as_mut() else { return };
     let columns_of = |side: usize| -> Vec<SelectItem> {
@@ -320,6 +332,10 @@ fn expand_join_star(
     for item in std::mem::take(&mut select.projection) {
         match &item {
             SelectItem::Wildcard(_) => {
+                // A synthetic key leads `SELECT *`.
+                if synthetic_key {
+                    expanded.push(SelectItem::UnnamedExpr(Expr::Identifier(Ident::new(ROWKEY))));
+                }
                 expanded.extend(columns_of(0));
                 expanded.extend(columns_of(1));
             }
@@ -336,11 +352,18 @@ fn expand_join_star(
     select.projection = expanded;
 }
 
-/// Names every projected column as ksqlDB names a join's: `l.col` is `L_COL`, `col` is
-/// `COL`, anything else `KSQL_COL_n`. Returns the items as written and the names.
+/// Names every projected column as ksqlDB names a join's: `l.col` is `L_COL` when `col` is
+/// a column of both sources (or a pseudo column), else `COL`; `col` is `COL`; anything else
+/// `KSQL_COL_n`. Returns the items as written and the names.
 fn name_join_projection(
     query: &mut datafusion::sql::sqlparser::ast::Query,
+    inputs: &[JoinInput; 2],
 ) -> Result<(Vec<Expr>, Vec<String>), PlanError> {
+    let shared = |column: &str| {
+        let pseudo = super::source::PSEUDO_COLUMNS.iter().any(|(p, _)| *p == column)
+            || super::source::WINDOW_COLUMNS.contains(&column);
+        pseudo || inputs.iter().filter(|i| i.row_schema.index_of(column).is_ok()).count() > 1
+    };
     let SetExpr::Select(select) = query.body.as_mut() else {
         return Err(PlanError("only SELECT … FROM a JOIN b is supported".into()));
     };
@@ -353,9 +376,11 @@ fn name_join_projection(
             SelectItem::UnnamedExpr(expr) => {
                 let name = match &expr {
                     Expr::Identifier(ident) => Some(ident.value.clone()),
-                    Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
-                        Some(format!("{}_{}", parts[0].value, parts[1].value))
-                    }
+                    Expr::CompoundIdentifier(parts) if parts.len() == 2 => Some(if shared(&parts[1].value) {
+                        format!("{}_{}", parts[0].value, parts[1].value)
+                    } else {
+                        parts[1].value.clone()
+                    }),
                     _ => None,
                 };
                 let name = name.unwrap_or_else(|| {
@@ -764,11 +789,22 @@ impl Join {
         if joined.num_rows() == 0 {
             return Ok(());
         }
-        let projected = plan
+        let mut projected = plan
             .projection
             .iter()
             .map(|e| e.evaluate(&joined).and_then(|v| v.into_array(joined.num_rows())))
             .collect::<Result<Vec<_>, _>>()?;
+        // The key column holds the join key, whichever side's column it is named after.
+        if let Some(k) = plan.key_output
+            && let Some(rowkey) = joined.column_by_name(ROWKEY)
+        {
+            let wanted = plan.output.field(k).data_type();
+            projected[k] = if rowkey.data_type() == wanted {
+                rowkey.clone()
+            } else {
+                datafusion::arrow::compute::cast(rowkey, wanted)?
+            };
+        }
         let tombstones = deleted.iter().any(|d| *d).then(|| BooleanArray::from(deleted));
         out.push(TimedBatch {
             rows: RecordBatch::try_new(plan.output.clone(), projected)?,

@@ -472,17 +472,21 @@ impl Session {
             star: s.columns.iter().map(|c| c.name.clone()).collect(),
             table: s.kind == SourceKind::Table,
         });
-        let plan = plan_join(query, &inputs).await.map_err(|e| refusal(e.0))?;
+        let mut plan = plan_join(query, &inputs).await.map_err(|e| refusal(e.0))?;
         let names: Vec<String> = plan.output.fields().iter().map(|f| f.name().clone()).collect();
-        // The key: the join expression of either side as written, or ROWKEY when the join
-        // key is no source's column (an expression) or may come from either side (FULL).
+        // The key: the join expression of either side that is a column, as written, or
+        // ROWKEY when neither is (or for FULL OUTER, where it may come from either side).
         let is_column = |e: &Expr| matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
-        let synthetic = plan.kind == datafusion::logical_expr::JoinType::Full || !plan.on.iter().all(is_column);
+        let synthetic = plan.synthetic_key;
         let text = |e: &Expr| strip_quotes(&unqualified_if_bare(e));
-        let wanted: Vec<String> = if synthetic { vec![ROWKEY.into()] } else { plan.on.iter().map(text).collect() };
+        let wanted: Vec<String> =
+            if synthetic { vec![ROWKEY.into()] } else { plan.on.iter().filter(|e| is_column(e)).map(text).collect() };
         let mut keys = vec![None; plan.items.len()];
         match plan.items.iter().position(|item| wanted.contains(&text(item))) {
-            Some(i) => keys[i] = Some(0),
+            Some(i) => {
+                keys[i] = Some(0);
+                plan.key_output = Some(i);
+            }
             None => {
                 let shown = wanted.join(" or ");
                 let (what, example) = if synthetic {
