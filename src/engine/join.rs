@@ -146,13 +146,13 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput; 2]) -> Resul
     // The left side's rows carry ROWKEY, the join key, computed by the operator.
     let on = on_keys(&join.join_operator)?;
     let left_only =
-        datafusion::common::DFSchema::try_from_qualified_schema(aliases[0].as_str(), &inputs[0].row_schema)?;
+        datafusion::common::DFSchema::try_from_qualified_schema(datafusion::common::TableReference::bare(aliases[0].as_str()), &inputs[0].row_schema)?;
     let right_only =
-        datafusion::common::DFSchema::try_from_qualified_schema(aliases[1].as_str(), &inputs[1].row_schema)?;
+        datafusion::common::DFSchema::try_from_qualified_schema(datafusion::common::TableReference::bare(aliases[1].as_str()), &inputs[1].row_schema)?;
     let both = left_only.join(&right_only)?;
     let state = context.state();
     let typer = super::rewrite::Typer { state: &state, schema: &both, qualified: true };
-    let key_type = typer.type_of(&on[0]).unwrap_or(DataType::Utf8);
+    let key_type = typer.check(&on[0]).map_err(|e| PlanError(format!("Invalid join condition {}: {e}", on[0])))?;
     // Every column may be null in a joined row (the side without a match).
     let nullable = |schema: &SchemaRef| -> Vec<Field> {
         schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect()
@@ -161,7 +161,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput; 2]) -> Resul
     left_fields.push(Field::new(ROWKEY, key_type, true));
     let sides: [SchemaRef; 2] =
         [Arc::new(Schema::new(left_fields)), Arc::new(Schema::new(nullable(&inputs[1].row_schema)))];
-    let right_only = datafusion::common::DFSchema::try_from_qualified_schema(aliases[1].as_str(), &sides[1])?;
+    let right_only = datafusion::common::DFSchema::try_from_qualified_schema(datafusion::common::TableReference::bare(aliases[1].as_str()), &sides[1])?;
 
     let is_column = |e: &Expr| matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
     let full = matches!(join.join_operator, datafusion::sql::sqlparser::ast::JoinOperator::FullOuter(_));
@@ -169,7 +169,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput; 2]) -> Resul
     expand_join_star(&mut standard, &aliases, inputs, synthetic_key);
     let (items, names) = name_join_projection(&mut standard, inputs)?;
     let joined_input =
-        datafusion::common::DFSchema::try_from_qualified_schema(aliases[0].as_str(), &sides[0])?.join(&right_only)?;
+        datafusion::common::DFSchema::try_from_qualified_schema(datafusion::common::TableReference::bare(aliases[0].as_str()), &sides[0])?.join(&right_only)?;
     let typer = super::rewrite::Typer { state: &state, schema: &joined_input, qualified: true };
     super::plan::rewrite_struct_access(&mut standard)?;
     super::plan::rewrite_with_types(&mut standard, &typer)?;
