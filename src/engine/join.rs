@@ -102,10 +102,86 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput; 2]) -> Resul
     let [join] = from.joins.as_slice() else {
         return Err(PlanError("joins of more than two sources are not supported yet".into()));
     };
+    let join_operator = join.join_operator.clone();
     let (Some((_, left_alias)), Some((_, right_alias))) = (alias_of(&from.relation), alias_of(&join.relation)) else {
         return Err(PlanError("a join reads sources by name".into()));
     };
     let aliases = [left_alias, right_alias];
+    let on = on_keys(&join_operator)?;
+    // Each side of ON names one source's columns, and they resolve.
+    {
+        let mut config = SessionConfig::new();
+        config.options_mut().sql_parser.enable_ident_normalization = false;
+        let context = SessionContext::new_with_config(config);
+        super::udf::register(&context);
+        let state = context.state();
+        let schemas = [
+            datafusion::common::DFSchema::try_from_qualified_schema(
+                datafusion::common::TableReference::bare(aliases[0].as_str()),
+                &inputs[0].row_schema,
+            )?,
+            datafusion::common::DFSchema::try_from_qualified_schema(
+                datafusion::common::TableReference::bare(aliases[1].as_str()),
+                &inputs[1].row_schema,
+            )?,
+        ];
+        let both = schemas[0].join(&schemas[1])?;
+        let condition = format!("({} = {})", on[0], on[1]);
+        for side in &on {
+            let mut qualifiers = Vec::new();
+            let _ = datafusion::sql::sqlparser::ast::visit_expressions(side, |e: &Expr| {
+                match e {
+                    Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+                        if !aliases.contains(&parts[0].value) {
+                            qualifiers.push(format!("!{}", parts[0].value));
+                        } else {
+                            qualifiers.push(parts[0].value.clone());
+                        }
+                    }
+                    Expr::Identifier(ident) => qualifiers.push(format!("?{}", ident.value)),
+                    _ => {}
+                }
+                std::ops::ControlFlow::<()>::Continue(())
+            });
+            if let Some(unknown) = qualifiers.iter().find_map(|q| q.strip_prefix('!')) {
+                return Err(PlanError(format!(
+                    "Failed to prepare statement: '{unknown}' is not a valid stream/table name or alias."
+                )));
+            }
+            if qualifiers.is_empty() {
+                return Err(PlanError(format!(
+                    "Invalid comparison expression '{side}' in join '{condition}'. Each side of the join comparision \
+                     must contain references from exactly one source."
+                )));
+            }
+            let typer = super::rewrite::Typer { state: &state, schema: &both, qualified: true };
+            if let Err(why) = typer.check(side) {
+                if why.contains("No field named") {
+                    return Err(PlanError(format!("JOIN ON column '{side}' cannot be resolved.")));
+                }
+                if let Some(rest) = why.split("Ambiguous reference to unqualified field ").nth(1) {
+                    let column = rest.split_whitespace().next().unwrap_or(rest).trim_matches('"');
+                    return Err(PlanError(format!(
+                        "Column '{column}' is ambiguous. Could be {}.{column} or {}.{column}.",
+                        inputs[0].name, inputs[1].name
+                    )));
+                }
+            }
+        }
+        let typer = super::rewrite::Typer { state: &state, schema: &both, qualified: true };
+        if let (Ok(left), Ok(right)) = (typer.check(&on[0]), typer.check(&on[1]))
+            && left != right
+        {
+            let name = |t: &DataType| crate::sql::types::ksql_type_name(t);
+            return Err(PlanError(format!(
+                "Invalid join condition: types don't match. Got {}{{{}}} = {}{{{}}}.",
+                on[0],
+                name(&left),
+                on[1],
+                name(&right)
+            )));
+        }
+    }
     let shape = match (inputs[0].table, inputs[1].table) {
         (false, false) => {
             let Some((_, within)) = query.within.iter().find(|(j, _)| *j == 0) else {
@@ -126,11 +202,12 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput; 2]) -> Resul
         (false, true) => JoinShape::StreamTable,
         (true, true) => JoinShape::TableTable,
         (true, false) => {
-            return Err(PlanError(
-                "Invalid join order: table-stream joins are not supported; only stream-table joins. Got \
-                 a table JOIN a stream."
-                    .into(),
-            ));
+            return Err(PlanError(format!(
+                "Invalid join order: table-stream joins are not supported; only stream-table joins. Got {} {} {}.",
+                inputs[0].name,
+                join_words(&join_operator),
+                inputs[1].name
+            )));
         }
     };
     if !matches!(shape, JoinShape::StreamStream { .. }) && !query.within.is_empty() {
@@ -144,11 +221,14 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput; 2]) -> Resul
     super::udf::register(&context);
 
     // The left side's rows carry ROWKEY, the join key, computed by the operator.
-    let on = on_keys(&join.join_operator)?;
-    let left_only =
-        datafusion::common::DFSchema::try_from_qualified_schema(datafusion::common::TableReference::bare(aliases[0].as_str()), &inputs[0].row_schema)?;
-    let right_only =
-        datafusion::common::DFSchema::try_from_qualified_schema(datafusion::common::TableReference::bare(aliases[1].as_str()), &inputs[1].row_schema)?;
+    let left_only = datafusion::common::DFSchema::try_from_qualified_schema(
+        datafusion::common::TableReference::bare(aliases[0].as_str()),
+        &inputs[0].row_schema,
+    )?;
+    let right_only = datafusion::common::DFSchema::try_from_qualified_schema(
+        datafusion::common::TableReference::bare(aliases[1].as_str()),
+        &inputs[1].row_schema,
+    )?;
     let both = left_only.join(&right_only)?;
     let state = context.state();
     let typer = super::rewrite::Typer { state: &state, schema: &both, qualified: true };
@@ -161,15 +241,21 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput; 2]) -> Resul
     left_fields.push(Field::new(ROWKEY, key_type, true));
     let sides: [SchemaRef; 2] =
         [Arc::new(Schema::new(left_fields)), Arc::new(Schema::new(nullable(&inputs[1].row_schema)))];
-    let right_only = datafusion::common::DFSchema::try_from_qualified_schema(datafusion::common::TableReference::bare(aliases[1].as_str()), &sides[1])?;
+    let right_only = datafusion::common::DFSchema::try_from_qualified_schema(
+        datafusion::common::TableReference::bare(aliases[1].as_str()),
+        &sides[1],
+    )?;
 
     let is_column = |e: &Expr| matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
-    let full = matches!(join.join_operator, datafusion::sql::sqlparser::ast::JoinOperator::FullOuter(_));
+    let full = matches!(join_operator, datafusion::sql::sqlparser::ast::JoinOperator::FullOuter(_));
     let synthetic_key = full || !on.iter().any(is_column);
     expand_join_star(&mut standard, &aliases, inputs, synthetic_key);
     let (items, names) = name_join_projection(&mut standard, inputs)?;
-    let joined_input =
-        datafusion::common::DFSchema::try_from_qualified_schema(datafusion::common::TableReference::bare(aliases[0].as_str()), &sides[0])?.join(&right_only)?;
+    let joined_input = datafusion::common::DFSchema::try_from_qualified_schema(
+        datafusion::common::TableReference::bare(aliases[0].as_str()),
+        &sides[0],
+    )?
+    .join(&right_only)?;
     let typer = super::rewrite::Typer { state: &state, schema: &joined_input, qualified: true };
     super::plan::rewrite_struct_access(&mut standard)?;
     super::plan::rewrite_with_types(&mut standard, &typer)?;
@@ -226,8 +312,11 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput; 2]) -> Resul
     }
     if shape == JoinShape::StreamTable && !matches!(kind, JoinType::Inner | JoinType::Left) {
         return Err(PlanError(format!(
-            "Invalid join type: {} join not supported for stream-table join. Only INNER and LEFT joins are supported.",
-            if kind == JoinType::Right { "RIGHT OUTER" } else { "FULL OUTER" }
+            "Invalid join type: {} join not supported for stream-table join. Got {} {} {}.",
+            if kind == JoinType::Right { "right" } else { "full-outer" },
+            inputs[0].name,
+            join_words(&join_operator),
+            inputs[1].name
         )));
     }
     let row_time = [
@@ -284,6 +373,26 @@ fn split_on(
     Ok((equalities, rest))
 }
 
+/// An expression as ksqlDB prints conditions: every binary operation in parentheses.
+fn parenthesised(expr: &Expr) -> String {
+    match expr {
+        Expr::Nested(inner) => parenthesised(inner),
+        Expr::BinaryOp { left, op, right } => format!("({} {op} {})", parenthesised(left), parenthesised(right)),
+        other => other.to_string(),
+    }
+}
+
+/// A join's type as ksqlDB's messages write it: `[INNER] JOIN`, `LEFT [OUTER] JOIN`, …
+fn join_words(operator: &datafusion::sql::sqlparser::ast::JoinOperator) -> &'static str {
+    use datafusion::sql::sqlparser::ast::JoinOperator;
+    match operator {
+        JoinOperator::Left(_) | JoinOperator::LeftOuter(_) => "LEFT [OUTER] JOIN",
+        JoinOperator::Right(_) | JoinOperator::RightOuter(_) => "RIGHT [OUTER] JOIN",
+        JoinOperator::FullOuter(_) => "[FULL] OUTER JOIN",
+        _ => "[INNER] JOIN",
+    }
+}
+
 /// The two sides of `ON a = b`, as written.
 fn on_keys(operator: &datafusion::sql::sqlparser::ast::JoinOperator) -> Result<[Expr; 2], PlanError> {
     use datafusion::sql::sqlparser::ast::{BinaryOperator, JoinConstraint, JoinOperator};
@@ -306,6 +415,10 @@ fn on_keys(operator: &datafusion::sql::sqlparser::ast::JoinOperator) -> Result<[
     }
     match condition {
         Expr::BinaryOp { left, op: BinaryOperator::Eq, right } => Ok([(**left).clone(), (**right).clone()]),
+        Expr::BinaryOp { op: BinaryOperator::And, .. } => Err(PlanError(format!(
+            "Invalid join condition: joins on multiple conditions are not yet supported. Got {}.",
+            parenthesised(condition)
+        ))),
         other => Err(PlanError(format!("Unsupported join expression: {other}. Only equality joins are supported."))),
     }
 }

@@ -466,6 +466,23 @@ impl Session {
         if !query.partition_by.is_empty() {
             return Err(refusal("PARTITION BY of a join is not supported yet (issue 5)".into()));
         }
+        if sources[0].name == sources[1].name {
+            return Err(refusal(format!(
+                "Can not join '{0}' to '{0}': self joins are not yet supported.",
+                sources[0].name
+            )));
+        }
+        let kafka: Vec<&str> = sources
+            .iter()
+            .filter(|s| s.value_format == crate::catalog::Format::Kafka)
+            .map(|s| s.name.as_str())
+            .collect();
+        if !kafka.is_empty() {
+            return Err(refusal(format!(
+                "Source(s) {} are using the 'KAFKA' value format. This format does not yet support JOIN.",
+                kafka.join(", ")
+            )));
+        }
         let inputs = sources.clone().map(|s| JoinInput {
             name: s.name.clone(),
             row_schema: row_schema(&s),
@@ -473,6 +490,43 @@ impl Session {
             table: s.kind == SourceKind::Table,
         });
         let mut plan = plan_join(query, &inputs).await.map_err(|e| refusal(e.0))?;
+        // Both sides joined on their keys read their partitions side by side: the counts
+        // must match (a side re-keyed by its join expression is repartitioned, as ksqlDB does).
+        let on_key = |side: usize| {
+            let key: Vec<&str> =
+                sources[side].columns.iter().filter(|c| c.role == ColumnRole::Key).map(|c| c.name.as_str()).collect();
+            matches!(&plan.on[side], Expr::CompoundIdentifier(parts) if key == [parts[parts.len() - 1].value.as_str()])
+                || matches!(&plan.on[side], Expr::Identifier(ident) if key == [ident.value.as_str()])
+        };
+        if on_key(0) && on_key(1) {
+            let counts = [
+                self.log.partition_count(&sources[0].topic).await?,
+                self.log.partition_count(&sources[1].topic).await?,
+            ];
+            if counts[0] != counts[1] {
+                return Err(refusal(format!(
+                    "Can't join `{}` with `{}` since the number of partitions don't match. `{}` partitions = {}; `{}` \
+                     partitions = {}. Please repartition either one so that the number of partitions match.",
+                    sources[0].name, sources[1].name, sources[0].name, counts[0], sources[1].name, counts[1]
+                )));
+            }
+        }
+        // A table is joined on its PRIMARY KEY (a foreign key of the left table is issue 5's
+        // still to come).
+        let condition = format!("{} = {}", plan.on[0], plan.on[1]);
+        if sources[1].kind == SourceKind::Table && !on_key(1) {
+            let message = if sources[0].kind == SourceKind::Table {
+                "table-table joins require to join on the primary key of the right input table"
+            } else {
+                "stream-table joins require to join on the table's primary key"
+            };
+            return Err(refusal(format!("Invalid join condition: {message}. Got {condition}.")));
+        }
+        if sources[0].kind == SourceKind::Table && sources[1].kind == SourceKind::Table && !on_key(0) {
+            return Err(refusal(format!(
+                "Foreign-key table-table joins are not supported yet (issue 5). Got {condition}."
+            )));
+        }
         let names: Vec<String> = plan.output.fields().iter().map(|f| f.name().clone()).collect();
         // The key: the join expression of either side that is a column, as written, or
         // ROWKEY when neither is (or for FULL OUTER, where it may come from either side).
