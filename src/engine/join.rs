@@ -67,10 +67,13 @@ pub struct JoinPlan {
     pub filter: Option<Arc<dyn PhysicalExpr>>,
     pub projection: Vec<Arc<dyn PhysicalExpr>>,
     pub output: SchemaRef,
-    /// The projection as written, qualifiers kept (`L.A`), one per output column.
+    /// The projection as written, qualifiers kept (`L.A`) and bare columns qualified by
+    /// their source, one per output column.
     pub items: Vec<Expr>,
-    /// The join's ON expressions as written, left then right (qualified).
+    /// The join's ON expressions, the left source's then the right's (qualified).
     pub on: [Expr; 2],
+    /// The ON condition as written (bare columns qualified), for messages.
+    pub condition: String,
     /// Where `ROWTIME` is in each side's rows.
     pub row_time: [usize; 2],
     /// The key is ROWKEY, no source's column: the join is FULL OUTER, or neither side of
@@ -108,6 +111,37 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput; 2]) -> Resul
     };
     let aliases = [left_alias, right_alias];
     let on = on_keys(&join_operator)?;
+    // Bare columns qualified by the source that has them; the sides put in source order
+    // (`ON r.b = l.a` joins l.a with r.b), the condition kept as written for messages.
+    let qualify = |expr: &Expr| -> Expr {
+        let mut expr = expr.clone();
+        let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(&mut expr, |e: &mut Expr| {
+            if let Expr::Identifier(ident) = e {
+                let owners: Vec<usize> =
+                    (0..2).filter(|i| inputs[*i].row_schema.index_of(&ident.value).is_ok()).collect();
+                if let [owner] = owners.as_slice() {
+                    *e = Expr::CompoundIdentifier(vec![Ident::new(aliases[*owner].clone()), ident.clone()]);
+                }
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+        expr
+    };
+    let on = [qualify(&on[0]), qualify(&on[1])];
+    let condition_text = format!("{} = {}", on[0], on[1]);
+    let side_of = |expr: &Expr| -> Option<usize> {
+        let mut side = None;
+        let _ = datafusion::sql::sqlparser::ast::visit_expressions(expr, |e: &Expr| {
+            if let Expr::CompoundIdentifier(parts) = e
+                && let Some(i) = aliases.iter().position(|a| *a == parts[0].value)
+            {
+                side = Some(i);
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+        side
+    };
+    let on = if side_of(&on[0]) == Some(1) && side_of(&on[1]) == Some(0) { [on[1].clone(), on[0].clone()] } else { on };
     // Each side of ON names one source's columns, and they resolve.
     {
         let mut config = SessionConfig::new();
@@ -155,7 +189,8 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput; 2]) -> Resul
                 )));
             }
             let typer = super::rewrite::Typer { state: &state, schema: &both, qualified: true };
-            if let Err(why) = typer.check(side) {
+            let has_arrow = side.to_string().contains("->");
+            if !has_arrow && let Err(why) = typer.check(side) {
                 if why.contains("No field named") {
                     return Err(PlanError(format!("JOIN ON column '{side}' cannot be resolved.")));
                 }
@@ -169,7 +204,9 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput; 2]) -> Resul
             }
         }
         let typer = super::rewrite::Typer { state: &state, schema: &both, qualified: true };
-        if let (Ok(left), Ok(right)) = (typer.check(&on[0]), typer.check(&on[1]))
+        let is_column = |e: &Expr| matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
+        if on.iter().all(is_column)
+            && let (Ok(left), Ok(right)) = (typer.check(&on[0]), typer.check(&on[1]))
             && left != right
         {
             let name = |t: &DataType| crate::sql::types::ksql_type_name(t);
@@ -251,6 +288,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput; 2]) -> Resul
     let synthetic_key = full || !on.iter().any(is_column);
     expand_join_star(&mut standard, &aliases, inputs, synthetic_key);
     let (items, names) = name_join_projection(&mut standard, inputs)?;
+    let items: Vec<Expr> = items.iter().map(&qualify).collect();
     let joined_input = datafusion::common::DFSchema::try_from_qualified_schema(
         datafusion::common::TableReference::bare(aliases[0].as_str()),
         &sides[0],
@@ -334,6 +372,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput; 2]) -> Resul
         output: Arc::new(Schema::new(fields)),
         items,
         on,
+        condition: condition_text,
         row_time,
         synthetic_key,
         key_output: None,

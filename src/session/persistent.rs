@@ -513,7 +513,7 @@ impl Session {
         }
         // A table is joined on its PRIMARY KEY (a foreign key of the left table is issue 5's
         // still to come).
-        let condition = format!("{} = {}", plan.on[0], plan.on[1]);
+        let condition = plan.condition.clone();
         if sources[1].kind == SourceKind::Table && !on_key(1) {
             let message = if sources[0].kind == SourceKind::Table {
                 "table-table joins require to join on the primary key of the right input table"
@@ -538,6 +538,18 @@ impl Session {
         let mut keys = vec![None; plan.items.len()];
         match plan.items.iter().position(|item| wanted.contains(&text(item))) {
             Some(i) => {
+                // The key column once: the same expression again under another name is refused.
+                let again: Vec<usize> =
+                    (0..plan.items.len()).filter(|j| text(&plan.items[*j]) == text(&plan.items[i])).collect();
+                if again.len() > 1 {
+                    let mut aliases: Vec<&str> = again.iter().map(|j| names[*j].as_str()).collect();
+                    aliases.sort();
+                    return Err(refusal(format!(
+                        "The projection contains a key column (`{}`) more than once, aliased as: {}.",
+                        names[i],
+                        aliases.join(" and ")
+                    )));
+                }
                 keys[i] = Some(0);
                 plan.key_output = Some(i);
             }
