@@ -595,6 +595,17 @@ struct Buffered {
     /// Whether it has joined a row of the other side (an outer join's null-padded result
     /// is for rows that never did).
     matched: bool,
+    /// Arrival order.
+    sequence: u64,
+}
+
+/// An outer side's row that has joined nothing yet, waiting for its window to close.
+#[derive(Debug, Clone)]
+struct Pending {
+    side: usize,
+    sequence: u64,
+    row: Row,
+    key: ArrayRef,
 }
 
 /// One result: a left row and a right row (either may be missing for outer joins), the
@@ -620,7 +631,11 @@ pub struct Join {
     buffers: [HashMap<OwnedRow, VecDeque<Buffered>>; 2],
     /// Stream-stream outer joins with a grace period: rows that have not joined yet, waiting
     /// for their window to close (then they are emitted null-padded), in arrival order.
-    unmatched: VecDeque<(usize, OwnedRow, i64)>,
+    pending: Vec<Pending>,
+    /// Stream-stream: the largest time put into each side's store.
+    store_time: [i64; 2],
+    /// Stream-stream: rows taken, for arrival order.
+    sequence: u64,
     stream_time: i64,
 }
 
@@ -634,7 +649,9 @@ impl Join {
             description,
             tables: [HashMap::new(), HashMap::new()],
             buffers: [HashMap::new(), HashMap::new()],
-            unmatched: VecDeque::new(),
+            pending: Vec::new(),
+            store_time: [i64::MIN, i64::MIN],
+            sequence: 0,
             stream_time: i64::MIN,
         })
     }
@@ -768,8 +785,11 @@ impl Join {
         self.emit(results, batch.replay, out)
     }
 
-    /// A stream row joins the other side's rows of its key within the window, and waits in
-    /// its own side's buffer for rows to come.
+    /// A stream row of a stream-stream join, as Kafka Streams' `KStreamKStreamJoin` takes it
+    /// (with KIP-633's grace periods): it joins the other side's visible rows of its key within
+    /// the window (oldest first), then waits in its own side's store. An outer side's row
+    /// that joins nothing is emitted padded with nulls: at once without a grace period (the
+    /// legacy "spurious" results), else once its window has closed.
     #[allow(clippy::too_many_arguments)]
     fn stream_stream(
         &mut self,
@@ -783,8 +803,17 @@ impl Join {
         results: &mut Vec<Joined>,
     ) -> Result<(), PlanError> {
         let kind = self.plan.kind;
-        let grace = grace_ms.unwrap_or(24 * 3_600_000);
+        // Without a grace period, ksqlDB's legacy windows: 24 hours less the window.
+        let grace = grace_ms.unwrap_or_else(|| (24 * 3_600_000 - 2 * before_ms).max(0));
+        let retention = before_ms.saturating_add(after_ms).saturating_add(grace);
         self.stream_time = self.stream_time.max(row.time);
+        // How long after its time a row of `side` can still be joined by the other side.
+        let after_of = |side: usize| if side == 0 { after_ms } else { before_ms };
+        if let Some(grace) = grace_ms
+            && row.time == self.stream_time
+        {
+            self.emit_closed(after_of(side), grace, results);
+        }
         // A left row at t joins right rows in [t - before, t + after]; a right row at t, left
         // rows in [t - after, t + before].
         let (from, to) = if side == 0 {
@@ -792,16 +821,20 @@ impl Join {
         } else {
             (row.time.saturating_sub(after_ms), row.time.saturating_add(before_ms))
         };
-        // A row whose window has closed is too late to join anything.
-        let window_close =
-            if side == 0 { row.time.saturating_add(after_ms) } else { row.time.saturating_add(before_ms) };
-        if window_close.saturating_add(grace) < self.stream_time {
-            return Ok(());
-        }
+        let visible_after = self.store_time[1 - side].saturating_sub(retention);
         let mut matched = false;
+        let mut joined_pending: Vec<u64> = Vec::new();
         if let Some(others) = self.buffers[1 - side].get_mut(&key) {
-            for other in others.iter_mut().filter(|o| o.row.time >= from && o.row.time <= to) {
+            let mut hits: Vec<&mut Buffered> = others
+                .iter_mut()
+                .filter(|o| o.row.time >= from && o.row.time <= to && o.row.time > visible_after)
+                .collect();
+            hits.sort_by_key(|o| (o.row.time, o.sequence));
+            for other in hits {
                 matched = true;
+                if !other.matched {
+                    joined_pending.push(other.sequence);
+                }
                 other.matched = true;
                 let (left, right) = if side == 0 { (&row, &other.row) } else { (&other.row, &row) };
                 results.push(Joined {
@@ -813,84 +846,56 @@ impl Join {
                 });
             }
         }
+        self.pending.retain(|p| !joined_pending.contains(&p.sequence));
         let outer_for_this_side = match kind {
             JoinType::Left => side == 0,
             JoinType::Right => side == 1,
             JoinType::Full => true,
             _ => false,
         };
+        self.sequence += 1;
+        let sequence = self.sequence;
         if !matched && outer_for_this_side {
-            if grace_ms.is_none() {
-                // Without a grace period, as ksqlDB before KIP-633: the row is emitted padded
-                // with nulls at once (and joined again if a match comes later).
+            let padded = |row: &Row| {
                 let (left, right) =
                     if side == 0 { (Some(row.row.clone()), None) } else { (None, Some(row.row.clone())) };
-                results.push(Joined { left, right, key: key_value.clone(), time: row.time, deleted: false });
+                Joined { left, right, key: key_value.clone(), time: row.time, deleted: false }
+            };
+            if grace_ms.is_none() || row.time.saturating_add(after_of(side)) < self.stream_time {
+                results.push(padded(&row));
             } else {
-                self.unmatched.push_back((side, key.clone(), row.time));
+                self.pending.push(Pending { side, sequence, row: row.clone(), key: key_value.clone() });
             }
         }
-        self.buffers[side].entry(key).or_default().push_back(Buffered { row, matched });
-        self.close_windows(before_ms, after_ms, grace, grace_ms.is_some(), results);
-        Ok(())
-    }
-
-    /// Rows whose window has closed: an outer join's rows that never joined are emitted
-    /// padded with nulls (with a grace period); every buffered row past its window and grace
-    /// leaves the buffer.
-    fn close_windows(
-        &mut self,
-        before_ms: i64,
-        after_ms: i64,
-        grace: i64,
-        emit_unmatched: bool,
-        results: &mut Vec<Joined>,
-    ) {
-        let stream_time = self.stream_time;
-        let close_of = |side: usize, time: i64| -> i64 {
-            let until = if side == 0 { after_ms } else { before_ms };
-            time.saturating_add(until).saturating_add(if emit_unmatched { grace } else { 0 })
-        };
-        if emit_unmatched {
-            let mut waiting = VecDeque::with_capacity(self.unmatched.len());
-            while let Some((side, key, time)) = self.unmatched.pop_front() {
-                if close_of(side, time) >= stream_time {
-                    waiting.push_back((side, key, time));
-                    continue;
-                }
-                let Some(rows) = self.buffers[side].get(&key) else { continue };
-                for buffered in rows.iter().filter(|b| b.row.time == time && !b.matched) {
-                    let row = buffered.row.row.clone();
-                    let (left, right) = if side == 0 { (Some(row), None) } else { (None, Some(row)) };
-                    let key_value = match &left {
-                        Some(l) => l.column_by_name(ROWKEY).cloned(),
-                        None => None,
-                    };
-                    let key_value = match key_value {
-                        Some(k) => k,
-                        None => match self.converter.convert_rows([key.row()]) {
-                            Ok(mut columns) => columns.remove(0),
-                            Err(_) => continue,
-                        },
-                    };
-                    results.push(Joined { left, right, key: key_value, time, deleted: false });
-                }
-            }
-            // Rows emitted once are not emitted again.
-            for (side, key, time) in &waiting {
-                let _ = (side, key, time);
-            }
-            self.unmatched = waiting;
-        }
-        // Buffers keep rows until the other side's rows can no longer join them.
-        let horizon = stream_time.saturating_sub(before_ms.max(after_ms)).saturating_sub(grace);
-        for buffer in &mut self.buffers {
+        self.store_time[side] = self.store_time[side].max(row.time);
+        self.buffers[side].entry(key).or_default().push_back(Buffered { row, matched, sequence });
+        // Rows no longer visible leave the stores.
+        for (s, buffer) in self.buffers.iter_mut().enumerate() {
+            let horizon = self.store_time[s].saturating_sub(retention);
             buffer.retain(|_, rows| {
-                while rows.front().is_some_and(|r| r.row.time < horizon) {
+                while rows.front().is_some_and(|r| r.row.time <= horizon) {
                     rows.pop_front();
                 }
                 !rows.is_empty()
             });
+        }
+        Ok(())
+    }
+
+    /// Pending rows whose window has closed (`stream time > t + after + grace`, `after` of
+    /// the processing side, as Kafka Streams has it) are emitted padded with nulls, oldest
+    /// first, up to the first still open.
+    fn emit_closed(&mut self, after: i64, grace: i64, results: &mut Vec<Joined>) {
+        self.pending.sort_by_key(|p| (p.row.time, p.sequence));
+        let stream_time = self.stream_time;
+        let closed = self
+            .pending
+            .iter()
+            .take_while(|p| stream_time > p.row.time.saturating_add(after).saturating_add(grace))
+            .count();
+        for p in self.pending.drain(..closed) {
+            let (left, right) = if p.side == 0 { (Some(p.row.row), None) } else { (None, Some(p.row.row)) };
+            results.push(Joined { left, right, key: p.key, time: p.row.time, deleted: false });
         }
     }
 
