@@ -52,36 +52,51 @@ pub enum JoinShape {
     TableTable,
 }
 
-/// A join, planned.
+/// One two-way join of a chain: the rows joined so far (or the first source) with the
+/// next source.
 #[derive(Debug)]
-pub struct JoinPlan {
+pub struct JoinStep {
     pub shape: JoinShape,
     pub kind: JoinType,
     /// Per side (left, right): the join key, on that side's rows.
     pub keys: [Arc<dyn PhysicalExpr>; 2],
-    /// Per side: its row schema (the left's with `ROWKEY` after it).
+    /// Per side: its row schema (the first source's with `ROWKEY` after it; later, the rows
+    /// joined so far).
     pub sides: [SchemaRef; 2],
     /// The joined rows: left row, then right row.
     pub joined: SchemaRef,
-    /// WHERE, and the ON clause's conditions beyond the key, on the joined rows.
+    /// The query input whose rows are the right side (the left side is input 0).
+    pub right_input: usize,
+}
+
+/// A join of two or more sources, planned: a chain of two-way joins (left-deep, in FROM
+/// order), then WHERE and the projection.
+#[derive(Debug)]
+pub struct JoinPlan {
+    pub steps: Vec<Arc<JoinStep>>,
+    /// WHERE, and the ON clauses' conditions beyond the keys, on the last step's rows.
     pub filter: Option<Arc<dyn PhysicalExpr>>,
     pub projection: Vec<Arc<dyn PhysicalExpr>>,
     pub output: SchemaRef,
     /// The projection as written, qualifiers kept (`L.A`) and bare columns qualified by
     /// their source, one per output column.
     pub items: Vec<Expr>,
-    /// The join's ON expressions, the left source's then the right's (qualified).
-    pub on: [Expr; 2],
-    /// The ON condition as written (bare columns qualified), for messages.
-    pub condition: String,
-    /// Where `ROWTIME` is in each side's rows.
-    pub row_time: [usize; 2],
-    /// The key is ROWKEY, no source's column: the join is FULL OUTER, or neither side of
-    /// the ON equality is a column.
+    /// Per step: its ON expressions, the left side's then the right source's (qualified).
+    pub on: Vec<[Expr; 2]>,
+    /// Per step: its ON condition as written (bare columns qualified), for messages.
+    pub conditions: Vec<String>,
+    /// The key is ROWKEY, no source's column: a join is FULL OUTER, or neither side of
+    /// the first ON equality is a column.
     pub synthetic_key: bool,
     /// The output column that is the key, if the projection has one (set by the caller):
     /// its values are always the join key, whichever side's column it is named after.
     pub key_output: Option<usize>,
+}
+
+impl JoinPlan {
+    pub fn kinds(&self) -> Vec<JoinType> {
+        self.steps.iter().map(|s| s.kind).collect()
+    }
 }
 
 /// The alias of a FROM or JOIN relation (its name when it has none), upper-cased.
@@ -92,33 +107,42 @@ fn alias_of(relation: &TableFactor) -> Option<(String, String)> {
     Some((name, alias))
 }
 
-/// Plans a two-source join query.
-pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput; 2]) -> Result<JoinPlan, PlanError> {
+fn qualified_schema(alias: &str, schema: &SchemaRef) -> Result<datafusion::common::DFSchema, PlanError> {
+    Ok(datafusion::common::DFSchema::try_from_qualified_schema(
+        datafusion::common::TableReference::bare(alias),
+        schema,
+    )?)
+}
+
+/// Plans a join query over `inputs` (in FROM order).
+pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<JoinPlan, PlanError> {
     let mut standard = query.query.as_ref().clone();
     super::plan::normalise_identifiers(&mut standard);
     let SetExpr::Select(select) = standard.body.as_ref() else {
         return Err(PlanError("only SELECT … FROM a JOIN b is supported".into()));
     };
     let [from] = select.from.as_slice() else {
-        return Err(PlanError("a join reads two sources: FROM a JOIN b ON …".into()));
+        return Err(PlanError("a join reads its sources as FROM a JOIN b ON … [JOIN c ON …]".into()));
     };
-    let [join] = from.joins.as_slice() else {
-        return Err(PlanError("joins of more than two sources are not supported yet".into()));
-    };
-    let join_operator = join.join_operator.clone();
-    let (Some((_, left_alias)), Some((_, right_alias))) = (alias_of(&from.relation), alias_of(&join.relation)) else {
-        return Err(PlanError("a join reads sources by name".into()));
-    };
-    let aliases = [left_alias, right_alias];
-    let on = on_keys(&join_operator)?;
-    // Bare columns qualified by the source that has them; the sides put in source order
-    // (`ON r.b = l.a` joins l.a with r.b), the condition kept as written for messages.
+    if from.joins.len() + 1 != inputs.len() {
+        return Err(PlanError("a join reads each source it names".into()));
+    }
+    let operators: Vec<datafusion::sql::sqlparser::ast::JoinOperator> =
+        from.joins.iter().map(|j| j.join_operator.clone()).collect();
+    let mut aliases: Vec<String> = Vec::with_capacity(inputs.len());
+    for relation in std::iter::once(&from.relation).chain(from.joins.iter().map(|j| &j.relation)) {
+        let Some((_, alias)) = alias_of(relation) else {
+            return Err(PlanError("a join reads sources by name".into()));
+        };
+        aliases.push(alias);
+    }
+    // Bare columns qualified by the source that has them.
     let qualify = |expr: &Expr| -> Expr {
         let mut expr = expr.clone();
         let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(&mut expr, |e: &mut Expr| {
             if let Expr::Identifier(ident) = e {
                 let owners: Vec<usize> =
-                    (0..2).filter(|i| inputs[*i].row_schema.index_of(&ident.value).is_ok()).collect();
+                    (0..inputs.len()).filter(|i| inputs[*i].row_schema.index_of(&ident.value).is_ok()).collect();
                 if let [owner] = owners.as_slice() {
                     *e = Expr::CompoundIdentifier(vec![Ident::new(aliases[*owner].clone()), ident.clone()]);
                 }
@@ -127,68 +151,67 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput; 2]) -> Resul
         });
         expr
     };
-    let on = [qualify(&on[0]), qualify(&on[1])];
-    let condition_text = format!("{} = {}", on[0], on[1]);
-    let side_of = |expr: &Expr| -> Option<usize> {
-        let mut side = None;
+    let sources_of = |expr: &Expr| -> Vec<usize> {
+        let mut found = Vec::new();
         let _ = datafusion::sql::sqlparser::ast::visit_expressions(expr, |e: &Expr| {
             if let Expr::CompoundIdentifier(parts) = e
                 && let Some(i) = aliases.iter().position(|a| *a == parts[0].value)
+                && !found.contains(&i)
             {
-                side = Some(i);
+                found.push(i);
             }
             std::ops::ControlFlow::<()>::Continue(())
         });
-        side
+        found
     };
-    let on = if side_of(&on[0]) == Some(1) && side_of(&on[1]) == Some(0) { [on[1].clone(), on[0].clone()] } else { on };
-    // Each side of ON names one source's columns, and they resolve.
-    {
-        let mut config = SessionConfig::new();
-        config.options_mut().sql_parser.enable_ident_normalization = false;
-        let context = SessionContext::new_with_config(config);
-        super::udf::register(&context);
-        let state = context.state();
-        let schemas = [
-            datafusion::common::DFSchema::try_from_qualified_schema(
-                datafusion::common::TableReference::bare(aliases[0].as_str()),
-                &inputs[0].row_schema,
-            )?,
-            datafusion::common::DFSchema::try_from_qualified_schema(
-                datafusion::common::TableReference::bare(aliases[1].as_str()),
-                &inputs[1].row_schema,
-            )?,
-        ];
-        let both = schemas[0].join(&schemas[1])?;
-        let condition = format!("({} = {})", on[0], on[1]);
-        for side in &on {
-            let mut qualifiers = Vec::new();
+
+    let mut config = SessionConfig::new();
+    config.options_mut().sql_parser.enable_ident_normalization = false;
+    config.options_mut().sql_parser.parse_float_as_decimal = true;
+    let context = SessionContext::new_with_config(config);
+    super::udf::register(&context);
+    let state = context.state();
+    let mut all = qualified_schema(&aliases[0], &inputs[0].row_schema)?;
+    for (alias, input) in aliases.iter().zip(inputs).skip(1) {
+        all = all.join(&qualified_schema(alias, &input.row_schema)?)?;
+    }
+
+    // Each ON: sides in order (the new source's side right), checked as ksqlDB checks them.
+    let mut on: Vec<[Expr; 2]> = Vec::with_capacity(operators.len());
+    let mut conditions: Vec<String> = Vec::with_capacity(operators.len());
+    let mut shapes: Vec<JoinShape> = Vec::with_capacity(operators.len());
+    for (step, operator) in operators.iter().enumerate() {
+        let written = on_keys(operator)?;
+        let written = [qualify(&written[0]), qualify(&written[1])];
+        let condition = format!("({} = {})", written[0], written[1]);
+        for side in &written {
+            let mut unknown = None;
+            let mut references = 0;
             let _ = datafusion::sql::sqlparser::ast::visit_expressions(side, |e: &Expr| {
                 match e {
                     Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+                        references += 1;
                         if !aliases.contains(&parts[0].value) {
-                            qualifiers.push(format!("!{}", parts[0].value));
-                        } else {
-                            qualifiers.push(parts[0].value.clone());
+                            unknown = Some(parts[0].value.clone());
                         }
                     }
-                    Expr::Identifier(ident) => qualifiers.push(format!("?{}", ident.value)),
+                    Expr::Identifier(_) => references += 1,
                     _ => {}
                 }
                 std::ops::ControlFlow::<()>::Continue(())
             });
-            if let Some(unknown) = qualifiers.iter().find_map(|q| q.strip_prefix('!')) {
+            if let Some(unknown) = unknown {
                 return Err(PlanError(format!(
                     "Failed to prepare statement: '{unknown}' is not a valid stream/table name or alias."
                 )));
             }
-            if qualifiers.is_empty() {
+            if references == 0 {
                 return Err(PlanError(format!(
                     "Invalid comparison expression '{side}' in join '{condition}'. Each side of the join comparision \
                      must contain references from exactly one source."
                 )));
             }
-            let typer = super::rewrite::Typer { state: &state, schema: &both, qualified: true };
+            let typer = super::rewrite::Typer { state: &state, schema: &all, qualified: true };
             let has_arrow = side.to_string().contains("->");
             if !has_arrow && let Err(why) = typer.check(side) {
                 if why.contains("No field named") {
@@ -196,111 +219,139 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput; 2]) -> Resul
                 }
                 if let Some(rest) = why.split("Ambiguous reference to unqualified field ").nth(1) {
                     let column = rest.split_whitespace().next().unwrap_or(rest).trim_matches('"');
+                    let owners: Vec<&str> = inputs
+                        .iter()
+                        .filter(|i| i.row_schema.index_of(column).is_ok())
+                        .map(|i| i.name.as_str())
+                        .collect();
                     return Err(PlanError(format!(
-                        "Column '{column}' is ambiguous. Could be {}.{column} or {}.{column}.",
-                        inputs[0].name, inputs[1].name
+                        "Column '{column}' is ambiguous. Could be {}.",
+                        owners.iter().map(|o| format!("{o}.{column}")).collect::<Vec<_>>().join(" or ")
                     )));
                 }
             }
         }
-        let typer = super::rewrite::Typer { state: &state, schema: &both, qualified: true };
+        let (left_sources, right_sources) = (sources_of(&written[0]), sources_of(&written[1]));
+        let new = step + 1;
+        let oriented = if left_sources == [new] && right_sources.iter().all(|s| *s < new) {
+            [written[1].clone(), written[0].clone()]
+        } else {
+            written.clone()
+        };
+        if sources_of(&oriented[1]) != [new] || sources_of(&oriented[0]).iter().any(|s| *s >= new) {
+            return Err(PlanError(format!(
+                "A join criteria is expected to reference the source (`{}`) in the FROM clause, instead the right \
+                 source references `{}` and the left source references `{}`",
+                inputs[new].name,
+                sources_of(&oriented[1]).iter().map(|s| inputs[*s].name.clone()).collect::<Vec<_>>().join(", "),
+                sources_of(&oriented[0]).iter().map(|s| inputs[*s].name.clone()).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let typer = super::rewrite::Typer { state: &state, schema: &all, qualified: true };
         let is_column = |e: &Expr| matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
-        if on.iter().all(is_column)
-            && let (Ok(left), Ok(right)) = (typer.check(&on[0]), typer.check(&on[1]))
+        if oriented.iter().all(is_column)
+            && let (Ok(left), Ok(right)) = (typer.check(&oriented[0]), typer.check(&oriented[1]))
             && left != right
         {
             let name = |t: &DataType| crate::sql::types::ksql_type_name(t);
             return Err(PlanError(format!(
                 "Invalid join condition: types don't match. Got {}{{{}}} = {}{{{}}}.",
-                on[0],
+                oriented[0],
                 name(&left),
-                on[1],
+                oriented[1],
                 name(&right)
             )));
         }
-    }
-    let shape = match (inputs[0].table, inputs[1].table) {
-        (false, false) => {
-            let Some((_, within)) = query.within.iter().find(|(j, _)| *j == 0) else {
-                return Err(PlanError(
-                    "Stream-Stream joins must have a WITHIN clause specified. None was provided. To learn about how \
-                     to specify a WITHIN clause with a stream-stream join, please visit: \
-                     https://docs.confluent.io/current/ksql/docs/syntax-reference.html#create-stream-as-select"
-                        .into(),
-                ));
-            };
-            let ms = |span: crate::sql::ast::TimeSpan| i64::try_from(span.millis()).unwrap_or(i64::MAX);
-            JoinShape::StreamStream {
-                before_ms: ms(within.before),
-                after_ms: ms(within.after.unwrap_or(within.before)),
-                grace_ms: within.grace_period.map(ms),
+        // The rows so far are a table only if every source so far is one.
+        let left_table = inputs[..new].iter().all(|i| i.table);
+        let left_name = &inputs[0].name;
+        let shape = match (left_table, inputs[new].table) {
+            (false, false) => {
+                let Some((_, within)) = query.within.iter().find(|(j, _)| *j == step) else {
+                    return Err(PlanError(
+                        "Stream-Stream joins must have a WITHIN clause specified. None was provided. To learn about \
+                         how to specify a WITHIN clause with a stream-stream join, please visit: \
+                         https://docs.confluent.io/current/ksql/docs/syntax-reference.html#create-stream-as-select"
+                            .into(),
+                    ));
+                };
+                let ms = |span: crate::sql::ast::TimeSpan| i64::try_from(span.millis()).unwrap_or(i64::MAX);
+                JoinShape::StreamStream {
+                    before_ms: ms(within.before),
+                    after_ms: ms(within.after.unwrap_or(within.before)),
+                    grace_ms: within.grace_period.map(ms),
+                }
             }
+            (false, true) => JoinShape::StreamTable,
+            (true, true) => JoinShape::TableTable,
+            (true, false) => {
+                return Err(PlanError(format!(
+                    "Invalid join order: table-stream joins are not supported; only stream-table joins. Got {} {} {}.",
+                    if new == 1 { left_name.clone() } else { inputs[new - 1].name.clone() },
+                    join_words(operator),
+                    inputs[new].name
+                )));
+            }
+        };
+        if !matches!(shape, JoinShape::StreamStream { .. }) && query.within.iter().any(|(j, _)| *j == step) {
+            return Err(PlanError("A WITHIN clause is only for stream-stream joins".into()));
         }
-        (false, true) => JoinShape::StreamTable,
-        (true, true) => JoinShape::TableTable,
-        (true, false) => {
+        if shape == JoinShape::StreamTable
+            && matches!(
+                operator,
+                datafusion::sql::sqlparser::ast::JoinOperator::FullOuter(_)
+                    | datafusion::sql::sqlparser::ast::JoinOperator::Right(_)
+                    | datafusion::sql::sqlparser::ast::JoinOperator::RightOuter(_)
+            )
+        {
+            let what = if matches!(operator, datafusion::sql::sqlparser::ast::JoinOperator::FullOuter(_)) {
+                "full-outer"
+            } else {
+                "right"
+            };
             return Err(PlanError(format!(
-                "Invalid join order: table-stream joins are not supported; only stream-table joins. Got {} {} {}.",
-                inputs[0].name,
-                join_words(&join_operator),
-                inputs[1].name
+                "Invalid join type: {what} join not supported for stream-table join. Got {} {} {}.",
+                inputs[new - 1].name,
+                join_words(operator),
+                inputs[new].name
             )));
         }
-    };
-    if !matches!(shape, JoinShape::StreamStream { .. }) && !query.within.is_empty() {
-        return Err(PlanError("A WITHIN clause is only for stream-stream joins".into()));
+        conditions.push(format!("{} = {}", written[0], written[1]));
+        on.push(oriented);
+        shapes.push(shape);
     }
 
-    let mut config = SessionConfig::new();
-    config.options_mut().sql_parser.enable_ident_normalization = false;
-    config.options_mut().sql_parser.parse_float_as_decimal = true;
-    let context = SessionContext::new_with_config(config);
-    super::udf::register(&context);
-
-    // The left side's rows carry ROWKEY, the join key, computed by the operator.
-    let left_only = datafusion::common::DFSchema::try_from_qualified_schema(
-        datafusion::common::TableReference::bare(aliases[0].as_str()),
-        &inputs[0].row_schema,
-    )?;
-    let right_only = datafusion::common::DFSchema::try_from_qualified_schema(
-        datafusion::common::TableReference::bare(aliases[1].as_str()),
-        &inputs[1].row_schema,
-    )?;
-    let both = left_only.join(&right_only)?;
-    let state = context.state();
-    let typer = super::rewrite::Typer { state: &state, schema: &both, qualified: true };
-    let key_type = typer.check(&on[0]).map_err(|e| PlanError(format!("Invalid join condition {}: {e}", on[0])))?;
-    // Every column may be null in a joined row (the side without a match).
+    // The first source's rows carry ROWKEY, the join key, set by each join step.
+    let key_type = {
+        let typer = super::rewrite::Typer { state: &state, schema: &all, qualified: true };
+        typer.check(&on[0][0]).map_err(|e| PlanError(format!("Invalid join condition {}: {e}", on[0][0])))?
+    };
+    // Every column may be null in a joined row (a side without a match).
     let nullable = |schema: &SchemaRef| -> Vec<Field> {
         schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect()
     };
-    let mut left_fields = nullable(&inputs[0].row_schema);
-    left_fields.push(Field::new(ROWKEY, key_type, true));
-    let sides: [SchemaRef; 2] =
-        [Arc::new(Schema::new(left_fields)), Arc::new(Schema::new(nullable(&inputs[1].row_schema)))];
-    let right_only = datafusion::common::DFSchema::try_from_qualified_schema(
-        datafusion::common::TableReference::bare(aliases[1].as_str()),
-        &sides[1],
-    )?;
+    let mut first = nullable(&inputs[0].row_schema);
+    first.push(Field::new(ROWKEY, key_type, true));
+    let mut schemas: Vec<SchemaRef> = vec![Arc::new(Schema::new(first))];
+    schemas.extend(inputs[1..].iter().map(|i| Arc::new(Schema::new(nullable(&i.row_schema)))));
 
     let is_column = |e: &Expr| matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
-    let full = matches!(join_operator, datafusion::sql::sqlparser::ast::JoinOperator::FullOuter(_));
-    let synthetic_key = full || !on.iter().any(is_column);
+    let full = operators.iter().any(|o| matches!(o, datafusion::sql::sqlparser::ast::JoinOperator::FullOuter(_)));
+    let synthetic_key = full || !on[0].iter().any(is_column);
     expand_join_star(&mut standard, &aliases, inputs, synthetic_key);
     let (items, names) = name_join_projection(&mut standard, inputs)?;
     let items: Vec<Expr> = items.iter().map(&qualify).collect();
-    let joined_input = datafusion::common::DFSchema::try_from_qualified_schema(
-        datafusion::common::TableReference::bare(aliases[0].as_str()),
-        &sides[0],
-    )?
-    .join(&right_only)?;
+    let mut joined_input = qualified_schema(&aliases[0], &schemas[0])?;
+    for (alias, schema) in aliases.iter().zip(&schemas).skip(1) {
+        joined_input = joined_input.join(&qualified_schema(alias, schema)?)?;
+    }
     let typer = super::rewrite::Typer { state: &state, schema: &joined_input, qualified: true };
     super::plan::rewrite_struct_access(&mut standard)?;
     super::plan::rewrite_with_types(&mut standard, &typer)?;
     super::rewrite::rewrite_constructors(&mut standard)?;
     super::rewrite::type_literals(&mut standard);
 
-    for (input, schema) in inputs.iter().zip(&sides) {
+    for (input, schema) in inputs.iter().zip(&schemas) {
         let table = MemTable::try_new(schema.clone(), vec![vec![]])?;
         context.register_table(datafusion::common::TableReference::bare(input.name.as_str()), Arc::new(table))?;
     }
@@ -311,26 +362,59 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput; 2]) -> Resul
     let planned = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(state.statement_to_plan(statement)))
         .await
         .map_err(|_| PlanError("internal error (this is a bug): DataFusion panicked planning the join".into()))??;
-    let (projection, filter, join_node) = join_parts(&planned)?;
-    // DataFusion's planner leaves ON as a condition (its optimizer finds the equality):
-    // the equality between the two sides is the key; anything else filters.
-    let (equalities, rest) = split_on(join_node)?;
-    let [(left_key, right_key)] = equalities.as_slice() else {
-        return Err(PlanError(format!(
-            "Invalid join condition: joins on multiple conditions are not yet supported. Got {}.",
-            join_node.filter.as_ref().map_or_else(String::new, |f| f.to_string())
-        )));
-    };
-    let (left_key, right_key) = (left_key.clone(), right_key.clone());
+    let (projection, filter, top) = join_parts(&planned)?;
+    // The chain of Join nodes, innermost (the first step) first.
+    let mut nodes = vec![top];
+    while let LogicalPlan::Join(inner) = skip_aliases(nodes[nodes.len() - 1].left.as_ref()) {
+        nodes.push(inner);
+    }
+    nodes.reverse();
+    if nodes.len() != shapes.len() {
+        return Err(PlanError("the join was planned in an unexpected shape".into()));
+    }
     let physical =
         |e: LogicalExpr, schema: &datafusion::common::DFSchema| -> Result<Arc<dyn PhysicalExpr>, PlanError> {
+            // DataFusion's simplifier runs first: some functions (COALESCE among them) exist
+            // only in their simplified form.
+            let simplifier = datafusion::optimizer::simplify_expressions::ExprSimplifier::new(
+                datafusion::optimizer::simplify_expressions::SimplifyContext::builder()
+                    .with_schema(Arc::new(schema.clone()))
+                    .build(),
+            );
+            let e = guarded(|| simplifier.simplify(e))??;
             Ok(guarded(|| state.create_physical_expr(e, schema))??)
         };
-    let keys = [physical(left_key, join_node.left.schema())?, physical(right_key, join_node.right.schema())?];
-    let joined_dfschema = join_node.schema.as_ref();
+    let mut steps = Vec::with_capacity(nodes.len());
+    let mut rest: Vec<LogicalExpr> = filter.into_iter().collect();
+    for (i, (node, shape)) in nodes.iter().zip(&shapes).enumerate() {
+        // DataFusion's planner leaves ON as a condition (its optimizer finds the equality):
+        // the equality between the two sides is the key; anything else filters.
+        let (equalities, others) = split_on(node)?;
+        let [(left_key, right_key)] = equalities.as_slice() else {
+            return Err(PlanError(format!(
+                "Invalid join condition: joins on multiple conditions are not yet supported. Got {}.",
+                node.filter.as_ref().map_or_else(String::new, |f| f.to_string())
+            )));
+        };
+        rest.extend(others);
+        let kind = node.join_type;
+        if !matches!(kind, JoinType::Inner | JoinType::Left | JoinType::Right | JoinType::Full) {
+            return Err(PlanError(format!("{kind} joins are not supported")));
+        }
+        let left_schema: SchemaRef = Arc::new(node.left.schema().as_arrow().clone());
+        let right_schema: SchemaRef = Arc::new(node.right.schema().as_arrow().clone());
+        steps.push(Arc::new(JoinStep {
+            shape: *shape,
+            kind,
+            keys: [physical(left_key.clone(), node.left.schema())?, physical(right_key.clone(), node.right.schema())?],
+            sides: [left_schema, right_schema],
+            joined: Arc::new(node.schema.as_arrow().clone()),
+            right_input: i + 1,
+        }));
+    }
+    let joined_dfschema = top.schema.as_ref();
     let joined: SchemaRef = Arc::new(joined_dfschema.as_arrow().clone());
-    let conditions: Vec<LogicalExpr> = filter.into_iter().chain(rest).collect();
-    let filter = match conditions.into_iter().reduce(|a, b| a.and(b)) {
+    let filter = match rest.into_iter().reduce(|a, b| a.and(b)) {
         Some(condition) => Some(physical(condition, joined_dfschema)?),
         None => None,
     };
@@ -344,39 +428,25 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput; 2]) -> Resul
         fields.push(Field::new(name, expr.data_type(&joined)?, true));
         physical_projection.push(expr);
     }
-    let kind = join_node.join_type;
-    if !matches!(kind, JoinType::Inner | JoinType::Left | JoinType::Right | JoinType::Full) {
-        return Err(PlanError(format!("{kind} joins are not supported")));
-    }
-    if shape == JoinShape::StreamTable && !matches!(kind, JoinType::Inner | JoinType::Left) {
-        return Err(PlanError(format!(
-            "Invalid join type: {} join not supported for stream-table join. Got {} {} {}.",
-            if kind == JoinType::Right { "right" } else { "full-outer" },
-            inputs[0].name,
-            join_words(&join_operator),
-            inputs[1].name
-        )));
-    }
-    let row_time = [
-        sides[0].index_of("ROWTIME").map_err(|e| PlanError(e.to_string()))?,
-        sides[1].index_of("ROWTIME").map_err(|e| PlanError(e.to_string()))?,
-    ];
     Ok(JoinPlan {
-        shape,
-        kind,
-        keys,
-        sides,
-        joined,
+        steps,
         filter,
         projection: physical_projection,
         output: Arc::new(Schema::new(fields)),
         items,
         on,
-        condition: condition_text,
-        row_time,
+        conditions,
         synthetic_key,
         key_output: None,
     })
+}
+
+/// A plan below any subquery aliases.
+fn skip_aliases(plan: &LogicalPlan) -> &LogicalPlan {
+    match plan {
+        LogicalPlan::SubqueryAlias(alias) => skip_aliases(alias.input.as_ref()),
+        other => other,
+    }
 }
 
 /// The join's equalities between an expression of the left side and one of the right (from
@@ -465,8 +535,8 @@ fn on_keys(operator: &datafusion::sql::sqlparser::ast::JoinOperator) -> Result<[
 /// `SELECT *` and `a.*` in a join: each source's columns as `alias.col AS ALIAS_COL`.
 fn expand_join_star(
     query: &mut datafusion::sql::sqlparser::ast::Query,
-    aliases: &[String; 2],
-    inputs: &[JoinInput; 2],
+    aliases: &[String],
+    inputs: &[JoinInput],
     synthetic_key: bool,
 ) {
     let SetExpr::Select(select) = query.body.as_mut() else { return };
@@ -488,8 +558,9 @@ fn expand_join_star(
                 if synthetic_key {
                     expanded.push(SelectItem::UnnamedExpr(Expr::Identifier(Ident::new(ROWKEY))));
                 }
-                expanded.extend(columns_of(0));
-                expanded.extend(columns_of(1));
+                for side in 0..inputs.len() {
+                    expanded.extend(columns_of(side));
+                }
             }
             SelectItem::QualifiedWildcard(kind, _) => {
                 let name = kind.to_string().trim_end_matches(".*").trim_matches('`').to_uppercase();
@@ -509,7 +580,7 @@ fn expand_join_star(
 /// `KSQL_COL_n`. Returns the items as written and the names.
 fn name_join_projection(
     query: &mut datafusion::sql::sqlparser::ast::Query,
-    inputs: &[JoinInput; 2],
+    inputs: &[JoinInput],
 ) -> Result<(Vec<Expr>, Vec<String>), PlanError> {
     let shared = |column: &str| {
         let pseudo = super::source::PSEUDO_COLUMNS.iter().any(|(p, _)| *p == column)
@@ -618,9 +689,11 @@ struct Joined {
     deleted: bool,
 }
 
-/// The join operator.
+/// The join operator: one step of the chain (the last one applies WHERE and the projection).
 pub struct Join {
     plan: Arc<JoinPlan>,
+    step: Arc<JoinStep>,
+    last: bool,
     description: String,
     converter: RowConverter,
     key_type: DataType,
@@ -640,12 +713,17 @@ pub struct Join {
 }
 
 impl Join {
-    pub fn try_new(plan: Arc<JoinPlan>, description: String) -> Result<Self, PlanError> {
-        let key_type = plan.sides[0].field_with_name(ROWKEY)?.data_type().clone();
+    /// The operator of step `step` of `plan`.
+    pub fn try_new(plan: Arc<JoinPlan>, step: usize, description: String) -> Result<Self, PlanError> {
+        let last = step + 1 == plan.steps.len();
+        let step = plan.steps.get(step).cloned().ok_or_else(|| PlanError(format!("no join step {step}")))?;
+        let key_type = step.keys[0].data_type(&step.sides[0])?;
         Ok(Join {
             converter: RowConverter::new(vec![SortField::new(key_type.clone())])?,
             key_type,
             plan,
+            step,
+            last,
             description,
             tables: [HashMap::new(), HashMap::new()],
             buffers: [HashMap::new(), HashMap::new()],
@@ -657,8 +735,13 @@ impl Join {
     }
 
     fn update(&mut self, batch: TimedBatch, out: &mut Vec<TimedBatch>) -> Result<(), PlanError> {
-        let side = batch.input.min(1);
-        let plan = Arc::clone(&self.plan);
+        // Rows for a later step pass through.
+        if batch.input != 0 && batch.input != self.step.right_input {
+            out.push(batch);
+            return Ok(());
+        }
+        let side = usize::from(batch.input != 0);
+        let plan = Arc::clone(&self.step);
         let mut rows = batch.rows;
         let n = rows.num_rows();
         if n == 0 {
@@ -670,14 +753,19 @@ impl Join {
         } else {
             datafusion::arrow::compute::cast(&key, &self.key_type)?
         };
-        // Rows of the side's (nullable) schema; the left rows carry the key as ROWKEY.
+        // Rows of the side's (nullable) schema; the first source's rows get ROWKEY.
         let mut columns = rows.columns().to_vec();
-        if side == 0 {
-            columns.push(key.clone());
+        if side == 0 && columns.len() + 1 == plan.sides[0].fields().len() {
+            let rowkey_type = plan.sides[0].field(columns.len()).data_type();
+            columns.push(if key.data_type() == rowkey_type {
+                key.clone()
+            } else {
+                datafusion::arrow::compute::cast(&key, rowkey_type)?
+            });
         }
         rows = RecordBatch::try_new(plan.sides[side].clone(), columns)?;
         let keys = self.converter.convert_columns(std::slice::from_ref(&key))?;
-        let times = rows.column(plan.row_time[side]).as_primitive::<Int64Type>().clone();
+        let times = batch.timestamps_ms.as_primitive::<Int64Type>().clone();
         let deleted = |i: usize| batch.tombstones.as_ref().is_some_and(|t| t.value(i));
         let mut results: Vec<Joined> = Vec::new();
         for i in 0..n {
@@ -802,7 +890,7 @@ impl Join {
         grace_ms: Option<i64>,
         results: &mut Vec<Joined>,
     ) -> Result<(), PlanError> {
-        let kind = self.plan.kind;
+        let kind = self.step.kind;
         // Without a grace period, ksqlDB's legacy windows: 24 hours less the window.
         let grace = grace_ms.unwrap_or_else(|| (24 * 3_600_000 - 2 * before_ms).max(0));
         let retention = before_ms.saturating_add(after_ms).saturating_add(grace);
@@ -899,39 +987,50 @@ impl Join {
         }
     }
 
-    /// The results as joined rows, through WHERE and the projection.
+    /// The results as joined rows; the last step's through WHERE and the projection.
     fn emit(&self, results: Vec<Joined>, replay: bool, out: &mut Vec<TimedBatch>) -> Result<(), PlanError> {
-        let plan = &self.plan;
+        let step = &self.step;
         let nulls = |schema: &SchemaRef| -> Result<RecordBatch, PlanError> {
             let columns =
                 schema.fields().iter().map(|f| datafusion::arrow::array::new_null_array(f.data_type(), 1)).collect();
             Ok(RecordBatch::try_new(schema.clone(), columns)?)
         };
-        let (left_nulls, right_nulls) = (nulls(&plan.sides[0])?, nulls(&plan.sides[1])?);
+        let (left_nulls, right_nulls) = (nulls(&step.sides[0])?, nulls(&step.sides[1])?);
         let mut lefts: Vec<RecordBatch> = Vec::with_capacity(results.len());
         let mut rights: Vec<RecordBatch> = Vec::with_capacity(results.len());
+        let mut keys: Vec<ArrayRef> = Vec::with_capacity(results.len());
         for result in &results {
-            let left = match &result.left {
-                Some(left) => left.clone(),
-                None => {
-                    // No left row: ROWKEY is still the key (a right or full outer join).
-                    let mut columns = left_nulls.columns().to_vec();
-                    if let Some(last) = columns.last_mut() {
-                        *last = result.key.clone();
-                    }
-                    RecordBatch::try_new(plan.sides[0].clone(), columns)?
-                }
-            };
-            lefts.push(left);
+            lefts.push(result.left.clone().unwrap_or_else(|| left_nulls.clone()));
             rights.push(result.right.clone().unwrap_or_else(|| right_nulls.clone()));
+            keys.push(result.key.clone());
         }
-        let left = datafusion::arrow::compute::concat_batches(&plan.sides[0], &lefts)?;
-        let right = datafusion::arrow::compute::concat_batches(&plan.sides[1], &rights)?;
+        let left = datafusion::arrow::compute::concat_batches(&step.sides[0], &lefts)?;
+        let right = datafusion::arrow::compute::concat_batches(&step.sides[1], &rights)?;
         let mut columns = left.columns().to_vec();
+        // ROWKEY is this join's key (a right or full outer join's, even without a left row).
+        if let Ok(at) = step.sides[0].index_of(ROWKEY) {
+            let parts: Vec<&dyn Array> = keys.iter().map(|k| k.as_ref()).collect();
+            let key = datafusion::arrow::compute::concat(&parts)?;
+            let wanted = step.sides[0].field(at).data_type();
+            columns[at] = if key.data_type() == wanted { key } else { datafusion::arrow::compute::cast(&key, wanted)? };
+        }
         columns.extend(right.columns().iter().cloned());
-        let mut joined = RecordBatch::try_new(plan.joined.clone(), columns)?;
+        let mut joined = RecordBatch::try_new(step.joined.clone(), columns)?;
         let mut times: Vec<i64> = results.iter().map(|r| r.time).collect();
         let mut deleted: Vec<bool> = results.iter().map(|r| r.deleted).collect();
+        if !self.last {
+            let tombstones = deleted.iter().any(|d| *d).then(|| BooleanArray::from(deleted));
+            out.push(TimedBatch {
+                rows: joined,
+                timestamps_ms: Arc::new(Int64Array::from(times)),
+                tombstones,
+                windows: None,
+                replay,
+                input: 0,
+            });
+            return Ok(());
+        }
+        let plan = &self.plan;
         if let Some(filter) = &plan.filter {
             let mask = filter.evaluate(&joined)?.into_array(joined.num_rows())?;
             let mask = mask.as_boolean_opt().ok_or_else(|| PlanError("WHERE must be a condition".into()))?;

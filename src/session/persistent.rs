@@ -433,7 +433,7 @@ impl Session {
     }
 
     /// The sources of a join query (`FROM a JOIN b`), or `None` for a one-source query.
-    pub(super) fn join_sources(&self, query: &StreamingQuery) -> Result<Option<[Arc<Source>; 2]>, SessionError> {
+    pub(super) fn join_sources(&self, query: &StreamingQuery) -> Result<Option<Vec<Arc<Source>>>, SessionError> {
         let datafusion::sql::sqlparser::ast::SetExpr::Select(select) = query.query.body.as_ref() else {
             return Ok(None);
         };
@@ -441,8 +441,8 @@ impl Session {
         if from.joins.is_empty() {
             return Ok(None);
         }
-        if from.joins.len() > 1 || select.from.len() > 1 {
-            return Err(refusal("joins of more than two sources are not supported yet (issue 5)".into()));
+        if select.from.len() > 1 {
+            return Err(refusal("FROM names one source, then JOIN the others".into()));
         }
         let source = |relation: &datafusion::sql::sqlparser::ast::TableFactor| -> Result<Arc<Source>, SessionError> {
             let datafusion::sql::sqlparser::ast::TableFactor::Table { name, .. } = relation else {
@@ -451,7 +451,18 @@ impl Session {
             let name = source_name(name);
             self.catalog.source(&name).cloned().ok_or_else(|| refusal(format!("{name} does not exist.")))
         };
-        Ok(Some([source(&from.relation)?, source(&from.joins[0].relation)?]))
+        let mut sources = vec![source(&from.relation)?];
+        for join in &from.joins {
+            let next = source(&join.relation)?;
+            if sources.iter().any(|s| s.name == next.name) && from.joins.len() > 1 {
+                return Err(refusal(format!(
+                    "N-way joins do not support multiple occurrences of the same source. Source: '{}'",
+                    next.name
+                )));
+            }
+            sources.push(next);
+        }
+        Ok(Some(sources))
     }
 
     /// Plans a join query: DataFusion plans it over both sources' rows; the key is the join
@@ -460,7 +471,7 @@ impl Session {
         &self,
         query: &StreamingQuery,
         sink_name: &str,
-        sources: [Arc<Source>; 2],
+        sources: Vec<Arc<Source>>,
     ) -> Result<PlannedQuery, SessionError> {
         use crate::engine::join::{JoinInput, ROWKEY, plan_join};
         if !query.partition_by.is_empty() {
@@ -483,49 +494,62 @@ impl Session {
                 kafka.join(", ")
             )));
         }
-        let inputs = sources.clone().map(|s| JoinInput {
-            name: s.name.clone(),
-            row_schema: row_schema(&s),
-            star: s.columns.iter().map(|c| c.name.clone()).collect(),
-            table: s.kind == SourceKind::Table,
-        });
+        let inputs: Vec<JoinInput> = sources
+            .iter()
+            .map(|s| JoinInput {
+                name: s.name.clone(),
+                row_schema: row_schema(s),
+                star: s.columns.iter().map(|c| c.name.clone()).collect(),
+                table: s.kind == SourceKind::Table,
+            })
+            .collect();
         let mut plan = plan_join(query, &inputs).await.map_err(|e| refusal(e.0))?;
-        // Both sides joined on their keys read their partitions side by side: the counts
-        // must match (a side re-keyed by its join expression is repartitioned, as ksqlDB does).
-        let on_key = |side: usize| {
-            let key: Vec<&str> =
-                sources[side].columns.iter().filter(|c| c.role == ColumnRole::Key).map(|c| c.name.as_str()).collect();
-            matches!(&plan.on[side], Expr::CompoundIdentifier(parts) if key == [parts[parts.len() - 1].value.as_str()])
-                || matches!(&plan.on[side], Expr::Identifier(ident) if key == [ident.value.as_str()])
+        // Whether a join expression is the key column of the source it names.
+        let aliases_key = |expr: &Expr| -> bool {
+            let Expr::CompoundIdentifier(parts) = expr else { return false };
+            let Some(column) = parts.last() else { return false };
+            sources.iter().any(|s| {
+                let key: Vec<&str> =
+                    s.columns.iter().filter(|c| c.role == ColumnRole::Key).map(|c| c.name.as_str()).collect();
+                key == [column.value.as_str()]
+            })
         };
-        if on_key(0) && on_key(1) {
-            let counts = [
-                self.log.partition_count(&sources[0].topic).await?,
-                self.log.partition_count(&sources[1].topic).await?,
-            ];
-            if counts[0] != counts[1] {
+        for (step, on) in plan.on.iter().enumerate() {
+            let right = &sources[step + 1];
+            let condition = &plan.conditions[step];
+            // The right side names its key column.
+            let right_key: Vec<&str> =
+                right.columns.iter().filter(|c| c.role == ColumnRole::Key).map(|c| c.name.as_str()).collect();
+            let on_right_key = matches!(&on[1], Expr::CompoundIdentifier(parts) if parts.last().is_some_and(|c| right_key == [c.value.as_str()]));
+            // Both sides joined on their keys read their partitions side by side: the counts
+            // must match (a side re-keyed by its join expression is repartitioned, as ksqlDB does).
+            if step == 0 && aliases_key(&on[0]) && on_right_key {
+                let counts =
+                    [self.log.partition_count(&sources[0].topic).await?, self.log.partition_count(&right.topic).await?];
+                if counts[0] != counts[1] {
+                    return Err(refusal(format!(
+                        "Can't join `{}` with `{}` since the number of partitions don't match. `{}` partitions = {}; \
+                         `{}` partitions = {}. Please repartition either one so that the number of partitions match.",
+                        sources[0].name, right.name, sources[0].name, counts[0], right.name, counts[1]
+                    )));
+                }
+            }
+            // A table is joined on its PRIMARY KEY (a foreign key of the left table is issue
+            // 5's still to come).
+            let left_table = sources[..=step].iter().all(|s| s.kind == SourceKind::Table);
+            if right.kind == SourceKind::Table && !on_right_key {
+                let message = if left_table {
+                    "table-table joins require to join on the primary key of the right input table"
+                } else {
+                    "stream-table joins require to join on the table's primary key"
+                };
+                return Err(refusal(format!("Invalid join condition: {message}. Got {condition}.")));
+            }
+            if left_table && right.kind == SourceKind::Table && !aliases_key(&on[0]) {
                 return Err(refusal(format!(
-                    "Can't join `{}` with `{}` since the number of partitions don't match. `{}` partitions = {}; `{}` \
-                     partitions = {}. Please repartition either one so that the number of partitions match.",
-                    sources[0].name, sources[1].name, sources[0].name, counts[0], sources[1].name, counts[1]
+                    "Foreign-key table-table joins are not supported yet (issue 5). Got {condition}."
                 )));
             }
-        }
-        // A table is joined on its PRIMARY KEY (a foreign key of the left table is issue 5's
-        // still to come).
-        let condition = plan.condition.clone();
-        if sources[1].kind == SourceKind::Table && !on_key(1) {
-            let message = if sources[0].kind == SourceKind::Table {
-                "table-table joins require to join on the primary key of the right input table"
-            } else {
-                "stream-table joins require to join on the table's primary key"
-            };
-            return Err(refusal(format!("Invalid join condition: {message}. Got {condition}.")));
-        }
-        if sources[0].kind == SourceKind::Table && sources[1].kind == SourceKind::Table && !on_key(0) {
-            return Err(refusal(format!(
-                "Foreign-key table-table joins are not supported yet (issue 5). Got {condition}."
-            )));
         }
         let names: Vec<String> = plan.output.fields().iter().map(|f| f.name().clone()).collect();
         // The key: the join expression of either side that is a column, as written, or
@@ -533,8 +557,16 @@ impl Session {
         let is_column = |e: &Expr| matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
         let synthetic = plan.synthetic_key;
         let text = |e: &Expr| strip_quotes(&unqualified_if_bare(e));
-        let wanted: Vec<String> =
-            if synthetic { vec![ROWKEY.into()] } else { plan.on.iter().filter(|e| is_column(e)).map(text).collect() };
+        let mut wanted: Vec<String> = Vec::new();
+        if synthetic {
+            wanted.push(ROWKEY.into());
+        } else {
+            for expr in plan.on.iter().flatten().filter(|e| is_column(e)) {
+                if !wanted.contains(&text(expr)) {
+                    wanted.push(text(expr));
+                }
+            }
+        }
         let mut keys = vec![None; plan.items.len()];
         match plan.items.iter().position(|item| wanted.contains(&text(item))) {
             Some(i) => {
@@ -554,7 +586,10 @@ impl Session {
                 plan.key_output = Some(i);
             }
             None => {
-                let shown = wanted.join(" or ");
+                let shown = match wanted.split_last() {
+                    Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+                    _ => wanted.concat(),
+                };
                 let (what, example) = if synthetic {
                     ("join expression ROWKEY".to_string(), ROWKEY.to_string())
                 } else {
@@ -577,8 +612,9 @@ impl Session {
         if keys.iter().all(|k| k.is_some()) {
             return Err(refusal("The projection contains no value columns.".into()));
         }
-        let [input, other] = sources;
-        Ok(PlannedQuery { input, joined: vec![other], plan: Planned::Join(Arc::new(plan)), keys })
+        let mut sources = sources.into_iter();
+        let input = sources.next().ok_or_else(|| refusal("a join reads sources".into()))?;
+        Ok(PlannedQuery { input, joined: sources.collect(), plan: Planned::Join(Arc::new(plan)), keys })
     }
 
     /// The `CREATE STREAM` of a CSAS's sink: the query's columns, with its properties and the
@@ -723,10 +759,21 @@ fn operators_for(
     match &planned.plan {
         Planned::Stateless(plan) => Ok(vec![Box::new(Project::new(Arc::clone(plan), description))]),
         Planned::Join(plan) => {
-            let description = format!("{filter}Join; Project: {}", columns.join(", "));
-            let operator =
-                crate::engine::join::Join::try_new(Arc::clone(plan), description).map_err(|e| refusal(e.0))?;
-            Ok(vec![Box::new(operator)])
+            let mut operators: Vec<Box<dyn Operator>> = Vec::with_capacity(plan.steps.len());
+            for (i, step) in plan.steps.iter().enumerate() {
+                let last = i + 1 == plan.steps.len();
+                let description = format!(
+                    "{:?} join {:?} with input {}{}",
+                    step.kind,
+                    step.shape,
+                    step.right_input,
+                    if last { format!("; {filter}Project: {}", columns.join(", ")) } else { String::new() }
+                );
+                let operator =
+                    crate::engine::join::Join::try_new(Arc::clone(plan), i, description).map_err(|e| refusal(e.0))?;
+                operators.push(Box::new(operator));
+            }
+            Ok(operators)
         }
         Planned::Over(plan) => {
             let description = format!("{filter}Over (frames per partition); Project: {}", columns.join(", "));
