@@ -9,7 +9,7 @@
 //! Names follow ksqlDB: `SELECT *` and `l.*` name columns `L_COL`; a qualified column
 //! `l.col` is `L_COL`, a bare one `COL`; any other expression `KSQL_COL_n`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch};
@@ -39,6 +39,8 @@ pub struct JoinInput {
     /// `SELECT *`'s columns (the source's own, without pseudo columns).
     pub star: Vec<String>,
     pub table: bool,
+    /// The source's key columns.
+    pub key: Vec<String>,
 }
 
 /// What kind of join, by its inputs.
@@ -50,6 +52,9 @@ pub enum JoinShape {
     StreamTable,
     /// Both sides keyed stores; every change emits.
     TableTable,
+    /// A table's rows look a table's row up by a foreign key (a column of theirs that is
+    /// not their key): the result is keyed by the left table's key.
+    ForeignKey,
 }
 
 /// One two-way join of a chain: the rows joined so far (or the first source) with the
@@ -67,6 +72,10 @@ pub struct JoinStep {
     pub joined: SchemaRef,
     /// The query input whose rows are the right side (the left side is input 0).
     pub right_input: usize,
+    /// Whether the left side is joined on its key (else it is re-keyed by its expression).
+    pub left_keyed: bool,
+    /// A foreign-key join's left key (the left table's primary key, on its rows).
+    pub left_primary_key: Option<Arc<dyn PhysicalExpr>>,
 }
 
 /// A join of two or more sources, planned: a chain of two-way joins (left-deep, in FROM
@@ -85,9 +94,13 @@ pub struct JoinPlan {
     pub on: Vec<[Expr; 2]>,
     /// Per step: its ON condition as written (bare columns qualified), for messages.
     pub conditions: Vec<String>,
-    /// The key is ROWKEY, no source's column: a join is FULL OUTER, or neither side of
-    /// the first ON equality is a column.
+    /// The key is ROWKEY, no source's column: the last join is FULL OUTER, or no column
+    /// holds its key.
     pub synthetic_key: bool,
+    /// The columns (qualified, as written) that hold the result's key: the last join's
+    /// sides that are columns, and the columns that held the rows' key before it if the
+    /// last join is on that key.
+    pub key_columns: Vec<Expr>,
     /// The output column that is the key, if the projection has one (set by the caller):
     /// its values are always the join key, whichever side's column it is named after.
     pub key_output: Option<usize>,
@@ -180,6 +193,8 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
     let mut on: Vec<[Expr; 2]> = Vec::with_capacity(operators.len());
     let mut conditions: Vec<String> = Vec::with_capacity(operators.len());
     let mut shapes: Vec<JoinShape> = Vec::with_capacity(operators.len());
+    let mut left_keyeds: Vec<bool> = Vec::with_capacity(operators.len());
+    let mut key_columns: Vec<Expr> = Vec::new();
     for (step, operator) in operators.iter().enumerate() {
         let written = on_keys(operator)?;
         let written = [qualify(&written[0]), qualify(&written[1])];
@@ -232,6 +247,15 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
             }
         }
         let (left_sources, right_sources) = (sources_of(&written[0]), sources_of(&written[1]));
+        if let ([l], [r]) = (left_sources.as_slice(), right_sources.as_slice())
+            && l == r
+        {
+            return Err(PlanError(format!(
+                "Each side of the join must reference exactly one source and not the same source. Left side \
+                 references `{0}` and right references `{0}`",
+                inputs[*l].name
+            )));
+        }
         let new = step + 1;
         let oriented = if left_sources == [new] && right_sources.iter().all(|s| *s < new) {
             [written[1].clone(), written[0].clone()]
@@ -287,7 +311,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
             (true, false) => {
                 return Err(PlanError(format!(
                     "Invalid join order: table-stream joins are not supported; only stream-table joins. Got {} {} {}.",
-                    if new == 1 { left_name.clone() } else { inputs[new - 1].name.clone() },
+                    left_name,
                     join_words(operator),
                     inputs[new].name
                 )));
@@ -316,7 +340,66 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
                 inputs[new].name
             )));
         }
-        conditions.push(format!("{} = {}", written[0], written[1]));
+        // The columns that hold the key after this join: the left side's key columns if it
+        // is joined on them (else its expression, if a column), and the right side's.
+        let text = |e: &Expr| e.to_string();
+        let left_keyed = if step == 0 {
+            matches!(&oriented[0], Expr::CompoundIdentifier(parts)
+                if inputs[0].key.len() == 1 && parts.last().is_some_and(|c| c.value == inputs[0].key[0]))
+        } else {
+            key_columns.iter().any(|k| text(k) == text(&oriented[0]))
+        };
+        let mut shape = shape;
+        let condition = format!("{} = {}", written[0], written[1]);
+        if shape == JoinShape::TableTable && !left_keyed {
+            if step > 0 {
+                return Err(PlanError(format!(
+                    "Invalid join condition: foreign-key table-table joins are not supported as part of n-way \
+                     joins. Got {condition}."
+                )));
+            }
+            if matches!(
+                operator,
+                datafusion::sql::sqlparser::ast::JoinOperator::FullOuter(_)
+                    | datafusion::sql::sqlparser::ast::JoinOperator::Right(_)
+                    | datafusion::sql::sqlparser::ast::JoinOperator::RightOuter(_)
+            ) {
+                return Err(PlanError(format!(
+                    "Invalid join type: {} join not supported for foreign-key table-table join. Got {} {} {}.",
+                    if matches!(operator, datafusion::sql::sqlparser::ast::JoinOperator::FullOuter(_)) {
+                        "full-outer"
+                    } else {
+                        "right"
+                    },
+                    inputs[0].name,
+                    join_words(operator),
+                    inputs[1].name
+                )));
+            }
+            shape = JoinShape::ForeignKey;
+        }
+        let mut next: Vec<Expr> = Vec::new();
+        if shape == JoinShape::ForeignKey {
+            next.push(Expr::CompoundIdentifier(vec![
+                Ident::new(aliases[0].clone()),
+                Ident::new(inputs[0].key[0].clone()),
+            ]));
+        } else if matches!(operator, datafusion::sql::sqlparser::ast::JoinOperator::FullOuter(_)) {
+            // The key may come from either side: ROWKEY, no column, holds it.
+        } else {
+            // Expressions too: a later join on one of them is on the key.
+            if left_keyed && step > 0 {
+                next.extend(key_columns.iter().cloned());
+            } else {
+                next.push(oriented[0].clone());
+            }
+            if !next.iter().any(|k| text(k) == text(&oriented[1])) {
+                next.push(oriented[1].clone());
+            }
+        }
+        key_columns = next;
+        left_keyeds.push(left_keyed);
+        conditions.push(condition);
         on.push(oriented);
         shapes.push(shape);
     }
@@ -324,7 +407,10 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
     // The first source's rows carry ROWKEY, the join key, set by each join step.
     let key_type = {
         let typer = super::rewrite::Typer { state: &state, schema: &all, qualified: true };
-        typer.check(&on[0][0]).map_err(|e| PlanError(format!("Invalid join condition {}: {e}", on[0][0])))?
+        // A foreign-key join's rows are keyed by the left table's key.
+        let primary = first_primary_key(&aliases, inputs);
+        let first_key = if shapes[0] == JoinShape::ForeignKey { &primary } else { &on[0][0] };
+        typer.check(first_key).map_err(|e| PlanError(format!("Invalid join condition {first_key}: {e}")))?
     };
     // Every column may be null in a joined row (a side without a match).
     let nullable = |schema: &SchemaRef| -> Vec<Field> {
@@ -335,9 +421,8 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
     let mut schemas: Vec<SchemaRef> = vec![Arc::new(Schema::new(first))];
     schemas.extend(inputs[1..].iter().map(|i| Arc::new(Schema::new(nullable(&i.row_schema)))));
 
-    let is_column = |e: &Expr| matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
-    let full = operators.iter().any(|o| matches!(o, datafusion::sql::sqlparser::ast::JoinOperator::FullOuter(_)));
-    let synthetic_key = full || !on[0].iter().any(is_column);
+    key_columns.retain(|e| matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)));
+    let synthetic_key = key_columns.is_empty();
     expand_join_star(&mut standard, &aliases, inputs, synthetic_key);
     let (items, names) = name_join_projection(&mut standard, inputs)?;
     let items: Vec<Expr> = items.iter().map(&qualify).collect();
@@ -401,6 +486,17 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
         if !matches!(kind, JoinType::Inner | JoinType::Left | JoinType::Right | JoinType::Full) {
             return Err(PlanError(format!("{kind} joins are not supported")));
         }
+        let left_primary_key = match shape {
+            JoinShape::ForeignKey => {
+                let column = inputs[0].key.first().cloned().unwrap_or_default();
+                let column = datafusion::common::Column::new(
+                    Some(datafusion::common::TableReference::bare(aliases[0].as_str())),
+                    column,
+                );
+                Some(physical(LogicalExpr::Column(column), node.left.schema())?)
+            }
+            _ => None,
+        };
         let left_schema: SchemaRef = Arc::new(node.left.schema().as_arrow().clone());
         let right_schema: SchemaRef = Arc::new(node.right.schema().as_arrow().clone());
         steps.push(Arc::new(JoinStep {
@@ -410,6 +506,8 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
             sides: [left_schema, right_schema],
             joined: Arc::new(node.schema.as_arrow().clone()),
             right_input: i + 1,
+            left_keyed: left_keyeds[i],
+            left_primary_key,
         }));
     }
     let joined_dfschema = top.schema.as_ref();
@@ -437,8 +535,15 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
         on,
         conditions,
         synthetic_key,
+        key_columns,
         key_output: None,
     })
+}
+
+/// The first source's (single) key column, qualified.
+fn first_primary_key(aliases: &[String], inputs: &[JoinInput]) -> Expr {
+    let column = inputs[0].key.first().cloned().unwrap_or_else(|| ROWKEY.to_string());
+    Expr::CompoundIdentifier(vec![Ident::new(aliases[0].clone()), Ident::new(column)])
 }
 
 /// A plan below any subquery aliases.
@@ -689,6 +794,14 @@ struct Joined {
     deleted: bool,
 }
 
+/// A foreign-key join's left row: the row, its key, and the foreign key it names.
+#[derive(Debug, Clone)]
+struct ForeignRow {
+    row: Row,
+    key: ArrayRef,
+    foreign: Option<OwnedRow>,
+}
+
 /// The join operator: one step of the chain (the last one applies WHERE and the projection).
 pub struct Join {
     plan: Arc<JoinPlan>,
@@ -710,6 +823,11 @@ pub struct Join {
     /// Stream-stream: rows taken, for arrival order.
     sequence: u64,
     stream_time: i64,
+    /// Foreign-key joins: the left table's rows by their key, the keys that name each
+    /// foreign key (in key order, for a stable output order), and the left key's encoder.
+    foreign_rows: HashMap<OwnedRow, ForeignRow>,
+    foreign_index: HashMap<OwnedRow, BTreeSet<OwnedRow>>,
+    primary_converter: Option<RowConverter>,
 }
 
 impl Join {
@@ -718,7 +836,14 @@ impl Join {
         let last = step + 1 == plan.steps.len();
         let step = plan.steps.get(step).cloned().ok_or_else(|| PlanError(format!("no join step {step}")))?;
         let key_type = step.keys[0].data_type(&step.sides[0])?;
+        let primary_converter = match &step.left_primary_key {
+            Some(primary) => Some(RowConverter::new(vec![SortField::new(primary.data_type(&step.sides[0])?)])?),
+            None => None,
+        };
         Ok(Join {
+            foreign_rows: HashMap::new(),
+            foreign_index: HashMap::new(),
+            primary_converter,
             converter: RowConverter::new(vec![SortField::new(key_type.clone())])?,
             key_type,
             plan,
@@ -753,14 +878,20 @@ impl Join {
         } else {
             datafusion::arrow::compute::cast(&key, &self.key_type)?
         };
+        // A foreign-key join's rows are keyed by the left table's key.
+        let primary = match (&plan.left_primary_key, side) {
+            (Some(primary), 0) => Some(primary.evaluate(&rows)?.into_array(n)?),
+            _ => None,
+        };
         // Rows of the side's (nullable) schema; the first source's rows get ROWKEY.
         let mut columns = rows.columns().to_vec();
         if side == 0 && columns.len() + 1 == plan.sides[0].fields().len() {
             let rowkey_type = plan.sides[0].field(columns.len()).data_type();
-            columns.push(if key.data_type() == rowkey_type {
-                key.clone()
+            let rowkey = primary.as_ref().unwrap_or(&key);
+            columns.push(if rowkey.data_type() == rowkey_type {
+                rowkey.clone()
             } else {
-                datafusion::arrow::compute::cast(&key, rowkey_type)?
+                datafusion::arrow::compute::cast(rowkey, rowkey_type)?
             });
         }
         rows = RecordBatch::try_new(plan.sides[side].clone(), columns)?;
@@ -768,6 +899,20 @@ impl Join {
         let times = batch.timestamps_ms.as_primitive::<Int64Type>().clone();
         let deleted = |i: usize| batch.tombstones.as_ref().is_some_and(|t| t.value(i));
         let mut results: Vec<Joined> = Vec::new();
+        if plan.shape == JoinShape::ForeignKey {
+            for i in 0..n {
+                let row = Row { row: rows.slice(i, 1), time: times.value(i) };
+                match &primary {
+                    Some(primary) => self.foreign_left(primary, i, &key, &keys, row, deleted(i), &mut results)?,
+                    None if key.is_null(i) => {}
+                    None => self.foreign_right(keys.row(i).owned(), row, deleted(i), &mut results),
+                }
+            }
+            if results.is_empty() {
+                return Ok(());
+            }
+            return self.emit(results, batch.replay, out);
+        }
         for i in 0..n {
             let row = Row { row: rows.slice(i, 1), time: times.value(i) };
             let k = key.slice(i, 1);
@@ -859,6 +1004,7 @@ impl Join {
                         deleted: !joins,
                     });
                 }
+                JoinShape::ForeignKey => {} // above
                 JoinShape::StreamStream { before_ms, after_ms, grace_ms } => {
                     if deleted(i) || key.is_null(i) {
                         continue;
@@ -871,6 +1017,105 @@ impl Join {
             return Ok(());
         }
         self.emit(results, batch.replay, out)
+    }
+
+    /// A left table row of a foreign-key join, as Kafka Streams' foreign-key join takes it:
+    /// it looks up the right row its foreign key names; without one, a left join emits it
+    /// padded with nulls and an inner join retracts the earlier result if the foreign key
+    /// changed. A deletion deletes the result.
+    #[allow(clippy::too_many_arguments)]
+    fn foreign_left(
+        &mut self,
+        primary: &ArrayRef,
+        i: usize,
+        foreign: &ArrayRef,
+        foreign_rows: &datafusion::arrow::row::Rows,
+        row: Row,
+        deleted: bool,
+        results: &mut Vec<Joined>,
+    ) -> Result<(), PlanError> {
+        if primary.is_null(i) {
+            return Ok(());
+        }
+        let Some(converter) = &self.primary_converter else {
+            return Err(PlanError("a foreign-key join without its left key (this is a bug)".into()));
+        };
+        let key = primary.slice(i, 1);
+        let id = converter.convert_columns(std::slice::from_ref(&key))?.row(0).owned();
+        let fk = (!foreign.is_null(i)).then(|| foreign_rows.row(i).owned());
+        let previous = if deleted {
+            self.foreign_rows.remove(&id)
+        } else {
+            self.foreign_rows.insert(id.clone(), ForeignRow { row: row.clone(), key: key.clone(), foreign: fk.clone() })
+        };
+        if let Some(old) = previous.as_ref().and_then(|p| p.foreign.as_ref())
+            && let Some(ids) = self.foreign_index.get_mut(old)
+        {
+            ids.remove(&id);
+            if ids.is_empty() {
+                self.foreign_index.remove(old);
+            }
+        }
+        if deleted {
+            if let Some(previous) = previous {
+                results.push(Joined { left: Some(previous.row.row), right: None, key, time: row.time, deleted: true });
+            }
+            return Ok(());
+        }
+        if let Some(fk) = &fk {
+            self.foreign_index.entry(fk.clone()).or_default().insert(id);
+        }
+        match (fk.as_ref().and_then(|f| self.tables[1].get(f)), self.step.kind) {
+            (Some(right), _) => results.push(Joined {
+                left: Some(row.row.clone()),
+                right: Some(right.row.clone()),
+                key,
+                time: row.time.max(right.time),
+                deleted: false,
+            }),
+            (None, JoinType::Left) => {
+                results.push(Joined { left: Some(row.row), right: None, key, time: row.time, deleted: false })
+            }
+            (None, _) => {
+                if previous.is_some_and(|p| p.foreign != fk) {
+                    results.push(Joined { left: Some(row.row), right: None, key, time: row.time, deleted: true });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A right table row of a foreign-key join: every left row naming its key joins it
+    /// again (a deletion: an inner join's results are deleted, a left join's null-padded).
+    fn foreign_right(&mut self, id: OwnedRow, row: Row, deleted: bool, results: &mut Vec<Joined>) {
+        let previous =
+            if deleted { self.tables[1].remove(&id) } else { self.tables[1].insert(id.clone(), row.clone()) };
+        if deleted && previous.is_none() {
+            return;
+        }
+        let Some(ids) = self.foreign_index.get(&id) else { return };
+        for left in ids.iter().filter_map(|l| self.foreign_rows.get(l)) {
+            let time = left.row.time.max(row.time);
+            results.push(match (deleted, self.step.kind) {
+                (false, _) => Joined {
+                    left: Some(left.row.row.clone()),
+                    right: Some(row.row.clone()),
+                    key: left.key.clone(),
+                    time,
+                    deleted: false,
+                },
+                (true, JoinType::Left) => Joined {
+                    left: Some(left.row.row.clone()),
+                    right: None,
+                    key: left.key.clone(),
+                    time,
+                    deleted: false,
+                },
+                (true, _) => {
+                    Joined { left: Some(left.row.row.clone()), right: None, key: left.key.clone(), time, deleted: true }
+                }
+            });
+        }
     }
 
     /// A stream row of a stream-stream join, as Kafka Streams' `KStreamKStreamJoin` takes it

@@ -473,7 +473,7 @@ impl Session {
         sink_name: &str,
         sources: Vec<Arc<Source>>,
     ) -> Result<PlannedQuery, SessionError> {
-        use crate::engine::join::{JoinInput, ROWKEY, plan_join};
+        use crate::engine::join::{JoinInput, JoinShape, ROWKEY, plan_join};
         if !query.partition_by.is_empty() {
             return Err(refusal("PARTITION BY of a join is not supported yet (issue 5)".into()));
         }
@@ -501,29 +501,22 @@ impl Session {
                 row_schema: row_schema(s),
                 star: s.columns.iter().map(|c| c.name.clone()).collect(),
                 table: s.kind == SourceKind::Table,
+                key: s.columns.iter().filter(|c| c.role == ColumnRole::Key).map(|c| c.name.clone()).collect(),
             })
             .collect();
         let mut plan = plan_join(query, &inputs).await.map_err(|e| refusal(e.0))?;
-        // Whether a join expression is the key column of the source it names.
-        let aliases_key = |expr: &Expr| -> bool {
-            let Expr::CompoundIdentifier(parts) = expr else { return false };
-            let Some(column) = parts.last() else { return false };
-            sources.iter().any(|s| {
-                let key: Vec<&str> =
-                    s.columns.iter().filter(|c| c.role == ColumnRole::Key).map(|c| c.name.as_str()).collect();
-                key == [column.value.as_str()]
-            })
-        };
         for (step, on) in plan.on.iter().enumerate() {
             let right = &sources[step + 1];
             let condition = &plan.conditions[step];
+            let shape = plan.steps[step].shape;
             // The right side names its key column.
             let right_key: Vec<&str> =
                 right.columns.iter().filter(|c| c.role == ColumnRole::Key).map(|c| c.name.as_str()).collect();
             let on_right_key = matches!(&on[1], Expr::CompoundIdentifier(parts) if parts.last().is_some_and(|c| right_key == [c.value.as_str()]));
             // Both sides joined on their keys read their partitions side by side: the counts
             // must match (a side re-keyed by its join expression is repartitioned, as ksqlDB does).
-            if step == 0 && aliases_key(&on[0]) && on_right_key {
+            let left_keyed = plan.steps[..=step].iter().all(|s| s.left_keyed);
+            if left_keyed && on_right_key && shape != JoinShape::ForeignKey {
                 let counts =
                     [self.log.partition_count(&sources[0].topic).await?, self.log.partition_count(&right.topic).await?];
                 if counts[0] != counts[1] {
@@ -534,39 +527,23 @@ impl Session {
                     )));
                 }
             }
-            // A table is joined on its PRIMARY KEY (a foreign key of the left table is issue
-            // 5's still to come).
-            let left_table = sources[..=step].iter().all(|s| s.kind == SourceKind::Table);
+            // A table is joined on its PRIMARY KEY.
             if right.kind == SourceKind::Table && !on_right_key {
-                let message = if left_table {
+                let message = if matches!(shape, JoinShape::TableTable | JoinShape::ForeignKey) {
                     "table-table joins require to join on the primary key of the right input table"
                 } else {
                     "stream-table joins require to join on the table's primary key"
                 };
                 return Err(refusal(format!("Invalid join condition: {message}. Got {condition}.")));
             }
-            if left_table && right.kind == SourceKind::Table && !aliases_key(&on[0]) {
-                return Err(refusal(format!(
-                    "Foreign-key table-table joins are not supported yet (issue 5). Got {condition}."
-                )));
-            }
         }
         let names: Vec<String> = plan.output.fields().iter().map(|f| f.name().clone()).collect();
         // The key: the join expression of either side that is a column, as written, or
         // ROWKEY when neither is (or for FULL OUTER, where it may come from either side).
-        let is_column = |e: &Expr| matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
         let synthetic = plan.synthetic_key;
         let text = |e: &Expr| strip_quotes(&unqualified_if_bare(e));
-        let mut wanted: Vec<String> = Vec::new();
-        if synthetic {
-            wanted.push(ROWKEY.into());
-        } else {
-            for expr in plan.on.iter().flatten().filter(|e| is_column(e)) {
-                if !wanted.contains(&text(expr)) {
-                    wanted.push(text(expr));
-                }
-            }
-        }
+        let wanted: Vec<String> =
+            if synthetic { vec![ROWKEY.into()] } else { plan.key_columns.iter().map(text).collect() };
         let mut keys = vec![None; plan.items.len()];
         match plan.items.iter().position(|item| wanted.contains(&text(item))) {
             Some(i) => {
@@ -593,7 +570,8 @@ impl Session {
                 let (what, example) = if synthetic {
                     ("join expression ROWKEY".to_string(), ROWKEY.to_string())
                 } else {
-                    (format!("join expressions {shown}"), wanted[0].clone())
+                    let plural = if wanted.len() > 1 { "s" } else { "" };
+                    (format!("join expression{plural} {shown}"), wanted[0].clone())
                 };
                 let mut message = format!(
                     "Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\nThe query used to build \
