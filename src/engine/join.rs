@@ -41,6 +41,8 @@ pub struct JoinInput {
     pub table: bool,
     /// The source's key columns.
     pub key: Vec<String>,
+    /// A windowed source's window: its type (upper-cased) and size, if it has one.
+    pub window: Option<(String, Option<i64>)>,
 }
 
 /// What kind of join, by its inputs.
@@ -76,6 +78,9 @@ pub struct JoinStep {
     pub left_keyed: bool,
     /// A foreign-key join's left key (the left table's primary key, on its rows).
     pub left_primary_key: Option<Arc<dyn PhysicalExpr>>,
+    /// Windowed sources: per side, its rows' WINDOWSTART and WINDOWEND, which a match
+    /// must share as well as the key (the record key holds the window).
+    pub window_keys: Option<[[Arc<dyn PhysicalExpr>; 2]; 2]>,
 }
 
 /// A join of two or more sources, planned: a chain of two-way joins (left-deep, in FROM
@@ -97,6 +102,9 @@ pub struct JoinPlan {
     /// The key is ROWKEY, no source's column: the last join is FULL OUTER, or no column
     /// holds its key.
     pub synthetic_key: bool,
+    /// The name of the key column the first source's rows carry: ROWKEY, or ROWKEY_n when
+    /// a source has a column of that name (the synthetic key's name).
+    pub rowkey: String,
     /// The columns (qualified, as written) that hold the result's key: the last join's
     /// sides that are columns, and the columns that held the rows' key before it if the
     /// last join is on that key.
@@ -167,8 +175,17 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
     let sources_of = |expr: &Expr| -> Vec<usize> {
         let mut found = Vec::new();
         let _ = datafusion::sql::sqlparser::ast::visit_expressions(expr, |e: &Expr| {
-            if let Expr::CompoundIdentifier(parts) = e
-                && let Some(i) = aliases.iter().position(|a| *a == parts[0].value)
+            let qualifier = match e {
+                Expr::CompoundIdentifier(parts) => parts.first(),
+                // `t.col[1]`
+                Expr::CompoundFieldAccess { root, .. } => match root.as_ref() {
+                    Expr::Identifier(ident) => Some(ident),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some(qualifier) = qualifier
+                && let Some(i) = aliases.iter().position(|a| *a == qualifier.value)
                 && !found.contains(&i)
             {
                 found.push(i);
@@ -210,7 +227,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
                             unknown = Some(parts[0].value.clone());
                         }
                     }
-                    Expr::Identifier(_) => references += 1,
+                    Expr::Identifier(_) | Expr::CompoundFieldAccess { .. } => references += 1,
                     _ => {}
                 }
                 std::ops::ControlFlow::<()>::Continue(())
@@ -340,6 +357,49 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
                 inputs[new].name
             )));
         }
+        // Windowed sources join only windowed sources of the same kind, on their keys.
+        let windows = [&inputs[0].window, &inputs[new].window];
+        let described = |w: &Option<(String, Option<i64>)>| w.as_ref().map(|(kind, _)| kind.clone());
+        match (described(windows[0]), described(windows[1])) {
+            (None, None) => {}
+            (Some(left), Some(right)) => {
+                if (left == "SESSION") != (right == "SESSION") {
+                    return Err(PlanError(format!(
+                        "Incompatible windowed sources.\nLeft source: {left}\nRight source: {right}\nSession windowed \
+                         sources can only be joined to other session windowed sources, and may still not result in \
+                         expected behaviour as session bounds must be an exact match for the join to work\nHopping \
+                         and tumbling windowed sources can only be joined to other hopping and tumbling windowed \
+                         sources"
+                    )));
+                }
+                let on_key = |side: usize, expr: &Expr| {
+                    matches!(expr, Expr::CompoundIdentifier(parts)
+                        if inputs[side].key.len() == 1 && parts.last().is_some_and(|c| c.value == inputs[side].key[0]))
+                };
+                if windows[0] != windows[1] || !on_key(0, &oriented[0]) || !on_key(new, &oriented[1]) {
+                    let see = if windows[0] == windows[1] || !on_key(0, &oriented[0]) || !on_key(new, &oriented[1]) {
+                        " See https://github.com/confluentinc/ksql/issues/4385."
+                    } else {
+                        ""
+                    };
+                    return Err(PlanError(format!(
+                        "Implicit repartitioning of windowed sources is not supported.{see}"
+                    )));
+                }
+            }
+            (left, right) => {
+                let (windowed, other, kind) = match (left, right) {
+                    (Some(kind), None) => (0, new, kind),
+                    (None, Some(kind)) => (new, 0, kind),
+                    _ => unreachable!("both or neither are handled above"),
+                };
+                return Err(PlanError(format!(
+                    "Can not join windowed source to non-windowed source.\n`{}` is {kind} windowed\n`{}` is not \
+                     windowed",
+                    inputs[windowed].name, inputs[other].name
+                )));
+            }
+        }
         // The columns that hold the key after this join: the left side's key columns if it
         // is joined on them (else its expression, if a column), and the right side's.
         let text = |e: &Expr| e.to_string();
@@ -409,7 +469,9 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
         let typer = super::rewrite::Typer { state: &state, schema: &all, qualified: true };
         // A foreign-key join's rows are keyed by the left table's key.
         let primary = first_primary_key(&aliases, inputs);
-        let first_key = if shapes[0] == JoinShape::ForeignKey { &primary } else { &on[0][0] };
+        let mut first_key = if shapes[0] == JoinShape::ForeignKey { primary } else { on[0][0].clone() };
+        super::plan::rewrite_struct_access(&mut first_key)?;
+        let first_key = &first_key;
         typer.check(first_key).map_err(|e| PlanError(format!("Invalid join condition {first_key}: {e}")))?
     };
     // Every column may be null in a joined row (a side without a match).
@@ -417,13 +479,23 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
         schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect()
     };
     let mut first = nullable(&inputs[0].row_schema);
-    first.push(Field::new(ROWKEY, key_type, true));
+    // ROWKEY, or ROWKEY_n when a source has a column of that name.
+    let taken = |name: &str| inputs.iter().any(|i| i.row_schema.index_of(name).is_ok());
+    let mut rowkey = ROWKEY.to_string();
+    let mut n = 0;
+    while taken(&rowkey) {
+        n += 1;
+        rowkey = format!("{ROWKEY}_{n}");
+    }
+    first.push(Field::new(&rowkey, key_type, true));
     let mut schemas: Vec<SchemaRef> = vec![Arc::new(Schema::new(first))];
     schemas.extend(inputs[1..].iter().map(|i| Arc::new(Schema::new(nullable(&i.row_schema)))));
 
     key_columns.retain(|e| matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)));
     let synthetic_key = key_columns.is_empty();
-    expand_join_star(&mut standard, &aliases, inputs, synthetic_key);
+    expand_join_star(&mut standard, &aliases, inputs, synthetic_key.then_some(rowkey.as_str()));
+    let typer = super::rewrite::Typer { state: &state, schema: &all, qualified: true };
+    super::plan::expand_struct_stars(&mut standard, &typer)?;
     let (items, names) = name_join_projection(&mut standard, inputs)?;
     let items: Vec<Expr> = items.iter().map(&qualify).collect();
     let mut joined_input = qualified_schema(&aliases[0], &schemas[0])?;
@@ -497,6 +569,20 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
             }
             _ => None,
         };
+        let window_keys = if inputs[0].window.is_some() && inputs[i + 1].window.is_some() {
+            let column = |alias: &str, name: &str, schema: &datafusion::common::DFSchema| {
+                let column =
+                    datafusion::common::Column::new(Some(datafusion::common::TableReference::bare(alias)), name);
+                physical(LogicalExpr::Column(column), schema)
+            };
+            let (left, right) = (node.left.schema(), node.right.schema());
+            Some([
+                [column(&aliases[0], "WINDOWSTART", left)?, column(&aliases[0], "WINDOWEND", left)?],
+                [column(&aliases[i + 1], "WINDOWSTART", right)?, column(&aliases[i + 1], "WINDOWEND", right)?],
+            ])
+        } else {
+            None
+        };
         let left_schema: SchemaRef = Arc::new(node.left.schema().as_arrow().clone());
         let right_schema: SchemaRef = Arc::new(node.right.schema().as_arrow().clone());
         steps.push(Arc::new(JoinStep {
@@ -508,6 +594,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
             right_input: i + 1,
             left_keyed: left_keyeds[i],
             left_primary_key,
+            window_keys,
         }));
     }
     let joined_dfschema = top.schema.as_ref();
@@ -535,6 +622,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
         on,
         conditions,
         synthetic_key,
+        rowkey,
         key_columns,
         key_output: None,
     })
@@ -642,7 +730,7 @@ fn expand_join_star(
     query: &mut datafusion::sql::sqlparser::ast::Query,
     aliases: &[String],
     inputs: &[JoinInput],
-    synthetic_key: bool,
+    synthetic_key: Option<&str>,
 ) {
     let SetExpr::Select(select) = query.body.as_mut() else { return };
     let columns_of = |side: usize| -> Vec<SelectItem> {
@@ -660,8 +748,8 @@ fn expand_join_star(
         match &item {
             SelectItem::Wildcard(_) => {
                 // A synthetic key leads `SELECT *`.
-                if synthetic_key {
-                    expanded.push(SelectItem::UnnamedExpr(Expr::Identifier(Ident::new(ROWKEY))));
+                if let Some(rowkey) = synthetic_key {
+                    expanded.push(SelectItem::UnnamedExpr(Expr::Identifier(Ident::new(rowkey))));
                 }
                 for side in 0..inputs.len() {
                     expanded.extend(columns_of(side));
@@ -709,6 +797,13 @@ fn name_join_projection(
                     } else {
                         parts[1].value.clone()
                     }),
+                    // `s->f` is named after its field.
+                    Expr::BinaryOp { op: datafusion::sql::sqlparser::ast::BinaryOperator::Arrow, right, .. } => {
+                        match right.as_ref() {
+                            Expr::Identifier(field) => Some(field.value.clone()),
+                            _ => None,
+                        }
+                    }
                     _ => None,
                 };
                 let name = name.unwrap_or_else(|| {
@@ -844,7 +939,12 @@ impl Join {
             foreign_rows: HashMap::new(),
             foreign_index: HashMap::new(),
             primary_converter,
-            converter: RowConverter::new(vec![SortField::new(key_type.clone())])?,
+            converter: RowConverter::new(
+                std::iter::once(key_type.clone())
+                    .chain(step.window_keys.iter().flat_map(|_| [DataType::Int64, DataType::Int64]))
+                    .map(SortField::new)
+                    .collect(),
+            )?,
             key_type,
             plan,
             step,
@@ -895,7 +995,14 @@ impl Join {
             });
         }
         rows = RecordBatch::try_new(plan.sides[side].clone(), columns)?;
-        let keys = self.converter.convert_columns(std::slice::from_ref(&key))?;
+        // A windowed source's rows match on their window too.
+        let mut key_columns = vec![key.clone()];
+        if let Some(windows) = &plan.window_keys {
+            for bound in &windows[side] {
+                key_columns.push(bound.evaluate(&rows)?.into_array(n)?);
+            }
+        }
+        let keys = self.converter.convert_columns(&key_columns)?;
         let times = batch.timestamps_ms.as_primitive::<Int64Type>().clone();
         let deleted = |i: usize| batch.tombstones.as_ref().is_some_and(|t| t.value(i));
         let mut results: Vec<Joined> = Vec::new();
@@ -1253,7 +1360,7 @@ impl Join {
         let right = datafusion::arrow::compute::concat_batches(&step.sides[1], &rights)?;
         let mut columns = left.columns().to_vec();
         // ROWKEY is this join's key (a right or full outer join's, even without a left row).
-        if let Ok(at) = step.sides[0].index_of(ROWKEY) {
+        if let Ok(at) = step.sides[0].index_of(&self.plan.rowkey) {
             let parts: Vec<&dyn Array> = keys.iter().map(|k| k.as_ref()).collect();
             let key = datafusion::arrow::compute::concat(&parts)?;
             let wanted = step.sides[0].field(at).data_type();
@@ -1297,7 +1404,7 @@ impl Join {
             .collect::<Result<Vec<_>, _>>()?;
         // The key column holds the join key, whichever side's column it is named after.
         if let Some(k) = plan.key_output
-            && let Some(rowkey) = joined.column_by_name(ROWKEY)
+            && let Some(rowkey) = joined.column_by_name(&plan.rowkey)
         {
             let wanted = plan.output.field(k).data_type();
             projected[k] = if rowkey.data_type() == wanted {
@@ -1307,11 +1414,17 @@ impl Join {
             };
         }
         let tombstones = deleted.iter().any(|d| *d).then(|| BooleanArray::from(deleted));
+        // Windowed sources' results keep the first source's windows (its columns lead).
+        let windows =
+            match (&step.window_keys, joined.column_by_name("WINDOWSTART"), joined.column_by_name("WINDOWEND")) {
+                (Some(_), Some(start), Some(end)) => Some((start.clone(), end.clone())),
+                _ => None,
+            };
         out.push(TimedBatch {
             rows: RecordBatch::try_new(plan.output.clone(), projected)?,
             timestamps_ms: Arc::new(Int64Array::from(times)),
             tombstones,
-            windows: None,
+            windows,
             replay,
             input: 0,
         });

@@ -1140,6 +1140,20 @@ fn normalise_one(expr: &mut Expr) {
     match expr {
         Expr::Identifier(ident) => upper(ident),
         Expr::CompoundIdentifier(idents) => idents.iter_mut().for_each(upper),
+        // A "function" without parentheses (`USER`, `i.user`) is a column: ksqlDB has no
+        // niladic functions.
+        Expr::Function(function)
+            if matches!(function.args, datafusion::sql::sqlparser::ast::FunctionArguments::None)
+                && function.over.is_none()
+                && function.filter.is_none() =>
+        {
+            let mut idents: Vec<Ident> = function.name.0.iter().filter_map(|part| part.as_ident().cloned()).collect();
+            idents.iter_mut().for_each(upper);
+            *expr = match idents.len() {
+                1 => Expr::Identifier(idents.remove(0)),
+                _ => Expr::CompoundIdentifier(idents),
+            };
+        }
         Expr::Function(function) => {
             for part in function.name.0.iter_mut() {
                 if let ObjectNamePart::Identifier(ident) = part

@@ -473,7 +473,7 @@ impl Session {
         sink_name: &str,
         sources: Vec<Arc<Source>>,
     ) -> Result<PlannedQuery, SessionError> {
-        use crate::engine::join::{JoinInput, JoinShape, ROWKEY, plan_join};
+        use crate::engine::join::{JoinInput, JoinShape, plan_join};
         if !query.partition_by.is_empty() {
             return Err(refusal("PARTITION BY of a join is not supported yet (issue 5)".into()));
         }
@@ -502,6 +502,7 @@ impl Session {
                 star: s.columns.iter().map(|c| c.name.clone()).collect(),
                 table: s.kind == SourceKind::Table,
                 key: s.columns.iter().filter(|c| c.role == ColumnRole::Key).map(|c| c.name.clone()).collect(),
+                window: s.window(),
             })
             .collect();
         let mut plan = plan_join(query, &inputs).await.map_err(|e| refusal(e.0))?;
@@ -543,9 +544,10 @@ impl Session {
         let synthetic = plan.synthetic_key;
         let text = |e: &Expr| strip_quotes(&unqualified_if_bare(e));
         let wanted: Vec<String> =
-            if synthetic { vec![ROWKEY.into()] } else { plan.key_columns.iter().map(text).collect() };
+            if synthetic { vec![plan.rowkey.clone()] } else { plan.key_columns.iter().map(text).collect() };
         let mut keys = vec![None; plan.items.len()];
-        match plan.items.iter().position(|item| wanted.contains(&text(item))) {
+        // The first key column in the projection, the left side's first.
+        match wanted.iter().find_map(|w| plan.items.iter().position(|item| text(item) == *w)) {
             Some(i) => {
                 // The key column once: the same expression again under another name is refused.
                 let again: Vec<usize> =
@@ -568,7 +570,7 @@ impl Session {
                     _ => wanted.concat(),
                 };
                 let (what, example) = if synthetic {
-                    ("join expression ROWKEY".to_string(), ROWKEY.to_string())
+                    (format!("join expression {}", plan.rowkey), plan.rowkey.clone())
                 } else {
                     let plural = if wanted.len() > 1 { "s" } else { "" };
                     (format!("join expression{plural} {shown}"), wanted[0].clone())
@@ -578,10 +580,11 @@ impl Session {
                      `{sink_name}` must include the {what} in its projection (eg, SELECT {example}...)."
                 );
                 if synthetic {
-                    message.push_str(
-                        "\nROWKEY was added as a synthetic key column because the join criteria did not match any \
+                    message.push_str(&format!(
+                        "\n{} was added as a synthetic key column because the join criteria did not match any \
                          source column. This expression must be included in the projection and may be aliased.",
-                    );
+                        plan.rowkey
+                    ));
                 }
                 return Err(refusal(message));
             }
@@ -628,8 +631,9 @@ impl Session {
                 properties.insert("WINDOW_SIZE".into(), format!("{} MILLISECONDS", windows.size_ms));
             }
         }
-        // A windowed stream's rows keep their windows through a projection (not re-keyed).
-        if let Planned::Stateless(_) = &planned.plan
+        // A windowed stream's rows keep their windows through a projection (not re-keyed),
+        // and through a join of windowed sources.
+        if matches!(&planned.plan, Planned::Stateless(_) | Planned::Join(_))
             && create.query.partition_by.is_empty()
             && input.window_key_bytes() > 0
         {
