@@ -114,11 +114,16 @@ async fn drive(log: &Arc<dyn Log>, session: &mut Session, case: &TestCase) -> Ou
     }
     let partitions: BTreeMap<String, u32> =
         node.topics.iter().map(|t| (t.name.clone(), t.partitions.unwrap_or(1))).collect();
+    // ksqlDB runs a case's statements as one script, a line each: each statement is run on
+    // the line it would have there, so that positions in messages match.
+    let mut line = 0;
     for statement in &node.statements {
         if let Err(e) = create_source_topics(log.as_ref(), statement, &partitions).await {
             return Outcome::Fail(format!("cannot create the topic of '{statement}': {e}"));
         }
-        if let Err(e) = session.execute(statement, &mut ignore).await {
+        let placed = format!("{}{statement}", "\n".repeat(line));
+        line += 1 + statement.matches('\n').count();
+        if let Err(e) = session.execute(&placed, &mut ignore).await {
             return refused(case, &e);
         }
     }

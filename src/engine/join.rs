@@ -243,11 +243,22 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
                      must contain references from exactly one source."
                 )));
             }
+        }
+        for side in &written {
+            // Where the expression is in the statement, as ksqlDB says it.
+            let at = {
+                let span = datafusion::sql::sqlparser::ast::Spanned::span(side);
+                if span.start.line > 0 {
+                    format!("Line: {}, Col: {}: ", span.start.line, span.start.column)
+                } else {
+                    String::new()
+                }
+            };
             let typer = super::rewrite::Typer { state: &state, schema: &all, qualified: true };
             let has_arrow = side.to_string().contains("->");
             if !has_arrow && let Err(why) = typer.check(side) {
                 if why.contains("No field named") {
-                    return Err(PlanError(format!("JOIN ON column '{side}' cannot be resolved.")));
+                    return Err(PlanError(format!("{at}JOIN ON column '{side}' cannot be resolved.")));
                 }
                 if let Some(rest) = why.split("Ambiguous reference to unqualified field ").nth(1) {
                     let column = rest.split_whitespace().next().unwrap_or(rest).trim_matches('"');
@@ -257,7 +268,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
                         .map(|i| i.name.as_str())
                         .collect();
                     return Err(PlanError(format!(
-                        "Column '{column}' is ambiguous. Could be {}.",
+                        "Exception while preparing statement: {at}Column '{column}' is ambiguous. Could be {}.",
                         owners.iter().map(|o| format!("{o}.{column}")).collect::<Vec<_>>().join(" or ")
                     )));
                 }
@@ -290,6 +301,19 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
         }
         let typer = super::rewrite::Typer { state: &state, schema: &all, qualified: true };
         let is_column = |e: &Expr| matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
+        // A key holding a map (at any depth) is refused, as for any key column.
+        if let Expr::CompoundIdentifier(parts) = &oriented[0]
+            && let Ok(data_type) = typer.check(&oriented[0])
+            && contains_map(&data_type)
+        {
+            let name = parts.iter().map(|p| p.value.as_str()).collect::<Vec<_>>().join("_");
+            return Err(PlanError(format!(
+                "Map keys, including types that contain maps, are not supported as they may lead to unexpected \
+                 behavior due to inconsistent serialization. Key column name: `{name}`. Column type: {}. See \
+                 https://github.com/confluentinc/ksql/issues/6621 for more.",
+                crate::sql::types::ksql_type_name(&data_type)
+            )));
+        }
         if oriented.iter().all(is_column)
             && let (Ok(left), Ok(right)) = (typer.check(&oriented[0]), typer.check(&oriented[1]))
             && left != right
@@ -632,6 +656,16 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
 fn first_primary_key(aliases: &[String], inputs: &[JoinInput]) -> Expr {
     let column = inputs[0].key.first().cloned().unwrap_or_else(|| ROWKEY.to_string());
     Expr::CompoundIdentifier(vec![Ident::new(aliases[0].clone()), Ident::new(column)])
+}
+
+/// Whether a type is or holds a map.
+fn contains_map(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Map(..) => true,
+        DataType::List(item) => contains_map(item.data_type()),
+        DataType::Struct(fields) => fields.iter().any(|f| contains_map(f.data_type())),
+        _ => false,
+    }
 }
 
 /// A plan below any subquery aliases.

@@ -142,10 +142,11 @@ impl Session {
                 continue;
             };
             let text = self.substitute(&current.text[range], start)?;
-            let statement = parse_one(&text).map_err(|mut e| {
+            let mut statement = parse_one(&text).map_err(|mut e| {
                 e.statement = Some(format!("{};", text.trim().trim_end_matches(';')));
                 SessionError::Parse(shift(e, start))
             })?;
+            shift_spans(&mut statement, start);
             // What other processes changed in the catalog meanwhile applies first.
             self.catch_up().await?;
             if let Statement::RunScript { path } = &statement {
@@ -398,6 +399,37 @@ impl Script {
 }
 
 /// Moves a position within a statement to its position within the script.
+/// Moves the positions of a statement's query's names from the statement's text to the
+/// script's, so that planning errors say where in the script they are.
+fn shift_spans(statement: &mut Statement, start: Location) {
+    use datafusion::sql::sqlparser::ast::{Expr, Ident, visit_expressions_mut};
+    let query = match statement {
+        Statement::Select(query) => query,
+        Statement::CreateAsSelect(create) => &mut create.query,
+        Statement::InsertInto(insert) => &mut insert.query,
+        _ => return,
+    };
+    let shift = |ident: &mut Ident| {
+        for location in [&mut ident.span.start, &mut ident.span.end] {
+            if location.line == 0 {
+                continue; // no position
+            }
+            if location.line == 1 {
+                location.column += start.column.saturating_sub(1);
+            }
+            location.line += start.line.saturating_sub(1);
+        }
+    };
+    let _ = visit_expressions_mut(&mut query.query, |expr: &mut Expr| {
+        match expr {
+            Expr::Identifier(ident) => shift(ident),
+            Expr::CompoundIdentifier(parts) => parts.iter_mut().for_each(shift),
+            _ => {}
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+}
+
 fn shift(mut error: ParseError, start: Location) -> ParseError {
     if error.line == 1 {
         error.column += start.column - 1;
