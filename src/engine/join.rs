@@ -658,6 +658,12 @@ fn first_primary_key(aliases: &[String], inputs: &[JoinInput]) -> Expr {
     Expr::CompoundIdentifier(vec![Ident::new(aliases[0].clone()), Ident::new(column)])
 }
 
+/// Row `i` of `rows` as a batch of its own (its own buffers, not a slice of the batch's).
+fn owned_row(rows: &RecordBatch, i: usize) -> Result<RecordBatch, PlanError> {
+    let index = datafusion::arrow::array::UInt32Array::from(vec![u32::try_from(i).unwrap_or(u32::MAX)]);
+    Ok(datafusion::arrow::compute::take_record_batch(rows, &index)?)
+}
+
 /// Whether a type is or holds a map.
 fn contains_map(data_type: &DataType) -> bool {
     match data_type {
@@ -931,6 +937,23 @@ struct ForeignRow {
     foreign: Option<OwnedRow>,
 }
 
+/// A join operator's state, as Arrow batches: per side, its stored rows (the side's columns,
+/// then `__store`: 0 a table row, 1 a stream row in the window, 2 a row waiting for its window
+/// to close, 3 a foreign-key join's left row; `__time`, `__sequence` and `__matched`), and the
+/// clocks. Keys are not stored: restoring computes them from the rows again.
+#[derive(Debug, Clone)]
+pub struct JoinSnapshot {
+    pub sides: [RecordBatch; 2],
+    pub store_time: [i64; 2],
+    pub sequence: u64,
+    pub stream_time: i64,
+}
+
+const STORE_TABLE: i8 = 0;
+const STORE_BUFFER: i8 = 1;
+const STORE_PENDING: i8 = 2;
+const STORE_FOREIGN: i8 = 3;
+
 /// The join operator: one step of the chain (the last one applies WHERE and the projection).
 pub struct Join {
     plan: Arc<JoinPlan>,
@@ -993,6 +1016,150 @@ impl Join {
         })
     }
 
+    /// The bytes of the rows the operator holds (tables, windows and waiting rows).
+    pub fn state_bytes(&self) -> usize {
+        let rows = |r: &Row| r.row.get_array_memory_size();
+        self.tables.iter().flat_map(|t| t.values()).map(rows).sum::<usize>()
+            + self.buffers.iter().flat_map(|b| b.values()).flatten().map(|b| rows(&b.row)).sum::<usize>()
+            + self.pending.iter().map(|p| rows(&p.row)).sum::<usize>()
+            + self.foreign_rows.values().map(|f| rows(&f.row)).sum::<usize>()
+    }
+
+    /// The operator's state (see [`JoinSnapshot`]).
+    pub fn snapshot(&self) -> Result<JoinSnapshot, PlanError> {
+        guarded(|| {
+            let mut sides = Vec::with_capacity(2);
+            for side in 0..2 {
+                // (store, row, sequence, matched)
+                let mut entries: Vec<(i8, &Row, u64, bool)> = Vec::new();
+                entries.extend(self.tables[side].values().map(|r| (STORE_TABLE, r, 0, false)));
+                for rows in self.buffers[side].values() {
+                    entries.extend(rows.iter().map(|b| (STORE_BUFFER, &b.row, b.sequence, b.matched)));
+                }
+                entries.extend(
+                    self.pending.iter().filter(|p| p.side == side).map(|p| (STORE_PENDING, &p.row, p.sequence, false)),
+                );
+                if side == 0 {
+                    entries.extend(self.foreign_rows.values().map(|f| (STORE_FOREIGN, &f.row, 0, false)));
+                }
+                sides.push(self.snapshot_side(side, &entries)?);
+            }
+            let [left, right]: [RecordBatch; 2] =
+                sides.try_into().map_err(|_| PlanError("a join has two sides".into()))?;
+            Ok(JoinSnapshot {
+                sides: [left, right],
+                store_time: self.store_time,
+                sequence: self.sequence,
+                stream_time: self.stream_time,
+            })
+        })?
+    }
+
+    fn snapshot_side(&self, side: usize, entries: &[(i8, &Row, u64, bool)]) -> Result<RecordBatch, PlanError> {
+        use datafusion::arrow::array::Int8Array;
+        let schema = &self.step.sides[side];
+        let rows: Vec<&RecordBatch> = entries.iter().map(|e| &e.1.row).collect();
+        let mut columns = datafusion::arrow::compute::concat_batches(schema, rows)?.columns().to_vec();
+        columns.push(Arc::new(Int8Array::from(entries.iter().map(|e| e.0).collect::<Vec<_>>())));
+        columns.push(Arc::new(Int64Array::from(entries.iter().map(|e| e.1.time).collect::<Vec<_>>())));
+        columns.push(Arc::new(Int64Array::from(entries.iter().map(|e| e.2 as i64).collect::<Vec<_>>())));
+        columns.push(Arc::new(BooleanArray::from(entries.iter().map(|e| e.3).collect::<Vec<_>>())));
+        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(Field::new("__store", DataType::Int8, false));
+        fields.push(Field::new("__time", DataType::Int64, false));
+        fields.push(Field::new("__sequence", DataType::Int64, false));
+        fields.push(Field::new("__matched", DataType::Boolean, false));
+        Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+    }
+
+    /// Takes the state of a [`JoinSnapshot`] of the same join step (replacing any held).
+    pub fn restore(&mut self, snapshot: &JoinSnapshot) -> Result<(), PlanError> {
+        guarded(|| {
+            self.tables = [HashMap::new(), HashMap::new()];
+            self.buffers = [HashMap::new(), HashMap::new()];
+            self.pending.clear();
+            self.foreign_rows.clear();
+            self.foreign_index.clear();
+            for (side, batch) in snapshot.sides.iter().enumerate() {
+                self.restore_side(side, batch)?;
+            }
+            for buffer in self.buffers.iter_mut().flat_map(|b| b.values_mut()) {
+                buffer.make_contiguous().sort_by_key(|b| b.sequence);
+            }
+            self.pending.sort_by_key(|p| p.sequence);
+            self.store_time = snapshot.store_time;
+            self.sequence = snapshot.sequence;
+            self.stream_time = snapshot.stream_time;
+            Ok(())
+        })?
+    }
+
+    fn restore_side(&mut self, side: usize, batch: &RecordBatch) -> Result<(), PlanError> {
+        let schema = self.step.sides[side].clone();
+        let width = schema.fields().len();
+        if batch.num_columns() != width + 4 {
+            return Err(PlanError("the snapshot is not of this join".into()));
+        }
+        let rows = RecordBatch::try_new(schema, batch.columns()[..width].to_vec())?;
+        let n = rows.num_rows();
+        if n == 0 {
+            return Ok(());
+        }
+        let store = batch.column(width).as_primitive::<datafusion::arrow::datatypes::Int8Type>().clone();
+        let time = batch.column(width + 1).as_primitive::<Int64Type>().clone();
+        let sequence = batch.column(width + 2).as_primitive::<Int64Type>().clone();
+        let matched = batch.column(width + 3).as_boolean().clone();
+        // The keys, computed as `update` computes them.
+        let step = Arc::clone(&self.step);
+        let key = step.keys[side].evaluate(&rows)?.into_array(n)?;
+        let key = if key.data_type() == &self.key_type {
+            key
+        } else {
+            datafusion::arrow::compute::cast(&key, &self.key_type)?
+        };
+        let mut key_columns = vec![key.clone()];
+        if let Some(windows) = &step.window_keys {
+            for bound in &windows[side] {
+                key_columns.push(bound.evaluate(&rows)?.into_array(n)?);
+            }
+        }
+        let keys = self.converter.convert_columns(&key_columns)?;
+        let primary = match (&step.left_primary_key, side) {
+            (Some(primary), 0) => Some(primary.evaluate(&rows)?.into_array(n)?),
+            _ => None,
+        };
+        for i in 0..n {
+            let row = Row { row: owned_row(&rows, i)?, time: time.value(i) };
+            let id = keys.row(i).owned();
+            let sequence = u64::try_from(sequence.value(i)).unwrap_or(0);
+            match store.value(i) {
+                STORE_TABLE => {
+                    self.tables[side].insert(id, row);
+                }
+                STORE_BUFFER => self.buffers[side].entry(id).or_default().push_back(Buffered {
+                    row,
+                    matched: matched.value(i),
+                    sequence,
+                }),
+                STORE_PENDING => self.pending.push(Pending { side, sequence, row, key: key.slice(i, 1) }),
+                STORE_FOREIGN => {
+                    let (Some(primary), Some(converter)) = (&primary, &self.primary_converter) else {
+                        return Err(PlanError("the snapshot is not of this join".into()));
+                    };
+                    let pk = primary.slice(i, 1);
+                    let pk_id = converter.convert_columns(std::slice::from_ref(&pk))?.row(0).owned();
+                    let foreign = (!key.is_null(i)).then_some(id);
+                    if let Some(fk) = &foreign {
+                        self.foreign_index.entry(fk.clone()).or_default().insert(pk_id.clone());
+                    }
+                    self.foreign_rows.insert(pk_id, ForeignRow { row, key: pk, foreign });
+                }
+                other => return Err(PlanError(format!("unknown join store {other} in the snapshot"))),
+            }
+        }
+        Ok(())
+    }
+
     fn update(&mut self, batch: TimedBatch, out: &mut Vec<TimedBatch>) -> Result<(), PlanError> {
         // Rows for a later step pass through.
         if batch.input != 0 && batch.input != self.step.right_input {
@@ -1042,7 +1209,7 @@ impl Join {
         let mut results: Vec<Joined> = Vec::new();
         if plan.shape == JoinShape::ForeignKey {
             for i in 0..n {
-                let row = Row { row: rows.slice(i, 1), time: times.value(i) };
+                let row = Row { row: owned_row(&rows, i)?, time: times.value(i) };
                 match &primary {
                     Some(primary) => self.foreign_left(primary, i, &key, &keys, row, deleted(i), &mut results)?,
                     None if key.is_null(i) => {}
@@ -1054,8 +1221,12 @@ impl Join {
             }
             return self.emit(results, batch.replay, out);
         }
+        // Rows kept in a store are copied out of the batch (a slice would keep all of the
+        // batch alive as long as the row); a stream's rows looking a table up are not kept.
+        let kept = !(plan.shape == JoinShape::StreamTable && side == 0);
         for i in 0..n {
-            let row = Row { row: rows.slice(i, 1), time: times.value(i) };
+            let row = if kept { owned_row(&rows, i)? } else { rows.slice(i, 1) };
+            let row = Row { row, time: times.value(i) };
             let k = key.slice(i, 1);
             match plan.shape {
                 JoinShape::StreamTable => {

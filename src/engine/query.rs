@@ -326,7 +326,7 @@ async fn read_source(
         state.records_read.fetch_add(count as u64, Ordering::Relaxed);
         let mut progress: BTreeMap<u32, u64> = BTreeMap::new();
         // Decoded pieces in fetch order, each with its input and whether it is replayed.
-        let mut pieces: Vec<(usize, bool, crate::engine::source::DecodedRows)> = Vec::with_capacity(fetches.len());
+        let mut pieces: Vec<(u32, bool, crate::engine::source::DecodedRows)> = Vec::with_capacity(fetches.len());
         for (stream, records) in &fetches {
             if let Some(last) = records.last() {
                 progress.insert(*stream, last.offset + 1);
@@ -348,13 +348,23 @@ async fn read_source(
                     }
                 }
                 if rows.batch.num_rows() > 0 {
-                    pieces.push((i, replay, rows));
+                    pieces.push((*stream, replay, rows));
                 }
             }
         }
         // Replayed rows first (they come before the commit); then, per input, one batch of
         // each run of pieces, in the order they were read.
         pieces.sort_by_key(|(_, replay, _)| !*replay);
+        // A join's inputs are taken in event-time order, as Kafka Streams takes a task's
+        // partitions: a table's earlier rows are there when a stream's later rows look them up.
+        let pieces: Vec<(usize, bool, crate::engine::source::DecodedRows)> = if inputs.len() > 1 {
+            let (replayed, live): (Vec<_>, Vec<_>) = pieces.into_iter().partition(|(_, replay, _)| *replay);
+            let mut merged = merge_by_time(replayed).map_err(TaskError::from)?;
+            merged.extend(merge_by_time(live).map_err(TaskError::from)?);
+            merged
+        } else {
+            pieces.into_iter().map(|(stream, replay, rows)| (split_stream_id(stream).0, replay, rows)).collect()
+        };
         let mut batches: Vec<TimedBatch> = Vec::new();
         let mut run: Vec<crate::engine::source::DecodedRows> = Vec::new();
         let mut run_key: Option<(usize, bool)> = None;
@@ -389,6 +399,63 @@ async fn read_source(
 }
 
 /// One batch of the decoded pieces of one input (their tombstone marks included).
+/// Pieces of several partitions (by stream id, each partition's in offset order) as pieces
+/// in event-time order: the partition whose next row is earliest goes first, for as long as
+/// its rows are no later than every other partition's next row (ties to the earlier-read one).
+/// Returns each piece with its input.
+fn merge_by_time(
+    pieces: Vec<(u32, bool, crate::engine::source::DecodedRows)>,
+) -> Result<Vec<(usize, bool, crate::engine::source::DecodedRows)>, crate::format::FormatError> {
+    use crate::engine::source::DecodedRows;
+    use crate::log::follower::split_stream_id;
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::Int64Type;
+    use std::collections::VecDeque;
+    // Each partition's pieces, in order, with a cursor into the first.
+    let mut queues: Vec<(u32, bool, VecDeque<DecodedRows>, usize)> = Vec::new();
+    for (stream, replay, rows) in pieces {
+        match queues.iter_mut().find(|q| q.0 == stream) {
+            Some(queue) => queue.2.push_back(rows),
+            None => queues.push((stream, replay, VecDeque::from([rows]), 0)),
+        }
+    }
+    let time_at = |rows: &DecodedRows, i: usize| -> Result<i64, crate::format::FormatError> {
+        let column = rows.batch.column(rows.batch.schema().index_of("ROWTIME")?).clone();
+        let times = column.as_primitive::<Int64Type>();
+        Ok(if times.is_null(i) { i64::MIN } else { times.value(i) })
+    };
+    let mut out = Vec::new();
+    loop {
+        let mut heads: Vec<(usize, i64)> = Vec::with_capacity(queues.len());
+        for (q, queue) in queues.iter().enumerate() {
+            if let Some(front) = queue.2.front() {
+                heads.push((q, time_at(front, queue.3)?));
+            }
+        }
+        let Some(&(chosen, _)) = heads.iter().min_by_key(|(q, time)| (*time, *q)) else { break };
+        let others = heads.iter().filter(|(q, _)| *q != chosen).map(|(_, t)| *t).min().unwrap_or(i64::MAX);
+        let (stream, replay, queue, cursor) = &mut queues[chosen];
+        let Some(front) = queue.front() else { break };
+        let mut end = *cursor + 1;
+        while end < front.batch.num_rows() && time_at(front, end)? <= others {
+            end += 1;
+        }
+        let length = end - *cursor;
+        let piece = DecodedRows {
+            batch: front.batch.slice(*cursor, length),
+            tombstones: front.tombstones.as_ref().map(|t| t.slice(*cursor, length)),
+            errors: Vec::new(),
+        };
+        out.push((split_stream_id(*stream).0, *replay, piece));
+        *cursor = end;
+        if end == front.batch.num_rows() {
+            queue.pop_front();
+            *cursor = 0;
+        }
+    }
+    Ok(out)
+}
+
 fn combine(
     pieces: Vec<crate::engine::source::DecodedRows>,
     input: usize,

@@ -3,6 +3,7 @@
 
 mod cli;
 mod conformance;
+mod joins;
 mod log;
 mod over;
 mod persistent;

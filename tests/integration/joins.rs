@@ -1,0 +1,266 @@
+//! Joins: the examples in `queries/` (enrichment, orders with shipments) give the results a
+//! ksqlDB user expects, whichever topic was written first; a join query rebuilds its state
+//! after a restart without writing anything twice; and a join operator's state, snapshot
+//! mid-stream and restored into a fresh operator, continues as if nothing happened.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use eddy::engine::join::{Join, JoinInput, plan_join};
+use eddy::engine::operator::{Operator, TimedBatch};
+use eddy::log::{EmbeddedLog, Log, Record};
+use eddy::session::{Session, StatementResult};
+use eddy::sql::ast::Statement;
+
+async fn session(dir: &std::path::Path) -> (Arc<dyn Log>, Session) {
+    let log: Arc<dyn Log> = Arc::new(EmbeddedLog::open(dir).unwrap());
+    let mut session = Session::open(Arc::clone(&log)).await.unwrap();
+    session.set_until_idle(true);
+    (log, session)
+}
+
+async fn run(session: &mut Session, script: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    session.execute(script, &mut |r: StatementResult| out.push(r.to_string())).await.unwrap();
+    out
+}
+
+fn example(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("queries").join(name);
+    std::fs::read_to_string(path).unwrap()
+}
+
+async fn records(log: &dyn Log, topic: &str) -> Vec<Record> {
+    let mut all = Vec::new();
+    for partition in 0..log.partition_count(topic).await.unwrap() {
+        all.extend(log.read(topic, partition, 0, usize::MAX / 2).await.unwrap().records);
+    }
+    all
+}
+
+fn text(bytes: &Option<bytes::Bytes>) -> String {
+    bytes.as_deref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_else(|| "<null>".into())
+}
+
+/// `key value` of each record.
+fn lines(records: &[Record]) -> Vec<String> {
+    records.iter().map(|r| format!("{} {}", text(&r.key), text(&r.value))).collect()
+}
+
+#[tokio::test]
+async fn page_views_pick_up_their_users_row_as_of_the_views_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, mut s) = session(dir.path()).await;
+    run(&mut s, &example("pageview-enrichment.sql")).await;
+    s.wait_until_idle().await.unwrap();
+    // The views were written before the users: the join reads both in event-time order.
+    assert_eq!(
+        lines(&records(log.as_ref(), "ENRICHED_VIEWS").await),
+        [
+            r#"alice {"NAME":"Alice","REGION":"EU","PAGE":"/home","DURATION_MS":1200}"#,
+            r#"bob {"NAME":"Bob","REGION":"US","PAGE":"/cart","DURATION_MS":800}"#,
+            r#"carol {"NAME":null,"REGION":null,"PAGE":"/home","DURATION_MS":300}"#,
+            r#"alice {"NAME":"Alice","REGION":"US","PAGE":"/checkout","DURATION_MS":2500}"#,
+        ]
+    );
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn orders_join_shipments_within_the_hour_and_the_others_wait_for_their_window_to_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, mut s) = session(dir.path()).await;
+    run(&mut s, &example("orders-shipments.sql")).await;
+    s.wait_until_idle().await.unwrap();
+    let out = records(log.as_ref(), "SHIPPED_ORDERS").await;
+    assert_eq!(
+        lines(&out),
+        [
+            r#"o-1 {"CUSTOMER":"alice","TOTAL":25.5,"CARRIER":"DHL","ORDERED":"09:00","SHIPPED":"09:30"}"#,
+            r#"o-3 {"CUSTOMER":"carol","TOTAL":99.9,"CARRIER":"FedEx","ORDERED":"09:20","SHIPPED":"09:50"}"#,
+            // Emitted when the 11:00 shipment moved stream time past 09:10 + 1 h + 10 min.
+            r#"o-2 {"CUSTOMER":"bob","TOTAL":12.0,"CARRIER":null,"ORDERED":"09:10","SHIPPED":null}"#,
+        ]
+    );
+    // A joined result is stamped with the later of its rows' times; a null-padded one with its row's.
+    let minutes = |r: &Record| (r.timestamp_ms - 1_767_225_600_000) / 60_000 - 9 * 60;
+    assert_eq!(out.iter().map(minutes).collect::<Vec<_>>(), [30, 50, 10]);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_join_rebuilds_its_state_after_a_restart_without_writing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (_log, mut s) = session(dir.path()).await;
+        run(&mut s, &example("pageview-enrichment.sql")).await;
+        s.wait_until_idle().await.unwrap();
+        s.shutdown().await;
+    }
+    let (log, mut s) = session(dir.path()).await;
+    let before = records(log.as_ref(), "ENRICHED_VIEWS").await.len();
+    // Bob's row came before the restart: the join must still have it.
+    run(&mut s, "INSERT INTO views (ROWTIME, user_id, page, duration_ms) VALUES (1767226000000, 'bob', '/again', 5);")
+        .await;
+    s.wait_until_idle().await.unwrap();
+    let after = records(log.as_ref(), "ENRICHED_VIEWS").await;
+    assert_eq!(after.len(), before + 1, "only the new view's result is written");
+    assert_eq!(lines(&after[before..]), [r#"bob {"NAME":"Bob","REGION":"US","PAGE":"/again","DURATION_MS":5}"#]);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_table_joins_another_on_a_foreign_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, mut s) = session(dir.path()).await;
+    run(
+        &mut s,
+        "SET 'auto.offset.reset' = 'earliest';
+         CREATE TABLE customers (id STRING PRIMARY KEY, name STRING) WITH (KAFKA_TOPIC='customers', VALUE_FORMAT='JSON', PARTITIONS=1);
+         CREATE TABLE orders (id STRING PRIMARY KEY, customer_id STRING, total DOUBLE) WITH (KAFKA_TOPIC='orders', VALUE_FORMAT='JSON', PARTITIONS=1);
+         CREATE TABLE order_names AS SELECT o.id AS id, c.name AS name, o.total AS total
+           FROM orders o JOIN customers c ON o.customer_id = c.id;
+         INSERT INTO customers (ROWTIME, id, name) VALUES (1, 'c1', 'alice');
+         INSERT INTO orders (ROWTIME, id, customer_id, total) VALUES (2, 'o10', 'c1', 5.0);
+         INSERT INTO orders (ROWTIME, id, customer_id, total) VALUES (3, 'o11', 'c1', 7.5);
+         INSERT INTO customers (ROWTIME, id, name) VALUES (4, 'c1', 'Alice');
+         INSERT INTO orders (ROWTIME, id, customer_id, total) VALUES (5, 'o11', 'c2', 7.5);",
+    )
+    .await;
+    s.wait_until_idle().await.unwrap();
+    assert_eq!(
+        lines(&records(log.as_ref(), "ORDER_NAMES").await),
+        [
+            r#"o10 {"NAME":"alice","TOTAL":5.0}"#,
+            r#"o11 {"NAME":"alice","TOTAL":7.5}"#,
+            // A customer's change reaches every order naming it.
+            r#"o10 {"NAME":"Alice","TOTAL":5.0}"#,
+            r#"o11 {"NAME":"Alice","TOTAL":7.5}"#,
+            // Order o11 now names a customer there is none of: an inner join deletes it.
+            "o11 <null>",
+        ]
+    );
+    s.shutdown().await;
+}
+
+/// `(ID INT KEY, V INT)` rows with the pseudo columns, as a source's rows are.
+fn row_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("ID", DataType::Int32, true),
+        Field::new("V", DataType::Int32, true),
+        Field::new("ROWTIME", DataType::Int64, false),
+        Field::new("ROWPARTITION", DataType::Int32, false),
+        Field::new("ROWOFFSET", DataType::Int64, false),
+    ]))
+}
+
+/// One record per batch: (input, id, v, time); `v` None is a tombstone.
+fn batches(events: &[(usize, i32, Option<i32>, i64)]) -> Vec<TimedBatch> {
+    events
+        .iter()
+        .enumerate()
+        .map(|(offset, (input, id, v, time))| {
+            let columns: Vec<ArrayRef> = vec![
+                Arc::new(Int32Array::from(vec![*id])),
+                Arc::new(Int32Array::from(vec![*v])),
+                Arc::new(Int64Array::from(vec![*time])),
+                Arc::new(Int32Array::from(vec![0])),
+                Arc::new(Int64Array::from(vec![offset as i64])),
+            ];
+            let rows = RecordBatch::try_new(row_schema(), columns).unwrap();
+            TimedBatch {
+                timestamps_ms: rows.column(2).clone(),
+                rows,
+                tombstones: v.is_none().then(|| BooleanArray::from(vec![true])),
+                windows: None,
+                replay: false,
+                input: *input,
+            }
+        })
+        .collect()
+}
+
+async fn join(sql: &str, tables: [bool; 2]) -> Join {
+    let Statement::Select(query) = eddy::sql::parse_one(sql).unwrap() else { panic!("not a query") };
+    let inputs: Vec<JoinInput> = ["L", "R"]
+        .iter()
+        .zip(tables)
+        .map(|(name, table)| JoinInput {
+            name: name.to_string(),
+            row_schema: row_schema(),
+            star: vec!["ID".into(), "V".into()],
+            table,
+            key: vec!["ID".into()],
+            window: None,
+        })
+        .collect();
+    let plan = plan_join(&query, &inputs).await.unwrap();
+    Join::try_new(Arc::new(plan), 0, "test".into()).unwrap()
+}
+
+/// Every output row as text with its time, deletions marked.
+fn results(operator: &mut Join, input: Vec<TimedBatch>) -> Vec<String> {
+    let mut lines = Vec::new();
+    for batch in input {
+        let mut out = Vec::new();
+        operator.process(batch, &mut out).unwrap();
+        for batch in out {
+            let formatted =
+                datafusion::arrow::util::pretty::pretty_format_batches(std::slice::from_ref(&batch.rows)).unwrap();
+            let times = batch.timestamps_ms.as_any().downcast_ref::<Int64Array>().unwrap().clone();
+            for (i, line) in formatted.to_string().lines().skip(3).filter(|l| !l.starts_with('+')).enumerate() {
+                let deleted = batch.tombstones.as_ref().is_some_and(|t| t.value(i));
+                lines.push(format!("{line} @{}{}", times.value(i), if deleted { " <deleted>" } else { "" }));
+            }
+        }
+    }
+    lines
+}
+
+#[tokio::test]
+async fn a_restored_join_snapshot_continues_as_if_nothing_happened() {
+    // (input, id, v, time)
+    let events: [(usize, i32, Option<i32>, i64); 10] = [
+        (0, 1, Some(10), 1_000),
+        (1, 1, Some(20), 2_000),
+        (0, 2, Some(11), 3_000),
+        (1, 3, Some(2), 4_000),
+        (0, 1, Some(12), 5_000),
+        (1, 2, Some(21), 9_000),
+        (0, 3, Some(3), 12_000),
+        (1, 1, None, 13_000),
+        (0, 4, Some(1), 30_000),
+        (1, 4, Some(24), 31_000),
+    ];
+    for (sql, tables) in [
+        (
+            "SELECT L.ID, L.V AS LV, R.V AS RV FROM L LEFT JOIN R WITHIN 5 SECONDS GRACE PERIOD 2 SECONDS \
+             ON L.ID = R.ID EMIT CHANGES;",
+            [false, false],
+        ),
+        (
+            "SELECT ROWKEY, L.V AS LV, R.V AS RV FROM L FULL OUTER JOIN R WITHIN 5 SECONDS ON L.ID = R.ID EMIT CHANGES;",
+            [false, false],
+        ),
+        ("SELECT L.ID, L.V AS LV, R.V AS RV FROM L LEFT JOIN R ON L.ID = R.ID EMIT CHANGES;", [false, true]),
+        ("SELECT ROWKEY, L.V AS LV, R.V AS RV FROM L FULL OUTER JOIN R ON L.ID = R.ID EMIT CHANGES;", [true, true]),
+        // A foreign key: L.V names an R row.
+        ("SELECT L.ID, L.V AS LV, R.V AS RV FROM L LEFT JOIN R ON L.V = R.ID EMIT CHANGES;", [true, true]),
+    ] {
+        let mut straight = join(sql, tables).await;
+        let expected = results(&mut straight, batches(&events));
+        assert!(!expected.is_empty(), "{sql}");
+        for cut in [0, 3, 5, 8] {
+            let (before, after) = events.split_at(cut);
+            let mut first = join(sql, tables).await;
+            let mut got = results(&mut first, batches(before));
+            let snapshot = first.snapshot().unwrap();
+            let mut second = join(sql, tables).await;
+            second.restore(&snapshot).unwrap();
+            assert_eq!(second.state_bytes(), first.state_bytes(), "{sql}, restored after {cut} records");
+            got.extend(results(&mut second, batches(after)));
+            assert_eq!(got, expected, "{sql}, restored after {cut} records");
+        }
+    }
+}
