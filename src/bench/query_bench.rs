@@ -22,7 +22,9 @@ pub struct QueryBenchArgs {
     #[arg(long, default_value_t = 4)]
     partitions: u32,
     /// The query: `filter` (filter and projection, a stream), `aggregate` (GROUP BY page,
-    /// a table) or `window` (the same per one-minute tumbling window).
+    /// a table), `window` (the same per one-minute tumbling window), `join` (each view
+    /// enriched with its user's row of a 10,000-user table) or `stream-join` (views joined
+    /// with purchases, one per ten views, WITHIN 1 MINUTE).
     #[arg(long, default_value = "filter")]
     query: String,
 }
@@ -38,6 +40,59 @@ const AGGREGATE: &str = "CREATE TABLE long_views AS
 const WINDOW: &str = "CREATE TABLE long_views AS
   SELECT page, COUNT(*) AS views, SUM(duration_ms) AS total
   FROM pageviews WINDOW TUMBLING (SIZE 1 MINUTE) GROUP BY page;";
+
+const USERS: &str = "CREATE TABLE users (user_id STRING PRIMARY KEY, name STRING, region STRING)
+  WITH (KAFKA_TOPIC='users', VALUE_FORMAT='JSON');";
+const PURCHASES: &str = "CREATE STREAM purchases (user_id STRING KEY, amount DOUBLE)
+  WITH (KAFKA_TOPIC='purchases', VALUE_FORMAT='JSON');";
+const JOIN: &str = "CREATE STREAM long_views AS
+  SELECT p.user_id AS user_id, p.page AS page, p.duration_ms AS duration_ms, u.name AS name, u.region AS region
+  FROM pageviews p LEFT JOIN users u ON p.user_id = u.user_id;";
+const STREAM_JOIN: &str = "CREATE STREAM long_views AS
+  SELECT p.user_id AS user_id, p.page AS page, b.amount AS amount
+  FROM pageviews p JOIN purchases b WITHIN 1 MINUTE ON p.user_id = b.user_id;";
+
+/// The join benchmarks' other input: a row per user (time 0), or a purchase 5 s after every
+/// tenth view, by the same user, in the view's partition.
+async fn other_input(log: &Arc<dyn Log>, query: &str, records: u64, partitions: u32) -> Result<(), CliError> {
+    match query {
+        "join" => {
+            log.create_topic("users", &TopicSpec::new(partitions)).await?;
+            let mut batches: Vec<Vec<NewRecord>> = vec![Vec::new(); partitions as usize];
+            for user in 0..10_000u64 {
+                let value = format!(r#"{{"name":"User {user}","region":"region-{}"}}"#, user % 7);
+                let record = NewRecord::new(0, Some(Bytes::from(format!("user-{user}"))), Some(value.into()));
+                batches[(user % u64::from(partitions)) as usize].push(record);
+            }
+            for (partition, batch) in batches.iter().enumerate() {
+                log.append("users", partition as u32, batch).await?;
+            }
+        }
+        "stream-join" => {
+            log.create_topic("purchases", &TopicSpec::new(partitions)).await?;
+            for partition in 0..partitions {
+                let count = records / u64::from(partitions);
+                let batch: Vec<NewRecord> = (0..count)
+                    .map(|i| i * u64::from(partitions) + u64::from(partition))
+                    .filter(|n| n % 10 == 0)
+                    .map(|n| {
+                        let value = format!(r#"{{"amount":{}.5}}"#, n % 100);
+                        NewRecord::new(
+                            (n * 10 + 5_000) as i64,
+                            Some(Bytes::from(format!("user-{}", n % 10_000))),
+                            Some(value.into()),
+                        )
+                    })
+                    .collect();
+                for chunk in batch.chunks(10_000) {
+                    log.append("purchases", partition, chunk).await?;
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
 
 pub async fn run(args: QueryBenchArgs) -> Result<(), CliError> {
     if args.records == 0 || args.partitions == 0 {
@@ -73,11 +128,12 @@ pub async fn run(args: QueryBenchArgs) -> Result<(), CliError> {
         log.append("pageviews", partition, &batch).await?;
     }
     let records = args.records / u64::from(args.partitions) * u64::from(args.partitions);
+    other_input(&log, &args.query, records, args.partitions).await?;
     let produce_secs = started.elapsed().as_secs_f64();
 
     let mut session = Session::open(Arc::clone(&log)).await.map_err(|e| CliError::Internal(e.to_string()))?;
     let mut ignore = |_: StatementResult| {};
-    let setup = format!("SET 'auto.offset.reset' = 'earliest'; {STREAM}");
+    let setup = format!("SET 'auto.offset.reset' = 'earliest'; {STREAM} {USERS} {PURCHASES}");
     session.execute(&setup, &mut ignore).await.map_err(|e| CliError::Internal(e.to_string()))?;
 
     // The floor: decoding the same records into batches, nothing else.
@@ -104,7 +160,13 @@ pub async fn run(args: QueryBenchArgs) -> Result<(), CliError> {
         "filter" => QUERY,
         "aggregate" => AGGREGATE,
         "window" => WINDOW,
-        other => return Err(CliError::User(format!("--query is filter, aggregate or window, not {other}"))),
+        "join" => JOIN,
+        "stream-join" => STREAM_JOIN,
+        other => {
+            return Err(CliError::User(format!(
+                "--query is filter, aggregate, window, join or stream-join, not {other}"
+            )));
+        }
     };
     session.execute(query, &mut ignore).await.map_err(|e| CliError::Internal(e.to_string()))?;
     session.wait_until_idle().await.map_err(|e| CliError::Internal(e.to_string()))?;

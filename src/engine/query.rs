@@ -403,7 +403,7 @@ async fn read_source(
 /// in event-time order: the partition whose next row is earliest goes first, for as long as
 /// its rows are no later than every other partition's next row (ties to the earlier-read one).
 /// Returns each piece with its input.
-fn merge_by_time(
+pub(crate) fn merge_by_time(
     pieces: Vec<(u32, bool, crate::engine::source::DecodedRows)>,
 ) -> Result<Vec<(usize, bool, crate::engine::source::DecodedRows)>, crate::format::FormatError> {
     use crate::engine::source::DecodedRows;

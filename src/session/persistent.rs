@@ -465,18 +465,14 @@ impl Session {
         Ok(Some(sources))
     }
 
-    /// Plans a join query: DataFusion plans it over both sources' rows; the key is the join
-    /// key, which the projection must include as ksqlDB requires.
-    async fn plan_join_persistent(
+    /// Plans a join of `sources` as ksqlDB checks one: self joins, value formats, each
+    /// table joined on its key, partition counts of sides joined on their keys.
+    pub(super) async fn plan_join_checked(
         &self,
         query: &StreamingQuery,
-        sink_name: &str,
-        sources: Vec<Arc<Source>>,
-    ) -> Result<PlannedQuery, SessionError> {
+        sources: &[Arc<Source>],
+    ) -> Result<crate::engine::join::JoinPlan, SessionError> {
         use crate::engine::join::{JoinInput, JoinShape, plan_join};
-        if !query.partition_by.is_empty() {
-            return Err(refusal("PARTITION BY of a join is not supported yet (issue 5)".into()));
-        }
         if sources[0].name == sources[1].name {
             return Err(refusal(format!(
                 "Can not join '{0}' to '{0}': self joins are not yet supported.",
@@ -505,7 +501,7 @@ impl Session {
                 window: s.window(),
             })
             .collect();
-        let mut plan = plan_join(query, &inputs).await.map_err(|e| refusal(e.0))?;
+        let plan = plan_join(query, &inputs).await.map_err(|e| refusal(e.0))?;
         for (step, on) in plan.on.iter().enumerate() {
             let right = &sources[step + 1];
             let condition = &plan.conditions[step];
@@ -514,8 +510,9 @@ impl Session {
             let right_key: Vec<&str> =
                 right.columns.iter().filter(|c| c.role == ColumnRole::Key).map(|c| c.name.as_str()).collect();
             let on_right_key = matches!(&on[1], Expr::CompoundIdentifier(parts) if parts.last().is_some_and(|c| right_key == [c.value.as_str()]));
-            // Both sides joined on their keys read their partitions side by side: the counts
-            // must match (a side re-keyed by its join expression is repartitioned, as ksqlDB does).
+            // ksqlDB joins sides joined on their keys partition by partition: their partition
+            // counts must match. (Eddy reads every partition in one task and re-keys in memory,
+            // so it could join them; the check keeps queries portable to and from ksqlDB.)
             let left_keyed = plan.steps[..=step].iter().all(|s| s.left_keyed);
             if left_keyed && on_right_key && shape != JoinShape::ForeignKey {
                 let counts =
@@ -538,6 +535,21 @@ impl Session {
                 return Err(refusal(format!("Invalid join condition: {message}. Got {condition}.")));
             }
         }
+        Ok(plan)
+    }
+
+    /// Plans a join query: DataFusion plans it over both sources' rows; the key is the join
+    /// key, which the projection must include as ksqlDB requires.
+    async fn plan_join_persistent(
+        &self,
+        query: &StreamingQuery,
+        sink_name: &str,
+        sources: Vec<Arc<Source>>,
+    ) -> Result<PlannedQuery, SessionError> {
+        if !query.partition_by.is_empty() {
+            return Err(refusal("PARTITION BY of a join is not supported yet (issue 5)".into()));
+        }
+        let mut plan = self.plan_join_checked(query, &sources).await?;
         let names: Vec<String> = plan.output.fields().iter().map(|f| f.name().clone()).collect();
         // The key: the join expression of either side that is a column, as written, or
         // ROWKEY when neither is (or for FULL OUTER, where it may come from either side).

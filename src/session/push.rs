@@ -24,6 +24,9 @@ impl Session {
         check_push(query)?;
         let mut query = query.clone();
         let limit = take_limit(&mut query)?;
+        if let Some(sources) = self.join_sources(&query)? {
+            return self.push_join(&query, sources, limit, on_result).await;
+        }
         let source = self.query_source(&query)?;
         let schema = row_schema(&source);
         let (mut operators, output_schema) = self.push_operators(&query, &source).await?;
@@ -76,32 +79,92 @@ impl Session {
                 input: 0,
             };
             for produced in crate::engine::operator::run_chain(&mut operators, batch).map_err(|e| refusal(e.0))? {
-                let output = produced.rows;
-                let options = FormatOptions::default().with_null("null");
-                let formatters = output
-                    .columns()
-                    .iter()
-                    .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| refusal(e.to_string()))?;
-                for row in 0..output.num_rows() {
-                    // A group HAVING rejects, or a deleted row: shown as its key and nulls.
-                    let deleted = produced.tombstones.as_ref().is_some_and(|t| t.value(row));
-                    let cells: Vec<String> = formatters
-                        .iter()
-                        .enumerate()
-                        .map(|(c, f)| {
-                            if deleted && !key_column(&output_schema, c) {
-                                "null".into()
-                            } else {
-                                f.value(row).to_string()
-                            }
-                        })
-                        .collect();
-                    on_result(StatementResult::Line(row_line(&cells, &widths)));
-                    emitted += 1;
-                    if limit.is_some_and(|limit| emitted >= limit) {
-                        on_result(StatementResult::status("Limit Reached"));
+                if print_rows(&produced, &output_schema, &widths, limit, &mut emitted, on_result)? {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A push query over a join: its inputs read together, in event-time order, through a
+    /// join operator per JOIN, as a persistent query's are.
+    async fn push_join(
+        &self,
+        query: &StreamingQuery,
+        sources: Vec<Arc<crate::catalog::Source>>,
+        limit: Option<u64>,
+        on_result: &mut (dyn FnMut(StatementResult) + Send),
+    ) -> Result<(), SessionError> {
+        use crate::engine::join::Join;
+        use crate::log::follower::split_stream_id;
+        if !query.partition_by.is_empty() {
+            return Err(refusal("PARTITION BY of a join is not supported yet".into()));
+        }
+        let plan = Arc::new(self.plan_join_checked(query, &sources).await?);
+        let mut operators: Vec<Box<dyn crate::engine::operator::Operator>> = Vec::with_capacity(plan.steps.len());
+        for step in 0..plan.steps.len() {
+            let operator =
+                Join::try_new(Arc::clone(&plan), step, format!("push query join {step}")).map_err(|e| refusal(e.0))?;
+            operators.push(Box::new(operator));
+        }
+        let output_schema = plan.output.clone();
+        let schemas: Vec<SchemaRef> = sources.iter().map(|s| row_schema(s)).collect();
+
+        let from_earliest = self.properties.get("auto.offset.reset").is_some_and(|v| v == "earliest");
+        let mut topics = Vec::with_capacity(sources.len());
+        for source in &sources {
+            let positions = crate::log::start_positions(self.log.as_ref(), &source.topic, from_earliest).await?;
+            topics.push((source.topic.clone(), positions));
+        }
+        if self.until_idle {
+            self.wait_until_idle().await?;
+        }
+        let mut follower = Follower::of_topics(self.log.as_ref(), topics, self.until_idle);
+
+        let columns: Vec<String> = output_schema.fields().iter().map(|f| f.name().clone()).collect();
+        let widths: Vec<usize> = columns.iter().map(|c| c.chars().count().max(MIN_COLUMN_WIDTH)).collect();
+        let rule = format!("+{}+", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("+"));
+        on_result(StatementResult::Line(rule.clone()));
+        on_result(StatementResult::Line(row_line(&columns, &widths)));
+        on_result(StatementResult::Line(rule));
+        if limit == Some(0) {
+            on_result(StatementResult::status("Limit Reached"));
+            return Ok(());
+        }
+        let mut emitted = 0u64;
+        while let Some(first) = follower.next().await? {
+            // What is there now, taken in event-time order across the inputs.
+            let mut fetches = vec![first];
+            while fetches.len() < 64
+                && let Some(more) = follower.next_available().await?
+            {
+                fetches.push(more);
+            }
+            let mut pieces = Vec::with_capacity(fetches.len());
+            for (stream, records) in &fetches {
+                let (input, partition) = split_stream_id(*stream);
+                let (Some(source), Some(schema)) = (sources.get(input), schemas.get(input)) else { continue };
+                let rows = decode(source, schema, partition, records).map_err(|e| refusal(e.0))?;
+                for (offset, reason) in &rows.errors {
+                    tracing::warn!(topic = %source.topic, partition, offset, %reason, "skipping a record that does not decode");
+                }
+                if rows.batch.num_rows() > 0 {
+                    pieces.push((*stream, false, rows));
+                }
+            }
+            for (input, _, rows) in crate::engine::query::merge_by_time(pieces).map_err(|e| refusal(e.to_string()))? {
+                let row_time = rows.batch.schema().index_of("ROWTIME").map_err(|e| refusal(e.to_string()))?;
+                let batch = crate::engine::operator::TimedBatch {
+                    timestamps_ms: rows.batch.column(row_time).clone(),
+                    rows: rows.batch,
+                    tombstones: rows.tombstones,
+                    windows: None,
+                    replay: false,
+                    input,
+                };
+                for produced in crate::engine::operator::run_chain(&mut operators, batch).map_err(|e| refusal(e.0))? {
+                    if print_rows(&produced, &output_schema, &widths, limit, &mut emitted, on_result)? {
                         return Ok(());
                     }
                 }
@@ -223,6 +286,45 @@ impl Session {
         let source = self.catalog.source(&name).cloned().ok_or_else(|| refusal(format!("{name} does not exist.")))?;
         Ok(source)
     }
+}
+
+/// Prints a batch of a push query's rows (a deleted row as its key and nulls); true once
+/// LIMIT rows have been printed.
+fn print_rows(
+    produced: &crate::engine::operator::TimedBatch,
+    output_schema: &SchemaRef,
+    widths: &[usize],
+    limit: Option<u64>,
+    emitted: &mut u64,
+    on_result: &mut (dyn FnMut(StatementResult) + Send),
+) -> Result<bool, SessionError> {
+    let output = &produced.rows;
+    let options = FormatOptions::default().with_null("null");
+    let formatters = output
+        .columns()
+        .iter()
+        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| refusal(e.to_string()))?;
+    for row in 0..output.num_rows() {
+        let deleted = produced.tombstones.as_ref().is_some_and(|t| t.value(row));
+        let cells: Vec<String> = formatters
+            .iter()
+            .enumerate()
+            .map(
+                |(c, f)| {
+                    if deleted && !key_column(output_schema, c) { "null".into() } else { f.value(row).to_string() }
+                },
+            )
+            .collect();
+        on_result(StatementResult::Line(row_line(&cells, widths)));
+        *emitted += 1;
+        if limit.is_some_and(|limit| *emitted >= limit) {
+            on_result(StatementResult::status("Limit Reached"));
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Only `EMIT CHANGES` queries run as push queries.

@@ -68,6 +68,30 @@ async fn page_views_pick_up_their_users_row_as_of_the_views_time() {
 }
 
 #[tokio::test]
+async fn a_push_query_joins_as_a_persistent_query_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_log, mut s) = session(dir.path()).await;
+    run(&mut s, &example("pageview-enrichment.sql")).await;
+    let out = run(
+        &mut s,
+        "SELECT v.user_id AS user_id, u.region AS region, v.page AS page FROM views v LEFT JOIN users u \
+         ON v.user_id = u.user_id EMIT CHANGES LIMIT 4;",
+    )
+    .await;
+    let rows: Vec<Vec<&str>> = out
+        .iter()
+        .filter(|l| l.starts_with('|'))
+        .skip(1)
+        .map(|l| l.split('|').map(str::trim).filter(|c| !c.is_empty()).collect())
+        .collect();
+    assert_eq!(
+        rows,
+        [["alice", "EU", "/home"], ["bob", "US", "/cart"], ["carol", "null", "/home"], ["alice", "US", "/checkout"]]
+    );
+    s.shutdown().await;
+}
+
+#[tokio::test]
 async fn orders_join_shipments_within_the_hour_and_the_others_wait_for_their_window_to_close() {
     let dir = tempfile::tempdir().unwrap();
     let (log, mut s) = session(dir.path()).await;

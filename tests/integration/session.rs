@@ -334,7 +334,7 @@ async fn push_queries_refuse_what_is_not_supported_yet() {
     for (sql, expected) in [
         ("SELECT * FROM nothing EMIT CHANGES;", "NOTHING does not exist"),
         ("SELECT * FROM pv WINDOW TUMBLING (SIZE 1 MINUTE) EMIT CHANGES;", "windowed query needs a GROUP BY"),
-        ("SELECT * FROM pv JOIN users ON pv.user_id = users.id EMIT CHANGES;", "joins"),
+        ("SELECT * FROM pv JOIN users ON pv.user_id = users.name EMIT CHANGES;", "join on the table's primary key"),
         ("SELECT no_such_column FROM pv EMIT CHANGES;", "NO_SUCH_COLUMN"),
         ("SELECT * FROM pv EMIT CHANGES LIMIT 1 OFFSET 2;", "LIMIT n"),
     ] {
