@@ -465,6 +465,61 @@ impl Session {
         Ok(Some(sources))
     }
 
+    /// A join re-keyed by `PARTITION BY e`: its result is keyed by the projected column that
+    /// is `e` (not by the join key), and written partitioned by it.
+    async fn plan_partitioned_join(
+        &self,
+        query: &StreamingQuery,
+        sink_name: &str,
+        sources: Vec<Arc<Source>>,
+    ) -> Result<PlannedQuery, SessionError> {
+        use datafusion::sql::sqlparser::ast::{SelectItem, SetExpr};
+        let mut joined = query.clone();
+        joined.partition_by.clear();
+        if let SetExpr::Select(select) = joined.query.body.as_ref()
+            && select
+                .projection
+                .iter()
+                .any(|i| matches!(i, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)))
+        {
+            return Err(refusal("SELECT * with PARTITION BY of a join is not supported yet: name the columns".into()));
+        }
+        let mut plan = self.plan_join_checked(&joined, &sources).await?;
+        let names: Vec<String> = plan.output.fields().iter().map(|f| f.name().clone()).collect();
+        let mut keys = vec![None; plan.items.len()];
+        if !partitions_by_null(query) {
+            let [by] = query.partition_by.as_slice() else {
+                return Err(refusal("PARTITION BY of a join takes one expression".into()));
+            };
+            let by = unqualified_if_bare(by);
+            let text = |e: &Expr| strip_quotes(&unqualified_if_bare(e));
+            // A bare column matches the projection's column of that name, whichever source's.
+            let matches = |item: &Expr| match (&by, item) {
+                (Expr::Identifier(column), Expr::CompoundIdentifier(parts)) => {
+                    parts.last().is_some_and(|p| p.value == column.value)
+                }
+                _ => text(item) == text(&by),
+            };
+            let Some(i) = plan.items.iter().position(matches) else {
+                return Err(refusal(format!(
+                    "Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\nThe query used to build \
+                     `{sink_name}` must include the partitioning expression {} in its projection (eg, SELECT {}...).",
+                    text(&by),
+                    text(&by)
+                )));
+            };
+            keys[i] = Some(0);
+        }
+        plan.key_output = None;
+        check_reserved_names(&plan.items, &names, &keys)?;
+        if keys.iter().all(|k| k.is_some()) {
+            return Err(refusal("The projection contains no value columns.".into()));
+        }
+        let mut sources = sources.into_iter();
+        let input = sources.next().ok_or_else(|| refusal("a join reads sources".into()))?;
+        Ok(PlannedQuery { input, joined: sources.collect(), plan: Planned::Join(Arc::new(plan)), keys })
+    }
+
     /// Plans a join of `sources` as ksqlDB checks one: self joins, value formats, each
     /// table joined on its key, partition counts of sides joined on their keys.
     pub(super) async fn plan_join_checked(
@@ -547,7 +602,7 @@ impl Session {
         sources: Vec<Arc<Source>>,
     ) -> Result<PlannedQuery, SessionError> {
         if !query.partition_by.is_empty() {
-            return Err(refusal("PARTITION BY of a join is not supported yet (issue 5)".into()));
+            return self.plan_partitioned_join(query, sink_name, sources).await;
         }
         let mut plan = self.plan_join_checked(query, &sources).await?;
         let names: Vec<String> = plan.output.fields().iter().map(|f| f.name().clone()).collect();
