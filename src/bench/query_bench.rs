@@ -133,7 +133,12 @@ pub async fn run(args: QueryBenchArgs) -> Result<(), CliError> {
 
     let mut session = Session::open(Arc::clone(&log)).await.map_err(|e| CliError::Internal(e.to_string()))?;
     let mut ignore = |_: StatementResult| {};
-    let setup = format!("SET 'auto.offset.reset' = 'earliest'; {STREAM} {USERS} {PURCHASES}");
+    let other = match args.query.as_str() {
+        "join" => USERS,
+        "stream-join" => PURCHASES,
+        _ => "",
+    };
+    let setup = format!("SET 'auto.offset.reset' = 'earliest'; {STREAM} {other}");
     session.execute(&setup, &mut ignore).await.map_err(|e| CliError::Internal(e.to_string()))?;
 
     // The floor: decoding the same records into batches, nothing else.
