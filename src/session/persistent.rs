@@ -511,13 +511,7 @@ impl Session {
             keys[i] = Some(0);
         }
         plan.key_output = None;
-        check_reserved_names(&plan.items, &names, &keys)?;
-        if keys.iter().all(|k| k.is_some()) {
-            return Err(refusal("The projection contains no value columns.".into()));
-        }
-        let mut sources = sources.into_iter();
-        let input = sources.next().ok_or_else(|| refusal("a join reads sources".into()))?;
-        Ok(PlannedQuery { input, joined: sources.collect(), plan: Planned::Join(Arc::new(plan)), keys })
+        joined_query(plan, &names, keys, sources)
     }
 
     /// Plans a join of `sources` as ksqlDB checks one: self joins, value formats, each
@@ -656,13 +650,7 @@ impl Session {
                 return Err(refusal(message));
             }
         }
-        check_reserved_names(&plan.items, &names, &keys)?;
-        if keys.iter().all(|k| k.is_some()) {
-            return Err(refusal("The projection contains no value columns.".into()));
-        }
-        let mut sources = sources.into_iter();
-        let input = sources.next().ok_or_else(|| refusal("a join reads sources".into()))?;
-        Ok(PlannedQuery { input, joined: sources.collect(), plan: Planned::Join(Arc::new(plan)), keys })
+        joined_query(plan, &names, keys, sources)
     }
 
     /// The `CREATE STREAM` of a CSAS's sink: the query's columns, with its properties and the
@@ -1100,6 +1088,22 @@ fn expand_star_for_partitioning(query: &mut StreamingQuery, partition_by: &[Expr
         input.columns.iter().filter(|c| c.role == ColumnRole::Key && !is_new_key(&c.name)).map(|c| column(&c.name)),
     );
     select.projection = items;
+}
+
+/// A planned join with its key columns chosen: checked as any query's projection is.
+fn joined_query(
+    plan: crate::engine::join::JoinPlan,
+    names: &[String],
+    keys: Vec<Option<usize>>,
+    sources: Vec<Arc<Source>>,
+) -> Result<PlannedQuery, SessionError> {
+    check_reserved_names(&plan.items, names, &keys)?;
+    if keys.iter().all(|k| k.is_some()) {
+        return Err(refusal("The projection contains no value columns.".into()));
+    }
+    let mut sources = sources.into_iter();
+    let input = sources.next().ok_or_else(|| refusal("a join reads sources".into()))?;
+    Ok(PlannedQuery { input, joined: sources.collect(), plan: Planned::Join(Arc::new(plan)), keys })
 }
 
 /// The query of a persistent query's statement, and whether it is an INSERT INTO.

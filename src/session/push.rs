@@ -42,12 +42,7 @@ impl Session {
         }
         let mut follower = Follower::new(self.log.as_ref(), &source.topic, positions, self.until_idle);
 
-        let columns: Vec<String> = output_schema.fields().iter().map(|f| f.name().clone()).collect();
-        let widths: Vec<usize> = columns.iter().map(|c| c.chars().count().max(MIN_COLUMN_WIDTH)).collect();
-        let rule = format!("+{}+", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("+"));
-        on_result(StatementResult::Line(rule.clone()));
-        on_result(StatementResult::Line(row_line(&columns, &widths)));
-        on_result(StatementResult::Line(rule));
+        let widths = print_header(&output_schema, on_result);
         if limit == Some(0) {
             on_result(StatementResult::status("Limit Reached"));
             return Ok(());
@@ -122,12 +117,7 @@ impl Session {
         }
         let mut follower = Follower::of_topics(self.log.as_ref(), topics, self.until_idle);
 
-        let columns: Vec<String> = output_schema.fields().iter().map(|f| f.name().clone()).collect();
-        let widths: Vec<usize> = columns.iter().map(|c| c.chars().count().max(MIN_COLUMN_WIDTH)).collect();
-        let rule = format!("+{}+", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("+"));
-        on_result(StatementResult::Line(rule.clone()));
-        on_result(StatementResult::Line(row_line(&columns, &widths)));
-        on_result(StatementResult::Line(rule));
+        let widths = print_header(&output_schema, on_result);
         if limit == Some(0) {
             on_result(StatementResult::status("Limit Reached"));
             return Ok(());
@@ -286,6 +276,17 @@ impl Session {
         let source = self.catalog.source(&name).cloned().ok_or_else(|| refusal(format!("{name} does not exist.")))?;
         Ok(source)
     }
+}
+
+/// Prints a push query's column names between rules; returns the columns' widths.
+fn print_header(output_schema: &SchemaRef, on_result: &mut (dyn FnMut(StatementResult) + Send)) -> Vec<usize> {
+    let columns: Vec<String> = output_schema.fields().iter().map(|f| f.name().clone()).collect();
+    let widths: Vec<usize> = columns.iter().map(|c| c.chars().count().max(MIN_COLUMN_WIDTH)).collect();
+    let rule = format!("+{}+", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("+"));
+    on_result(StatementResult::Line(rule.clone()));
+    on_result(StatementResult::Line(row_line(&columns, &widths)));
+    on_result(StatementResult::Line(rule));
+    widths
 }
 
 /// Prints a batch of a push query's rows (a deleted row as its key and nulls); true once
