@@ -24,7 +24,7 @@ pub struct QueryBenchArgs {
     /// The query: `filter` (filter and projection, a stream), `aggregate` (GROUP BY page,
     /// a table), `window` (the same per one-minute tumbling window), `join` (each view
     /// enriched with its user's row of a 10,000-user table) or `stream-join` (views joined
-    /// with purchases, one per ten views, WITHIN 1 MINUTE).
+    /// with purchases, one per ten views, WITHIN 1 MINUTE GRACE PERIOD 10 SECONDS).
     #[arg(long, default_value = "filter")]
     query: String,
 }
@@ -50,7 +50,7 @@ const JOIN: &str = "CREATE STREAM long_views AS
   FROM pageviews p LEFT JOIN users u ON p.user_id = u.user_id;";
 const STREAM_JOIN: &str = "CREATE STREAM long_views AS
   SELECT p.user_id AS user_id, p.page AS page, b.amount AS amount
-  FROM pageviews p JOIN purchases b WITHIN 1 MINUTE ON p.user_id = b.user_id;";
+  FROM pageviews p JOIN purchases b WITHIN 1 MINUTE GRACE PERIOD 10 SECONDS ON p.user_id = b.user_id;";
 
 /// The join benchmarks' other input: a row per user (time 0), or a purchase 5 s after every
 /// tenth view, by the same user, in the view's partition.

@@ -658,10 +658,11 @@ fn first_primary_key(aliases: &[String], inputs: &[JoinInput]) -> Expr {
     Expr::CompoundIdentifier(vec![Ident::new(aliases[0].clone()), Ident::new(column)])
 }
 
-/// Row `i` of `rows` as a batch of its own (its own buffers, not a slice of the batch's).
-fn owned_row(rows: &RecordBatch, i: usize) -> Result<RecordBatch, PlanError> {
-    let index = datafusion::arrow::array::UInt32Array::from(vec![u32::try_from(i).unwrap_or(u32::MAX)]);
-    Ok(datafusion::arrow::compute::take_record_batch(rows, &index)?)
+/// How long a stream-stream join keeps a row: the window both ways and the grace period
+/// (without one, ksqlDB's legacy default: 24 hours less twice the window, at least 0).
+fn retention(before_ms: i64, after_ms: i64, grace_ms: Option<i64>) -> i64 {
+    let grace = grace_ms.unwrap_or_else(|| (24 * 3_600_000 - 2 * before_ms).max(0));
+    before_ms.saturating_add(after_ms).saturating_add(grace)
 }
 
 /// Whether a type is or holds a map.
@@ -892,10 +893,42 @@ fn join_parts(
     }
 }
 
-/// A side's row: one-row batch of that side's schema, and its event time.
+/// A row of a batch (shared, not copied): joined rows are gathered from such references.
+#[derive(Debug, Clone)]
+struct RowRef {
+    batch: Arc<RecordBatch>,
+    index: usize,
+}
+
+/// Rows (or, for `None`, a row of nulls) of batches of `schema`, gathered into one batch.
+fn gather(schema: &SchemaRef, refs: &[Option<&RowRef>]) -> Result<RecordBatch, PlanError> {
+    let nulls = {
+        let columns =
+            schema.fields().iter().map(|f| datafusion::arrow::array::new_null_array(f.data_type(), 1)).collect();
+        RecordBatch::try_new(schema.clone(), columns)?
+    };
+    let mut batches: Vec<&RecordBatch> = vec![&nulls];
+    let mut seen: HashMap<*const RecordBatch, usize> = HashMap::new();
+    let mut indices: Vec<(usize, usize)> = Vec::with_capacity(refs.len());
+    for r in refs {
+        indices.push(match r {
+            None => (0, 0),
+            Some(r) => {
+                let at = *seen.entry(Arc::as_ptr(&r.batch)).or_insert_with(|| {
+                    batches.push(r.batch.as_ref());
+                    batches.len() - 1
+                });
+                (at, r.index)
+            }
+        });
+    }
+    Ok(datafusion::arrow::compute::interleave_record_batch(&batches, &indices)?)
+}
+
+/// A side's row: a row of a batch of that side's schema, and its event time.
 #[derive(Debug, Clone)]
 struct Row {
-    row: RecordBatch,
+    row: RowRef,
     time: i64,
 }
 
@@ -922,8 +955,8 @@ struct Pending {
 /// One result: a left row and a right row (either may be missing for outer joins), the
 /// join key, the timestamp, and whether it is a deletion (a table-table join's tombstone).
 struct Joined {
-    left: Option<RecordBatch>,
-    right: Option<RecordBatch>,
+    left: Option<RowRef>,
+    right: Option<RowRef>,
     key: ArrayRef,
     time: i64,
     deleted: bool,
@@ -948,6 +981,9 @@ pub struct JoinSnapshot {
     pub sequence: u64,
     pub stream_time: i64,
 }
+
+/// Stored rows are compacted (see `Join::compact_if_sparse`) only beyond this many.
+const COMPACT_MIN_ROWS: usize = 65_536;
 
 const STORE_TABLE: i8 = 0;
 const STORE_BUFFER: i8 = 1;
@@ -980,6 +1016,11 @@ pub struct Join {
     foreign_rows: HashMap<OwnedRow, ForeignRow>,
     foreign_index: HashMap<OwnedRow, BTreeSet<OwnedRow>>,
     primary_converter: Option<RowConverter>,
+    /// Stream-stream: the oldest time in each side's store (a bound: eviction skips a side
+    /// with nothing older than its horizon).
+    oldest: [i64; 2],
+    /// Rows stored since the last look at how sparse the stores' batches are.
+    stored_since_check: usize,
 }
 
 impl Join {
@@ -996,6 +1037,8 @@ impl Join {
             foreign_rows: HashMap::new(),
             foreign_index: HashMap::new(),
             primary_converter,
+            oldest: [i64::MIN, i64::MIN],
+            stored_since_check: 0,
             converter: RowConverter::new(
                 std::iter::once(key_type.clone())
                     .chain(step.window_keys.iter().flat_map(|_| [DataType::Int64, DataType::Int64]))
@@ -1018,11 +1061,16 @@ impl Join {
 
     /// The bytes of the rows the operator holds (tables, windows and waiting rows).
     pub fn state_bytes(&self) -> usize {
-        let rows = |r: &Row| r.row.get_array_memory_size();
-        self.tables.iter().flat_map(|t| t.values()).map(rows).sum::<usize>()
-            + self.buffers.iter().flat_map(|b| b.values()).flatten().map(|b| rows(&b.row)).sum::<usize>()
-            + self.pending.iter().map(|p| rows(&p.row)).sum::<usize>()
-            + self.foreign_rows.values().map(|f| rows(&f.row)).sum::<usize>()
+        // The batches the rows are in, each once.
+        let mut batches: HashMap<*const RecordBatch, usize> = HashMap::new();
+        let mut count = |r: &Row| {
+            batches.entry(Arc::as_ptr(&r.row.batch)).or_insert_with(|| r.row.batch.get_array_memory_size());
+        };
+        self.tables.iter().flat_map(|t| t.values()).for_each(&mut count);
+        self.buffers.iter().flat_map(|b| b.values()).flatten().for_each(|b| count(&b.row));
+        self.pending.iter().for_each(|p| count(&p.row));
+        self.foreign_rows.values().for_each(|f| count(&f.row));
+        batches.values().sum()
     }
 
     /// The operator's state (see [`JoinSnapshot`]).
@@ -1058,8 +1106,8 @@ impl Join {
     fn snapshot_side(&self, side: usize, entries: &[(i8, &Row, u64, bool)]) -> Result<RecordBatch, PlanError> {
         use datafusion::arrow::array::Int8Array;
         let schema = &self.step.sides[side];
-        let rows: Vec<&RecordBatch> = entries.iter().map(|e| &e.1.row).collect();
-        let mut columns = datafusion::arrow::compute::concat_batches(schema, rows)?.columns().to_vec();
+        let rows: Vec<Option<&RowRef>> = entries.iter().map(|e| Some(&e.1.row)).collect();
+        let mut columns = gather(schema, &rows)?.columns().to_vec();
         columns.push(Arc::new(Int8Array::from(entries.iter().map(|e| e.0).collect::<Vec<_>>())));
         columns.push(Arc::new(Int64Array::from(entries.iter().map(|e| e.1.time).collect::<Vec<_>>())));
         columns.push(Arc::new(Int64Array::from(entries.iter().map(|e| e.2 as i64).collect::<Vec<_>>())));
@@ -1101,6 +1149,7 @@ impl Join {
             return Err(PlanError("the snapshot is not of this join".into()));
         }
         let rows = RecordBatch::try_new(schema, batch.columns()[..width].to_vec())?;
+        let shared = Arc::new(rows.clone());
         let n = rows.num_rows();
         if n == 0 {
             return Ok(());
@@ -1129,7 +1178,7 @@ impl Join {
             _ => None,
         };
         for i in 0..n {
-            let row = Row { row: owned_row(&rows, i)?, time: time.value(i) };
+            let row = Row { row: RowRef { batch: Arc::clone(&shared), index: i }, time: time.value(i) };
             let id = keys.row(i).owned();
             let sequence = u64::try_from(sequence.value(i)).unwrap_or(0);
             match store.value(i) {
@@ -1196,6 +1245,7 @@ impl Join {
             });
         }
         rows = RecordBatch::try_new(plan.sides[side].clone(), columns)?;
+        let shared = Arc::new(rows.clone());
         // A windowed source's rows match on their window too.
         let mut key_columns = vec![key.clone()];
         if let Some(windows) = &plan.window_keys {
@@ -1209,24 +1259,22 @@ impl Join {
         let mut results: Vec<Joined> = Vec::new();
         if plan.shape == JoinShape::ForeignKey {
             for i in 0..n {
-                let row = Row { row: owned_row(&rows, i)?, time: times.value(i) };
+                let row = Row { row: RowRef { batch: Arc::clone(&shared), index: i }, time: times.value(i) };
                 match &primary {
                     Some(primary) => self.foreign_left(primary, i, &key, &keys, row, deleted(i), &mut results)?,
                     None if key.is_null(i) => {}
                     None => self.foreign_right(keys.row(i).owned(), row, deleted(i), &mut results),
                 }
             }
+            self.stored_since_check += n;
+            self.compact_if_sparse()?;
             if results.is_empty() {
                 return Ok(());
             }
             return self.emit(results, batch.replay, out);
         }
-        // Rows kept in a store are copied out of the batch (a slice would keep all of the
-        // batch alive as long as the row); a stream's rows looking a table up are not kept.
-        let kept = !(plan.shape == JoinShape::StreamTable && side == 0);
         for i in 0..n {
-            let row = if kept { owned_row(&rows, i)? } else { rows.slice(i, 1) };
-            let row = Row { row, time: times.value(i) };
+            let row = Row { row: RowRef { batch: Arc::clone(&shared), index: i }, time: times.value(i) };
             let k = key.slice(i, 1);
             match plan.shape {
                 JoinShape::StreamTable => {
@@ -1324,6 +1372,13 @@ impl Join {
                     self.stream_stream(side, keys.row(i).owned(), row, k, before_ms, after_ms, grace_ms, &mut results)?;
                 }
             }
+        }
+        if let JoinShape::StreamStream { before_ms, after_ms, grace_ms } = plan.shape {
+            self.evict(retention(before_ms, after_ms, grace_ms));
+        }
+        if !(plan.shape == JoinShape::StreamTable && side == 0) {
+            self.stored_since_check += n;
+            self.compact_if_sparse()?;
         }
         if results.is_empty() {
             return Ok(());
@@ -1448,9 +1503,7 @@ impl Join {
         results: &mut Vec<Joined>,
     ) -> Result<(), PlanError> {
         let kind = self.step.kind;
-        // Without a grace period, ksqlDB's legacy windows: 24 hours less the window.
-        let grace = grace_ms.unwrap_or_else(|| (24 * 3_600_000 - 2 * before_ms).max(0));
-        let retention = before_ms.saturating_add(after_ms).saturating_add(grace);
+        let retention = retention(before_ms, after_ms, grace_ms);
         self.stream_time = self.stream_time.max(row.time);
         // How long after its time a row of `side` can still be joined by the other side.
         let after_of = |side: usize| if side == 0 { after_ms } else { before_ms };
@@ -1491,7 +1544,9 @@ impl Join {
                 });
             }
         }
-        self.pending.retain(|p| !joined_pending.contains(&p.sequence));
+        if !joined_pending.is_empty() {
+            self.pending.retain(|p| !joined_pending.contains(&p.sequence));
+        }
         let outer_for_this_side = match kind {
             JoinType::Left => side == 0,
             JoinType::Right => side == 1,
@@ -1513,16 +1568,57 @@ impl Join {
             }
         }
         self.store_time[side] = self.store_time[side].max(row.time);
+        self.oldest[side] = self.oldest[side].min(row.time);
         self.buffers[side].entry(key).or_default().push_back(Buffered { row, matched, sequence });
-        // Rows no longer visible leave the stores.
+        Ok(())
+    }
+
+    /// Rows no longer visible (older than `retention` before their store's time) leave the
+    /// stores: once a batch, as matching never sees them anyway.
+    fn evict(&mut self, retention: i64) {
         for (s, buffer) in self.buffers.iter_mut().enumerate() {
             let horizon = self.store_time[s].saturating_sub(retention);
+            if self.oldest[s] > horizon {
+                continue; // nothing that old
+            }
+            let mut oldest = i64::MAX;
             buffer.retain(|_, rows| {
                 while rows.front().is_some_and(|r| r.row.time <= horizon) {
                     rows.pop_front();
                 }
+                if let Some(first) = rows.front() {
+                    oldest = oldest.min(first.row.time);
+                }
                 !rows.is_empty()
             });
+            self.oldest[s] = oldest;
+        }
+    }
+
+    /// Stored rows share the batches they came in; when those batches hold many more rows
+    /// than are still stored (a table's rows replaced, a window's rows gone), the stored rows
+    /// are copied into batches of their own, so that memory follows the state's size.
+    fn compact_if_sparse(&mut self) -> Result<(), PlanError> {
+        let live = self.tables.iter().map(HashMap::len).sum::<usize>()
+            + self.buffers.iter().flat_map(|b| b.values()).map(VecDeque::len).sum::<usize>()
+            + self.pending.len()
+            + self.foreign_rows.len();
+        if self.stored_since_check < live.max(COMPACT_MIN_ROWS) {
+            return Ok(());
+        }
+        self.stored_since_check = 0;
+        let mut batches: HashMap<*const RecordBatch, usize> = HashMap::new();
+        let mut count = |r: &Row| {
+            batches.entry(Arc::as_ptr(&r.row.batch)).or_insert_with(|| r.row.batch.num_rows());
+        };
+        self.tables.iter().flat_map(|t| t.values()).for_each(&mut count);
+        self.buffers.iter().flat_map(|b| b.values()).flatten().for_each(|b| count(&b.row));
+        self.pending.iter().for_each(|p| count(&p.row));
+        self.foreign_rows.values().for_each(|f| count(&f.row));
+        let held: usize = batches.values().sum();
+        if held > 2 * live + COMPACT_MIN_ROWS {
+            let snapshot = self.snapshot()?;
+            self.restore(&snapshot)?;
         }
         Ok(())
     }
@@ -1547,22 +1643,11 @@ impl Join {
     /// The results as joined rows; the last step's through WHERE and the projection.
     fn emit(&self, results: Vec<Joined>, replay: bool, out: &mut Vec<TimedBatch>) -> Result<(), PlanError> {
         let step = &self.step;
-        let nulls = |schema: &SchemaRef| -> Result<RecordBatch, PlanError> {
-            let columns =
-                schema.fields().iter().map(|f| datafusion::arrow::array::new_null_array(f.data_type(), 1)).collect();
-            Ok(RecordBatch::try_new(schema.clone(), columns)?)
-        };
-        let (left_nulls, right_nulls) = (nulls(&step.sides[0])?, nulls(&step.sides[1])?);
-        let mut lefts: Vec<RecordBatch> = Vec::with_capacity(results.len());
-        let mut rights: Vec<RecordBatch> = Vec::with_capacity(results.len());
-        let mut keys: Vec<ArrayRef> = Vec::with_capacity(results.len());
-        for result in &results {
-            lefts.push(result.left.clone().unwrap_or_else(|| left_nulls.clone()));
-            rights.push(result.right.clone().unwrap_or_else(|| right_nulls.clone()));
-            keys.push(result.key.clone());
-        }
-        let left = datafusion::arrow::compute::concat_batches(&step.sides[0], &lefts)?;
-        let right = datafusion::arrow::compute::concat_batches(&step.sides[1], &rights)?;
+        let lefts: Vec<Option<&RowRef>> = results.iter().map(|r| r.left.as_ref()).collect();
+        let rights: Vec<Option<&RowRef>> = results.iter().map(|r| r.right.as_ref()).collect();
+        let keys: Vec<ArrayRef> = results.iter().map(|r| r.key.clone()).collect();
+        let left = gather(&step.sides[0], &lefts)?;
+        let right = gather(&step.sides[1], &rights)?;
         let mut columns = left.columns().to_vec();
         // ROWKEY is this join's key (a right or full outer join's, even without a left row).
         if let Ok(at) = step.sides[0].index_of(&self.plan.rowkey) {
