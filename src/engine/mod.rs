@@ -9,6 +9,7 @@
 //! source and a sink.
 
 pub mod aggregate;
+pub mod align;
 pub mod functions;
 pub mod join;
 pub mod offsets;

@@ -301,6 +301,9 @@ async fn read_source(
         })
         .collect();
     let mut follower = Follower::of_topics(log, topics, false);
+    if inputs.len() > 1 {
+        return read_aligned(follower, inputs, &schemas, &replay_until, &out, &mut stop, state).await;
+    }
     loop {
         let first = tokio::select! {
             _ = stop.wait_for(|stopped| *stopped) => return Ok(()),
@@ -355,16 +358,8 @@ async fn read_source(
         // Replayed rows first (they come before the commit); then, per input, one batch of
         // each run of pieces, in the order they were read.
         pieces.sort_by_key(|(_, replay, _)| !*replay);
-        // A join's inputs are taken in event-time order, as Kafka Streams takes a task's
-        // partitions: a table's earlier rows are there when a stream's later rows look them up.
-        let pieces: Vec<(usize, bool, crate::engine::source::DecodedRows)> = if inputs.len() > 1 {
-            let (replayed, live): (Vec<_>, Vec<_>) = pieces.into_iter().partition(|(_, replay, _)| *replay);
-            let mut merged = merge_by_time(replayed).map_err(TaskError::from)?;
-            merged.extend(merge_by_time(live).map_err(TaskError::from)?);
-            merged
-        } else {
-            pieces.into_iter().map(|(stream, replay, rows)| (split_stream_id(stream).0, replay, rows)).collect()
-        };
+        let pieces: Vec<(usize, bool, crate::engine::source::DecodedRows)> =
+            pieces.into_iter().map(|(stream, replay, rows)| (split_stream_id(stream).0, replay, rows)).collect();
         let mut batches: Vec<TimedBatch> = Vec::new();
         let mut run: Vec<crate::engine::source::DecodedRows> = Vec::new();
         let mut run_key: Option<(usize, bool)> = None;
@@ -398,64 +393,110 @@ async fn read_source(
     }
 }
 
-/// One batch of the decoded pieces of one input (their tombstone marks included).
-/// Pieces of several partitions (by stream id, each partition's in offset order) as pieces
-/// in event-time order: the partition whose next row is earliest goes first, for as long as
-/// its rows are no later than every other partition's next row (ties to the earlier-read one).
-/// Returns each piece with its input.
-pub(crate) fn merge_by_time(
-    pieces: Vec<(u32, bool, crate::engine::source::DecodedRows)>,
-) -> Result<Vec<(usize, bool, crate::engine::source::DecodedRows)>, crate::format::FormatError> {
-    use crate::engine::source::DecodedRows;
+/// A join's inputs, read as `read_source` reads one input but handed on in event-time order
+/// across all their partitions (see [`super::align`]): every partition with nothing queued
+/// is read (without waiting) before rows are handed on, so that none runs ahead.
+#[allow(clippy::too_many_arguments)]
+async fn read_aligned(
+    mut follower: Follower<'_>,
+    inputs: &[Arc<Source>],
+    schemas: &[datafusion::arrow::datatypes::SchemaRef],
+    replay_until: &Positions,
+    out: &mpsc::Sender<Message>,
+    stop: &mut watch::Receiver<bool>,
+    state: &QueryState,
+) -> Result<(), TaskError> {
+    use crate::engine::align::Aligned;
     use crate::log::follower::split_stream_id;
-    use datafusion::arrow::array::{Array, AsArray};
-    use datafusion::arrow::datatypes::Int64Type;
-    use std::collections::VecDeque;
-    // Each partition's pieces, in order, with a cursor into the first.
-    let mut queues: Vec<(u32, bool, VecDeque<DecodedRows>, usize)> = Vec::new();
-    for (stream, replay, rows) in pieces {
-        match queues.iter_mut().find(|q| q.0 == stream) {
-            Some(queue) => queue.2.push_back(rows),
-            None => queues.push((stream, replay, VecDeque::from([rows]), 0)),
+    let mut aligned = Aligned::default();
+    let queue = |aligned: &mut Aligned, stream: u32, records: &[crate::log::Record]| -> Result<(), TaskError> {
+        let (i, partition) = split_stream_id(stream);
+        let (Some(input), Some(schema)) = (inputs.get(i), schemas.get(i)) else { return Ok(()) };
+        state.records_read.fetch_add(records.len() as u64, Ordering::Relaxed);
+        // Records below the commit were written before: they only rebuild state.
+        let replay_end = replay_until.get(&stream).copied().unwrap_or(0);
+        let split = records.partition_point(|r| r.offset < replay_end);
+        for (part, replay) in [(&records[..split], true), (&records[split..], false)] {
+            let Some(last) = part.last() else { continue };
+            let rows = decode(input, schema, partition, part)?;
+            if !rows.errors.is_empty() && !replay {
+                state.records_skipped.fetch_add(rows.errors.len() as u64, Ordering::Relaxed);
+                for (offset, reason) in &rows.errors {
+                    tracing::warn!(topic = %input.topic, partition, offset, %reason, "skipping a record");
+                }
+            }
+            aligned.push(stream, replay, rows, last.offset + 1)?;
         }
-    }
-    let time_at = |rows: &DecodedRows, i: usize| -> Result<i64, crate::format::FormatError> {
-        let column = rows.batch.column(rows.batch.schema().index_of("ROWTIME")?).clone();
-        let times = column.as_primitive::<Int64Type>();
-        Ok(if times.is_null(i) { i64::MIN } else { times.value(i) })
+        Ok(())
     };
-    let mut out = Vec::new();
     loop {
-        let mut heads: Vec<(usize, i64)> = Vec::with_capacity(queues.len());
-        for (q, queue) in queues.iter().enumerate() {
-            if let Some(front) = queue.2.front() {
-                heads.push((q, time_at(front, queue.3)?));
+        if *stop.borrow() {
+            return Ok(());
+        }
+        let mut caught_up = std::collections::HashSet::new();
+        for i in 0..follower.stream_count() {
+            let stream = follower.stream_at(i);
+            if !aligned.is_empty(stream) {
+                continue;
+            }
+            match follower.fetch(i).await? {
+                Some((stream, records)) => queue(&mut aligned, stream, &records)?,
+                None => {
+                    caught_up.insert(stream);
+                }
             }
         }
-        let Some(&(chosen, _)) = heads.iter().min_by_key(|(q, time)| (*time, *q)) else { break };
-        let others = heads.iter().filter(|(q, _)| *q != chosen).map(|(_, t)| *t).min().unwrap_or(i64::MAX);
-        let (stream, replay, queue, cursor) = &mut queues[chosen];
-        let Some(front) = queue.front() else { break };
-        let mut end = *cursor + 1;
-        while end < front.batch.num_rows() && time_at(front, end)? <= others {
-            end += 1;
+        let ready = aligned.pop_ready(|s| caught_up.contains(&s), BATCH_RECORDS);
+        if ready.is_empty() {
+            if aligned.all_empty() {
+                // Everything is caught up: wait for more.
+                let next = tokio::select! {
+                    _ = stop.wait_for(|stopped| *stopped) => return Ok(()),
+                    next = follower.next() => next?,
+                };
+                let Some((stream, records)) = next else { return Ok(()) };
+                queue(&mut aligned, stream, &records)?;
+            }
+            continue;
         }
-        let length = end - *cursor;
-        let piece = DecodedRows {
-            batch: front.batch.slice(*cursor, length),
-            tombstones: front.tombstones.as_ref().map(|t| t.slice(*cursor, length)),
-            errors: Vec::new(),
-        };
-        out.push((split_stream_id(*stream).0, *replay, piece));
-        *cursor = end;
-        if end == front.batch.num_rows() {
-            queue.pop_front();
-            *cursor = 0;
+        // One batch per run of rows of one input (replayed or not), in order.
+        let mut progress: BTreeMap<u32, u64> = BTreeMap::new();
+        let mut batches: Vec<TimedBatch> = Vec::new();
+        let mut run: Vec<crate::engine::source::DecodedRows> = Vec::new();
+        let mut run_key: Option<(usize, bool)> = None;
+        for piece in ready {
+            if let Some(next_offset) = piece.next_offset {
+                progress.insert(piece.stream, next_offset);
+            }
+            if piece.rows.batch.num_rows() == 0 {
+                continue;
+            }
+            let key = (split_stream_id(piece.stream).0, piece.replay);
+            if let Some((input, replayed)) = run_key
+                && (input, replayed) != key
+            {
+                batches.extend(combine(std::mem::take(&mut run), input, replayed).map_err(TaskError::from)?);
+            }
+            run_key = Some(key);
+            run.push(piece.rows);
+        }
+        if let Some((input, replay)) = run_key {
+            batches.extend(combine(run, input, replay).map_err(TaskError::from)?);
+        }
+        for batch in batches {
+            if out.send(Message::Data(batch)).await.is_err() {
+                return Ok(()); // the rest of the query has stopped (and said why)
+            }
+        }
+        for (partition, next_offset) in progress {
+            if out.send(Message::Progress { partition, next_offset }).await.is_err() {
+                return Ok(());
+            }
         }
     }
-    Ok(out)
 }
 
+/// One batch of the decoded pieces of one input (their tombstone marks included).
 fn combine(
     pieces: Vec<crate::engine::source::DecodedRows>,
     input: usize,

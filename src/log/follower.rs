@@ -105,6 +105,30 @@ impl<'a> Follower<'a> {
         }
     }
 
+    /// How many partitions it follows (of all its topics).
+    pub fn stream_count(&self) -> usize {
+        self.positions.len()
+    }
+
+    /// The [`stream_id`] of the `i`th partition followed.
+    pub fn stream_at(&self, i: usize) -> u32 {
+        let (topic, partition, _) = self.positions[i];
+        stream_id(topic, partition)
+    }
+
+    /// The next records of the `i`th partition followed, if it has some now; never waits.
+    pub async fn fetch(&mut self, i: usize) -> Result<Option<(u32, Vec<Record>)>, LogError> {
+        let (topic, partition, position) = self.positions[i];
+        let fetch = self.log.read(&self.topics[topic], partition, position, FETCH_BYTES).await?;
+        match fetch.records.last() {
+            Some(last) => {
+                self.positions[i].2 = last.offset + 1;
+                Ok(Some((stream_id(topic, partition), fetch.records)))
+            }
+            None => Ok(None),
+        }
+    }
+
     /// The next records of some partition if any partition has some now; never waits.
     pub async fn next_available(&mut self) -> Result<Option<(u32, Vec<Record>)>, LogError> {
         for _ in 0..self.positions.len() {

@@ -123,27 +123,48 @@ impl Session {
             return Ok(());
         }
         let mut emitted = 0u64;
-        while let Some(first) = follower.next().await? {
-            // What is there now, taken in event-time order across the inputs.
-            let mut fetches = vec![first];
-            while fetches.len() < 64
-                && let Some(more) = follower.next_available().await?
-            {
-                fetches.push(more);
+        // The inputs in event-time order, as a persistent join reads them.
+        let mut aligned = crate::engine::align::Aligned::default();
+        let queue = |aligned: &mut crate::engine::align::Aligned, stream: u32, records: &[crate::log::Record]| {
+            let (input, partition) = split_stream_id(stream);
+            let (Some(source), Some(schema), Some(last)) = (sources.get(input), schemas.get(input), records.last())
+            else {
+                return Ok(());
+            };
+            let rows = decode(source, schema, partition, records).map_err(|e| refusal(e.0))?;
+            for (offset, reason) in &rows.errors {
+                tracing::warn!(topic = %source.topic, partition, offset, %reason, "skipping a record that does not decode");
             }
-            let mut pieces = Vec::with_capacity(fetches.len());
-            for (stream, records) in &fetches {
-                let (input, partition) = split_stream_id(*stream);
-                let (Some(source), Some(schema)) = (sources.get(input), schemas.get(input)) else { continue };
-                let rows = decode(source, schema, partition, records).map_err(|e| refusal(e.0))?;
-                for (offset, reason) in &rows.errors {
-                    tracing::warn!(topic = %source.topic, partition, offset, %reason, "skipping a record that does not decode");
+            aligned.push(stream, false, rows, last.offset + 1).map_err(|e| refusal(e.to_string()))
+        };
+        loop {
+            let mut caught_up = std::collections::HashSet::new();
+            for i in 0..follower.stream_count() {
+                let stream = follower.stream_at(i);
+                if !aligned.is_empty(stream) {
+                    continue;
                 }
-                if rows.batch.num_rows() > 0 {
-                    pieces.push((*stream, false, rows));
+                match follower.fetch(i).await? {
+                    Some((stream, records)) => queue(&mut aligned, stream, &records)?,
+                    None => {
+                        caught_up.insert(stream);
+                    }
                 }
             }
-            for (input, _, rows) in crate::engine::query::merge_by_time(pieces).map_err(|e| refusal(e.to_string()))? {
+            let ready = aligned.pop_ready(|s| caught_up.contains(&s), 8192);
+            if ready.is_empty() {
+                if aligned.all_empty() {
+                    // Caught up: wait for more (or, until idle, stop).
+                    let Some((stream, records)) = follower.next().await? else { break };
+                    queue(&mut aligned, stream, &records)?;
+                }
+                continue;
+            }
+            for piece in ready {
+                if piece.rows.batch.num_rows() == 0 {
+                    continue;
+                }
+                let rows = piece.rows;
                 let row_time = rows.batch.schema().index_of("ROWTIME").map_err(|e| refusal(e.to_string()))?;
                 let batch = crate::engine::operator::TimedBatch {
                     timestamps_ms: rows.batch.column(row_time).clone(),
@@ -151,7 +172,7 @@ impl Session {
                     tombstones: rows.tombstones,
                     windows: None,
                     replay: false,
-                    input,
+                    input: split_stream_id(piece.stream).0,
                 };
                 for produced in crate::engine::operator::run_chain(&mut operators, batch).map_err(|e| refusal(e.0))? {
                     if print_rows(&produced, &output_schema, &widths, limit, &mut emitted, on_result)? {

@@ -1,0 +1,160 @@
+//! Taking the records of several partitions (a join's inputs) in event-time order, as a
+//! Kafka Streams task takes its partitions: of the partitions' next records, the earliest
+//! goes first.
+//!
+//! Each partition's decoded records wait in a queue, in offset order. [`Aligned::pop_ready`]
+//! hands out runs of rows, earliest head first, for as long as it can tell what is earliest:
+//! it stops when a partition's queue is empty and that partition may have more records (its
+//! next record might be earlier than anything queued), so that the caller reads it first. A
+//! partition that is caught up (nothing more to read now) does not hold the others back.
+//! Without this, a join catching up on a backlog would take whole fetches of one topic
+//! before the other's: a small topic's fetch spans far more time than a big one's, and stream
+//! time would run ahead, closing windows before their rows had been read.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use datafusion::arrow::array::{Array, AsArray, Int64Array};
+use datafusion::arrow::datatypes::Int64Type;
+
+use super::source::DecodedRows;
+use crate::format::FormatError;
+
+/// A run of decoded rows, cut from a fetch.
+struct Piece {
+    rows: DecodedRows,
+    times: Int64Array,
+    replay: bool,
+    /// The partition's next offset once this piece is all taken.
+    next_offset: u64,
+}
+
+/// The queues of a set of partitions, by stream id.
+#[derive(Default)]
+pub struct Aligned {
+    queues: BTreeMap<u32, (VecDeque<Piece>, usize)>,
+}
+
+/// Rows handed out: their stream, whether they are replayed, and, when they finish a fetch,
+/// the stream's next offset (for progress markers).
+pub struct Ready {
+    pub stream: u32,
+    pub replay: bool,
+    pub rows: DecodedRows,
+    pub next_offset: Option<u64>,
+}
+
+impl Aligned {
+    /// Queues `rows` (all the decoded records of a fetch of `stream`, or a part of it) after
+    /// that stream's earlier ones; `next_offset` is where the stream reads on after them.
+    pub fn push(&mut self, stream: u32, replay: bool, rows: DecodedRows, next_offset: u64) -> Result<(), FormatError> {
+        let time_column = rows.batch.schema().index_of("ROWTIME")?;
+        let times = rows.batch.column(time_column).as_primitive::<Int64Type>().clone();
+        self.queues.entry(stream).or_default().0.push_back(Piece { rows, times, replay, next_offset });
+        Ok(())
+    }
+
+    /// Whether `stream` has nothing queued.
+    pub fn is_empty(&self, stream: u32) -> bool {
+        self.queues.get(&stream).is_none_or(|(queue, _)| queue.is_empty())
+    }
+
+    /// Whether nothing is queued at all.
+    pub fn all_empty(&self) -> bool {
+        self.queues.values().all(|(queue, _)| queue.is_empty())
+    }
+
+    /// Up to about `max_rows` rows in event-time order (ties to the lower stream id). Stops
+    /// early when a stream with nothing queued is not `caught_up`: its next records must be
+    /// read first.
+    pub fn pop_ready(&mut self, caught_up: impl Fn(u32) -> bool, max_rows: usize) -> Vec<Ready> {
+        let mut out = Vec::new();
+        let mut taken = 0;
+        loop {
+            // An empty piece (a fetch whose records all failed to decode) only moves progress.
+            for (stream, (queue, cursor)) in self.queues.iter_mut() {
+                while queue.front().is_some_and(|p| p.rows.batch.num_rows() == 0) {
+                    if let Some(piece) = queue.pop_front() {
+                        *cursor = 0;
+                        out.push(Ready {
+                            stream: *stream,
+                            replay: piece.replay,
+                            rows: piece.rows,
+                            next_offset: Some(piece.next_offset),
+                        });
+                    }
+                }
+            }
+            if taken >= max_rows || self.queues.iter().any(|(s, (q, _))| q.is_empty() && !caught_up(*s)) {
+                return out;
+            }
+            let head =
+                |piece: &Piece, at: usize| if piece.times.is_null(at) { i64::MIN } else { piece.times.value(at) };
+            let heads: Vec<(u32, i64)> =
+                self.queues.iter().filter_map(|(s, (q, cursor))| q.front().map(|p| (*s, head(p, *cursor)))).collect();
+            let Some(&(chosen, _)) = heads.iter().min_by_key(|(s, time)| (*time, *s)) else { return out };
+            let others = heads.iter().filter(|(s, _)| *s != chosen).map(|(_, t)| *t).min().unwrap_or(i64::MAX);
+            let Some((queue, cursor)) = self.queues.get_mut(&chosen) else { return out };
+            let Some(front) = queue.front() else { return out };
+            let rows = front.rows.batch.num_rows();
+            let mut end = *cursor + 1;
+            while end < rows && head(front, end) <= others {
+                end += 1;
+            }
+            let length = end - *cursor;
+            let piece = DecodedRows {
+                batch: front.rows.batch.slice(*cursor, length),
+                tombstones: front.rows.tombstones.as_ref().map(|t| t.slice(*cursor, length)),
+                errors: Vec::new(),
+            };
+            let finished = end == rows;
+            out.push(Ready {
+                stream: chosen,
+                replay: front.replay,
+                rows: piece,
+                next_offset: finished.then_some(front.next_offset),
+            });
+            taken += length;
+            *cursor = end;
+            if finished {
+                queue.pop_front();
+                *cursor = 0;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::RecordBatch;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn rows(times: &[i64]) -> DecodedRows {
+        let schema = Arc::new(Schema::new(vec![Field::new("ROWTIME", DataType::Int64, false)]));
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(times.to_vec()))]).unwrap();
+        DecodedRows { batch, tombstones: None, errors: Vec::new() }
+    }
+
+    fn times(ready: &[Ready]) -> Vec<(u32, Vec<i64>)> {
+        ready.iter().map(|r| (r.stream, r.rows.batch.column(0).as_primitive::<Int64Type>().values().to_vec())).collect()
+    }
+
+    #[test]
+    fn the_earliest_head_goes_first_and_a_stream_that_may_have_more_holds_the_others() {
+        let mut aligned = Aligned::default();
+        aligned.push(0, false, rows(&[1, 5, 9]), 3).unwrap();
+        aligned.push(1, false, rows(&[2, 3, 20]), 3).unwrap();
+        // Stream 1 is not caught up: once its rows before 20 are out, stream 0 goes on to 9,
+        // then nothing more until stream 1 is read again (it may have rows before 20).
+        let ready = aligned.pop_ready(|_| false, 100);
+        assert_eq!(times(&ready), [(0, vec![1]), (1, vec![2, 3]), (0, vec![5, 9])]);
+        assert_eq!(ready.last().unwrap().next_offset, Some(3));
+        // Caught up, stream 0 no longer holds stream 1 back.
+        let ready = aligned.pop_ready(|_| true, 100);
+        assert_eq!(times(&ready), [(1, vec![20])]);
+        assert!(aligned.all_empty());
+    }
+}
