@@ -18,6 +18,12 @@ use datafusion::arrow::datatypes::Int64Type;
 
 use super::source::DecodedRows;
 use crate::format::FormatError;
+use crate::log::follower::split_stream_id;
+
+/// The input a stream id is a partition of.
+fn input_of(stream: u32) -> usize {
+    split_stream_id(stream).0
+}
 
 /// A run of decoded rows, cut from a fetch.
 struct Piece {
@@ -92,7 +98,14 @@ impl Aligned {
             let heads: Vec<(u32, i64)> =
                 self.queues.iter().filter_map(|(s, (q, cursor))| q.front().map(|p| (*s, head(p, *cursor)))).collect();
             let Some(&(chosen, _)) = heads.iter().min_by_key(|(s, time)| (*time, *s)) else { return out };
-            let others = heads.iter().filter(|(s, _)| *s != chosen).map(|(_, t)| *t).min().unwrap_or(i64::MAX);
+            // Partitions of one input are independent (Kafka Streams runs them as separate
+            // tasks): a run ends only where another input's next row comes.
+            let others = heads
+                .iter()
+                .filter(|(s, _)| input_of(*s) != input_of(chosen))
+                .map(|(_, t)| *t)
+                .min()
+                .unwrap_or(i64::MAX);
             let Some((queue, cursor)) = self.queues.get_mut(&chosen) else { return out };
             let Some(front) = queue.front() else { return out };
             let rows = front.rows.batch.num_rows();
@@ -145,16 +158,26 @@ mod tests {
     #[test]
     fn the_earliest_head_goes_first_and_a_stream_that_may_have_more_holds_the_others() {
         let mut aligned = Aligned::default();
+        let other = crate::log::follower::stream_id(1, 0); // input 1's partition 0
         aligned.push(0, false, rows(&[1, 5, 9]), 3).unwrap();
-        aligned.push(1, false, rows(&[2, 3, 20]), 3).unwrap();
+        aligned.push(other, false, rows(&[2, 3, 20]), 3).unwrap();
         // Stream 1 is not caught up: once its rows before 20 are out, stream 0 goes on to 9,
         // then nothing more until stream 1 is read again (it may have rows before 20).
         let ready = aligned.pop_ready(|_| false, 100);
-        assert_eq!(times(&ready), [(0, vec![1]), (1, vec![2, 3]), (0, vec![5, 9])]);
+        assert_eq!(times(&ready), [(0, vec![1]), (other, vec![2, 3]), (0, vec![5, 9])]);
         assert_eq!(ready.last().unwrap().next_offset, Some(3));
         // Caught up, stream 0 no longer holds stream 1 back.
         let ready = aligned.pop_ready(|_| true, 100);
-        assert_eq!(times(&ready), [(1, vec![20])]);
+        assert_eq!(times(&ready), [(other, vec![20])]);
         assert!(aligned.all_empty());
+    }
+
+    #[test]
+    fn partitions_of_one_input_do_not_interleave_row_by_row() {
+        let mut aligned = Aligned::default();
+        aligned.push(0, false, rows(&[1, 3, 5]), 3).unwrap();
+        aligned.push(1, false, rows(&[2, 4, 6]), 3).unwrap();
+        let ready = aligned.pop_ready(|_| true, 100);
+        assert_eq!(times(&ready), [(0, vec![1, 3, 5]), (1, vec![2, 4, 6])]);
     }
 }

@@ -1574,12 +1574,14 @@ impl Join {
     }
 
     /// Rows no longer visible (older than `retention` before their store's time) leave the
-    /// stores: once a batch, as matching never sees them anyway.
+    /// stores. Matching never sees them anyway, so they go in bulk: once the oldest is an
+    /// eighth of the retention past it, not a few at every batch.
     fn evict(&mut self, retention: i64) {
+        let slack = (retention / 8).max(1);
         for (s, buffer) in self.buffers.iter_mut().enumerate() {
             let horizon = self.store_time[s].saturating_sub(retention);
-            if self.oldest[s] > horizon {
-                continue; // nothing that old
+            if self.oldest[s] > horizon.saturating_sub(slack) {
+                continue; // nothing old enough
             }
             let mut oldest = i64::MAX;
             buffer.retain(|_, rows| {
@@ -1603,7 +1605,7 @@ impl Join {
             + self.buffers.iter().flat_map(|b| b.values()).map(VecDeque::len).sum::<usize>()
             + self.pending.len()
             + self.foreign_rows.len();
-        if self.stored_since_check < live.max(COMPACT_MIN_ROWS) {
+        if self.stored_since_check < live.max(COMPACT_MIN_ROWS) * 2 {
             return Ok(());
         }
         self.stored_since_check = 0;
