@@ -900,14 +900,15 @@ struct RowRef {
     index: usize,
 }
 
-/// Rows (or, for `None`, a row of nulls) of batches of `schema`, gathered into one batch.
-fn gather(schema: &SchemaRef, refs: &[Option<&RowRef>]) -> Result<RecordBatch, PlanError> {
-    let nulls = {
-        let columns =
-            schema.fields().iter().map(|f| datafusion::arrow::array::new_null_array(f.data_type(), 1)).collect();
-        RecordBatch::try_new(schema.clone(), columns)?
-    };
-    let mut batches: Vec<&RecordBatch> = vec![&nulls];
+/// A row of nulls of `schema`.
+fn null_row(schema: &SchemaRef) -> Result<RecordBatch, PlanError> {
+    let columns = schema.fields().iter().map(|f| datafusion::arrow::array::new_null_array(f.data_type(), 1)).collect();
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// Rows (or, for `None`, the row of `nulls`) of batches of one schema, gathered into one.
+fn gather(nulls: &RecordBatch, refs: &[Option<&RowRef>]) -> Result<RecordBatch, PlanError> {
+    let mut batches: Vec<&RecordBatch> = vec![nulls];
     let mut seen: HashMap<*const RecordBatch, usize> = HashMap::new();
     let mut indices: Vec<(usize, usize)> = Vec::with_capacity(refs.len());
     for r in refs {
@@ -949,7 +950,21 @@ struct Pending {
     side: usize,
     sequence: u64,
     row: Row,
-    key: ArrayRef,
+    key: KeyRef,
+}
+
+/// A join key: a value of an array of keys (shared, not copied).
+#[derive(Debug, Clone)]
+struct KeyRef {
+    array: ArrayRef,
+    index: usize,
+}
+
+impl KeyRef {
+    /// The first value of a one-value array.
+    fn of(array: ArrayRef) -> Self {
+        KeyRef { array, index: 0 }
+    }
 }
 
 /// One result: a left row and a right row (either may be missing for outer joins), the
@@ -957,7 +972,7 @@ struct Pending {
 struct Joined {
     left: Option<RowRef>,
     right: Option<RowRef>,
-    key: ArrayRef,
+    key: KeyRef,
     time: i64,
     deleted: bool,
 }
@@ -966,7 +981,7 @@ struct Joined {
 #[derive(Debug, Clone)]
 struct ForeignRow {
     row: Row,
-    key: ArrayRef,
+    key: KeyRef,
     foreign: Option<OwnedRow>,
 }
 
@@ -1021,6 +1036,8 @@ pub struct Join {
     oldest: [i64; 2],
     /// Rows stored since the last look at how sparse the stores' batches are.
     stored_since_check: usize,
+    /// Per side, a row of nulls (an outer join's missing side).
+    nulls: [RecordBatch; 2],
 }
 
 impl Join {
@@ -1039,6 +1056,7 @@ impl Join {
             primary_converter,
             oldest: [i64::MIN, i64::MIN],
             stored_since_check: 0,
+            nulls: [null_row(&step.sides[0])?, null_row(&step.sides[1])?],
             converter: RowConverter::new(
                 std::iter::once(key_type.clone())
                     .chain(step.window_keys.iter().flat_map(|_| [DataType::Int64, DataType::Int64]))
@@ -1107,7 +1125,7 @@ impl Join {
         use datafusion::arrow::array::Int8Array;
         let schema = &self.step.sides[side];
         let rows: Vec<Option<&RowRef>> = entries.iter().map(|e| Some(&e.1.row)).collect();
-        let mut columns = gather(schema, &rows)?.columns().to_vec();
+        let mut columns = gather(&self.nulls[side], &rows)?.columns().to_vec();
         columns.push(Arc::new(Int8Array::from(entries.iter().map(|e| e.0).collect::<Vec<_>>())));
         columns.push(Arc::new(Int64Array::from(entries.iter().map(|e| e.1.time).collect::<Vec<_>>())));
         columns.push(Arc::new(Int64Array::from(entries.iter().map(|e| e.2 as i64).collect::<Vec<_>>())));
@@ -1190,7 +1208,9 @@ impl Join {
                     matched: matched.value(i),
                     sequence,
                 }),
-                STORE_PENDING => self.pending.push(Pending { side, sequence, row, key: key.slice(i, 1) }),
+                STORE_PENDING => {
+                    self.pending.push(Pending { side, sequence, row, key: KeyRef { array: key.clone(), index: i } })
+                }
                 STORE_FOREIGN => {
                     let (Some(primary), Some(converter)) = (&primary, &self.primary_converter) else {
                         return Err(PlanError("the snapshot is not of this join".into()));
@@ -1201,7 +1221,7 @@ impl Join {
                     if let Some(fk) = &foreign {
                         self.foreign_index.entry(fk.clone()).or_default().insert(pk_id.clone());
                     }
-                    self.foreign_rows.insert(pk_id, ForeignRow { row, key: pk, foreign });
+                    self.foreign_rows.insert(pk_id, ForeignRow { row, key: KeyRef::of(pk), foreign });
                 }
                 other => return Err(PlanError(format!("unknown join store {other} in the snapshot"))),
             }
@@ -1275,7 +1295,7 @@ impl Join {
         }
         for i in 0..n {
             let row = Row { row: RowRef { batch: Arc::clone(&shared), index: i }, time: times.value(i) };
-            let k = key.slice(i, 1);
+            let k = KeyRef { array: key.clone(), index: i };
             match plan.shape {
                 JoinShape::StreamTable => {
                     if side == 1 {
@@ -1407,8 +1427,9 @@ impl Join {
         let Some(converter) = &self.primary_converter else {
             return Err(PlanError("a foreign-key join without its left key (this is a bug)".into()));
         };
-        let key = primary.slice(i, 1);
-        let id = converter.convert_columns(std::slice::from_ref(&key))?.row(0).owned();
+        let sliced = primary.slice(i, 1);
+        let id = converter.convert_columns(std::slice::from_ref(&sliced))?.row(0).owned();
+        let key = KeyRef::of(sliced);
         let fk = (!foreign.is_null(i)).then(|| foreign_rows.row(i).owned());
         let previous = if deleted {
             self.foreign_rows.remove(&id)
@@ -1496,7 +1517,7 @@ impl Join {
         side: usize,
         key: OwnedRow,
         row: Row,
-        key_value: ArrayRef,
+        key_value: KeyRef,
         before_ms: i64,
         after_ms: i64,
         grace_ms: Option<i64>,
@@ -1601,6 +1622,9 @@ impl Join {
     /// than are still stored (a table's rows replaced, a window's rows gone), the stored rows
     /// are copied into batches of their own, so that memory follows the state's size.
     fn compact_if_sparse(&mut self) -> Result<(), PlanError> {
+        if self.stored_since_check < COMPACT_MIN_ROWS {
+            return Ok(()); // counting the live rows costs a pass over the keys
+        }
         let live = self.tables.iter().map(HashMap::len).sum::<usize>()
             + self.buffers.iter().flat_map(|b| b.values()).map(VecDeque::len).sum::<usize>()
             + self.pending.len()
@@ -1647,14 +1671,23 @@ impl Join {
         let step = &self.step;
         let lefts: Vec<Option<&RowRef>> = results.iter().map(|r| r.left.as_ref()).collect();
         let rights: Vec<Option<&RowRef>> = results.iter().map(|r| r.right.as_ref()).collect();
-        let keys: Vec<ArrayRef> = results.iter().map(|r| r.key.clone()).collect();
-        let left = gather(&step.sides[0], &lefts)?;
-        let right = gather(&step.sides[1], &rights)?;
+        let left = gather(&self.nulls[0], &lefts)?;
+        let right = gather(&self.nulls[1], &rights)?;
         let mut columns = left.columns().to_vec();
         // ROWKEY is this join's key (a right or full outer join's, even without a left row).
         if let Ok(at) = step.sides[0].index_of(&self.plan.rowkey) {
-            let parts: Vec<&dyn Array> = keys.iter().map(|k| k.as_ref()).collect();
-            let key = datafusion::arrow::compute::concat(&parts)?;
+            let mut arrays: Vec<&dyn Array> = Vec::new();
+            let mut seen: HashMap<*const (), usize> = HashMap::new();
+            let mut indices: Vec<(usize, usize)> = Vec::with_capacity(results.len());
+            for result in &results {
+                let array = &result.key.array;
+                let at = *seen.entry(Arc::as_ptr(array).cast::<()>()).or_insert_with(|| {
+                    arrays.push(array.as_ref());
+                    arrays.len() - 1
+                });
+                indices.push((at, result.key.index));
+            }
+            let key = datafusion::arrow::compute::interleave(&arrays, &indices)?;
             let wanted = step.sides[0].field(at).data_type();
             columns[at] = if key.data_type() == wanted { key } else { datafusion::arrow::compute::cast(&key, wanted)? };
         }
