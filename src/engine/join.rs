@@ -1034,8 +1034,10 @@ pub struct Join {
     /// Stream-stream: the oldest time in each side's store (a bound: eviction skips a side
     /// with nothing older than its horizon).
     oldest: [i64; 2],
-    /// Rows stored since the last look at how sparse the stores' batches are.
+    /// Rows stored since the last look at how sparse the stores' batches are, and how many
+    /// make the next look.
     stored_since_check: usize,
+    next_check: usize,
     /// Per side, a row of nulls (an outer join's missing side).
     nulls: [RecordBatch; 2],
 }
@@ -1056,6 +1058,7 @@ impl Join {
             primary_converter,
             oldest: [i64::MIN, i64::MIN],
             stored_since_check: 0,
+            next_check: COMPACT_MIN_ROWS,
             nulls: [null_row(&step.sides[0])?, null_row(&step.sides[1])?],
             converter: RowConverter::new(
                 std::iter::once(key_type.clone())
@@ -1622,17 +1625,17 @@ impl Join {
     /// than are still stored (a table's rows replaced, a window's rows gone), the stored rows
     /// are copied into batches of their own, so that memory follows the state's size.
     fn compact_if_sparse(&mut self) -> Result<(), PlanError> {
-        if self.stored_since_check < COMPACT_MIN_ROWS {
-            return Ok(()); // counting the live rows costs a pass over the keys
+        // Looking costs a pass over the stored rows: it is done after as many rows have been
+        // stored (or deleted) as were live at the last look (and at least 65,536).
+        if self.stored_since_check < self.next_check {
+            return Ok(());
         }
         let live = self.tables.iter().map(HashMap::len).sum::<usize>()
             + self.buffers.iter().flat_map(|b| b.values()).map(VecDeque::len).sum::<usize>()
             + self.pending.len()
             + self.foreign_rows.len();
-        if self.stored_since_check < live.max(COMPACT_MIN_ROWS) * 2 {
-            return Ok(());
-        }
         self.stored_since_check = 0;
+        self.next_check = live.max(COMPACT_MIN_ROWS);
         let mut batches: HashMap<*const RecordBatch, usize> = HashMap::new();
         let mut count = |r: &Row| {
             batches.entry(Arc::as_ptr(&r.row.batch)).or_insert_with(|| r.row.batch.num_rows());

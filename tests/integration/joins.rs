@@ -321,6 +321,7 @@ async fn stored_rows_do_not_keep_the_batches_they_came_in_alive() {
     let full = operator.state_bytes();
     let deletions: Vec<(i32, Option<i32>)> = (1..100_000).map(|i| (i, None)).collect();
     operator.process(big_batch(1, &deletions, 2), &mut out).unwrap();
+    operator.process(big_batch(1, &[(0, Some(0))], 2), &mut out).unwrap();
     // The one row left is copied out of its 100,000-row batch.
     assert!(operator.state_bytes() * 100 < full, "{} bytes held of {full}", operator.state_bytes());
     // And still joins.
