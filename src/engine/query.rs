@@ -533,91 +533,22 @@ async fn run_operators(
     mut input: mpsc::Receiver<Message>,
     out: mpsc::Sender<Message>,
 ) -> Result<(), TaskError> {
-    // What is waiting is taken together (up to a bound), and the results of consecutive
-    // batches go on as one: a join fed small runs of rows in time order would otherwise
-    // send the sink a message, and wake it, per run.
-    const TAKEN_TOGETHER: usize = 64;
-    while let Some(first) = input.recv().await {
-        let mut messages = vec![first];
-        while messages.len() < TAKEN_TOGETHER
-            && let Ok(more) = input.try_recv()
-        {
-            messages.push(more);
-        }
-        let mut outgoing: Vec<Message> = Vec::new();
-        let mut pending: Vec<TimedBatch> = Vec::new();
-        for message in messages {
-            match message {
-                Message::Data(batch) => pending.extend(run_chain(&mut chain, batch)?),
-                progress @ Message::Progress { .. } => {
-                    outgoing.extend(coalesce(std::mem::take(&mut pending))?.into_iter().map(Message::Data));
-                    outgoing.push(progress);
+    while let Some(message) = input.recv().await {
+        let forwarded = match message {
+            Message::Data(batch) => {
+                let mut sent = Ok(());
+                for batch in run_chain(&mut chain, batch)? {
+                    sent = out.send(Message::Data(batch)).await;
                 }
+                sent
             }
-        }
-        outgoing.extend(coalesce(pending)?.into_iter().map(Message::Data));
-        for message in outgoing {
-            if out.send(message).await.is_err() {
-                return Ok(());
-            }
+            progress @ Message::Progress { .. } => out.send(progress).await,
+        };
+        if forwarded.is_err() {
+            return Ok(());
         }
     }
     Ok(())
-}
-
-/// Consecutive batches that can be one (same columns, both replayed or not, no windows)
-/// concatenated.
-fn coalesce(batches: Vec<TimedBatch>) -> Result<Vec<TimedBatch>, TaskError> {
-    use datafusion::arrow::array::{Array, BooleanArray};
-    let mut out: Vec<TimedBatch> = Vec::with_capacity(batches.len());
-    let mut run: Vec<TimedBatch> = Vec::new();
-    let flush = |run: &mut Vec<TimedBatch>, out: &mut Vec<TimedBatch>| -> Result<(), TaskError> {
-        if run.len() <= 1 {
-            out.append(run);
-            return Ok(());
-        }
-        let parts = std::mem::take(run);
-        let schema = parts[0].rows.schema();
-        let rows = datafusion::arrow::compute::concat_batches(&schema, parts.iter().map(|b| &b.rows))
-            .map_err(|e| TaskError::from(crate::engine::plan::PlanError(e.to_string())))?;
-        let times: Vec<&dyn Array> = parts.iter().map(|b| b.timestamps_ms.as_ref()).collect();
-        let timestamps_ms = datafusion::arrow::compute::concat(&times)
-            .map_err(|e| TaskError::from(crate::engine::plan::PlanError(e.to_string())))?;
-        let tombstones = parts.iter().any(|b| b.tombstones.is_some()).then(|| {
-            let marks: Vec<bool> = parts
-                .iter()
-                .flat_map(|b| match &b.tombstones {
-                    Some(t) => (0..t.len()).map(|i| t.value(i)).collect::<Vec<_>>(),
-                    None => vec![false; b.rows.num_rows()],
-                })
-                .collect();
-            BooleanArray::from(marks)
-        });
-        out.push(TimedBatch {
-            rows,
-            timestamps_ms,
-            tombstones,
-            windows: None,
-            replay: parts[0].replay,
-            input: parts[0].input,
-        });
-        Ok(())
-    };
-    for batch in batches {
-        let joins = run.last().is_some_and(|last: &TimedBatch| {
-            last.replay == batch.replay
-                && last.windows.is_none()
-                && batch.windows.is_none()
-                && last.input == batch.input
-                && last.rows.schema() == batch.rows.schema()
-        });
-        if !joins {
-            flush(&mut run, &mut out)?;
-        }
-        run.push(batch);
-    }
-    flush(&mut run, &mut out)?;
-    Ok(out)
 }
 
 async fn write_sink(
