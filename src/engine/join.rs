@@ -488,15 +488,18 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
         shapes.push(shape);
     }
 
-    // The first source's rows carry ROWKEY, the join key, set by each join step.
+    // The first source's rows carry ROWKEY, the join key, set by each join step: of the last
+    // step's type, since the result's key is the last join's (earlier steps' keys, if of
+    // another type, are not read from it).
     let key_type = {
         let typer = super::rewrite::Typer { state: &state, schema: &all, qualified: true };
+        let last = shapes.len() - 1;
         // A foreign-key join's rows are keyed by the left table's key.
         let primary = first_primary_key(&aliases, inputs);
-        let mut first_key = if shapes[0] == JoinShape::ForeignKey { primary } else { on[0][0].clone() };
-        super::plan::rewrite_struct_access(&mut first_key)?;
-        let first_key = &first_key;
-        typer.check(first_key).map_err(|e| PlanError(format!("Invalid join condition {first_key}: {e}")))?
+        let mut last_key = if shapes[last] == JoinShape::ForeignKey { primary } else { on[last][0].clone() };
+        super::plan::rewrite_struct_access(&mut last_key)?;
+        let last_key = &last_key;
+        typer.check(last_key).map_err(|e| PlanError(format!("Invalid join condition {last_key}: {e}")))?
     };
     // Every column may be null in a joined row (a side without a match).
     let nullable = |schema: &SchemaRef| -> Vec<Field> {

@@ -386,3 +386,26 @@ async fn a_backlog_joins_as_if_it_had_arrived_live() {
     assert_eq!(records(log.as_ref(), "BOUGHT").await.len(), expected);
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_n_way_join_is_keyed_by_its_last_join_whatever_the_earlier_keys_types() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, mut s) = session(dir.path()).await;
+    run(
+        &mut s,
+        "SET 'auto.offset.reset' = 'earliest';
+         CREATE STREAM s1 (id INT KEY, name STRING) WITH (KAFKA_TOPIC='s1', VALUE_FORMAT='JSON', PARTITIONS=1);
+         CREATE TABLE t2 (id INT PRIMARY KEY, v STRING) WITH (KAFKA_TOPIC='t2', VALUE_FORMAT='JSON', PARTITIONS=1);
+         CREATE TABLE t3 (name STRING PRIMARY KEY, w STRING) WITH (KAFKA_TOPIC='t3', VALUE_FORMAT='JSON', PARTITIONS=1);
+         INSERT INTO t2 (ROWTIME, id, v) VALUES (1, 1, 'v1');
+         INSERT INTO t3 (ROWTIME, name, w) VALUES (1, 'abc', 'w1');
+         INSERT INTO s1 (ROWTIME, id, name) VALUES (2, 1, 'abc');
+         CREATE STREAM out3 AS SELECT s1.name AS name, t2.v AS v, t3.w AS w
+           FROM s1 JOIN t2 ON s1.id = t2.id JOIN t3 ON s1.name = t3.name;",
+    )
+    .await;
+    s.wait_until_idle().await.unwrap();
+    // Keyed by the STRING name of the second join, not the INT id of the first.
+    assert_eq!(lines(&records(log.as_ref(), "OUT3").await), [r#"abc {"V":"v1","W":"w1"}"#]);
+    s.shutdown().await;
+}
