@@ -212,13 +212,20 @@ impl Session {
         let planned = self.plan_persistent(&query, &info.sink).await?;
         let sink =
             self.catalog.source(&info.sink).cloned().ok_or_else(|| refusal(format!("{} does not exist", info.sink)))?;
-        let mut lines = vec![format!(
-            "Source {} (topic '{}', key {}, value {})",
-            planned.input.name,
-            planned.input.topic,
-            planned.input.key_format.name(),
-            planned.input.value_format.name()
-        )];
+        let described = |source: &Source| {
+            format!(
+                "{} (topic '{}', key {}, value {})",
+                source.name,
+                source.topic,
+                source.key_format.name(),
+                source.value_format.name()
+            )
+        };
+        let mut lines = vec![format!("Source {}", described(&planned.input))];
+        // A join's other inputs, read with the first in event-time order.
+        for (i, joined) in planned.joined.iter().enumerate() {
+            lines.push(format!("Source {} = input {}", described(joined), i + 1));
+        }
         for operator in operators_for(&query, &planned, state_ttl_ms(&info))? {
             lines.push(format!("  -> {}", operator.describe()));
         }
