@@ -11,7 +11,7 @@
 //! before the other's: a small topic's fetch spans far more time than a big one's, and stream
 //! time would run ahead, closing windows before their rows had been read.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use datafusion::arrow::array::{Array, AsArray, Int64Array};
 use datafusion::arrow::datatypes::Int64Type;
@@ -19,6 +19,7 @@ use datafusion::arrow::datatypes::Int64Type;
 use super::source::DecodedRows;
 use crate::format::FormatError;
 use crate::log::follower::split_stream_id;
+use crate::log::{Follower, LogError, Record};
 
 /// The input a stream id is a partition of.
 fn input_of(stream: u32) -> usize {
@@ -134,6 +135,30 @@ impl Aligned {
             }
         }
     }
+}
+
+/// Reads every partition `follower` follows that has nothing queued in `aligned` (without
+/// waiting), queuing what it has with `queue`; returns the partitions that had nothing to
+/// read (caught up, for [`Aligned::pop_ready`]).
+pub async fn refill<E: From<LogError>>(
+    follower: &mut Follower<'_>,
+    aligned: &mut Aligned,
+    mut queue: impl FnMut(&mut Aligned, u32, &[Record]) -> Result<(), E>,
+) -> Result<HashSet<u32>, E> {
+    let mut caught_up = HashSet::new();
+    for i in 0..follower.stream_count() {
+        let stream = follower.stream_at(i);
+        if !aligned.is_empty(stream) {
+            continue;
+        }
+        match follower.fetch(i).await? {
+            Some((stream, records)) => queue(aligned, stream, &records)?,
+            None => {
+                caught_up.insert(stream);
+            }
+        }
+    }
+    Ok(caught_up)
 }
 
 #[cfg(test)]

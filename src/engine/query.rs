@@ -433,19 +433,7 @@ async fn read_aligned(
         if *stop.borrow() {
             return Ok(());
         }
-        let mut caught_up = std::collections::HashSet::new();
-        for i in 0..follower.stream_count() {
-            let stream = follower.stream_at(i);
-            if !aligned.is_empty(stream) {
-                continue;
-            }
-            match follower.fetch(i).await? {
-                Some((stream, records)) => queue(&mut aligned, stream, &records)?,
-                None => {
-                    caught_up.insert(stream);
-                }
-            }
-        }
+        let caught_up = crate::engine::align::refill(&mut follower, &mut aligned, queue).await?;
         let ready = aligned.pop_ready(|s| caught_up.contains(&s), BATCH_RECORDS);
         if ready.is_empty() {
             if aligned.all_empty() {

@@ -138,19 +138,7 @@ impl Session {
             aligned.push(stream, false, rows, last.offset + 1).map_err(|e| refusal(e.to_string()))
         };
         loop {
-            let mut caught_up = std::collections::HashSet::new();
-            for i in 0..follower.stream_count() {
-                let stream = follower.stream_at(i);
-                if !aligned.is_empty(stream) {
-                    continue;
-                }
-                match follower.fetch(i).await? {
-                    Some((stream, records)) => queue(&mut aligned, stream, &records)?,
-                    None => {
-                        caught_up.insert(stream);
-                    }
-                }
-            }
+            let caught_up = crate::engine::align::refill(&mut follower, &mut aligned, queue).await?;
             let ready = aligned.pop_ready(|s| caught_up.contains(&s), 8192);
             if ready.is_empty() {
                 if aligned.all_empty() {
