@@ -108,8 +108,16 @@ async fn drive(log: &Arc<dyn Log>, session: &mut Session, case: &TestCase) -> Ou
     let node = &case.node;
     let mut ignore = |_| {};
     // Inputs come one at a time and each is waited for: batches need not linger.
-    let setup = "SET 'auto.offset.reset' = 'earliest'; SET 'eddy.source.linger.ms' = '0';";
-    if let Err(e) = session.execute(setup, &mut ignore).await {
+    let mut setup = "SET 'auto.offset.reset' = 'earliest'; SET 'eddy.source.linger.ms' = '0';".to_string();
+    // The case's ksqlDB properties, those Eddy knows (`ksql.persistence.default.format.key`).
+    for (name, value) in &node.properties {
+        if name == "ksql.persistence.default.format.key"
+            && let Some(value) = value.as_str()
+        {
+            setup.push_str(&format!(" SET '{name}' = '{}';", value.replace('\'', "''")));
+        }
+    }
+    if let Err(e) = session.execute(&setup, &mut ignore).await {
         return Outcome::Fail(format!("cannot set up the session: {e}"));
     }
     let partitions: BTreeMap<String, u32> =

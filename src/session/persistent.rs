@@ -677,9 +677,14 @@ impl Session {
         properties.entry("KAFKA_TOPIC".into()).or_insert_with(|| source_name(&create.name));
         if !given.contains_key("FORMAT") {
             // Keys need a format: a keyless input's NONE becomes ksqlDB's default, KAFKA.
+            let default_key_format = self
+                .properties
+                .get("ksql.persistence.default.format.key")
+                .map_or_else(|| "KAFKA".to_string(), |f| f.to_uppercase());
             let key_format = match (has_keys, input.key_format) {
                 (false, _) => "NONE",
-                (true, crate::catalog::Format::None) => "KAFKA",
+                // A key where the input had none: the session's default key format.
+                (true, crate::catalog::Format::None) => default_key_format.as_str(),
                 (true, format) => format.name(),
             };
             properties.entry("KEY_FORMAT".into()).or_insert_with(|| key_format.into());
