@@ -493,7 +493,9 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
     // another type, are not read from it).
     let key_type = {
         let typer = super::rewrite::Typer { state: &state, schema: &all, qualified: true };
-        let last = shapes.len() - 1;
+        let Some(last) = shapes.len().checked_sub(1) else {
+            return Err(PlanError("a join query names two or more sources".into()));
+        };
         // A foreign-key join's rows are keyed by the left table's key.
         let primary = first_primary_key(&aliases, inputs);
         let mut last_key = if shapes[last] == JoinShape::ForeignKey { primary } else { on[last][0].clone() };
