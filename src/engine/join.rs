@@ -145,6 +145,15 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
     let [from] = select.from.as_slice() else {
         return Err(PlanError("a join reads its sources as FROM a JOIN b ON … [JOIN c ON …]".into()));
     };
+    let grouped =
+        !matches!(&select.group_by, datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(e, _) if e.is_empty());
+    if grouped || select.having.is_some() || query.window.is_some() {
+        return Err(PlanError(
+            "GROUP BY over a join is not supported yet: write the join to a stream first \
+             (CREATE STREAM joined AS SELECT … FROM a JOIN b …), then aggregate that stream"
+                .into(),
+        ));
+    }
     if from.joins.len() + 1 != inputs.len() {
         return Err(PlanError("a join reads each source it names".into()));
     }
