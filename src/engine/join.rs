@@ -568,17 +568,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
         return Err(PlanError("the join was planned in an unexpected shape".into()));
     }
     let physical =
-        |e: LogicalExpr, schema: &datafusion::common::DFSchema| -> Result<Arc<dyn PhysicalExpr>, PlanError> {
-            // DataFusion's simplifier runs first: some functions (COALESCE among them) exist
-            // only in their simplified form.
-            let simplifier = datafusion::optimizer::simplify_expressions::ExprSimplifier::new(
-                datafusion::optimizer::simplify_expressions::SimplifyContext::builder()
-                    .with_schema(Arc::new(schema.clone()))
-                    .build(),
-            );
-            let e = guarded(|| simplifier.simplify(e))??;
-            Ok(guarded(|| state.create_physical_expr(e, schema))??)
-        };
+        |e: LogicalExpr, schema: &datafusion::common::DFSchema| super::plan::physical_expr(&state, e, schema);
     let mut steps = Vec::with_capacity(nodes.len());
     let mut rest: Vec<LogicalExpr> = filter.into_iter().collect();
     for (i, (node, shape)) in nodes.iter().zip(&shapes).enumerate() {

@@ -232,16 +232,7 @@ pub async fn plan_query(
         }
         let (exprs, predicate) = stateless_parts(&plan)?;
 
-        // DataFusion's simplifier runs before physical planning (some functions, COALESCE
-        // among them, exist only in their simplified form). It is told no query start time,
-        // so NOW() and the like stay per-row instead of being fixed at planning.
-        let simplifier = ExprSimplifier::new(SimplifyContext::builder().with_schema(Arc::new(input.clone())).build());
-        let simplify = |e: LogicalExpr| -> Result<LogicalExpr, PlanError> { Ok(guarded(|| simplifier.simplify(e))??) };
-        let predicate = predicate.map(simplify).transpose()?;
-        let exprs = exprs.into_iter().map(simplify).collect::<Result<Vec<_>, _>>()?;
-        let physical = |e: LogicalExpr| -> Result<Arc<dyn PhysicalExpr>, PlanError> {
-            Ok(guarded(|| state.create_physical_expr(e, &input))??)
-        };
+        let physical = |e: LogicalExpr| physical_expr(&state, e, &input);
         let filter = predicate.map(physical).transpose()?;
         let mut projection = Vec::with_capacity(exprs.len());
         let mut fields = Vec::with_capacity(exprs.len());
@@ -264,7 +255,7 @@ pub async fn plan_query(
                         datafusion::sql::sqlparser::ast::ExprWithAlias { expr: call.argument.clone(), alias: None },
                         &unnest_input,
                     )?;
-                    physical(simplify(logical)?)
+                    physical(logical)
                 })
                 .collect::<Result<Vec<_>, PlanError>>()?;
             let kinds = calls.iter().map(|c| c.kind).collect();
@@ -774,6 +765,33 @@ fn frames_in_milliseconds(query: &mut datafusion::sql::sqlparser::ast::Query) ->
     }
 }
 
+/// `e` as a physical expression over `schema`. DataFusion's simplifier runs first: some
+/// functions (COALESCE among them) exist only in their simplified form. It is told no query
+/// start time, so NOW() and the like stay per-row instead of being fixed at planning.
+pub(crate) fn physical_expr(
+    state: &datafusion::execution::SessionState,
+    e: LogicalExpr,
+    schema: &datafusion::common::DFSchema,
+) -> Result<Arc<dyn PhysicalExpr>, PlanError> {
+    let simplifier = ExprSimplifier::new(SimplifyContext::builder().with_schema(Arc::new(schema.clone())).build());
+    let e = guarded(|| simplifier.simplify(e))??;
+    Ok(guarded(|| state.create_physical_expr(e, schema))??)
+}
+
+/// `e` with columns qualified by the source's alias unqualified where `input` has them by
+/// name, so that they resolve against the source's schema.
+fn unaliased(e: LogicalExpr, input: &datafusion::common::DFSchema) -> Result<LogicalExpr, PlanError> {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    e.transform(|e| match e {
+        LogicalExpr::Column(c) if c.relation.is_some() && input.field_with_unqualified_name(&c.name).is_ok() => {
+            Ok(Transformed::yes(LogicalExpr::Column(datafusion::common::Column::new_unqualified(c.name))))
+        }
+        other => Ok(Transformed::no(other)),
+    })
+    .map(|t| t.data)
+    .map_err(PlanError::from)
+}
+
 /// The physical parts of a query with `OVER` windows.
 fn plan_over(
     parts: WindowParts<'_>,
@@ -783,27 +801,10 @@ fn plan_over(
     names: &[String],
     row_time_index: usize,
 ) -> Result<super::over::OverPlan, PlanError> {
-    use datafusion::common::tree_node::{Transformed, TreeNode};
     use datafusion::logical_expr::expr::{AggregateFunction, WindowFunction, WindowFunctionParams};
     use datafusion::logical_expr::{WindowFrameBound, WindowFrameUnits, WindowFunctionDefinition};
-    let unalias = |e: LogicalExpr| -> Result<LogicalExpr, PlanError> {
-        e.transform(|e| match e {
-            LogicalExpr::Column(c) if c.relation.is_some() && input.field_with_unqualified_name(&c.name).is_ok() => {
-                Ok(Transformed::yes(LogicalExpr::Column(datafusion::common::Column::new_unqualified(c.name))))
-            }
-            other => Ok(Transformed::no(other)),
-        })
-        .map(|t| t.data)
-        .map_err(PlanError::from)
-    };
-    let simplify = |e: LogicalExpr, schema: &datafusion::common::DFSchema| -> Result<LogicalExpr, PlanError> {
-        let simplifier = ExprSimplifier::new(SimplifyContext::builder().with_schema(Arc::new(schema.clone())).build());
-        Ok(guarded(|| simplifier.simplify(e))??)
-    };
-    let on_input = |e: LogicalExpr| -> Result<Arc<dyn PhysicalExpr>, PlanError> {
-        let e = simplify(unalias(e)?, input)?;
-        Ok(guarded(|| state.create_physical_expr(e, input))??)
-    };
+    let unalias = |e: LogicalExpr| unaliased(e, input);
+    let on_input = |e: LogicalExpr| physical_expr(state, unalias(e)?, input);
     let filter = parts.filter.map(on_input).transpose()?;
     let mut windows = Vec::with_capacity(parts.functions.len());
     for function in parts.functions {
@@ -879,8 +880,7 @@ fn plan_over(
     let mut projection = Vec::with_capacity(names.len());
     let mut fields = Vec::with_capacity(names.len());
     for (expr, name) in parts.projection.into_iter().zip(names) {
-        let expr = simplify(expr, parts.schema)?;
-        let expr = guarded(|| state.create_physical_expr(expr, parts.schema))??;
+        let expr = physical_expr(state, expr, parts.schema)?;
         fields.push(Field::new(name, expr.data_type(&windowed_schema)?, true));
         projection.push(expr);
     }
@@ -904,27 +904,8 @@ fn plan_aggregate(
     names: &[String],
     row_time_index: usize,
 ) -> Result<super::aggregate::AggregatePlan, PlanError> {
-    use datafusion::common::tree_node::{Transformed, TreeNode};
-    // Columns are qualified by the source's alias when there is one: resolve them by name.
-    let unalias = |e: LogicalExpr| -> Result<LogicalExpr, PlanError> {
-        e.transform(|e| match e {
-            LogicalExpr::Column(c) if c.relation.is_some() && input.field_with_unqualified_name(&c.name).is_ok() => {
-                Ok(Transformed::yes(LogicalExpr::Column(datafusion::common::Column::new_unqualified(c.name))))
-            }
-            other => Ok(Transformed::no(other)),
-        })
-        .map(|t| t.data)
-        .map_err(PlanError::from)
-    };
-    // Simplified first, as the stateless plan's expressions are (COALESCE needs it).
-    let simplify = |e: LogicalExpr, schema: &datafusion::common::DFSchema| -> Result<LogicalExpr, PlanError> {
-        let simplifier = ExprSimplifier::new(SimplifyContext::builder().with_schema(Arc::new(schema.clone())).build());
-        Ok(guarded(|| simplifier.simplify(e))??)
-    };
-    let on_input = |e: LogicalExpr| -> Result<Arc<dyn PhysicalExpr>, PlanError> {
-        let e = simplify(unalias(e)?, input)?;
-        Ok(guarded(|| state.create_physical_expr(e, input))??)
-    };
+    let unalias = |e: LogicalExpr| unaliased(e, input);
+    let on_input = |e: LogicalExpr| physical_expr(state, unalias(e)?, input);
     let filter = parts.filter.map(on_input).transpose()?;
     let group_by = parts.aggregate.group_expr.iter().cloned().map(on_input).collect::<Result<Vec<_>, _>>()?;
     let aggregates = parts
@@ -949,10 +930,7 @@ fn plan_aggregate(
         .collect::<Result<Vec<_>, PlanError>>()?;
     let aggregate_dfschema = parts.aggregate.schema.as_ref();
     let aggregate_schema: SchemaRef = Arc::new(aggregate_dfschema.as_arrow().clone());
-    let on_groups = |e: LogicalExpr| -> Result<Arc<dyn PhysicalExpr>, PlanError> {
-        let e = simplify(e, aggregate_dfschema)?;
-        Ok(guarded(|| state.create_physical_expr(e, aggregate_dfschema))??)
-    };
+    let on_groups = |e: LogicalExpr| physical_expr(state, e, aggregate_dfschema);
     let having = parts.having.map(on_groups).transpose()?;
     if parts.projection.len() != names.len() {
         return Err(PlanError(format!("{} columns planned for {} named", parts.projection.len(), names.len())));
