@@ -51,6 +51,16 @@ pub struct AggregatePlan {
 }
 
 impl AggregatePlan {
+    /// Each aggregate's arguments, evaluated on `rows`.
+    fn arguments(&self, rows: &RecordBatch) -> Result<Vec<Vec<ArrayRef>>, PlanError> {
+        let n = rows.num_rows();
+        Ok(self
+            .aggregates
+            .iter()
+            .map(|a| a.expressions().iter().map(|e| e.evaluate(rows).and_then(|v| v.into_array(n))).collect())
+            .collect::<Result<_, _>>()?)
+    }
+
     /// A new group's accumulators. Aggregating a table takes rows out again, so it uses the
     /// functions' sliding accumulators, those that can retract (SUM's, for one).
     pub fn accumulators(&self) -> Result<Vec<Box<dyn Accumulator>>, PlanError> {
@@ -578,16 +588,7 @@ impl Aggregate {
                 })
                 .push(i as u32);
         }
-        let arguments: Vec<Vec<ArrayRef>> = plan
-            .aggregates
-            .iter()
-            .map(|a| {
-                a.expressions()
-                    .iter()
-                    .map(|e| e.evaluate(&rows).and_then(|v| v.into_array(rows.num_rows())))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .collect::<Result<_, _>>()?;
+        let arguments = plan.arguments(&rows)?;
         let times = rows.column(plan.row_time_index).as_primitive::<Int64Type>().clone();
 
         let mut changed = Changed::default();
@@ -672,16 +673,7 @@ impl Aggregate {
             .collect::<Result<_, _>>()?;
         let Some(key_converter) = self.key_converter.as_ref() else { return Ok(None) };
         let key_rows = key_converter.convert_columns(&keys)?;
-        let arguments: Vec<Vec<ArrayRef>> = plan
-            .aggregates
-            .iter()
-            .map(|a| {
-                a.expressions()
-                    .iter()
-                    .map(|e| e.evaluate(&rows).and_then(|v| v.into_array(n)))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .collect::<Result<_, _>>()?;
+        let arguments = plan.arguments(&rows)?;
         let times = rows.column(plan.row_time_index).as_primitive::<Int64Type>().clone();
         let mut changed = Changed::default();
         for row in 0..n {
@@ -763,16 +755,7 @@ impl Aggregate {
         let groups: Vec<ArrayRef> =
             plan.group_by.iter().map(|e| e.evaluate(&rows).and_then(|v| v.into_array(n))).collect::<Result<_, _>>()?;
         let group_rows = self.converter.convert_columns(&groups)?;
-        let arguments: Vec<Vec<ArrayRef>> = plan
-            .aggregates
-            .iter()
-            .map(|a| {
-                a.expressions()
-                    .iter()
-                    .map(|e| e.evaluate(&rows).and_then(|v| v.into_array(n)))
-                    .collect::<Result<_, _>>()
-            })
-            .collect::<Result<_, _>>()?;
+        let arguments = plan.arguments(&rows)?;
         let times = rows.column(plan.row_time_index).as_primitive::<Int64Type>().clone();
 
         let mut changed = Changed::default();
