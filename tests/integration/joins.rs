@@ -5,42 +5,17 @@
 
 use std::sync::Arc;
 
+use super::support::{records, run, session, text};
 use datafusion::arrow::array::{ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use eddy::engine::join::{Join, JoinInput, plan_join};
 use eddy::engine::operator::{Operator, TimedBatch};
-use eddy::log::{EmbeddedLog, Log, Record};
-use eddy::session::{Session, StatementResult};
+use eddy::log::Record;
 use eddy::sql::ast::Statement;
-
-async fn session(dir: &std::path::Path) -> (Arc<dyn Log>, Session) {
-    let log: Arc<dyn Log> = Arc::new(EmbeddedLog::open(dir).unwrap());
-    let mut session = Session::open(Arc::clone(&log)).await.unwrap();
-    session.set_until_idle(true);
-    (log, session)
-}
-
-async fn run(session: &mut Session, script: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    session.execute(script, &mut |r: StatementResult| out.push(r.to_string())).await.unwrap();
-    out
-}
 
 fn example(name: &str) -> String {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("queries").join(name);
     std::fs::read_to_string(path).unwrap()
-}
-
-async fn records(log: &dyn Log, topic: &str) -> Vec<Record> {
-    let mut all = Vec::new();
-    for partition in 0..log.partition_count(topic).await.unwrap() {
-        all.extend(log.read(topic, partition, 0, usize::MAX / 2).await.unwrap().records);
-    }
-    all
-}
-
-fn text(bytes: &Option<bytes::Bytes>) -> String {
-    bytes.as_deref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_else(|| "<null>".into())
 }
 
 /// `key value` of each record.
@@ -52,7 +27,7 @@ fn lines(records: &[Record]) -> Vec<String> {
 async fn page_views_pick_up_their_users_row_as_of_the_views_time() {
     let dir = tempfile::tempdir().unwrap();
     let (log, mut s) = session(dir.path()).await;
-    run(&mut s, &example("pageview-enrichment.sql")).await;
+    run(&mut s, &example("pageview-enrichment.sql")).await.unwrap();
     s.wait_until_idle().await.unwrap();
     // The views were written before the users: the join reads both in event-time order.
     assert_eq!(
@@ -71,13 +46,14 @@ async fn page_views_pick_up_their_users_row_as_of_the_views_time() {
 async fn a_push_query_joins_as_a_persistent_query_does() {
     let dir = tempfile::tempdir().unwrap();
     let (_log, mut s) = session(dir.path()).await;
-    run(&mut s, &example("pageview-enrichment.sql")).await;
+    run(&mut s, &example("pageview-enrichment.sql")).await.unwrap();
     let out = run(
         &mut s,
         "SELECT v.user_id AS user_id, u.region AS region, v.page AS page FROM views v LEFT JOIN users u \
          ON v.user_id = u.user_id EMIT CHANGES LIMIT 4;",
     )
-    .await;
+    .await
+    .unwrap();
     let rows: Vec<Vec<&str>> = out
         .iter()
         .filter(|l| l.starts_with('|'))
@@ -95,7 +71,7 @@ async fn a_push_query_joins_as_a_persistent_query_does() {
 async fn orders_join_shipments_within_the_hour_and_the_others_wait_for_their_window_to_close() {
     let dir = tempfile::tempdir().unwrap();
     let (log, mut s) = session(dir.path()).await;
-    run(&mut s, &example("orders-shipments.sql")).await;
+    run(&mut s, &example("orders-shipments.sql")).await.unwrap();
     s.wait_until_idle().await.unwrap();
     let out = records(log.as_ref(), "SHIPPED_ORDERS").await;
     assert_eq!(
@@ -118,7 +94,7 @@ async fn a_join_rebuilds_its_state_after_a_restart_without_writing_twice() {
     let dir = tempfile::tempdir().unwrap();
     {
         let (_log, mut s) = session(dir.path()).await;
-        run(&mut s, &example("pageview-enrichment.sql")).await;
+        run(&mut s, &example("pageview-enrichment.sql")).await.unwrap();
         s.wait_until_idle().await.unwrap();
         s.shutdown().await;
     }
@@ -126,7 +102,8 @@ async fn a_join_rebuilds_its_state_after_a_restart_without_writing_twice() {
     let before = records(log.as_ref(), "ENRICHED_VIEWS").await.len();
     // Bob's row came before the restart: the join must still have it.
     run(&mut s, "INSERT INTO views (ROWTIME, user_id, page, duration_ms) VALUES (1767226000000, 'bob', '/again', 5);")
-        .await;
+        .await
+        .unwrap();
     s.wait_until_idle().await.unwrap();
     let after = records(log.as_ref(), "ENRICHED_VIEWS").await;
     assert_eq!(after.len(), before + 1, "only the new view's result is written");
@@ -151,7 +128,7 @@ async fn a_table_joins_another_on_a_foreign_key() {
          INSERT INTO customers (ROWTIME, id, name) VALUES (4, 'c1', 'Alice');
          INSERT INTO orders (ROWTIME, id, customer_id, total) VALUES (5, 'o11', 'c2', 7.5);",
     )
-    .await;
+    .await.unwrap();
     s.wait_until_idle().await.unwrap();
     assert_eq!(
         lines(&records(log.as_ref(), "ORDER_NAMES").await),
@@ -368,7 +345,8 @@ async fn a_backlog_joins_as_if_it_had_arrived_live() {
          CREATE STREAM bought AS SELECT v.user_id AS user_id, v.page AS page, b.amount AS amount
            FROM views v JOIN buys b WITHIN 1 MINUTE GRACE PERIOD 10 SECONDS ON v.user_id = b.user_id;",
     )
-    .await;
+    .await
+    .unwrap();
     s.wait_until_idle().await.unwrap();
     // Each purchase joins every view of its user within a minute either way (a user comes
     // back every 10 s: 12 views, fewer at the ends).
@@ -403,7 +381,8 @@ async fn an_n_way_join_is_keyed_by_its_last_join_whatever_the_earlier_keys_types
          CREATE STREAM out3 AS SELECT s1.name AS name, t2.v AS v, t3.w AS w
            FROM s1 JOIN t2 ON s1.id = t2.id JOIN t3 ON s1.name = t3.name;",
     )
-    .await;
+    .await
+    .unwrap();
     s.wait_until_idle().await.unwrap();
     // Keyed by the STRING name of the second join, not the INT id of the first.
     assert_eq!(lines(&records(log.as_ref(), "OUT3").await), [r#"abc {"V":"v1","W":"w1"}"#]);

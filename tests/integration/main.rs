@@ -9,4 +9,5 @@ mod over;
 mod persistent;
 mod session;
 mod state;
+mod support;
 mod windows;

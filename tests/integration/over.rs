@@ -1,31 +1,8 @@
 //! `OVER` windows: the moving-average example in `queries/` gives the expected numbers, a
 //! restart rebuilds the frames without writing twice, and push queries run them too.
 
-use std::sync::Arc;
-
-use eddy::log::{EmbeddedLog, Log, Record};
-use eddy::session::{Session, SessionError, StatementResult};
-
-async fn session(dir: &std::path::Path) -> (Arc<dyn Log>, Session) {
-    let log: Arc<dyn Log> = Arc::new(EmbeddedLog::open(dir).unwrap());
-    let mut session = Session::open(Arc::clone(&log)).await.unwrap();
-    session.set_until_idle(true);
-    (log, session)
-}
-
-async fn run(session: &mut Session, script: &str) -> Result<Vec<String>, SessionError> {
-    let mut out = Vec::new();
-    session.execute(script, &mut |r: StatementResult| out.push(r.to_string())).await?;
-    Ok(out)
-}
-
-async fn records(log: &dyn Log, topic: &str) -> Vec<Record> {
-    let mut all = Vec::new();
-    for partition in 0..log.partition_count(topic).await.unwrap() {
-        all.extend(log.read(topic, partition, 0, usize::MAX / 2).await.unwrap().records);
-    }
-    all
-}
+use super::support::{records, run, session};
+use eddy::log::Log;
 
 /// Per device, in order: (temperature, AVG_LAST_5, MAX_10S) of each output record.
 async fn smoothed(log: &dyn Log, device: &str) -> Vec<(f64, f64, f64)> {

@@ -4,35 +4,9 @@
 
 use std::sync::Arc;
 
-use eddy::log::{EmbeddedLog, Log, Record};
-use eddy::session::{Session, SessionError, StatementResult};
+use eddy::session::Session;
 
-async fn session(dir: &std::path::Path) -> (Arc<dyn Log>, Session) {
-    let log: Arc<dyn Log> = Arc::new(EmbeddedLog::open(dir).unwrap());
-    let mut session = Session::open(Arc::clone(&log)).await.unwrap();
-    session.set_until_idle(true);
-    (log, session)
-}
-
-async fn run(session: &mut Session, script: &str) -> Result<Vec<String>, SessionError> {
-    let mut out = Vec::new();
-    session.execute(script, &mut |r: StatementResult| out.push(r.to_string())).await?;
-    Ok(out)
-}
-
-/// Every record of a topic, partition by partition.
-async fn records(log: &dyn Log, topic: &str) -> Vec<Record> {
-    let mut all = Vec::new();
-    for partition in 0..log.partition_count(topic).await.unwrap() {
-        let fetch = log.read(topic, partition, 0, usize::MAX / 2).await.unwrap();
-        all.extend(fetch.records);
-    }
-    all
-}
-
-fn text(bytes: &Option<bytes::Bytes>) -> String {
-    bytes.as_deref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_else(|| "<null>".into())
-}
+use super::support::{records, run, session, text};
 
 const PAGEVIEWS: &str = "SET 'auto.offset.reset' = 'earliest';
     CREATE STREAM pv (user_id STRING KEY, page STRING, ms BIGINT)
