@@ -469,14 +469,20 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
                     inputs[1].name
                 )));
             }
+            // Its results are keyed by the left table's key: one column.
+            if inputs[0].key.len() != 1 {
+                return Err(PlanError(format!(
+                    "Invalid join condition: a foreign-key join needs a left table keyed by one column; `{}` has {}. \
+                     Got {condition}.",
+                    inputs[0].name,
+                    inputs[0].key.len()
+                )));
+            }
             shape = JoinShape::ForeignKey;
         }
         let mut next: Vec<Expr> = Vec::new();
         if shape == JoinShape::ForeignKey {
-            next.push(Expr::CompoundIdentifier(vec![
-                Ident::new(aliases[0].clone()),
-                Ident::new(inputs[0].key[0].clone()),
-            ]));
+            next.push(first_primary_key(&aliases, inputs));
         } else if matches!(operator, datafusion::sql::sqlparser::ast::JoinOperator::FullOuter(_)) {
             // The key may come from either side: ROWKEY, no column, holds it.
         } else {

@@ -388,3 +388,19 @@ async fn an_n_way_join_is_keyed_by_its_last_join_whatever_the_earlier_keys_types
     assert_eq!(lines(&records(log.as_ref(), "OUT3").await), [r#"abc {"V":"v1","W":"w1"}"#]);
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_foreign_key_join_needs_a_left_table_keyed_by_one_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_log, mut s) = session(dir.path()).await;
+    let refused = run(
+        &mut s,
+        "CREATE TABLE l (a INT PRIMARY KEY, b INT PRIMARY KEY, f INT) WITH (KAFKA_TOPIC='l', FORMAT='JSON', PARTITIONS=1);
+         CREATE TABLE r (id INT PRIMARY KEY, v STRING) WITH (KAFKA_TOPIC='r', FORMAT='JSON', PARTITIONS=1);
+         CREATE TABLE o AS SELECT l.a, l.b, r.v FROM l JOIN r ON l.a = r.id;",
+    )
+    .await
+    .unwrap_err();
+    assert!(refused.to_string().contains("a foreign-key join needs a left table keyed by one column"), "{refused}");
+    s.shutdown().await;
+}
