@@ -24,4 +24,12 @@ CREATE STREAM IF NOT EXISTS enriched_views AS
   SELECT v.user_id AS user_id, u.name AS name, u.region AS region, v.page AS page, v.duration_ms AS duration_ms
   FROM views v LEFT JOIN users u ON v.user_id = u.user_id;
 
+-- Views and time spent per region in 5-minute windows, aggregated straight off the join
+-- (carol's view has no region: a null grouping key, so it is not counted).
+CREATE TABLE IF NOT EXISTS region_activity AS
+  SELECT u.region AS region, COUNT(*) AS views, SUM(v.duration_ms) AS total_ms
+  FROM views v LEFT JOIN users u ON v.user_id = u.user_id
+  WINDOW TUMBLING (SIZE 5 MINUTES)
+  GROUP BY u.region;
+
 SELECT user_id, name, region, page, duration_ms FROM enriched_views EMIT CHANGES LIMIT 4;

@@ -121,7 +121,7 @@ impl JoinPlan {
 }
 
 /// The alias of a FROM or JOIN relation (its name when it has none), upper-cased.
-fn alias_of(relation: &TableFactor) -> Option<(String, String)> {
+pub(super) fn alias_of(relation: &TableFactor) -> Option<(String, String)> {
     let TableFactor::Table { name, alias, .. } = relation else { return None };
     let name = name.to_string().trim_matches('`').to_string();
     let alias = alias.as_ref().map_or_else(|| name.clone(), |a| a.name.value.clone());
@@ -166,21 +166,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
         };
         aliases.push(alias);
     }
-    // Bare columns qualified by the source that has them.
-    let qualify = |expr: &Expr| -> Expr {
-        let mut expr = expr.clone();
-        let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(&mut expr, |e: &mut Expr| {
-            if let Expr::Identifier(ident) = e {
-                let owners: Vec<usize> =
-                    (0..inputs.len()).filter(|i| inputs[*i].row_schema.index_of(&ident.value).is_ok()).collect();
-                if let [owner] = owners.as_slice() {
-                    *e = Expr::CompoundIdentifier(vec![Ident::new(aliases[*owner].clone()), ident.clone()]);
-                }
-            }
-            std::ops::ControlFlow::<()>::Continue(())
-        });
-        expr
-    };
+    let qualify = |expr: &Expr| qualified(expr, inputs, &aliases);
     let sources_of = |expr: &Expr| -> Vec<usize> {
         let mut found = Vec::new();
         let _ = datafusion::sql::sqlparser::ast::visit_expressions(expr, |e: &Expr| {
@@ -523,14 +509,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
         schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect()
     };
     let mut first = nullable(&inputs[0].row_schema);
-    // ROWKEY, or ROWKEY_n when a source has a column of that name.
-    let taken = |name: &str| inputs.iter().any(|i| i.row_schema.index_of(name).is_ok());
-    let mut rowkey = ROWKEY.to_string();
-    let mut n = 0;
-    while taken(&rowkey) {
-        n += 1;
-        rowkey = format!("{ROWKEY}_{n}");
-    }
+    let rowkey = rowkey_name(inputs);
     first.push(Field::new(&rowkey, key_type, true));
     let mut schemas: Vec<SchemaRef> = vec![Arc::new(Schema::new(first))];
     schemas.extend(inputs[1..].iter().map(|i| Arc::new(Schema::new(nullable(&i.row_schema)))));
@@ -660,6 +639,36 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
         key_columns,
         key_output: None,
     })
+}
+
+/// The join key's column in the first source's rows: ROWKEY, or ROWKEY_n when a source
+/// has a column of that name.
+pub(super) fn rowkey_name(inputs: &[JoinInput]) -> String {
+    let taken = |name: &str| inputs.iter().any(|i| i.row_schema.index_of(name).is_ok());
+    let mut rowkey = ROWKEY.to_string();
+    let mut n = 0;
+    while taken(&rowkey) {
+        n += 1;
+        rowkey = format!("{ROWKEY}_{n}");
+    }
+    rowkey
+}
+
+/// `expr` with each bare column qualified by the alias of the one input that has it
+/// (columns of several inputs, or of none, stay bare).
+pub(super) fn qualified(expr: &Expr, inputs: &[JoinInput], aliases: &[String]) -> Expr {
+    let mut expr = expr.clone();
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(&mut expr, |e: &mut Expr| {
+        if let Expr::Identifier(ident) = e {
+            let owners: Vec<usize> =
+                (0..inputs.len()).filter(|i| inputs[*i].row_schema.index_of(&ident.value).is_ok()).collect();
+            if let [owner] = owners.as_slice() {
+                *e = Expr::CompoundIdentifier(vec![Ident::new(aliases[*owner].clone()), ident.clone()]);
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    expr
 }
 
 /// The first source's (single) key column, qualified.
@@ -822,7 +831,7 @@ fn expand_join_star(
 /// Names every projected column as ksqlDB names a join's: `l.col` is `L_COL` when `col` is
 /// a column of both sources (or a pseudo column), else `COL`; `col` is `COL`; anything else
 /// `KSQL_COL_n`. Returns the items as written and the names.
-fn name_join_projection(
+pub(super) fn name_join_projection(
     query: &mut datafusion::sql::sqlparser::ast::Query,
     inputs: &[JoinInput],
 ) -> Result<(Vec<Expr>, Vec<String>), PlanError> {

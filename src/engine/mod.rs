@@ -12,6 +12,7 @@ pub mod aggregate;
 pub mod align;
 pub mod functions;
 pub mod join;
+pub mod join_aggregate;
 pub mod offsets;
 pub mod operator;
 pub mod over;

@@ -268,20 +268,31 @@ pub fn rewrite_typed(expr: &mut Expr, typer: &Typer<'_>, context: &str) -> Resul
                 *expr = call("ksql_cast", vec![inner, Expr::value(Value::SingleQuotedString("STRING".into()))]);
                 Ok(())
             }
-            // SUM of an INT is an INT to ksqlDB (DataFusion widens it to BIGINT).
+            // SUM starts at 0 in ksqlDB (DataFusion's is null until a value is not), and SUM
+            // of an INT is an INT (DataFusion widens it to BIGINT).
             Expr::Function(function)
                 if function.name.to_string().eq_ignore_ascii_case("sum")
                     && let FunctionArguments::List(list) = &function.args
                     && let [FunctionArg::Unnamed(FunctionArgExpr::Expr(argument))] = list.args.as_slice()
-                    && typer.type_of(argument) == Some(DataType::Int32) =>
+                    && let Some(argument_type @ (DataType::Int32 | DataType::Int64 | DataType::Float64)) =
+                        typer.type_of(argument) =>
             {
                 let sum = std::mem::replace(expr, Expr::value(Value::Null));
-                *expr = Expr::Cast {
-                    kind: CastKind::Cast,
-                    expr: Box::new(sum),
-                    data_type: SqlDataType::Int(None),
-                    array: false,
-                    format: None,
+                let zero = Expr::value(Value::Number(
+                    if argument_type == DataType::Float64 { "0E0" } else { "0" }.into(),
+                    false,
+                ));
+                let started = call("coalesce", vec![sum, zero]);
+                *expr = if argument_type == DataType::Int32 {
+                    Expr::Cast {
+                        kind: CastKind::Cast,
+                        expr: Box::new(started),
+                        data_type: SqlDataType::Int(None),
+                        array: false,
+                        format: None,
+                    }
+                } else {
+                    started
                 };
                 Ok(())
             }

@@ -39,6 +39,17 @@ pub(super) struct PlannedQuery {
     keys: Vec<Option<usize>>,
 }
 
+/// GROUP BY over a join, planned.
+pub(super) struct GroupedJoin {
+    pub join: crate::engine::join::JoinPlan,
+    pub aggregate: crate::engine::aggregate::AggregatePlan,
+    /// The projection, over the bridge rows.
+    pub items: Vec<Expr>,
+    /// The aggregation, over the bridge rows.
+    pub query: StreamingQuery,
+    pub bridge_name: String,
+}
+
 /// What a persistent query does between its source and its sink.
 enum Planned {
     /// Filter and projection (a stream from a stream, a changelog from a table).
@@ -49,6 +60,8 @@ enum Planned {
     Over(Arc<crate::engine::over::OverPlan>),
     /// A join of two sources.
     Join(Arc<crate::engine::join::JoinPlan>),
+    /// GROUP BY over a join: the join's steps, then the aggregation of its rows.
+    JoinAggregate(Arc<crate::engine::join::JoinPlan>, Arc<crate::engine::aggregate::AggregatePlan>),
 }
 
 impl PlannedQuery {
@@ -58,13 +71,14 @@ impl PlannedQuery {
             Planned::Aggregate(plan) => &plan.output,
             Planned::Over(plan) => &plan.output,
             Planned::Join(plan) => &plan.output,
+            Planned::JoinAggregate(_, plan) => &plan.output,
         }
     }
 
     /// What the query produces: a table when it aggregates or reads a table.
     fn produces(&self) -> SourceKind {
         match &self.plan {
-            Planned::Aggregate(_) => SourceKind::Table,
+            Planned::Aggregate(_) | Planned::JoinAggregate(..) => SourceKind::Table,
             Planned::Stateless(_) | Planned::Over(_) => self.input.kind,
             // A stream joined with anything is a stream; two tables make a table.
             Planned::Join(_) => self.input.kind,
@@ -288,10 +302,10 @@ impl Session {
         let planned = self.plan_persistent(&query, &info.sink).await?;
         let sink =
             self.catalog.source(&info.sink).cloned().ok_or_else(|| refusal(format!("{} does not exist", info.sink)))?;
-        let rebuild_state = matches!(planned.plan, Planned::Aggregate(_) | Planned::Over(_) | Planned::Join(_));
+        let rebuild_state = !matches!(planned.plan, Planned::Stateless(_));
         // Without PARTITION BY or GROUP BY the key passes through: a null key stays null.
         let keeps_key =
-            query.partition_by.is_empty() && !matches!(planned.plan, Planned::Aggregate(_) | Planned::Join(_));
+            query.partition_by.is_empty() && matches!(planned.plan, Planned::Stateless(_) | Planned::Over(_));
         let spec = QuerySpec {
             joined: planned.joined.clone(),
             id: info.id.clone(),
@@ -389,19 +403,7 @@ impl Session {
                 (Planned::Stateless(Arc::new(plan)), items)
             }
             QueryPlan::Aggregate { mut plan, items } => {
-                // ksqlDB keeps these functions' state in the source's value format, and
-                // DELIMITED cannot hold a list or struct.
-                let structured_state =
-                    ["topk", "topkdistinct", "correlation", "collect_list", "collect_set", "histogram"];
-                if input.value_format == crate::catalog::Format::Delimited
-                    && plan.aggregates.iter().any(|a| structured_state.contains(&a.fun().name()))
-                {
-                    return Err(refusal(
-                        "One of the functions used in the statement has an intermediate type that the value format \
-                         can not handle. Please remove the function or change the format."
-                            .into(),
-                    ));
-                }
+                check_state_format(&plan, input.value_format)?;
                 if input.kind == SourceKind::Table {
                     aggregate_table(&mut plan, &input)?;
                 }
@@ -422,6 +424,7 @@ impl Session {
             Planned::Aggregate(p) => &p.output,
             Planned::Over(p) => &p.output,
             Planned::Join(p) => &p.output,
+            Planned::JoinAggregate(_, p) => &p.output,
         }
         .fields()
         .iter()
@@ -429,7 +432,7 @@ impl Session {
         .collect();
         let grouping = match &plan {
             Planned::Aggregate(_) => Some(group_by_of(query)),
-            Planned::Stateless(_) | Planned::Over(_) | Planned::Join(_) => None,
+            Planned::Stateless(_) | Planned::Over(_) | Planned::Join(_) | Planned::JoinAggregate(..) => None,
         };
         let keys = key_columns(query, &input, &items, &names, sink_name, grouping.as_deref())?;
         check_reserved_names(&items, &names, &keys)?;
@@ -528,7 +531,7 @@ impl Session {
         query: &StreamingQuery,
         sources: &[Arc<Source>],
     ) -> Result<crate::engine::join::JoinPlan, SessionError> {
-        use crate::engine::join::{JoinInput, JoinShape, plan_join};
+        use crate::engine::join::{JoinShape, plan_join};
         if sources[0].name == sources[1].name {
             return Err(refusal(format!(
                 "Can not join '{0}' to '{0}': self joins are not yet supported.",
@@ -546,18 +549,7 @@ impl Session {
                 kafka.join(", ")
             )));
         }
-        let inputs: Vec<JoinInput> = sources
-            .iter()
-            .map(|s| JoinInput {
-                name: s.name.clone(),
-                row_schema: row_schema(s),
-                star: s.columns.iter().map(|c| c.name.clone()).collect(),
-                table: s.kind == SourceKind::Table,
-                key: s.columns.iter().filter(|c| c.role == ColumnRole::Key).map(|c| c.name.clone()).collect(),
-                window: s.window(),
-            })
-            .collect();
-        let plan = plan_join(query, &inputs).await.map_err(|e| refusal(e.0))?;
+        let plan = plan_join(query, &join_inputs(sources)).await.map_err(|e| refusal(e.0))?;
         for (step, on) in plan.on.iter().enumerate() {
             let right = &sources[step + 1];
             let condition = &plan.conditions[step];
@@ -602,6 +594,9 @@ impl Session {
         sink_name: &str,
         sources: Vec<Arc<Source>>,
     ) -> Result<PlannedQuery, SessionError> {
+        if crate::engine::join_aggregate::aggregates(query) {
+            return self.plan_aggregated_join(query, sink_name, sources).await;
+        }
         if !query.partition_by.is_empty() {
             return self.plan_partitioned_join(query, sink_name, sources).await;
         }
@@ -660,6 +655,76 @@ impl Session {
         joined_query(plan, &names, keys, sources)
     }
 
+    /// GROUP BY over a join: a table keyed by the grouping expressions, as any aggregation.
+    async fn plan_aggregated_join(
+        &self,
+        query: &StreamingQuery,
+        sink_name: &str,
+        sources: Vec<Arc<Source>>,
+    ) -> Result<PlannedQuery, SessionError> {
+        let grouped = self.plan_grouped_join(query, &sources).await?;
+        let names: Vec<String> = grouped.aggregate.output.fields().iter().map(|f| f.name().clone()).collect();
+        // The grouping expressions are over the bridge rows, as the projection is.
+        let bridge_schema = crate::engine::join_aggregate::bridge_schema(&grouped.join.output);
+        let columns = bridge_schema
+            .fields()
+            .iter()
+            .filter_map(|f| {
+                Some(crate::catalog::Column {
+                    name: f.name().clone(),
+                    sql_type: SqlType::from_arrow(f.data_type())?,
+                    data_type: f.data_type().clone(),
+                    role: ColumnRole::Value,
+                })
+            })
+            .collect();
+        let bridge =
+            Source { name: grouped.bridge_name.clone(), columns, schema: bridge_schema, ..sources[0].as_ref().clone() };
+        let grouping = group_by_of(&grouped.query);
+        let keys = key_columns(&grouped.query, &bridge, &grouped.items, &names, sink_name, Some(&grouping))?;
+        check_reserved_names(&grouped.items, &names, &keys)?;
+        if keys.iter().all(|k| k.is_some()) {
+            return Err(refusal("The projection contains no value columns.".into()));
+        }
+        let mut sources = sources.into_iter();
+        let input = sources.next().ok_or_else(|| refusal("a join reads sources".into()))?;
+        Ok(PlannedQuery {
+            input,
+            joined: sources.collect(),
+            plan: Planned::JoinAggregate(Arc::new(grouped.join), Arc::new(grouped.aggregate)),
+            keys,
+        })
+    }
+
+    /// Plans GROUP BY over a join: the join, producing bridge rows, and the aggregation of
+    /// them, as of a stream (or, when every input is a table, of a changelog keyed by the
+    /// join key).
+    pub(super) async fn plan_grouped_join(
+        &self,
+        query: &StreamingQuery,
+        sources: &[Arc<Source>],
+    ) -> Result<GroupedJoin, SessionError> {
+        use crate::engine::join_aggregate::{bridge_schema, split};
+        if !query.partition_by.is_empty() {
+            return Err(refusal("PARTITION BY is not supported with GROUP BY".into()));
+        }
+        let split = split(query, &join_inputs(sources)).map_err(|e| refusal(e.0))?;
+        let join = self.plan_join_checked(&split.join, sources).await?;
+        let bridge = bridge_schema(&join.output);
+        let planned = plan_query(&split.aggregate, &split.bridge_name, Arc::clone(&bridge), &[])
+            .await
+            .map_err(|e| refusal(e.0))?;
+        let QueryPlan::Aggregate { mut plan, items } = planned else {
+            return Err(refusal("a join with WINDOW or HAVING must aggregate: add GROUP BY".into()));
+        };
+        check_state_format(&plan, sources[0].value_format)?;
+        if sources.iter().all(|s| s.kind == SourceKind::Table) {
+            let key = bridge.index_of(&split.key_column).map_err(|e| refusal(e.to_string()))?;
+            aggregate_changelog(&mut plan, vec![key])?;
+        }
+        Ok(GroupedJoin { join, aggregate: plan, items, query: split.aggregate, bridge_name: split.bridge_name })
+    }
+
     /// The `CREATE STREAM` of a CSAS's sink: the query's columns, with its properties and the
     /// input's where it gives none.
     async fn sink_statement(
@@ -690,7 +755,7 @@ impl Session {
             properties.entry("KEY_FORMAT".into()).or_insert_with(|| key_format.into());
             properties.entry("VALUE_FORMAT".into()).or_insert_with(|| input.value_format.name().into());
         }
-        if let Planned::Aggregate(plan) = &planned.plan
+        if let Planned::Aggregate(plan) | Planned::JoinAggregate(_, plan) = &planned.plan
             && let Some(windows) = &plan.windows
         {
             properties.insert("WINDOW_TYPE".into(), windows.kind_name().into());
@@ -807,21 +872,17 @@ fn operators_for(
     }
     match &planned.plan {
         Planned::Stateless(plan) => Ok(vec![Box::new(Project::new(Arc::clone(plan), description))]),
-        Planned::Join(plan) => {
-            let mut operators: Vec<Box<dyn Operator>> = Vec::with_capacity(plan.steps.len());
-            for (i, step) in plan.steps.iter().enumerate() {
-                let last = i + 1 == plan.steps.len();
-                let description = format!(
-                    "{:?} join {:?} with input {}{}",
-                    step.kind,
-                    step.shape,
-                    step.right_input,
-                    if last { format!("; {filter}Project: {}", columns.join(", ")) } else { String::new() }
-                );
-                let operator =
-                    crate::engine::join::Join::try_new(Arc::clone(plan), i, description).map_err(|e| refusal(e.0))?;
-                operators.push(Box::new(operator));
-            }
+        Planned::Join(plan) => join_operators(plan, &format!("; {filter}Project: {}", columns.join(", "))),
+        Planned::JoinAggregate(join, plan) => {
+            let mut operators = join_operators(join, "")?;
+            let bridge = crate::engine::join_aggregate::bridge_schema(&join.output);
+            operators.push(Box::new(crate::engine::join_aggregate::StampRowTime::new(bridge)));
+            let by = group_by_of(query).iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ");
+            let description = format!("{filter}Aggregate by {by}; Project: {}", columns.join(", "));
+            let operator = crate::engine::aggregate::Aggregate::try_new(Arc::clone(plan), description)
+                .map_err(|e| refusal(e.0))?
+                .with_state_ttl(state_ttl_ms);
+            operators.push(Box::new(operator));
             Ok(operators)
         }
         Planned::Over(plan) => {
@@ -841,6 +902,22 @@ fn operators_for(
     }
 }
 
+/// A join operator per step of `plan`; the last step's description ends with `last`.
+pub(super) fn join_operators(
+    plan: &Arc<crate::engine::join::JoinPlan>,
+    last: &str,
+) -> Result<Vec<Box<dyn Operator>>, SessionError> {
+    let mut operators: Vec<Box<dyn Operator>> = Vec::with_capacity(plan.steps.len());
+    for (i, step) in plan.steps.iter().enumerate() {
+        let suffix = if i + 1 == plan.steps.len() { last } else { "" };
+        let description = format!("{:?} join {:?} with input {}{suffix}", step.kind, step.shape, step.right_input);
+        let operator =
+            crate::engine::join::Join::try_new(Arc::clone(plan), i, description).map_err(|e| refusal(e.0))?;
+        operators.push(Box::new(operator));
+    }
+    Ok(operators)
+}
+
 /// The GROUP BY expressions of a query as written.
 fn group_by_of(query: &StreamingQuery) -> Vec<Expr> {
     use datafusion::sql::sqlparser::ast::{GroupByExpr, SetExpr};
@@ -853,15 +930,31 @@ fn group_by_of(query: &StreamingQuery) -> Vec<Expr> {
     }
 }
 
+/// ksqlDB keeps some functions' state in the source's value format, and DELIMITED cannot
+/// hold a list or struct.
+fn check_state_format(
+    plan: &crate::engine::aggregate::AggregatePlan,
+    value_format: crate::catalog::Format,
+) -> Result<(), SessionError> {
+    let structured_state = ["topk", "topkdistinct", "correlation", "collect_list", "collect_set", "histogram"];
+    if value_format == crate::catalog::Format::Delimited
+        && plan.aggregates.iter().any(|a| structured_state.contains(&a.fun().name()))
+    {
+        return Err(refusal(
+            "One of the functions used in the statement has an intermediate type that the value format can not \
+             handle. Please remove the function or change the format."
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Aggregating a table: each change of a row retracts its previous version, so only
 /// aggregate functions that can take a value out again may be used, and no windows.
 pub(super) fn aggregate_table(
     plan: &mut crate::engine::aggregate::AggregatePlan,
     input: &Source,
 ) -> Result<(), SessionError> {
-    if plan.windows.is_some() {
-        return Err(refusal("A TABLE cannot be aggregated in windows".into()));
-    }
     // A table's rows replace each other by key: each change retracts the last.
     let schema = row_schema(input);
     let keys = input
@@ -871,6 +964,19 @@ pub(super) fn aggregate_table(
         .map(|c| schema.index_of(&c.name))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| refusal(e.to_string()))?;
+    aggregate_changelog(plan, keys)
+}
+
+/// Aggregating a changelog whose rows replace each other by the columns `keys`: each
+/// change retracts the last, so only aggregate functions that can take a value out again
+/// may be used, and no windows.
+pub(super) fn aggregate_changelog(
+    plan: &mut crate::engine::aggregate::AggregatePlan,
+    keys: Vec<usize>,
+) -> Result<(), SessionError> {
+    if plan.windows.is_some() {
+        return Err(refusal("A TABLE cannot be aggregated in windows".into()));
+    }
     plan.table_keys = Some(keys);
     // Only aggregates that can take a value out again can follow a table.
     let mut unable: Vec<String> = Vec::new();
@@ -1100,6 +1206,21 @@ fn expand_star_for_partitioning(query: &mut StreamingQuery, partition_by: &[Expr
         input.columns.iter().filter(|c| c.role == ColumnRole::Key && !is_new_key(&c.name)).map(|c| column(&c.name)),
     );
     select.projection = items;
+}
+
+/// The join inputs of `sources`, in FROM order.
+pub(super) fn join_inputs(sources: &[Arc<Source>]) -> Vec<crate::engine::join::JoinInput> {
+    sources
+        .iter()
+        .map(|s| crate::engine::join::JoinInput {
+            name: s.name.clone(),
+            row_schema: row_schema(s),
+            star: s.columns.iter().map(|c| c.name.clone()).collect(),
+            table: s.kind == SourceKind::Table,
+            key: s.columns.iter().filter(|c| c.role == ColumnRole::Key).map(|c| c.name.clone()).collect(),
+            window: s.window(),
+        })
+        .collect()
 }
 
 /// A planned join with its key columns chosen: checked as any query's projection is.

@@ -12,6 +12,36 @@ use crate::engine::source::{decode, row_schema};
 use crate::log::Follower;
 use crate::sql::ast::{Emit, StreamingQuery};
 
+/// An aggregation's operator, and the rows it produces for printing: the grouping columns
+/// marked (shown even for deletions), and the schema marked when a table is aggregated.
+fn aggregate_operator(
+    plan: crate::engine::aggregate::AggregatePlan,
+    table: bool,
+    described: String,
+) -> Result<(Box<dyn crate::engine::operator::Operator>, SchemaRef), SessionError> {
+    let mut metadata = std::collections::HashMap::new();
+    if table {
+        metadata.insert(AGGREGATES_TABLE.to_owned(), String::new());
+    }
+    let keys = plan.group_by.len();
+    let fields: Vec<_> = plan
+        .output
+        .fields()
+        .iter()
+        .map(|f| {
+            let grouped = plan.aggregate_schema.fields().iter().take(keys).any(|g| g.name() == f.name());
+            let mut field = f.as_ref().clone();
+            if grouped {
+                field.set_metadata([(GROUPING_COLUMN.to_owned(), String::new())].into());
+            }
+            field
+        })
+        .collect();
+    let schema = Arc::new(datafusion::arrow::datatypes::Schema::new_with_metadata(fields, metadata));
+    let operator = crate::engine::aggregate::Aggregate::try_new(Arc::new(plan), described).map_err(|e| refusal(e.0))?;
+    Ok((Box::new(operator), schema))
+}
+
 /// Columns are at least this wide when rows are printed.
 const MIN_COLUMN_WIDTH: usize = 12;
 
@@ -91,19 +121,25 @@ impl Session {
         limit: Option<u64>,
         on_result: &mut (dyn FnMut(StatementResult) + Send),
     ) -> Result<(), SessionError> {
-        use crate::engine::join::Join;
         use crate::log::follower::split_stream_id;
-        if !query.partition_by.is_empty() {
-            return Err(refusal("PARTITION BY of a join is not supported yet".into()));
-        }
-        let plan = Arc::new(self.plan_join_checked(query, &sources).await?);
-        let mut operators: Vec<Box<dyn crate::engine::operator::Operator>> = Vec::with_capacity(plan.steps.len());
-        for step in 0..plan.steps.len() {
-            let operator =
-                Join::try_new(Arc::clone(&plan), step, format!("push query join {step}")).map_err(|e| refusal(e.0))?;
-            operators.push(Box::new(operator));
-        }
-        let output_schema = plan.output.clone();
+        let (mut operators, output_schema) = if crate::engine::join_aggregate::aggregates(query) {
+            let grouped = self.plan_grouped_join(query, &sources).await?;
+            let join = Arc::new(grouped.join);
+            let mut operators = super::persistent::join_operators(&join, "")?;
+            let bridge = crate::engine::join_aggregate::bridge_schema(&join.output);
+            operators.push(Box::new(crate::engine::join_aggregate::StampRowTime::new(bridge)));
+            let table = sources.iter().all(|s| s.kind == crate::sql::ast::SourceKind::Table);
+            let (operator, schema) = aggregate_operator(grouped.aggregate, table, "push query over a join".into())?;
+            operators.push(operator);
+            (operators, schema)
+        } else {
+            if !query.partition_by.is_empty() {
+                return Err(refusal("PARTITION BY of a join is not supported yet".into()));
+            }
+            let plan = Arc::new(self.plan_join_checked(query, &sources).await?);
+            let operators = super::persistent::join_operators(&plan, "")?;
+            (operators, plan.output.clone())
+        };
         let schemas: Vec<SchemaRef> = sources.iter().map(|s| row_schema(s)).collect();
 
         let from_earliest = self.properties.get("auto.offset.reset").is_some_and(|v| v == "earliest");
@@ -198,30 +234,12 @@ impl Session {
                 (vec![Box::new(operator)], schema)
             }
             QueryPlan::Aggregate { mut plan, .. } => {
-                let mut metadata = std::collections::HashMap::new();
-                if source.kind == crate::sql::ast::SourceKind::Table {
+                let table = source.kind == crate::sql::ast::SourceKind::Table;
+                if table {
                     super::persistent::aggregate_table(&mut plan, source)?;
-                    metadata.insert(AGGREGATES_TABLE.to_owned(), String::new());
                 }
-                // The grouping columns lead the aggregation's rows: shown even for deletions.
-                let keys = plan.group_by.len();
-                let fields: Vec<_> = plan
-                    .output
-                    .fields()
-                    .iter()
-                    .map(|f| {
-                        let grouped = plan.aggregate_schema.fields().iter().take(keys).any(|g| g.name() == f.name());
-                        let mut field = f.as_ref().clone();
-                        if grouped {
-                            field.set_metadata([(GROUPING_COLUMN.to_owned(), String::new())].into());
-                        }
-                        field
-                    })
-                    .collect();
-                let schema = Arc::new(datafusion::arrow::datatypes::Schema::new_with_metadata(fields, metadata));
-                let operator = crate::engine::aggregate::Aggregate::try_new(Arc::new(plan), described)
-                    .map_err(|e| refusal(e.0))?;
-                (vec![Box::new(operator)], schema)
+                let (operator, schema) = aggregate_operator(plan, table, described)?;
+                (vec![operator], schema)
             }
         })
     }

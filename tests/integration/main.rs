@@ -3,6 +3,7 @@
 
 mod cli;
 mod conformance;
+mod join_aggregates;
 mod joins;
 mod log;
 mod over;
