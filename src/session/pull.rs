@@ -10,7 +10,6 @@
 //! and `WINDOWEND` to bound.
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 
 use super::push::take_limit;
 use super::*;
@@ -47,19 +46,19 @@ impl Session {
             rows = sorted(rows, order_by)?;
         }
         let shown = limit.map_or(rows.num_rows(), |n| rows.num_rows().min(n as usize));
-        let options = FormatOptions::default().with_null("null");
-        let formatters = rows
-            .columns()
+        let schema = rows.schema();
+        let keys = schema
+            .fields()
             .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| refusal(e.to_string()))?;
-        let table = (0..shown).map(|row| formatters.iter().map(|f| f.value(row).to_string()).collect()).collect();
-        Ok(StatementResult::Table {
-            title: None,
-            columns: rows.schema().fields().iter().map(|f| f.name().clone()).collect(),
-            rows: table,
-        })
+            .map(|f| source.columns.iter().any(|c| c.role == ColumnRole::Key && c.name == *f.name()))
+            .collect();
+        let header = Arc::new(super::result::RowsHeader {
+            query_id: super::push::transient_query_id(&source.name),
+            schema,
+            keys,
+            push: false,
+        });
+        Ok(StatementResult::Rows(super::result::QueryRows { header, batch: rows.slice(0, shown), tombstones: None }))
     }
 
     /// The source's rows now: a table's latest row per key (key order), a stream's every row.

@@ -1,7 +1,6 @@
 //! Push queries: `SELECT … FROM stream [WHERE …] EMIT CHANGES [LIMIT n]`, streaming rows to
 //! the caller until LIMIT, cancellation, or (with `until_idle`) the end of the data present.
 
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, LimitClause, SetExpr, TableFactor, Value};
 
 use super::*;
@@ -42,9 +41,6 @@ fn aggregate_operator(
     Ok((Box::new(operator), schema))
 }
 
-/// Columns are at least this wide when rows are printed.
-const MIN_COLUMN_WIDTH: usize = 12;
-
 impl Session {
     pub(super) async fn push_query(
         &self,
@@ -72,7 +68,7 @@ impl Session {
         }
         let mut follower = Follower::new(self.log.as_ref(), &source.topic, positions, self.until_idle);
 
-        let widths = print_header(&output_schema, on_result);
+        let header = print_header(&source.name, &output_schema, on_result);
         if limit == Some(0) {
             on_result(StatementResult::status("Limit Reached"));
             return Ok(());
@@ -104,7 +100,7 @@ impl Session {
                 input: 0,
             };
             for produced in crate::engine::operator::run_chain(&mut operators, batch).map_err(|e| refusal(e.0))? {
-                if print_rows(&produced, &output_schema, &widths, limit, &mut emitted, on_result)? {
+                if print_rows(&produced, &header, limit, &mut emitted, on_result)? {
                     return Ok(());
                 }
             }
@@ -153,7 +149,7 @@ impl Session {
         }
         let mut follower = Follower::of_topics(self.log.as_ref(), topics, self.until_idle);
 
-        let widths = print_header(&output_schema, on_result);
+        let header = print_header(&sources[0].name, &output_schema, on_result);
         if limit == Some(0) {
             on_result(StatementResult::status("Limit Reached"));
             return Ok(());
@@ -199,7 +195,7 @@ impl Session {
                     input: split_stream_id(piece.stream).0,
                 };
                 for produced in crate::engine::operator::run_chain(&mut operators, batch).map_err(|e| refusal(e.0))? {
-                    if print_rows(&produced, &output_schema, &widths, limit, &mut emitted, on_result)? {
+                    if print_rows(&produced, &header, limit, &mut emitted, on_result)? {
                         return Ok(());
                     }
                 }
@@ -305,47 +301,48 @@ impl Session {
     }
 }
 
-/// Prints a push query's column names between rules; returns the columns' widths.
-fn print_header(output_schema: &SchemaRef, on_result: &mut (dyn FnMut(StatementResult) + Send)) -> Vec<usize> {
-    let columns: Vec<String> = output_schema.fields().iter().map(|f| f.name().clone()).collect();
-    let widths: Vec<usize> = columns.iter().map(|c| c.chars().count().max(MIN_COLUMN_WIDTH)).collect();
-    let rule = format!("+{}+", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("+"));
-    on_result(StatementResult::Line(rule.clone()));
-    on_result(StatementResult::Line(row_line(&columns, &widths)));
-    on_result(StatementResult::Line(rule));
-    widths
+/// Announces a push query's columns; returns the header its rows go under.
+fn print_header(
+    source: &str,
+    output_schema: &SchemaRef,
+    on_result: &mut (dyn FnMut(StatementResult) + Send),
+) -> Arc<super::result::RowsHeader> {
+    let header = Arc::new(super::result::RowsHeader {
+        query_id: transient_query_id(source),
+        schema: output_schema.clone(),
+        keys: (0..output_schema.fields().len()).map(|c| key_column(output_schema, c)).collect(),
+        push: true,
+    });
+    on_result(StatementResult::Header(Arc::clone(&header)));
+    header
 }
 
-/// Prints a batch of a push query's rows (a deleted row as its key and nulls); true once
-/// LIMIT rows have been printed.
+/// `transient_<SOURCE>_<n>`: a push or pull query's id, unique in this process.
+pub(super) fn transient_query_id(source: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    // Distinct across restarts too, as ksqlDB's random ids are.
+    let started = crate::log::record::now_ms().rem_euclid(1_000_000_000) as u64;
+    format!("transient_{source}_{}", started * 1000 + n % 1000)
+}
+
+/// Hands on a batch of a push query's rows, one result per row (a deleted row shows its
+/// key and nulls); true once LIMIT rows have been handed on.
 fn print_rows(
     produced: &crate::engine::operator::TimedBatch,
-    output_schema: &SchemaRef,
-    widths: &[usize],
+    header: &Arc<super::result::RowsHeader>,
     limit: Option<u64>,
     emitted: &mut u64,
     on_result: &mut (dyn FnMut(StatementResult) + Send),
 ) -> Result<bool, SessionError> {
-    let output = &produced.rows;
-    let options = FormatOptions::default().with_null("null");
-    let formatters = output
-        .columns()
-        .iter()
-        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| refusal(e.to_string()))?;
-    for row in 0..output.num_rows() {
-        let deleted = produced.tombstones.as_ref().is_some_and(|t| t.value(row));
-        let cells: Vec<String> = formatters
-            .iter()
-            .enumerate()
-            .map(
-                |(c, f)| {
-                    if deleted && !key_column(output_schema, c) { "null".into() } else { f.value(row).to_string() }
-                },
-            )
-            .collect();
-        on_result(StatementResult::Line(row_line(&cells, widths)));
+    for row in 0..produced.rows.num_rows() {
+        let rows = super::result::QueryRows {
+            header: Arc::clone(header),
+            batch: produced.rows.slice(row, 1),
+            tombstones: produced.tombstones.as_ref().map(|t| t.slice(row, 1)),
+        };
+        on_result(StatementResult::Rows(rows));
         *emitted += 1;
         if limit.is_some_and(|limit| *emitted >= limit) {
             on_result(StatementResult::status("Limit Reached"));
@@ -387,10 +384,4 @@ const GROUPING_COLUMN: &str = "eddy.grouping";
 
 fn key_column(schema: &SchemaRef, column: usize) -> bool {
     schema.field(column).metadata().contains_key(GROUPING_COLUMN)
-}
-
-/// `|a           |b           |`
-fn row_line(cells: &[String], widths: &[usize]) -> String {
-    let padded: Vec<String> = cells.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
-    format!("|{}|", padded.join("|"))
 }

@@ -15,7 +15,7 @@ async fn session(dir: &std::path::Path) -> (Arc<dyn Log>, Session) {
 /// Runs a script; returns every result's text, or the error.
 async fn run(session: &mut Session, script: &str) -> Result<Vec<String>, SessionError> {
     let mut out = Vec::new();
-    session.execute(script, &mut |r: StatementResult| out.push(r.to_string())).await?;
+    session.execute(script, &mut |r: StatementResult| out.extend(super::support::texts(&r))).await?;
     Ok(out)
 }
 

@@ -17,8 +17,19 @@ pub async fn session(dir: &std::path::Path) -> (Arc<dyn Log>, Session) {
 /// Runs a script; returns every result's text, or the error.
 pub async fn run(session: &mut Session, script: &str) -> Result<Vec<String>, SessionError> {
     let mut out = Vec::new();
-    session.execute(script, &mut |r: StatementResult| out.push(r.to_string())).await?;
+    session.execute(script, &mut |r: StatementResult| out.extend(texts(&r))).await?;
     Ok(out)
+}
+
+/// A result as the command line shows it; a push query's header and rows line by line.
+pub fn texts(result: &StatementResult) -> Vec<String> {
+    match result {
+        StatementResult::Header(_) => result.to_string().lines().map(|l| format!("{l}\n")).collect(),
+        StatementResult::Rows(rows) if rows.header.push => {
+            result.to_string().lines().map(|l| format!("{l}\n")).collect()
+        }
+        other => vec![other.to_string()],
+    }
 }
 
 /// Every record of a topic, partition by partition.
