@@ -10,6 +10,7 @@
 //! - [`log`]: topics — the [`log::Log`] trait, the embedded log, Kafka's partitioner, a
 //!   producer;
 //! - [`conformance`]: ksqlDB's QTT files run against Eddy (`eddy qtt`);
+//! - [`server`]: ksqlDB's REST API over a session (`eddy server`);
 //! - [`cli`]: the `eddy` command line (argument parsing and the `topic` commands);
 //! - [`bench`]: benchmarks (`eddy bench`), never part of the tests.
 
@@ -20,5 +21,6 @@ pub mod conformance;
 pub mod engine;
 pub mod format;
 pub mod log;
+pub mod server;
 pub mod session;
 pub mod sql;

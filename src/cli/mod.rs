@@ -7,6 +7,7 @@ pub mod format;
 pub mod qtt;
 pub mod repl;
 pub mod run;
+pub mod server;
 pub mod test;
 pub mod topic;
 
@@ -45,6 +46,9 @@ pub enum Command {
     /// Execute the statements of a .sql file.
     #[command(after_help = "Example:\n  eddy run queries/pageviews.sql --until-idle")]
     Run(run::RunArgs),
+    /// Serve ksqlDB's REST API (HTTP/1.1 and HTTP/2 cleartext on one port).
+    #[command(after_help = "Example:\n  eddy server --listen 127.0.0.1:8088 --queries-file queries/quickstart.sql")]
+    Server(server::ServerArgs),
     /// Run one ksql-test-runner case: statements, input records, expected output records.
     #[command(after_help = "Example:\n  eddy test --statements statements.sql --input input.json --output output.json")]
     Test(test::TestArgs),
@@ -107,6 +111,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         None | Some(Command::Repl) => repl::run(&cli.data_dir).await,
         Some(Command::Topic(command)) => topic::run(&cli.data_dir, command).await,
         Some(Command::Run(args)) => run::run(&cli.data_dir, args).await,
+        Some(Command::Server(args)) => server::run(&cli.data_dir, args).await,
         Some(Command::Qtt(args)) => qtt::run(args).await,
         Some(Command::Test(args)) => test::run(args).await,
         Some(Command::Bench(command)) => crate::bench::run(command).await,

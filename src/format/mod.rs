@@ -16,7 +16,7 @@
 //! when a batch fails, to find the culprits.
 
 mod delimited;
-mod json;
+pub mod json;
 mod kafka;
 
 use datafusion::arrow::array::{Array, ArrayRef, RecordBatch};

@@ -116,3 +116,108 @@ impl Session {
         Ok(())
     }
 }
+
+impl Session {
+    /// Inserts rows given as JSON objects (`/inserts-stream`) into the stream `target`:
+    /// each decoded by arrow-json into the stream's key and value columns (names matched
+    /// exactly, else upper-cased; `ROWTIME` sets the timestamp), encoded in the stream's
+    /// formats and appended. Returns, per row, whether it was inserted; the whole call fails
+    /// only when the stream cannot be written at all.
+    pub async fn insert_json_rows(
+        &self,
+        target: &str,
+        rows: &[serde_json::Map<String, serde_json::Value>],
+    ) -> Result<Vec<Result<(), String>>, SessionError> {
+        use datafusion::arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, RecordBatchOptions, new_null_array};
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+        // Case-insensitive, unless quoted.
+        let name = match target.strip_prefix('`').and_then(|t| t.strip_suffix('`')) {
+            Some(quoted) => quoted.to_string(),
+            None => target.to_uppercase(),
+        };
+        let source = self
+            .catalog
+            .source(&name)
+            .cloned()
+            .ok_or_else(|| refusal(format!("Cannot insert values into an unknown stream: {name}")))?;
+        if source.kind != SourceKind::Stream || source.read_only {
+            return Err(refusal(format!("Cannot insert into {name}: rows can be streamed into streams only")));
+        }
+        let mut fields: Vec<Field> = source
+            .columns
+            .iter()
+            .filter(|c| matches!(c.role, ColumnRole::Key | ColumnRole::Value))
+            .map(|c| Field::new(&c.name, c.data_type.clone(), true))
+            .collect();
+        fields.push(Field::new("ROWTIME", DataType::Int64, true));
+        let schema = Arc::new(Schema::new(fields));
+        let mut decoder = datafusion::arrow::json::ReaderBuilder::new(Arc::clone(&schema))
+            .with_strict_mode(true)
+            .build_decoder()
+            .map_err(|e| refusal(e.to_string()))?;
+        let mut outcomes = Vec::with_capacity(rows.len());
+        let mut producer = crate::log::Producer::new(Arc::clone(&self.log), &source.topic).await?;
+        for row in rows {
+            // Names as written, else upper-cased (`{"pageid": …}` is PAGEID).
+            let named: serde_json::Map<String, serde_json::Value> = row
+                .iter()
+                .map(|(k, v)| {
+                    let k = if schema.index_of(k).is_ok() { k.clone() } else { k.to_uppercase() };
+                    (k, v.clone())
+                })
+                .collect();
+            let decoded = decoder.serialize(std::slice::from_ref(&named)).and_then(|()| decoder.flush());
+            let batch = match decoded {
+                Ok(Some(batch)) if batch.num_rows() == 1 => batch,
+                Ok(_) => {
+                    outcomes.push(Err("the row is not a JSON object".to_string()));
+                    continue;
+                }
+                Err(e) => {
+                    outcomes.push(Err(format!("Failed to insert values into '{name}'. {e}")));
+                    // A decoder that failed may hold part of the row: the next row starts afresh.
+                    decoder = datafusion::arrow::json::ReaderBuilder::new(Arc::clone(&schema))
+                        .with_strict_mode(true)
+                        .build_decoder()
+                        .map_err(|e| refusal(e.to_string()))?;
+                    continue;
+                }
+            };
+            let timestamp_ms = batch
+                .column(schema.fields().len() - 1)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .filter(|a| !a.is_null(0))
+                .map_or_else(crate::log::record::now_ms, |a| a.value(0));
+            let encode = |codec: &crate::format::Codec| -> Result<Option<Bytes>, String> {
+                let columns: Vec<ArrayRef> = codec
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| match batch.column_by_name(f.name()) {
+                        Some(column) => column.clone(),
+                        None => new_null_array(f.data_type(), 1),
+                    })
+                    .collect();
+                let one = RecordBatch::try_new_with_options(
+                    codec.schema().clone(),
+                    columns,
+                    &RecordBatchOptions::new().with_row_count(Some(1)),
+                )
+                .map_err(|e| e.to_string())?;
+                let mut encoded = codec.encode(&one).map_err(|e| e.0)?;
+                Ok(encoded.pop().flatten().map(Bytes::from))
+            };
+            match encode(&source.key_codec).and_then(|key| Ok((key, encode(&source.value_codec)?))) {
+                Ok((key, value)) => {
+                    producer.send(NewRecord::new(timestamp_ms, key, value), None)?;
+                    outcomes.push(Ok(()));
+                }
+                Err(e) => outcomes.push(Err(e)),
+            }
+        }
+        producer.flush().await?;
+        Ok(outcomes)
+    }
+}

@@ -17,6 +17,7 @@
 //! statements return).
 
 mod command_log;
+pub mod entity;
 mod insert;
 mod persistent;
 mod print;
@@ -31,7 +32,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use datafusion::sql::sqlparser::tokenizer::Location;
 
-pub use self::result::StatementResult;
+pub use self::result::{QueryRows, ResultSink, RowsHeader, StatementResult};
 use crate::catalog::{Catalog, ColumnRole, source_name};
 use crate::log::{Log, LogError, NewRecord, TopicSpec, record::now_ms};
 use crate::sql::ast::{Describe, DropSource, Explain, ShowTarget, SourceKind, Statement};
@@ -94,8 +95,10 @@ pub struct Session {
     /// The catalog's persistent queries running in this process, by id.
     running: BTreeMap<String, crate::engine::query::RunningQuery>,
     /// Tables materialized for pull queries, by name: each kept up to date from its
-    /// changelog at every pull.
-    materialized: tokio::sync::Mutex<BTreeMap<String, crate::engine::store::MaterializedTable>>,
+    /// changelog at every pull (shared with forks).
+    materialized: Arc<tokio::sync::Mutex<BTreeMap<String, crate::engine::store::MaterializedTable>>>,
+    /// Whether this session runs the catalog's persistent queries (a fork does not).
+    runs_queries: bool,
 }
 
 impl Session {
@@ -109,7 +112,8 @@ impl Session {
             until_idle: false,
             commands_applied: 0,
             running: BTreeMap::new(),
-            materialized: tokio::sync::Mutex::new(BTreeMap::new()),
+            materialized: Arc::new(tokio::sync::Mutex::new(BTreeMap::new())),
+            runs_queries: true,
         };
         session.catch_up().await?;
         Ok(session)
@@ -117,6 +121,61 @@ impl Session {
 
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    /// A session for one request's statements (the HTTP server's queries): this one's
+    /// catalog, properties and variables, and its materialized tables, but running none of
+    /// the persistent queries (this session runs them). It catches up with the catalog at
+    /// each statement, as any session does.
+    pub fn fork(&self) -> Session {
+        Session {
+            log: Arc::clone(&self.log),
+            catalog: self.catalog.clone(),
+            properties: self.properties.clone(),
+            variables: self.variables.clone(),
+            until_idle: self.until_idle,
+            commands_applied: self.commands_applied,
+            running: BTreeMap::new(),
+            materialized: Arc::clone(&self.materialized),
+            runs_queries: false,
+        }
+    }
+
+    /// The properties `SET` (`auto.offset.reset`, …).
+    pub fn properties(&self) -> &BTreeMap<String, String> {
+        &self.properties
+    }
+
+    /// Replaces the properties (a request's own, then the session's again).
+    pub fn set_properties(&mut self, properties: BTreeMap<String, String>) {
+        self.properties = properties;
+    }
+
+    /// The variables `DEFINE` (names lower-cased).
+    pub fn variables(&self) -> &BTreeMap<String, String> {
+        &self.variables
+    }
+
+    /// Replaces the variables (a request's own, then the session's again).
+    pub fn set_variables(&mut self, variables: BTreeMap<String, String>) {
+        self.variables = variables.into_iter().map(|(k, v)| (k.to_lowercase(), v)).collect();
+    }
+
+    /// How many commands of the command topic this session has applied (ksqlDB's
+    /// `commandSequenceNumber`).
+    pub fn commands_applied(&self) -> u64 {
+        self.commands_applied
+    }
+
+    /// The statements of a script, as text (each without its `;`).
+    pub fn statements(script: &str) -> Result<Vec<String>, SessionError> {
+        let parsed = Script::new(script.to_owned())?;
+        Ok(parsed.statements.map(|(_, range)| parsed.text[range].to_owned()).collect())
+    }
+
+    /// The log under the session.
+    pub fn log(&self) -> &Arc<dyn Log> {
+        &self.log
     }
 
     /// Makes streaming statements stop once they have caught up with the data present.
@@ -128,11 +187,7 @@ impl Session {
     /// as it comes; stops at the first failure. Dropping the future cancels the statement
     /// running (a `PRINT` that follows its topic, say) without harm: catalog changes are
     /// made only after their command is logged.
-    pub async fn execute(
-        &mut self,
-        script: &str,
-        on_result: &mut (dyn FnMut(StatementResult) + Send),
-    ) -> Result<(), SessionError> {
+    pub async fn execute(&mut self, script: &str, on_result: &mut dyn ResultSink) -> Result<(), SessionError> {
         // The scripts being run, innermost (the latest RUN SCRIPT) last. Kept as a stack
         // rather than by recursion, so nesting costs no stack.
         let mut scripts = vec![Script::new(script.to_owned())?];
@@ -165,7 +220,7 @@ impl Session {
             }
             let result = Box::pin(self.run(statement, start, on_result)).await?;
             if let Some(result) = result {
-                on_result(result);
+                on_result.send(result);
             }
         }
         Ok(())
@@ -201,7 +256,7 @@ impl Session {
         &mut self,
         statement: Statement,
         at: Location,
-        on_result: &mut (dyn FnMut(StatementResult) + Send),
+        on_result: &mut dyn ResultSink,
     ) -> Result<Option<StatementResult>, SessionError> {
         let refused = |message: String| SessionError::Statement { message, at };
         let not_yet = |what: &str| SessionError::NotSupported {

@@ -197,7 +197,7 @@ impl Session {
 
     /// `SHOW QUERIES`.
     pub(super) fn show_queries(&self) -> StatementResult {
-        let rows = self
+        let rows: Vec<Vec<String>> = self
             .catalog
             .queries()
             .map(|q| {
@@ -209,10 +209,20 @@ impl Session {
                 vec![q.id.clone(), "PERSISTENT".into(), status, q.sink.clone(), topic, q.statement.clone()]
             })
             .collect();
+        let queries: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "queryString": r[5], "sinks": [r[3]], "sinkKafkaTopics": [r[4]], "id": r[0],
+                    "statusCount": {r[2].clone(): 1}, "queryType": "PERSISTENT", "state": r[2],
+                })
+            })
+            .collect();
         StatementResult::table(
             &["Query ID", "Query Type", "Status", "Sink Name", "Sink Kafka Topic", "Query String"],
             rows,
         )
+        .with_entity(serde_json::json!({"@type": "queries", "queries": queries}))
     }
 
     /// `EXPLAIN <query id>`: the query's topology and how it is doing.
@@ -275,6 +285,9 @@ impl Session {
     /// Starts the catalog's queries that are not running here, and stops the running ones
     /// the catalog no longer has (terminated, maybe by another process).
     pub(super) async fn sync_queries(&mut self) -> Result<(), SessionError> {
+        if !self.runs_queries {
+            return Ok(());
+        }
         let gone: Vec<String> = self.running.keys().filter(|id| self.catalog.query(id).is_none()).cloned().collect();
         for id in gone {
             if let Some(query) = self.running.remove(&id) {

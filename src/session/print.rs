@@ -9,7 +9,7 @@ impl Session {
     pub(super) async fn print(
         &self,
         print: &crate::sql::ast::Print,
-        on_result: &mut (dyn FnMut(StatementResult) + Send),
+        on_result: &mut dyn ResultSink,
     ) -> Result<(), SessionError> {
         let topic = self.find_topic(&print.topic).await?;
         let positions = crate::log::start_positions(self.log.as_ref(), &topic, print.from_beginning).await?;
@@ -26,11 +26,14 @@ impl Session {
                 if (seen - 1) % interval != 0 {
                     continue;
                 }
-                on_result(StatementResult::Line(print_line(record, partition)));
+                on_result.send(StatementResult::Line(print_line(record, partition)));
                 printed += 1;
                 if print.limit.is_some_and(|limit| printed >= limit) {
                     return Ok(());
                 }
+            }
+            if !on_result.flush().await {
+                return Ok(());
             }
         }
         Ok(())

@@ -45,7 +45,7 @@ impl Session {
     pub(super) async fn push_query(
         &self,
         query: &StreamingQuery,
-        on_result: &mut (dyn FnMut(StatementResult) + Send),
+        on_result: &mut dyn ResultSink,
     ) -> Result<(), SessionError> {
         check_push(query)?;
         let mut query = query.clone();
@@ -70,7 +70,11 @@ impl Session {
 
         let header = print_header(&source.name, &output_schema, on_result);
         if limit == Some(0) {
-            on_result(StatementResult::status("Limit Reached"));
+            on_result.send(StatementResult::status("Limit Reached"));
+            return Ok(());
+        }
+        // The header goes out now: rows may be a long time coming.
+        if !on_result.flush().await {
             return Ok(());
         }
 
@@ -104,6 +108,10 @@ impl Session {
                     return Ok(());
                 }
             }
+            // A receiver that falls behind holds the query back; one that is gone stops it.
+            if !on_result.flush().await {
+                return Ok(());
+            }
         }
         Ok(())
     }
@@ -115,7 +123,7 @@ impl Session {
         query: &StreamingQuery,
         sources: Vec<Arc<crate::catalog::Source>>,
         limit: Option<u64>,
-        on_result: &mut (dyn FnMut(StatementResult) + Send),
+        on_result: &mut dyn ResultSink,
     ) -> Result<(), SessionError> {
         use crate::log::follower::split_stream_id;
         let (mut operators, output_schema) = if crate::engine::join_aggregate::aggregates(query) {
@@ -151,7 +159,11 @@ impl Session {
 
         let header = print_header(&sources[0].name, &output_schema, on_result);
         if limit == Some(0) {
-            on_result(StatementResult::status("Limit Reached"));
+            on_result.send(StatementResult::status("Limit Reached"));
+            return Ok(());
+        }
+        // The header goes out now: rows may be a long time coming.
+        if !on_result.flush().await {
             return Ok(());
         }
         let mut emitted = 0u64;
@@ -199,6 +211,9 @@ impl Session {
                         return Ok(());
                     }
                 }
+            }
+            if !on_result.flush().await {
+                return Ok(());
             }
         }
         Ok(())
@@ -305,7 +320,7 @@ impl Session {
 fn print_header(
     source: &str,
     output_schema: &SchemaRef,
-    on_result: &mut (dyn FnMut(StatementResult) + Send),
+    on_result: &mut dyn ResultSink,
 ) -> Arc<super::result::RowsHeader> {
     let header = Arc::new(super::result::RowsHeader {
         query_id: transient_query_id(source),
@@ -313,7 +328,7 @@ fn print_header(
         keys: (0..output_schema.fields().len()).map(|c| key_column(output_schema, c)).collect(),
         push: true,
     });
-    on_result(StatementResult::Header(Arc::clone(&header)));
+    on_result.send(StatementResult::Header(Arc::clone(&header)));
     header
 }
 
@@ -334,7 +349,7 @@ fn print_rows(
     header: &Arc<super::result::RowsHeader>,
     limit: Option<u64>,
     emitted: &mut u64,
-    on_result: &mut (dyn FnMut(StatementResult) + Send),
+    on_result: &mut dyn ResultSink,
 ) -> Result<bool, SessionError> {
     for row in 0..produced.rows.num_rows() {
         let rows = super::result::QueryRows {
@@ -342,10 +357,10 @@ fn print_rows(
             batch: produced.rows.slice(row, 1),
             tombstones: produced.tombstones.as_ref().map(|t| t.slice(row, 1)),
         };
-        on_result(StatementResult::Rows(rows));
+        on_result.send(StatementResult::Rows(rows));
         *emitted += 1;
         if limit.is_some_and(|limit| *emitted >= limit) {
-            on_result(StatementResult::status("Limit Reached"));
+            on_result.send(StatementResult::status("Limit Reached"));
             return Ok(true);
         }
     }

@@ -25,6 +25,28 @@ pub enum StatementResult {
     Entity { shown: Box<StatementResult>, entity: serde_json::Value },
 }
 
+/// Where a statement's results go, as they come.
+///
+/// Any `FnMut(StatementResult)` is one. A receiver that can fall behind (an HTTP client)
+/// also implements [`ResultSink::flush`], which streaming statements await between batches:
+/// it holds them back until the results sent so far are taken, and stops them once nobody
+/// takes results any more.
+pub trait ResultSink: Send {
+    fn send(&mut self, result: StatementResult);
+
+    /// Waits until the results sent so far are taken; false when they never will be (the
+    /// statement should stop).
+    fn flush(&mut self) -> futures::future::BoxFuture<'_, bool> {
+        Box::pin(std::future::ready(true))
+    }
+}
+
+impl<F: FnMut(StatementResult) + Send> ResultSink for F {
+    fn send(&mut self, result: StatementResult) {
+        self(result)
+    }
+}
+
 /// What a query's rows are.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RowsHeader {

@@ -97,11 +97,19 @@ impl Session {
             ShowTarget::Streams => StatementResult::table(
                 &["Stream Name", "Kafka Topic", "Key Format", "Value Format", "Windowed"],
                 sources(SourceKind::Stream),
-            ),
+            )
+            .with_entity(super::entity::sources(
+                SourceKind::Stream,
+                self.catalog.sources().filter(|s| s.kind == SourceKind::Stream).map(|s| s.as_ref()),
+            )),
             ShowTarget::Tables => StatementResult::table(
                 &["Table Name", "Kafka Topic", "Key Format", "Value Format", "Windowed"],
                 sources(SourceKind::Table),
-            ),
+            )
+            .with_entity(super::entity::sources(
+                SourceKind::Table,
+                self.catalog.sources().filter(|s| s.kind == SourceKind::Table).map(|s| s.as_ref()),
+            )),
             ShowTarget::Topics | ShowTarget::AllTopics => {
                 let mut rows = Vec::new();
                 for topic in self.log.list_topics().await? {
@@ -111,18 +119,37 @@ impl Session {
                     let partitions = self.log.partition_count(&topic).await?;
                     rows.push(vec![topic, partitions.to_string(), "1".into()]);
                 }
+                let topics: Vec<serde_json::Value> = rows
+                    .iter()
+                    .map(|r| {
+                        let partitions: usize = r[1].parse().unwrap_or(0);
+                        serde_json::json!({"name": r[0], "replicaInfo": vec![1; partitions]})
+                    })
+                    .collect();
                 StatementResult::table(&["Kafka Topic", "Partitions", "Partition Replicas"], rows)
+                    .with_entity(serde_json::json!({"@type": "kafka_topics", "topics": topics}))
             }
             ShowTarget::Properties => {
                 let mut properties = BTreeMap::from([("auto.offset.reset".to_string(), "latest".to_string())]);
                 properties.extend(self.properties.iter().map(|(k, v)| (k.clone(), v.clone())));
+                let listed: Vec<serde_json::Value> = properties
+                    .iter()
+                    .map(|(k, v)| serde_json::json!({"name": k, "scope": "KSQL", "value": v}))
+                    .collect();
                 let rows = properties.into_iter().map(|(k, v)| vec![k, "SESSION".into(), v]).collect();
-                StatementResult::table(&["Property", "Scope", "Value"], rows)
+                StatementResult::table(&["Property", "Scope", "Value"], rows).with_entity(serde_json::json!({
+                    "@type": "properties", "properties": listed,
+                    "overwrittenProperties": self.properties.keys().collect::<Vec<_>>(), "defaultProperties": [],
+                }))
             }
             ShowTarget::Variables => StatementResult::table(
                 &["Variable Name", "Value"],
                 self.variables.iter().map(|(k, v)| vec![k.clone(), v.clone()]).collect(),
-            ),
+            )
+            .with_entity(serde_json::json!({
+                "@type": "variables",
+                "variables": self.variables.iter().map(|(k, v)| serde_json::json!({"name": k, "value": v})).collect::<Vec<_>>(),
+            })),
             ShowTarget::Types => StatementResult::table(
                 &["Type Name", "Schema"],
                 self.catalog.types().map(|(k, v)| vec![k.clone(), v.to_string()]).collect(),
@@ -203,6 +230,10 @@ impl Session {
                 Err(e) => title.push_str(&format!("\nTopic: unavailable ({e})")),
             }
         }
-        Ok(StatementResult::Table { title: Some(title), columns: vec!["Field".into(), "Type".into()], rows })
+        let (reading, writing) = self.catalog.queries_using(&source.name);
+        let partitions = self.log.partition_count(&source.topic).await.ok();
+        let entity = super::entity::source_description(source, &reading, &writing, partitions, extended);
+        Ok(StatementResult::Table { title: Some(title), columns: vec!["Field".into(), "Type".into()], rows }
+            .with_entity(entity))
     }
 }

@@ -8,6 +8,7 @@ mod joins;
 mod log;
 mod over;
 mod persistent;
+mod server;
 mod session;
 mod state;
 mod support;
