@@ -19,6 +19,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 
+step "Node.js test client (tests/node/node_modules)"
+(cd tests/node && npm ci --no-audit --no-fund --silent)
+
 step "Rust: formatting and lints"
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
@@ -28,5 +31,11 @@ cargo test --locked
 
 step "Python: partitioning against kafka-python"
 .venv/bin/python tests/python/partitioner_matches_kafka_python.py "$CARGO_TARGET_DIR/debug/eddy"
+
+step "Python: ksqlDB's client (ksql-python-ng) against eddy server"
+.venv/bin/python tests/python/ksql_python_ng_session.py "$CARGO_TARGET_DIR/debug/eddy"
+
+step "Node.js: ksqlDB's client (ksqldb-client, HTTP/2) against eddy server"
+node tests/node/ksqldb_client_session.js "$CARGO_TARGET_DIR/debug/eddy"
 
 step "All tests passed"

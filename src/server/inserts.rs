@@ -77,8 +77,7 @@ pub(super) async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap
             }
             // Write what has arrived when the body pauses, or a batch is full, or at the end.
             if !batch.is_empty() && (ended || batch.len() >= ROWS_PER_WRITE || !lines.has_ready_line()) {
-                let rows: Vec<Row> =
-                    batch.iter().filter_map(|(_, row)| row.as_ref().ok().cloned()).collect();
+                let rows: Vec<Row> = batch.iter().filter_map(|(_, row)| row.as_ref().ok().cloned()).collect();
                 let written = session.insert_json_rows(&target, &rows).await;
                 let mut outcomes = match written {
                     Ok(outcomes) => outcomes.into_iter(),
