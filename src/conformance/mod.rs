@@ -2,6 +2,7 @@
 //!
 //! - `qtt`: the file model, loading and `format`/`config` expansion;
 //! - `runner`: one case on a fresh embedded log, inputs fed one at a time;
+//! - `rest`: REST cases (expected HTTP responses) against `eddy server`;
 //! - `records`: test keys and values to and from the bytes of a topic;
 //! - `compare`: expected against actual, as ksqlDB's comparator does;
 //! - `test_runner`: ksqlDB's `ksql-test-runner` files (`eddy test`).
@@ -9,6 +10,7 @@
 pub mod compare;
 pub mod qtt;
 pub mod records;
+mod rest;
 pub mod runner;
 pub mod test_runner;
 

@@ -78,6 +78,15 @@ pub struct TestNode {
     pub expected_exception: Option<ExpectedException>,
     #[serde(default)]
     pub post: Option<Value>,
+    /// A REST case's expected responses: `{"admin": entity}` or `{"query": [header, rows…]}`.
+    #[serde(default)]
+    pub responses: Option<Vec<Value>>,
+    /// A REST case's expected error: `{"type", "message", "status"}`.
+    #[serde(rename = "expectedError", default)]
+    pub expected_error: Option<Value>,
+    /// A REST case that also expects pull queries' answers in protobuf.
+    #[serde(rename = "testPullWithProtoFormat", default)]
+    pub proto_responses: bool,
 }
 
 #[derive(Debug, Deserialize)]

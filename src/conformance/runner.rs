@@ -58,7 +58,12 @@ pub async fn run_case(case: &TestCase) -> Outcome {
         Ok(dir) => dir,
         Err(e) => return Outcome::Fail(format!("cannot make a data directory: {e}")),
     };
-    match tokio::time::timeout(CASE_TIMEOUT, run_in(dir.path(), case)).await {
+    // A REST case (expected HTTP responses) runs against the HTTP server.
+    let rest = case.node.responses.is_some() || case.node.expected_error.is_some();
+    let run = async {
+        if rest { super::rest::run_in(dir.path(), case).await } else { run_in(dir.path(), case).await }
+    };
+    match tokio::time::timeout(CASE_TIMEOUT, run).await {
         Ok(outcome) => outcome,
         Err(_) => Outcome::Fail(format!("did not finish within {CASE_TIMEOUT:?}")),
     }
@@ -82,6 +87,9 @@ fn skip_reason(case: &TestCase) -> Option<String> {
         });
     if registry {
         return Some("needs AVRO, PROTOBUF or JSON_SR and a schema registry".into());
+    }
+    if node.proto_responses {
+        return Some("expects protobuf responses (application/vnd.ksql.v1+protobuf)".into());
     }
     if let Some(function) = TEST_ONLY_FUNCTIONS.iter().find(|f| words.contains(*f)) {
         return Some(format!("test-only ksqlDB function {function}"));
@@ -307,7 +315,7 @@ fn refused(case: &TestCase, error: &SessionError) -> Outcome {
 
 /// Creates the topics `CREATE STREAM|TABLE` statements (without PARTITIONS) name, as
 /// ksqlDB's test driver has every topic exist up front.
-async fn create_source_topics(
+pub(super) async fn create_source_topics(
     log: &dyn Log,
     statements: &str,
     partitions: &BTreeMap<String, u32>,
@@ -324,7 +332,7 @@ async fn create_source_topics(
     Ok(())
 }
 
-async fn ensure_topic(log: &dyn Log, topic: &str, partitions: u32) -> Result<(), LogError> {
+pub(super) async fn ensure_topic(log: &dyn Log, topic: &str, partitions: u32) -> Result<(), LogError> {
     match log.create_topic(topic, &TopicSpec::new(partitions)).await {
         Ok(()) | Err(LogError::TopicExists(_)) => Ok(()),
         Err(e) => Err(e),
@@ -337,7 +345,7 @@ fn source_for(session: &Session, topic: &str) -> Option<Arc<Source>> {
 }
 
 /// Writes one input record on partition 0.
-async fn feed(
+pub(super) async fn feed(
     log: &dyn Log,
     session: &Session,
     input: &TestRecord,
@@ -380,18 +388,18 @@ async fn feed(
 }
 
 /// What the queries wrote to the topics the case checks, in the order it was written.
-struct Outputs {
+pub(super) struct Outputs {
     /// Per topic: the next offset to read per partition, and the records read.
     topics: BTreeMap<String, (Vec<u64>, Vec<crate::log::Record>)>,
 }
 
 impl Outputs {
-    fn new(topics: impl Iterator<Item = String>) -> Self {
+    pub(super) fn new(topics: impl Iterator<Item = String>) -> Self {
         Outputs { topics: topics.map(|t| (t, (Vec::new(), Vec::new()))).collect() }
     }
 
     /// Reads what was written since the last call (partition by partition).
-    async fn collect(&mut self, log: &dyn Log) -> Result<(), LogError> {
+    pub(super) async fn collect(&mut self, log: &dyn Log) -> Result<(), LogError> {
         for (topic, (positions, records)) in self.topics.iter_mut() {
             let count = match log.partition_count(topic).await {
                 Ok(count) => count,
@@ -412,7 +420,7 @@ impl Outputs {
     }
 }
 
-fn compare_outputs(session: &Session, expected: &[TestRecord], outputs: &Outputs) -> Outcome {
+pub(super) fn compare_outputs(session: &Session, expected: &[TestRecord], outputs: &Outputs) -> Outcome {
     for (topic, (_, actual)) in &outputs.topics {
         let wanted: Vec<&TestRecord> = expected.iter().filter(|r| r.topic == *topic).collect();
         let source = source_for(session, topic);

@@ -48,6 +48,9 @@ pub fn load(statements: &Path, input: Option<&Path>, output: &Path) -> Result<Te
         outputs: outputs.outputs,
         expected_exception: None,
         post: None,
+        responses: None,
+        expected_error: None,
+        proto_responses: false,
     };
     Ok(TestCase { name: node.name.clone(), node, check_all_sinks: true })
 }

@@ -623,7 +623,9 @@ impl Aggregate {
             }
             let latest = indices.values().iter().map(|i| times.value(*i as usize)).max().unwrap_or(0);
             group.latest_ms = group.latest_ms.max(latest);
-            changed.push(key.clone(), group, latest)?;
+            // As Kafka Streams stamps an aggregate: the latest time of the rows in it.
+            let stamp = group.latest_ms;
+            changed.push(key.clone(), group, stamp)?;
         }
         Ok(Some(changed))
     }

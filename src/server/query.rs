@@ -312,7 +312,8 @@ impl HttpSink {
         if !self.print {
             match (self.shape, self.header.is_some()) {
                 (Shape::StreamedRows, true) => {
-                    let end = match self.finished.take() {
+                    let completion = self.header.as_ref().and_then(|h| h.completion).map(str::to_string);
+                    let end = match self.finished.take().or(completion) {
                         Some(message) => format!(",\n{}]", json!({"finalMessage": message})),
                         None => "]".to_string(),
                     };

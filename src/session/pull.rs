@@ -19,21 +19,90 @@ use crate::engine::store::MaterializedTable;
 use crate::log::Record;
 use crate::sql::ast::StreamingQuery;
 
+/// What a pull query may not have, refused with ksqlDB's messages: JOIN, WINDOW, GROUP BY,
+/// PARTITION BY, and the pseudo columns ROWPARTITION and ROWOFFSET (a materialized row has
+/// no single record behind it).
+fn check_pull(query: &StreamingQuery) -> Result<(), SessionError> {
+    use datafusion::sql::sqlparser::ast::{Expr, GroupByExpr, SetExpr, visit_expressions};
+    let unsupported = |what: &str| {
+        refusal(format!(
+            "Pull queries don't support {what} clauses. See https://cnfl.io/queries for more info.\nAdd EMIT \
+             CHANGES if you intended to issue a push query."
+        ))
+    };
+    let SetExpr::Select(select) = query.query.body.as_ref() else { return Ok(()) };
+    if select.from.iter().any(|f| !f.joins.is_empty()) || select.from.len() > 1 {
+        return Err(unsupported("JOIN"));
+    }
+    if query.window.is_some() {
+        return Err(unsupported("WINDOW"));
+    }
+    if !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty()) {
+        return Err(unsupported("GROUP BY"));
+    }
+    if !query.partition_by.is_empty() {
+        return Err(unsupported("PARTITION BY"));
+    }
+    let pseudo = |expr: &Expr| -> Vec<String> {
+        let mut found = Vec::new();
+        let _ = visit_expressions(expr, |e: &Expr| {
+            if let Expr::Identifier(ident) = e {
+                let name = ident.value.to_uppercase();
+                if (name == "ROWPARTITION" || name == "ROWOFFSET") && !found.contains(&name) {
+                    found.push(name);
+                }
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+        found
+    };
+    let selected: Vec<String> = select
+        .projection
+        .iter()
+        .flat_map(|item| match item {
+            datafusion::sql::sqlparser::ast::SelectItem::UnnamedExpr(e)
+            | datafusion::sql::sqlparser::ast::SelectItem::ExprWithAlias { expr: e, .. } => pseudo(e),
+            _ => Vec::new(),
+        })
+        .collect();
+    let listed = |columns: &[String]| columns.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ");
+    if !selected.is_empty() {
+        return Err(refusal(format!(
+            "Pull queries don't support the following columns in SELECT clauses: {}",
+            listed(&selected)
+        )));
+    }
+    let filtered = select.selection.as_ref().map(pseudo).unwrap_or_default();
+    if !filtered.is_empty() {
+        return Err(refusal(format!(
+            "Pull queries don't support the following columns in WHERE clauses: {}",
+            listed(&filtered)
+        )));
+    }
+    Ok(())
+}
+
 /// Bytes asked of the log per read while materializing.
 const FETCH_BYTES: usize = 1024 * 1024;
 
 impl Session {
     pub(super) async fn pull_query(&self, query: &StreamingQuery) -> Result<StatementResult, SessionError> {
-        if query.window.is_some() || !query.partition_by.is_empty() {
-            return Err(refusal("A pull query has no WINDOW or PARTITION BY clause".into()));
-        }
+        check_pull(query)?;
         let mut query = query.clone();
         let limit = take_limit(&mut query)?;
         // ORDER BY (beyond ksqlDB) sorts the answer by selected columns, after the projection.
         let order_by = query.query.order_by.take();
         let source = self.query_source(&query)?;
         let schema = row_schema(&source);
-        let star: Vec<String> = source.columns.iter().map(|c| c.name.clone()).collect();
+        // `SELECT *` of a windowed table: its key, the window's bounds, then its values.
+        let mut star: Vec<String> = source.columns.iter().map(|c| c.name.clone()).collect();
+        let windowed = source.window_key_bytes() > 0;
+        if windowed {
+            let keys = source.columns.iter().filter(|c| c.role == ColumnRole::Key).count();
+            for (i, bound) in crate::engine::source::WINDOW_COLUMNS.iter().enumerate() {
+                star.insert(keys + i, (*bound).to_string());
+            }
+        }
         let plan =
             StatelessPlan::try_new(&query, &source.name, schema.clone(), &star).await.map_err(|e| refusal(e.0))?;
         if self.until_idle {
@@ -50,13 +119,19 @@ impl Session {
         let keys = schema
             .fields()
             .iter()
-            .map(|f| source.columns.iter().any(|c| c.role == ColumnRole::Key && c.name == *f.name()))
+            .map(|f| {
+                // A table's key columns (a stream's rows have no key to look up by).
+                source.kind == SourceKind::Table
+                    && (source.columns.iter().any(|c| c.role == ColumnRole::Key && c.name == *f.name())
+                        || (windowed && crate::engine::source::WINDOW_COLUMNS.contains(&f.name().as_str())))
+            })
             .collect();
         let header = Arc::new(super::result::RowsHeader {
             query_id: super::push::transient_query_id(&source.name),
             schema,
             keys,
             push: false,
+            completion: (source.kind == SourceKind::Stream).then_some("Query Completed"),
         });
         Ok(StatementResult::Rows(super::result::QueryRows { header, batch: rows.slice(0, shown), tombstones: None }))
     }

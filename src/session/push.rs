@@ -327,6 +327,7 @@ fn print_header(
         schema: output_schema.clone(),
         keys: (0..output_schema.fields().len()).map(|c| key_column(output_schema, c)).collect(),
         push: true,
+        completion: None,
     });
     on_result.send(StatementResult::Header(Arc::clone(&header)));
     header

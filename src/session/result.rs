@@ -58,6 +58,9 @@ pub struct RowsHeader {
     pub keys: Vec<bool>,
     /// A push query (rows as they come) rather than a pull query (all at once).
     pub push: bool,
+    /// The message the rows end with, if any (`Query Completed` after a pull query's scan
+    /// of a stream, as ksqlDB's REST API writes it).
+    pub completion: Option<&'static str>,
 }
 
 /// Rows of a query, with the header they are under.

@@ -1,0 +1,236 @@
+//! ksqlDB's REST conformance cases (`rest-query-validation-tests`), run against `eddy
+//! server` over HTTP, as ksqlDB's `RestTestExecutor` runs them against its server: the
+//! statements before the first query go to `/ksql` in one request; then the inputs are
+//! written and the persistent queries catch up; then each query goes to `/query` (with
+//! `auto.offset.reset` earliest). The responses are compared with `responses` (an expected
+//! entity's fields must be in the actual one; a query's header schema, rows and final
+//! message exactly), an error with `expectedError` (status, and the message contained in
+//! the actual one), and the topics with `outputs` as any QTT case's.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::compare::matches;
+use super::qtt::TestCase;
+use super::runner::{Outcome, Outputs, compare_outputs, create_source_topics, ensure_topic, feed};
+use crate::log::{EmbeddedLog, Log};
+use crate::session::Session;
+use crate::sql::Statement;
+
+/// Runs one REST case in `dir`.
+pub(super) async fn run_in(dir: &std::path::Path, case: &TestCase) -> Outcome {
+    let log: Arc<dyn Log> = match EmbeddedLog::open(dir) {
+        Ok(log) => Arc::new(log),
+        Err(e) => return Outcome::Fail(format!("cannot open the log: {e}")),
+    };
+    let mut session = match Session::open(Arc::clone(&log)).await {
+        Ok(session) => session,
+        Err(e) => return Outcome::Fail(format!("cannot open a session: {e}")),
+    };
+    // Push queries end once caught up (the harness reads what the inputs give).
+    session.set_until_idle(true);
+    if let Err(e) = session.execute("SET 'eddy.source.linger.ms' = '0';", &mut |_| {}).await {
+        return Outcome::Fail(format!("cannot set up the session: {e}"));
+    }
+    let config = crate::server::Config { listen: SocketAddr::from(([127, 0, 0, 1], 0)), ..Default::default() };
+    let server = match crate::server::start(session, config).await {
+        Ok(server) => server,
+        Err(e) => return Outcome::Fail(format!("cannot start the server: {e}")),
+    };
+    let outcome = drive(&log, &server, case).await;
+    if let Err(e) = server.stop().await {
+        return Outcome::Fail(format!("the server did not stop cleanly: {e}"));
+    }
+    outcome
+}
+
+async fn drive(log: &Arc<dyn Log>, server: &crate::server::Running, case: &TestCase) -> Outcome {
+    let node = &case.node;
+    let partitions: std::collections::BTreeMap<String, u32> =
+        node.topics.iter().map(|t| (t.name.clone(), t.partitions.unwrap_or(1))).collect();
+    for (topic, count) in &partitions {
+        if let Err(e) = ensure_topic(log.as_ref(), topic, *count).await {
+            return Outcome::Fail(format!("cannot create topic {topic}: {e}"));
+        }
+    }
+    let first_query = node
+        .statements
+        .iter()
+        .position(|s| matches!(crate::sql::parse_one(s), Ok(Statement::Select(_) | Statement::Print(_))))
+        .unwrap_or(node.statements.len());
+    let (admin, queries) = node.statements.split_at(first_query);
+    let mut responses: Vec<Value> = Vec::new();
+
+    if !admin.is_empty() {
+        for statement in admin {
+            if let Err(e) = create_source_topics(log.as_ref(), statement, &partitions).await {
+                return Outcome::Fail(format!("cannot create the topic of '{statement}': {e}"));
+            }
+        }
+        let body = json!({"ksql": admin.join("\n"), "streamsProperties": earliest()});
+        let (status, text) = match post(server.addr, "/ksql", &body.to_string()).await {
+            Ok(answer) => answer,
+            Err(e) => return Outcome::Fail(format!("POST /ksql: {e}")),
+        };
+        let answer: Value = serde_json::from_str(&text).unwrap_or(Value::String(text.clone()));
+        if status != 200 {
+            return expected_error(case, status, &answer);
+        }
+        responses.extend(answer.as_array().into_iter().flatten().map(|entity| json!({"admin": entity})));
+    }
+
+    let mut outputs = Outputs::new(node.outputs.iter().map(|r| r.topic.clone()));
+    for input in &node.inputs {
+        if let Err(e) = server.with_session(async |session: &mut Session| feed(log.as_ref(), session, input, &partitions).await).await {
+            return Outcome::Fail(format!("cannot write an input: {e}"));
+        }
+    }
+    if let Err(e) = server.with_session(async |session: &mut Session| session.wait_until_idle().await).await {
+        return Outcome::Fail(format!("waiting for the queries: {e}"));
+    }
+    if let Err(e) = outputs.collect(log.as_ref()).await {
+        return Outcome::Fail(format!("cannot read the outputs: {e}"));
+    }
+
+    for query in queries {
+        let body = json!({"ksql": query, "streamsProperties": earliest()});
+        let (status, text) = match post(server.addr, "/query", &body.to_string()).await {
+            Ok(answer) => answer,
+            Err(e) => return Outcome::Fail(format!("POST /query: {e}")),
+        };
+        let answer: Value = serde_json::from_str(&text).unwrap_or(Value::String(text.clone()));
+        if status != 200 {
+            return expected_error(case, status, &answer);
+        }
+        // A pull query's rows have no order (ksqlDB's come partition by partition).
+        let pull = matches!(crate::sql::parse_one(query), Ok(Statement::Select(q)) if q.emit.is_none());
+        responses.push(json!({"query": answer, "pull": pull}));
+    }
+    if let Some(expected) = &node.expected_error {
+        return Outcome::Fail(format!("expected an error ({expected}), but every statement ran"));
+    }
+    let outcome = server.with_session(async |session: &mut Session| compare_outputs(session, &node.outputs, &outputs)).await;
+    if outcome != Outcome::Pass {
+        return outcome;
+    }
+    compare_responses(node.responses.as_deref().unwrap_or_default(), &responses)
+}
+
+fn earliest() -> Value {
+    json!({"ksql.streams.auto.offset.reset": "earliest"})
+}
+
+/// A request failed: right if the case expects this error.
+fn expected_error(case: &TestCase, status: u16, answer: &Value) -> Outcome {
+    let message = answer["message"].as_str().unwrap_or_default();
+    let Some(expected) = &case.node.expected_error else {
+        return Outcome::Fail(format!("HTTP {status}: {message}"));
+    };
+    if let Some(wanted) = expected["status"].as_u64()
+        && u64::from(status) != wanted
+    {
+        return Outcome::Fail(format!("expected HTTP {wanted}, got {status}: {message}"));
+    }
+    match expected["message"].as_str() {
+        Some(wanted) if !message.contains(wanted) => {
+            Outcome::Fail(format!("expected an error with \"{wanted}\", got: {message}"))
+        }
+        _ => Outcome::Pass,
+    }
+}
+
+/// Each expected response against the actual one at its place.
+fn compare_responses(expected: &[Value], actual: &[Value]) -> Outcome {
+    if expected.len() != actual.len() {
+        return Outcome::Fail(format!(
+            "expected {} responses, got {}: {}",
+            expected.len(),
+            actual.len(),
+            Value::Array(actual.to_vec())
+        ));
+    }
+    for (i, (want, got)) in expected.iter().zip(actual).enumerate() {
+        let ok = match (&want["admin"], &want["query"]) {
+            (Value::Object(_), _) => contains(&want["admin"], &got["admin"]),
+            (_, Value::Array(rows)) => query_matches(rows, &got["query"], got["pull"] == true),
+            _ => true,
+        };
+        if !ok {
+            return Outcome::Fail(format!("response {i}: expected {want}, got {got}"));
+        }
+    }
+    Outcome::Pass
+}
+
+/// An expected entity's fields are in the actual one (recursively), values as compared in
+/// QTT.
+fn contains(expected: &Value, actual: &Value) -> bool {
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => {
+            e.iter().all(|(name, value)| a.get(name).is_some_and(|actual| contains(value, actual)))
+        }
+        (Value::Array(e), Value::Array(a)) => e.len() == a.len() && e.iter().zip(a).all(|(e, a)| contains(e, a)),
+        (e, a) => matches(e, a),
+    }
+}
+
+/// A query's answer: the header's schema, then each row and message, exactly (a pull
+/// query's rows in any order).
+fn query_matches(expected: &[Value], actual: &Value, pull: bool) -> bool {
+    let Some(actual) = actual.as_array() else { return false };
+    if expected.len() != actual.len() {
+        return false;
+    }
+    let one = |want: &Value, got: &Value| match want.get("header") {
+        Some(header) => header["schema"] == got["header"]["schema"],
+        None => matches(want, got),
+    };
+    if !pull {
+        return expected.iter().zip(actual).all(|(want, got)| one(want, got));
+    }
+    let mut unmatched: Vec<&Value> = actual.iter().collect();
+    expected.iter().all(|want| match unmatched.iter().position(|got| one(want, got)) {
+        Some(i) => {
+            unmatched.swap_remove(i);
+            true
+        }
+        None => false,
+    })
+}
+
+/// POSTs `body` on a new HTTP/1.1 connection; the status and the (de-chunked) body.
+async fn post(addr: SocketAddr, path: &str, body: &str) -> Result<(u16, String), String> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nAccept: \
+         application/vnd.ksql.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&response);
+    let (head, rest) = text.split_once("\r\n\r\n").ok_or("no end of headers in the response")?;
+    let status: u16 = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or("no status in the response")?;
+    let chunked = head.lines().any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding: chunked"));
+    let body = if chunked { dechunk(rest)? } else { rest.to_string() };
+    Ok((status, body))
+}
+
+/// A chunked body's data.
+fn dechunk(mut rest: &str) -> Result<String, String> {
+    let mut out = String::new();
+    loop {
+        let (size, after) = rest.split_once("\r\n").ok_or("a chunk without its size")?;
+        let size = usize::from_str_radix(size.trim(), 16).map_err(|e| format!("chunk size {size}: {e}"))?;
+        if size == 0 {
+            return Ok(out);
+        }
+        let data = after.get(..size).ok_or("a chunk shorter than its size")?;
+        out.push_str(data);
+        rest = after.get(size + 2..).ok_or("a chunk without its end")?;
+    }
+}
