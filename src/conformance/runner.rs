@@ -60,9 +60,7 @@ pub async fn run_case(case: &TestCase) -> Outcome {
     };
     // A REST case (expected HTTP responses) runs against the HTTP server.
     let rest = case.node.responses.is_some() || case.node.expected_error.is_some();
-    let run = async {
-        if rest { super::rest::run_in(dir.path(), case).await } else { run_in(dir.path(), case).await }
-    };
+    let run = async { if rest { super::rest::run_in(dir.path(), case).await } else { run_in(dir.path(), case).await } };
     match tokio::time::timeout(CASE_TIMEOUT, run).await {
         Ok(outcome) => outcome,
         Err(_) => Outcome::Fail(format!("did not finish within {CASE_TIMEOUT:?}")),

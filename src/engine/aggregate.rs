@@ -171,6 +171,16 @@ struct Previous {
 }
 
 impl Aggregate {
+    /// The group ids of `rows` rows whose grouping values are `keys` (all one group when
+    /// there is no GROUP BY).
+    fn group_ids(&self, keys: &[ArrayRef], rows: usize) -> Result<datafusion::arrow::row::Rows, PlanError> {
+        if keys.is_empty() {
+            let constant: ArrayRef = Arc::new(BooleanArray::from(vec![true; rows]));
+            return Ok(self.converter.convert_columns(&[constant])?);
+        }
+        Ok(self.converter.convert_columns(keys)?)
+    }
+
     pub fn try_new(plan: Arc<AggregatePlan>, description: String) -> Result<Self, PlanError> {
         let fields: Vec<SortField> = plan
             .aggregate_schema
@@ -189,7 +199,12 @@ impl Aggregate {
             state_ttl_ms: None,
             next_expiry: i64::MIN,
             table_key_converter: None,
-            converter: RowConverter::new(fields)?,
+            // Without GROUP BY every row is of one group: its id is a constant's.
+            converter: if fields.is_empty() {
+                RowConverter::new(vec![SortField::new(DataType::Boolean)])?
+            } else {
+                RowConverter::new(fields)?
+            },
             plan,
             description,
             groups: HashMap::new(),
@@ -440,7 +455,7 @@ impl Aggregate {
         self.stream_time =
             snapshot.schema().metadata().get(SNAPSHOT_STREAM_TIME).and_then(|t| t.parse().ok()).unwrap_or(i64::MIN);
         let keys: Vec<ArrayRef> = snapshot.columns()[..key_count].to_vec();
-        let ids = self.converter.convert_columns(&keys)?;
+        let ids = self.group_ids(&keys, snapshot.num_rows())?;
         let session_keys = match &self.key_converter {
             Some(converter) => Some(converter.convert_columns(&keys[..key_count - 2])?),
             None => None,
@@ -574,7 +589,7 @@ impl Aggregate {
                 return Ok(None);
             }
         }
-        let converted = self.converter.convert_columns(&keys)?;
+        let converted = self.group_ids(&keys, rows.num_rows())?;
         // The rows of each group, groups in the order of their first row.
         let mut order: Vec<OwnedRow> = Vec::new();
         let mut members: HashMap<OwnedRow, Vec<u32>> = HashMap::new();
@@ -756,7 +771,7 @@ impl Aggregate {
         let table_keys = key_converter.convert_columns(&key_columns)?;
         let groups: Vec<ArrayRef> =
             plan.group_by.iter().map(|e| e.evaluate(&rows).and_then(|v| v.into_array(n))).collect::<Result<_, _>>()?;
-        let group_rows = self.converter.convert_columns(&groups)?;
+        let group_rows = self.group_ids(&groups, n)?;
         let arguments = plan.arguments(&rows)?;
         let times = rows.column(plan.row_time_index).as_primitive::<Int64Type>().clone();
 

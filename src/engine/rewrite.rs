@@ -230,7 +230,31 @@ impl Typer<'_> {
 /// WHERE, "Invalid Select" for a projection).
 pub fn rewrite_typed(expr: &mut Expr, typer: &Typer<'_>, context: &str) -> Result<(), PlanError> {
     let outcome = visit_expressions_mut(expr, |expr: &mut Expr| {
+        let is_null = |e: &Expr| matches!(e, Expr::Value(v) if v.value == Value::Null);
         let result = match expr {
+            // ksqlDB has no arithmetic with an untyped NULL.
+            Expr::BinaryOp { left, op, right } if is_arithmetic(op) && (is_null(left) || is_null(right)) => {
+                let type_name = |e: &Expr| {
+                    if is_null(e) {
+                        "null".to_string()
+                    } else {
+                        // Typed as ksqlDB types literals (`1` is an INTEGER).
+                        let mut typed = e.clone();
+                        type_literals(&mut typed);
+                        typer
+                            .type_of(&typed)
+                            .map_or_else(|| "unknown".into(), |t| crate::sql::types::ksql_type_name(&t))
+                    }
+                };
+                let text = |e: &Expr| if is_null(e) { "null".to_string() } else { ksql_text(e) };
+                Err(PlanError(format!(
+                    "Error processing expression: ({} {op} {}). Arithmetic on types {} and {} are not supported.",
+                    text(left),
+                    text(right),
+                    type_name(left),
+                    type_name(right)
+                )))
+            }
             Expr::BinaryOp { left, op: op @ BinaryOperator::Plus, right } => {
                 let is_string = |e: &Expr| typer.type_of(e).is_some_and(|t| is_string(&t));
                 if is_string(left) || is_string(right) {
@@ -241,7 +265,6 @@ pub fn rewrite_typed(expr: &mut Expr, typer: &Typer<'_>, context: &str) -> Resul
             Expr::InList { expr: needle, list, .. } => coerce_in_list(needle, list, typer, context),
             // ksqlDB compares without SQL's unknown: a comparison with a null is false.
             Expr::BinaryOp { left, op, right } if is_comparison(op) => {
-                let is_null = |e: &Expr| matches!(e, Expr::Value(v) if v.value == Value::Null);
                 if is_null(left) || is_null(right) {
                     Err(PlanError(format!("Comparison with NULL not supported: {left} {op} {right}")))
                 } else {
@@ -513,6 +536,17 @@ pub fn ksql_text(expr: &Expr) -> String {
         ControlFlow::<()>::Continue(())
     });
     expr.to_string().replace(" := ", ":=")
+}
+
+fn is_arithmetic(op: &BinaryOperator) -> bool {
+    matches!(
+        op,
+        BinaryOperator::Plus
+            | BinaryOperator::Minus
+            | BinaryOperator::Multiply
+            | BinaryOperator::Divide
+            | BinaryOperator::Modulo
+    )
 }
 
 fn is_comparison(op: &BinaryOperator) -> bool {

@@ -34,6 +34,16 @@ impl Session {
         } else {
             insert.columns.iter().map(resolved_name).collect()
         };
+        if let Some(pseudo) = targets.iter().find(|t| matches!(t.as_str(), "ROWPARTITION" | "ROWOFFSET")) {
+            return Err(refusal(format!("Inserting into column `{pseudo}` is not allowed.")));
+        }
+        if !insert.columns.is_empty() && targets.len() != insert.values.len() {
+            return Err(refusal(format!(
+                "Failed to prepare statement: Expected number columns and values to match: {}, {}",
+                targets.len(),
+                insert.values.len()
+            )));
+        }
         if targets.len() != insert.values.len() {
             let got: Vec<String> = insert.values.iter().map(|v| v.to_string()).collect();
             return Err(refusal(format!(

@@ -106,6 +106,12 @@ impl Session {
                 });
             }
         }
+        if create.query.query.limit_clause.is_some() {
+            return Err(refusal(format!(
+                "CREATE {} AS SELECT statements don't support LIMIT clause.",
+                create.kind.keyword()
+            )));
+        }
         let planned = self.plan_persistent(&create.query, &name).await?;
         // Without aggregation a query produces what it reads: a stream from a stream, a table
         // (its changelog) from a table; with one, a table.
@@ -145,6 +151,9 @@ impl Session {
                 "Cannot insert into read-only {}: {name}",
                 target.kind.keyword().to_lowercase()
             )));
+        }
+        if insert.query.query.limit_clause.is_some() {
+            return Err(refusal("INSERT INTO statements don't support LIMIT clause.".into()));
         }
         let planned = self.plan_persistent(&insert.query, &name).await?;
         let result = describe_columns(&planned);
@@ -385,7 +394,7 @@ impl Session {
         sink_name: &str,
     ) -> Result<PlannedQuery, SessionError> {
         if query.query.limit_clause.is_some() {
-            return Err(refusal("LIMIT is only valid in push queries, not in persistent ones".into()));
+            return Err(refusal("Persistent queries don't support LIMIT clause.".into()));
         }
         if let Some(sources) = self.join_sources(query)? {
             return self.plan_join_persistent(query, sink_name, sources).await;

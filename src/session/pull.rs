@@ -95,14 +95,8 @@ impl Session {
         let source = self.query_source(&query)?;
         let schema = row_schema(&source);
         // `SELECT *` of a windowed table: its key, the window's bounds, then its values.
-        let mut star: Vec<String> = source.columns.iter().map(|c| c.name.clone()).collect();
+        let star = super::push::star_columns(&source);
         let windowed = source.window_key_bytes() > 0;
-        if windowed {
-            let keys = source.columns.iter().filter(|c| c.role == ColumnRole::Key).count();
-            for (i, bound) in crate::engine::source::WINDOW_COLUMNS.iter().enumerate() {
-                star.insert(keys + i, (*bound).to_string());
-            }
-        }
         let plan =
             StatelessPlan::try_new(&query, &source.name, schema.clone(), &star).await.map_err(|e| refusal(e.0))?;
         if self.until_idle {

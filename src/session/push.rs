@@ -56,9 +56,9 @@ impl Session {
         let source = self.query_source(&query)?;
         let schema = row_schema(&source);
         let (mut operators, output_schema) = self.push_operators(&query, &source).await?;
-        // A table's deletions matter to an aggregation of it; elsewhere they are no rows.
-        let keep_deletions = source.kind == crate::sql::ast::SourceKind::Table
-            && output_schema.metadata().contains_key(AGGREGATES_TABLE);
+        // A table's deletions are rows too (ksqlDB's tombstones), as they are to an
+        // aggregation of it.
+        let keep_deletions = source.kind == crate::sql::ast::SourceKind::Table;
 
         let from_earliest = self.properties.get("auto.offset.reset").is_some_and(|v| v == "earliest");
         let positions = crate::log::start_positions(self.log.as_ref(), &source.topic, from_earliest).await?;
@@ -68,7 +68,19 @@ impl Session {
         }
         let mut follower = Follower::new(self.log.as_ref(), &source.topic, positions, self.until_idle);
 
-        let header = print_header(&source.name, &output_schema, on_result);
+        // A table's key columns stay in its deleted rows.
+        let table_keys: Vec<&str> = match source.kind {
+            crate::sql::ast::SourceKind::Table => {
+                let mut keys: Vec<&str> =
+                    source.columns.iter().filter(|c| c.role == ColumnRole::Key).map(|c| c.name.as_str()).collect();
+                if source.window_key_bytes() > 0 {
+                    keys.extend(crate::engine::source::WINDOW_COLUMNS);
+                }
+                keys
+            }
+            crate::sql::ast::SourceKind::Stream => Vec::new(),
+        };
+        let header = print_header(&source.name, &output_schema, &table_keys, on_result);
         if limit == Some(0) {
             on_result.send(StatementResult::status("Limit Reached"));
             return Ok(());
@@ -157,7 +169,7 @@ impl Session {
         }
         let mut follower = Follower::of_topics(self.log.as_ref(), topics, self.until_idle);
 
-        let header = print_header(&sources[0].name, &output_schema, on_result);
+        let header = print_header(&sources[0].name, &output_schema, &[], on_result);
         if limit == Some(0) {
             on_result.send(StatementResult::status("Limit Reached"));
             return Ok(());
@@ -227,7 +239,7 @@ impl Session {
         source: &crate::catalog::Source,
     ) -> Result<(Vec<Box<dyn crate::engine::operator::Operator>>, SchemaRef), SessionError> {
         use crate::engine::plan::{QueryPlan, plan_query};
-        let star: Vec<String> = source.columns.iter().map(|c| c.name.clone()).collect();
+        let star = star_columns(source);
         let planned = plan_query(query, &source.name, row_schema(source), &star).await.map_err(|e| refusal(e.0))?;
         let described = format!("push query over {}", source.name);
         Ok(match planned {
@@ -320,12 +332,15 @@ impl Session {
 fn print_header(
     source: &str,
     output_schema: &SchemaRef,
+    table_keys: &[&str],
     on_result: &mut dyn ResultSink,
 ) -> Arc<super::result::RowsHeader> {
     let header = Arc::new(super::result::RowsHeader {
         query_id: transient_query_id(source),
         schema: output_schema.clone(),
-        keys: (0..output_schema.fields().len()).map(|c| key_column(output_schema, c)).collect(),
+        keys: (0..output_schema.fields().len())
+            .map(|c| key_column(output_schema, c) || table_keys.contains(&output_schema.field(c).name().as_str()))
+            .collect(),
         push: true,
         completion: None,
     });
@@ -386,11 +401,34 @@ pub(super) fn take_limit(query: &mut StreamingQuery) -> Result<Option<u64>, Sess
     match query.query.limit_clause.take() {
         None => Ok(None),
         Some(LimitClause::LimitOffset { limit: Some(SqlExpr::Value(value)), offset: None, .. }) => match &value.value {
-            Value::Number(n, _) => n.parse::<u64>().map(Some).map_err(|_| refusal(format!("LIMIT {n} is not a count"))),
+            Value::Number(n, _) => n
+                .parse::<u64>()
+                .map(Some)
+                .map_err(|_| refusal("Failed to prepare statement: Value must be integer for command: LIMIT".into())),
             other => Err(refusal(format!("LIMIT {other} is not a count"))),
         },
+        Some(LimitClause::LimitOffset {
+            limit: Some(SqlExpr::UnaryOp { op: datafusion::sql::sqlparser::ast::UnaryOperator::Minus, .. }),
+            ..
+        }) => Err(refusal(
+            "Pull queries don't support negative integers in the LIMIT clause. See https://cnfl.io/queries for more \
+             info."
+                .into(),
+        )),
         Some(other) => Err(refusal(format!("{other} is not supported; use LIMIT n"))),
     }
+}
+
+/// `SELECT *`'s columns: the source's, with a windowed source's window bounds after its key.
+pub(super) fn star_columns(source: &crate::catalog::Source) -> Vec<String> {
+    let mut star: Vec<String> = source.columns.iter().map(|c| c.name.clone()).collect();
+    if source.window_key_bytes() > 0 {
+        let keys = source.columns.iter().filter(|c| c.role == crate::catalog::ColumnRole::Key).count();
+        for (i, bound) in crate::engine::source::WINDOW_COLUMNS.iter().enumerate() {
+            star.insert(keys + i, (*bound).to_string());
+        }
+    }
+    star
 }
 
 /// Marks a push query's rows as an aggregation of a table (its deletions count).

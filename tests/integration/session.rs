@@ -238,7 +238,9 @@ async fn insert_values_refuses_what_does_not_fit() {
     .unwrap();
     for (sql, expected) in [
         ("INSERT INTO s (id, n) VALUES ('a', 'many');", "Expected type INTEGER for field N"),
-        ("INSERT INTO s (id) VALUES ('a', 1);", "Expected a value for each column"),
+        ("INSERT INTO s (id) VALUES ('a', 1);", "Expected number columns and values to match: 1, 2"),
+        ("INSERT INTO s VALUES ('a');", "Expected a value for each column"),
+        ("INSERT INTO s (id, ROWOFFSET) VALUES ('a', 1);", "Inserting into column `ROWOFFSET` is not allowed."),
         ("INSERT INTO nope (id) VALUES ('a');", "unknown stream/table: NOPE"),
         ("INSERT INTO s (id, missing) VALUES ('a', 1);", "MISSING does not exist"),
         ("INSERT INTO s (id, h) VALUES ('a', NULL);", "HEADER columns"),
@@ -318,6 +320,15 @@ async fn push_queries_filter_and_project_a_stream() {
 
     let aliased = run(&mut s, "SELECT p.page FROM pv p WHERE p.user_id = 'bob' EMIT CHANGES;").await.unwrap();
     assert_eq!(rows(&aliased), [["/cart"]]);
+}
+
+#[tokio::test]
+async fn a_push_query_aggregates_without_group_by_as_one_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_log, mut s) = pageviews(dir.path()).await;
+    s.set_until_idle(true);
+    let out = run(&mut s, "SELECT COUNT(*) AS views, SUM(duration_ms) AS total FROM pv EMIT CHANGES;").await.unwrap();
+    assert_eq!(rows(&out).last().unwrap(), &["3", "4500"], "{out:?}");
 }
 
 #[tokio::test]
