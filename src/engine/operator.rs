@@ -20,6 +20,8 @@ pub enum Message {
     Progress {
         partition: u32,
         next_offset: u64,
+        /// When the records were read (the sink measures processing latency from it).
+        read_at: std::time::Instant,
     },
 }
 

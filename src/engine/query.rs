@@ -87,6 +87,11 @@ pub struct QueryState {
     pub records_written: AtomicU64,
     /// Records skipped: they did not decode, had no timestamp, or could not be written.
     pub records_skipped: AtomicU64,
+    /// Key and value bytes of the records read and written.
+    pub bytes_read: AtomicU64,
+    pub bytes_written: AtomicU64,
+    /// From reading records to having written what they produced.
+    pub latency: LatencyHistogram,
     /// Woken whenever `written` moves or the status changes.
     pub progressed: Notify,
 }
@@ -113,6 +118,51 @@ impl QueryState {
     fn fail(&self, id: &str, stage: &str, error: impl std::fmt::Display) {
         tracing::error!(query = id, stage, %error, "query failed");
         self.set_status(QueryStatus::Error(format!("{stage}: {error}")));
+    }
+}
+
+/// Key and value bytes of records.
+fn record_bytes(records: &[crate::log::Record]) -> u64 {
+    records
+        .iter()
+        .map(|r| r.key.as_ref().map_or(0, |k| k.len()) + r.value.as_ref().map_or(0, |v| v.len()))
+        .sum::<usize>() as u64
+}
+
+/// A histogram of durations with fixed buckets (Prometheus' cumulative form is computed when
+/// read), updated without locks.
+#[derive(Debug, Default)]
+pub struct LatencyHistogram {
+    /// Observations at most each bound of [`LATENCY_BUCKETS_SECONDS`] (not cumulative), and
+    /// above the last.
+    counts: [AtomicU64; LATENCY_BUCKETS_SECONDS.len() + 1],
+    sum_micros: AtomicU64,
+}
+
+/// Upper bounds of the latency buckets, in seconds.
+pub const LATENCY_BUCKETS_SECONDS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+
+impl LatencyHistogram {
+    pub fn observe(&self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let bucket =
+            LATENCY_BUCKETS_SECONDS.iter().position(|b| seconds <= *b).unwrap_or(LATENCY_BUCKETS_SECONDS.len());
+        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        self.sum_micros.fetch_add(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// Cumulative counts per bound (the last is the total), and the sum in seconds.
+    pub fn cumulative(&self) -> (Vec<u64>, f64) {
+        let mut total = 0;
+        let counts = self
+            .counts
+            .iter()
+            .map(|c| {
+                total += c.load(Ordering::Relaxed);
+                total
+            })
+            .collect();
+        (counts, self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6)
     }
 }
 
@@ -180,6 +230,9 @@ impl RunningQuery {
             records_read: AtomicU64::new(0),
             records_written: AtomicU64::new(0),
             records_skipped: AtomicU64::new(0),
+            bytes_read: AtomicU64::new(0),
+            bytes_written: AtomicU64::new(0),
+            latency: LatencyHistogram::default(),
             progressed: Notify::new(),
         });
         let (stop, stop_rx) = watch::channel(false);
@@ -327,6 +380,8 @@ async fn read_source(
             fetches.push(fetch);
         }
         state.records_read.fetch_add(count as u64, Ordering::Relaxed);
+        state.bytes_read.fetch_add(fetches.iter().map(|(_, records)| record_bytes(records)).sum(), Ordering::Relaxed);
+        let read_at = Instant::now();
         let mut progress: BTreeMap<u32, u64> = BTreeMap::new();
         // Decoded pieces in fetch order, each with its input and whether it is replayed.
         let mut pieces: Vec<(u32, bool, crate::engine::source::DecodedRows)> = Vec::with_capacity(fetches.len());
@@ -380,7 +435,7 @@ async fn read_source(
                 out.send(Message::Data(batch)).await.map_err(|_| None)?;
             }
             for (partition, next_offset) in progress {
-                out.send(Message::Progress { partition, next_offset }).await.map_err(|_| None)?;
+                out.send(Message::Progress { partition, next_offset, read_at }).await.map_err(|_| None)?;
             }
             Ok::<(), Option<TaskError>>(())
         };
@@ -413,6 +468,7 @@ async fn read_aligned(
         let (i, partition) = split_stream_id(stream);
         let (Some(input), Some(schema)) = (inputs.get(i), schemas.get(i)) else { return Ok(()) };
         state.records_read.fetch_add(records.len() as u64, Ordering::Relaxed);
+        state.bytes_read.fetch_add(record_bytes(records), Ordering::Relaxed);
         // Records below the commit were written before: they only rebuild state.
         let replay_end = replay_until.get(&stream).copied().unwrap_or(0);
         let split = records.partition_point(|r| r.offset < replay_end);
@@ -448,6 +504,7 @@ async fn read_aligned(
             continue;
         }
         // One batch per run of rows of one input (replayed or not), in order.
+        let read_at = Instant::now();
         let mut progress: BTreeMap<u32, u64> = BTreeMap::new();
         let mut batches: Vec<TimedBatch> = Vec::new();
         let mut run: Vec<crate::engine::source::DecodedRows> = Vec::new();
@@ -477,7 +534,7 @@ async fn read_aligned(
             }
         }
         for (partition, next_offset) in progress {
-            if out.send(Message::Progress { partition, next_offset }).await.is_err() {
+            if out.send(Message::Progress { partition, next_offset, read_at }).await.is_err() {
                 return Ok(());
             }
         }
@@ -548,6 +605,8 @@ async fn write_sink(
     state: &QueryState,
 ) -> Result<(), TaskError> {
     let mut pending: BTreeMap<u32, u64> = BTreeMap::new();
+    // When the records behind the progress markers of this round were read.
+    let mut read_times: Vec<Instant> = Vec::new();
     let mut last_commit = Instant::now();
     let mut uncommitted = false;
     while let Some(first) = input.recv().await {
@@ -565,15 +624,20 @@ async fn write_sink(
                         }
                     }
                 }
-                Message::Progress { partition, next_offset } => {
+                Message::Progress { partition, next_offset, read_at } => {
                     pending.insert(partition, next_offset);
+                    read_times.push(read_at);
                 }
             }
             next = input.try_recv().ok();
         }
-        let written = producer.pending_records() as u64;
+        let (written, bytes) = (producer.pending_records() as u64, producer.pending_bytes() as u64);
         producer.flush().await?;
         state.records_written.fetch_add(written, Ordering::Relaxed);
+        state.bytes_written.fetch_add(bytes, Ordering::Relaxed);
+        for read_at in read_times.drain(..) {
+            state.latency.observe(read_at.elapsed());
+        }
         if !pending.is_empty() {
             if let Ok(mut positions) = state.written.lock() {
                 positions.append(&mut pending);

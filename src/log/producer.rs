@@ -19,6 +19,8 @@ pub struct Producer {
     next_unkeyed: u32,
     pending: Vec<Vec<NewRecord>>,
     pending_records: usize,
+    /// Key and value bytes buffered.
+    pending_bytes: usize,
 }
 
 impl Producer {
@@ -32,12 +34,18 @@ impl Producer {
             next_unkeyed: 0,
             pending: (0..partition_count).map(|_| Vec::new()).collect(),
             pending_records: 0,
+            pending_bytes: 0,
         })
     }
 
     /// Records buffered and not yet flushed.
     pub fn pending_records(&self) -> usize {
         self.pending_records
+    }
+
+    /// Key and value bytes of the records buffered.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes
     }
 
     /// Checks that `partition` exists.
@@ -68,6 +76,7 @@ impl Producer {
                 p
             }
         };
+        self.pending_bytes += record.key.as_ref().map_or(0, |k| k.len()) + record.value.as_ref().map_or(0, |v| v.len());
         self.pending[partition as usize].push(record);
         self.pending_records += 1;
         Ok(partition)
@@ -82,6 +91,7 @@ impl Producer {
                 records.clear();
             }
         }
+        self.pending_bytes = 0;
         Ok(())
     }
 }

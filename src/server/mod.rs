@@ -7,13 +7,15 @@
 //!   queries; a request's `streamsProperties`, `SET` and `DEFINE` last for that request);
 //! - `POST /query` and `POST /query-stream` on a fork of it per query (see
 //!   [`Session::fork`]), so that a push query never holds the session;
-//! - `POST /inserts-stream` and `POST /close-query`; `GET /info`, `/healthcheck`, `/status`.
+//! - `POST /inserts-stream` and `POST /close-query`; `GET /info`, `/healthcheck`, `/status`;
+//! - `GET /metrics` (Prometheus).
 //!
 //! The modules: `ksql` (statements and their entities), `query` (streamed results in
 //! ksqlDB's three formats, closing queries), `inserts`, `rows` (rows as JSON).
 
 mod inserts;
 mod ksql;
+mod metrics;
 mod query;
 mod rows;
 
@@ -149,6 +151,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/query-stream", post(query::query_stream))
         .route("/close-query", post(query::close_query))
         .route("/inserts-stream", post(inserts::handle))
+        .route("/metrics", get(metrics::handle))
         .fallback(|| async { (StatusCode::NOT_FOUND, "Not Found") })
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&shared), authorize))

@@ -32,6 +32,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use datafusion::sql::sqlparser::tokenizer::Location;
 
+pub use self::persistent::QueryMetrics;
 pub use self::result::{QueryRows, ResultSink, RowsHeader, StatementResult};
 use crate::catalog::{Catalog, ColumnRole, source_name};
 use crate::log::{Log, LogError, NewRecord, TopicSpec, record::now_ms};

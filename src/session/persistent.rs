@@ -39,6 +39,26 @@ pub(super) struct PlannedQuery {
     keys: Vec<Option<usize>>,
 }
 
+/// A running persistent query's numbers (see [`Session::query_metrics`]).
+#[derive(Debug, Clone)]
+pub struct QueryMetrics {
+    pub id: String,
+    pub sink: String,
+    pub status: String,
+    pub records_in: u64,
+    pub records_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// Records skipped (undecodable input, unwritable output).
+    pub errors: u64,
+    /// Records in its inputs it has not processed yet.
+    pub lag: u64,
+    /// Processing latency: cumulative counts per bucket of
+    /// [`crate::engine::query::LATENCY_BUCKETS_SECONDS`] (the last is the total), and the sum
+    /// in seconds.
+    pub latency: (Vec<u64>, f64),
+}
+
 /// GROUP BY over a join, planned.
 pub(super) struct GroupedJoin {
     pub join: crate::engine::join::JoinPlan,
@@ -232,6 +252,39 @@ impl Session {
             rows,
         )
         .with_entity(serde_json::json!({"@type": "queries", "queries": queries}))
+    }
+
+    /// The numbers of the persistent queries this session runs, for `/metrics`.
+    pub async fn query_metrics(&self) -> Vec<QueryMetrics> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut all = Vec::with_capacity(self.running.len());
+        for (id, query) in &self.running {
+            let state = &query.state;
+            let written = state.written();
+            // Records in the inputs not yet read and written: the consumer lag.
+            let mut lag = 0u64;
+            for (i, input) in std::iter::once(&query.input).chain(&query.joined).enumerate() {
+                let partitions = self.log.partition_count(&input.topic).await.unwrap_or(0);
+                for partition in 0..partitions {
+                    let latest = self.log.latest_offset(&input.topic, partition).await.unwrap_or(0);
+                    let at = written.get(&crate::log::follower::stream_id(i, partition)).copied().unwrap_or(0);
+                    lag += latest.saturating_sub(at);
+                }
+            }
+            all.push(QueryMetrics {
+                id: id.clone(),
+                sink: query.sink.name.clone(),
+                status: state.status().name().to_string(),
+                records_in: state.records_read.load(Relaxed),
+                records_out: state.records_written.load(Relaxed),
+                bytes_in: state.bytes_read.load(Relaxed),
+                bytes_out: state.bytes_written.load(Relaxed),
+                errors: state.records_skipped.load(Relaxed),
+                lag,
+                latency: state.latency.cumulative(),
+            });
+        }
+        all
     }
 
     /// `EXPLAIN <query id>`: the query's topology and how it is doing.

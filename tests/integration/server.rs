@@ -288,3 +288,30 @@ async fn basic_auth_is_required_on_every_endpoint_when_set() {
     assert_eq!(right.status(), StatusCode::OK);
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn metrics_count_each_querys_records_bytes_lag_and_latency() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path(), Config::default()).await;
+    let addr = server.addr;
+    ksql(addr, PAGEVIEWS).await;
+    let (status, _) = ksql(addr, "CREATE STREAM long_views AS SELECT user_id, ms FROM pageviews WHERE ms > 5;").await;
+    assert_eq!(status, StatusCode::OK);
+    server.with_session(async |s: &mut Session| s.wait_until_idle().await.unwrap()).await;
+    let (status, text) = call(addr, "GET", "/metrics", "").await;
+    assert_eq!(status, StatusCode::OK);
+    let value = |name: &str| -> f64 {
+        let prefix = format!("{name}{{query=\"CSAS_LONG_VIEWS_1\",sink=\"LONG_VIEWS\"}} ");
+        let line = text.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("no {prefix} in\n{text}"));
+        line[prefix.len()..].parse().unwrap()
+    };
+    assert_eq!(value("eddy_query_records_in_total"), 2.0);
+    assert_eq!(value("eddy_query_records_out_total"), 1.0, "bob's 7 ms view passes the filter");
+    assert!(value("eddy_query_bytes_in_total") > 0.0);
+    assert!(value("eddy_query_bytes_out_total") > 0.0);
+    assert_eq!(value("eddy_query_errors_total"), 0.0);
+    assert_eq!(value("eddy_query_consumer_lag"), 0.0);
+    assert!(value("eddy_query_processing_latency_seconds_count") >= 1.0);
+    assert!(text.contains("# TYPE eddy_query_processing_latency_seconds histogram"));
+    server.stop().await.unwrap();
+}
