@@ -5,6 +5,7 @@
 
 pub mod format;
 pub mod qtt;
+pub mod remote;
 pub mod repl;
 pub mod run;
 pub mod server;
@@ -29,6 +30,11 @@ pub struct Cli {
     /// Data directory of the embedded log.
     #[arg(long, global = true, env = "EDDY_DATA_DIR", default_value = "./eddy-data")]
     pub data_dir: PathBuf,
+
+    /// Run the interactive shell against this server's REST API (`http://[user:password@]host:port`)
+    /// instead of a data directory.
+    #[arg(long, global = true, env = "EDDY_SERVER")]
+    pub server: Option<String>,
 
     /// What to do; without one, the interactive shell.
     #[command(subcommand)]
@@ -108,7 +114,7 @@ pub fn interrupt_signal() -> Result<tokio::signal::unix::Signal, CliError> {
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        None | Some(Command::Repl) => repl::run(&cli.data_dir).await,
+        None | Some(Command::Repl) => repl::run(&cli.data_dir, cli.server.as_deref()).await,
         Some(Command::Topic(command)) => topic::run(&cli.data_dir, command).await,
         Some(Command::Run(args)) => run::run(&cli.data_dir, args).await,
         Some(Command::Server(args)) => server::run(&cli.data_dir, args).await,

@@ -173,11 +173,53 @@ impl Validator for EddyHelper {}
 
 impl Helper for EddyHelper {}
 
-pub async fn run(data_dir: &Path) -> Result<(), CliError> {
-    let log: Arc<dyn Log> = Arc::new(EmbeddedLog::open(data_dir)?);
-    let mut session = Session::open(Arc::clone(&log)).await.map_err(|e| CliError::Internal(e.to_string()))?;
+/// Where the REPL's statements run: a session here, or a server (`--server URL`).
+enum Backend {
+    Local { session: Session, log: Arc<dyn Log> },
+    Remote(super::remote::RemoteSession),
+}
+
+impl Backend {
+    async fn execute(&mut self, statements: &str) -> Result<(), String> {
+        let mut print = |result: crate::session::StatementResult| print!("{result}");
+        match self {
+            Backend::Local { session, .. } => {
+                session.execute(statements, &mut print).await.map_err(|e| describe_error(&e))
+            }
+            Backend::Remote(remote) => remote.execute(statements, &mut print).await.map_err(|e| format!("error: {e}")),
+        }
+    }
+
+    async fn refresh_names(&self, names: &Mutex<Vec<String>>) {
+        let all = match self {
+            Backend::Local { session, log } => {
+                let mut all: Vec<String> = session.catalog().sources().map(|s| s.name.clone()).collect();
+                all.extend(session.catalog().queries().map(|q| q.id.clone()));
+                all.extend(log.list_topics().await.unwrap_or_default());
+                all
+            }
+            Backend::Remote(remote) => remote.names().await,
+        };
+        if let Ok(mut names) = names.lock() {
+            *names = all;
+        }
+    }
+}
+
+pub async fn run(data_dir: &Path, server: Option<&str>) -> Result<(), CliError> {
+    let (mut backend, place) = match server {
+        Some(url) => {
+            let remote = super::remote::RemoteSession::connect(url).await.map_err(CliError::User)?;
+            (Backend::Remote(remote), url.to_string())
+        }
+        None => {
+            let log: Arc<dyn Log> = Arc::new(EmbeddedLog::open(data_dir)?);
+            let session = Session::open(Arc::clone(&log)).await.map_err(|e| CliError::Internal(e.to_string()))?;
+            (Backend::Local { session, log }, data_dir.display().to_string())
+        }
+    };
     let names = Arc::new(Mutex::new(Vec::new()));
-    refresh_names(&session, log.as_ref(), &names).await;
+    backend.refresh_names(&names).await;
 
     let mut editor: Editor<EddyHelper, rustyline::history::DefaultHistory> =
         Editor::new().map_err(|e| CliError::Internal(format!("cannot start the terminal: {e}")))?;
@@ -186,7 +228,7 @@ pub async fn run(data_dir: &Path) -> Result<(), CliError> {
     if let Some(path) = &history {
         let _ = editor.load_history(path);
     }
-    println!("Eddy {} on {} — type 'help' for help, Ctrl-D to leave.", env!("CARGO_PKG_VERSION"), data_dir.display());
+    println!("Eddy {} on {place} — type 'help' for help, Ctrl-D to leave.", env!("CARGO_PKG_VERSION"));
 
     let mut interrupt = super::interrupt_signal()?;
     let mut buffer = String::new();
@@ -223,28 +265,29 @@ pub async fn run(data_dir: &Path) -> Result<(), CliError> {
         let statements = std::mem::take(&mut buffer);
         // An interrupt that arrived while nothing ran must not cancel this statement.
         while let Some(Some(())) = interrupt.recv().now_or_never() {}
-        let mut print = |result: crate::session::StatementResult| print!("{result}");
         // Ctrl-C while a statement runs stops that statement (a PRINT that follows its
-        // topic, say), not the REPL.
+        // topic, say), not the REPL; on a server, closing the request stops its query.
         tokio::select! {
-            outcome = session.execute(&statements, &mut print) => {
+            outcome = backend.execute(&statements) => {
                 if let Err(e) = outcome {
-                    eprintln!("{}", describe_error(&e));
+                    eprintln!("{e}");
                 }
             }
             _ = interrupt.recv() => println!("Statement cancelled."),
         }
-        refresh_names(&session, log.as_ref(), &names).await;
+        backend.refresh_names(&names).await;
     }
     if let Some(path) = &history {
         let _ = editor.save_history(path);
     }
-    if session.has_running_queries() {
-        // The persistent queries stop with the REPL (flushed and committed), and resume
-        // wherever the data directory is opened next.
-        println!("Stopping the persistent queries running here.");
+    if let Backend::Local { mut session, .. } = backend {
+        if session.has_running_queries() {
+            // The persistent queries stop with the REPL (flushed and committed), and resume
+            // wherever the data directory is opened next.
+            println!("Stopping the persistent queries running here.");
+        }
+        session.shutdown().await;
     }
-    session.shutdown().await;
     Ok(())
 }
 
@@ -270,15 +313,6 @@ fn describe_error(error: &SessionError) -> String {
         (SessionError::Parse(e), _) => format!("error: {e}"),
         (_, Some(at)) => format!("error: line {}:{}: {error}", at.line, at.column),
         (_, None) => format!("error: {error}"),
-    }
-}
-
-async fn refresh_names(session: &Session, log: &dyn Log, names: &Mutex<Vec<String>>) {
-    let mut all: Vec<String> = session.catalog().sources().map(|s| s.name.clone()).collect();
-    all.extend(session.catalog().queries().map(|q| q.id.clone()));
-    all.extend(log.list_topics().await.unwrap_or_default());
-    if let Ok(mut names) = names.lock() {
-        *names = all;
     }
 }
 

@@ -11,7 +11,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::compare::matches;
 use super::qtt::TestCase;
@@ -207,36 +206,10 @@ fn query_matches(expected: &[Value], actual: &Value, pull: bool) -> bool {
     })
 }
 
-/// POSTs `body` on a new HTTP/1.1 connection; the status and the (de-chunked) body.
+/// POSTs `body` (ksqlDB's streamed-rows format asked for); the status and the body.
 async fn post(addr: SocketAddr, path: &str, body: &str) -> Result<(u16, String), String> {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nAccept: \
-         application/vnd.ksql.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&response);
-    let (head, rest) = text.split_once("\r\n\r\n").ok_or("no end of headers in the response")?;
-    let status: u16 = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or("no status in the response")?;
-    let chunked = head.lines().any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding: chunked"));
-    let body = if chunked { dechunk(rest)? } else { rest.to_string() };
-    Ok((status, body))
-}
-
-/// A chunked body's data.
-fn dechunk(mut rest: &str) -> Result<String, String> {
-    let mut out = String::new();
-    loop {
-        let (size, after) = rest.split_once("\r\n").ok_or("a chunk without its size")?;
-        let size = usize::from_str_radix(size.trim(), 16).map_err(|e| format!("chunk size {size}: {e}"))?;
-        if size == 0 {
-            return Ok(out);
-        }
-        let data = after.get(..size).ok_or("a chunk shorter than its size")?;
-        out.push_str(data);
-        rest = after.get(size + 2..).ok_or("a chunk without its end")?;
-    }
+    let client = crate::server::client::Client::new(&format!("http://{addr}"))?;
+    let response = client.request("POST", path, body, "application/vnd.ksql.v1+json").await?;
+    let status = response.status;
+    Ok((status, response.text().await?))
 }

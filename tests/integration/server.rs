@@ -315,3 +315,40 @@ async fn metrics_count_each_querys_records_bytes_lag_and_latency() {
     assert!(text.contains("# TYPE eddy_query_processing_latency_seconds histogram"));
     server.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_repl_runs_against_a_server_with_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path(), Config { auth: Some("fred:secret".into()), ..Config::default() }).await;
+    let url = format!("http://fred:secret@{}", server.addr);
+    let home = tempfile::tempdir().unwrap();
+    let script = format!(
+        "{PAGEVIEWS}\nSET 'auto.offset.reset' = 'earliest';\nSELECT user_id, ms FROM pageviews EMIT CHANGES LIMIT 2;\n\
+         SHOW STREAMS;\nDESCRIBE pageviews;\nSELECT * FROM missing EMIT CHANGES;\nexit\n"
+    );
+    let output = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_eddy"))
+            .args(["--server", &url])
+            .env("HOME", home.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains(" Stream created\n"), "{stdout}");
+    assert!(stdout.contains("|USER_ID     |MS          |\n"), "{stdout}");
+    assert!(stdout.contains("|alice       |5           |\n|bob         |7           |\n"), "{stdout}");
+    assert!(stdout.contains(" PAGEVIEWS   | pageviews   | KAFKA      | JSON         | false"), "{stdout}");
+    assert!(stdout.contains(" USER_ID | STRING (key)"), "{stdout}");
+    assert!(stderr.contains("error: MISSING does not exist."), "{stderr}");
+    server.stop().await.unwrap();
+}
