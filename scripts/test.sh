@@ -19,7 +19,13 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 
-step "Node.js test client (tests/node/node_modules)"
+step "Chromium (Debian's) for the web console test"
+if ! command -v chromium >/dev/null; then
+    sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium >/dev/null
+fi
+
+step "Node.js test clients (tests/node/node_modules)"
 (cd tests/node && npm ci --no-audit --no-fund --silent)
 
 step "Rust: formatting and lints"
@@ -37,5 +43,8 @@ step "Python: ksqlDB's client (ksql-python-ng) against eddy server"
 
 step "Node.js: ksqlDB's client (ksqldb-client, HTTP/2) against eddy server"
 node tests/node/ksqldb_client_session.js "$CARGO_TARGET_DIR/debug/eddy"
+
+step "The web console in headless Chromium (screenshot in test-artifacts/console.png)"
+node tests/node/console_test.js "$CARGO_TARGET_DIR/debug/eddy" "$(command -v chromium)"
 
 step "All tests passed"

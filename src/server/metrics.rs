@@ -13,10 +13,39 @@ use crate::engine::query::LATENCY_BUCKETS_SECONDS;
 use crate::session::QueryMetrics;
 
 pub(super) async fn handle(State(shared): State<Arc<Shared>>) -> Response {
-    let queries = shared.session.lock().await.query_metrics().await;
+    let (queries, topics) = {
+        let session = shared.session.lock().await;
+        (session.query_metrics().await, topic_records(session.log().as_ref()).await)
+    };
     let push = shared.config.max_push_queries - shared.push_permits.available_permits();
-    let text = render(&queries, push);
+    let mut text = render(&queries, push);
+    let _ = writeln!(
+        text,
+        "# HELP eddy_topic_records Records a topic holds (latest less earliest offset, over its partitions).\n# \
+         TYPE eddy_topic_records gauge"
+    );
+    for (topic, records) in topics {
+        let _ = writeln!(text, "eddy_topic_records{{topic=\"{}\"}} {records}", escape(&topic));
+    }
     (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// The records each topic holds (internal topics, `_…`, left out).
+async fn topic_records(log: &dyn crate::log::Log) -> Vec<(String, u64)> {
+    let mut all = Vec::new();
+    for topic in log.list_topics().await.unwrap_or_default() {
+        if topic.starts_with('_') {
+            continue;
+        }
+        let mut records = 0;
+        for partition in 0..log.partition_count(&topic).await.unwrap_or(0) {
+            let latest = log.latest_offset(&topic, partition).await.unwrap_or(0);
+            let earliest = log.earliest_offset(&topic, partition).await.unwrap_or(0);
+            records += latest.saturating_sub(earliest);
+        }
+        all.push((topic, records));
+    }
+    all
 }
 
 /// A counter: its name, help, and value of a query.

@@ -8,7 +8,8 @@
 //! - `POST /query` and `POST /query-stream` on a fork of it per query (see
 //!   [`Session::fork`]), so that a push query never holds the session;
 //! - `POST /inserts-stream` and `POST /close-query`; `GET /info`, `/healthcheck`, `/status`;
-//! - `GET /metrics` (Prometheus).
+//! - `GET /metrics` (Prometheus);
+//! - `GET /`: the web console (`console.html`).
 //!
 //! The modules: `ksql` (statements and their entities), `query` (streamed results in
 //! ksqlDB's three formats, closing queries), `inserts`, `rows` (rows as JSON).
@@ -38,6 +39,9 @@ use crate::session::Session;
 
 /// The version `/info` reports: the ksqlDB release whose API Eddy speaks.
 pub const KSQL_VERSION: &str = "0.29.0";
+
+/// The web console (`GET /`): one page, its script and styles inline, nothing downloaded.
+const CONSOLE: &str = include_str!("console.html");
 
 /// How the server is set up.
 #[derive(Debug, Clone)]
@@ -140,7 +144,7 @@ impl Running {
 fn router(shared: Arc<Shared>) -> Router {
     let limit = shared.config.max_body_bytes;
     Router::new()
-        .route("/", get(|| async { (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, "/info")]) }))
+        .route("/", get(|| async { ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], CONSOLE) }))
         .route("/info", get(info))
         .route("/healthcheck", get(healthcheck))
         .route("/chc/live", get(|| async { json_response(StatusCode::OK, json!({})) }))
