@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -29,8 +30,8 @@ pub(super) struct KsqlRequest {
     pub session_variables: serde_json::Map<String, Value>,
 }
 
-pub(super) async fn handle(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
-    let request: KsqlRequest = match parse_body(&body) {
+pub(super) async fn handle(State(shared): State<Arc<Shared>>, body: Result<Bytes, BytesRejection>) -> Response {
+    let request: KsqlRequest = match parse_body(body) {
         Ok(request) => request,
         Err(response) => return response,
     };

@@ -225,10 +225,17 @@ fn error(status: StatusCode, code: u32, message: &str) -> Response {
     json_response(status, json!({"@type": "generic_error", "error_code": code, "message": message}))
 }
 
-/// A request body as JSON, or ksqlDB's 400.
+/// A request body as JSON, or ksqlDB's error: 400 for what is not JSON, 413 for a body over
+/// the limit.
 #[allow(clippy::result_large_err)]
-fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
-    serde_json::from_slice(body)
+fn parse_body<T: serde::de::DeserializeOwned>(
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<T, Response> {
+    let body = body.map_err(|rejection| {
+        let status = rejection.status();
+        error(status, u32::from(status.as_u16()) * 100, &rejection.body_text())
+    })?;
+    serde_json::from_slice(&body)
         .map_err(|e| error(StatusCode::BAD_REQUEST, 40000, &format!("Invalid JSON in request: {e}")))
 }
 

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -82,8 +83,12 @@ pub(super) struct QueryStreamArgs {
     session_variables: serde_json::Map<String, Value>,
 }
 
-pub(super) async fn query(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    let request: super::ksql::KsqlRequest = match parse_body(&body) {
+pub(super) async fn query(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let request: super::ksql::KsqlRequest = match parse_body(body) {
         Ok(request) => request,
         Err(response) => return response,
     };
@@ -98,8 +103,12 @@ pub(super) async fn query(State(shared): State<Arc<Shared>>, headers: HeaderMap,
     run(shared, args, shape).await
 }
 
-pub(super) async fn query_stream(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    let args: QueryStreamArgs = match parse_body(&body) {
+pub(super) async fn query_stream(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let args: QueryStreamArgs = match parse_body(body) {
         Ok(args) => args,
         Err(response) => return response,
     };
@@ -110,13 +119,13 @@ pub(super) async fn query_stream(State(shared): State<Arc<Shared>>, headers: Hea
 }
 
 /// `{"queryId": "…"}`: stops that push query (its response ends).
-pub(super) async fn close_query(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+pub(super) async fn close_query(State(shared): State<Arc<Shared>>, body: Result<Bytes, BytesRejection>) -> Response {
     #[derive(Deserialize)]
     struct CloseQuery {
         #[serde(rename = "queryId")]
         query_id: String,
     }
-    let request: CloseQuery = match parse_body(&body) {
+    let request: CloseQuery = match parse_body(body) {
         Ok(request) => request,
         Err(response) => return response,
     };

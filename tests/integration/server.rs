@@ -129,6 +129,11 @@ async fn statements_are_answered_with_ksqldb_entities_and_errors() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["error_code"], 40000);
     assert_eq!(call(addr, "GET", "/nowhere", "").await.0, StatusCode::NOT_FOUND);
+    // A body over the limit (4 MiB) is refused, with ksqlDB's error entity.
+    let huge = format!("{{\"ksql\": \"{}\"}}", " ".repeat(5 << 20));
+    let (status, text) = call(addr, "POST", "/ksql", &huge).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["error_code"], 41300);
     server.stop().await.unwrap();
 }
 
