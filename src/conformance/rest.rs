@@ -15,22 +15,17 @@ use serde_json::{Value, json};
 use super::compare::matches;
 use super::qtt::TestCase;
 use super::runner::{Outcome, Outputs, compare_outputs, create_source_topics, ensure_topic, feed};
-use crate::log::{EmbeddedLog, Log};
+use crate::log::Log;
 use crate::session::Session;
 use crate::sql::Statement;
 
 /// Runs one REST case in `dir`.
 pub(super) async fn run_in(dir: &std::path::Path, case: &TestCase) -> Outcome {
-    let log: Arc<dyn Log> = match EmbeddedLog::open(dir) {
-        Ok(log) => Arc::new(log),
-        Err(e) => return Outcome::Fail(format!("cannot open the log: {e}")),
-    };
-    let mut session = match Session::open(Arc::clone(&log)).await {
-        Ok(session) => session,
-        Err(e) => return Outcome::Fail(format!("cannot open a session: {e}")),
-    };
     // Push queries end once caught up (the harness reads what the inputs give).
-    session.set_until_idle(true);
+    let (log, mut session) = match super::runner::open_session(dir).await {
+        Ok(opened) => opened,
+        Err(outcome) => return outcome,
+    };
     if let Err(e) = session.execute("SET 'eddy.source.linger.ms' = '0';", &mut |_| {}).await {
         return Outcome::Fail(format!("cannot set up the session: {e}"));
     }

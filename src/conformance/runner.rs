@@ -95,16 +95,26 @@ fn skip_reason(case: &TestCase) -> Option<String> {
     None
 }
 
-async fn run_in(dir: &std::path::Path, case: &TestCase) -> Outcome {
+/// A fresh embedded log in `dir` and a session over it whose streaming statements stop once
+/// caught up.
+pub(super) async fn open_session(dir: &std::path::Path) -> Result<(Arc<dyn Log>, Session), Outcome> {
     let log: Arc<dyn Log> = match EmbeddedLog::open(dir) {
         Ok(log) => Arc::new(log),
-        Err(e) => return Outcome::Fail(format!("cannot open the log: {e}")),
+        Err(e) => return Err(Outcome::Fail(format!("cannot open the log: {e}"))),
     };
     let mut session = match Session::open(Arc::clone(&log)).await {
         Ok(session) => session,
-        Err(e) => return Outcome::Fail(format!("cannot open a session: {e}")),
+        Err(e) => return Err(Outcome::Fail(format!("cannot open a session: {e}"))),
     };
     session.set_until_idle(true);
+    Ok((log, session))
+}
+
+async fn run_in(dir: &std::path::Path, case: &TestCase) -> Outcome {
+    let (log, mut session) = match open_session(dir).await {
+        Ok(opened) => opened,
+        Err(outcome) => return outcome,
+    };
     let outcome = drive(&log, &mut session, case).await;
     session.shutdown().await;
     outcome

@@ -135,8 +135,10 @@ fn qualified_schema(alias: &str, schema: &SchemaRef) -> Result<datafusion::commo
     )?)
 }
 
-/// Plans a join query over `inputs` (in FROM order).
-pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<JoinPlan, PlanError> {
+/// A join query's SELECT (identifiers normalised) and its one FROM … JOIN … relation.
+pub(super) fn join_select(
+    query: &StreamingQuery,
+) -> Result<(datafusion::sql::sqlparser::ast::Query, datafusion::sql::sqlparser::ast::TableWithJoins), PlanError> {
     let mut standard = query.query.as_ref().clone();
     super::plan::normalise_identifiers(&mut standard);
     let SetExpr::Select(select) = standard.body.as_ref() else {
@@ -145,6 +147,15 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
     let [from] = select.from.as_slice() else {
         return Err(PlanError("a join reads its sources as FROM a JOIN b ON … [JOIN c ON …]".into()));
     };
+    let from = from.clone();
+    Ok((standard, from))
+}
+
+/// Plans a join query over `inputs` (in FROM order).
+pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<JoinPlan, PlanError> {
+    let (mut standard, from) = join_select(query)?;
+    let SetExpr::Select(select) = standard.body.as_ref() else { unreachable!("join_select checked it") };
+    let from = &from;
     let grouped =
         !matches!(&select.group_by, datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(e, _) if e.is_empty());
     if grouped || select.having.is_some() || query.window.is_some() {

@@ -46,14 +46,7 @@ pub fn aggregates(query: &StreamingQuery) -> bool {
 /// Cuts an aggregating join query over `inputs` (in FROM order) into its join and its
 /// aggregation.
 pub fn split(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<Split, PlanError> {
-    let mut standard = query.query.as_ref().clone();
-    super::plan::normalise_identifiers(&mut standard);
-    let SetExpr::Select(select) = standard.body.as_ref() else {
-        return Err(PlanError("only SELECT … FROM a JOIN b is supported".into()));
-    };
-    let [from] = select.from.as_slice() else {
-        return Err(PlanError("a join reads its sources as FROM a JOIN b ON … [JOIN c ON …]".into()));
-    };
+    let (mut standard, from) = super::join::join_select(query)?;
     let mut aliases: Vec<String> = Vec::with_capacity(inputs.len());
     for relation in std::iter::once(&from.relation).chain(from.joins.iter().map(|j| &j.relation)) {
         let Some((_, alias)) = alias_of(relation) else {
@@ -64,7 +57,6 @@ pub fn split(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<Split, Plan
     if aliases.len() != inputs.len() {
         return Err(PlanError("a join reads each source it names".into()));
     }
-    let from = from.clone();
     // ksqlDB has no window bounds in an aggregation over a join.
     let SetExpr::Select(select) = standard.body.as_mut() else { unreachable!("checked above") };
     for item in &select.projection {

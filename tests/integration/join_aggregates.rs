@@ -2,7 +2,7 @@
 //! example), a table-table join aggregated with retractions when a joined row moves to
 //! another group, the same after a restart, a push query, and ksqlDB's refusals.
 
-use super::support::{records, run, session, text};
+use super::support::{push_rows, records, run, session, text};
 use eddy::log::Record;
 
 const SALES: &str = "SET 'auto.offset.reset' = 'earliest';
@@ -120,12 +120,7 @@ async fn a_push_query_aggregates_a_join_as_a_persistent_query_does() {
     )
     .await
     .unwrap();
-    let rows: Vec<Vec<&str>> = out
-        .iter()
-        .filter(|l| l.starts_with('|'))
-        .skip(1)
-        .map(|l| l.split('|').map(str::trim).filter(|c| !c.is_empty()).collect())
-        .collect();
+    let rows = push_rows(&out);
     assert_eq!(
         rows,
         [["EU", "10"], ["US", "20"], ["EU", "15"], ["EU", "5"], ["US", "30"], ["EU", "0"], ["US", "35"], ["US", "40"]]

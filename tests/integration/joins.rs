@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::support::{records, run, session, text};
+use super::support::{push_rows, records, run, session, text};
 use datafusion::arrow::array::{ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use eddy::engine::join::{Join, JoinInput, plan_join};
@@ -54,12 +54,7 @@ async fn a_push_query_joins_as_a_persistent_query_does() {
     )
     .await
     .unwrap();
-    let rows: Vec<Vec<&str>> = out
-        .iter()
-        .filter(|l| l.starts_with('|'))
-        .skip(1)
-        .map(|l| l.split('|').map(str::trim).filter(|c| !c.is_empty()).collect())
-        .collect();
+    let rows = push_rows(&out);
     assert_eq!(
         rows,
         [["alice", "EU", "/home"], ["bob", "US", "/cart"], ["carol", "null", "/home"], ["alice", "US", "/checkout"]]

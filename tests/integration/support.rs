@@ -45,3 +45,13 @@ pub async fn records(log: &dyn Log, topic: &str) -> Vec<Record> {
 pub fn text(bytes: &Option<bytes::Bytes>) -> String {
     bytes.as_deref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_else(|| "<null>".into())
 }
+
+/// A push query's rows in the command line's output: the cells of each `|…|` line after the
+/// header.
+pub fn push_rows(out: &[String]) -> Vec<Vec<&str>> {
+    out.iter()
+        .filter(|l| l.starts_with('|'))
+        .skip(1)
+        .map(|l| l.split('|').map(str::trim).filter(|c| !c.is_empty()).collect())
+        .collect()
+}

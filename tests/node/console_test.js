@@ -8,23 +8,14 @@
 const { spawn } = require("child_process");
 const fs = require("fs");
 const http = require("http");
-const net = require("net");
 const os = require("os");
 const path = require("path");
 const assert = require("assert/strict");
+const { freePort, ok } = require("./support");
 const { chromium } = require("playwright-core");
 
 const ARTIFACTS = path.join(__dirname, "..", "..", "test-artifacts");
 
-function freePort() {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function request(port, method, urlPath, body) {
   return new Promise((resolve, reject) => {
@@ -49,9 +40,6 @@ async function waitFor(what, check, timeoutMs = 30000) {
   }
 }
 
-function ok(what) {
-  console.log(`ok - ${what}`);
-}
 
 async function main() {
   const eddy = process.argv[2];

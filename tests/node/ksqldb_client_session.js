@@ -7,21 +7,12 @@
 const { spawn } = require("child_process");
 const fs = require("fs");
 const http = require("http");
-const net = require("net");
 const os = require("os");
 const path = require("path");
 const assert = require("assert/strict");
+const { freePort, ok } = require("./support");
 const KsqldbClient = require("ksqldb-client");
 
-function freePort() {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function healthy(port) {
   return new Promise((resolve) => {
@@ -43,9 +34,6 @@ async function waitUntilServing(port, server) {
   throw new Error("eddy server did not start serving within 30 s");
 }
 
-function ok(what) {
-  console.log(`ok - ${what}`);
-}
 
 async function session(port) {
   const client = new KsqldbClient({ host: "http://127.0.0.1", port });
