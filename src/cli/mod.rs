@@ -31,6 +31,11 @@ pub struct Cli {
     #[arg(long, global = true, env = "EDDY_DATA_DIR", default_value = "./eddy-data")]
     pub data_dir: PathBuf,
 
+    /// Keep topics in this Kafka cluster (`HOST:PORT[,HOST:PORT…]`) instead of the data
+    /// directory's embedded log.
+    #[arg(long, global = true, env = "EDDY_KAFKA")]
+    pub kafka: Option<String>,
+
     /// Run the interactive shell against this server's REST API (`http://[user:password@]host:port`)
     /// instead of a data directory.
     #[arg(long, global = true, env = "EDDY_SERVER")]
@@ -111,13 +116,38 @@ pub fn interrupt_signal() -> Result<tokio::signal::unix::Signal, CliError> {
         .map_err(|e| CliError::Internal(format!("cannot handle Ctrl-C: {e}")))
 }
 
+/// Where topics live: the embedded log in a data directory, or a Kafka cluster.
+#[derive(Debug, Clone)]
+pub struct LogPlace {
+    pub data_dir: PathBuf,
+    pub kafka: Option<String>,
+}
+
+impl LogPlace {
+    pub async fn open(&self) -> Result<std::sync::Arc<dyn crate::log::Log>, CliError> {
+        Ok(match &self.kafka {
+            Some(brokers) => std::sync::Arc::new(crate::log::KafkaLog::connect(brokers).await?),
+            None => std::sync::Arc::new(crate::log::EmbeddedLog::open(&self.data_dir)?),
+        })
+    }
+
+    pub fn display(&self) -> String {
+        match &self.kafka {
+            Some(brokers) => format!("Kafka at {brokers}"),
+            None => self.data_dir.display().to_string(),
+        }
+    }
+}
+
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let place = LogPlace { data_dir: cli.data_dir.clone(), kafka: cli.kafka.clone() };
+    let data_dir = &place;
     match cli.command {
-        None | Some(Command::Repl) => repl::run(&cli.data_dir, cli.server.as_deref()).await,
-        Some(Command::Topic(command)) => topic::run(&cli.data_dir, command).await,
-        Some(Command::Run(args)) => run::run(&cli.data_dir, args).await,
-        Some(Command::Server(args)) => server::run(&cli.data_dir, args).await,
+        None | Some(Command::Repl) => repl::run(data_dir, cli.server.as_deref()).await,
+        Some(Command::Topic(command)) => topic::run(data_dir, command).await,
+        Some(Command::Run(args)) => run::run(data_dir, args).await,
+        Some(Command::Server(args)) => server::run(data_dir, args).await,
         Some(Command::Qtt(args)) => qtt::run(args).await,
         Some(Command::Test(args)) => test::run(args).await,
         Some(Command::Bench(command)) => crate::bench::run(command).await,

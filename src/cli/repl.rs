@@ -7,7 +7,7 @@
 //! `~/.eddy_history`; Tab completes keywords and the names of streams, tables and topics.
 
 use std::borrow::Cow;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use rustyline::completion::{Completer, Pair};
@@ -21,7 +21,7 @@ use datafusion::sql::sqlparser::tokenizer::Token;
 use futures::FutureExt;
 
 use super::CliError;
-use crate::log::{EmbeddedLog, Log};
+use crate::log::Log;
 use crate::session::{Session, SessionError};
 use crate::sql::lexer::{split_statements, tokenize};
 
@@ -206,14 +206,14 @@ impl Backend {
     }
 }
 
-pub async fn run(data_dir: &Path, server: Option<&str>) -> Result<(), CliError> {
+pub async fn run(data_dir: &super::LogPlace, server: Option<&str>) -> Result<(), CliError> {
     let (mut backend, place) = match server {
         Some(url) => {
             let remote = super::remote::RemoteSession::connect(url).await.map_err(CliError::User)?;
             (Backend::Remote(remote), url.to_string())
         }
         None => {
-            let log: Arc<dyn Log> = Arc::new(EmbeddedLog::open(data_dir)?);
+            let log: Arc<dyn Log> = data_dir.open().await?;
             let session = Session::open(Arc::clone(&log)).await.map_err(|e| CliError::Internal(e.to_string()))?;
             (Backend::Local { session, log }, data_dir.display().to_string())
         }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::CliError;
-use crate::log::{EmbeddedLog, Log};
+use crate::log::Log;
 use crate::session::{Session, SessionError};
 
 #[derive(Debug, Args)]
@@ -20,10 +20,10 @@ pub struct RunArgs {
     until_idle: bool,
 }
 
-pub async fn run(data_dir: &Path, args: RunArgs) -> Result<(), CliError> {
+pub async fn run(data_dir: &super::LogPlace, args: RunArgs) -> Result<(), CliError> {
     let script = std::fs::read_to_string(&args.file)
         .map_err(|e| CliError::User(format!("cannot read {}: {e}", args.file.display())))?;
-    let log: Arc<dyn Log> = Arc::new(EmbeddedLog::open(data_dir)?);
+    let log: Arc<dyn Log> = data_dir.open().await?;
     let mut session = Session::open(log).await.map_err(|e| located(&args.file, e))?;
     session.set_until_idle(args.until_idle);
     let mut out = std::io::stdout();

@@ -1,13 +1,13 @@
 //! `eddy server`: ksqlDB's REST API over the embedded log, until Ctrl-C.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
 
 use super::CliError;
-use crate::log::{EmbeddedLog, Log};
+use crate::log::Log;
 use crate::session::Session;
 
 #[derive(Debug, Args)]
@@ -26,8 +26,8 @@ pub struct ServerArgs {
     max_push_queries: usize,
 }
 
-pub async fn run(data_dir: &Path, args: ServerArgs) -> Result<(), CliError> {
-    let log: Arc<dyn Log> = Arc::new(EmbeddedLog::open(data_dir)?);
+pub async fn run(data_dir: &super::LogPlace, args: ServerArgs) -> Result<(), CliError> {
+    let log: Arc<dyn Log> = data_dir.open().await?;
     let mut session = Session::open(log).await.map_err(|e| CliError::User(e.to_string()))?;
     if let Some(file) = &args.queries_file {
         let script = std::fs::read_to_string(file)

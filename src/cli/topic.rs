@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +14,7 @@ use super::CliError;
 use super::format::RecordFormat;
 use crate::log::config::parse_config_pair;
 use crate::log::record::now_ms;
-use crate::log::{EmbeddedLog, Log, LogError, NewRecord, Producer, TopicSpec, wait_for_any};
+use crate::log::{Log, LogError, NewRecord, Producer, TopicSpec, wait_for_any};
 
 /// Records buffered by `produce` before they are appended, at most.
 const PRODUCE_BATCH_RECORDS: usize = 10_000;
@@ -95,8 +94,8 @@ pub struct ConsumeArgs {
     format: String,
 }
 
-pub async fn run(data_dir: &Path, command: TopicCommand) -> Result<(), CliError> {
-    let log: Arc<dyn Log> = Arc::new(EmbeddedLog::open(data_dir)?);
+pub async fn run(data_dir: &super::LogPlace, command: TopicCommand) -> Result<(), CliError> {
+    let log: Arc<dyn Log> = data_dir.open().await?;
     match command {
         TopicCommand::Create(args) => create(log.as_ref(), args).await,
         TopicCommand::List => {

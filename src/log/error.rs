@@ -29,6 +29,10 @@ pub enum LogError {
     #[error("a record of {size} bytes exceeds max.message.bytes ({max}) of topic '{topic}'")]
     RecordTooLarge { topic: String, size: usize, max: u64 },
 
+    /// A Kafka broker failed the request (or could not be reached).
+    #[error("Kafka: {0}")]
+    Broker(String),
+
     #[error("corrupt data in {} at byte {position}: {reason}", path.display())]
     Corrupt { path: PathBuf, position: u64, reason: String },
 

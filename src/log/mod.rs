@@ -12,6 +12,7 @@ pub mod config;
 pub mod embedded;
 pub mod error;
 pub mod follower;
+pub mod kafka;
 pub mod partitioner;
 pub mod producer;
 pub mod record;
@@ -25,6 +26,7 @@ pub use config::TopicConfig;
 pub use embedded::EmbeddedLog;
 pub use error::LogError;
 pub use follower::{Follower, start_positions, wait_for_any};
+pub use kafka::KafkaLog;
 pub use producer::Producer;
 pub use record::{Fetch, Header, NewRecord, Record};
 

@@ -5,6 +5,7 @@ mod cli;
 mod conformance;
 mod join_aggregates;
 mod joins;
+mod kafka;
 mod log;
 mod over;
 mod persistent;

