@@ -28,6 +28,21 @@ use super::{Fetch, Header, Log, LogError, NewRecord, PartitionDescription, Recor
 /// with nothing at all, even where records are.
 const READ_WAIT_MS: i32 = 10;
 
+/// How long a request is retried (connection loss, a leader moving) before it fails.
+const RETRY_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Retries with exponential backoff and jitter, from 100 ms up to 2 s apart, for at most
+/// [`RETRY_DEADLINE`]: a broker that comes back within it loses nothing; one that does not
+/// fails the operation with a clear error (rskafka's default retries for ever).
+fn backoff() -> rskafka::BackoffConfig {
+    rskafka::BackoffConfig {
+        init_backoff: Duration::from_millis(100),
+        max_backoff: Duration::from_secs(2),
+        base: 2.0,
+        deadline: Some(RETRY_DEADLINE),
+    }
+}
+
 /// How long admin requests may take on the broker.
 const ADMIN_TIMEOUT_MS: i32 = 30_000;
 
@@ -46,8 +61,25 @@ impl KafkaLog {
         if bootstrap.is_empty() {
             return Err(LogError::Broker(format!("no broker in '{brokers}'")));
         }
-        let client = ClientBuilder::new(bootstrap)
+        // A broker that refuses connections is reported at once (the client would retry).
+        let mut reachable = false;
+        let mut last_error = String::new();
+        for broker in &bootstrap {
+            match tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(broker.as_str())).await {
+                Ok(Ok(_)) => {
+                    reachable = true;
+                    break;
+                }
+                Ok(Err(e)) => last_error = e.to_string(),
+                Err(_) => last_error = "timed out".into(),
+            }
+        }
+        if !reachable {
+            return Err(LogError::Broker(format!("cannot connect to Kafka at {brokers}: {last_error}")));
+        }
+        let client = ClientBuilder::new(bootstrap.clone())
             .client_id("eddy")
+            .backoff_config(backoff())
             .build()
             .await
             .map_err(|e| LogError::Broker(format!("cannot connect to Kafka at {brokers}: {e}")))?;

@@ -149,3 +149,12 @@ async fn a_persistent_query_runs_on_kafka_and_a_new_session_resumes_it() {
     assert!(all.iter().any(|r| text(&r.key) == "dave"));
     session.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_refused_connection_is_a_clear_error_at_once() {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port(); // closed again
+    let started = std::time::Instant::now();
+    let error = KafkaLog::connect(&format!("127.0.0.1:{port}")).await.unwrap_err().to_string();
+    assert!(error.contains("cannot connect to Kafka at 127.0.0.1:") && error.contains("refused"), "{error}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "no retrying a refused connection");
+}
