@@ -45,10 +45,16 @@ fn tansu() -> PathBuf {
 
 async fn broker() -> (Broker, Arc<dyn Log>) {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    broker_advertising(port, None).await
+}
+
+/// A broker on `port` that tells clients to connect to `advertised` (a proxy) instead.
+async fn broker_advertising(port: u16, advertised: Option<u16>) -> (Broker, Arc<dyn Log>) {
     let address = format!("127.0.0.1:{port}");
     let url = format!("tcp://{address}");
+    let advertised = format!("tcp://127.0.0.1:{}", advertised.unwrap_or(port));
     let child = Command::new(tansu())
-        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &advertised])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -157,4 +163,69 @@ async fn a_refused_connection_is_a_clear_error_at_once() {
     let error = KafkaLog::connect(&format!("127.0.0.1:{port}")).await.unwrap_err().to_string();
     assert!(error.contains("cannot connect to Kafka at 127.0.0.1:") && error.contains("refused"), "{error}");
     assert!(started.elapsed() < std::time::Duration::from_secs(5), "no retrying a refused connection");
+}
+
+/// A TCP proxy in front of the broker: clients reach the broker through it (the broker
+/// advertises it), and every connection through it can be cut at once.
+async fn proxy(target: String) -> (u16, tokio::sync::watch::Sender<u64>, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (cut, cuts) = tokio::sync::watch::channel(0u64);
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let target = target.clone();
+            let mut cuts = cuts.clone();
+            cuts.mark_unchanged();
+            tokio::spawn(async move {
+                let Ok(mut broker) = tokio::net::TcpStream::connect(&target).await else { return };
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut client, &mut broker) => {}
+                    _ = cuts.changed() => {} // both sockets close here
+                }
+            });
+        }
+    });
+    (port, cut, accepted)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_rides_out_lost_connections_without_losing_data() {
+    let broker_port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (proxy_port, cut, connections) = proxy(format!("127.0.0.1:{broker_port}")).await;
+    let (_broker, _direct) = broker_advertising(broker_port, Some(proxy_port)).await;
+    let log: Arc<dyn Log> = Arc::new(KafkaLog::connect(&format!("127.0.0.1:{proxy_port}")).await.unwrap());
+    let mut session = Session::open(Arc::clone(&log)).await.unwrap();
+    session.set_until_idle(true);
+    run(
+        &mut session,
+        "SET 'auto.offset.reset' = 'earliest';
+         CREATE STREAM views (user_id STRING KEY, ms INT) WITH (KAFKA_TOPIC='views', VALUE_FORMAT='JSON', PARTITIONS=2);
+         CREATE STREAM slow AS SELECT user_id, ms FROM views WHERE ms >= 10;",
+    )
+    .await
+    .unwrap();
+    let inserts = |from: usize, to: usize| {
+        (from..to).map(|i| format!("INSERT INTO views (user_id, ms) VALUES ('u{i}', {i});")).collect::<String>()
+    };
+    run(&mut session, &inserts(0, 30)).await.unwrap();
+    session.wait_until_idle().await.unwrap();
+    // Every connection to the broker drops, mid-query: the clients reconnect and go on.
+    let before = connections.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(before > 0, "the clients go through the proxy");
+    cut.send(1).unwrap();
+    run(&mut session, &inserts(30, 60)).await.unwrap();
+    cut.send(2).unwrap();
+    run(&mut session, &inserts(60, 90)).await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(60), session.wait_until_idle()).await.unwrap().unwrap();
+    let mut keys: Vec<String> = records(log.as_ref(), "SLOW").await.iter().map(|r| text(&r.key)).collect();
+    keys.sort();
+    keys.dedup();
+    let mut expected: Vec<String> = (10..90).map(|i| format!("u{i}")).collect();
+    expected.sort();
+    assert_eq!(keys, expected, "every result is there (at least once)");
+    assert!(connections.load(std::sync::atomic::Ordering::SeqCst) > before, "the clients reconnected");
+    session.shutdown().await;
 }
