@@ -36,6 +36,10 @@ pub struct Cli {
     #[arg(long, global = true, env = "EDDY_KAFKA")]
     pub kafka: Option<String>,
 
+    /// With --kafka: how produced record batches are compressed (none, gzip, lz4, snappy, zstd).
+    #[arg(long, global = true, default_value = "none", env = "EDDY_KAFKA_COMPRESSION")]
+    pub kafka_compression: String,
+
     /// Run the interactive shell against this server's REST API (`http://[user:password@]host:port`)
     /// instead of a data directory.
     #[arg(long, global = true, env = "EDDY_SERVER")]
@@ -121,12 +125,15 @@ pub fn interrupt_signal() -> Result<tokio::signal::unix::Signal, CliError> {
 pub struct LogPlace {
     pub data_dir: PathBuf,
     pub kafka: Option<String>,
+    pub kafka_compression: String,
 }
 
 impl LogPlace {
     pub async fn open(&self) -> Result<std::sync::Arc<dyn crate::log::Log>, CliError> {
         Ok(match &self.kafka {
-            Some(brokers) => std::sync::Arc::new(crate::log::KafkaLog::connect(brokers).await?),
+            Some(brokers) => {
+                std::sync::Arc::new(crate::log::KafkaLog::connect_with(brokers, &self.kafka_compression).await?)
+            }
             None => std::sync::Arc::new(crate::log::EmbeddedLog::open(&self.data_dir)?),
         })
     }
@@ -141,7 +148,11 @@ impl LogPlace {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
-    let place = LogPlace { data_dir: cli.data_dir.clone(), kafka: cli.kafka.clone() };
+    let place = LogPlace {
+        data_dir: cli.data_dir.clone(),
+        kafka: cli.kafka.clone(),
+        kafka_compression: cli.kafka_compression.clone(),
+    };
     let data_dir = &place;
     match cli.command {
         None | Some(Command::Repl) => repl::run(data_dir, cli.server.as_deref()).await,

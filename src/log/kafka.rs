@@ -9,8 +9,7 @@
 //!
 //! Not here (yet): topic configs at creation (rskafka sends none), more than one value per
 //! header key or a header without a value (rskafka's headers are a map of bytes),
-//! compression of produced batches, and claims across processes (each process runs every
-//! query it starts).
+//! and claims across processes (each process runs every query it starts).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -50,12 +49,32 @@ const ADMIN_TIMEOUT_MS: i32 = 30_000;
 pub struct KafkaLog {
     client: Client,
     brokers: String,
+    /// How produced batches are compressed.
+    compression: Compression,
     partitions: tokio::sync::Mutex<HashMap<(String, u32), Arc<PartitionClient>>>,
 }
 
 impl KafkaLog {
     /// Connects to the cluster through `brokers` (`HOST:PORT[,HOST:PORT…]`).
     pub async fn connect(brokers: &str) -> Result<KafkaLog, LogError> {
+        KafkaLog::connect_with(brokers, "none").await
+    }
+
+    /// Connects, compressing produced batches with `compression`: `none`, `gzip`, `lz4`,
+    /// `snappy` or `zstd`.
+    pub async fn connect_with(brokers: &str, compression: &str) -> Result<KafkaLog, LogError> {
+        let compression = match compression.to_ascii_lowercase().as_str() {
+            "none" => Compression::NoCompression,
+            "gzip" => Compression::Gzip,
+            "lz4" => Compression::Lz4,
+            "snappy" => Compression::Snappy,
+            "zstd" => Compression::Zstd,
+            other => {
+                return Err(LogError::InvalidConfig(format!(
+                    "unknown compression '{other}': none, gzip, lz4, snappy or zstd"
+                )));
+            }
+        };
         let bootstrap: Vec<String> =
             brokers.split(',').map(|b| b.trim().to_string()).filter(|b| !b.is_empty()).collect();
         if bootstrap.is_empty() {
@@ -83,7 +102,12 @@ impl KafkaLog {
             .build()
             .await
             .map_err(|e| LogError::Broker(format!("cannot connect to Kafka at {brokers}: {e}")))?;
-        Ok(KafkaLog { client, brokers: brokers.to_string(), partitions: tokio::sync::Mutex::new(HashMap::new()) })
+        Ok(KafkaLog {
+            client,
+            brokers: brokers.to_string(),
+            compression,
+            partitions: tokio::sync::Mutex::new(HashMap::new()),
+        })
     }
 
     async fn partition(&self, topic: &str, partition: u32) -> Result<Arc<PartitionClient>, LogError> {
@@ -240,7 +264,7 @@ impl Log for KafkaLog {
             return self.latest_offset(topic, partition).await;
         }
         let offsets = client
-            .produce(records.iter().map(kafka_record).collect(), Compression::NoCompression)
+            .produce(records.iter().map(kafka_record).collect(), self.compression)
             .await
             .map_err(|e| broker_error(topic, e))?;
         Ok(offsets.first().copied().unwrap_or(0).max(0) as u64)

@@ -73,7 +73,7 @@ async fn broker_advertising(port: u16, advertised: Option<u16>) -> (Broker, Arc<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topics_records_and_offsets_on_a_real_broker() {
-    let (_broker, log) = broker().await;
+    let (broker, log) = broker().await;
     log.create_topic("events", &TopicSpec::new(3)).await.unwrap();
     assert!(matches!(log.create_topic("events", &TopicSpec::new(3)).await, Err(LogError::TopicExists(_))));
     assert!(log.list_topics().await.unwrap().contains(&"events".to_string()));
@@ -112,6 +112,15 @@ async fn topics_records_and_offsets_on_a_real_broker() {
     let description = log.describe_topic("events").await.unwrap();
     let ends: Vec<u64> = description.partitions.iter().map(|p| p.latest_offset).collect();
     assert_eq!(ends, [0, 4, 0]);
+    // Compressed batches read back the same.
+    for codec in ["gzip", "lz4", "snappy", "zstd"] {
+        let compressed = KafkaLog::connect_with(&broker.address, codec).await.unwrap();
+        let first = compressed.append("events", 2, &batch).await.unwrap();
+        let back = compressed.read("events", 2, first, 1 << 20).await.unwrap();
+        let values: Vec<String> = back.records.iter().map(|r| text(&r.value)).collect();
+        assert_eq!(values, ["v1", "<null>", "v3"], "{codec}");
+    }
+    assert!(KafkaLog::connect_with(&broker.address, "brotli").await.is_err());
     log.delete_topic("events").await.unwrap();
     assert!(!log.list_topics().await.unwrap().contains(&"events".to_string()));
 }
