@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
@@ -129,6 +130,31 @@ CREATE TABLE views_per_minute AS
             counts[(page, start)] = json.loads(r.value)["VIEWS"]  # the latest update wins
         check("windowed counts add up", sum(counts.values()), RECORDS)
         check("windows", sorted({start for _, start in counts}), [base, base + 60_000])
+
+        # The server over the same cluster: the catalog is there, and queries read Kafka.
+        with tempfile.TemporaryDirectory() as scratch:
+            http_port = free_port()
+            server = subprocess.Popen([eddy, "--kafka", address, "--data-dir", f"{scratch}/data", "server",
+                                       "--listen", f"127.0.0.1:{http_port}"], stderr=subprocess.DEVNULL)
+            try:
+                deadline = time.monotonic() + 30
+                while True:
+                    try:
+                        urllib.request.urlopen(f"http://127.0.0.1:{http_port}/healthcheck", timeout=1)
+                        break
+                    except OSError:
+                        if time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.05)
+                body = json.dumps({"sql": "SELECT user_id, page FROM loud EMIT CHANGES LIMIT 5;",
+                                   "properties": {"auto.offset.reset": "earliest"}}).encode()
+                request = urllib.request.Request(f"http://127.0.0.1:{http_port}/query-stream", data=body, method="POST")
+                lines = urllib.request.urlopen(request, timeout=30).read().decode().splitlines()
+                check("eddy --kafka server answers a push query from Kafka", (json.loads(lines[0])["columnNames"], len(lines)),
+                      (["USER_ID", "PAGE"], 6))
+            finally:
+                server.send_signal(2)
+                check("the server stops on Ctrl-C", server.wait(timeout=30), 0)
     finally:
         broker.kill()
         broker.wait()
