@@ -175,15 +175,31 @@ async fn a_refused_connection_is_a_clear_error_at_once() {
 }
 
 /// A TCP proxy in front of the broker: clients reach the broker through it (the broker
-/// advertises it), and every connection through it can be cut at once.
-async fn proxy(target: String) -> (u16, tokio::sync::watch::Sender<u64>, Arc<std::sync::atomic::AtomicUsize>) {
+/// advertises it). Every connection through it can be cut at once, and while `down` holds
+/// true it drops every new connection, as a broker that is down would.
+struct Proxy {
+    port: u16,
+    cut: tokio::sync::watch::Sender<u64>,
+    down: Arc<std::sync::atomic::AtomicBool>,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
+    /// Connections dropped while down.
+    refused: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+async fn proxy(target: String) -> Proxy {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (cut, cuts) = tokio::sync::watch::channel(0u64);
     let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counted = Arc::clone(&accepted);
+    let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (counted, is_down, dropped) = (Arc::clone(&accepted), Arc::clone(&down), Arc::clone(&refused));
     tokio::spawn(async move {
         while let Ok((mut client, _)) = listener.accept().await {
+            if is_down.load(std::sync::atomic::Ordering::SeqCst) {
+                dropped.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                continue; // dropped at once
+            }
             counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let target = target.clone();
             let mut cuts = cuts.clone();
@@ -197,13 +213,14 @@ async fn proxy(target: String) -> (u16, tokio::sync::watch::Sender<u64>, Arc<std
             });
         }
     });
-    (port, cut, accepted)
+    Proxy { port, cut, down, accepted, refused }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_query_rides_out_lost_connections_without_losing_data() {
+async fn a_query_rides_out_lost_connections_and_a_broker_away_without_losing_data() {
     let broker_port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let (proxy_port, cut, connections) = proxy(format!("127.0.0.1:{broker_port}")).await;
+    let proxy = proxy(format!("127.0.0.1:{broker_port}")).await;
+    let (proxy_port, cut, connections) = (proxy.port, &proxy.cut, &proxy.accepted);
     let (_broker, _direct) = broker_advertising(broker_port, Some(proxy_port)).await;
     let log: Arc<dyn Log> = Arc::new(KafkaLog::connect(&format!("127.0.0.1:{proxy_port}")).await.unwrap());
     let mut session = Session::open(Arc::clone(&log)).await.unwrap();
@@ -226,7 +243,15 @@ async fn a_query_rides_out_lost_connections_without_losing_data() {
     assert!(before > 0, "the clients go through the proxy");
     cut.send(1).unwrap();
     run(&mut session, &inserts(30, 60)).await.unwrap();
+    // The broker goes away for two seconds (every connection cut, new ones dropped), as when
+    // it restarts; rows inserted meanwhile wait for it, retried with backoff.
+    proxy.down.store(true, std::sync::atomic::Ordering::SeqCst);
     cut.send(2).unwrap();
+    let down = Arc::clone(&proxy.down);
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        down.store(false, std::sync::atomic::Ordering::SeqCst);
+    });
     run(&mut session, &inserts(60, 90)).await.unwrap();
     tokio::time::timeout(std::time::Duration::from_secs(60), session.wait_until_idle()).await.unwrap().unwrap();
     let mut keys: Vec<String> = records(log.as_ref(), "SLOW").await.iter().map(|r| text(&r.key)).collect();
@@ -236,5 +261,6 @@ async fn a_query_rides_out_lost_connections_without_losing_data() {
     expected.sort();
     assert_eq!(keys, expected, "every result is there (at least once)");
     assert!(connections.load(std::sync::atomic::Ordering::SeqCst) > before, "the clients reconnected");
+    assert!(proxy.refused.load(std::sync::atomic::Ordering::SeqCst) > 0, "the clients met the broker away");
     session.shutdown().await;
 }
