@@ -118,17 +118,16 @@ Statements end with ';' and may span lines. For example:
   CREATE STREAM pageviews (user_id STRING KEY, page STRING)
     WITH (KAFKA_TOPIC='pageviews', VALUE_FORMAT='JSON', PARTITIONS=3);
   SHOW STREAMS;   DESCRIBE pageviews;   SHOW TOPICS;   SET 'auto.offset.reset'='earliest';
-Running today: CREATE STREAM|TABLE|TYPE, DROP, SHOW|LIST, DESCRIBE [FUNCTION], SET|UNSET,
-DEFINE|UNDEFINE, RUN SCRIPT, INSERT INTO … VALUES, PRINT topic [FROM BEGINNING] [LIMIT n],
-push queries (EXPLAIN shows their plan), and persistent queries over streams, which keep
-running in the background until TERMINATE or until the REPL ends:
-  SELECT … FROM stream [WHERE …] EMIT CHANGES [LIMIT n];
-  CREATE STREAM s2 AS SELECT … FROM stream [WHERE …] [PARTITION BY …];
-  INSERT INTO s2 SELECT …;   SHOW QUERIES;   EXPLAIN <query id>;   TERMINATE <query id>;
-(SET 'auto.offset.reset'='earliest' to start from the beginning). Aggregations, windows,
-tables as query sources and joins parse but are not supported yet.
+Queries:
+  SELECT … FROM s [JOIN …] [WHERE …] [GROUP BY …] EMIT CHANGES [LIMIT n];   (push: rows as they come)
+  SELECT … FROM table [WHERE …];                                       (pull: the table now)
+  CREATE STREAM|TABLE x AS SELECT …;   INSERT INTO x SELECT …;           (persistent, in the background)
+  SHOW QUERIES;   EXPLAIN <query id>;   TERMINATE <query id>;
+Also: CREATE|DROP TYPE, DROP, SHOW|LIST, DESCRIBE [FUNCTION], SET|UNSET, DEFINE|UNDEFINE,
+RUN SCRIPT, INSERT INTO … VALUES, PRINT topic [FROM BEGINNING] [LIMIT n]; windows (TUMBLING,
+HOPPING, SESSION), joins of streams and tables, OVER windows.
 Keys: Tab completes, Ctrl-C clears the statement being typed or stops the one running,
-Ctrl-D or 'exit' leaves.
+Ctrl-D or 'exit' leaves. 'eddy --server URL' runs this shell against a server.
 The SQL reference is docs/sql-reference.md.";
 
 /// Completion of keywords and catalog names.
