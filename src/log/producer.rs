@@ -76,22 +76,45 @@ impl Producer {
                 p
             }
         };
-        self.pending_bytes += record.key.as_ref().map_or(0, |k| k.len()) + record.value.as_ref().map_or(0, |v| v.len());
+        self.pending_bytes += record_bytes(&record);
         self.pending[partition as usize].push(record);
         self.pending_records += 1;
         Ok(partition)
     }
 
-    /// Appends everything buffered, partition by partition.
+    /// Appends everything buffered, the partitions concurrently (on Kafka, a request each in
+    /// flight at once). Partitions whose append failed keep their records; the first error
+    /// is returned.
     pub async fn flush(&mut self) -> Result<(), LogError> {
-        for (partition, records) in self.pending.iter_mut().enumerate() {
-            if !records.is_empty() {
-                self.log.append(&self.topic, partition as u32, records).await?;
-                self.pending_records -= records.len();
-                records.clear();
+        let (log, topic) = (&self.log, &self.topic);
+        let appends =
+            self.pending.iter().enumerate().filter(|(_, records)| !records.is_empty()).map(
+                |(partition, records)| async move { (partition, log.append(topic, partition as u32, records).await) },
+            );
+        let outcomes = futures::future::join_all(appends).await;
+        let mut first_error = None;
+        for (partition, outcome) in outcomes {
+            match outcome {
+                Ok(_) => {
+                    let records = &mut self.pending[partition];
+                    self.pending_records -= records.len();
+                    records.clear();
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
+        }
+        if let Some(e) = first_error {
+            self.pending_bytes = self.pending.iter().flatten().map(record_bytes).sum();
+            return Err(e);
         }
         self.pending_bytes = 0;
         Ok(())
     }
+}
+
+/// Key and value bytes of a record.
+fn record_bytes(record: &NewRecord) -> usize {
+    record.key.as_ref().map_or(0, |k| k.len()) + record.value.as_ref().map_or(0, |v| v.len())
 }
