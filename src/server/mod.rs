@@ -151,6 +151,8 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/chc/ready", get(|| async { json_response(StatusCode::OK, json!({})) }))
         .route("/status", get(|| async { json_response(StatusCode::OK, json!({"commandStatuses": {}})) }))
         .route("/status/{kind}/{entity}/{action}", get(status))
+        // ksqlDB's CLI asks before a SET: every property may be set per session here.
+        .route("/is_valid_property/{property}", get(|| async { json_response(StatusCode::OK, json!(true)) }))
         .route("/ksql", post(ksql::handle))
         .route("/query", post(query::query))
         .route("/query-stream", post(query::query_stream))

@@ -129,6 +129,7 @@ async fn statements_are_answered_with_ksqldb_entities_and_errors() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["error_code"], 40000);
     assert_eq!(call(addr, "GET", "/nowhere", "").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(call(addr, "GET", "/is_valid_property/auto.offset.reset", "").await, (StatusCode::OK, "true".into()));
     // A body over the limit (4 MiB) is refused, with ksqlDB's error entity.
     let huge = format!("{{\"ksql\": \"{}\"}}", " ".repeat(5 << 20));
     let (status, text) = call(addr, "POST", "/ksql", &huge).await;
