@@ -10,11 +10,8 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use crate::server::client::Client;
-use crate::session::{Session, StatementResult};
+use crate::session::{Session, StatementResult, push_layout};
 use crate::sql::ast::Statement;
-
-/// A push query's columns are at least this wide, as the local REPL shows them.
-const MIN_COLUMN_WIDTH: usize = 12;
 
 pub struct RemoteSession {
     client: Client,
@@ -130,12 +127,12 @@ impl RemoteSession {
             .filter_map(|c| c.as_str())
             .map(str::to_string)
             .collect();
-        let widths: Vec<usize> = columns.iter().map(|c| c.chars().count().max(MIN_COLUMN_WIDTH)).collect();
+        let widths = push_layout::widths(&columns);
         let mut rows = Vec::new();
         if push {
-            let rule = format!("+{}+", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("+"));
+            let rule = push_layout::rule(&widths);
             show(StatementResult::Line(rule.clone()));
-            show(StatementResult::Line(row_line(&columns, &widths)));
+            show(StatementResult::Line(push_layout::row(&columns, &widths)));
             show(StatementResult::Line(rule));
         }
         while let Some(line) = response.next_line().await? {
@@ -146,7 +143,7 @@ impl RemoteSession {
             };
             let cells: Vec<String> = cells.iter().map(cell).collect();
             if push {
-                show(StatementResult::Line(row_line(&cells, &widths)));
+                show(StatementResult::Line(push_layout::row(&cells, &widths)));
             } else {
                 rows.push(cells);
             }
@@ -169,12 +166,6 @@ impl RemoteSession {
         }
         Ok(())
     }
-}
-
-/// `|a           |b           |`
-fn row_line(cells: &[String], widths: &[usize]) -> String {
-    let padded: Vec<String> = cells.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
-    format!("|{}|", padded.join("|"))
 }
 
 /// A value as a cell: text bare, `null`, anything else as JSON.

@@ -1112,10 +1112,14 @@ impl Join {
 
     /// The bytes of the rows the operator holds (tables, windows and waiting rows).
     pub fn state_bytes(&self) -> usize {
-        // The batches the rows are in, each once.
+        self.over_held_batches(RecordBatch::get_array_memory_size)
+    }
+
+    /// `measure` summed over the batches the stored rows are in, each batch once.
+    fn over_held_batches(&self, measure: impl Fn(&RecordBatch) -> usize) -> usize {
         let mut batches: HashMap<*const RecordBatch, usize> = HashMap::new();
         let mut count = |r: &Row| {
-            batches.entry(Arc::as_ptr(&r.row.batch)).or_insert_with(|| r.row.batch.get_array_memory_size());
+            batches.entry(Arc::as_ptr(&r.row.batch)).or_insert_with(|| measure(&r.row.batch));
         };
         self.tables.iter().flat_map(|t| t.values()).for_each(&mut count);
         self.buffers.iter().flat_map(|b| b.values()).flatten().for_each(|b| count(&b.row));
@@ -1666,15 +1670,7 @@ impl Join {
             + self.foreign_rows.len();
         self.stored_since_check = 0;
         self.next_check = live.max(COMPACT_MIN_ROWS);
-        let mut batches: HashMap<*const RecordBatch, usize> = HashMap::new();
-        let mut count = |r: &Row| {
-            batches.entry(Arc::as_ptr(&r.row.batch)).or_insert_with(|| r.row.batch.num_rows());
-        };
-        self.tables.iter().flat_map(|t| t.values()).for_each(&mut count);
-        self.buffers.iter().flat_map(|b| b.values()).flatten().for_each(|b| count(&b.row));
-        self.pending.iter().for_each(|p| count(&p.row));
-        self.foreign_rows.values().for_each(|f| count(&f.row));
-        let held: usize = batches.values().sum();
+        let held = self.over_held_batches(RecordBatch::num_rows);
         if held > 2 * live + COMPACT_MIN_ROWS {
             let snapshot = self.snapshot()?;
             self.restore(&snapshot)?;

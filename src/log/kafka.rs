@@ -299,7 +299,7 @@ impl Log for KafkaLog {
         let client = self.partition(topic, partition).await?;
         let at = chrono::DateTime::from_timestamp_millis(timestamp_ms).unwrap_or_default();
         let offset = client.get_offset(OffsetAt::Timestamp(at)).await.map_err(|e| broker_error(topic, e))?;
-        Ok((offset >= 0).then_some(offset as u64).filter(|_| offset >= 0))
+        Ok((offset >= 0).then_some(offset as u64))
     }
 
     async fn wait_for_data(

@@ -43,10 +43,8 @@ pub(super) async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap
     };
     // The stream must exist before any row is taken.
     let session = shared.session.lock().await.fork();
-    let known =
-        session.insert_json_rows(&target, &[]).await.map_err(|e| error(StatusCode::BAD_REQUEST, 40000, &e.to_string()));
-    if let Err(response) = known {
-        return response;
+    if let Err(e) = session.insert_target(&target) {
+        return error(StatusCode::BAD_REQUEST, 40000, &e.to_string());
     }
     let (acks, body) = mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {

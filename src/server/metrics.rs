@@ -13,10 +13,12 @@ use crate::engine::query::LATENCY_BUCKETS_SECONDS;
 use crate::session::QueryMetrics;
 
 pub(super) async fn handle(State(shared): State<Arc<Shared>>) -> Response {
-    let (queries, topics) = {
+    let (queries, log) = {
         let session = shared.session.lock().await;
-        (session.query_metrics().await, topic_records(session.log().as_ref()).await)
+        (session.query_metrics().await, Arc::clone(session.log()))
     };
+    // Read from the log, not the session: /ksql need not wait for it.
+    let topics = topic_records(log.as_ref()).await;
     let push = shared.config.max_push_queries - shared.push_permits.available_permits();
     let mut text = render(&queries, push);
     let _ = writeln!(

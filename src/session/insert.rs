@@ -128,6 +128,24 @@ impl Session {
 }
 
 impl Session {
+    /// The stream `/inserts-stream` names (case-insensitive unless back-quoted): it must
+    /// exist and be writable.
+    pub fn insert_target(&self, target: &str) -> Result<Arc<crate::catalog::Source>, SessionError> {
+        let name = match target.strip_prefix('`').and_then(|t| t.strip_suffix('`')) {
+            Some(quoted) => quoted.to_string(),
+            None => target.to_uppercase(),
+        };
+        let source = self
+            .catalog
+            .source(&name)
+            .cloned()
+            .ok_or_else(|| refusal(format!("Cannot insert values into an unknown stream: {name}")))?;
+        if source.kind != SourceKind::Stream || source.read_only {
+            return Err(refusal(format!("Cannot insert into {name}: rows can be streamed into streams only")));
+        }
+        Ok(source)
+    }
+
     /// Inserts rows given as JSON objects (`/inserts-stream`) into the stream `target`:
     /// each decoded by arrow-json into the stream's key and value columns (names matched
     /// exactly, else upper-cased; `ROWTIME` sets the timestamp), encoded in the stream's
@@ -141,19 +159,8 @@ impl Session {
         use datafusion::arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, RecordBatchOptions, new_null_array};
         use datafusion::arrow::datatypes::{DataType, Field, Schema};
 
-        // Case-insensitive, unless quoted.
-        let name = match target.strip_prefix('`').and_then(|t| t.strip_suffix('`')) {
-            Some(quoted) => quoted.to_string(),
-            None => target.to_uppercase(),
-        };
-        let source = self
-            .catalog
-            .source(&name)
-            .cloned()
-            .ok_or_else(|| refusal(format!("Cannot insert values into an unknown stream: {name}")))?;
-        if source.kind != SourceKind::Stream || source.read_only {
-            return Err(refusal(format!("Cannot insert into {name}: rows can be streamed into streams only")));
-        }
+        let source = self.insert_target(target)?;
+        let name = &source.name;
         let mut fields: Vec<Field> = source
             .columns
             .iter()

@@ -33,7 +33,7 @@ use bytes::Bytes;
 use datafusion::sql::sqlparser::tokenizer::Location;
 
 pub use self::persistent::QueryMetrics;
-pub use self::result::{QueryRows, ResultSink, RowsHeader, StatementResult};
+pub use self::result::{QueryRows, ResultSink, RowsHeader, StatementResult, push_layout};
 use crate::catalog::{Catalog, ColumnRole, source_name};
 use crate::log::{Log, LogError, NewRecord, TopicSpec, record::now_ms};
 use crate::sql::ast::{Describe, DropSource, Explain, ShowTarget, SourceKind, Statement};

@@ -113,16 +113,26 @@ impl RowsHeader {
     fn names(&self) -> Vec<String> {
         self.schema.fields().iter().map(|f| f.name().clone()).collect()
     }
-
-    fn widths(&self) -> Vec<usize> {
-        self.names().iter().map(|c| c.chars().count().max(MIN_COLUMN_WIDTH)).collect()
-    }
 }
 
-/// `|a           |b           |`
-fn row_line(cells: &[String], widths: &[usize]) -> String {
-    let padded: Vec<String> = cells.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
-    format!("|{}|", padded.join("|"))
+/// How the command line lays out a push query's rows (here, and for a server's rows in
+/// `eddy --server`): columns at least 12 wide between `|`, the names between rules.
+pub mod push_layout {
+    /// Each column's width for these names.
+    pub fn widths(names: &[String]) -> Vec<usize> {
+        names.iter().map(|c| c.chars().count().max(super::MIN_COLUMN_WIDTH)).collect()
+    }
+
+    /// `+------------+------------+`
+    pub fn rule(widths: &[usize]) -> String {
+        format!("+{}+", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("+"))
+    }
+
+    /// `|a           |b           |`
+    pub fn row(cells: &[String], widths: &[usize]) -> String {
+        let padded: Vec<String> = cells.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        format!("|{}|", padded.join("|"))
+    }
 }
 
 impl StatementResult {
@@ -149,18 +159,19 @@ impl fmt::Display for StatementResult {
             StatementResult::Line(line) => writeln!(f, "{line}"),
             StatementResult::Entity { shown, .. } => shown.fmt(f),
             StatementResult::Header(header) => {
-                let widths = header.widths();
-                let rule = format!("+{}+", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("+"));
+                let names = header.names();
+                let widths = push_layout::widths(&names);
+                let rule = push_layout::rule(&widths);
                 writeln!(f, "{rule}")?;
-                writeln!(f, "{}", row_line(&header.names(), &widths))?;
+                writeln!(f, "{}", push_layout::row(&names, &widths))?;
                 writeln!(f, "{rule}")
             }
             StatementResult::Rows(rows) => {
                 let cells = rows.cells().map_err(|_| fmt::Error)?;
                 if rows.header.push {
-                    let widths = rows.header.widths();
+                    let widths = push_layout::widths(&rows.header.names());
                     for row in &cells {
-                        writeln!(f, "{}", row_line(row, &widths))?;
+                        writeln!(f, "{}", push_layout::row(row, &widths))?;
                     }
                     Ok(())
                 } else {
