@@ -12,8 +12,9 @@ use crate::session::{Session, SessionError};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The statements to run, separated by `;`.
-    file: PathBuf,
+    /// The statements to run, separated by `;`. Without one, the persistent queries the data
+    /// directory holds resume (each from its last checkpoint) and run.
+    file: Option<PathBuf>,
     /// Exit once every persistent query has consumed all input present at start and flushed
     /// its output; a PRINT or push query stops at the end of its topic instead of following it.
     #[arg(long)]
@@ -21,10 +22,17 @@ pub struct RunArgs {
 }
 
 pub async fn run(data_dir: &super::LogPlace, args: RunArgs) -> Result<(), CliError> {
-    let script = std::fs::read_to_string(&args.file)
-        .map_err(|e| CliError::User(format!("cannot read {}: {e}", args.file.display())))?;
+    let (file, script) = match &args.file {
+        Some(file) => {
+            let script = std::fs::read_to_string(file)
+                .map_err(|e| CliError::User(format!("cannot read {}: {e}", file.display())))?;
+            (file.clone(), script)
+        }
+        None => (PathBuf::from(data_dir.display()), String::new()),
+    };
+    let args = RunArgs { file: Some(file.clone()), ..args };
     let log: Arc<dyn Log> = data_dir.open().await?;
-    let mut session = Session::open(log).await.map_err(|e| located(&args.file, e))?;
+    let mut session = Session::open(log).await.map_err(|e| located(&file, e))?;
     session.set_until_idle(args.until_idle);
     let mut out = std::io::stdout();
     let mut print = |result: crate::session::StatementResult| {
@@ -35,7 +43,7 @@ pub async fn run(data_dir: &super::LogPlace, args: RunArgs) -> Result<(), CliErr
     // The handler is installed before anything runs, so no SIGINT can take the default path.
     let mut interrupt = super::interrupt_signal()?;
     let outcome = tokio::select! {
-        outcome = session.execute(&script, &mut print) => outcome.map_err(|e| located(&args.file, e)),
+        outcome = session.execute(&script, &mut print) => outcome.map_err(|e| located(&file, e)),
         _ = interrupt.recv() => {
             session.shutdown().await;
             return Ok(());
@@ -45,7 +53,7 @@ pub async fn run(data_dir: &super::LogPlace, args: RunArgs) -> Result<(), CliErr
         // The persistent queries keep running: until they are idle, or until Ctrl-C.
         if args.until_idle {
             tokio::select! {
-                idle = session.wait_until_idle() => idle.map_err(|e| located(&args.file, e))?,
+                idle = session.wait_until_idle() => idle.map_err(|e| located(&file, e))?,
                 _ = interrupt.recv() => {}
             }
         } else if session.has_running_queries() {

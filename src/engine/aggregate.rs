@@ -912,4 +912,20 @@ impl Operator for Aggregate {
     fn describe(&self) -> String {
         self.description.clone()
     }
+
+    /// The groups' batch, then a table's rows' batch when aggregating a table.
+    fn snapshot(&mut self) -> Result<Option<Vec<RecordBatch>>, PlanError> {
+        let AggregateSnapshot { groups, table_rows } = Aggregate::snapshot(self)?;
+        Ok(Some(std::iter::once(groups).chain(table_rows).collect()))
+    }
+
+    fn restore(&mut self, state: Vec<RecordBatch>) -> Result<(), PlanError> {
+        let mut state = state.into_iter();
+        let groups = state.next().ok_or_else(|| PlanError("an aggregation's checkpoint has no groups".into()))?;
+        Aggregate::restore(self, &AggregateSnapshot { groups, table_rows: state.next() })
+    }
+
+    fn state_bytes(&self) -> usize {
+        Aggregate::state_bytes(self)
+    }
 }

@@ -30,6 +30,8 @@ fn input_of(stream: u32) -> usize {
 struct Piece {
     rows: DecodedRows,
     times: Int64Array,
+    /// The rows' `ROWOFFSET`s (absent in tests' rows without one).
+    offsets: Option<Int64Array>,
     replay: bool,
     /// The partition's next offset once this piece is all taken.
     next_offset: u64,
@@ -41,13 +43,14 @@ pub struct Aligned {
     queues: BTreeMap<u32, (VecDeque<Piece>, usize)>,
 }
 
-/// Rows handed out: their stream, whether they are replayed, and, when they finish a fetch,
-/// the stream's next offset (for progress markers).
+/// Rows handed out: their stream, whether they are replayed, and the stream's next offset
+/// once they are taken (for progress markers and checkpoints: exact even when the rows are
+/// a part of a fetch).
 pub struct Ready {
     pub stream: u32,
     pub replay: bool,
     pub rows: DecodedRows,
-    pub next_offset: Option<u64>,
+    pub next_offset: u64,
 }
 
 impl Aligned {
@@ -56,7 +59,8 @@ impl Aligned {
     pub fn push(&mut self, stream: u32, replay: bool, rows: DecodedRows, next_offset: u64) -> Result<(), FormatError> {
         let time_column = rows.batch.schema().index_of("ROWTIME")?;
         let times = rows.batch.column(time_column).as_primitive::<Int64Type>().clone();
-        self.queues.entry(stream).or_default().0.push_back(Piece { rows, times, replay, next_offset });
+        let offsets = rows.batch.column_by_name("ROWOFFSET").and_then(|c| c.as_primitive_opt::<Int64Type>()).cloned();
+        self.queues.entry(stream).or_default().0.push_back(Piece { rows, times, offsets, replay, next_offset });
         Ok(())
     }
 
@@ -86,7 +90,7 @@ impl Aligned {
                             stream: *stream,
                             replay: piece.replay,
                             rows: piece.rows,
-                            next_offset: Some(piece.next_offset),
+                            next_offset: piece.next_offset,
                         });
                     }
                 }
@@ -121,12 +125,14 @@ impl Aligned {
                 errors: Vec::new(),
             };
             let finished = end == rows;
-            out.push(Ready {
-                stream: chosen,
-                replay: front.replay,
-                rows: piece,
-                next_offset: finished.then_some(front.next_offset),
-            });
+            // A part of a fetch ends after its last row's record (records that did not
+            // decode before it are behind it too).
+            let next_offset = if finished {
+                front.next_offset
+            } else {
+                front.offsets.as_ref().map_or(front.next_offset, |o| o.value(end - 1) as u64 + 1)
+            };
+            out.push(Ready { stream: chosen, replay: front.replay, rows: piece, next_offset });
             taken += length;
             *cursor = end;
             if finished {
@@ -190,7 +196,7 @@ mod tests {
         // then nothing more until stream 1 is read again (it may have rows before 20).
         let ready = aligned.pop_ready(|_| false, 100);
         assert_eq!(times(&ready), [(0, vec![1]), (other, vec![2, 3]), (0, vec![5, 9])]);
-        assert_eq!(ready.last().unwrap().next_offset, Some(3));
+        assert_eq!(ready.last().unwrap().next_offset, 3);
         // Caught up, stream 0 no longer holds stream 1 back.
         let ready = aligned.pop_ready(|_| true, 100);
         assert_eq!(times(&ready), [(other, vec![20])]);

@@ -1672,8 +1672,8 @@ impl Join {
         self.next_check = live.max(COMPACT_MIN_ROWS);
         let held = self.over_held_batches(RecordBatch::num_rows);
         if held > 2 * live + COMPACT_MIN_ROWS {
-            let snapshot = self.snapshot()?;
-            self.restore(&snapshot)?;
+            let snapshot = Join::snapshot(self)?;
+            Join::restore(self, &snapshot)?;
         }
         Ok(())
     }
@@ -1794,4 +1794,41 @@ impl Operator for Join {
     fn describe(&self) -> String {
         self.description.clone()
     }
+
+    /// Each side's stored rows, then the clocks as one row (`store_time_0`, `store_time_1`,
+    /// `sequence`, `stream_time`).
+    fn snapshot(&mut self) -> Result<Option<Vec<RecordBatch>>, PlanError> {
+        let JoinSnapshot { sides: [left, right], store_time, sequence, stream_time } = Join::snapshot(self)?;
+        let clocks = [store_time[0], store_time[1], sequence as i64, stream_time];
+        let fields: Vec<Field> = CLOCKS.iter().map(|name| Field::new(*name, DataType::Int64, false)).collect();
+        let columns = clocks.iter().map(|c| Arc::new(Int64Array::from(vec![*c])) as ArrayRef).collect();
+        let clocks = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+        Ok(Some(vec![left, right, clocks]))
+    }
+
+    fn restore(&mut self, state: Vec<RecordBatch>) -> Result<(), PlanError> {
+        let [left, right, clocks]: [RecordBatch; 3] =
+            state.try_into().map_err(|_| PlanError("a join's checkpoint has three batches".into()))?;
+        let clock = |i: usize| -> Result<i64, PlanError> {
+            let column = clocks.column(i).as_any().downcast_ref::<Int64Array>();
+            column
+                .filter(|c| c.len() == 1)
+                .map(|c| c.value(0))
+                .ok_or_else(|| PlanError("a join's clocks are damaged".into()))
+        };
+        let snapshot = JoinSnapshot {
+            sides: [left, right],
+            store_time: [clock(0)?, clock(1)?],
+            sequence: clock(2)? as u64,
+            stream_time: clock(3)?,
+        };
+        Join::restore(self, &snapshot)
+    }
+
+    fn state_bytes(&self) -> usize {
+        Join::state_bytes(self)
+    }
 }
+
+/// The columns of a join checkpoint's clocks batch.
+const CLOCKS: [&str; 4] = ["store_time_0", "store_time_1", "sequence", "stream_time"];

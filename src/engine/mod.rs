@@ -10,6 +10,7 @@
 
 pub mod aggregate;
 pub mod align;
+pub mod checkpoint;
 pub mod functions;
 pub mod join;
 pub mod join_aggregate;

@@ -9,6 +9,8 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::RecordBatch;
+
 pub use super::plan::TimedBatch;
 use super::plan::{PlanError, StatelessPlan};
 
@@ -23,6 +25,13 @@ pub enum Message {
         /// When the records were read (the sink measures processing latency from it).
         read_at: std::time::Instant,
     },
+    /// A checkpoint barrier: everything read before it, and nothing after, is in the data
+    /// and progress sent before it. The operator task fills in `states` (each operator's
+    /// state having processed that data); the sink checkpoints (see [`super::checkpoint`]).
+    Barrier {
+        epoch: u64,
+        states: Vec<Option<Vec<RecordBatch>>>,
+    },
 }
 
 /// One step of a query's processing.
@@ -36,6 +45,24 @@ pub trait Operator: Send {
 
     /// A short description for `EXPLAIN`.
     fn describe(&self) -> String;
+
+    /// The operator's state as Arrow batches, for a checkpoint; `None` for an operator that
+    /// keeps none (the default).
+    fn snapshot(&mut self) -> Result<Option<Vec<RecordBatch>>, PlanError> {
+        Ok(None)
+    }
+
+    /// Takes back the state of a [`Operator::snapshot`] of the same operator (of the same
+    /// query), replacing any held.
+    fn restore(&mut self, state: Vec<RecordBatch>) -> Result<(), PlanError> {
+        if state.is_empty() { Ok(()) } else { Err(PlanError(format!("{} keeps no state", self.describe()))) }
+    }
+
+    /// About how many bytes of memory the operator's state holds (for the state limit and
+    /// metrics); 0 for a stateless one.
+    fn state_bytes(&self) -> usize {
+        0
+    }
 }
 
 /// Filter and projection: a [`StatelessPlan`] applied per batch.

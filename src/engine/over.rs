@@ -231,6 +231,22 @@ pub struct OverSnapshot {
 }
 
 impl Over {
+    /// The bytes the partitions hold (keys, accumulators and frame rows).
+    pub fn state_bytes(&self) -> usize {
+        self.partitions
+            .iter()
+            .flat_map(HashMap::iter)
+            .map(|(key, p)| {
+                key.as_ref().len()
+                    + p.accumulator.size()
+                    + p.rows
+                        .iter()
+                        .map(|(_, args)| 8 + args.iter().map(ScalarValue::size).sum::<usize>())
+                        .sum::<usize>()
+            })
+            .sum()
+    }
+
     /// The state as a batch per window, a row per partition: its key columns, then for a
     /// bounded frame the frame's rows (`__times`, a list of event times, and a list per
     /// argument `__arg{j}`), for an unbounded one the accumulator's state (`__state{i}`).
@@ -367,5 +383,18 @@ impl Operator for Over {
 
     fn describe(&self) -> String {
         self.description.clone()
+    }
+
+    /// A batch per window.
+    fn snapshot(&mut self) -> Result<Option<Vec<RecordBatch>>, PlanError> {
+        Ok(Some(Over::snapshot(self)?.windows))
+    }
+
+    fn restore(&mut self, state: Vec<RecordBatch>) -> Result<(), PlanError> {
+        Over::restore(self, &OverSnapshot { windows: state })
+    }
+
+    fn state_bytes(&self) -> usize {
+        Over::state_bytes(self)
     }
 }

@@ -18,9 +18,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use datafusion::arrow::array::RecordBatch;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
+use super::checkpoint::{Checkpoint, CheckpointStore, Fences, ReadCommitted};
 use super::offsets::{OffsetStore, Positions};
 use super::operator::{Message, Operator, TimedBatch, run_chain};
 use super::sink::SinkEncoder;
@@ -36,6 +38,8 @@ const BATCH_RECORDS: usize = 8192;
 pub const DEFAULT_LINGER: Duration = Duration::from_millis(5);
 /// Commits are at most this frequent while a query is busy.
 const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
+/// Barriers (checkpoints) are this frequent by default (`eddy.checkpoint.interval.ms`).
+pub const DEFAULT_BARRIER_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What a query needs to run.
 pub struct QuerySpec {
@@ -57,6 +61,25 @@ pub struct QuerySpec {
     /// The sink's key is the input's, unchanged (no PARTITION BY or GROUP BY): a record
     /// without a key stays without one.
     pub keeps_key: bool,
+    /// Checkpoints, where the log has a place for them (otherwise the legacy way: commits
+    /// in `_eddy_offsets`, and state rebuilt by reading the input again).
+    pub checkpoints: Option<Checkpointing>,
+    /// The read-committed views of the session's topics (see [`Fences`]).
+    pub fences: Arc<Fences>,
+    /// How often barriers flow: checkpoints, and checks of the state limit.
+    pub barrier_interval: Duration,
+    /// The operators' state may hold at most this many bytes; beyond, the query stops with
+    /// an error.
+    pub state_limit: Option<u64>,
+}
+
+/// How a query checkpoints.
+pub struct Checkpointing {
+    pub store: CheckpointStore,
+    /// This query is the only writer of its output on a log that can cut it back: after a
+    /// crash its output is cut back to the checkpoint (exactly once), and readers see it
+    /// only up to its last checkpoint. Otherwise its output is at-least-once.
+    pub exactly_once: bool,
 }
 
 /// How a query is doing.
@@ -92,6 +115,10 @@ pub struct QueryState {
     pub bytes_written: AtomicU64,
     /// From reading records to having written what they produced.
     pub latency: LatencyHistogram,
+    /// The operators' state, in bytes, at the last barrier.
+    pub state_bytes: AtomicU64,
+    /// Checkpoints written since the query started here.
+    pub checkpoints: AtomicU64,
     /// Woken whenever `written` moves or the status changes.
     pub progressed: Notify,
 }
@@ -182,9 +209,13 @@ pub struct RunningQuery {
 
 impl RunningQuery {
     /// Starts the query's tasks on the current tokio runtime, holding `claim` while it runs.
+    ///
+    /// With checkpoints, the query goes on from its latest one: its operators take back
+    /// their state, its inputs are read from the checkpoint's positions, and (exactly once)
+    /// output written after the checkpoint is cut off first. At its very first start it
+    /// takes checkpoint 0 (nothing read, nothing written) before anything runs.
     pub async fn start(log: Arc<dyn Log>, spec: QuerySpec, claim: crate::log::Claim) -> Result<RunningQuery, LogError> {
         let offsets = OffsetStore::new(Arc::clone(&log));
-        let committed = offsets.load(&spec.id).await?;
         // Every input's partitions, named by `stream_id(input, partition)`: a single input's
         // are its partition numbers, as they always were.
         let inputs: Vec<Arc<Source>> =
@@ -197,33 +228,24 @@ impl RunningQuery {
                 start.push((crate::log::follower::stream_id(i, partition), offset));
             }
         }
-        // Where the query first started: recorded at its first start, for rebuilding state.
-        let origin_id = format!("{}/origin", spec.id);
-        let origin = match offsets.load(&origin_id).await? {
-            Some(origin) => origin,
+        let identity = QueryIdentity {
+            id: &spec.id,
+            sink_topic: &spec.sink.topic,
+            operators: spec.operators.len(),
+            rebuild_state: spec.rebuild_state,
+            fences: &spec.fences,
+        };
+        let (positions, replay_until, restored, next_epoch) = match &spec.checkpoints {
+            Some(checkpoints) => {
+                let (positions, restored, next_epoch) =
+                    resume_from_checkpoint(log.as_ref(), &identity, checkpoints, &start).await?;
+                (positions, Positions::new(), restored, next_epoch)
+            }
             None => {
-                let origin: Positions = start.iter().copied().collect();
-                offsets.commit(&origin_id, &origin).await?;
-                origin
+                let (positions, replay_until) = resume_from_commit(&offsets, &identity, &start).await?;
+                (positions, replay_until, None, 1)
             }
         };
-        // A committed position wins; partitions added since start where the reset says. A
-        // stateful query reads again from its origin, replaying up to the commit.
-        let replay_until: Positions = match (&committed, spec.rebuild_state) {
-            (Some(committed), true) => committed.clone(),
-            _ => Positions::new(),
-        };
-        let positions: Vec<(u32, u64)> = start
-            .into_iter()
-            .map(|(p, o)| {
-                let resume = committed.as_ref().and_then(|c| c.get(&p).copied()).unwrap_or(o);
-                if replay_until.contains_key(&p) {
-                    (p, origin.get(&p).copied().unwrap_or(o).min(resume))
-                } else {
-                    (p, resume)
-                }
-            })
-            .collect();
         let state = Arc::new(QueryState {
             status: Mutex::new(QueryStatus::Running),
             written: Mutex::new(positions.iter().copied().collect()),
@@ -233,19 +255,33 @@ impl RunningQuery {
             bytes_read: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
             latency: LatencyHistogram::default(),
+            state_bytes: AtomicU64::new(0),
+            checkpoints: AtomicU64::new(0),
             progressed: Notify::new(),
         });
         let (stop, stop_rx) = watch::channel(false);
         let (source_tx, operator_rx) = mpsc::channel(CHANNEL_CAPACITY);
         let (operator_tx, sink_rx) = mpsc::channel(CHANNEL_CAPACITY);
         let producer = Producer::new(Arc::clone(&log), &spec.sink.topic).await?;
+        // Inputs are read through the fences of queries writing them exactly once.
+        let reader: Arc<dyn Log> = Arc::new(ReadCommitted { log: Arc::clone(&log), fences: Arc::clone(&spec.fences) });
+        let barriers = Barriers { interval: spec.barrier_interval, next_epoch };
 
         let source = {
-            let (log, state, id) = (Arc::clone(&log), Arc::clone(&state), spec.id.clone());
+            let (state, id) = (Arc::clone(&state), spec.id.clone());
             let linger = spec.linger;
             tokio::spawn(async move {
-                let read =
-                    read_source(log.as_ref(), &inputs, positions, replay_until, linger, source_tx, stop_rx, &state);
+                let read = read_source(
+                    reader.as_ref(),
+                    &inputs,
+                    positions,
+                    replay_until,
+                    linger,
+                    barriers,
+                    source_tx,
+                    stop_rx,
+                    &state,
+                );
                 if let Err(e) = read.await {
                     state.fail(&id, "source", e);
                 }
@@ -253,8 +289,11 @@ impl RunningQuery {
         };
         let operators = {
             let (state, id, chain) = (Arc::clone(&state), spec.id.clone(), spec.operators);
+            let snapshots = spec.checkpoints.is_some();
+            let limit = spec.state_limit;
             tokio::spawn(async move {
-                if let Err(e) = run_operators(chain, operator_rx, operator_tx).await {
+                let run = run_operators(chain, restored, snapshots, limit, operator_rx, operator_tx, &state);
+                if let Err(e) = run.await {
                     state.fail(&id, "operator", e);
                 }
             })
@@ -262,8 +301,15 @@ impl RunningQuery {
         let sink = {
             let (state, id, encoder) =
                 (Arc::clone(&state), spec.id.clone(), SinkEncoder::new(Arc::clone(&spec.sink), spec.keeps_key));
+            let checkpointer = spec.checkpoints.map(|c| Checkpointer {
+                store: c.store,
+                fences: c.exactly_once.then(|| Arc::clone(&spec.fences)),
+                log: Arc::clone(&log),
+                topic: spec.sink.topic.clone(),
+                writing: None,
+            });
             tokio::spawn(async move {
-                match write_sink(&id, encoder, producer, offsets, sink_rx, &state).await {
+                match write_sink(&id, encoder, producer, offsets, checkpointer, sink_rx, &state).await {
                     Ok(()) => state.set_status(QueryStatus::Stopped),
                     Err(e) => state.fail(&id, "sink", e),
                 }
@@ -317,6 +363,132 @@ impl Drop for RunningQuery {
     }
 }
 
+/// Where a checkpointing query goes on from: its latest checkpoint's positions (partitions
+/// added since from `start`), its operators' states and the next epoch. Exactly once, the
+/// output written after the checkpoint is cut off first, and readers are fenced at the cut.
+/// Without a checkpoint (the first start) it takes checkpoint 0 at `start`.
+async fn resume_from_checkpoint(
+    log: &dyn Log,
+    query: &QueryIdentity<'_>,
+    checkpoints: &Checkpointing,
+    start: &[(u32, u64)],
+) -> Result<(Vec<(u32, u64)>, Option<Vec<Option<Vec<RecordBatch>>>>, u64), LogError> {
+    let (topic, fences) = (query.sink_topic, query.fences);
+    let sink_ends = output_ends(log, topic).await?;
+    let store = checkpoints.store.clone();
+    let latest = tokio::task::spawn_blocking(move || store.latest()).await.map_err(join_error)??;
+    let Some(checkpoint) = latest else {
+        let first = Checkpoint {
+            epoch: 0,
+            sources: start.iter().copied().collect(),
+            sink: sink_ends.clone(),
+            operators: vec![None; query.operators],
+        };
+        let store = checkpoints.store.clone();
+        tokio::task::spawn_blocking(move || store.write(&first)).await.map_err(join_error)??;
+        if checkpoints.exactly_once {
+            for (partition, end) in sink_ends {
+                fences.set(topic, partition, query.id, end);
+            }
+        }
+        return Ok((start.to_vec(), None, 1));
+    };
+    if checkpoints.exactly_once {
+        for (&partition, &end) in &checkpoint.sink {
+            let now = sink_ends.get(&partition).copied().unwrap_or(0);
+            if now > end {
+                tracing::info!(
+                    query = query.id,
+                    topic,
+                    partition,
+                    records = now - end,
+                    "cutting off output written after the last checkpoint"
+                );
+                log.truncate(topic, partition, end).await?;
+            } else if now < end {
+                tracing::warn!(
+                    query = query.id,
+                    topic,
+                    partition,
+                    now,
+                    end,
+                    "the output is shorter than at the checkpoint"
+                );
+            }
+            fences.set(topic, partition, query.id, end.min(now));
+        }
+    }
+    let positions = start.iter().map(|&(p, o)| (p, checkpoint.sources.get(&p).copied().unwrap_or(o))).collect();
+    tracing::info!(query = query.id, epoch = checkpoint.epoch, "resuming from a checkpoint");
+    Ok((positions, Some(checkpoint.operators), checkpoint.epoch + 1))
+}
+
+/// Where a query without checkpoints goes on from: its last commit (partitions added since
+/// from `start`); a stateful one reads again from where it first started, replaying up to
+/// the commit to rebuild its state.
+async fn resume_from_commit(
+    offsets: &OffsetStore,
+    query: &QueryIdentity<'_>,
+    start: &[(u32, u64)],
+) -> Result<(Vec<(u32, u64)>, Positions), LogError> {
+    let committed = offsets.load(query.id).await?;
+    // Where the query first started: recorded at its first start, for rebuilding state.
+    let origin_id = format!("{}/origin", query.id);
+    let origin = match offsets.load(&origin_id).await? {
+        Some(origin) => origin,
+        None => {
+            let origin: Positions = start.iter().copied().collect();
+            offsets.commit(&origin_id, &origin).await?;
+            origin
+        }
+    };
+    let replay_until: Positions = match (&committed, query.rebuild_state) {
+        (Some(committed), true) => committed.clone(),
+        _ => Positions::new(),
+    };
+    let positions = start
+        .iter()
+        .map(|&(p, o)| {
+            let resume = committed.as_ref().and_then(|c| c.get(&p).copied()).unwrap_or(o);
+            if replay_until.contains_key(&p) {
+                (p, origin.get(&p).copied().unwrap_or(o).min(resume))
+            } else {
+                (p, resume)
+            }
+        })
+        .collect();
+    Ok((positions, replay_until))
+}
+
+/// What resuming needs to know of a query.
+struct QueryIdentity<'a> {
+    id: &'a str,
+    sink_topic: &'a str,
+    /// How many operators it has.
+    operators: usize,
+    rebuild_state: bool,
+    fences: &'a Fences,
+}
+
+/// Where each partition of `topic` ends.
+async fn output_ends(log: &dyn Log, topic: &str) -> Result<Positions, LogError> {
+    let mut ends = Positions::new();
+    for partition in 0..log.partition_count(topic).await? {
+        ends.insert(partition, log.latest_offset(topic, partition).await?);
+    }
+    Ok(ends)
+}
+
+fn join_error(e: tokio::task::JoinError) -> LogError {
+    LogError::Io { operation: "checkpoint", path: Default::default(), source: std::io::Error::other(e) }
+}
+
+/// When the source sends barriers.
+struct Barriers {
+    interval: Duration,
+    next_epoch: u64,
+}
+
 /// Why a task of a query stopped.
 #[derive(Debug, thiserror::Error)]
 enum TaskError {
@@ -326,6 +498,13 @@ enum TaskError {
     Format(#[from] crate::format::FormatError),
     #[error("{0}")]
     Plan(#[from] super::plan::PlanError),
+    /// The operators' state outgrew `eddy.query.state.max.bytes`.
+    #[error(
+        "the query's state holds {bytes} bytes, more than its limit of {limit} \
+         (eddy.query.state.max.bytes); raise the limit, or bound the state (a window, a \
+         RETENTION, or 'eddy.state.ttl.ms')"
+    )]
+    StateLimit { bytes: u64, limit: u64 },
 }
 
 /// Reads the input and sends it on as batches. A batch is cut when it holds
@@ -339,6 +518,7 @@ async fn read_source(
     positions: Vec<(u32, u64)>,
     replay_until: Positions,
     linger: Duration,
+    barriers: Barriers,
     out: mpsc::Sender<Message>,
     mut stop: watch::Receiver<bool>,
     state: &QueryState,
@@ -354,12 +534,22 @@ async fn read_source(
         })
         .collect();
     let mut follower = Follower::of_topics(log, topics, false);
+    let mut barrier = BarrierClock::new(barriers);
     if inputs.len() > 1 {
-        return read_aligned(follower, inputs, &schemas, &replay_until, &out, &mut stop, state).await;
+        return read_aligned(follower, inputs, &schemas, &replay_until, &mut barrier, &out, &mut stop, state).await;
     }
     loop {
         let first = tokio::select! {
-            _ = stop.wait_for(|stopped| *stopped) => return Ok(()),
+            () = stopped(&mut stop) => {
+                barrier.send_final(&out).await;
+                return Ok(());
+            }
+            _ = barrier.idle_due() => {
+                if !barrier.send(&out).await {
+                    return Ok(());
+                }
+                continue;
+            }
             next = follower.next() => next?,
         };
         let Some(first) = first else { return Ok(()) };
@@ -445,6 +635,68 @@ async fn read_source(
             // The rest of the query has stopped (and said why).
             Err(None) => return Ok(()),
         }
+        if !barrier.after_round(&out).await {
+            return Ok(());
+        }
+    }
+}
+
+/// Resolves once the query is told to stop.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopped| *stopped).await;
+}
+
+/// When a source sends barriers: once a round of input was sent and `interval` has passed
+/// since the last barrier; sooner (a tenth of it) when the input is caught up, so that an
+/// idle query's output is checkpointed (and seen by readers of it) soon; and last when the
+/// query stops.
+struct BarrierClock {
+    interval: Duration,
+    epoch: u64,
+    last: tokio::time::Instant,
+    /// Input was sent since the last barrier.
+    dirty: bool,
+}
+
+impl BarrierClock {
+    fn new(barriers: Barriers) -> Self {
+        BarrierClock {
+            interval: barriers.interval,
+            epoch: barriers.next_epoch,
+            last: tokio::time::Instant::now(),
+            dirty: false,
+        }
+    }
+
+    /// Sends a barrier; false when the rest of the query has stopped.
+    async fn send(&mut self, out: &mpsc::Sender<Message>) -> bool {
+        let sent = out.send(Message::Barrier { epoch: self.epoch, states: Vec::new() }).await.is_ok();
+        self.epoch += 1;
+        self.last = tokio::time::Instant::now();
+        self.dirty = false;
+        sent
+    }
+
+    /// After a round of input: a barrier if one is due.
+    async fn after_round(&mut self, out: &mpsc::Sender<Message>) -> bool {
+        self.dirty = true;
+        if self.last.elapsed() >= self.interval { self.send(out).await } else { true }
+    }
+
+    /// Resolves when an idle query's barrier is due (never while nothing was sent).
+    async fn idle_due(&self) {
+        if self.dirty {
+            tokio::time::sleep_until(self.last + self.interval / 10).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// The last barrier, when the query stops, if input was sent since the one before.
+    async fn send_final(&mut self, out: &mpsc::Sender<Message>) {
+        if self.dirty {
+            self.send(out).await;
+        }
     }
 }
 
@@ -457,6 +709,7 @@ async fn read_aligned(
     inputs: &[Arc<Source>],
     schemas: &[datafusion::arrow::datatypes::SchemaRef],
     replay_until: &Positions,
+    barrier: &mut BarrierClock,
     out: &mpsc::Sender<Message>,
     stop: &mut watch::Receiver<bool>,
     state: &QueryState,
@@ -487,6 +740,7 @@ async fn read_aligned(
     };
     loop {
         if *stop.borrow() {
+            barrier.send_final(out).await;
             return Ok(());
         }
         let caught_up = crate::engine::align::refill(&mut follower, &mut aligned, queue).await?;
@@ -495,7 +749,16 @@ async fn read_aligned(
             if aligned.all_empty() {
                 // Everything is caught up: wait for more.
                 let next = tokio::select! {
-                    _ = stop.wait_for(|stopped| *stopped) => return Ok(()),
+                    () = stopped(stop) => {
+                        barrier.send_final(out).await;
+                        return Ok(());
+                    }
+                    _ = barrier.idle_due() => {
+                        if !barrier.send(out).await {
+                            return Ok(());
+                        }
+                        continue;
+                    }
                     next = follower.next() => next?,
                 };
                 let Some((stream, records)) = next else { return Ok(()) };
@@ -510,9 +773,7 @@ async fn read_aligned(
         let mut run: Vec<crate::engine::source::DecodedRows> = Vec::new();
         let mut run_key: Option<(usize, bool)> = None;
         for piece in ready {
-            if let Some(next_offset) = piece.next_offset {
-                progress.insert(piece.stream, next_offset);
-            }
+            progress.insert(piece.stream, piece.next_offset);
             if piece.rows.batch.num_rows() == 0 {
                 continue;
             }
@@ -537,6 +798,9 @@ async fn read_aligned(
             if out.send(Message::Progress { partition, next_offset, read_at }).await.is_err() {
                 return Ok(());
             }
+        }
+        if !barrier.after_round(out).await {
+            return Ok(());
         }
     }
 }
@@ -573,11 +837,32 @@ fn combine(
     Ok(Some(TimedBatch { rows, timestamps_ms, tombstones, windows: None, replay, input }))
 }
 
+/// Runs the operator chain over the batches, in order. A barrier takes each operator's
+/// state (when checkpointing) and checks the state limit. `restored` holds the states of the
+/// checkpoint the query resumes from.
 async fn run_operators(
     mut chain: Vec<Box<dyn Operator>>,
+    restored: Option<Vec<Option<Vec<RecordBatch>>>>,
+    snapshots: bool,
+    state_limit: Option<u64>,
     mut input: mpsc::Receiver<Message>,
     out: mpsc::Sender<Message>,
+    state: &QueryState,
 ) -> Result<(), TaskError> {
+    if let Some(restored) = restored {
+        if restored.len() != chain.len() {
+            return Err(TaskError::Plan(super::plan::PlanError(format!(
+                "the checkpoint has {} operators, the query {}: was it planned differently?",
+                restored.len(),
+                chain.len()
+            ))));
+        }
+        for (operator, saved) in chain.iter_mut().zip(restored) {
+            if let Some(saved) = saved {
+                operator.restore(saved)?;
+            }
+        }
+    }
     while let Some(message) = input.recv().await {
         let forwarded = match message {
             Message::Data(batch) => {
@@ -588,6 +873,19 @@ async fn run_operators(
                 sent
             }
             progress @ Message::Progress { .. } => out.send(progress).await,
+            Message::Barrier { epoch, .. } => {
+                let bytes = chain.iter().map(|o| o.state_bytes() as u64).sum::<u64>();
+                state.state_bytes.store(bytes, Ordering::Relaxed);
+                if let Some(limit) = state_limit.filter(|limit| bytes > *limit) {
+                    return Err(TaskError::StateLimit { bytes, limit });
+                }
+                let states = if snapshots {
+                    chain.iter_mut().map(|o| o.snapshot()).collect::<Result<Vec<_>, _>>()?
+                } else {
+                    Vec::new()
+                };
+                out.send(Message::Barrier { epoch, states }).await
+            }
         };
         if forwarded.is_err() {
             return Ok(());
@@ -596,11 +894,60 @@ async fn run_operators(
     Ok(())
 }
 
+/// Writes a query's checkpoints: one at a time, in the background of the sink.
+struct Checkpointer {
+    store: CheckpointStore,
+    /// Exactly once: the fences to move once a checkpoint is durable.
+    fences: Option<Arc<Fences>>,
+    log: Arc<dyn Log>,
+    /// The output topic.
+    topic: String,
+    /// The checkpoint being written.
+    writing: Option<JoinHandle<Result<u64, LogError>>>,
+}
+
+impl Checkpointer {
+    /// Starts writing the checkpoint of a barrier (after the previous one is done), with
+    /// everything before it written: `sources` read, and the output as it ends now.
+    async fn start(
+        &mut self,
+        query_id: &str,
+        epoch: u64,
+        sources: Positions,
+        states: Vec<Option<Vec<RecordBatch>>>,
+    ) -> Result<(), LogError> {
+        self.finish().await?;
+        let sink = output_ends(self.log.as_ref(), &self.topic).await?;
+        let checkpoint = Checkpoint { epoch, sources, sink, operators: states };
+        let (store, fences, topic, id) =
+            (self.store.clone(), self.fences.clone(), self.topic.clone(), query_id.to_owned());
+        self.writing = Some(tokio::task::spawn_blocking(move || {
+            let bytes = store.write(&checkpoint)?;
+            if let Some(fences) = fences {
+                for (partition, end) in &checkpoint.sink {
+                    fences.set(&topic, *partition, &id, *end);
+                }
+            }
+            Ok(bytes)
+        }));
+        Ok(())
+    }
+
+    /// Waits for the checkpoint being written, if any.
+    async fn finish(&mut self) -> Result<(), LogError> {
+        if let Some(writing) = self.writing.take() {
+            writing.await.map_err(join_error)??;
+        }
+        Ok(())
+    }
+}
+
 async fn write_sink(
     id: &str,
     encoder: SinkEncoder,
     mut producer: Producer,
     offsets: OffsetStore,
+    mut checkpointer: Option<Checkpointer>,
     mut input: mpsc::Receiver<Message>,
     state: &QueryState,
 ) -> Result<(), TaskError> {
@@ -609,8 +956,11 @@ async fn write_sink(
     let mut read_times: Vec<Instant> = Vec::new();
     let mut last_commit = Instant::now();
     let mut uncommitted = false;
+    // Output was written since the last checkpoint.
+    let mut unchecked = false;
     while let Some(first) = input.recv().await {
         let mut next = Some(first);
+        let mut barrier = None;
         while let Some(message) = next {
             match message {
                 // Output rebuilt from replayed records was written before the restart.
@@ -628,6 +978,11 @@ async fn write_sink(
                     pending.insert(partition, next_offset);
                     read_times.push(read_at);
                 }
+                Message::Barrier { epoch, states } => {
+                    // Everything before the barrier is flushed before it is checkpointed.
+                    barrier = Some((epoch, states));
+                    break;
+                }
             }
             next = input.try_recv().ok();
         }
@@ -635,6 +990,7 @@ async fn write_sink(
         producer.flush().await?;
         state.records_written.fetch_add(written, Ordering::Relaxed);
         state.bytes_written.fetch_add(bytes, Ordering::Relaxed);
+        unchecked |= written > 0;
         for read_at in read_times.drain(..) {
             state.latency.observe(read_at.elapsed());
         }
@@ -645,15 +1001,33 @@ async fn write_sink(
             uncommitted = true;
             state.progressed.notify_waiters();
         }
-        if uncommitted && last_commit.elapsed() >= COMMIT_INTERVAL {
-            offsets.commit(id, &state.written()).await?;
-            last_commit = Instant::now();
-            uncommitted = false;
+        match (&mut checkpointer, barrier) {
+            (Some(checkpointer), Some((epoch, states))) => {
+                checkpointer.start(id, epoch, state.written(), states).await?;
+                state.checkpoints.fetch_add(1, Ordering::Relaxed);
+                unchecked = false;
+            }
+            (Some(_), None) => {}
+            (None, _) => {
+                if uncommitted && last_commit.elapsed() >= COMMIT_INTERVAL {
+                    offsets.commit(id, &state.written()).await?;
+                    last_commit = Instant::now();
+                    uncommitted = false;
+                }
+            }
         }
     }
     producer.flush().await?;
-    if uncommitted {
-        offsets.commit(id, &state.written()).await?;
+    match &mut checkpointer {
+        Some(checkpointer) => {
+            checkpointer.finish().await?;
+            // Stopped with everything checkpointed: nothing it wrote can be cut off.
+            if !unchecked && let Some(fences) = &checkpointer.fences {
+                fences.lift(id);
+            }
+        }
+        None if uncommitted => offsets.commit(id, &state.written()).await?,
+        None => {}
     }
     Ok(())
 }

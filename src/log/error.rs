@@ -29,6 +29,10 @@ pub enum LogError {
     #[error("a record of {size} bytes exceeds max.message.bytes ({max}) of topic '{topic}'")]
     RecordTooLarge { topic: String, size: usize, max: u64 },
 
+    /// The log cannot do this at all.
+    #[error("{0} is not supported by this log")]
+    Unsupported(&'static str),
+
     /// A Kafka broker failed the request (or could not be reached).
     #[error("Kafka: {0}")]
     Broker(String),

@@ -140,6 +140,21 @@ pub trait Log: Send + Sync + 'static {
         let _ = name;
         Ok(Some(Claim::unshared()))
     }
+
+    /// Cuts off every record of the partition at or after `offset` (which must be where an
+    /// append ended): recovery takes back output written after a query's last checkpoint.
+    /// Logs that cannot (Kafka) answer [`LogError::Unsupported`], as this default does.
+    async fn truncate(&self, topic: &str, partition: u32, offset: u64) -> Result<(), LogError> {
+        let _ = (topic, partition, offset);
+        Err(LogError::Unsupported("cutting a partition back"))
+    }
+
+    /// Where persistent queries keep their checkpoints, if this log has a place for them
+    /// (the embedded log's data directory); without one, queries rebuild their state by
+    /// reading their input again.
+    fn checkpoint_dir(&self) -> Option<std::path::PathBuf> {
+        None
+    }
 }
 
 /// Ownership of a piece of work, released when dropped. See [`Log::claim`].

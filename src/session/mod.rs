@@ -100,6 +100,8 @@ pub struct Session {
     materialized: Arc<tokio::sync::Mutex<BTreeMap<String, crate::engine::store::MaterializedTable>>>,
     /// Whether this session runs the catalog's persistent queries (a fork does not).
     runs_queries: bool,
+    /// How far readers see the output of queries writing exactly once (shared by forks).
+    fences: Arc<crate::engine::checkpoint::Fences>,
 }
 
 impl Session {
@@ -115,6 +117,7 @@ impl Session {
             running: BTreeMap::new(),
             materialized: Arc::new(tokio::sync::Mutex::new(BTreeMap::new())),
             runs_queries: true,
+            fences: Arc::default(),
         };
         session.catch_up().await?;
         Ok(session)
@@ -138,6 +141,7 @@ impl Session {
             commands_applied: self.commands_applied,
             running: BTreeMap::new(),
             materialized: Arc::clone(&self.materialized),
+            fences: Arc::clone(&self.fences),
             runs_queries: false,
         }
     }
@@ -337,9 +341,14 @@ impl Session {
                         "Invalid value {value} for configuration auto.offset.reset: String must be one of: latest, earliest"
                     )));
                 }
-                let milliseconds = [persistent::LINGER_PROPERTY, persistent::STATE_TTL_PROPERTY];
+                let milliseconds = [
+                    persistent::LINGER_PROPERTY,
+                    persistent::STATE_TTL_PROPERTY,
+                    persistent::CHECKPOINT_INTERVAL_PROPERTY,
+                    persistent::STATE_LIMIT_PROPERTY,
+                ];
                 if milliseconds.contains(&name.as_str()) && value.parse::<u64>().is_err() {
-                    return Err(refused(format!("Invalid value {value} for {name}: a number of milliseconds")));
+                    return Err(refused(format!("Invalid value {value} for {name}: a whole number")));
                 }
                 let message = format!(
                     "Successfully changed local property '{name}' to '{value}'. Use the UNSET command to revert your change."

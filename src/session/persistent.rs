@@ -15,9 +15,10 @@ use datafusion::sql::sqlparser::ast::{Expr, Ident, Value};
 use super::command_log::Command;
 use super::*;
 use crate::catalog::{QueryInfo, Source, property_map};
+use crate::engine::checkpoint::CheckpointStore;
 use crate::engine::operator::{Operator, Project};
 use crate::engine::plan::{QueryPlan, StatelessPlan, normalise_expression, plan_query, unqualified};
-use crate::engine::query::{QuerySpec, RunningQuery};
+use crate::engine::query::{Checkpointing, QuerySpec, RunningQuery};
 use crate::engine::source::row_schema;
 use crate::sql::ast::{ColumnConstraint, ColumnDef, CreateAsSelect, CreateSource, InsertInto, Properties, SqlType};
 use crate::sql::ast::{StreamingQuery, Terminate};
@@ -25,6 +26,10 @@ use crate::sql::ast::{StreamingQuery, Terminate};
 /// The session property that sets how long a query's source waits to fill a batch (ms),
 /// for the queries this session starts.
 pub const LINGER_PROPERTY: &str = "eddy.source.linger.ms";
+/// How often queries started afterwards checkpoint (ms; default 1000).
+pub const CHECKPOINT_INTERVAL_PROPERTY: &str = "eddy.checkpoint.interval.ms";
+/// The most bytes the state of each query started afterwards may hold (default: no limit).
+pub const STATE_LIMIT_PROPERTY: &str = "eddy.query.state.max.bytes";
 
 /// How long [`Session::wait_until_idle`] sleeps between checks when nothing wakes it.
 const IDLE_RECHECK: Duration = Duration::from_millis(100);
@@ -354,6 +359,13 @@ impl Session {
         for id in gone {
             if let Some(query) = self.running.remove(&id) {
                 query.stop().await;
+                self.fences.lift(&id);
+                if let Some(root) = self.log.checkpoint_dir() {
+                    let store = CheckpointStore::new(&root, &id);
+                    if let Err(e) = store.delete_all() {
+                        tracing::warn!(query = %id, error = %e, "cannot delete the checkpoints of a terminated query");
+                    }
+                }
             }
         }
         let missing: Vec<QueryInfo> =
@@ -381,7 +393,24 @@ impl Session {
         // Without PARTITION BY or GROUP BY the key passes through: a null key stays null.
         let keeps_key =
             query.partition_by.is_empty() && matches!(planned.plan, Planned::Stateless(_) | Planned::Over(_));
+        // A query's output is exactly-once where the log can cut it back (it has a place
+        // for checkpoints) and no other query writes into it.
+        let writers = self.catalog.queries().filter(|q| q.sink == info.sink).count();
+        let checkpoints = self
+            .log
+            .checkpoint_dir()
+            .map(|root| Checkpointing { store: CheckpointStore::new(&root, &info.id), exactly_once: writers == 1 });
+        let property = |name: &str| info.properties.get(name).or_else(|| self.properties.get(name));
+        let barrier_interval = property(CHECKPOINT_INTERVAL_PROPERTY)
+            .cloned()
+            .or_else(|| std::env::var("EDDY_CHECKPOINT_INTERVAL_MS").ok())
+            .and_then(|ms| ms.parse::<u64>().ok())
+            .map_or(crate::engine::query::DEFAULT_BARRIER_INTERVAL, std::time::Duration::from_millis);
         let spec = QuerySpec {
+            checkpoints,
+            fences: Arc::clone(&self.fences),
+            barrier_interval,
+            state_limit: property(STATE_LIMIT_PROPERTY).and_then(|bytes| bytes.parse().ok()),
             joined: planned.joined.clone(),
             id: info.id.clone(),
             rebuild_state,

@@ -82,7 +82,7 @@ impl EmbeddedLog {
     /// Opens (creating if needed) the data directory at `root`.
     pub fn open(root: impl Into<PathBuf>) -> Result<EmbeddedLog, LogError> {
         let root = root.into();
-        for dir in [root.join("topics"), root.join("staging")] {
+        for dir in [root.join("topics"), root.join("staging"), root.join("checkpoints")] {
             std::fs::create_dir_all(&dir).map_err(LogError::io("create data directory", &dir))?;
         }
         let format_path = root.join("format");
@@ -325,6 +325,14 @@ impl Log for EmbeddedLog {
 
     async fn partition_count(&self, name: &str) -> Result<u32, LogError> {
         Ok(self.topic(name)?.meta.partitions)
+    }
+
+    async fn truncate(&self, topic: &str, partition: u32, offset: u64) -> Result<(), LogError> {
+        self.partition(topic, partition)?.truncate(offset)
+    }
+
+    fn checkpoint_dir(&self) -> Option<PathBuf> {
+        Some(self.root.join("checkpoints"))
     }
 
     async fn append(&self, topic: &str, partition: u32, records: &[NewRecord]) -> Result<u64, LogError> {

@@ -454,6 +454,45 @@ impl Partition {
         Ok(())
     }
 
+    /// Cuts off every record at or after `offset`, which must be where a frame starts (or
+    /// the log end, when nothing is cut). The segment holding `offset` becomes the active one
+    /// (cut back, its index file removed); the segments after it are deleted.
+    pub fn truncate(&self, offset: u64) -> Result<(), LogError> {
+        let mut guard = self.lock_state();
+        let state = &mut *guard;
+        let _lock = self.write_lock()?;
+        self.refresh(state, true)?;
+        let end = active(state)?.next_offset;
+        let earliest = oldest(state)?.base_offset;
+        if offset == end {
+            return Ok(());
+        }
+        if offset > end || offset < earliest {
+            return Err(LogError::OffsetOutOfRange {
+                topic: self.topic.clone(),
+                partition: self.id,
+                offset,
+                earliest,
+                latest: end,
+            });
+        }
+        let keep = state.segments.partition_point(|s| s.base_offset <= offset).max(1);
+        for segment in state.segments.drain(keep..) {
+            remove_if_exists(&segment.path)?;
+            remove_if_exists(&index_path(&segment.path))?;
+        }
+        let segment = active_mut(state)?;
+        remove_if_exists(&index_path(&segment.path))?;
+        segment.cut(offset)?;
+        segment.sync()?;
+        sync_dir(&self.dir)?;
+        state.dir_modified = dir_modified(&self.dir)?;
+        tracing::info!(topic = %self.topic, partition = self.id, offset, removed = end - offset, "cut the partition back");
+        drop(guard);
+        self.notify_changed();
+        Ok(())
+    }
+
     /// Flushes the active segment to disk (on graceful shutdown).
     pub fn sync(&self) -> Result<(), LogError> {
         let mut state = self.lock_state();

@@ -207,6 +207,40 @@ impl Segment {
         Ok(tail)
     }
 
+    /// Cuts the segment back to end just before `offset`, which must be where one of its
+    /// frames starts (or its base offset): the frames are scanned again from the start.
+    pub fn cut(&mut self, offset: u64) -> Result<(), LogError> {
+        self.valid_bytes = 0;
+        self.next_offset = self.base_offset;
+        self.max_timestamp_ms = i64::MIN;
+        self.index.clear();
+        self.bytes_since_index = 0;
+        let file = Arc::clone(&self.file);
+        let file_len = self.file_len()?;
+        let mut window = Window::default();
+        while self.next_offset < offset {
+            let position = self.valid_bytes;
+            let header = window
+                .get(&file, &self.path, position, FRAME_PREFIX_BYTES, file_len)?
+                .and_then(|prefix| frame::frame_length(prefix).ok())
+                .map(|length| window.get(&file, &self.path, position, length, file_len))
+                .transpose()?
+                .flatten()
+                .and_then(|bytes| frame::check_frame(bytes).ok());
+            match header {
+                Some(header) if header.next_offset() <= offset => self.accept(&header, position),
+                _ => {
+                    return Err(LogError::Corrupt {
+                        path: self.path.clone(),
+                        position,
+                        reason: format!("cannot cut the segment at offset {offset}: no frame starts there"),
+                    });
+                }
+            }
+        }
+        self.file.set_len(self.valid_bytes).map_err(LogError::io("truncate segment", &self.path))
+    }
+
     /// Records a frame written at `position` (by this process or, found by a scan, another).
     fn accept(&mut self, header: &FrameHeader, position: u64) {
         if self.index.is_empty() || self.bytes_since_index >= INDEX_INTERVAL_BYTES {

@@ -1,0 +1,408 @@
+//! Checkpoints of persistent queries: everything a query needs to go on after a crash as if
+//! it had not stopped, taken together at one point of its input.
+//!
+//! The source task sends a barrier after a round of input (about once a second, see
+//! [`super::query`]); the operator task snapshots every operator's state when the barrier
+//! reaches it, having processed all input before it; the sink flushes all output before it,
+//! notes where each output partition ends, and writes one file holding the source positions,
+//! the sink positions and the operators' states. The file is written aside, synced, and
+//! renamed into place, so a checkpoint is whole or absent; the two newest are kept.
+//!
+//! A checkpoint file: `EDDYCKP1`, a length-prefixed JSON header ([`Header`]), each
+//! operator's state batches as length-prefixed Arrow IPC streams, and a CRC-32C of all of it.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::ipc::reader::StreamReader;
+use datafusion::arrow::ipc::writer::StreamWriter;
+use serde::{Deserialize, Serialize};
+
+use std::time::Duration;
+
+use super::offsets::Positions;
+use crate::log::{Fetch, Log, LogError, NewRecord, TopicDescription, TopicSpec};
+
+const MAGIC: &[u8; 8] = b"EDDYCKP1";
+/// Checkpoints kept per query: the newest, and the one before in case the newest is damaged.
+const KEEP: usize = 2;
+
+/// A query's state at one barrier.
+#[derive(Debug, Clone, Default)]
+pub struct Checkpoint {
+    /// Counts up from 0 (the checkpoint taken when the query first starts).
+    pub epoch: u64,
+    /// Per input stream (see `follower::stream_id`), the next offset to read.
+    pub sources: Positions,
+    /// Per output partition, where the output ended: what lies beyond was written after
+    /// the checkpoint and is cut off before the query resumes from it.
+    pub sink: Positions,
+    /// Per operator of the chain, its state (`None`: it keeps none).
+    pub operators: Vec<Option<Vec<RecordBatch>>>,
+}
+
+/// What the JSON part of a file holds.
+#[derive(Debug, Serialize, Deserialize)]
+struct Header {
+    epoch: u64,
+    sources: Positions,
+    sink: Positions,
+    /// Per operator, how many state batches follow (`None`: it keeps none).
+    operators: Vec<Option<usize>>,
+}
+
+/// The checkpoints of one query, in a directory of their own.
+#[derive(Debug, Clone)]
+pub struct CheckpointStore {
+    dir: PathBuf,
+}
+
+impl CheckpointStore {
+    /// The checkpoints of `query_id` under `root` (the log's checkpoint directory).
+    pub fn new(root: &Path, query_id: &str) -> Self {
+        CheckpointStore { dir: root.join(query_id) }
+    }
+
+    fn path(&self, epoch: u64) -> PathBuf {
+        self.dir.join(format!("{epoch:020}.ckpt"))
+    }
+
+    /// Epochs of the checkpoints on disk, oldest first.
+    fn epochs(&self) -> Result<Vec<u64>, LogError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(LogError::Io { operation: "list checkpoints", path: self.dir.clone(), source: e }),
+        };
+        let mut epochs = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(LogError::io("list checkpoints", &self.dir))?;
+            let name = entry.file_name();
+            if let Some(epoch) = name.to_str().and_then(|n| n.strip_suffix(".ckpt")).and_then(|n| n.parse().ok()) {
+                epochs.push(epoch);
+            }
+        }
+        epochs.sort_unstable();
+        Ok(epochs)
+    }
+
+    /// The newest checkpoint that reads back whole (a damaged one is skipped, with a
+    /// warning, for the one before), if any.
+    pub fn latest(&self) -> Result<Option<Checkpoint>, LogError> {
+        for epoch in self.epochs()?.into_iter().rev() {
+            let path = self.path(epoch);
+            let bytes = std::fs::read(&path).map_err(LogError::io("read checkpoint", &path))?;
+            match decode(&bytes) {
+                Ok(checkpoint) => return Ok(Some(checkpoint)),
+                Err(reason) => tracing::warn!(checkpoint = %path.display(), %reason, "skipping a damaged checkpoint"),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Writes `checkpoint` durably (aside, synced, renamed), then deletes all but the newest
+    /// [`KEEP`]. Returns the file's size.
+    pub fn write(&self, checkpoint: &Checkpoint) -> Result<u64, LogError> {
+        std::fs::create_dir_all(&self.dir).map_err(LogError::io("create checkpoint directory", &self.dir))?;
+        let bytes = encode(checkpoint).map_err(|reason| LogError::Corrupt {
+            path: self.dir.clone(),
+            position: 0,
+            reason: format!("cannot encode checkpoint {}: {reason}", checkpoint.epoch),
+        })?;
+        let path = self.path(checkpoint.epoch);
+        let tmp = path.with_extension("ckpt.tmp");
+        let mut file = File::create(&tmp).map_err(LogError::io("write checkpoint", &tmp))?;
+        file.write_all(&bytes).and_then(|()| file.sync_all()).map_err(LogError::io("write checkpoint", &tmp))?;
+        std::fs::rename(&tmp, &path).map_err(LogError::io("rename checkpoint", &path))?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(LogError::io("sync checkpoint directory", &self.dir))?;
+        let epochs = self.epochs()?;
+        for old in &epochs[..epochs.len().saturating_sub(KEEP)] {
+            let old = self.path(*old);
+            if let Err(e) = std::fs::remove_file(&old) {
+                tracing::warn!(checkpoint = %old.display(), %e, "cannot delete an old checkpoint");
+            }
+        }
+        Ok(bytes.len() as u64)
+    }
+
+    /// Deletes every checkpoint of the query (it was terminated).
+    pub fn delete_all(&self) -> Result<(), LogError> {
+        match std::fs::remove_dir_all(&self.dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(LogError::Io { operation: "delete checkpoints", path: self.dir.clone(), source: e })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn encode(checkpoint: &Checkpoint) -> Result<Vec<u8>, String> {
+    let header = Header {
+        epoch: checkpoint.epoch,
+        sources: checkpoint.sources.clone(),
+        sink: checkpoint.sink.clone(),
+        operators: checkpoint.operators.iter().map(|o| o.as_ref().map(Vec::len)).collect(),
+    };
+    let json = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(64 + json.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    for batch in checkpoint.operators.iter().flatten().flatten() {
+        let mut ipc = Vec::new();
+        {
+            let mut writer = StreamWriter::try_new(&mut ipc, &batch.schema()).map_err(|e| e.to_string())?;
+            writer.write(batch).map_err(|e| e.to_string())?;
+            writer.finish().map_err(|e| e.to_string())?;
+        }
+        out.extend_from_slice(&(ipc.len() as u64).to_le_bytes());
+        out.extend_from_slice(&ipc);
+    }
+    let crc = crc32c::crc32c(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    Ok(out)
+}
+
+fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
+    let Some((body, crc)) = bytes.split_last_chunk::<4>() else { return Err("too short".into()) };
+    if crc32c::crc32c(body) != u32::from_le_bytes(*crc) {
+        return Err("checksum mismatch".into());
+    }
+    let mut rest = body.strip_prefix(MAGIC.as_slice()).ok_or("not a checkpoint file")?;
+    let take = |rest: &mut &[u8]| -> Result<Vec<u8>, String> {
+        let (len, tail) = rest.split_first_chunk::<8>().ok_or("truncated")?;
+        let len = usize::try_from(u64::from_le_bytes(*len)).map_err(|e| e.to_string())?;
+        if tail.len() < len {
+            return Err("truncated".into());
+        }
+        let (part, tail) = tail.split_at(len);
+        *rest = tail;
+        Ok(part.to_vec())
+    };
+    let header: Header = serde_json::from_slice(&take(&mut rest)?).map_err(|e| e.to_string())?;
+    let mut operators = Vec::with_capacity(header.operators.len());
+    for count in &header.operators {
+        let Some(count) = count else {
+            operators.push(None);
+            continue;
+        };
+        let mut batches = Vec::with_capacity(*count);
+        for _ in 0..*count {
+            let ipc = take(&mut rest)?;
+            let reader = StreamReader::try_new(std::io::Cursor::new(ipc), None).map_err(|e| e.to_string())?;
+            for batch in reader {
+                batches.push(batch.map_err(|e| e.to_string())?);
+            }
+        }
+        operators.push(Some(batches));
+    }
+    if !rest.is_empty() {
+        return Err("bytes left over".into());
+    }
+    Ok(Checkpoint { epoch: header.epoch, sources: header.sources, sink: header.sink, operators })
+}
+
+/// Read-committed views of topics that queries write exactly once: a query reading another
+/// query's output sees it only up to that query's last checkpoint, since what lies beyond
+/// may be cut off and written again differently after a crash. Shared by the queries of a
+/// session; a topic nobody fences reads to its end.
+#[derive(Debug, Default)]
+pub struct Fences {
+    /// `(topic, partition) → (writer → stable end)`.
+    stable: std::sync::Mutex<BTreeMap<(String, u32), BTreeMap<String, u64>>>,
+    /// Bumped whenever a fence moves.
+    moved: tokio::sync::Notify,
+}
+
+impl Fences {
+    /// Where readers of `topic`'s `partition` stop: the least of its writers' fences.
+    pub fn stable_end(&self, topic: &str, partition: u32) -> Option<u64> {
+        let stable = self.stable.lock().unwrap_or_else(|p| p.into_inner());
+        stable.get(&(topic.to_owned(), partition)).and_then(|writers| writers.values().min().copied())
+    }
+
+    /// Sets `writer`'s fence on a partition.
+    pub fn set(&self, topic: &str, partition: u32, writer: &str, end: u64) {
+        let mut stable = self.stable.lock().unwrap_or_else(|p| p.into_inner());
+        stable.entry((topic.to_owned(), partition)).or_default().insert(writer.to_owned(), end);
+        drop(stable);
+        self.moved.notify_waiters();
+    }
+
+    /// Lifts `writer`'s fences (it stopped with everything it wrote checkpointed).
+    pub fn lift(&self, writer: &str) {
+        let mut stable = self.stable.lock().unwrap_or_else(|p| p.into_inner());
+        for writers in stable.values_mut() {
+            writers.remove(writer);
+        }
+        stable.retain(|_, writers| !writers.is_empty());
+        drop(stable);
+        self.moved.notify_waiters();
+    }
+
+    /// Resolves when some fence moves.
+    pub fn moved(&self) -> tokio::sync::futures::Notified<'_> {
+        self.moved.notified()
+    }
+}
+
+/// A log read through [`Fences`]: records past a partition's fence are not there yet.
+/// Everything but reading delegates.
+pub struct ReadCommitted {
+    pub log: std::sync::Arc<dyn Log>,
+    pub fences: std::sync::Arc<Fences>,
+}
+
+#[async_trait::async_trait]
+impl Log for ReadCommitted {
+    async fn create_topic(&self, name: &str, spec: &TopicSpec) -> Result<(), LogError> {
+        self.log.create_topic(name, spec).await
+    }
+
+    async fn delete_topic(&self, name: &str) -> Result<(), LogError> {
+        self.log.delete_topic(name).await
+    }
+
+    async fn list_topics(&self) -> Result<Vec<String>, LogError> {
+        self.log.list_topics().await
+    }
+
+    async fn describe_topic(&self, name: &str) -> Result<TopicDescription, LogError> {
+        self.log.describe_topic(name).await
+    }
+
+    async fn partition_count(&self, name: &str) -> Result<u32, LogError> {
+        self.log.partition_count(name).await
+    }
+
+    async fn append(&self, topic: &str, partition: u32, records: &[NewRecord]) -> Result<u64, LogError> {
+        self.log.append(topic, partition, records).await
+    }
+
+    async fn read(&self, topic: &str, partition: u32, offset: u64, max_bytes: usize) -> Result<Fetch, LogError> {
+        let stable = self.fences.stable_end(topic, partition);
+        if stable.is_some_and(|end| offset >= end) {
+            return Ok(Fetch { records: Vec::new(), high_watermark: offset });
+        }
+        let mut fetch = self.log.read(topic, partition, offset, max_bytes).await?;
+        if let Some(end) = stable {
+            fetch.records.retain(|r| r.offset < end);
+            fetch.high_watermark = fetch.high_watermark.min(end);
+        }
+        Ok(fetch)
+    }
+
+    async fn earliest_offset(&self, topic: &str, partition: u32) -> Result<u64, LogError> {
+        self.log.earliest_offset(topic, partition).await
+    }
+
+    async fn latest_offset(&self, topic: &str, partition: u32) -> Result<u64, LogError> {
+        let latest = self.log.latest_offset(topic, partition).await?;
+        Ok(self.fences.stable_end(topic, partition).map_or(latest, |end| latest.min(end)))
+    }
+
+    async fn offset_for_timestamp(
+        &self,
+        topic: &str,
+        partition: u32,
+        timestamp_ms: i64,
+    ) -> Result<Option<u64>, LogError> {
+        self.log.offset_for_timestamp(topic, partition, timestamp_ms).await
+    }
+
+    async fn wait_for_data(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        timeout: Duration,
+    ) -> Result<bool, LogError> {
+        let moved = self.fences.moved();
+        tokio::pin!(moved);
+        moved.as_mut().enable();
+        match self.fences.stable_end(topic, partition) {
+            Some(end) if offset >= end => {
+                // The records may be there already: what holds them back is the fence.
+                let _ = tokio::time::timeout(timeout, moved).await;
+                Ok(self.fences.stable_end(topic, partition).is_none_or(|end| offset < end))
+            }
+            _ => self.log.wait_for_data(topic, partition, offset, timeout).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn batch(n: i64) -> RecordBatch {
+        let schema =
+            Arc::new(Schema::new(vec![Field::new("k", DataType::Utf8, false), Field::new("v", DataType::Int64, true)]));
+        let keys: Vec<String> = (0..n).map(|i| format!("k{i}")).collect();
+        RecordBatch::try_new(
+            schema,
+            vec![Arc::new(StringArray::from(keys)), Arc::new(Int64Array::from_iter_values(0..n))],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn checkpoints_read_back_and_only_the_newest_two_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::new(dir.path(), "CTAS_X_1");
+        assert!(store.latest().unwrap().is_none());
+        for epoch in 0..4 {
+            let checkpoint = Checkpoint {
+                epoch,
+                sources: [(0, 10 * epoch), (1, 7)].into(),
+                sink: [(0, 3 * epoch)].into(),
+                operators: vec![None, Some(vec![batch(epoch as i64 + 1), batch(2)])],
+            };
+            store.write(&checkpoint).unwrap();
+        }
+        assert_eq!(store.epochs().unwrap(), [2, 3]);
+        let latest = store.latest().unwrap().unwrap();
+        assert_eq!((latest.epoch, latest.sources[&0], latest.sink[&0]), (3, 30, 9));
+        let states = latest.operators[1].as_ref().unwrap();
+        assert_eq!((latest.operators[0].is_none(), states.len()), (true, 2));
+        assert_eq!(states[0], batch(4));
+    }
+
+    #[test]
+    fn a_damaged_newest_checkpoint_gives_way_to_the_one_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::new(dir.path(), "q");
+        for epoch in 0..2 {
+            store.write(&Checkpoint { epoch, ..Default::default() }).unwrap();
+        }
+        let newest = store.path(1);
+        let mut bytes = std::fs::read(&newest).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0xff;
+        std::fs::write(&newest, bytes).unwrap();
+        assert_eq!(store.latest().unwrap().unwrap().epoch, 0);
+    }
+
+    #[test]
+    fn readers_stop_at_the_least_fence_of_a_partitions_writers() {
+        let fences = Fences::default();
+        assert_eq!(fences.stable_end("t", 0), None);
+        fences.set("t", 0, "a", 10);
+        fences.set("t", 0, "b", 4);
+        assert_eq!(fences.stable_end("t", 0), Some(4));
+        fences.lift("b");
+        assert_eq!(fences.stable_end("t", 0), Some(10));
+        fences.lift("a");
+        assert_eq!(fences.stable_end("t", 0), None);
+    }
+}
