@@ -9,19 +9,19 @@ use std::time::{Duration, Instant};
 use eddy::log::partitioner::partition_for_key;
 use eddy::log::{EmbeddedLog, Log};
 
-fn eddy(dir: &Path) -> Command {
+pub fn eddy(dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_eddy"));
     command.arg("--data-dir").arg(dir).env_remove("EDDY_DATA_DIR").env_remove("EDDY_LOG");
     command
 }
 
 /// Runs `eddy` to completion; one that hangs is killed and fails the test, never hangs it.
-fn run(dir: &Path, args: &[&str]) -> Output {
+pub fn run(dir: &Path, args: &[&str]) -> Output {
     let child = eddy(dir).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     wait_with_deadline(child, Duration::from_secs(120))
 }
 
-fn run_ok(dir: &Path, args: &[&str]) -> String {
+pub fn run_ok(dir: &Path, args: &[&str]) -> String {
     let out = run(dir, args);
     assert!(out.status.success(), "eddy {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
