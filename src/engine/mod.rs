@@ -18,6 +18,7 @@ pub mod offsets;
 pub mod operator;
 pub mod over;
 pub mod plan;
+pub mod processing_log;
 pub mod query;
 pub mod rewrite;
 pub mod sink;

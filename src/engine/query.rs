@@ -25,10 +25,11 @@ use tokio::task::JoinHandle;
 use super::checkpoint::{Checkpoint, CheckpointStore, Fences, ReadCommitted};
 use super::offsets::{OffsetStore, Positions};
 use super::operator::{Message, Operator, TimedBatch, run_chain};
+use super::processing_log::{Entry, Kind, ProcessingLog};
 use super::sink::SinkEncoder;
 use super::source::{decode, row_schema};
 use crate::catalog::Source;
-use crate::log::{Follower, Log, LogError, Producer};
+use crate::log::{Follower, Log, LogError, Producer, Record};
 
 /// Messages queued between two tasks of a query.
 const CHANNEL_CAPACITY: usize = 16;
@@ -266,6 +267,9 @@ impl RunningQuery {
         // Inputs are read through the fences of queries writing them exactly once.
         let reader: Arc<dyn Log> = Arc::new(ReadCommitted { log: Arc::clone(&log), fences: Arc::clone(&spec.fences) });
         let barriers = Barriers { interval: spec.barrier_interval, next_epoch };
+        let processing_log = ProcessingLog::new(Arc::clone(&log));
+        let reporter =
+            Reporter { query_id: spec.id.clone(), log: processing_log.clone(), pending: Mutex::new(Vec::new()) };
 
         let source = {
             let (state, id) = (Arc::clone(&state), spec.id.clone());
@@ -278,6 +282,7 @@ impl RunningQuery {
                     replay_until,
                     linger,
                     barriers,
+                    &reporter,
                     source_tx,
                     stop_rx,
                     &state,
@@ -309,7 +314,8 @@ impl RunningQuery {
                 writing: None,
             });
             tokio::spawn(async move {
-                match write_sink(&id, encoder, producer, offsets, checkpointer, sink_rx, &state).await {
+                let sink = SinkParts { encoder, producer, offsets, checkpointer, processing_log };
+                match write_sink(&id, sink, sink_rx, &state).await {
                     Ok(()) => state.set_status(QueryStatus::Stopped),
                     Err(e) => state.fail(&id, "sink", e),
                 }
@@ -519,6 +525,7 @@ async fn read_source(
     replay_until: Positions,
     linger: Duration,
     barriers: Barriers,
+    reporter: &Reporter,
     out: mpsc::Sender<Message>,
     mut stop: watch::Receiver<bool>,
     state: &QueryState,
@@ -536,7 +543,8 @@ async fn read_source(
     let mut follower = Follower::of_topics(log, topics, false);
     let mut barrier = BarrierClock::new(barriers);
     if inputs.len() > 1 {
-        return read_aligned(follower, inputs, &schemas, &replay_until, &mut barrier, &out, &mut stop, state).await;
+        return read_aligned(follower, inputs, &schemas, &replay_until, &mut barrier, reporter, &out, &mut stop, state)
+            .await;
     }
     loop {
         let first = tokio::select! {
@@ -589,17 +597,15 @@ async fn read_source(
                     continue;
                 }
                 let rows = decode(input, schema, partition, part)?;
-                if !rows.errors.is_empty() && !replay {
-                    state.records_skipped.fetch_add(rows.errors.len() as u64, Ordering::Relaxed);
-                    for (offset, reason) in &rows.errors {
-                        tracing::warn!(topic = %input.topic, partition, offset, %reason, "skipping a record");
-                    }
+                if !replay {
+                    reporter.note(state, &input.topic, partition, part, &rows.errors);
                 }
                 if rows.batch.num_rows() > 0 {
                     pieces.push((*stream, replay, rows));
                 }
             }
         }
+        reporter.flush().await?;
         // Replayed rows first (they come before the commit); then, per input, one batch of
         // each run of pieces, in the order they were read.
         pieces.sort_by_key(|(_, replay, _)| !*replay);
@@ -638,6 +644,46 @@ async fn read_source(
         if !barrier.after_round(&out).await {
             return Ok(());
         }
+    }
+}
+
+/// Bad records a query met: counted, and written to the processing log.
+struct Reporter {
+    query_id: String,
+    log: ProcessingLog,
+    /// Entries noted and not yet written.
+    pending: Mutex<Vec<Entry>>,
+}
+
+impl Reporter {
+    /// Notes the records of `records` (a fetch of `topic`'s `partition`, in offset order)
+    /// that `errors` name (sorted by offset; a record may be named twice, key and value):
+    /// one entry each.
+    fn note(&self, state: &QueryState, topic: &str, partition: u32, records: &[Record], errors: &[(u64, String)]) {
+        if errors.is_empty() {
+            return;
+        }
+        let mut entries: Vec<Entry> = Vec::new();
+        for (offset, reason) in errors {
+            if let Some(last) = entries.last_mut().filter(|e| e.source_offset == Some(*offset)) {
+                last.error.push_str("; ");
+                last.error.push_str(reason);
+                continue;
+            }
+            let Ok(i) = records.binary_search_by_key(offset, |r| r.offset) else { continue };
+            entries.push(Entry::for_record(&self.query_id, topic, partition, &records[i], reason.clone()));
+        }
+        state.records_skipped.fetch_add(entries.len() as u64, Ordering::Relaxed);
+        tracing::warn!(query = %self.query_id, topic, partition, records = entries.len(), first = %entries[0].error, "skipping records that cannot be processed (see PROCESSING_LOG)");
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.extend(entries);
+        }
+    }
+
+    /// Writes what was noted.
+    async fn flush(&self) -> Result<(), LogError> {
+        let entries = self.pending.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
+        self.log.write(&entries).await
     }
 }
 
@@ -710,6 +756,7 @@ async fn read_aligned(
     schemas: &[datafusion::arrow::datatypes::SchemaRef],
     replay_until: &Positions,
     barrier: &mut BarrierClock,
+    reporter: &Reporter,
     out: &mpsc::Sender<Message>,
     stop: &mut watch::Receiver<bool>,
     state: &QueryState,
@@ -728,11 +775,8 @@ async fn read_aligned(
         for (part, replay) in [(&records[..split], true), (&records[split..], false)] {
             let Some(last) = part.last() else { continue };
             let rows = decode(input, schema, partition, part)?;
-            if !rows.errors.is_empty() && !replay {
-                state.records_skipped.fetch_add(rows.errors.len() as u64, Ordering::Relaxed);
-                for (offset, reason) in &rows.errors {
-                    tracing::warn!(topic = %input.topic, partition, offset, %reason, "skipping a record");
-                }
+            if !replay {
+                reporter.note(state, &input.topic, partition, part, &rows.errors);
             }
             aligned.push(stream, replay, rows, last.offset + 1)?;
         }
@@ -744,6 +788,7 @@ async fn read_aligned(
             return Ok(());
         }
         let caught_up = crate::engine::align::refill(&mut follower, &mut aligned, queue).await?;
+        reporter.flush().await?;
         let ready = aligned.pop_ready(|s| caught_up.contains(&s), BATCH_RECORDS);
         if ready.is_empty() {
             if aligned.all_empty() {
@@ -763,6 +808,7 @@ async fn read_aligned(
                 };
                 let Some((stream, records)) = next else { return Ok(()) };
                 queue(&mut aligned, stream, &records)?;
+                reporter.flush().await?;
             }
             continue;
         }
@@ -942,15 +988,22 @@ impl Checkpointer {
     }
 }
 
+/// What the sink task writes with.
+struct SinkParts {
+    encoder: SinkEncoder,
+    producer: Producer,
+    offsets: OffsetStore,
+    checkpointer: Option<Checkpointer>,
+    processing_log: ProcessingLog,
+}
+
 async fn write_sink(
     id: &str,
-    encoder: SinkEncoder,
-    mut producer: Producer,
-    offsets: OffsetStore,
-    mut checkpointer: Option<Checkpointer>,
+    parts: SinkParts,
     mut input: mpsc::Receiver<Message>,
     state: &QueryState,
 ) -> Result<(), TaskError> {
+    let SinkParts { encoder, mut producer, offsets, mut checkpointer, processing_log } = parts;
     let mut pending: BTreeMap<u32, u64> = BTreeMap::new();
     // When the records behind the progress markers of this round were read.
     let mut read_times: Vec<Instant> = Vec::new();
@@ -969,9 +1022,21 @@ async fn write_sink(
                     let errors = encoder.write(&batch, &mut producer)?;
                     if !errors.is_empty() {
                         state.records_skipped.fetch_add(errors.len() as u64, Ordering::Relaxed);
-                        for reason in &errors {
-                            tracing::warn!(query = id, %reason, "skipping an output row");
-                        }
+                        tracing::warn!(query = id, rows = errors.len(), first = %errors[0], "skipping output rows that cannot be written (see PROCESSING_LOG)");
+                        let entries: Vec<Entry> = errors
+                            .into_iter()
+                            .map(|error| Entry {
+                                query_id: id.to_owned(),
+                                kind: Kind::Serialization,
+                                source_topic: encoder.sink().topic.clone(),
+                                source_partition: None,
+                                source_offset: None,
+                                error,
+                                record_key: None,
+                                record_value: None,
+                            })
+                            .collect();
+                        processing_log.write(&entries).await?;
                     }
                 }
                 Message::Progress { partition, next_offset, read_at } => {

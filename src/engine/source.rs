@@ -171,15 +171,17 @@ pub fn decode(
         let row_time = schema.index_of("ROWTIME")?;
         let mut columns = batch.columns().to_vec();
         columns[row_time] = times.clone();
-        batch = RecordBatch::try_new(schema.clone(), columns)?;
         if !bad.is_empty() {
+            // Filtered before the batch is made: ROWTIME is never null in a batch.
             let keep = datafusion::arrow::compute::is_not_null(&times)?;
-            batch = datafusion::arrow::compute::filter_record_batch(&batch, &keep)?;
+            columns =
+                columns.iter().map(|c| datafusion::arrow::compute::filter(c, &keep)).collect::<Result<Vec<_>, _>>()?;
             tombstones = match tombstones {
                 Some(t) => datafusion::arrow::compute::filter(&t, &keep)?.as_boolean_opt().cloned(),
                 None => None,
             };
         }
+        batch = RecordBatch::try_new(schema.clone(), columns)?;
     }
     errors.sort_by_key(|(offset, _)| *offset);
     Ok(DecodedRows { batch, tombstones, errors })

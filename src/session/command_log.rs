@@ -54,7 +54,7 @@ impl Session {
     pub(super) async fn catch_up(&mut self) -> Result<(), SessionError> {
         let end = match self.log.latest_offset(COMMAND_TOPIC, 0).await {
             Ok(end) => end,
-            Err(LogError::UnknownTopic(_)) => return Ok(()),
+            Err(LogError::UnknownTopic(_)) => return self.add_processing_log().await,
             Err(e) => return Err(e.into()),
         };
         let mut offset = self.commands_applied.max(self.log.earliest_offset(COMMAND_TOPIC, 0).await?);
@@ -69,7 +69,32 @@ impl Session {
             offset = last + 1;
         }
         self.commands_applied = offset;
+        self.add_processing_log().await?;
         self.sync_queries().await
+    }
+
+    /// Adds the stream `PROCESSING_LOG` to the catalog once its topic exists (it is no
+    /// command: every session has it, and it takes no query id).
+    async fn add_processing_log(&mut self) -> Result<(), SessionError> {
+        use crate::engine::processing_log::{PROCESSING_LOG_DDL, PROCESSING_LOG_STREAM, PROCESSING_LOG_TOPIC};
+        if self.catalog.source(PROCESSING_LOG_STREAM).is_some() {
+            return Ok(());
+        }
+        match self.log.partition_count(PROCESSING_LOG_TOPIC).await {
+            Ok(_) => {}
+            Err(LogError::UnknownTopic(_)) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+        let Ok(Statement::CreateSource(create)) = parse_one(PROCESSING_LOG_DDL) else {
+            return Err(SessionError::Log(LogError::Unsupported("the processing log's stream (a bug)")));
+        };
+        match self.catalog.plan_source(&create, PROCESSING_LOG_DDL.to_owned()) {
+            Ok(source) => {
+                self.catalog.add_source(source);
+            }
+            Err(e) => tracing::warn!(error = %e.0, "cannot add the stream PROCESSING_LOG"),
+        }
+        Ok(())
     }
 
     fn apply_command(&mut self, offset: u64, value: &[u8]) -> Result<(), String> {

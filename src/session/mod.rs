@@ -207,6 +207,10 @@ impl Session {
                 SessionError::Parse(shift(e, start))
             })?;
             shift_spans(&mut statement, start);
+            // A statement over the processing log finds it even before anything went wrong.
+            if text.to_ascii_lowercase().contains("processing_log") {
+                crate::engine::processing_log::ProcessingLog::new(Arc::clone(&self.log)).ensure_topic().await?;
+            }
             // What other processes changed in the catalog meanwhile applies first.
             self.catch_up().await?;
             if let Statement::RunScript { path } = &statement {

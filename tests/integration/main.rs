@@ -9,6 +9,7 @@ mod kafka;
 mod log;
 mod over;
 mod persistent;
+mod processing_log;
 mod recovery;
 mod server;
 mod session;
