@@ -20,6 +20,7 @@ pub mod cli;
 pub mod conformance;
 pub mod engine;
 pub mod format;
+pub mod fuzz;
 pub mod log;
 pub mod server;
 pub mod session;

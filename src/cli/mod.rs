@@ -4,6 +4,7 @@
 //! code: 0 ok, 1 user error (bad input, unknown topic), 2 internal error.
 
 pub mod format;
+pub mod fuzz;
 pub mod qtt;
 pub mod remote;
 pub mod repl;
@@ -70,6 +71,9 @@ pub enum Command {
     /// Run ksqlDB's QTT conformance files: one PASS/FAIL/SKIP line per case, then the counts.
     #[command(after_help = "Example:\n  eddy qtt ../shared/qtt/query-validation-tests/project-filter.json")]
     Qtt(qtt::QttArgs),
+    /// Fuzz the SQL parser, the JSON and DELIMITED decoders and the log's segment reader.
+    #[command(after_help = "Example:\n  cargo run --release -- fuzz json --seconds 600")]
+    Fuzz(fuzz::FuzzArgs),
     /// Benchmarks (never part of the tests).
     #[command(subcommand, after_help = "Example:\n  cargo run --release -- bench log --records 5000000")]
     Bench(BenchCommand),
@@ -160,6 +164,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Run(args)) => run::run(data_dir, args).await,
         Some(Command::Server(args)) => server::run(data_dir, args).await,
         Some(Command::Qtt(args)) => qtt::run(args).await,
+        Some(Command::Fuzz(args)) => fuzz::fuzz(args).await,
         Some(Command::Test(args)) => test::run(args).await,
         Some(Command::Bench(command)) => crate::bench::run(command).await,
     }

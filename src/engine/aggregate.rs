@@ -281,6 +281,12 @@ impl Aggregate {
             Some(_) => Some(self.snapshot_table_rows()?),
             None => None,
         };
+        // Some accumulators hand their state over rather than copy it (DataFusion's distinct
+        // counts of strings empty their set), so the live state is rebuilt from the snapshot.
+        self.restore_groups(&groups)?;
+        if let Some(rows) = &table_rows {
+            self.restore_table_rows(rows)?;
+        }
         Ok(AggregateSnapshot { groups, table_rows })
     }
 

@@ -256,7 +256,13 @@ impl Over {
             for w in 0..self.plan.windows.len() {
                 windows.push(self.snapshot_window(w)?);
             }
-            Ok(OverSnapshot { windows })
+            let snapshot = OverSnapshot { windows };
+            // Some accumulators hand their state over rather than copy it: the live state is
+            // rebuilt from the snapshot.
+            if self.plan.windows.iter().any(|w| w.frame == Frame::Unbounded) {
+                self.restore(&snapshot)?;
+            }
+            Ok(snapshot)
         })?
     }
 

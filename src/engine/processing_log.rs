@@ -32,6 +32,8 @@ pub enum Kind {
     Deserialization,
     /// It has no valid event time (a null or bad `TIMESTAMP` column).
     Timestamp,
+    /// A table's record has no key.
+    MissingKey,
     /// A result row could not be encoded or written.
     Serialization,
 }
@@ -53,7 +55,13 @@ pub struct Entry {
 impl Entry {
     /// An entry for a record of `topic` that could not be read, with the record's bytes.
     pub fn for_record(query_id: &str, topic: &str, partition: u32, record: &Record, error: String) -> Entry {
-        let kind = if error.contains("timestamp") { Kind::Timestamp } else { Kind::Deserialization };
+        let kind = if error.starts_with(crate::engine::source::MISSING_KEY) {
+            Kind::MissingKey
+        } else if error.contains("timestamp") {
+            Kind::Timestamp
+        } else {
+            Kind::Deserialization
+        };
         Entry {
             query_id: query_id.to_owned(),
             kind,

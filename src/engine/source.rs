@@ -66,6 +66,9 @@ pub struct DecodedRows {
     pub errors: Vec<(u64, String)>,
 }
 
+/// How the error of a table's record without a key starts.
+pub const MISSING_KEY: &str = "missing key";
+
 /// Decodes records of one partition into rows of `row_schema(source)`. A record without a
 /// key has null key columns; a record without a value (a tombstone) has null value columns
 /// and is marked in [`DecodedRows::tombstones`]. `HEADERS` holds all headers, `HEADER('k')`
@@ -78,7 +81,13 @@ pub fn decode(
 ) -> Result<DecodedRows, FormatError> {
     // A table's record without a key updates no row: it is dropped, as ksqlDB drops it.
     let keyed: Vec<Record>;
+    let mut keyless: Vec<(u64, String)> = Vec::new();
     let records = if source.kind == crate::sql::ast::SourceKind::Table && records.iter().any(|r| r.key.is_none()) {
+        keyless = records
+            .iter()
+            .filter(|r| r.key.is_none())
+            .map(|r| (r.offset, format!("{MISSING_KEY}: a table's record needs a key")))
+            .collect();
         keyed = records.iter().filter(|r| r.key.is_some()).cloned().collect();
         &keyed[..]
     } else {
@@ -101,7 +110,7 @@ pub fn decode(
     let key_rows = source.key_codec.decode(&keys)?;
 
     // Errors name the record by offset; a record either side failed on is dropped.
-    let mut errors: Vec<(u64, String)> = Vec::new();
+    let mut errors: Vec<(u64, String)> = keyless;
     errors.extend(value_rows.errors.iter().map(|(i, e)| (records[with_value[*i]].offset, format!("value: {e}"))));
     errors.extend(key_rows.errors.iter().map(|(i, e)| (records[with_key[*i]].offset, format!("key: {e}"))));
     // Per record: the row of each side's batch it became (None: no bytes, so nulls).

@@ -300,11 +300,24 @@ fn feed(bytes: &[u8], mut decode: impl FnMut(&[u8]) -> Result<usize, String>) ->
     Ok(())
 }
 
+/// Decodes `items` in one go; when that fails, one by one, so that a bad item fails alone.
+/// A decoder that panics on an item (arrow's parsers overflow on some numbers in debug
+/// builds) fails that item the same way: hostile input never takes a query down.
 fn decode_isolating<T>(
     schema: &SchemaRef,
     items: &[T],
     decode_many: impl Fn(&[T]) -> Result<RecordBatch, String>,
 ) -> Result<Decoded, FormatError> {
+    let decode_many = |items: &[T]| -> Result<RecordBatch, String> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode_many(items))).unwrap_or_else(|panic| {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_default();
+            Err(format!("the decoder failed on it ({message})"))
+        })
+    };
     if let Ok(batch) = decode_many(items)
         && batch.num_rows() == items.len()
     {

@@ -3,6 +3,7 @@
 
 mod cli;
 mod conformance;
+mod fuzz;
 mod join_aggregates;
 mod joins;
 mod kafka;

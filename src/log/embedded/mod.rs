@@ -27,6 +27,8 @@ mod partition;
 mod segment;
 mod watcher;
 
+pub use self::segment::segment_file_name;
+
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
