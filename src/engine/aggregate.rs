@@ -125,6 +125,25 @@ pub struct AggregateSnapshot {
     pub table_rows: Option<RecordBatch>,
 }
 
+/// Makes sure `accumulator` still holds `state`, which its `state()` just returned: some
+/// accumulators hand their state over rather than copy it (DataFusion's distinct counts of
+/// strings empty their set), and those are rebuilt from it (`fresh` makes an empty one). Asking
+/// twice tells them apart, and costs far less than rebuilding every accumulator.
+pub(crate) fn keep_state(
+    accumulator: &mut Box<dyn Accumulator>,
+    state: &[ScalarValue],
+    fresh: impl FnOnce() -> Result<Box<dyn Accumulator>, PlanError>,
+) -> Result<(), PlanError> {
+    if accumulator.state()? == state {
+        return Ok(());
+    }
+    let mut rebuilt = fresh()?;
+    let arrays = state.iter().map(ScalarValue::to_array).collect::<Result<Vec<_>, _>>()?;
+    rebuilt.merge_batch(&arrays)?;
+    *accumulator = rebuilt;
+    Ok(())
+}
+
 /// A snapshot's columns after the group key and the accumulators' states.
 const SNAPSHOT_LATEST: &str = "__latest_ms";
 const SNAPSHOT_SEQUENCE: &str = "__sequence";
@@ -281,12 +300,6 @@ impl Aggregate {
             Some(_) => Some(self.snapshot_table_rows()?),
             None => None,
         };
-        // Some accumulators hand their state over rather than copy it (DataFusion's distinct
-        // counts of strings empty their set), so the live state is rebuilt from the snapshot.
-        self.restore_groups(&groups)?;
-        if let Some(rows) = &table_rows {
-            self.restore_table_rows(rows)?;
-        }
         Ok(AggregateSnapshot { groups, table_rows })
     }
 
@@ -354,8 +367,18 @@ impl Aggregate {
             .iter_mut()
             .map(|g| {
                 let mut all = Vec::new();
-                for accumulator in g.accumulators.iter_mut() {
-                    all.extend(accumulator.state()?);
+                for (j, accumulator) in g.accumulators.iter_mut().enumerate() {
+                    let state = accumulator.state()?;
+                    keep_state(accumulator, &state, || {
+                        let sliding = plan.table_keys.is_some();
+                        let function = &plan.aggregates[j];
+                        Ok(if sliding {
+                            function.create_sliding_accumulator()?
+                        } else {
+                            function.create_accumulator()?
+                        })
+                    })?;
+                    all.extend(state);
                 }
                 Ok(all)
             })

@@ -215,6 +215,8 @@ fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
 pub struct Fences {
     /// `(topic, partition) → (writer → stable end)`.
     stable: std::sync::Mutex<BTreeMap<(String, u32), BTreeMap<String, u64>>>,
+    /// Writers that stopped with output past their fences.
+    frozen: std::sync::Mutex<std::collections::BTreeSet<String>>,
     /// Bumped whenever a fence moves.
     moved: tokio::sync::Notify,
 }
@@ -234,6 +236,28 @@ impl Fences {
         self.moved.notify_waiters();
     }
 
+    /// Where a reader of `topic`'s `partition` that wants to be caught up must get to, the
+    /// partition ending at `latest`: the end, unless a writer that stopped with output past
+    /// its fence (it failed) holds the partition back; then that fence, as nothing beyond it
+    /// will become visible before the writer runs again.
+    pub fn caught_up_at(&self, topic: &str, partition: u32, latest: u64) -> u64 {
+        let stable = self.stable.lock().unwrap_or_else(|p| p.into_inner());
+        let frozen = self.frozen.lock().unwrap_or_else(|p| p.into_inner());
+        stable
+            .get(&(topic.to_owned(), partition))
+            .into_iter()
+            .flatten()
+            .filter(|(writer, _)| frozen.contains(*writer))
+            .map(|(_, end)| *end)
+            .fold(latest, u64::min)
+    }
+
+    /// Marks `writer` stopped with output past its fences (it failed): its fences stay.
+    pub fn freeze(&self, writer: &str) {
+        self.frozen.lock().unwrap_or_else(|p| p.into_inner()).insert(writer.to_owned());
+        self.moved.notify_waiters();
+    }
+
     /// Lifts `writer`'s fences (it stopped with everything it wrote checkpointed).
     pub fn lift(&self, writer: &str) {
         let mut stable = self.stable.lock().unwrap_or_else(|p| p.into_inner());
@@ -242,6 +266,7 @@ impl Fences {
         }
         stable.retain(|_, writers| !writers.is_empty());
         drop(stable);
+        self.frozen.lock().unwrap_or_else(|p| p.into_inner()).remove(writer);
         self.moved.notify_waiters();
     }
 
@@ -402,7 +427,11 @@ mod tests {
         assert_eq!(fences.stable_end("t", 0), Some(4));
         fences.lift("b");
         assert_eq!(fences.stable_end("t", 0), Some(10));
+        assert_eq!(fences.caught_up_at("t", 0, 12), 12);
+        fences.freeze("a");
+        assert_eq!(fences.caught_up_at("t", 0, 12), 10);
         fences.lift("a");
         assert_eq!(fences.stable_end("t", 0), None);
+        assert_eq!(fences.caught_up_at("t", 0, 12), 12);
     }
 }

@@ -256,13 +256,7 @@ impl Over {
             for w in 0..self.plan.windows.len() {
                 windows.push(self.snapshot_window(w)?);
             }
-            let snapshot = OverSnapshot { windows };
-            // Some accumulators hand their state over rather than copy it: the live state is
-            // rebuilt from the snapshot.
-            if self.plan.windows.iter().any(|w| w.frame == Frame::Unbounded) {
-                self.restore(&snapshot)?;
-            }
-            Ok(snapshot)
+            Ok(OverSnapshot { windows })
         })?
     }
 
@@ -284,8 +278,16 @@ impl Over {
         if window.frame == Frame::Unbounded {
             let mut template = window.function.create_sliding_accumulator()?;
             let template = template.state()?;
-            let states: Vec<Vec<ScalarValue>> =
-                partitions.iter_mut().map(|(_, p)| p.accumulator.state()).collect::<Result<_, _>>()?;
+            let states: Vec<Vec<ScalarValue>> = partitions
+                .iter_mut()
+                .map(|(_, p)| {
+                    let state = p.accumulator.state()?;
+                    super::aggregate::keep_state(&mut p.accumulator, &state, || {
+                        Ok(window.function.create_sliding_accumulator()?)
+                    })?;
+                    Ok(state)
+                })
+                .collect::<Result<_, PlanError>>()?;
             for (i, empty) in template.iter().enumerate() {
                 let column = if states.is_empty() {
                     datafusion::arrow::array::new_empty_array(&empty.data_type())

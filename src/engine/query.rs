@@ -31,6 +31,9 @@ use super::source::{decode, row_schema};
 use crate::catalog::Source;
 use crate::log::{Follower, Log, LogError, Producer, Record};
 
+/// Barriers are spaced so that checkpoints take at most about 1/20 of a query's time.
+const CHECKPOINT_SHARE: u32 = 20;
+
 /// Messages queued between two tasks of a query.
 const CHANNEL_CAPACITY: usize = 16;
 /// A source batch is cut at this many records…
@@ -107,6 +110,8 @@ pub struct QueryState {
     status: Mutex<QueryStatus>,
     /// How far the input has been read and its output written, per partition.
     written: Mutex<Positions>,
+    /// How far the input is covered by a checkpoint on disk (`None`: it takes none).
+    checkpointed: Mutex<Option<Positions>>,
     pub records_read: AtomicU64,
     pub records_written: AtomicU64,
     /// Records skipped: they did not decode, had no timestamp, or could not be written.
@@ -120,6 +125,10 @@ pub struct QueryState {
     pub state_bytes: AtomicU64,
     /// Checkpoints written since the query started here.
     pub checkpoints: AtomicU64,
+    /// What the last checkpoint cost, in microseconds: taking the operators' snapshots, and
+    /// writing the file. Barriers are spaced to keep that a small share of the time.
+    snapshot_micros: AtomicU64,
+    write_micros: AtomicU64,
     /// Woken whenever `written` moves or the status changes.
     pub progressed: Notify,
 }
@@ -204,6 +213,8 @@ pub struct RunningQuery {
     pub joined: Vec<Arc<Source>>,
     pub sink: Arc<Source>,
     pub state: Arc<QueryState>,
+    /// The session's fences (see [`Fences`]).
+    fences: Arc<Fences>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -250,6 +261,7 @@ impl RunningQuery {
         let state = Arc::new(QueryState {
             status: Mutex::new(QueryStatus::Running),
             written: Mutex::new(positions.iter().copied().collect()),
+            checkpointed: Mutex::new(spec.checkpoints.as_ref().map(|_| positions.iter().copied().collect())),
             records_read: AtomicU64::new(0),
             records_written: AtomicU64::new(0),
             records_skipped: AtomicU64::new(0),
@@ -258,6 +270,8 @@ impl RunningQuery {
             latency: LatencyHistogram::default(),
             state_bytes: AtomicU64::new(0),
             checkpoints: AtomicU64::new(0),
+            snapshot_micros: AtomicU64::new(0),
+            write_micros: AtomicU64::new(0),
             progressed: Notify::new(),
         });
         let (stop, stop_rx) = watch::channel(false);
@@ -311,13 +325,23 @@ impl RunningQuery {
                 fences: c.exactly_once.then(|| Arc::clone(&spec.fences)),
                 log: Arc::clone(&log),
                 topic: spec.sink.topic.clone(),
+                query: Arc::clone(&state),
                 writing: None,
             });
+            let fences = Arc::clone(&spec.fences);
             tokio::spawn(async move {
                 let sink = SinkParts { encoder, producer, offsets, checkpointer, processing_log };
                 match write_sink(&id, sink, sink_rx, &state).await {
-                    Ok(()) => state.set_status(QueryStatus::Stopped),
-                    Err(e) => state.fail(&id, "sink", e),
+                    Ok(true) => state.set_status(QueryStatus::Stopped),
+                    // Output past the last checkpoint stays fenced until the query runs again.
+                    Ok(false) => {
+                        fences.freeze(&id);
+                        state.set_status(QueryStatus::Stopped);
+                    }
+                    Err(e) => {
+                        fences.freeze(&id);
+                        state.fail(&id, "sink", e);
+                    }
                 }
             })
         };
@@ -328,6 +352,7 @@ impl RunningQuery {
             joined: spec.joined,
             sink: spec.sink,
             state,
+            fences: spec.fences,
             stop,
             tasks: vec![source, operators, sink],
         })
@@ -341,6 +366,16 @@ impl RunningQuery {
         }
     }
 
+    /// True when a checkpoint on disk covers everything the query has read (or it takes
+    /// none, or it has stopped).
+    pub fn checkpointed(&self) -> bool {
+        if !matches!(self.state.status(), QueryStatus::Running) {
+            return true;
+        }
+        let checkpointed = self.state.checkpointed.lock().map(|c| c.clone()).unwrap_or_default();
+        checkpointed.is_none_or(|c| c == self.state.written())
+    }
+
     /// True when the query has written everything its input holds now (or has failed, and
     /// will not move again).
     pub async fn caught_up(&self, log: &dyn Log) -> Result<bool, LogError> {
@@ -351,6 +386,7 @@ impl RunningQuery {
         for (i, input) in std::iter::once(&self.input).chain(&self.joined).enumerate() {
             for partition in 0..log.partition_count(&input.topic).await? {
                 let latest = log.latest_offset(&input.topic, partition).await?;
+                let latest = self.fences.caught_up_at(&input.topic, partition, latest);
                 let id = crate::log::follower::stream_id(i, partition);
                 if written.get(&id).copied().unwrap_or(0) < latest {
                     return Ok(false);
@@ -552,7 +588,7 @@ async fn read_source(
                 barrier.send_final(&out).await;
                 return Ok(());
             }
-            _ = barrier.idle_due() => {
+            _ = barrier.idle_due(state) => {
                 if !barrier.send(&out).await {
                     return Ok(());
                 }
@@ -641,7 +677,7 @@ async fn read_source(
             // The rest of the query has stopped (and said why).
             Err(None) => return Ok(()),
         }
-        if !barrier.after_round(&out).await {
+        if !barrier.after_round(&out, state).await {
             return Ok(());
         }
     }
@@ -695,7 +731,8 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 /// When a source sends barriers: once a round of input was sent and `interval` has passed
 /// since the last barrier; sooner (a tenth of it) when the input is caught up, so that an
 /// idle query's output is checkpointed (and seen by readers of it) soon; and last when the
-/// query stops.
+/// query stops. Never closer than [`CHECKPOINT_SHARE`] allows: a query whose state takes long
+/// to snapshot checkpoints less often.
 struct BarrierClock {
     interval: Duration,
     epoch: u64,
@@ -723,16 +760,23 @@ impl BarrierClock {
         sent
     }
 
+    /// The least time between barriers: what the last checkpoint cost, times
+    /// [`CHECKPOINT_SHARE`].
+    fn pause(state: &QueryState) -> Duration {
+        let micros = state.snapshot_micros.load(Ordering::Relaxed) + state.write_micros.load(Ordering::Relaxed);
+        Duration::from_micros(micros) * CHECKPOINT_SHARE
+    }
+
     /// After a round of input: a barrier if one is due.
-    async fn after_round(&mut self, out: &mpsc::Sender<Message>) -> bool {
+    async fn after_round(&mut self, out: &mpsc::Sender<Message>, state: &QueryState) -> bool {
         self.dirty = true;
-        if self.last.elapsed() >= self.interval { self.send(out).await } else { true }
+        if self.last.elapsed() >= self.interval.max(Self::pause(state)) { self.send(out).await } else { true }
     }
 
     /// Resolves when an idle query's barrier is due (never while nothing was sent).
-    async fn idle_due(&self) {
+    async fn idle_due(&self, state: &QueryState) {
         if self.dirty {
-            tokio::time::sleep_until(self.last + self.interval / 10).await;
+            tokio::time::sleep_until(self.last + (self.interval / 10).max(Self::pause(state))).await;
         } else {
             std::future::pending::<()>().await;
         }
@@ -798,7 +842,7 @@ async fn read_aligned(
                         barrier.send_final(out).await;
                         return Ok(());
                     }
-                    _ = barrier.idle_due() => {
+                    _ = barrier.idle_due(state) => {
                         if !barrier.send(out).await {
                             return Ok(());
                         }
@@ -845,7 +889,7 @@ async fn read_aligned(
                 return Ok(());
             }
         }
-        if !barrier.after_round(out).await {
+        if !barrier.after_round(out, state).await {
             return Ok(());
         }
     }
@@ -926,7 +970,11 @@ async fn run_operators(
                     return Err(TaskError::StateLimit { bytes, limit });
                 }
                 let states = if snapshots {
-                    chain.iter_mut().map(|o| o.snapshot()).collect::<Result<Vec<_>, _>>()?
+                    let started = Instant::now();
+                    let states = chain.iter_mut().map(|o| o.snapshot()).collect::<Result<Vec<_>, _>>()?;
+                    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    state.snapshot_micros.store(micros, Ordering::Relaxed);
+                    states
                 } else {
                     Vec::new()
                 };
@@ -948,8 +996,10 @@ struct Checkpointer {
     log: Arc<dyn Log>,
     /// The output topic.
     topic: String,
-    /// The checkpoint being written.
-    writing: Option<JoinHandle<Result<u64, LogError>>>,
+    /// The query's state (for what the checkpoints cover).
+    query: Arc<QueryState>,
+    /// The checkpoint being written: its size and how long writing it took.
+    writing: Option<JoinHandle<Result<(u64, Duration), LogError>>>,
 }
 
 impl Checkpointer {
@@ -957,32 +1007,44 @@ impl Checkpointer {
     /// everything before it written: `sources` read, and the output as it ends now.
     async fn start(
         &mut self,
+        state: &QueryState,
         query_id: &str,
         epoch: u64,
-        sources: Positions,
         states: Vec<Option<Vec<RecordBatch>>>,
     ) -> Result<(), LogError> {
-        self.finish().await?;
+        self.finish(state).await?;
+        let sources = state.written();
         let sink = output_ends(self.log.as_ref(), &self.topic).await?;
+        let covered = sources.clone();
         let checkpoint = Checkpoint { epoch, sources, sink, operators: states };
         let (store, fences, topic, id) =
             (self.store.clone(), self.fences.clone(), self.topic.clone(), query_id.to_owned());
+        let query = Arc::clone(&self.query);
         self.writing = Some(tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
             let bytes = store.write(&checkpoint)?;
+            let took = started.elapsed();
             if let Some(fences) = fences {
                 for (partition, end) in &checkpoint.sink {
                     fences.set(&topic, *partition, &id, *end);
                 }
             }
-            Ok(bytes)
+            if let Ok(mut checkpointed) = query.checkpointed.lock() {
+                *checkpointed = Some(covered);
+            }
+            query.progressed.notify_waiters();
+            Ok((bytes, took))
         }));
         Ok(())
     }
 
-    /// Waits for the checkpoint being written, if any.
-    async fn finish(&mut self) -> Result<(), LogError> {
+    /// Waits for the checkpoint being written, if any; notes what writing it took.
+    async fn finish(&mut self, state: &QueryState) -> Result<(), LogError> {
         if let Some(writing) = self.writing.take() {
-            writing.await.map_err(join_error)??;
+            let (bytes, took) = writing.await.map_err(join_error)??;
+            let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+            state.write_micros.store(micros, Ordering::Relaxed);
+            tracing::debug!(bytes, micros, "checkpoint written");
         }
         Ok(())
     }
@@ -1002,7 +1064,7 @@ async fn write_sink(
     parts: SinkParts,
     mut input: mpsc::Receiver<Message>,
     state: &QueryState,
-) -> Result<(), TaskError> {
+) -> Result<bool, TaskError> {
     let SinkParts { encoder, mut producer, offsets, mut checkpointer, processing_log } = parts;
     let mut pending: BTreeMap<u32, u64> = BTreeMap::new();
     // When the records behind the progress markers of this round were read.
@@ -1068,7 +1130,7 @@ async fn write_sink(
         }
         match (&mut checkpointer, barrier) {
             (Some(checkpointer), Some((epoch, states))) => {
-                checkpointer.start(id, epoch, state.written(), states).await?;
+                checkpointer.start(state, id, epoch, states).await?;
                 state.checkpoints.fetch_add(1, Ordering::Relaxed);
                 unchecked = false;
             }
@@ -1085,14 +1147,14 @@ async fn write_sink(
     producer.flush().await?;
     match &mut checkpointer {
         Some(checkpointer) => {
-            checkpointer.finish().await?;
+            checkpointer.finish(state).await?;
             // Stopped with everything checkpointed: nothing it wrote can be cut off.
             if !unchecked && let Some(fences) = &checkpointer.fences {
                 fences.lift(id);
             }
+            Ok(!unchecked)
         }
-        None if uncommitted => offsets.commit(id, &state.written()).await?,
-        None => {}
+        None if uncommitted => offsets.commit(id, &state.written()).await.map(|()| true).map_err(TaskError::from),
+        None => Ok(true),
     }
-    Ok(())
 }

@@ -56,12 +56,13 @@ type Counter = (&'static str, &'static str, fn(&QueryMetrics) -> u64);
 /// The exposition text.
 pub fn render(queries: &[QueryMetrics], push_queries: usize) -> String {
     let mut out = String::new();
-    let counters: [Counter; 5] = [
+    let counters: [Counter; 6] = [
         ("eddy_query_records_in_total", "Records a persistent query has read.", |q| q.records_in),
         ("eddy_query_records_out_total", "Records a persistent query has written.", |q| q.records_out),
         ("eddy_query_bytes_in_total", "Key and value bytes a persistent query has read.", |q| q.bytes_in),
         ("eddy_query_bytes_out_total", "Key and value bytes a persistent query has written.", |q| q.bytes_out),
         ("eddy_query_errors_total", "Records a persistent query skipped (undecodable or unwritable).", |q| q.errors),
+        ("eddy_query_checkpoints_total", "Checkpoints a persistent query has taken.", |q| q.checkpoints),
     ];
     for (name, help, value) in counters {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
@@ -76,6 +77,14 @@ pub fn render(queries: &[QueryMetrics], push_queries: usize) -> String {
     );
     for q in queries {
         let _ = writeln!(out, "eddy_query_consumer_lag{{{}}} {}", labels(q), q.lag);
+    }
+    let _ = writeln!(
+        out,
+        "# HELP eddy_query_state_bytes Bytes a persistent query's state holds (at its last barrier).\n# TYPE \
+         eddy_query_state_bytes gauge"
+    );
+    for q in queries {
+        let _ = writeln!(out, "eddy_query_state_bytes{{{}}} {}", labels(q), q.state_bytes);
     }
     let _ = writeln!(
         out,
@@ -132,6 +141,8 @@ mod tests {
             bytes_out: 70,
             errors: 1,
             lag: 3,
+            state_bytes: 4096,
+            checkpoints: 5,
             latency: ((1..=13).collect(), 0.5),
         };
         let text = render(&[query], 2);

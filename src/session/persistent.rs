@@ -58,6 +58,10 @@ pub struct QueryMetrics {
     pub errors: u64,
     /// Records in its inputs it has not processed yet.
     pub lag: u64,
+    /// Bytes its state holds, at its last barrier.
+    pub state_bytes: u64,
+    /// Checkpoints taken since it started here.
+    pub checkpoints: u64,
     /// Processing latency: cumulative counts per bucket of
     /// [`crate::engine::query::LATENCY_BUCKETS_SECONDS`] (the last is the total), and the sum
     /// in seconds.
@@ -286,6 +290,8 @@ impl Session {
                 bytes_out: state.bytes_written.load(Relaxed),
                 errors: state.records_skipped.load(Relaxed),
                 lag,
+                state_bytes: state.state_bytes.load(Relaxed),
+                checkpoints: state.checkpoints.load(Relaxed),
                 latency: state.latency.cumulative(),
             });
         }
@@ -332,11 +338,13 @@ impl Session {
             let state = &running.state;
             use std::sync::atomic::Ordering::Relaxed;
             title.push_str(&format!(
-                "\nStatus: {}\nRecords read: {}, written: {}, skipped: {}",
+                "\nStatus: {}\nRecords read: {}, written: {}, skipped: {}\nState: {} bytes; checkpoints taken: {}",
                 state.status().name(),
                 state.records_read.load(Relaxed),
                 state.records_written.load(Relaxed),
-                state.records_skipped.load(Relaxed)
+                state.records_skipped.load(Relaxed),
+                state.state_bytes.load(Relaxed),
+                state.checkpoints.load(Relaxed)
             ));
             if let crate::engine::query::QueryStatus::Error(reason) = state.status() {
                 title.push_str(&format!("\nError: {reason}"));
@@ -431,6 +439,17 @@ impl Session {
     /// Waits until every running query has written everything its input holds (queries that
     /// feed each other included).
     pub async fn wait_until_idle(&self) -> Result<(), SessionError> {
+        self.wait_for_queries(false).await
+    }
+
+    /// Waits until every running query is idle (as [`Session::wait_until_idle`]) and its
+    /// latest checkpoint, on disk, covers everything it has read: a crash now would lose
+    /// nothing and replay nothing.
+    pub async fn wait_until_checkpointed(&self) -> Result<(), SessionError> {
+        self.wait_for_queries(true).await
+    }
+
+    async fn wait_for_queries(&self, checkpointed: bool) -> Result<(), SessionError> {
         loop {
             // Register for wake-ups before looking, so that none is missed in between.
             let mut wakes: Vec<Pin<Box<tokio::sync::futures::Notified<'_>>>> =
@@ -440,7 +459,7 @@ impl Session {
             }
             let mut idle = true;
             for query in self.running.values() {
-                if !query.caught_up(self.log.as_ref()).await? {
+                if !query.caught_up(self.log.as_ref()).await? || (checkpointed && !query.checkpointed()) {
                     idle = false;
                     break;
                 }
