@@ -89,6 +89,11 @@ impl CheckpointStore {
         Ok(epochs)
     }
 
+    /// Whether the query has no checkpoint at all.
+    pub fn is_empty(&self) -> Result<bool, LogError> {
+        Ok(self.epochs()?.is_empty())
+    }
+
     /// The newest checkpoint that reads back whole (a damaged one is skipped, with a
     /// warning, for the one before), if any.
     pub fn latest(&self) -> Result<Option<Checkpoint>, LogError> {

@@ -247,13 +247,18 @@ impl RunningQuery {
             rebuild_state: spec.rebuild_state,
             fences: &spec.fences,
         };
+        // A data directory from before checkpoints: its queries go on from their commits.
+        let legacy = match &spec.checkpoints {
+            Some(checkpoints) => checkpoints.store.is_empty()? && offsets.load(&spec.id).await?.is_some(),
+            None => true,
+        };
         let (positions, replay_until, restored, next_epoch) = match &spec.checkpoints {
-            Some(checkpoints) => {
+            Some(checkpoints) if !legacy => {
                 let (positions, restored, next_epoch) =
                     resume_from_checkpoint(log.as_ref(), &identity, checkpoints, &start).await?;
                 (positions, Positions::new(), restored, next_epoch)
             }
-            None => {
+            _ => {
                 let (positions, replay_until) = resume_from_commit(&offsets, &identity, &start).await?;
                 (positions, replay_until, None, 1)
             }
