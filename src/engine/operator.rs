@@ -58,6 +58,11 @@ pub trait Operator: Send {
         if state.is_empty() { Ok(()) } else { Err(PlanError(format!("{} keeps no state", self.describe()))) }
     }
 
+    /// The rows an expression failed on since the last call (for the processing log).
+    fn take_errors(&mut self) -> Vec<super::plan::RowError> {
+        Vec::new()
+    }
+
     /// About how many bytes of memory the operator's state holds (for the state limit and
     /// metrics); 0 for a stateless one.
     fn state_bytes(&self) -> usize {
@@ -69,17 +74,23 @@ pub trait Operator: Send {
 pub struct Project {
     plan: Arc<StatelessPlan>,
     description: String,
+    /// Rows an expression failed on, not yet taken.
+    errors: Vec<super::plan::RowError>,
 }
 
 impl Project {
     pub fn new(plan: Arc<StatelessPlan>, description: String) -> Self {
-        Project { plan, description }
+        Project { plan, description, errors: Vec::new() }
     }
 }
 
 impl Operator for Project {
     fn process(&mut self, batch: TimedBatch, out: &mut Vec<TimedBatch>) -> Result<(), PlanError> {
-        let mut projected = self.plan.apply_timed(&batch.rows, batch.tombstones.as_ref())?;
+        let (mut projected, errors) = self.plan.apply_reporting(&batch.rows, batch.tombstones.as_ref())?;
+        // Replayed rows were reported when first read.
+        if !batch.replay {
+            self.errors.extend(errors);
+        }
         projected.replay = batch.replay;
         if projected.rows.num_rows() > 0 {
             out.push(projected);
@@ -89,6 +100,10 @@ impl Operator for Project {
 
     fn describe(&self) -> String {
         self.description.clone()
+    }
+
+    fn take_errors(&mut self) -> Vec<super::plan::RowError> {
+        std::mem::take(&mut self.errors)
     }
 }
 

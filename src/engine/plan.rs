@@ -303,15 +303,35 @@ impl StatelessPlan {
     /// ksqlDB treats a stream record without a value) never pass a filter, and pass a bare
     /// projection as tombstones.
     pub fn apply_timed(&self, batch: &RecordBatch, tombstones: Option<&BooleanArray>) -> Result<TimedBatch, PlanError> {
-        guarded(|| self.apply_unguarded(batch, tombstones))?
+        self.apply_reporting(batch, tombstones).map(|(rows, _)| rows)
     }
 
-    fn apply_unguarded(&self, batch: &RecordBatch, tombstones: Option<&BooleanArray>) -> Result<TimedBatch, PlanError> {
+    /// As [`StatelessPlan::apply_timed`], with the rows an expression failed on (a CAST of
+    /// a string that is no number, …): as ksqlDB does, such a row's failing column is null
+    /// (a failing WHERE does not pass), and the error is returned for the processing log.
+    pub fn apply_reporting(
+        &self,
+        batch: &RecordBatch,
+        tombstones: Option<&BooleanArray>,
+    ) -> Result<(TimedBatch, Vec<RowError>), PlanError> {
+        guarded(|| {
+            let mut errors = Vec::new();
+            let rows = self.apply_unguarded(batch, tombstones, &mut errors)?;
+            Ok((rows, errors))
+        })?
+    }
+
+    fn apply_unguarded(
+        &self,
+        batch: &RecordBatch,
+        tombstones: Option<&BooleanArray>,
+        errors: &mut Vec<RowError>,
+    ) -> Result<TimedBatch, PlanError> {
         let plan_error = |e: datafusion::arrow::error::ArrowError| PlanError(e.to_string());
         let (kept, tombstones) = match &self.filter {
             None => (batch.clone(), tombstones.cloned()),
             Some(filter) => {
-                let mask = filter.evaluate(batch)?.into_array(batch.num_rows())?;
+                let mask = evaluate_isolating(filter, batch, errors)?;
                 let mask = mask
                     .as_any()
                     .downcast_ref::<BooleanArray>()
@@ -349,11 +369,8 @@ impl StatelessPlan {
                 (expanded, tombstones)
             }
         };
-        let columns = self
-            .projection
-            .iter()
-            .map(|e| e.evaluate(&kept).and_then(|v| v.into_array(kept.num_rows())))
-            .collect::<Result<Vec<_>, _>>()?;
+        let columns =
+            self.projection.iter().map(|e| evaluate_isolating(e, &kept, errors)).collect::<Result<Vec<_>, _>>()?;
         let rows = RecordBatch::try_new_with_options(
             self.output.clone(),
             columns,
@@ -374,6 +391,57 @@ impl StatelessPlan {
             input: 0,
         })
     }
+}
+
+/// A row an expression failed on: where its record was (from `ROWPARTITION`/`ROWOFFSET`,
+/// when the rows have them) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    pub partition: Option<u32>,
+    pub offset: Option<u64>,
+    pub message: String,
+}
+
+/// Evaluates `expr` over `batch` in one go; when that fails, row by row, so that only the
+/// rows it fails on are null (each noted in `errors`).
+fn evaluate_isolating(
+    expr: &Arc<dyn PhysicalExpr>,
+    batch: &RecordBatch,
+    errors: &mut Vec<RowError>,
+) -> Result<ArrayRef, PlanError> {
+    let rows = batch.num_rows();
+    let whole = match expr.evaluate(batch).and_then(|v| v.into_array(rows)) {
+        Ok(array) => return Ok(array),
+        Err(e) => e,
+    };
+    let data_type = expr.data_type(&batch.schema())?;
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::{Int32Type, Int64Type};
+    let partitions = batch.column_by_name("ROWPARTITION").and_then(|c| c.as_primitive_opt::<Int32Type>().cloned());
+    let offsets = batch.column_by_name("ROWOFFSET").and_then(|c| c.as_primitive_opt::<Int64Type>().cloned());
+    let mut note = |row: usize, message: String| {
+        errors.push(RowError {
+            partition: partitions.as_ref().map(|p| p.value(row) as u32),
+            offset: offsets.as_ref().map(|o| o.value(row) as u64),
+            message,
+        })
+    };
+    if rows == 1 {
+        note(0, whole.to_string());
+        return Ok(datafusion::arrow::array::new_null_array(&data_type, 1));
+    }
+    let mut parts: Vec<ArrayRef> = Vec::with_capacity(rows);
+    for row in 0..rows {
+        match expr.evaluate(&batch.slice(row, 1)).and_then(|v| v.into_array(1)) {
+            Ok(value) => parts.push(value),
+            Err(e) => {
+                note(row, e.to_string());
+                parts.push(datafusion::arrow::array::new_null_array(&data_type, 1));
+            }
+        }
+    }
+    let parts: Vec<&dyn datafusion::arrow::array::Array> = parts.iter().map(|p| p.as_ref()).collect();
+    Ok(datafusion::arrow::compute::concat(&parts)?)
 }
 
 /// Runs `f`, turning a panic in it (a bug in Eddy, DataFusion or Arrow that input reached)

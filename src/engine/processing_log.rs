@@ -34,6 +34,8 @@ pub enum Kind {
     Timestamp,
     /// A table's record has no key.
     MissingKey,
+    /// An expression failed on the record's row (its column is null, or WHERE did not pass).
+    Expression,
     /// A result row could not be encoded or written.
     Serialization,
 }

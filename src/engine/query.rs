@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 use super::checkpoint::{Checkpoint, CheckpointStore, Fences, ReadCommitted};
 use super::offsets::{OffsetStore, Positions};
 use super::operator::{Message, Operator, TimedBatch, run_chain};
+use super::plan::RowError;
 use super::processing_log::{Entry, Kind, ProcessingLog};
 use super::sink::SinkEncoder;
 use super::source::{decode, row_schema};
@@ -116,6 +117,8 @@ pub struct QueryState {
     pub records_written: AtomicU64,
     /// Records skipped: they did not decode, had no timestamp, or could not be written.
     pub records_skipped: AtomicU64,
+    /// Rows an expression failed on (kept, with a null column).
+    pub expression_errors: AtomicU64,
     /// Key and value bytes of the records read and written.
     pub bytes_read: AtomicU64,
     pub bytes_written: AtomicU64,
@@ -270,6 +273,7 @@ impl RunningQuery {
             records_read: AtomicU64::new(0),
             records_written: AtomicU64::new(0),
             records_skipped: AtomicU64::new(0),
+            expression_errors: AtomicU64::new(0),
             bytes_read: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
             latency: LatencyHistogram::default(),
@@ -287,8 +291,13 @@ impl RunningQuery {
         let reader: Arc<dyn Log> = Arc::new(ReadCommitted { log: Arc::clone(&log), fences: Arc::clone(&spec.fences) });
         let barriers = Barriers { interval: spec.barrier_interval, next_epoch };
         let processing_log = ProcessingLog::new(Arc::clone(&log));
-        let reporter =
-            Reporter { query_id: spec.id.clone(), log: processing_log.clone(), pending: Mutex::new(Vec::new()) };
+        let reporter = || Reporter {
+            query_id: spec.id.clone(),
+            input_topic: spec.input.topic.clone(),
+            log: processing_log.clone(),
+            pending: Mutex::new(Vec::new()),
+        };
+        let (source_reporter, operator_reporter) = (reporter(), reporter());
 
         let source = {
             let (state, id) = (Arc::clone(&state), spec.id.clone());
@@ -301,7 +310,7 @@ impl RunningQuery {
                     replay_until,
                     linger,
                     barriers,
-                    &reporter,
+                    &source_reporter,
                     source_tx,
                     stop_rx,
                     &state,
@@ -316,7 +325,8 @@ impl RunningQuery {
             let snapshots = spec.checkpoints.is_some();
             let limit = spec.state_limit;
             tokio::spawn(async move {
-                let run = run_operators(chain, restored, snapshots, limit, operator_rx, operator_tx, &state);
+                let task = OperatorTask { chain, restored, snapshots, state_limit: limit, reporter: operator_reporter };
+                let run = run_operators(task, operator_rx, operator_tx, &state);
                 if let Err(e) = run.await {
                     state.fail(&id, "operator", e);
                 }
@@ -691,6 +701,8 @@ async fn read_source(
 /// Bad records a query met: counted, and written to the processing log.
 struct Reporter {
     query_id: String,
+    /// The query's (first) input topic, for entries about rows.
+    input_topic: String,
     log: ProcessingLog,
     /// Entries noted and not yet written.
     pending: Mutex<Vec<Entry>>,
@@ -935,15 +947,54 @@ fn combine(
 /// Runs the operator chain over the batches, in order. A barrier takes each operator's
 /// state (when checkpointing) and checks the state limit. `restored` holds the states of the
 /// checkpoint the query resumes from.
-async fn run_operators(
-    mut chain: Vec<Box<dyn Operator>>,
+/// Writes the rows expressions failed on to the processing log (one entry per row).
+async fn report_row_errors(reporter: &Reporter, state: &QueryState, mut errors: Vec<RowError>) -> Result<(), LogError> {
+    // In record order, a row's errors (its WHERE's, its columns') together.
+    errors.sort_by_key(|e| (e.partition, e.offset));
+    let mut entries: Vec<Entry> = Vec::with_capacity(errors.len());
+    for error in errors {
+        if let Some(last) = entries.last_mut().filter(|e| {
+            e.source_partition == error.partition && e.source_offset == error.offset && error.offset.is_some()
+        }) {
+            last.error.push_str("; ");
+            last.error.push_str(&error.message);
+            continue;
+        }
+        entries.push(Entry {
+            query_id: reporter.query_id.clone(),
+            kind: Kind::Expression,
+            source_topic: reporter.input_topic.clone(),
+            source_partition: error.partition,
+            source_offset: error.offset,
+            error: error.message,
+            record_key: None,
+            record_value: None,
+        });
+    }
+    state.expression_errors.fetch_add(entries.len() as u64, Ordering::Relaxed);
+    tracing::warn!(query = %reporter.query_id, rows = entries.len(), first = %entries[0].error, "expressions failed on rows; their columns are null (see PROCESSING_LOG)");
+    reporter.log.write(&entries).await
+}
+
+/// What the operator task runs.
+struct OperatorTask {
+    chain: Vec<Box<dyn Operator>>,
+    /// The operators' states to resume from.
     restored: Option<Vec<Option<Vec<RecordBatch>>>>,
+    /// Barriers take snapshots (the query checkpoints).
     snapshots: bool,
     state_limit: Option<u64>,
+    reporter: Reporter,
+}
+
+async fn run_operators(
+    task: OperatorTask,
     mut input: mpsc::Receiver<Message>,
     out: mpsc::Sender<Message>,
     state: &QueryState,
 ) -> Result<(), TaskError> {
+    let OperatorTask { mut chain, restored, snapshots, state_limit, reporter } = task;
+    let reporter = &reporter;
     if let Some(restored) = restored {
         if restored.len() != chain.len() {
             return Err(TaskError::Plan(super::plan::PlanError(format!(
@@ -964,6 +1015,10 @@ async fn run_operators(
                 let mut sent = Ok(());
                 for batch in run_chain(&mut chain, batch)? {
                     sent = out.send(Message::Data(batch)).await;
+                }
+                let errors: Vec<RowError> = chain.iter_mut().flat_map(|o| o.take_errors()).collect();
+                if !errors.is_empty() {
+                    report_row_errors(reporter, state, errors).await?;
                 }
                 sent
             }

@@ -288,7 +288,7 @@ impl Session {
                 records_out: state.records_written.load(Relaxed),
                 bytes_in: state.bytes_read.load(Relaxed),
                 bytes_out: state.bytes_written.load(Relaxed),
-                errors: state.records_skipped.load(Relaxed),
+                errors: state.records_skipped.load(Relaxed) + state.expression_errors.load(Relaxed),
                 lag,
                 state_bytes: state.state_bytes.load(Relaxed),
                 checkpoints: state.checkpoints.load(Relaxed),
@@ -338,11 +338,12 @@ impl Session {
             let state = &running.state;
             use std::sync::atomic::Ordering::Relaxed;
             title.push_str(&format!(
-                "\nStatus: {}\nRecords read: {}, written: {}, skipped: {}\nState: {} bytes; checkpoints taken: {}",
+                "\nStatus: {}\nRecords read: {}, written: {}, skipped: {}, with failed expressions: {}\nState: {} bytes; checkpoints taken: {}",
                 state.status().name(),
                 state.records_read.load(Relaxed),
                 state.records_written.load(Relaxed),
                 state.records_skipped.load(Relaxed),
+                state.expression_errors.load(Relaxed),
                 state.state_bytes.load(Relaxed),
                 state.checkpoints.load(Relaxed)
             ));

@@ -125,3 +125,37 @@ async fn the_processing_log_can_be_followed_before_anything_goes_wrong() {
     let out = run(&mut s, "SELECT * FROM PROCESSING_LOG EMIT CHANGES;").await.unwrap();
     assert!(push_rows(&out).is_empty(), "{out:?}");
 }
+
+/// An expression that fails on a row (a CAST of a non-number, a division by zero) makes that
+/// row's column null, as in ksqlDB, and one processing-log entry for the row; the query runs on.
+#[tokio::test]
+async fn a_failing_expression_nulls_its_column_and_is_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, mut s) = session(dir.path()).await;
+    run(
+        &mut s,
+        "SET 'auto.offset.reset' = 'earliest';
+         CREATE STREAM s (k STRING KEY, v STRING, n INT) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON', PARTITIONS=1);
+         INSERT INTO s (k, v, n) VALUES ('a', '12', 1);
+         INSERT INTO s (k, v, n) VALUES ('b', 'abc', 0);
+         INSERT INTO s (k, v, n) VALUES ('c', '7', 2);
+         CREATE STREAM t AS SELECT k, CAST(v AS INT) AS i, 10 / n AS q FROM s WHERE 10 / (n - 2) < 100;",
+    )
+    .await
+    .unwrap();
+    s.wait_until_idle().await.unwrap();
+    let out: Vec<(String, String)> =
+        records(log.as_ref(), "T").await.iter().map(|r| (text(&r.key), text(&r.value))).collect();
+    // c's WHERE divides by zero: it does not pass.
+    assert_eq!(out, [("a".into(), r#"{"I":12,"Q":10}"#.into()), ("b".into(), r#"{"I":null,"Q":null}"#.into())]);
+    let entries: Vec<serde_json::Value> = records(log.as_ref(), "eddy_processing_log")
+        .await
+        .iter()
+        .map(|r| serde_json::from_str(&text(&r.value)).unwrap())
+        .collect();
+    let rows: Vec<(u64, &str)> =
+        entries.iter().map(|e| (e["SOURCE_OFFSET"].as_u64().unwrap(), e["KIND"].as_str().unwrap())).collect();
+    assert_eq!(rows, [(1, "EXPRESSION"), (2, "EXPRESSION")], "{entries:?}");
+    assert!(entries[0]["ERROR"].as_str().unwrap().contains("Cannot cast string 'abc'"), "{entries:?}");
+    assert_eq!(s.query_metrics().await[0].status, "RUNNING");
+}
