@@ -21,7 +21,7 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 
 use super::operator::{Operator, TimedBatch};
-use super::plan::{PlanError, guarded};
+use super::plan::{PlanError, RowError, evaluate_isolating, guarded};
 
 /// An aggregation, planned.
 #[derive(Debug)]
@@ -52,13 +52,11 @@ pub struct AggregatePlan {
 
 impl AggregatePlan {
     /// Each aggregate's arguments, evaluated on `rows`.
-    fn arguments(&self, rows: &RecordBatch) -> Result<Vec<Vec<ArrayRef>>, PlanError> {
-        let n = rows.num_rows();
-        Ok(self
-            .aggregates
+    fn arguments(&self, rows: &RecordBatch, errors: &mut Vec<RowError>) -> Result<Vec<Vec<ArrayRef>>, PlanError> {
+        self.aggregates
             .iter()
-            .map(|a| a.expressions().iter().map(|e| e.evaluate(rows).and_then(|v| v.into_array(n))).collect())
-            .collect::<Result<_, _>>()?)
+            .map(|a| a.expressions().iter().map(|e| evaluate_isolating(e, rows, errors)).collect())
+            .collect()
     }
 
     /// A new group's accumulators. Aggregating a table takes rows out again, so it uses the
@@ -114,6 +112,8 @@ pub struct Aggregate {
     next_expiry: i64,
     /// Aggregating a table: its key columns as rows (made at the first batch).
     table_key_converter: Option<RowConverter>,
+    /// Rows an expression failed on, not yet taken (see [`Operator::take_errors`]).
+    errors: Vec<RowError>,
 }
 
 /// An aggregation's state (see [`Aggregate::snapshot`]).
@@ -218,6 +218,7 @@ impl Aggregate {
             state_ttl_ms: None,
             next_expiry: i64::MIN,
             table_key_converter: None,
+            errors: Vec::new(),
             // Without GROUP BY every row is of one group: its id is a constant's.
             converter: if fields.is_empty() {
                 RowConverter::new(vec![SortField::new(DataType::Boolean)])?
@@ -597,18 +598,15 @@ impl Aggregate {
             rows = windows.assign(&rows, plan.row_time_index, &mut self.stream_time)?;
         }
         if let Some(filter) = &plan.filter {
-            let mask = filter.evaluate(&rows)?.into_array(rows.num_rows())?;
+            let mask = evaluate_isolating(filter, &rows, &mut self.errors)?;
             let mask = mask.as_boolean_opt().ok_or_else(|| PlanError("WHERE must be a condition".into()))?;
             rows = filter_record_batch(&rows, mask)?;
         }
         if rows.num_rows() == 0 {
             return Ok(None);
         }
-        let mut keys: Vec<ArrayRef> = plan
-            .group_by
-            .iter()
-            .map(|e| e.evaluate(&rows).and_then(|v| v.into_array(rows.num_rows())))
-            .collect::<Result<_, _>>()?;
+        let mut keys: Vec<ArrayRef> =
+            plan.group_by.iter().map(|e| evaluate_isolating(e, &rows, &mut self.errors)).collect::<Result<_, _>>()?;
         // A row with a null grouping value belongs to no group: ksqlDB drops it.
         let keyed: BooleanArray = (0..rows.num_rows()).map(|i| Some(keys.iter().all(|k| k.is_valid(i)))).collect();
         if keyed.false_count() > 0 {
@@ -632,7 +630,7 @@ impl Aggregate {
                 })
                 .push(i as u32);
         }
-        let arguments = plan.arguments(&rows)?;
+        let arguments = plan.arguments(&rows, &mut self.errors)?;
         let times = rows.column(plan.row_time_index).as_primitive::<Int64Type>().clone();
 
         let mut changed = Changed::default();
@@ -704,7 +702,7 @@ impl Aggregate {
         columns.push(times);
         let mut rows = RecordBatch::try_new(super::window::windowed_schema(&rows.schema()), columns)?;
         if let Some(filter) = &plan.filter {
-            let mask = filter.evaluate(&rows)?.into_array(rows.num_rows())?;
+            let mask = evaluate_isolating(filter, &rows, &mut self.errors)?;
             let mask = mask.as_boolean_opt().ok_or_else(|| PlanError("WHERE must be a condition".into()))?;
             rows = filter_record_batch(&rows, mask)?;
         }
@@ -715,11 +713,11 @@ impl Aggregate {
         let key_count = plan.group_by.len() - 2;
         let keys: Vec<ArrayRef> = plan.group_by[..key_count]
             .iter()
-            .map(|e| e.evaluate(&rows).and_then(|v| v.into_array(n)))
+            .map(|e| evaluate_isolating(e, &rows, &mut self.errors))
             .collect::<Result<_, _>>()?;
         let Some(key_converter) = self.key_converter.as_ref() else { return Ok(None) };
         let key_rows = key_converter.convert_columns(&keys)?;
-        let arguments = plan.arguments(&rows)?;
+        let arguments = plan.arguments(&rows, &mut self.errors)?;
         let times = rows.column(plan.row_time_index).as_primitive::<Int64Type>().clone();
         let mut changed = Changed::default();
         for row in 0..n {
@@ -786,7 +784,7 @@ impl Aggregate {
         let passes: Vec<bool> = match &plan.filter {
             None => vec![true; n],
             Some(filter) => {
-                let mask = filter.evaluate(&rows)?.into_array(n)?;
+                let mask = evaluate_isolating(filter, &rows, &mut self.errors)?;
                 let mask = mask.as_boolean_opt().ok_or_else(|| PlanError("WHERE must be a condition".into()))?;
                 (0..n).map(|i| mask.is_valid(i) && mask.value(i)).collect()
             }
@@ -799,9 +797,9 @@ impl Aggregate {
         let Some(key_converter) = self.table_key_converter.as_ref() else { return Ok(None) };
         let table_keys = key_converter.convert_columns(&key_columns)?;
         let groups: Vec<ArrayRef> =
-            plan.group_by.iter().map(|e| e.evaluate(&rows).and_then(|v| v.into_array(n))).collect::<Result<_, _>>()?;
+            plan.group_by.iter().map(|e| evaluate_isolating(e, &rows, &mut self.errors)).collect::<Result<_, _>>()?;
         let group_rows = self.group_ids(&groups, n)?;
-        let arguments = plan.arguments(&rows)?;
+        let arguments = plan.arguments(&rows, &mut self.errors)?;
         let times = rows.column(plan.row_time_index).as_primitive::<Int64Type>().clone();
 
         let mut changed = Changed::default();
@@ -885,7 +883,7 @@ impl Aggregate {
         let mut keep = vec![true; ids.len()];
         let mut tombstone = deleted.clone();
         if let Some(having) = &plan.having {
-            let mask = having.evaluate(&aggregated)?.into_array(aggregated.num_rows())?;
+            let mask = evaluate_isolating(having, &aggregated, &mut self.errors)?;
             let mask = mask.as_boolean_opt().ok_or_else(|| PlanError("HAVING must be a condition".into()))?;
             // Closed windows have left `groups`; a batch may touch a group more than once.
             let mut seen: HashMap<&OwnedRow, bool> = HashMap::new();
@@ -925,7 +923,7 @@ impl Aggregate {
         let projected = plan
             .projection
             .iter()
-            .map(|e| e.evaluate(&aggregated).and_then(|v| v.into_array(aggregated.num_rows())))
+            .map(|e| evaluate_isolating(e, &aggregated, &mut self.errors))
             .collect::<Result<Vec<_>, _>>()?;
         let rows = RecordBatch::try_new(plan.output.clone(), projected)?;
         out.push(TimedBatch { rows, timestamps_ms: stamps, tombstones, windows, replay, input: 0 });
@@ -956,5 +954,9 @@ impl Operator for Aggregate {
 
     fn state_bytes(&self) -> usize {
         Aggregate::state_bytes(self)
+    }
+
+    fn take_errors(&mut self) -> Vec<RowError> {
+        std::mem::take(&mut self.errors)
     }
 }

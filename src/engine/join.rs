@@ -23,7 +23,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::sqlparser::ast::{Expr, Ident, SelectItem, SetExpr, TableFactor};
 
 use super::operator::{Operator, TimedBatch};
-use super::plan::{PlanError, guarded};
+use super::plan::{PlanError, RowError, evaluate_isolating, guarded};
 use crate::sql::ast::StreamingQuery;
 
 /// The synthetic key column of a join's rows: the join key (either side's, for an outer
@@ -1070,6 +1070,8 @@ pub struct Join {
     next_check: usize,
     /// Per side, a row of nulls (an outer join's missing side).
     nulls: [RecordBatch; 2],
+    /// Rows an expression failed on, not yet taken (see [`Operator::take_errors`]).
+    errors: Vec<RowError>,
 }
 
 impl Join {
@@ -1083,6 +1085,7 @@ impl Join {
             None => None,
         };
         Ok(Join {
+            errors: Vec::new(),
             foreign_rows: HashMap::new(),
             foreign_index: HashMap::new(),
             primary_converter,
@@ -1215,7 +1218,7 @@ impl Join {
         let matched = batch.column(width + 3).as_boolean().clone();
         // The keys, computed as `update` computes them.
         let step = Arc::clone(&self.step);
-        let key = step.keys[side].evaluate(&rows)?.into_array(n)?;
+        let key = evaluate_isolating(&step.keys[side], &rows, &mut self.errors)?;
         let key = if key.data_type() == &self.key_type {
             key
         } else {
@@ -1224,12 +1227,12 @@ impl Join {
         let mut key_columns = vec![key.clone()];
         if let Some(windows) = &step.window_keys {
             for bound in &windows[side] {
-                key_columns.push(bound.evaluate(&rows)?.into_array(n)?);
+                key_columns.push(evaluate_isolating(bound, &rows, &mut self.errors)?);
             }
         }
         let keys = self.converter.convert_columns(&key_columns)?;
         let primary = match (&step.left_primary_key, side) {
-            (Some(primary), 0) => Some(primary.evaluate(&rows)?.into_array(n)?),
+            (Some(primary), 0) => Some(evaluate_isolating(primary, &rows, &mut self.errors)?),
             _ => None,
         };
         for i in 0..n {
@@ -1279,7 +1282,7 @@ impl Join {
         if n == 0 {
             return Ok(());
         }
-        let key = plan.keys[side].evaluate(&rows)?.into_array(n)?;
+        let key = evaluate_isolating(&plan.keys[side], &rows, &mut self.errors)?;
         let key = if key.data_type() == &self.key_type {
             key
         } else {
@@ -1287,7 +1290,7 @@ impl Join {
         };
         // A foreign-key join's rows are keyed by the left table's key.
         let primary = match (&plan.left_primary_key, side) {
-            (Some(primary), 0) => Some(primary.evaluate(&rows)?.into_array(n)?),
+            (Some(primary), 0) => Some(evaluate_isolating(primary, &rows, &mut self.errors)?),
             _ => None,
         };
         // Rows of the side's (nullable) schema; the first source's rows get ROWKEY.
@@ -1307,7 +1310,7 @@ impl Join {
         let mut key_columns = vec![key.clone()];
         if let Some(windows) = &plan.window_keys {
             for bound in &windows[side] {
-                key_columns.push(bound.evaluate(&rows)?.into_array(n)?);
+                key_columns.push(evaluate_isolating(bound, &rows, &mut self.errors)?);
             }
         }
         let keys = self.converter.convert_columns(&key_columns)?;
@@ -1696,7 +1699,7 @@ impl Join {
     }
 
     /// The results as joined rows; the last step's through WHERE and the projection.
-    fn emit(&self, results: Vec<Joined>, replay: bool, out: &mut Vec<TimedBatch>) -> Result<(), PlanError> {
+    fn emit(&mut self, results: Vec<Joined>, replay: bool, out: &mut Vec<TimedBatch>) -> Result<(), PlanError> {
         let step = &self.step;
         let lefts: Vec<Option<&RowRef>> = results.iter().map(|r| r.left.as_ref()).collect();
         let rights: Vec<Option<&RowRef>> = results.iter().map(|r| r.right.as_ref()).collect();
@@ -1738,7 +1741,7 @@ impl Join {
         }
         let plan = &self.plan;
         if let Some(filter) = &plan.filter {
-            let mask = filter.evaluate(&joined)?.into_array(joined.num_rows())?;
+            let mask = evaluate_isolating(filter, &joined, &mut self.errors)?;
             let mask = mask.as_boolean_opt().ok_or_else(|| PlanError("WHERE must be a condition".into()))?;
             // A deletion passes: the row it deletes may have passed.
             let keep: Vec<bool> =
@@ -1754,7 +1757,7 @@ impl Join {
         let mut projected = plan
             .projection
             .iter()
-            .map(|e| e.evaluate(&joined).and_then(|v| v.into_array(joined.num_rows())))
+            .map(|e| evaluate_isolating(e, &joined, &mut self.errors))
             .collect::<Result<Vec<_>, _>>()?;
         // The key column holds the join key, whichever side's column it is named after.
         if let Some(k) = plan.key_output
@@ -1827,6 +1830,10 @@ impl Operator for Join {
 
     fn state_bytes(&self) -> usize {
         Join::state_bytes(self)
+    }
+
+    fn take_errors(&mut self) -> Vec<RowError> {
+        std::mem::take(&mut self.errors)
     }
 }
 

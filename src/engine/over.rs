@@ -23,7 +23,7 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 
 use super::operator::{Operator, TimedBatch};
-use super::plan::{PlanError, guarded};
+use super::plan::{PlanError, RowError, evaluate_isolating, guarded};
 
 /// Which rows before the current one a frame holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +74,8 @@ pub struct Over {
     description: String,
     converters: Vec<RowConverter>,
     partitions: Vec<HashMap<OwnedRow, Partition>>,
+    /// Rows an expression failed on, not yet taken (see [`Operator::take_errors`]).
+    errors: Vec<RowError>,
 }
 
 impl Over {
@@ -92,7 +94,7 @@ impl Over {
             })
             .collect::<Result<Vec<_>, PlanError>>()?;
         let partitions = plan.windows.iter().map(|_| HashMap::new()).collect();
-        Ok(Over { plan, description, converters, partitions })
+        Ok(Over { plan, description, converters, partitions, errors: Vec::new() })
     }
 
     fn update(&mut self, batch: TimedBatch, out: &mut Vec<TimedBatch>) -> Result<(), PlanError> {
@@ -103,7 +105,7 @@ impl Over {
             rows = filter_record_batch(&rows, &datafusion::arrow::compute::not(tombstones)?)?;
         }
         if let Some(filter) = &plan.filter {
-            let mask = filter.evaluate(&rows)?.into_array(rows.num_rows())?;
+            let mask = evaluate_isolating(filter, &rows, &mut self.errors)?;
             let mask = mask.as_boolean_opt().ok_or_else(|| PlanError("WHERE must be a condition".into()))?;
             rows = filter_record_batch(&rows, mask)?;
         }
@@ -119,7 +121,7 @@ impl Over {
         let projected = plan
             .projection
             .iter()
-            .map(|e| e.evaluate(&windowed).and_then(|v| v.into_array(windowed.num_rows())))
+            .map(|e| evaluate_isolating(e, &windowed, &mut self.errors))
             .collect::<Result<Vec<_>, _>>()?;
         out.push(TimedBatch {
             rows: RecordBatch::try_new(Arc::clone(&plan.output), projected)?,
@@ -144,14 +146,14 @@ impl Over {
         let keys: Vec<ArrayRef> = window
             .partition_by
             .iter()
-            .map(|e| e.evaluate(rows).and_then(|v| v.into_array(n)))
+            .map(|e| evaluate_isolating(e, rows, &mut self.errors))
             .collect::<Result<_, _>>()?;
         let keys = self.converters[w].convert_columns(&keys)?;
         let arguments: Vec<ArrayRef> = window
             .function
             .expressions()
             .iter()
-            .map(|e| e.evaluate(rows).and_then(|v| v.into_array(n)))
+            .map(|e| evaluate_isolating(e, rows, &mut self.errors))
             .collect::<Result<_, _>>()?;
         let partitions = &mut self.partitions[w];
         let mut values = Vec::with_capacity(n);
@@ -404,5 +406,9 @@ impl Operator for Over {
 
     fn state_bytes(&self) -> usize {
         Over::state_bytes(self)
+    }
+
+    fn take_errors(&mut self) -> Vec<RowError> {
+        std::mem::take(&mut self.errors)
     }
 }

@@ -404,7 +404,7 @@ pub struct RowError {
 
 /// Evaluates `expr` over `batch` in one go; when that fails, row by row, so that only the
 /// rows it fails on are null (each noted in `errors`).
-fn evaluate_isolating(
+pub(crate) fn evaluate_isolating(
     expr: &Arc<dyn PhysicalExpr>,
     batch: &RecordBatch,
     errors: &mut Vec<RowError>,

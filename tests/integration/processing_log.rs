@@ -139,7 +139,8 @@ async fn a_failing_expression_nulls_its_column_and_is_logged() {
          INSERT INTO s (k, v, n) VALUES ('a', '12', 1);
          INSERT INTO s (k, v, n) VALUES ('b', 'abc', 0);
          INSERT INTO s (k, v, n) VALUES ('c', '7', 2);
-         CREATE STREAM t AS SELECT k, CAST(v AS INT) AS i, 10 / n AS q FROM s WHERE 10 / (n - 2) < 100;",
+         CREATE STREAM t AS SELECT k, CAST(v AS INT) AS i, 10 / n AS q FROM s WHERE 10 / (n - 2) < 100;
+         CREATE TABLE sums AS SELECT k, SUM(CAST(v AS INT)) AS total, COUNT(*) AS n FROM s GROUP BY k;",
     )
     .await
     .unwrap();
@@ -153,9 +154,23 @@ async fn a_failing_expression_nulls_its_column_and_is_logged() {
         .iter()
         .map(|r| serde_json::from_str(&text(&r.value)).unwrap())
         .collect();
-    let rows: Vec<(u64, &str)> =
-        entries.iter().map(|e| (e["SOURCE_OFFSET"].as_u64().unwrap(), e["KIND"].as_str().unwrap())).collect();
-    assert_eq!(rows, [(1, "EXPRESSION"), (2, "EXPRESSION")], "{entries:?}");
-    assert!(entries[0]["ERROR"].as_str().unwrap().contains("Cannot cast string 'abc'"), "{entries:?}");
-    assert_eq!(s.query_metrics().await[0].status, "RUNNING");
+    let mut rows: Vec<(&str, u64, &str)> = entries
+        .iter()
+        .map(|e| (e["QUERY_ID"].as_str().unwrap(), e["SOURCE_OFFSET"].as_u64().unwrap(), e["KIND"].as_str().unwrap()))
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [("CSAS_T_1", 1, "EXPRESSION"), ("CSAS_T_1", 2, "EXPRESSION"), ("CTAS_SUMS_2", 1, "EXPRESSION")],
+        "{entries:?}"
+    );
+    assert!(
+        entries.iter().all(|e| e["ERROR"].as_str().unwrap().contains("by zero")
+            || e["ERROR"].as_str().unwrap().contains("Cannot cast string 'abc'")),
+        "{entries:?}"
+    );
+    // The aggregation counted b's row; its SUM had nothing to add.
+    let sums: Vec<String> = records(log.as_ref(), "SUMS").await.iter().map(|r| text(&r.value)).collect();
+    assert!(sums.contains(&r#"{"TOTAL":0,"N":1}"#.to_string()), "{sums:?}");
+    assert!(s.query_metrics().await.iter().all(|m| m.status == "RUNNING"));
 }
