@@ -1,6 +1,7 @@
 //! `eddy bench`: benchmarks. Never part of the test suite; results go to
 //! `docs/benchmarks.md` with the command that produced them.
 
+pub mod bids;
 pub mod log_bench;
 pub mod query_bench;
 
@@ -16,11 +17,17 @@ pub enum BenchCommand {
     /// Throughput of a persistent query (filter and projection over JSON) end to end.
     #[command(after_help = "Example:\n  cargo run --release -- bench query --records 2000000")]
     Query(query_bench::QueryBenchArgs),
+    /// The Flink SQL peer's Nexmark-style queries over a bids file: Eddy, then DataFusion batch.
+    #[command(
+        after_help = "Example:\n  ../shared/peers/flink/gen_bids.py 1000000 /tmp/bids.jsonl\n  cargo run --release -- bench bids --input /tmp/bids.jsonl --query q5"
+    )]
+    Bids(bids::BidsBenchArgs),
 }
 
 pub async fn run(command: BenchCommand) -> Result<(), CliError> {
     match command {
         BenchCommand::Log(args) => log_bench::run(args).await,
         BenchCommand::Query(args) => query_bench::run(args).await,
+        BenchCommand::Bids(args) => bids::run(args).await,
     }
 }

@@ -41,6 +41,9 @@ struct Piece {
 #[derive(Default)]
 pub struct Aligned {
     queues: BTreeMap<u32, (VecDeque<Piece>, usize)>,
+    /// Partitions of one input take turns too (by default only inputs do): for an operator
+    /// whose stream time decides what is late, so that no partition runs ahead of the others.
+    interleave_partitions: bool,
 }
 
 /// Rows handed out: their stream, whether they are replayed, and the stream's next offset
@@ -54,6 +57,11 @@ pub struct Ready {
 }
 
 impl Aligned {
+    /// Queues whose partitions, of one input too, are taken in event-time order.
+    pub fn interleaving_partitions() -> Self {
+        Aligned { queues: BTreeMap::new(), interleave_partitions: true }
+    }
+
     /// Queues `rows` (all the decoded records of a fetch of `stream`, or a part of it) after
     /// that stream's earlier ones; `next_offset` is where the stream reads on after them.
     pub fn push(&mut self, stream: u32, replay: bool, rows: DecodedRows, next_offset: u64) -> Result<(), FormatError> {
@@ -104,10 +112,12 @@ impl Aligned {
                 self.queues.iter().filter_map(|(s, (q, cursor))| q.front().map(|p| (*s, head(p, *cursor)))).collect();
             let Some(&(chosen, _)) = heads.iter().min_by_key(|(s, time)| (*time, *s)) else { return out };
             // Partitions of one input are independent (Kafka Streams runs them as separate
-            // tasks): a run ends only where another input's next row comes.
+            // tasks): a run ends only where another input's next row comes (unless they take
+            // turns too).
+            let interleave = self.interleave_partitions;
             let others = heads
                 .iter()
-                .filter(|(s, _)| input_of(*s) != input_of(chosen))
+                .filter(|(s, _)| if interleave { *s != chosen } else { input_of(*s) != input_of(chosen) })
                 .map(|(_, t)| *t)
                 .min()
                 .unwrap_or(i64::MAX);
@@ -201,6 +211,16 @@ mod tests {
         let ready = aligned.pop_ready(|_| true, 100);
         assert_eq!(times(&ready), [(other, vec![20])]);
         assert!(aligned.all_empty());
+    }
+
+    #[test]
+    fn partitions_of_one_input_take_turns_when_asked() {
+        let mut aligned = Aligned::interleaving_partitions();
+        aligned.push(0, false, rows(&[1, 3, 5]), 3).unwrap();
+        aligned.push(1, false, rows(&[2, 4, 6]), 3).unwrap();
+        let ready = aligned.pop_ready(|_| true, 100);
+        let order: Vec<i64> = times(&ready).into_iter().flat_map(|(_, t)| t).collect();
+        assert_eq!(order, [1, 2, 3, 4, 5, 6]);
     }
 
     #[test]

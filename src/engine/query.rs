@@ -22,6 +22,7 @@ use datafusion::arrow::array::RecordBatch;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
+use super::align::Aligned;
 use super::checkpoint::{Checkpoint, CheckpointStore, Fences, ReadCommitted};
 use super::offsets::{OffsetStore, Positions};
 use super::operator::{Message, Operator, TimedBatch, run_chain};
@@ -66,6 +67,9 @@ pub struct QuerySpec {
     /// The sink's key is the input's, unchanged (no PARTITION BY or GROUP BY): a record
     /// without a key stays without one.
     pub keeps_key: bool,
+    /// Read the input's partitions in event-time order (see [`super::align`]) even with a
+    /// single input, for operators whose stream time decides what is late.
+    pub in_time_order: bool,
     /// Checkpoints, where the log has a place for them (otherwise the legacy way: commits
     /// in `_eddy_offsets`, and state rebuilt by reading the input again).
     pub checkpoints: Option<Checkpointing>,
@@ -290,6 +294,7 @@ impl RunningQuery {
         // Inputs are read through the fences of queries writing them exactly once.
         let reader: Arc<dyn Log> = Arc::new(ReadCommitted { log: Arc::clone(&log), fences: Arc::clone(&spec.fences) });
         let barriers = Barriers { interval: spec.barrier_interval, next_epoch };
+        let in_time_order = spec.in_time_order;
         let processing_log = ProcessingLog::new(Arc::clone(&log));
         let reporter = || Reporter {
             query_id: spec.id.clone(),
@@ -310,6 +315,7 @@ impl RunningQuery {
                     replay_until,
                     linger,
                     barriers,
+                    in_time_order,
                     &source_reporter,
                     source_tx,
                     stop_rx,
@@ -576,6 +582,7 @@ async fn read_source(
     replay_until: Positions,
     linger: Duration,
     barriers: Barriers,
+    in_time_order: bool,
     reporter: &Reporter,
     out: mpsc::Sender<Message>,
     mut stop: watch::Receiver<bool>,
@@ -593,9 +600,21 @@ async fn read_source(
         .collect();
     let mut follower = Follower::of_topics(log, topics, false);
     let mut barrier = BarrierClock::new(barriers);
-    if inputs.len() > 1 {
-        return read_aligned(follower, inputs, &schemas, &replay_until, &mut barrier, reporter, &out, &mut stop, state)
-            .await;
+    if inputs.len() > 1 || in_time_order {
+        let aligned = if inputs.len() == 1 { Aligned::interleaving_partitions() } else { Aligned::default() };
+        return read_aligned(
+            aligned,
+            follower,
+            inputs,
+            &schemas,
+            &replay_until,
+            &mut barrier,
+            reporter,
+            &out,
+            &mut stop,
+            state,
+        )
+        .await;
     }
     loop {
         let first = tokio::select! {
@@ -812,6 +831,7 @@ impl BarrierClock {
 /// is read (without waiting) before rows are handed on, so that none runs ahead.
 #[allow(clippy::too_many_arguments)]
 async fn read_aligned(
+    mut aligned: Aligned,
     mut follower: Follower<'_>,
     inputs: &[Arc<Source>],
     schemas: &[datafusion::arrow::datatypes::SchemaRef],
@@ -822,9 +842,7 @@ async fn read_aligned(
     stop: &mut watch::Receiver<bool>,
     state: &QueryState,
 ) -> Result<(), TaskError> {
-    use crate::engine::align::Aligned;
     use crate::log::follower::split_stream_id;
-    let mut aligned = Aligned::default();
     let queue = |aligned: &mut Aligned, stream: u32, records: &[crate::log::Record]| -> Result<(), TaskError> {
         let (i, partition) = split_stream_id(stream);
         let (Some(input), Some(schema)) = (inputs.get(i), schemas.get(i)) else { return Ok(()) };

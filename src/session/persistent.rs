@@ -415,7 +415,15 @@ impl Session {
             .or_else(|| std::env::var("EDDY_CHECKPOINT_INTERVAL_MS").ok())
             .and_then(|ms| ms.parse::<u64>().ok())
             .map_or(crate::engine::query::DEFAULT_BARRIER_INTERVAL, std::time::Duration::from_millis);
+        // Where stream time decides what is late (windows, OVER frames), partitions are read
+        // in event-time order, so that none runs ahead of the others (as a join's inputs are).
+        let in_time_order = match &planned.plan {
+            Planned::Aggregate(plan) => plan.windows.is_some(),
+            Planned::Over(_) => true,
+            _ => false,
+        };
         let spec = QuerySpec {
+            in_time_order,
             checkpoints,
             fences: Arc::clone(&self.fences),
             barrier_interval,
