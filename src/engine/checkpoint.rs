@@ -42,6 +42,9 @@ pub struct Checkpoint {
     pub sink: Positions,
     /// Per operator of the chain, its state (`None`: it keeps none).
     pub operators: Vec<Option<Vec<RecordBatch>>>,
+    /// The query was its output's only writer when this was taken: output past `sink` is
+    /// its own, and may be cut off.
+    pub exactly_once: bool,
 }
 
 /// What the JSON part of a file holds.
@@ -52,6 +55,8 @@ struct Header {
     sink: Positions,
     /// Per operator, how many state batches follow (`None`: it keeps none).
     operators: Vec<Option<usize>>,
+    #[serde(default)]
+    exactly_once: bool,
 }
 
 /// The checkpoints of one query, in a directory of their own.
@@ -96,21 +101,38 @@ impl CheckpointStore {
 
     /// The newest checkpoint that reads back whole (a damaged one is skipped, with a
     /// warning, for the one before), if any.
+    /// Fails when there are checkpoints but none reads back: starting over would write the
+    /// output again.
     pub fn latest(&self) -> Result<Option<Checkpoint>, LogError> {
-        for epoch in self.epochs()?.into_iter().rev() {
-            let path = self.path(epoch);
+        let epochs = self.epochs()?;
+        for epoch in epochs.iter().rev() {
+            let path = self.path(*epoch);
             let bytes = std::fs::read(&path).map_err(LogError::io("read checkpoint", &path))?;
             match decode(&bytes) {
                 Ok(checkpoint) => return Ok(Some(checkpoint)),
                 Err(reason) => tracing::warn!(checkpoint = %path.display(), %reason, "skipping a damaged checkpoint"),
             }
         }
-        Ok(None)
+        match epochs.last() {
+            None => Ok(None),
+            Some(epoch) => Err(LogError::Corrupt {
+                path: self.path(*epoch),
+                position: 0,
+                reason: "every checkpoint of the query is damaged; it cannot resume (move the directory aside to start it over)".into(),
+            }),
+        }
     }
 
     /// Writes `checkpoint` durably (aside, synced, renamed), then deletes all but the newest
     /// [`KEEP`]. Returns the file's size.
     pub fn write(&self, checkpoint: &Checkpoint) -> Result<u64, LogError> {
+        self.write_guarded(checkpoint, &std::sync::Mutex::new(true))
+    }
+
+    /// As [`CheckpointStore::write`], renaming the file into place only while `alive` (held
+    /// meanwhile) says the query still runs: a query dropped without stopping (a crash, as
+    /// far as it knows) publishes nothing after it was dropped, as a killed process would.
+    pub fn write_guarded(&self, checkpoint: &Checkpoint, alive: &std::sync::Mutex<bool>) -> Result<u64, LogError> {
         std::fs::create_dir_all(&self.dir).map_err(LogError::io("create checkpoint directory", &self.dir))?;
         let bytes = encode(checkpoint).map_err(|reason| LogError::Corrupt {
             path: self.dir.clone(),
@@ -121,11 +143,26 @@ impl CheckpointStore {
         let tmp = path.with_extension("ckpt.tmp");
         let mut file = File::create(&tmp).map_err(LogError::io("write checkpoint", &tmp))?;
         file.write_all(&bytes).and_then(|()| file.sync_all()).map_err(LogError::io("write checkpoint", &tmp))?;
-        std::fs::rename(&tmp, &path).map_err(LogError::io("rename checkpoint", &path))?;
+        {
+            let alive = alive.lock().unwrap_or_else(|p| p.into_inner());
+            if !*alive {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(LogError::Unsupported("checkpointing a query that was dropped"));
+            }
+            std::fs::rename(&tmp, &path).map_err(LogError::io("rename checkpoint", &path))?;
+        }
         File::open(&self.dir)
             .and_then(|d| d.sync_all())
             .map_err(LogError::io("sync checkpoint directory", &self.dir))?;
         let epochs = self.epochs()?;
+        // Older than the newest kept: and any file a crash left half-written.
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            for entry in entries.flatten() {
+                if entry.file_name().to_str().is_some_and(|n| n.ends_with(".ckpt.tmp")) && entry.path() != tmp {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
         for old in &epochs[..epochs.len().saturating_sub(KEEP)] {
             let old = self.path(*old);
             if let Err(e) = std::fs::remove_file(&old) {
@@ -152,6 +189,7 @@ fn encode(checkpoint: &Checkpoint) -> Result<Vec<u8>, String> {
         sources: checkpoint.sources.clone(),
         sink: checkpoint.sink.clone(),
         operators: checkpoint.operators.iter().map(|o| o.as_ref().map(Vec::len)).collect(),
+        exactly_once: checkpoint.exactly_once,
     };
     let json = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
     let mut out = Vec::with_capacity(64 + json.len());
@@ -209,7 +247,13 @@ fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
     if !rest.is_empty() {
         return Err("bytes left over".into());
     }
-    Ok(Checkpoint { epoch: header.epoch, sources: header.sources, sink: header.sink, operators })
+    Ok(Checkpoint {
+        epoch: header.epoch,
+        sources: header.sources,
+        sink: header.sink,
+        operators,
+        exactly_once: header.exactly_once,
+    })
 }
 
 /// Read-committed views of topics that queries write exactly once: a query reading another
@@ -397,12 +441,13 @@ mod tests {
                 sources: [(0, 10 * epoch), (1, 7)].into(),
                 sink: [(0, 3 * epoch)].into(),
                 operators: vec![None, Some(vec![batch(epoch as i64 + 1), batch(2)])],
+                exactly_once: true,
             };
             store.write(&checkpoint).unwrap();
         }
         assert_eq!(store.epochs().unwrap(), [2, 3]);
         let latest = store.latest().unwrap().unwrap();
-        assert_eq!((latest.epoch, latest.sources[&0], latest.sink[&0]), (3, 30, 9));
+        assert_eq!((latest.epoch, latest.sources[&0], latest.sink[&0], latest.exactly_once), (3, 30, 9, true));
         let states = latest.operators[1].as_ref().unwrap();
         assert_eq!((latest.operators[0].is_none(), states.len()), (true, 2));
         assert_eq!(states[0], batch(4));
@@ -419,8 +464,11 @@ mod tests {
         let mut bytes = std::fs::read(&newest).unwrap();
         let middle = bytes.len() / 2;
         bytes[middle] ^= 0xff;
-        std::fs::write(&newest, bytes).unwrap();
+        std::fs::write(&newest, &bytes).unwrap();
         assert_eq!(store.latest().unwrap().unwrap().epoch, 0);
+        // With every one damaged, the query cannot resume.
+        std::fs::write(store.path(0), &bytes).unwrap();
+        assert!(store.latest().is_err());
     }
 
     #[test]

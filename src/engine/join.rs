@@ -1810,10 +1810,25 @@ impl Operator for Join {
     }
 
     fn restore(&mut self, state: Vec<RecordBatch>) -> Result<(), PlanError> {
+        guarded(|| self.restore_checkpoint(state))?
+    }
+
+    fn state_bytes(&self) -> usize {
+        Join::state_bytes(self)
+    }
+
+    fn take_errors(&mut self) -> Vec<RowError> {
+        std::mem::take(&mut self.errors)
+    }
+}
+
+impl Join {
+    /// Takes back the batches of [`Operator::snapshot`].
+    fn restore_checkpoint(&mut self, state: Vec<RecordBatch>) -> Result<(), PlanError> {
         let [left, right, clocks]: [RecordBatch; 3] =
             state.try_into().map_err(|_| PlanError("a join's checkpoint has three batches".into()))?;
         let clock = |i: usize| -> Result<i64, PlanError> {
-            let column = clocks.column(i).as_any().downcast_ref::<Int64Array>();
+            let column = clocks.columns().get(i).and_then(|c| c.as_any().downcast_ref::<Int64Array>());
             column
                 .filter(|c| c.len() == 1)
                 .map(|c| c.value(0))
@@ -1826,14 +1841,6 @@ impl Operator for Join {
             stream_time: clock(3)?,
         };
         Join::restore(self, &snapshot)
-    }
-
-    fn state_bytes(&self) -> usize {
-        Join::state_bytes(self)
-    }
-
-    fn take_errors(&mut self) -> Vec<RowError> {
-        std::mem::take(&mut self.errors)
     }
 }
 

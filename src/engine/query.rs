@@ -115,6 +115,9 @@ pub struct QueryState {
     status: Mutex<QueryStatus>,
     /// How far the input has been read and its output written, per partition.
     written: Mutex<Positions>,
+    /// False once the query was dropped without being stopped (see
+    /// [`CheckpointStore::write_guarded`]).
+    alive: Mutex<bool>,
     /// How far the input is covered by a checkpoint on disk (`None`: it takes none).
     checkpointed: Mutex<Option<Positions>>,
     pub records_read: AtomicU64,
@@ -233,7 +236,11 @@ impl RunningQuery {
     /// their state, its inputs are read from the checkpoint's positions, and (exactly once)
     /// output written after the checkpoint is cut off first. At its very first start it
     /// takes checkpoint 0 (nothing read, nothing written) before anything runs.
-    pub async fn start(log: Arc<dyn Log>, spec: QuerySpec, claim: crate::log::Claim) -> Result<RunningQuery, LogError> {
+    pub async fn start(
+        log: Arc<dyn Log>,
+        mut spec: QuerySpec,
+        claim: crate::log::Claim,
+    ) -> Result<RunningQuery, LogError> {
         let offsets = OffsetStore::new(Arc::clone(&log));
         // Every input's partitions, named by `stream_id(input, partition)`: a single input's
         // are its partition numbers, as they always were.
@@ -252,28 +259,29 @@ impl RunningQuery {
             sink_topic: &spec.sink.topic,
             operators: spec.operators.len(),
             rebuild_state: spec.rebuild_state,
-            fences: &spec.fences,
         };
-        // A data directory from before checkpoints: its queries go on from their commits.
+        // A data directory from before checkpoints: its queries go on from their commits, the
+        // old way (a checkpoint taken while they replay would not match their output).
         let legacy = match &spec.checkpoints {
             Some(checkpoints) => checkpoints.store.is_empty()? && offsets.load(&spec.id).await?.is_some(),
             None => true,
         };
-        let (positions, replay_until, restored, next_epoch) = match &spec.checkpoints {
-            Some(checkpoints) if !legacy => {
-                let (positions, restored, next_epoch) =
-                    resume_from_checkpoint(log.as_ref(), &identity, checkpoints, &start).await?;
-                (positions, Positions::new(), restored, next_epoch)
+        let checkpoints = if legacy { None } else { spec.checkpoints.take() };
+        let (positions, replay_until, restored, next_epoch, sink_ends) = match &checkpoints {
+            Some(checkpoints) => {
+                let resumed = resume_from_checkpoint(log.as_ref(), &identity, checkpoints, &start).await?;
+                (resumed.positions, Positions::new(), resumed.restored, resumed.next_epoch, resumed.sink)
             }
             _ => {
                 let (positions, replay_until) = resume_from_commit(&offsets, &identity, &start).await?;
-                (positions, replay_until, None, 1)
+                (positions, replay_until, None, 1, Positions::new())
             }
         };
         let state = Arc::new(QueryState {
             status: Mutex::new(QueryStatus::Running),
             written: Mutex::new(positions.iter().copied().collect()),
-            checkpointed: Mutex::new(spec.checkpoints.as_ref().map(|_| positions.iter().copied().collect())),
+            alive: Mutex::new(true),
+            checkpointed: Mutex::new(checkpoints.as_ref().map(|_| positions.iter().copied().collect())),
             records_read: AtomicU64::new(0),
             records_written: AtomicU64::new(0),
             records_skipped: AtomicU64::new(0),
@@ -328,7 +336,7 @@ impl RunningQuery {
         };
         let operators = {
             let (state, id, chain) = (Arc::clone(&state), spec.id.clone(), spec.operators);
-            let snapshots = spec.checkpoints.is_some();
+            let snapshots = checkpoints.is_some();
             let limit = spec.state_limit;
             tokio::spawn(async move {
                 let task = OperatorTask { chain, restored, snapshots, state_limit: limit, reporter: operator_reporter };
@@ -341,9 +349,12 @@ impl RunningQuery {
         let sink = {
             let (state, id, encoder) =
                 (Arc::clone(&state), spec.id.clone(), SinkEncoder::new(Arc::clone(&spec.sink), spec.keeps_key));
-            let checkpointer = spec.checkpoints.map(|c| Checkpointer {
+            let checkpointer = checkpoints.map(|c| Checkpointer {
                 store: c.store,
-                fences: c.exactly_once.then(|| Arc::clone(&spec.fences)),
+                exactly_once: c.exactly_once,
+                fence: c
+                    .exactly_once
+                    .then(|| FenceKeeper::new(Arc::clone(&spec.fences), &spec.sink.topic, &spec.id, sink_ends)),
                 log: Arc::clone(&log),
                 topic: spec.sink.topic.clone(),
                 query: Arc::clone(&state),
@@ -420,6 +431,8 @@ impl RunningQuery {
 
 impl Drop for RunningQuery {
     fn drop(&mut self) {
+        // As if the process had died here: no checkpoint is published after this.
+        *self.state.alive.lock().unwrap_or_else(|p| p.into_inner()) = false;
         for task in &self.tasks {
             task.abort();
         }
@@ -427,63 +440,79 @@ impl Drop for RunningQuery {
 }
 
 /// Where a checkpointing query goes on from: its latest checkpoint's positions (partitions
-/// added since from `start`), its operators' states and the next epoch. Exactly once, the
-/// output written after the checkpoint is cut off first, and readers are fenced at the cut.
-/// Without a checkpoint (the first start) it takes checkpoint 0 at `start`.
+/// added since from `start`), its operators' states and the next epoch; its output has been
+/// cut back to the checkpoint already (see [`cut_back`]). Without a checkpoint (the first
+/// start) it takes checkpoint 0 at `start`.
 async fn resume_from_checkpoint(
     log: &dyn Log,
     query: &QueryIdentity<'_>,
     checkpoints: &Checkpointing,
     start: &[(u32, u64)],
-) -> Result<(Vec<(u32, u64)>, Option<Vec<Option<Vec<RecordBatch>>>>, u64), LogError> {
-    let (topic, fences) = (query.sink_topic, query.fences);
-    let sink_ends = output_ends(log, topic).await?;
-    let store = checkpoints.store.clone();
-    let latest = tokio::task::spawn_blocking(move || store.latest()).await.map_err(join_error)??;
+) -> Result<Resumed, LogError> {
+    let latest = cut_back(log, &checkpoints.store, query.sink_topic, checkpoints.exactly_once).await?;
     let Some(checkpoint) = latest else {
+        let sink = output_ends(log, query.sink_topic).await?;
         let first = Checkpoint {
             epoch: 0,
             sources: start.iter().copied().collect(),
-            sink: sink_ends.clone(),
+            sink: sink.clone(),
             operators: vec![None; query.operators],
+            exactly_once: checkpoints.exactly_once,
         };
         let store = checkpoints.store.clone();
         tokio::task::spawn_blocking(move || store.write(&first)).await.map_err(join_error)??;
-        if checkpoints.exactly_once {
-            for (partition, end) in sink_ends {
-                fences.set(topic, partition, query.id, end);
-            }
-        }
-        return Ok((start.to_vec(), None, 1));
+        return Ok(Resumed { positions: start.to_vec(), restored: None, next_epoch: 1, sink });
     };
-    if checkpoints.exactly_once {
-        for (&partition, &end) in &checkpoint.sink {
-            let now = sink_ends.get(&partition).copied().unwrap_or(0);
-            if now > end {
-                tracing::info!(
-                    query = query.id,
-                    topic,
-                    partition,
-                    records = now - end,
-                    "cutting off output written after the last checkpoint"
-                );
-                log.truncate(topic, partition, end).await?;
-            } else if now < end {
-                tracing::warn!(
-                    query = query.id,
-                    topic,
-                    partition,
-                    now,
-                    end,
-                    "the output is shorter than at the checkpoint"
-                );
-            }
-            fences.set(topic, partition, query.id, end.min(now));
-        }
-    }
     let positions = start.iter().map(|&(p, o)| (p, checkpoint.sources.get(&p).copied().unwrap_or(o))).collect();
     tracing::info!(query = query.id, epoch = checkpoint.epoch, "resuming from a checkpoint");
-    Ok((positions, Some(checkpoint.operators), checkpoint.epoch + 1))
+    // Output past the checkpoint is cut off, unless others write the topic too.
+    let sink = output_ends(log, query.sink_topic).await?;
+    Ok(Resumed { positions, restored: Some(checkpoint.operators), next_epoch: checkpoint.epoch + 1, sink })
+}
+
+/// Where a checkpointing query goes on from.
+struct Resumed {
+    positions: Vec<(u32, u64)>,
+    restored: Option<Vec<Option<Vec<RecordBatch>>>>,
+    next_epoch: u64,
+    /// Where its output ends as it starts.
+    sink: Positions,
+}
+
+/// Cuts a query's output back to its latest checkpoint, where both the checkpoint and the
+/// query now are exactly once (its output's only writer): what lies beyond was written
+/// after the checkpoint, by it, and will be written again. Returns that checkpoint. The
+/// session does this for every query before it starts any, so that no query reads output
+/// that is about to be cut off.
+pub async fn cut_back(
+    log: &dyn Log,
+    store: &CheckpointStore,
+    topic: &str,
+    exactly_once: bool,
+) -> Result<Option<Checkpoint>, LogError> {
+    let store = store.clone();
+    let Some(checkpoint) = tokio::task::spawn_blocking(move || store.latest()).await.map_err(join_error)?? else {
+        return Ok(None);
+    };
+    if !(exactly_once && checkpoint.exactly_once) {
+        return Ok(Some(checkpoint));
+    }
+    let ends = output_ends(log, topic).await?;
+    for (&partition, &end) in &checkpoint.sink {
+        let now = ends.get(&partition).copied().unwrap_or(0);
+        if now > end {
+            tracing::info!(
+                topic,
+                partition,
+                records = now - end,
+                "cutting off output written after the last checkpoint"
+            );
+            log.truncate(topic, partition, end).await?;
+        } else if now < end {
+            tracing::warn!(topic, partition, now, end, "the output is shorter than at the checkpoint");
+        }
+    }
+    Ok(Some(checkpoint))
 }
 
 /// Where a query without checkpoints goes on from: its last commit (partitions added since
@@ -530,7 +559,6 @@ struct QueryIdentity<'a> {
     /// How many operators it has.
     operators: usize,
     rebuild_state: bool,
-    fences: &'a Fences,
 }
 
 /// Where each partition of `topic` ends.
@@ -818,11 +846,10 @@ impl BarrierClock {
         }
     }
 
-    /// The last barrier, when the query stops, if input was sent since the one before.
+    /// The last barrier, when the query stops: its checkpoint also records where the
+    /// output ends now, so that what others wrote into it meanwhile is never cut off.
     async fn send_final(&mut self, out: &mpsc::Sender<Message>) {
-        if self.dirty {
-            self.send(out).await;
-        }
+        self.send(out).await;
     }
 }
 
@@ -1066,11 +1093,72 @@ async fn run_operators(
     Ok(())
 }
 
+/// Keeps an exactly-once query's fence: readers of its output stop at its last durable
+/// checkpoint while it has written output past it, and read to the end otherwise (so an
+/// idle query holds back no one, nor what others write into its topic).
+#[derive(Clone)]
+struct FenceKeeper {
+    fences: Arc<Fences>,
+    topic: String,
+    id: String,
+    shared: Arc<Mutex<FenceState>>,
+}
+
+struct FenceState {
+    /// Output was written past the last barrier.
+    dirty: bool,
+    /// Where the output ended at the last durable checkpoint.
+    durable: Positions,
+}
+
+impl FenceKeeper {
+    /// The fence of a query whose output ended at `durable` at its last checkpoint.
+    fn new(fences: Arc<Fences>, topic: &str, id: &str, durable: Positions) -> Self {
+        let shared = Arc::new(Mutex::new(FenceState { dirty: false, durable }));
+        FenceKeeper { fences, topic: topic.to_owned(), id: id.to_owned(), shared }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, FenceState> {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Before output is written: fenced at the last durable checkpoint.
+    fn writing(&self) {
+        let mut state = self.lock();
+        if !state.dirty {
+            state.dirty = true;
+            for (partition, end) in &state.durable {
+                self.fences.set(&self.topic, *partition, &self.id, *end);
+            }
+        }
+    }
+
+    /// At a barrier: everything written so far is in the checkpoint being taken.
+    fn barrier(&self) {
+        self.lock().dirty = false;
+    }
+
+    /// A checkpoint whose output ended at `sink` is on disk: the fence moves to it, or is
+    /// lifted when nothing was written since its barrier.
+    fn durable(&self, sink: &Positions) {
+        let mut state = self.lock();
+        state.durable = sink.clone();
+        if state.dirty {
+            for (partition, end) in sink {
+                self.fences.set(&self.topic, *partition, &self.id, *end);
+            }
+        } else {
+            self.fences.lift(&self.id);
+        }
+    }
+}
+
 /// Writes a query's checkpoints: one at a time, in the background of the sink.
 struct Checkpointer {
     store: CheckpointStore,
-    /// Exactly once: the fences to move once a checkpoint is durable.
-    fences: Option<Arc<Fences>>,
+    exactly_once: bool,
+    /// Exactly once: the query's fence.
+    fence: Option<FenceKeeper>,
     log: Arc<dyn Log>,
     /// The output topic.
     topic: String,
@@ -1086,7 +1174,6 @@ impl Checkpointer {
     async fn start(
         &mut self,
         state: &QueryState,
-        query_id: &str,
         epoch: u64,
         states: Vec<Option<Vec<RecordBatch>>>,
     ) -> Result<(), LogError> {
@@ -1094,18 +1181,18 @@ impl Checkpointer {
         let sources = state.written();
         let sink = output_ends(self.log.as_ref(), &self.topic).await?;
         let covered = sources.clone();
-        let checkpoint = Checkpoint { epoch, sources, sink, operators: states };
-        let (store, fences, topic, id) =
-            (self.store.clone(), self.fences.clone(), self.topic.clone(), query_id.to_owned());
+        let checkpoint = Checkpoint { epoch, sources, sink, operators: states, exactly_once: self.exactly_once };
+        let (store, fence) = (self.store.clone(), self.fence.clone());
+        if let Some(fence) = &fence {
+            fence.barrier();
+        }
         let query = Arc::clone(&self.query);
         self.writing = Some(tokio::task::spawn_blocking(move || {
             let started = Instant::now();
-            let bytes = store.write(&checkpoint)?;
+            let bytes = store.write_guarded(&checkpoint, &query.alive)?;
             let took = started.elapsed();
-            if let Some(fences) = fences {
-                for (partition, end) in &checkpoint.sink {
-                    fences.set(&topic, *partition, &id, *end);
-                }
+            if let Some(fence) = fence {
+                fence.durable(&checkpoint.sink);
             }
             if let Ok(mut checkpointed) = query.checkpointed.lock() {
                 *checkpointed = Some(covered);
@@ -1192,6 +1279,11 @@ async fn write_sink(
             next = input.try_recv().ok();
         }
         let (written, bytes) = (producer.pending_records() as u64, producer.pending_bytes() as u64);
+        if written > 0
+            && let Some(fence) = checkpointer.as_ref().and_then(|c| c.fence.as_ref())
+        {
+            fence.writing();
+        }
         producer.flush().await?;
         state.records_written.fetch_add(written, Ordering::Relaxed);
         state.bytes_written.fetch_add(bytes, Ordering::Relaxed);
@@ -1208,7 +1300,7 @@ async fn write_sink(
         }
         match (&mut checkpointer, barrier) {
             (Some(checkpointer), Some((epoch, states))) => {
-                checkpointer.start(state, id, epoch, states).await?;
+                checkpointer.start(state, epoch, states).await?;
                 state.checkpoints.fetch_add(1, Ordering::Relaxed);
                 unchecked = false;
             }
@@ -1227,8 +1319,8 @@ async fn write_sink(
         Some(checkpointer) => {
             checkpointer.finish(state).await?;
             // Stopped with everything checkpointed: nothing it wrote can be cut off.
-            if !unchecked && let Some(fences) = &checkpointer.fences {
-                fences.lift(id);
+            if !unchecked && let Some(fence) = &checkpointer.fence {
+                fence.fences.lift(id);
             }
             Ok(!unchecked)
         }

@@ -379,10 +379,31 @@ impl Session {
         }
         let missing: Vec<QueryInfo> =
             self.catalog.queries().filter(|q| !self.running.contains_key(&q.id)).cloned().collect();
+        // One process runs each query: the one that claims it (the others retry at their
+        // next statement, so a query moves on when its process stops).
+        let mut claimed = Vec::with_capacity(missing.len());
         for info in missing {
-            // One process runs each query: the one that claims it (the others retry at their
-            // next statement, so a query moves on when its process stops).
-            let Some(claim) = self.log.claim(&format!("query-{}", info.id)).await? else { continue };
+            if let Some(claim) = self.log.claim(&format!("query-{}", info.id)).await? {
+                claimed.push((info, claim));
+            }
+        }
+        // Every output is cut back to its checkpoint before any query starts reading: a
+        // query reading another's output must not see what is about to be cut off.
+        for (info, _) in &claimed {
+            if let Some(checkpoints) = self.checkpointing(info) {
+                let Some(sink) = self.catalog.source(&info.sink) else { continue };
+                let cut = crate::engine::query::cut_back(
+                    self.log.as_ref(),
+                    &checkpoints.store,
+                    &sink.topic,
+                    checkpoints.exactly_once,
+                );
+                if let Err(e) = cut.await {
+                    tracing::error!(query = %info.id, error = %e, "cannot cut the output back to the checkpoint");
+                }
+            }
+        }
+        for (info, claim) in claimed {
             match self.start_query(&info, claim).await {
                 Ok(running) => {
                     self.running.insert(info.id.clone(), running);
@@ -402,13 +423,7 @@ impl Session {
         // Without PARTITION BY or GROUP BY the key passes through: a null key stays null.
         let keeps_key =
             query.partition_by.is_empty() && matches!(planned.plan, Planned::Stateless(_) | Planned::Over(_));
-        // A query's output is exactly-once where the log can cut it back (it has a place
-        // for checkpoints) and no other query writes into it.
-        let writers = self.catalog.queries().filter(|q| q.sink == info.sink).count();
-        let checkpoints = self
-            .log
-            .checkpoint_dir()
-            .map(|root| Checkpointing { store: CheckpointStore::new(&root, &info.id), exactly_once: writers == 1 });
+        let checkpoints = self.checkpointing(info);
         let property = |name: &str| info.properties.get(name).or_else(|| self.properties.get(name));
         let barrier_interval = property(CHECKPOINT_INTERVAL_PROPERTY)
             .cloned()
@@ -443,6 +458,15 @@ impl Session {
                 .map_or(crate::engine::query::DEFAULT_LINGER, std::time::Duration::from_millis),
         };
         Ok(RunningQuery::start(Arc::clone(&self.log), spec, claim).await?)
+    }
+
+    /// How a query checkpoints: where the log has a place for checkpoints; exactly once
+    /// where the log can cut its output back and no other query writes into it.
+    fn checkpointing(&self, info: &QueryInfo) -> Option<Checkpointing> {
+        let writers = self.catalog.queries().filter(|q| q.sink == info.sink).count();
+        self.log
+            .checkpoint_dir()
+            .map(|root| Checkpointing { store: CheckpointStore::new(&root, &info.id), exactly_once: writers == 1 })
     }
 
     /// Waits until every running query has written everything its input holds (queries that

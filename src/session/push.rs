@@ -115,7 +115,10 @@ impl Session {
                 replay: false,
                 input: 0,
             };
-            for produced in crate::engine::operator::run_chain(&mut operators, batch).map_err(|e| refusal(e.0))? {
+            let produced_all = crate::engine::operator::run_chain(&mut operators, batch).map_err(|e| refusal(e.0))?;
+            // A push query logs no processing errors: its failing rows just have nulls.
+            operators.iter_mut().for_each(|o| drop(o.take_errors()));
+            for produced in produced_all {
                 if print_rows(&produced, &header, limit, &mut emitted, on_result)? {
                     return Ok(());
                 }
@@ -218,7 +221,10 @@ impl Session {
                     replay: false,
                     input: split_stream_id(piece.stream).0,
                 };
-                for produced in crate::engine::operator::run_chain(&mut operators, batch).map_err(|e| refusal(e.0))? {
+                let produced_all =
+                    crate::engine::operator::run_chain(&mut operators, batch).map_err(|e| refusal(e.0))?;
+                operators.iter_mut().for_each(|o| drop(o.take_errors()));
+                for produced in produced_all {
                     if print_rows(&produced, &header, limit, &mut emitted, on_result)? {
                         return Ok(());
                     }

@@ -266,3 +266,37 @@ async fn a_query_over_its_state_limit_stops_and_the_others_run_on() {
     assert!(explained.contains("more than its limit of 20000 (eddy.query.state.max.bytes)"), "{explained}");
     assert_eq!(records(log.as_ref(), "BIG").await.len(), 20_000);
 }
+
+/// Rows others write into a query's output (here INSERT VALUES) are read downstream even
+/// while the query is idle, and a clean restart keeps them: only a crash cuts output back,
+/// and only to where the query's last checkpoint saw the topic end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_others_write_into_an_output_are_seen_and_kept() {
+    use super::support::{run, session};
+    let dir = tempfile::tempdir().unwrap();
+    let (log, mut s) = session(dir.path()).await;
+    run(
+        &mut s,
+        "SET 'auto.offset.reset' = 'earliest';
+         CREATE STREAM x (k STRING KEY, v INT) WITH (KAFKA_TOPIC='x', VALUE_FORMAT='JSON', PARTITIONS=1);
+         INSERT INTO x (k, v) VALUES ('a', 1);
+         CREATE STREAM z AS SELECT k, v * 10 AS v FROM x;
+         CREATE STREAM w AS SELECT k, v + 1 AS v FROM z;",
+    )
+    .await
+    .unwrap();
+    s.wait_until_checkpointed().await.unwrap();
+    // Z is idle, and checkpointed; a row goes into its topic from elsewhere.
+    run(&mut s, "INSERT INTO z (k, v) VALUES ('b', 7);").await.unwrap();
+    s.wait_until_idle().await.unwrap();
+    let values = |records: Vec<eddy::log::Record>| -> Vec<String> { records.iter().map(|r| text(&r.value)).collect() };
+    assert_eq!(values(records(log.as_ref(), "W").await), [r#"{"V":11}"#, r#"{"V":8}"#]);
+    s.shutdown().await;
+    drop(s);
+    // A clean restart cuts nothing.
+    let (log, mut s) = session(dir.path()).await;
+    run(&mut s, "INSERT INTO x (k, v) VALUES ('c', 2);").await.unwrap();
+    s.wait_until_idle().await.unwrap();
+    assert_eq!(values(records(log.as_ref(), "Z").await), [r#"{"V":10}"#, r#"{"V":7}"#, r#"{"V":20}"#]);
+    assert_eq!(values(records(log.as_ref(), "W").await), [r#"{"V":11}"#, r#"{"V":8}"#, r#"{"V":21}"#]);
+}

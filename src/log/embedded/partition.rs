@@ -403,7 +403,13 @@ impl Partition {
             return self.reload_segments(state, repair);
         }
         let segment = active_mut(state)?;
-        if repair || segment.file_len()? != segment.valid_bytes {
+        let len = segment.file_len()?;
+        if len < segment.valid_bytes {
+            // Cut back by another process (recovery takes back output written after a
+            // checkpoint): what is known of it no longer holds.
+            segment.rescan()?;
+        }
+        if repair || len != segment.valid_bytes {
             segment.scan(repair)?;
         }
         Ok(())
@@ -442,8 +448,12 @@ impl Partition {
                     k
                 }
             };
-            // A segment we knew as active may have grown, and been sealed, since.
+            // A segment we knew as active may have grown, and been sealed, since (or been
+            // cut back).
             let segment = &mut state.segments[k];
+            if segment.file_len()? < segment.valid_bytes {
+                segment.rescan()?;
+            }
             let tail = segment.scan(repair)?;
             if !is_active && tail != ScanTail::Clean {
                 tracing::warn!(segment = %segment.path.display(), ?tail, "sealed segment had an invalid tail");
@@ -477,9 +487,11 @@ impl Partition {
             });
         }
         let keep = state.segments.partition_point(|s| s.base_offset <= offset).max(1);
-        for segment in state.segments.drain(keep..) {
-            remove_if_exists(&segment.path)?;
+        // Newest first: a crash part-way leaves the segments contiguous.
+        for segment in state.segments.drain(keep..).rev() {
             remove_if_exists(&index_path(&segment.path))?;
+            remove_if_exists(&segment.path)?;
+            sync_dir(&self.dir)?;
         }
         let segment = active_mut(state)?;
         remove_if_exists(&index_path(&segment.path))?;

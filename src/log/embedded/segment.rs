@@ -207,14 +207,20 @@ impl Segment {
         Ok(tail)
     }
 
-    /// Cuts the segment back to end just before `offset`, which must be where one of its
-    /// frames starts (or its base offset): the frames are scanned again from the start.
-    pub fn cut(&mut self, offset: u64) -> Result<(), LogError> {
+    /// Forgets what is known of the segment's frames, to scan them again from the start.
+    pub fn rescan(&mut self) -> Result<(), LogError> {
         self.valid_bytes = 0;
         self.next_offset = self.base_offset;
         self.max_timestamp_ms = i64::MIN;
         self.index.clear();
         self.bytes_since_index = 0;
+        Ok(())
+    }
+
+    /// Cuts the segment back to end just before `offset`, which must be where one of its
+    /// frames starts (or its base offset): the frames are scanned again from the start.
+    pub fn cut(&mut self, offset: u64) -> Result<(), LogError> {
+        self.rescan()?;
         let file = Arc::clone(&self.file);
         let file_len = self.file_len()?;
         let mut window = Window::default();
