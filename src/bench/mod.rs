@@ -2,6 +2,7 @@
 //! `docs/benchmarks.md` with the command that produced them.
 
 pub mod bids;
+pub mod latency;
 pub mod log_bench;
 pub mod query_bench;
 
@@ -22,6 +23,9 @@ pub enum BenchCommand {
         after_help = "Example:\n  ../shared/peers/flink/gen_bids.py 1000000 /tmp/bids.jsonl\n  cargo run --release -- bench bids --input /tmp/bids.jsonl --query q5"
     )]
     Bids(bids::BidsBenchArgs),
+    /// Produce-to-output latency of a persistent query at a fixed input rate.
+    #[command(after_help = "Example:\n  cargo run --release -- bench latency --rate 50000 --seconds 10")]
+    Latency(latency::LatencyBenchArgs),
 }
 
 pub async fn run(command: BenchCommand) -> Result<(), CliError> {
@@ -29,5 +33,6 @@ pub async fn run(command: BenchCommand) -> Result<(), CliError> {
         BenchCommand::Log(args) => log_bench::run(args).await,
         BenchCommand::Query(args) => query_bench::run(args).await,
         BenchCommand::Bids(args) => bids::run(args).await,
+        BenchCommand::Latency(args) => latency::run(args).await,
     }
 }

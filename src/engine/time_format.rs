@@ -3,14 +3,16 @@
 //!
 //! Times without a zone in the pattern are UTC, as ksqlDB reads them by default.
 
-use chrono::format::{Item, StrftimeItems};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
+use chrono::format::{Item, Parsed, StrftimeItems};
+use chrono::{DateTime, NaiveTime, Timelike};
 use chrono_tz::Tz;
 
 /// A pattern, translated once and used for many strings.
 #[derive(Debug, Clone)]
 pub struct TimeFormat {
     chrono: String,
+    /// `chrono` parsed once: parsing many strings does not parse the pattern each time.
+    items: Vec<Item<'static>>,
     has_zone: bool,
     has_time: bool,
 }
@@ -94,7 +96,8 @@ impl TimeFormat {
         if StrftimeItems::new(&out).any(|item| matches!(item, Item::Error)) {
             return Err(format!("Invalid pattern: {java}"));
         }
-        Ok(TimeFormat { chrono: out, has_zone, has_time })
+        let items = StrftimeItems::new(&out).parse_to_owned().map_err(|_| format!("Invalid pattern: {java}"))?;
+        Ok(TimeFormat { chrono: out, items, has_zone, has_time })
     }
 
     /// Milliseconds since the epoch of `text`, or `None` if it does not match.
@@ -105,14 +108,18 @@ impl TimeFormat {
     /// As [`TimeFormat::parse_millis`], reading a time without a zone in `zone` (UTC when
     /// `None`).
     pub fn parse_millis_in(&self, text: &str, zone: Option<Tz>) -> Option<i64> {
+        let mut parsed = Parsed::new();
         if self.has_zone {
-            return DateTime::parse_from_str(text, &self.chrono).ok().map(|t| t.timestamp_millis());
+            chrono::format::parse(&mut parsed, text, self.items.iter()).ok()?;
+            return parsed.to_datetime().ok().map(|t| t.timestamp_millis());
         }
         let local = if self.has_time {
-            NaiveDateTime::parse_from_str(text, &self.chrono).ok()?
+            chrono::format::parse(&mut parsed, text, self.items.iter()).ok()?;
+            parsed.to_naive_datetime_with_offset(0).ok()?
         } else {
             // Text after a whole date is ignored, as ksqlDB's date parsing ignores it.
-            NaiveDate::parse_and_remainder(text, &self.chrono).ok()?.0.and_time(NaiveTime::MIN)
+            chrono::format::parse_and_remainder(&mut parsed, text, self.items.iter()).ok()?;
+            parsed.to_naive_date().ok()?.and_time(NaiveTime::MIN)
         };
         match zone {
             None => Some(local.and_utc().timestamp_millis()),
@@ -122,7 +129,9 @@ impl TimeFormat {
 
     /// The time of day of `text` in milliseconds, for patterns of a time only.
     pub fn parse_time_millis(&self, text: &str) -> Option<i64> {
-        let time = NaiveTime::parse_from_str(text, &self.chrono).ok()?;
+        let mut parsed = Parsed::new();
+        chrono::format::parse(&mut parsed, text, self.items.iter()).ok()?;
+        let time = parsed.to_naive_time().ok()?;
         Some(i64::from(time.num_seconds_from_midnight()) * 1000 + i64::from(time.nanosecond() / 1_000_000))
     }
 
