@@ -153,12 +153,7 @@ pub fn run(target: Target, seed: u64, budget: Budget) -> Report {
             Ok(Ok(())) => continue,
             Ok(Err(broken)) => broken,
             Err(panic) => {
-                let message = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "a panic".into());
-                format!("panicked: {message}")
+                format!("panicked: {}", crate::engine::plan::panic_message(panic.as_ref()))
             }
         };
         failure = Some((input, problem));

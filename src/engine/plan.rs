@@ -447,14 +447,17 @@ pub(crate) fn evaluate_isolating(
 /// Runs `f`, turning a panic in it (a bug in Eddy, DataFusion or Arrow that input reached)
 /// into an error, so that one bad query or batch never takes the process down.
 pub fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, PlanError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|panic| {
-        let what = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-            .unwrap_or_else(|| "unknown".into());
-        PlanError(format!("internal error (this is a bug): {what}"))
-    })
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .map_err(|panic| PlanError(format!("internal error (this is a bug): {}", panic_message(panic.as_ref()))))
+}
+
+/// What a caught panic said (its payload, when it is a message).
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// WINDOWSTART and WINDOWEND are the window's: only the projection may read them.

@@ -310,12 +310,7 @@ fn decode_isolating<T>(
 ) -> Result<Decoded, FormatError> {
     let decode_many = |items: &[T]| -> Result<RecordBatch, String> {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode_many(items))).unwrap_or_else(|panic| {
-            let message = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                .unwrap_or_default();
-            Err(format!("the decoder failed on it ({message})"))
+            Err(format!("the decoder failed on it ({})", crate::engine::plan::panic_message(panic.as_ref())))
         })
     };
     if let Ok(batch) = decode_many(items)
