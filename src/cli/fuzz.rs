@@ -14,9 +14,9 @@ pub struct FuzzArgs {
     /// Seconds per target.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
-    /// At most this many inputs per target.
-    #[arg(long, default_value_t = u64::MAX)]
-    inputs: u64,
+    /// At most this many inputs per target (by default, as many as the time allows).
+    #[arg(long)]
+    inputs: Option<u64>,
     /// The generator's seed (the same seed runs the same inputs); by default the time.
     #[arg(long)]
     seed: Option<u64>,
@@ -25,7 +25,7 @@ pub struct FuzzArgs {
 pub async fn fuzz(args: FuzzArgs) -> Result<(), CliError> {
     let seed = args.seed.unwrap_or_else(|| crate::log::record::now_ms() as u64);
     let targets = args.target.map_or(Target::ALL.to_vec(), |t| vec![t]);
-    let budget = Budget { inputs: args.inputs, time: Duration::from_secs(args.seconds) };
+    let budget = Budget { inputs: args.inputs.unwrap_or(u64::MAX), time: Duration::from_secs(args.seconds) };
     // Panics are reported as failures, with their input; the default hook would print
     // every one caught on the way (decoders catch some of their own) as well.
     std::panic::set_hook(Box::new(|_| {}));

@@ -59,8 +59,10 @@ pub enum Command {
     /// Create, list, describe, delete, produce to and consume from topics.
     #[command(subcommand, after_help = "Example:\n  eddy topic create orders --partitions 3\n  eddy topic list")]
     Topic(topic::TopicCommand),
-    /// Execute the statements of a .sql file.
-    #[command(after_help = "Example:\n  eddy run queries/pageviews.sql --until-idle")]
+    /// Execute the statements of a .sql file, or resume the data directory's persistent queries.
+    #[command(
+        after_help = "Example:\n  eddy run queries/pageviews.sql --until-idle\n  eddy run --data-dir ./eddy-data --until-idle"
+    )]
     Run(run::RunArgs),
     /// Serve ksqlDB's REST API (HTTP/1.1 and HTTP/2 cleartext on one port).
     #[command(after_help = "Example:\n  eddy server --listen 127.0.0.1:8088 --queries-file queries/quickstart.sql")]
