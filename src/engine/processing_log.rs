@@ -77,6 +77,21 @@ impl Entry {
     }
 }
 
+/// Adds `entry` to `entries`, as part of the last one when both are about the same record
+/// (one entry per record, its errors joined).
+pub fn push_merged(entries: &mut Vec<Entry>, entry: Entry) {
+    if let Some(last) = entries.last_mut().filter(|e| {
+        entry.source_offset.is_some()
+            && e.source_offset == entry.source_offset
+            && e.source_partition == entry.source_partition
+    }) {
+        last.error.push_str("; ");
+        last.error.push_str(&entry.error);
+    } else {
+        entries.push(entry);
+    }
+}
+
 /// The first [`MAX_RAW_BYTES`] of `bytes` as text (invalid UTF-8 replaced).
 fn cut(bytes: &[u8]) -> String {
     let mut end = bytes.len().min(MAX_RAW_BYTES);

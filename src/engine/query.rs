@@ -27,7 +27,7 @@ use super::checkpoint::{Checkpoint, CheckpointStore, Fences, ReadCommitted};
 use super::offsets::{OffsetStore, Positions};
 use super::operator::{Message, Operator, TimedBatch, run_chain};
 use super::plan::RowError;
-use super::processing_log::{Entry, Kind, ProcessingLog};
+use super::processing_log::{Entry, Kind, ProcessingLog, push_merged};
 use super::sink::SinkEncoder;
 use super::source::{decode, row_schema};
 use crate::catalog::Source;
@@ -89,6 +89,9 @@ pub struct Checkpointing {
     /// crash its output is cut back to the checkpoint (exactly once), and readers see it
     /// only up to its last checkpoint. Otherwise its output is at-least-once.
     pub exactly_once: bool,
+    /// The latest checkpoint (none at the first start), its output already cut back to it:
+    /// the session does that for all its queries before it starts any (see [`cut_back`]).
+    pub latest: Option<Checkpoint>,
 }
 
 /// How a query is doing.
@@ -266,8 +269,8 @@ impl RunningQuery {
             Some(checkpoints) => checkpoints.store.is_empty()? && offsets.load(&spec.id).await?.is_some(),
             None => true,
         };
-        let checkpoints = if legacy { None } else { spec.checkpoints.take() };
-        let (positions, replay_until, restored, next_epoch, sink_ends) = match &checkpoints {
+        let mut checkpoints = if legacy { None } else { spec.checkpoints.take() };
+        let (positions, replay_until, restored, next_epoch, sink_ends) = match &mut checkpoints {
             Some(checkpoints) => {
                 let resumed = resume_from_checkpoint(log.as_ref(), &identity, checkpoints, &start).await?;
                 (resumed.positions, Positions::new(), resumed.restored, resumed.next_epoch, resumed.sink)
@@ -440,17 +443,16 @@ impl Drop for RunningQuery {
 }
 
 /// Where a checkpointing query goes on from: its latest checkpoint's positions (partitions
-/// added since from `start`), its operators' states and the next epoch; its output has been
-/// cut back to the checkpoint already (see [`cut_back`]). Without a checkpoint (the first
-/// start) it takes checkpoint 0 at `start`.
+/// added since from `start`), its operators' states (taken out of `checkpoints.latest`) and
+/// the next epoch; its output has been cut back to the checkpoint already. Without a
+/// checkpoint (the first start) it takes checkpoint 0 at `start`.
 async fn resume_from_checkpoint(
     log: &dyn Log,
     query: &QueryIdentity<'_>,
-    checkpoints: &Checkpointing,
+    checkpoints: &mut Checkpointing,
     start: &[(u32, u64)],
 ) -> Result<Resumed, LogError> {
-    let latest = cut_back(log, &checkpoints.store, query.sink_topic, checkpoints.exactly_once).await?;
-    let Some(checkpoint) = latest else {
+    let Some(checkpoint) = checkpoints.latest.take() else {
         let sink = output_ends(log, query.sink_topic).await?;
         let first = Checkpoint {
             epoch: 0,
@@ -481,9 +483,9 @@ struct Resumed {
 
 /// Cuts a query's output back to its latest checkpoint, where both the checkpoint and the
 /// query now are exactly once (its output's only writer): what lies beyond was written
-/// after the checkpoint, by it, and will be written again. Returns that checkpoint. The
-/// session does this for every query before it starts any, so that no query reads output
-/// that is about to be cut off.
+/// after the checkpoint, by it, and will be written again. Returns that checkpoint (for
+/// [`Checkpointing::latest`]). The session does this for every query before it starts any,
+/// so that no query reads output that is about to be cut off.
 pub async fn cut_back(
     log: &dyn Log,
     store: &CheckpointStore,
@@ -760,21 +762,14 @@ impl Reporter {
     /// that `errors` name (sorted by offset; a record may be named twice, key and value):
     /// one entry each.
     fn note(&self, state: &QueryState, topic: &str, partition: u32, records: &[Record], errors: &[(u64, String)]) {
-        if errors.is_empty() {
-            return;
-        }
         let mut entries: Vec<Entry> = Vec::new();
         for (offset, reason) in errors {
-            if let Some(last) = entries.last_mut().filter(|e| e.source_offset == Some(*offset)) {
-                last.error.push_str("; ");
-                last.error.push_str(reason);
-                continue;
-            }
             let Ok(i) = records.binary_search_by_key(offset, |r| r.offset) else { continue };
-            entries.push(Entry::for_record(&self.query_id, topic, partition, &records[i], reason.clone()));
+            push_merged(&mut entries, Entry::for_record(&self.query_id, topic, partition, &records[i], reason.clone()));
         }
+        let Some(first) = entries.first() else { return };
         state.records_skipped.fetch_add(entries.len() as u64, Ordering::Relaxed);
-        tracing::warn!(query = %self.query_id, topic, partition, records = entries.len(), first = %entries[0].error, "skipping records that cannot be processed (see PROCESSING_LOG)");
+        tracing::warn!(query = %self.query_id, topic, partition, records = entries.len(), first = %first.error, "skipping records that cannot be processed (see PROCESSING_LOG)");
         if let Ok(mut pending) = self.pending.lock() {
             pending.extend(entries);
         }
@@ -783,6 +778,30 @@ impl Reporter {
     /// Writes what was noted.
     async fn flush(&self) -> Result<(), LogError> {
         let entries = self.pending.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
+        self.log.write(&entries).await
+    }
+
+    /// Writes the rows expressions failed on (one entry per row) at once.
+    async fn report_rows(&self, state: &QueryState, mut errors: Vec<RowError>) -> Result<(), LogError> {
+        // In record order, a row's errors (its WHERE's, its columns') together.
+        errors.sort_by_key(|e| (e.partition, e.offset));
+        let mut entries: Vec<Entry> = Vec::with_capacity(errors.len());
+        for error in errors {
+            let entry = Entry {
+                query_id: self.query_id.clone(),
+                kind: Kind::Expression,
+                source_topic: self.input_topic.clone(),
+                source_partition: error.partition,
+                source_offset: error.offset,
+                error: error.message,
+                record_key: None,
+                record_value: None,
+            };
+            push_merged(&mut entries, entry);
+        }
+        let Some(first) = entries.first() else { return Ok(()) };
+        state.expression_errors.fetch_add(entries.len() as u64, Ordering::Relaxed);
+        tracing::warn!(query = %self.query_id, rows = entries.len(), first = %first.error, "expressions failed on rows; their columns are null (see PROCESSING_LOG)");
         self.log.write(&entries).await
     }
 }
@@ -992,35 +1011,6 @@ fn combine(
 /// Runs the operator chain over the batches, in order. A barrier takes each operator's
 /// state (when checkpointing) and checks the state limit. `restored` holds the states of the
 /// checkpoint the query resumes from.
-/// Writes the rows expressions failed on to the processing log (one entry per row).
-async fn report_row_errors(reporter: &Reporter, state: &QueryState, mut errors: Vec<RowError>) -> Result<(), LogError> {
-    // In record order, a row's errors (its WHERE's, its columns') together.
-    errors.sort_by_key(|e| (e.partition, e.offset));
-    let mut entries: Vec<Entry> = Vec::with_capacity(errors.len());
-    for error in errors {
-        if let Some(last) = entries.last_mut().filter(|e| {
-            e.source_partition == error.partition && e.source_offset == error.offset && error.offset.is_some()
-        }) {
-            last.error.push_str("; ");
-            last.error.push_str(&error.message);
-            continue;
-        }
-        entries.push(Entry {
-            query_id: reporter.query_id.clone(),
-            kind: Kind::Expression,
-            source_topic: reporter.input_topic.clone(),
-            source_partition: error.partition,
-            source_offset: error.offset,
-            error: error.message,
-            record_key: None,
-            record_value: None,
-        });
-    }
-    state.expression_errors.fetch_add(entries.len() as u64, Ordering::Relaxed);
-    tracing::warn!(query = %reporter.query_id, rows = entries.len(), first = %entries[0].error, "expressions failed on rows; their columns are null (see PROCESSING_LOG)");
-    reporter.log.write(&entries).await
-}
-
 /// What the operator task runs.
 struct OperatorTask {
     chain: Vec<Box<dyn Operator>>,
@@ -1062,9 +1052,7 @@ async fn run_operators(
                     sent = out.send(Message::Data(batch)).await;
                 }
                 let errors: Vec<RowError> = chain.iter_mut().flat_map(|o| o.take_errors()).collect();
-                if !errors.is_empty() {
-                    report_row_errors(reporter, state, errors).await?;
-                }
+                reporter.report_rows(state, errors).await?;
                 sent
             }
             progress @ Message::Progress { .. } => out.send(progress).await,

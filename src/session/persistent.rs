@@ -389,22 +389,28 @@ impl Session {
         }
         // Every output is cut back to its checkpoint before any query starts reading: a
         // query reading another's output must not see what is about to be cut off.
-        for (info, _) in &claimed {
-            if let Some(checkpoints) = self.checkpointing(info) {
-                let Some(sink) = self.catalog.source(&info.sink) else { continue };
+        let mut ready = Vec::with_capacity(claimed.len());
+        for (info, claim) in claimed {
+            let mut checkpoints = self.checkpointing(&info);
+            if let (Some(checkpoints), Some(sink)) = (&mut checkpoints, self.catalog.source(&info.sink)) {
                 let cut = crate::engine::query::cut_back(
                     self.log.as_ref(),
                     &checkpoints.store,
                     &sink.topic,
                     checkpoints.exactly_once,
                 );
-                if let Err(e) = cut.await {
-                    tracing::error!(query = %info.id, error = %e, "cannot cut the output back to the checkpoint");
+                match cut.await {
+                    Ok(latest) => checkpoints.latest = latest,
+                    Err(e) => {
+                        tracing::error!(query = %info.id, error = %e, "cannot start the query: its checkpoint");
+                        continue;
+                    }
                 }
             }
+            ready.push((info, claim, checkpoints));
         }
-        for (info, claim) in claimed {
-            match self.start_query(&info, claim).await {
+        for (info, claim, checkpoints) in ready {
+            match self.start_query(&info, claim, checkpoints).await {
                 Ok(running) => {
                     self.running.insert(info.id.clone(), running);
                 }
@@ -414,7 +420,14 @@ impl Session {
         Ok(())
     }
 
-    async fn start_query(&self, info: &QueryInfo, claim: crate::log::Claim) -> Result<RunningQuery, SessionError> {
+    /// Starts a query with `checkpoints` (see [`Session::checkpointing`]), its output cut
+    /// back already.
+    async fn start_query(
+        &self,
+        info: &QueryInfo,
+        claim: crate::log::Claim,
+        checkpoints: Option<Checkpointing>,
+    ) -> Result<RunningQuery, SessionError> {
         let (query, _) = persistent_query_of(info)?;
         let planned = self.plan_persistent(&query, &info.sink).await?;
         let sink =
@@ -423,7 +436,6 @@ impl Session {
         // Without PARTITION BY or GROUP BY the key passes through: a null key stays null.
         let keeps_key =
             query.partition_by.is_empty() && matches!(planned.plan, Planned::Stateless(_) | Planned::Over(_));
-        let checkpoints = self.checkpointing(info);
         let property = |name: &str| info.properties.get(name).or_else(|| self.properties.get(name));
         let barrier_interval = property(CHECKPOINT_INTERVAL_PROPERTY)
             .cloned()
@@ -464,9 +476,11 @@ impl Session {
     /// where the log can cut its output back and no other query writes into it.
     fn checkpointing(&self, info: &QueryInfo) -> Option<Checkpointing> {
         let writers = self.catalog.queries().filter(|q| q.sink == info.sink).count();
-        self.log
-            .checkpoint_dir()
-            .map(|root| Checkpointing { store: CheckpointStore::new(&root, &info.id), exactly_once: writers == 1 })
+        self.log.checkpoint_dir().map(|root| Checkpointing {
+            store: CheckpointStore::new(&root, &info.id),
+            exactly_once: writers == 1,
+            latest: None,
+        })
     }
 
     /// Waits until every running query has written everything its input holds (queries that
