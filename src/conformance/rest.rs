@@ -64,15 +64,10 @@ async fn drive(log: &Arc<dyn Log>, server: &crate::server::Running, case: &TestC
                 return Outcome::Fail(format!("cannot create the topic of '{statement}': {e}"));
             }
         }
-        let body = json!({"ksql": admin.join("\n"), "streamsProperties": earliest()});
-        let (status, text) = match post(server.addr, "/ksql", &body.to_string()).await {
+        let answer = match post_statements(case, server.addr, "/ksql", &admin.join("\n")).await {
             Ok(answer) => answer,
-            Err(e) => return Outcome::Fail(format!("POST /ksql: {e}")),
+            Err(outcome) => return outcome,
         };
-        let answer: Value = serde_json::from_str(&text).unwrap_or(Value::String(text.clone()));
-        if status != 200 {
-            return expected_error(case, status, &answer);
-        }
         responses.extend(answer.as_array().into_iter().flatten().map(|entity| json!({"admin": entity})));
     }
 
@@ -95,15 +90,10 @@ async fn drive(log: &Arc<dyn Log>, server: &crate::server::Running, case: &TestC
     }
 
     for query in queries {
-        let body = json!({"ksql": query, "streamsProperties": earliest()});
-        let (status, text) = match post(server.addr, "/query", &body.to_string()).await {
+        let answer = match post_statements(case, server.addr, "/query", query).await {
             Ok(answer) => answer,
-            Err(e) => return Outcome::Fail(format!("POST /query: {e}")),
+            Err(outcome) => return outcome,
         };
-        let answer: Value = serde_json::from_str(&text).unwrap_or(Value::String(text.clone()));
-        if status != 200 {
-            return expected_error(case, status, &answer);
-        }
         // A pull query's rows have no order (ksqlDB's come partition by partition).
         let pull = matches!(crate::sql::parse_one(query), Ok(Statement::Select(q)) if q.emit.is_none());
         responses.push(json!({"query": answer, "pull": pull}));
@@ -199,6 +189,19 @@ fn query_matches(expected: &[Value], actual: &Value, pull: bool) -> bool {
         }
         None => false,
     })
+}
+
+/// POSTs statements to `path` reading topics from their start; the answer as JSON, or the
+/// case's outcome when the request failed (right if the case expects the error).
+async fn post_statements(case: &TestCase, addr: SocketAddr, path: &str, statements: &str) -> Result<Value, Outcome> {
+    let body = json!({"ksql": statements, "streamsProperties": earliest()});
+    let (status, text) =
+        post(addr, path, &body.to_string()).await.map_err(|e| Outcome::Fail(format!("POST {path}: {e}")))?;
+    let answer: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    if status != 200 {
+        return Err(expected_error(case, status, &answer));
+    }
+    Ok(answer)
 }
 
 /// POSTs `body` (ksqlDB's streamed-rows format asked for); the status and the body.
