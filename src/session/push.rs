@@ -172,7 +172,8 @@ impl Session {
         }
         let mut follower = Follower::of_topics(self.log.as_ref(), topics, self.until_idle);
 
-        let header = print_header(&sources[0].name, &output_schema, &[], on_result);
+        let name = sources.first().map_or("", |s| s.name.as_str());
+        let header = print_header(name, &output_schema, &[], on_result);
         if limit == Some(0) {
             on_result.send(StatementResult::status("Limit Reached"));
             return Ok(());
