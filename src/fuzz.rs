@@ -254,6 +254,14 @@ const JSON_SOURCE: &str = "CREATE STREAM s (K STRING KEY, I INT, B BIGINT, D DOU
 const DELIMITED_SOURCE: &str = "CREATE STREAM s (K STRING KEY, I INT, B BIGINT, D DOUBLE, N DECIMAL(6,2), \
      S STRING, F BOOLEAN, T TIMESTAMP, DT DATE, TM TIME) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='DELIMITED')";
 
+/// The JSON columns the fast path takes, to check it against the general path.
+static FLAT_JSON: std::sync::LazyLock<datafusion::arrow::datatypes::SchemaRef> = std::sync::LazyLock::new(|| {
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    let columns = [("I", DataType::Int32), ("B", DataType::Int64), ("D", DataType::Float64)];
+    let more = [("S", DataType::Utf8), ("F", DataType::Boolean)];
+    Arc::new(Schema::new(columns.into_iter().chain(more).map(|(n, t)| Field::new(n, t, true)).collect::<Vec<_>>()))
+});
+
 impl Harness {
     fn new(target: Target) -> Result<Harness, String> {
         match target {
@@ -266,6 +274,7 @@ impl Harness {
                             r#"{"I":1,"B":2,"D":1.5,"N":"12.34","S":"x","F":true,"T":"2020-01-01T00:00:00.000","DT":"2020-01-01","TM":"10:00:00","BY":"AAE=","A":[1,2],"M":{"a":1.0},"R":{"X":1,"Y":["q"]}}"#,
                             r#"{"i":null,"s":"\u00e9","a":[],"m":{},"r":null}"#,
                             r#"[1, 2]"#,
+                            r#"{"i":1,"b":-2,"d":1.5e3,"s":"x\"y","f":false,"x":[{"a":"}"}]}"#,
                         ],
                     )
                 } else {
@@ -358,6 +367,10 @@ impl Harness {
                         headers: Vec::new(),
                     })
                     .collect();
+                if source.value_format == crate::catalog::Format::Json {
+                    let lines: Vec<&[u8]> = input.split(|b| *b == b'\n').collect();
+                    crate::format::json::check_fast_path(&FLAT_JSON, &lines)?;
+                }
                 let rows = crate::engine::source::decode(source, schema, 0, &records)
                     .map_err(|e| format!("a batch failed as a whole instead of record by record: {e}"))?;
                 let mut bad: Vec<u64> = rows.errors.iter().map(|(offset, _)| *offset).collect();

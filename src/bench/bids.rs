@@ -33,6 +33,10 @@ pub struct BidsBenchArgs {
     /// Skip the DataFusion batch run.
     #[arg(long)]
     no_datafusion: bool,
+    /// Also time the stages of a stateless query alone, on one core: reading the input
+    /// from the log, decoding it, encoding the output (q0's columns), appending it.
+    #[arg(long)]
+    stages: bool,
 }
 
 const QUERIES: [&str; 6] = ["q0", "q1", "q2", "qw", "q5", "qagg"];
@@ -101,12 +105,17 @@ pub async fn run(args: BidsBenchArgs) -> Result<(), CliError> {
     }
     let lines = read_lines(&args.input)?;
     for query in queries {
-        let (seconds, check) = run_eddy(query, &lines, args.partitions).await?;
+        let run = run_eddy(query, &lines, args.partitions, args.stages).await?;
         let events = lines.len();
-        print_line(format_args!("{check}"))?;
+        print_line(format_args!("{}", run.check))?;
+        if let Some(stages) = run.stages {
+            print_line(format_args!("{stages}"))?;
+        }
         print_line(format_args!(
-            "eddy {query} events={events} seconds={seconds:.3} eps={:.0}",
-            events as f64 / seconds
+            "eddy {query} events={events} seconds={:.3} eps={:.0} cpu_seconds={:.2}",
+            run.seconds,
+            events as f64 / run.seconds,
+            run.cpu_seconds
         ))?;
         if !args.no_datafusion {
             let seconds = run_datafusion(query, &args.input).await?;
@@ -132,9 +141,31 @@ fn read_lines(path: &std::path::Path) -> Result<Vec<Bytes>, CliError> {
     Ok(lines)
 }
 
-/// Runs `query` as a persistent query over `lines` loaded into a fresh embedded log; returns
-/// the seconds from its start until everything is written, and the `check` line.
-async fn run_eddy(query: &str, lines: &[Bytes], partitions: u32) -> Result<(f64, String), CliError> {
+/// What one run of a query measured.
+struct EddyRun {
+    /// From the query's start until everything is written.
+    seconds: f64,
+    /// The CPU time the process spent meanwhile (all threads).
+    cpu_seconds: f64,
+    /// The `check` line.
+    check: String,
+    /// The `stages` line, when asked for.
+    stages: Option<String>,
+}
+
+/// The CPU time this process has used (user and system, all threads), from `/proc`; zero
+/// where there is no `/proc`.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    // The fields after the command name (which may hold spaces) in parentheses.
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of stat(5), 12 and 13 after the name; 100 ticks a second.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Runs `query` as a persistent query over `lines` loaded into a fresh embedded log.
+async fn run_eddy(query: &str, lines: &[Bytes], partitions: u32, stages: bool) -> Result<EddyRun, CliError> {
     let dir = tempfile::tempdir().map_err(internal)?;
     let log: Arc<dyn Log> = Arc::new(EmbeddedLog::open(dir.path())?);
     log.create_topic("bids", &TopicSpec::new(partitions)).await?;
@@ -166,7 +197,11 @@ async fn run_eddy(query: &str, lines: &[Bytes], partitions: u32) -> Result<(f64,
     session.execute(&setup, &mut ignore).await.map_err(internal)?;
     let text = eddy_query(query).ok_or_else(|| internal("no such query"))?;
 
-    let started = Instant::now();
+    let stages = match stages {
+        true => Some(time_stages(query, &session, &log, partitions).await?),
+        false => None,
+    };
+    let (started, cpu_started) = (Instant::now(), cpu_seconds());
     session.execute(text, &mut ignore).await.map_err(internal)?;
     let total = lines.len() as u64;
     let progress = async {
@@ -180,7 +215,7 @@ async fn run_eddy(query: &str, lines: &[Bytes], partitions: u32) -> Result<(f64,
         idle = session.wait_until_idle() => idle.map_err(internal)?,
         () = progress => {}
     }
-    let seconds = started.elapsed().as_secs_f64();
+    let (seconds, cpu_seconds) = (started.elapsed().as_secs_f64(), cpu_seconds() - cpu_started);
     let _ = writeln!(stderr, "\r{query}: done in {seconds:.2} s{}", " ".repeat(30));
     let skipped: u64 = session.query_metrics().await.iter().map(|m| m.errors).sum();
     session.shutdown().await;
@@ -188,7 +223,61 @@ async fn run_eddy(query: &str, lines: &[Bytes], partitions: u32) -> Result<(f64,
         return Err(internal(format!("{skipped} bids were skipped: see PROCESSING_LOG")));
     }
     let check = check_line(query, log.as_ref()).await?;
-    Ok((seconds, check))
+    Ok(EddyRun { seconds, cpu_seconds, check, stages })
+}
+
+/// Times the stages of a stateless query over the bids one after another, on one core:
+/// reading every record from the log, decoding them into rows, encoding q0's columns as
+/// JSON, and appending those records to a topic.
+async fn time_stages(query: &str, session: &Session, log: &Arc<dyn Log>, partitions: u32) -> Result<String, CliError> {
+    use crate::engine::source::{decode, row_schema};
+    let source = session.catalog().source("BIDS").cloned().ok_or_else(|| internal("no BIDS"))?;
+    let schema = row_schema(&source);
+    let timed = Instant::now();
+    let mut fetches = Vec::new();
+    for partition in 0..partitions {
+        let mut offset = 0;
+        loop {
+            let fetch = log.read("bids", partition, offset, 1 << 20).await?;
+            let Some(last) = fetch.records.last() else { break };
+            offset = last.offset + 1;
+            fetches.push((partition, fetch.records));
+        }
+    }
+    let read = timed.elapsed().as_secs_f64();
+    let timed = Instant::now();
+    let mut batches = Vec::new();
+    for (partition, records) in &fetches {
+        batches.push(decode(&source, &schema, *partition, records).map_err(|e| internal(e.0))?.batch);
+    }
+    let decoded = timed.elapsed().as_secs_f64();
+    let columns = ["AUCTION", "BIDDER", "PRICE", "DATE_TIME"];
+    let projected = batches
+        .iter()
+        .map(|b| b.project(&columns.map(|c| b.schema().index_of(c).unwrap_or(0))))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(internal)?;
+    let codec = crate::format::Codec::try_new(
+        crate::catalog::Format::Json,
+        projected.first().map(|b| b.schema()).ok_or_else(|| internal("no rows"))?,
+        crate::format::FormatOptions::default(),
+    )
+    .map_err(|e| internal(e.0))?;
+    let timed = Instant::now();
+    let mut encoded = Vec::new();
+    for batch in &projected {
+        encoded.push(codec.encode(batch).map_err(|e| internal(e.0))?);
+    }
+    let encode = timed.elapsed().as_secs_f64();
+    log.create_topic("stages", &TopicSpec::new(partitions)).await?;
+    let timed = Instant::now();
+    for (i, values) in encoded.into_iter().enumerate() {
+        let records: Vec<NewRecord> =
+            values.into_iter().map(|value| NewRecord::new(0, None, value.map(Bytes::from))).collect();
+        log.append("stages", i as u32 % partitions, &records).await?;
+    }
+    let append = timed.elapsed().as_secs_f64();
+    Ok(format!("stages {query} read={read:.3} decode={decoded:.3} encode={encode:.3} append={append:.3}"))
 }
 
 /// The results in `ref_check.py`'s form.

@@ -159,7 +159,7 @@ impl Aligned {
 pub async fn refill<E: From<LogError>>(
     follower: &mut Follower<'_>,
     aligned: &mut Aligned,
-    mut queue: impl FnMut(&mut Aligned, u32, &[Record]) -> Result<(), E>,
+    mut queue: impl FnMut(&mut Aligned, u32, Vec<Record>) -> Result<(), E>,
 ) -> Result<HashSet<u32>, E> {
     let mut caught_up = HashSet::new();
     for i in 0..follower.stream_count() {
@@ -168,7 +168,7 @@ pub async fn refill<E: From<LogError>>(
             continue;
         }
         match follower.fetch(i).await? {
-            Some((stream, records)) => queue(aligned, stream, &records)?,
+            Some((stream, records)) => queue(aligned, stream, records)?,
             None => {
                 caught_up.insert(stream);
             }

@@ -681,51 +681,30 @@ async fn read_source(
         state.bytes_read.fetch_add(fetches.iter().map(|(_, records)| record_bytes(records)).sum(), Ordering::Relaxed);
         let read_at = Instant::now();
         let mut progress: BTreeMap<u32, u64> = BTreeMap::new();
-        // Decoded pieces in fetch order, each with its input and whether it is replayed.
-        let mut pieces: Vec<(u32, bool, crate::engine::source::DecodedRows)> = Vec::with_capacity(fetches.len());
         for (stream, records) in &fetches {
             if let Some(last) = records.last() {
                 progress.insert(*stream, last.offset + 1);
             }
-            let (i, partition) = split_stream_id(*stream);
-            let (Some(input), Some(schema)) = (inputs.get(i), schemas.get(i)) else { continue };
-            // Records below the commit were written before: they only rebuild state.
-            let replay_end = replay_until.get(stream).copied().unwrap_or(0);
-            let split = records.partition_point(|r| r.offset < replay_end);
-            for (part, replay) in [(&records[..split], true), (&records[split..], false)] {
-                if part.is_empty() {
-                    continue;
-                }
-                let rows = decode(input, schema, partition, part)?;
-                if !replay {
-                    reporter.note(state, &input.topic, partition, part, &rows.errors);
-                }
-                if rows.batch.num_rows() > 0 {
-                    pieces.push((*stream, replay, rows));
-                }
+        }
+        // Decoded pieces in fetch order, each with its input and whether it is replayed.
+        let mut pieces: Vec<(u32, bool, crate::engine::source::DecodedRows)> = Vec::with_capacity(fetches.len());
+        for (piece, rows) in decode_pieces(inputs, &schemas, split_replayed(fetches, &replay_until)).await? {
+            let (i, partition) = split_stream_id(piece.stream);
+            if !piece.replay
+                && let Some(input) = inputs.get(i)
+            {
+                reporter.note(state, &input.topic, partition, &piece.records, &rows.errors);
+            }
+            if rows.batch.num_rows() > 0 {
+                pieces.push((piece.stream, piece.replay, rows));
             }
         }
         reporter.flush().await?;
         // Replayed rows first (they come before the commit); then, per input, one batch of
         // each run of pieces, in the order they were read.
         pieces.sort_by_key(|(_, replay, _)| !*replay);
-        let pieces: Vec<(usize, bool, crate::engine::source::DecodedRows)> =
-            pieces.into_iter().map(|(stream, replay, rows)| (split_stream_id(stream).0, replay, rows)).collect();
-        let mut batches: Vec<TimedBatch> = Vec::new();
-        let mut run: Vec<crate::engine::source::DecodedRows> = Vec::new();
-        let mut run_key: Option<(usize, bool)> = None;
-        for (i, replay, rows) in pieces {
-            if let Some((input, replayed)) = run_key
-                && (input, replayed) != (i, replay)
-            {
-                batches.extend(combine(std::mem::take(&mut run), input, replayed).map_err(TaskError::from)?);
-            }
-            run_key = Some((i, replay));
-            run.push(rows);
-        }
-        if let Some((input, replay)) = run_key {
-            batches.extend(combine(run, input, replay).map_err(TaskError::from)?);
-        }
+        let pieces = pieces.into_iter().map(|(stream, replay, rows)| (split_stream_id(stream).0, replay, rows));
+        let batches = batches_of(pieces)?;
         let sent = async {
             for batch in batches {
                 out.send(Message::Data(batch)).await.map_err(|_| None)?;
@@ -889,21 +868,19 @@ async fn read_aligned(
     state: &QueryState,
 ) -> Result<(), TaskError> {
     use crate::log::follower::split_stream_id;
-    let queue = |aligned: &mut Aligned, stream: u32, records: &[crate::log::Record]| -> Result<(), TaskError> {
-        let (i, partition) = split_stream_id(stream);
-        let (Some(input), Some(schema)) = (inputs.get(i), schemas.get(i)) else { return Ok(()) };
-        state.records_read.fetch_add(records.len() as u64, Ordering::Relaxed);
-        state.bytes_read.fetch_add(record_bytes(records), Ordering::Relaxed);
-        // Records below the commit were written before: they only rebuild state.
-        let replay_end = replay_until.get(&stream).copied().unwrap_or(0);
-        let split = records.partition_point(|r| r.offset < replay_end);
-        for (part, replay) in [(&records[..split], true), (&records[split..], false)] {
-            let Some(last) = part.last() else { continue };
-            let rows = decode(input, schema, partition, part)?;
-            if !replay {
-                reporter.note(state, &input.topic, partition, part, &rows.errors);
+    // Decodes what was read (on all cores) and queues it to be aligned.
+    let queue = async |aligned: &mut Aligned, fetches: Vec<(u32, Vec<Record>)>| -> Result<(), TaskError> {
+        for (_, records) in &fetches {
+            state.records_read.fetch_add(records.len() as u64, Ordering::Relaxed);
+            state.bytes_read.fetch_add(record_bytes(records), Ordering::Relaxed);
+        }
+        for (piece, rows) in decode_pieces(inputs, schemas, split_replayed(fetches, replay_until)).await? {
+            let (i, partition) = split_stream_id(piece.stream);
+            let (Some(input), Some(last)) = (inputs.get(i), piece.records.last()) else { continue };
+            if !piece.replay {
+                reporter.note(state, &input.topic, partition, &piece.records, &rows.errors);
             }
-            aligned.push(stream, replay, rows, last.offset + 1)?;
+            aligned.push(piece.stream, piece.replay, rows, last.offset + 1)?;
         }
         Ok(())
     };
@@ -912,7 +889,13 @@ async fn read_aligned(
             barrier.send_final(out).await;
             return Ok(());
         }
-        let caught_up = crate::engine::align::refill(&mut follower, &mut aligned, queue).await?;
+        let mut fetched = Vec::new();
+        let caught_up = crate::engine::align::refill(&mut follower, &mut aligned, |_, stream, records| {
+            fetched.push((stream, records));
+            Ok::<(), TaskError>(())
+        })
+        .await?;
+        queue(&mut aligned, fetched).await?;
         reporter.flush().await?;
         let ready = aligned.pop_ready(|s| caught_up.contains(&s), BATCH_RECORDS);
         if ready.is_empty() {
@@ -931,8 +914,8 @@ async fn read_aligned(
                     }
                     next = follower.next() => next?,
                 };
-                let Some((stream, records)) = next else { return Ok(()) };
-                queue(&mut aligned, stream, &records)?;
+                let Some(fetch) = next else { return Ok(()) };
+                queue(&mut aligned, vec![fetch]).await?;
                 reporter.flush().await?;
             }
             continue;
@@ -940,26 +923,12 @@ async fn read_aligned(
         // One batch per run of rows of one input (replayed or not), in order.
         let read_at = Instant::now();
         let mut progress: BTreeMap<u32, u64> = BTreeMap::new();
-        let mut batches: Vec<TimedBatch> = Vec::new();
-        let mut run: Vec<crate::engine::source::DecodedRows> = Vec::new();
-        let mut run_key: Option<(usize, bool)> = None;
+        let mut pieces = Vec::with_capacity(ready.len());
         for piece in ready {
             progress.insert(piece.stream, piece.next_offset);
-            if piece.rows.batch.num_rows() == 0 {
-                continue;
-            }
-            let key = (split_stream_id(piece.stream).0, piece.replay);
-            if let Some((input, replayed)) = run_key
-                && (input, replayed) != key
-            {
-                batches.extend(combine(std::mem::take(&mut run), input, replayed).map_err(TaskError::from)?);
-            }
-            run_key = Some(key);
-            run.push(piece.rows);
+            pieces.push((split_stream_id(piece.stream).0, piece.replay, piece.rows));
         }
-        if let Some((input, replay)) = run_key {
-            batches.extend(combine(run, input, replay).map_err(TaskError::from)?);
-        }
+        let batches = batches_of(pieces)?;
         for batch in batches {
             if out.send(Message::Data(batch)).await.is_err() {
                 return Ok(()); // the rest of the query has stopped (and said why)
@@ -974,6 +943,122 @@ async fn read_aligned(
             return Ok(());
         }
     }
+}
+
+/// Records of one partition to decode, and whether they only rebuild state.
+struct Piece {
+    stream: u32,
+    replay: bool,
+    records: Vec<Record>,
+}
+
+/// Fetches cut into pieces at the commit: records below it were written before, and only
+/// rebuild state.
+fn split_replayed(fetches: Vec<(u32, Vec<Record>)>, replay_until: &Positions) -> Vec<Piece> {
+    let mut pieces = Vec::with_capacity(fetches.len());
+    for (stream, mut records) in fetches {
+        let replay_end = replay_until.get(&stream).copied().unwrap_or(0);
+        let split = records.partition_point(|r| r.offset < replay_end);
+        let fresh = records.split_off(split);
+        for (records, replay) in [(records, true), (fresh, false)] {
+            if !records.is_empty() {
+                pieces.push(Piece { stream, replay, records });
+            }
+        }
+    }
+    pieces
+}
+
+/// Below this many records, pieces are decoded on the task's own thread.
+const PARALLEL_DECODE_RECORDS: usize = 2048;
+
+/// Decodes `pieces`, in order. With enough records, on every core: the pieces are cut into
+/// runs of about equal size, and all but the first are decoded on threads of the blocking
+/// pool while this one decodes the first.
+async fn decode_pieces(
+    inputs: &[Arc<Source>],
+    schemas: &[datafusion::arrow::datatypes::SchemaRef],
+    pieces: Vec<Piece>,
+) -> Result<Vec<(Piece, crate::engine::source::DecodedRows)>, TaskError> {
+    use crate::log::follower::split_stream_id;
+    type Decoded = Vec<(Piece, Result<crate::engine::source::DecodedRows, crate::format::FormatError>)>;
+    let decode_run = |inputs: &[Arc<Source>], schemas: &[datafusion::arrow::datatypes::SchemaRef], run: Vec<Piece>| {
+        run.into_iter()
+            .filter_map(|piece| {
+                let (i, partition) = split_stream_id(piece.stream);
+                let rows = decode(inputs.get(i)?, schemas.get(i)?, partition, &piece.records);
+                Some((piece, rows))
+            })
+            .collect::<Decoded>()
+    };
+    let total: usize = pieces.iter().map(|p| p.records.len()).sum();
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let runs = if total < PARALLEL_DECODE_RECORDS { 1 } else { cores.min(pieces.len()) };
+    let mut decoded: Decoded = Vec::with_capacity(pieces.len());
+    if runs <= 1 {
+        decoded = decode_run(inputs, schemas, pieces);
+    } else {
+        // Consecutive pieces, cut where a run has its share of the records.
+        let mut cut: Vec<Vec<Piece>> = vec![Vec::new()];
+        let mut in_run = 0;
+        for piece in pieces {
+            if in_run * runs >= total && cut.len() < runs {
+                cut.push(Vec::new());
+                in_run = 0;
+            }
+            in_run += piece.records.len();
+            if let Some(run) = cut.last_mut() {
+                run.push(piece);
+            }
+        }
+        let mut cut = cut.into_iter();
+        let first = cut.next().unwrap_or_default();
+        let others: Vec<_> = cut
+            .map(|run| {
+                let (inputs, schemas) = (inputs.to_vec(), schemas.to_vec());
+                tokio::task::spawn_blocking(move || decode_run(&inputs, &schemas, run))
+            })
+            .collect();
+        decoded.extend(decode_run(inputs, schemas, first));
+        for other in others {
+            decoded.extend(other.await.map_err(|e| TaskError::Log(join_error(e)))?);
+        }
+    }
+    decoded.into_iter().map(|(piece, rows)| Ok((piece, rows?))).collect()
+}
+
+/// Pieces at least this big go on as batches of their own; smaller ones are put together.
+const COMBINE_BELOW_ROWS: usize = 1024;
+
+/// Batches of decoded pieces (each with its input and whether it is replayed), in order:
+/// consecutive small pieces of one input (replayed or not) become one batch, as far as
+/// [`COMBINE_BELOW_ROWS`] rows, and bigger ones go on as they are (copying them would cost
+/// more than it saves).
+fn batches_of(
+    pieces: impl IntoIterator<Item = (usize, bool, crate::engine::source::DecodedRows)>,
+) -> Result<Vec<TimedBatch>, TaskError> {
+    let mut batches: Vec<TimedBatch> = Vec::new();
+    let mut run: Vec<crate::engine::source::DecodedRows> = Vec::new();
+    let mut run_rows = 0;
+    let mut run_key: Option<(usize, bool)> = None;
+    for (input, replay, rows) in pieces {
+        if rows.batch.num_rows() == 0 {
+            continue;
+        }
+        if let Some((i, replayed)) = run_key
+            && ((i, replayed) != (input, replay) || run_rows >= COMBINE_BELOW_ROWS)
+        {
+            batches.extend(combine(std::mem::take(&mut run), i, replayed)?);
+            run_rows = 0;
+        }
+        run_key = Some((input, replay));
+        run_rows += rows.batch.num_rows();
+        run.push(rows);
+    }
+    if let Some((input, replay)) = run_key {
+        batches.extend(combine(run, input, replay)?);
+    }
+    Ok(batches)
 }
 
 /// One batch of the decoded pieces of one input (their tombstone marks included).

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::array::{
-    ArrayRef, BinaryArray, BooleanArray, Int32Array, Int64Array, ListArray, RecordBatch, StringArray, StructArray,
+    Array, ArrayRef, BinaryArray, BooleanArray, Int32Array, Int64Array, ListArray, RecordBatch, StringArray,
+    StructArray,
 };
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::compute::take;
@@ -134,6 +135,13 @@ pub fn decode(
     let both: Vec<usize> = (0..records.len()).filter(|i| value_at[*i].is_some() && key_at[*i].is_some()).collect();
     let value_take = Int32Array::from(both.iter().map(|i| value_at[*i].flatten()).collect::<Vec<_>>());
     let key_take = Int32Array::from(both.iter().map(|i| key_at[*i].flatten()).collect::<Vec<_>>());
+    // Each row its side's row of the same number (the common case): no copy is needed.
+    let identity = |take: &Int32Array, rows: &RecordBatch| {
+        take.len() == rows.num_rows()
+            && take.null_count() == 0
+            && take.values().iter().enumerate().all(|(i, r)| *r as usize == i)
+    };
+    let (value_same, key_same) = (identity(&value_take, &value_rows.batch), identity(&key_take, &key_rows.batch));
     let live: Vec<&Record> = records.iter().collect();
     let mut tombstones = both
         .iter()
@@ -142,9 +150,9 @@ pub fn decode(
 
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
     for column in &source.columns {
-        let (rows, take_index) = match &column.role {
-            ColumnRole::Key => (&key_rows.batch, &key_take),
-            ColumnRole::Value => (&value_rows.batch, &value_take),
+        let (rows, take_index, same) = match &column.role {
+            ColumnRole::Key => (&key_rows.batch, &key_take, key_same),
+            ColumnRole::Value => (&value_rows.batch, &value_take, value_same),
             ColumnRole::Headers => {
                 let rows: Vec<&Record> = both.iter().map(|i| live[*i]).collect();
                 columns.push(all_headers(&column.data_type, &rows)?);
@@ -162,7 +170,7 @@ pub fn decode(
         let array = rows
             .column_by_name(&column.name)
             .ok_or_else(|| FormatError(format!("decoded rows lack column {}", column.name)))?;
-        columns.push(take(array.as_ref(), take_index, None)?);
+        columns.push(if same { Arc::clone(array) } else { take(array.as_ref(), take_index, None)? });
     }
     columns.push(Arc::new(Int64Array::from(both.iter().map(|i| live[*i].timestamp_ms).collect::<Vec<_>>())));
     columns.push(Arc::new(Int32Array::from(vec![partition as i32; both.len()])));

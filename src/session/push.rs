@@ -185,13 +185,13 @@ impl Session {
         let mut emitted = 0u64;
         // The inputs in event-time order, as a persistent join reads them.
         let mut aligned = crate::engine::align::Aligned::default();
-        let queue = |aligned: &mut crate::engine::align::Aligned, stream: u32, records: &[crate::log::Record]| {
+        let queue = |aligned: &mut crate::engine::align::Aligned, stream: u32, records: Vec<crate::log::Record>| {
             let (input, partition) = split_stream_id(stream);
             let (Some(source), Some(schema), Some(last)) = (sources.get(input), schemas.get(input), records.last())
             else {
                 return Ok(());
             };
-            let rows = decode(source, schema, partition, records).map_err(|e| refusal(e.0))?;
+            let rows = decode(source, schema, partition, &records).map_err(|e| refusal(e.0))?;
             for (offset, reason) in &rows.errors {
                 tracing::warn!(topic = %source.topic, partition, offset, %reason, "skipping a record that does not decode");
             }
@@ -204,7 +204,7 @@ impl Session {
                 if aligned.all_empty() {
                     // Caught up: wait for more (or, until idle, stop).
                     let Some((stream, records)) = follower.next().await? else { break };
-                    queue(&mut aligned, stream, &records)?;
+                    queue(&mut aligned, stream, records)?;
                 }
                 continue;
             }

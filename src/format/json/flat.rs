@@ -1,0 +1,363 @@
+//! The fast path of JSON decoding: objects whose columns are all flat primitives (BOOLEAN,
+//! INT, BIGINT, DOUBLE, STRING), parsed in one pass straight into Arrow arrays.
+//!
+//! The general path respells every key into a copy of the payload and hands the copy to
+//! arrow-json's tape decoder, which makes a second pass over it; this path reads each byte
+//! once. It takes only what it is sure to read as the general path does — a well-formed
+//! object of plain values — and gives up on the whole batch at anything else (an escaped
+//! key, a number in a STRING column, a duplicate key, a bad record), which the general path
+//! then decodes, errors and all. Key names match columns exactly first, then
+//! case-insensitively (ksqlDB's rule); a record's keys usually come in the order the
+//! previous record's did, so each is first compared with the key met at its place there.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, BooleanBuilder, PrimitiveArray, RecordBatch, StringArray};
+use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int32Type, Int64Type, SchemaRef};
+
+/// One column being built.
+enum Column {
+    Boolean(BooleanBuilder),
+    Int32(Vec<i32>),
+    Int64(Vec<i64>),
+    Float64(Vec<f64>),
+    /// Bytes, end offsets.
+    Utf8(Vec<u8>, Vec<i32>),
+}
+
+/// A column and its validity.
+struct Builder {
+    column: Column,
+    valid: Vec<bool>,
+    /// Set by the current record.
+    seen: bool,
+}
+
+impl Builder {
+    fn new(data_type: &DataType, capacity: usize) -> Option<Builder> {
+        let column = match data_type {
+            DataType::Boolean => Column::Boolean(BooleanBuilder::with_capacity(capacity)),
+            DataType::Int32 => Column::Int32(Vec::with_capacity(capacity)),
+            DataType::Int64 => Column::Int64(Vec::with_capacity(capacity)),
+            DataType::Float64 => Column::Float64(Vec::with_capacity(capacity)),
+            DataType::Utf8 => {
+                let mut offsets = Vec::with_capacity(capacity + 1);
+                offsets.push(0);
+                Column::Utf8(Vec::with_capacity(capacity * 16), offsets)
+            }
+            _ => return None,
+        };
+        Some(Builder { column, valid: Vec::with_capacity(capacity), seen: false })
+    }
+
+    fn push_null(&mut self) {
+        self.valid.push(false);
+        match &mut self.column {
+            Column::Boolean(b) => b.append_value(false),
+            Column::Int32(v) => v.push(0),
+            Column::Int64(v) => v.push(0),
+            Column::Float64(v) => v.push(0.0),
+            Column::Utf8(bytes, offsets) => offsets.push(bytes.len() as i32),
+        }
+    }
+
+    /// Reads the value at `at` into the column; the end of the value, or `None` when this
+    /// path does not take it.
+    fn push(&mut self, bytes: &[u8], at: usize) -> Option<usize> {
+        if bytes[at..].starts_with(b"null") {
+            self.push_null();
+            return Some(at + 4);
+        }
+        match &mut self.column {
+            Column::Boolean(b) => {
+                let (value, end) = match bytes[at] {
+                    b't' if bytes[at..].starts_with(b"true") => (true, at + 4),
+                    b'f' if bytes[at..].starts_with(b"false") => (false, at + 5),
+                    _ => return None,
+                };
+                b.append_value(value);
+                self.valid.push(true);
+                Some(end)
+            }
+            Column::Int32(v) => {
+                let (value, end) = integer(bytes, at)?;
+                v.push(i32::try_from(value).ok()?);
+                self.valid.push(true);
+                Some(end)
+            }
+            Column::Int64(v) => {
+                let (value, end) = integer(bytes, at)?;
+                v.push(value);
+                self.valid.push(true);
+                Some(end)
+            }
+            Column::Float64(v) => {
+                let end = number_end(bytes, at)?;
+                v.push(std::str::from_utf8(&bytes[at..end]).ok()?.parse().ok()?);
+                self.valid.push(true);
+                Some(end)
+            }
+            Column::Utf8(values, offsets) => {
+                if bytes[at] != b'"' {
+                    return None; // a number or boolean is coerced to text by the general path
+                }
+                let mut i = at + 1;
+                loop {
+                    match *bytes.get(i)? {
+                        b'"' => break,
+                        b'\\' => {
+                            // Escapes: read by serde_json, for this string alone.
+                            let end = super::skip_string(bytes, at)?;
+                            let text: String = serde_json::from_slice(&bytes[at..end]).ok()?;
+                            values.extend_from_slice(text.as_bytes());
+                            offsets.push(i32::try_from(values.len()).ok()?);
+                            self.valid.push(true);
+                            return Some(end);
+                        }
+                        0..0x20 => return None,
+                        _ => i += 1,
+                    }
+                }
+                values.extend_from_slice(&bytes[at + 1..i]);
+                offsets.push(i32::try_from(values.len()).ok()?);
+                self.valid.push(true);
+                Some(i + 1)
+            }
+        }
+    }
+
+    fn finish(self) -> Option<ArrayRef> {
+        let nulls = self.valid.iter().any(|v| !v).then(|| NullBuffer::from(self.valid));
+        Some(match self.column {
+            Column::Boolean(mut b) => {
+                let values = b.finish();
+                Arc::new(datafusion::arrow::array::BooleanArray::new(values.values().clone(), nulls))
+            }
+            Column::Int32(v) => Arc::new(PrimitiveArray::<Int32Type>::new(ScalarBuffer::from(v), nulls)),
+            Column::Int64(v) => Arc::new(PrimitiveArray::<Int64Type>::new(ScalarBuffer::from(v), nulls)),
+            Column::Float64(v) => Arc::new(PrimitiveArray::<Float64Type>::new(ScalarBuffer::from(v), nulls)),
+            Column::Utf8(values, offsets) => {
+                // Checks the text is UTF-8 (all of it at once) and the offsets in bounds.
+                let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
+                Arc::new(StringArray::try_new(offsets, values.into(), nulls).ok()?)
+            }
+        })
+    }
+}
+
+/// A JSON integer (`-?(0|[1-9][0-9]*)`, at most 18 digits so it cannot overflow) at `at`, and
+/// its end; `None` for anything else (a fraction, an exponent, a longer number).
+fn integer(bytes: &[u8], at: usize) -> Option<(i64, usize)> {
+    let negative = bytes[at] == b'-';
+    let digits = at + usize::from(negative);
+    let mut i = digits;
+    let mut value: i64 = 0;
+    while let Some(b @ b'0'..=b'9') = bytes.get(i) {
+        value = value.wrapping_mul(10).wrapping_add(i64::from(b - b'0')); // checked by the count below
+        i += 1;
+    }
+    let count = i - digits;
+    if count == 0 || count > 18 || (bytes[digits] == b'0' && count > 1) {
+        return None;
+    }
+    if matches!(bytes.get(i), Some(b'.' | b'e' | b'E')) {
+        return None;
+    }
+    Some((if negative { -value } else { value }, i))
+}
+
+/// The end of the JSON number at `at` (`-?int frac? exp?`), checked against JSON's grammar.
+fn number_end(bytes: &[u8], at: usize) -> Option<usize> {
+    let digits = |mut i: usize| {
+        let start = i;
+        while bytes.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        (i > start).then_some(i)
+    };
+    let mut i = at + usize::from(bytes[at] == b'-');
+    let int_end = digits(i)?;
+    if bytes[i] == b'0' && int_end > i + 1 {
+        return None;
+    }
+    i = int_end;
+    if bytes.get(i) == Some(&b'.') {
+        i = digits(i + 1)?;
+    }
+    if matches!(bytes.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(bytes.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        i = digits(i)?;
+    }
+    Some(i)
+}
+
+fn skip_space(bytes: &[u8], mut at: usize) -> usize {
+    while bytes.get(at).is_some_and(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
+        at += 1;
+    }
+    at
+}
+
+/// The column a key names: exactly, else case-insensitively.
+fn lookup(names: &[&str], key: &[u8]) -> Option<usize> {
+    names
+        .iter()
+        .position(|n| n.as_bytes() == key)
+        .or_else(|| names.iter().position(|n| n.as_bytes().eq_ignore_ascii_case(key)))
+}
+
+/// Decodes `payloads` (each a JSON object) into a batch of `schema`, or `None` when the
+/// schema is not all flat primitives or any payload is one this path does not take.
+pub(super) fn decode(schema: &SchemaRef, payloads: &[&[u8]]) -> Option<RecordBatch> {
+    let mut builders: Vec<Builder> =
+        schema.fields().iter().map(|f| Builder::new(f.data_type(), payloads.len())).collect::<Option<_>>()?;
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    // The keys of the previous record, in order, with the column each named.
+    let mut previous: Vec<(&[u8], Option<usize>)> = Vec::with_capacity(names.len());
+    for payload in payloads {
+        let bytes = *payload;
+        let mut at = skip_space(bytes, 0);
+        if bytes.get(at) != Some(&b'{') {
+            return None;
+        }
+        at = skip_space(bytes, at + 1);
+        let mut place = 0;
+        if bytes.get(at) == Some(&b'}') {
+            at += 1;
+        } else {
+            loop {
+                if bytes.get(at) != Some(&b'"') {
+                    return None;
+                }
+                let key_end = at + 1 + bytes[at + 1..].iter().position(|b| *b == b'"' || *b == b'\\' || *b < 0x20)?;
+                if bytes[key_end] != b'"' {
+                    return None;
+                }
+                let key = &bytes[at + 1..key_end];
+                let column = match previous.get(place) {
+                    Some((seen, column)) if *seen == key => *column,
+                    _ => {
+                        let column = lookup(&names, key);
+                        previous.truncate(place);
+                        previous.push((key, column));
+                        column
+                    }
+                };
+                place += 1;
+                at = skip_space(bytes, key_end + 1);
+                if bytes.get(at) != Some(&b':') {
+                    return None;
+                }
+                at = skip_space(bytes, at + 1);
+                if at >= bytes.len() {
+                    return None;
+                }
+                at = match column {
+                    Some(c) => {
+                        let builder = &mut builders[c];
+                        if builder.seen {
+                            return None; // a duplicate key: the general path decides
+                        }
+                        builder.seen = true;
+                        builder.push(bytes, at)?
+                    }
+                    None => super::skip_value(bytes, at)?,
+                };
+                at = skip_space(bytes, at);
+                match bytes.get(at) {
+                    Some(b',') => at = skip_space(bytes, at + 1),
+                    Some(b'}') => {
+                        at += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        if skip_space(bytes, at) != bytes.len() {
+            return None;
+        }
+        for builder in &mut builders {
+            if !std::mem::take(&mut builder.seen) {
+                builder.push_null();
+            }
+        }
+    }
+    let columns = builders.into_iter().map(Builder::finish).collect::<Option<Vec<_>>>()?;
+    let options = datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(payloads.len()));
+    RecordBatch::try_new_with_options(schema.clone(), columns, &options).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::datatypes::{Field, Schema};
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("ID", DataType::Int64, true),
+            Field::new("NAME", DataType::Utf8, true),
+            Field::new("SCORE", DataType::Float64, true),
+            Field::new("OK", DataType::Boolean, true),
+            Field::new("N", DataType::Int32, true),
+        ]))
+    }
+
+    /// The general path's batch for the same payloads.
+    fn general(schema: &SchemaRef, payloads: &[&[u8]]) -> RecordBatch {
+        super::super::decode_general(schema, &crate::format::FormatOptions::default(), payloads).unwrap().batch
+    }
+
+    #[test]
+    fn reads_what_the_general_path_reads() {
+        let schema = schema();
+        let payloads: Vec<&[u8]> = vec![
+            br#"{"id":1,"name":"a","score":1.5,"ok":true,"n":-3}"#,
+            br#" { "NAME" : "b\"\u00e9" , "Id" : -0 , "extra" : {"x":[1,{"y":"}"}]}, "score": 2e3 } "#,
+            br#"{}"#,
+            br#"{"id":null,"name":null,"score":-0.25E-2,"ok":false,"n":2147483647}"#,
+            "{\"name\":\"h\u{e9}llo\",\"score\":7}".as_bytes(),
+        ];
+        let fast = decode(&schema, &payloads).expect("the fast path takes these");
+        assert_eq!(fast, general(&schema, &payloads));
+    }
+
+    #[test]
+    fn leaves_to_the_general_path_what_it_does_not_take() {
+        let schema = schema();
+        for payload in [
+            &br#"{"id":"12"}"#[..],
+            br#"{"name":12}"#,
+            br#"{"id":1.5}"#,
+            br#"{"id":1e3}"#,
+            br#"{"id":01}"#,
+            br#"{"id":12345678901234567890}"#,
+            br#"{"n":2147483648}"#,
+            br#"{"id":1,"ID":2}"#,
+            br#"{"i\"d":1}"#,
+            br#"{"id":1"#,
+            br#"{"id":1} x"#,
+            br#"[1]"#,
+            b"{\"name\":\"tab\there\"}",
+            br#"{"score":.5}"#,
+            br#"{"score":1.}"#,
+            b"{\"name\":\"\xff\"}",
+        ] {
+            assert!(decode(&schema, &[payload]).is_none(), "{}", String::from_utf8_lossy(payload));
+        }
+    }
+
+    #[test]
+    fn only_flat_primitive_schemas() {
+        let nested = Arc::new(Schema::new(vec![Field::new(
+            "S",
+            DataType::Struct(vec![Field::new("A", DataType::Int64, true)].into()),
+            true,
+        )]));
+        assert!(decode(&nested, &[br#"{"s":{"a":1}}"#]).is_none());
+    }
+}
