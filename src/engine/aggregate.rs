@@ -52,7 +52,11 @@ pub struct AggregatePlan {
 
 impl AggregatePlan {
     /// Each aggregate's arguments, evaluated on `rows`.
-    fn arguments(&self, rows: &RecordBatch, errors: &mut Vec<RowError>) -> Result<Vec<Vec<ArrayRef>>, PlanError> {
+    pub(crate) fn arguments(
+        &self,
+        rows: &RecordBatch,
+        errors: &mut Vec<RowError>,
+    ) -> Result<Vec<Vec<ArrayRef>>, PlanError> {
         self.aggregates
             .iter()
             .map(|a| a.expressions().iter().map(|e| evaluate_isolating(e, rows, errors)).collect())
@@ -145,11 +149,11 @@ pub(crate) fn keep_state(
 }
 
 /// A snapshot's columns after the group key and the accumulators' states.
-const SNAPSHOT_LATEST: &str = "__latest_ms";
-const SNAPSHOT_SEQUENCE: &str = "__sequence";
-const SNAPSHOT_PASSED: &str = "__passed";
+pub(crate) const SNAPSHOT_LATEST: &str = "__latest_ms";
+pub(crate) const SNAPSHOT_SEQUENCE: &str = "__sequence";
+pub(crate) const SNAPSHOT_PASSED: &str = "__passed";
 /// A snapshot's schema metadata: the stream time.
-const SNAPSHOT_STREAM_TIME: &str = "eddy.stream_time";
+pub(crate) const SNAPSHOT_STREAM_TIME: &str = "eddy.stream_time";
 
 /// The groups a batch changed (or closed), in output order, each with its values and the
 /// timestamp its output row gets.

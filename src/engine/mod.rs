@@ -28,3 +28,4 @@ pub mod table_functions;
 pub mod time_format;
 pub mod udf;
 pub mod window;
+pub mod window_aggregate;

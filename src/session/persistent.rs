@@ -1049,10 +1049,7 @@ fn operators_for(
             operators.push(Box::new(crate::engine::join_aggregate::StampRowTime::new(bridge)));
             let by = group_by_of(query).iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ");
             let description = format!("{filter}Aggregate by {by}; Project: {}", columns.join(", "));
-            let operator = crate::engine::aggregate::Aggregate::try_new(Arc::clone(plan), description)
-                .map_err(|e| refusal(e.0))?
-                .with_state_ttl(state_ttl_ms);
-            operators.push(Box::new(operator));
+            operators.push(aggregate_operator(plan, description, state_ttl_ms)?);
             Ok(operators)
         }
         Planned::Over(plan) => {
@@ -1064,12 +1061,27 @@ fn operators_for(
         Planned::Aggregate(plan) => {
             let by = group_by_of(query).iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ");
             let description = format!("{filter}Aggregate by {by}; Project: {}", columns.join(", "));
-            let operator = crate::engine::aggregate::Aggregate::try_new(Arc::clone(plan), description)
-                .map_err(|e| refusal(e.0))?
-                .with_state_ttl(state_ttl_ms);
-            Ok(vec![Box::new(operator)])
+            Ok(vec![aggregate_operator(plan, description, state_ttl_ms)?])
         }
     }
+}
+
+/// The operator of an aggregation: tumbling and hopping windows with EMIT FINAL run batch at
+/// a time on DataFusion's groups accumulators, everything else group by group.
+fn aggregate_operator(
+    plan: &Arc<crate::engine::aggregate::AggregatePlan>,
+    description: String,
+    state_ttl_ms: Option<i64>,
+) -> Result<Box<dyn Operator>, SessionError> {
+    if crate::engine::window_aggregate::FinalWindows::runs(plan) {
+        let operator = crate::engine::window_aggregate::FinalWindows::try_new(Arc::clone(plan), description)
+            .map_err(|e| refusal(e.0))?;
+        return Ok(Box::new(operator));
+    }
+    let operator = crate::engine::aggregate::Aggregate::try_new(Arc::clone(plan), description)
+        .map_err(|e| refusal(e.0))?
+        .with_state_ttl(state_ttl_ms);
+    Ok(Box::new(operator))
 }
 
 /// A join operator per step of `plan`; the last step's description ends with `last`.

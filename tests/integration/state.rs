@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, AsArray, Int32Array, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use eddy::engine::aggregate::Aggregate;
+use eddy::engine::aggregate::{Aggregate, AggregatePlan};
 use eddy::engine::operator::{Operator, TimedBatch};
 use eddy::engine::plan::{QueryPlan, plan_query};
+use eddy::engine::window_aggregate::FinalWindows;
 use eddy::sql::ast::Statement;
 
 fn source(sql: &str) -> &'static str {
@@ -25,7 +26,7 @@ fn row_schema() -> SchemaRef {
     ]))
 }
 
-async fn aggregate(sql: &str) -> Aggregate {
+async fn plan(sql: &str) -> Arc<AggregatePlan> {
     let Statement::Select(query) = eddy::sql::parse_one(sql).unwrap() else { panic!("not a query") };
     let star = ["USER_ID".to_string(), "MS".to_string()];
     let QueryPlan::Aggregate { mut plan, .. } = plan_query(&query, source(sql), row_schema(), &star).await.unwrap()
@@ -36,7 +37,11 @@ async fn aggregate(sql: &str) -> Aggregate {
     if sql.contains("pv_table") {
         plan.table_keys = Some(vec![0]);
     }
-    Aggregate::try_new(Arc::new(plan), "test".into()).unwrap()
+    Arc::new(plan)
+}
+
+async fn aggregate(sql: &str) -> Aggregate {
+    Aggregate::try_new(plan(sql).await, "test".into()).unwrap()
 }
 
 /// One record per batch (as ksqlDB's tests feed them): (user, ms, time).
@@ -64,8 +69,8 @@ fn batches(rows: &[(&str, i64, i64)]) -> Vec<TimedBatch> {
         .collect()
 }
 
-/// Every output row as text, tombstones as `<deleted>`.
-fn run(operator: &mut Aggregate, input: Vec<TimedBatch>) -> Vec<String> {
+/// Every output row as text with its timestamp, tombstones as `<deleted>`.
+fn run(operator: &mut dyn Operator, input: Vec<TimedBatch>) -> Vec<String> {
     let mut lines = Vec::new();
     for batch in input {
         let mut out = Vec::new();
@@ -75,7 +80,8 @@ fn run(operator: &mut Aggregate, input: Vec<TimedBatch>) -> Vec<String> {
                 datafusion::arrow::util::pretty::pretty_format_batches(std::slice::from_ref(&batch.rows)).unwrap();
             for (i, line) in formatted.to_string().lines().skip(3).filter(|l| !l.starts_with('+')).enumerate() {
                 let deleted = batch.tombstones.as_ref().is_some_and(|t| t.value(i));
-                lines.push(if deleted { format!("{line} <deleted>") } else { line.to_string() });
+                let stamp = batch.timestamps_ms.as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(i);
+                lines.push(if deleted { format!("{line} @{stamp} <deleted>") } else { format!("{line} @{stamp}") });
             }
         }
     }
@@ -120,6 +126,63 @@ async fn a_restored_snapshot_continues_as_if_nothing_happened() {
             let offset_batches: Vec<TimedBatch> = batches(after);
             got.extend(run(&mut second, offset_batches));
             assert_eq!(got, expected, "{sql}, restored after {cut} records");
+        }
+    }
+}
+
+/// All the rows of `input` as one batch.
+fn one_batch(input: Vec<TimedBatch>) -> Vec<TimedBatch> {
+    let rows: Vec<RecordBatch> = input.iter().map(|b| b.rows.clone()).collect();
+    let rows = datafusion::arrow::compute::concat_batches(&row_schema(), &rows).unwrap();
+    vec![TimedBatch {
+        timestamps_ms: rows.column(2).clone(),
+        rows,
+        tombstones: None,
+        windows: None,
+        replay: false,
+        input: 0,
+    }]
+}
+
+/// Tumbling and hopping windows with EMIT FINAL run batch at a time on groups accumulators:
+/// the same results as group by group, a record at a time or all at once, and snapshots
+/// either operator can resume from.
+#[tokio::test]
+async fn final_windows_batch_at_a_time_match_group_by_group() {
+    for sql in [
+        "SELECT user_id, COUNT(*) AS n, SUM(ms) AS total, AVG(ms) AS mean, MIN(ms) AS least FROM pv \
+         WINDOW TUMBLING (SIZE 1 MINUTE, GRACE PERIOD 0 SECONDS) GROUP BY user_id EMIT FINAL;",
+        "SELECT user_id, COUNT(*) AS n, MAX(ms) AS top FROM pv \
+         WINDOW HOPPING (SIZE 2 MINUTES, ADVANCE BY 30 SECONDS, GRACE PERIOD 10 SECONDS) GROUP BY user_id EMIT FINAL;",
+        "SELECT COUNT(*) AS n FROM pv WINDOW TUMBLING (SIZE 1 MINUTE) WHERE ms > 15 GROUP BY 1 HAVING COUNT(*) > 1 EMIT FINAL;",
+        "SELECT ms % 2 AS bucket, user_id, COUNT(*) AS n FROM pv WINDOW TUMBLING (SIZE 1 MINUTE, GRACE PERIOD 0 SECONDS) \
+         GROUP BY ms % 2, user_id HAVING COUNT(*) > 1 EMIT FINAL;",
+    ] {
+        let plan = plan(sql).await;
+        assert!(FinalWindows::runs(&plan), "{sql}");
+        let expected = run(&mut aggregate(sql).await, batches(&INPUT));
+        assert!(!expected.is_empty(), "{sql}");
+        let fresh = || FinalWindows::try_new(Arc::clone(&plan), "test".into()).unwrap();
+        assert_eq!(run(&mut fresh(), batches(&INPUT)), expected, "{sql}, a record at a time");
+        assert_eq!(run(&mut fresh(), one_batch(batches(&INPUT))), expected, "{sql}, in one batch");
+        for cut in [1, 3, 5] {
+            let (before, after) = INPUT.split_at(cut);
+            // Snapshots from either operator, restored into either.
+            for (from_final, into_final) in [(true, true), (true, false), (false, true)] {
+                let mut first: Box<dyn Operator> =
+                    if from_final { Box::new(fresh()) } else { Box::new(aggregate(sql).await) };
+                let mut got = run(first.as_mut(), batches(before));
+                let snapshot = first.snapshot().unwrap().unwrap();
+                // Taking a snapshot leaves the state as it was.
+                let mut second: Box<dyn Operator> =
+                    if into_final { Box::new(fresh()) } else { Box::new(aggregate(sql).await) };
+                second.restore(snapshot.clone()).unwrap();
+                got.extend(run(second.as_mut(), batches(after)));
+                assert_eq!(got, expected, "{sql}, restored after {cut} records ({from_final} → {into_final})");
+                let mut rest = run(first.as_mut(), batches(after));
+                rest.splice(0..0, run(&mut aggregate(sql).await, batches(before)));
+                assert_eq!(rest, expected, "{sql}, going on after a snapshot at {cut}");
+            }
         }
     }
 }
