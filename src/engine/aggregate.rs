@@ -621,31 +621,54 @@ impl Aggregate {
             }
         }
         let converted = self.group_ids(&keys, rows.num_rows())?;
-        // The rows of each group, groups in the order of their first row.
-        let mut order: Vec<OwnedRow> = Vec::new();
-        let mut members: HashMap<OwnedRow, Vec<u32>> = HashMap::new();
-        for i in 0..rows.num_rows() {
-            let key = converted.row(i).owned();
-            members
-                .entry(key)
-                .or_insert_with_key(|key| {
-                    order.push(key.clone());
-                    Vec::new()
+        // Each row's group in this batch, groups numbered in the order of their first row,
+        // found by the row's bytes (nothing is allocated per row).
+        let n = rows.num_rows();
+        let mut local: HashMap<&[u8], u32> = HashMap::new();
+        let mut first_rows: Vec<u32> = Vec::new();
+        let group_of: Vec<u32> = (0..n)
+            .map(|i| {
+                *local.entry(converted.row(i).data()).or_insert_with(|| {
+                    first_rows.push(i as u32);
+                    first_rows.len() as u32 - 1
                 })
-                .push(i as u32);
+            })
+            .collect();
+        // The rows grouped (a counting sort, stable): group g's rows are
+        // `grouped[starts[g]..starts[g + 1]]`, in their order.
+        let mut starts = vec![0usize; first_rows.len() + 1];
+        for g in &group_of {
+            starts[*g as usize + 1] += 1;
         }
-        let arguments = plan.arguments(&rows, &mut self.errors)?;
+        for g in 0..first_rows.len() {
+            starts[g + 1] += starts[g];
+        }
+        let mut next = starts.clone();
+        let mut grouped = vec![0u32; n];
+        for (i, g) in group_of.iter().enumerate() {
+            grouped[next[*g as usize]] = i as u32;
+            next[*g as usize] += 1;
+        }
+        let grouped = UInt32Array::from(grouped);
+        // Each aggregate's arguments taken once in that order; a group's are a slice of them.
+        let arguments: Vec<Vec<ArrayRef>> = plan
+            .arguments(&rows, &mut self.errors)?
+            .iter()
+            .map(|args| args.iter().map(|a| take(a.as_ref(), &grouped, None)).collect::<Result<Vec<_>, _>>())
+            .collect::<Result<_, _>>()?;
         let times = rows.column(plan.row_time_index).as_primitive::<Int64Type>().clone();
 
         let mut changed = Changed::default();
-        for key in &order {
-            let indices = UInt32Array::from(members.get(key).cloned().unwrap_or_default());
+        for (g, first) in first_rows.iter().enumerate() {
+            let (from, count) = (starts[g], starts[g + 1] - starts[g]);
+            let key = converted.row(*first as usize).owned();
             let group = match self.groups.entry(key.clone()) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => {
-                    let first = UInt32Array::from(vec![indices.value(0)]);
+                    // Copied out: a slice would keep the whole batch's column alive.
+                    let one = UInt32Array::from(vec![*first]);
                     let key: Vec<ArrayRef> =
-                        keys.iter().map(|k| take(k.as_ref(), &first, None)).collect::<Result<_, _>>()?;
+                        keys.iter().map(|k| take(k.as_ref(), &one, None)).collect::<Result<_, _>>()?;
                     let accumulators = plan.accumulators()?;
                     self.next_sequence += 1;
                     if let Some(windows) = &plan.windows {
@@ -663,15 +686,17 @@ impl Aggregate {
                 }
             };
             for (accumulator, args) in group.accumulators.iter_mut().zip(&arguments) {
-                let taken: Vec<ArrayRef> =
-                    args.iter().map(|a| take(a.as_ref(), &indices, None)).collect::<Result<_, _>>()?;
-                accumulator.update_batch(&taken)?;
+                let sliced: Vec<ArrayRef> = args.iter().map(|a| a.slice(from, count)).collect();
+                accumulator.update_batch(&sliced)?;
             }
-            let latest = indices.values().iter().map(|i| times.value(*i as usize)).max().unwrap_or(0);
+            let rows_of = &grouped.values()[from..from + count];
+            let latest = rows_of.iter().map(|i| times.value(*i as usize)).max().unwrap_or(0);
             group.latest_ms = group.latest_ms.max(latest);
-            // As Kafka Streams stamps an aggregate: the latest time of the rows in it.
-            let stamp = group.latest_ms;
-            changed.push(key.clone(), group, stamp)?;
+            if !plan.emit_final {
+                // As Kafka Streams stamps an aggregate: the latest time of the rows in it.
+                let stamp = group.latest_ms;
+                changed.push(key, group, stamp)?;
+            }
         }
         Ok(Some(changed))
     }
