@@ -56,15 +56,7 @@ fn batches(rows: &[(&str, i64, i64)]) -> Vec<TimedBatch> {
                 Arc::new(Int32Array::from(vec![0])),
                 Arc::new(Int64Array::from(vec![offset as i64])),
             ];
-            let rows = RecordBatch::try_new(row_schema(), columns).unwrap();
-            TimedBatch {
-                timestamps_ms: rows.column(2).clone(),
-                rows,
-                tombstones: None,
-                windows: None,
-                replay: false,
-                input: 0,
-            }
+            timed(RecordBatch::try_new(row_schema(), columns).unwrap())
         })
         .collect()
 }
@@ -133,15 +125,12 @@ async fn a_restored_snapshot_continues_as_if_nothing_happened() {
 /// All the rows of `input` as one batch.
 fn one_batch(input: Vec<TimedBatch>) -> Vec<TimedBatch> {
     let rows: Vec<RecordBatch> = input.iter().map(|b| b.rows.clone()).collect();
-    let rows = datafusion::arrow::compute::concat_batches(&row_schema(), &rows).unwrap();
-    vec![TimedBatch {
-        timestamps_ms: rows.column(2).clone(),
-        rows,
-        tombstones: None,
-        windows: None,
-        replay: false,
-        input: 0,
-    }]
+    vec![timed(datafusion::arrow::compute::concat_batches(&row_schema(), &rows).unwrap())]
+}
+
+/// Rows of a stream, stamped with their ROWTIME.
+fn timed(rows: RecordBatch) -> TimedBatch {
+    TimedBatch { timestamps_ms: rows.column(2).clone(), rows, tombstones: None, windows: None, replay: false, input: 0 }
 }
 
 /// Tumbling and hopping windows with EMIT FINAL run batch at a time on groups accumulators:
