@@ -154,27 +154,28 @@ impl Aligned {
 }
 
 /// Reads every partition `follower` follows that has nothing queued in `aligned` (without
-/// waiting), queuing what it has with `queue`; returns the partitions that had nothing to
-/// read (caught up, for [`Aligned::pop_ready`]).
-pub async fn refill<E: From<LogError>>(
+/// waiting); returns what was read, to be decoded and queued, and the partitions that had
+/// nothing to read (caught up, for [`Aligned::pop_ready`]).
+#[allow(clippy::type_complexity)]
+pub async fn refill(
     follower: &mut Follower<'_>,
-    aligned: &mut Aligned,
-    mut queue: impl FnMut(&mut Aligned, u32, Vec<Record>) -> Result<(), E>,
-) -> Result<HashSet<u32>, E> {
+    aligned: &Aligned,
+) -> Result<(HashSet<u32>, Vec<(u32, Vec<Record>)>), LogError> {
     let mut caught_up = HashSet::new();
+    let mut fetched = Vec::new();
     for i in 0..follower.stream_count() {
         let stream = follower.stream_at(i);
         if !aligned.is_empty(stream) {
             continue;
         }
         match follower.fetch(i).await? {
-            Some((stream, records)) => queue(aligned, stream, records)?,
+            Some(fetch) => fetched.push(fetch),
             None => {
                 caught_up.insert(stream);
             }
         }
     }
-    Ok(caught_up)
+    Ok((caught_up, fetched))
 }
 
 #[cfg(test)]

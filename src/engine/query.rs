@@ -688,13 +688,7 @@ async fn read_source(
         }
         // Decoded pieces in fetch order, each with its input and whether it is replayed.
         let mut pieces: Vec<(u32, bool, crate::engine::source::DecodedRows)> = Vec::with_capacity(fetches.len());
-        for (piece, rows) in decode_pieces(inputs, &schemas, split_replayed(fetches, &replay_until)).await? {
-            let (i, partition) = split_stream_id(piece.stream);
-            if !piece.replay
-                && let Some(input) = inputs.get(i)
-            {
-                reporter.note(state, &input.topic, partition, &piece.records, &rows.errors);
-            }
+        for (piece, rows) in decode_noting(inputs, &schemas, fetches, &replay_until, reporter, state).await? {
             if rows.batch.num_rows() > 0 {
                 pieces.push((piece.stream, piece.replay, rows));
             }
@@ -874,12 +868,8 @@ async fn read_aligned(
             state.records_read.fetch_add(records.len() as u64, Ordering::Relaxed);
             state.bytes_read.fetch_add(record_bytes(records), Ordering::Relaxed);
         }
-        for (piece, rows) in decode_pieces(inputs, schemas, split_replayed(fetches, replay_until)).await? {
-            let (i, partition) = split_stream_id(piece.stream);
-            let (Some(input), Some(last)) = (inputs.get(i), piece.records.last()) else { continue };
-            if !piece.replay {
-                reporter.note(state, &input.topic, partition, &piece.records, &rows.errors);
-            }
+        for (piece, rows) in decode_noting(inputs, schemas, fetches, replay_until, reporter, state).await? {
+            let Some(last) = piece.records.last() else { continue };
             aligned.push(piece.stream, piece.replay, rows, last.offset + 1)?;
         }
         Ok(())
@@ -889,12 +879,7 @@ async fn read_aligned(
             barrier.send_final(out).await;
             return Ok(());
         }
-        let mut fetched = Vec::new();
-        let caught_up = crate::engine::align::refill(&mut follower, &mut aligned, |_, stream, records| {
-            fetched.push((stream, records));
-            Ok::<(), TaskError>(())
-        })
-        .await?;
+        let (caught_up, fetched) = crate::engine::align::refill(&mut follower, &aligned).await?;
         queue(&mut aligned, fetched).await?;
         reporter.flush().await?;
         let ready = aligned.pop_ready(|s| caught_up.contains(&s), BATCH_RECORDS);
@@ -969,6 +954,32 @@ fn split_replayed(fetches: Vec<(u32, Vec<Record>)>, replay_until: &Positions) ->
     pieces
 }
 
+/// Decodes fetches (split at the commit, see [`split_replayed`]) with [`decode_pieces`], and
+/// notes the records that did not decode, except replayed ones (noted when first read).
+async fn decode_noting(
+    inputs: &[Arc<Source>],
+    schemas: &[datafusion::arrow::datatypes::SchemaRef],
+    fetches: Vec<(u32, Vec<Record>)>,
+    replay_until: &Positions,
+    reporter: &Reporter,
+    state: &QueryState,
+) -> Result<Vec<(Piece, crate::engine::source::DecodedRows)>, TaskError> {
+    let decoded = decode_pieces(inputs, schemas, split_replayed(fetches, replay_until)).await?;
+    for (piece, rows) in &decoded {
+        let (i, partition) = crate::log::follower::split_stream_id(piece.stream);
+        if !piece.replay
+            && let Some(input) = inputs.get(i)
+        {
+            reporter.note(state, &input.topic, partition, &piece.records, &rows.errors);
+        }
+    }
+    Ok(decoded)
+}
+
+/// The cores pieces are decoded on (asked once: on Linux the answer reads cgroup files).
+static DECODE_CORES: std::sync::LazyLock<usize> =
+    std::sync::LazyLock::new(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get));
+
 /// Below this many records, pieces are decoded on the task's own thread.
 const PARALLEL_DECODE_RECORDS: usize = 2048;
 
@@ -992,8 +1003,7 @@ async fn decode_pieces(
             .collect::<Decoded>()
     };
     let total: usize = pieces.iter().map(|p| p.records.len()).sum();
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let runs = if total < PARALLEL_DECODE_RECORDS { 1 } else { cores.min(pieces.len()) };
+    let runs = if total < PARALLEL_DECODE_RECORDS { 1 } else { (*DECODE_CORES).min(pieces.len()) };
     let mut decoded: Decoded = Vec::with_capacity(pieces.len());
     if runs <= 1 {
         decoded = decode_run(inputs, schemas, pieces);

@@ -204,17 +204,23 @@ impl FinalWindows {
         Ok(())
     }
 
-    /// A window's groups as the aggregation's rows (group columns, window, aggregates), with
-    /// each group's latest event time and sequence; the window is left empty.
-    fn drain(&self, start: i64, window: &mut Window) -> Result<(RecordBatch, Vec<i64>, Vec<u64>), PlanError> {
-        let plan = &self.plan;
+    /// A window's grouping columns, emptying its group table: its own key columns as
+    /// interned (the constant column when there are none), and the aggregation's grouping
+    /// columns (the key columns, then the window's start and end).
+    fn take_keys(&self, start: i64, window: &mut Window) -> Result<(Vec<ArrayRef>, Vec<ArrayRef>), PlanError> {
         let count = window.latest.len();
-        let mut columns = window.groups.emit(EmitTo::All)?;
-        if plan.group_by.len() == 2 {
-            columns.clear(); // the constant column stood for no key
-        }
+        let interned = window.groups.emit(EmitTo::All)?;
+        let mut columns = if self.plan.group_by.len() == 2 { Vec::new() } else { interned.clone() };
         columns.push(Arc::new(Int64Array::from(vec![start; count])));
         columns.push(Arc::new(Int64Array::from(vec![window.end; count])));
+        Ok((interned, columns))
+    }
+
+    /// A window's groups as the aggregation's rows (group columns, window, aggregates), with
+    /// each group's latest event time; the window is left empty.
+    fn drain(&self, start: i64, window: &mut Window) -> Result<(RecordBatch, Vec<i64>), PlanError> {
+        let plan = &self.plan;
+        let (_, mut columns) = self.take_keys(start, window)?;
         for accumulator in &mut window.accumulators {
             columns.push(accumulator.evaluate(EmitTo::All)?);
         }
@@ -224,7 +230,7 @@ impl FinalWindows {
             .map(|(c, f)| if c.data_type() == f.data_type() { Ok(c) } else { cast(&c, f.data_type()) })
             .collect::<Result<Vec<_>, _>>()?;
         let rows = RecordBatch::try_new(plan.aggregate_schema.clone(), columns)?;
-        Ok((rows, std::mem::take(&mut window.latest), std::mem::take(&mut window.sequences)))
+        Ok((rows, std::mem::take(&mut window.latest)))
     }
 
     fn emit(
@@ -235,7 +241,7 @@ impl FinalWindows {
         out: &mut Vec<TimedBatch>,
     ) -> Result<(), PlanError> {
         let plan = Arc::clone(&self.plan);
-        let (mut aggregated, stamps, _) = self.drain(start, &mut window)?;
+        let (mut aggregated, stamps) = self.drain(start, &mut window)?;
         let mut stamps = Int64Array::from(stamps);
         // HAVING drops a window's group: a final result is emitted once, so none was in the
         // table before.
@@ -266,20 +272,12 @@ impl FinalWindows {
     /// in the order the groups began, stream time in the metadata. Taking a window's state
     /// empties its accumulators, so each window is built again from what was taken.
     fn snapshot_groups(&mut self) -> Result<RecordBatch, PlanError> {
-        let plan = Arc::clone(&self.plan);
-        let keys = plan.group_by.len();
         let mut parts: Vec<RecordBatch> = Vec::with_capacity(self.open.len());
         let starts: Vec<i64> = self.open.keys().copied().collect();
         for start in starts {
             let Some(mut window) = self.open.remove(&start) else { continue };
             let count = window.latest.len();
-            let mut columns = window.groups.emit(EmitTo::All)?;
-            let own_keys = columns.clone();
-            if keys == 2 {
-                columns.clear();
-            }
-            columns.push(Arc::new(Int64Array::from(vec![start; count])));
-            columns.push(Arc::new(Int64Array::from(vec![window.end; count])));
+            let (own_keys, mut columns) = self.take_keys(start, &mut window)?;
             let mut states: Vec<Vec<ArrayRef>> = Vec::with_capacity(window.accumulators.len());
             for accumulator in &mut window.accumulators {
                 let state = accumulator.state(EmitTo::All)?;
@@ -361,6 +359,11 @@ impl FinalWindows {
         let column = |name: &str| {
             snapshot.column_by_name(name).cloned().ok_or_else(|| PlanError(format!("the snapshot lacks {name}")))
         };
+        let widths: Vec<usize> =
+            plan.aggregates.iter().map(|a| a.state_fields().map(|f| f.len())).collect::<Result<_, _>>()?;
+        if keys + widths.iter().sum::<usize>() + 3 > snapshot.num_columns() {
+            return Err(PlanError("the snapshot is not of this aggregation".into()));
+        }
         let latest = column(SNAPSHOT_LATEST)?.as_primitive::<Int64Type>().clone();
         let sequences = column(SNAPSHOT_SEQUENCE)?.as_primitive::<Int64Type>().clone();
         self.open.clear();
@@ -372,11 +375,6 @@ impl FinalWindows {
         let (Some(starts), Some(ends)) = (starts, ends) else {
             return Err(PlanError("the snapshot is not of a windowed aggregation".into()));
         };
-        let widths: Vec<usize> =
-            plan.aggregates.iter().map(|a| a.state_fields().map(|f| f.len())).collect::<Result<_, _>>()?;
-        if keys + widths.iter().sum::<usize>() + 3 > snapshot.num_columns() {
-            return Err(PlanError("the snapshot is not of this aggregation".into()));
-        }
         // Each window's rows, in the order their groups began.
         let mut by_window: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
         let mut order: Vec<u32> = (0..snapshot.num_rows() as u32).collect();

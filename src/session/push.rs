@@ -198,7 +198,10 @@ impl Session {
             aligned.push(stream, false, rows, last.offset + 1).map_err(|e| refusal(e.to_string()))
         };
         loop {
-            let caught_up = crate::engine::align::refill(&mut follower, &mut aligned, queue).await?;
+            let (caught_up, fetched) = crate::engine::align::refill(&mut follower, &aligned).await?;
+            for (stream, records) in fetched {
+                queue(&mut aligned, stream, records)?;
+            }
             let ready = aligned.pop_ready(|s| caught_up.contains(&s), 8192);
             if ready.is_empty() {
                 if aligned.all_empty() {

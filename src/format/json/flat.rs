@@ -195,6 +195,8 @@ fn number_end(bytes: &[u8], at: usize) -> Option<usize> {
     Some(i)
 }
 
+/// Past JSON's whitespace (stricter than the general path's scan, which also skips a form
+/// feed: such a payload is left to it).
 fn skip_space(bytes: &[u8], mut at: usize) -> usize {
     while bytes.get(at).is_some_and(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
         at += 1;
@@ -202,22 +204,13 @@ fn skip_space(bytes: &[u8], mut at: usize) -> usize {
     at
 }
 
-/// The column a key names: exactly, else case-insensitively.
-fn lookup(names: &[&str], key: &[u8]) -> Option<usize> {
-    names
-        .iter()
-        .position(|n| n.as_bytes() == key)
-        .or_else(|| names.iter().position(|n| n.as_bytes().eq_ignore_ascii_case(key)))
-}
-
 /// Decodes `payloads` (each a JSON object) into a batch of `schema`, or `None` when the
 /// schema is not all flat primitives or any payload is one this path does not take.
 pub(super) fn decode(schema: &SchemaRef, payloads: &[&[u8]]) -> Option<RecordBatch> {
     let mut builders: Vec<Builder> =
         schema.fields().iter().map(|f| Builder::new(f.data_type(), payloads.len())).collect::<Option<_>>()?;
-    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     // The keys of the previous record, in order, with the column each named.
-    let mut previous: Vec<(&[u8], Option<usize>)> = Vec::with_capacity(names.len());
+    let mut previous: Vec<(&[u8], Option<usize>)> = Vec::with_capacity(builders.len());
     for payload in payloads {
         let bytes = *payload;
         let mut at = skip_space(bytes, 0);
@@ -241,7 +234,7 @@ pub(super) fn decode(schema: &SchemaRef, payloads: &[&[u8]]) -> Option<RecordBat
                 let column = match previous.get(place) {
                     Some((seen, column)) if *seen == key => *column,
                     _ => {
-                        let column = lookup(&names, key);
+                        let column = super::field_for(schema.fields(), key);
                         previous.truncate(place);
                         previous.push((key, column));
                         column

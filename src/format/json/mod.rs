@@ -175,11 +175,7 @@ fn canonical_object(bytes: &[u8], fields: &Fields, out: &mut Vec<u8>) -> Option<
         let value_start = skip_space(bytes, at + 1);
         let value_end = skip_value(bytes, value_start)?;
         at = value_end;
-        let field = fields
-            .iter()
-            .find(|f| f.name().as_bytes() == key)
-            .or_else(|| fields.iter().find(|f| f.name().as_bytes().eq_ignore_ascii_case(key)));
-        let Some(field) = field else { continue };
+        let Some(field) = field_for(fields, key).map(|i| &fields[i]) else { continue };
         if out.last() != Some(&b'{') {
             out.push(b',');
         }
@@ -205,6 +201,12 @@ fn canonical_value(value: &[u8], data_type: &DataType, out: &mut Vec<u8>) -> Opt
             Some(())
         }
     }
+}
+
+/// The field a JSON key names, as ksqlDB matches them: exactly, else case-insensitively.
+fn field_for(fields: &Fields, key: &[u8]) -> Option<usize> {
+    let names = || fields.iter().map(|f| f.name().as_bytes());
+    names().position(|n| n == key).or_else(|| names().position(|n| n.eq_ignore_ascii_case(key)))
 }
 
 fn skip_space(bytes: &[u8], mut at: usize) -> usize {
@@ -266,11 +268,7 @@ fn skip_string(bytes: &[u8], at: usize) -> Option<usize> {
 fn rename_struct(object: Map<String, Value>, fields: &Fields) -> Result<Map<String, Value>, String> {
     let mut out = Map::with_capacity(fields.len());
     for (key, value) in object {
-        let field = fields
-            .iter()
-            .find(|f| f.name() == &key)
-            .or_else(|| fields.iter().find(|f| f.name().eq_ignore_ascii_case(&key)));
-        if let Some(field) = field {
+        if let Some(field) = field_for(fields, key.as_bytes()).map(|i| &fields[i]) {
             out.insert(field.name().clone(), rename_value(value, field.data_type())?);
         }
     }
