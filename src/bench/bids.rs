@@ -272,8 +272,7 @@ async fn time_stages(query: &str, session: &Session, log: &Arc<dyn Log>, partiti
     log.create_topic("stages", &TopicSpec::new(partitions)).await?;
     let timed = Instant::now();
     for (i, values) in encoded.into_iter().enumerate() {
-        let records: Vec<NewRecord> =
-            values.into_iter().map(|value| NewRecord::new(0, None, value.map(Bytes::from))).collect();
+        let records: Vec<NewRecord> = values.into_iter().map(|value| NewRecord::new(0, None, value)).collect();
         log.append("stages", i as u32 % partitions, &records).await?;
     }
     let append = timed.elapsed().as_secs_f64();

@@ -54,7 +54,7 @@ pub fn to_bytes(source: Option<&Source>, side: Side, value: &Value) -> Result<Op
                 ));
             }
             let mut encoded = codec.encode(&decoded.batch).map_err(|e| e.0)?;
-            Ok(encoded.pop().flatten().map(Bytes::from))
+            Ok(encoded.pop().flatten())
         }
     }
 }

@@ -619,6 +619,7 @@ async fn read_source(
     state: &QueryState,
 ) -> Result<(), TaskError> {
     use crate::log::follower::split_stream_id;
+    use futures::StreamExt;
     let schemas: Vec<_> = inputs.iter().map(|i| row_schema(i)).collect();
     let topics = inputs
         .iter()
@@ -646,78 +647,108 @@ async fn read_source(
         )
         .await;
     }
+    // Rounds read and being decoded, oldest first: the next round is read while the last
+    // is decoded (on the blocking pool), and each is handed on when its turn comes.
+    let mut in_flight = futures::stream::FuturesOrdered::new();
+    let mut ended = false;
     loop {
-        let first = tokio::select! {
+        tokio::select! {
+            biased;
             () = stopped(&mut stop) => {
                 barrier.send_final(&out).await;
                 return Ok(());
             }
-            _ = barrier.idle_due(state) => {
+            Some(round) = in_flight.next(), if !in_flight.is_empty() => {
+                let (decoded, progress, read_at) = round?;
+                let sent = hand_on(inputs, decoded, progress, read_at, reporter, &out, state).await?;
+                if !sent || !barrier.after_round(&out, state).await || (ended && in_flight.is_empty()) {
+                    return Ok(());
+                }
+            }
+            next = follower.next(), if !ended && in_flight.len() < ROUNDS_IN_FLIGHT => {
+                let Some(first) = next? else {
+                    // No more input will come (the follower has no partitions).
+                    if in_flight.is_empty() {
+                        return Ok(());
+                    }
+                    ended = true;
+                    continue;
+                };
+                let mut fetches = vec![first];
+                let mut count = fetches[0].1.len();
+                let deadline = tokio::time::Instant::now() + linger;
+                while count < BATCH_RECORDS {
+                    let more = if linger.is_zero() {
+                        follower.next_available().await?
+                    } else {
+                        match tokio::time::timeout_at(deadline, follower.next()).await {
+                            Ok(next) => next?,
+                            Err(_) => None,
+                        }
+                    };
+                    let Some(fetch) = more else { break };
+                    count += fetch.1.len();
+                    fetches.push(fetch);
+                }
+                state.records_read.fetch_add(count as u64, Ordering::Relaxed);
+                state.bytes_read.fetch_add(fetches.iter().map(|(_, records)| record_bytes(records)).sum(), Ordering::Relaxed);
+                let read_at = Instant::now();
+                let mut progress: BTreeMap<u32, u64> = BTreeMap::new();
+                for (stream, records) in &fetches {
+                    if let Some(last) = records.last() {
+                        progress.insert(*stream, last.offset + 1);
+                    }
+                }
+                let pieces = split_replayed(fetches, &replay_until);
+                let schemas = &schemas;
+                in_flight.push_back(async move { Ok::<_, TaskError>((decode_pieces(inputs, schemas, pieces).await?, progress, read_at)) });
+            }
+            () = barrier.idle_due(state), if in_flight.is_empty() => {
                 if !barrier.send(&out).await {
                     return Ok(());
                 }
-                continue;
             }
-            next = follower.next() => next?,
-        };
-        let Some(first) = first else { return Ok(()) };
-        let mut fetches = vec![first];
-        let mut count = fetches[0].1.len();
-        let deadline = tokio::time::Instant::now() + linger;
-        while count < BATCH_RECORDS {
-            let more = if linger.is_zero() {
-                follower.next_available().await?
-            } else {
-                match tokio::time::timeout_at(deadline, follower.next()).await {
-                    Ok(next) => next?,
-                    Err(_) => None,
-                }
-            };
-            let Some(fetch) = more else { break };
-            count += fetch.1.len();
-            fetches.push(fetch);
-        }
-        state.records_read.fetch_add(count as u64, Ordering::Relaxed);
-        state.bytes_read.fetch_add(fetches.iter().map(|(_, records)| record_bytes(records)).sum(), Ordering::Relaxed);
-        let read_at = Instant::now();
-        let mut progress: BTreeMap<u32, u64> = BTreeMap::new();
-        for (stream, records) in &fetches {
-            if let Some(last) = records.last() {
-                progress.insert(*stream, last.offset + 1);
-            }
-        }
-        // Decoded pieces in fetch order, each with its input and whether it is replayed.
-        let mut pieces: Vec<(u32, bool, crate::engine::source::DecodedRows)> = Vec::with_capacity(fetches.len());
-        for (piece, rows) in decode_noting(inputs, &schemas, fetches, &replay_until, reporter, state).await? {
-            if rows.batch.num_rows() > 0 {
-                pieces.push((piece.stream, piece.replay, rows));
-            }
-        }
-        reporter.flush().await?;
-        // Replayed rows first (they come before the commit); then, per input, one batch of
-        // each run of pieces, in the order they were read.
-        pieces.sort_by_key(|(_, replay, _)| !*replay);
-        let pieces = pieces.into_iter().map(|(stream, replay, rows)| (split_stream_id(stream).0, replay, rows));
-        let batches = batches_of(pieces)?;
-        let sent = async {
-            for batch in batches {
-                out.send(Message::Data(batch)).await.map_err(|_| None)?;
-            }
-            for (partition, next_offset) in progress {
-                out.send(Message::Progress { partition, next_offset, read_at }).await.map_err(|_| None)?;
-            }
-            Ok::<(), Option<TaskError>>(())
-        };
-        match sent.await {
-            Ok(()) => {}
-            Err(Some(e)) => return Err(e),
-            // The rest of the query has stopped (and said why).
-            Err(None) => return Ok(()),
-        }
-        if !barrier.after_round(&out, state).await {
-            return Ok(());
         }
     }
+}
+
+/// At most this many rounds of input are read and not yet handed on.
+const ROUNDS_IN_FLIGHT: usize = 2;
+
+/// Hands on a decoded round of one input: notes its bad records, then sends its rows
+/// (replayed ones first: they come before the commit), per input one batch of each run of
+/// pieces in the order they were read, and then how far it reached. False when the rest of
+/// the query has stopped (and said why).
+async fn hand_on(
+    inputs: &[Arc<Source>],
+    decoded: Vec<(Piece, crate::engine::source::DecodedRows)>,
+    progress: BTreeMap<u32, u64>,
+    read_at: Instant,
+    reporter: &Reporter,
+    out: &mpsc::Sender<Message>,
+    state: &QueryState,
+) -> Result<bool, TaskError> {
+    use crate::log::follower::split_stream_id;
+    note_errors(inputs, &decoded, reporter, state);
+    reporter.flush().await?;
+    let mut pieces: Vec<(u32, bool, crate::engine::source::DecodedRows)> = decoded
+        .into_iter()
+        .filter(|(_, rows)| rows.batch.num_rows() > 0)
+        .map(|(piece, rows)| (piece.stream, piece.replay, rows))
+        .collect();
+    pieces.sort_by_key(|(_, replay, _)| !*replay);
+    let pieces = pieces.into_iter().map(|(stream, replay, rows)| (split_stream_id(stream).0, replay, rows));
+    for batch in batches_of(pieces)? {
+        if out.send(Message::Data(batch)).await.is_err() {
+            return Ok(false);
+        }
+    }
+    for (partition, next_offset) in progress {
+        if out.send(Message::Progress { partition, next_offset, read_at }).await.is_err() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Bad records a query met: counted, and written to the processing log.
@@ -965,7 +996,19 @@ async fn decode_noting(
     state: &QueryState,
 ) -> Result<Vec<(Piece, crate::engine::source::DecodedRows)>, TaskError> {
     let decoded = decode_pieces(inputs, schemas, split_replayed(fetches, replay_until)).await?;
-    for (piece, rows) in &decoded {
+    note_errors(inputs, &decoded, reporter, state);
+    Ok(decoded)
+}
+
+/// Notes the records of decoded pieces that did not decode, except replayed ones (noted
+/// when first read).
+fn note_errors(
+    inputs: &[Arc<Source>],
+    decoded: &[(Piece, crate::engine::source::DecodedRows)],
+    reporter: &Reporter,
+    state: &QueryState,
+) {
+    for (piece, rows) in decoded {
         let (i, partition) = crate::log::follower::split_stream_id(piece.stream);
         if !piece.replay
             && let Some(input) = inputs.get(i)
@@ -973,7 +1016,6 @@ async fn decode_noting(
             reporter.note(state, &input.topic, partition, &piece.records, &rows.errors);
         }
     }
-    Ok(decoded)
 }
 
 /// The cores pieces are decoded on (asked once: on Linux the answer reads cgroup files).
@@ -984,8 +1026,8 @@ static DECODE_CORES: std::sync::LazyLock<usize> =
 const PARALLEL_DECODE_RECORDS: usize = 2048;
 
 /// Decodes `pieces`, in order. With enough records, on every core: the pieces are cut into
-/// runs of about equal size, and all but the first are decoded on threads of the blocking
-/// pool while this one decodes the first.
+/// runs of about equal size, each decoded on a thread of the blocking pool (so that the
+/// task goes on reading meanwhile).
 async fn decode_pieces(
     inputs: &[Arc<Source>],
     schemas: &[datafusion::arrow::datatypes::SchemaRef],
@@ -1021,17 +1063,15 @@ async fn decode_pieces(
                 run.push(piece);
             }
         }
-        let mut cut = cut.into_iter();
-        let first = cut.next().unwrap_or_default();
-        let others: Vec<_> = cut
+        let runs: Vec<_> = cut
+            .into_iter()
             .map(|run| {
                 let (inputs, schemas) = (inputs.to_vec(), schemas.to_vec());
                 tokio::task::spawn_blocking(move || decode_run(&inputs, &schemas, run))
             })
             .collect();
-        decoded.extend(decode_run(inputs, schemas, first));
-        for other in others {
-            decoded.extend(other.await.map_err(|e| TaskError::Log(join_error(e)))?);
+        for run in runs {
+            decoded.extend(run.await.map_err(|e| TaskError::Log(join_error(e)))?);
         }
     }
     decoded.into_iter().map(|(piece, rows)| Ok((piece, rows?))).collect()

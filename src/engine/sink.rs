@@ -74,16 +74,16 @@ impl SinkEncoder {
             let key = match (&batch.windows, self.sink.window_key_bytes()) {
                 (Some((starts, ends)), bytes @ (8 | 16)) => {
                     let long = |a: &ArrayRef| a.as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(row);
-                    let mut key = key.unwrap_or_default();
+                    let mut key = key.map(Vec::from).unwrap_or_default();
                     if bytes == 16 {
                         key.extend_from_slice(&long(ends).to_be_bytes());
                     }
                     key.extend_from_slice(&long(starts).to_be_bytes());
-                    Some(key)
+                    Some(Bytes::from(key))
                 }
                 _ => key,
             };
-            let record = NewRecord::new(timestamps.value(row), key.map(Bytes::from), value.map(Bytes::from));
+            let record = NewRecord::new(timestamps.value(row), key, value);
             if let Err(e) = producer.send(record, None) {
                 errors.push(e.to_string());
             }

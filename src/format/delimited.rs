@@ -1,6 +1,7 @@
 //! The DELIMITED format: the columns in order, separated by a delimiter; an empty field is
 //! null. Decoded with arrow-csv's push decoder.
 
+use bytes::Bytes;
 use datafusion::arrow::csv::reader::ReaderBuilder;
 use datafusion::arrow::csv::writer::WriterBuilder;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
@@ -88,7 +89,7 @@ fn regex_empty() -> Result<regex::Regex, FormatError> {
     regex::Regex::new("^$").map_err(|e| FormatError(e.to_string()))
 }
 
-pub fn encode(batch: &RecordBatch, options: &FormatOptions) -> Result<Vec<Option<Vec<u8>>>, FormatError> {
+pub fn encode(batch: &RecordBatch, options: &FormatOptions) -> Result<Vec<Option<Bytes>>, FormatError> {
     let textual = textual_columns(batch)?;
     let mut writer = WriterBuilder::new().with_header(false).with_delimiter(options.delimiter).build(Vec::new());
     writer.write(&textual)?;
@@ -97,7 +98,7 @@ pub fn encode(batch: &RecordBatch, options: &FormatOptions) -> Result<Vec<Option
         // The CSV writer quotes a record of one empty field (`""`) to tell it from no
         // record; here each row is its own record, and an empty field is null.
         for line in lines.iter_mut().flatten() {
-            if line.as_slice() == b"\"\"" {
+            if line.as_ref() == b"\"\"" {
                 line.clear();
             }
         }

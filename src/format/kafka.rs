@@ -1,5 +1,6 @@
 //! The KAFKA format: Kafka's primitive serialisers for a single column.
 
+use bytes::Bytes;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
@@ -95,21 +96,21 @@ fn size_error(kind: &str, expected: usize, got: usize) -> String {
     format!("Size of data received by {kind}Deserializer is not {expected} (it is {got})")
 }
 
-pub fn encode(batch: &RecordBatch) -> Result<Vec<Option<Vec<u8>>>, FormatError> {
+pub fn encode(batch: &RecordBatch) -> Result<Vec<Option<Bytes>>, FormatError> {
     let Some(column) = batch.columns().first() else {
         return Ok(vec![None; batch.num_rows()]);
     };
     let any = column.as_any();
-    let encoded: Vec<Option<Vec<u8>>> = if let Some(a) = any.downcast_ref::<Int32Array>() {
-        a.iter().map(|v| v.map(|v| v.to_be_bytes().to_vec())).collect()
+    let encoded: Vec<Option<Bytes>> = if let Some(a) = any.downcast_ref::<Int32Array>() {
+        a.iter().map(|v| v.map(|v| Bytes::copy_from_slice(&v.to_be_bytes()))).collect()
     } else if let Some(a) = any.downcast_ref::<Int64Array>() {
-        a.iter().map(|v| v.map(|v| v.to_be_bytes().to_vec())).collect()
+        a.iter().map(|v| v.map(|v| Bytes::copy_from_slice(&v.to_be_bytes()))).collect()
     } else if let Some(a) = any.downcast_ref::<Float64Array>() {
-        a.iter().map(|v| v.map(|v| v.to_be_bytes().to_vec())).collect()
+        a.iter().map(|v| v.map(|v| Bytes::copy_from_slice(&v.to_be_bytes()))).collect()
     } else if let Some(a) = any.downcast_ref::<StringArray>() {
-        a.iter().map(|v| v.map(|v| v.as_bytes().to_vec())).collect()
+        a.iter().map(|v| v.map(|v| Bytes::copy_from_slice(v.as_bytes()))).collect()
     } else if let Some(a) = any.downcast_ref::<BinaryArray>() {
-        a.iter().map(|v| v.map(<[u8]>::to_vec)).collect()
+        a.iter().map(|v| v.map(Bytes::copy_from_slice)).collect()
     } else {
         return Err(FormatError(format!("The 'KAFKA' format does not support type '{}'", column.data_type())));
     };

@@ -21,6 +21,7 @@ mod delimited;
 pub mod json;
 mod kafka;
 
+use bytes::Bytes;
 use datafusion::arrow::array::{Array, ArrayRef, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 
@@ -134,7 +135,7 @@ impl Codec {
 
     /// Encodes every row of `batch` (whose columns are this codec's, in order). A row whose
     /// encoding is no bytes at all (a null single KAFKA value, the NONE format) is `None`.
-    pub fn encode(&self, batch: &RecordBatch) -> Result<Vec<Option<Vec<u8>>>, FormatError> {
+    pub fn encode(&self, batch: &RecordBatch) -> Result<Vec<Option<Bytes>>, FormatError> {
         if batch.num_columns() != self.schema.fields().len() {
             return Err(FormatError(format!(
                 "expected {} columns to encode, got {}",
@@ -274,12 +275,21 @@ pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
 }
 
 /// Splits newline-terminated output into one payload per row.
-fn split_lines(mut text: Vec<u8>, rows: usize) -> Result<Vec<Option<Vec<u8>>>, FormatError> {
+fn split_lines(text: Vec<u8>, rows: usize) -> Result<Vec<Option<Bytes>>, FormatError> {
+    let mut text = Bytes::from(text);
     if text.last() == Some(&b'\n') {
-        text.pop();
+        text.truncate(text.len() - 1);
     }
-    let lines: Vec<Option<Vec<u8>>> =
-        if rows == 0 { Vec::new() } else { text.split(|b| *b == b'\n').map(|l| Some(l.to_vec())).collect() };
+    // Each line a view of the one buffer: no allocation or copy per row.
+    let mut lines: Vec<Option<Bytes>> = Vec::with_capacity(rows);
+    if rows > 0 {
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', &text) {
+            lines.push(Some(text.slice(start..end)));
+            start = end + 1;
+        }
+        lines.push(Some(text.slice(start..)));
+    }
     if lines.len() != rows {
         return Err(FormatError(format!("encoded {} lines for {rows} rows", lines.len())));
     }

@@ -17,7 +17,7 @@ fn codec(format: Format, schema: &SchemaRef) -> Codec {
     Codec::try_new(format, schema.clone(), FormatOptions::default()).unwrap()
 }
 
-fn text(payload: &Option<Vec<u8>>) -> &str {
+fn text(payload: &Option<bytes::Bytes>) -> &str {
     std::str::from_utf8(payload.as_deref().unwrap()).unwrap()
 }
 
@@ -53,7 +53,7 @@ fn kafka_round_trips_each_primitive() {
         let s = schema(vec![Field::new("V", data_type.clone(), true)]);
         let c = codec(Format::Kafka, &s);
         let batch = RecordBatch::try_new(s.clone(), vec![array]).unwrap();
-        assert_eq!(c.encode(&batch).unwrap(), vec![Some(bytes.clone())], "{data_type}");
+        assert_eq!(c.encode(&batch).unwrap(), vec![Some(bytes::Bytes::from(bytes.clone()))], "{data_type}");
         let decoded = c.decode(&[&bytes]).unwrap();
         assert!(decoded.errors.is_empty());
         assert_eq!(decoded.batch, batch, "{data_type}");

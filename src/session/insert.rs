@@ -116,7 +116,7 @@ impl Session {
         };
         let encode = |codec: &crate::format::Codec| -> Result<Option<Bytes>, SessionError> {
             let mut encoded = codec.encode(&one_row(codec)?).map_err(|e| refusal(e.0))?;
-            Ok(encoded.pop().flatten().map(Bytes::from))
+            Ok(encoded.pop().flatten())
         };
         let key = encode(&source.key_codec)?;
         let value = encode(&source.value_codec)?;
@@ -224,7 +224,7 @@ impl Session {
                 )
                 .map_err(|e| e.to_string())?;
                 let mut encoded = codec.encode(&one).map_err(|e| e.0)?;
-                Ok(encoded.pop().flatten().map(Bytes::from))
+                Ok(encoded.pop().flatten())
             };
             match encode(&source.key_codec).and_then(|key| Ok((key, encode(&source.value_codec)?))) {
                 Ok((key, value)) => {

@@ -102,22 +102,19 @@ impl Builder {
                 if bytes[at] != b'"' {
                     return None; // a number or boolean is coerced to text by the general path
                 }
-                let mut i = at + 1;
-                loop {
-                    match *bytes.get(i)? {
-                        b'"' => break,
-                        b'\\' => {
-                            // Escapes: read by serde_json, for this string alone.
-                            let end = super::skip_string(bytes, at)?;
-                            let text: String = serde_json::from_slice(&bytes[at..end]).ok()?;
-                            values.extend_from_slice(text.as_bytes());
-                            offsets.push(i32::try_from(values.len()).ok()?);
-                            self.valid.push(true);
-                            return Some(end);
-                        }
-                        0..0x20 => return None,
-                        _ => i += 1,
+                let i = special(bytes, at + 1);
+                match bytes.get(i)? {
+                    b'"' => {}
+                    b'\\' => {
+                        // Escapes: read by serde_json, for this string alone.
+                        let end = super::skip_string(bytes, at)?;
+                        let text: String = serde_json::from_slice(&bytes[at..end]).ok()?;
+                        values.extend_from_slice(text.as_bytes());
+                        offsets.push(i32::try_from(values.len()).ok()?);
+                        self.valid.push(true);
+                        return Some(end);
                     }
+                    _ => return None, // a control character
                 }
                 values.extend_from_slice(&bytes[at + 1..i]);
                 offsets.push(i32::try_from(values.len()).ok()?);
@@ -195,6 +192,47 @@ fn number_end(bytes: &[u8], at: usize) -> Option<usize> {
     Some(i)
 }
 
+/// The position of the first quote, backslash or control character at or after `at` (the
+/// end of `bytes` when there is none): where a string's plain run ends. Eight bytes at a
+/// time.
+fn special(bytes: &[u8], mut at: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // A high bit in each byte of the word that is zero.
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        // Bytes under 0x20 (a byte of 0x80 or more never counts: `!word` clears its bit).
+        let control = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
+        let found = zero(word ^ (ONES * u64::from(b'"'))) | zero(word ^ (ONES * u64::from(b'\\'))) | control;
+        if found != 0 {
+            return at + (found.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    while at < bytes.len() && !matches!(bytes[at], b'"' | b'\\' | 0..0x20) {
+        at += 1;
+    }
+    at
+}
+
+/// Whether two short byte strings (keys) are equal: compared inline, a word at a time,
+/// rather than by a call to `memcmp`.
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut a, mut b) = (a, b);
+    while let (Some(x), Some(y)) = (a.get(..8), b.get(..8)) {
+        if x.iter().zip(y).fold(0u8, |d, (p, q)| d | (p ^ q)) != 0 {
+            return false;
+        }
+        (a, b) = (&a[8..], &b[8..]);
+    }
+    a.iter().zip(b).all(|(p, q)| p == q)
+}
+
 /// Past JSON's whitespace (stricter than the general path's scan, which also skips a form
 /// feed: such a payload is left to it).
 fn skip_space(bytes: &[u8], mut at: usize) -> usize {
@@ -226,18 +264,26 @@ pub(super) fn decode(schema: &SchemaRef, payloads: &[&[u8]]) -> Option<RecordBat
                 if bytes.get(at) != Some(&b'"') {
                     return None;
                 }
-                let key_end = at + 1 + bytes[at + 1..].iter().position(|b| *b == b'"' || *b == b'\\' || *b < 0x20)?;
-                if bytes[key_end] != b'"' {
-                    return None;
-                }
-                let key = &bytes[at + 1..key_end];
-                let column = match previous.get(place) {
-                    Some((seen, column)) if *seen == key => *column,
+                // The key the previous record had here, if this is it (that key holds no
+                // quote, escape or control character, so a quote after it ends this one).
+                let key_start = at + 1;
+                let (key_end, column) = match previous.get(place) {
+                    Some((seen, column))
+                        if bytes.get(key_start + seen.len()) == Some(&b'"')
+                            && same(seen, &bytes[key_start..key_start + seen.len()]) =>
+                    {
+                        (key_start + seen.len(), *column)
+                    }
                     _ => {
+                        let key_end = special(bytes, key_start);
+                        if bytes.get(key_end) != Some(&b'"') {
+                            return None;
+                        }
+                        let key = &bytes[key_start..key_end];
                         let column = super::field_for(schema.fields(), key);
                         previous.truncate(place);
                         previous.push((key, column));
-                        column
+                        (key_end, column)
                     }
                 };
                 place += 1;
@@ -342,6 +388,31 @@ mod tests {
         ] {
             assert!(decode(&schema, &[payload]).is_none(), "{}", String::from_utf8_lossy(payload));
         }
+    }
+
+    #[test]
+    fn word_scans_agree_with_byte_scans() {
+        let plain = |b: u8| !matches!(b, b'"' | b'\\' | 0..0x20);
+        // Every byte, at every place of runs long enough for whole words and a tail, after
+        // plain bytes that include those next to the special ones and the high ones.
+        for length in 0..20 {
+            for place in 0..=length {
+                for byte in 0..=255u8 {
+                    let mut bytes: Vec<u8> = (0..length).map(|i| [b'a', 0x21, 0x80, 0xff, b'[', b']'][i % 6]).collect();
+                    if place < length {
+                        bytes[place] = byte;
+                    }
+                    for from in 0..=length {
+                        let expected = (from..length).find(|i| !plain(bytes[*i])).unwrap_or(length);
+                        assert_eq!(special(&bytes, from), expected, "{bytes:?} from {from}");
+                    }
+                    let other: Vec<u8> = bytes.iter().map(|b| if *b == byte { b'a' } else { *b }).collect();
+                    assert_eq!(same(&bytes, &other), bytes == other);
+                    assert!(same(&bytes, &bytes.clone()));
+                }
+            }
+        }
+        assert!(!same(b"abc", b"abcd"));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! cannot respell go through a `serde_json::Value`. Flat objects of primitive columns, the
 //! common case, take a faster path still: [`flat`], one pass straight into Arrow arrays.
 
+use bytes::Bytes;
 use datafusion::arrow::datatypes::{DataType, Fields, SchemaRef};
 use datafusion::arrow::json::reader::ReaderBuilder;
 use datafusion::arrow::json::writer::{LineDelimited, WriterBuilder};
@@ -312,9 +313,11 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
-pub fn encode(batch: &RecordBatch, options: &FormatOptions) -> Result<Vec<Option<Vec<u8>>>, FormatError> {
+pub fn encode(batch: &RecordBatch, options: &FormatOptions) -> Result<Vec<Option<Bytes>>, FormatError> {
     let textual = textual_columns(batch)?;
-    let mut writer = WriterBuilder::new().with_explicit_nulls(true).build::<_, LineDelimited>(Vec::new());
+    // Room for short rows at once (the buffer doubles from there).
+    let buffer = Vec::with_capacity(batch.num_rows() * (16 + 16 * batch.num_columns()));
+    let mut writer = WriterBuilder::new().with_explicit_nulls(true).build::<_, LineDelimited>(buffer);
     writer.write(&textual)?;
     writer.finish()?;
     let mut lines = split_lines(writer.into_inner(), batch.num_rows())?;
@@ -323,7 +326,7 @@ pub fn encode(batch: &RecordBatch, options: &FormatOptions) -> Result<Vec<Option
         let prefix = serde_json::to_string(batch.schema().field(0).name()).unwrap_or_default().len() + 2;
         for line in lines.iter_mut().flatten() {
             if line.len() > prefix {
-                *line = line[prefix..line.len() - 1].to_vec();
+                *line = line.slice(prefix..line.len() - 1);
             }
         }
     }
