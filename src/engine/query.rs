@@ -700,8 +700,15 @@ async fn read_source(
                     }
                 }
                 let pieces = split_replayed(fetches, &replay_until);
+                // While the operators keep up, this task reads the next round as this one
+                // is decoded; when they fall behind (their queue is over half full), it
+                // takes a share of the decoding instead of reading ahead (the threads
+                // would only take turns on the cores).
+                let share = out.capacity() < out.max_capacity() / 2;
                 let schemas = &schemas;
-                in_flight.push_back(async move { Ok::<_, TaskError>((decode_pieces(inputs, schemas, pieces).await?, progress, read_at)) });
+                in_flight.push_back(async move {
+                    Ok::<_, TaskError>((decode_pieces(inputs, schemas, pieces, share).await?, progress, read_at))
+                });
             }
             () = barrier.idle_due(state), if in_flight.is_empty() => {
                 if !barrier.send(&out).await {
@@ -995,7 +1002,7 @@ async fn decode_noting(
     reporter: &Reporter,
     state: &QueryState,
 ) -> Result<Vec<(Piece, crate::engine::source::DecodedRows)>, TaskError> {
-    let decoded = decode_pieces(inputs, schemas, split_replayed(fetches, replay_until)).await?;
+    let decoded = decode_pieces(inputs, schemas, split_replayed(fetches, replay_until), true).await?;
     note_errors(inputs, &decoded, reporter, state);
     Ok(decoded)
 }
@@ -1018,62 +1025,84 @@ fn note_errors(
     }
 }
 
-/// The cores pieces are decoded on (asked once: on Linux the answer reads cgroup files).
-static DECODE_CORES: std::sync::LazyLock<usize> =
+/// The cores work is spread over (asked once: on Linux the answer reads cgroup files).
+static CORES: std::sync::LazyLock<usize> =
     std::sync::LazyLock::new(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get));
 
 /// Below this many records, pieces are decoded on the task's own thread.
 const PARALLEL_DECODE_RECORDS: usize = 2048;
 
-/// Decodes `pieces`, in order. With enough records, on every core: the pieces are cut into
-/// runs of about equal size, each decoded on a thread of the blocking pool (so that the
-/// task goes on reading meanwhile).
+/// `work` done on `items`, its results in order. Below `inline_below` (by `size`), on this
+/// thread; otherwise on every core: the items are cut into runs of consecutive items of
+/// about equal size, each done on a thread of the blocking pool, except the first when
+/// `first_here` (then this thread does it meanwhile).
+async fn on_every_core<T, R>(
+    items: Vec<T>,
+    size: impl Fn(&T) -> usize,
+    inline_below: usize,
+    first_here: bool,
+    work: impl Fn(Vec<T>) -> Vec<R> + Clone + Send + 'static,
+) -> Result<Vec<R>, TaskError>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+{
+    let total: usize = items.iter().map(&size).sum();
+    let runs = if total < inline_below { 1 } else { (*CORES).min(items.len()) };
+    if runs <= 1 {
+        return Ok(work(items));
+    }
+    // Cut where a run has its share.
+    let mut cut: Vec<Vec<T>> = vec![Vec::new()];
+    let mut in_run = 0;
+    for item in items {
+        if in_run * runs >= total && cut.len() < runs {
+            cut.push(Vec::new());
+            in_run = 0;
+        }
+        in_run += size(&item);
+        if let Some(run) = cut.last_mut() {
+            run.push(item);
+        }
+    }
+    let mut cut = cut.into_iter();
+    let first = if first_here { cut.next() } else { None };
+    let handles: Vec<_> = cut
+        .map(|run| {
+            let work = work.clone();
+            tokio::task::spawn_blocking(move || work(run))
+        })
+        .collect();
+    let mut done = Vec::with_capacity(total.min(handles.len() * 64));
+    if let Some(first) = first {
+        done.extend(work(first));
+    }
+    for handle in handles {
+        done.extend(handle.await.map_err(|e| TaskError::Log(join_error(e)))?);
+    }
+    Ok(done)
+}
+
+/// Decodes `pieces`, in order, on every core when they are many (see [`on_every_core`]; this
+/// thread takes a share when `share`).
 async fn decode_pieces(
     inputs: &[Arc<Source>],
     schemas: &[datafusion::arrow::datatypes::SchemaRef],
     pieces: Vec<Piece>,
+    share: bool,
 ) -> Result<Vec<(Piece, crate::engine::source::DecodedRows)>, TaskError> {
     use crate::log::follower::split_stream_id;
-    type Decoded = Vec<(Piece, Result<crate::engine::source::DecodedRows, crate::format::FormatError>)>;
-    let decode_run = |inputs: &[Arc<Source>], schemas: &[datafusion::arrow::datatypes::SchemaRef], run: Vec<Piece>| {
+    let (inputs, schemas) = (inputs.to_vec(), schemas.to_vec());
+    let decode_run = move |run: Vec<Piece>| {
         run.into_iter()
             .filter_map(|piece| {
                 let (i, partition) = split_stream_id(piece.stream);
                 let rows = decode(inputs.get(i)?, schemas.get(i)?, partition, &piece.records);
                 Some((piece, rows))
             })
-            .collect::<Decoded>()
+            .collect::<Vec<_>>()
     };
-    let total: usize = pieces.iter().map(|p| p.records.len()).sum();
-    let runs = if total < PARALLEL_DECODE_RECORDS { 1 } else { (*DECODE_CORES).min(pieces.len()) };
-    let mut decoded: Decoded = Vec::with_capacity(pieces.len());
-    if runs <= 1 {
-        decoded = decode_run(inputs, schemas, pieces);
-    } else {
-        // Consecutive pieces, cut where a run has its share of the records.
-        let mut cut: Vec<Vec<Piece>> = vec![Vec::new()];
-        let mut in_run = 0;
-        for piece in pieces {
-            if in_run * runs >= total && cut.len() < runs {
-                cut.push(Vec::new());
-                in_run = 0;
-            }
-            in_run += piece.records.len();
-            if let Some(run) = cut.last_mut() {
-                run.push(piece);
-            }
-        }
-        let runs: Vec<_> = cut
-            .into_iter()
-            .map(|run| {
-                let (inputs, schemas) = (inputs.to_vec(), schemas.to_vec());
-                tokio::task::spawn_blocking(move || decode_run(&inputs, &schemas, run))
-            })
-            .collect();
-        for run in runs {
-            decoded.extend(run.await.map_err(|e| TaskError::Log(join_error(e)))?);
-        }
-    }
+    let decoded = on_every_core(pieces, |p| p.records.len(), PARALLEL_DECODE_RECORDS, share, decode_run).await?;
     decoded.into_iter().map(|(piece, rows)| Ok((piece, rows?))).collect()
 }
 
@@ -1369,7 +1398,12 @@ async fn write_sink(
                 // Output rebuilt from replayed records was written before the restart.
                 Message::Data(batch) if batch.replay => {}
                 Message::Data(batch) => {
-                    let errors = encoder.write(&batch, &mut producer)?;
+                    let (records, mut errors) = encoder.encode(&batch)?;
+                    for record in records {
+                        if let Err(e) = producer.send(record, None) {
+                            errors.push(e.to_string());
+                        }
+                    }
                     if !errors.is_empty() {
                         state.records_skipped.fetch_add(errors.len() as u64, Ordering::Relaxed);
                         tracing::warn!(query = id, rows = errors.len(), first = %errors[0], "skipping output rows that cannot be written (see PROCESSING_LOG)");
