@@ -129,7 +129,7 @@ pub async fn run(args: BidsBenchArgs) -> Result<(), CliError> {
 }
 
 /// The file's lines (not timed).
-fn read_lines(path: &std::path::Path) -> Result<Vec<Bytes>, CliError> {
+pub(super) fn read_lines(path: &std::path::Path) -> Result<Vec<Bytes>, CliError> {
     let file = std::fs::File::open(path).map_err(|e| CliError::User(format!("cannot read {}: {e}", path.display())))?;
     let mut lines = Vec::new();
     for line in std::io::BufReader::with_capacity(1 << 20, file).split(b'\n') {
