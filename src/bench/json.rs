@@ -173,15 +173,17 @@ mod simd {
             }
         }
 
-        fn long(&mut self, column: usize, value: Option<i64>) -> Result<(), String> {
+        /// The value of `key` (read as a number and as text: the column's type picks).
+        fn put(&mut self, schema: &SchemaRef, key: &str, long: Option<i64>, text: Option<&str>) -> Result<(), String> {
+            let Some((column, _)) = schema.fields().find(key) else { return Ok(()) };
             self.seen[column] = true;
-            self.longs[column].as_mut().ok_or("not a BIGINT")?.append_option(value);
-            Ok(())
-        }
-
-        fn text(&mut self, column: usize, value: Option<&str>) -> Result<(), String> {
-            self.seen[column] = true;
-            self.texts[column].as_mut().ok_or("not a STRING")?.append_option(value);
+            if let Some(builder) = &mut self.longs[column] {
+                builder.append_option(long);
+            } else if let Some(builder) = &mut self.texts[column] {
+                builder.append_option(text);
+            } else {
+                return Err(format!("no builder for {key}"));
+            }
             Ok(())
         }
 
@@ -211,11 +213,6 @@ mod simd {
         }
     }
 
-    fn column_of(schema: &SchemaRef, key: &str) -> Option<(usize, bool)> {
-        let (i, field) = schema.fields().find(key)?;
-        Some((i, field.data_type() == &DataType::Int64))
-    }
-
     /// simd-json's borrowed DOM of each line (it parses in place: each line is copied
     /// into a buffer first, as it must be).
     fn simd_json_dom(schema: &SchemaRef, lines: &[&[u8]]) -> Result<RecordBatch, String> {
@@ -230,11 +227,7 @@ mod simd {
                 .map_err(|e| e.to_string())?;
             let object = value.as_object().ok_or("not an object")?;
             for (key, value) in object.iter() {
-                match column_of(schema, key) {
-                    Some((c, true)) => columns.long(c, value.as_i64())?,
-                    Some((c, false)) => columns.text(c, value.as_str())?,
-                    None => {}
-                }
+                columns.put(schema, key, value.as_i64(), value.as_str())?;
             }
             columns.end_record();
         }
@@ -249,11 +242,7 @@ mod simd {
             let value: sonic_rs::Value = sonic_rs::from_slice(line).map_err(|e| e.to_string())?;
             let object = value.as_object().ok_or("not an object")?;
             for (key, value) in object.iter() {
-                match column_of(schema, key) {
-                    Some((c, true)) => columns.long(c, value.as_i64())?,
-                    Some((c, false)) => columns.text(c, value.as_str())?,
-                    None => {}
-                }
+                columns.put(schema, key, value.as_i64(), value.as_str())?;
             }
             columns.end_record();
         }
@@ -267,11 +256,7 @@ mod simd {
         for line in lines {
             for entry in sonic_rs::to_object_iter(*line) {
                 let (key, value) = entry.map_err(|e| e.to_string())?;
-                match column_of(schema, &key) {
-                    Some((c, true)) => columns.long(c, value.as_i64())?,
-                    Some((c, false)) => columns.text(c, value.as_str())?,
-                    None => {}
-                }
+                columns.put(schema, &key, value.as_i64(), value.as_str())?;
             }
             columns.end_record();
         }
