@@ -37,6 +37,10 @@ pub struct BidsBenchArgs {
     /// from the log, decoding it, encoding the output (q0's columns), appending it.
     #[arg(long)]
     stages: bool,
+    /// Runs of each query (Eddy's each on a fresh log); with more than one, a last line
+    /// gives the median (single runs on a shared machine vary by ±10%).
+    #[arg(long, default_value_t = 1)]
+    runs: usize,
 }
 
 const QUERIES: [&str; 6] = ["q0", "q1", "q2", "qw", "q5", "qagg"];
@@ -104,28 +108,64 @@ pub async fn run(args: BidsBenchArgs) -> Result<(), CliError> {
         return Err(CliError::User("--partitions must be positive".into()));
     }
     let lines = read_lines(&args.input)?;
+    let events = lines.len();
+    let runs = args.runs.max(1);
     for query in queries {
-        let run = run_eddy(query, &lines, args.partitions, args.stages).await?;
-        let events = lines.len();
-        print_line(format_args!("{}", run.check))?;
-        if let Some(stages) = run.stages {
-            print_line(format_args!("{stages}"))?;
-        }
-        print_line(format_args!(
-            "eddy {query} events={events} seconds={:.3} eps={:.0} cpu_seconds={:.2}",
-            run.seconds,
-            events as f64 / run.seconds,
-            run.cpu_seconds
-        ))?;
-        if !args.no_datafusion {
-            let seconds = run_datafusion(query, &args.input).await?;
+        let (mut seconds, mut cpu) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
+        for i in 0..runs {
+            let run = run_eddy(query, &lines, args.partitions, args.stages && i == 0).await?;
+            if i == 0 {
+                print_line(format_args!("{}", run.check))?;
+            }
+            if let Some(stages) = run.stages {
+                print_line(format_args!("{stages}"))?;
+            }
             print_line(format_args!(
-                "datafusion {query} events={events} seconds={seconds:.3} eps={:.0}",
-                events as f64 / seconds
+                "eddy {query} events={events} seconds={:.3} eps={:.0} cpu_seconds={:.2}",
+                run.seconds,
+                events as f64 / run.seconds,
+                run.cpu_seconds
             ))?;
+            seconds.push(run.seconds);
+            cpu.push(run.cpu_seconds);
+        }
+        if runs > 1 {
+            let (s, c) = (median(&mut seconds), median(&mut cpu));
+            print_line(format_args!(
+                "eddy {query} median_of={runs} events={events} seconds={s:.3} eps={:.0} cpu_seconds={c:.2}",
+                events as f64 / s
+            ))?;
+        }
+        if !args.no_datafusion {
+            let mut seconds = Vec::with_capacity(runs);
+            for _ in 0..runs {
+                let s = run_datafusion(query, &args.input).await?;
+                print_line(format_args!(
+                    "datafusion {query} events={events} seconds={s:.3} eps={:.0}",
+                    events as f64 / s
+                ))?;
+                seconds.push(s);
+            }
+            if runs > 1 {
+                let s = median(&mut seconds);
+                print_line(format_args!(
+                    "datafusion {query} median_of={runs} events={events} seconds={s:.3} eps={:.0}",
+                    events as f64 / s
+                ))?;
+            }
         }
     }
     Ok(())
+}
+
+/// The middle value (the mean of the two middle ones for an even count).
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
 }
 
 /// The file's lines (not timed).
