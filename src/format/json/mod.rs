@@ -362,7 +362,7 @@ impl EncoderFactory for DecimalEncoders {
         if scale <= 0 {
             return Ok(None);
         }
-        let encoder = DecimalEncoder { decimals, precision, scale: scale as u32 };
+        let encoder = DecimalEncoder { decimals, precision, scale: scale as u32, unit: 10u128.pow(scale as u32) };
         Ok(Some(NullableEncoder::new(Box::new(encoder), array.nulls().cloned())))
     }
 }
@@ -372,25 +372,35 @@ struct DecimalEncoder<'a> {
     precision: u8,
     /// Above zero.
     scale: u32,
+    /// Ten to the scale: one in the last place's units.
+    unit: u128,
 }
 
 impl Encoder for DecimalEncoder<'_> {
     fn encode(&mut self, idx: usize, out: &mut Vec<u8>) {
         let value = self.decimals.value(idx);
         let magnitude = value.unsigned_abs();
-        if magnitude.checked_ilog10().map_or(1, |log| log + 1) > u32::from(self.precision) {
+        // In 64 bits when both fit (almost always): 128-bit division is a slow library call.
+        let (mut whole, mut fraction) = (itoa::Buffer::new(), itoa::Buffer::new());
+        let (digits, whole, fraction) = match (u64::try_from(magnitude), u64::try_from(self.unit)) {
+            (Ok(m), Ok(unit)) => (m.checked_ilog10(), whole.format(m / unit), fraction.format(m % unit)),
+            _ => (
+                magnitude.checked_ilog10(),
+                whole.format(magnitude / self.unit),
+                fraction.format(magnitude % self.unit),
+            ),
+        };
+        if digits.map_or(1, |log| log + 1) > u32::from(self.precision) {
             // arrow-json cuts such a value to the precision's digits: its own text.
             out.extend_from_slice(Decimal128Type::format_decimal(value, self.precision, self.scale as i8).as_bytes());
             return;
         }
-        let unit = 10u128.pow(self.scale);
         if value < 0 {
             out.push(b'-');
         }
-        let mut digits = itoa::Buffer::new();
-        out.extend_from_slice(digits.format(magnitude / unit).as_bytes());
+        out.extend_from_slice(whole.as_bytes());
         out.push(b'.');
-        let fraction = digits.format(magnitude % unit).as_bytes();
+        let fraction = fraction.as_bytes();
         out.resize(out.len() + self.scale as usize - fraction.len(), b'0');
         out.extend_from_slice(fraction);
     }
