@@ -1047,7 +1047,7 @@ where
     T: Send + 'static,
     R: Send + 'static,
 {
-    let total: usize = items.iter().map(&size).sum();
+    let (count, total): (usize, usize) = (items.len(), items.iter().map(&size).sum());
     let runs = if total < inline_below { 1 } else { (*CORES).min(items.len()) };
     if runs <= 1 {
         return Ok(work(items));
@@ -1073,7 +1073,7 @@ where
             tokio::task::spawn_blocking(move || work(run))
         })
         .collect();
-    let mut done = Vec::with_capacity(total.min(handles.len() * 64));
+    let mut done = Vec::with_capacity(count);
     if let Some(first) = first {
         done.extend(work(first));
     }
