@@ -11,17 +11,15 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use datafusion::arrow::array::{Array, AsArray, PrimitiveArray};
-use datafusion::arrow::datatypes::{DataType, Fields, SchemaRef};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, PrimitiveArray, StructArray};
+use datafusion::arrow::datatypes::{DataType, Field, Fields, SchemaRef};
 use datafusion::arrow::datatypes::{Decimal128Type, DecimalType, FieldRef};
 use datafusion::arrow::json::reader::ReaderBuilder;
-use datafusion::arrow::json::writer::{
-    Encoder, EncoderFactory, EncoderOptions, LineDelimited, NullableEncoder, WriterBuilder,
-};
+use datafusion::arrow::json::writer::{Encoder, EncoderFactory, EncoderOptions, NullableEncoder, make_encoder};
 use datafusion::arrow::record_batch::RecordBatch;
 use serde_json::{Map, Value};
 
-use super::{Decoded, FormatError, FormatOptions, decode_isolating, split_lines, textual_columns};
+use super::{Decoded, FormatError, FormatOptions, decode_isolating, textual_columns};
 
 mod flat;
 
@@ -319,27 +317,65 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
+/// Each row of `batch` as one JSON object (or, for a single column not wrapped, its value):
+/// arrow-json's encoders write every row straight into one buffer, and each record is a
+/// view of its row's bytes.
 pub fn encode(batch: &RecordBatch, options: &FormatOptions) -> Result<Vec<Option<Bytes>>, FormatError> {
     let textual = textual_columns(batch)?;
-    // Room for short rows at once (the buffer doubles from there).
-    let buffer = Vec::with_capacity(batch.num_rows() * (16 + 16 * batch.num_columns()));
-    let mut writer = WriterBuilder::new()
-        .with_explicit_nulls(true)
-        .with_encoder_factory(Arc::new(DecimalEncoders))
-        .build::<_, LineDelimited>(buffer);
-    writer.write(&textual)?;
-    writer.finish()?;
-    let mut lines = split_lines(writer.into_inner(), batch.num_rows())?;
-    if !options.wrap_single_value && batch.num_columns() == 1 {
-        // `{"NAME":value}` → `value`
-        let prefix = serde_json::to_string(batch.schema().field(0).name()).unwrap_or_default().len() + 2;
-        for line in lines.iter_mut().flatten() {
-            if line.len() > prefix {
-                *line = line.slice(prefix..line.len() - 1);
-            }
+    let rows = textual.num_rows();
+    let encoder_options =
+        EncoderOptions::default().with_explicit_nulls(true).with_encoder_factory(Arc::new(DecimalEncoders));
+    let mut text = Vec::with_capacity(estimated_bytes(&textual));
+    let unwrapped = !options.wrap_single_value && textual.num_columns() == 1;
+    let (field, array): (FieldRef, ArrayRef) = if unwrapped {
+        (Arc::clone(&textual.schema().fields()[0]), Arc::clone(textual.column(0)))
+    } else {
+        let fields = textual.schema().fields().clone();
+        (Arc::new(Field::new_struct("", fields, false)), Arc::new(StructArray::from(textual)))
+    };
+    let mut encoder = make_encoder(&field, array.as_ref(), &encoder_options)?;
+    let mut ends = Vec::with_capacity(rows);
+    for row in 0..rows {
+        if encoder.is_null(row) {
+            text.extend_from_slice(b"null");
+        } else {
+            encoder.encode(row, &mut text);
         }
+        ends.push(text.len());
     }
-    Ok(lines)
+    // Each row a view of the one buffer: no allocation or copy per row.
+    let text = Bytes::from(text);
+    let mut start = 0;
+    Ok(ends
+        .into_iter()
+        .map(|end| {
+            let row = text.slice(start..end);
+            start = end;
+            Some(row)
+        })
+        .collect())
+}
+
+/// About how many bytes `batch`'s rows take as JSON objects: the buffer is made that big
+/// at once (each time it would double, every byte so far is copied).
+fn estimated_bytes(batch: &RecordBatch) -> usize {
+    let rows = batch.num_rows();
+    let values: usize = batch
+        .columns()
+        .iter()
+        .map(|column| match column.data_type() {
+            DataType::Utf8 => {
+                let offsets = column.as_string::<i32>().offsets();
+                let span = offsets.last().zip(offsets.first()).map_or(0, |(last, first)| last - first);
+                span.max(0) as usize + 2 * rows
+            }
+            DataType::Boolean => 5 * rows,
+            data_type if data_type.is_primitive() => 20 * rows,
+            _ => 32 * rows,
+        })
+        .sum();
+    let names: usize = batch.schema().fields().iter().map(|f| f.name().len() + 4).sum();
+    values + rows * (names + 2)
 }
 
 /// Encoders of DECIMAL columns that write each value's digits straight into the output.
@@ -409,8 +445,11 @@ impl Encoder for DecimalEncoder<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::Decimal128Array;
-    use datafusion::arrow::datatypes::{Field, Schema};
+    use datafusion::arrow::array::{
+        BooleanArray, Decimal128Array, Float64Array, Int32Array, Int64Array, ListArray, StringArray,
+    };
+    use datafusion::arrow::datatypes::{Int32Type, Schema};
+    use datafusion::arrow::json::writer::{LineDelimited, WriterBuilder};
 
     /// The text arrow-json writes for `batch`, with or without the decimal encoders.
     fn written(batch: &RecordBatch, ours: bool) -> String {
@@ -447,6 +486,68 @@ mod tests {
             assert_eq!(taken.unwrap().is_some(), scale > 0);
             let batch = RecordBatch::try_new(schema, vec![Arc::new(array)]).unwrap();
             assert_eq!(written(&batch, true), written(&batch, false), "DECIMAL({precision}, {scale})");
+        }
+    }
+
+    #[test]
+    fn rows_are_written_as_arrow_json_writes_them() {
+        let n = 300;
+        let pick = |i: usize, every: usize| !i.is_multiple_of(every);
+        let strings: StringArray = (0..n)
+            .map(|i| pick(i, 7).then(|| ["plain", "with \"quotes\"", "tab\t\u{1}", "ünï", ""][i % 5].repeat(i % 3)))
+            .collect();
+        let lists = ListArray::from_iter_primitive::<Int32Type, _, _>(
+            (0..n).map(|i| pick(i, 5).then(|| (0..i % 4).map(|v| pick(v, 3).then_some(v as i32)).collect::<Vec<_>>())),
+        );
+        let inner = StructArray::from(vec![
+            (
+                Arc::new(Field::new("A", DataType::Int32, true)),
+                Arc::new(Int32Array::from_iter((0..n).map(|i| pick(i, 2).then_some(i as i32)))) as ArrayRef,
+            ),
+            (Arc::new(Field::new("B", DataType::Utf8, true)), Arc::new(strings.clone()) as ArrayRef),
+        ]);
+        let columns: Vec<(&str, ArrayRef)> = vec![
+            ("I", Arc::new(Int64Array::from_iter((0..n).map(|i| pick(i, 3).then_some(i as i64 * -7919))))),
+            ("F", Arc::new(Float64Array::from_iter((0..n).map(|i| pick(i, 4).then_some(i as f64 / 7.0))))),
+            ("S", Arc::new(strings)),
+            ("BOOL", Arc::new(BooleanArray::from_iter((0..n).map(|i| pick(i, 6).then_some(i % 2 == 0))))),
+            (
+                "D",
+                Arc::new(
+                    Decimal128Array::from_iter((0..n).map(|i| pick(i, 8).then_some(i as i128 * 1_000_003 - 40_000)))
+                        .with_precision_and_scale(12, 3)
+                        .unwrap(),
+                ),
+            ),
+            ("L", Arc::new(lists)),
+            ("ST", Arc::new(inner)),
+        ];
+        let fields: Vec<Field> =
+            columns.iter().map(|(name, column)| Field::new(*name, column.data_type().clone(), true)).collect();
+        let batch =
+            RecordBatch::try_new(Arc::new(Schema::new(fields)), columns.into_iter().map(|(_, c)| c).collect()).unwrap();
+        let lines = |batch: &RecordBatch, options: &FormatOptions| -> Vec<String> {
+            encode(batch, options)
+                .unwrap()
+                .into_iter()
+                .map(|row| String::from_utf8(row.unwrap().to_vec()).unwrap())
+                .collect()
+        };
+        let expected: Vec<String> = written(&batch, true).lines().map(str::to_owned).collect();
+        assert_eq!(lines(&batch, &FormatOptions::default()), expected);
+        // Sliced, and a single column unwrapped: its values alone.
+        let sliced = batch.slice(17, 100);
+        let expected: Vec<String> = written(&sliced, true).lines().map(str::to_owned).collect();
+        assert_eq!(lines(&sliced, &FormatOptions::default()), expected);
+        for column in 0..batch.num_columns() {
+            let single = sliced.project(&[column]).unwrap();
+            let name = single.schema().field(0).name().clone();
+            let unwrapped: Vec<String> =
+                written(&single, true).lines().map(|line| line[name.len() + 4..line.len() - 1].to_owned()).collect();
+            let options = FormatOptions { wrap_single_value: false, ..FormatOptions::default() };
+            assert_eq!(lines(&single, &options), unwrapped, "{name}");
+            let wrapped = FormatOptions { wrap_single_value: true, ..FormatOptions::default() };
+            assert_eq!(lines(&single, &wrapped).len(), 100);
         }
     }
 }
