@@ -196,6 +196,9 @@ pub fn decode_records(
     }
     let body = frame.slice(FRAME_OVERHEAD_BYTES..header.frame_bytes);
     let mut cursor = Cursor::new(&body);
+    // Each record takes at least its timestamp and three lengths: a damaged count reserves
+    // no more than the body could hold.
+    out.reserve((header.record_count as usize).min(body.len() / 20));
     for i in 0..header.record_count {
         let timestamp_ms = cursor.i64()?;
         let key = cursor.nullable(&body)?;

@@ -534,11 +534,15 @@ impl ReadPlan {
             if first > available {
                 return Err(self.corrupt(position, "frame runs past the valid end of the segment".into()));
             }
+            // The rest of the frame, after the bytes already read.
+            let read = len;
             len = first;
             buf.resize(len, 0);
-            let got = read_up_to(&self.file, &mut buf, position).map_err(LogError::io("read segment", &self.path))?;
-            if got < len {
-                return Err(self.corrupt(position + got as u64, "segment is shorter than its valid length".into()));
+            let got = read_up_to(&self.file, &mut buf[read..], position + read as u64)
+                .map_err(LogError::io("read segment", &self.path))?;
+            if read + got < len {
+                let end = position + (read + got) as u64;
+                return Err(self.corrupt(end, "segment is shorter than its valid length".into()));
             }
         }
         Ok(buf.freeze())
