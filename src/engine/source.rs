@@ -12,7 +12,7 @@ use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::catalog::{ColumnRole, Source};
-use crate::format::FormatError;
+use crate::format::{Decoded, FormatError};
 use crate::log::Record;
 
 /// The pseudo columns every row carries, after the source's columns.
@@ -95,73 +95,77 @@ pub fn decode(
         records
     };
     // Each side decodes only the records that have bytes for it.
-    let with_value: Vec<usize> = (0..records.len()).filter(|i| records[*i].value.is_some()).collect();
-    let with_key: Vec<usize> = (0..records.len()).filter(|i| records[*i].key.is_some()).collect();
-    let values: Vec<&[u8]> = with_value.iter().map(|i| records[*i].value.as_deref().unwrap_or_default()).collect();
+    let values: Vec<&[u8]> = records.iter().filter_map(|r| r.value.as_deref()).collect();
     // A windowed key ends with its window: the key proper is what comes before.
     let window_bytes = source.window_key_bytes();
-    let keys: Vec<&[u8]> = with_key
+    let keys: Vec<&[u8]> = records
         .iter()
-        .map(|i| {
-            let key = records[*i].key.as_deref().unwrap_or_default();
-            &key[..key.len().saturating_sub(window_bytes)]
-        })
+        .filter_map(|r| r.key.as_deref())
+        .map(|key| &key[..key.len().saturating_sub(window_bytes)])
         .collect();
     let value_rows = source.value_codec.decode(&values)?;
     let key_rows = source.key_codec.decode(&keys)?;
-
-    // Errors name the record by offset; a record either side failed on is dropped.
     let mut errors: Vec<(u64, String)> = keyless;
-    errors.extend(value_rows.errors.iter().map(|(i, e)| (records[with_value[*i]].offset, format!("value: {e}"))));
-    errors.extend(key_rows.errors.iter().map(|(i, e)| (records[with_key[*i]].offset, format!("key: {e}"))));
-    // Per record: the row of each side's batch it became (None: no bytes, so nulls).
-    let side_rows = |present: &[usize], good: Vec<usize>| -> Vec<Option<Option<i32>>> {
-        let mut rows = vec![Some(None); records.len()];
-        let mut next_row = 0i32;
-        let mut good = good.into_iter().peekable();
-        for (position, record) in present.iter().enumerate() {
-            if good.peek() == Some(&position) {
-                good.next();
-                rows[*record] = Some(Some(next_row));
-                next_row += 1;
-            } else {
-                rows[*record] = None; // did not decode
+    // The common case: every record has a value (no tombstone) and became a row, each
+    // side's rows those of the records in order (or the key has no columns).
+    let whole = |side: &Decoded, bytes: usize| side.errors.is_empty() && bytes == records.len();
+    let keys_whole = whole(&key_rows, keys.len()) || (key_rows.errors.is_empty() && key_rows.batch.num_columns() == 0);
+    let (kept, value_take, key_take, mut tombstones) = if whole(&value_rows, values.len()) && keys_whole {
+        (records.iter().collect::<Vec<&Record>>(), None, None, None)
+    } else {
+        let with_value: Vec<usize> = (0..records.len()).filter(|i| records[*i].value.is_some()).collect();
+        let with_key: Vec<usize> = (0..records.len()).filter(|i| records[*i].key.is_some()).collect();
+        // Errors name the record by offset; a record either side failed on is dropped.
+        errors.extend(value_rows.errors.iter().map(|(i, e)| (records[with_value[*i]].offset, format!("value: {e}"))));
+        errors.extend(key_rows.errors.iter().map(|(i, e)| (records[with_key[*i]].offset, format!("key: {e}"))));
+        // Per record: the row of each side's batch it became (None: no bytes, so nulls).
+        let side_rows = |present: &[usize], good: Vec<usize>| -> Vec<Option<Option<i32>>> {
+            let mut rows = vec![Some(None); records.len()];
+            let mut next_row = 0i32;
+            let mut good = good.into_iter().peekable();
+            for (position, record) in present.iter().enumerate() {
+                if good.peek() == Some(&position) {
+                    good.next();
+                    rows[*record] = Some(Some(next_row));
+                    next_row += 1;
+                } else {
+                    rows[*record] = None; // did not decode
+                }
             }
-        }
-        rows
+            rows
+        };
+        let value_at = side_rows(&with_value, value_rows.rows(with_value.len()));
+        let key_at = side_rows(&with_key, key_rows.rows(with_key.len()));
+        let both: Vec<usize> = (0..records.len()).filter(|i| value_at[*i].is_some() && key_at[*i].is_some()).collect();
+        // Each row its side's row of the same number: no copy is needed.
+        let take_of = |at: &[Option<Option<i32>>], rows: &RecordBatch| {
+            let take = Int32Array::from(both.iter().map(|i| at[*i].flatten()).collect::<Vec<_>>());
+            let same = take.len() == rows.num_rows()
+                && take.null_count() == 0
+                && take.values().iter().enumerate().all(|(i, r)| *r as usize == i);
+            (!same).then_some(take)
+        };
+        let (value_take, key_take) = (take_of(&value_at, &value_rows.batch), take_of(&key_at, &key_rows.batch));
+        let tombstones = both
+            .iter()
+            .any(|i| records[*i].value.is_none())
+            .then(|| BooleanArray::from(both.iter().map(|i| records[*i].value.is_none()).collect::<Vec<_>>()));
+        (both.iter().map(|i| &records[*i]).collect(), value_take, key_take, tombstones)
     };
-    let value_at = side_rows(&with_value, value_rows.rows(with_value.len()));
-    let key_at = side_rows(&with_key, key_rows.rows(with_key.len()));
-    let both: Vec<usize> = (0..records.len()).filter(|i| value_at[*i].is_some() && key_at[*i].is_some()).collect();
-    let value_take = Int32Array::from(both.iter().map(|i| value_at[*i].flatten()).collect::<Vec<_>>());
-    let key_take = Int32Array::from(both.iter().map(|i| key_at[*i].flatten()).collect::<Vec<_>>());
-    // Each row its side's row of the same number (the common case): no copy is needed.
-    let identity = |take: &Int32Array, rows: &RecordBatch| {
-        take.len() == rows.num_rows()
-            && take.null_count() == 0
-            && take.values().iter().enumerate().all(|(i, r)| *r as usize == i)
-    };
-    let (value_same, key_same) = (identity(&value_take, &value_rows.batch), identity(&key_take, &key_rows.batch));
-    let live: Vec<&Record> = records.iter().collect();
-    let mut tombstones = both
-        .iter()
-        .any(|i| records[*i].value.is_none())
-        .then(|| BooleanArray::from(both.iter().map(|i| records[*i].value.is_none()).collect::<Vec<_>>()));
 
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
     for column in &source.columns {
-        let (rows, take_index, same) = match &column.role {
-            ColumnRole::Key => (&key_rows.batch, &key_take, key_same),
-            ColumnRole::Value => (&value_rows.batch, &value_take, value_same),
+        let (rows, take_index) = match &column.role {
+            ColumnRole::Key => (&key_rows.batch, &key_take),
+            ColumnRole::Value => (&value_rows.batch, &value_take),
             ColumnRole::Headers => {
-                let rows: Vec<&Record> = both.iter().map(|i| live[*i]).collect();
-                columns.push(all_headers(&column.data_type, &rows)?);
+                columns.push(all_headers(&column.data_type, &kept)?);
                 continue;
             }
             ColumnRole::Header(key) => {
-                let values: Vec<Option<&[u8]>> = both
+                let values: Vec<Option<&[u8]>> = kept
                     .iter()
-                    .map(|i| live[*i].headers.iter().rev().find(|h| h.key == *key).and_then(|h| h.value.as_deref()))
+                    .map(|r| r.headers.iter().rev().find(|h| h.key == *key).and_then(|h| h.value.as_deref()))
                     .collect();
                 columns.push(Arc::new(BinaryArray::from(values)));
                 continue;
@@ -170,13 +174,16 @@ pub fn decode(
         let array = rows
             .column_by_name(&column.name)
             .ok_or_else(|| FormatError(format!("decoded rows lack column {}", column.name)))?;
-        columns.push(if same { Arc::clone(array) } else { take(array.as_ref(), take_index, None)? });
+        columns.push(match take_index {
+            None => Arc::clone(array),
+            Some(index) => take(array.as_ref(), index, None)?,
+        });
     }
-    columns.push(Arc::new(Int64Array::from(both.iter().map(|i| live[*i].timestamp_ms).collect::<Vec<_>>())));
-    columns.push(Arc::new(Int32Array::from(vec![partition as i32; both.len()])));
-    columns.push(Arc::new(Int64Array::from(both.iter().map(|i| live[*i].offset as i64).collect::<Vec<_>>())));
+    columns.push(Arc::new(kept.iter().map(|r| r.timestamp_ms).collect::<Int64Array>()));
+    columns.push(Arc::new(Int32Array::from(vec![partition as i32; kept.len()])));
+    columns.push(Arc::new(kept.iter().map(|r| r.offset as i64).collect::<Int64Array>()));
     if window_bytes > 0 {
-        let (starts, ends) = windows_of(source, &both.iter().map(|i| live[*i]).collect::<Vec<_>>());
+        let (starts, ends) = windows_of(source, &kept);
         columns.push(Arc::new(starts));
         columns.push(Arc::new(ends));
     }
@@ -184,7 +191,7 @@ pub fn decode(
     if source.timestamp_column.is_some() {
         // Event time from the TIMESTAMP column; rows without one are dropped, as ksqlDB does.
         let (times, bad) = event_times(source, &batch)?;
-        errors.extend(bad.iter().map(|(row, reason)| (live[both[*row]].offset, reason.clone())));
+        errors.extend(bad.iter().map(|(row, reason)| (kept[*row].offset, reason.clone())));
         let row_time = schema.index_of("ROWTIME")?;
         let mut columns = batch.columns().to_vec();
         columns[row_time] = times.clone();
@@ -212,26 +219,34 @@ pub fn event_times(source: &Source, rows: &RecordBatch) -> Result<(ArrayRef, Vec
     use datafusion::arrow::compute::cast;
     let name = source.timestamp_column.as_deref().unwrap_or("ROWTIME");
     let column = rows.column_by_name(name).ok_or_else(|| FormatError(format!("no column {name}")))?;
-    let times: ArrayRef = match column.data_type() {
+    // A negative event time is invalid too (Kafka Streams skips such records).
+    let valid = |t: &i64| *t >= 0;
+    let times: Int64Array = match column.data_type() {
         DataType::Utf8 => {
             let pattern = source.timestamp_format.as_deref().unwrap_or("yyyy-MM-dd'T'HH:mm:ss.SSS");
             let format = super::time_format::TimeFormat::try_new(pattern).map_err(FormatError)?;
             let strings =
                 column.as_any().downcast_ref::<StringArray>().ok_or_else(|| FormatError("not a string".into()))?;
-            Arc::new(strings.iter().map(|s| s.and_then(|s| format.parse_millis(s))).collect::<Int64Array>())
+            strings.iter().map(|s| s.and_then(|s| format.parse_millis(s)).filter(valid)).collect()
         }
-        DataType::Timestamp(..) => cast(
-            &cast(column, &DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Millisecond, None))?,
-            &DataType::Int64,
-        )?,
-        _ => cast(column, &DataType::Int64)?,
+        data_type => {
+            let millis = match data_type {
+                DataType::Timestamp(..) => cast(
+                    &cast(column, &DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Millisecond, None))?,
+                    &DataType::Int64,
+                )?,
+                _ => cast(column, &DataType::Int64)?,
+            };
+            let millis = millis.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+            match millis.values().iter().all(valid) {
+                true => millis.clone(),
+                false => millis.iter().map(|t| t.filter(valid)).collect(),
+            }
+        }
     };
-    // A negative event time is invalid too (Kafka Streams skips such records).
-    let times: ArrayRef = {
-        let millis =
-            times.as_any().downcast_ref::<Int64Array>().cloned().unwrap_or_else(|| Int64Array::from(Vec::<i64>::new()));
-        Arc::new(millis.iter().map(|t| t.filter(|t| *t >= 0)).collect::<Int64Array>())
-    };
+    if times.null_count() == 0 {
+        return Ok((Arc::new(times), Vec::new()));
+    }
     let errors = (0..times.len())
         .filter(|row| times.is_null(*row))
         .map(|row| {
@@ -243,7 +258,7 @@ pub fn event_times(source: &Source, rows: &RecordBatch) -> Result<(ArrayRef, Vec
             (row, reason)
         })
         .collect();
-    Ok((times, errors))
+    Ok((Arc::new(times), errors))
 }
 
 /// A `HEADERS` column: every header of each record, in order, as
