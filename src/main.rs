@@ -6,6 +6,12 @@ use std::process::ExitCode;
 use clap::Parser;
 use clap::error::ErrorKind;
 
+/// mimalloc keeps freed memory for reuse: the log's read buffers (a megabyte or more each,
+/// freed as their records are decoded) cost glibc a fresh mapping, page faults and zeroed
+/// pages every time, a third of reading (see docs/benchmarks.md, session 9).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match eddy::cli::Cli::try_parse() {
         Ok(cli) => cli,
