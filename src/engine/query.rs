@@ -982,7 +982,8 @@ fn split_replayed(fetches: Vec<(u32, Vec<Record>)>, replay_until: &Positions) ->
     for (stream, mut records) in fetches {
         let replay_end = replay_until.get(&stream).copied().unwrap_or(0);
         let split = records.partition_point(|r| r.offset < replay_end);
-        let fresh = records.split_off(split);
+        // Nothing replayed (the common case): the records move on whole, uncopied.
+        let fresh = if split == 0 { std::mem::take(&mut records) } else { records.split_off(split) };
         for (records, replay) in [(records, true), (fresh, false)] {
             if !records.is_empty() {
                 pieces.push(Piece { stream, replay, records });
