@@ -140,7 +140,11 @@ impl CheckpointStore {
             reason: format!("cannot encode checkpoint {}: {reason}", checkpoint.epoch),
         })?;
         let path = self.path(checkpoint.epoch);
-        let tmp = path.with_extension("ckpt.tmp");
+        // A name of its own: a dropped query's write may still be finishing (the thread it
+        // runs on cannot be stopped) while the query, restarted, writes the same epoch.
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let write = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = self.dir.join(format!("{:020}.{}-{write}.ckpt.tmp", checkpoint.epoch, std::process::id()));
         let mut file = File::create(&tmp).map_err(LogError::io("write checkpoint", &tmp))?;
         file.write_all(&bytes).and_then(|()| file.sync_all()).map_err(LogError::io("write checkpoint", &tmp))?;
         {
@@ -155,10 +159,17 @@ impl CheckpointStore {
             .and_then(|d| d.sync_all())
             .map_err(LogError::io("sync checkpoint directory", &self.dir))?;
         let epochs = self.epochs()?;
-        // Older than the newest kept: and any file a crash left half-written.
+        // Older than the newest kept: and any file a crash left half-written (of an earlier
+        // epoch: one of this epoch may be a restarted query's, being written).
         if let Ok(entries) = std::fs::read_dir(&self.dir) {
             for entry in entries.flatten() {
-                if entry.file_name().to_str().is_some_and(|n| n.ends_with(".ckpt.tmp")) && entry.path() != tmp {
+                let name = entry.file_name();
+                let unfinished_epoch = name
+                    .to_str()
+                    .filter(|n| n.ends_with(".ckpt.tmp"))
+                    .and_then(|n| n.split('.').next())
+                    .and_then(|epoch| epoch.parse::<u64>().ok());
+                if unfinished_epoch.is_some_and(|epoch| epoch < checkpoint.epoch) {
                     let _ = std::fs::remove_file(entry.path());
                 }
             }
@@ -451,6 +462,32 @@ mod tests {
         let states = latest.operators[1].as_ref().unwrap();
         assert_eq!((latest.operators[0].is_none(), states.len()), (true, 2));
         assert_eq!(states[0], batch(4));
+    }
+
+    /// A query dropped (a crash) while writing a checkpoint, and restarted at once, writes
+    /// the same epoch again: each write has its own file, and only files of earlier epochs
+    /// are taken for a crash's leftovers (CI once hung on the restarted query's checkpoint,
+    /// its file deleted under it by the dropped query's write).
+    #[test]
+    fn a_dropped_querys_unfinished_write_leaves_the_restarted_querys_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::new(dir.path(), "q");
+        store.write(&Checkpoint { epoch: 0, ..Default::default() }).unwrap();
+        let unfinished = |epoch: u64| store.dir.join(format!("{epoch:020}.1-1.ckpt.tmp"));
+        // A crash's leftover of epoch 0, and epoch 1 being written by the restarted query.
+        std::fs::write(unfinished(0), b"half").unwrap();
+        std::fs::write(unfinished(1), b"being written").unwrap();
+        // The dropped query's write of epoch 1 finishes: refused, and its own file removed.
+        let dropped =
+            store.write_guarded(&Checkpoint { epoch: 1, ..Default::default() }, &std::sync::Mutex::new(false));
+        assert!(dropped.is_err());
+        assert_eq!(store.latest().unwrap().unwrap().epoch, 0);
+        assert!(unfinished(1).exists());
+        store.write(&Checkpoint { epoch: 1, ..Default::default() }).unwrap();
+        assert_eq!(store.latest().unwrap().unwrap().epoch, 1);
+        assert!(!unfinished(0).exists() && unfinished(1).exists());
+        let files = std::fs::read_dir(&store.dir).unwrap().count();
+        assert_eq!(files, 3, "two checkpoints and the other writer's file");
     }
 
     #[test]

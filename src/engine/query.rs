@@ -1356,15 +1356,28 @@ impl Checkpointer {
         Ok(())
     }
 
-    /// Waits for the checkpoint being written, if any; notes what writing it took.
+    /// Waits for the checkpoint being written, if any; notes what writing it took. Cancel
+    /// safe: dropped while waiting, the write stays in hand.
     async fn finish(&mut self, state: &QueryState) -> Result<(), LogError> {
-        if let Some(writing) = self.writing.take() {
-            let (bytes, took) = writing.await.map_err(join_error)??;
+        if let Some(writing) = &mut self.writing {
+            let outcome = writing.await;
+            self.writing = None;
+            let (bytes, took) = outcome.map_err(join_error)??;
             let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
             state.write_micros.store(micros, Ordering::Relaxed);
             tracing::debug!(bytes, micros, "checkpoint written");
         }
         Ok(())
+    }
+
+    /// Resolves when the checkpoint being written is done, as [`Checkpointer::finish`]
+    /// (never while none is): a write that failed fails the query then, not at the next
+    /// barrier, which an idle query may never have.
+    async fn written(&mut self, state: &QueryState) -> Result<(), LogError> {
+        if self.writing.is_none() {
+            return std::future::pending().await;
+        }
+        self.finish(state).await
     }
 }
 
@@ -1391,7 +1404,22 @@ async fn write_sink(
     let mut uncommitted = false;
     // Output was written since the last checkpoint.
     let mut unchecked = false;
-    while let Some(first) = input.recv().await {
+    loop {
+        let first = tokio::select! {
+            message = input.recv() => match message {
+                Some(message) => message,
+                None => break,
+            },
+            written = async {
+                match checkpointer.as_mut() {
+                    Some(checkpointer) => checkpointer.written(state).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                written?;
+                continue;
+            }
+        };
         let mut next = Some(first);
         let mut barrier = None;
         while let Some(message) = next {
