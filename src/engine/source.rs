@@ -110,47 +110,10 @@ pub fn decode(
     // side's rows those of the records in order (or the key has no columns).
     let whole = |side: &Decoded, bytes: usize| side.errors.is_empty() && bytes == records.len();
     let keys_whole = whole(&key_rows, keys.len()) || (key_rows.errors.is_empty() && key_rows.batch.num_columns() == 0);
-    let (kept, value_take, key_take, mut tombstones) = if whole(&value_rows, values.len()) && keys_whole {
-        (records.iter().collect::<Vec<&Record>>(), None, None, None)
+    let Matched { kept, value_take, key_take, mut tombstones } = if whole(&value_rows, values.len()) && keys_whole {
+        Matched { kept: records.iter().collect(), value_take: None, key_take: None, tombstones: None }
     } else {
-        let with_value: Vec<usize> = (0..records.len()).filter(|i| records[*i].value.is_some()).collect();
-        let with_key: Vec<usize> = (0..records.len()).filter(|i| records[*i].key.is_some()).collect();
-        // Errors name the record by offset; a record either side failed on is dropped.
-        errors.extend(value_rows.errors.iter().map(|(i, e)| (records[with_value[*i]].offset, format!("value: {e}"))));
-        errors.extend(key_rows.errors.iter().map(|(i, e)| (records[with_key[*i]].offset, format!("key: {e}"))));
-        // Per record: the row of each side's batch it became (None: no bytes, so nulls).
-        let side_rows = |present: &[usize], good: Vec<usize>| -> Vec<Option<Option<i32>>> {
-            let mut rows = vec![Some(None); records.len()];
-            let mut next_row = 0i32;
-            let mut good = good.into_iter().peekable();
-            for (position, record) in present.iter().enumerate() {
-                if good.peek() == Some(&position) {
-                    good.next();
-                    rows[*record] = Some(Some(next_row));
-                    next_row += 1;
-                } else {
-                    rows[*record] = None; // did not decode
-                }
-            }
-            rows
-        };
-        let value_at = side_rows(&with_value, value_rows.rows(with_value.len()));
-        let key_at = side_rows(&with_key, key_rows.rows(with_key.len()));
-        let both: Vec<usize> = (0..records.len()).filter(|i| value_at[*i].is_some() && key_at[*i].is_some()).collect();
-        // Each row its side's row of the same number: no copy is needed.
-        let take_of = |at: &[Option<Option<i32>>], rows: &RecordBatch| {
-            let take = Int32Array::from(both.iter().map(|i| at[*i].flatten()).collect::<Vec<_>>());
-            let same = take.len() == rows.num_rows()
-                && take.null_count() == 0
-                && take.values().iter().enumerate().all(|(i, r)| *r as usize == i);
-            (!same).then_some(take)
-        };
-        let (value_take, key_take) = (take_of(&value_at, &value_rows.batch), take_of(&key_at, &key_rows.batch));
-        let tombstones = both
-            .iter()
-            .any(|i| records[*i].value.is_none())
-            .then(|| BooleanArray::from(both.iter().map(|i| records[*i].value.is_none()).collect::<Vec<_>>()));
-        (both.iter().map(|i| &records[*i]).collect(), value_take, key_take, tombstones)
+        match_rows(records, &value_rows, &key_rows, &mut errors)
     };
 
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
@@ -209,6 +172,66 @@ pub fn decode(
     }
     errors.sort_by_key(|(offset, _)| *offset);
     Ok(DecodedRows { batch, tombstones, errors })
+}
+
+/// Which records became rows, and where each row's columns are in each side's batch.
+struct Matched<'r> {
+    kept: Vec<&'r Record>,
+    /// The rows of the value side's batch to take, one per kept record (null: no value);
+    /// `None` when they are that batch's rows as they are.
+    value_take: Option<Int32Array>,
+    /// As `value_take`, for the key side.
+    key_take: Option<Int32Array>,
+    /// Which kept records are tombstones; `None` when none is.
+    tombstones: Option<BooleanArray>,
+}
+
+/// Matches the records with the rows each side decoded from them, when some had no bytes
+/// for a side or did not decode (those are noted in `errors` and dropped).
+fn match_rows<'r>(
+    records: &'r [Record],
+    value_rows: &Decoded,
+    key_rows: &Decoded,
+    errors: &mut Vec<(u64, String)>,
+) -> Matched<'r> {
+    let with_value: Vec<usize> = (0..records.len()).filter(|i| records[*i].value.is_some()).collect();
+    let with_key: Vec<usize> = (0..records.len()).filter(|i| records[*i].key.is_some()).collect();
+    // Errors name the record by offset; a record either side failed on is dropped.
+    errors.extend(value_rows.errors.iter().map(|(i, e)| (records[with_value[*i]].offset, format!("value: {e}"))));
+    errors.extend(key_rows.errors.iter().map(|(i, e)| (records[with_key[*i]].offset, format!("key: {e}"))));
+    // Per record: the row of each side's batch it became (None: no bytes, so nulls).
+    let side_rows = |present: &[usize], good: Vec<usize>| -> Vec<Option<Option<i32>>> {
+        let mut rows = vec![Some(None); records.len()];
+        let mut next_row = 0i32;
+        let mut good = good.into_iter().peekable();
+        for (position, record) in present.iter().enumerate() {
+            if good.peek() == Some(&position) {
+                good.next();
+                rows[*record] = Some(Some(next_row));
+                next_row += 1;
+            } else {
+                rows[*record] = None; // did not decode
+            }
+        }
+        rows
+    };
+    let value_at = side_rows(&with_value, value_rows.rows(with_value.len()));
+    let key_at = side_rows(&with_key, key_rows.rows(with_key.len()));
+    let both: Vec<usize> = (0..records.len()).filter(|i| value_at[*i].is_some() && key_at[*i].is_some()).collect();
+    // None when each row is its side's row of the same number: no copy is needed.
+    let take_of = |at: &[Option<Option<i32>>], rows: &RecordBatch| {
+        let take = Int32Array::from(both.iter().map(|i| at[*i].flatten()).collect::<Vec<_>>());
+        let same = take.len() == rows.num_rows()
+            && take.null_count() == 0
+            && take.values().iter().enumerate().all(|(i, r)| *r as usize == i);
+        (!same).then_some(take)
+    };
+    let (value_take, key_take) = (take_of(&value_at, &value_rows.batch), take_of(&key_at, &key_rows.batch));
+    let tombstones = both
+        .iter()
+        .any(|i| records[*i].value.is_none())
+        .then(|| BooleanArray::from(both.iter().map(|i| records[*i].value.is_none()).collect::<Vec<_>>()));
+    Matched { kept: both.iter().map(|i| &records[*i]).collect(), value_take, key_take, tombstones }
 }
 
 /// The event time of each row from `source`'s `TIMESTAMP` column (BIGINT milliseconds, a
