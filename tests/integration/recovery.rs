@@ -267,6 +267,35 @@ async fn a_query_over_its_state_limit_stops_and_the_others_run_on() {
     assert_eq!(records(log.as_ref(), "BIG").await.len(), 20_000);
 }
 
+/// A checkpoint that cannot be written fails its query at once, saying why: an idle query
+/// has no next barrier to notice it at, and `wait_until_checkpointed` would wait forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_that_cannot_be_written_fails_its_query() {
+    use super::support::{run, session};
+    let dir = tempfile::tempdir().unwrap();
+    let (_log, mut s) = session(dir.path()).await;
+    run(
+        &mut s,
+        "SET 'auto.offset.reset' = 'earliest';
+         CREATE STREAM x (k STRING KEY, v INT) WITH (KAFKA_TOPIC='x', VALUE_FORMAT='JSON', PARTITIONS=1);
+         CREATE STREAM z AS SELECT k, v * 10 AS v FROM x;",
+    )
+    .await
+    .unwrap();
+    s.wait_until_checkpointed().await.unwrap();
+    // A file where the query's checkpoints go: the next one cannot be written.
+    let checkpoints = dir.path().join("checkpoints").join("CSAS_Z_1");
+    std::fs::remove_dir_all(&checkpoints).unwrap();
+    std::fs::write(&checkpoints, b"in the way").unwrap();
+    run(&mut s, "INSERT INTO x (k, v) VALUES ('a', 1);").await.unwrap();
+    let waited = tokio::time::timeout(Duration::from_secs(60), s.wait_until_checkpointed()).await;
+    waited.expect("the wait ends when the query fails").unwrap();
+    let statuses: BTreeMap<String, String> = s.query_metrics().await.into_iter().map(|m| (m.sink, m.status)).collect();
+    assert_eq!(statuses["Z"], "ERROR");
+    let explained = run(&mut s, "EXPLAIN CSAS_Z_1;").await.unwrap().join("");
+    assert!(explained.contains("checkpoint"), "{explained}");
+}
+
 /// Rows others write into a query's output (here INSERT VALUES) are read downstream even
 /// while the query is idle, and a clean restart keeps them: only a crash cuts output back,
 /// and only to where the query's last checkpoint saw the topic end.
