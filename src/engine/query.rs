@@ -1427,12 +1427,7 @@ async fn write_sink(
                 // Output rebuilt from replayed records was written before the restart.
                 Message::Data(batch) if batch.replay => {}
                 Message::Data(batch) => {
-                    let (records, mut errors) = encoder.encode(&batch)?;
-                    for record in records {
-                        if let Err(e) = producer.send(record, None) {
-                            errors.push(e.to_string());
-                        }
-                    }
+                    let errors = encoder.write(&batch, &mut producer)?;
                     if !errors.is_empty() {
                         state.records_skipped.fetch_add(errors.len() as u64, Ordering::Relaxed);
                         tracing::warn!(query = id, rows = errors.len(), first = %errors[0], "skipping output rows that cannot be written (see PROCESSING_LOG)");

@@ -12,7 +12,7 @@ use super::operator::TimedBatch;
 use super::source::event_times;
 use crate::catalog::Source;
 use crate::format::{Codec, FormatError};
-use crate::log::NewRecord;
+use crate::log::{NewRecord, Producer};
 
 /// Encodes rows for one sink.
 pub struct SinkEncoder {
@@ -30,9 +30,9 @@ impl SinkEncoder {
         &self.sink
     }
 
-    /// Encodes every row of `batch` (columns named as the sink's) into records. Rows whose
-    /// timestamp cannot be had are skipped and returned as errors.
-    pub fn encode(&self, batch: &TimedBatch) -> Result<(Vec<NewRecord>, Vec<String>), FormatError> {
+    /// Encodes every row of `batch` (columns named as the sink's) and hands the records to
+    /// `producer`. Rows whose timestamp cannot be had are skipped and returned as errors.
+    pub fn write(&self, batch: &TimedBatch, producer: &mut Producer) -> Result<Vec<String>, FormatError> {
         let rows = &batch.rows;
         let key_columns = self.columns_for(&self.sink.key_codec, rows)?;
         let mut keys = self.sink.key_codec.encode(&key_columns)?;
@@ -56,7 +56,6 @@ impl SinkEncoder {
             .as_any()
             .downcast_ref::<Int64Array>()
             .ok_or_else(|| FormatError("event times are not BIGINT".into()))?;
-        let mut records = Vec::with_capacity(rows.num_rows());
         for (row, (key, mut value)) in keys.into_iter().zip(values).enumerate() {
             if timestamps.is_null(row) {
                 continue;
@@ -84,9 +83,12 @@ impl SinkEncoder {
                 }
                 _ => key,
             };
-            records.push(NewRecord::new(timestamps.value(row), key, value));
+            let record = NewRecord::new(timestamps.value(row), key, value);
+            if let Err(e) = producer.send(record, None) {
+                errors.push(e.to_string());
+            }
         }
-        Ok((records, errors))
+        Ok(errors)
     }
 
     /// The columns of `codec`'s schema taken from `rows` by name (cast where the types
