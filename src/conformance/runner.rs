@@ -240,6 +240,37 @@ async fn check_post(log: &dyn Log, session: &Session, post: &Value) -> Outcome {
             ));
         }
     }
+    if let Some(expected) = post["topics"]["topics"].as_array() {
+        // ksqlDB's repartition topics, `_confluent-ksql-<service id>query_<id>-<where>-repartition`,
+        // are Eddy's `_eddy_query_<id>-<where>-repartition` (its ids count differently): the
+        // same ones, no more.
+        let place =
+            |name: &str| name.split_once("query_").and_then(|(_, rest)| rest.split_once('-')).map(|p| p.1.to_owned());
+        let mut wanted: Vec<String> = expected
+            .iter()
+            .filter_map(|t| t["name"].as_str())
+            .filter(|name| name.ends_with("-repartition"))
+            .filter_map(place)
+            .collect();
+        let topics = match log.list_topics().await {
+            Ok(topics) => topics,
+            Err(e) => return Outcome::Fail(format!("post: cannot list topics: {e}")),
+        };
+        let mut made: Vec<String> = topics
+            .iter()
+            .filter(|t| t.starts_with("_eddy_query_") && t.ends_with("-repartition"))
+            .filter_map(|t| place(t))
+            .collect();
+        wanted.sort();
+        made.sort();
+        if wanted != made {
+            return Outcome::Fail(format!(
+                "post: repartition topics {}, expected {}",
+                made.join(", "),
+                wanted.join(", ")
+            ));
+        }
+    }
     if let Some(pattern) = post["topics"]["blacklist"].as_str() {
         let Ok(regex) = regex::Regex::new(&format!("^(?:{pattern})$")) else {
             return Outcome::Fail(format!("post: bad blacklist pattern {pattern}"));

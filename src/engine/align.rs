@@ -72,6 +72,12 @@ impl Aligned {
         Ok(())
     }
 
+    /// Makes `stream` known before anything of it is queued: while it is not caught up,
+    /// [`Aligned::pop_ready`] waits for its rows (a stream never seen holds nothing back).
+    pub fn track(&mut self, stream: u32) {
+        self.queues.entry(stream).or_default();
+    }
+
     /// Whether `stream` has nothing queued.
     pub fn is_empty(&self, stream: u32) -> bool {
         self.queues.get(&stream).is_none_or(|(queue, _)| queue.is_empty())
@@ -212,6 +218,20 @@ mod tests {
         let ready = aligned.pop_ready(|_| true, 100);
         assert_eq!(times(&ready), [(other, vec![20])]);
         assert!(aligned.all_empty());
+    }
+
+    #[test]
+    fn a_tracked_stream_nothing_was_read_of_holds_the_others_until_caught_up() {
+        let mut aligned = Aligned::default();
+        let other = crate::log::follower::stream_id(1, 0);
+        aligned.push(0, false, rows(&[1, 5]), 2).unwrap();
+        // Untracked, a stream nothing was read of is not waited for…
+        assert_eq!(times(&aligned.pop_ready(|_| false, 100)), [(0, vec![1, 5])]);
+        aligned.push(0, false, rows(&[7]), 3).unwrap();
+        aligned.track(other);
+        // …tracked, it is, until it is caught up.
+        assert!(aligned.pop_ready(|s| s != other, 100).is_empty());
+        assert_eq!(times(&aligned.pop_ready(|_| true, 100)), [(0, vec![7])]);
     }
 
     #[test]

@@ -1282,7 +1282,14 @@ impl Join {
         if n == 0 {
             return Ok(());
         }
-        let key = evaluate_isolating(&plan.keys[side], &rows, &mut self.errors)?;
+        // A repartitioned side's rows bring their key (see `super::repartition`).
+        let key = match super::repartition::take_key(&rows)? {
+            Some((source_rows, key)) => {
+                rows = source_rows;
+                key
+            }
+            None => evaluate_isolating(&plan.keys[side], &rows, &mut self.errors)?,
+        };
         let key = if key.data_type() == &self.key_type {
             key
         } else {

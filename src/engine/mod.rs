@@ -20,6 +20,7 @@ pub mod over;
 pub mod plan;
 pub mod processing_log;
 pub mod query;
+pub mod repartition;
 pub mod rewrite;
 pub mod sink;
 pub mod source;

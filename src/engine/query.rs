@@ -80,6 +80,11 @@ pub struct QuerySpec {
     /// The operators' state may hold at most this many bytes; beyond, the query stops with
     /// an error.
     pub state_limit: Option<u64>,
+    /// Queries writing the topics some inputs read (a join's repartition topics, see
+    /// [`super::repartition`]), by the input they feed: started already, owned by this query
+    /// from now on. That input is read in event-time order with the others only as far as
+    /// its feeder has caught up (else a backlog read by the feeder would reach the join late).
+    pub feeders: Vec<(usize, RunningQuery)>,
 }
 
 /// How a query checkpoints.
@@ -219,6 +224,8 @@ impl LatencyHistogram {
 /// A query's tasks and the handles to stop it and watch it.
 pub struct RunningQuery {
     pub id: String,
+    /// The queries feeding its inputs (see [`QuerySpec::feeders`]).
+    feeders: Vec<RunningQuery>,
     /// This process's claim on running the query, released when it stops.
     _claim: crate::log::Claim,
     pub input: Arc<Source>,
@@ -314,6 +321,8 @@ impl RunningQuery {
             pending: Mutex::new(Vec::new()),
         };
         let (source_reporter, operator_reporter) = (reporter(), reporter());
+        let feeders = std::mem::take(&mut spec.feeders);
+        let feeding: Vec<(usize, Watch)> = feeders.iter().map(|(input, query)| (*input, query.watch())).collect();
 
         let source = {
             let (state, id) = (Arc::clone(&state), spec.id.clone());
@@ -327,6 +336,7 @@ impl RunningQuery {
                     linger,
                     barriers,
                     in_time_order,
+                    &feeding,
                     &source_reporter,
                     source_tx,
                     stop_rx,
@@ -382,6 +392,7 @@ impl RunningQuery {
         };
         Ok(RunningQuery {
             id: spec.id,
+            feeders: feeders.into_iter().map(|(_, query)| query).collect(),
             _claim: claim,
             input: spec.input,
             joined: spec.joined,
@@ -393,17 +404,58 @@ impl RunningQuery {
         })
     }
 
-    /// Stops reading, lets what was read drain to the sink, flushes and commits.
+    /// Stops reading, lets what was read drain to the sink, flushes and commits (then the
+    /// queries feeding it do the same).
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);
         for task in self.tasks.drain(..) {
             let _ = task.await;
         }
+        for feeder in std::mem::take(&mut self.feeders) {
+            Box::pin(feeder.stop()).await;
+        }
     }
 
+    /// True when a checkpoint on disk covers everything the query (and each query feeding it)
+    /// has read (or it takes none, or it has stopped).
+    pub fn checkpointed(&self) -> bool {
+        self.watch().checkpointed() && self.feeders.iter().all(RunningQuery::checkpointed)
+    }
+
+    /// True when the query (and each query feeding it) has written everything its input
+    /// holds now (or has failed, and will not move again).
+    pub async fn caught_up(&self, log: &dyn Log) -> Result<bool, LogError> {
+        for feeder in &self.feeders {
+            if !Box::pin(feeder.caught_up(log)).await? {
+                return Ok(false);
+            }
+        }
+        self.watch().caught_up(log).await
+    }
+
+    /// The queries feeding this one's inputs (see [`QuerySpec::feeders`]).
+    pub fn feeders(&self) -> &[RunningQuery] {
+        &self.feeders
+    }
+
+    fn watch(&self) -> Watch {
+        let inputs = std::iter::once(&self.input).chain(&self.joined).cloned().collect();
+        Watch { state: Arc::clone(&self.state), inputs, fences: Arc::clone(&self.fences) }
+    }
+}
+
+/// What tells how far a query is, for the session and for the queries it feeds.
+#[derive(Clone)]
+struct Watch {
+    state: Arc<QueryState>,
+    inputs: Vec<Arc<Source>>,
+    fences: Arc<Fences>,
+}
+
+impl Watch {
     /// True when a checkpoint on disk covers everything the query has read (or it takes
     /// none, or it has stopped).
-    pub fn checkpointed(&self) -> bool {
+    fn checkpointed(&self) -> bool {
         if !matches!(self.state.status(), QueryStatus::Running) {
             return true;
         }
@@ -413,12 +465,12 @@ impl RunningQuery {
 
     /// True when the query has written everything its input holds now (or has failed, and
     /// will not move again).
-    pub async fn caught_up(&self, log: &dyn Log) -> Result<bool, LogError> {
+    async fn caught_up(&self, log: &dyn Log) -> Result<bool, LogError> {
         if matches!(self.state.status(), QueryStatus::Error(_) | QueryStatus::Stopped) {
             return Ok(true);
         }
         let written = self.state.written();
-        for (i, input) in std::iter::once(&self.input).chain(&self.joined).enumerate() {
+        for (i, input) in self.inputs.iter().enumerate() {
             for partition in 0..log.partition_count(&input.topic).await? {
                 let latest = log.latest_offset(&input.topic, partition).await?;
                 let latest = self.fences.caught_up_at(&input.topic, partition, latest);
@@ -429,6 +481,15 @@ impl RunningQuery {
             }
         }
         Ok(true)
+    }
+
+    /// True when everything the query has written is there to read: it is caught up and
+    /// checkpointed (or it is not running). An error when it failed.
+    async fn settled(&self, log: &dyn Log) -> Result<bool, TaskError> {
+        if let QueryStatus::Error(reason) = self.state.status() {
+            return Err(TaskError::Feeder(reason));
+        }
+        Ok(self.caught_up(log).await? && self.checkpointed())
     }
 }
 
@@ -591,6 +652,9 @@ enum TaskError {
     Format(#[from] crate::format::FormatError),
     #[error("{0}")]
     Plan(#[from] super::plan::PlanError),
+    /// A query feeding this one failed.
+    #[error("its repartitioning failed: {0}")]
+    Feeder(String),
     /// The operators' state outgrew `eddy.query.state.max.bytes`.
     #[error(
         "the query's state holds {bytes} bytes, more than its limit of {limit} \
@@ -613,6 +677,7 @@ async fn read_source(
     linger: Duration,
     barriers: Barriers,
     in_time_order: bool,
+    feeders: &[(usize, Watch)],
     reporter: &Reporter,
     out: mpsc::Sender<Message>,
     mut stop: watch::Receiver<bool>,
@@ -633,19 +698,8 @@ async fn read_source(
     let mut barrier = BarrierClock::new(barriers);
     if inputs.len() > 1 || in_time_order {
         let aligned = if inputs.len() == 1 { Aligned::interleaving_partitions() } else { Aligned::default() };
-        return read_aligned(
-            aligned,
-            follower,
-            inputs,
-            &schemas,
-            &replay_until,
-            &mut barrier,
-            reporter,
-            &out,
-            &mut stop,
-            state,
-        )
-        .await;
+        let reading = Reading { log, inputs, schemas: &schemas, replay_until: &replay_until, feeders };
+        return read_aligned(aligned, follower, reading, &mut barrier, reporter, &out, &mut stop, state).await;
     }
     // Rounds read and being decoded, oldest first: the next round is read while the last
     // is decoded (on the blocking pool), and each is handed on when its turn comes.
@@ -886,13 +940,14 @@ impl BarrierClock {
 /// A join's inputs, read as `read_source` reads one input but handed on in event-time order
 /// across all their partitions (see [`super::align`]): every partition with nothing queued
 /// is read (without waiting) before rows are handed on, so that none runs ahead.
+///
+/// An input fed by another query (a repartition topic) counts as caught up only once that
+/// query has settled (see [`Watch::settled`]): its output is then all there to read.
 #[allow(clippy::too_many_arguments)]
 async fn read_aligned(
     mut aligned: Aligned,
     mut follower: Follower<'_>,
-    inputs: &[Arc<Source>],
-    schemas: &[datafusion::arrow::datatypes::SchemaRef],
-    replay_until: &Positions,
+    reading: Reading<'_>,
     barrier: &mut BarrierClock,
     reporter: &Reporter,
     out: &mpsc::Sender<Message>,
@@ -900,6 +955,7 @@ async fn read_aligned(
     state: &QueryState,
 ) -> Result<(), TaskError> {
     use crate::log::follower::split_stream_id;
+    let Reading { log, inputs, schemas, replay_until, feeders } = reading;
     // Decodes what was read (on all cores) and queues it to be aligned.
     let queue = async |aligned: &mut Aligned, fetches: Vec<(u32, Vec<Record>)>| -> Result<(), TaskError> {
         for (_, records) in &fetches {
@@ -917,10 +973,39 @@ async fn read_aligned(
             barrier.send_final(out).await;
             return Ok(());
         }
-        let (caught_up, fetched) = crate::engine::align::refill(&mut follower, &aligned).await?;
+        // Which feeders are still at work, looked at before reading: what a settled one wrote
+        // is all read by the refill after.
+        let mut busy: Vec<&Watch> = Vec::new();
+        let mut unsettled: Vec<usize> = Vec::new();
+        for (input, feeder) in feeders {
+            if !feeder.settled(log).await? {
+                busy.push(feeder);
+                unsettled.push(*input);
+            }
+        }
+        for i in 0..follower.stream_count() {
+            let stream = follower.stream_at(i);
+            if unsettled.contains(&split_stream_id(stream).0) {
+                aligned.track(stream);
+            }
+        }
+        let (mut caught_up, fetched) = crate::engine::align::refill(&mut follower, &aligned).await?;
+        caught_up.retain(|s| !unsettled.contains(&split_stream_id(*s).0));
         queue(&mut aligned, fetched).await?;
         reporter.flush().await?;
         let ready = aligned.pop_ready(|s| caught_up.contains(&s), BATCH_RECORDS);
+        if ready.is_empty() && !busy.is_empty() && !aligned.all_empty() {
+            // Rows wait for a feeder's: until it moves (or a moment passes, to look again).
+            let moved = futures::future::select_all(busy.iter().map(|f| Box::pin(f.state.progressed.notified())));
+            tokio::select! {
+                () = stopped(stop) => {
+                    barrier.send_final(out).await;
+                    return Ok(());
+                }
+                _ = tokio::time::timeout(FEEDER_RECHECK, moved) => {}
+            }
+            continue;
+        }
         if ready.is_empty() {
             if aligned.all_empty() {
                 // Everything is caught up: wait for more.
@@ -966,6 +1051,20 @@ async fn read_aligned(
             return Ok(());
         }
     }
+}
+
+/// How often a query waiting on a feeder (see [`read_aligned`]) looks at it again when it
+/// has not signalled.
+const FEEDER_RECHECK: Duration = Duration::from_millis(20);
+
+/// What [`read_aligned`] reads: the inputs, with their row schemas, how far to replay, and
+/// which are fed by other queries.
+struct Reading<'a> {
+    log: &'a dyn Log,
+    inputs: &'a [Arc<Source>],
+    schemas: &'a [datafusion::arrow::datatypes::SchemaRef],
+    replay_until: &'a Positions,
+    feeders: &'a [(usize, Watch)],
 }
 
 /// Records of one partition to decode, and whether they only rebuild state.

@@ -23,6 +23,7 @@ mod persistent;
 mod print;
 mod pull;
 mod push;
+mod repartition;
 mod result;
 mod topics;
 

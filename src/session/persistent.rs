@@ -13,6 +13,7 @@ use std::time::Duration;
 use datafusion::sql::sqlparser::ast::{Expr, Ident, Value};
 
 use super::command_log::Command;
+use super::repartition::REPARTITION_PROPERTY;
 use super::*;
 use crate::catalog::{QueryInfo, Source, property_map};
 use crate::engine::checkpoint::CheckpointStore;
@@ -101,6 +102,31 @@ impl PlannedQuery {
             Planned::Over(plan) => &plan.output,
             Planned::Join(plan) => &plan.output,
             Planned::JoinAggregate(_, plan) => &plan.output,
+        }
+    }
+
+    /// The join, for a join query.
+    pub(super) fn join_plan(&self) -> Option<&crate::engine::join::JoinPlan> {
+        match &self.plan {
+            Planned::Join(plan) | Planned::JoinAggregate(plan, _) => Some(plan),
+            Planned::Stateless(_) | Planned::Aggregate(_) | Planned::Over(_) => None,
+        }
+    }
+
+    /// The query's inputs, in order.
+    pub(super) fn sources(&self) -> Vec<Arc<Source>> {
+        std::iter::once(&self.input).chain(&self.joined).cloned().collect()
+    }
+
+    /// Reads `source` as input `input` instead.
+    fn replace_input(&mut self, input: usize, source: Arc<Source>) {
+        match input.checked_sub(1) {
+            None => self.input = source,
+            Some(i) => {
+                if let Some(joined) = self.joined.get_mut(i) {
+                    *joined = source;
+                }
+            }
         }
     }
 
@@ -212,7 +238,13 @@ impl Session {
         sink: Option<String>,
         sink_name: &str,
     ) -> Result<StatementResult, SessionError> {
-        let command = Command { statement: text.to_owned(), sink, properties: self.properties.clone() };
+        let mut properties = self.properties.clone();
+        // How it re-keys join sides stays as it was created (see `super::repartition`).
+        let repartition = properties.entry(REPARTITION_PROPERTY.into()).or_insert_with(|| "topic".into());
+        if !["topic", "memory"].contains(&repartition.as_str()) {
+            return Err(refusal(format!("{REPARTITION_PROPERTY} is 'topic' or 'memory', not '{repartition}'")));
+        }
+        let command = Command { statement: text.to_owned(), sink, properties };
         self.log_full_command(command).await?;
         let id = self.newest_query_writing(sink_name);
         Ok(StatementResult::status(format!("Created query with ID {id}")))
@@ -318,10 +350,24 @@ impl Session {
                 source.value_format.name()
             )
         };
-        let mut lines = vec![format!("Source {}", described(&planned.input))];
-        // A join's other inputs, read with the first in event-time order.
-        for (i, joined) in planned.joined.iter().enumerate() {
-            lines.push(format!("Source {} = input {}", described(joined), i + 1));
+        let repartitions = self.repartitions_of(&info, &planned);
+        let mut lines = Vec::new();
+        // A join's inputs, read in event-time order; some through their repartition topics.
+        for (i, source) in planned.sources().iter().enumerate() {
+            let input = if planned.joined.is_empty() { String::new() } else { format!(" = input {i}") };
+            match repartitions.iter().find(|r| r.input == i) {
+                Some(repartition) => {
+                    let internal = repartition.internal(&info.id)?;
+                    lines.push(format!("Source {}", described(source)));
+                    lines.push(format!(
+                        "  -> Repartition by {} (query {})\nSource {}{input}",
+                        repartition.written,
+                        repartition.query_id(&info.id),
+                        described(&internal)
+                    ));
+                }
+                None => lines.push(format!("Source {}{input}", described(source))),
+            }
         }
         for operator in operators_for(&query, &planned, state_ttl_ms(&info))? {
             lines.push(format!("  -> {}", operator.describe()));
@@ -367,7 +413,10 @@ impl Session {
         let gone: Vec<String> = self.running.keys().filter(|id| self.catalog.query(id).is_none()).cloned().collect();
         for id in gone {
             if let Some(query) = self.running.remove(&id) {
+                let feeders: Vec<(String, String)> =
+                    query.feeders().iter().map(|f| (f.id.clone(), f.sink.topic.clone())).collect();
                 query.stop().await;
+                self.remove_feeders(&feeders).await;
                 self.fences.lift(&id);
                 if let Some(root) = self.log.checkpoint_dir() {
                     let store = CheckpointStore::new(&root, &id);
@@ -429,7 +478,7 @@ impl Session {
         checkpoints: Option<Checkpointing>,
     ) -> Result<RunningQuery, SessionError> {
         let (query, _) = persistent_query_of(info)?;
-        let planned = self.plan_persistent(&query, &info.sink).await?;
+        let mut planned = self.plan_persistent(&query, &info.sink).await?;
         let sink =
             self.catalog.source(&info.sink).cloned().ok_or_else(|| refusal(format!("{} does not exist", info.sink)))?;
         let rebuild_state = !matches!(planned.plan, Planned::Stateless(_));
@@ -449,7 +498,22 @@ impl Session {
             Planned::Over(_) => true,
             _ => false,
         };
+        let linger = self
+            .properties
+            .get(LINGER_PROPERTY)
+            .and_then(|ms| ms.parse::<u64>().ok())
+            .map_or(crate::engine::query::DEFAULT_LINGER, std::time::Duration::from_millis);
+        let from_earliest = info.properties.get("auto.offset.reset").is_some_and(|v| v == "earliest");
+        // Sides joined on other than their keys are read from their repartition topics.
+        let settings = super::repartition::FeederSettings { from_earliest, linger, barrier_interval };
+        let mut feeders = Vec::new();
+        for repartition in self.repartitions_of(info, &planned) {
+            let (feeder, internal) = self.start_feeder(info, &repartition, &settings).await?;
+            planned.replace_input(repartition.input, internal);
+            feeders.push((repartition.input, feeder));
+        }
         let spec = QuerySpec {
+            feeders,
             in_time_order,
             checkpoints,
             fences: Arc::clone(&self.fences),
@@ -462,12 +526,8 @@ impl Session {
             operators: operators_for(&query, &planned, state_ttl_ms(info))?,
             input: planned.input,
             sink,
-            from_earliest: info.properties.get("auto.offset.reset").is_some_and(|v| v == "earliest"),
-            linger: self
-                .properties
-                .get(LINGER_PROPERTY)
-                .and_then(|ms| ms.parse::<u64>().ok())
-                .map_or(crate::engine::query::DEFAULT_LINGER, std::time::Duration::from_millis),
+            from_earliest,
+            linger,
         };
         Ok(RunningQuery::start(Arc::clone(&self.log), spec, claim).await?)
     }

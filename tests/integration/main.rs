@@ -12,6 +12,7 @@ mod over;
 mod persistent;
 mod processing_log;
 mod recovery;
+mod repartition;
 mod server;
 mod session;
 mod state;
