@@ -24,7 +24,10 @@ pub struct QueryBenchArgs {
     /// The query: `filter` (filter and projection, a stream), `aggregate` (GROUP BY page,
     /// a table), `window` (the same per one-minute tumbling window), `join` (each view
     /// enriched with its user's row of a 10,000-user table) or `stream-join` (views joined
-    /// with purchases, one per ten views, WITHIN 1 MINUTE GRACE PERIOD 10 SECONDS).
+    /// with purchases, one per ten views, WITHIN 1 MINUTE GRACE PERIOD 10 SECONDS);
+    /// `rekey-join` is `join` on an expression of the key, so that the views are first
+    /// repartitioned through an internal topic, and `rekey-join-memory` the same re-keyed in
+    /// memory (`eddy.join.repartition = 'memory'`).
     #[arg(long, default_value = "filter")]
     query: String,
 }
@@ -48,6 +51,13 @@ const PURCHASES: &str = "CREATE STREAM purchases (user_id STRING KEY, amount DOU
 const JOIN: &str = "CREATE STREAM long_views AS
   SELECT p.user_id AS user_id, p.page AS page, p.duration_ms AS duration_ms, u.name AS name, u.region AS region
   FROM pageviews p LEFT JOIN users u ON p.user_id = u.user_id;";
+const REKEY_JOIN: &str = "CREATE STREAM long_views AS
+  SELECT u.user_id AS user_id, p.page AS page, p.duration_ms AS duration_ms, u.name AS name, u.region AS region
+  FROM pageviews p LEFT JOIN users u ON CONCAT(p.user_id, '') = u.user_id;";
+const REKEY_JOIN_IN_MEMORY: &str = "SET 'eddy.join.repartition' = 'memory';
+CREATE STREAM long_views AS
+  SELECT u.user_id AS user_id, p.page AS page, p.duration_ms AS duration_ms, u.name AS name, u.region AS region
+  FROM pageviews p LEFT JOIN users u ON CONCAT(p.user_id, '') = u.user_id;";
 const STREAM_JOIN: &str = "CREATE STREAM long_views AS
   SELECT p.user_id AS user_id, p.page AS page, b.amount AS amount
   FROM pageviews p JOIN purchases b WITHIN 1 MINUTE GRACE PERIOD 10 SECONDS ON p.user_id = b.user_id;";
@@ -56,7 +66,7 @@ const STREAM_JOIN: &str = "CREATE STREAM long_views AS
 /// tenth view, by the same user, in the view's partition.
 async fn other_input(log: &Arc<dyn Log>, query: &str, records: u64, partitions: u32) -> Result<(), CliError> {
     match query {
-        "join" => {
+        "join" | "rekey-join" | "rekey-join-memory" => {
             log.create_topic("users", &TopicSpec::new(partitions)).await?;
             let mut batches: Vec<Vec<NewRecord>> = vec![Vec::new(); partitions as usize];
             for user in 0..10_000u64 {
@@ -134,7 +144,7 @@ pub async fn run(args: QueryBenchArgs) -> Result<(), CliError> {
     let mut session = Session::open(Arc::clone(&log)).await.map_err(|e| CliError::Internal(e.to_string()))?;
     let mut ignore = |_: StatementResult| {};
     let other = match args.query.as_str() {
-        "join" => USERS,
+        "join" | "rekey-join" | "rekey-join-memory" => USERS,
         "stream-join" => PURCHASES,
         _ => "",
     };
@@ -166,10 +176,12 @@ pub async fn run(args: QueryBenchArgs) -> Result<(), CliError> {
         "aggregate" => AGGREGATE,
         "window" => WINDOW,
         "join" => JOIN,
+        "rekey-join" => REKEY_JOIN,
+        "rekey-join-memory" => REKEY_JOIN_IN_MEMORY,
         "stream-join" => STREAM_JOIN,
         other => {
             return Err(CliError::User(format!(
-                "--query is filter, aggregate, window, join or stream-join, not {other}"
+                "--query is filter, aggregate, window, join, rekey-join, rekey-join-memory or stream-join, not {other}"
             )));
         }
     };

@@ -993,7 +993,7 @@ async fn read_aligned(
         caught_up.retain(|s| !unsettled.contains(&split_stream_id(*s).0));
         queue(&mut aligned, fetched).await?;
         reporter.flush().await?;
-        let ready = aligned.pop_ready(|s| caught_up.contains(&s), BATCH_RECORDS);
+        let ready = aligned.pop_ready(|s| caught_up.contains(&s), BATCH_RECORDS)?;
         if ready.is_empty() && !busy.is_empty() && !aligned.all_empty() {
             // Rows wait for a feeder's: until it moves (or a moment passes, to look again).
             let moved = futures::future::select_all(busy.iter().map(|f| Box::pin(f.state.progressed.notified())));
@@ -1033,8 +1033,8 @@ async fn read_aligned(
         let mut progress: BTreeMap<u32, u64> = BTreeMap::new();
         let mut pieces = Vec::with_capacity(ready.len());
         for piece in ready {
-            progress.insert(piece.stream, piece.next_offset);
-            pieces.push((split_stream_id(piece.stream).0, piece.replay, piece.rows));
+            progress.extend(piece.progress);
+            pieces.push((piece.input, piece.replay, piece.rows));
         }
         let batches = batches_of(pieces)?;
         for batch in batches {

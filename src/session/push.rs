@@ -202,7 +202,7 @@ impl Session {
             for (stream, records) in fetched {
                 queue(&mut aligned, stream, records)?;
             }
-            let ready = aligned.pop_ready(|s| caught_up.contains(&s), 8192);
+            let ready = aligned.pop_ready(|s| caught_up.contains(&s), 8192).map_err(|e| refusal(e.0))?;
             if ready.is_empty() {
                 if aligned.all_empty() {
                     // Caught up: wait for more (or, until idle, stop).
@@ -223,7 +223,7 @@ impl Session {
                     tombstones: rows.tombstones,
                     windows: None,
                     replay: false,
-                    input: split_stream_id(piece.stream).0,
+                    input: piece.input,
                 };
                 let produced_all =
                     crate::engine::operator::run_chain(&mut operators, batch).map_err(|e| refusal(e.0))?;

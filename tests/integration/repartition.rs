@@ -168,3 +168,44 @@ async fn a_repartitioned_backlog_joins_as_if_it_had_arrived_live() {
     }
     s.shutdown().await;
 }
+
+/// A table keyed in another format than the stream it is joined with is written again in
+/// the stream's (ksqlDB's `RightSourceKeyed-SelectKey`): its deletions go through too.
+#[tokio::test]
+async fn a_table_keyed_in_another_format_is_repartitioned_with_its_deletions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, mut s) = session(dir.path()).await;
+    run(
+        &mut s,
+        "SET 'auto.offset.reset' = 'earliest';
+         CREATE TABLE t (id INT PRIMARY KEY, val STRING) WITH (KAFKA_TOPIC='t', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON', PARTITIONS=1);
+         CREATE STREAM s (id INT KEY, foo INT) WITH (KAFKA_TOPIC='s', KEY_FORMAT='DELIMITED', VALUE_FORMAT='JSON', PARTITIONS=1);
+         CREATE STREAM out AS SELECT s.id AS id, s.foo AS foo, t.val AS val FROM s JOIN t ON s.id = t.id;",
+    )
+    .await
+    .unwrap();
+    let kafka_int = |n: i32| Some(bytes::Bytes::copy_from_slice(&n.to_be_bytes()));
+    let delimited = |n: i32| Some(bytes::Bytes::from(n.to_string()));
+    let table = |time: i64, key: i32, value: Option<&str>| {
+        NewRecord::new(time, kafka_int(key), value.map(|v| bytes::Bytes::from(v.to_owned())))
+    };
+    let stream = |time: i64, key: i32, foo: i32| {
+        NewRecord::new(time, delimited(key), Some(bytes::Bytes::from(format!(r#"{{"FOO":{foo}}}"#))))
+    };
+    log.append("t", 0, &[table(1, 1, Some(r#"{"VAL":"one"}"#)), table(1, 2, Some(r#"{"VAL":"two"}"#))]).await.unwrap();
+    log.append("s", 0, &[stream(2, 1, 10), stream(3, 2, 20)]).await.unwrap();
+    s.wait_until_idle().await.unwrap();
+    log.append("t", 0, &[table(4, 1, None)]).await.unwrap();
+    s.wait_until_idle().await.unwrap();
+    log.append("s", 0, &[stream(5, 1, 11), stream(6, 2, 21)]).await.unwrap();
+    s.wait_until_idle().await.unwrap();
+    let out: Vec<String> =
+        records(log.as_ref(), "OUT").await.iter().map(|r| format!("{} {}", text(&r.key), text(&r.value))).collect();
+    // Keyed as the stream is (DELIMITED); row 1 was deleted before the second view of it.
+    assert_eq!(out, [r#"1 {"FOO":10,"VAL":"one"}"#, r#"2 {"FOO":20,"VAL":"two"}"#, r#"2 {"FOO":21,"VAL":"two"}"#]);
+    let topic = "_eddy_query_CSAS_OUT_2-RightSourceKeyed-SelectKey-repartition";
+    let repartitioned: Vec<String> =
+        records(log.as_ref(), topic).await.iter().map(|r| format!("{} {}", text(&r.key), text(&r.value))).collect();
+    assert_eq!(repartitioned, [r#"1 {"ID":1,"VAL":"one"}"#, r#"2 {"ID":2,"VAL":"two"}"#, "1 <null>"]);
+    s.shutdown().await;
+}
