@@ -24,7 +24,19 @@ pub struct LatencyBenchArgs {
     /// Partitions of the input topic.
     #[arg(long, default_value_t = 2)]
     partitions: u32,
+    /// The query: `filter` (a filter and a projection), `rekey-join` (each event enriched
+    /// with its account's row, joined on a value column: repartitioned through an internal
+    /// topic) or `rekey-join-memory` (the same re-keyed in memory).
+    #[arg(long, default_value = "filter")]
+    query: String,
 }
+
+const FILTER: &str = "CREATE STREAM out AS SELECT id, sent_us, amount * 2 AS doubled FROM events WHERE amount >= 0;";
+const REKEY_JOIN: &str = "CREATE TABLE accounts (id BIGINT PRIMARY KEY, tier STRING)
+  WITH (KAFKA_TOPIC='accounts', VALUE_FORMAT='JSON', PARTITIONS=2);
+INSERT INTO accounts (ROWTIME, id, tier) VALUES (0, 0, 'gold');
+CREATE STREAM out AS SELECT e.account AS account, e.sent_us AS sent_us, a.tier AS tier
+  FROM events e LEFT JOIN accounts a ON e.account = a.id;";
 
 fn internal(e: impl std::fmt::Display) -> CliError {
     CliError::Internal(e.to_string())
@@ -39,14 +51,17 @@ pub async fn run(args: LatencyBenchArgs) -> Result<(), CliError> {
     log.create_topic("events", &TopicSpec::new(args.partitions)).await?;
     let mut session = Session::open(Arc::clone(&log)).await.map_err(internal)?;
     let mut ignore = |_: StatementResult| {};
-    session
-        .execute(
-            "CREATE STREAM events (id BIGINT KEY, sent_us BIGINT, amount INT) WITH (KAFKA_TOPIC='events', VALUE_FORMAT='JSON');
-             CREATE STREAM out AS SELECT id, sent_us, amount * 2 AS doubled FROM events WHERE amount >= 0;",
-            &mut ignore,
-        )
-        .await
-        .map_err(internal)?;
+    let query = match args.query.as_str() {
+        "filter" => FILTER.to_owned(),
+        "rekey-join" => REKEY_JOIN.to_owned(),
+        "rekey-join-memory" => format!("SET 'eddy.join.repartition' = 'memory'; {REKEY_JOIN}"),
+        other => {
+            return Err(CliError::User(format!("--query is filter, rekey-join or rekey-join-memory, not {other}")));
+        }
+    };
+    let events = "CREATE STREAM events (id BIGINT KEY, sent_us BIGINT, amount INT, account BIGINT)
+      WITH (KAFKA_TOPIC='events', VALUE_FORMAT='JSON');";
+    session.execute(&format!("{events} {query}"), &mut ignore).await.map_err(internal)?;
     let epoch = Instant::now();
     let micros = move || epoch.elapsed().as_micros() as i64;
 
@@ -87,7 +102,7 @@ pub async fn run(args: LatencyBenchArgs) -> Result<(), CliError> {
         let mut batches: Vec<Vec<NewRecord>> = vec![Vec::new(); args.partitions as usize];
         let now = micros();
         for id in sent..due {
-            let value = format!(r#"{{"sent_us":{now},"amount":{}}}"#, id % 100);
+            let value = format!(r#"{{"sent_us":{now},"amount":{},"account":{}}}"#, id % 100, id % 1000);
             let key = Bytes::copy_from_slice(&(id as i64).to_be_bytes());
             batches[(id % u64::from(args.partitions)) as usize].push(NewRecord::new(
                 crate::log::record::now_ms(),
@@ -112,7 +127,8 @@ pub async fn run(args: LatencyBenchArgs) -> Result<(), CliError> {
     let at = |q: f64| latencies.get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)));
     let ms = |v: Option<&u32>| v.map_or(f64::NAN, |v| f64::from(*v) / 1000.0);
     print_line(format_args!(
-        "latency rate={} seconds={} records={} produced_in={produce_secs:.2}s p50_ms={:.2} p99_ms={:.2} max_ms={:.2}",
+        "latency query={} rate={} seconds={} records={} produced_in={produce_secs:.2}s p50_ms={:.2} p99_ms={:.2} max_ms={:.2}",
+        args.query,
         args.rate,
         args.seconds,
         latencies.len(),

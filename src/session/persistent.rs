@@ -301,15 +301,18 @@ impl Session {
         let mut all = Vec::with_capacity(self.running.len());
         for (id, query) in &self.running {
             let state = &query.state;
-            let written = state.written();
-            // Records in the inputs not yet read and written: the consumer lag.
+            // Records in the inputs not yet read and written: the consumer lag (of the
+            // queries repartitioning its inputs too).
             let mut lag = 0u64;
-            for (i, input) in std::iter::once(&query.input).chain(&query.joined).enumerate() {
-                let partitions = self.log.partition_count(&input.topic).await.unwrap_or(0);
-                for partition in 0..partitions {
-                    let latest = self.log.latest_offset(&input.topic, partition).await.unwrap_or(0);
-                    let at = written.get(&crate::log::follower::stream_id(i, partition)).copied().unwrap_or(0);
-                    lag += latest.saturating_sub(at);
+            for part in std::iter::once(query).chain(query.feeders()) {
+                let written = part.state.written();
+                for (i, input) in std::iter::once(&part.input).chain(&part.joined).enumerate() {
+                    let partitions = self.log.partition_count(&input.topic).await.unwrap_or(0);
+                    for partition in 0..partitions {
+                        let latest = self.log.latest_offset(&input.topic, partition).await.unwrap_or(0);
+                        let at = written.get(&crate::log::follower::stream_id(i, partition)).copied().unwrap_or(0);
+                        lag += latest.saturating_sub(at);
+                    }
                 }
             }
             all.push(QueryMetrics {

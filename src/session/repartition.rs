@@ -132,6 +132,10 @@ pub(super) fn repartitions(plan: &JoinPlan, sources: &[Arc<Source>]) -> Vec<Repa
     found
 }
 
+/// A repartitioning query checkpoints at least this often: what it writes is read by the
+/// join only once checkpointed, so its checkpoints (cheap: it keeps no state) pace the join.
+const FEEDER_BARRIER_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// What the queries writing repartition topics share with the join's query.
 pub(super) struct FeederSettings {
     pub from_earliest: bool,
@@ -201,7 +205,7 @@ impl Session {
             in_time_order: true,
             checkpoints,
             fences: Arc::clone(&self.fences),
-            barrier_interval: settings.barrier_interval,
+            barrier_interval: settings.barrier_interval.min(FEEDER_BARRIER_INTERVAL),
             state_limit: None,
             feeders: Vec::new(),
         };

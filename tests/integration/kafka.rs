@@ -165,6 +165,39 @@ async fn a_persistent_query_runs_on_kafka_and_a_new_session_resumes_it() {
     session.shutdown().await;
 }
 
+/// On Kafka, a join on other than the stream's key repartitions the stream through an
+/// internal topic in the broker, partitioned as the table is, and joins it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_repartitions_through_a_topic_in_the_broker() {
+    let (_broker, log) = broker().await;
+    let mut session = Session::open(Arc::clone(&log)).await.unwrap();
+    session.set_until_idle(true);
+    run(
+        &mut session,
+        "SET 'auto.offset.reset' = 'earliest';
+         CREATE TABLE regions (id INT PRIMARY KEY, name STRING)
+           WITH (KAFKA_TOPIC='regions', VALUE_FORMAT='JSON', PARTITIONS=2);
+         CREATE STREAM views (user_id STRING KEY, region_id INT)
+           WITH (KAFKA_TOPIC='views', VALUE_FORMAT='JSON', PARTITIONS=3);
+         INSERT INTO regions (ROWTIME, id, name) VALUES (1, 1, 'eu');
+         INSERT INTO regions (ROWTIME, id, name) VALUES (1, 2, 'us');
+         INSERT INTO views (ROWTIME, user_id, region_id) VALUES (2, 'alice', 1);
+         INSERT INTO views (ROWTIME, user_id, region_id) VALUES (3, 'bob', 2);
+         CREATE STREAM enriched AS SELECT v.region_id AS region_id, v.user_id AS user_id, r.name AS region
+           FROM views v JOIN regions r ON v.region_id = r.id;",
+    )
+    .await
+    .unwrap();
+    session.wait_until_idle().await.unwrap();
+    let topic = "_eddy_query_CSAS_ENRICHED_2-Join-repartition";
+    assert_eq!(log.partition_count(topic).await.unwrap(), 2);
+    assert_eq!(records(log.as_ref(), topic).await.len(), 2);
+    let mut written: Vec<String> = records(log.as_ref(), "ENRICHED").await.iter().map(|r| text(&r.value)).collect();
+    written.sort();
+    assert_eq!(written, [r#"{"USER_ID":"alice","REGION":"eu"}"#, r#"{"USER_ID":"bob","REGION":"us"}"#]);
+    session.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_refused_connection_is_a_clear_error_at_once() {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port(); // closed again
