@@ -1020,6 +1020,8 @@ async fn read_aligned(
                         }
                         continue;
                     }
+                    // (Looked at again at the top of the loop, where its failure fails this.)
+                    () = a_feeder_failed(feeders) => continue,
                     next = follower.next() => next?,
                 };
                 let Some(fetch) = next else { return Ok(()) };
@@ -1050,6 +1052,24 @@ async fn read_aligned(
         if !barrier.after_round(out, state).await {
             return Ok(());
         }
+    }
+}
+
+/// Resolves when one of `feeders` has failed (never, without feeders).
+async fn a_feeder_failed(feeders: &[(usize, Watch)]) {
+    if feeders.is_empty() {
+        return std::future::pending().await;
+    }
+    loop {
+        // Registered for wake-ups before looking, so that none is missed in between.
+        let mut changes: Vec<_> = feeders.iter().map(|(_, f)| Box::pin(f.state.progressed.notified())).collect();
+        for change in &mut changes {
+            change.as_mut().enable();
+        }
+        if feeders.iter().any(|(_, f)| matches!(f.state.status(), QueryStatus::Error(_))) {
+            return;
+        }
+        futures::future::select_all(changes).await;
     }
 }
 

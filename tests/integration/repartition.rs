@@ -209,3 +209,23 @@ async fn a_table_keyed_in_another_format_is_repartitioned_with_its_deletions() {
     assert_eq!(repartitioned, [r#"1 {"ID":1,"VAL":"one"}"#, r#"2 {"ID":2,"VAL":"two"}"#, "1 <null>"]);
     s.shutdown().await;
 }
+
+/// When the query writing a repartition topic fails, the join fails with it, saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_fails_when_its_repartitioning_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_log, mut s) = session(dir.path()).await;
+    run(&mut s, ENRICH).await.unwrap();
+    s.wait_until_checkpointed().await.unwrap();
+    // A file where the repartitioning query's checkpoints go: its next one cannot be written.
+    let checkpoints = dir.path().join("checkpoints").join("CSAS_ENRICHED_2-Join-repartition");
+    std::fs::remove_dir_all(&checkpoints).unwrap();
+    std::fs::write(&checkpoints, b"in the way").unwrap();
+    run(&mut s, "INSERT INTO views (ROWTIME, user_id, page, region_id) VALUES (6000, 'erin', '/e', 2);").await.unwrap();
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(60), s.wait_until_checkpointed()).await;
+    waited.expect("the wait ends when the queries fail").unwrap();
+    let explained = run(&mut s, "EXPLAIN CSAS_ENRICHED_2;").await.unwrap().concat();
+    assert!(explained.contains("Status: ERROR"), "{explained}");
+    assert!(explained.contains("its repartitioning failed") && explained.contains("checkpoint"), "{explained}");
+    s.shutdown().await;
+}
