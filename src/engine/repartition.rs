@@ -29,9 +29,17 @@ use crate::sql::ast::SqlType;
 pub const KEY_COLUMN: &str = "__EDDY_REPARTITION_KEY";
 
 /// The name of the internal topic that repartitions a side of query `query_id`'s join, in
-/// `context` (`Join-left`, `L_Join-right`, `Join` for a stream-table join's stream).
+/// `context` (`Join-left`, `L_Join-right`, `Join` for a stream-table join's stream). A query
+/// id from a quoted name may hold characters a topic name cannot: they become `_`.
 pub fn topic_name(query_id: &str, context: &str) -> String {
-    format!("_eddy_query_{query_id}-{context}-repartition")
+    let id: String =
+        query_id.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect();
+    let name = format!("_eddy_query_{id}-{context}-repartition");
+    // Kafka's limit, keeping the end that tells the topics of one query apart.
+    match name.len().checked_sub(249) {
+        Some(over) if over > 0 => name[over..].to_owned(),
+        _ => name,
+    }
 }
 
 /// The repartition topic of `original`, as a source: `original`'s columns, all in the value
@@ -192,6 +200,16 @@ mod tests {
                    value_format='JSON', partitions=1)";
         let crate::sql::Statement::CreateSource(create) = crate::sql::parse_one(sql).unwrap() else { panic!("{sql}") };
         crate::catalog::Catalog::default().plan_source(&create, sql.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn topic_names_are_valid_kafka_topic_names() {
+        assert_eq!(topic_name("CSAS_OUT_2", "Join-left"), "_eddy_query_CSAS_OUT_2-Join-left-repartition");
+        assert_eq!(topic_name("CSAS_my out_2", "Join"), "_eddy_query_CSAS_my_out_2-Join-repartition");
+        let long = topic_name(&format!("CSAS_{}_2", "X".repeat(300)), "Join-right");
+        assert_eq!(long.len(), 249);
+        assert!(long.ends_with("X_2-Join-right-repartition"));
+        assert!(crate::log::validate_topic_name(&long).is_ok());
     }
 
     #[test]
