@@ -258,9 +258,10 @@ impl RunningQuery {
             std::iter::once(Arc::clone(&spec.input)).chain(spec.joined.iter().cloned()).collect();
         let mut start: Vec<(u32, u64)> = Vec::new();
         for (i, input) in inputs.iter().enumerate() {
-            for (partition, offset) in
-                crate::log::start_positions(log.as_ref(), &input.topic, spec.from_earliest).await?
-            {
+            // A topic a feeder writes is this query's alone: all of it is for this query
+            // (what the feeder wrote before this started too).
+            let earliest = spec.from_earliest || spec.feeders.iter().any(|(fed, _)| *fed == i);
+            for (partition, offset) in crate::log::start_positions(log.as_ref(), &input.topic, earliest).await? {
                 start.push((crate::log::follower::stream_id(i, partition), offset));
             }
         }
@@ -463,21 +464,18 @@ impl Watch {
         checkpointed.is_none_or(|c| c == self.state.written())
     }
 
-    /// True when the query has written everything its input holds now (or has failed, and
-    /// will not move again).
+    /// True when the query has written everything its input holds now, in the partitions
+    /// it reads (or has failed, and will not move again).
     async fn caught_up(&self, log: &dyn Log) -> Result<bool, LogError> {
         if matches!(self.state.status(), QueryStatus::Error(_) | QueryStatus::Stopped) {
             return Ok(true);
         }
-        let written = self.state.written();
-        for (i, input) in self.inputs.iter().enumerate() {
-            for partition in 0..log.partition_count(&input.topic).await? {
-                let latest = log.latest_offset(&input.topic, partition).await?;
-                let latest = self.fences.caught_up_at(&input.topic, partition, latest);
-                let id = crate::log::follower::stream_id(i, partition);
-                if written.get(&id).copied().unwrap_or(0) < latest {
-                    return Ok(false);
-                }
+        for (id, written) in self.state.written() {
+            let (i, partition) = crate::log::follower::split_stream_id(id);
+            let Some(input) = self.inputs.get(i) else { continue };
+            let latest = log.latest_offset(&input.topic, partition).await?;
+            if written < self.fences.caught_up_at(&input.topic, partition, latest) {
+                return Ok(false);
             }
         }
         Ok(true)
@@ -974,12 +972,14 @@ async fn read_aligned(
             return Ok(());
         }
         // Which feeders are still at work, looked at before reading: what a settled one wrote
-        // is all read by the refill after.
-        let mut busy: Vec<&Watch> = Vec::new();
+        // is all read by the refill after. (Registered for their wake-ups before looking.)
+        let mut moved: Vec<_> = Vec::new();
         let mut unsettled: Vec<usize> = Vec::new();
         for (input, feeder) in feeders {
+            let mut wake = Box::pin(feeder.state.progressed.notified());
+            wake.as_mut().enable();
             if !feeder.settled(log).await? {
-                busy.push(feeder);
+                moved.push(wake);
                 unsettled.push(*input);
             }
         }
@@ -994,15 +994,19 @@ async fn read_aligned(
         queue(&mut aligned, fetched).await?;
         reporter.flush().await?;
         let ready = aligned.pop_ready(|s| caught_up.contains(&s), BATCH_RECORDS)?;
-        if ready.is_empty() && !busy.is_empty() && !aligned.all_empty() {
+        if ready.is_empty() && !moved.is_empty() && !aligned.all_empty() {
             // Rows wait for a feeder's: until it moves (or a moment passes, to look again).
-            let moved = futures::future::select_all(busy.iter().map(|f| Box::pin(f.state.progressed.notified())));
             tokio::select! {
                 () = stopped(stop) => {
                     barrier.send_final(out).await;
                     return Ok(());
                 }
-                _ = tokio::time::timeout(FEEDER_RECHECK, moved) => {}
+                _ = barrier.idle_due(state) => {
+                    if !barrier.send(out).await {
+                        return Ok(());
+                    }
+                }
+                _ = tokio::time::timeout(FEEDER_RECHECK, futures::future::select_all(moved)) => {}
             }
             continue;
         }

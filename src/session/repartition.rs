@@ -4,8 +4,10 @@
 //! As ksqlDB decides it: a stream joined on anything but its key is repartitioned by its join
 //! expression (the first source by the first join's left side, each joined source by its
 //! join's right side). Tables are joined on their keys (or by foreign key, which reads the
-//! table as it is), so they never are. The rows of a join feeding the next join of an n-way
-//! join are re-keyed in memory by the next join: ksqlDB would repartition those too.
+//! table as it is), so they are only when keyed in another format than the join's key (as a
+//! stream joined on its key is). The rows of a join feeding the next join of an n-way join
+//! are re-keyed in memory by the next join: ksqlDB would repartition those too. So are
+//! windowed sources keyed in another format (their windows are in their keys).
 //!
 //! Queries created before repartition topics existed keep re-keying in memory (their
 //! checkpoints name the positions of the sources they read): the choice is a property of the
@@ -42,10 +44,12 @@ pub(super) struct Repartition {
     key: Arc<dyn PhysicalExpr>,
     key_schema: SchemaRef,
     pub written: String,
-    /// The source it repartitions, and the source it is joined with (the first source, for
-    /// the rows of earlier joins), whose partition count its topic takes.
+    /// The source it repartitions.
     pub source: Arc<Source>,
-    other: Arc<Source>,
+    /// The sources whose (largest) partition count its topic takes: the side it is joined
+    /// with (the first source, for the rows of earlier joins), or both sides when both are
+    /// repartitioned.
+    partitions_of: Vec<Arc<Source>>,
     /// The join's key format, which the topic's keys are written in.
     format: Format,
 }
@@ -74,7 +78,10 @@ pub(super) fn repartitions(plan: &JoinPlan, sources: &[Arc<Source>]) -> Vec<Repa
     let steps = plan.steps.len();
     // ksqlDB names the last join `Join`, the one before (its left side) `L_Join`, and so on.
     let nested = |step: usize| "L_".repeat(steps - 1 - step);
+    // Windowed sources are joined on their keys only (checked when planned); one keyed in
+    // another format is re-keyed in memory, its window kept.
     let stream = |i: usize| sources.get(i).is_some_and(|s| s.kind == SourceKind::Stream);
+    let windowed = |i: usize| sources.get(i).is_some_and(|s| s.window().is_some());
     let mut found = Vec::new();
     for (step, join) in plan.steps.iter().enumerate() {
         let input = join.right_input;
@@ -93,41 +100,52 @@ pub(super) fn repartitions(plan: &JoinPlan, sources: &[Arc<Source>]) -> Vec<Repa
             (false, true) => right.key_format,
             _ => key_format(left, right),
         };
-        if !left_keyed && stream(0) {
+        let left_context = (!left_keyed && stream(0) && !windowed(0)).then(|| {
             let side = if join.shape == JoinShape::StreamTable { "" } else { "-left" };
+            format!("{}Join{side}", nested(0))
+        });
+        // A side joined on its key with the other, but serialised otherwise than the join's
+        // key, is written again in the join's key format (so that equal keys land in equal
+        // partitions).
+        let misformatted = left_keyed && right_keyed && right.key_format != format && !windowed(input);
+        let right_context = match (stream(input), right_keyed) {
+            (true, false) => Some(format!("{}Join-right", nested(step))),
+            (true, true) if misformatted => Some(format!("{}Join-right", nested(step))),
+            (false, true) if misformatted && join.shape != JoinShape::ForeignKey => {
+                Some(format!("{}RightSourceKeyed-SelectKey", nested(step)))
+            }
+            _ => None,
+        };
+        // Each topic is partitioned as the side it is joined with; when both sides are
+        // written again, both as the larger.
+        let both = left_context.is_some() && right_context.is_some();
+        let partitions_of = |other: &Arc<Source>| {
+            if both { vec![Arc::clone(left), Arc::clone(right)] } else { vec![Arc::clone(other)] }
+        };
+        if let Some(context) = left_context {
             found.push(Repartition {
                 input: 0,
-                context: format!("{}Join{side}", nested(0)),
+                context,
                 key: Arc::clone(&join.keys[0]),
                 key_schema: Arc::clone(&join.sides[0]),
                 written: plan.on[0][0].to_string(),
                 source: Arc::clone(left),
-                other: Arc::clone(right),
+                partitions_of: partitions_of(right),
                 format,
             });
         }
-        // A side joined on its key with the other, but serialised otherwise than the join's
-        // key, is written again in the join's key format (so that equal keys land in equal
-        // partitions).
-        let misformatted = left_keyed && right_keyed && right.key_format != format;
-        let context = match (stream(input), right_keyed) {
-            (true, false) => format!("{}Join-right", nested(step)),
-            (true, true) if misformatted => format!("{}Join-right", nested(step)),
-            (false, true) if misformatted && join.shape != JoinShape::ForeignKey => {
-                format!("{}RightSourceKeyed-SelectKey", nested(step))
-            }
-            _ => continue,
-        };
-        found.push(Repartition {
-            input,
-            context,
-            key: Arc::clone(&join.keys[1]),
-            key_schema: Arc::clone(&join.sides[1]),
-            written: on.to_string(),
-            source: Arc::clone(right),
-            other: Arc::clone(left),
-            format,
-        });
+        if let Some(context) = right_context {
+            found.push(Repartition {
+                input,
+                context,
+                key: Arc::clone(&join.keys[1]),
+                key_schema: Arc::clone(&join.sides[1]),
+                written: on.to_string(),
+                source: Arc::clone(right),
+                partitions_of: partitions_of(left),
+                format,
+            });
+        }
     }
     found
 }
@@ -166,10 +184,19 @@ impl Session {
         let id = repartition.query_id(&info.id);
         let internal = Arc::new(repartition.internal(&info.id)?);
         let topic = &internal.topic;
+        let claim = self
+            .log
+            .claim(&format!("query-{id}"))
+            .await?
+            .ok_or_else(|| refusal(format!("another process runs {id}, which query {} needs", info.id)))?;
         if let Err(crate::log::LogError::UnknownTopic(_)) = self.log.partition_count(topic).await {
-            let partitions = self.log.partition_count(&repartition.other.topic).await?;
+            let mut partitions = 1;
+            for side in &repartition.partitions_of {
+                partitions = partitions.max(self.log.partition_count(&side.topic).await?);
+            }
             self.log.create_topic(topic, &crate::log::TopicSpec::new(partitions)).await?;
         }
+        // Claimed: what it wrote after its checkpoint is cut off (it writes it again).
         let checkpoints = match self.log.checkpoint_dir() {
             Some(root) => {
                 let store = CheckpointStore::new(&root, &id);
@@ -178,11 +205,6 @@ impl Session {
             }
             None => None,
         };
-        let claim = self
-            .log
-            .claim(&format!("query-{id}"))
-            .await?
-            .ok_or_else(|| refusal(format!("another process runs {id}, which query {} needs", info.id)))?;
         let rekey = Rekey::try_new(
             Arc::clone(&repartition.key),
             Arc::clone(&repartition.key_schema),

@@ -165,6 +165,8 @@ async fn a_repartitioned_backlog_joins_as_if_it_had_arrived_live() {
     for side in ["left", "right"] {
         let topic = format!("_eddy_query_CSAS_BOUGHT_2-Join-{side}-repartition");
         assert!(topics.contains(&topic), "{topics:?}");
+        // Both as many partitions as the larger side: co-partitioned with each other.
+        assert_eq!(log.partition_count(&topic).await.unwrap(), 2, "{topic}");
     }
     s.shutdown().await;
 }
