@@ -312,7 +312,7 @@ impl RunningQuery {
         let producer = Producer::new(Arc::clone(&log), &spec.sink.topic).await?;
         // Inputs are read through the fences of queries writing them exactly once.
         let reader: Arc<dyn Log> = Arc::new(ReadCommitted { log: Arc::clone(&log), fences: Arc::clone(&spec.fences) });
-        let barriers = Barriers { interval: spec.barrier_interval, next_epoch };
+        let barriers = Barriers { interval: spec.barrier_interval, next_epoch, stateless: !spec.rebuild_state };
         let in_time_order = spec.in_time_order;
         let processing_log = ProcessingLog::new(Arc::clone(&log));
         let reporter = || Reporter {
@@ -639,6 +639,8 @@ fn join_error(e: tokio::task::JoinError) -> LogError {
 struct Barriers {
     interval: Duration,
     next_epoch: u64,
+    /// The operators keep no state: a checkpoint is a small file's write and `fsync`.
+    stateless: bool,
 }
 
 /// Why a task of a query stopped.
@@ -885,6 +887,8 @@ struct BarrierClock {
     last: tokio::time::Instant,
     /// Input was sent since the last barrier.
     dirty: bool,
+    /// See [`Barriers::stateless`].
+    stateless: bool,
 }
 
 impl BarrierClock {
@@ -894,6 +898,7 @@ impl BarrierClock {
             epoch: barriers.next_epoch,
             last: tokio::time::Instant::now(),
             dirty: false,
+            stateless: barriers.stateless,
         }
     }
 
@@ -907,22 +912,28 @@ impl BarrierClock {
     }
 
     /// The least time between barriers: what the last checkpoint cost, times
-    /// [`CHECKPOINT_SHARE`].
-    fn pause(state: &QueryState) -> Duration {
-        let micros = state.snapshot_micros.load(Ordering::Relaxed) + state.write_micros.load(Ordering::Relaxed);
-        Duration::from_micros(micros) * CHECKPOINT_SHARE
+    /// [`CHECKPOINT_SHARE`]. A stateless query's checkpoint costs no work, only the wait for
+    /// its write (one slow `fsync` would otherwise hold its next twenty times as long, and
+    /// the readers of its output, which see it once checkpointed, with it): the time of its
+    /// last write, at most the interval.
+    fn pause(&self, state: &QueryState) -> Duration {
+        let write = Duration::from_micros(state.write_micros.load(Ordering::Relaxed));
+        if self.stateless {
+            return write.min(self.interval);
+        }
+        (Duration::from_micros(state.snapshot_micros.load(Ordering::Relaxed)) + write) * CHECKPOINT_SHARE
     }
 
     /// After a round of input: a barrier if one is due.
     async fn after_round(&mut self, out: &mpsc::Sender<Message>, state: &QueryState) -> bool {
         self.dirty = true;
-        if self.last.elapsed() >= self.interval.max(Self::pause(state)) { self.send(out).await } else { true }
+        if self.last.elapsed() >= self.interval.max(self.pause(state)) { self.send(out).await } else { true }
     }
 
     /// Resolves when an idle query's barrier is due (never while nothing was sent).
     async fn idle_due(&self, state: &QueryState) {
         if self.dirty {
-            tokio::time::sleep_until(self.last + (self.interval / 10).max(Self::pause(state))).await;
+            tokio::time::sleep_until(self.last + (self.interval / 10).max(self.pause(state))).await;
         } else {
             std::future::pending::<()>().await;
         }

@@ -152,7 +152,7 @@ pub(super) fn repartitions(plan: &JoinPlan, sources: &[Arc<Source>]) -> Vec<Repa
 
 /// A repartitioning query checkpoints at least this often: what it writes is read by the
 /// join only once checkpointed, so its checkpoints (cheap: it keeps no state) pace the join.
-const FEEDER_BARRIER_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+const FEEDER_BARRIER_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// What the queries writing repartition topics share with the join's query.
 pub(super) struct FeederSettings {
