@@ -231,3 +231,39 @@ async fn a_join_fails_when_its_repartitioning_does() {
     assert!(explained.contains("its repartitioning failed") && explained.contains("checkpoint"), "{explained}");
     s.shutdown().await;
 }
+
+/// A join that never checkpointed (it crashed before its first checkpoint, after its
+/// repartitioning query had written) reads its repartition topic from the start, whatever
+/// `auto.offset.reset` says: all of that topic is for it.
+#[tokio::test]
+async fn a_join_without_a_checkpoint_reads_its_repartition_topic_from_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let enrich_from_latest = ENRICH.replacen("SET 'auto.offset.reset' = 'earliest';", "", 1);
+    {
+        let (_log, mut s) = session(dir.path()).await;
+        run(&mut s, &enrich_from_latest).await.unwrap();
+        run(&mut s, "INSERT INTO views (ROWTIME, user_id, page, region_id) VALUES (6000, 'erin', '/e', 2);")
+            .await
+            .unwrap();
+        s.wait_until_checkpointed().await.unwrap();
+        s.shutdown().await;
+    }
+    // As if the join had never got to its first checkpoint: its checkpoints and output gone,
+    // the repartitioning query's kept.
+    let (log, mut s) = {
+        use eddy::log::Log;
+        let log = eddy::log::EmbeddedLog::open(dir.path()).unwrap();
+        for partition in 0..log.partition_count("ENRICHED").await.unwrap() {
+            log.truncate("ENRICHED", partition, 0).await.unwrap();
+        }
+        std::fs::remove_dir_all(dir.path().join("checkpoints").join("CSAS_ENRICHED_2")).unwrap();
+        drop(log);
+        session(dir.path()).await
+    };
+    assert_eq!(records(log.as_ref(), TOPIC).await.len(), 1, "erin's view, repartitioned before");
+    s.wait_until_idle().await.unwrap();
+    // Joined (the table, read from its end as the query starts afresh, has no row for it).
+    let out: Vec<String> = records(log.as_ref(), "ENRICHED").await.iter().map(|r| text(&r.value)).collect();
+    assert_eq!(out, [r#"{"USER_ID":"erin","PAGE":"/e","REGION":null}"#]);
+    s.shutdown().await;
+}
