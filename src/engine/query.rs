@@ -235,7 +235,8 @@ pub struct RunningQuery {
     pub state: Arc<QueryState>,
     /// The session's fences (see [`Fences`]).
     fences: Arc<Fences>,
-    stop: watch::Sender<bool>,
+    /// Stops its tasks (shared with the query it feeds, which stops it when it fails).
+    stop: Arc<watch::Sender<bool>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -307,6 +308,7 @@ impl RunningQuery {
             progressed: Notify::new(),
         });
         let (stop, stop_rx) = watch::channel(false);
+        let stop = Arc::new(stop);
         let (source_tx, operator_rx) = mpsc::channel(CHANNEL_CAPACITY);
         let (operator_tx, sink_rx) = mpsc::channel(CHANNEL_CAPACITY);
         let producer = Producer::new(Arc::clone(&log), &spec.sink.topic).await?;
@@ -391,9 +393,29 @@ impl RunningQuery {
                 }
             })
         };
+        let feeders: Vec<RunningQuery> = feeders.into_iter().map(|(_, query)| query).collect();
+        let mut tasks = vec![source, operators, sink];
+        if !feeders.is_empty() {
+            // A failed query stops its feeders: what they write is read by nothing else.
+            let (state, stops) = (Arc::clone(&state), feeders.iter().map(|f| Arc::clone(&f.stop)).collect::<Vec<_>>());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let mut changed = Box::pin(state.progressed.notified());
+                    changed.as_mut().enable();
+                    match state.status() {
+                        QueryStatus::Error(_) => break,
+                        QueryStatus::Stopped => return,
+                        QueryStatus::Running => changed.await,
+                    }
+                }
+                for stop in stops {
+                    let _ = stop.send(true);
+                }
+            }));
+        }
         Ok(RunningQuery {
             id: spec.id,
-            feeders: feeders.into_iter().map(|(_, query)| query).collect(),
+            feeders,
             _claim: claim,
             input: spec.input,
             joined: spec.joined,
@@ -401,7 +423,7 @@ impl RunningQuery {
             state,
             fences: spec.fences,
             stop,
-            tasks: vec![source, operators, sink],
+            tasks,
         })
     }
 
@@ -409,6 +431,7 @@ impl RunningQuery {
     /// queries feeding it do the same).
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);
+        // (The watch over its feeders, after the three tasks, ends when the sink has stopped.)
         for task in self.tasks.drain(..) {
             let _ = task.await;
         }

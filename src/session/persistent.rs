@@ -399,6 +399,11 @@ impl Session {
             if let crate::engine::query::QueryStatus::Error(reason) = state.status() {
                 title.push_str(&format!("\nError: {reason}"));
             }
+            for feeder in running.feeders() {
+                let written = feeder.state.records_written.load(Relaxed);
+                let status = feeder.state.status();
+                title.push_str(&format!("\nRepartitioning {}: {}, {written} written", feeder.id, status.name()));
+            }
         }
         Ok(StatementResult::Table {
             title: Some(title),

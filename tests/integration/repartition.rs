@@ -267,3 +267,32 @@ async fn a_join_without_a_checkpoint_reads_its_repartition_topic_from_the_start(
     assert_eq!(out, [r#"{"USER_ID":"erin","PAGE":"/e","REGION":null}"#]);
     s.shutdown().await;
 }
+
+/// A join that fails stops the queries repartitioning its inputs: what they write is for it
+/// alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_join_stops_its_repartitioning() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_log, mut s) = session(dir.path()).await;
+    run(&mut s, ENRICH).await.unwrap();
+    s.wait_until_checkpointed().await.unwrap();
+    let explained = run(&mut s, "EXPLAIN CSAS_ENRICHED_2;").await.unwrap().concat();
+    assert!(explained.contains("Repartitioning CSAS_ENRICHED_2-Join-repartition: RUNNING, 4 written"), "{explained}");
+    // A file where the join's checkpoints go: its next one cannot be written.
+    let checkpoints = dir.path().join("checkpoints").join("CSAS_ENRICHED_2");
+    std::fs::remove_dir_all(&checkpoints).unwrap();
+    std::fs::write(&checkpoints, b"in the way").unwrap();
+    run(&mut s, "INSERT INTO views (ROWTIME, user_id, page, region_id) VALUES (6000, 'erin', '/e', 2);").await.unwrap();
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        loop {
+            let explained = run(&mut s, "EXPLAIN CSAS_ENRICHED_2;").await.unwrap().concat();
+            if explained.contains("Repartitioning CSAS_ENRICHED_2-Join-repartition: STOPPED") {
+                return explained;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    });
+    let explained = waited.await.expect("the repartitioning query stops");
+    assert!(explained.contains("Status: ERROR"), "{explained}");
+    s.shutdown().await;
+}
