@@ -1,12 +1,15 @@
-//! Running queries over topics: the first slice of the engine.
+//! Running queries over topics.
 //!
-//! Today: transient push queries without state (`SELECT … FROM stream [WHERE …] EMIT
-//! CHANGES [LIMIT n]`). A query reads its source's partitions ([`source`]), decodes each fetch
-//! into one Arrow batch of the source's row schema (the columns plus `ROWTIME`,
-//! `ROWPARTITION`, `ROWOFFSET`), and applies a [`plan::StatelessPlan`] (DataFusion's planner,
-//! then physical expressions evaluated per batch). Persistent queries, state, windows and
-//! joins come with the rest of issues 3–5; they will plug in as operators between the same
-//! source and a sink.
+//! A query ([`query::RunningQuery`]) is a source task, an operator task and a sink task joined
+//! by bounded channels. The source reads its inputs' partitions ([`source`]; a join's, or a
+//! time-ordered query's, in event-time order: [`align`]) and decodes each fetch into Arrow
+//! batches of the input's row schema (its columns plus `ROWTIME`, `ROWPARTITION`,
+//! `ROWOFFSET`). The operators ([`operator`]) filter and project ([`plan`], DataFusion's
+//! physical expressions), aggregate ([`aggregate`], [`window_aggregate`]), compute `OVER`
+//! frames ([`over`]) and join ([`join`]); the sink encodes and appends ([`sink`]). Barriers
+//! flow with the data and take checkpoints ([`checkpoint`]). A join side keyed otherwise than
+//! its join goes first through a repartition topic, written by a query of its own
+//! ([`repartition`]).
 
 pub mod aggregate;
 pub mod align;
