@@ -1028,25 +1028,18 @@ async fn read_aligned(
         queue(&mut aligned, fetched).await?;
         reporter.flush().await?;
         let ready = aligned.pop_ready(|s| caught_up.contains(&s), BATCH_RECORDS)?;
-        if ready.is_empty() && !moved.is_empty() && !aligned.all_empty() {
-            // Rows wait for a feeder's: until it moves (or a moment passes, to look again).
-            tokio::select! {
-                () = stopped(stop) => {
-                    barrier.send_final(out).await;
-                    return Ok(());
-                }
-                _ = barrier.idle_due(state) => {
-                    if !barrier.send(out).await {
-                        return Ok(());
-                    }
-                }
-                _ = tokio::time::timeout(FEEDER_RECHECK, futures::future::select_all(moved)) => {}
-            }
-            continue;
-        }
         if ready.is_empty() {
-            if aligned.all_empty() {
-                // Everything is caught up: wait for more.
+            // Rows wait for a feeder's: until it moves (or a moment passes, to look again).
+            let on_feeder = !moved.is_empty() && !aligned.all_empty();
+            if on_feeder || aligned.all_empty() {
+                // (Or everything is caught up: wait for more.)
+                let feeder_moved = async {
+                    if on_feeder {
+                        let _ = tokio::time::timeout(FEEDER_RECHECK, futures::future::select_all(moved)).await;
+                    } else {
+                        std::future::pending::<()>().await;
+                    }
+                };
                 let next = tokio::select! {
                     () = stopped(stop) => {
                         barrier.send_final(out).await;
@@ -1058,9 +1051,10 @@ async fn read_aligned(
                         }
                         continue;
                     }
+                    () = feeder_moved => continue,
                     // (Looked at again at the top of the loop, where its failure fails this.)
-                    () = a_feeder_failed(feeders) => continue,
-                    next = follower.next() => next?,
+                    () = a_feeder_failed(feeders), if !on_feeder => continue,
+                    next = follower.next(), if !on_feeder => next?,
                 };
                 let Some(fetch) = next else { return Ok(()) };
                 queue(&mut aligned, vec![fetch]).await?;
