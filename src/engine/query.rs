@@ -399,17 +399,11 @@ impl RunningQuery {
             // A failed query stops its feeders: what they write is read by nothing else.
             let (state, stops) = (Arc::clone(&state), feeders.iter().map(|f| Arc::clone(&f.stop)).collect::<Vec<_>>());
             tasks.push(tokio::spawn(async move {
-                loop {
-                    let mut changed = Box::pin(state.progressed.notified());
-                    changed.as_mut().enable();
-                    match state.status() {
-                        QueryStatus::Error(_) => break,
-                        QueryStatus::Stopped => return,
-                        QueryStatus::Running => changed.await,
+                until(&[&state], || state.status() != QueryStatus::Running).await;
+                if matches!(state.status(), QueryStatus::Error(_)) {
+                    for stop in stops {
+                        let _ = stop.send(true);
                     }
-                }
-                for stop in stops {
-                    let _ = stop.send(true);
                 }
             }));
         }
@@ -510,7 +504,8 @@ impl Watch {
         if let QueryStatus::Error(reason) = self.state.status() {
             return Err(TaskError::Feeder(reason));
         }
-        Ok(self.caught_up(log).await? && self.checkpointed())
+        // (The cheap look first: a busy feeder is mostly not checkpointed.)
+        Ok(self.checkpointed() && self.caught_up(log).await?)
     }
 }
 
@@ -1017,10 +1012,11 @@ async fn read_aligned(
                 unsettled.push(*input);
             }
         }
-        for i in 0..follower.stream_count() {
-            let stream = follower.stream_at(i);
-            if unsettled.contains(&split_stream_id(stream).0) {
-                aligned.track(stream);
+        if !unsettled.is_empty() {
+            for stream in (0..follower.stream_count()).map(|i| follower.stream_at(i)) {
+                if unsettled.contains(&split_stream_id(stream).0) {
+                    aligned.track(stream);
+                }
             }
         }
         let (mut caught_up, fetched) = crate::engine::align::refill(&mut follower, &aligned).await?;
@@ -1089,16 +1085,23 @@ async fn read_aligned(
 
 /// Resolves when one of `feeders` has failed (never, without feeders).
 async fn a_feeder_failed(feeders: &[(usize, Watch)]) {
-    if feeders.is_empty() {
+    let states: Vec<&QueryState> = feeders.iter().map(|(_, f)| f.state.as_ref()).collect();
+    until(&states, || states.iter().any(|s| matches!(s.status(), QueryStatus::Error(_)))).await;
+}
+
+/// Resolves once `done` holds, looked at again whenever one of `states` progresses (never,
+/// without states).
+async fn until(states: &[&QueryState], done: impl Fn() -> bool) {
+    if states.is_empty() {
         return std::future::pending().await;
     }
     loop {
         // Registered for wake-ups before looking, so that none is missed in between.
-        let mut changes: Vec<_> = feeders.iter().map(|(_, f)| Box::pin(f.state.progressed.notified())).collect();
+        let mut changes: Vec<_> = states.iter().map(|s| Box::pin(s.progressed.notified())).collect();
         for change in &mut changes {
             change.as_mut().enable();
         }
-        if feeders.iter().any(|(_, f)| matches!(f.state.status(), QueryStatus::Error(_))) {
+        if done() {
             return;
         }
         futures::future::select_all(changes).await;

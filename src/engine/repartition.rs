@@ -116,11 +116,6 @@ impl Rekey {
         let key_type = key.data_type(&key_schema)?;
         Ok(Rekey { table, key, key_schema, key_type, description, errors: Vec::new() })
     }
-
-    /// The type of the key it adds.
-    pub fn key_type(&self) -> &DataType {
-        &self.key_type
-    }
 }
 
 impl Operator for Rekey {

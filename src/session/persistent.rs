@@ -425,13 +425,7 @@ impl Session {
                     query.feeders().iter().map(|f| (f.id.clone(), f.sink.topic.clone())).collect();
                 query.stop().await;
                 self.remove_feeders(&feeders).await;
-                self.fences.lift(&id);
-                if let Some(root) = self.log.checkpoint_dir() {
-                    let store = CheckpointStore::new(&root, &id);
-                    if let Err(e) = store.delete_all() {
-                        tracing::warn!(query = %id, error = %e, "cannot delete the checkpoints of a terminated query");
-                    }
-                }
+                self.forget_query(&id);
             }
         }
         let missing: Vec<QueryInfo> =
@@ -475,6 +469,16 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// What a terminated query leaves that goes with it: its fences and checkpoints.
+    pub(super) fn forget_query(&self, id: &str) {
+        self.fences.lift(id);
+        if let Some(root) = self.log.checkpoint_dir()
+            && let Err(e) = CheckpointStore::new(&root, id).delete_all()
+        {
+            tracing::warn!(query = %id, error = %e, "cannot delete the checkpoints of a terminated query");
+        }
     }
 
     /// Starts a query with `checkpoints` (see [`Session::checkpointing`]), its output cut

@@ -239,12 +239,7 @@ impl Session {
     /// topics.
     pub(super) async fn remove_feeders(&self, feeders: &[(String, String)]) {
         for (id, topic) in feeders {
-            self.fences.lift(id);
-            if let Some(root) = self.log.checkpoint_dir()
-                && let Err(e) = CheckpointStore::new(&root, id).delete_all()
-            {
-                tracing::warn!(query = %id, error = %e, "cannot delete the checkpoints of a repartitioning query");
-            }
+            self.forget_query(id);
             if let Err(e) = self.log.delete_topic(topic).await {
                 tracing::warn!(topic, error = %e, "cannot delete a repartition topic");
             }
