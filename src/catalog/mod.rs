@@ -341,6 +341,14 @@ impl Catalog {
                     .collect::<Vec<_>>(),
             ))
         };
+        for (property, format) in [("KEY_DELIMITER", key_format), ("VALUE_DELIMITER", value_format)] {
+            if properties.contains_key(property) && format != Format::Delimited {
+                return Err(CatalogError(format!(
+                    "{} does not support the following configs: [delimiter]",
+                    format.name()
+                )));
+            }
+        }
         let delimiter = |name: &str| -> Result<u8, CatalogError> {
             properties.get(name).map_or(Ok(b','), |d| FormatOptions::parse_delimiter(d).map_err(|e| CatalogError(e.0)))
         };

@@ -19,7 +19,6 @@ use datafusion::arrow::row::{OwnedRow, RowConverter, SortField};
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::{Expr as LogicalExpr, JoinType, LogicalPlan};
 use datafusion::physical_expr::PhysicalExpr;
-use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::sqlparser::ast::{Expr, Ident, SelectItem, SetExpr, TableFactor};
 
 use super::operator::{Operator, TimedBatch};
@@ -201,11 +200,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
         found
     };
 
-    let mut config = SessionConfig::new();
-    config.options_mut().sql_parser.enable_ident_normalization = false;
-    config.options_mut().sql_parser.parse_float_as_decimal = true;
-    let context = SessionContext::new_with_config(config);
-    super::udf::register(&context);
+    let context = super::plan::planning_context();
     let state = context.state();
     let mut all = qualified_schema(&aliases[0], &inputs[0].row_schema)?;
     for (alias, input) in aliases.iter().zip(inputs).skip(1) {

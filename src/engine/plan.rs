@@ -141,12 +141,7 @@ pub async fn plan_query(
         }
         let row_time_index =
             row_schema.index_of("ROWTIME").map_err(|_| PlanError("the input rows lack ROWTIME".into()))?;
-        let mut config = SessionConfig::new();
-        config.options_mut().sql_parser.enable_ident_normalization = false;
-        // `1.5` is a DECIMAL to ksqlDB, as to this option; `1.5E0` stays a DOUBLE.
-        config.options_mut().sql_parser.parse_float_as_decimal = true;
-        let context = SessionContext::new_with_config(config);
-        super::udf::register(&context);
+        let context = planning_context();
         let input = datafusion::common::DFSchema::try_from_qualified_schema(source_name, &row_schema)?;
         let typing_state = context.state();
         let typer = super::rewrite::Typer { state: &typing_state, schema: &input, qualified: false };
@@ -391,6 +386,20 @@ impl StatelessPlan {
             input: 0,
         })
     }
+}
+
+/// The DataFusion context queries are planned in: identifiers as the SQL front end resolved
+/// them, `1.5` a DECIMAL (as to ksqlDB; `1.5E0` stays a DOUBLE), `STRING`/`VARCHAR` Arrow's
+/// `Utf8` as sources' columns are, and ksqlDB's functions registered.
+pub(crate) fn planning_context() -> SessionContext {
+    let mut config = SessionConfig::new();
+    let parser = &mut config.options_mut().sql_parser;
+    parser.enable_ident_normalization = false;
+    parser.parse_float_as_decimal = true;
+    parser.map_string_types_to_utf8view = false;
+    let context = SessionContext::new_with_config(config);
+    super::udf::register(&context);
+    context
 }
 
 /// A row an expression failed on: where its record was (from `ROWPARTITION`/`ROWOFFSET`,

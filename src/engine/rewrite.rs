@@ -25,6 +25,10 @@ use datafusion::sql::sqlparser::ast::{
 use super::plan::PlanError;
 use crate::sql::types::ksql_type_name;
 
+/// ksqlDB's functions that are not registered under their names but rewritten into others
+/// here: `COUNT_DISTINCT(x)` is `COUNT(DISTINCT x)`, and `SUBSTRING` is SQL syntax of its own.
+pub const REWRITTEN_FUNCTIONS: [&str; 2] = ["COUNT_DISTINCT", "SUBSTRING"];
+
 /// Rewrites that need no types.
 pub fn rewrite_constructors<V: datafusion::sql::sqlparser::ast::VisitMut>(node: &mut V) -> Result<(), PlanError> {
     let outcome = visit_expressions_mut(node, |expr: &mut Expr| {
@@ -97,6 +101,12 @@ pub fn rewrite_constructors<V: datafusion::sql::sqlparser::ast::VisitMut>(node: 
                     args.extend(substring_from.map(|e| *e));
                     args.extend(substring_for.map(|e| *e));
                     *expr = call("substr", args);
+                }
+            }
+            // BYTES is not a type DataFusion's SQL knows.
+            Expr::Cast { kind: CastKind::Cast, data_type: SqlDataType::Bytes(_), .. } => {
+                if let Expr::Cast { expr: inner, .. } = std::mem::replace(expr, Expr::value(Value::Null)) {
+                    *expr = call("ksql_cast", vec![*inner, Expr::value(Value::SingleQuotedString("BYTES".into()))]);
                 }
             }
             Expr::Cast { kind: CastKind::Cast, data_type: SqlDataType::Custom(name, _), .. } => {
@@ -229,6 +239,20 @@ impl Typer<'_> {
 /// Rewrites that need types. `context` starts ksqlDB's messages ("Invalid Predicate" for a
 /// WHERE, "Invalid Select" for a projection).
 pub fn rewrite_typed(expr: &mut Expr, typer: &Typer<'_>, context: &str) -> Result<(), PlanError> {
+    let parameters = lambda_parameters(expr);
+    // A lambda's parameter shadows a column of its name, which the typer would find.
+    let mentions_parameter = |e: &Expr| {
+        let mut found = false;
+        let _ = datafusion::sql::sqlparser::ast::visit_expressions(e, |e: &Expr| {
+            if let Expr::Identifier(ident) = e
+                && parameters.iter().any(|p| p.eq_ignore_ascii_case(&ident.value))
+            {
+                found = true;
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        found
+    };
     let outcome = visit_expressions_mut(expr, |expr: &mut Expr| {
         let is_null = |e: &Expr| matches!(e, Expr::Value(v) if v.value == Value::Null);
         let result = match expr {
@@ -256,7 +280,7 @@ pub fn rewrite_typed(expr: &mut Expr, typer: &Typer<'_>, context: &str) -> Resul
                 )))
             }
             Expr::BinaryOp { left, op: op @ BinaryOperator::Plus, right } => {
-                let is_string = |e: &Expr| typer.type_of(e).is_some_and(|t| is_string(&t));
+                let is_string = |e: &Expr| !mentions_parameter(e) && typer.type_of(e).is_some_and(|t| is_string(&t));
                 if is_string(left) || is_string(right) {
                     *op = BinaryOperator::StringConcat;
                 }
@@ -267,6 +291,11 @@ pub fn rewrite_typed(expr: &mut Expr, typer: &Typer<'_>, context: &str) -> Resul
             Expr::BinaryOp { left, op, right } if is_comparison(op) => {
                 if is_null(left) || is_null(right) {
                     Err(PlanError(format!("Comparison with NULL not supported: {left} {op} {right}")))
+                } else if !mentions_parameter(left)
+                    && !mentions_parameter(right)
+                    && let Some(refusal) = invalid_comparison(left, op, right, typer)
+                {
+                    Err(refusal)
                 } else {
                     let compared = std::mem::replace(expr, Expr::value(Value::Null));
                     *expr =
@@ -317,6 +346,16 @@ pub fn rewrite_typed(expr: &mut Expr, typer: &Typer<'_>, context: &str) -> Resul
                 } else {
                     started
                 };
+                Ok(())
+            }
+            // AVG of no values is 0.0 in ksqlDB, not null.
+            Expr::Function(function)
+                if function.name.to_string().eq_ignore_ascii_case("avg")
+                    && let FunctionArguments::List(list) = &function.args
+                    && list.args.len() == 1 =>
+            {
+                let average = std::mem::replace(expr, Expr::value(Value::Null));
+                *expr = call("coalesce", vec![average, Expr::value(Value::Number("0E0".into(), false))]);
                 Ok(())
             }
             _ => Ok(()),
@@ -494,6 +533,69 @@ fn for_each_assignment(
         }
     }
     Ok(any)
+}
+
+/// The names of the parameters of the lambdas in `expr`.
+fn lambda_parameters(expr: &Expr) -> Vec<String> {
+    let mut names = Vec::new();
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions(expr, |e: &Expr| {
+        if let Expr::Lambda(lambda) = e {
+            names.extend(lambda.params.iter().map(|p| p.name.value.clone()));
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    names
+}
+
+/// ksqlDB's refusal of a comparison between types that do not compare: numbers with numbers,
+/// strings with strings and with times, dates and timestamps with each other and with
+/// strings, times with times and strings, bytes with bytes; booleans, arrays, maps and structs
+/// only with their own kind and only for (in)equality.
+fn invalid_comparison(left: &Expr, op: &BinaryOperator, right: &Expr, typer: &Typer<'_>) -> Option<PlanError> {
+    let typed = |e: &Expr| {
+        let mut typed = e.clone();
+        type_literals(&mut typed);
+        typer.type_of(&typed)
+    };
+    let (left_type, right_type) = (typed(left)?, typed(right)?);
+    let equality = matches!(op, BinaryOperator::Eq | BinaryOperator::NotEq);
+    let is_temporal = |t: &DataType| matches!(t, DataType::Date32 | DataType::Timestamp(..));
+    let valid = match &left_type {
+        DataType::Null => true,
+        _ if right_type == DataType::Null => true,
+        l if l.is_numeric() => right_type.is_numeric(),
+        l if is_string(l) => is_string(&right_type) || is_temporal(&right_type) || is_time(&right_type),
+        DataType::Boolean => right_type == DataType::Boolean && equality,
+        DataType::List(_) => matches!(right_type, DataType::List(_)) && equality,
+        DataType::Map(..) => matches!(right_type, DataType::Map(..)) && equality,
+        DataType::Struct(_) => matches!(right_type, DataType::Struct(_)) && equality,
+        l if is_time(l) => is_time(&right_type) || is_string(&right_type),
+        l if is_temporal(l) => is_temporal(&right_type) || is_string(&right_type),
+        DataType::Binary => right_type == DataType::Binary,
+        _ => true,
+    };
+    let operator = match op {
+        BinaryOperator::Eq => "EQUAL",
+        BinaryOperator::NotEq => "NOT_EQUAL",
+        BinaryOperator::Lt => "LESS_THAN",
+        BinaryOperator::LtEq => "LESS_THAN_OR_EQUAL",
+        BinaryOperator::Gt => "GREATER_THAN",
+        BinaryOperator::GtEq => "GREATER_THAN_OR_EQUAL",
+        _ => return None,
+    };
+    (!valid).then(|| {
+        PlanError(format!(
+            "Cannot compare {} ({}) to {} ({}) with {operator}.",
+            ksql_text(left),
+            type_name(&left_type),
+            ksql_text(right),
+            type_name(&right_type)
+        ))
+    })
+}
+
+fn is_time(t: &DataType) -> bool {
+    matches!(t, DataType::Time32(_) | DataType::Time64(_))
 }
 
 /// Whether values of two types compare (numbers with numbers, like with like).

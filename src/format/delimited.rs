@@ -90,7 +90,7 @@ fn regex_empty() -> Result<regex::Regex, FormatError> {
 }
 
 pub fn encode(batch: &RecordBatch, options: &FormatOptions) -> Result<Vec<Option<Bytes>>, FormatError> {
-    let textual = textual_columns(batch)?;
+    let textual = super::java_doubles(textual_columns(batch)?)?;
     let mut writer = WriterBuilder::new().with_header(false).with_delimiter(options.delimiter).build(Vec::new());
     writer.write(&textual)?;
     let mut lines = split_lines(writer.into_inner(), batch.num_rows())?;

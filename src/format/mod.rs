@@ -54,13 +54,25 @@ impl Default for FormatOptions {
 }
 
 impl FormatOptions {
-    /// Parses a delimiter as ksqlDB writes it: one character, or `SPACE` / `TAB`.
+    /// Parses a delimiter as ksqlDB does: one character, or `SPACE` / `TAB` (in capitals); a
+    /// blank one and anything else are refused with ksqlDB's messages.
     pub fn parse_delimiter(text: &str) -> Result<u8, FormatError> {
-        match text.to_ascii_uppercase().as_str() {
+        match text {
+            _ if text.trim().is_empty() => Err(FormatError(
+                "Delimiter cannot be empty, if you meant to have a tab or space for delimiter, please use the special \
+                 values 'TAB' or 'SPACE'\nExample valid value: ';'"
+                    .into(),
+            )),
             "SPACE" => Ok(b' '),
             "TAB" => Ok(b'\t'),
-            _ if text.len() == 1 && text.is_ascii() => Ok(text.as_bytes()[0]),
-            _ => Err(FormatError(format!("Invalid delimiter '{text}': use a single character, or SPACE or TAB"))),
+            _ if text.len() == 1 => Ok(text.as_bytes()[0]),
+            _ if text.chars().count() == 1 => {
+                Err(FormatError(format!("Invalid delimiter value: '{text}'. Eddy's delimiters are ASCII characters")))
+            }
+            _ => Err(FormatError(format!(
+                "Invalid delimiter value: '{text}'. Delimiter must be a single character or TAB,SPACE\nExample valid \
+                 value: ';'"
+            ))),
         }
     }
 }
@@ -227,6 +239,57 @@ fn base64_column(column: &ArrayRef) -> Result<ArrayRef, FormatError> {
         }
     }
     Ok(std::sync::Arc::new(out.finish()))
+}
+
+/// A DOUBLE as Java's `Double.toString` writes it, which is how ksqlDB writes DOUBLEs as text:
+/// `2.5`, `100.0`, `1.0E7`, `1.0E-4`, `4.9E-324`, `NaN`, `Infinity`. Between 10⁻³ and 10⁷ the
+/// digits are plain, else scientific; the digits are the fewest that read back as the same
+/// double, but never fewer than two where two are closer (Java's rule since JDK 19).
+pub fn java_double(value: f64) -> String {
+    if value.is_nan() {
+        return "NaN".into();
+    }
+    if value.is_infinite() {
+        return if value > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    }
+    if value == 0.0 {
+        return if value.is_sign_negative() { "-0.0" } else { "0.0" }.into();
+    }
+    let magnitude = value.abs();
+    if (1e-3..1e7).contains(&magnitude) {
+        let plain = value.to_string();
+        return if plain.contains('.') { plain } else { format!("{plain}.0") };
+    }
+    let mut scientific = format!("{value:e}");
+    if !scientific.split('e').next().unwrap_or_default().contains('.') {
+        // One significant digit: two are used when the closest two-digit decimal reads back.
+        let two = format!("{value:.1e}");
+        scientific = if two.parse::<f64>() == Ok(value) { two } else { scientific.replacen('e', ".0e", 1) };
+    }
+    scientific.replacen('e', "E", 1)
+}
+
+/// DOUBLE columns (at the top level) as Java's text, for the formats that write text.
+fn java_doubles(batch: RecordBatch) -> Result<RecordBatch, FormatError> {
+    use datafusion::arrow::array::{AsArray, StringArray};
+    use datafusion::arrow::datatypes::Float64Type;
+    if !batch.schema().fields().iter().any(|f| f.data_type() == &DataType::Float64) {
+        return Ok(batch);
+    }
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        if let Some(doubles) = column.as_primitive_opt::<Float64Type>() {
+            let text: StringArray = doubles.iter().map(|v| v.map(java_double)).collect();
+            fields.push(field.as_ref().clone().with_data_type(DataType::Utf8));
+            columns.push(std::sync::Arc::new(text));
+        } else {
+            fields.push(field.as_ref().clone());
+            columns.push(column.clone());
+        }
+    }
+    let schema = std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(fields));
+    Ok(RecordBatch::try_new(schema, columns)?)
 }
 
 /// Standard base64 with padding (RFC 4648), as ksqlDB writes BYTES in JSON and DELIMITED.

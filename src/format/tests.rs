@@ -239,3 +239,24 @@ fn json_fast_and_slow_paths_agree() {
         r#"{"ID":7,"NAME":null,"ADDRESS":{"STREET":"A","zipCode":null},"ATTRS":null,"TAGS":null}"#
     );
 }
+
+#[test]
+fn doubles_are_written_as_java_writes_them() {
+    use super::java_double;
+    for (value, text) in [
+        (2.5, "2.5"),
+        (100.0, "100.0"),
+        (0.001, "0.001"),
+        (1e7, "1.0E7"),
+        (1.5e-4, "1.5E-4"),
+        (-1e-4, "-1.0E-4"),
+        (f64::MIN_POSITIVE * f64::EPSILON, "4.9E-324"),
+        (1.7976931348623157e308, "1.7976931348623157E308"),
+        (f64::NAN, "NaN"),
+        (f64::NEG_INFINITY, "-Infinity"),
+        (-0.0, "-0.0"),
+        (123456.789, "123456.789"),
+    ] {
+        assert_eq!(java_double(value), text, "{value:e}");
+    }
+}

@@ -37,7 +37,7 @@ pub use self::persistent::QueryMetrics;
 pub use self::result::{QueryRows, ResultSink, RowsHeader, StatementResult, push_layout};
 use crate::catalog::{Catalog, ColumnRole, source_name};
 use crate::log::{Log, LogError, NewRecord, TopicSpec, record::now_ms};
-use crate::sql::ast::{Describe, DropSource, Explain, ShowTarget, SourceKind, Statement};
+use crate::sql::ast::{CreateSource, Describe, DropSource, Explain, ShowTarget, SourceKind, Statement};
 use crate::sql::lexer::{Offsets, first_location, split_statements, tokenize};
 use crate::sql::types::resolved_name;
 use crate::sql::{ParseError, parse_one};
@@ -185,6 +185,28 @@ impl Session {
     }
 
     /// Makes streaming statements stop once they have caught up with the data present.
+    /// A `CREATE STREAM|TABLE` with the session's default formats
+    /// (`ksql.persistence.default.format.key|value`) where its WITH clause names none, so that
+    /// the command log records the formats it was created with.
+    fn with_default_formats(&self, create: &CreateSource) -> CreateSource {
+        let mut create = create.clone();
+        if create.properties.get("FORMAT").is_some() {
+            return create;
+        }
+        for (property, default) in [
+            ("KEY_FORMAT", "ksql.persistence.default.format.key"),
+            ("VALUE_FORMAT", "ksql.persistence.default.format.value"),
+        ] {
+            if create.properties.get(property).is_none()
+                && let Some(format) = self.properties.get(default)
+            {
+                let value = datafusion::sql::sqlparser::ast::Value::SingleQuotedString(format.to_uppercase());
+                create.properties.0.push((datafusion::sql::sqlparser::ast::Ident::new(property), value));
+            }
+        }
+        create
+    }
+
     pub fn set_until_idle(&mut self, until_idle: bool) {
         self.until_idle = until_idle;
     }
@@ -276,7 +298,6 @@ impl Session {
         };
         let result = match statement {
             Statement::CreateSource(ref create) => {
-                let text = statement.to_string();
                 if create.if_not_exists && self.catalog.source(&source_name(&create.name)).is_some() {
                     return Ok(Some(StatementResult::status(format!(
                         "{} {} already exists",
@@ -284,7 +305,9 @@ impl Session {
                         source_name(&create.name)
                     ))));
                 }
-                let source = self.catalog.plan_source(create, text.clone()).map_err(|e| refused(e.0))?;
+                let create = self.with_default_formats(create);
+                let text = Statement::CreateSource(create.clone()).to_string();
+                let source = self.catalog.plan_source(&create, text.clone()).map_err(|e| refused(e.0))?;
                 self.ensure_topic(&source).await.map_err(|e| relocate(e, at))?;
                 self.log_command(&text).await?;
                 StatementResult::status(format!("{} created", kind_title(source.kind)))
@@ -327,17 +350,13 @@ impl Session {
             Statement::Describe(Describe::Function { name }) => {
                 let function = crate::engine::functions::describe(&name.value)
                     .ok_or_else(|| refused(format!("Can't find any functions with the name '{}'", name.value)))?;
-                let mut title = format!(
-                    "Name        : {}\nCategory    : {}\nDescription : {}\nSyntax      : {}",
-                    function.name, function.category, function.description, function.syntax
-                );
-                if function.arguments.is_empty() {
-                    title.push_str("\n(no documented arguments)");
-                }
                 StatementResult::Table {
-                    title: Some(title),
-                    columns: vec!["Argument".into(), "Description".into()],
-                    rows: function.arguments.into_iter().map(|(a, d)| vec![a, d.replace('\n', " ")]).collect(),
+                    title: Some(crate::engine::functions::overview(function)),
+                    columns: vec!["Variation".into(), "Returns".into()],
+                    rows: crate::engine::functions::variations(function)
+                        .into_iter()
+                        .map(|(call, returns)| vec![call, returns])
+                        .collect(),
                 }
             }
             Statement::Set { name, value } => {

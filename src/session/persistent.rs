@@ -997,6 +997,21 @@ impl Session {
             properties.entry("KEY_FORMAT".into()).or_insert_with(|| key_format.into());
             properties.entry("VALUE_FORMAT".into()).or_insert_with(|| input.value_format.name().into());
         }
+        // A sink in its input's format inherits the format's options it does not set.
+        for (format, delimiter, input_format) in
+            [("KEY_FORMAT", "KEY_DELIMITER", input.key_format), ("VALUE_FORMAT", "VALUE_DELIMITER", input.value_format)]
+        {
+            let same_format = properties
+                .get(format)
+                .or(properties.get("FORMAT"))
+                .is_some_and(|f| f.eq_ignore_ascii_case(input_format.name()));
+            if same_format
+                && !properties.contains_key(delimiter)
+                && let Some(inherited) = input.properties.get(delimiter)
+            {
+                properties.insert(delimiter.into(), inherited.clone());
+            }
+        }
         if let Planned::Aggregate(plan) | Planned::JoinAggregate(_, plan) = &planned.plan
             && let Some(windows) = &plan.windows
         {

@@ -157,7 +157,7 @@ impl Session {
             ShowTarget::Queries => self.show_queries(),
             ShowTarget::Functions => StatementResult::table(
                 &["Function Name", "Category"],
-                crate::engine::functions::scalar_functions().into_iter().map(|f| vec![f.name, f.category]).collect(),
+                crate::engine::functions::all().iter().map(|f| vec![f.name.to_owned(), f.category.to_owned()]).collect(),
             ),
         })
     }

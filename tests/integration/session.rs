@@ -582,7 +582,9 @@ async fn functions_are_listed_and_described() {
     let listed = run(&mut s, "SHOW FUNCTIONS;").await.unwrap().join("");
     assert!(listed.contains(" UCASE ") && listed.contains(" CONCAT "), "{listed}");
     let described = run(&mut s, "DESCRIBE FUNCTION lcase;").await.unwrap().join("");
-    assert!(described.contains("Name        : LCASE") && described.contains("lower-case"), "{described}");
+    assert!(described.contains("Name        : LCASE") && described.contains("LCASE(input STRING)"), "{described}");
+    let listed_aggregate = listed.contains(" TOPKDISTINCT ") && listed.contains(" EXPLODE ");
+    assert!(listed_aggregate, "aggregate and table functions are listed too: {listed}");
     let e = run(&mut s, "DESCRIBE FUNCTION nope;").await.unwrap_err();
     assert!(e.to_string().contains("Can't find any functions with the name 'nope'"), "{e}");
 }

@@ -174,7 +174,8 @@ fn zone(text: &str) -> Option<chrono::FixedOffset> {
     Some(chrono::Utc::now().with_timezone(&tz).offset().fix())
 }
 
-/// `CONVERT_TZ(ts, from, to)`: the same wall-clock reading moved from one zone to another.
+/// `CONVERT_TZ(ts, from, to)`: the same wall-clock reading moved from one zone to another,
+/// each zone's offset taken at the instant; an unknown zone is an error.
 fn convert_tz(args: &Arrays, _: &DataType) -> Result<ArrayRef> {
     let times = cast(&cast(&args[0], &DataType::Timestamp(TimeUnit::Millisecond, None))?, &DataType::Int64)?;
     let times = times.as_primitive::<Int64Type>();
@@ -183,14 +184,28 @@ fn convert_tz(args: &Arrays, _: &DataType) -> Result<ArrayRef> {
     let out: TimestampMillisecondArray = (0..times.len())
         .map(|row| {
             if times.is_null(row) || from.is_null(row) || to.is_null(row) {
-                return None;
+                return Ok(None);
             }
-            let (from, to) = (zone(from.value(row))?, zone(to.value(row))?);
-            let shift = i64::from(to.local_minus_utc() - from.local_minus_utc()) * 1000;
-            Some(times.value(row) + shift)
+            let instant = times.value(row);
+            let offset = |name: &str| match offset_at(name, instant) {
+                Some(seconds) => Ok(i64::from(seconds) * 1000),
+                None => exec_err!("CONVERT_TZ: unknown time zone '{name}'"),
+            };
+            Ok(Some(instant + offset(to.value(row))? - offset(from.value(row))?))
         })
-        .collect();
+        .collect::<Result<_>>()?;
     Ok(Arc::new(out))
+}
+
+/// Seconds east of UTC in zone `text` (a name, or `+hh[:mm]`) at the instant `millis`.
+fn offset_at(text: &str, millis: i64) -> Option<i32> {
+    use chrono::{Offset, TimeZone};
+    if text.starts_with(['+', '-']) {
+        return zone(text).map(|z| z.local_minus_utc());
+    }
+    let tz: chrono_tz::Tz = text.parse().ok()?;
+    let instant = chrono::DateTime::from_timestamp_millis(millis)?;
+    Some(tz.offset_from_utc_datetime(&instant.naive_utc()).fix().local_minus_utc())
 }
 
 /// `GEO_DISTANCE(lat1, lon1, lat2, lon2[, 'KM' | 'MI'])`: the great-circle distance.
@@ -204,21 +219,26 @@ fn geo_distance(args: &Arrays, _: &DataType) -> Result<ArrayRef> {
     let out: Float64Array = (0..c[0].len())
         .map(|row| {
             if c.iter().any(|a| a.is_null(row)) {
-                return None;
+                return exec_err!("GEO_DISTANCE: a coordinate is null");
             }
-            let radius = match units.as_ref().filter(|u| u.is_valid(row)).map(|u| u.value(row).to_ascii_uppercase()) {
-                None => 6371.0,
-                Some(u) if u.starts_with("KM") || u.starts_with("KILOMET") => 6371.0,
-                Some(u) if u.starts_with("MI") => 3959.0,
-                Some(_) => return None,
+            let unit = units.as_ref().filter(|u| u.is_valid(row)).map(|u| u.value(row).trim().to_ascii_lowercase());
+            let radius = match unit.as_deref() {
+                None | Some("") | Some("km" | "kilometer" | "kilometers" | "kilometre" | "kilometres") => 6371.0,
+                Some("mi" | "mile" | "miles") => 3959.0,
+                Some(other) => return exec_err!("GEO_DISTANCE: unknown unit '{other}': use 'KM' or 'MI'"),
             };
             // Haversine, computed as ksqlDB computes it (so that the last digits agree).
             let (lat1, lon1, lat2, lon2) = (c[0].value(row), c[1].value(row), c[2].value(row), c[3].value(row));
+            if [lat1, lat2].iter().any(|l| !(-90.0..=90.0).contains(l))
+                || [lon1, lon2].iter().any(|l| !(-180.0..=180.0).contains(l))
+            {
+                return exec_err!("GEO_DISTANCE: latitudes are between -90 and 90, longitudes between -180 and 180");
+            }
             let (delta_lat, delta_lon) = ((lat2 - lat1).to_radians(), (lon2 - lon1).to_radians());
             let a = (delta_lat / 2.0).sin() * (delta_lat / 2.0).sin()
                 + lat1.to_radians().cos() * lat2.to_radians().cos() * (delta_lon / 2.0).sin() * (delta_lon / 2.0).sin();
-            Some(radius * 2.0 * a.sqrt().atan2((1.0 - a).sqrt()))
+            Ok(Some(radius * 2.0 * a.sqrt().atan2((1.0 - a).sqrt())))
         })
-        .collect();
+        .collect::<Result<_>>()?;
     Ok(Arc::new(out))
 }

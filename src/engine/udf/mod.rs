@@ -5,16 +5,23 @@
 //! time, never row by row through DataFusion).
 
 pub mod aggregates;
+pub mod arrays;
+pub mod bytes;
 pub mod cast;
+pub mod catalogue;
 pub mod dates;
 pub mod json;
+pub mod json_text;
+pub mod lambdas;
 pub mod map;
+pub mod mask;
 pub mod math;
+pub mod patterns;
+pub mod statistics;
 pub mod string;
 pub mod text;
 pub mod time;
-
-use std::sync::Arc;
+pub mod words;
 
 use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::datatypes::DataType;
@@ -132,7 +139,7 @@ pub fn register(context: &SessionContext) {
         }
     }
     context.register_udf(ScalarUDF::from(cast::KsqlCast::new()));
-    for udaf in aggregates::functions() {
+    for udaf in aggregates::functions().into_iter().chain(statistics::functions()) {
         context.register_udaf(udaf);
     }
     // Aggregates under ksqlDB's names where DataFusion's behave the same.
@@ -141,12 +148,9 @@ pub fn register(context: &SessionContext) {
             context.register_udaf(udaf.as_ref().clone().with_aliases([ksql]));
         }
     }
-    // Lambdas: DataFusion's higher-order functions under ksqlDB's names (arrays only).
-    for (ksql, datafusion_name) in [("transform", "array_transform"), ("filter", "array_filter")] {
-        let existing = context.state().higher_order_functions().get(datafusion_name).cloned();
-        if let Some(function) = existing {
-            context.register_higher_order_function(Arc::new(function.as_ref().clone().with_aliases([ksql])));
-        }
+    // Lambdas: TRANSFORM, FILTER and REDUCE over arrays and maps.
+    for function in lambdas::functions() {
+        context.register_higher_order_function(function);
     }
     for udf in json::functions()
         .into_iter()
@@ -156,6 +160,12 @@ pub fn register(context: &SessionContext) {
         .chain(math::functions())
         .chain(time::functions())
         .chain(map::functions())
+        .chain(patterns::functions())
+        .chain(mask::functions())
+        .chain(words::functions())
+        .chain(arrays::functions())
+        .chain(bytes::functions())
+        .chain(json_text::functions())
     {
         context.register_udf(udf);
     }

@@ -209,35 +209,31 @@ fn generate_series(args: &Arrays, result: &DataType) -> Result<ArrayRef> {
         args.iter().map(|a| datafusion::arrow::compute::cast(a, &DataType::Int64)).collect::<Result<_, _>>()?;
     let numbers: Vec<&datafusion::arrow::array::Int64Array> =
         wide.iter().map(|a| a.as_primitive::<datafusion::arrow::datatypes::Int64Type>()).collect();
-    let series = |row: usize| -> Option<Vec<i64>> {
+    // ksqlDB's parameters are Java primitives: a null one is an error, as is a step of 0 or
+    // one going away from the end.
+    let series = |row: usize| -> Result<Vec<i64>> {
         let values: Option<Vec<i64>> = numbers.iter().map(|n| (!n.is_null(row)).then(|| n.value(row))).collect();
-        let values = values?;
+        let Some(values) = values else { return exec_err!("GENERATE_SERIES: an argument is null") };
         let (start, end) = (values[0], values[1]);
         let step = values.get(2).copied().unwrap_or(if end >= start { 1 } else { -1 });
-        if step == 0 || (end - start).signum() * step.signum() < 0 {
-            return None;
+        if step == 0 || (end.saturating_sub(start)).signum() * step.signum() < 0 {
+            return exec_err!("GENERATE_SERIES: step {step} never goes from {start} to {end}");
         }
-        let count = ((end - start) / step + 1) as usize;
-        Some((0..count).map(|i| start + step * i as i64).collect())
+        let count = (end.saturating_sub(start) / step).unsigned_abs().saturating_add(1);
+        Ok((0..count).map(|i| start.wrapping_add(step.wrapping_mul(i as i64))).collect())
     };
     let rows = args[0].len();
     let is_int = matches!(result, DataType::List(item) if item.data_type() == &DataType::Int32);
     if is_int {
         let mut builder = ListBuilder::new(Int32Builder::new());
         for row in 0..rows {
-            match series(row) {
-                Some(values) => builder.append_value(values.into_iter().map(|v| Some(v as i32))),
-                None => builder.append_null(),
-            }
+            builder.append_value(series(row)?.into_iter().map(|v| Some(v as i32)));
         }
         Ok(Arc::new(builder.finish()))
     } else {
         let mut builder = ListBuilder::new(Int64Builder::new());
         for row in 0..rows {
-            match series(row) {
-                Some(values) => builder.append_value(values.into_iter().map(Some)),
-                None => builder.append_null(),
-            }
+            builder.append_value(series(row)?.into_iter().map(Some));
         }
         Ok(Arc::new(builder.finish()))
     }

@@ -365,31 +365,45 @@ fn decode_bytes(bytes: &[u8], encoding: &str) -> Option<String> {
     }
 }
 
-/// `TO_BYTES(text, encoding)`.
+/// `TO_BYTES(text, encoding)`: an odd-length or invalid hex text, invalid base64 or an
+/// unknown encoding is an error.
 fn to_bytes(args: &Arrays, _: &DataType) -> Result<ArrayRef> {
     let (texts, encodings) = (args[0].as_string::<i32>(), args[1].as_string::<i32>());
     let out: datafusion::arrow::array::BinaryArray = (0..texts.len())
         .map(|row| {
             if texts.is_null(row) || encodings.is_null(row) {
-                return None;
+                return Ok(None);
             }
-            encode_text(texts.value(row), encodings.value(row))
+            let (text, encoding) = (texts.value(row), encodings.value(row));
+            if encoding.eq_ignore_ascii_case("hex") && text.len() % 2 == 1 {
+                return exec_err!("TO_BYTES: hex text of odd length: {text}");
+            }
+            match encode_text(text, encoding) {
+                Some(bytes) => Ok(Some(bytes)),
+                None => exec_err!("TO_BYTES: '{text}' is not valid {encoding}, or {encoding} is not an encoding"),
+            }
         })
-        .collect();
+        .collect::<Result<_>>()?;
     Ok(Arc::new(out))
 }
 
-/// `FROM_BYTES(bytes, encoding)`.
+/// `FROM_BYTES(bytes, encoding)`: an unknown encoding is an error.
 fn from_bytes(args: &Arrays, _: &DataType) -> Result<ArrayRef> {
     let (bytes, encodings) = (args[0].as_binary::<i32>(), args[1].as_string::<i32>());
     let out: StringArray = (0..bytes.len())
         .map(|row| {
             if bytes.is_null(row) || encodings.is_null(row) {
-                return None;
+                return Ok(None);
             }
-            decode_bytes(bytes.value(row), encodings.value(row))
+            let encoding = encodings.value(row);
+            // ksqlDB writes hex in capitals here (and in lower case from ENCODE).
+            match decode_bytes(bytes.value(row), encoding) {
+                Some(text) if encoding.eq_ignore_ascii_case("hex") => Ok(Some(text.to_uppercase())),
+                Some(text) => Ok(Some(text)),
+                None => exec_err!("FROM_BYTES: unknown encoding {encoding}, or bytes that are not {encoding}"),
+            }
         })
-        .collect();
+        .collect::<Result<_>>()?;
     Ok(Arc::new(out))
 }
 

@@ -14,7 +14,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
-use datafusion::common::Result;
+use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::{ScalarUDF, Signature, TypeSignature, Volatility};
 
 use super::{Arrays, KsqlFunction, returns};
@@ -38,20 +38,18 @@ fn with_pattern(first: DataType, zone: bool) -> Signature {
 pub fn functions() -> Vec<ScalarUDF> {
     vec![
         KsqlFunction::udf("stringtotimestamp", with_pattern(DataType::Utf8, true), returns::<1>, |args, _| {
-            Ok(Arc::new(parse_each(args).collect::<Int64Array>()))
+            Ok(Arc::new(parse_each(args).collect::<Result<Int64Array>>()?))
         }),
         KsqlFunction::udf("parse_timestamp", with_pattern(DataType::Utf8, true), returns::<4>, |args, _| {
-            Ok(Arc::new(parse_each(args).collect::<TimestampMillisecondArray>()))
+            Ok(Arc::new(parse_each(args).collect::<Result<TimestampMillisecondArray>>()?))
         }),
         KsqlFunction::udf("stringtodate", with_pattern(DataType::Utf8, false), returns::<2>, |args, _| {
-            Ok(Arc::new(
-                parse_each(args).map(|m| m.map(|m| m.div_euclid(MILLIS_PER_DAY) as i32)).collect::<Int32Array>(),
-            ))
+            let days = parse_each(args).map(|m| m.map(|m| m.map(|m| m.div_euclid(MILLIS_PER_DAY) as i32)));
+            Ok(Arc::new(days.collect::<Result<Int32Array>>()?))
         }),
         KsqlFunction::udf("parse_date", with_pattern(DataType::Utf8, false), returns::<3>, |args, _| {
-            Ok(Arc::new(
-                parse_each(args).map(|m| m.map(|m| m.div_euclid(MILLIS_PER_DAY) as i32)).collect::<Date32Array>(),
-            ))
+            let days = parse_each(args).map(|m| m.map(|m| m.map(|m| m.div_euclid(MILLIS_PER_DAY) as i32)));
+            Ok(Arc::new(days.collect::<Result<Date32Array>>()?))
         }),
         KsqlFunction::udf("parse_time", with_pattern(DataType::Utf8, false), returns::<5>, parse_time),
         KsqlFunction::udf("timestamptostring", with_pattern(DataType::Int64, true), returns::<0>, |args, _| {
@@ -93,16 +91,25 @@ fn zone_at(args: &Arrays, row: usize) -> Result<Option<chrono_tz::Tz>, ()> {
     }
 }
 
-/// Milliseconds since the epoch of each `(text, pattern[, zone])` row.
-fn parse_each(args: &Arrays) -> impl Iterator<Item = Option<i64>> + '_ {
+/// Milliseconds since the epoch of each `(text, pattern[, zone])` row; text that does not
+/// parse, a bad pattern or an unknown zone is an error.
+fn parse_each(args: &Arrays) -> impl Iterator<Item = Result<Option<i64>>> + '_ {
     let (texts, patterns) = (args[0].as_string::<i32>(), args[1].as_string::<i32>());
     let mut cache = Patterns::default();
     (0..texts.len()).map(move |row| {
         if texts.is_null(row) || patterns.is_null(row) {
-            return None;
+            return Ok(None);
         }
-        let zone = zone_at(args, row).ok()?;
-        cache.get(patterns.value(row))?.parse_millis_in(texts.value(row), zone)
+        let zone = match zone_at(args, row) {
+            Ok(zone) => zone,
+            Err(()) if args[2].is_null(row) => return Ok(None),
+            Err(()) => return exec_err!("Unknown time zone '{}'", args[2].as_string::<i32>().value(row)),
+        };
+        let (text, pattern) = (texts.value(row), patterns.value(row));
+        match cache.get(pattern).and_then(|format| format.parse_millis_in(text, zone)) {
+            Some(millis) => Ok(Some(millis)),
+            None => exec_err!("Failed to parse '{text}' with the pattern '{pattern}'"),
+        }
     })
 }
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, PrimitiveArray, StructArray};
 use datafusion::arrow::datatypes::{DataType, Field, Fields, SchemaRef};
-use datafusion::arrow::datatypes::{Decimal128Type, DecimalType, FieldRef};
+use datafusion::arrow::datatypes::{Decimal128Type, DecimalType, FieldRef, Float64Type};
 use datafusion::arrow::json::reader::ReaderBuilder;
 use datafusion::arrow::json::writer::{Encoder, EncoderFactory, EncoderOptions, NullableEncoder, make_encoder};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -393,6 +393,13 @@ impl EncoderFactory for DecimalEncoders {
         array: &'a dyn Array,
         _options: &'a EncoderOptions,
     ) -> Result<Option<NullableEncoder<'a>>, datafusion::arrow::error::ArrowError> {
+        if let Some(doubles) = array.as_primitive_opt::<Float64Type>() {
+            // arrow-json writes NaN and the infinities as null; ksqlDB (Jackson) as strings.
+            if doubles.values().iter().all(|v| v.is_finite()) {
+                return Ok(None);
+            }
+            return Ok(Some(NullableEncoder::new(Box::new(DoubleEncoder { doubles }), array.nulls().cloned())));
+        }
         let Some(decimals) = array.as_primitive_opt::<Decimal128Type>() else { return Ok(None) };
         let (precision, scale) = (decimals.precision(), decimals.scale());
         if scale <= 0 {
@@ -400,6 +407,26 @@ impl EncoderFactory for DecimalEncoders {
         }
         let encoder = DecimalEncoder { decimals, precision, scale: scale as u32, unit: 10u128.pow(scale as u32) };
         Ok(Some(NullableEncoder::new(Box::new(encoder), array.nulls().cloned())))
+    }
+}
+
+/// DOUBLEs as arrow-json writes them, but NaN and ±Infinity as Jackson does: `"NaN"`,
+/// `"Infinity"`, `"-Infinity"`.
+struct DoubleEncoder<'a> {
+    doubles: &'a PrimitiveArray<Float64Type>,
+}
+
+impl Encoder for DoubleEncoder<'_> {
+    fn encode(&mut self, idx: usize, out: &mut Vec<u8>) {
+        let value = self.doubles.value(idx);
+        if value.is_nan() {
+            out.extend_from_slice(b"\"NaN\"");
+        } else if value.is_infinite() {
+            out.extend_from_slice(if value > 0.0 { b"\"Infinity\"" } else { b"\"-Infinity\"" });
+        } else {
+            let mut buffer = [0u8; lexical_core::BUFFER_SIZE];
+            out.extend_from_slice(lexical_core::write(value, &mut buffer));
+        }
     }
 }
 
