@@ -419,22 +419,30 @@ pub(crate) fn evaluate_isolating(
     errors: &mut Vec<RowError>,
 ) -> Result<ArrayRef, PlanError> {
     let rows = batch.num_rows();
-    let whole = match expr.evaluate(batch).and_then(|v| v.into_array(rows)) {
-        Ok(array) => return Ok(array),
-        Err(e) => e,
-    };
-    let data_type = expr.data_type(&batch.schema())?;
     use datafusion::arrow::array::AsArray;
     use datafusion::arrow::datatypes::{Int32Type, Int64Type};
     let partitions = batch.column_by_name("ROWPARTITION").and_then(|c| c.as_primitive_opt::<Int32Type>().cloned());
     let offsets = batch.column_by_name("ROWOFFSET").and_then(|c| c.as_primitive_opt::<Int64Type>().cloned());
     let mut note = |row: usize, message: String| {
+        // A call inside a CASE branch or a lambda saw fewer rows: its index is not the batch's.
+        let row = row.min(rows.saturating_sub(1));
         errors.push(RowError {
             partition: partitions.as_ref().map(|p| p.value(row) as u32),
             offset: offsets.as_ref().map(|o| o.value(row) as u64),
             message,
         })
     };
+    // Calls of ksqlDB's functions that failed on a row are null there, and noted.
+    super::udf::take_call_errors();
+    let evaluated = expr.evaluate(batch).and_then(|v| v.into_array(rows));
+    for (row, message) in super::udf::take_call_errors() {
+        note(row, message);
+    }
+    let whole = match evaluated {
+        Ok(array) => return Ok(array),
+        Err(e) => e,
+    };
+    let data_type = expr.data_type(&batch.schema())?;
     if rows == 1 {
         note(0, whole.to_string());
         return Ok(datafusion::arrow::array::new_null_array(&data_type, 1));

@@ -558,6 +558,19 @@ fn invalid_comparison(left: &Expr, op: &BinaryOperator, right: &Expr, typer: &Ty
         typer.type_of(&typed)
     };
     let (left_type, right_type) = (typed(left)?, typed(right)?);
+    // ROWTIME, WINDOWSTART and WINDOWEND compare with a timestamp's text (ksqlDB parses it).
+    let is_time_column = |e: &Expr| match e {
+        Expr::Identifier(ident) => {
+            ["ROWTIME", "WINDOWSTART", "WINDOWEND"].contains(&ident.value.to_uppercase().as_str())
+        }
+        Expr::CompoundIdentifier(parts) => parts
+            .last()
+            .is_some_and(|i| ["ROWTIME", "WINDOWSTART", "WINDOWEND"].contains(&i.value.to_uppercase().as_str())),
+        _ => false,
+    };
+    if (is_time_column(left) && is_string(&right_type)) || (is_time_column(right) && is_string(&left_type)) {
+        return None;
+    }
     let equality = matches!(op, BinaryOperator::Eq | BinaryOperator::NotEq);
     let is_temporal = |t: &DataType| matches!(t, DataType::Date32 | DataType::Timestamp(..));
     let valid = match &left_type {

@@ -31,12 +31,10 @@ use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, Sca
 use datafusion::prelude::SessionContext;
 
 /// ksqlDB names for DataFusion functions with the same semantics.
-const ALIASES: [(&str, &str); 6] = [
+const ALIASES: [(&str, &str); 4] = [
     ("ucase", "upper"),
     ("lcase", "lower"),
     ("array_length", "cardinality"),
-    ("arraycontains", "array_has"),
-    ("array_contains", "array_has"),
     // DataFusion's IFNULL (`nvl`) takes primitive types only; ksqlDB's takes any.
     ("ifnull", "coalesce"),
 ];
@@ -103,8 +101,67 @@ impl ScalarUDFImpl for KsqlFunction {
             .into_iter()
             .map(|a| if a.len() == args.number_rows { Ok(a) } else { expand(&a, args.number_rows) })
             .collect::<Result<_>>()?;
-        Ok(ColumnarValue::Array((self.invoke)(&arrays, args.return_field.data_type())?))
+        let result = args.return_field.data_type();
+        match (self.invoke)(&arrays, result) {
+            Ok(array) => Ok(ColumnarValue::Array(array)),
+            Err(_) => Ok(ColumnarValue::Array(self.invoke_row_by_row(&arrays, result, args.number_rows)?)),
+        }
     }
+}
+
+impl KsqlFunction {
+    /// The call made again one row at a time, after it failed on the whole batch: as ksqlDB
+    /// does with a function that throws, a row it fails on gets NULL from this call (not from
+    /// the whole expression: `COALESCE(PARSE_DATE(s, 'yyyy'), …)` goes on to its next
+    /// argument), and the failure is noted for the processing log ([`take_call_errors`]).
+    fn invoke_row_by_row(&self, arrays: &[ArrayRef], result: &DataType, rows: usize) -> Result<ArrayRef> {
+        let mut parts: Vec<ArrayRef> = Vec::with_capacity(rows);
+        for row in 0..rows {
+            let one: Vec<ArrayRef> = arrays.iter().map(|a| a.slice(row, 1)).collect();
+            match (self.invoke)(&one, result) {
+                Ok(value) => parts.push(value),
+                Err(e) => {
+                    note_call_error(row, format!("{}: {}", self.name.to_uppercase(), strip_prefixes(&e.to_string())));
+                    parts.push(datafusion::arrow::array::new_null_array(result, 1));
+                }
+            }
+        }
+        let parts: Vec<&dyn datafusion::arrow::array::Array> = parts.iter().map(|p| p.as_ref()).collect();
+        Ok(datafusion::arrow::compute::concat(&parts)?)
+    }
+}
+
+/// The most failed calls kept for the processing log between two evaluations.
+const MAX_CALL_ERRORS: usize = 1024;
+
+thread_local! {
+    /// Calls that failed on a row (its index in the batch the call saw) since the last
+    /// [`take_call_errors`]; evaluation is synchronous, so they are the current evaluation's.
+    static CALL_ERRORS: std::cell::RefCell<Vec<(usize, String)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn note_call_error(row: usize, message: String) {
+    CALL_ERRORS.with(|errors| {
+        let mut errors = errors.borrow_mut();
+        if errors.len() < MAX_CALL_ERRORS {
+            errors.push((row, message));
+        }
+    });
+}
+
+/// The calls that failed on a row since the last time this was asked (on this thread), each
+/// with the row's index in the batch the call saw, and why.
+pub fn take_call_errors() -> Vec<(usize, String)> {
+    CALL_ERRORS.with(|errors| std::mem::take(&mut *errors.borrow_mut()))
+}
+
+/// An error's message without DataFusion's "Execution error: " and the like.
+fn strip_prefixes(message: &str) -> &str {
+    let mut message = message;
+    for prefix in ["Execution error: ", "Error during planning: ", "Arrow error: "] {
+        message = message.strip_prefix(prefix).unwrap_or(message);
+    }
+    message
 }
 
 /// A one-row array repeated `rows` times.
