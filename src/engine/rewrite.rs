@@ -254,6 +254,11 @@ pub fn rewrite_typed(expr: &mut Expr, typer: &Typer<'_>, context: &str) -> Resul
         found
     };
     let outcome = visit_expressions_mut(expr, |expr: &mut Expr| {
+        if let Expr::Function(function) = expr
+            && let Some(refusal) = unresolved_call(function, typer, &mentions_parameter)
+        {
+            return ControlFlow::Break(refusal);
+        }
         let is_null = |e: &Expr| matches!(e, Expr::Value(v) if v.value == Value::Null);
         let result = match expr {
             // ksqlDB has no arithmetic with an untyped NULL.
@@ -533,6 +538,58 @@ fn for_each_assignment(
         }
     }
     Ok(any)
+}
+
+/// ksqlDB's refusal of a call of one of its scalar functions that no variation takes:
+/// "Function 'x' does not accept parameters (…)", with the variations there are. `None` when
+/// the call resolves, or when what fails is not the call itself (an argument that does not
+/// plan, a lambda's parameter).
+fn unresolved_call(
+    function: &Function,
+    typer: &Typer<'_>,
+    mentions_parameter: &dyn Fn(&Expr) -> bool,
+) -> Option<PlanError> {
+    let name = function.name.to_string().to_lowercase();
+    // COALESCE names itself in capitals in ksqlDB's refusal (an arm of `rewrite_typed`).
+    let documented = super::udf::catalogue::find(&name).filter(|f| {
+        f.kind == super::udf::catalogue::FunctionKind::Scalar && f.category != "LAMBDA" && f.name != "COALESCE"
+    })?;
+    let refusal = |types: &str| {
+        let mut message = format!("Function '{name}' does not accept parameters ({types}).\nValid alternatives are:");
+        for signature in documented.signatures {
+            message.push_str(&format!("\n{signature}"));
+        }
+        PlanError(message)
+    };
+    let FunctionArguments::List(list) = &function.args else { return None };
+    let mut arguments = Vec::with_capacity(list.args.len());
+    for argument in &list.args {
+        match argument {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => arguments.push(e),
+            FunctionArg::Unnamed(FunctionArgExpr::Wildcard) if list.args.len() == 1 => return Some(refusal("")),
+            _ => return None,
+        }
+    }
+    if arguments.iter().any(|a| mentions_parameter(a) || matches!(a, Expr::Lambda(_))) {
+        return None;
+    }
+    let typed = |e: &Expr| {
+        let mut typed = e.clone();
+        type_literals(&mut typed);
+        typer.check(&typed)
+    };
+    let message = typed(&Expr::Function(function.clone())).err()?;
+    if message.starts_with(&format!("Function '{name}' does not accept"))
+        || message.starts_with(&format!("Function '{name}' cannot be resolved"))
+    {
+        return Some(PlanError(message));
+    }
+    let mut types = Vec::with_capacity(arguments.len());
+    for argument in arguments {
+        let is_null = matches!(argument, Expr::Value(v) if v.value == Value::Null);
+        types.push(if is_null { "null".to_string() } else { type_name(&typed(argument).ok()?) });
+    }
+    Some(refusal(&types.join(", ")))
 }
 
 /// The names of the parameters of the lambdas in `expr`.

@@ -225,19 +225,30 @@ fn geo_distance(args: &Arrays, _: &DataType) -> Result<ArrayRef> {
             let radius = match unit.as_deref() {
                 None | Some("") | Some("km" | "kilometer" | "kilometers" | "kilometre" | "kilometres") => 6371.0,
                 Some("mi" | "mile" | "miles") => 3959.0,
-                Some(other) => return exec_err!("GEO_DISTANCE: unknown unit '{other}': use 'KM' or 'MI'"),
+                Some(_) => {
+                    return exec_err!(
+                        "GeoDistance function units parameter must be one of mi, mile, miles, km, kilometer, \
+                         kilometers, kilometre or kilometres. Values are case-insensitive."
+                    );
+                }
             };
-            // Haversine, computed as ksqlDB computes it (so that the last digits agree).
             let (lat1, lon1, lat2, lon2) = (c[0].value(row), c[1].value(row), c[2].value(row), c[3].value(row));
-            if [lat1, lat2].iter().any(|l| !(-90.0..=90.0).contains(l))
-                || [lon1, lon2].iter().any(|l| !(-180.0..=180.0).contains(l))
-            {
-                return exec_err!("GEO_DISTANCE: latitudes are between -90 and 90, longitudes between -180 and 180");
+            if [lat1, lat2].iter().any(|l| !(-90.0..=90.0).contains(l)) {
+                return exec_err!(
+                    "valid latitude values for GeoDistance function are in the range of -90 to 90 decimal degrees"
+                );
             }
-            let (delta_lat, delta_lon) = ((lat2 - lat1).to_radians(), (lon2 - lon1).to_radians());
-            let a = (delta_lat / 2.0).sin() * (delta_lat / 2.0).sin()
-                + lat1.to_radians().cos() * lat2.to_radians().cos() * (delta_lon / 2.0).sin() * (delta_lon / 2.0).sin();
-            Ok(Some(radius * 2.0 * a.sqrt().atan2((1.0 - a).sqrt())))
+            if [lon1, lon2].iter().any(|l| !(-180.0..=180.0).contains(l)) {
+                return exec_err!(
+                    "valid longitude values for GeoDistance function are in the range of -180 to +180 decimal degrees"
+                );
+            }
+            // Haversine, in ksqlDB's order of operations (so that the last digits agree).
+            let haversin = |v: f64| (v / 2.0).sin().powi(2);
+            let radians = super::math::java_radians;
+            let (delta_lat, delta_lon) = (radians(lat2 - lat1), radians(lon2 - lon1));
+            let a = haversin(delta_lat) + haversin(delta_lon) * radians(lat1).cos() * radians(lat2).cos();
+            Ok(Some(2.0 * a.sqrt().asin() * radius))
         })
         .collect::<Result<_>>()?;
     Ok(Arc::new(out))

@@ -38,6 +38,30 @@ pub fn functions() -> Vec<ScalarUDF> {
             returns::<2>,
             sign,
         ),
+        KsqlFunction::udf(
+            "radians",
+            widening(&[&[DataType::Float64]]),
+            |_| Ok(DataType::Float64),
+            |args, _| doubles2(&args[0], &args[0], |v, _| java_radians(v)),
+        ),
+        KsqlFunction::udf(
+            "degrees",
+            widening(&[&[DataType::Float64]]),
+            |_| Ok(DataType::Float64),
+            |args, _| doubles2(&args[0], &args[0], |v, _| v * 180.0 / std::f64::consts::PI),
+        ),
+        KsqlFunction::udf(
+            "greatest",
+            Signature::variadic_any(Volatility::Immutable),
+            |a| extreme_type("greatest", a),
+            |a, t| extreme(a, t, true),
+        ),
+        KsqlFunction::udf(
+            "least",
+            Signature::variadic_any(Volatility::Immutable),
+            |a| extreme_type("least", a),
+            |a, t| extreme(a, t, false),
+        ),
         // DataFusion's SQRT refuses a negative number; Java's gives NaN.
         KsqlFunction::udf(
             "sqrt",
@@ -69,6 +93,12 @@ pub fn functions() -> Vec<ScalarUDF> {
     ]
 }
 
+/// Degrees in radians as ksqlDB's `Math.toRadians` computes them (`x / 180 * π`: its expected
+/// results were made so, and the last digit differs from `x * (π / 180)`).
+pub(crate) fn java_radians(degrees: f64) -> f64 {
+    degrees / 180.0 * std::f64::consts::PI
+}
+
 /// Overloads tried in order, each argument widening to the first that it fits (INT to BIGINT
 /// to DOUBLE, DECIMAL to DOUBLE), as ksqlDB resolves them.
 pub(crate) fn widening(overloads: &[&[DataType]]) -> Signature {
@@ -88,6 +118,81 @@ fn doubles2(a: &ArrayRef, b: &ArrayRef, f: impl Fn(f64, f64) -> f64) -> Result<A
         .map(|(a, b)| Some(f(a?, b?)))
         .collect();
     Ok(Arc::new(out))
+}
+
+/// GREATEST and LEAST take arguments of one type (ksqlDB's generic `T, T...`): DECIMALs of
+/// any precision (the result the widest), else the same type. Numbers of different types are
+/// ambiguous to ksqlDB, which has no one overload to widen them to.
+fn extreme_type(name: &str, args: &[DataType]) -> Result<DataType> {
+    let comparable = |t: &DataType| {
+        matches!(
+            t,
+            DataType::Int32
+                | DataType::Int64
+                | DataType::Float64
+                | DataType::Decimal128(..)
+                | DataType::Utf8
+                | DataType::Binary
+                | DataType::Date32
+                | DataType::Time32(_)
+                | DataType::Timestamp(..)
+        )
+    };
+    let typed: Vec<&DataType> = args.iter().filter(|t| !t.is_null()).collect();
+    let Some(first) = typed.first() else {
+        return if args.is_empty() { not_accepted(name, args) } else { ambiguous(name, args) };
+    };
+    if typed.iter().all(|t| matches!(t, DataType::Decimal128(..))) {
+        let (integer_digits, scale) = typed.iter().fold((0i16, 0i16), |(digits, scale), t| match t {
+            DataType::Decimal128(p, s) => (digits.max(i16::from(*p) - i16::from(*s)), scale.max(i16::from(*s))),
+            _ => (digits, scale),
+        });
+        return Ok(DataType::Decimal128((integer_digits + scale).clamp(1, 38) as u8, scale.clamp(0, 38) as i8));
+    }
+    if typed.iter().all(|t| t == first) && comparable(first) {
+        return Ok((*first).clone());
+    }
+    // Numbers of different types widen to DOUBLE only when one is a DOUBLE; otherwise more
+    // than one overload would take them.
+    if typed.iter().all(|t| t.is_numeric()) {
+        return if typed.contains(&&DataType::Float64) { Ok(DataType::Float64) } else { ambiguous(name, args) };
+    }
+    // Text is parsed as a DATE, TIME or TIMESTAMP beside one of them.
+    let temporal: Vec<&&DataType> = typed.iter().filter(|t| !matches!(t, DataType::Utf8)).collect();
+    if let Some(first) = temporal.first()
+        && matches!(first, DataType::Date32 | DataType::Time32(_) | DataType::Timestamp(..))
+        && temporal.iter().all(|t| t == first)
+    {
+        return Ok((**first).clone());
+    }
+    not_accepted(name, args)
+}
+
+fn ambiguous<T>(name: &str, args: &[DataType]) -> Result<T> {
+    plan_err!("Function '{name}' cannot be resolved due to ambiguous method parameters ({}).", ksql_type_names(args))
+}
+
+/// Argument types as ksqlDB lists them in messages (`null` for an untyped NULL).
+fn ksql_type_names(args: &[DataType]) -> String {
+    let names: Vec<String> =
+        args.iter().map(|t| if t.is_null() { "null".into() } else { crate::sql::types::ksql_type_name(t) }).collect();
+    names.join(", ")
+}
+
+/// The greatest (or least) argument of each row that is not null, null when all are.
+/// Arrow's order is Java's: NaN above every number, -0.0 below 0.0.
+fn extreme(args: &Arrays, result: &DataType, greatest: bool) -> Result<ArrayRef> {
+    use datafusion::arrow::compute::kernels::{cmp, zip::zip};
+    let mut best = cast(&args[0], result)?;
+    for next in &args[1..] {
+        let next = cast(next, result)?;
+        let better = if greatest { cmp::gt(&next, &best)? } else { cmp::lt(&next, &best)? };
+        let take: datafusion::arrow::array::BooleanArray = (0..next.len())
+            .map(|row| Some(next.is_valid(row) && (best.is_null(row) || (better.is_valid(row) && better.value(row)))))
+            .collect();
+        best = zip(&take, &next, &best)?;
+    }
+    Ok(best)
 }
 
 /// `SIGN(x)`: -1, 0 or 1 as an INT; NaN is 0.
@@ -139,8 +244,7 @@ fn integral_type(name: &str, args: &[DataType]) -> Result<DataType> {
 }
 
 fn not_accepted<T>(name: &str, args: &[DataType]) -> Result<T> {
-    let names: Vec<String> = args.iter().map(crate::sql::types::ksql_type_name).collect();
-    plan_err!("Function '{name}' does not accept parameters ({}).", names.join(", "))
+    plan_err!("Function '{name}' does not accept parameters ({}).", ksql_type_names(args))
 }
 
 /// The way a value is brought to fewer decimal places.
