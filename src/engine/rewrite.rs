@@ -30,8 +30,22 @@ use crate::sql::types::ksql_type_name;
 pub const REWRITTEN_FUNCTIONS: [&str; 2] = ["COUNT_DISTINCT", "SUBSTRING"];
 
 /// Rewrites that need no types.
-pub fn rewrite_constructors<V: datafusion::sql::sqlparser::ast::VisitMut>(node: &mut V) -> Result<(), PlanError> {
+pub fn rewrite_constructors<V: datafusion::sql::sqlparser::ast::VisitMut + datafusion::sql::sqlparser::ast::Visit>(
+    node: &mut V,
+) -> Result<(), PlanError> {
+    // An array constructor cast to a type needs no element to type it (ksqlDB types a CAST
+    // by its target alone).
+    let mut cast_arrays: Vec<*const Expr> = Vec::new();
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions(&*node, |e: &Expr| {
+        if let Expr::Cast { expr: inner, .. } = e
+            && matches!(inner.as_ref(), Expr::Array(_))
+        {
+            cast_arrays.push(std::ptr::from_ref(inner.as_ref()));
+        }
+        ControlFlow::<()>::Continue(())
+    });
     let outcome = visit_expressions_mut(node, |expr: &mut Expr| {
+        let typed_by_cast = cast_arrays.contains(&std::ptr::from_ref(&*expr));
         match expr {
             Expr::Function(function) => {
                 let name = function.name.to_string();
@@ -66,7 +80,29 @@ pub fn rewrite_constructors<V: datafusion::sql::sqlparser::ast::VisitMut>(node: 
                 let assignments = || assignment_args(function);
                 match name.as_str() {
                     "map" => {
+                        let empty = matches!(&function.args, FunctionArguments::List(l) if l.args.is_empty())
+                            || matches!(&function.args, FunctionArguments::None);
+                        if empty {
+                            return ControlFlow::Break(PlanError(
+                                "Map constructor cannot be empty. Please supply at least one key value pair (see \
+                                 https://github.com/confluentinc/ksql/issues/4239)."
+                                    .into(),
+                            ));
+                        }
                         if let Some(pairs) = assignments() {
+                            for (part, all_null) in [
+                                ("keys", pairs.iter().all(|(k, _)| is_null_literal(k))),
+                                ("values", pairs.iter().all(|(_, v)| is_null_literal(v))),
+                            ] {
+                                if all_null {
+                                    let one = part.trim_end_matches('s');
+                                    return ControlFlow::Break(PlanError(format!(
+                                        "Cannot construct a map with all NULL {part} (see \
+                                         https://github.com/confluentinc/ksql/issues/4239). As a workaround, you may \
+                                         cast a NULL {one} to the desired type."
+                                    )));
+                                }
+                            }
                             let (keys, values): (Vec<Expr>, Vec<Expr>) = pairs.into_iter().unzip();
                             *expr = call("map", vec![call("make_array", keys), call("make_array", values)]);
                         }
@@ -91,6 +127,21 @@ pub fn rewrite_constructors<V: datafusion::sql::sqlparser::ast::VisitMut>(node: 
                     }
                     _ => {}
                 }
+            }
+            Expr::Array(array) if array.elem.is_empty() && !typed_by_cast => {
+                return ControlFlow::Break(PlanError(
+                    "Array constructor cannot be empty. Please supply at least one element (see \
+                     https://github.com/confluentinc/ksql/issues/4239)."
+                        .into(),
+                ));
+            }
+            Expr::Array(array) if array.elem.iter().all(is_null_literal) && !typed_by_cast => {
+                return ControlFlow::Break(PlanError(
+                    "Cannot construct an array with all NULL elements (see \
+                     https://github.com/confluentinc/ksql/issues/4239). As a workaround, you may cast a NULL value \
+                     to the desired type."
+                        .into(),
+                ));
             }
             // DataFusion plans SUBSTRING(…) straight to its own function; ksqlDB's is ours.
             Expr::Substring { .. } => {
@@ -123,6 +174,10 @@ pub fn rewrite_constructors<V: datafusion::sql::sqlparser::ast::VisitMut>(node: 
         ControlFlow::Break(e) => Err(e),
         ControlFlow::Continue(()) => Ok(()),
     }
+}
+
+fn is_null_literal(e: &Expr) -> bool {
+    matches!(e, Expr::Value(v) if v.value == Value::Null)
 }
 
 /// ksqlDB's literal types: an integer that fits an INT is an INT (DataFusion would make
@@ -292,6 +347,44 @@ pub fn rewrite_typed(expr: &mut Expr, typer: &Typer<'_>, context: &str) -> Resul
                 Ok(())
             }
             Expr::InList { expr: needle, list, .. } => coerce_in_list(needle, list, typer, context),
+            Expr::Array(array) => coerce_elements(&mut array.elem, typer),
+            Expr::Function(function) if function.name.to_string().eq_ignore_ascii_case("map") => {
+                match assignment_args(function) {
+                    Some(pairs) => {
+                        let (mut keys, mut values): (Vec<Expr>, Vec<Expr>) = pairs.into_iter().unzip();
+                        coerce_elements(&mut keys, typer).and_then(|()| coerce_elements(&mut values, typer)).map(|()| {
+                            let mut coerced = keys.into_iter().zip(values);
+                            let _ = for_each_assignment(function, |key, value| {
+                                if let Some((k, v)) = coerced.next() {
+                                    (*key, *value) = (k, v);
+                                }
+                                Ok(true)
+                            });
+                        })
+                    }
+                    None => Ok(()),
+                }
+            }
+            Expr::Function(function) if function.name.to_string() == "make_array" => match &mut function.args {
+                FunctionArguments::List(list) => {
+                    let mut elements: Vec<Expr> = list
+                        .args
+                        .iter()
+                        .filter_map(|a| match a {
+                            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                    let coerced = coerce_elements(&mut elements, typer);
+                    if coerced.is_ok() && elements.len() == list.args.len() {
+                        for (arg, element) in list.args.iter_mut().zip(elements) {
+                            *arg = FunctionArg::Unnamed(FunctionArgExpr::Expr(element));
+                        }
+                    }
+                    coerced
+                }
+                _ => Ok(()),
+            },
             // ksqlDB compares without SQL's unknown: a comparison with a null is false.
             Expr::BinaryOp { left, op, right } if is_comparison(op) => {
                 if is_null(left) || is_null(right) {
@@ -374,6 +467,103 @@ pub fn rewrite_typed(expr: &mut Expr, typer: &Typer<'_>, context: &str) -> Resul
         ControlFlow::Break(e) => Err(e),
         ControlFlow::Continue(()) => Ok(()),
     }
+}
+
+/// The elements of an array (or a map's keys or values) brought to one type as ksqlDB's
+/// constructors do: the type of the elements that are not literals (else of the literals),
+/// and the literals converted to it — text to a number or a boolean when it reads as one
+/// (`'2e1'` is 20), numbers and booleans to text; text that does not read is refused with
+/// ksqlDB's message.
+fn coerce_elements(elements: &mut [Expr], typer: &Typer<'_>) -> Result<(), PlanError> {
+    let literal_text = |e: &Expr| match e {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) => Some(s.clone()),
+            _ => None,
+        },
+        _ => None,
+    };
+    let is_literal = |e: &Expr| {
+        matches!(e, Expr::Value(_))
+            || matches!(e, Expr::Cast { expr, .. } if matches!(expr.as_ref(), Expr::Value(_)))
+            || matches!(e, Expr::UnaryOp { expr, .. } if matches!(expr.as_ref(), Expr::Value(_)))
+    };
+    let typed = |e: &Expr| {
+        let mut typed = e.clone();
+        type_literals(&mut typed);
+        typer.type_of(&typed)
+    };
+    let types: Vec<Option<DataType>> =
+        elements.iter().map(|e| if is_null_literal(e) { None } else { typed(e) }).collect();
+    let rank = |t: &DataType| match t {
+        DataType::Int32 => 1,
+        DataType::Int64 => 2,
+        DataType::Decimal128(..) => 3,
+        DataType::Float64 => 4,
+        _ => 0,
+    };
+    // The elements that decide: those that are not literals, else all.
+    let deciding: Vec<&DataType> = {
+        let columns: Vec<&DataType> =
+            elements.iter().zip(&types).filter(|(e, _)| !is_literal(e)).filter_map(|(_, t)| t.as_ref()).collect();
+        if columns.is_empty() { types.iter().flatten().filter(|t| !is_string(t)).collect() } else { columns }
+    };
+    let Some(first) = deciding.first() else { return Ok(()) };
+    let target = if deciding.iter().all(|t| rank(t) > 0) {
+        deciding.iter().copied().max_by_key(|t| rank(t)).cloned().unwrap_or(DataType::Null)
+    } else {
+        (*first).clone()
+    };
+    for (element, element_type) in elements.iter_mut().zip(&types) {
+        let Some(element_type) = element_type else { continue };
+        if element_type == &target || !is_literal(element) {
+            continue;
+        }
+        let invalid =
+            |text: &str| PlanError(format!("invalid input syntax for type {}: \"{text}\".", type_name(&target)));
+        match (&target, literal_text(element)) {
+            (t, Some(text)) if rank(t) > 0 => {
+                let number: f64 = text.trim().parse().map_err(|_| invalid(&text))?;
+                let whole = number.fract() == 0.0;
+                let replacement = match t {
+                    DataType::Int32 if whole && number.abs() <= f64::from(i32::MAX) => {
+                        format!("CAST({} AS INT)", number as i64)
+                    }
+                    DataType::Int64 if whole && number.abs() < 9.2e18 => format!("CAST({} AS BIGINT)", number as i64),
+                    DataType::Float64 => format!("{number:e}"),
+                    DataType::Decimal128(..) => text.trim().to_owned(),
+                    _ => return Err(invalid(&text)),
+                };
+                *element = parse_expression(&replacement).ok_or_else(|| invalid(&text))?;
+            }
+            (DataType::Boolean, Some(text)) => {
+                let value = parse_boolean(text.trim()).ok_or_else(|| invalid(&text))?;
+                *element = Expr::value(Value::Boolean(value));
+            }
+            (t, None) if is_string(t) => {
+                let literal = match &*element {
+                    Expr::Cast { expr, .. } => expr.as_ref().clone(),
+                    other => other.clone(),
+                };
+                let text = match literal {
+                    Expr::Value(v) => match v.value {
+                        Value::Number(n, _) => n,
+                        Value::Boolean(b) => b.to_string(),
+                        _ => continue,
+                    },
+                    _ => continue,
+                };
+                *element = Expr::value(Value::SingleQuotedString(text));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// One expression parsed in Eddy's dialect.
+fn parse_expression(text: &str) -> Option<Expr> {
+    let dialect = crate::sql::dialect::EddyDialect::default();
+    datafusion::sql::sqlparser::parser::Parser::new(&dialect).try_with_sql(text).ok()?.parse_expr().ok()
 }
 
 /// The items of `needle IN (list)` in `needle`'s type, as ksqlDB converts them.

@@ -1,13 +1,15 @@
 //! The DELIMITED format: the columns in order, separated by a delimiter; an empty field is
-//! null. Decoded with arrow-csv's push decoder.
+//! null. Decoded with arrow-csv's push decoder; written as ksqlDB writes it (commons-csv's
+//! quoting, Java's text of a DOUBLE).
 
 use bytes::Bytes;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::csv::reader::ReaderBuilder;
-use datafusion::arrow::csv::writer::WriterBuilder;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 
-use super::{Decoded, FormatError, FormatOptions, decode_isolating, split_lines, textual_columns};
+use super::{Decoded, FormatError, FormatOptions, decode_isolating, textual_columns};
 
 /// Only flat columns: no ARRAY, MAP or STRUCT.
 pub fn check(schema: &SchemaRef) -> Result<(), FormatError> {
@@ -89,19 +91,65 @@ fn regex_empty() -> Result<regex::Regex, FormatError> {
     regex::Regex::new("^$").map_err(|e| FormatError(e.to_string()))
 }
 
+/// Each row as one line of text, as ksqlDB writes it (commons-csv 1.4's default format): a
+/// null is an empty field; a field is quoted (its quotes doubled) when it holds the delimiter,
+/// a quote or a line break, starts with a character up to `#` (a space, a tab), ends with one
+/// up to a space, or, first on the line, is empty or starts outside printable ASCII.
 pub fn encode(batch: &RecordBatch, options: &FormatOptions) -> Result<Vec<Option<Bytes>>, FormatError> {
     let textual = super::java_doubles(textual_columns(batch)?)?;
-    let mut writer = WriterBuilder::new().with_header(false).with_delimiter(options.delimiter).build(Vec::new());
-    writer.write(&textual)?;
-    let mut lines = split_lines(writer.into_inner(), batch.num_rows())?;
-    if batch.num_columns() == 1 {
-        // The CSV writer quotes a record of one empty field (`""`) to tell it from no
-        // record; here each row is its own record, and an empty field is null.
-        for line in lines.iter_mut().flatten() {
-            if line.as_ref() == b"\"\"" {
-                line.clear();
+    let columns: Vec<ArrayRef> =
+        textual.columns().iter().map(|c| cast(c, &DataType::Utf8)).collect::<Result<_, _>>()?;
+    let strings: Vec<&StringArray> = columns.iter().map(|c| c.as_string::<i32>()).collect();
+    let rows = batch.num_rows();
+    let bytes: usize = strings.iter().map(|s| s.values().len() + rows).sum();
+    let mut text = Vec::with_capacity(bytes + bytes / 8);
+    let mut ends = Vec::with_capacity(rows);
+    for row in 0..rows {
+        for (i, column) in strings.iter().enumerate() {
+            if i > 0 {
+                text.push(options.delimiter);
+            }
+            if column.is_valid(row) {
+                write_field(&mut text, column.value(row), i == 0, options.delimiter);
             }
         }
+        ends.push(text.len());
     }
-    Ok(lines)
+    let text = Bytes::from(text);
+    let mut start = 0;
+    Ok(ends
+        .into_iter()
+        .map(|end| {
+            let line = text.slice(start..end);
+            start = end;
+            Some(line)
+        })
+        .collect())
+}
+
+fn write_field(out: &mut Vec<u8>, value: &str, first: bool, delimiter: u8) {
+    if !needs_quotes(value, first, delimiter) {
+        out.extend_from_slice(value.as_bytes());
+        return;
+    }
+    out.push(b'"');
+    for byte in value.bytes() {
+        if byte == b'"' {
+            out.push(b'"');
+        }
+        out.push(byte);
+    }
+    out.push(b'"');
+}
+
+/// commons-csv 1.4's rule for quoting a field (its `QuoteMode.MINIMAL`).
+fn needs_quotes(value: &str, first: bool, delimiter: u8) -> bool {
+    let Some(start) = value.chars().next() else { return first };
+    let start = u32::from(start);
+    // RFC 4180's TEXTDATA is 0x20-0x21, 0x23-0x2B, 0x2D-0x7E.
+    let outside_text = start < 0x20 || (start > 0x21 && start < 0x23) || (start > 0x2B && start < 0x2D) || start > 0x7E;
+    (first && outside_text)
+        || start <= u32::from(b'#')
+        || value.bytes().any(|b| b == b'\n' || b == b'\r' || b == b'"' || b == delimiter)
+        || value.chars().last().is_some_and(|end| end <= ' ')
 }

@@ -337,28 +337,6 @@ pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Splits newline-terminated output into one payload per row.
-fn split_lines(text: Vec<u8>, rows: usize) -> Result<Vec<Option<Bytes>>, FormatError> {
-    let mut text = Bytes::from(text);
-    if text.last() == Some(&b'\n') {
-        text.truncate(text.len() - 1);
-    }
-    // Each line a view of the one buffer: no allocation or copy per row.
-    let mut lines: Vec<Option<Bytes>> = Vec::with_capacity(rows);
-    if rows > 0 {
-        let mut start = 0;
-        for end in memchr::memchr_iter(b'\n', &text) {
-            lines.push(Some(text.slice(start..end)));
-            start = end + 1;
-        }
-        lines.push(Some(text.slice(start..)));
-    }
-    if lines.len() != rows {
-        return Err(FormatError(format!("encoded {} lines for {rows} rows", lines.len())));
-    }
-    Ok(lines)
-}
-
 /// Decodes `items` with `decode_many` (which fails as a whole on any bad item); on failure,
 /// decodes one item at a time to keep the good ones and name the bad ones.
 /// Hands `bytes` to a push decoder (arrow-json's or arrow-csv's `decode`) until it has

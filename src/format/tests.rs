@@ -260,3 +260,27 @@ fn doubles_are_written_as_java_writes_them() {
         assert_eq!(java_double(value), text, "{value:e}");
     }
 }
+
+#[test]
+fn delimited_fields_are_quoted_as_ksqldb_quotes_them() {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("A", DataType::Utf8, true),
+        Field::new("B", DataType::Utf8, true),
+        Field::new("C", DataType::Float64, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from(vec![Some(" \t padded \t"), Some(""), None, Some("é")])),
+            Arc::new(StringArray::from(vec![Some("plain"), Some("say \"hi\""), Some("#tag"), Some("")])),
+            Arc::new(Float64Array::from(vec![Some(1e7), Some(f64::NAN), None, Some(0.5)])),
+        ],
+    )
+    .unwrap();
+    let lines: Vec<String> = super::delimited::encode(&batch, &FormatOptions::default())
+        .unwrap()
+        .into_iter()
+        .map(|l| String::from_utf8(l.unwrap().to_vec()).unwrap())
+        .collect();
+    assert_eq!(lines, ["\" \t padded \t\",plain,1.0E7", "\"\",\"say \"\"hi\"\"\",NaN", ",\"#tag\",", "\"é\",,0.5"]);
+}

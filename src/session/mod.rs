@@ -230,6 +230,7 @@ impl Session {
                 SessionError::Parse(shift(e, start))
             })?;
             shift_spans(&mut statement, start);
+            check_numeric_literals(&statement, start)?;
             // A statement over the processing log finds it even before anything went wrong.
             if text.to_ascii_lowercase().contains("processing_log") {
                 crate::engine::processing_log::ProcessingLog::new(Arc::clone(&self.log)).ensure_topic().await?;
@@ -490,6 +491,59 @@ impl Script {
 /// Moves a position within a statement to its position within the script.
 /// Moves the positions of a statement's query's names from the statement's text to the
 /// script's, so that planning errors say where in the script they are.
+/// ksqlDB's refusal of a number literal that no type holds: an integer beyond BIGINT, a
+/// DOUBLE beyond its range (`-9223372036854775808` is a BIGINT: the sign is the literal's).
+fn check_numeric_literals(statement: &Statement, start: Location) -> Result<(), SessionError> {
+    use datafusion::sql::sqlparser::ast::{Expr, UnaryOperator, Value, visit_expressions};
+    let query = match statement {
+        Statement::Select(query) => query,
+        Statement::CreateAsSelect(create) => &create.query,
+        Statement::InsertInto(insert) => &insert.query,
+        _ => return Ok(()),
+    };
+    let refusal = |text: &str, at: datafusion::sql::sqlparser::tokenizer::Location| -> Option<String> {
+        let message = if text.contains(['e', 'E']) {
+            text.parse::<f64>().is_ok_and(f64::is_infinite).then(|| format!("Number overflows DOUBLE: {text}"))?
+        } else if !text.contains('.') && text.parse::<i64>().is_err() {
+            format!("Invalid numeric literal: {text}")
+        } else {
+            return None;
+        };
+        // ksqlDB's column for a literal is one past where it starts.
+        let (line, column) = if at.line == 1 {
+            (start.line, at.column + start.column)
+        } else {
+            (at.line + start.line - 1, at.column + 1)
+        };
+        Some(format!("Failed to prepare statement: line {line}:{column}: {message}"))
+    };
+    let mut negated = Vec::new();
+    let outcome = visit_expressions(&query.query, |expr: &Expr| {
+        let found =
+            match expr {
+                Expr::UnaryOp { op: UnaryOperator::Minus, expr: inner } => match inner.as_ref() {
+                    Expr::Value(v) if let Value::Number(text, _) = &v.value => {
+                        negated.push(std::ptr::from_ref(inner.as_ref()));
+                        refusal(&format!("-{text}"), v.span.start)
+                    }
+                    _ => None,
+                },
+                Expr::Value(v) if let Value::Number(text, _) = &v.value => {
+                    if negated.contains(&std::ptr::from_ref(expr)) { None } else { refusal(text, v.span.start) }
+                }
+                _ => None,
+            };
+        match found {
+            Some(message) => std::ops::ControlFlow::Break(message),
+            None => std::ops::ControlFlow::Continue(()),
+        }
+    });
+    match outcome {
+        std::ops::ControlFlow::Break(message) => Err(SessionError::Statement { message, at: start }),
+        std::ops::ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
 fn shift_spans(statement: &mut Statement, start: Location) {
     use datafusion::sql::sqlparser::ast::{Expr, Ident, visit_expressions_mut};
     let query = match statement {

@@ -1,26 +1,305 @@
-//! Numbers read from their bytes: `INT_FROM_BYTES`, `BIGINT_FROM_BYTES`, `DOUBLE_FROM_BYTES`.
+//! Bytes and their text: `TO_BYTES`, `FROM_BYTES` and `ENCODE` in the encodings ksqlDB
+//! names (`hex`, `utf8`, `ascii`, `base64`), and numbers read from bytes: `INT_FROM_BYTES`,
+//! `BIGINT_FROM_BYTES`, `DOUBLE_FROM_BYTES`.
 //!
-//! Each takes the bytes and, optionally, a byte order: `'BIG_ENDIAN'` (the default) or
-//! `'LITTLE_ENDIAN'`, in any case. As in ksqlDB, the byte order is checked before anything
-//! else (so a bad or NULL order is an error even for NULL bytes), then NULL bytes give NULL,
-//! and bytes of the wrong length are an error.
+//! The encodings are Java's, as ksqlDB uses them. `TO_BYTES` is strict: hex of even length
+//! without a prefix (`DatatypeConverter.parseHexBinary`), base64 as `java.util.Base64`
+//! decodes it (padding optional but, if there, right). `ENCODE` uses Commons Codec: hex may
+//! be written `0x…` (an odd count of digits gets a leading 0) or `X'…'`/`x'…'`, and base64
+//! is lenient (characters outside the alphabet skipped, both alphabets, decoding stops at
+//! `=`). Bytes that are not UTF-8 (or ASCII) become text with U+FFFD in their place, and
+//! characters that are not ASCII become `?` in ASCII, never an error.
+//!
+//! The number functions take the bytes and, optionally, a byte order: `'BIG_ENDIAN'` (the
+//! default) or `'LITTLE_ENDIAN'`, in any case. As in ksqlDB, the byte order is checked before
+//! anything else (so a bad or NULL order is an error even for NULL bytes), then NULL bytes
+//! give NULL, and bytes of the wrong length are an error.
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int32Array, Int64Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BinaryArray, Float64Array, Int32Array, Int64Array};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::{ScalarUDF, Signature, TypeSignature, Volatility};
 
-use super::{Arrays, KsqlFunction};
+use super::{Arrays, KsqlFunction, returns};
 
 pub fn functions() -> Vec<ScalarUDF> {
+    let text = |n: usize| Signature::exact(vec![DataType::Utf8; n], Volatility::Immutable);
     vec![
+        KsqlFunction::udf("to_bytes", text(2), |_| Ok(DataType::Binary), to_bytes),
+        KsqlFunction::udf(
+            "from_bytes",
+            Signature::exact(vec![DataType::Binary, DataType::Utf8], Volatility::Immutable),
+            returns::<0>,
+            from_bytes,
+        ),
+        // ksqlDB's ENCODE(text, from, to) replaces DataFusion's ENCODE(bytes, format).
+        KsqlFunction::udf("encode", text(3), returns::<0>, encode),
         KsqlFunction::udf("int_from_bytes", signature(), |_| Ok(DataType::Int32), int_from_bytes),
         KsqlFunction::udf("bigint_from_bytes", signature(), |_| Ok(DataType::Int64), bigint_from_bytes),
         KsqlFunction::udf("double_from_bytes", signature(), |_| Ok(DataType::Float64), double_from_bytes),
     ]
+}
+
+/// An encoding ksqlDB names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Hex,
+    Utf8,
+    Ascii,
+    Base64,
+}
+
+impl Encoding {
+    /// ksqlDB's `Encoding.from`: the name in any case (Java's `equalsIgnoreCase`).
+    fn named(name: &str) -> Result<Encoding> {
+        for (known, encoding) in
+            [("hex", Encoding::Hex), ("utf8", Encoding::Utf8), ("ascii", Encoding::Ascii), ("base64", Encoding::Base64)]
+        {
+            if java_equals_ignore_case(name, known) {
+                return Ok(encoding);
+            }
+        }
+        exec_err!("Unknown encoding type '{name}'. Supported formats are 'hex', 'utf8', 'ascii', and 'base64'.")
+    }
+
+    /// Bytes as text: hex in capitals when `upper_hex` (ksqlDB's FROM_BYTES) else in lower
+    /// case (ENCODE), base64 padded, UTF-8 and ASCII with U+FFFD for what they cannot read.
+    fn text(self, bytes: &[u8], upper_hex: bool) -> String {
+        match self {
+            Encoding::Hex => {
+                let digits: &[u8; 16] = if upper_hex { b"0123456789ABCDEF" } else { b"0123456789abcdef" };
+                bytes
+                    .iter()
+                    .flat_map(|b| [digits[usize::from(b >> 4)] as char, digits[usize::from(b & 15)] as char])
+                    .collect()
+            }
+            Encoding::Utf8 => String::from_utf8_lossy(bytes).into_owned(),
+            Encoding::Ascii => bytes.iter().map(|&b| if b.is_ascii() { char::from(b) } else { '\u{FFFD}' }).collect(),
+            Encoding::Base64 => crate::format::base64_encode(bytes),
+        }
+    }
+}
+
+/// Java's `getBytes(US_ASCII)`: each character outside ASCII is `?`.
+fn ascii_bytes(text: &str) -> Vec<u8> {
+    text.chars().map(|c| if c.is_ascii() { c as u8 } else { b'?' }).collect()
+}
+
+/// `TO_BYTES(text, encoding)`: the text decoded; an unknown encoding, hex that is not an even
+/// count of hex digits, or text that is not base64 is an error.
+fn to_bytes(args: &Arrays, _: &DataType) -> Result<ArrayRef> {
+    let (texts, encodings) = (args[0].as_string::<i32>(), args[1].as_string::<i32>());
+    let mut out: Vec<Option<Vec<u8>>> = Vec::with_capacity(texts.len());
+    for row in 0..texts.len() {
+        if texts.is_null(row) || encodings.is_null(row) {
+            out.push(None);
+            continue;
+        }
+        let text = texts.value(row);
+        out.push(Some(match Encoding::named(encodings.value(row))? {
+            Encoding::Hex => match strict_hex(text) {
+                Ok(bytes) => bytes,
+                Err(why) => return exec_err!("{why}: {text}"),
+            },
+            Encoding::Utf8 => text.as_bytes().to_vec(),
+            Encoding::Ascii => ascii_bytes(text),
+            Encoding::Base64 => match java_base64(text) {
+                Ok(bytes) => bytes,
+                Err(why) => return exec_err!("{why}"),
+            },
+        }));
+    }
+    Ok(Arc::new(out.iter().map(|b| b.as_deref()).collect::<BinaryArray>()))
+}
+
+/// `FROM_BYTES(bytes, encoding)`: the bytes as text (hex in capitals); an unknown encoding is
+/// an error.
+fn from_bytes(args: &Arrays, _: &DataType) -> Result<ArrayRef> {
+    let (bytes, encodings) = (args[0].as_binary::<i32>(), args[1].as_string::<i32>());
+    let mut out = Vec::with_capacity(bytes.len());
+    for row in 0..bytes.len() {
+        if bytes.is_null(row) || encodings.is_null(row) {
+            out.push(None);
+            continue;
+        }
+        out.push(Some(Encoding::named(encodings.value(row))?.text(bytes.value(row), true)));
+    }
+    super::words::string_array(&out)
+}
+
+/// `ENCODE(text, from, to)`: the text read in one encoding and written in another. The pair
+/// is looked up as ksqlDB does, by the two names lower-cased and joined (`'hexa', 'scii'` is
+/// hex to ascii); the same encoding twice, or an unknown one, is an error, as is invalid hex.
+fn encode(args: &Arrays, _: &DataType) -> Result<ArrayRef> {
+    let (texts, from, to) = (args[0].as_string::<i32>(), args[1].as_string::<i32>(), args[2].as_string::<i32>());
+    let mut out = Vec::with_capacity(texts.len());
+    for row in 0..texts.len() {
+        if texts.is_null(row) || from.is_null(row) || to.is_null(row) {
+            out.push(None);
+            continue;
+        }
+        let Some((input, output)) = encoding_pair(&(from.value(row).to_lowercase() + &to.value(row).to_lowercase()))
+        else {
+            return exec_err!("Supported input and output encodings are: hex, utf8, ascii and base64");
+        };
+        let text = texts.value(row);
+        let bytes = match input {
+            Encoding::Hex => match commons_hex(text) {
+                Ok(bytes) => bytes,
+                Err(why) => return exec_err!("{why}"),
+            },
+            Encoding::Utf8 => text.as_bytes().to_vec(),
+            Encoding::Ascii => ascii_bytes(text),
+            Encoding::Base64 => lenient_base64(text),
+        };
+        out.push(Some(output.text(&bytes, false)));
+    }
+    super::words::string_array(&out)
+}
+
+/// ENCODE's twelve conversions, by their joined names.
+fn encoding_pair(joined: &str) -> Option<(Encoding, Encoding)> {
+    let names =
+        [("hex", Encoding::Hex), ("utf8", Encoding::Utf8), ("ascii", Encoding::Ascii), ("base64", Encoding::Base64)];
+    for (from_name, from) in names {
+        for (to_name, to) in names {
+            if from != to
+                && joined.len() == from_name.len() + to_name.len()
+                && joined.starts_with(from_name)
+                && joined.ends_with(to_name)
+            {
+                return Some((from, to));
+            }
+        }
+    }
+    None
+}
+
+/// Pairs of hex digits (either case) as bytes: an odd count or another character is an error
+/// (the reason, as Java gives it).
+fn hex_pairs(hex: &str, odd: &str, illegal: impl Fn(char, usize) -> String) -> std::result::Result<Vec<u8>, String> {
+    if let Some((index, c)) = hex.char_indices().find(|(_, c)| !c.is_ascii_hexdigit()) {
+        if hex.len() % 2 == 0 || index + c.len_utf8() < hex.len() {
+            return Err(illegal(c, index));
+        }
+    }
+    if hex.len() % 2 == 1 {
+        return Err(odd.to_owned());
+    }
+    let digit = |b: u8| char::from(b).to_digit(16).unwrap_or(0) as u8;
+    Ok(hex.as_bytes().chunks(2).map(|pair| digit(pair[0]) << 4 | digit(pair[1])).collect())
+}
+
+/// TO_BYTES's hex (`DatatypeConverter.parseHexBinary`): no prefix, an even count of digits.
+fn strict_hex(hex: &str) -> std::result::Result<Vec<u8>, String> {
+    hex_pairs(hex, "hexBinary needs to be even-length", |_, _| "contains illegal character for hexBinary".into())
+}
+
+/// ENCODE's hex (Commons Codec's `Hex.decodeHex`, after ksqlDB strips `0x`, padding an odd
+/// count of digits after it with a leading 0, or `X'…'`).
+fn commons_hex(text: &str) -> std::result::Result<Vec<u8>, String> {
+    let hex =
+        match text.strip_prefix("0x") {
+            // Java's `matches("0x.*")`: `.` is no line terminator.
+            Some(digits) if !digits.contains(['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}']) => {
+                if digits.len() % 2 == 1 { format!("0{digits}") } else { digits.to_owned() }
+            }
+            _ => match text
+                .strip_prefix(['x', 'X'])
+                .and_then(|t| t.strip_prefix('\''))
+                .and_then(|t| t.strip_suffix('\''))
+            {
+                Some(digits) if !digits.contains(['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}']) => digits.to_owned(),
+                _ => text.to_owned(),
+            },
+        };
+    hex_pairs(&hex, "Odd number of characters.", |c, index| {
+        format!("Illegal hexadecimal character {c} at index {index}")
+    })
+}
+
+/// A base64 digit's value, in either alphabet (`+`/`-` 62, `/`/`_` 63).
+fn base64_digit(b: u8) -> Option<u32> {
+    Some(match b {
+        b'A'..=b'Z' => b - b'A',
+        b'a'..=b'z' => b - b'a' + 26,
+        b'0'..=b'9' => b - b'0' + 52,
+        b'+' | b'-' => 62,
+        b'/' | b'_' => 63,
+        _ => return None,
+    } as u32)
+}
+
+/// Commons Codec's lenient base64: other characters skipped, decoding ends at the first `=`,
+/// and a last lone digit (6 bits) is dropped.
+fn lenient_base64(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut bits, mut count) = (0u32, 0);
+    for b in text.bytes().take_while(|&b| b != b'=') {
+        let Some(digit) = base64_digit(b) else { continue };
+        bits = bits << 6 | digit;
+        count += 1;
+        if count == 4 {
+            out.extend_from_slice(&bits.to_be_bytes()[1..]);
+            (bits, count) = (0, 0);
+        }
+    }
+    match count {
+        2 => out.push((bits >> 4) as u8),
+        3 => out.extend_from_slice(&((bits >> 2) as u16).to_be_bytes()),
+        _ => {}
+    }
+    out
+}
+
+/// `java.util.Base64`'s basic decoder: only the standard alphabet; padding optional, but a
+/// final unit of one digit, a wrong count of `=`, or anything after them is an error. The
+/// unused bits of the last digit are not checked.
+fn java_base64(text: &str) -> std::result::Result<Vec<u8>, String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut bits, mut count) = (0u32, 0);
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        i += 1;
+        if b == b'=' {
+            // `x=` is handled with the missing digits below; `xx=` needs a second `=`.
+            if (count == 2 && bytes.get(i) != Some(&b'=')) || count == 0 {
+                return Err("Input byte array has wrong 4-byte ending unit".into());
+            }
+            if count == 2 {
+                i += 1;
+            }
+            break;
+        }
+        let digit = match b {
+            b'-' | b'_' => None,
+            b => base64_digit(b),
+        };
+        let Some(digit) = digit else {
+            return Err(format!("Illegal base64 character {:x}", b as i8));
+        };
+        bits = bits << 6 | digit;
+        count += 1;
+        if count == 4 {
+            out.extend_from_slice(&bits.to_be_bytes()[1..]);
+            (bits, count) = (0, 0);
+        }
+    }
+    match count {
+        1 => return Err("Last unit does not have enough valid bits".into()),
+        2 => out.push((bits >> 4) as u8),
+        3 => out.extend_from_slice(&((bits >> 2) as u16).to_be_bytes()),
+        _ => {}
+    }
+    if i < bytes.len() {
+        return Err(format!("Input byte array has incorrect ending byte at {i}"));
+    }
+    Ok(out)
 }
 
 /// `INT_FROM_BYTES(bytes[, order])`: a 4-byte two's-complement integer.

@@ -1,16 +1,23 @@
-//! ksqlDB's numeric functions where DataFusion's differ: `ROUND` (to the nearest integer as
-//! Java's `Math.round`: a DOUBLE becomes a BIGINT, halves go up; or to `n` decimal places half
-//! away from zero, `BigDecimal`'s `HALF_UP`, keeping a DECIMAL a DECIMAL), `TRUNC` (the same
-//! shapes, toward zero), `CEIL` and `FLOOR` (an INT stays an INT, a DECIMAL keeps its scale),
-//! `SIGN` (an INT), `SQRT` (NaN for a negative number), `LOG` (natural with one argument, `(base, value)` with two) and `POWER`
-//! (always a DOUBLE, as Java's `Math.pow`). The trigonometric and other DOUBLE functions are
-//! DataFusion's, which coerce INT and BIGINT to DOUBLE as ksqlDB's overloads do.
+//! ksqlDB's numeric functions where DataFusion's differ: `ABS` (in its argument's type, the
+//! most negative INT or BIGINT its own absolute value as Java's `Math.abs` has it), `ROUND`
+//! (to the nearest integer as Java's `Math.round`: an INT, BIGINT or DOUBLE becomes a BIGINT,
+//! halves go up; or a DOUBLE or DECIMAL to `n` decimal places of its shortest decimal form,
+//! halves toward positive infinity as ksqlDB's mix of `HALF_UP` and `HALF_DOWN` has it, a
+//! DECIMAL keeping its type), `TRUNC` (the same shapes, toward zero), `CEIL` and `FLOOR` (an
+//! INT stays an INT, a DECIMAL keeps its scale), `SIGN` (an INT), `SQRT` (NaN for a negative
+//! number), `LOG` (natural with one argument, `(base, value)` with two), `POWER` (always a
+//! DOUBLE, as Java's `Math.pow`), `RADIANS`/`DEGREES` and `GREATEST`/`LEAST` (Java's orders:
+//! strings by UTF-16 code unit, bytes as signed). The trigonometric and other DOUBLE functions
+//! are DataFusion's, which coerce INT, BIGINT and DECIMAL to DOUBLE as ksqlDB's overloads do.
+//!
+//! A Java parameter of a primitive type (`ROUND(int)`, `ROUND(long)`) cannot take NULL: such a
+//! call fails on the row, as in ksqlDB.
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Decimal128Array, Float64Array, Int32Array, Int64Array};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int64Type};
+use datafusion::arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int32Type, Int64Type};
 use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::{ScalarUDF, Signature, TypeSignature, Volatility};
 
@@ -18,6 +25,12 @@ use super::{Arrays, KsqlFunction, returns};
 
 pub fn functions() -> Vec<ScalarUDF> {
     vec![
+        KsqlFunction::udf(
+            "abs",
+            Signature::any(1, Volatility::Immutable),
+            |a| integral_type("abs", a),
+            |a, _| abs(&a[0]),
+        ),
         KsqlFunction::udf("round", Signature::variadic_any(Volatility::Immutable), |a| round_type("round", a), round),
         KsqlFunction::udf("trunc", Signature::variadic_any(Volatility::Immutable), |a| round_type("trunc", a), trunc),
         KsqlFunction::udf(
@@ -180,9 +193,13 @@ fn ksql_type_names(args: &[DataType]) -> String {
 }
 
 /// The greatest (or least) argument of each row that is not null, null when all are.
-/// Arrow's order is Java's: NaN above every number, -0.0 below 0.0.
+/// Arrow's order of numbers and times is Java's (NaN above every number, -0.0 below 0.0);
+/// strings and bytes take Java's own (see [`java_order`]).
 fn extreme(args: &Arrays, result: &DataType, greatest: bool) -> Result<ArrayRef> {
     use datafusion::arrow::compute::kernels::{cmp, zip::zip};
+    if matches!(result, DataType::Utf8 | DataType::Binary) {
+        return extreme_in_java_order(args, result, greatest);
+    }
     let mut best = cast(&args[0], result)?;
     for next in &args[1..] {
         let next = cast(next, result)?;
@@ -193,6 +210,67 @@ fn extreme(args: &Arrays, result: &DataType, greatest: bool) -> Result<ArrayRef>
         best = zip(&take, &next, &best)?;
     }
     Ok(best)
+}
+
+/// `ABS(x)` in x's type. Java's `Math.abs` wraps: the most negative INT (BIGINT) is its own
+/// absolute value (DataFusion's fails on it).
+fn abs(value: &ArrayRef) -> Result<ArrayRef> {
+    Ok(match value.data_type() {
+        DataType::Int32 => Arc::new(value.as_primitive::<Int32Type>().unary::<_, Int32Type>(i32::wrapping_abs)),
+        DataType::Int64 => Arc::new(value.as_primitive::<Int64Type>().unary::<_, Int64Type>(i64::wrapping_abs)),
+        DataType::Decimal128(precision, scale) => Arc::new(
+            value
+                .as_primitive::<Decimal128Type>()
+                .unary::<_, Decimal128Type>(i128::wrapping_abs)
+                .with_precision_and_scale(*precision, *scale)?,
+        ),
+        _ => {
+            let doubles = cast(value, &DataType::Float64)?;
+            Arc::new(doubles.as_primitive::<Float64Type>().unary::<_, Float64Type>(f64::abs))
+        }
+    })
+}
+
+/// GREATEST or LEAST of strings or bytes, row by row in Java's order.
+fn extreme_in_java_order(args: &Arrays, result: &DataType, greatest: bool) -> Result<ArrayRef> {
+    let arrays: Vec<ArrayRef> = args.iter().map(|a| cast(a, result)).collect::<Result<_, _>>()?;
+    let rows = arrays.first().map_or(0, |a| a.len());
+    let mut picks: Vec<(usize, usize)> = Vec::with_capacity(rows);
+    for row in 0..rows {
+        let mut best: Option<usize> = None;
+        for (i, array) in arrays.iter().enumerate() {
+            if array.is_null(row) {
+                continue;
+            }
+            let better = match best {
+                None => true,
+                Some(b) => {
+                    let order = java_order(array, &arrays[b], row);
+                    if greatest { order.is_gt() } else { order.is_lt() }
+                }
+            };
+            if better {
+                best = Some(i);
+            }
+        }
+        // A row with every argument null takes the first (null).
+        picks.push((best.unwrap_or(0), row));
+    }
+    let columns: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
+    Ok(datafusion::arrow::compute::interleave(&columns, &picks)?)
+}
+
+/// Java's order of two non-null values at `row`: `String.compareTo` compares UTF-16 code
+/// units (so U+FFFD sorts above U+1F600), `ByteBuffer.compareTo` signed bytes (so 0x80 sorts
+/// below 0x01).
+fn java_order(a: &ArrayRef, b: &ArrayRef, row: usize) -> std::cmp::Ordering {
+    if let (Some(a), Some(b)) = (a.as_string_opt::<i32>(), b.as_string_opt::<i32>()) {
+        return a.value(row).encode_utf16().cmp(b.value(row).encode_utf16());
+    }
+    match (a.as_binary_opt::<i32>(), b.as_binary_opt::<i32>()) {
+        (Some(a), Some(b)) => a.value(row).iter().map(|x| *x as i8).cmp(b.value(row).iter().map(|x| *x as i8)),
+        _ => std::cmp::Ordering::Equal,
+    }
 }
 
 /// `SIGN(x)`: -1, 0 or 1 as an INT; NaN is 0.
@@ -234,7 +312,8 @@ fn log(args: &Arrays, _: &DataType) -> Result<ArrayRef> {
     }
 }
 
-/// CEIL and FLOOR keep integers and DECIMALs as they are typed; other numbers become DOUBLE.
+/// ABS, CEIL and FLOOR keep INTs, BIGINTs, DOUBLEs and DECIMALs as they are typed; other
+/// numbers become DOUBLE.
 fn integral_type(name: &str, args: &[DataType]) -> Result<DataType> {
     match args.first() {
         Some(t @ (DataType::Int32 | DataType::Int64 | DataType::Decimal128(..) | DataType::Float64)) => Ok(t.clone()),
@@ -250,8 +329,9 @@ fn not_accepted<T>(name: &str, args: &[DataType]) -> Result<T> {
 /// The way a value is brought to fewer decimal places.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Rounding {
-    /// To the nearest, halves away from zero.
-    HalfUp,
+    /// To the nearest, halves toward positive infinity: ksqlDB's ROUND (`HALF_UP` above zero,
+    /// `HALF_DOWN` otherwise, so that -2.5 rounds to -2 as `Math.round` has it).
+    HalfCeiling,
     /// Toward zero.
     Down,
     Ceiling,
@@ -277,106 +357,163 @@ fn to_integral(value: &ArrayRef, rounding: Rounding) -> Result<ArrayRef> {
     }
 }
 
-/// `TRUNC(x [, places])`: as ROUND, toward zero. A DOUBLE's NaN becomes 0 and its infinities
-/// BIGINT's extremes (Java's narrowing); with places, they are errors.
+/// `TRUNC(x [, places])`: as ROUND, toward zero. An INT or BIGINT is a BIGINT (null stays
+/// null: Java's parameters are boxed here); a DOUBLE's NaN becomes 0 and its infinities
+/// BIGINT's extremes (Java's narrowing); with places, they are errors (`BigDecimal` has none).
 fn trunc(args: &Arrays, result: &DataType) -> Result<ArrayRef> {
     let value = &args[0];
     match (value.data_type(), result, args.get(1)) {
+        (DataType::Decimal128(_, scale), DataType::Decimal128(precision, target_scale), places) => {
+            decimal_to_places(value, *scale, places, Rounding::Down, *precision, *target_scale)
+        }
         (t, _, None) if t.is_integer() => Ok(cast(value, &DataType::Int64)?),
-        (_, DataType::Int64, None) => {
+        (_, _, None) => {
             let doubles = cast(value, &DataType::Float64)?;
             let out: Int64Array = doubles.as_primitive::<Float64Type>().iter().map(|v| v.map(|v| v as i64)).collect();
             Ok(Arc::new(out))
         }
-        (_, DataType::Float64, Some(places)) => {
-            let doubles = cast(value, &DataType::Float64)?;
-            let places = cast(places, &DataType::Int64)?;
-            let out: Float64Array = doubles
-                .as_primitive::<Float64Type>()
-                .iter()
-                .zip(places.as_primitive::<Int64Type>().iter())
-                .map(|(v, n)| match (v, n) {
-                    (Some(v), Some(_)) if !v.is_finite() => exec_err!("TRUNC of {v} to decimal places"),
-                    (Some(v), Some(n)) => Ok(Some(truncate_double(v, n))),
-                    _ => Ok(None),
-                })
-                .collect::<Result<_>>()?;
-            Ok(Arc::new(out))
-        }
-        (DataType::Decimal128(_, scale), DataType::Decimal128(precision, target_scale), places) => {
-            decimal_to_places(value, *scale, places, Rounding::Down, *precision, *target_scale)
-        }
-        (from, to, _) => exec_err!("TRUNC from {from} to {to}"),
+        (_, _, Some(places)) => doubles_to_places("TRUNC", value, places, Rounding::Down),
     }
 }
 
-/// `value` truncated to `places` decimal places of its shortest decimal form (Java's
-/// `BigDecimal.valueOf(value).setScale(places, DOWN)`).
-fn truncate_double(value: f64, places: i64) -> f64 {
-    let scientific = format!("{value:e}");
+/// ROUND and TRUNC of a DOUBLE to `places` decimal places (`BigDecimal.valueOf(x)
+/// .setScale(places, …).doubleValue()`): null where either is; NaN and the infinities fail.
+fn doubles_to_places(name: &str, value: &ArrayRef, places: &ArrayRef, rounding: Rounding) -> Result<ArrayRef> {
+    let doubles = cast(value, &DataType::Float64)?;
+    let places = cast(places, &DataType::Int64)?;
+    let out: Float64Array = doubles
+        .as_primitive::<Float64Type>()
+        .iter()
+        .zip(places.as_primitive::<Int64Type>().iter())
+        .map(|(v, n)| match (v, n) {
+            (Some(v), Some(_)) if !v.is_finite() => exec_err!("{name} of {v} to decimal places: not a decimal number"),
+            (Some(v), Some(n)) => Ok(Some(double_to_places(v, n, rounding))),
+            _ => Ok(None),
+        })
+        .collect::<Result<_>>()?;
+    Ok(Arc::new(out))
+}
+
+/// A finite `value` brought to `places` decimal places of its shortest decimal form (Java's
+/// `BigDecimal.valueOf`, whose `Double.toString` is the shortest form since JDK 19) by
+/// `rounding`, back to the nearest double. Zero is never negative (`BigDecimal` has no -0).
+fn double_to_places(value: f64, places: i64, rounding: Rounding) -> f64 {
+    let scientific = format!("{:e}", value.abs());
     let Some((mantissa, exponent)) = scientific.split_once('e') else { return value };
     let Ok(exponent) = exponent.parse::<i64>() else { return value };
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    let Ok(unscaled) = digits.parse::<i128>() else { return value };
-    // value = unscaled * 10^-scale
+    let digits: Vec<u8> = mantissa.bytes().filter(u8::is_ascii_digit).map(|d| d - b'0').collect();
+    // |value| = digits × 10^-scale
     let scale = digits.len() as i64 - 1 - exponent;
+    if value == 0.0 {
+        return 0.0;
+    }
     if scale <= places {
         return value;
     }
-    let kept = unscaled / 10i128.pow((scale - places).clamp(0, 38) as u32);
-    let sign = if value.is_sign_negative() { "-" } else { "" };
-    format!("{sign}{kept}e{}", -places).parse().unwrap_or(value)
+    let dropped = (scale - places).min(digits.len() as i64 + 1) as usize;
+    let kept_len = digits.len().saturating_sub(dropped);
+    let (kept, rest) = digits.split_at(kept_len);
+    // The first dropped digit (0 when more are dropped than there are) and whether any after it
+    // is not zero.
+    let (first, more) = match rest.split_first() {
+        Some((first, more)) if dropped <= digits.len() => (*first, more.iter().any(|d| *d != 0)),
+        _ => (0, !rest.is_empty() && rest.iter().any(|d| *d != 0)),
+    };
+    let negative = value < 0.0;
+    let up = match rounding {
+        // Away from zero for a positive number at a half, toward zero for a negative one.
+        Rounding::HalfCeiling => first > 5 || (first == 5 && (more || !negative)),
+        Rounding::Down => false,
+        Rounding::Ceiling => !negative && (first != 0 || more),
+        Rounding::Floor => negative && (first != 0 || more),
+    };
+    let mut number: Vec<u8> = kept.iter().map(|d| d + b'0').collect();
+    if number.is_empty() {
+        number.push(b'0');
+    }
+    if up {
+        // Add one to the last kept digit, carrying.
+        let mut at = number.len();
+        loop {
+            if at == 0 {
+                number.insert(0, b'1');
+                break;
+            }
+            at -= 1;
+            if number[at] == b'9' {
+                number[at] = b'0';
+            } else {
+                number[at] += 1;
+                break;
+            }
+        }
+    }
+    if number.iter().all(|d| *d == b'0') {
+        return 0.0;
+    }
+    let text = format!("{}{}e{}", if negative { "-" } else { "" }, String::from_utf8_lossy(&number), -places);
+    text.parse().unwrap_or(value)
 }
 
+/// ROUND's and TRUNC's result: with one argument, a BIGINT (ROUND and TRUNC of an INT,
+/// BIGINT or DOUBLE) or a DECIMAL of the integer digits; with decimal places (an INT), a DOUBLE
+/// or the DECIMAL's own type. An INT or BIGINT with places could widen to DOUBLE or DECIMAL,
+/// which ksqlDB finds ambiguous.
 fn round_type(name: &str, args: &[DataType]) -> Result<DataType> {
-    let places = args.len() == 2;
-    Ok(match args.first() {
-        // ksqlDB's TRUNC of an INT is a BIGINT; its ROUND keeps the type.
-        Some(DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64) if !places && name == "trunc" => {
-            DataType::Int64
+    let places = match args {
+        [_] => false,
+        [_, DataType::Int32 | DataType::Null] => true,
+        _ => return not_accepted(name, args),
+    };
+    Ok(match &args[0] {
+        DataType::Int32 | DataType::Int64 if places => return ambiguous(name, args),
+        DataType::Decimal128(p, s) if !places => {
+            let digits = i16::from(*p) - i16::from(*s);
+            if digits < 1 {
+                return plan_err!("DECIMAL precision must be >= 1: DECIMAL({digits},0)");
+            }
+            DataType::Decimal128(digits.clamp(1, 38) as u8, 0)
         }
-        Some(DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64) if !places => args[0].clone(),
-        Some(DataType::Float32 | DataType::Float64) if !places => DataType::Int64,
-        Some(DataType::Decimal128(p, s)) if !places => {
-            DataType::Decimal128((*p - (*s).max(0) as u8 + 1).clamp(1, 38), 0)
-        }
-        Some(DataType::Decimal128(p, s)) => DataType::Decimal128(*p, *s),
-        Some(t) if t.is_numeric() && places => DataType::Float64,
-        Some(t) if t.is_null() => DataType::Float64,
+        DataType::Decimal128(p, s) => DataType::Decimal128(*p, *s),
+        t if t.is_numeric() && !places => DataType::Int64,
+        t if t.is_numeric() || t.is_null() => DataType::Float64,
         _ => return not_accepted(name, args),
     })
 }
 
+/// `ROUND(x [, places])`. Without places an INT or BIGINT is itself as a BIGINT (its Java
+/// parameter is primitive: null fails) and a DOUBLE is `Math.round(x)`.
 fn round(args: &Arrays, result: &DataType) -> Result<ArrayRef> {
-    let places: Option<Vec<Option<i64>>> = match args.get(1) {
-        Some(p) => Some(cast(p, &DataType::Int64)?.as_primitive::<Int64Type>().iter().collect()),
-        None => None,
-    };
     let value = &args[0];
-    match (value.data_type(), result) {
-        (t, _) if t.is_integer() && places.is_none() => Ok(value.clone()),
-        (_, DataType::Int64) => {
+    match (value.data_type(), result, args.get(1)) {
+        (DataType::Decimal128(_, scale), DataType::Decimal128(precision, target_scale), places) => {
+            decimal_to_places(value, *scale, places, Rounding::HalfCeiling, *precision, *target_scale)
+        }
+        (t, _, None) if t.is_integer() => {
+            if value.null_count() > 0 {
+                return exec_err!(
+                    "ROUND of a null {} (a primitive Java parameter)",
+                    crate::sql::types::ksql_type_name(t)
+                );
+            }
+            Ok(cast(value, &DataType::Int64)?)
+        }
+        (_, _, None) => {
             let doubles = cast(value, &DataType::Float64)?;
-            let out: Int64Array =
-                doubles.as_primitive::<Float64Type>().iter().map(|v| v.map(|v| (v + 0.5).floor() as i64)).collect();
+            let out: Int64Array = doubles.as_primitive::<Float64Type>().iter().map(|v| v.map(java_round)).collect();
             Ok(Arc::new(out))
         }
-        (_, DataType::Float64) => {
-            let doubles = cast(value, &DataType::Float64)?;
-            let doubles = doubles.as_primitive::<Float64Type>();
-            let out: Float64Array = (0..doubles.len())
-                .map(|row| {
-                    let n = places.as_ref().and_then(|p| p[row])?;
-                    doubles.is_valid(row).then(|| half_up(doubles.value(row), n))
-                })
-                .collect();
-            Ok(Arc::new(out))
-        }
-        (DataType::Decimal128(_, scale), DataType::Decimal128(precision, target_scale)) => {
-            decimal_to_places(value, *scale, args.get(1), Rounding::HalfUp, *precision, *target_scale)
-        }
-        (from, to) => exec_err!("ROUND from {from} to {to}"),
+        (_, _, Some(places)) => doubles_to_places("ROUND", value, places, Rounding::HalfCeiling),
     }
+}
+
+/// Java's `Math.round`: `floor(x + 0.5)` computed exactly (0.49999999999999994 is 0, 2^52 + 1
+/// is itself), NaN 0, the infinities BIGINT's extremes.
+fn java_round(value: f64) -> i64 {
+    let floor = value.floor();
+    // `value - floor` is exact for every finite double.
+    let rounded = if value - floor >= 0.5 { floor + 1.0 } else { floor };
+    rounded as i64
 }
 
 /// DECIMALs brought to `places` decimal places (0 when not given) by `rounding`, at the
@@ -411,25 +548,25 @@ fn decimal_to_places(
     Ok(Arc::new(out.with_precision_and_scale(precision, target_scale)?))
 }
 
-/// `value` rounded to `places` decimal places, halves away from zero, as `BigDecimal`'s
-/// `HALF_UP` does on the double's shortest decimal form (Java's `BigDecimal.valueOf`).
-fn half_up(value: f64, places: i64) -> f64 {
-    let factor = 10f64.powi(places.clamp(-300, 300) as i32);
-    // Repair the binary representation error before rounding (2.675 is 2.67499… as a double).
-    let scaled = ((value * factor) * 1e9).round() / 1e9;
-    (scaled.abs() + 0.5).floor().copysign(value) / factor
-}
-
 /// A decimal's unscaled `value` at `scale`, brought to `places` by `rounding`; the result at
 /// scale `min(places, scale)`.
 fn round_decimal(value: i128, scale: i64, places: i64, rounding: Rounding) -> i128 {
     if places >= scale {
         return value;
     }
-    let factor = 10i128.pow((scale - places).clamp(0, 38) as u32);
+    if scale - places > 38 {
+        // More digits dropped than a DECIMAL has: less than half a unit is left.
+        return match rounding {
+            Rounding::Ceiling if value > 0 => 1,
+            Rounding::Floor if value < 0 => -1,
+            _ => 0,
+        };
+    }
+    let factor = 10i128.pow((scale - places) as u32);
     let (quotient, remainder) = (value / factor, value % factor);
     match rounding {
-        Rounding::HalfUp if remainder.abs() * 2 >= factor => quotient + value.signum(),
+        Rounding::HalfCeiling if remainder > 0 && remainder >= factor - remainder => quotient + 1,
+        Rounding::HalfCeiling if remainder < 0 && -remainder > factor + remainder => quotient - 1,
         Rounding::Ceiling if remainder > 0 => quotient + 1,
         Rounding::Floor if remainder < 0 => quotient - 1,
         _ => quotient,
@@ -438,9 +575,11 @@ fn round_decimal(value: i128, scale: i64, places: i64, rounding: Rounding) -> i1
 
 fn rescale(value: i128, from: i64, to: i64) -> i128 {
     if to >= from {
-        value * 10i128.pow((to - from).clamp(0, 38) as u32)
+        value.saturating_mul(10i128.pow((to - from).clamp(0, 38) as u32))
+    } else if from - to > 38 {
+        0
     } else {
-        value / 10i128.pow((from - to).clamp(0, 38) as u32)
+        value / 10i128.pow((from - to) as u32)
     }
 }
 
@@ -450,25 +589,68 @@ mod tests {
 
     #[test]
     fn rounding_is_ksqldbs() {
-        assert_eq!(half_up(2.675, 2), 2.68);
-        assert_eq!(half_up(-2.5, 0), -3.0);
-        assert_eq!(half_up(1.2345, 3), 1.235);
-        assert_eq!(round_decimal(12345, 2, 0, Rounding::HalfUp), 123);
-        assert_eq!(round_decimal(12350, 2, 0, Rounding::HalfUp), 124);
-        assert_eq!(round_decimal(-12350, 2, 0, Rounding::HalfUp), -124);
+        assert_eq!(double_to_places(2.675, 2, Rounding::HalfCeiling), 2.68);
+        assert_eq!(double_to_places(-2.5, 0, Rounding::HalfCeiling), -2.0);
+        assert_eq!(double_to_places(-2.51, 0, Rounding::HalfCeiling), -3.0);
+        assert_eq!(double_to_places(-1.25, 1, Rounding::HalfCeiling), -1.2);
+        assert_eq!(double_to_places(1.2345, 3, Rounding::HalfCeiling), 1.235);
+        assert_eq!(double_to_places(0.4999999999999, 0, Rounding::HalfCeiling), 0.0);
+        assert_eq!(double_to_places(12345.67, -2, Rounding::HalfCeiling), 12300.0);
+        assert_eq!(double_to_places(99.96, 1, Rounding::HalfCeiling), 100.0);
+        assert_eq!(double_to_places(0.0005, 2, Rounding::HalfCeiling), 0.0);
+        assert_eq!(double_to_places(0.5, -1, Rounding::HalfCeiling), 0.0);
+        assert_eq!(double_to_places(5.0, -1, Rounding::HalfCeiling), 10.0);
+        assert!(double_to_places(-0.4, 0, Rounding::HalfCeiling).is_sign_positive());
+        assert_eq!(double_to_places(1e300, -400, Rounding::HalfCeiling), 0.0);
+        assert_eq!(double_to_places(1.5, 400, Rounding::HalfCeiling), 1.5);
+        assert_eq!(java_round(0.49999999999999994), 0);
+        assert_eq!(java_round(-2.5), -2);
+        assert_eq!(java_round(2.5), 3);
+        assert_eq!(java_round(4503599627370497.0), 4503599627370497);
+        assert_eq!(java_round(f64::NAN), 0);
+        assert_eq!(java_round(f64::INFINITY), i64::MAX);
+        assert_eq!(round_decimal(12345, 2, 0, Rounding::HalfCeiling), 123);
+        assert_eq!(round_decimal(12350, 2, 0, Rounding::HalfCeiling), 124);
+        assert_eq!(round_decimal(-12350, 2, 0, Rounding::HalfCeiling), -123);
+        assert_eq!(round_decimal(-12351, 2, 0, Rounding::HalfCeiling), -124);
         assert_eq!(round_decimal(-121, 2, 0, Rounding::Floor), -2);
         assert_eq!(round_decimal(121, 2, 0, Rounding::Ceiling), 2);
         assert_eq!(round_decimal(-199, 2, 0, Rounding::Down), -1);
+        assert_eq!(round_decimal(99, 2, -100, Rounding::HalfCeiling), 0);
         assert_eq!(rescale(124, 0, 2), 12400);
+        assert_eq!(rescale(124, -100, 2), i128::MAX);
+        assert_eq!(rescale(124, 100, 2), 0);
     }
 
     #[test]
     fn truncation_works_on_the_shortest_decimal_form() {
-        assert_eq!(truncate_double(1.23, 2), 1.23);
-        assert_eq!(truncate_double(1.2389, 2), 1.23);
-        assert_eq!(truncate_double(-1.2389, 2), -1.23);
-        assert_eq!(truncate_double(12345.67, -3), 12000.0);
-        assert_eq!(truncate_double(0.5, 0), 0.0);
+        assert_eq!(double_to_places(1.23, 2, Rounding::Down), 1.23);
+        assert_eq!(double_to_places(1.2389, 2, Rounding::Down), 1.23);
+        assert_eq!(double_to_places(-1.2389, 2, Rounding::Down), -1.23);
+        assert_eq!(double_to_places(12345.67, -3, Rounding::Down), 12000.0);
+        assert_eq!(double_to_places(0.5, 0, Rounding::Down), 0.0);
+        assert!(double_to_places(-1e-300, 2, Rounding::Down).is_sign_positive());
+    }
+
+    #[test]
+    fn greatest_and_least_order_as_java() {
+        let strings = |v: Vec<Option<&str>>| -> ArrayRef { Arc::new(datafusion::arrow::array::StringArray::from(v)) };
+        let args =
+            [strings(vec![Some("\u{FFFD}"), None, Some("a")]), strings(vec![Some("\u{1F600}"), None, Some("B")])];
+        let out = extreme(&args, &DataType::Utf8, true).unwrap();
+        assert_eq!(out.as_string::<i32>().iter().collect::<Vec<_>>(), [Some("\u{FFFD}"), None, Some("a")]);
+        let bytes = |v: Vec<&[u8]>| -> ArrayRef { Arc::new(datafusion::arrow::array::BinaryArray::from(v)) };
+        let out = extreme(&[bytes(vec![&[0x80]]), bytes(vec![&[0x01]])], &DataType::Binary, true).unwrap();
+        assert_eq!(out.as_binary::<i32>().value(0), [0x01]);
+        let out = extreme(&[bytes(vec![&[0x80]]), bytes(vec![&[0x01]])], &DataType::Binary, false).unwrap();
+        assert_eq!(out.as_binary::<i32>().value(0), [0x80]);
+    }
+
+    #[test]
+    fn abs_wraps_as_javas() {
+        let ints: ArrayRef = Arc::new(Int32Array::from(vec![Some(i32::MIN), Some(-3), None]));
+        let out = abs(&ints).unwrap();
+        assert_eq!(out.as_primitive::<Int32Type>().iter().collect::<Vec<_>>(), [Some(i32::MIN), Some(3), None]);
     }
 
     #[test]

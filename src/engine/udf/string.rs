@@ -2,11 +2,16 @@
 //! negative positions from the end, strings and bytes), `LPAD`/`RPAD` (null for an empty
 //! pad or a negative length), `GENERATE_SERIES` (counting down when the end is below the
 //! start), `AS_VALUE`.
+//!
+//! Strings are measured as Java measures them, in UTF-16 code units: a character outside the
+//! BMP counts 2. Where a position cuts such a character in two, Java would keep half of it (a
+//! lone surrogate, which no UTF-8 text can hold); that half is U+FFFD here, so that lengths
+//! stay Java's.
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int32Array};
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BinaryArray, Int32Array, Int64Array, StringArray};
+use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::{ScalarUDF, Signature, TypeSignature, Volatility};
 
@@ -68,15 +73,45 @@ pub fn functions() -> Vec<ScalarUDF> {
     ]
 }
 
-/// `LEN(s)`: characters of a string, bytes of BYTES.
+/// `LEN(s)`: UTF-16 code units of a string (Java's `String.length`), bytes of BYTES.
 fn len(args: &Arrays, _: &DataType) -> Result<ArrayRef> {
     let lengths: Int32Array = match args[0].data_type() {
-        DataType::Utf8 => args[0].as_string::<i32>().iter().map(|s| s.map(|s| s.chars().count() as i32)).collect(),
+        DataType::Utf8 => args[0].as_string::<i32>().iter().map(|s| s.map(|s| utf16_len(s) as i32)).collect(),
         DataType::Binary => args[0].as_binary::<i32>().iter().map(|b| b.map(|b| b.len() as i32)).collect(),
         other => return exec_err!("LEN of {other}"),
     };
-    let _ = lengths.len();
     Ok(Arc::new(lengths))
+}
+
+/// A string's length in UTF-16 code units, as Java counts.
+pub(crate) fn utf16_len(s: &str) -> usize {
+    if s.is_ascii() { s.len() } else { s.encode_utf16().count() }
+}
+
+/// UTF-16 units `start..end` of `s` (clamped to its length), as Java's `substring`; where the
+/// range cuts a character outside the BMP in two, its half (a lone surrogate to Java) is
+/// U+FFFD, so that the result keeps Java's length.
+pub(crate) fn utf16_slice(s: &str, start: usize, end: usize) -> std::borrow::Cow<'_, str> {
+    if s.is_ascii() {
+        let end = end.min(s.len());
+        return std::borrow::Cow::Borrowed(s.get(start.min(end)..end).unwrap_or_default());
+    }
+    let mut out = String::new();
+    let mut unit = 0;
+    for c in s.chars() {
+        let width = c.len_utf16();
+        let inside = (unit + width).min(end).saturating_sub(unit.max(start));
+        if inside == width {
+            out.push(c);
+        } else if inside > 0 {
+            out.push('\u{FFFD}');
+        }
+        unit += width;
+        if unit >= end {
+            break;
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 fn pad_signature() -> Signature {
@@ -122,119 +157,218 @@ fn start_index(length: usize, position: i64) -> usize {
     start as usize
 }
 
-/// Applies `f` to each row's units (chars or bytes) with its integer arguments, for strings
-/// or bytes alike.
-fn per_unit(
-    args: &Arrays,
-    f: impl Fn(&[char], &[i64], Option<&[char]>) -> Option<Vec<char>>,
-    g: impl Fn(&[u8], &[i64], Option<&[u8]>) -> Option<Vec<u8>>,
-    pad_last: bool,
-) -> Result<ArrayRef> {
-    use datafusion::arrow::array::{BinaryArray, StringArray};
-    let rows = args[0].len();
-    // The integer arguments (positions, lengths), whatever their width.
-    let wide: Vec<ArrayRef> = args[1..]
+/// ksqlDB's end index for a start and a length: clamped to the value, never before the start.
+/// `start + length` is Java's `int` sum when the length is an INT, so a length near
+/// 2^31 wraps to a negative end, which gives an empty result as in ksqlDB.
+fn end_index(length: usize, start: usize, count: i64) -> usize {
+    let sum = match i32::try_from(count) {
+        Ok(count) => i64::from((start as i32).wrapping_add(count)),
+        Err(_) => (start as i64).saturating_add(count),
+    };
+    sum.clamp(start as i64, length.max(start) as i64) as usize
+}
+
+/// The integer arguments after the first (positions, lengths) as BIGINTs, whatever their width.
+fn integers(args: &Arrays) -> Result<Vec<Int64Array>> {
+    args[1..]
         .iter()
         .filter(|a| a.data_type().is_integer())
-        .map(|a| datafusion::arrow::compute::cast(a, &DataType::Int64))
-        .collect::<Result<_, _>>()?;
-    let numbers: Vec<&datafusion::arrow::array::Int64Array> =
-        wide.iter().map(|a| a.as_primitive::<datafusion::arrow::datatypes::Int64Type>()).collect();
-    let ints_at =
-        |row: usize| -> Option<Vec<i64>> { numbers.iter().map(|n| (!n.is_null(row)).then(|| n.value(row))).collect() };
+        .map(|a| Ok(datafusion::arrow::compute::cast(a, &DataType::Int64)?.as_primitive::<Int64Type>().clone()))
+        .collect()
+}
+
+/// Row `row` of each integer argument, `None` if any is NULL.
+fn integers_at(numbers: &[Int64Array], row: usize) -> Option<Vec<i64>> {
+    numbers.iter().map(|n| (!n.is_null(row)).then(|| n.value(row))).collect()
+}
+
+/// `SUBSTRING(s, position[, length])`: UTF-16 units of a string or bytes of BYTES, from the
+/// 1-based position (negative: from the end) for the length (default: to the end). Any
+/// NULL gives NULL.
+fn substring(args: &Arrays, _: &DataType) -> Result<ArrayRef> {
+    let numbers = integers(args)?;
+    let range = |length: usize, numbers: &[i64]| {
+        let start = start_index(length, numbers[0]);
+        let end = numbers.get(1).map_or(length, |&count| end_index(length, start, count));
+        (start, end)
+    };
     match args[0].data_type() {
         DataType::Utf8 => {
-            let (text, pads) = (args[0].as_string::<i32>(), pad_last.then(|| args[2].as_string::<i32>()));
-            let out: StringArray = (0..rows)
+            let texts = args[0].as_string::<i32>();
+            let out: StringArray = (0..texts.len())
                 .map(|row| {
-                    if text.is_null(row) || pads.is_some_and(|p| p.is_null(row)) {
-                        return None;
-                    }
-                    let chars: Vec<char> = text.value(row).chars().collect();
-                    let pad: Option<Vec<char>> = pads.map(|p| p.value(row).chars().collect());
-                    f(&chars, &ints_at(row)?, pad.as_deref()).map(|c| c.into_iter().collect::<String>())
+                    let numbers = integers_at(&numbers, row).filter(|_| texts.is_valid(row))?;
+                    let text = texts.value(row);
+                    let (start, end) = range(utf16_len(text), &numbers);
+                    Some(utf16_slice(text, start, end))
                 })
                 .collect();
             Ok(Arc::new(out))
         }
         DataType::Binary => {
-            let (bytes, pads) = (args[0].as_binary::<i32>(), pad_last.then(|| args[2].as_binary::<i32>()));
-            let out: BinaryArray = (0..rows)
+            let bytes = args[0].as_binary::<i32>();
+            let out: BinaryArray = (0..bytes.len())
                 .map(|row| {
-                    if bytes.is_null(row) || pads.is_some_and(|p| p.is_null(row)) {
-                        return None;
-                    }
-                    g(bytes.value(row), &ints_at(row)?, pads.map(|p| p.value(row)))
+                    let numbers = integers_at(&numbers, row).filter(|_| bytes.is_valid(row))?;
+                    let value = bytes.value(row);
+                    let (start, end) = range(value.len(), &numbers);
+                    value.get(start..end)
                 })
                 .collect();
             Ok(Arc::new(out))
         }
-        other => exec_err!("expected a string or bytes, got {other}"),
+        other => exec_err!("SUBSTRING of {other}"),
     }
 }
 
-fn substring(args: &Arrays, _: &DataType) -> Result<ArrayRef> {
-    fn cut<T: Clone>(units: &[T], numbers: &[i64]) -> Option<Vec<T>> {
-        let start = start_index(units.len(), numbers[0]);
-        let end = match numbers.get(1) {
-            Some(length) => (start as i64 + length).clamp(start as i64, units.len() as i64) as usize,
-            None => units.len(),
-        };
-        Some(units[start..end].to_vec())
-    }
-    per_unit(args, |c, n, _| cut(c, n), |b, n, _| cut(b, n), false)
-}
+/// The most bytes one padded value may have (Arrow's offsets are `i32`).
+const MAX_PADDED: usize = i32::MAX as usize;
 
+/// `LPAD`/`RPAD(input, length, padding)`: the input padded (on the left when `left`) with
+/// the padding repeated to exactly `length` UTF-16 units (bytes for BYTES), or cut to its
+/// first `length`. NULL for a NULL argument, an empty padding or a negative length.
 fn pad(args: &Arrays, left: bool) -> Result<ArrayRef> {
-    fn padded<T: Clone>(units: &[T], numbers: &[i64], pad: Option<&[T]>, left: bool) -> Option<Vec<T>> {
-        let (length, pad) = (numbers[0], pad?);
-        if length < 0 || pad.is_empty() {
-            return None;
+    let numbers = integers(args)?;
+    match args[0].data_type() {
+        DataType::Utf8 => {
+            let (texts, pads) = (args[0].as_string::<i32>(), args[2].as_string::<i32>());
+            let mut out = Vec::with_capacity(texts.len());
+            for row in 0..texts.len() {
+                let numbers = integers_at(&numbers, row).filter(|_| texts.is_valid(row) && pads.is_valid(row));
+                let padded = match numbers {
+                    Some(numbers) => pad_text(texts.value(row), numbers[0], pads.value(row), left)?,
+                    None => None,
+                };
+                out.push(padded);
+            }
+            super::words::string_array(&out)
         }
-        let length = length as usize;
-        if units.len() >= length {
-            return Some(units[..length].to_vec());
+        DataType::Binary => {
+            let (bytes, pads) = (args[0].as_binary::<i32>(), args[2].as_binary::<i32>());
+            let mut out = Vec::with_capacity(bytes.len());
+            for row in 0..bytes.len() {
+                let numbers = integers_at(&numbers, row).filter(|_| bytes.is_valid(row) && pads.is_valid(row));
+                let padded = match numbers {
+                    Some(numbers) => pad_bytes(bytes.value(row), numbers[0], pads.value(row), left)?,
+                    None => None,
+                };
+                out.push(padded);
+            }
+            Ok(Arc::new(out.iter().map(|b| b.as_deref()).collect::<BinaryArray>()))
         }
-        let filler: Vec<T> = pad.iter().cycle().take(length - units.len()).cloned().collect();
-        Some(if left { [filler, units.to_vec()].concat() } else { [units.to_vec(), filler].concat() })
+        other => exec_err!("LPAD/RPAD of {other}"),
     }
-    per_unit(args, |c, n, p| padded(c, n, p, left), |b, n, p| padded(b, n, p, left), true)
 }
 
-/// `GENERATE_SERIES(start, end[, step])`: `start` to `end` inclusive, by `step` (1 or -1 by
-/// the direction when not given); null for a step of 0 or one that points away from `end`.
+/// One padded string, counting UTF-16 units as Java does.
+fn pad_text(input: &str, length: i64, padding: &str, left: bool) -> Result<Option<String>> {
+    let Ok(length) = usize::try_from(length) else { return Ok(None) };
+    let (input_units, pad_units) = (utf16_len(input), utf16_len(padding));
+    if pad_units == 0 {
+        return Ok(None);
+    }
+    if input_units >= length {
+        return Ok(Some(utf16_slice(input, 0, length).into_owned()));
+    }
+    let missing = length - input_units;
+    let (whole, part) = (missing / pad_units, missing % pad_units);
+    let size = whole.saturating_mul(padding.len()).saturating_add(padding.len()).saturating_add(input.len());
+    if size > MAX_PADDED {
+        return exec_err!("the padded value would be over {MAX_PADDED} bytes, too large");
+    }
+    let filler = padding.repeat(whole) + &utf16_slice(padding, 0, part);
+    Ok(Some(if left { filler + input } else { input.to_owned() + &filler }))
+}
+
+/// One padded BYTES value.
+fn pad_bytes(input: &[u8], length: i64, padding: &[u8], left: bool) -> Result<Option<Vec<u8>>> {
+    let Ok(length) = usize::try_from(length) else { return Ok(None) };
+    if padding.is_empty() {
+        return Ok(None);
+    }
+    if input.len() >= length {
+        return Ok(Some(input[..length].to_vec()));
+    }
+    if length > MAX_PADDED {
+        return exec_err!("the padded value would be over {MAX_PADDED} bytes, too large");
+    }
+    let filler = padding.iter().cycle().take(length - input.len()).copied();
+    Ok(Some(if left {
+        filler.chain(input.iter().copied()).collect()
+    } else {
+        input.iter().copied().chain(filler).collect()
+    }))
+}
+
+/// The most values one batch of series may hold, in bytes (Arrow's offsets are `i32`).
+const MAX_SERIES_BYTES: usize = i32::MAX as usize;
+
+/// `GENERATE_SERIES(start, end[, step])`: `start` to `end` inclusive by `step` (1, or -1 when
+/// `end` is not above `start`). As ksqlDB computes it, in Java's arithmetic: INT series in
+/// `int`, BIGINT series in `long` with an `int` count (`1 + (int) ((end - start) / step)`),
+/// so the extremes wrap as they do there. A NULL argument, a step of 0 or one going away
+/// from `end`, and a count that is negative or too large are errors.
 fn generate_series(args: &Arrays, result: &DataType) -> Result<ArrayRef> {
     use datafusion::arrow::array::{Int32Builder, Int64Builder, ListBuilder};
     let wide: Vec<ArrayRef> =
         args.iter().map(|a| datafusion::arrow::compute::cast(a, &DataType::Int64)).collect::<Result<_, _>>()?;
-    let numbers: Vec<&datafusion::arrow::array::Int64Array> =
-        wide.iter().map(|a| a.as_primitive::<datafusion::arrow::datatypes::Int64Type>()).collect();
-    // ksqlDB's parameters are Java primitives: a null one is an error, as is a step of 0 or
-    // one going away from the end.
-    let series = |row: usize| -> Result<Vec<i64>> {
-        let values: Option<Vec<i64>> = numbers.iter().map(|n| (!n.is_null(row)).then(|| n.value(row))).collect();
-        let Some(values) = values else { return exec_err!("GENERATE_SERIES: an argument is null") };
-        let (start, end) = (values[0], values[1]);
-        let step = values.get(2).copied().unwrap_or(if end >= start { 1 } else { -1 });
-        if step == 0 || (end.saturating_sub(start)).signum() * step.signum() < 0 {
-            return exec_err!("GENERATE_SERIES: step {step} never goes from {start} to {end}");
-        }
-        let count = (end.saturating_sub(start) / step).unsigned_abs().saturating_add(1);
-        Ok((0..count).map(|i| start.wrapping_add(step.wrapping_mul(i as i64))).collect())
-    };
-    let rows = args[0].len();
+    let numbers: Vec<Int64Array> = wide.iter().map(|a| a.as_primitive::<Int64Type>().clone()).collect();
     let is_int = matches!(result, DataType::List(item) if item.data_type() == &DataType::Int32);
+    let width = if is_int { 4 } else { 8 };
+    let rows = args[0].len();
+    let mut total = 0usize;
+    // Each row's first value, step and count (ksqlDB's parameters are Java primitives: a
+    // NULL one is an error).
+    let mut series = Vec::with_capacity(rows);
+    for row in 0..rows {
+        let Some(values) = integers_at(&numbers, row) else {
+            return exec_err!("GENERATE_SERIES: an argument is null");
+        };
+        let (start, end) = (values[0], values[1]);
+        let (step, count) = if is_int {
+            let (start, end) = (start as i32, end as i32);
+            let diff = end.wrapping_sub(start);
+            let step = values.get(2).map_or(if diff > 0 { 1 } else { -1 }, |&s| s as i32);
+            check_step(i64::from(diff), i64::from(step))?;
+            (i64::from(step), 1i32.wrapping_add(diff.wrapping_div(step)))
+        } else {
+            let diff = end.wrapping_sub(start);
+            let step = values.get(2).copied().unwrap_or(if diff > 0 { 1 } else { -1 });
+            check_step(diff, step)?;
+            (step, 1i32.wrapping_add(diff.wrapping_div(step) as i32))
+        };
+        let Ok(count) = usize::try_from(count) else {
+            return exec_err!("GENERATE_SERIES: Illegal Capacity: {count}");
+        };
+        total = total.saturating_add(count);
+        if total.saturating_mul(width) > MAX_SERIES_BYTES {
+            return exec_err!("GENERATE_SERIES: the series is too large");
+        }
+        series.push((start, step, count));
+    }
     if is_int {
-        let mut builder = ListBuilder::new(Int32Builder::new());
-        for row in 0..rows {
-            builder.append_value(series(row)?.into_iter().map(|v| Some(v as i32)));
+        let mut builder = ListBuilder::with_capacity(Int32Builder::with_capacity(total), rows);
+        for (start, step, count) in series {
+            let (start, step) = (start as i32, step as i32);
+            builder.append_value((0..count).map(|i| Some(start.wrapping_add(step.wrapping_mul(i as i32)))));
         }
         Ok(Arc::new(builder.finish()))
     } else {
-        let mut builder = ListBuilder::new(Int64Builder::new());
-        for row in 0..rows {
-            builder.append_value(series(row)?.into_iter().map(Some));
+        let mut builder = ListBuilder::with_capacity(Int64Builder::with_capacity(total), rows);
+        for (start, step, count) in series {
+            builder.append_value((0..count).map(|i| Some(start.wrapping_add(step.wrapping_mul(i as i64)))));
         }
         Ok(Arc::new(builder.finish()))
     }
+}
+
+/// ksqlDB's checks of a step: not 0, and pointing from the start towards the end.
+fn check_step(diff: i64, step: i64) -> Result<()> {
+    if step == 0 {
+        return exec_err!("GENERATE_SERIES step cannot be zero");
+    }
+    if (diff > 0 && step < 0) || (diff < 0 && step > 0) {
+        return exec_err!("GENERATE_SERIES step has wrong sign");
+    }
+    Ok(())
 }
