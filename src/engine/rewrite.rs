@@ -347,6 +347,9 @@ pub fn rewrite_typed(expr: &mut Expr, typer: &Typer<'_>, context: &str) -> Resul
                 Ok(())
             }
             Expr::InList { expr: needle, list, .. } => coerce_in_list(needle, list, typer, context),
+            Expr::Between { expr: tested, low, high, .. } if is_time_column(tested) => {
+                timestamp_text_to_millis(low).and_then(|()| timestamp_text_to_millis(high))
+            }
             Expr::Array(array) => coerce_elements(&mut array.elem, typer),
             Expr::Function(function) if function.name.to_string().eq_ignore_ascii_case("map") => {
                 match assignment_args(function) {
@@ -387,6 +390,16 @@ pub fn rewrite_typed(expr: &mut Expr, typer: &Typer<'_>, context: &str) -> Resul
             },
             // ksqlDB compares without SQL's unknown: a comparison with a null is false.
             Expr::BinaryOp { left, op, right } if is_comparison(op) => {
+                let converted = if is_time_column(left) {
+                    timestamp_text_to_millis(right)
+                } else if is_time_column(right) {
+                    timestamp_text_to_millis(left)
+                } else {
+                    Ok(())
+                };
+                if let Err(refusal) = converted {
+                    return ControlFlow::Break(refusal);
+                }
                 if is_null(left) || is_null(right) {
                     Err(PlanError(format!("Comparison with NULL not supported: {left} {op} {right}")))
                 } else if !mentions_parameter(left)
@@ -806,15 +819,6 @@ fn invalid_comparison(left: &Expr, op: &BinaryOperator, right: &Expr, typer: &Ty
     };
     let (left_type, right_type) = (typed(left)?, typed(right)?);
     // ROWTIME, WINDOWSTART and WINDOWEND compare with a timestamp's text (ksqlDB parses it).
-    let is_time_column = |e: &Expr| match e {
-        Expr::Identifier(ident) => {
-            ["ROWTIME", "WINDOWSTART", "WINDOWEND"].contains(&ident.value.to_uppercase().as_str())
-        }
-        Expr::CompoundIdentifier(parts) => parts
-            .last()
-            .is_some_and(|i| ["ROWTIME", "WINDOWSTART", "WINDOWEND"].contains(&i.value.to_uppercase().as_str())),
-        _ => false,
-    };
     if (is_time_column(left) && is_string(&right_type)) || (is_time_column(right) && is_string(&left_type)) {
         return None;
     }
@@ -852,6 +856,58 @@ fn invalid_comparison(left: &Expr, op: &BinaryOperator, right: &Expr, typer: &Ty
             type_name(&right_type)
         ))
     })
+}
+
+/// Whether `e` names ROWTIME, WINDOWSTART or WINDOWEND, which compare with a timestamp's text.
+fn is_time_column(e: &Expr) -> bool {
+    let names = ["ROWTIME", "WINDOWSTART", "WINDOWEND"];
+    match e {
+        Expr::Identifier(ident) => names.contains(&ident.value.to_uppercase().as_str()),
+        Expr::CompoundIdentifier(parts) => {
+            parts.last().is_some_and(|i| names.contains(&i.value.to_uppercase().as_str()))
+        }
+        _ => false,
+    }
+}
+
+/// A string literal compared with ROWTIME, WINDOWSTART or WINDOWEND made the milliseconds it
+/// names, as ksqlDB does: `'2018'`, `'2018-01'`, `'2018-01-02T03'`, … `'…T03:04:05.678'`, with
+/// an optional `Z` or offset (`+01:00`, `-0500`); UTC otherwise.
+fn timestamp_text_to_millis(expr: &mut Expr) -> Result<(), PlanError> {
+    let Expr::Value(v) = &*expr else { return Ok(()) };
+    let Value::SingleQuotedString(text) = &v.value else { return Ok(()) };
+    let millis = partial_timestamp_millis(text).ok_or_else(|| {
+        PlanError(format!(
+            "Failed to parse timestamp '{text}': use the format yyyy-MM-dd'T'HH:mm:ss.SSS, any part from the end \
+             left out, with an optional time zone"
+        ))
+    })?;
+    *expr = Expr::value(Value::Number(millis.to_string(), false));
+    Ok(())
+}
+
+fn partial_timestamp_millis(text: &str) -> Option<i64> {
+    const TIME: &str = "00:00:00.000";
+    let (date, time, zone) = match text.split_once('T') {
+        Some((date, rest)) => {
+            let zone_at = rest.find(['+', '-']).unwrap_or(rest.len());
+            let (time, zone) = rest.split_at(zone_at);
+            (date.to_owned(), time.trim_end_matches('Z').to_owned(), zone)
+        }
+        None => {
+            let parts = text.split('-').count();
+            let date = match parts {
+                1 => format!("{text}-01-01"),
+                2 => format!("{text}-01"),
+                _ => text.to_owned(),
+            };
+            (date, String::new(), "")
+        }
+    };
+    let time = if time.len() >= TIME.len() { time } else { format!("{time}{}", TIME.get(time.len()..)?) };
+    let local = chrono::NaiveDateTime::parse_from_str(&format!("{date}T{time}"), "%Y-%m-%dT%H:%M:%S%.3f").ok()?;
+    let offset_seconds = if zone.is_empty() { 0 } else { super::udf::dates::zone(zone)?.local_minus_utc() };
+    Some(local.and_utc().timestamp_millis() - i64::from(offset_seconds) * 1000)
 }
 
 fn is_time(t: &DataType) -> bool {

@@ -1,6 +1,6 @@
 //! ksqlDB's array functions: `ARRAY_CONCAT`, `ARRAY_CONTAINS`, `ARRAY_DISTINCT`,
 //! `ARRAY_EXCEPT`, `ARRAY_INTERSECT`, `ARRAY_UNION`, `ARRAY_REMOVE`, `ARRAY_JOIN`,
-//! `ARRAY_MAX`, `ARRAY_MIN`, `ARRAY_SORT`, `SLICE`, and between arrays and maps `AS_MAP`,
+//! `ARRAY_LENGTH`, `ARRAY_MAX`, `ARRAY_MIN`, `ARRAY_SORT`, `SLICE`, and between arrays and maps `AS_MAP`,
 //! `MAP_KEYS`, `MAP_VALUES`.
 //!
 //! Elements of any type are handled alike: equality compares Arrow's row format (deep, as
@@ -15,7 +15,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Decimal128Array, Float64Array, Int64Array, ListArray, MapArray,
+    Array, ArrayRef, AsArray, BooleanArray, Decimal128Array, Float64Array, Int32Array, Int64Array, ListArray, MapArray,
     StringArray, StructArray, UInt64Array, make_comparator, new_null_array,
 };
 use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
@@ -38,6 +38,8 @@ pub fn functions() -> Vec<ScalarUDF> {
         KsqlFunction::udf("array_except", any(2), |a| same_list("ARRAY_EXCEPT", a, 2), array_except),
         KsqlFunction::udf("array_intersect", any(2), |a| same_list("ARRAY_INTERSECT", a, 2), array_intersect),
         KsqlFunction::udf("array_join", one_or_two(), join_type, array_join),
+        // Replaces DataFusion's ARRAY_LENGTH (and its CARDINALITY, which counts nested elements).
+        KsqlFunction::udf("array_length", any(1), length_type, array_length),
         KsqlFunction::udf("array_max", any(1), |a| extreme_type("ARRAY_MAX", a), array_max),
         KsqlFunction::udf("array_min", any(1), |a| extreme_type("ARRAY_MIN", a), array_min),
         KsqlFunction::udf("array_remove", any(2), remove_type, array_remove),
@@ -229,21 +231,21 @@ fn joinable(data_type: &DataType) -> bool {
     )
 }
 
+/// ARRAY_JOIN takes an array of any element type, as ksqlDB's generic signature does: an
+/// element of a type it cannot write fails the call when there is one (see [`array_join`]).
 fn join_type(args: &[DataType]) -> Result<DataType> {
-    let element = unify("ARRAY_JOIN", args, 1, false)?;
+    unify("ARRAY_JOIN", args, 1, false)?;
     if args.len() > 2 || !text_or_absent(args) {
         return refuse("ARRAY_JOIN", args);
     }
-    if let Some(element) = element.filter(|e| !joinable(e)) {
-        let shown: Vec<String> = args.iter().map(ksql_type_name).collect();
-        return plan_err!(
-            "Function 'ARRAY_JOIN' does not accept parameters ({}): only arrays of BOOLEAN, INT, BIGINT, DOUBLE, \
-             DECIMAL or STRING can be joined, not {}.",
-            shown.join(", "),
-            ksql_type_name(&element)
-        );
-    }
     Ok(DataType::Utf8)
+}
+
+fn length_type(args: &[DataType]) -> Result<DataType> {
+    match args {
+        [t] if t.is_null() || item_of(t).is_some() => Ok(DataType::Int32),
+        _ => refuse("ARRAY_LENGTH", args),
+    }
 }
 
 fn slice_type(args: &[DataType]) -> Result<DataType> {
@@ -626,8 +628,22 @@ fn array_sort(args: &Arrays, result: &DataType) -> Result<ArrayRef> {
     picks.finish(&item, values)
 }
 
+/// `ARRAY_LENGTH(a)`: the number of elements (NULL ones included, nested ones not); NULL
+/// for a NULL array.
+fn array_length(args: &Arrays, _: &DataType) -> Result<ArrayRef> {
+    let Some(item) = item_of(args[0].data_type()).cloned() else {
+        return Ok(new_null_array(&DataType::Int32, rows(args)));
+    };
+    let list = list_arg(&args[0], &item)?;
+    let lengths: Int32Array =
+        (0..list.len()).map(|row| list.is_valid(row).then(|| range(&list, row).len() as i32)).collect();
+    Ok(Arc::new(lengths))
+}
+
 /// `ARRAY_JOIN(a[, delimiter])`: the elements' text joined by the delimiter (`,` by
-/// default, nothing for a NULL one), NULL elements as `null`; NULL for a NULL array.
+/// default, nothing for a NULL one), NULL elements as `null`; NULL for a NULL array. An
+/// element that is not a BOOLEAN, INT, BIGINT, DOUBLE, DECIMAL or STRING is an error (NULL
+/// ones and empty arrays of any type are fine).
 fn array_join(args: &Arrays, _: &DataType) -> Result<ArrayRef> {
     let delimiters = args.get(1).map(|d| conform(d, &DataType::Utf8)).transpose()?;
     let delimiters = delimiters.as_ref().map(|d| d.as_string::<i32>());
@@ -636,20 +652,21 @@ fn array_join(args: &Arrays, _: &DataType) -> Result<ArrayRef> {
     };
     let list = list_arg(&args[0], &item)?;
     let texts = ElementTexts::new(list.values())?;
-    let out: StringArray = (0..list.len())
-        .map(|row| {
-            list.is_valid(row).then(|| {
-                let delimiter = match delimiters {
-                    None => ",",
-                    Some(d) if d.is_null(row) => "",
-                    Some(d) => d.value(row),
-                };
-                let parts: Vec<String> = range(&list, row).map(|i| texts.text(i)).collect();
-                parts.join(delimiter)
-            })
-        })
-        .collect();
-    Ok(Arc::new(out))
+    let mut out = Vec::with_capacity(list.len());
+    for row in 0..list.len() {
+        if list.is_null(row) {
+            out.push(None);
+            continue;
+        }
+        let delimiter = match delimiters {
+            None => ",",
+            Some(d) if d.is_null(row) => "",
+            Some(d) => d.value(row),
+        };
+        let parts = range(&list, row).map(|i| texts.text(i)).collect::<Result<Vec<String>>>()?;
+        out.push(Some(parts.join(delimiter)));
+    }
+    super::words::string_array(&out)
 }
 
 /// Elements as Java's `toString` writes them.
@@ -660,6 +677,8 @@ enum ElementTexts {
     Doubles(Float64Array),
     Decimals(Decimal128Array, i8),
     Strings(StringArray),
+    /// Elements of a type ARRAY_JOIN cannot write.
+    Unsupported(ArrayRef),
 }
 
 impl ElementTexts {
@@ -675,11 +694,11 @@ impl ElementTexts {
             t if joinable(t) => {
                 ElementTexts::Integers(cast(values, &DataType::Int64)?.as_primitive::<Int64Type>().clone())
             }
-            other => return exec_err!("ARRAY_JOIN cannot join elements of type {}", ksql_type_name(other)),
+            _ => ElementTexts::Unsupported(values.clone()),
         })
     }
 
-    fn text(&self, i: usize) -> String {
+    fn text(&self, i: usize) -> Result<String> {
         let absent = match self {
             ElementTexts::Nulls => true,
             ElementTexts::Booleans(a) => a.is_null(i),
@@ -687,11 +706,12 @@ impl ElementTexts {
             ElementTexts::Doubles(a) => a.is_null(i),
             ElementTexts::Decimals(a, _) => a.is_null(i),
             ElementTexts::Strings(a) => a.is_null(i),
+            ElementTexts::Unsupported(a) => a.is_null(i),
         };
         if absent {
-            return "null".into();
+            return Ok("null".into());
         }
-        match self {
+        Ok(match self {
             ElementTexts::Nulls => "null".into(),
             ElementTexts::Booleans(a) => a.value(i).to_string(),
             ElementTexts::Integers(a) => a.value(i).to_string(),
@@ -702,13 +722,19 @@ impl ElementTexts {
                 super::json_text::big_decimal_text(unscaled < 0, &digits, i64::from(*scale), false)
             }
             ElementTexts::Strings(a) => a.value(i).to_owned(),
-        }
+            ElementTexts::Unsupported(a) => {
+                return exec_err!(
+                    "error: hit element of type {} which is currently not supported",
+                    ksql_type_name(a.data_type())
+                );
+            }
+        })
     }
 }
 
 /// Java's `Double.toString`: the shortest digits that read back as the value, as
 /// `123.45` between 10^-3 and 10^7 and as `1.2345E7` outside.
-fn java_double(value: f64) -> String {
+pub(crate) fn java_double(value: f64) -> String {
     if value.is_nan() {
         return "NaN".into();
     }
@@ -981,8 +1007,19 @@ mod tests {
         doubles.append(true);
         let out = array_join(&[Arc::new(doubles.finish()), texts(&[Some(" ")])], &DataType::Utf8).unwrap();
         assert_eq!(out.as_string::<i32>().value(0), "1.0 1.0E7 0.001 -2.5E-5 123.456");
-        assert!(join_type(&[list_of(DataType::Date32)]).is_err());
         assert!(join_type(&[DataType::Utf8]).is_err());
+        // Elements ksqlDB cannot write fail the call only when there is one.
+        let dates = ListArray::new(
+            Arc::new(Field::new("item", DataType::Date32, true)),
+            OffsetBuffer::from_lengths([0, 1, 1]),
+            Arc::new(datafusion::arrow::array::Date32Array::from(vec![None, Some(1)])),
+            None,
+        );
+        assert_eq!(join_type(&[dates.data_type().clone()]).unwrap(), DataType::Utf8);
+        let dates: ArrayRef = Arc::new(dates);
+        assert!(array_join(std::slice::from_ref(&dates), &DataType::Utf8).is_err());
+        let out = array_join(&[dates.slice(0, 2)], &DataType::Utf8).unwrap();
+        assert_eq!(out.as_string::<i32>(), &StringArray::from(vec!["", "null"]));
     }
 
     #[test]

@@ -178,19 +178,17 @@ fn encoding_pair(joined: &str) -> Option<(Encoding, Encoding)> {
     None
 }
 
-/// Pairs of hex digits (either case) as bytes: an odd count or another character is an error
-/// (the reason, as Java gives it).
+/// Pairs of hex digits (either case) as bytes: an odd count (of UTF-16 units, checked
+/// first as in Java) or another character is an error, with Java's reason.
 fn hex_pairs(hex: &str, odd: &str, illegal: impl Fn(char, usize) -> String) -> std::result::Result<Vec<u8>, String> {
-    if let Some((index, c)) = hex.char_indices().find(|(_, c)| !c.is_ascii_hexdigit()) {
-        if hex.len() % 2 == 0 || index + c.len_utf8() < hex.len() {
-            return Err(illegal(c, index));
-        }
-    }
-    if hex.len() % 2 == 1 {
+    if super::string::utf16_len(hex) % 2 == 1 {
         return Err(odd.to_owned());
     }
+    if let Some((index, c)) = hex.char_indices().find(|(_, c)| !c.is_ascii_hexdigit()) {
+        return Err(illegal(c, index));
+    }
     let digit = |b: u8| char::from(b).to_digit(16).unwrap_or(0) as u8;
-    Ok(hex.as_bytes().chunks(2).map(|pair| digit(pair[0]) << 4 | digit(pair[1])).collect())
+    Ok(hex.as_bytes().chunks(2).map(|pair| (digit(pair[0]) << 4) | digit(pair[1])).collect())
 }
 
 /// TO_BYTES's hex (`DatatypeConverter.parseHexBinary`): no prefix, an even count of digits.

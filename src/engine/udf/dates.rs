@@ -161,7 +161,7 @@ fn shift_times(args: &Arrays, sign: i64) -> Result<ArrayRef> {
 }
 
 /// A zone by name (`America/New_York`) or offset (`+0200`, `-05:00`).
-fn zone(text: &str) -> Option<chrono::FixedOffset> {
+pub(crate) fn zone(text: &str) -> Option<chrono::FixedOffset> {
     use chrono::Offset;
     if let Some(sign) = text.chars().next().filter(|c| *c == '+' || *c == '-') {
         let digits: String = text[1..].chars().filter(|c| c.is_ascii_digit()).collect();

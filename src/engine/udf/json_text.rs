@@ -1,5 +1,6 @@
-//! ksqlDB's functions over JSON text: `IS_JSON_STRING`, `JSON_ARRAY_CONTAINS`,
-//! `JSON_ARRAY_LENGTH`, `JSON_CONCAT`, `JSON_ITEMS`, `JSON_KEYS`, `JSON_RECORDS`.
+//! ksqlDB's functions over JSON text: `EXTRACTJSONFIELD`, `IS_JSON_STRING`,
+//! `JSON_ARRAY_CONTAINS`, `JSON_ARRAY_LENGTH`, `JSON_CONCAT`, `JSON_ITEMS`, `JSON_KEYS`,
+//! `JSON_RECORDS`.
 //!
 //! ksqlDB reads JSON with Jackson: objects keep their keys in document order (a repeated key
 //! keeps its first place and its last value), decimals stay exact, and text after the first
@@ -29,6 +30,12 @@ use super::{Arrays, KsqlFunction, returns};
 pub fn functions() -> Vec<ScalarUDF> {
     let text = || Signature::exact(vec![DataType::Utf8], Volatility::Immutable);
     vec![
+        KsqlFunction::udf(
+            "extractjsonfield",
+            Signature::exact(vec![DataType::Utf8, DataType::Utf8], Volatility::Immutable),
+            returns::<0>,
+            extract_json_field,
+        ),
         KsqlFunction::udf("is_json_string", text(), returns::<6>, is_json_string),
         KsqlFunction::udf(
             "json_array_contains",
@@ -311,7 +318,7 @@ impl Json {
 
 /// A string in quotes with Jackson's escapes: `\"`, `\\`, the short forms of control
 /// characters that have one, `\u00XX` (upper-case hex) for the others; nothing else escaped.
-fn quote(s: &str, out: &mut String) {
+pub(crate) fn quote(s: &str, out: &mut String) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -399,6 +406,117 @@ fn parse_row(text: &str) -> Result<Option<Json>> {
         Ok(json) => Ok(json),
         Err(reason) => exec_err!("Invalid JSON format: {text} ({reason})"),
     }
+}
+
+/// `EXTRACTJSONFIELD(json, path)`: the value at a path (ksqlDB's: `$`, then `.name`,
+/// `["quoted name"]` or `[name or index]`) as text: a string bare, anything else as Jackson's
+/// `JsonNode.toString` writes it (a JSON null as `null`, decimals as `BigDecimal.toString`).
+/// A step that is not there gives NULL: a missing key, an index out of range or not a
+/// number on an array, any step into a scalar. Blank text (Jackson's missing node) gives
+/// `''` for `$` and NULL for any longer path. Invalid JSON or an invalid path is an error.
+fn extract_json_field(args: &Arrays, _: &DataType) -> Result<ArrayRef> {
+    let (texts, paths) = (texts(&args[0])?, texts(&args[1])?);
+    let mut tokens: Option<(&str, Vec<String>)> = None;
+    let mut out = Vec::with_capacity(texts.len());
+    for row in 0..texts.len() {
+        if texts.is_null(row) || paths.is_null(row) {
+            out.push(None);
+            continue;
+        }
+        let path = paths.value(row);
+        if tokens.as_ref().is_none_or(|(last, _)| *last != path) {
+            tokens = Some((path, json_path(path)?));
+        }
+        let steps = tokens.as_ref().map(|(_, steps)| steps.as_slice()).unwrap_or_default();
+        let Some(json) = parse_row(texts.value(row))? else {
+            out.push(steps.is_empty().then(String::new));
+            continue;
+        };
+        let mut node = Some(&json);
+        for step in steps {
+            node = match node {
+                Some(Json::Array(items)) => {
+                    step.parse::<i32>().ok().and_then(|i| usize::try_from(i).ok()).and_then(|i| items.get(i))
+                }
+                Some(Json::Object(entries)) => entries.iter().find(|(key, _)| key == step).map(|(_, value)| value),
+                _ => None,
+            };
+        }
+        out.push(match node {
+            None => None,
+            Some(Json::String(s)) => Some(s.clone()),
+            Some(other) => match other.to_text(false) {
+                Ok(text) => Some(text),
+                Err(reason) => return exec_err!("JSON serialization error: {reason}"),
+            },
+        });
+    }
+    super::words::string_array(&out)
+}
+
+/// ksqlDB's JSON path (`JsonPathTokenizer`): `$`, then steps `.name` (letters, digits, `_`,
+/// `:` or `@`), `[name]` (letters, digits or `_`) or `["name"]` (with `\"` and `\\`
+/// escapes), as the names they look up. Anything else is an error.
+fn json_path(path: &str) -> Result<Vec<String>> {
+    let invalid = || exec_err!("Invalid JSON path: '{path}'");
+    let Some(mut rest) = path.strip_prefix('$') else { return invalid() };
+    // Java's `Character.isLetterOrDigit` of one UTF-16 unit.
+    let name_char = |c: char| c == '_' || (c.len_utf16() == 1 && is_letter_or_digit(c));
+    let mut steps = Vec::new();
+    while let Some(c) = rest.chars().next() {
+        rest = &rest[c.len_utf8()..];
+        match c {
+            '.' => {
+                let end = rest.find(|c: char| !(c == ':' || c == '@' || name_char(c))).unwrap_or(rest.len());
+                if end == 0 {
+                    return invalid();
+                }
+                steps.push(rest[..end].to_owned());
+                rest = &rest[end..];
+            }
+            '[' if rest.starts_with('"') => {
+                let mut name = String::new();
+                let mut chars = rest[1..].char_indices();
+                let end = loop {
+                    match chars.next() {
+                        Some((i, '"')) => break i + 2,
+                        Some((_, '\\')) => match chars.next() {
+                            Some((_, escaped @ ('"' | '\\'))) => name.push(escaped),
+                            _ => return invalid(),
+                        },
+                        Some((_, c)) => name.push(c),
+                        None => return invalid(),
+                    }
+                };
+                steps.push(name);
+                rest = &rest[end..];
+                let Some(after) = rest.strip_prefix(']') else { return invalid() };
+                rest = after;
+            }
+            '[' => {
+                let end = rest.find(|c: char| !name_char(c)).unwrap_or(rest.len());
+                if end == 0 {
+                    return invalid();
+                }
+                steps.push(rest[..end].to_owned());
+                let Some(after) = rest[end..].strip_prefix(']') else { return invalid() };
+                rest = after;
+            }
+            _ => return invalid(),
+        }
+    }
+    Ok(steps)
+}
+
+/// Java's `Character.isLetterOrDigit`: a letter (`L*`) or a decimal digit (`Nd`).
+fn is_letter_or_digit(c: char) -> bool {
+    static LETTER_OR_DIGIT: std::sync::LazyLock<Option<regex::Regex>> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"\A[\p{L}\p{Nd}]\z").ok());
+    if c.is_ascii() {
+        return c.is_ascii_alphanumeric();
+    }
+    let mut buffer = [0; 4];
+    LETTER_OR_DIGIT.as_ref().is_some_and(|r| r.is_match(c.encode_utf8(&mut buffer)))
 }
 
 /// `IS_JSON_STRING(text)`: whether the text starts with a valid JSON value; FALSE for NULL

@@ -2,63 +2,80 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, ListArray, MapArray, StructArray, UInt32Array};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, ListArray, MapArray, StructArray, UInt32Array, new_null_array,
+};
 use datafusion::arrow::buffer::OffsetBuffer;
-use datafusion::arrow::compute::{concat, take};
+use datafusion::arrow::compute::{cast, concat, take};
 use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::{ScalarUDF, Signature, Volatility};
 
-use super::{Arrays, KsqlFunction, same_as_first};
+use super::{Arrays, KsqlFunction};
+use crate::sql::types::ksql_type_name;
 
 pub fn functions() -> Vec<ScalarUDF> {
     vec![
         KsqlFunction::udf("entries", Signature::any(2, Volatility::Immutable), entries_type, entries),
-        KsqlFunction::udf("map_union", Signature::any(2, Volatility::Immutable), same_as_first, map_union),
+        KsqlFunction::udf("map_union", Signature::any(2, Volatility::Immutable), union_type, map_union),
     ]
 }
 
-fn entry_fields(map: &DataType) -> Result<Fields> {
-    let DataType::Map(entries, _) = map else { return plan_err!("ENTRIES needs a MAP, not {map}") };
-    let DataType::Struct(kv) = entries.data_type() else { return plan_err!("a map's entries are a struct") };
-    Ok(Fields::from(vec![
-        Field::new("K", kv[0].data_type().clone(), true),
-        Field::new("V", kv[1].data_type().clone(), true),
-    ]))
+/// ksqlDB's refusal of a call whose arguments fit no signature.
+fn refuse<T>(name: &str, args: &[DataType]) -> Result<T> {
+    let shown: Vec<String> = args.iter().map(ksql_type_name).collect();
+    plan_err!("Function '{name}' does not accept parameters ({}).", shown.join(", "))
 }
 
-/// `ARRAY<STRUCT<K, V>>`.
+/// `ARRAY<STRUCT<K, V>>` for `ENTRIES(MAP<K, V>, BOOLEAN)`.
 fn entries_type(args: &[DataType]) -> Result<DataType> {
-    let fields = entry_fields(args.first().unwrap_or(&DataType::Null))?;
+    let [DataType::Map(entries, _), DataType::Boolean | DataType::Null] = args else { return refuse("ENTRIES", args) };
+    let DataType::Struct(kv) = entries.data_type() else { return refuse("ENTRIES", args) };
+    let fields = Fields::from(vec![
+        Field::new("K", kv[0].data_type().clone(), true),
+        Field::new("V", kv[1].data_type().clone(), true),
+    ]);
     Ok(DataType::List(Arc::new(Field::new("item", DataType::Struct(fields), true))))
 }
 
-/// `ENTRIES(map, sorted)`: the entries as structs `{K, V}`, by key when `sorted`.
+/// `ENTRIES(map, sorted)`: the entries as structs `{K, V}`, in the map's order or, when
+/// `sorted`, by key (Java's `String.compareTo`, UTF-16 units). NULL for a NULL map; a NULL
+/// `sorted` is an error (a Java `boolean`).
 fn entries(args: &Arrays, result: &DataType) -> Result<ArrayRef> {
     let DataType::List(item) = result else { return exec_err!("ENTRIES returns a list") };
     let DataType::Struct(fields) = item.data_type() else { return exec_err!("ENTRIES returns structs") };
-    let map = args[0].as_map();
-    let sorted = args[1].as_boolean_opt().cloned().unwrap_or_else(|| BooleanArray::from(vec![false; map.len()]));
+    let Some(map) = args[0].as_map_opt() else { return exec_err!("ENTRIES needs a MAP") };
+    let Some(sorted) = args[1].as_boolean_opt() else { return exec_err!("ENTRIES: the sorted flag cannot be NULL") };
+    let keys = map.keys();
+    let key_texts = keys.as_string_opt::<i32>();
     let mut order: Vec<u32> = Vec::with_capacity(map.entries().len());
     let mut lengths = Vec::with_capacity(map.len());
     for row in 0..map.len() {
-        let (start, end) = (map.value_offsets()[row] as usize, map.value_offsets()[row + 1] as usize);
-        let mut rows: Vec<u32> = (start as u32..end as u32).collect();
-        if !map.is_null(row) && sorted.is_valid(row) && sorted.value(row) {
-            let keys = map.keys();
-            let texts: Vec<String> = rows
-                .iter()
-                .map(|i| datafusion::arrow::util::display::array_value_to_string(keys, *i as usize).unwrap_or_default())
-                .collect();
-            let mut paired: Vec<(String, u32)> = texts.into_iter().zip(rows).collect();
-            paired.sort();
-            rows = paired.into_iter().map(|(_, i)| i).collect();
+        if sorted.is_null(row) {
+            return exec_err!("ENTRIES: the sorted flag cannot be NULL");
+        }
+        let (start, end) = (map.value_offsets()[row] as u32, map.value_offsets()[row + 1] as u32);
+        let mut rows: Vec<u32> = (start..end).collect();
+        if map.is_valid(row) && sorted.value(row) {
+            match key_texts {
+                Some(texts) => rows.sort_by(|&a, &b| {
+                    texts.value(a as usize).encode_utf16().cmp(texts.value(b as usize).encode_utf16())
+                }),
+                None => {
+                    let comparator = datafusion::arrow::array::make_comparator(
+                        keys.as_ref(),
+                        keys.as_ref(),
+                        datafusion::arrow::compute::SortOptions::default(),
+                    )?;
+                    rows.sort_by(|&a, &b| comparator(a as usize, b as usize));
+                }
+            }
         }
         lengths.push(rows.len());
         order.extend(rows);
     }
     let indices = UInt32Array::from(order);
-    let keys = take(map.keys(), &indices, None)?;
+    let keys = take(keys, &indices, None)?;
     let values = take(map.values(), &indices, None)?;
     let structs = StructArray::try_new(fields.clone(), vec![keys, values], None)?;
     Ok(Arc::new(ListArray::try_new(
@@ -69,11 +86,36 @@ fn entries(args: &Arrays, result: &DataType) -> Result<ArrayRef> {
     )?))
 }
 
+/// `MAP_UNION(a, b)`: the type of the first map (NULL literals stand for either).
+fn union_type(args: &[DataType]) -> Result<DataType> {
+    match args {
+        [DataType::Map(..), DataType::Map(..) | DataType::Null] => Ok(args[0].clone()),
+        [DataType::Null, DataType::Map(..)] => Ok(args[1].clone()),
+        [DataType::Null, DataType::Null] => Ok(DataType::Null),
+        _ => refuse("MAP_UNION", args),
+    }
+}
+
+/// An argument as a map of the result's type (a NULL literal as NULL maps).
+fn map_arg(array: &ArrayRef, result: &DataType) -> Result<ArrayRef> {
+    if array.data_type().is_null() {
+        return Ok(new_null_array(result, array.len()));
+    }
+    if array.data_type() == result {
+        return Ok(array.clone());
+    }
+    Ok(cast(array, result)?)
+}
+
 /// `MAP_UNION(a, b)`: the entries of both, `b`'s winning where keys collide; null maps are
 /// empty, and the result is null only when both are.
-fn map_union(args: &Arrays, _: &DataType) -> Result<ArrayRef> {
-    let (a, b) = (args[0].as_map(), args[1].as_map());
-    let DataType::Map(entries_field, sorted) = args[0].data_type() else { return exec_err!("MAP_UNION needs maps") };
+fn map_union(args: &Arrays, result: &DataType) -> Result<ArrayRef> {
+    if result.is_null() {
+        return Ok(new_null_array(result, args[0].len()));
+    }
+    let DataType::Map(entries_field, sorted) = result else { return exec_err!("MAP_UNION needs maps") };
+    let (a, b) = (map_arg(&args[0], result)?, map_arg(&args[1], result)?);
+    let (Some(a), Some(b)) = (a.as_map_opt(), b.as_map_opt()) else { return exec_err!("MAP_UNION needs maps") };
     let all_keys = concat(&[a.keys().as_ref(), b.keys().as_ref()])?;
     let all_values = concat(&[a.values().as_ref(), b.values().as_ref()])?;
     let offset_b = a.keys().len() as u32;

@@ -6,7 +6,8 @@
 //! `Character.getType` (upper-case letter `Lu`, lower-case letter `Ll`, decimal digit `Nd`).
 //! Java masks a character outside the BMP as two units: the first by the character's class,
 //! the second (a lone low surrogate) as "other"; where Java would leave a lone surrogate in
-//! the result (a NULL "other" mask, or `n` cutting a pair in two), it is dropped here.
+//! the result (a NULL "other" mask, or `n` cutting a pair in two), it is U+FFFD here (as in
+//! `SUBSTRING`), so that the result keeps Java's length.
 
 use std::sync::LazyLock;
 
@@ -183,8 +184,8 @@ fn mask_range(units: &[u16], range: std::ops::Range<usize>, masks: &Masks) -> St
         }
     }
     out.extend_from_slice(units.get(end.max(start)..).unwrap_or_default());
-    // Lone surrogates (see the module's comment) are dropped.
-    char::decode_utf16(out).filter_map(|c| c.ok()).collect()
+    // Lone surrogates (see the module's comment) are U+FFFD.
+    char::decode_utf16(out).map(|c| c.unwrap_or('\u{FFFD}')).collect()
 }
 
 /// The mask for a code point's class (a lone surrogate is "other").
@@ -335,12 +336,12 @@ mod tests {
         // Masked: the character by its class, its second unit as "other".
         assert_eq!(mask("a😀").as_deref(), Some("x--"));
         assert_eq!(mask("𝐀").as_deref(), Some("X-"));
-        // Unmasked: the character stays (Java would add a lone surrogate).
+        // Unmasked: the character stays, then its second unit (a lone surrogate to Java).
         let keep_other = Some([Some("U"), Some("l"), Some("#"), None]);
-        assert_eq!(run(None, Some("a😀b"), None, keep_other).unwrap().as_deref(), Some("l😀l"));
+        assert_eq!(run(None, Some("a😀b"), None, keep_other).unwrap().as_deref(), Some("l😀\u{FFFD}l"));
         // `n` counts units: 1 keeps "a", 2 more mask the emoji.
         assert_eq!(run(Some(Part::AllButLeft), Some("a😀"), Some(1), None).unwrap().as_deref(), Some("a--"));
-        // Cutting a pair in two: the masked half is "other", the kept half is dropped.
-        assert_eq!(run(Some(Part::Left), Some("😀b"), Some(1), None).unwrap().as_deref(), Some("-b"));
+        // Cutting a pair in two: the masked half is "other", the kept half U+FFFD.
+        assert_eq!(run(Some(Part::Left), Some("😀b"), Some(1), None).unwrap().as_deref(), Some("-\u{FFFD}b"));
     }
 }

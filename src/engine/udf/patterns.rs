@@ -1,6 +1,8 @@
 //! ksqlDB's regular-expression functions: `REGEXP_EXTRACT` and `REGEXP_EXTRACT_ALL` (both
-//! `(pattern, input[, group])`), and `REGEXP_REPLACE(input, regex, replacement)` with Java's
-//! replacement syntax (`$1`, `${name}`, `\$`), which replaces DataFusion's (`\1` syntax).
+//! `(pattern, input[, group])`), `REGEXP_REPLACE(input, regex, replacement)` with Java's
+//! replacement syntax (`$1`, `${name}`, `\$`), which replaces DataFusion's (`\1` syntax), and
+//! `REGEXP_SPLIT_TO_ARRAY(input, regex)`, split as Java's `Pattern.split` when the pattern
+//! matches the empty text and as Guava's `Splitter.on(pattern)` otherwise.
 //!
 //! ksqlDB's patterns are `java.util.regex`; here they are the `regex` crate's, after
 //! [`translate`] has rewritten the Java syntax that means something else (or nothing) to it:
@@ -46,6 +48,12 @@ pub fn functions() -> Vec<ScalarUDF> {
             Signature::exact(vec![DataType::Utf8; 3], Volatility::Immutable),
             returns::<0>,
             regexp_replace,
+        ),
+        KsqlFunction::udf(
+            "regexp_split_to_array",
+            Signature::exact(vec![DataType::Utf8; 2], Volatility::Immutable),
+            |_| Ok(DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))),
+            regexp_split_to_array,
         ),
     ]
 }
@@ -159,6 +167,83 @@ fn regexp_replace(args: &Arrays, _: &DataType) -> Result<ArrayRef> {
         out.push(Some(replace_all(regex, inputs.value(row), replacements.value(row))?));
     }
     string_array(&out)
+}
+
+/// `REGEXP_SPLIT_TO_ARRAY(input, regex)`: the pieces of the input between matches. Empty
+/// pieces at the ends and between adjacent matches are kept, and no match gives the input
+/// alone. A pattern that matches the empty text (`''`, `x*`) splits as Java's
+/// `Pattern.split`: no empty piece for an empty match at the start, and trailing empty pieces
+/// dropped (so `''` splits into characters). NULL for a NULL argument; an invalid pattern is
+/// an error.
+fn regexp_split_to_array(args: &Arrays, _: &DataType) -> Result<ArrayRef> {
+    let (inputs, patterns) = (args[0].as_string::<i32>(), args[1].as_string::<i32>());
+    let mut cache = LastRegex::default();
+    let mut out = ListBuilder::new(StringBuilder::new());
+    let (mut bytes, mut elements) = (0usize, 0usize);
+    for row in 0..inputs.len() {
+        if inputs.is_null(row) || patterns.is_null(row) {
+            out.append_null();
+            continue;
+        }
+        let regex = cache.get(patterns.value(row))?;
+        let input = inputs.value(row);
+        let pieces = if regex.is_match("") { java_split(regex, input) } else { guava_split(regex, input) };
+        bytes += input.len();
+        elements += pieces.len();
+        if bytes > i32::MAX as usize || elements > i32::MAX as usize {
+            return exec_err!("REGEXP_SPLIT_TO_ARRAY: the result is too large for one batch");
+        }
+        out.append_value(pieces.into_iter().map(Some));
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+/// Java's `Pattern.split(input)` (limit 0).
+fn java_split<'t>(regex: &Regex, input: &'t str) -> Vec<&'t str> {
+    let mut pieces = Vec::new();
+    let mut index = 0;
+    for found in java_matches(regex, input) {
+        let Some(whole) = found.get(0) else { continue };
+        if index == 0 && whole.start() == 0 && whole.is_empty() {
+            continue;
+        }
+        pieces.push(input.get(index..whole.start()).unwrap_or_default());
+        index = whole.end();
+    }
+    if index == 0 {
+        return vec![input];
+    }
+    pieces.push(input.get(index..).unwrap_or_default());
+    while pieces.last().is_some_and(|p| p.is_empty()) {
+        pieces.pop();
+    }
+    pieces
+}
+
+/// Guava's `Splitter.on(pattern).splitToList(input)`: each search starts afresh where the
+/// last separator ended; an empty separator right at the start of a piece is skipped by
+/// searching one character further, and one at the very end ends the list.
+fn guava_split<'t>(regex: &Regex, input: &'t str) -> Vec<&'t str> {
+    let mut pieces = Vec::new();
+    let mut offset = Some(0);
+    'pieces: while let Some(piece_start) = offset {
+        while let Some(search) = offset {
+            let (end, after) = match regex.find_at(input, search) {
+                Some(separator) => (separator.start(), Some(separator.end())),
+                None => (input.len(), None),
+            };
+            offset = after;
+            if offset == Some(piece_start) {
+                let step = input.get(piece_start..).and_then(|rest| rest.chars().next()).map_or(1, char::len_utf8);
+                offset = Some(piece_start + step).filter(|&next| next <= input.len());
+                continue;
+            }
+            pieces.push(input.get(piece_start..end).unwrap_or_default());
+            continue 'pieces;
+        }
+        break;
+    }
+    pieces
 }
 
 /// `text` with each match of `regex` replaced by `replacement` (Java syntax).
