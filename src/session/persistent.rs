@@ -617,9 +617,13 @@ impl Session {
             return Err(refusal("Persistent queries don't support LIMIT clause.".into()));
         }
         if let Some(sources) = self.join_sources(query)? {
+            check_kafka_values(&sources, "JOIN")?;
             return self.plan_join_persistent(query, sink_name, sources).await;
         }
         let input = self.query_source(query)?;
+        if !group_by_of(query).is_empty() {
+            check_kafka_values(std::slice::from_ref(&input), "GROUP BY")?;
+        }
         let star: Vec<String> = input.columns.iter().map(|c| c.name.clone()).collect();
         let mut without_partitioning = query.clone();
         without_partitioning.partition_by.clear();
@@ -868,6 +872,18 @@ impl Session {
                 }
                 keys[i] = Some(0);
                 plan.key_output = Some(i);
+            }
+            None if plan.steps.last().is_some_and(|step| step.shape == crate::engine::join::JoinShape::ForeignKey) => {
+                // A foreign-key join's rows are keyed by the left table's primary key.
+                let left = sources[0].name.clone();
+                let missing: Vec<String> =
+                    wanted.iter().map(|k| format!("`{}`", k.rsplit('.').next().unwrap_or(k))).collect();
+                let column = if missing.len() == 1 { "column" } else { "columns" };
+                return Err(refusal(format!(
+                    "Primary key {column} missing in projection. For foreign-key table-table joins, the projection \
+                     must include all primary key columns from the left input table ({left}). Missing {column}: {}.",
+                    missing.join(", ")
+                )));
             }
             None => {
                 let shown = match wanted.split_last() {
@@ -1185,6 +1201,22 @@ pub(super) fn join_operators(
         operators.push(Box::new(operator));
     }
     Ok(operators)
+}
+
+/// ksqlDB's refusal of a JOIN or GROUP BY over sources whose values are in the KAFKA format
+/// (it would need a repartition or changelog topic in that format).
+fn check_kafka_values(sources: &[Arc<Source>], operation: &str) -> Result<(), SessionError> {
+    let kafka: Vec<&str> =
+        sources.iter().filter(|s| s.value_format == crate::catalog::Format::Kafka).map(|s| s.name.as_str()).collect();
+    if kafka.is_empty() {
+        return Ok(());
+    }
+    Err(refusal(format!(
+        "Source(s) {} are using the 'KAFKA' value format. This format does not yet support {operation}.\nThe KAFKA \
+         format is primarily intended for use as a key format. It can be used as a value format, but can not be used \
+         in any operation that requires a repartition or changelog topic.",
+        kafka.join(", ")
+    )))
 }
 
 /// The GROUP BY expressions of a query as written.

@@ -493,6 +493,73 @@ mod tests {
         );
     }
 
+    /// ENCODE, TO_BYTES or FROM_BYTES on one row of text arguments, the first as its UTF-8
+    /// bytes when `bytes_first`; a binary result is shown as a list of bytes.
+    fn text_call(invoke: super::super::Invoke, args: &[&str], bytes_first: bool) -> Result<Option<String>> {
+        let mut columns: Vec<ArrayRef> =
+            args.iter().map(|a| Arc::new(StringArray::from(vec![*a])) as ArrayRef).collect();
+        if bytes_first {
+            columns[0] = Arc::new(BinaryArray::from(vec![args[0].as_bytes()]));
+        }
+        let out = invoke(&columns, &DataType::Utf8)?;
+        Ok(match out.data_type() {
+            DataType::Binary => out.as_binary::<i32>().iter().next().flatten().map(|b| format!("{b:?}")),
+            _ => out.as_string::<i32>().iter().next().flatten().map(str::to_owned),
+        })
+    }
+
+    #[test]
+    fn encode_is_commons_codecs() {
+        let encode = |text: &str, from: &str, to: &str| text_call(encode, &[text, from, to], false);
+        assert_eq!(encode("616263", "hex", "utf8").unwrap().as_deref(), Some("abc"));
+        assert!(encode("0x616", "hex", "hex").unwrap_err().to_string().contains("Supported"));
+        assert_eq!(encode("0x616", "HEX", "base64").unwrap().as_deref(), Some("BhY="));
+        assert_eq!(encode("X'6162'", "hex", "ascii").unwrap().as_deref(), Some("ab"));
+        assert_eq!(encode("x''", "hex", "ascii").unwrap().as_deref(), Some(""));
+        assert_eq!(encode("ff41", "hex", "ascii").unwrap().as_deref(), Some("\u{FFFD}A"));
+        assert_eq!(encode("é", "utf8", "hex").unwrap().as_deref(), Some("c3a9"));
+        assert_eq!(encode("é", "ascii", "hex").unwrap().as_deref(), Some("3f"));
+        assert_eq!(encode("é", "utf8", "ascii").unwrap().as_deref(), Some("\u{FFFD}\u{FFFD}"));
+        assert_eq!(encode("Y W\nJj=ignored", "base64", "utf8").unwrap().as_deref(), Some("abc"));
+        assert_eq!(encode("-_8", "base64", "hex").unwrap().as_deref(), Some("fbff"));
+        assert_eq!(encode("YWJjZ", "base64", "utf8").unwrap().as_deref(), Some("abc"));
+        assert_eq!(encode("616263", "hexa", "scii").unwrap().as_deref(), Some("abc"));
+        for (text, from, to) in
+            [("abc", "utf8", "utf8"), ("abc", "utf8", "morse"), ("616", "hex", "utf8"), ("6g", "hex", "utf8")]
+        {
+            assert!(encode(text, from, to).is_err(), "{text} {from} {to}");
+        }
+    }
+
+    #[test]
+    fn to_and_from_bytes_are_strict_and_lenient_as_java() {
+        let to = |text: &str, encoding: &str| text_call(to_bytes, &[text, encoding], false);
+        assert_eq!(to("0aFF", "Hex").unwrap().as_deref(), Some("[10, 255]"));
+        assert_eq!(to("AQ", "base64").unwrap().as_deref(), Some("[1]"));
+        assert_eq!(to("AQI=", "BASE64").unwrap().as_deref(), Some("[1, 2]"));
+        assert_eq!(to("AR==", "base64").unwrap().as_deref(), Some("[1]"));
+        assert_eq!(to("", "base64").unwrap().as_deref(), Some("[]"));
+        assert_eq!(to("é", "ascii").unwrap().as_deref(), Some("[63]"));
+        for (text, encoding) in [
+            ("0x12", "hex"),
+            ("123", "hex"),
+            ("AQ=", "base64"),
+            ("=", "base64"),
+            ("A", "base64"),
+            ("AQ==AQ==", "base64"),
+            ("AQI==", "base64"),
+            ("A Q==", "base64"),
+            ("-_", "base64"),
+            ("abc", "ebcdic"),
+        ] {
+            assert!(to(text, encoding).is_err(), "{text} {encoding}");
+        }
+        let from = |text: &str, encoding: &str| text_call(from_bytes, &[text, encoding], true);
+        assert_eq!(from("\u{1}\u{FF}", "hex").unwrap().as_deref(), Some("01C3BF"));
+        assert_eq!(from("é", "ascii").unwrap().as_deref(), Some("\u{FFFD}\u{FFFD}"));
+        assert!(from("abc", "hexadecimal").is_err());
+    }
+
     #[test]
     fn byte_order_compares_like_java() {
         assert!(java_equals_ignore_case("big_endian", "BIG_ENDIAN"));

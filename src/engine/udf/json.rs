@@ -139,10 +139,22 @@ fn write_json(array: &ArrayRef, row: usize, out: &mut String) -> Result<()> {
             }
             out.push('}');
         }
-        DataType::Utf8View | DataType::LargeUtf8 | DataType::Int8 | DataType::Int16 | DataType::Float32 => {
+        DataType::Utf8View
+        | DataType::LargeUtf8
+        | DataType::Int8
+        | DataType::Int16
+        | DataType::Float32
+        | DataType::Date64
+        | DataType::Time32(_)
+        | DataType::Time64(_)
+        | DataType::Timestamp(..) => {
+            // Written as ksqlDB's type of the same kind.
             let wider = match array.data_type() {
                 DataType::Float32 => DataType::Float64,
                 DataType::Int8 | DataType::Int16 => DataType::Int32,
+                DataType::Date64 => DataType::Date32,
+                DataType::Time32(_) | DataType::Time64(_) => DataType::Time32(TimeUnit::Millisecond),
+                DataType::Timestamp(..) => DataType::Timestamp(TimeUnit::Millisecond, None),
                 _ => DataType::Utf8,
             };
             let cast = datafusion::arrow::compute::cast(&array.slice(row, 1), &wider)?;

@@ -1044,3 +1044,136 @@ impl<'a> UriParser<'a> {
         Ok(Some(p))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uri(text: &str) -> JavaUri<'_> {
+        JavaUri::parse(text).unwrap()
+    }
+
+    #[test]
+    fn instr_is_ksqldbs() {
+        assert_eq!(instr_row("CORPORATE FLOOR", "OR", 3, 2), 14);
+        assert_eq!(instr_row("CORPORATE FLOOR", "OR", -3, 1), 5);
+        // Backwards, a match must end at or before the position from the end.
+        assert_eq!(instr_row("abcab", "ab", -1, 1), 4);
+        assert_eq!(instr_row("abcab", "ab", -2, 1), 1);
+        // Overlapping occurrences; an occurrence below 1, position 0 or past the end: 0.
+        assert_eq!(instr_row("aaaa", "aa", 1, 3), 3);
+        assert_eq!(instr_row("abc", "b", 1, 0), 0);
+        assert_eq!(instr_row("abc", "c", 0, 1), 0);
+        assert_eq!(instr_row("abc", "a", 4, 1), 0);
+        assert_eq!(instr_row("abc", "", 2, 1), 2);
+        // UTF-16 units, pairs kept whole when reversed.
+        assert_eq!(instr_row("😀a😀", "a", 1, 1), 3);
+        assert_eq!(instr_row("😀a😀", "😀", -1, 1), 4);
+        assert_eq!(instr_row("😀a😀", "😀", -2, 1), 1);
+    }
+
+    #[test]
+    fn chr_unescapes_as_java() {
+        assert_eq!(unescape_java(r"\u004b").unwrap(), "K");
+        assert_eq!(unescape_java(r"\uuu004b\101\7\n\q\\").unwrap(), "KA\u{7}\nq\\");
+        assert_eq!(unescape_java(r"\u+004b\ud83d\ude00").unwrap(), "K😀");
+        assert_eq!(unescape_java(r"\ud800x").unwrap(), "\u{FFFD}x");
+        assert_eq!(unescape_java(r"\u-041").unwrap(), "\u{FFBF}");
+        assert!(unescape_java(r"\u00zz").is_err());
+        assert!(unescape_java(r"\u004").is_err());
+        let run = |s: &str| {
+            let out = chr(&[Arc::new(StringArray::from(vec![s])) as ArrayRef], &DataType::Utf8).unwrap();
+            out.as_string::<i32>().iter().next().flatten().map(str::to_owned)
+        };
+        assert_eq!(run(r"\u004b\tx").as_deref(), Some("K\tx"));
+        assert_eq!(run(r"\u04b"), None);
+        assert_eq!(run(r"x\u004b"), None);
+        let codes = Arc::new(datafusion::arrow::array::Int32Array::from(vec![Some(75), Some(-1), Some(0xD800), None]));
+        let out = chr(&[codes as ArrayRef], &DataType::Utf8).unwrap();
+        let out: Vec<_> = out.as_string::<i32>().iter().collect();
+        assert_eq!(out, [Some("K"), None, Some("\u{FFFD}"), None]);
+    }
+
+    #[test]
+    fn uris_parse_as_javas() {
+        let full = uri("HTTP://user:pw@Example.COM:80/a/../b%20c?q=1%26x&r#frag%21");
+        assert_eq!(
+            full,
+            JavaUri {
+                scheme: Some("HTTP"),
+                host: Some("Example.COM"),
+                port: Some(80),
+                path: Some("/a/../b%20c"),
+                query: Some("q=1%26x&r"),
+                fragment: Some("frag%21"),
+            }
+        );
+        assert_eq!(percent_decode(full.path.unwrap()), "/a/../b c");
+        // Relative references, empty authority, opaque URIs.
+        assert_eq!(uri("/p?x=1").path, Some("/p"));
+        assert_eq!(uri("/p?x=1").query, Some("x=1"));
+        assert_eq!(uri("file:///etc").host, None);
+        assert_eq!(uri("file:///etc").path, Some("/etc"));
+        assert_eq!(uri("mailto:a@b.org"), JavaUri { scheme: Some("mailto"), ..JavaUri::default() });
+        assert_eq!(uri("http://x.org").path, Some(""));
+        // Registry-based authorities have no host or port.
+        assert_eq!(uri("http://under_score.org:80/").host, None);
+        assert_eq!(uri("http://under_score.org:80/").port, None);
+        assert_eq!(uri("http://x.org:99999999999/").host, None);
+        assert_eq!(uri("http://1.2.3.4.5/").host, None);
+        assert_eq!(uri("http://1.2.3.4:8/").host, Some("1.2.3.4"));
+        assert_eq!(uri("http://x-.org/").host, None);
+        // IPv6.
+        assert_eq!(uri("http://[::1]:8080/").host, Some("[::1]"));
+        assert_eq!(uri("http://[1:2:3:4:5:6:7:8]/").host, Some("[1:2:3:4:5:6:7:8]"));
+        assert_eq!(uri("http://[::ffff:1.2.3.4]/").host, Some("[::ffff:1.2.3.4]"));
+        assert_eq!(uri("http://[fe80::1%eth0]/").host, Some("[fe80::1%eth0]"));
+        // Non-ASCII characters are allowed where escapes are.
+        assert_eq!(uri("http://x.org/é?ü#😀").path, Some("/é"));
+        for bad in [
+            "http://x y/",
+            "http://",
+            "://x",
+            "1http://x",
+            "http://x.org/a b",
+            "http://x.org/%zz",
+            "http://x.org/?%4",
+            "http://x.org/#a#b",
+            "mailto:",
+            "http://[1:2]/",
+            "http://[::1/",
+            "http://x.org/\u{A0}",
+            "a:b\u{85}",
+        ] {
+            assert!(JavaUri::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn url_decode_is_javas_url_decoder() {
+        assert_eq!(url_decode("a+b%20c&d=%C3%A9").unwrap(), "a b c&d=é");
+        // Java parses each pair with `parseInt`, which takes a sign.
+        assert_eq!(url_decode("%+41%ff").unwrap(), "\u{4}1\u{FFFD}");
+        for bad in ["%", "%4", "a%zz", "%-1"] {
+            assert!(url_decode(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn url_parameters_come_from_the_decoded_query() {
+        let run = |url: &str, name: &str| {
+            let args =
+                [Arc::new(StringArray::from(vec![url])) as ArrayRef, Arc::new(StringArray::from(vec![name])) as _];
+            let out = url_extract_parameter(&args, &DataType::Utf8)?;
+            Ok::<_, datafusion::error::DataFusionError>(
+                out.as_string::<i32>().iter().next().flatten().map(str::to_owned),
+            )
+        };
+        assert_eq!(run("http://x/?a=1%262&b=x=y", "b").unwrap().as_deref(), Some("x=y"));
+        assert_eq!(run("http://x/?a=1%262&b=x=y", "a").unwrap().as_deref(), Some("1"));
+        assert_eq!(run("http://x/?a=1%262&b=x=y", "2").unwrap().as_deref(), Some(""));
+        assert_eq!(run("http://x/?a=1", "c").unwrap(), None);
+        assert_eq!(run("http://x/", "a").unwrap(), None);
+        assert!(run("http://x y/?a=1", "a").is_err());
+    }
+}
