@@ -310,7 +310,8 @@ pub fn rewrite_typed(expr: &mut Expr, typer: &Typer<'_>, context: &str) -> Resul
     };
     let outcome = visit_expressions_mut(expr, |expr: &mut Expr| {
         if let Expr::Function(function) = expr
-            && let Some(refusal) = unresolved_call(function, typer, &mentions_parameter)
+            && let Some(refusal) =
+                non_literal_parameter(function).or_else(|| unresolved_call(function, typer, &mentions_parameter))
         {
             return ControlFlow::Break(refusal);
         }
@@ -741,6 +742,32 @@ fn for_each_assignment(
         }
     }
     Ok(any)
+}
+
+/// ksqlDB's refusal of an aggregate's parameter that must be a literal (TOPK's and
+/// TOPKDISTINCT's `k`, the count and `ignoreNulls` of LATEST_BY_OFFSET and EARLIEST_BY_OFFSET)
+/// but is an expression.
+fn non_literal_parameter(function: &Function) -> Option<PlanError> {
+    let name = function.name.to_string().to_uppercase();
+    let FunctionArguments::List(list) = &function.args else { return None };
+    let first_literal = match name.as_str() {
+        "TOPK" | "TOPKDISTINCT" => list.args.len().checked_sub(1)?,
+        "LATEST_BY_OFFSET" | "EARLIEST_BY_OFFSET" => 1,
+        _ => return None,
+    };
+    let is_literal = |e: &Expr| match e {
+        Expr::Value(_) => true,
+        Expr::UnaryOp { expr, .. } | Expr::Cast { expr, .. } => matches!(expr.as_ref(), Expr::Value(_)),
+        _ => false,
+    };
+    list.args.iter().enumerate().skip(first_literal).find_map(|(index, argument)| match argument {
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) if !is_literal(e) => Some(PlanError(format!(
+            "Parameter {} passed to function {name} must be a literal constant, but was expression: '{}'",
+            index + 1,
+            ksql_text(e)
+        ))),
+        _ => None,
+    })
 }
 
 /// ksqlDB's refusal of a call of one of its scalar functions that no variation takes:

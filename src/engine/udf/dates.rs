@@ -2,6 +2,13 @@
 //! `TIMEADD`/`TIMESUB` (the unit is a bare word: `TIMESTAMPADD(SECONDS, 5, ts)`, turned into
 //! a string by the rewrite), `UNIX_DATE`, `UNIX_TIMESTAMP`, `FROM_UNIXTIME`, `FROM_DAYS`,
 //! `CONVERT_TZ`; and `GEO_DISTANCE`.
+//!
+//! The arithmetic is ksqlDB's Java: `DATEADD` adds milliseconds to the date's and truncates
+//! toward zero to whole days (an hour before 1970-01-01 is still 1970-01-01), `TIMEADD`
+//! wraps around midnight after `TimeUnit.toNanos` (which saturates), `TIMESTAMPADD` wraps as
+//! a long does. The amount is an INT. `FROM_DAYS` takes a primitive `int` (NULL fails);
+//! `CONVERT_TZ` reads zones as `ZoneId.of` and offsets them as `java.util.TimeZone`;
+//! `GEO_DISTANCE` takes primitive doubles (NULL fails, NaN passes its range checks).
 
 use std::sync::Arc;
 
@@ -15,6 +22,7 @@ use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::{ScalarUDF, Signature, TypeSignature, Volatility};
 
 use super::{Arrays, KsqlFunction, returns};
+use crate::engine::time_format::JavaZone;
 
 const MILLIS_PER_DAY: i64 = 86_400_000;
 
@@ -43,21 +51,35 @@ pub fn functions() -> Vec<ScalarUDF> {
             Some(ts) => Ok(cast(&cast(ts, &DataType::Timestamp(TimeUnit::Millisecond, None))?, &DataType::Int64)?),
             None => Ok(Arc::new(Int64Array::from(vec![crate::log::record::now_ms()]))),
         }),
-        KsqlFunction::udf("from_unixtime", Signature::any(1, Volatility::Immutable), returns::<4>, |args, _| {
-            let millis = cast(&args[0], &DataType::Int64)?;
-            let out: TimestampMillisecondArray = millis.as_primitive::<Int64Type>().iter().collect();
-            Ok(Arc::new(out))
-        }),
-        KsqlFunction::udf("from_days", Signature::any(1, Volatility::Immutable), returns::<3>, |args, _| {
-            let days = cast(&args[0], &DataType::Int32)?;
-            let out: Date32Array = days.as_primitive::<datafusion::arrow::datatypes::Int32Type>().iter().collect();
-            Ok(Arc::new(out))
-        }),
+        KsqlFunction::udf(
+            "from_unixtime",
+            Signature::any(1, Volatility::Immutable),
+            |a| accepting("from_unixtime", a, &[DataType::Int32, DataType::Int64], timestamp()),
+            |args, _| {
+                let millis = cast(&args[0], &DataType::Int64)?;
+                let out: TimestampMillisecondArray = millis.as_primitive::<Int64Type>().iter().collect();
+                Ok(Arc::new(out))
+            },
+        ),
+        KsqlFunction::udf(
+            "from_days",
+            Signature::any(1, Volatility::Immutable),
+            |a| accepting("from_days", a, &[DataType::Int32], DataType::Date32),
+            |args, _| {
+                // `fromDays(final int days)`: a primitive.
+                if args[0].null_count() > 0 {
+                    return exec_err!("FROM_DAYS of a null INT (a primitive Java parameter)");
+                }
+                let days = cast(&args[0], &DataType::Int32)?;
+                let out: Date32Array = days.as_primitive::<datafusion::arrow::datatypes::Int32Type>().iter().collect();
+                Ok(Arc::new(out))
+            },
+        ),
         KsqlFunction::udf("convert_tz", Signature::any(3, Volatility::Immutable), returns::<4>, convert_tz),
         KsqlFunction::udf(
             "geo_distance",
             Signature::variadic_any(Volatility::Immutable),
-            |_| Ok(DataType::Float64),
+            geo_distance_type,
             geo_distance,
         ),
     ]
@@ -76,18 +98,31 @@ fn none_or_one() -> Signature {
     Signature::one_of(vec![TypeSignature::Nullary, TypeSignature::Any(1)], Volatility::Volatile)
 }
 
-/// `(unit, amount, value)` with `value` of `kind`, which is also the result; refused with
-/// ksqlDB's message otherwise.
+/// `(unit, amount, value)` with an INT amount and `value` of `kind`, which is also the
+/// result; refused with ksqlDB's message otherwise.
 fn unit_result(name: &str, args: &[DataType], kind: DataType) -> Result<DataType> {
     let fits = args.len() == 3
         && args[0] == DataType::Utf8
-        && args[1].is_integer()
+        && matches!(args[1], DataType::Int32 | DataType::Null)
         && (args[2] == kind || args[2] == DataType::Null);
     if !fits {
-        let shown: Vec<String> = args.iter().map(crate::sql::types::ksql_type_name).collect();
-        return plan_err!("Function '{name}' does not accept parameters ({}).", shown.join(", "));
+        return not_accepted(name, args);
     }
     Ok(kind)
+}
+
+fn not_accepted<T>(name: &str, args: &[DataType]) -> Result<T> {
+    let shown: Vec<String> =
+        args.iter().map(|t| if t.is_null() { "null".into() } else { crate::sql::types::ksql_type_name(t) }).collect();
+    plan_err!("Function '{name}' does not accept parameters ({}).", shown.join(", "))
+}
+
+/// `result` when the one argument is of an `accepted` type (or an untyped NULL).
+fn accepting(name: &str, args: &[DataType], accepted: &[DataType], result: DataType) -> Result<DataType> {
+    match args {
+        [t] if t.is_null() || accepted.contains(t) => Ok(result),
+        _ => not_accepted(name, args),
+    }
 }
 
 /// Milliseconds in one of ksqlDB's units (`MILLISECONDS` … `DAYS`, singular too).
@@ -120,16 +155,19 @@ fn shifts(args: &Arrays, sign: i64) -> Result<Vec<Option<i64>>> {
         .collect())
 }
 
+/// The timestamp plus the shift, wrapping as Java's long arithmetic does.
 fn shift_timestamps(args: &Arrays, sign: i64) -> Result<ArrayRef> {
     let shifts = shifts(args, sign)?;
     let times = cast(&cast(&args[2], &DataType::Timestamp(TimeUnit::Millisecond, None))?, &DataType::Int64)?;
     let times = times.as_primitive::<Int64Type>();
     let out: TimestampMillisecondArray = (0..times.len())
-        .map(|row| Some(times.value(row).checked_add(shifts[row]?)?).filter(|_| times.is_valid(row)))
+        .map(|row| Some(times.value(row).wrapping_add(shifts[row]?)).filter(|_| times.is_valid(row)))
         .collect();
     Ok(Arc::new(out))
 }
 
+/// The date's milliseconds plus the shift, truncated toward zero to days
+/// (`TimeUnit.MILLISECONDS.toDays`): DATEADD(HOURS, 1, FROM_DAYS(-1)) is 1970-01-01.
 fn shift_dates(args: &Arrays, sign: i64) -> Result<ArrayRef> {
     let shifts = shifts(args, sign)?;
     if !matches!(args[2].data_type(), DataType::Date32 | DataType::Null) {
@@ -140,27 +178,34 @@ fn shift_dates(args: &Arrays, sign: i64) -> Result<ArrayRef> {
     let out: Date32Array = (0..days.len())
         .map(|row| {
             let shift = shifts[row]?;
-            days.is_valid(row).then(|| days.value(row) + (shift / MILLIS_PER_DAY) as i32)
+            let millis = i64::from(days.value(row)) * MILLIS_PER_DAY + shift;
+            days.is_valid(row).then(|| (millis / MILLIS_PER_DAY) as i32)
         })
         .collect();
     Ok(Arc::new(out))
 }
 
+/// The time of day plus the shift, around midnight, as `LocalTime.plus(unit.toNanos(n))`:
+/// the shift in nanoseconds saturates at a long's extremes (TIMEADD(DAYS, 200000, t) is not t).
 fn shift_times(args: &Arrays, sign: i64) -> Result<ArrayRef> {
     let shifts = shifts(args, sign)?;
     let times = cast(&cast(&args[2], &DataType::Time32(TimeUnit::Millisecond))?, &DataType::Int32)?;
     let times = times.as_primitive::<datafusion::arrow::datatypes::Int32Type>();
-    // A time of day wraps around midnight.
+    const NANOS_PER_DAY: i64 = MILLIS_PER_DAY * 1_000_000;
     let out: Time32MillisecondArray = (0..times.len())
         .map(|row| {
             let shift = shifts[row]?;
-            times.is_valid(row).then(|| (i64::from(times.value(row)) + shift).rem_euclid(MILLIS_PER_DAY) as i32)
+            let nanos = (i128::from(shift) * 1_000_000).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
+            let time = i64::from(times.value(row)) * 1_000_000;
+            let moved = (nanos % NANOS_PER_DAY + time + NANOS_PER_DAY) % NANOS_PER_DAY;
+            times.is_valid(row).then(|| (moved / 1_000_000) as i32)
         })
         .collect();
     Ok(Arc::new(out))
 }
 
-/// A zone by name (`America/New_York`) or offset (`+0200`, `-05:00`).
+/// A zone by name (`America/New_York`) or offset (`+0200`, `-05:00`), at the current
+/// instant (the offsets of timestamp literals).
 pub(crate) fn zone(text: &str) -> Option<chrono::FixedOffset> {
     use chrono::Offset;
     if let Some(sign) = text.chars().next().filter(|c| *c == '+' || *c == '-') {
@@ -174,8 +219,9 @@ pub(crate) fn zone(text: &str) -> Option<chrono::FixedOffset> {
     Some(chrono::Utc::now().with_timezone(&tz).offset().fix())
 }
 
-/// `CONVERT_TZ(ts, from, to)`: the same wall-clock reading moved from one zone to another,
-/// each zone's offset taken at the instant; an unknown zone is an error.
+/// `CONVERT_TZ(ts, from, to)`: the timestamp plus the offset of `to` less that of `from`,
+/// each taken at the timestamp as `TimeZone.getTimeZone(ZoneId.of(zone)).getOffset(ts)`
+/// does; a zone `ZoneId.of` does not know is an error.
 fn convert_tz(args: &Arrays, _: &DataType) -> Result<ArrayRef> {
     let times = cast(&cast(&args[0], &DataType::Timestamp(TimeUnit::Millisecond, None))?, &DataType::Int64)?;
     let times = times.as_primitive::<Int64Type>();
@@ -187,25 +233,25 @@ fn convert_tz(args: &Arrays, _: &DataType) -> Result<ArrayRef> {
                 return Ok(None);
             }
             let instant = times.value(row);
-            let offset = |name: &str| match offset_at(name, instant) {
-                Some(seconds) => Ok(i64::from(seconds) * 1000),
-                None => exec_err!("CONVERT_TZ: unknown time zone '{name}'"),
+            let offset = |name: &str| match JavaZone::parse(name) {
+                Ok(zone) => Ok(i64::from(zone.time_zone_offset_at(instant)) * 1000),
+                Err(why) => exec_err!("Invalid time zone: {why}"),
             };
-            Ok(Some(instant + offset(to.value(row))? - offset(from.value(row))?))
+            Ok(Some(instant.wrapping_add(offset(to.value(row))? - offset(from.value(row))?)))
         })
         .collect::<Result<_>>()?;
     Ok(Arc::new(out))
 }
 
-/// Seconds east of UTC in zone `text` (a name, or `+hh[:mm]`) at the instant `millis`.
-fn offset_at(text: &str, millis: i64) -> Option<i32> {
-    use chrono::{Offset, TimeZone};
-    if text.starts_with(['+', '-']) {
-        return zone(text).map(|z| z.local_minus_utc());
-    }
-    let tz: chrono_tz::Tz = text.parse().ok()?;
-    let instant = chrono::DateTime::from_timestamp_millis(millis)?;
-    Some(tz.offset_from_utc_datetime(&instant.naive_utc()).fix().local_minus_utc())
+/// GEO_DISTANCE takes four numbers (widened to DOUBLE) and an optional unit.
+fn geo_distance_type(args: &[DataType]) -> Result<DataType> {
+    let number = |t: &DataType| {
+        t.is_null() || matches!(t, DataType::Int32 | DataType::Int64 | DataType::Float64 | DataType::Decimal128(..))
+    };
+    let fits = matches!(args.len(), 4 | 5)
+        && args[..4].iter().all(number)
+        && args.get(4).is_none_or(|t| matches!(t, DataType::Utf8 | DataType::Null));
+    if fits { Ok(DataType::Float64) } else { not_accepted("geo_distance", args) }
 }
 
 /// `GEO_DISTANCE(lat1, lon1, lat2, lon2[, 'KM' | 'MI'])`: the great-circle distance.
@@ -221,7 +267,22 @@ fn geo_distance(args: &Arrays, _: &DataType) -> Result<ArrayRef> {
             if c.iter().any(|a| a.is_null(row)) {
                 return exec_err!("GEO_DISTANCE: a coordinate is null");
             }
-            let unit = units.as_ref().filter(|u| u.is_valid(row)).map(|u| u.value(row).trim().to_ascii_lowercase());
+            let (lat1, lon1, lat2, lon2) = (c[0].value(row), c[1].value(row), c[2].value(row), c[3].value(row));
+            // Java's comparisons: NaN is in range.
+            if [lat1, lat2].iter().any(|l| *l < -90.0 || *l > 90.0) {
+                return exec_err!(
+                    "valid latitude values for GeoDistance function are in the range of -90 to 90 decimal degrees"
+                );
+            }
+            if [lon1, lon2].iter().any(|l| *l < -180.0 || *l > 180.0) {
+                return exec_err!(
+                    "valid longitude values for GeoDistance function are in the range of -180 to +180 decimal degrees"
+                );
+            }
+            let unit = units
+                .as_ref()
+                .filter(|u| u.is_valid(row))
+                .map(|u| u.value(row).trim_matches(|c: char| c <= ' ').to_lowercase());
             let radius = match unit.as_deref() {
                 None | Some("") | Some("km" | "kilometer" | "kilometers" | "kilometre" | "kilometres") => 6371.0,
                 Some("mi" | "mile" | "miles") => 3959.0,
@@ -232,17 +293,6 @@ fn geo_distance(args: &Arrays, _: &DataType) -> Result<ArrayRef> {
                     );
                 }
             };
-            let (lat1, lon1, lat2, lon2) = (c[0].value(row), c[1].value(row), c[2].value(row), c[3].value(row));
-            if [lat1, lat2].iter().any(|l| !(-90.0..=90.0).contains(l)) {
-                return exec_err!(
-                    "valid latitude values for GeoDistance function are in the range of -90 to 90 decimal degrees"
-                );
-            }
-            if [lon1, lon2].iter().any(|l| !(-180.0..=180.0).contains(l)) {
-                return exec_err!(
-                    "valid longitude values for GeoDistance function are in the range of -180 to +180 decimal degrees"
-                );
-            }
             // Haversine, in ksqlDB's order of operations (so that the last digits agree).
             let haversin = |v: f64| (v / 2.0).sin().powi(2);
             let radians = super::math::java_radians;

@@ -863,6 +863,49 @@ mod tests {
         assert_eq!(out.as_boolean(), &expected);
     }
 
+    fn extract(json: &str, path: &str) -> Result<Option<String>> {
+        let out = extract_json_field(&[one(json), one(path)], &DataType::Utf8)?;
+        Ok(out.as_string::<i32>().iter().next().flatten().map(str::to_owned))
+    }
+
+    #[test]
+    fn extract_json_field_follows_ksqldbs_paths() {
+        let doc = r#"{"a": {"z": [10, "x", null, {"k": 1.50}], "0": true}, "b c": "d", "e": 1e2}"#;
+        assert_eq!(extract(doc, "$.a.z[1]").unwrap().as_deref(), Some("x"));
+        assert_eq!(extract(doc, "$.a.z.0").unwrap().as_deref(), Some("10"));
+        assert_eq!(extract(doc, "$.a.z[2]").unwrap().as_deref(), Some("null"));
+        assert_eq!(extract(doc, "$.a.z[3]").unwrap().as_deref(), Some(r#"{"k":1.50}"#));
+        assert_eq!(extract(doc, "$.a[0]").unwrap().as_deref(), Some("true"));
+        assert_eq!(extract(doc, r#"$["b c"]"#).unwrap().as_deref(), Some("d"));
+        assert_eq!(extract(doc, "$.e").unwrap().as_deref(), Some("1E+2"));
+        assert_eq!(
+            extract(doc, "$").unwrap().as_deref(),
+            Some(r#"{"a":{"z":[10,"x",null,{"k":1.50}],"0":true},"b c":"d","e":1E+2}"#)
+        );
+        // Missing steps: NULL.
+        for path in ["$.x", "$.a.z[9]", "$.a.z[x]", "$.a.z.x", "$.a.z[1].y", "$.e.f"] {
+            assert_eq!(extract(doc, path).unwrap(), None, "{path}");
+        }
+        assert!(extract(doc, "$.b c").is_err());
+        assert_eq!(extract(doc, "$.a.z[00]").unwrap().as_deref(), Some("10"));
+        assert_eq!(extract("  ", "$").unwrap().as_deref(), Some(""));
+        assert_eq!(extract("", "$.a").unwrap(), None);
+        assert_eq!(extract("null", "$").unwrap().as_deref(), Some("null"));
+        assert!(extract("{", "$.a").is_err());
+    }
+
+    #[test]
+    fn json_paths_are_tokenized_as_ksqldb() {
+        assert_eq!(json_path("$").unwrap(), Vec::<String>::new());
+        assert_eq!(json_path(r#"$.a:b@c[_1]["x\"y\\"]"#).unwrap(), ["a:b@c", "_1", "x\"y\\"]);
+        assert_eq!(json_path("$.é[Σ]").unwrap(), ["é", "Σ"]);
+        for bad in
+            ["", "a", " $.a", "$.", "$.a-b", "$['a']", "$[-1]", "$[ 1]", "$[1", r#"$["a"#, r#"$["a\n"]"#, "$a", "$.😀"]
+        {
+            assert!(json_path(bad).is_err(), "{bad}");
+        }
+    }
+
     #[test]
     fn json_array_length_counts_the_top_level() {
         let input = strings(&[Some("[1, [2, 3], {\"a\": 4}]"), Some("[]"), Some("{\"a\": 1}"), Some(""), None]);

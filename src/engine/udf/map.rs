@@ -159,3 +159,68 @@ fn map_union(args: &Arrays, result: &DataType) -> Result<ArrayRef> {
         *sorted,
     )?))
 }
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{BooleanArray, Int32Builder, MapBuilder, NullArray, StringBuilder};
+
+    use super::*;
+
+    fn map(rows: &[Option<&[(&str, i32)]>]) -> ArrayRef {
+        let mut builder = MapBuilder::new(None, StringBuilder::new(), Int32Builder::new());
+        for row in rows {
+            match row {
+                Some(entries) => {
+                    for (k, v) in *entries {
+                        builder.keys().append_value(k);
+                        builder.values().append_value(*v);
+                    }
+                    builder.append(true).unwrap();
+                }
+                None => builder.append(false).unwrap(),
+            }
+        }
+        Arc::new(builder.finish())
+    }
+
+    fn keys(out: &ArrayRef) -> Vec<Option<Vec<String>>> {
+        let list = out.as_list::<i32>();
+        (0..list.len())
+            .map(|row| {
+                list.is_valid(row).then(|| {
+                    let structs = list.value(row);
+                    let keys = structs.as_struct().column(0).as_string::<i32>().clone();
+                    keys.iter().map(|k| k.unwrap_or_default().to_owned()).collect()
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn entries_sort_by_utf16_units_and_need_a_flag() {
+        let m = map(&[Some(&[("\u{FF61}", 1), ("😀", 2), ("b", 3)]), None]);
+        let result = entries_type(&[m.data_type().clone(), DataType::Boolean]).unwrap();
+        let sorted: ArrayRef = Arc::new(BooleanArray::from(vec![true, true]));
+        let out = entries(&[m.clone(), sorted], &result).unwrap();
+        assert_eq!(keys(&out), [Some(vec!["b".to_owned(), "😀".to_owned(), "\u{FF61}".to_owned()]), None]);
+        let unsorted: ArrayRef = Arc::new(BooleanArray::from(vec![false, false]));
+        let out = entries(&[m.clone(), unsorted], &result).unwrap();
+        assert_eq!(keys(&out)[0], Some(vec!["\u{FF61}".to_owned(), "😀".to_owned(), "b".to_owned()]));
+        // A NULL flag is an error (a Java boolean), even for a NULL map.
+        assert!(entries(&[m.clone(), Arc::new(BooleanArray::from(vec![Some(true), None]))], &result).is_err());
+        assert!(entries(&[m.clone(), Arc::new(NullArray::new(2))], &result).is_err());
+        assert!(entries_type(&[m.data_type().clone(), DataType::Int32]).is_err());
+    }
+
+    #[test]
+    fn union_takes_null_literals() {
+        let m = map(&[Some(&[("a", 1)])]);
+        let result = union_type(&[DataType::Null, m.data_type().clone()]).unwrap();
+        let out = map_union(&[Arc::new(NullArray::new(1)), m.clone()], &result).unwrap();
+        assert_eq!(out.as_map().value(0).len(), 1);
+        assert_eq!(union_type(&[DataType::Null, DataType::Null]).unwrap(), DataType::Null);
+        assert!(union_type(&[DataType::Int32, m.data_type().clone()]).is_err());
+        let out = map_union(&[Arc::new(NullArray::new(1)), Arc::new(NullArray::new(1))], &DataType::Null).unwrap();
+        assert!(out.is_null(0) || out.data_type().is_null());
+    }
+}

@@ -704,6 +704,36 @@ mod tests {
         assert!(extract(r"a(?=b)", Some("ab"), Some(0)).is_err());
     }
 
+    fn split(input: &str, pattern: &str) -> Result<Vec<Option<String>>> {
+        let list = regexp_split_to_array(&[strings(&[Some(input)]), strings(&[Some(pattern)])], &DataType::Null)?;
+        Ok(texts(&list.as_list::<i32>().value(0)))
+    }
+
+    #[test]
+    fn split_keeps_empty_pieces_between_matches() {
+        assert_eq!(split("a-b--c", "-").unwrap(), owned(&[Some("a"), Some("b"), Some(""), Some("c")]));
+        assert_eq!(split("-a-", "-").unwrap(), owned(&[Some(""), Some("a"), Some("")]));
+        assert_eq!(split("abc", "x").unwrap(), owned(&[Some("abc")]));
+        assert_eq!(split("", "x").unwrap(), owned(&[Some("")]));
+        // Java's classes: \d is ASCII.
+        assert_eq!(split("a1b٣c", r"\d").unwrap(), owned(&[Some("a"), Some("b٣c")]));
+        // Empty separators that the pattern finds although it does not match '' (Guava).
+        assert_eq!(split("ab cd", r"\b").unwrap(), owned(&[Some("ab"), Some(" "), Some("cd")]));
+        assert!(split("a", "(").is_err());
+    }
+
+    #[test]
+    fn split_by_a_pattern_matching_nothing_is_javas() {
+        // Characters, without the empty pieces at the ends.
+        assert_eq!(split("abc", "").unwrap(), owned(&[Some("a"), Some("b"), Some("c")]));
+        assert_eq!(split("héé", "").unwrap(), owned(&[Some("h"), Some("é"), Some("é")]));
+        assert_eq!(split("", "").unwrap(), owned(&[Some("")]));
+        // Trailing empty pieces are dropped, a leading one (a non-empty match at 0) kept, and
+        // an empty match right after a non-empty one makes an empty piece (`Matcher.find`).
+        assert_eq!(split("xaxbxx", "x*").unwrap(), owned(&[Some(""), Some(""), Some("a"), Some(""), Some("b")]));
+        assert_eq!(split("aaa", "a*").unwrap(), owned(&[]));
+    }
+
     #[test]
     fn rows_with_different_patterns() {
         let args = [strings(&[Some("a+"), Some("b+"), Some("b+")]), strings(&[Some("aab"), Some("abb"), Some("b")])];

@@ -372,3 +372,106 @@ fn check_step(diff: i64, step: i64) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{ListArray, StringArray};
+
+    use super::*;
+
+    fn call(
+        invoke: crate::engine::udf::Invoke,
+        text: &str,
+        numbers: &[Option<i32>],
+        pad: Option<&str>,
+    ) -> Result<Option<String>> {
+        let mut args: Vec<ArrayRef> = vec![Arc::new(StringArray::from(vec![text]))];
+        args.extend(numbers.iter().map(|n| Arc::new(Int32Array::from(vec![*n])) as ArrayRef));
+        args.extend(pad.map(|p| Arc::new(StringArray::from(vec![p])) as ArrayRef));
+        let out = invoke(&args, &DataType::Utf8)?;
+        Ok(out.as_string::<i32>().iter().next().flatten().map(str::to_owned))
+    }
+
+    #[test]
+    fn lengths_and_positions_are_utf16_units() {
+        let lengths = len(&[Arc::new(StringArray::from(vec!["a😀", "", "é"])) as ArrayRef], &DataType::Int32).unwrap();
+        assert_eq!(lengths.as_primitive::<datafusion::arrow::datatypes::Int32Type>().values(), &[3, 0, 1]);
+        let substring = |text, numbers: &[Option<i32>]| call(substring, text, numbers, None).unwrap();
+        assert_eq!(substring("a😀b", &[Some(4)]).as_deref(), Some("b"));
+        assert_eq!(substring("a😀b", &[Some(2), Some(2)]).as_deref(), Some("😀"));
+        // Half a pair is U+FFFD, as long as Java's lone surrogate.
+        assert_eq!(substring("a😀b", &[Some(3)]).as_deref(), Some("\u{FFFD}b"));
+        assert_eq!(substring("a😀b", &[Some(1), Some(2)]).as_deref(), Some("a\u{FFFD}"));
+        assert_eq!(substring("hello", &[Some(-3), Some(2)]).as_deref(), Some("ll"));
+        assert_eq!(substring("hello", &[Some(0), Some(-1)]).as_deref(), Some(""));
+        assert_eq!(substring("hello", &[Some(2), None]), None);
+        // Java's int sum of start and length wraps.
+        assert_eq!(substring("hello", &[Some(2), Some(i32::MAX)]).as_deref(), Some(""));
+        assert_eq!(substring("hello", &[Some(i32::MIN)]).as_deref(), Some("hello"));
+    }
+
+    #[test]
+    fn pads_count_utf16_units() {
+        let lpad = |text, n, pad| call(|a, _| super::pad(a, true), text, &[n], Some(pad)).unwrap();
+        let rpad = |text, n, pad| call(|a, _| super::pad(a, false), text, &[n], Some(pad)).unwrap();
+        assert_eq!(lpad("hi", Some(5), "ab").as_deref(), Some("abahi"));
+        assert_eq!(lpad("😀", Some(3), "x").as_deref(), Some("x😀"));
+        assert_eq!(lpad("😀x", Some(1), "x").as_deref(), Some("\u{FFFD}"));
+        assert_eq!(rpad("a", Some(4), "😀").as_deref(), Some("a😀\u{FFFD}"));
+        assert_eq!(rpad("a", Some(0), "x").as_deref(), Some(""));
+        assert_eq!(rpad("a", Some(-1), "x"), None);
+        assert_eq!(rpad("a", None, "x"), None);
+        assert_eq!(rpad("a", Some(3), ""), None);
+        assert!(rpad("a", Some(i32::MAX), "xy").is_some());
+    }
+
+    fn series(args: Vec<ArrayRef>, item: DataType) -> Result<Vec<Option<Vec<i64>>>> {
+        let result = DataType::List(Arc::new(datafusion::arrow::datatypes::Field::new("item", item, true)));
+        let out = generate_series(&args, &result)?;
+        let list = out.as_any().downcast_ref::<ListArray>().unwrap();
+        let wide = datafusion::arrow::compute::cast(list.values(), &DataType::Int64)?;
+        let values = wide.as_primitive::<Int64Type>();
+        Ok((0..list.len())
+            .map(|row| {
+                let range = list.value_offsets()[row] as usize..list.value_offsets()[row + 1] as usize;
+                Some(range.map(|i| values.value(i)).collect())
+            })
+            .collect())
+    }
+
+    fn ints(values: &[i32]) -> ArrayRef {
+        Arc::new(Int32Array::from(values.to_vec()))
+    }
+
+    #[test]
+    fn series_use_javas_arithmetic() {
+        let int = |values: &[&[i32]]| series(values.iter().map(|v| ints(v)).collect(), DataType::Int32);
+        assert_eq!(int(&[&[1], &[5], &[2]]).unwrap(), [Some(vec![1, 3, 5])]);
+        assert_eq!(int(&[&[5], &[1]]).unwrap(), [Some(vec![5, 4, 3, 2, 1])]);
+        assert_eq!(int(&[&[3], &[3]]).unwrap(), [Some(vec![3])]);
+        // The last value never passes the end; values wrap past i32::MAX as Java's do.
+        assert_eq!(int(&[&[1], &[6], &[2]]).unwrap(), [Some(vec![1, 3, 5])]);
+        assert_eq!(
+            int(&[&[5], &[i32::MAX], &[1_073_741_823]]).unwrap(),
+            [Some(vec![5, 1_073_741_828, -2_147_483_645])]
+        );
+        // The difference wraps too: here it turns negative, so the step has the wrong sign.
+        assert!(int(&[&[-2_147_483_642], &[i32::MAX], &[i32::MAX]]).is_err());
+        assert!(int(&[&[1], &[5], &[0]]).is_err());
+        assert!(int(&[&[1], &[5], &[-1]]).is_err());
+        let nulls = vec![ints(&[1]), Arc::new(Int32Array::from(vec![None])) as ArrayRef];
+        assert!(series(nulls, DataType::Int32).is_err());
+        // A BIGINT series's count is an int: 5e9 values are too many.
+        let longs = vec![
+            Arc::new(Int64Array::from(vec![0])) as ArrayRef,
+            Arc::new(Int64Array::from(vec![5_000_000_000])) as ArrayRef,
+        ];
+        assert!(series(longs, DataType::Int64).is_err());
+        let longs = vec![
+            Arc::new(Int64Array::from(vec![i64::MIN])) as ArrayRef,
+            Arc::new(Int64Array::from(vec![i64::MAX])) as ArrayRef,
+        ];
+        // (end - start) wraps to -1: one step down.
+        assert_eq!(series(longs, DataType::Int64).unwrap(), [Some(vec![i64::MIN, i64::MAX])]);
+    }
+}
