@@ -366,6 +366,10 @@ impl Catalog {
             }
             Some(v) => return Err(CatalogError(format!("WRAP_SINGLE_VALUE must be true or false, not '{v}'"))),
         };
+        let value_columns = columns.iter().filter(|c| c.role == ColumnRole::Value).count();
+        if properties.contains_key("WRAP_SINGLE_VALUE") && value_columns != 1 {
+            return Err(CatalogError("'WRAP_SINGLE_VALUE' is only valid for single-field value schemas".into()));
+        }
         let key_schema = side(&|r| *r == ColumnRole::Key);
         if key_format == Format::Kafka && key_schema.fields().len() > 1 {
             let persisted: Vec<String> = columns

@@ -125,10 +125,19 @@ async fn drive(log: &Arc<dyn Log>, session: &mut Session, case: &TestCase) -> Ou
     let mut ignore = |_| {};
     // Inputs come one at a time and each is waited for: batches need not linger.
     let mut setup = "SET 'auto.offset.reset' = 'earliest'; SET 'eddy.source.linger.ms' = '0';".to_string();
-    // The case's ksqlDB properties, those Eddy knows (`ksql.persistence.default.format.key`).
+    // The case's ksqlDB properties, those Eddy's sessions take.
+    const KNOWN: [&str; 3] = [
+        "ksql.persistence.default.format.key",
+        "ksql.persistence.default.format.value",
+        "ksql.persistence.wrap.single.values",
+    ];
     for (name, value) in &node.properties {
-        if name == "ksql.persistence.default.format.key"
-            && let Some(value) = value.as_str()
+        let value = match value {
+            serde_json::Value::Bool(b) => Some(b.to_string()),
+            other => other.as_str().map(str::to_owned),
+        };
+        if KNOWN.contains(&name.as_str())
+            && let Some(value) = value
         {
             setup.push_str(&format!(" SET '{name}' = '{}';", value.replace('\'', "''")));
         }

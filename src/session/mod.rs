@@ -190,6 +190,7 @@ impl Session {
     /// the command log records the formats it was created with.
     fn with_default_formats(&self, create: &CreateSource) -> CreateSource {
         let mut create = create.clone();
+        self.default_value_wrapping(&mut create);
         if create.properties.get("FORMAT").is_some() {
             return create;
         }
@@ -205,6 +206,20 @@ impl Session {
             }
         }
         create
+    }
+
+    /// `WRAP_SINGLE_VALUE` from `ksql.persistence.wrap.single.values` where a statement with one
+    /// value column in a format that can wrap it (JSON) does not say.
+    fn default_value_wrapping(&self, create: &mut CreateSource) {
+        let Some(wrap) = self.properties.get("ksql.persistence.wrap.single.values") else { return };
+        let format = create.properties.get("VALUE_FORMAT").or(create.properties.get("FORMAT")).map(|v| v.to_string());
+        let format = format.or_else(|| self.properties.get("ksql.persistence.default.format.value").cloned());
+        let wraps = format.is_some_and(|f| f.trim_matches('\'').eq_ignore_ascii_case("JSON"));
+        let values = create.columns.iter().filter(|c| c.constraint == crate::sql::ast::ColumnConstraint::None).count();
+        if wraps && values == 1 && create.properties.get("WRAP_SINGLE_VALUE").is_none() {
+            let value = datafusion::sql::sqlparser::ast::Value::Boolean(wrap.eq_ignore_ascii_case("true"));
+            create.properties.0.push((datafusion::sql::sqlparser::ast::Ident::new("WRAP_SINGLE_VALUE"), value));
+        }
     }
 
     pub fn set_until_idle(&mut self, until_idle: bool) {

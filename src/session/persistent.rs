@@ -1083,7 +1083,7 @@ impl Session {
             };
             columns.push(ColumnDef { name: Ident::with_quote('`', field.name().clone()), data_type, constraint });
         }
-        Ok(CreateSource {
+        let mut sink = CreateSource {
             or_replace: false,
             source: false,
             kind: create.kind,
@@ -1093,7 +1093,9 @@ impl Session {
             properties: Properties(
                 properties.into_iter().map(|(k, v)| (Ident::new(k), Value::SingleQuotedString(v))).collect(),
             ),
-        })
+        };
+        self.default_value_wrapping(&mut sink);
+        Ok(sink)
     }
 }
 

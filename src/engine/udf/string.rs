@@ -422,7 +422,8 @@ mod tests {
         assert_eq!(rpad("a", Some(-1), "x"), None);
         assert_eq!(rpad("a", None, "x"), None);
         assert_eq!(rpad("a", Some(3), ""), None);
-        assert!(rpad("a", Some(i32::MAX), "xy").is_some());
+        // Over 2 GiB: an error, not an allocation that fails.
+        assert!(call(|a, _| super::pad(a, false), "a", &[Some(i32::MAX)], Some("xy")).is_err());
     }
 
     fn series(args: Vec<ArrayRef>, item: DataType) -> Result<Vec<Option<Vec<i64>>>> {
@@ -449,12 +450,11 @@ mod tests {
         assert_eq!(int(&[&[1], &[5], &[2]]).unwrap(), [Some(vec![1, 3, 5])]);
         assert_eq!(int(&[&[5], &[1]]).unwrap(), [Some(vec![5, 4, 3, 2, 1])]);
         assert_eq!(int(&[&[3], &[3]]).unwrap(), [Some(vec![3])]);
-        // The last value never passes the end; values wrap past i32::MAX as Java's do.
+        // The last value never passes the end.
         assert_eq!(int(&[&[1], &[6], &[2]]).unwrap(), [Some(vec![1, 3, 5])]);
-        assert_eq!(
-            int(&[&[5], &[i32::MAX], &[1_073_741_823]]).unwrap(),
-            [Some(vec![5, 1_073_741_828, -2_147_483_645])]
-        );
+        assert_eq!(int(&[&[5], &[i32::MAX], &[1_073_741_823]]).unwrap(), [Some(vec![5, 1_073_741_828])]);
+        // Java's int difference wraps: the default step is then -1, and the count negative.
+        assert!(int(&[&[-2], &[i32::MAX]]).is_err());
         // The difference wraps too: here it turns negative, so the step has the wrong sign.
         assert!(int(&[&[-2_147_483_642], &[i32::MAX], &[i32::MAX]]).is_err());
         assert!(int(&[&[1], &[5], &[0]]).is_err());
