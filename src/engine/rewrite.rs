@@ -180,6 +180,16 @@ fn is_null_literal(e: &Expr) -> bool {
     matches!(e, Expr::Value(v) if v.value == Value::Null)
 }
 
+/// The plain (unnamed) arguments of a call, cloned.
+fn unnamed_arguments(args: &[FunctionArg]) -> Vec<Expr> {
+    args.iter()
+        .filter_map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// ksqlDB's literal types: an integer that fits an INT is an INT (DataFusion would make
 /// every integer a BIGINT). Decimal literals are DECIMAL through DataFusion's
 /// `parse_float_as_decimal`.
@@ -214,14 +224,7 @@ pub fn type_literals<V: datafusion::sql::sqlparser::ast::VisitMut>(node: &mut V)
             Expr::Array(array) => widen_if_mixed(&mut array.elem),
             Expr::Function(function) if function.name.to_string() == "make_array" => {
                 if let FunctionArguments::List(list) = &mut function.args {
-                    let mut elements: Vec<Expr> = list
-                        .args
-                        .iter()
-                        .filter_map(|a| match a {
-                            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
-                            _ => None,
-                        })
-                        .collect();
+                    let mut elements = unnamed_arguments(&list.args);
                     if elements.len() == list.args.len() {
                         widen_if_mixed(&mut elements);
                         list.args =
@@ -371,14 +374,7 @@ pub fn rewrite_typed(expr: &mut Expr, typer: &Typer<'_>, context: &str) -> Resul
             }
             Expr::Function(function) if function.name.to_string() == "make_array" => match &mut function.args {
                 FunctionArguments::List(list) => {
-                    let mut elements: Vec<Expr> = list
-                        .args
-                        .iter()
-                        .filter_map(|a| match a {
-                            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
-                            _ => None,
-                        })
-                        .collect();
+                    let mut elements = unnamed_arguments(&list.args);
                     let coerced = coerce_elements(&mut elements, typer);
                     if coerced.is_ok() && elements.len() == list.args.len() {
                         for (arg, element) in list.args.iter_mut().zip(elements) {

@@ -159,29 +159,34 @@ impl Unnest {
 }
 
 /// `CUBE_EXPLODE`: per row, every combination of its elements and nulls, nulls first
-/// (`[a, b]` gives `[null, null]`, `[null, b]`, `[a, null]`, `[a, b]`), as a list of lists.
+/// (`[a, b]` gives `[null, null]`, `[null, b]`, `[a, null]`, `[a, b]`), as a list of lists. A
+/// null element has one possibility, not two: `[a, null]` gives `[null, null]` and `[a, null]`
+/// once each. More than 20 elements is ksqlDB's error; the row gives no rows (ksqlDB also
+/// notes it in the processing log).
 fn cube(list: &ListArray) -> Result<ListArray, PlanError> {
-    const MAX_ELEMENTS: usize = 16;
+    const MAX_ELEMENTS: usize = 20;
     let values = list.values();
     let mut inner_indices: Vec<Option<u32>> = Vec::new();
     let mut inner_lengths: Vec<usize> = Vec::new();
     let mut outer_lengths: Vec<usize> = Vec::new();
     for row in 0..list.len() {
-        if list.is_null(row) {
+        let n = list.value_length(row) as usize;
+        if list.is_null(row) || n > MAX_ELEMENTS {
             outer_lengths.push(0);
             continue;
         }
-        let (start, n) = (list.value_offsets()[row] as u32, list.value_length(row) as usize);
-        if n > MAX_ELEMENTS {
-            return Err(PlanError(format!("CUBE_EXPLODE of more than {MAX_ELEMENTS} elements")));
-        }
-        let combinations = 1usize << n;
-        for mask in 0..combinations {
+        let start = list.value_offsets()[row] as u32;
+        // A bit per element that is not null, the first element's the highest.
+        let present =
+            (0..n).filter(|j| values.is_valid(start as usize + j)).fold(0usize, |mask, j| mask | 1 << (n - 1 - j));
+        let mut combinations = 0;
+        for mask in (0..1usize << n).filter(|mask| mask & present == *mask) {
             for j in 0..n {
                 let kept = mask & (1 << (n - 1 - j)) != 0;
                 inner_indices.push(kept.then_some(start + j as u32));
             }
             inner_lengths.push(n);
+            combinations += 1;
         }
         outer_lengths.push(combinations);
     }
@@ -190,4 +195,30 @@ fn cube(list: &ListArray) -> Result<ListArray, PlanError> {
     let inner = ListArray::try_new(item.clone(), OffsetBuffer::from_lengths(inner_lengths), items, None)?;
     let inner_field = Arc::new(Field::new("item", inner.data_type().clone(), true));
     Ok(ListArray::try_new(inner_field, OffsetBuffer::from_lengths(outer_lengths), Arc::new(inner), None)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::datatypes::Int32Type;
+
+    use super::*;
+
+    fn combinations(elements: Vec<Option<i32>>) -> Vec<Vec<Option<i32>>> {
+        let list = ListArray::from_iter_primitive::<Int32Type, _, _>(vec![Some(elements)]);
+        let cubes = cube(&list).unwrap();
+        let rows = cubes.value(0);
+        let rows = rows.as_list::<i32>();
+        (0..rows.len())
+            .map(|i| rows.value(i).as_primitive::<Int32Type>().iter().collect())
+            .collect()
+    }
+
+    #[test]
+    fn cube_explode_skips_the_duplicates_of_null_elements() {
+        assert_eq!(combinations(vec![Some(1), Some(2)]).len(), 4);
+        assert_eq!(combinations(vec![Some(1), None]), [vec![None, None], vec![Some(1), None]]);
+        assert_eq!(combinations(vec![None, Some(2)]), [vec![None, None], vec![None, Some(2)]]);
+        assert_eq!(combinations(vec![None, None]), [vec![None, None]]);
+        assert_eq!(combinations((0..21).map(Some).collect()).len(), 0, "more than 20 elements");
+    }
 }

@@ -115,16 +115,7 @@ pub fn encode(batch: &RecordBatch, options: &FormatOptions) -> Result<Vec<Option
         }
         ends.push(text.len());
     }
-    let text = Bytes::from(text);
-    let mut start = 0;
-    Ok(ends
-        .into_iter()
-        .map(|end| {
-            let line = text.slice(start..end);
-            start = end;
-            Some(line)
-        })
-        .collect())
+    Ok(super::row_views(text, ends))
 }
 
 fn write_field(out: &mut Vec<u8>, value: &str, first: bool, delimiter: u8) {

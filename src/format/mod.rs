@@ -292,6 +292,20 @@ fn java_doubles(batch: RecordBatch) -> Result<RecordBatch, FormatError> {
     Ok(RecordBatch::try_new(schema, columns)?)
 }
 
+/// The rows encoded one after another in `text`, row `i` ending at `ends[i]`, each as a view
+/// of the one buffer (no allocation or copy per row).
+fn row_views(text: Vec<u8>, ends: Vec<usize>) -> Vec<Option<Bytes>> {
+    let text = Bytes::from(text);
+    let mut start = 0;
+    ends.into_iter()
+        .map(|end| {
+            let row = text.slice(start..end);
+            start = end;
+            Some(row)
+        })
+        .collect()
+}
+
 /// Standard base64 with padding (RFC 4648), as ksqlDB writes BYTES in JSON and DELIMITED.
 pub fn base64_encode(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -1,6 +1,10 @@
 //! ksqlDB's aggregates that DataFusion has no equivalent of: `COLLECT_SET` (distinct values
 //! in the order they first arrived), `TOPK` and `TOPKDISTINCT` (the k largest values, largest
-//! first), `HISTOGRAM` (a count per distinct string).
+//! first), `HISTOGRAM` (a count per distinct string, at most 1000 strings); and those whose
+//! DataFusion versions differ: `SUM` (an INT's is an INT and a BIGINT's a BIGINT, wrapping as
+//! Java's do; a DECIMAL's keeps its precision and fails past it; 0 before any value) and
+//! `MIN`/`MAX` (of ksqlDB's types only, in Java's order: strings by UTF-16 code unit, bytes
+//! as signed, NaN above every number).
 
 use std::sync::Arc;
 
@@ -8,10 +12,14 @@ use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, GroupsAccumulator, Signature, Volatility};
+use datafusion::physical_expr::GroupsAccumulatorAdapter;
 
 pub fn functions() -> Vec<AggregateUDF> {
     vec![
+        AggregateUDF::from(Sum { signature: Signature::any(1, Volatility::Immutable) }),
+        AggregateUDF::from(Extreme { max: true, signature: Signature::any(1, Volatility::Immutable) }),
+        AggregateUDF::from(Extreme { max: false, signature: Signature::any(1, Volatility::Immutable) }),
         AggregateUDF::from(CollectSet { signature: Signature::any(1, Volatility::Immutable) }),
         AggregateUDF::from(TopK { distinct: false, signature: Signature::variadic_any(Volatility::Immutable) }),
         AggregateUDF::from(TopK { distinct: true, signature: Signature::variadic_any(Volatility::Immutable) }),
@@ -249,7 +257,7 @@ impl Largest {
         if value.is_null() || (self.distinct && self.entries.iter().any(|e| e[0] == *value)) {
             return;
         }
-        let at = self.entries.partition_point(|e| e[0].partial_cmp(value).is_some_and(|o| o.is_ge()));
+        let at = self.entries.partition_point(|e| java_order(&e[0], value).is_ge());
         self.entries.insert(at, entry);
         self.entries.truncate(self.k.unwrap_or(usize::MAX));
     }
@@ -466,15 +474,20 @@ fn histogram_type() -> DataType {
     DataType::Map(Arc::new(entries), false)
 }
 
-/// Counts per string, in order of first arrival.
+/// Counts per string, in order of first arrival; a string that comes when 1000 others are
+/// counted is not (ksqlDB's limit).
 #[derive(Debug)]
 struct Counts(Vec<(String, i64)>);
 
+const HISTOGRAM_LIMIT: usize = 1000;
+
 impl Counts {
     fn add(&mut self, key: &str, count: i64) {
+        let full = self.0.len() >= HISTOGRAM_LIMIT;
         match self.0.iter_mut().find(|(k, _)| k == key) {
             Some((_, n)) => *n += count,
-            None => self.0.push((key.to_owned(), count)),
+            None if !full => self.0.push((key.to_owned(), count)),
+            None => {}
         }
     }
 }
@@ -624,5 +637,408 @@ impl Accumulator for DistinctInOrder {
             }
         }
         Ok(())
+    }
+}
+
+/// Java's order of two values of one of ksqlDB's types (`compareTo`): numbers and times by
+/// value (`Double.compareTo`: -0.0 below 0.0, NaN above all), strings by UTF-16 code unit,
+/// bytes as signed. A null is below every value.
+pub(crate) fn java_order(a: &ScalarValue, b: &ScalarValue) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (a, b) {
+        (a, b) if a.is_null() || b.is_null() => b.is_null().cmp(&a.is_null()),
+        (ScalarValue::Float64(Some(a)), ScalarValue::Float64(Some(b))) => match (a.is_nan(), b.is_nan()) {
+            (true, true) => Ordering::Equal,
+            (true, false) => Ordering::Greater,
+            (false, true) => Ordering::Less,
+            (false, false) => a.total_cmp(b),
+        },
+        (ScalarValue::Utf8(Some(a)), ScalarValue::Utf8(Some(b))) => a.encode_utf16().cmp(b.encode_utf16()),
+        (ScalarValue::Binary(Some(a)), ScalarValue::Binary(Some(b))) => {
+            a.iter().map(|x| *x as i8).cmp(b.iter().map(|x| *x as i8))
+        }
+        (a, b) => a.partial_cmp(b).unwrap_or(Ordering::Equal),
+    }
+}
+
+/// `SUM(x)` as ksqlDB sums: from 0, nulls skipped, in the column's type.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Sum {
+    signature: Signature,
+}
+
+impl AggregateUDFImpl for Sum {
+    fn name(&self) -> &str {
+        "sum"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        match args {
+            [t @ (DataType::Int32 | DataType::Int64 | DataType::Float64 | DataType::Decimal128(..))] => Ok(t.clone()),
+            [DataType::Null] => Ok(DataType::Int32),
+            _ => not_accepted("sum", args),
+        }
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(Total { sum: ScalarValue::new_zero(args.return_field.data_type())? }))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(vec![Arc::new(Field::new(format!("{}[sum]", args.name), args.return_field.data_type().clone(), true))])
+    }
+
+    fn groups_accumulator_supported(&self, _: AccumulatorArgs) -> bool {
+        true
+    }
+
+    /// Many groups at once (windows emitted at their end), each summed as alone.
+    fn create_groups_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
+        let zero = ScalarValue::new_zero(args.return_field.data_type())?;
+        Ok(Box::new(GroupsAccumulatorAdapter::new(move || Ok(Box::new(Total { sum: zero.clone() }) as _))))
+    }
+}
+
+/// Refused as ksqlDB refuses an aggregate of types it has no variant for.
+fn not_accepted<T>(name: &str, args: &[DataType]) -> Result<T> {
+    let shown: Vec<String> =
+        args.iter().map(|t| if t.is_null() { "null".into() } else { crate::sql::types::ksql_type_name(t) }).collect();
+    datafusion::common::plan_err!("Function '{name}' does not accept parameters ({}).", shown.join(", "))
+}
+
+#[derive(Debug)]
+struct Total {
+    sum: ScalarValue,
+}
+
+impl Total {
+    /// Adds (or, with `sign` -1, takes out) the non-null values; a DECIMAL sum whose integer
+    /// digits no longer fit its precision fails when adding, as ksqlDB's does.
+    fn apply(&mut self, values: &ArrayRef, sign: i64, check: bool) -> Result<()> {
+        use datafusion::arrow::array::AsArray;
+        use datafusion::arrow::datatypes::{Decimal128Type, Float64Type, Int32Type, Int64Type};
+        let values = datafusion::arrow::compute::cast(values, &self.sum.data_type())?;
+        self.sum = match &self.sum {
+            ScalarValue::Int32(Some(sum)) => {
+                let add = |s: i32, v: i32| if sign > 0 { s.wrapping_add(v) } else { s.wrapping_sub(v) };
+                ScalarValue::Int32(Some(values.as_primitive::<Int32Type>().iter().flatten().fold(*sum, add)))
+            }
+            ScalarValue::Int64(Some(sum)) => {
+                let add = |s: i64, v: i64| if sign > 0 { s.wrapping_add(v) } else { s.wrapping_sub(v) };
+                ScalarValue::Int64(Some(values.as_primitive::<Int64Type>().iter().flatten().fold(*sum, add)))
+            }
+            ScalarValue::Float64(Some(sum)) => {
+                let add = |s: f64, v: f64| if sign > 0 { s + v } else { s - v };
+                ScalarValue::Float64(Some(values.as_primitive::<Float64Type>().iter().flatten().fold(*sum, add)))
+            }
+            ScalarValue::Decimal128(Some(sum), precision, scale) => {
+                let limit = 10i128.checked_pow(u32::from(*precision)).unwrap_or(i128::MAX);
+                let mut total = *sum;
+                for value in values.as_primitive::<Decimal128Type>().iter().flatten() {
+                    total = if sign > 0 { total.saturating_add(value) } else { total.saturating_sub(value) };
+                    if check && sign > 0 && total.unsigned_abs() >= limit.unsigned_abs() {
+                        let digits = i16::from(*precision) - i16::from(*scale);
+                        return datafusion::common::exec_err!(
+                            "Numeric field overflow: A field with precision {precision} and scale {scale} must round \
+                             to an absolute value less than 10^{digits}. Got {}",
+                            ScalarValue::Decimal128(Some(total), 38, *scale)
+                        );
+                    }
+                }
+                ScalarValue::Decimal128(Some(total), *precision, *scale)
+            }
+            other => other.clone(),
+        };
+        Ok(())
+    }
+}
+
+impl Accumulator for Total {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        values.first().map_or(Ok(()), |v| self.apply(v, 1, true))
+    }
+
+    fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        values.first().map_or(Ok(()), |v| self.apply(v, -1, false))
+    }
+
+    fn supports_retract_batch(&self) -> bool {
+        true
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(self.sum.clone())
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![self.sum.clone()])
+    }
+
+    /// Folds in other sums (session windows merging), without the overflow check, as ksqlDB.
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        states.first().map_or(Ok(()), |v| self.apply(v, 1, false))
+    }
+}
+
+/// `MAX(x)` or `MIN(x)` of an INT, BIGINT, DOUBLE, DECIMAL, DATE, TIME, TIMESTAMP, STRING or
+/// BYTES column (ksqlDB's variants), null before any value. ksqlDB cannot take a value out
+/// of them, so they do not aggregate tables.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Extreme {
+    max: bool,
+    signature: Signature,
+}
+
+impl AggregateUDFImpl for Extreme {
+    fn name(&self) -> &str {
+        if self.max { "max" } else { "min" }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        match args {
+            [
+                t @ (DataType::Int32
+                | DataType::Int64
+                | DataType::Float64
+                | DataType::Decimal128(..)
+                | DataType::Date32
+                | DataType::Time32(_)
+                | DataType::Timestamp(..)
+                | DataType::Utf8
+                | DataType::Binary
+                | DataType::Null),
+            ] => Ok(t.clone()),
+            _ => not_accepted(self.name(), args),
+        }
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        if datafusion_orders(args.return_field.data_type()) {
+            return self.datafusion().accumulator(args);
+        }
+        Ok(Box::new(Best { max: self.max, best: ScalarValue::try_from(args.return_field.data_type())? }))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        if datafusion_orders(args.return_field.data_type()) {
+            return self.datafusion().state_fields(args);
+        }
+        Ok(vec![Arc::new(Field::new(format!("{}[best]", args.name), args.return_field.data_type().clone(), true))])
+    }
+
+    /// For frames of `OVER` windows, which take rows out again: the frame's values are kept.
+    fn create_sliding_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        if datafusion_orders(args.return_field.data_type()) {
+            return self.datafusion().create_sliding_accumulator(args);
+        }
+        let best = Best { max: self.max, best: ScalarValue::try_from(args.return_field.data_type())? };
+        Ok(Box::new(SlidingBest { best, values: Vec::new() }))
+    }
+
+    fn groups_accumulator_supported(&self, _: AccumulatorArgs) -> bool {
+        true
+    }
+
+    fn create_groups_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
+        if datafusion_orders(args.return_field.data_type()) {
+            return self.datafusion().create_groups_accumulator(args);
+        }
+        let (max, none) = (self.max, ScalarValue::try_from(args.return_field.data_type())?);
+        Ok(Box::new(GroupsAccumulatorAdapter::new(move || Ok(Box::new(Best { max, best: none.clone() }) as _))))
+    }
+}
+
+impl Extreme {
+    /// DataFusion's MAX or MIN, for the types it orders as Java does.
+    fn datafusion(&self) -> Box<dyn AggregateUDFImpl> {
+        use datafusion::functions_aggregate::min_max::{Max, Min};
+        if self.max { Box::new(Max::new()) } else { Box::new(Min::new()) }
+    }
+}
+
+/// Whether DataFusion's MIN and MAX order values of `data_type` as Java does: numbers (NaN
+/// above all, -0.0 below 0.0) and times; not strings (by UTF-8 byte) nor bytes (unsigned).
+fn datafusion_orders(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::Int32
+            | DataType::Int64
+            | DataType::Float64
+            | DataType::Decimal128(..)
+            | DataType::Date32
+            | DataType::Time32(_)
+            | DataType::Timestamp(..)
+    )
+}
+
+/// [`Best`] over a frame that values leave: the values in it, in arrival order.
+#[derive(Debug)]
+struct SlidingBest {
+    best: Best,
+    values: Vec<ScalarValue>,
+}
+
+impl Accumulator for SlidingBest {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        use datafusion::arrow::array::Array;
+        let Some(array) = values.first() else { return Ok(()) };
+        for row in 0..array.len() {
+            if array.is_valid(row) {
+                self.values.push(ScalarValue::try_from_array(array, row)?);
+            }
+        }
+        Ok(())
+    }
+
+    fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        use datafusion::arrow::array::Array;
+        let Some(array) = values.first() else { return Ok(()) };
+        for row in 0..array.len() {
+            if array.is_valid(row) {
+                let gone = ScalarValue::try_from_array(array, row)?;
+                if let Some(at) = self.values.iter().position(|v| java_order(v, &gone).is_eq()) {
+                    self.values.remove(at);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn supports_retract_batch(&self) -> bool {
+        true
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        let mut best = Best { max: self.best.max, best: self.best.best.clone() };
+        for value in &self.values {
+            best.consider(value.clone());
+        }
+        Ok(best.best)
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.values.iter().map(ScalarValue::size).sum::<usize>()
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![self.evaluate()?])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.update_batch(states)
+    }
+}
+
+#[derive(Debug)]
+struct Best {
+    max: bool,
+    /// Null until a value comes.
+    best: ScalarValue,
+}
+
+impl Best {
+    fn offer(&mut self, values: &ArrayRef) -> Result<()> {
+        use datafusion::arrow::array::Array;
+        for row in 0..values.len() {
+            if values.is_null(row) {
+                continue;
+            }
+            self.consider(ScalarValue::try_from_array(values, row)?);
+        }
+        Ok(())
+    }
+
+    /// A new value replaces the kept one only when strictly beyond it.
+    fn consider(&mut self, value: ScalarValue) {
+        let order = java_order(&value, &self.best);
+        if self.best.is_null() || (self.max && order.is_gt()) || (!self.max && order.is_lt()) {
+            self.best = value;
+        }
+    }
+}
+
+impl Accumulator for Best {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        values.first().map_or(Ok(()), |v| self.offer(v))
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(self.best.clone())
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.best.size()
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![self.best.clone()])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        states.first().map_or(Ok(()), |v| self.offer(v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{BinaryArray, Float64Array, Int32Array, StringArray};
+
+    use super::*;
+
+    #[test]
+    fn sums_wrap_and_decimals_keep_their_precision() {
+        let mut total = Total { sum: ScalarValue::Int32(Some(0)) };
+        total.update_batch(&[Arc::new(Int32Array::from(vec![Some(i32::MAX), None, Some(1)]))]).unwrap();
+        assert_eq!(total.evaluate().unwrap(), ScalarValue::Int32(Some(i32::MIN)));
+        total.retract_batch(&[Arc::new(Int32Array::from(vec![1]))]).unwrap();
+        assert_eq!(total.evaluate().unwrap(), ScalarValue::Int32(Some(i32::MAX)));
+        let decimals = |v: Vec<i128>| -> ArrayRef {
+            Arc::new(datafusion::arrow::array::Decimal128Array::from(v).with_precision_and_scale(3, 1).unwrap())
+        };
+        let mut total = Total { sum: ScalarValue::new_zero(&DataType::Decimal128(3, 1)).unwrap() };
+        total.update_batch(&[decimals(vec![500, 499])]).unwrap();
+        assert_eq!(total.evaluate().unwrap(), ScalarValue::Decimal128(Some(999), 3, 1));
+        assert!(total.update_batch(&[decimals(vec![1])]).is_err(), "100.0 needs four digits");
+    }
+
+    #[test]
+    fn extremes_are_in_javas_order() {
+        let extreme = |max: bool, values: ArrayRef| {
+            let mut best = Best { max, best: ScalarValue::try_from(values.data_type()).unwrap() };
+            best.update_batch(&[values]).unwrap();
+            best.evaluate().unwrap()
+        };
+        let doubles: ArrayRef = Arc::new(Float64Array::from(vec![Some(1.0), Some(f64::NAN), None, Some(-0.0), Some(0.0)]));
+        assert!(matches!(extreme(true, doubles.clone()), ScalarValue::Float64(Some(v)) if v.is_nan()));
+        assert!(matches!(extreme(false, doubles), ScalarValue::Float64(Some(v)) if v == 0.0 && v.is_sign_negative()));
+        let strings: ArrayRef = Arc::new(StringArray::from(vec!["\u{1F600}", "\u{FFFD}"]));
+        assert_eq!(extreme(true, strings), ScalarValue::from("\u{FFFD}"));
+        let bytes: ArrayRef = Arc::new(BinaryArray::from(vec![&[0x80u8][..], &[0x01u8][..]]));
+        assert_eq!(extreme(true, bytes), ScalarValue::Binary(Some(vec![0x01])));
+        let none: ArrayRef = Arc::new(Int32Array::from(vec![None::<i32>]));
+        assert_eq!(extreme(true, none), ScalarValue::Int32(None));
+    }
+
+    #[test]
+    fn histograms_count_at_most_a_thousand_strings() {
+        let mut counts = Counts(Vec::new());
+        for i in 0..1001 {
+            counts.add(&i.to_string(), 1);
+        }
+        counts.add("0", 1);
+        assert_eq!(counts.0.len(), 1000);
+        assert_eq!(counts.0[0], ("0".to_owned(), 2));
     }
 }

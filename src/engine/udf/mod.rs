@@ -31,10 +31,9 @@ use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, Sca
 use datafusion::prelude::SessionContext;
 
 /// ksqlDB names for DataFusion functions with the same semantics.
-const ALIASES: [(&str, &str); 4] = [
+const ALIASES: [(&str, &str); 3] = [
     ("ucase", "upper"),
     ("lcase", "lower"),
-    ("array_length", "cardinality"),
     // DataFusion's IFNULL (`nvl`) takes primitive types only; ksqlDB's takes any.
     ("ifnull", "coalesce"),
 ];

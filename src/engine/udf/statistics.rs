@@ -1,10 +1,13 @@
 //! ksqlDB's statistical aggregates, each able to take a row out again (so they run over
-//! tables): `STDDEV_SAMPLE` (the sample standard deviation), `STDDEV_SAMP` (ksqlDB's code
-//! returns the sample *variance* under this name, and so does Eddy), `CORRELATION` (Pearson's
-//! r) and `ATTR` (the one distinct value of a group, or null).
+//! tables): `AVG` (a DOUBLE; a DECIMAL is averaged as a DOUBLE), `STDDEV_SAMPLE` (the sample
+//! standard deviation), `STDDEV_SAMP` (ksqlDB's code returns the sample *variance* under this
+//! name, and so does Eddy), `CORRELATION` (Pearson's r) and `ATTR` (the one distinct value of
+//! a group, or null).
 //!
-//! ksqlDB's answers for small groups are kept: fewer than two values give 0.0 for the
-//! deviations and NaN for the correlation, never null.
+//! They compute as ksqlDB's Java does, so that the last digits agree: the sum of an INT (a
+//! BIGINT) column is an int (a long) that wraps, the deviations follow Youngs and Cramer's
+//! updates on the typed sum. ksqlDB's answers for small groups are kept: no values give 0.0
+//! for AVG, fewer than two 0.0 for the deviations and NaN for the correlation, never null.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,15 +17,17 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, Int64Type};
 use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, GroupsAccumulator, Signature, Volatility};
+use datafusion::physical_expr::GroupsAccumulatorAdapter;
 
 use super::math::widening;
 
 pub fn functions() -> Vec<AggregateUDF> {
-    let doubles = || widening(&[&[DataType::Float64]]);
+    let numbers = || widening(&[&[DataType::Int32], &[DataType::Int64], &[DataType::Float64]]);
     vec![
-        AggregateUDF::from(Deviation { variance: false, signature: doubles() }),
-        AggregateUDF::from(Deviation { variance: true, signature: doubles() }),
+        AggregateUDF::from(Average { signature: numbers() }),
+        AggregateUDF::from(Deviation { variance: false, signature: numbers() }),
+        AggregateUDF::from(Deviation { variance: true, signature: numbers() }),
         AggregateUDF::from(Correlation { signature: widening(&[&[DataType::Float64, DataType::Float64]]) }),
         AggregateUDF::from(Attr { signature: Signature::any(1, Volatility::Immutable) }),
     ]
@@ -35,6 +40,189 @@ fn state_field(args: &StateFieldsArgs, part: &str, data_type: DataType) -> Field
 /// The values of a column as doubles.
 fn doubles(values: &ArrayRef) -> Result<ArrayRef> {
     Ok(cast(values, &DataType::Float64)?)
+}
+
+/// A running sum as ksqlDB's Java keeps it: an INT column's in an int and a BIGINT's in a
+/// long (both wrapping), any other's in a double.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum JavaSum {
+    Int(i32),
+    Long(i64),
+    Double(f64),
+}
+
+impl JavaSum {
+    /// Zero, for values of `data_type`.
+    fn zero(data_type: &DataType) -> JavaSum {
+        match data_type {
+            DataType::Int32 => JavaSum::Int(0),
+            DataType::Int64 => JavaSum::Long(0),
+            _ => JavaSum::Double(0.0),
+        }
+    }
+
+    fn data_type(&self) -> DataType {
+        match self {
+            JavaSum::Int(_) => DataType::Int32,
+            JavaSum::Long(_) => DataType::Int64,
+            JavaSum::Double(_) => DataType::Float64,
+        }
+    }
+
+    /// `self + value` (`sign` 1) or `self - value` (`sign` -1), with the value of the sum's kind.
+    fn add(self, value: JavaSum, sign: i8) -> JavaSum {
+        match (self, value) {
+            (JavaSum::Int(s), JavaSum::Int(v)) => JavaSum::Int(if sign > 0 { s.wrapping_add(v) } else { s.wrapping_sub(v) }),
+            (JavaSum::Long(s), JavaSum::Long(v)) => {
+                JavaSum::Long(if sign > 0 { s.wrapping_add(v) } else { s.wrapping_sub(v) })
+            }
+            (s, v) => JavaSum::Double(if sign > 0 { s.as_f64() + v.as_f64() } else { s.as_f64() - v.as_f64() }),
+        }
+    }
+
+    fn as_f64(self) -> f64 {
+        match self {
+            JavaSum::Int(v) => f64::from(v),
+            JavaSum::Long(v) => v as f64,
+            JavaSum::Double(v) => v,
+        }
+    }
+
+    fn scalar(self) -> ScalarValue {
+        match self {
+            JavaSum::Int(v) => ScalarValue::Int32(Some(v)),
+            JavaSum::Long(v) => ScalarValue::Int64(Some(v)),
+            JavaSum::Double(v) => ScalarValue::Float64(Some(v)),
+        }
+    }
+
+    /// The non-null values of a column of the sum's kind (others as doubles), in order.
+    fn values(kind: JavaSum, values: &ArrayRef) -> Result<Vec<JavaSum>> {
+        Ok(match kind {
+            JavaSum::Int(_) => cast(values, &DataType::Int32)?
+                .as_primitive::<datafusion::arrow::datatypes::Int32Type>()
+                .iter()
+                .flatten()
+                .map(JavaSum::Int)
+                .collect(),
+            JavaSum::Long(_) => cast(values, &DataType::Int64)?.as_primitive::<Int64Type>().iter().flatten().map(JavaSum::Long).collect(),
+            JavaSum::Double(_) => doubles(values)?.as_primitive::<Float64Type>().iter().flatten().map(JavaSum::Double).collect(),
+        })
+    }
+
+    /// The sum in row `row` of a state column of the sum's kind.
+    fn at(kind: JavaSum, sums: &ArrayRef, row: usize) -> Result<JavaSum> {
+        Ok(match (kind, ScalarValue::try_from_array(sums, row)?) {
+            (JavaSum::Int(_), ScalarValue::Int32(Some(v))) => JavaSum::Int(v),
+            (JavaSum::Long(_), ScalarValue::Int64(Some(v))) => JavaSum::Long(v),
+            (_, ScalarValue::Float64(Some(v))) => JavaSum::Double(v),
+            (kind, _) => kind,
+        })
+    }
+}
+
+/// The type of the values an aggregate's first argument gives it.
+fn input_type(fields: &[FieldRef]) -> DataType {
+    fields.first().map_or(DataType::Float64, |f| f.data_type().clone())
+}
+
+/// `AVG(x)`: the sum (as ksqlDB keeps it) over the count, 0.0 for no values.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Average {
+    signature: Signature,
+}
+
+impl AggregateUDFImpl for Average {
+    fn name(&self) -> &str {
+        "avg"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Float64)
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(Mean { sum: JavaSum::zero(&input_type(args.expr_fields)), count: 0 }))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(vec![
+            state_field(&args, "sum", JavaSum::zero(&input_type(args.input_fields)).data_type()),
+            state_field(&args, "count", DataType::Int64),
+        ])
+    }
+
+    fn groups_accumulator_supported(&self, _: AccumulatorArgs) -> bool {
+        true
+    }
+
+    /// Many groups at once (windows emitted at their end), each averaged as alone.
+    fn create_groups_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
+        let zero = JavaSum::zero(&input_type(args.expr_fields));
+        Ok(Box::new(GroupsAccumulatorAdapter::new(move || Ok(Box::new(Mean { sum: zero, count: 0 }) as _))))
+    }
+}
+
+#[derive(Debug)]
+struct Mean {
+    sum: JavaSum,
+    count: i64,
+}
+
+impl Mean {
+    fn apply(&mut self, values: &[ArrayRef], sign: i8) -> Result<()> {
+        let Some(values) = values.first() else { return Ok(()) };
+        for value in JavaSum::values(self.sum, values)? {
+            self.sum = self.sum.add(value, sign);
+            self.count += i64::from(sign);
+        }
+        Ok(())
+    }
+}
+
+impl Accumulator for Mean {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.apply(values, 1)
+    }
+
+    fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.apply(values, -1)
+    }
+
+    fn supports_retract_batch(&self) -> bool {
+        true
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        if self.count == 0 {
+            return Ok(ScalarValue::Float64(Some(0.0)));
+        }
+        Ok(ScalarValue::Float64(Some(self.sum.as_f64() / self.count as f64)))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![self.sum.scalar(), self.count.into()])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let [sums, counts] = states else { return plan_err!("AVG state has two parts") };
+        let counts = counts.as_primitive::<Int64Type>();
+        for row in 0..counts.len() {
+            if counts.is_valid(row) {
+                self.sum = self.sum.add(JavaSum::at(self.sum, sums, row)?, 1);
+                self.count += counts.value(row);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `STDDEV_SAMPLE(x)` or, with `variance`, `STDDEV_SAMP(x)`.
@@ -57,74 +245,108 @@ impl AggregateUDFImpl for Deviation {
         Ok(DataType::Float64)
     }
 
-    fn accumulator(&self, _: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(Moments { variance: self.variance, ..Moments::default() }))
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(Moments::new(self.variance, &input_type(args.expr_fields))))
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         Ok(vec![
             state_field(&args, "count", DataType::Int64),
-            state_field(&args, "mean", DataType::Float64),
+            state_field(&args, "sum", JavaSum::zero(&input_type(args.input_fields)).data_type()),
             state_field(&args, "m2", DataType::Float64),
         ])
     }
 }
 
-/// Welford's running count, mean and sum of squared deviations; a value taken out reverses
-/// its update.
-#[derive(Debug, Default)]
+/// ksqlDB's running count, typed sum and sum of squared deviations (M2), updated as Youngs
+/// and Cramer's algorithm does; a value taken out reverses its update.
+#[derive(Debug)]
 struct Moments {
     variance: bool,
     count: i64,
-    mean: f64,
+    sum: JavaSum,
     m2: f64,
 }
 
 impl Moments {
-    fn add(&mut self, x: f64) {
-        self.count += 1;
-        let delta = x - self.mean;
-        self.mean += delta / self.count as f64;
-        self.m2 += delta * (x - self.mean);
+    fn new(variance: bool, input: &DataType) -> Moments {
+        Moments { variance, count: 0, sum: JavaSum::zero(input), m2: 0.0 }
     }
 
-    fn remove(&mut self, x: f64) {
-        if self.count <= 1 {
-            *self = Moments { variance: self.variance, ..Moments::default() };
-            return;
+    /// `x·(n + 1) − (Σ + x)` in the sum's arithmetic (long for INT and BIGINT, as Java
+    /// promotes `int × long`), with n and Σ the current count and sum.
+    fn delta(&self, x: JavaSum) -> f64 {
+        let n = self.count.wrapping_add(1);
+        match (self.sum, x) {
+            (JavaSum::Int(s), JavaSum::Int(x)) => i64::from(x).wrapping_mul(n).wrapping_sub(i64::from(s.wrapping_add(x))) as f64,
+            (JavaSum::Long(s), JavaSum::Long(x)) => x.wrapping_mul(n).wrapping_sub(s.wrapping_add(x)) as f64,
+            (s, x) => x.as_f64() * n as f64 - (s.as_f64() + x.as_f64()),
         }
-        let mean_without = (self.mean * self.count as f64 - x) / (self.count - 1) as f64;
-        self.m2 -= (x - mean_without) * (x - self.mean);
-        self.mean = mean_without;
-        self.count -= 1;
     }
 
-    /// Another group's moments folded in (Chan's parallel formula).
-    fn merge(&mut self, count: i64, mean: f64, m2: f64) {
-        if count == 0 {
-            return;
-        }
+    fn add(&mut self, x: JavaSum) {
+        let count = self.count + 1;
+        let m2 = if count - 1 > 0 {
+            let delta = self.delta(x);
+            delta * delta / count.wrapping_mul(count - 1) as f64
+        } else {
+            0.0
+        };
+        self.count = count;
+        self.sum = self.sum.add(x, 1);
+        self.m2 += m2;
+    }
+
+    fn remove(&mut self, x: JavaSum) {
+        let count = self.count - 1;
+        let m2 = if count > 0 {
+            let delta = self.delta(x);
+            delta * delta / count.wrapping_mul(count + 1) as f64
+        } else {
+            0.0
+        };
+        self.count = count;
+        self.sum = self.sum.add(x, -1);
+        self.m2 -= m2;
+    }
+
+    /// Another group's moments folded in, as ksqlDB merges (session windows): STDDEV_SAMP
+    /// divides an INT or BIGINT sum by the count in integers there, STDDEV_SAMPLE in doubles.
+    fn merge(&mut self, count: i64, sum: JavaSum, m2: f64) {
         let total = self.count + count;
-        let delta = mean - self.mean;
-        self.m2 += m2 + delta * delta * (self.count as f64) * (count as f64) / total as f64;
-        self.mean += delta * count as f64 / total as f64;
+        let merged_m2 = if self.count == 0 || count == 0 {
+            self.m2 + m2
+        } else {
+            let inner = match (self.sum, sum) {
+                (JavaSum::Int(a), JavaSum::Int(b)) if self.variance => {
+                    (i64::from(a) / self.count).wrapping_sub(i64::from(b) / count) as f64
+                }
+                (JavaSum::Long(a), JavaSum::Long(b)) if self.variance => (a / self.count).wrapping_sub(b / count) as f64,
+                (a, b) => a.as_f64() / self.count as f64 - b.as_f64() / count as f64,
+            };
+            self.m2 + m2 + self.count.wrapping_mul(count) as f64 * inner * inner / total as f64
+        };
         self.count = total;
+        self.sum = self.sum.add(sum, 1);
+        self.m2 = merged_m2;
     }
 
-    fn each(values: &[ArrayRef], mut f: impl FnMut(f64)) -> Result<()> {
+    fn each(&mut self, values: &[ArrayRef], mut f: impl FnMut(&mut Self, JavaSum)) -> Result<()> {
         let Some(values) = values.first() else { return Ok(()) };
-        doubles(values)?.as_primitive::<Float64Type>().iter().flatten().for_each(&mut f);
+        for value in JavaSum::values(self.sum, values)? {
+            f(self, value);
+        }
         Ok(())
     }
 }
 
 impl Accumulator for Moments {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        Moments::each(values, |x| self.add(x))
+        self.each(values, |m, x| m.add(x))
     }
 
     fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        Moments::each(values, |x| self.remove(x))
+        self.each(values, |m, x| m.remove(x))
     }
 
     fn supports_retract_batch(&self) -> bool {
@@ -135,7 +357,7 @@ impl Accumulator for Moments {
         if self.count < 2 {
             return Ok(ScalarValue::Float64(Some(0.0)));
         }
-        let variance = (self.m2 / (self.count - 1) as f64).max(0.0);
+        let variance = self.m2 / (self.count - 1) as f64;
         Ok(ScalarValue::Float64(Some(if self.variance { variance } else { variance.sqrt() })))
     }
 
@@ -144,19 +366,15 @@ impl Accumulator for Moments {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(vec![self.count.into(), self.mean.into(), self.m2.into()])
+        Ok(vec![self.count.into(), self.sum.scalar(), self.m2.into()])
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let [counts, means, m2s] = states else { return plan_err!("STDDEV state has three parts") };
-        let (counts, means, m2s) = (
-            counts.as_primitive::<Int64Type>(),
-            means.as_primitive::<Float64Type>(),
-            m2s.as_primitive::<Float64Type>(),
-        );
+        let [counts, sums, m2s] = states else { return plan_err!("STDDEV state has three parts") };
+        let (counts, m2s) = (counts.as_primitive::<Int64Type>(), m2s.as_primitive::<Float64Type>());
         for row in 0..counts.len() {
             if counts.is_valid(row) {
-                self.merge(counts.value(row), means.value(row), m2s.value(row));
+                self.merge(counts.value(row), JavaSum::at(self.sum, sums, row)?, m2s.value(row));
             }
         }
         Ok(())
@@ -370,23 +588,41 @@ mod tests {
 
     #[test]
     fn deviations_follow_ksqldb_and_take_values_out() {
-        let mut sd = Moments::default();
+        let mut sd = Moments::new(false, &DataType::Float64);
         sd.update_batch(&[column(&[Some(1.0), Some(2.0), Some(4.0), None])]).unwrap();
-        assert!((value(&mut sd) - 1.5275252316519468).abs() < 1e-12);
-        let mut variance = Moments { variance: true, ..Moments::default() };
+        assert_eq!(value(&mut sd), 1.5275252316519468);
+        let mut variance = Moments::new(true, &DataType::Float64);
         variance.update_batch(&[column(&[Some(1.0), Some(2.0), Some(4.0)])]).unwrap();
-        assert!((value(&mut variance) - 2.3333333333333335).abs() < 1e-12);
+        assert_eq!(value(&mut variance), 2.3333333333333335);
         variance.retract_batch(&[column(&[Some(4.0)])]).unwrap();
-        assert!((value(&mut variance) - 0.5).abs() < 1e-12);
+        assert_eq!(value(&mut variance), 0.5);
         variance.retract_batch(&[column(&[Some(1.0)])]).unwrap();
         assert_eq!(value(&mut variance), 0.0, "one value left");
-        let mut merged = Moments { variance: true, ..Moments::default() };
+        let ints: ArrayRef = Arc::new(datafusion::arrow::array::Int32Array::from(vec![i32::MAX, 1]));
+        let mut wrapping = Moments::new(true, &DataType::Int32);
+        wrapping.update_batch(&[ints]).unwrap();
+        // Σ wraps: the delta is 1·2 − (2147483647 + 1 as an int), not 1·2 − 2147483648.
+        assert_eq!(wrapping.sum, JavaSum::Int(i32::MIN));
+        assert_eq!(value(&mut wrapping), (2.0f64 + 2147483648.0).powi(2) / 2.0);
+        let mut merged = Moments::new(true, &DataType::Float64);
         merged.update_batch(&[column(&[Some(1.0)])]).unwrap();
-        let mut other = Moments { variance: true, ..Moments::default() };
+        let mut other = Moments::new(true, &DataType::Float64);
         other.update_batch(&[column(&[Some(2.0), Some(4.0)])]).unwrap();
         let state: Vec<ArrayRef> = other.state().unwrap().iter().map(|s| s.to_array().unwrap()).collect();
         merged.merge_batch(&state).unwrap();
         assert!((value(&mut merged) - 2.3333333333333335).abs() < 1e-12);
+    }
+
+    #[test]
+    fn averages_are_ksqldbs() {
+        let ints: ArrayRef = Arc::new(datafusion::arrow::array::Int32Array::from(vec![Some(i32::MAX), Some(1), None]));
+        let mut mean = Mean { sum: JavaSum::zero(&DataType::Int32), count: 0 };
+        assert_eq!(value(&mut mean), 0.0);
+        mean.update_batch(&[ints.clone()]).unwrap();
+        // An int sum wraps, as ksqlDB's does.
+        assert_eq!(value(&mut mean), f64::from(i32::MIN) / 2.0);
+        mean.retract_batch(&[ints]).unwrap();
+        assert_eq!((mean.sum, mean.count), (JavaSum::Int(0), 0));
     }
 
     #[test]

@@ -402,19 +402,9 @@ fn unescape_java(text: &str) -> Result<String> {
     Ok(String::from_utf16_lossy(&out))
 }
 
-/// Java's `Integer.parseInt(text, 16)` of four units: an optional sign, then hex digits.
+/// Java's `Integer.parseInt(text, 16)` of four UTF-16 units.
 fn java_parse_hex(units: &[u16]) -> Option<i32> {
-    let text = String::from_utf16(units).ok()?;
-    let (negative, digits) = match text.as_bytes().first() {
-        Some(b'-') => (true, &text[1..]),
-        Some(b'+') => (false, &text[1..]),
-        _ => (false, text.as_str()),
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let value = i32::from_str_radix(digits, 16).ok()?;
-    Some(if negative { -value } else { value })
+    java_parse_hex_text(&String::from_utf16(units).ok()?)
 }
 
 /// `URL_EXTRACT_PARAMETER(url, name)`: the value of the first parameter named `name` in the
@@ -463,7 +453,7 @@ fn url_decode(text: &str) -> Result<String> {
                     let Some(pair) = bytes.get(i + 1..i + 3) else {
                         return exec_err!("URLDecoder: Incomplete trailing escape (%) pattern");
                     };
-                    let value = std::str::from_utf8(pair).ok().and_then(|p| java_parse_hex_text(p));
+                    let value = std::str::from_utf8(pair).ok().and_then(java_parse_hex_text);
                     match value {
                         Some(value) if value >= 0 => escaped.push(value as u8),
                         Some(_) => {
@@ -520,8 +510,10 @@ fn percent_decode(text: &str) -> String {
         }
         escaped.clear();
         while let (Some(b'%'), Some(high), Some(low)) = (bytes.get(i), bytes.get(i + 1), bytes.get(i + 2)) {
-            let digit = |b: &u8| char::from(*b).to_digit(16).unwrap_or(0) as u8;
-            escaped.push(digit(high) << 4 | digit(low));
+            let (Some(high), Some(low)) = (char::from(*high).to_digit(16), char::from(*low).to_digit(16)) else {
+                break;
+            };
+            escaped.push((high << 4 | low) as u8);
             i += 3;
         }
         if escaped.is_empty() {

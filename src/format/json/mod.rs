@@ -343,17 +343,7 @@ pub fn encode(batch: &RecordBatch, options: &FormatOptions) -> Result<Vec<Option
         }
         ends.push(text.len());
     }
-    // Each row a view of the one buffer: no allocation or copy per row.
-    let text = Bytes::from(text);
-    let mut start = 0;
-    Ok(ends
-        .into_iter()
-        .map(|end| {
-            let row = text.slice(start..end);
-            start = end;
-            Some(row)
-        })
-        .collect())
+    Ok(super::row_views(text, ends))
 }
 
 /// About how many bytes `batch`'s rows take as JSON objects: the buffer is made that big
