@@ -208,9 +208,7 @@ mod tests {
         let cubes = cube(&list).unwrap();
         let rows = cubes.value(0);
         let rows = rows.as_list::<i32>();
-        (0..rows.len())
-            .map(|i| rows.value(i).as_primitive::<Int32Type>().iter().collect())
-            .collect()
+        (0..rows.len()).map(|i| rows.value(i).as_primitive::<Int32Type>().iter().collect()).collect()
     }
 
     #[test]

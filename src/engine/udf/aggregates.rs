@@ -1020,7 +1020,8 @@ mod tests {
             best.update_batch(&[values]).unwrap();
             best.evaluate().unwrap()
         };
-        let doubles: ArrayRef = Arc::new(Float64Array::from(vec![Some(1.0), Some(f64::NAN), None, Some(-0.0), Some(0.0)]));
+        let doubles: ArrayRef =
+            Arc::new(Float64Array::from(vec![Some(1.0), Some(f64::NAN), None, Some(-0.0), Some(0.0)]));
         assert!(matches!(extreme(true, doubles.clone()), ScalarValue::Float64(Some(v)) if v.is_nan()));
         assert!(matches!(extreme(false, doubles), ScalarValue::Float64(Some(v)) if v == 0.0 && v.is_sign_negative()));
         let strings: ArrayRef = Arc::new(StringArray::from(vec!["\u{1F600}", "\u{FFFD}"]));

@@ -156,7 +156,10 @@ pub fn cast_value(value: &ArrayRef, target: &DataType) -> Result<ArrayRef> {
 }
 
 /// A value as Java's `toString` writes it, which is ksqlDB's cast to STRING: `[1, 2]`,
-/// `{k=1}`, `Struct{F0=1,f1=3}`.
+/// `{k=1}`, `Struct{F0=1,f1=3}`; inside them a DOUBLE as `Double.toString` (`1.0E10`), a
+/// DECIMAL as `BigDecimal.toString` (`1E-7`), a TIME as `java.sql.Time` (`12:30:00`), a
+/// TIMESTAMP as `java.sql.Timestamp` in UTC (`2021-03-15 12:30:00.0`), BYTES as a
+/// `ByteBuffer` (`java.nio.HeapByteBuffer[pos=0 lim=3 cap=3]`).
 fn java_text(array: &ArrayRef, row: usize) -> String {
     use datafusion::arrow::util::display::array_value_to_string;
     if array.is_null(row) {
@@ -181,6 +184,78 @@ fn java_text(array: &ArrayRef, row: usize) -> String {
                 fields.iter().zip(columns).map(|(f, c)| format!("{}={}", f.name(), java_text(c, row))).collect();
             format!("Struct{{{}}}", parts.join(","))
         }
+        DataType::Float64 => {
+            crate::format::java_double(array.as_primitive::<datafusion::arrow::datatypes::Float64Type>().value(row))
+        }
+        DataType::Decimal128(_, scale) => {
+            java_big_decimal(array.as_primitive::<datafusion::arrow::datatypes::Decimal128Type>().value(row), *scale)
+        }
+        DataType::Time32(_) | DataType::Timestamp(..) => {
+            let millis = match datafusion::arrow::compute::cast(&array.slice(row, 1), &DataType::Int64) {
+                Ok(m) => m.as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(0),
+                Err(_) => return array_value_to_string(array, row).unwrap_or_default(),
+            };
+            let Some(at) = chrono::DateTime::from_timestamp_millis(millis) else { return String::new() };
+            match array.data_type() {
+                DataType::Time32(_) => at.format("%H:%M:%S").to_string(),
+                _ => {
+                    let nanos = format!("{:09}", at.timestamp_subsec_nanos());
+                    let nanos = nanos.trim_end_matches('0');
+                    format!("{}.{}", at.format("%Y-%m-%d %H:%M:%S"), if nanos.is_empty() { "0" } else { nanos })
+                }
+            }
+        }
+        DataType::Binary => {
+            let n = array.as_binary::<i32>().value(row).len();
+            format!("java.nio.HeapByteBuffer[pos=0 lim={n} cap={n}]")
+        }
         _ => array_value_to_string(array, row).unwrap_or_default(),
+    }
+}
+
+/// `BigDecimal.toString` of `unscaled` × 10^-`scale`: plain digits unless the scale is
+/// negative or the adjusted exponent is below -6, then `d.dddE±n`.
+fn java_big_decimal(unscaled: i128, scale: i8) -> String {
+    let digits = unscaled.unsigned_abs().to_string();
+    let sign = if unscaled < 0 { "-" } else { "" };
+    let scale = i64::from(scale);
+    let adjusted = digits.len() as i64 - 1 - scale;
+    if scale >= 0 && adjusted >= -6 {
+        if scale == 0 {
+            return format!("{sign}{digits}");
+        }
+        let padded = format!("{digits:0>width$}", width = scale as usize + 1);
+        let (whole, fraction) = padded.split_at(padded.len() - scale as usize);
+        return format!("{sign}{whole}.{fraction}");
+    }
+    let (first, rest) = digits.split_at(1);
+    let point = if rest.is_empty() { String::new() } else { format!(".{rest}") };
+    let exponent = if adjusted >= 0 { format!("+{adjusted}") } else { adjusted.to_string() };
+    format!("{sign}{first}{point}E{exponent}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_are_javas() {
+        assert_eq!(java_big_decimal(123, 2), "1.23");
+        assert_eq!(java_big_decimal(-5, 3), "-0.005");
+        assert_eq!(java_big_decimal(1, 7), "1E-7");
+        assert_eq!(java_big_decimal(12, 8), "1.2E-7");
+        assert_eq!(java_big_decimal(0, 2), "0.00");
+        let doubles: ArrayRef = Arc::new(datafusion::arrow::array::Float64Array::from(vec![1e10, 2.5]));
+        let list = ListArray::new(
+            Arc::new(Field::new("item", DataType::Float64, true)),
+            datafusion::arrow::buffer::OffsetBuffer::from_lengths([2]),
+            doubles,
+            None,
+        );
+        let list: ArrayRef = Arc::new(list);
+        assert_eq!(java_text(&list, 0), "[1.0E10, 2.5]");
+        let times: ArrayRef =
+            Arc::new(datafusion::arrow::array::TimestampMillisecondArray::from(vec![1_615_811_400_120]));
+        assert_eq!(java_text(&times, 0), "2021-03-15 12:30:00.12");
     }
 }

@@ -179,7 +179,7 @@ fn shift_dates(args: &Arrays, sign: i64) -> Result<ArrayRef> {
         .map(|row| {
             let shift = shifts[row]?;
             let millis = i64::from(days.value(row)) * MILLIS_PER_DAY + shift;
-            days.is_valid(row).then(|| (millis / MILLIS_PER_DAY) as i32)
+            days.is_valid(row).then_some((millis / MILLIS_PER_DAY) as i32)
         })
         .collect();
     Ok(Arc::new(out))
@@ -198,7 +198,7 @@ fn shift_times(args: &Arrays, sign: i64) -> Result<ArrayRef> {
             let nanos = (i128::from(shift) * 1_000_000).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
             let time = i64::from(times.value(row)) * 1_000_000;
             let moved = (nanos % NANOS_PER_DAY + time + NANOS_PER_DAY) % NANOS_PER_DAY;
-            times.is_valid(row).then(|| (moved / 1_000_000) as i32)
+            times.is_valid(row).then_some((moved / 1_000_000) as i32)
         })
         .collect();
     Ok(Arc::new(out))

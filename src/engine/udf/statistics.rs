@@ -72,7 +72,9 @@ impl JavaSum {
     /// `self + value` (`sign` 1) or `self - value` (`sign` -1), with the value of the sum's kind.
     fn add(self, value: JavaSum, sign: i8) -> JavaSum {
         match (self, value) {
-            (JavaSum::Int(s), JavaSum::Int(v)) => JavaSum::Int(if sign > 0 { s.wrapping_add(v) } else { s.wrapping_sub(v) }),
+            (JavaSum::Int(s), JavaSum::Int(v)) => {
+                JavaSum::Int(if sign > 0 { s.wrapping_add(v) } else { s.wrapping_sub(v) })
+            }
             (JavaSum::Long(s), JavaSum::Long(v)) => {
                 JavaSum::Long(if sign > 0 { s.wrapping_add(v) } else { s.wrapping_sub(v) })
             }
@@ -105,8 +107,15 @@ impl JavaSum {
                 .flatten()
                 .map(JavaSum::Int)
                 .collect(),
-            JavaSum::Long(_) => cast(values, &DataType::Int64)?.as_primitive::<Int64Type>().iter().flatten().map(JavaSum::Long).collect(),
-            JavaSum::Double(_) => doubles(values)?.as_primitive::<Float64Type>().iter().flatten().map(JavaSum::Double).collect(),
+            JavaSum::Long(_) => cast(values, &DataType::Int64)?
+                .as_primitive::<Int64Type>()
+                .iter()
+                .flatten()
+                .map(JavaSum::Long)
+                .collect(),
+            JavaSum::Double(_) => {
+                doubles(values)?.as_primitive::<Float64Type>().iter().flatten().map(JavaSum::Double).collect()
+            }
         })
     }
 
@@ -278,7 +287,9 @@ impl Moments {
     fn delta(&self, x: JavaSum) -> f64 {
         let n = self.count.wrapping_add(1);
         match (self.sum, x) {
-            (JavaSum::Int(s), JavaSum::Int(x)) => i64::from(x).wrapping_mul(n).wrapping_sub(i64::from(s.wrapping_add(x))) as f64,
+            (JavaSum::Int(s), JavaSum::Int(x)) => {
+                i64::from(x).wrapping_mul(n).wrapping_sub(i64::from(s.wrapping_add(x))) as f64
+            }
             (JavaSum::Long(s), JavaSum::Long(x)) => x.wrapping_mul(n).wrapping_sub(s.wrapping_add(x)) as f64,
             (s, x) => x.as_f64() * n as f64 - (s.as_f64() + x.as_f64()),
         }
@@ -321,7 +332,9 @@ impl Moments {
                 (JavaSum::Int(a), JavaSum::Int(b)) if self.variance => {
                     (i64::from(a) / self.count).wrapping_sub(i64::from(b) / count) as f64
                 }
-                (JavaSum::Long(a), JavaSum::Long(b)) if self.variance => (a / self.count).wrapping_sub(b / count) as f64,
+                (JavaSum::Long(a), JavaSum::Long(b)) if self.variance => {
+                    (a / self.count).wrapping_sub(b / count) as f64
+                }
                 (a, b) => a.as_f64() / self.count as f64 - b.as_f64() / count as f64,
             };
             self.m2 + m2 + self.count.wrapping_mul(count) as f64 * inner * inner / total as f64
@@ -618,7 +631,7 @@ mod tests {
         let ints: ArrayRef = Arc::new(datafusion::arrow::array::Int32Array::from(vec![Some(i32::MAX), Some(1), None]));
         let mut mean = Mean { sum: JavaSum::zero(&DataType::Int32), count: 0 };
         assert_eq!(value(&mut mean), 0.0);
-        mean.update_batch(&[ints.clone()]).unwrap();
+        mean.update_batch(std::slice::from_ref(&ints)).unwrap();
         // An int sum wraps, as ksqlDB's does.
         assert_eq!(value(&mut mean), f64::from(i32::MIN) / 2.0);
         mean.retract_batch(&[ints]).unwrap();
