@@ -561,10 +561,185 @@ fn check_group_by(
         SelectItem::ExprWithAlias { expr, .. } | SelectItem::UnnamedExpr(expr) => calls_aggregate(expr),
         _ => false,
     });
-    if projected || select.having.as_ref().is_some_and(calls_aggregate) {
+    if !projected && !select.having.as_ref().is_some_and(calls_aggregate) {
+        return Err(PlanError("GROUP BY requires aggregate functions in either the SELECT or HAVING clause.".into()));
+    }
+    let is_aggregate =
+        |f: &datafusion::sql::sqlparser::ast::Function| aggregates.contains_key(&f.name.to_string().to_lowercase());
+    let is_known = |f: &datafusion::sql::sqlparser::ast::Function| {
+        let name = f.name.to_string().to_lowercase();
+        aggregates.contains_key(&name)
+            || state.scalar_functions().contains_key(&name)
+            || state.higher_order_functions().contains_key(&name)
+            || ["struct", "map", "substring", "count_distinct", "explode", "cube_explode", "ksql_cast"]
+                .contains(&name.as_str())
+    };
+    check_grouped_columns(select, grouping, &is_aggregate, &is_known)
+}
+
+/// ksqlDB's rule for what a grouped query may read outside its aggregates: a SELECT item is
+/// a GROUP BY expression, or reads (outside aggregate calls and GROUP BY expressions) only
+/// columns that are GROUP BY expressions; so does HAVING. The refusal lists the items.
+fn check_grouped_columns(
+    select: &datafusion::sql::sqlparser::ast::Select,
+    grouping: &[Expr],
+    is_aggregate: &dyn Fn(&datafusion::sql::sqlparser::ast::Function) -> bool,
+    is_known: &dyn Fn(&datafusion::sql::sqlparser::ast::Function) -> bool,
+) -> Result<(), PlanError> {
+    // Unknown functions are for planning to name first.
+    let mut unknown = false;
+    for expr in select.projection.iter().filter_map(|item| match item {
+        SelectItem::ExprWithAlias { expr, .. } | SelectItem::UnnamedExpr(expr) => Some(expr),
+        _ => None,
+    }) {
+        let _ = datafusion::sql::sqlparser::ast::visit_expressions(expr, |e: &Expr| {
+            if let Expr::Function(f) = e
+                && !is_known(f)
+            {
+                unknown = true;
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+    }
+    if unknown {
         return Ok(());
     }
-    Err(PlanError("GROUP BY requires aggregate functions in either the SELECT or HAVING clause.".into()))
+    // Expressions compare as text, without qualifiers, quotes or outer parentheses.
+    let key = |mut e: &Expr| {
+        while let Expr::Nested(inner) = e {
+            e = inner;
+        }
+        match e {
+            Expr::Identifier(ident) => ident.value.to_uppercase(),
+            Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.to_uppercase()).unwrap_or_default(),
+            other => unqualified(other).to_string().replace('`', "").to_uppercase(),
+        }
+    };
+    // A window bound selected under its own name is refused later, as ksqlDB refuses it first.
+    let bare_window_bound = select.projection.iter().any(|item| {
+        let bound = |e: &Expr| ["WINDOWSTART", "WINDOWEND"].contains(&key(e).as_str());
+        match item {
+            SelectItem::UnnamedExpr(e) => bound(e),
+            SelectItem::ExprWithAlias { expr, alias } => bound(expr) && alias.value.eq_ignore_ascii_case(&key(expr)),
+            _ => false,
+        }
+    });
+    if bare_window_bound {
+        return Ok(());
+    }
+    let mut grouped: Vec<String> = grouping.iter().map(key).collect();
+    grouped.extend(["WINDOWSTART".to_string(), "WINDOWEND".to_string()]);
+    let free_columns = |expr: &Expr| {
+        let mut columns = Vec::new();
+        free_columns_of(expr, &grouped, &key, is_aggregate, &mut columns);
+        columns
+    };
+    let unmatched: Vec<String> = select
+        .projection
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::ExprWithAlias { expr, .. } | SelectItem::UnnamedExpr(expr) => Some(expr),
+            _ => None,
+        })
+        .filter(|expr| !grouped.contains(&key(expr)) && !free_columns(expr).is_empty())
+        .map(ksql_expression_text)
+        .collect();
+    if !unmatched.is_empty() {
+        return Err(PlanError(format!(
+            "Non-aggregate SELECT expression(s) not part of GROUP BY: {}\nEither add the column(s) to the GROUP BY \
+             or remove them from the SELECT.",
+            unmatched.join(", ")
+        )));
+    }
+    if let Some(having) = &select.having {
+        let columns: Vec<String> = free_columns(having).iter().map(ksql_expression_text).collect();
+        if !columns.is_empty() {
+            return Err(PlanError(format!(
+                "Non-aggregate HAVING expression not part of GROUP BY: {}\nConsider switching the HAVING clause to \
+                 a WHERE clause before the GROUP BY.",
+                columns.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The columns `expr` reads outside aggregate calls and outside its parts that are GROUP BY
+/// expressions, and that are not GROUP BY expressions themselves.
+fn free_columns_of(
+    expr: &Expr,
+    grouped: &[String],
+    key: &dyn Fn(&Expr) -> String,
+    is_aggregate: &dyn Fn(&datafusion::sql::sqlparser::ast::Function) -> bool,
+    columns: &mut Vec<Expr>,
+) {
+    use datafusion::sql::sqlparser::ast::{Visit, Visitor};
+    struct Free<'a> {
+        grouped: &'a [String],
+        key: &'a dyn Fn(&Expr) -> String,
+        is_aggregate: &'a dyn Fn(&datafusion::sql::sqlparser::ast::Function) -> bool,
+        /// Set while inside an aggregate call or a GROUP BY expression: the expression there.
+        inside: Option<*const Expr>,
+        columns: &'a mut Vec<Expr>,
+    }
+    impl Visitor for Free<'_> {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &Expr) -> std::ops::ControlFlow<()> {
+            if self.inside.is_some() {
+                return std::ops::ControlFlow::Continue(());
+            }
+            let enclosing = match expr {
+                Expr::Function(f) => (self.is_aggregate)(f),
+                _ => false,
+            } || self.grouped.contains(&(self.key)(expr));
+            if enclosing {
+                self.inside = Some(std::ptr::from_ref(expr));
+            } else if matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+                && !self.columns.iter().any(|c| (self.key)(c) == (self.key)(expr))
+            {
+                self.columns.push(expr.clone());
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+        fn post_visit_expr(&mut self, expr: &Expr) -> std::ops::ControlFlow<()> {
+            if self.inside == Some(std::ptr::from_ref(expr)) {
+                self.inside = None;
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let mut free = Free { grouped, key, is_aggregate, inside: None, columns };
+    let _ = expr.visit(&mut free);
+}
+
+/// An expression as ksqlDB prints it in messages: binary operations in parentheses, function
+/// names and columns in capitals, no source qualifiers.
+fn ksql_expression_text(expr: &Expr) -> String {
+    match expr {
+        Expr::BinaryOp { left, op, right } => {
+            format!("({} {op} {})", ksql_expression_text(left), ksql_expression_text(right))
+        }
+        Expr::Nested(inner) => ksql_expression_text(inner),
+        Expr::Identifier(ident) => ident.value.to_uppercase(),
+        Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.to_uppercase()).unwrap_or_default(),
+        Expr::Function(f) => {
+            let args: Vec<String> = match &f.args {
+                datafusion::sql::sqlparser::ast::FunctionArguments::List(list) => list
+                    .args
+                    .iter()
+                    .map(|a| match a {
+                        datafusion::sql::sqlparser::ast::FunctionArg::Unnamed(
+                            datafusion::sql::sqlparser::ast::FunctionArgExpr::Expr(e),
+                        ) => ksql_expression_text(e),
+                        other => other.to_string(),
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            format!("{}({})", f.name.to_string().to_uppercase(), args.join(", "))
+        }
+        other => super::rewrite::ksql_text(&unqualified(other)),
+    }
 }
 
 fn group_by_windows(query: &mut datafusion::sql::sqlparser::ast::Query) -> Result<(), PlanError> {

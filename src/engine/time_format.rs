@@ -40,7 +40,8 @@ pub enum JavaZone {
 }
 
 impl JavaZone {
-    pub const UTC: JavaZone = JavaZone::Offset(0);
+    /// `UTC`, the zone ksqlDB's JVM runs in (`ZoneId.systemDefault()`).
+    pub const UTC: JavaZone = JavaZone::Prefixed("UTC", 0);
 
     /// `ZoneId.of(id)`; the error is Java's message.
     pub fn parse(id: &str) -> Result<JavaZone, String> {

@@ -231,7 +231,7 @@ pub const CATALOGUE: &[FunctionDoc] = &[
         kind: FunctionKind::Scalar,
         category: "STRING",
         signatures: &["CHR(code_point INT) -> STRING", "CHR(escaped STRING) -> STRING"],
-        description: r"Returns the character for a Unicode code point, or the text of a Java escape string such as '\u004b'; an invalid code point gives NULL, a malformed escape is an error.",
+        description: r"The character of a Unicode code point, or the text of a Java escape such as '\u004b'; a bad code point gives NULL, a bad escape is an error.",
     },
     FunctionDoc {
         name: "COALESCE",
