@@ -223,6 +223,99 @@ fn localized_offset(seconds: i32, full: bool) -> String {
 #[derive(Debug, Clone)]
 pub struct TimeFormat {
     items: Vec<Item>,
+    /// The pattern's layout when every field is a fixed run of digits (`yyyy-MM-dd HH:mm:ss.SSS`
+    /// and the like): read by position, without the general parser, for TIMESTAMP_FORMAT.
+    fixed: Option<FixedLayout>,
+}
+
+/// A pattern of fixed-width numeric fields and literal characters, each at its byte offset.
+#[derive(Debug, Clone)]
+struct FixedLayout {
+    len: usize,
+    /// (field letter, offset, width): `y` year, `M` month, `d` day, `H` hour, `m` minute,
+    /// `s` second, `S` fraction of a second.
+    fields: Vec<(char, usize, usize)>,
+    literals: Vec<(usize, u8)>,
+}
+
+impl FixedLayout {
+    /// The layout of `java`, when it has one: four-digit years, two-digit months, days, hours,
+    /// minutes and seconds, one to nine fraction digits, ASCII separators and a quoted `'T'`.
+    fn of(java: &str) -> Option<FixedLayout> {
+        let bytes = java.as_bytes();
+        let (mut fields, mut literals, mut at, mut i) = (Vec::new(), Vec::new(), 0, 0);
+        while i < bytes.len() {
+            let c = bytes[i];
+            if c.is_ascii_alphabetic() {
+                let run = bytes[i..].iter().take_while(|b| **b == c).count();
+                let letter = match (c, run) {
+                    (b'y' | b'u', 4) => 'y',
+                    (b'M', 2) => 'M',
+                    (b'd', 2) => 'd',
+                    (b'H', 2) => 'H',
+                    (b'm', 2) => 'm',
+                    (b's', 2) => 's',
+                    (b'S', 1..=9) => 'S',
+                    _ => return None,
+                };
+                if fields.iter().any(|(l, _, _)| *l == letter) {
+                    return None;
+                }
+                fields.push((letter, at, run));
+                at += run;
+                i += run;
+            } else if bytes[i..].starts_with(b"'T'") {
+                literals.push((at, b'T'));
+                at += 1;
+                i += 3;
+            } else if c.is_ascii() && !matches!(c, b'\'' | b'[' | b']' | b'{' | b'}' | b'#') {
+                literals.push((at, c));
+                at += 1;
+                i += 1;
+            } else {
+                return None;
+            }
+        }
+        Some(FixedLayout { len: at, fields, literals })
+    }
+
+    /// Milliseconds since the epoch (UTC) of `text`, when it fits the layout with every field
+    /// in range; `None` sends it to the general parser, which says why, or resolves it.
+    fn parse_millis(&self, text: &str) -> Option<i64> {
+        let bytes = text.as_bytes();
+        if bytes.len() != self.len || self.literals.iter().any(|(at, c)| bytes[*at] != *c) {
+            return None;
+        }
+        let (mut year, mut month, mut day, mut hour, mut minute, mut second, mut millis) = (1970, 1, 1, 0, 0, 0, 0);
+        for &(letter, at, width) in &self.fields {
+            let digits = &bytes[at..at + width];
+            if !digits.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            let value = digits.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+            match letter {
+                'y' => year = value as i32,
+                'M' => month = value,
+                'd' => day = value,
+                'H' => hour = value,
+                'm' => minute = value,
+                's' => second = value,
+                _ => {
+                    millis = if width <= 3 {
+                        value * 10u32.pow(3 - width as u32)
+                    } else {
+                        value / 10u32.pow(width as u32 - 3)
+                    }
+                }
+            }
+        }
+        if year < 1 || hour > 23 || minute > 59 || second > 59 {
+            return None;
+        }
+        let date = NaiveDate::from_ymd_opt(year, month, day)?;
+        let time = chrono::NaiveTime::from_hms_milli_opt(hour, minute, second, millis)?;
+        Some(date.and_time(time).and_utc().timestamp_millis())
+    }
 }
 
 /// A field of a date-time, as `java.time`'s `ChronoField` (and `IsoFields.QUARTER_OF_YEAR`).
@@ -1351,7 +1444,7 @@ impl TimeFormat {
             let section = levels.pop().map(|b| b.items).unwrap_or_default();
             levels.last_mut().ok_or("no level")?.append(Item::Optional(section));
         }
-        Ok(TimeFormat { items: levels.pop().map(|b| b.items).unwrap_or_default() })
+        Ok(TimeFormat { items: levels.pop().map(|b| b.items).unwrap_or_default(), fixed: FixedLayout::of(java) })
     }
 
     /// Reads `text` (all of it) into fields and resolves them.
@@ -1367,6 +1460,9 @@ impl TimeFormat {
     /// Milliseconds since the epoch of `text`, a time without a zone in UTC; `None` if it does
     /// not parse.
     pub fn parse_millis(&self, text: &str) -> Option<i64> {
+        if let Some(millis) = self.fixed.as_ref().and_then(|layout| layout.parse_millis(text)) {
+            return Some(millis);
+        }
         self.parse_timestamp(text, &JavaZone::UTC).ok()
     }
 
@@ -1818,6 +1914,30 @@ fn fixed_day(year: i64, month: i64, day: i64) -> Result<i64, String> {
     let m = month + 12 * a - 3;
     let julian_day = 1 + (153 * m + 2).div_euclid(5) + 365 * y + y.div_euclid(4) - 32083;
     Ok(julian_day - 2_440_588 + day - 1)
+}
+
+#[cfg(test)]
+mod fixed_layout_tests {
+    use super::*;
+
+    /// The positional reading agrees with the general parser wherever it answers, and leaves
+    /// to it what is out of range.
+    #[test]
+    fn fixed_layouts_read_as_the_general_parser_does() {
+        let pattern = "yyyy-MM-dd HH:mm:ss.SSS";
+        let format = TimeFormat::try_new(pattern).unwrap();
+        let layout = FixedLayout::of(pattern).unwrap();
+        for text in ["2024-01-01 00:00:00.001", "1999-12-31 23:59:59.999", "2024-02-29 12:30:45.500"] {
+            assert_eq!(layout.parse_millis(text), format.parse_timestamp(text, &JavaZone::UTC).ok(), "{text}");
+        }
+        for text in ["2023-02-29 00:00:00.000", "2024-01-01 24:00:00.000", "2024-1-01 00:00:00.000", "x"] {
+            assert_eq!(layout.parse_millis(text), None, "{text}");
+        }
+        let iso = FixedLayout::of("yyyy-MM-dd'T'HH:mm:ss").unwrap();
+        assert_eq!(iso.parse_millis("1970-01-02T00:00:01"), Some(86_401_000));
+        assert!(FixedLayout::of("yyyy-MM-dd HH:mm:ss z").is_none());
+        assert!(FixedLayout::of("dd MMM yyyy").is_none());
+    }
 }
 
 #[cfg(test)]
