@@ -715,7 +715,7 @@ impl ElementTexts {
             ElementTexts::Nulls => "null".into(),
             ElementTexts::Booleans(a) => a.value(i).to_string(),
             ElementTexts::Integers(a) => a.value(i).to_string(),
-            ElementTexts::Doubles(a) => java_double(a.value(i)),
+            ElementTexts::Doubles(a) => crate::format::java_double(a.value(i)),
             ElementTexts::Decimals(a, scale) => {
                 let unscaled = a.value(i);
                 let digits = unscaled.unsigned_abs().to_string();
@@ -729,38 +729,6 @@ impl ElementTexts {
                 );
             }
         })
-    }
-}
-
-/// Java's `Double.toString`: the shortest digits that read back as the value, as
-/// `123.45` between 10^-3 and 10^7 and as `1.2345E7` outside.
-pub(crate) fn java_double(value: f64) -> String {
-    if value.is_nan() {
-        return "NaN".into();
-    }
-    if value.is_infinite() {
-        return if value > 0.0 { "Infinity" } else { "-Infinity" }.into();
-    }
-    if value == 0.0 {
-        return if value.is_sign_negative() { "-0.0" } else { "0.0" }.into();
-    }
-    let sign = if value < 0.0 { "-" } else { "" };
-    let scientific = format!("{:e}", value.abs());
-    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
-    let exponent: i32 = exponent.parse().unwrap_or(0);
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    if (1e-3..1e7).contains(&value.abs()) {
-        if exponent >= 0 {
-            let point = exponent as usize + 1;
-            let digits = format!("{digits:0<point$}");
-            let (whole, fraction) = digits.split_at(point);
-            format!("{sign}{whole}.{}", if fraction.is_empty() { "0" } else { fraction })
-        } else {
-            format!("{sign}0.{}{digits}", "0".repeat((-exponent - 1) as usize))
-        }
-    } else {
-        let (first, rest) = digits.split_at(1);
-        format!("{sign}{first}.{}E{exponent}", if rest.is_empty() { "0" } else { rest })
     }
 }
 
@@ -1151,6 +1119,7 @@ mod tests {
 
     #[test]
     fn java_doubles() {
+        use crate::format::java_double;
         assert_eq!(java_double(100.0), "100.0");
         assert_eq!(java_double(1234567.0), "1234567.0");
         assert_eq!(java_double(0.1), "0.1");

@@ -55,7 +55,7 @@ fn write_json(array: &ArrayRef, row: usize, out: &mut String) -> Result<()> {
         DataType::Int64 => out.push_str(&array.as_primitive::<Int64Type>().value(row).to_string()),
         DataType::Float64 => {
             let value = array.as_primitive::<Float64Type>().value(row);
-            let text = super::arrays::java_double(value);
+            let text = crate::format::java_double(value);
             // Jackson quotes what is not a JSON number.
             if value.is_finite() { out.push_str(&text) } else { quote(&text, out) }
         }
