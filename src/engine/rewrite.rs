@@ -270,6 +270,14 @@ impl Typer<'_> {
         self.check(expr).ok()
     }
 
+    /// The type of `expr` with its literals typed as ksqlDB types them (`1` is an INTEGER),
+    /// or why it does not plan.
+    pub fn check_as_ksql(&self, expr: &Expr) -> Result<DataType, String> {
+        let mut typed = expr.clone();
+        type_literals(&mut typed);
+        self.check(&typed)
+    }
+
     /// The type DataFusion gives `expr`, or why it does not plan (DataFusion's prefixes
     /// removed).
     pub fn check(&self, expr: &Expr) -> Result<DataType, String> {
@@ -326,11 +334,9 @@ pub fn rewrite_typed(expr: &mut Expr, typer: &Typer<'_>, context: &str) -> Resul
                     if is_null(e) {
                         "null".to_string()
                     } else {
-                        // Typed as ksqlDB types literals (`1` is an INTEGER).
-                        let mut typed = e.clone();
-                        type_literals(&mut typed);
                         typer
-                            .type_of(&typed)
+                            .check_as_ksql(e)
+                            .ok()
                             .map_or_else(|| "unknown".into(), |t| crate::sql::types::ksql_type_name(&t))
                     }
                 };
@@ -497,11 +503,7 @@ fn coerce_elements(elements: &mut [Expr], typer: &Typer<'_>) -> Result<(), PlanE
             || matches!(e, Expr::Cast { expr, .. } if matches!(expr.as_ref(), Expr::Value(_)))
             || matches!(e, Expr::UnaryOp { expr, .. } if matches!(expr.as_ref(), Expr::Value(_)))
     };
-    let typed = |e: &Expr| {
-        let mut typed = e.clone();
-        type_literals(&mut typed);
-        typer.type_of(&typed)
-    };
+    let typed = |e: &Expr| typer.check_as_ksql(e).ok();
     let types: Vec<Option<DataType>> =
         elements.iter().map(|e| if is_null_literal(e) { None } else { typed(e) }).collect();
     let rank = |t: &DataType| match t {
@@ -799,11 +801,7 @@ fn unresolved_call(
     if arguments.iter().any(|a| mentions_parameter(a) || matches!(a, Expr::Lambda(_))) {
         return None;
     }
-    let typed = |e: &Expr| {
-        let mut typed = e.clone();
-        type_literals(&mut typed);
-        typer.check(&typed)
-    };
+    let typed = |e: &Expr| typer.check_as_ksql(e);
     let message = typed(&Expr::Function(function.clone())).err()?;
     if message.starts_with(&format!("Function '{name}' does not accept"))
         || message.starts_with(&format!("Function '{name}' cannot be resolved"))
@@ -835,11 +833,7 @@ fn lambda_parameters(expr: &Expr) -> Vec<String> {
 /// strings, times with times and strings, bytes with bytes; booleans, arrays, maps and structs
 /// only with their own kind and only for (in)equality.
 fn invalid_comparison(left: &Expr, op: &BinaryOperator, right: &Expr, typer: &Typer<'_>) -> Option<PlanError> {
-    let typed = |e: &Expr| {
-        let mut typed = e.clone();
-        type_literals(&mut typed);
-        typer.type_of(&typed)
-    };
+    let typed = |e: &Expr| typer.check_as_ksql(e).ok();
     let (left_type, right_type) = (typed(left)?, typed(right)?);
     // ROWTIME, WINDOWSTART and WINDOWEND compare with a timestamp's text (ksqlDB parses it).
     if (is_time_column(left) && is_string(&right_type)) || (is_time_column(right) && is_string(&left_type)) {

@@ -228,6 +228,26 @@ pub struct TimeFormat {
     fixed: Option<FixedLayout>,
 }
 
+/// The text of the quoted literal opening at `chars[start]` (`''` inside it is a quote), and
+/// the index of its closing quote; `None` when it is not closed.
+fn quoted_literal(chars: &[char], start: usize) -> Option<(String, usize)> {
+    let mut text = String::new();
+    let mut j = start + 1;
+    loop {
+        match (chars.get(j)?, chars.get(j + 1)) {
+            ('\'', Some('\'')) => {
+                text.push('\'');
+                j += 2;
+            }
+            ('\'', _) => return Some((text, j)),
+            (x, _) => {
+                text.push(*x);
+                j += 1;
+            }
+        }
+    }
+}
+
 /// A pattern of fixed-width numeric fields and literal characters, each at its byte offset.
 #[derive(Debug, Clone)]
 struct FixedLayout {
@@ -1404,22 +1424,9 @@ impl TimeFormat {
                 level.append(letter_item(c, run)?);
                 i += run;
             } else if c == '\'' {
-                let mut text = String::new();
-                let mut j = i + 1;
-                loop {
-                    match (chars.get(j), chars.get(j + 1)) {
-                        (None, _) => return Err(format!("Pattern ends with an incomplete string literal: {java}")),
-                        (Some('\''), Some('\'')) => {
-                            text.push('\'');
-                            j += 2;
-                        }
-                        (Some('\''), _) => break,
-                        (Some(x), _) => {
-                            text.push(*x);
-                            j += 1;
-                        }
-                    }
-                }
+                let Some((text, j)) = quoted_literal(&chars, i) else {
+                    return Err(format!("Pattern ends with an incomplete string literal: {java}"));
+                };
                 level.literal(if j == i + 1 { "'" } else { &text });
                 i = j + 1;
             } else if c == '[' {
@@ -1701,22 +1708,9 @@ impl SimpleDateFormat {
                 });
                 i += run;
             } else if c == '\'' {
-                let mut text = String::new();
-                let mut j = i + 1;
-                loop {
-                    match (chars.get(j), chars.get(j + 1)) {
-                        (None, _) => return Err(format!("Unterminated quote: {pattern}")),
-                        (Some('\''), Some('\'')) => {
-                            text.push('\'');
-                            j += 2;
-                        }
-                        (Some('\''), _) => break,
-                        (Some(x), _) => {
-                            text.push(*x);
-                            j += 1;
-                        }
-                    }
-                }
+                let Some((text, j)) = quoted_literal(&chars, i) else {
+                    return Err(format!("Unterminated quote: {pattern}"));
+                };
                 items.push(SimpleItem::Literal(if j == i + 1 { "'".into() } else { text }));
                 i = j + 1;
             } else {

@@ -244,13 +244,7 @@ mod tests {
 
     use super::*;
 
-    fn strings(values: &[Option<&str>]) -> ArrayRef {
-        Arc::new(StringArray::from(values.to_vec()))
-    }
-
-    fn texts(array: &ArrayRef) -> Vec<Option<String>> {
-        array.as_string::<i32>().iter().map(|s| s.map(str::to_owned)).collect()
-    }
+    use crate::engine::udf::test_arrays::{strings, texts};
 
     /// `MASK…(input, n[, masks])` on one row.
     fn run(

@@ -232,3 +232,19 @@ pub(crate) type Invoke = fn(&Arrays, &DataType) -> Result<ArrayRef>;
 
 /// The arguments of a call, as arrays of the batch's length.
 pub(crate) type Arrays = [ArrayRef];
+
+/// Arrays of strings for the UDFs' unit tests.
+#[cfg(test)]
+pub(crate) mod test_arrays {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{ArrayRef, AsArray, StringArray};
+
+    pub fn strings(values: &[Option<&str>]) -> ArrayRef {
+        Arc::new(StringArray::from(values.to_vec()))
+    }
+
+    pub fn texts(array: &ArrayRef) -> Vec<Option<String>> {
+        array.as_string::<i32>().iter().map(|s| s.map(str::to_owned)).collect()
+    }
+}

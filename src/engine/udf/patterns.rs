@@ -588,17 +588,9 @@ fn property(name: &str, negated: bool) -> String {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::arrow::array::StringArray;
-
     use super::*;
 
-    fn strings(values: &[Option<&str>]) -> ArrayRef {
-        Arc::new(StringArray::from(values.to_vec()))
-    }
-
-    fn texts(array: &ArrayRef) -> Vec<Option<String>> {
-        array.as_string::<i32>().iter().map(|s| s.map(str::to_owned)).collect()
-    }
+    use crate::engine::udf::test_arrays::{strings, texts};
 
     fn extract(pattern: &str, input: Option<&str>, group: Option<i64>) -> Result<Option<String>> {
         let args = [strings(&[Some(pattern)]), strings(&[input]), Arc::new(Int64Array::from(vec![group])) as ArrayRef];

@@ -218,13 +218,7 @@ mod tests {
 
     use super::*;
 
-    fn strings(values: &[Option<&str>]) -> ArrayRef {
-        Arc::new(StringArray::from(values.to_vec()))
-    }
-
-    fn texts(array: &ArrayRef) -> Vec<Option<String>> {
-        array.as_string::<i32>().iter().map(|s| s.map(str::to_owned)).collect()
-    }
+    use crate::engine::udf::test_arrays::{strings, texts};
 
     fn owned(values: &[Option<&str>]) -> Vec<Option<String>> {
         values.iter().map(|v| v.map(str::to_owned)).collect()
