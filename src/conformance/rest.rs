@@ -109,8 +109,10 @@ async fn drive(log: &Arc<dyn Log>, server: &crate::server::Running, case: &TestC
     compare_responses(node.responses.as_deref().unwrap_or_default(), &responses)
 }
 
+/// What every request of a case asks: input from the start, and no cache, so that an
+/// aggregation's every update is seen (ksqlDB's cases expect them all).
 fn earliest() -> Value {
-    json!({"ksql.streams.auto.offset.reset": "earliest"})
+    json!({"ksql.streams.auto.offset.reset": "earliest", "ksql.streams.cache.max.bytes.buffering": 0})
 }
 
 /// A request failed: right if the case expects this error.
@@ -194,7 +196,12 @@ fn query_matches(expected: &[Value], actual: &Value, pull: bool) -> bool {
 /// POSTs statements to `path` reading topics from their start; the answer as JSON, or the
 /// case's outcome when the request failed (right if the case expects the error).
 async fn post_statements(case: &TestCase, addr: SocketAddr, path: &str, statements: &str) -> Result<Value, Outcome> {
-    let body = json!({"ksql": statements, "streamsProperties": earliest()});
+    // The case's properties go with every request, as a client's would.
+    let mut properties = earliest();
+    for (name, value) in &case.node.properties {
+        properties[name] = value.clone();
+    }
+    let body = json!({"ksql": statements, "streamsProperties": properties});
     let (status, text) =
         post(addr, path, &body.to_string()).await.map_err(|e| Outcome::Fail(format!("POST {path}: {e}")))?;
     let answer: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));

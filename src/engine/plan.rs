@@ -175,7 +175,7 @@ pub async fn plan_query(
                 super::window::windowed_schema(&plan_schema)
             }
         };
-        check_group_by(&standard, &context.state(), source_name)?;
+        check_group_by(&standard, &items, &context.state(), source_name)?;
         frames_in_milliseconds(&mut standard)?;
         let table = MemTable::try_new(plan_schema.clone(), vec![vec![]])?;
         context.register_table(datafusion::common::TableReference::bare(source_name), Arc::new(table))?;
@@ -510,6 +510,7 @@ const WINDOW_WITHOUT_GROUP_BY: &str =
 /// no aggregate function to compute.
 fn check_group_by(
     query: &datafusion::sql::sqlparser::ast::Query,
+    written: &[Expr],
     state: &datafusion::execution::SessionState,
     source_name: &str,
 ) -> Result<(), PlanError> {
@@ -574,14 +575,16 @@ fn check_group_by(
             || ["struct", "map", "substring", "count_distinct", "explode", "cube_explode", "ksql_cast"]
                 .contains(&name.as_str())
     };
-    check_grouped_columns(select, grouping, &is_aggregate, &is_known)
+    check_grouped_columns(select, written, grouping, &is_aggregate, &is_known)
 }
 
 /// ksqlDB's rule for what a grouped query may read outside its aggregates: a SELECT item is
 /// a GROUP BY expression, or reads (outside aggregate calls and GROUP BY expressions) only
-/// columns that are GROUP BY expressions; so does HAVING. The refusal lists the items.
+/// columns that are GROUP BY expressions; so does HAVING. The refusal lists the items as
+/// they were written (`written`, one per projected column), not as Eddy rewrote them.
 fn check_grouped_columns(
     select: &datafusion::sql::sqlparser::ast::Select,
+    written: &[Expr],
     grouping: &[Expr],
     is_aggregate: &dyn Fn(&datafusion::sql::sqlparser::ast::Function) -> bool,
     is_known: &dyn Fn(&datafusion::sql::sqlparser::ast::Function) -> bool,
@@ -637,12 +640,13 @@ fn check_grouped_columns(
     let unmatched: Vec<String> = select
         .projection
         .iter()
-        .filter_map(|item| match item {
-            SelectItem::ExprWithAlias { expr, .. } | SelectItem::UnnamedExpr(expr) => Some(expr),
+        .enumerate()
+        .filter_map(|(i, item)| match item {
+            SelectItem::ExprWithAlias { expr, .. } | SelectItem::UnnamedExpr(expr) => Some((i, expr)),
             _ => None,
         })
-        .filter(|expr| !grouped.contains(&key(expr)) && !free_columns(expr).is_empty())
-        .map(ksql_expression_text)
+        .filter(|(_, expr)| !grouped.contains(&key(expr)) && !free_columns(expr).is_empty())
+        .map(|(i, expr)| ksql_expression_text(written.get(i).unwrap_or(expr)))
         .collect();
     if !unmatched.is_empty() {
         return Err(PlanError(format!(
@@ -714,12 +718,21 @@ fn free_columns_of(
 
 /// An expression as ksqlDB prints it in messages: binary operations in parentheses, function
 /// names and columns in capitals, no source qualifiers.
-fn ksql_expression_text(expr: &Expr) -> String {
+pub(crate) fn ksql_expression_text(expr: &Expr) -> String {
     match expr {
         Expr::BinaryOp { left, op, right } => {
             format!("({} {op} {})", ksql_expression_text(left), ksql_expression_text(right))
         }
         Expr::Nested(inner) => ksql_expression_text(inner),
+        Expr::Value(v) if v.value == datafusion::sql::sqlparser::ast::Value::Null => "null".into(),
+        Expr::Substring { expr, substring_from, substring_for, .. } => {
+            let args: Vec<String> = std::iter::once(expr)
+                .chain(substring_from)
+                .chain(substring_for)
+                .map(|e| ksql_expression_text(e))
+                .collect();
+            format!("SUBSTRING({})", args.join(", "))
+        }
         Expr::Identifier(ident) => ident.value.to_uppercase(),
         Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.to_uppercase()).unwrap_or_default(),
         Expr::Function(f) => {
@@ -817,7 +830,8 @@ pub(crate) fn rewrite_with_types(
     use super::rewrite::rewrite_typed;
     let SetExpr::Select(select) = query.body.as_mut() else { return Ok(()) };
     if let Some(selection) = select.selection.as_mut() {
-        rewrite_typed(selection, typer, "Invalid Predicate")?;
+        let written = selection.clone();
+        rewrite_typed(selection, typer, "Invalid Predicate").map_err(|e| in_filter("WHERE", &written, e))?;
     }
     for item in select.projection.iter_mut() {
         if let SelectItem::ExprWithAlias { expr, .. } | SelectItem::UnnamedExpr(expr) = item {
@@ -831,9 +845,19 @@ pub(crate) fn rewrite_with_types(
         }
     }
     if let Some(having) = select.having.as_mut() {
-        rewrite_typed(having, typer, "Invalid Having")?;
+        let written = having.clone();
+        rewrite_typed(having, typer, "Invalid Having").map_err(|e| in_filter("HAVING", &written, e))?;
     }
     Ok(())
+}
+
+/// A comparison refused in a WHERE or HAVING clause, said as ksqlDB says it: which clause,
+/// why, and the clause as ksqlDB prints it.
+fn in_filter(clause: &str, written: &Expr, error: PlanError) -> PlanError {
+    if !["Cannot compare ", "Comparison with NULL "].iter().any(|p| error.0.starts_with(p)) {
+        return error;
+    }
+    PlanError(format!("Error in {clause} expression: {}\nStatement: {}", error.0, ksql_expression_text(written)))
 }
 
 /// Names every projected column as ksqlDB does and makes the name the item's alias: a

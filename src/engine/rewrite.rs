@@ -404,7 +404,21 @@ pub fn rewrite_typed(expr: &mut Expr, typer: &Typer<'_>, context: &str) -> Resul
                     return ControlFlow::Break(refusal);
                 }
                 if is_null(left) || is_null(right) {
-                    Err(PlanError(format!("Comparison with NULL not supported: {left} {op} {right}")))
+                    // ksqlDB names the types' base names, NULL for the null literal.
+                    let base_type = |e: &Expr| {
+                        if is_null(e) {
+                            return "NULL".to_string();
+                        }
+                        let name = typer
+                            .check_as_ksql(e)
+                            .map_or_else(|_| "NULL".into(), |t| crate::sql::types::ksql_type_name(&t));
+                        name.split(['(', '<']).next().unwrap_or_default().to_string()
+                    };
+                    Err(PlanError(format!(
+                        "Comparison with NULL not supported: {} {op} {}\nUse 'IS NULL' or 'IS NOT NULL' instead.",
+                        base_type(left),
+                        base_type(right)
+                    )))
                 } else if !mentions_parameter(left)
                     && !mentions_parameter(right)
                     && let Some(refusal) = invalid_comparison(left, op, right, typer)

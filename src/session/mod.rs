@@ -22,6 +22,7 @@ mod insert;
 mod persistent;
 mod print;
 mod pull;
+mod pull_where;
 mod push;
 mod repartition;
 mod result;

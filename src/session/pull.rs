@@ -11,6 +11,8 @@
 
 use datafusion::arrow::array::RecordBatch;
 
+use datafusion::sql::sqlparser::ast::SetExpr;
+
 use super::push::take_limit;
 use super::*;
 use crate::engine::plan::StatelessPlan;
@@ -90,15 +92,38 @@ impl Session {
         check_pull(query)?;
         let mut query = query.clone();
         let limit = take_limit(&mut query)?;
+        if limit.is_some() && !self.flag("ksql.query.pull.limit.clause.enabled", true) {
+            return Err(refusal(
+                "LIMIT clause in pull queries is currently disabled. You can enable them by setting \
+                 ksql.query.pull.limit.clause.enabled=true. See https://cnfl.io/queries for more info.\nAdd EMIT \
+                 CHANGES if you intended to issue a push query."
+                    .into(),
+            ));
+        }
         // ORDER BY (beyond ksqlDB) sorts the answer by selected columns, after the projection.
         let order_by = query.query.order_by.take();
         let source = self.query_source(&query)?;
+        if source.kind == SourceKind::Table {
+            self.check_queryable(&source)?;
+        }
         let schema = row_schema(&source);
         // `SELECT *` of a windowed table: its key, the window's bounds, then its values.
         let star = super::push::star_columns(&source);
         let windowed = source.window_key_bytes() > 0;
         let plan =
             StatelessPlan::try_new(&query, &source.name, schema.clone(), &star).await.map_err(|e| refusal(e.0))?;
+        if source.kind == SourceKind::Table {
+            // Any access reads the whole state here; the decision only refuses what ksqlDB refuses.
+            let options = super::pull_where::ScanOptions {
+                table_scans: self.flag("ksql.query.pull.table.scan.enabled", true),
+                range_scans: self.flag("ksql.query.pull.range.scan.enabled", true),
+            };
+            let selection = match query.query.body.as_ref() {
+                SetExpr::Select(select) => select.selection.as_ref(),
+                _ => None,
+            };
+            super::pull_where::access(selection, &source, options).map_err(refusal)?;
+        }
         if self.until_idle {
             // What the persistent queries will write from the input present is part of it.
             self.wait_until_idle().await?;
@@ -109,6 +134,7 @@ impl Session {
             rows = sorted(rows, order_by)?;
         }
         let shown = limit.map_or(rows.num_rows(), |n| rows.num_rows().min(n as usize));
+        let limit_reached = limit.is_some_and(|n| rows.num_rows() as u64 >= n);
         let schema = rows.schema();
         let keys = schema
             .fields()
@@ -125,9 +151,32 @@ impl Session {
             schema,
             keys,
             push: false,
-            completion: (source.kind == SourceKind::Stream).then_some("Query Completed"),
+            completion: match source.kind {
+                SourceKind::Stream if limit_reached => Some("Limit Reached"),
+                SourceKind::Stream => Some("Query Completed"),
+                SourceKind::Table => None,
+            },
         });
         Ok(StatementResult::Rows(super::result::QueryRows { header, batch: rows.slice(0, shown), tombstones: None }))
+    }
+
+    /// A table is queryable where a query keeps it (CREATE TABLE AS SELECT) or it is a
+    /// source table (`CREATE SOURCE TABLE`), as in ksqlDB.
+    fn check_queryable(&self, source: &crate::catalog::Source) -> Result<(), SessionError> {
+        if source.read_only || !self.catalog.queries_using(&source.name).1.is_empty() {
+            return Ok(());
+        }
+        let name = &source.name;
+        Err(refusal(format!(
+            "The `{name}` table isn't queryable. To derive a queryable table, you can do 'CREATE TABLE QUERYABLE_{name} \
+             AS SELECT * FROM {name}'. See https://cnfl.io/queries for more info.\nAdd EMIT CHANGES if you intended \
+             to issue a push query."
+        )))
+    }
+
+    /// A boolean property set in the session, or `default`.
+    fn flag(&self, name: &str, default: bool) -> bool {
+        self.properties.get(name).and_then(|v| crate::engine::rewrite::parse_boolean(v)).unwrap_or(default)
     }
 
     /// The source's rows now: a table's latest row per key (key order), a stream's every row.

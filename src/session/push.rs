@@ -61,6 +61,7 @@ impl Session {
         let keep_deletions = source.kind == crate::sql::ast::SourceKind::Table;
 
         let from_earliest = self.properties.get("auto.offset.reset").is_some_and(|v| v == "earliest");
+        let every_update = self.caching_off();
         let positions = crate::log::start_positions(self.log.as_ref(), &source.topic, from_earliest).await?;
         if self.until_idle {
             // What the persistent queries will write from the input present is part of it.
@@ -115,12 +116,17 @@ impl Session {
                 replay: false,
                 input: 0,
             };
-            let produced_all = crate::engine::operator::run_chain(&mut operators, batch).map_err(|e| refusal(e.0))?;
-            // A push query logs no processing errors: its failing rows just have nulls.
-            operators.iter_mut().for_each(|o| drop(o.take_errors()));
-            for produced in produced_all {
-                if print_rows(&produced, &header, limit, &mut emitted, on_result)? {
-                    return Ok(());
+            // Without a cache every record's update is a row of its own, as in ksqlDB.
+            let pieces = if every_update { one_row_batches(&batch) } else { vec![batch] };
+            for piece in pieces {
+                let produced_all =
+                    crate::engine::operator::run_chain(&mut operators, piece).map_err(|e| refusal(e.0))?;
+                // A push query logs no processing errors: its failing rows just have nulls.
+                operators.iter_mut().for_each(|o| drop(o.take_errors()));
+                for produced in produced_all {
+                    if print_rows(&produced, &header, limit, &mut emitted, on_result)? {
+                        return Ok(());
+                    }
                 }
             }
             // A receiver that falls behind holds the query back; one that is gone stops it.
@@ -319,6 +325,14 @@ impl Session {
     }
 
     /// The one stream a query reads.
+    /// `cache.max.bytes.buffering` (`ksql.streams.` before it) set to 0: an aggregating push
+    /// query emits every record's update instead of one per key and batch.
+    pub(super) fn caching_off(&self) -> bool {
+        ["cache.max.bytes.buffering", "ksql.streams.cache.max.bytes.buffering"]
+            .iter()
+            .any(|name| self.properties.get(*name).is_some_and(|v| v.trim() == "0"))
+    }
+
     pub(super) fn query_source(&self, query: &StreamingQuery) -> Result<Arc<crate::catalog::Source>, SessionError> {
         let SetExpr::Select(select) = query.query.body.as_ref() else {
             return Err(refusal("only SELECT … FROM a stream is supported yet".into()));
@@ -448,4 +462,18 @@ const GROUPING_COLUMN: &str = "eddy.grouping";
 
 fn key_column(schema: &SchemaRef, column: usize) -> bool {
     schema.field(column).metadata().contains_key(GROUPING_COLUMN)
+}
+
+/// `batch` as batches of one row each.
+fn one_row_batches(batch: &crate::engine::operator::TimedBatch) -> Vec<crate::engine::operator::TimedBatch> {
+    (0..batch.rows.num_rows())
+        .map(|row| crate::engine::operator::TimedBatch {
+            rows: batch.rows.slice(row, 1),
+            timestamps_ms: batch.timestamps_ms.slice(row, 1),
+            tombstones: batch.tombstones.as_ref().map(|t| t.slice(row, 1)),
+            windows: batch.windows.as_ref().map(|(start, end)| (start.slice(row, 1), end.slice(row, 1))),
+            replay: batch.replay,
+            input: batch.input,
+        })
+        .collect()
 }
