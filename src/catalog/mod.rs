@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::sql::sqlparser::ast::{ObjectName, Value};
+use datafusion::sql::sqlparser::ast::{Ident, ObjectName, Value};
 
 use crate::format::{Codec, FormatOptions};
 use crate::sql::ast::{ColumnConstraint, CreateSource, Properties, SourceKind, SqlType};
@@ -237,6 +237,41 @@ impl Catalog {
     }
 
     /// Ids of the queries that read `source`, and of those that write it.
+    /// ksqlDB's hint after "… does not exist": the sources whose names differ from `name`
+    /// only in case (of `kind`, when given), as a "Did you mean …?" and what to do.
+    pub fn alternatives(&self, name: &str, kind: Option<SourceKind>) -> String {
+        let matched: Vec<&Arc<Source>> = self
+            .sources
+            .values()
+            .filter(|s| s.name.eq_ignore_ascii_case(name) && kind.is_none_or(|k| s.kind == k))
+            .collect();
+        match matched.as_slice() {
+            [] => String::new(),
+            [only] if only.name.chars().any(char::is_lowercase) => format!(
+                "\nDid you mean \"{}\"? Hint: wrap the source name in double quotes to make it case-sensitive.",
+                only.name
+            ),
+            [only] => format!("\nDid you mean {}? Hint: try removing double quotes from the source name.", only.name),
+            many => {
+                let count = many.len();
+                let listed: String = many
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| {
+                        let punctuation = match i {
+                            _ if i + 2 < count => ", ",
+                            0 if count == 2 => " or ",
+                            _ if i + 2 == count => ", or ",
+                            _ => "? ",
+                        };
+                        format!("\"{}\" ({}){punctuation}", s.name, s.kind.keyword())
+                    })
+                    .collect();
+                format!("\nDid you mean {listed}Hint: wrap the source name in double quotes to make it case-sensitive.")
+            }
+        }
+    }
+
     pub fn queries_using(&self, source: &str) -> (Vec<String>, Vec<String>) {
         let reading = self.queries.values().filter(|q| q.inputs.iter().any(|i| i == source)).map(|q| q.id.clone());
         let writing = self.queries.values().filter(|q| q.sink == source).map(|q| q.id.clone());
@@ -451,16 +486,18 @@ impl Catalog {
                 }
                 (ColumnConstraint::PrimaryKey, SourceKind::Stream) => {
                     return Err(CatalogError(format!(
-                        "Column `{name}` is a 'PRIMARY KEY' column: please use 'KEY' for streams.\n\
+                        "{}Column `{name}` is a 'PRIMARY KEY' column: please use 'KEY' for streams.\n\
                          Tables have PRIMARY KEYs, which are unique and NON NULL.\n\
-                         Streams have KEYs, which have no uniqueness or NON NULL constraints."
+                         Streams have KEYs, which have no uniqueness or NON NULL constraints.",
+                        position(&def.name)
                     )));
                 }
                 (ColumnConstraint::Key, SourceKind::Table) => {
                     return Err(CatalogError(format!(
-                        "Column `{name}` is a 'KEY' column: please use 'PRIMARY KEY' for tables.\n\
+                        "{}Column `{name}` is a 'KEY' column: please use 'PRIMARY KEY' for tables.\n\
                          Tables have PRIMARY KEYs, which are unique and NON NULL.\n\
-                         Streams have KEYs, which have no uniqueness or NON NULL constraints."
+                         Streams have KEYs, which have no uniqueness or NON NULL constraints.",
+                        position(&def.name)
                     )));
                 }
                 (ColumnConstraint::Headers, _) => ColumnRole::Headers,
@@ -535,6 +572,13 @@ impl Catalog {
 }
 
 /// The catalog name of a source: one identifier, upper-cased unless quoted.
+/// Where `ident` was written, as ksqlDB starts some messages (`Line: 1, Col: 21: `); empty
+/// when it was not parsed from text.
+fn position(ident: &Ident) -> String {
+    let start = ident.span.start;
+    if start.line == 0 { String::new() } else { format!("Line: {}, Col: {}: ", start.line, start.column) }
+}
+
 pub fn source_name(name: &ObjectName) -> String {
     match name.0.as_slice() {
         [part] => part.as_ident().map_or_else(|| part.to_string(), resolved_name),

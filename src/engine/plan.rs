@@ -151,7 +151,7 @@ pub async fn plan_query(
         expand_star(&mut standard, star_columns);
         expand_struct_stars(&mut standard, &typer)?;
         let input_names: Vec<String> = row_schema.fields().iter().map(|f| f.name().clone()).collect();
-        let (items, names) = name_projection(&mut standard, &input_names)?;
+        let (items, names) = name_projection(&mut standard, &input_names, &typer)?;
         rewrite_struct_access(&mut standard)?;
         rewrite_with_types(&mut standard, &typer)?;
         super::rewrite::rewrite_constructors(&mut standard)?;
@@ -170,7 +170,7 @@ pub async fn plan_query(
                 if !calls.is_empty() {
                     return Err(PlanError("Table functions cannot be used with windows".into()));
                 }
-                check_window_bounds(&standard)?;
+                check_window_bounds(&standard, context.state().aggregate_functions())?;
                 group_by_windows(&mut standard)?;
                 super::window::windowed_schema(&plan_schema)
             }
@@ -477,26 +477,48 @@ pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// WINDOWSTART and WINDOWEND are the window's: only the projection may read them.
-fn check_window_bounds(query: &datafusion::sql::sqlparser::ast::Query) -> Result<(), PlanError> {
+/// WINDOWSTART and WINDOWEND are the window's: only the projection may read them, and not
+/// as an aggregate's argument. The WHERE clause reads the input's rows, which have none.
+fn check_window_bounds(
+    query: &datafusion::sql::sqlparser::ast::Query,
+    aggregates: &std::collections::HashMap<String, Arc<datafusion::logical_expr::AggregateUDF>>,
+) -> Result<(), PlanError> {
     use datafusion::sql::sqlparser::ast::{GroupByExpr, visit_expressions};
     let SetExpr::Select(select) = query.body.as_ref() else { return Ok(()) };
-    let mut clauses: Vec<&Expr> = select.selection.iter().chain(select.having.iter()).collect();
-    if let GroupByExpr::Expressions(exprs, _) = &select.group_by {
-        clauses.extend(exprs);
-    }
-    for clause in clauses {
-        let found = visit_expressions(clause, |e: &Expr| match e {
-            Expr::Identifier(ident) if ident.value == "WINDOWSTART" || ident.value == "WINDOWEND" => {
-                ControlFlow::Break(ident.value.clone())
-            }
-            _ => ControlFlow::Continue(()),
-        });
-        if let ControlFlow::Break(column) = found {
-            return Err(PlanError(format!(
-                "Window bounds column {column} can only be used in the SELECT clause of windowed aggregations"
-            )));
+    let bound = |clause: &Expr| match visit_expressions(clause, |e: &Expr| match e {
+        Expr::Identifier(ident) if ident.value == "WINDOWSTART" || ident.value == "WINDOWEND" => {
+            ControlFlow::Break(ident.value.clone())
         }
+        _ => ControlFlow::Continue(()),
+    }) {
+        ControlFlow::Break(column) => Some(column),
+        ControlFlow::Continue(()) => None,
+    };
+    if let Some(column) = select.selection.as_ref().and_then(bound) {
+        return Err(PlanError(format!("Error in WHERE expression: Unknown column {column}.")));
+    }
+    let mut clauses: Vec<Expr> = select.having.iter().cloned().collect();
+    if let GroupByExpr::Expressions(exprs, _) = &select.group_by {
+        clauses.extend(exprs.iter().cloned());
+    }
+    // The arguments of aggregate calls in the projection.
+    for item in &select.projection {
+        if let SelectItem::ExprWithAlias { expr, .. } | SelectItem::UnnamedExpr(expr) = item {
+            let _ = visit_expressions(expr, |e: &Expr| {
+                if let Expr::Function(f) = e
+                    && aggregates.contains_key(&f.name.to_string().to_lowercase())
+                {
+                    clauses.push(e.clone());
+                }
+                ControlFlow::<()>::Continue(())
+            });
+        }
+    }
+    if let Some(column) = clauses.iter().find_map(bound) {
+        return Err(PlanError(format!(
+            "Window bounds column {column} can only be used in the SELECT clause of windowed aggregations and can \
+             not be passed to aggregate functions.\nSee https://github.com/confluentinc/ksql/issues/4397"
+        )));
     }
     Ok(())
 }
@@ -867,6 +889,7 @@ fn in_filter(clause: &str, written: &Expr, error: PlanError) -> PlanError {
 fn name_projection(
     query: &mut datafusion::sql::sqlparser::ast::Query,
     input_names: &[String],
+    typer: &super::rewrite::Typer<'_>,
 ) -> Result<(Vec<Expr>, Vec<String>), PlanError> {
     let SetExpr::Select(select) = query.body.as_mut() else {
         return Err(PlanError("only SELECT … FROM a source is supported".into()));
@@ -908,7 +931,12 @@ fn name_projection(
             other => return Err(PlanError(format!("'{other}' is not supported in a projection"))),
         };
         if taken.contains(&name) {
-            return Err(PlanError(format!("Duplicate column names: `{name}`")));
+            // ksqlDB names the second column and its type.
+            let typed = typer.check_as_ksql(&expr).map(|t| format!(" {}", crate::sql::types::ksql_type_name(&t)));
+            return Err(PlanError(format!(
+                "Duplicate value columns found in schema: `{name}`{}",
+                typed.unwrap_or_default()
+            )));
         }
         taken.push(name.clone());
         items.push(unqualified(&expr));

@@ -595,20 +595,43 @@ fn parse_expression(text: &str) -> Option<Expr> {
 /// The items of `needle IN (list)` in `needle`'s type, as ksqlDB converts them.
 fn coerce_in_list(needle: &Expr, list: &mut [Expr], typer: &Typer<'_>, context: &str) -> Result<(), PlanError> {
     let Some(target) = typer.type_of(needle) else { return Ok(()) };
+    // ksqlDB names the type the list has widened to so far: a DECIMAL grows to hold the
+    // numbers before the one refused.
+    let mut widened = target.clone();
     for item in list.iter_mut() {
         let shown = ksql_text(item);
+        let literal_type = typer.check_as_ksql(item).ok();
         match coerce_to(item, &target, typer, context)? {
-            Coerced::Done => {}
+            Coerced::Done => {
+                if let (DataType::Decimal128(p, s), Some(t)) = (&widened, &literal_type) {
+                    widened = widen_decimal(*p, *s, t).unwrap_or(widened);
+                }
+            }
             Coerced::Mismatch(found) => {
                 return Err(PlanError(format!(
                     "{context}: operator does not exist: {} = {} ({shown})\nHint: You might need to add explicit type casts.",
-                    type_name(&target),
+                    type_name(&widened),
                     type_name(&found)
                 )));
             }
         }
     }
     Ok(())
+}
+
+/// DECIMAL(precision, scale) widened to hold a number of type `other` too, as ksqlDB widens:
+/// the larger scale and the larger count of integer digits (INTEGER has 10, BIGINT 19).
+fn widen_decimal(precision: u8, scale: i8, other: &DataType) -> Option<DataType> {
+    let (other_precision, other_scale) = match other {
+        DataType::Int32 => (10, 0),
+        DataType::Int64 => (19, 0),
+        DataType::Decimal128(p, s) => (*p, *s),
+        _ => return None,
+    };
+    let digits = (i16::from(precision) - i16::from(scale)).max(i16::from(other_precision) - i16::from(other_scale));
+    let scale = scale.max(other_scale);
+    let precision = u8::try_from(digits + i16::from(scale)).ok()?.min(38);
+    Some(DataType::Decimal128(precision, scale))
 }
 
 enum Coerced {
@@ -669,7 +692,9 @@ fn coerce_to(expr: &mut Expr, target: &DataType, typer: &Typer<'_>, context: &st
             let DataType::List(item) = target else { return Ok(Coerced::Done) };
             for element in array.elem.iter_mut() {
                 if let Coerced::Mismatch(_) = coerce_to(element, item.data_type(), typer, context)? {
-                    return Ok(Coerced::Mismatch(typer.type_of(expr).unwrap_or(DataType::Null)));
+                    return Ok(Coerced::Mismatch(
+                        typer.check_as_ksql(expr).ok().or_else(|| typer.type_of(expr)).unwrap_or(DataType::Null),
+                    ));
                 }
             }
             Ok(Coerced::Done)
@@ -726,7 +751,9 @@ fn coerce_to(expr: &mut Expr, target: &DataType, typer: &Typer<'_>, context: &st
             Ok(Coerced::Done)
         }
         _ => match typer.type_of(expr) {
-            Some(found) if !comparable(target, &found) => Ok(Coerced::Mismatch(found)),
+            Some(found) if !comparable(target, &found) => {
+                Ok(Coerced::Mismatch(typer.check_as_ksql(expr).unwrap_or(found)))
+            }
             _ => Ok(Coerced::Done),
         },
     }

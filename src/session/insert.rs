@@ -17,7 +17,12 @@ impl Session {
             .catalog
             .source(&name)
             .cloned()
-            .ok_or_else(|| refusal(format!("Cannot insert values into an unknown stream/table: {name}")))?;
+            .ok_or_else(|| {
+                refusal(format!(
+                    "Cannot insert values into an unknown stream/table: `{name}`{}",
+                    self.catalog.alternatives(&name, None)
+                ))
+            })?;
         if source.read_only {
             return Err(refusal(format!(
                 "Cannot insert values into read-only {}: {name}",

@@ -197,7 +197,11 @@ impl Session {
             .catalog
             .source(&name)
             .cloned()
-            .ok_or_else(|| refusal(format!("Sink does not exist for the INSERT INTO statement: {name}")))?;
+            .ok_or_else(|| {
+                let at = insert.target.0.first().and_then(|part| part.as_ident()).map(|ident| ident.span.start);
+                let position = at.filter(|at| at.line > 0).map(|at| format!("Line: {}, Col: {}: ", at.line, at.column));
+                refusal(format!("{}Source `{name}` does not exist.", position.unwrap_or_default()))
+            })?;
         if target.kind != SourceKind::Stream {
             return Err(refusal(format!("INSERT INTO can only be used to insert into a stream. {name} is a table.")));
         }
@@ -220,7 +224,7 @@ impl Session {
             .collect();
         if result != sink {
             return Err(refusal(format!(
-                "Incompatible schema between results and sink.\nResult schema is [{}],\nbut sink schema is [{}].",
+                "Incompatible schema between results and sink.\nResult schema is {}\nSink schema is {}",
                 result.join(", "),
                 sink.join(", ")
             )));
@@ -705,7 +709,9 @@ impl Session {
                 return Err(refusal("a join reads sources by name".into()));
             };
             let name = source_name(name);
-            self.catalog.source(&name).cloned().ok_or_else(|| refusal(format!("{name} does not exist.")))
+            self.catalog.source(&name).cloned().ok_or_else(|| {
+                refusal(format!("{name} does not exist.{}", self.catalog.alternatives(&name, None)))
+            })
         };
         let mut sources = vec![source(&from.relation)?];
         for join in &from.joins {

@@ -48,7 +48,12 @@ impl Session {
             if drop.if_exists {
                 return Ok(StatementResult::status(format!("Source `{name}` does not exist.")));
             }
-            return Err(refusal(format!("Source {name} does not exist.")));
+            let kind = drop.kind.keyword();
+            let kind = format!("{}{}", &kind[..1], kind[1..].to_lowercase());
+            return Err(refusal(format!(
+                "{kind} {name} does not exist.{}",
+                self.catalog.alternatives(&name, Some(drop.kind))
+            )));
         };
         if source.kind != drop.kind {
             let (is, not) = (source.kind.keyword(), drop.kind.keyword());
