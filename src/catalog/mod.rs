@@ -113,20 +113,7 @@ impl Source {
     /// milliseconds where it has one (`WINDOW_SIZE`, as `30 SECONDS`).
     pub fn window(&self) -> Option<(String, Option<i64>)> {
         let kind = self.properties.get("WINDOW_TYPE")?.to_uppercase();
-        let size = self.properties.get("WINDOW_SIZE").and_then(|text| {
-            let mut words = text.split_whitespace();
-            let amount: i64 = words.next()?.parse().ok()?;
-            let unit = words.next().unwrap_or("MILLISECONDS").to_uppercase();
-            let unit_ms = match unit.trim_end_matches('S') {
-                "MILLISECOND" => 1,
-                "SECOND" => 1000,
-                "MINUTE" => 60_000,
-                "HOUR" => 3_600_000,
-                "DAY" => 86_400_000,
-                _ => return None,
-            };
-            Some(amount * unit_ms)
-        });
+        let size = self.properties.get("WINDOW_SIZE").and_then(|text| duration_ms(text).ok());
         Some((kind, size))
     }
 
@@ -316,6 +303,12 @@ impl Catalog {
         let keys = columns.iter().filter(|c| c.role == ColumnRole::Key).count();
         if create.kind == SourceKind::Table && keys == 0 {
             return Err(CatalogError("Tables require a PRIMARY KEY. Please define the PRIMARY KEY.".into()));
+        }
+        if let Some(size) = properties.get("WINDOW_SIZE") {
+            duration_ms(size).map_err(|why| CatalogError(format!("Configuration WINDOW_SIZE is invalid: {why}")))?;
+        }
+        if keys == 0 && properties.contains_key("WINDOW_TYPE") {
+            return Err(CatalogError("Windowed sources require a key column.".into()));
         }
         let described = |role: &dyn Fn(&ColumnRole) -> bool| -> String {
             let listed: Vec<String> = columns
@@ -572,6 +565,34 @@ impl Catalog {
 }
 
 /// The catalog name of a source: one identifier, upper-cased unless quoted.
+/// A duration as ksqlDB's WITH clause takes it (`30 SECONDS`: a whole number and a unit of
+/// Java's `TimeUnit`, the plural's S optional), in milliseconds; else ksqlDB's reason.
+pub fn duration_ms(text: &str) -> Result<i64, String> {
+    let invalid = |why: String| format!("Invalid duration: '{text}'. {why}");
+    let parts: Vec<&str> = text.split(char::is_whitespace).collect();
+    let [amount, unit] = parts.as_slice() else {
+        return Err(invalid(format!("Expected 2 tokens, got: {}", parts.len())));
+    };
+    let amount: i64 = amount.parse().map_err(|_| invalid(format!("Not numeric: '{amount}'")))?;
+    let unit = unit.to_uppercase();
+    let nanos: i128 = match unit.trim_end_matches('S') {
+        "NANOSECOND" => 1,
+        "MICROSECOND" => 1_000,
+        "MILLISECOND" => 1_000_000,
+        "SECOND" => 1_000_000_000,
+        "MINUTE" => 60_000_000_000,
+        "HOUR" => 3_600_000_000_000,
+        "DAY" => 86_400_000_000_000,
+        _ => {
+            return Err(invalid(format!(
+                "Unknown time unit: '{unit}'\nSupported time units are: NANOSECONDS, MICROSECONDS, MILLISECONDS, \
+                 SECONDS, MINUTES, HOURS, DAYS"
+            )));
+        }
+    };
+    i64::try_from(i128::from(amount) * nanos / 1_000_000).map_err(|_| invalid("Overflow".into()))
+}
+
 /// Where `ident` was written, as ksqlDB starts some messages (`Line: 1, Col: 21: `); empty
 /// when it was not parsed from text.
 fn position(ident: &Ident) -> String {

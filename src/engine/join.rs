@@ -216,7 +216,12 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
     for (step, operator) in operators.iter().enumerate() {
         let written = on_keys(operator)?;
         let written = [qualify(&written[0]), qualify(&written[1])];
-        let condition = format!("({} = {})", written[0], written[1]);
+        // ksqlDB prints a null literal in lower case.
+        let shown = |e: &Expr| match e {
+            Expr::Value(v) if v.value == datafusion::sql::sqlparser::ast::Value::Null => "null".to_string(),
+            other => other.to_string(),
+        };
+        let condition = format!("({} = {})", shown(&written[0]), shown(&written[1]));
         for side in &written {
             let mut unknown = None;
             let mut references = 0;
@@ -240,8 +245,9 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
             }
             if references == 0 {
                 return Err(PlanError(format!(
-                    "Invalid comparison expression '{side}' in join '{condition}'. Each side of the join comparision \
-                     must contain references from exactly one source."
+                    "Invalid comparison expression '{}' in join '{condition}'. Each side of the join comparision \
+                     must contain references from exactly one source.",
+                    shown(side)
                 )));
             }
         }

@@ -13,16 +13,12 @@ impl Session {
         use datafusion::arrow::datatypes::DataType;
 
         let name = source_name(&insert.target);
-        let source = self
-            .catalog
-            .source(&name)
-            .cloned()
-            .ok_or_else(|| {
-                refusal(format!(
-                    "Cannot insert values into an unknown stream/table: `{name}`{}",
-                    self.catalog.alternatives(&name, None)
-                ))
-            })?;
+        let source = self.catalog.source(&name).cloned().ok_or_else(|| {
+            refusal(format!(
+                "Cannot insert values into an unknown stream/table: `{name}`{}",
+                self.catalog.alternatives(&name, None)
+            ))
+        })?;
         if source.read_only {
             return Err(refusal(format!(
                 "Cannot insert values into read-only {}: {name}",

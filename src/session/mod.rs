@@ -562,12 +562,6 @@ fn check_numeric_literals(statement: &Statement, start: Location) -> Result<(), 
 
 fn shift_spans(statement: &mut Statement, start: Location) {
     use datafusion::sql::sqlparser::ast::{Expr, Ident, visit_expressions_mut};
-    let query = match statement {
-        Statement::Select(query) => query,
-        Statement::CreateAsSelect(create) => &mut create.query,
-        Statement::InsertInto(insert) => &mut insert.query,
-        _ => return,
-    };
     let shift = |ident: &mut Ident| {
         for location in [&mut ident.span.start, &mut ident.span.end] {
             if location.line == 0 {
@@ -578,6 +572,23 @@ fn shift_spans(statement: &mut Statement, start: Location) {
             }
             location.line += start.line.saturating_sub(1);
         }
+    };
+    let query = match statement {
+        Statement::Select(query) => query,
+        Statement::CreateAsSelect(create) => &mut create.query,
+        Statement::InsertInto(insert) => {
+            for part in insert.target.0.iter_mut() {
+                if let datafusion::sql::sqlparser::ast::ObjectNamePart::Identifier(ident) = part {
+                    shift(ident);
+                }
+            }
+            &mut insert.query
+        }
+        Statement::CreateSource(create) => {
+            create.columns.iter_mut().for_each(|column| shift(&mut column.name));
+            return;
+        }
+        _ => return,
     };
     let _ = visit_expressions_mut(&mut query.query, |expr: &mut Expr| {
         match expr {

@@ -193,15 +193,11 @@ impl Session {
         text: &str,
     ) -> Result<StatementResult, SessionError> {
         let name = source_name(&insert.target);
-        let target = self
-            .catalog
-            .source(&name)
-            .cloned()
-            .ok_or_else(|| {
-                let at = insert.target.0.first().and_then(|part| part.as_ident()).map(|ident| ident.span.start);
-                let position = at.filter(|at| at.line > 0).map(|at| format!("Line: {}, Col: {}: ", at.line, at.column));
-                refusal(format!("{}Source `{name}` does not exist.", position.unwrap_or_default()))
-            })?;
+        let target = self.catalog.source(&name).cloned().ok_or_else(|| {
+            let at = insert.target.0.first().and_then(|part| part.as_ident()).map(|ident| ident.span.start);
+            let position = at.filter(|at| at.line > 0).map(|at| format!("Line: {}, Col: {}: ", at.line, at.column));
+            refusal(format!("{}Source `{name}` does not exist.", position.unwrap_or_default()))
+        })?;
         if target.kind != SourceKind::Stream {
             return Err(refusal(format!("INSERT INTO can only be used to insert into a stream. {name} is a table.")));
         }
@@ -653,6 +649,13 @@ impl Session {
                 (Planned::Stateless(Arc::new(plan)), items)
             }
             QueryPlan::Aggregate { mut plan, items } => {
+                if group_by_of(query).is_empty() {
+                    return Err(refusal(format!(
+                        "CREATE TABLE AS SELECT statement does not support aggregate function [{}] without a GROUP \
+                         BY clause.",
+                        aggregate_calls(&items).join(", ")
+                    )));
+                }
                 check_state_format(&plan, input.value_format)?;
                 if input.kind == SourceKind::Table {
                     aggregate_table(&mut plan, &input)?;
@@ -709,9 +712,10 @@ impl Session {
                 return Err(refusal("a join reads sources by name".into()));
             };
             let name = source_name(name);
-            self.catalog.source(&name).cloned().ok_or_else(|| {
-                refusal(format!("{name} does not exist.{}", self.catalog.alternatives(&name, None)))
-            })
+            self.catalog
+                .source(&name)
+                .cloned()
+                .ok_or_else(|| refusal(format!("{name} does not exist.{}", self.catalog.alternatives(&name, None))))
         };
         let mut sources = vec![source(&from.relation)?];
         for join in &from.joins {
@@ -1228,6 +1232,27 @@ fn check_kafka_values(sources: &[Arc<Source>], operation: &str) -> Result<(), Se
 }
 
 /// The GROUP BY expressions of a query as written.
+/// The aggregate calls of a projection as ksqlDB prints them (`COUNT(*)` counts ROWTIME).
+fn aggregate_calls(items: &[Expr]) -> Vec<String> {
+    let context = crate::engine::plan::planning_context();
+    let state = context.state();
+    let mut calls = Vec::new();
+    for item in items {
+        let _ = datafusion::sql::sqlparser::ast::visit_expressions(item, |e: &Expr| {
+            if let Expr::Function(f) = e {
+                let name = f.name.to_string().to_lowercase();
+                if state.aggregate_functions().contains_key(&name) || name == "count_distinct" {
+                    let text = crate::engine::plan::ksql_expression_text(e);
+                    calls.push(if text == "COUNT(*)" || text == "COUNT()" { "COUNT(ROWTIME)".into() } else { text });
+                    return std::ops::ControlFlow::Continue(());
+                }
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+    }
+    calls
+}
+
 fn group_by_of(query: &StreamingQuery) -> Vec<Expr> {
     use datafusion::sql::sqlparser::ast::{GroupByExpr, SetExpr};
     match query.query.body.as_ref() {

@@ -117,10 +117,9 @@ fn disjunctive_form(expr: &Expr) -> Option<Vec<Vec<Expr>>> {
             }
             product
         }
-        Expr::InList { expr: tested, list, negated: false } => list
-            .iter()
-            .map(|value| vec![compare(tested, BinaryOperator::Eq, value)])
-            .collect(),
+        Expr::InList { expr: tested, list, negated: false } => {
+            list.iter().map(|value| vec![compare(tested, BinaryOperator::Eq, value)]).collect()
+        }
         Expr::Between { expr: tested, negated: false, low, high } => {
             vec![vec![compare(tested, BinaryOperator::GtEq, low), compare(tested, BinaryOperator::LtEq, high)]]
         }
@@ -273,7 +272,10 @@ impl Checker<'_> {
                     };
                     if mentions_column(&other) {
                         scan = true;
-                        self.scan_or("A comparison must be between a key column and a resolvable expression", self.windowed)?;
+                        self.scan_or(
+                            "A comparison must be between a key column and a resolvable expression",
+                            self.windowed,
+                        )?;
                         continue;
                     }
                     if column == "WINDOWSTART" || column == "WINDOWEND" {
@@ -317,7 +319,8 @@ impl Checker<'_> {
                         .find(|c| c.name == column)
                         .map(|c| c.sql_type == crate::sql::ast::SqlType::String);
                     if is_string == Some(false) {
-                        let found = self.source.columns.iter().find(|c| c.name == column).map(|c| c.sql_type.to_string());
+                        let found =
+                            self.source.columns.iter().find(|c| c.name == column).map(|c| c.sql_type.to_string());
                         return Err(self.invalid(
                             &format!(
                                 "The column type for Like condition must be VARCHAR. The column type is {}",
@@ -334,7 +337,10 @@ impl Checker<'_> {
                 other => {
                     scan = true;
                     self.scan_or(
-                        &format!("Unsupported expression in WHERE clause: {}", crate::engine::plan::ksql_expression_text(other)),
+                        &format!(
+                            "Unsupported expression in WHERE clause: {}",
+                            crate::engine::plan::ksql_expression_text(other)
+                        ),
                         false,
                     )?;
                 }
@@ -381,7 +387,8 @@ impl Checker<'_> {
             let Some((column, other)) = sides(left, right) else { continue };
             let Some(index) = self.key_index(&column) else { continue };
             self.check_key_value(index, &other, term)?;
-            if operators[index] != Some(BinaryOperator::Eq) && (*op == BinaryOperator::Eq || operators[index].is_none()) {
+            if operators[index] != Some(BinaryOperator::Eq) && (*op == BinaryOperator::Eq || operators[index].is_none())
+            {
                 operators[index] = Some(op.clone());
             }
         }
@@ -494,7 +501,10 @@ mod tests {
 
     #[test]
     fn keys_compared_with_null_or_another_type_are_refused_even_with_scans() {
-        assert_eq!(decide(ONE_KEY, "ID IN (NULL)", SCANS_ON), Err("Primary key columns can not be NULL: (ID = null)".into()));
+        assert_eq!(
+            decide(ONE_KEY, "ID IN (NULL)", SCANS_ON),
+            Err("Primary key columns can not be NULL: (ID = null)".into())
+        );
         assert_eq!(
             decide(ONE_KEY, "ID IN ('10', 8)", SCANS_ON),
             Err("'10' can not be converted to the type of the key column: ID INTEGER KEY".into())

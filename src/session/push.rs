@@ -347,9 +347,11 @@ impl Session {
             return Err(refusal("a query reads a stream by name".into()));
         };
         let name = source_name(name);
-        let source = self.catalog.source(&name).cloned().ok_or_else(|| {
-            refusal(format!("{name} does not exist.{}", self.catalog.alternatives(&name, None)))
-        })?;
+        let source = self
+            .catalog
+            .source(&name)
+            .cloned()
+            .ok_or_else(|| refusal(format!("{name} does not exist.{}", self.catalog.alternatives(&name, None))))?;
         Ok(source)
     }
 }
