@@ -267,17 +267,8 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
                 if why.contains("No field named") {
                     return Err(PlanError(format!("{at}JOIN ON column '{side}' cannot be resolved.")));
                 }
-                if let Some(rest) = why.split("Ambiguous reference to unqualified field ").nth(1) {
-                    let column = rest.split_whitespace().next().unwrap_or(rest).trim_matches('"');
-                    let owners: Vec<&str> = inputs
-                        .iter()
-                        .filter(|i| i.row_schema.index_of(column).is_ok())
-                        .map(|i| i.name.as_str())
-                        .collect();
-                    return Err(PlanError(format!(
-                        "Exception while preparing statement: {at}Column '{column}' is ambiguous. Could be {}.",
-                        owners.iter().map(|o| format!("{o}.{column}")).collect::<Vec<_>>().join(" or ")
-                    )));
+                if let Some(refusal) = ambiguous_column(&why, side, inputs) {
+                    return Err(refusal);
                 }
             }
         }
@@ -538,6 +529,20 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
         joined_input = joined_input.join(&qualified_schema(alias, schema)?)?;
     }
     let typer = super::rewrite::Typer { state: &state, schema: &joined_input, qualified: true };
+    for item in &items {
+        if item.to_string().contains("->") {
+            continue;
+        }
+        if let Err(why) = typer.check(item) {
+            if let Some(rest) = why.split("No field named ").nth(1) {
+                let column = rest.split([' ', '.']).next().unwrap_or(rest).trim_matches('"');
+                return Err(PlanError(format!("SELECT column '{column}' cannot be resolved.")));
+            }
+            if let Some(refusal) = ambiguous_column(&why, item, inputs) {
+                return Err(refusal);
+            }
+        }
+    }
     super::plan::rewrite_struct_access(&mut standard)?;
     super::plan::rewrite_with_types(&mut standard, &typer)?;
     super::rewrite::rewrite_constructors(&mut standard)?;
@@ -843,6 +848,28 @@ fn expand_join_star(
 /// Names every projected column as ksqlDB names a join's: `l.col` is `L_COL` when `col` is
 /// a column of both sources (or a pseudo column), else `COL`; `col` is `COL`; anything else
 /// `KSQL_COL_n`. Returns the items as written and the names.
+/// ksqlDB's refusal of a column of several sources named without its source, at the
+/// expression's position, when `why` (a typing failure of `expr`) says so.
+fn ambiguous_column(why: &str, expr: &Expr, inputs: &[JoinInput]) -> Option<PlanError> {
+    let rest = why.split("Ambiguous reference to unqualified field ").nth(1)?;
+    let column = rest.split_whitespace().next().unwrap_or(rest).trim_matches('"');
+    let span = datafusion::sql::sqlparser::ast::Spanned::span(expr);
+    let at = if span.start.line > 0 {
+        format!("Line: {}, Col: {}: ", span.start.line, span.start.column)
+    } else {
+        String::new()
+    };
+    let owners: Vec<String> = inputs
+        .iter()
+        .filter(|i| i.row_schema.index_of(column).is_ok())
+        .map(|i| format!("{}.{column}", i.name))
+        .collect();
+    Some(PlanError(format!(
+        "Exception while preparing statement: {at}Column '{column}' is ambiguous. Could be {}.",
+        owners.join(" or ")
+    )))
+}
+
 pub(super) fn name_join_projection(
     query: &mut datafusion::sql::sqlparser::ast::Query,
     inputs: &[JoinInput],
@@ -889,10 +916,14 @@ pub(super) fn name_join_projection(
                 });
                 (expr, name)
             }
+            SelectItem::QualifiedWildcard(kind, _) => {
+                let qualifier = kind.to_string().trim_end_matches(".*").trim_matches('`').to_uppercase();
+                return Err(PlanError(format!("'{qualifier}' is not a valid stream/table name or alias.")));
+            }
             other => return Err(PlanError(format!("'{other}' is not supported in a join's projection"))),
         };
         if names.contains(&name) {
-            return Err(PlanError(format!("Duplicate column names: `{name}`")));
+            return Err(PlanError(format!("Duplicate value columns found in schema: `{name}`")));
         }
         names.push(name.clone());
         items.push(expr.clone());

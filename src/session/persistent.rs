@@ -1460,7 +1460,12 @@ fn check_reserved_names(items: &[Expr], names: &[String], keys: &[Option<usize>]
         if key.is_some() || !RESERVED_COLUMNS.contains(&name.as_str()) {
             continue;
         }
-        let selected_as_is = matches!(item, Expr::Identifier(ident) if ident.value == *name);
+        // A qualified column (`l.ROWTIME`) is the pseudo column itself too.
+        let selected_as_is = match item {
+            Expr::Identifier(ident) => ident.value.eq_ignore_ascii_case(name),
+            Expr::CompoundIdentifier(parts) => parts.last().is_some_and(|p| p.value.eq_ignore_ascii_case(name)),
+            _ => false,
+        };
         return Err(refusal(if selected_as_is {
             format!("Reserved column name in select: `{name}`. Please remove or alias the column.")
         } else {
