@@ -5,9 +5,10 @@
 //! row per key of its changelog (a tombstone deletes the key), kept in the session and
 //! brought up to date at each pull by reading only what was appended since. A stream's state
 //! is every row. The query is then the same filter and projection a push query runs, over
-//! that state as one batch; so any WHERE works (ksqlDB allows key lookups only, without
-//! `ksql.query.pull.table.scan.enabled`), and a windowed table's rows carry `WINDOWSTART`
-//! and `WINDOWEND` to bound.
+//! that state as one batch, and a windowed table's rows carry `WINDOWSTART` and `WINDOWEND`
+//! to bound. What ksqlDB refuses is refused first: a table no query keeps, and a WHERE
+//! clause that needs a table scan where `ksql.query.pull.table.scan.enabled` is false
+//! ([`super::pull_where`]).
 
 use datafusion::arrow::array::RecordBatch;
 
@@ -103,9 +104,6 @@ impl Session {
         // ORDER BY (beyond ksqlDB) sorts the answer by selected columns, after the projection.
         let order_by = query.query.order_by.take();
         let source = self.query_source(&query)?;
-        if source.kind == SourceKind::Table {
-            self.check_queryable(&source)?;
-        }
         let schema = row_schema(&source);
         // `SELECT *` of a windowed table: its key, the window's bounds, then its values.
         let star = super::push::star_columns(&source);
@@ -113,6 +111,7 @@ impl Session {
         let plan =
             StatelessPlan::try_new(&query, &source.name, schema.clone(), &star).await.map_err(|e| refusal(e.0))?;
         if source.kind == SourceKind::Table {
+            self.check_queryable(&source)?;
             // Any access reads the whole state here; the decision only refuses what ksqlDB refuses.
             let options = super::pull_where::ScanOptions {
                 table_scans: self.flag("ksql.query.pull.table.scan.enabled", true),

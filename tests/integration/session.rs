@@ -241,7 +241,11 @@ async fn insert_values_refuses_what_does_not_fit() {
         ("INSERT INTO s (id) VALUES ('a', 1);", "Expected number columns and values to match: 1, 2"),
         ("INSERT INTO s VALUES ('a');", "Expected a value for each column"),
         ("INSERT INTO s (id, ROWOFFSET) VALUES ('a', 1);", "Inserting into column `ROWOFFSET` is not allowed."),
-        ("INSERT INTO nope (id) VALUES ('a');", "unknown stream/table: NOPE"),
+        ("INSERT INTO nope (id) VALUES ('a');", "unknown stream/table: `NOPE`"),
+        (
+            "INSERT INTO \"s\" (id) VALUES ('a');",
+            "unknown stream/table: `s`\nDid you mean S? Hint: try removing double quotes from the source name.",
+        ),
         ("INSERT INTO s (id, missing) VALUES ('a', 1);", "MISSING does not exist"),
         ("INSERT INTO s (id, h) VALUES ('a', NULL);", "HEADER columns"),
         ("INSERT INTO s (id, id) VALUES ('a', 'b');", "more than once"),
@@ -587,4 +591,42 @@ async fn functions_are_listed_and_described() {
     assert!(listed_aggregate, "aggregate and table functions are listed too: {listed}");
     let e = run(&mut s, "DESCRIBE FUNCTION nope;").await.unwrap_err();
     assert!(e.to_string().contains("Can't find any functions with the name 'nope'"), "{e}");
+}
+
+#[tokio::test]
+async fn pull_queries_refuse_what_ksqldb_refuses_and_answer_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_log, mut s) = session(dir.path()).await;
+    run(
+        &mut s,
+        "CREATE TABLE plain (id INT PRIMARY KEY, n INT) WITH (KAFKA_TOPIC='plain', FORMAT='JSON', PARTITIONS=1);
+         CREATE STREAM events (id INT KEY, n INT) WITH (KAFKA_TOPIC='events', FORMAT='JSON', PARTITIONS=1);
+         CREATE TABLE counts AS SELECT id, COUNT(*) AS c FROM events GROUP BY id;
+         INSERT INTO events (id, n) VALUES (1, 10);",
+    )
+    .await
+    .unwrap();
+    // A table no query keeps is not queryable.
+    let e = run(&mut s, "SELECT * FROM plain WHERE id = 1;").await.unwrap_err();
+    assert!(e.to_string().contains("The `PLAIN` table isn't queryable"), "{e}");
+    // Table scans are on by default: any WHERE works.
+    assert!(run(&mut s, "SELECT * FROM counts WHERE c > 0;").await.is_ok());
+    run(&mut s, "SET 'ksql.query.pull.table.scan.enabled' = 'false';").await.unwrap();
+    assert!(run(&mut s, "SELECT * FROM counts WHERE id IN (1, 2);").await.is_ok(), "key lookups still work");
+    for (sql, expected) in [
+        ("SELECT * FROM counts WHERE c > 0;", "WHERE clause missing key column for disjunct: (C > 0)"),
+        ("SELECT * FROM counts WHERE id > 0;", "Query requires table scan to be enabled"),
+        ("SELECT * FROM counts;", "Query requires table scan to be enabled"),
+        ("SELECT * FROM counts WHERE id IN (NULL);", "Primary key columns can not be NULL: (ID = null)"),
+        (
+            "SELECT * FROM counts WHERE id = '1';",
+            "Error in WHERE expression: Cannot compare ID (INTEGER) to '1' (STRING) with EQUAL.\nStatement: (ID = '1')",
+        ),
+    ] {
+        let e = run(&mut s, sql).await.unwrap_err();
+        assert!(e.to_string().contains(expected), "{sql}: {e}");
+    }
+    run(&mut s, "SET 'ksql.query.pull.limit.clause.enabled' = 'false';").await.unwrap();
+    let e = run(&mut s, "SELECT * FROM counts WHERE id = 1 LIMIT 1;").await.unwrap_err();
+    assert!(e.to_string().contains("LIMIT clause in pull queries is currently disabled"), "{e}");
 }
