@@ -896,15 +896,7 @@ fn invalid_comparison(left: &Expr, op: &BinaryOperator, right: &Expr, typer: &Ty
         DataType::Binary => right_type == DataType::Binary,
         _ => true,
     };
-    let operator = match op {
-        BinaryOperator::Eq => "EQUAL",
-        BinaryOperator::NotEq => "NOT_EQUAL",
-        BinaryOperator::Lt => "LESS_THAN",
-        BinaryOperator::LtEq => "LESS_THAN_OR_EQUAL",
-        BinaryOperator::Gt => "GREATER_THAN",
-        BinaryOperator::GtEq => "GREATER_THAN_OR_EQUAL",
-        _ => return None,
-    };
+    let operator = comparison_name(op)?;
     (!valid).then(|| {
         PlanError(format!(
             "Cannot compare {} ({}) to {} ({}) with {operator}.",
@@ -996,6 +988,19 @@ fn comparable(a: &DataType, b: &DataType) -> bool {
 fn type_name(t: &DataType) -> String {
     crate::sql::ast::SqlType::from_arrow(t)
         .map_or_else(|| ksql_type_name(t), |t| ksql_type_name(&t.to_arrow(&|_| None).unwrap_or(DataType::Null)))
+}
+
+/// A comparison operator as ksqlDB names it in messages (its `ComparisonExpression.Type`).
+pub fn comparison_name(op: &BinaryOperator) -> Option<&'static str> {
+    Some(match op {
+        BinaryOperator::Eq => "EQUAL",
+        BinaryOperator::NotEq => "NOT_EQUAL",
+        BinaryOperator::Lt => "LESS_THAN",
+        BinaryOperator::LtEq => "LESS_THAN_OR_EQUAL",
+        BinaryOperator::Gt => "GREATER_THAN",
+        BinaryOperator::GtEq => "GREATER_THAN_OR_EQUAL",
+        _ => return None,
+    })
 }
 
 /// An expression as ksqlDB prints it: function names upper-cased.

@@ -78,7 +78,7 @@ pub(super) fn access(where_clause: Option<&Expr>, source: &Source, options: Scan
     for disjunct in &disjuncts {
         lookups.push(checker.constraint(disjunct)?);
     }
-    let access = if lookups.iter().any(|c| *c == Constraint::None) {
+    let access = if lookups.contains(&Constraint::None) {
         Access::TableScan
     } else if lookups.iter().all(|c| *c == Constraint::Equal) {
         Access::KeyLookup
@@ -180,19 +180,6 @@ struct Checker<'a> {
     options: ScanOptions,
 }
 
-/// The comparison operators ksqlDB names in messages.
-fn operator_name(op: &BinaryOperator) -> Option<&'static str> {
-    Some(match op {
-        BinaryOperator::Eq => "EQUAL",
-        BinaryOperator::NotEq => "NOT_EQUAL",
-        BinaryOperator::Lt => "LESS_THAN",
-        BinaryOperator::LtEq => "LESS_THAN_OR_EQUAL",
-        BinaryOperator::Gt => "GREATER_THAN",
-        BinaryOperator::GtEq => "GREATER_THAN_OR_EQUAL",
-        _ => return None,
-    })
-}
-
 /// A column named directly (qualified by the source or not): its name as resolved.
 fn column_name(expr: &Expr) -> Option<String> {
     match expr {
@@ -264,7 +251,7 @@ impl Checker<'_> {
         let mut scan = false;
         for term in disjunct {
             match term {
-                Expr::BinaryOp { left, op, right } if operator_name(op).is_some() => {
+                Expr::BinaryOp { left, op, right } if crate::engine::rewrite::comparison_name(op).is_some() => {
                     let Some((column, other)) = sides(left, right) else {
                         scan = true;
                         self.scan_or("A comparison must directly reference a key column", self.windowed)?;

@@ -119,14 +119,8 @@ impl Session {
             // Without a cache every record's update is a row of its own, as in ksqlDB.
             let pieces = if every_update { one_row_batches(&batch) } else { vec![batch] };
             for piece in pieces {
-                let produced_all =
-                    crate::engine::operator::run_chain(&mut operators, piece).map_err(|e| refusal(e.0))?;
-                // A push query logs no processing errors: its failing rows just have nulls.
-                operators.iter_mut().for_each(|o| drop(o.take_errors()));
-                for produced in produced_all {
-                    if print_rows(&produced, &header, limit, &mut emitted, on_result)? {
-                        return Ok(());
-                    }
+                if run_and_print(&mut operators, piece, &header, limit, &mut emitted, on_result)? {
+                    return Ok(());
                 }
             }
             // A receiver that falls behind holds the query back; one that is gone stops it.
@@ -231,13 +225,8 @@ impl Session {
                     replay: false,
                     input: piece.input,
                 };
-                let produced_all =
-                    crate::engine::operator::run_chain(&mut operators, batch).map_err(|e| refusal(e.0))?;
-                operators.iter_mut().for_each(|o| drop(o.take_errors()));
-                for produced in produced_all {
-                    if print_rows(&produced, &header, limit, &mut emitted, on_result)? {
-                        return Ok(());
-                    }
+                if run_and_print(&mut operators, batch, &header, limit, &mut emitted, on_result)? {
+                    return Ok(());
                 }
             }
             if !on_result.flush().await {
@@ -466,6 +455,26 @@ const GROUPING_COLUMN: &str = "eddy.grouping";
 
 fn key_column(schema: &SchemaRef, column: usize) -> bool {
     schema.field(column).metadata().contains_key(GROUPING_COLUMN)
+}
+
+/// Runs `batch` through the query's operators and prints what comes out; true once LIMIT is
+/// reached. A push query logs no processing errors: its failing rows just have nulls.
+fn run_and_print(
+    operators: &mut [Box<dyn crate::engine::operator::Operator>],
+    batch: crate::engine::operator::TimedBatch,
+    header: &Arc<super::result::RowsHeader>,
+    limit: Option<u64>,
+    emitted: &mut u64,
+    on_result: &mut dyn ResultSink,
+) -> Result<bool, SessionError> {
+    let produced_all = crate::engine::operator::run_chain(operators, batch).map_err(|e| refusal(e.0))?;
+    operators.iter_mut().for_each(|o| drop(o.take_errors()));
+    for produced in produced_all {
+        if print_rows(&produced, header, limit, emitted, on_result)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// `batch` as batches of one row each.
