@@ -252,9 +252,15 @@ fn quoted_literal(chars: &[char], start: usize) -> Option<(String, usize)> {
 #[derive(Debug, Clone)]
 struct FixedLayout {
     len: usize,
-    /// (field letter, offset, width): `y` year, `M` month, `d` day, `H` hour, `m` minute,
-    /// `s` second, `S` fraction of a second.
-    fields: Vec<(char, usize, usize)>,
+    /// Where each field's digits start: four for the year, two for the others.
+    year: Option<usize>,
+    month: Option<usize>,
+    day: Option<usize>,
+    hour: Option<usize>,
+    minute: Option<usize>,
+    second: Option<usize>,
+    /// The fraction of a second's offset and width (1 to 9 digits).
+    fraction: Option<(usize, usize)>,
     literals: Vec<(usize, u8)>,
 }
 
@@ -263,40 +269,56 @@ impl FixedLayout {
     /// minutes and seconds, one to nine fraction digits, ASCII separators and a quoted `'T'`.
     fn of(java: &str) -> Option<FixedLayout> {
         let bytes = java.as_bytes();
-        let (mut fields, mut literals, mut at, mut i) = (Vec::new(), Vec::new(), 0, 0);
+        let mut layout = FixedLayout {
+            len: 0,
+            year: None,
+            month: None,
+            day: None,
+            hour: None,
+            minute: None,
+            second: None,
+            fraction: None,
+            literals: Vec::new(),
+        };
+        let mut i = 0;
         while i < bytes.len() {
             let c = bytes[i];
+            let at = layout.len;
             if c.is_ascii_alphabetic() {
                 let run = bytes[i..].iter().take_while(|b| **b == c).count();
-                let letter = match (c, run) {
-                    (b'y' | b'u', 4) => 'y',
-                    (b'M', 2) => 'M',
-                    (b'd', 2) => 'd',
-                    (b'H', 2) => 'H',
-                    (b'm', 2) => 'm',
-                    (b's', 2) => 's',
-                    (b'S', 1..=9) => 'S',
+                let slot = match (c, run) {
+                    (b'y' | b'u', 4) => &mut layout.year,
+                    (b'M', 2) => &mut layout.month,
+                    (b'd', 2) => &mut layout.day,
+                    (b'H', 2) => &mut layout.hour,
+                    (b'm', 2) => &mut layout.minute,
+                    (b's', 2) => &mut layout.second,
+                    (b'S', 1..=9) if layout.fraction.is_none() => {
+                        layout.fraction = Some((at, run));
+                        layout.len += run;
+                        i += run;
+                        continue;
+                    }
                     _ => return None,
                 };
-                if fields.iter().any(|(l, _, _)| *l == letter) {
+                if slot.replace(at).is_some() {
                     return None;
                 }
-                fields.push((letter, at, run));
-                at += run;
+                layout.len += run;
                 i += run;
             } else if bytes[i..].starts_with(b"'T'") {
-                literals.push((at, b'T'));
-                at += 1;
+                layout.literals.push((at, b'T'));
+                layout.len += 1;
                 i += 3;
             } else if c.is_ascii() && !matches!(c, b'\'' | b'[' | b']' | b'{' | b'}' | b'#') {
-                literals.push((at, c));
-                at += 1;
+                layout.literals.push((at, c));
+                layout.len += 1;
                 i += 1;
             } else {
                 return None;
             }
         }
-        Some(FixedLayout { len: at, fields, literals })
+        Some(layout)
     }
 
     /// Milliseconds since the epoch (UTC) of `text`, when it fits the layout with every field
@@ -306,36 +328,57 @@ impl FixedLayout {
         if bytes.len() != self.len || self.literals.iter().any(|(at, c)| bytes[*at] != *c) {
             return None;
         }
-        let (mut year, mut month, mut day, mut hour, mut minute, mut second, mut millis) = (1970, 1, 1, 0, 0, 0, 0);
-        for &(letter, at, width) in &self.fields {
-            let digits = &bytes[at..at + width];
-            if !digits.iter().all(u8::is_ascii_digit) {
-                return None;
-            }
-            let value = digits.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
-            match letter {
-                'y' => year = value as i32,
-                'M' => month = value,
-                'd' => day = value,
-                'H' => hour = value,
-                'm' => minute = value,
-                's' => second = value,
-                _ => {
-                    millis = if width <= 3 {
-                        value * 10u32.pow(3 - width as u32)
-                    } else {
-                        value / 10u32.pow(width as u32 - 3)
-                    }
+        let number = |at: usize, width: usize| -> Option<u32> {
+            let mut n = 0u32;
+            for &b in &bytes[at..at + width] {
+                let digit = b.wrapping_sub(b'0');
+                if digit > 9 {
+                    return None;
                 }
+                n = n * 10 + u32::from(digit);
             }
-        }
-        if year < 1 || hour > 23 || minute > 59 || second > 59 {
+            Some(n)
+        };
+        let two = |field: Option<usize>, absent: u32| field.map_or(Some(absent), |at| number(at, 2));
+        let year = self.year.map_or(Some(1970), |at| number(at, 4))?;
+        let (month, day) = (two(self.month, 1)?, two(self.day, 1)?);
+        let (hour, minute, second) = (two(self.hour, 0)?, two(self.minute, 0)?, two(self.second, 0)?);
+        let millis = match self.fraction {
+            None => 0,
+            Some((at, width)) if width <= 3 => number(at, width)? * 10u32.pow(3 - width as u32),
+            Some((at, width)) => number(at, width)? / 10u32.pow(width as u32 - 3),
+        };
+        if year < 1 || !(1..=12).contains(&month) || hour > 23 || minute > 59 || second > 59 {
             return None;
         }
-        let date = NaiveDate::from_ymd_opt(year, month, day)?;
-        let time = chrono::NaiveTime::from_hms_milli_opt(hour, minute, second, millis)?;
-        Some(date.and_time(time).and_utc().timestamp_millis())
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+        let month_days = match month {
+            2 if leap => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        };
+        if day < 1 || day > month_days {
+            return None;
+        }
+        let days = days_from_civil(i64::from(year), month, day);
+        Some(
+            ((days * 24 + i64::from(hour)) * 60 + i64::from(minute)) * 60_000
+                + i64::from(second) * 1000
+                + i64::from(millis),
+        )
     }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_from_march = i64::from((month + 9) % 12);
+    let day_of_year = (153 * month_from_march + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 /// A field of a date-time, as `java.time`'s `ChronoField` (and `IsoFields.QUARTER_OF_YEAR`).
@@ -1921,10 +1964,28 @@ mod fixed_layout_tests {
         let pattern = "yyyy-MM-dd HH:mm:ss.SSS";
         let format = TimeFormat::try_new(pattern).unwrap();
         let layout = FixedLayout::of(pattern).unwrap();
-        for text in ["2024-01-01 00:00:00.001", "1999-12-31 23:59:59.999", "2024-02-29 12:30:45.500"] {
+        for text in [
+            "2024-01-01 00:00:00.001",
+            "1999-12-31 23:59:59.999",
+            "2024-02-29 12:30:45.500",
+            "2000-02-29 00:00:00.000",
+            "1900-03-01 01:02:03.004",
+            "0001-01-01 00:00:00.000",
+            "1969-12-31 23:59:59.999",
+            "9999-12-31 23:59:59.999",
+        ] {
             assert_eq!(layout.parse_millis(text), format.parse_timestamp(text, &JavaZone::UTC).ok(), "{text}");
         }
-        for text in ["2023-02-29 00:00:00.000", "2024-01-01 24:00:00.000", "2024-1-01 00:00:00.000", "x"] {
+        for text in [
+            "2023-02-29 00:00:00.000",
+            "1900-02-29 00:00:00.000",
+            "2024-04-31 00:00:00.000",
+            "2024-13-01 00:00:00.000",
+            "2024-00-10 00:00:00.000",
+            "2024-01-01 24:00:00.000",
+            "2024-1-01 00:00:00.000",
+            "x",
+        ] {
             assert_eq!(layout.parse_millis(text), None, "{text}");
         }
         let iso = FixedLayout::of("yyyy-MM-dd'T'HH:mm:ss").unwrap();

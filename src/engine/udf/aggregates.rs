@@ -721,7 +721,13 @@ impl Total {
     fn apply(&mut self, values: &ArrayRef, sign: i64, check: bool) -> Result<()> {
         use datafusion::arrow::array::AsArray;
         use datafusion::arrow::datatypes::{Decimal128Type, Float64Type, Int32Type, Int64Type};
-        let values = datafusion::arrow::compute::cast(values, &self.sum.data_type())?;
+        // Called per group and batch: the values are cast only when they need it.
+        let sum_type = self.sum.data_type();
+        let values = if *values.data_type() == sum_type {
+            Arc::clone(values)
+        } else {
+            datafusion::arrow::compute::cast(values, &sum_type)?
+        };
         self.sum = match &self.sum {
             ScalarValue::Int32(Some(sum)) => {
                 let add = |s: i32, v: i32| if sign > 0 { s.wrapping_add(v) } else { s.wrapping_sub(v) };
