@@ -1,9 +1,19 @@
-//! A small HTTP/1.1 client for Eddy's own use of its API (the remote REPL, the REST
-//! conformance runner): one request per connection, responses read as they arrive, line by
-//! line, chunked or not.
+//! The HTTP/1.1 client Eddy uses for its own API (the remote REPL, the REST conformance
+//! runner): hyper's, one request per connection, the response's body read as it arrives,
+//! line by line. Connecting and waiting for a response's head time out; reading the body
+//! does not (a push query's rows may be a long time coming).
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use std::time::Duration;
+
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+
+/// How long connecting to the server may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the server may take to answer a request with its status and headers.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Where a server is, and the credentials to send it.
 #[derive(Debug, Clone)]
@@ -32,58 +42,62 @@ impl Client {
 
     /// Sends a request; the response's body is read as the caller asks for it.
     pub async fn request(&self, method: &str, path: &str, body: &str, accept: &str) -> Result<Response, String> {
-        let mut stream =
-            TcpStream::connect(&self.address).await.map_err(|e| format!("cannot reach {}: {e}", self.address))?;
-        let authorization = self.authorization.as_ref().map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nAccept: {accept}\r\n\
-             {authorization}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            self.address,
-            body.len()
-        );
-        stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
-        let mut reader = BufReader::new(stream);
-        let mut status_line = String::new();
-        reader.read_line(&mut status_line).await.map_err(|e| e.to_string())?;
-        let status: u16 = status_line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| format!("not an HTTP response: {status_line:?}"))?;
-        let mut chunked = false;
-        let mut length = None;
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).await.map_err(|e| e.to_string())? == 0 {
-                break;
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&self.address))
+            .await
+            .map_err(|_| format!("cannot reach {}: no answer in {}s", self.address, CONNECT_TIMEOUT.as_secs()))?
+            .map_err(|e| format!("cannot reach {}: {e}", self.address))?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+        // The connection is driven by its own task, which ends with the response (or when
+        // the response is dropped).
+        let driver = tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%e, "the connection to the server ended");
             }
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
-                if name == "transfer-encoding" && value.eq_ignore_ascii_case("chunked") {
-                    chunked = true;
-                } else if name == "content-length" {
-                    length = value.parse::<usize>().ok();
-                }
-            }
+        });
+        let mut request = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(hyper::header::HOST, &self.address)
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .header(hyper::header::ACCEPT, accept);
+        if let Some(authorization) = &self.authorization {
+            request = request.header(hyper::header::AUTHORIZATION, authorization);
         }
-        Ok(Response { status, reader, chunked, remaining: length, data: Vec::new(), done: false })
+        let request = request
+            .body(http_body_util::Full::new(bytes::Bytes::copy_from_slice(body.as_bytes())))
+            .map_err(|e| e.to_string())?;
+        let response = tokio::time::timeout(RESPONSE_TIMEOUT, sender.send_request(request))
+            .await
+            .map_err(|_| format!("{} did not answer in {}s", self.address, RESPONSE_TIMEOUT.as_secs()))?
+            .map_err(|e| e.to_string())?;
+        Ok(Response {
+            status: response.status().as_u16(),
+            body: response.into_body(),
+            data: Vec::new(),
+            done: false,
+            _driver: DriverGuard(driver),
+        })
+    }
+}
+
+/// Aborts the connection's task when the response is dropped.
+struct DriverGuard(tokio::task::JoinHandle<()>);
+
+impl Drop for DriverGuard {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
 /// A response whose body is read as it arrives.
 pub struct Response {
     pub status: u16,
-    reader: BufReader<TcpStream>,
-    chunked: bool,
-    /// Bytes of the body left to read, when its length was given.
-    remaining: Option<usize>,
+    body: Incoming,
     /// Body bytes read and not yet handed out.
     data: Vec<u8>,
     done: bool,
+    _driver: DriverGuard,
 }
 
 impl Response {
@@ -115,33 +129,13 @@ impl Response {
 
     /// Reads the next piece of the body into `data`.
     async fn read_more(&mut self) -> Result<(), String> {
-        if self.chunked {
-            let mut size = String::new();
-            if self.reader.read_line(&mut size).await.map_err(|e| e.to_string())? == 0 {
-                self.done = true;
-                return Ok(());
+        match self.body.frame().await {
+            None => self.done = true,
+            Some(frame) => {
+                if let Ok(data) = frame.map_err(|e| e.to_string())?.into_data() {
+                    self.data.extend_from_slice(&data);
+                }
             }
-            let size = usize::from_str_radix(size.trim().split(';').next().unwrap_or_default(), 16)
-                .map_err(|e| format!("a chunk's size {size:?}: {e}"))?;
-            if size == 0 {
-                self.done = true;
-                return Ok(());
-            }
-            let start = self.data.len();
-            self.data.resize(start + size, 0);
-            self.reader.read_exact(&mut self.data[start..]).await.map_err(|e| e.to_string())?;
-            let mut end = [0u8; 2];
-            self.reader.read_exact(&mut end).await.map_err(|e| e.to_string())?;
-            return Ok(());
-        }
-        let mut piece = vec![0u8; self.remaining.unwrap_or(64 * 1024).min(64 * 1024)];
-        let read = if piece.is_empty() { 0 } else { self.reader.read(&mut piece).await.map_err(|e| e.to_string())? };
-        self.data.extend_from_slice(&piece[..read]);
-        if let Some(remaining) = self.remaining.as_mut() {
-            *remaining -= read.min(*remaining);
-        }
-        if read == 0 || self.remaining == Some(0) {
-            self.done = true;
         }
         Ok(())
     }

@@ -219,85 +219,44 @@ fn commons_hex(text: &str) -> std::result::Result<Vec<u8>, String> {
     })
 }
 
-/// A base64 digit's value, in either alphabet (`+`/`-` 62, `/`/`_` 63).
-fn base64_digit(b: u8) -> Option<u32> {
-    Some(match b {
-        b'A'..=b'Z' => b - b'A',
-        b'a'..=b'z' => b - b'a' + 26,
-        b'0'..=b'9' => b - b'0' + 52,
-        b'+' | b'-' => 62,
-        b'/' | b'_' => 63,
-        _ => return None,
-    } as u32)
-}
-
-/// Commons Codec's lenient base64: other characters skipped, decoding ends at the first `=`,
-/// and a last lone digit (6 bits) is dropped.
+/// Commons Codec's lenient base64: either alphabet (`-` and `_` as `+` and `/`), other
+/// characters skipped, decoding ends at the first `=`, and a last lone digit (6 bits) is
+/// dropped.
 fn lenient_base64(text: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut bits, mut count) = (0u32, 0);
-    for b in text.bytes().take_while(|&b| b != b'=') {
-        let Some(digit) = base64_digit(b) else { continue };
-        bits = bits << 6 | digit;
-        count += 1;
-        if count == 4 {
-            out.extend_from_slice(&bits.to_be_bytes()[1..]);
-            (bits, count) = (0, 0);
-        }
+    let mut digits: Vec<u8> = text
+        .bytes()
+        .take_while(|&b| b != b'=')
+        .filter_map(|b| match b {
+            b'-' => Some(b'+'),
+            b'_' => Some(b'/'),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'+' | b'/' => Some(b),
+            _ => None,
+        })
+        .collect();
+    if digits.len() % 4 == 1 {
+        digits.pop();
     }
-    match count {
-        2 => out.push((bits >> 4) as u8),
-        3 => out.extend_from_slice(&((bits >> 2) as u16).to_be_bytes()),
-        _ => {}
-    }
-    out
+    // Only alphabet digits are left, in a length that decodes.
+    base64::Engine::decode(&crate::format::BASE64, &digits).unwrap_or_default()
 }
 
 /// `java.util.Base64`'s basic decoder: only the standard alphabet; padding optional, but a
-/// final unit of one digit, a wrong count of `=`, or anything after them is an error. The
-/// unused bits of the last digit are not checked.
+/// final unit of one digit, a wrong count of `=`, or anything after them is an error, said
+/// as Java says it. The unused bits of the last digit are not checked.
 fn java_base64(text: &str) -> std::result::Result<Vec<u8>, String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut bits, mut count) = (0u32, 0);
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        i += 1;
-        if b == b'=' {
-            // `x=` is handled with the missing digits below; `xx=` needs a second `=`.
-            if (count == 2 && bytes.get(i) != Some(&b'=')) || count == 0 {
-                return Err("Input byte array has wrong 4-byte ending unit".into());
-            }
-            if count == 2 {
-                i += 1;
-            }
-            break;
+    use base64::DecodeError;
+    // Padding, where there is some, completes the last unit of four.
+    if text.ends_with('=') && !text.len().is_multiple_of(4) {
+        return Err("Input byte array has wrong 4-byte ending unit".to_owned());
+    }
+    base64::Engine::decode(&crate::format::BASE64, text).map_err(|e| match e {
+        DecodeError::InvalidByte(_, b'=') | DecodeError::InvalidPadding => {
+            "Input byte array has wrong 4-byte ending unit".to_owned()
         }
-        let digit = match b {
-            b'-' | b'_' => None,
-            b => base64_digit(b),
-        };
-        let Some(digit) = digit else {
-            return Err(format!("Illegal base64 character {:x}", b as i8));
-        };
-        bits = bits << 6 | digit;
-        count += 1;
-        if count == 4 {
-            out.extend_from_slice(&bits.to_be_bytes()[1..]);
-            (bits, count) = (0, 0);
-        }
-    }
-    match count {
-        1 => return Err("Last unit does not have enough valid bits".into()),
-        2 => out.push((bits >> 4) as u8),
-        3 => out.extend_from_slice(&((bits >> 2) as u16).to_be_bytes()),
-        _ => {}
-    }
-    if i < bytes.len() {
-        return Err(format!("Input byte array has incorrect ending byte at {i}"));
-    }
-    Ok(out)
+        DecodeError::InvalidByte(_, b) => format!("Illegal base64 character {:x}", b as i8),
+        DecodeError::InvalidLength(_) => "Last unit does not have enough valid bits".to_owned(),
+        DecodeError::InvalidLastSymbol(at, _) => format!("Input byte array has incorrect ending byte at {at}"),
+    })
 }
 
 /// `INT_FROM_BYTES(bytes[, order])`: a 4-byte two's-complement integer.
