@@ -1,20 +1,18 @@
-//! A session: the one path every way in (`eddy run`, the REPL, and later the HTTP server)
-//! executes statements through.
+//! A session: the one path every way in (`eddy run`, the REPL, the HTTP server) executes
+//! statements through.
 //!
 //! [`Session::execute`] takes a script, splits it into statements, substitutes `${var}`
 //! variables per statement (so a `DEFINE` applies to what follows it), parses, and runs each
 //! statement against the catalog and the log, reporting each result as it comes. Statements
 //! that change the catalog are appended to the command topic `_eddy_commands` and applied
-//! from there (see `command_log`): streams, tables and types survive restarts, and sessions
-//! in other processes see them at their next statement.
-//!
-//! What runs today: CREATE STREAM/TABLE over a topic, CREATE/DROP TYPE, DROP, SHOW/LIST,
-//! DESCRIBE, SET/UNSET, DEFINE/UNDEFINE, RUN SCRIPT, INSERT INTO … VALUES, PRINT, and
-//! stateless push queries. Persistent queries parse but are refused with "not supported yet".
+//! from there (see `command_log`): streams, tables, types and persistent queries survive
+//! restarts, and sessions in other processes see them at their next statement.
 //!
 //! One file per concern: `command_log` (the command topic), `topics` (sources and their
-//! topics, SHOW, DESCRIBE), `insert`, `print`, `push` (push queries), `result` (what
-//! statements return).
+//! topics, SHOW, DESCRIBE, DROP), `insert` (INSERT … VALUES), `persistent` (CREATE … AS
+//! SELECT, INSERT INTO … SELECT, TERMINATE), `repartition`, `push` (push queries), `pull`
+//! (pull queries) and `pull_where` (how a pull query's WHERE finds its rows, and ksqlDB's
+//! refusals), `print`, `entity` and `result` (what statements return).
 
 mod command_log;
 pub mod entity;
