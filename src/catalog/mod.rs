@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::sql::sqlparser::ast::{Ident, ObjectName, Value};
+use datafusion::sql::sqlparser::ast::{ObjectName, Value};
 
 use crate::format::{Codec, FormatOptions};
 use crate::sql::ast::{ColumnConstraint, CreateSource, Properties, SourceKind, SqlType};
@@ -482,7 +482,7 @@ impl Catalog {
                         "{}Column `{name}` is a 'PRIMARY KEY' column: please use 'KEY' for streams.\n\
                          Tables have PRIMARY KEYs, which are unique and NON NULL.\n\
                          Streams have KEYs, which have no uniqueness or NON NULL constraints.",
-                        position(&def.name)
+                        crate::sql::position_prefix(def.name.span.start)
                     )));
                 }
                 (ColumnConstraint::Key, SourceKind::Table) => {
@@ -490,7 +490,7 @@ impl Catalog {
                         "{}Column `{name}` is a 'KEY' column: please use 'PRIMARY KEY' for tables.\n\
                          Tables have PRIMARY KEYs, which are unique and NON NULL.\n\
                          Streams have KEYs, which have no uniqueness or NON NULL constraints.",
-                        position(&def.name)
+                        crate::sql::position_prefix(def.name.span.start)
                     )));
                 }
                 (ColumnConstraint::Headers, _) => ColumnRole::Headers,
@@ -591,13 +591,6 @@ pub fn duration_ms(text: &str) -> Result<i64, String> {
         }
     };
     i64::try_from(i128::from(amount) * nanos / 1_000_000).map_err(|_| invalid("Overflow".into()))
-}
-
-/// Where `ident` was written, as ksqlDB starts some messages (`Line: 1, Col: 21: `); empty
-/// when it was not parsed from text.
-fn position(ident: &Ident) -> String {
-    let start = ident.span.start;
-    if start.line == 0 { String::new() } else { format!("Line: {}, Col: {}: ", start.line, start.column) }
 }
 
 pub fn source_name(name: &ObjectName) -> String {

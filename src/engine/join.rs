@@ -253,14 +253,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
         }
         for side in &written {
             // Where the expression is in the statement, as ksqlDB says it.
-            let at = {
-                let span = datafusion::sql::sqlparser::ast::Spanned::span(side);
-                if span.start.line > 0 {
-                    format!("Line: {}, Col: {}: ", span.start.line, span.start.column)
-                } else {
-                    String::new()
-                }
-            };
+            let at = crate::sql::position_prefix(datafusion::sql::sqlparser::ast::Spanned::span(side).start);
             let typer = super::rewrite::Typer { state: &state, schema: &all, qualified: true };
             let has_arrow = side.to_string().contains("->");
             if !has_arrow && let Err(why) = typer.check(side) {
@@ -534,8 +527,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
             continue;
         }
         if let Err(why) = typer.check(item) {
-            if let Some(rest) = why.split("No field named ").nth(1) {
-                let column = rest.split([' ', '.']).next().unwrap_or(rest).trim_matches('"');
+            if let Some(column) = super::plan::unknown_column(&why) {
                 return Err(PlanError(format!("SELECT column '{column}' cannot be resolved.")));
             }
             if let Some(refusal) = ambiguous_column(&why, item, inputs) {
@@ -853,12 +845,7 @@ fn expand_join_star(
 fn ambiguous_column(why: &str, expr: &Expr, inputs: &[JoinInput]) -> Option<PlanError> {
     let rest = why.split("Ambiguous reference to unqualified field ").nth(1)?;
     let column = rest.split_whitespace().next().unwrap_or(rest).trim_matches('"');
-    let span = datafusion::sql::sqlparser::ast::Spanned::span(expr);
-    let at = if span.start.line > 0 {
-        format!("Line: {}, Col: {}: ", span.start.line, span.start.column)
-    } else {
-        String::new()
-    };
+    let at = crate::sql::position_prefix(datafusion::sql::sqlparser::ast::Spanned::span(expr).start);
     let owners: Vec<String> = inputs
         .iter()
         .filter(|i| i.row_schema.index_of(column).is_ok())

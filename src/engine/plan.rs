@@ -79,6 +79,20 @@ pub struct TimedBatch {
     pub input: usize,
 }
 
+impl TimedBatch {
+    /// `len` of its rows from `offset`, with their timestamps, tombstones and windows.
+    pub fn slice(&self, offset: usize, len: usize) -> TimedBatch {
+        TimedBatch {
+            rows: self.rows.slice(offset, len),
+            timestamps_ms: self.timestamps_ms.slice(offset, len),
+            tombstones: self.tombstones.as_ref().map(|t| t.slice(offset, len)),
+            windows: self.windows.as_ref().map(|(start, end)| (start.slice(offset, len), end.slice(offset, len))),
+            replay: self.replay,
+            input: self.input,
+        }
+    }
+}
+
 impl StatelessPlan {
     /// Plans `query` over a stream whose rows have `row_schema`, registered as `source_name`.
     /// `SELECT *` means `star_columns` (the source's own columns: ksqlDB leaves the pseudo
@@ -812,14 +826,8 @@ fn locate_failure(
         return PlanError(format!("Can't find any functions with the name '{name}'"));
     }
     if let SetExpr::Select(select) = query.body.as_ref() {
-        // An unknown column is said as ksqlDB says it.
-        let unknown = |why: &str| -> Option<String> {
-            let rest = why.split("No field named ").nth(1)?;
-            let name = rest.split(['.', ' ', '\n']).next()?.trim_matches('"');
-            Some(name.to_owned())
-        };
         if let Some(Err(why)) = select.selection.as_ref().map(|s| typer.check(s)) {
-            if let Some(column) = unknown(&why) {
+            if let Some(column) = unknown_column(&why) {
                 return PlanError(format!("WHERE column '{column}' cannot be resolved."));
             }
             return PlanError(format!("Invalid Predicate: {why}"));
@@ -828,7 +836,7 @@ fn locate_failure(
             if let SelectItem::ExprWithAlias { expr, .. } | SelectItem::UnnamedExpr(expr) = item
                 && let Err(why) = typer.check(expr)
             {
-                if let Some(column) = unknown(&why) {
+                if let Some(column) = unknown_column(&why) {
                     if column == "WINDOWSTART" || column == "WINDOWEND" {
                         return PlanError(format!(
                             "Reserved column name in select: `{column}`. Please remove or alias the column."
@@ -841,6 +849,13 @@ fn locate_failure(
         }
     }
     PlanError::from(error)
+}
+
+/// The column a typing failure (`why`, DataFusion's "No field named …") names, so that an
+/// unknown column is said as ksqlDB says it.
+pub(crate) fn unknown_column(why: &str) -> Option<&str> {
+    let rest = why.split("No field named ").nth(1)?;
+    Some(rest.split(['.', ' ', '\n']).next()?.trim_matches('"'))
 }
 
 /// The rewrites that need the types of sub-expressions, on the WHERE clause and on each

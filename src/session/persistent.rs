@@ -195,8 +195,10 @@ impl Session {
         let name = source_name(&insert.target);
         let target = self.catalog.source(&name).cloned().ok_or_else(|| {
             let at = insert.target.0.first().and_then(|part| part.as_ident()).map(|ident| ident.span.start);
-            let position = at.filter(|at| at.line > 0).map(|at| format!("Line: {}, Col: {}: ", at.line, at.column));
-            refusal(format!("{}Source `{name}` does not exist.", position.unwrap_or_default()))
+            refusal(format!(
+                "{}Source `{name}` does not exist.",
+                at.map(crate::sql::position_prefix).unwrap_or_default()
+            ))
         })?;
         if target.kind != SourceKind::Stream {
             return Err(refusal(format!("INSERT INTO can only be used to insert into a stream. {name} is a table.")));

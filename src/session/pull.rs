@@ -22,17 +22,16 @@ use crate::engine::store::MaterializedTable;
 use crate::log::Record;
 use crate::sql::ast::StreamingQuery;
 
+/// What ksqlDB adds to its refusals of pull queries (its `PULL_QUERY_SYNTAX_HELP`).
+pub(super) const PULL_QUERY_HELP: &str =
+    " See https://cnfl.io/queries for more info.\nAdd EMIT CHANGES if you intended to issue a push query.";
+
 /// What a pull query may not have, refused with ksqlDB's messages: JOIN, WINDOW, GROUP BY,
 /// PARTITION BY, and the pseudo columns ROWPARTITION and ROWOFFSET (a materialized row has
 /// no single record behind it).
 fn check_pull(query: &StreamingQuery) -> Result<(), SessionError> {
     use datafusion::sql::sqlparser::ast::{Expr, GroupByExpr, SetExpr, visit_expressions};
-    let unsupported = |what: &str| {
-        refusal(format!(
-            "Pull queries don't support {what} clauses. See https://cnfl.io/queries for more info.\nAdd EMIT \
-             CHANGES if you intended to issue a push query."
-        ))
-    };
+    let unsupported = |what: &str| refusal(format!("Pull queries don't support {what} clauses.{PULL_QUERY_HELP}"));
     let SetExpr::Select(select) = query.query.body.as_ref() else { return Ok(()) };
     if select.from.iter().any(|f| !f.joins.is_empty()) || select.from.len() > 1 {
         return Err(unsupported("JOIN"));
@@ -94,12 +93,10 @@ impl Session {
         let mut query = query.clone();
         let limit = take_limit(&mut query)?;
         if limit.is_some() && !self.flag("ksql.query.pull.limit.clause.enabled", true) {
-            return Err(refusal(
+            return Err(refusal(format!(
                 "LIMIT clause in pull queries is currently disabled. You can enable them by setting \
-                 ksql.query.pull.limit.clause.enabled=true. See https://cnfl.io/queries for more info.\nAdd EMIT \
-                 CHANGES if you intended to issue a push query."
-                    .into(),
-            ));
+                 ksql.query.pull.limit.clause.enabled=true.{PULL_QUERY_HELP}"
+            )));
         }
         // ORDER BY (beyond ksqlDB) sorts the answer by selected columns, after the projection.
         let order_by = query.query.order_by.take();
@@ -168,8 +165,7 @@ impl Session {
         let name = &source.name;
         Err(refusal(format!(
             "The `{name}` table isn't queryable. To derive a queryable table, you can do 'CREATE TABLE QUERYABLE_{name} \
-             AS SELECT * FROM {name}'. See https://cnfl.io/queries for more info.\nAdd EMIT CHANGES if you intended \
-             to issue a push query."
+             AS SELECT * FROM {name}'.{PULL_QUERY_HELP}"
         )))
     }
 

@@ -14,7 +14,8 @@
 
 use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr, UnaryOperator, Value};
 
-use crate::catalog::{ColumnRole, Source};
+use crate::catalog::{Column, ColumnRole, Source};
+use crate::sql::ast::SqlType;
 
 /// What the session's properties allow.
 #[derive(Debug, Clone, Copy)]
@@ -36,27 +37,21 @@ pub(super) enum Access {
 /// Beyond this many disjuncts a clause is not rewritten: it needs a table scan.
 const MAX_DISJUNCTS: usize = 256;
 
-/// The key column `index` of the source, as ksqlDB prints it in messages.
-struct Key<'a> {
-    name: &'a str,
-    text: String,
-    string_like: bool,
+/// A key column as ksqlDB prints it in messages: `` `ID` INTEGER KEY ``, or without the
+/// backticks.
+fn key_text(column: &Column, quoted: bool) -> String {
+    if quoted {
+        format!("`{}` {} KEY", column.name, column.sql_type)
+    } else {
+        format!("{} {} KEY", column.name, column.sql_type)
+    }
 }
 
 /// Decides the access for `where_clause` over `source` (a table), or refuses it with
 /// ksqlDB's message.
 pub(super) fn access(where_clause: Option<&Expr>, source: &Source, options: ScanOptions) -> Result<Access, String> {
     let windowed = source.window_key_bytes() > 0;
-    let keys: Vec<Key<'_>> = source
-        .columns
-        .iter()
-        .filter(|c| c.role == ColumnRole::Key)
-        .map(|c| Key {
-            name: &c.name,
-            text: format!("`{}` {} KEY", c.name, c.sql_type),
-            string_like: matches!(c.sql_type, crate::sql::ast::SqlType::String | crate::sql::ast::SqlType::Bytes),
-        })
-        .collect();
+    let keys: Vec<&Column> = source.columns.iter().filter(|c| c.role == ColumnRole::Key).collect();
     let table_scan = || {
         if options.table_scans {
             Ok(Access::TableScan)
@@ -175,7 +170,7 @@ enum Constraint {
 
 struct Checker<'a> {
     source: &'a Source,
-    keys: &'a [Key<'a>],
+    keys: &'a [&'a Column],
     windowed: bool,
     options: ScanOptions,
 }
@@ -225,13 +220,13 @@ impl Checker<'_> {
             ""
         };
         format!(
-            "{message}. See https://cnfl.io/queries for more info.\nAdd EMIT CHANGES if you intended to issue a push \
-             query.\nPull queries require a WHERE clause that:\n - includes a key equality expression, e.g. `SELECT * \
+            "{message}.{}\nPull queries require a WHERE clause that:\n - includes a key equality expression, e.g. `SELECT * \
              FROM X WHERE <key-column> = Y;`.\n - in the case of a multi-column key, is a conjunction of equality \
              expressions that cover all key columns.\n - to support range expressions, e.g.,  SELECT * FROM X WHERE \
              <key-column> < Y;`, range scans need to be enabled by setting \
              ksql.query.pull.range.scan.enabled=true{window_help}\nIf more flexible queries are needed, , table scans \
-             can be enabled by setting ksql.query.pull.table.scan.enabled=true."
+             can be enabled by setting ksql.query.pull.table.scan.enabled=true.",
+            super::pull::PULL_QUERY_HELP
         )
     }
 
@@ -276,7 +271,7 @@ impl Checker<'_> {
                     }
                     let Some(index) = self.key_index(&column) else { continue };
                     if *op == BinaryOperator::NotEq {
-                        let keys: Vec<&str> = self.keys.iter().map(|k| k.text.as_str()).collect();
+                        let keys: Vec<String> = self.keys.iter().map(|k| key_text(k, true)).collect();
                         scan = true;
                         self.scan_or(
                             &format!("Bound on key columns '[{}]' must currently be '='", keys.join(", ")),
@@ -299,19 +294,13 @@ impl Checker<'_> {
                         self.scan_or("Like condition must be between strings", self.windowed)?;
                         continue;
                     };
-                    let is_string = self
-                        .source
-                        .columns
-                        .iter()
-                        .find(|c| c.name == column)
-                        .map(|c| c.sql_type == crate::sql::ast::SqlType::String);
-                    if is_string == Some(false) {
-                        let found =
-                            self.source.columns.iter().find(|c| c.name == column).map(|c| c.sql_type.to_string());
+                    if let Some(found) = self.source.columns.iter().find(|c| c.name == column)
+                        && found.sql_type != SqlType::String
+                    {
                         return Err(self.invalid(
                             &format!(
                                 "The column type for Like condition must be VARCHAR. The column type is {}",
-                                found.unwrap_or_default()
+                                found.sql_type
                             ),
                             self.windowed,
                         ));
@@ -350,7 +339,7 @@ impl Checker<'_> {
         if bound != self.keys.len() {
             let specified: Vec<String> =
                 self.keys.iter().zip(&seen).filter(|(_, s)| **s).map(|(k, _)| format!("`{}`", k.name)).collect();
-            let expected: Vec<&str> = self.keys.iter().map(|k| k.text.as_str()).collect();
+            let expected: Vec<String> = self.keys.iter().map(|k| key_text(k, true)).collect();
             self.scan_or(
                 &format!(
                     "Multi-column sources must specify every key in the WHERE clause. Specified: [{}] Expected: [{}]",
@@ -384,7 +373,7 @@ impl Checker<'_> {
         Ok(match bound.as_slice() {
             [] => Constraint::None,
             [(_, BinaryOperator::Eq)] => Constraint::Equal,
-            [(index, _)] if self.keys[*index].string_like => Constraint::Range,
+            [(index, _)] if matches!(self.keys[*index].sql_type, SqlType::String | SqlType::Bytes) => Constraint::Range,
             [_] => Constraint::None,
             many if many.iter().all(|(_, op)| **op == BinaryOperator::Eq) => Constraint::Equal,
             _ => Constraint::None,
@@ -394,29 +383,20 @@ impl Checker<'_> {
     /// A key's value: not NULL, and a literal of the key's kind (a string for a STRING key,
     /// a number for a numeric one).
     fn check_key_value(&self, index: usize, value: &Expr, term: &Expr) -> Result<(), String> {
-        let key = &self.keys[index];
+        let key = self.keys[index];
         let value = match value {
             Expr::Nested(inner) => inner.as_ref(),
             other => other,
         };
         let Expr::Value(literal) = value else { return Ok(()) };
-        let column = self.source.columns.iter().find(|c| c.name == key.name);
-        let key_text = column.map(|c| format!("{} {} KEY", c.name, c.sql_type)).unwrap_or_default();
-        let numeric_key = column.is_some_and(|c| {
-            matches!(
-                c.sql_type,
-                crate::sql::ast::SqlType::Int
-                    | crate::sql::ast::SqlType::Bigint
-                    | crate::sql::ast::SqlType::Double
-                    | crate::sql::ast::SqlType::Decimal { .. }
-            )
-        });
+        let numeric_key =
+            matches!(key.sql_type, SqlType::Int | SqlType::Bigint | SqlType::Double | SqlType::Decimal { .. });
         match &literal.value {
             Value::Null => {
                 Err(format!("Primary key columns can not be NULL: {}", crate::engine::plan::ksql_expression_text(term)))
             }
             Value::SingleQuotedString(text) if numeric_key => {
-                Err(format!("'{text}' can not be converted to the type of the key column: {key_text}"))
+                Err(format!("'{text}' can not be converted to the type of the key column: {}", key_text(key, false)))
             }
             _ => Ok(()),
         }

@@ -117,7 +117,11 @@ impl Session {
                 input: 0,
             };
             // Without a cache every record's update is a row of its own, as in ksqlDB.
-            let pieces = if every_update { one_row_batches(&batch) } else { vec![batch] };
+            let pieces = if every_update {
+                (0..batch.rows.num_rows()).map(|row| batch.slice(row, 1)).collect()
+            } else {
+                vec![batch]
+            };
             for piece in pieces {
                 if run_and_print(&mut operators, piece, &header, limit, &mut emitted, on_result)? {
                     return Ok(());
@@ -313,7 +317,6 @@ impl Session {
         })
     }
 
-    /// The one stream a query reads.
     /// `cache.max.bytes.buffering` (`ksql.streams.` before it) set to 0: an aggregating push
     /// query emits every record's update instead of one per key and batch.
     pub(super) fn caching_off(&self) -> bool {
@@ -322,6 +325,7 @@ impl Session {
             .any(|name| self.properties.get(*name).is_some_and(|v| v.trim() == "0"))
     }
 
+    /// The one stream a query reads.
     pub(super) fn query_source(&self, query: &StreamingQuery) -> Result<Arc<crate::catalog::Source>, SessionError> {
         let SetExpr::Select(select) = query.query.body.as_ref() else {
             return Err(refusal("only SELECT … FROM a stream is supported yet".into()));
@@ -475,18 +479,4 @@ fn run_and_print(
         }
     }
     Ok(false)
-}
-
-/// `batch` as batches of one row each.
-fn one_row_batches(batch: &crate::engine::operator::TimedBatch) -> Vec<crate::engine::operator::TimedBatch> {
-    (0..batch.rows.num_rows())
-        .map(|row| crate::engine::operator::TimedBatch {
-            rows: batch.rows.slice(row, 1),
-            timestamps_ms: batch.timestamps_ms.slice(row, 1),
-            tombstones: batch.tombstones.as_ref().map(|t| t.slice(row, 1)),
-            windows: batch.windows.as_ref().map(|(start, end)| (start.slice(row, 1), end.slice(row, 1))),
-            replay: batch.replay,
-            input: batch.input,
-        })
-        .collect()
 }

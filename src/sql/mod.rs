@@ -16,5 +16,11 @@ pub use ast::Statement;
 pub use error::ParseError;
 pub use parser::{parse_one, parse_sql};
 
+/// Where something was written, as ksqlDB starts some messages (`Line: 1, Col: 21: `); empty
+/// when it was not parsed from text (line 0).
+pub fn position_prefix(at: datafusion::sql::sqlparser::tokenizer::Location) -> String {
+    if at.line == 0 { String::new() } else { format!("Line: {}, Col: {}: ", at.line, at.column) }
+}
+
 #[cfg(test)]
 mod tests;
