@@ -5,6 +5,7 @@
 //! - [`session`]: `Session::execute`, the one path statements run through;
 //! - [`sql`]: the SQL front end — ksqlDB's dialect parsed by wrapping sqlparser;
 //! - [`catalog`]: streams, tables and types, validated, with Arrow schemas;
+//! - [`config`]: Eddy's own properties (`eddy.*`), typed and checked;
 //! - [`engine`]: running queries — sources decoded into batches, plans applied per batch;
 //! - [`format`]: KAFKA, JSON and DELIMITED keys and values to and from Arrow;
 //! - [`log`]: topics — the [`log::Log`] trait, the embedded log, Kafka's partitioner, a
@@ -17,6 +18,7 @@
 pub mod bench;
 pub mod catalog;
 pub mod cli;
+pub mod config;
 pub mod conformance;
 pub mod engine;
 pub mod format;

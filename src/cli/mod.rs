@@ -13,6 +13,7 @@ pub mod server;
 pub mod test;
 pub mod topic;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -45,6 +46,15 @@ pub struct Cli {
     /// instead of a data directory.
     #[arg(long, global = true, env = "EDDY_SERVER")]
     pub server: Option<String>,
+
+    /// A property every session starts with, as `NAME=VALUE` (repeatable): Eddy's own
+    /// (`eddy.checkpoint.interval.ms=200`; see `SHOW PROPERTIES`) are checked at once.
+    #[arg(long = "property", global = true, value_name = "NAME=VALUE")]
+    pub property: Vec<String>,
+
+    /// Milliseconds between a persistent query's checkpoints (`eddy.checkpoint.interval.ms`).
+    #[arg(long, global = true, env = "EDDY_CHECKPOINT_INTERVAL_MS", value_name = "MS")]
+    pub checkpoint_interval_ms: Option<String>,
 
     /// What to do; without one, the interactive shell.
     #[command(subcommand)]
@@ -126,12 +136,15 @@ pub fn interrupt_signal() -> Result<tokio::signal::unix::Signal, CliError> {
         .map_err(|e| CliError::Internal(format!("cannot handle Ctrl-C: {e}")))
 }
 
-/// Where topics live: the embedded log in a data directory, or a Kafka cluster.
+/// Where topics live (the embedded log in a data directory, or a Kafka cluster), and the
+/// properties sessions over them start with.
 #[derive(Debug, Clone)]
 pub struct LogPlace {
     pub data_dir: PathBuf,
     pub kafka: Option<String>,
     pub kafka_compression: String,
+    /// The command line's properties (`--property`, and those read from the environment).
+    pub properties: BTreeMap<String, String>,
 }
 
 impl LogPlace {
@@ -144,6 +157,14 @@ impl LogPlace {
         })
     }
 
+    /// A session over `log` with the command line's properties.
+    pub async fn session(
+        &self,
+        log: std::sync::Arc<dyn crate::log::Log>,
+    ) -> Result<crate::session::Session, crate::session::SessionError> {
+        crate::session::Session::open_with(log, self.properties.clone()).await
+    }
+
     pub fn display(&self) -> String {
         match &self.kafka {
             Some(brokers) => format!("Kafka at {brokers}"),
@@ -152,12 +173,28 @@ impl LogPlace {
     }
 }
 
+/// The properties given on the command line, each checked: the environment's first, then
+/// `--property`'s in order.
+fn properties(cli: &Cli) -> Result<BTreeMap<String, String>, CliError> {
+    let mut properties = BTreeMap::new();
+    if let Some(ms) = &cli.checkpoint_interval_ms {
+        crate::config::check(crate::config::CHECKPOINT_INTERVAL, ms).map_err(|e| CliError::User(e.0))?;
+        properties.insert(crate::config::CHECKPOINT_INTERVAL.to_string(), ms.clone());
+    }
+    for assignment in &cli.property {
+        let (name, value) = crate::config::parse_assignment(assignment).map_err(|e| CliError::User(e.0))?;
+        properties.insert(name, value);
+    }
+    Ok(properties)
+}
+
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     let place = LogPlace {
         data_dir: cli.data_dir.clone(),
         kafka: cli.kafka.clone(),
         kafka_compression: cli.kafka_compression.clone(),
+        properties: properties(&cli)?,
     };
     let data_dir = &place;
     match cli.command {
@@ -169,5 +206,15 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Fuzz(args)) => fuzz::fuzz(args).await,
         Some(Command::Test(args)) => test::run(args).await,
         Some(Command::Bench(command)) => crate::bench::run(command).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap checks a command line's definition only when it is used: every subcommand's
+    /// flags against the global ones, here once for all.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
     }
 }

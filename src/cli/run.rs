@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::CliError;
 use crate::log::Log;
-use crate::session::{Session, SessionError};
+use crate::session::SessionError;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -32,7 +32,7 @@ pub async fn run(data_dir: &super::LogPlace, args: RunArgs) -> Result<(), CliErr
     };
     let args = RunArgs { file: Some(file.clone()), ..args };
     let log: Arc<dyn Log> = data_dir.open().await?;
-    let mut session = Session::open(log).await.map_err(|e| located(&file, e))?;
+    let mut session = data_dir.session(log).await.map_err(|e| located(&file, e))?;
     session.set_until_idle(args.until_idle);
     let mut out = std::io::stdout();
     let mut print = |result: crate::session::StatementResult| {

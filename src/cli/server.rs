@@ -8,7 +8,6 @@ use clap::Args;
 
 use super::CliError;
 use crate::log::Log;
-use crate::session::Session;
 
 #[derive(Debug, Args)]
 pub struct ServerArgs {
@@ -28,7 +27,7 @@ pub struct ServerArgs {
 
 pub async fn run(data_dir: &super::LogPlace, args: ServerArgs) -> Result<(), CliError> {
     let log: Arc<dyn Log> = data_dir.open().await?;
-    let mut session = Session::open(log).await.map_err(|e| CliError::User(e.to_string()))?;
+    let mut session = data_dir.session(log).await.map_err(|e| CliError::User(e.to_string()))?;
     if let Some(file) = &args.queries_file {
         let script = std::fs::read_to_string(file)
             .map_err(|e| CliError::User(format!("cannot read {}: {e}", file.display())))?;

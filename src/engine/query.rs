@@ -40,12 +40,9 @@ const CHECKPOINT_SHARE: u32 = 20;
 const CHANNEL_CAPACITY: usize = 16;
 /// A source batch is cut at this many records…
 const BATCH_RECORDS: usize = 8192;
-/// …or this long after its first record arrived (`QuerySpec::linger`).
-pub const DEFAULT_LINGER: Duration = Duration::from_millis(5);
+/// (…or `QuerySpec::linger` after its first record arrived.)
 /// Commits are at most this frequent while a query is busy.
 const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
-/// Barriers (checkpoints) are this frequent by default (`eddy.checkpoint.interval.ms`).
-pub const DEFAULT_BARRIER_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What a query needs to run.
 pub struct QuerySpec {

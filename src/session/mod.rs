@@ -87,6 +87,9 @@ pub struct Session {
     log: Arc<dyn Log>,
     catalog: Catalog,
     properties: BTreeMap<String, String>,
+    /// The properties every session of this process starts under (the command line's
+    /// `--property`), beneath `properties` and beneath what a query kept at its creation.
+    defaults: Arc<BTreeMap<String, String>>,
     variables: BTreeMap<String, String>,
     /// Streaming statements (`PRINT`) stop at the end of the data present instead of
     /// waiting for more (`eddy run --until-idle`).
@@ -107,10 +110,17 @@ pub struct Session {
 impl Session {
     /// Opens a session over `log`, replaying the command topic into the catalog.
     pub async fn open(log: Arc<dyn Log>) -> Result<Session, SessionError> {
+        Session::open_with(log, BTreeMap::new()).await
+    }
+
+    /// Opens a session whose properties default to `defaults` (checked with
+    /// [`crate::config::check`] by whoever read them).
+    pub async fn open_with(log: Arc<dyn Log>, defaults: BTreeMap<String, String>) -> Result<Session, SessionError> {
         let mut session = Session {
             log,
             catalog: Catalog::default(),
             properties: BTreeMap::new(),
+            defaults: Arc::new(defaults),
             variables: BTreeMap::new(),
             until_idle: false,
             commands_applied: 0,
@@ -136,6 +146,7 @@ impl Session {
             log: Arc::clone(&self.log),
             catalog: self.catalog.clone(),
             properties: self.properties.clone(),
+            defaults: Arc::clone(&self.defaults),
             variables: self.variables.clone(),
             until_idle: self.until_idle,
             commands_applied: self.commands_applied,
@@ -380,15 +391,7 @@ impl Session {
                         "Invalid value {value} for configuration auto.offset.reset: String must be one of: latest, earliest"
                     )));
                 }
-                let milliseconds = [
-                    persistent::LINGER_PROPERTY,
-                    persistent::STATE_TTL_PROPERTY,
-                    persistent::CHECKPOINT_INTERVAL_PROPERTY,
-                    persistent::STATE_LIMIT_PROPERTY,
-                ];
-                if milliseconds.contains(&name.as_str()) && value.parse::<u64>().is_err() {
-                    return Err(refused(format!("Invalid value {value} for {name}: a whole number")));
-                }
+                crate::config::check(&name, &value).map_err(|e| refused(e.0))?;
                 let message = format!(
                     "Successfully changed local property '{name}' to '{value}'. Use the UNSET command to revert your change."
                 );

@@ -13,7 +13,6 @@ use std::time::Duration;
 use datafusion::sql::sqlparser::ast::{Expr, Ident, Value};
 
 use super::command_log::Command;
-use super::repartition::REPARTITION_PROPERTY;
 use super::*;
 use crate::catalog::{QueryInfo, Source, property_map};
 use crate::engine::checkpoint::CheckpointStore;
@@ -23,14 +22,6 @@ use crate::engine::query::{Checkpointing, QuerySpec, RunningQuery};
 use crate::engine::source::row_schema;
 use crate::sql::ast::{ColumnConstraint, ColumnDef, CreateAsSelect, CreateSource, InsertInto, Properties, SqlType};
 use crate::sql::ast::{StreamingQuery, Terminate};
-
-/// The session property that sets how long a query's source waits to fill a batch (ms),
-/// for the queries this session starts.
-pub const LINGER_PROPERTY: &str = "eddy.source.linger.ms";
-/// How often queries started afterwards checkpoint (ms; default 1000).
-pub const CHECKPOINT_INTERVAL_PROPERTY: &str = "eddy.checkpoint.interval.ms";
-/// The most bytes the state of each query started afterwards may hold (default: no limit).
-pub const STATE_LIMIT_PROPERTY: &str = "eddy.query.state.max.bytes";
 
 /// How long [`Session::wait_until_idle`] sleeps between checks when nothing wakes it.
 const IDLE_RECHECK: Duration = Duration::from_millis(100);
@@ -242,10 +233,9 @@ impl Session {
     ) -> Result<StatementResult, SessionError> {
         let mut properties = self.properties.clone();
         // How it re-keys join sides stays as it was created (see `super::repartition`).
-        let repartition = properties.entry(REPARTITION_PROPERTY.into()).or_insert_with(|| "topic".into());
-        if !["topic", "memory"].contains(&repartition.as_str()) {
-            return Err(refusal(format!("{REPARTITION_PROPERTY} is 'topic' or 'memory', not '{repartition}'")));
-        }
+        let config = crate::config::Config::default().with(self.defaults.iter()).map_err(|e| refusal(e.0))?;
+        let config = config.with(properties.iter()).map_err(|e| refusal(e.0))?;
+        properties.insert(crate::config::JOIN_REPARTITION.into(), config.join_repartition.name().into());
         let command = Command { statement: text.to_owned(), sink, properties };
         self.log_full_command(command).await?;
         let id = self.newest_query_writing(sink_name);
@@ -374,7 +364,7 @@ impl Session {
                 None => lines.push(format!("Source {}{input}", described(source))),
             }
         }
-        for operator in operators_for(&query, &planned, state_ttl_ms(&info))? {
+        for operator in operators_for(&query, &planned, self.query_config(&info)?.state_ttl)? {
             lines.push(format!("  -> {}", operator.describe()));
         }
         lines.push(format!(
@@ -499,12 +489,8 @@ impl Session {
         // Without PARTITION BY or GROUP BY the key passes through: a null key stays null.
         let keeps_key =
             query.partition_by.is_empty() && matches!(planned.plan, Planned::Stateless(_) | Planned::Over(_));
-        let property = |name: &str| info.properties.get(name).or_else(|| self.properties.get(name));
-        let barrier_interval = property(CHECKPOINT_INTERVAL_PROPERTY)
-            .cloned()
-            .or_else(|| std::env::var("EDDY_CHECKPOINT_INTERVAL_MS").ok())
-            .and_then(|ms| ms.parse::<u64>().ok())
-            .map_or(crate::engine::query::DEFAULT_BARRIER_INTERVAL, std::time::Duration::from_millis);
+        let config = self.query_config(info)?;
+        let barrier_interval = config.checkpoint_interval;
         // Where stream time decides what is late (windows, OVER frames), partitions are read
         // in event-time order, so that none runs ahead of the others (as a join's inputs are).
         let in_time_order = match &planned.plan {
@@ -512,11 +498,7 @@ impl Session {
             Planned::Over(_) => true,
             _ => false,
         };
-        let linger = self
-            .properties
-            .get(LINGER_PROPERTY)
-            .and_then(|ms| ms.parse::<u64>().ok())
-            .map_or(crate::engine::query::DEFAULT_LINGER, std::time::Duration::from_millis);
+        let linger = config.source_linger;
         let from_earliest = info.properties.get("auto.offset.reset").is_some_and(|v| v == "earliest");
         // Sides joined on other than their keys are read from their repartition topics.
         let settings = super::repartition::FeederSettings { from_earliest, linger, barrier_interval };
@@ -532,12 +514,12 @@ impl Session {
             checkpoints,
             fences: Arc::clone(&self.fences),
             barrier_interval,
-            state_limit: property(STATE_LIMIT_PROPERTY).and_then(|bytes| bytes.parse().ok()),
+            state_limit: config.state_limit,
             joined: planned.joined.clone(),
             id: info.id.clone(),
             rebuild_state,
             keeps_key,
-            operators: operators_for(&query, &planned, state_ttl_ms(info))?,
+            operators: operators_for(&query, &planned, config.state_ttl)?,
             input: planned.input,
             sink,
             from_earliest,
@@ -603,6 +585,15 @@ impl Session {
     }
 
     /// The id of the newest query writing `sink`.
+    /// Eddy's properties for query `info`: what it kept when it was created, over this
+    /// process's defaults.
+    pub(super) fn query_config(&self, info: &QueryInfo) -> Result<crate::config::Config, SessionError> {
+        crate::config::Config::default()
+            .with(self.defaults.iter())
+            .and_then(|config| config.with(info.properties.iter()))
+            .map_err(|e| refusal(format!("query {}: {e}", info.id)))
+    }
+
     fn newest_query_writing(&self, sink: &str) -> String {
         let newest = self.catalog.queries().filter(|q| q.sink == sink).max_by_key(|q| query_sequence(&q.id));
         newest.map(|q| q.id.clone()).unwrap_or_default()
@@ -1126,19 +1117,12 @@ fn describe_columns(planned: &PlannedQuery) -> Vec<String> {
         .collect()
 }
 
-/// The operators of a planned query, source to sink.
-/// The session property that bounds an unwindowed aggregation's state in time, kept with
-/// the query when it is created.
-pub const STATE_TTL_PROPERTY: &str = "eddy.state.ttl.ms";
-
-fn state_ttl_ms(info: &QueryInfo) -> Option<i64> {
-    info.properties.get(STATE_TTL_PROPERTY).and_then(|ms| ms.parse().ok())
-}
-
+/// The operators of a planned query, source to sink; `state_ttl` bounds an unwindowed
+/// aggregation's state in time.
 fn operators_for(
     query: &StreamingQuery,
     planned: &PlannedQuery,
-    state_ttl_ms: Option<i64>,
+    state_ttl: Option<Duration>,
 ) -> Result<Vec<Box<dyn Operator>>, SessionError> {
     let select = match query.query.body.as_ref() {
         datafusion::sql::sqlparser::ast::SetExpr::Select(select) => Some(select),
@@ -1166,7 +1150,7 @@ fn operators_for(
             operators.push(Box::new(crate::engine::join_aggregate::StampRowTime::new(bridge)));
             let by = group_by_of(query).iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ");
             let description = format!("{filter}Aggregate by {by}; Project: {}", columns.join(", "));
-            operators.push(aggregate_operator(plan, description, state_ttl_ms)?);
+            operators.push(aggregate_operator(plan, description, state_ttl)?);
             Ok(operators)
         }
         Planned::Over(plan) => {
@@ -1178,7 +1162,7 @@ fn operators_for(
         Planned::Aggregate(plan) => {
             let by = group_by_of(query).iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ");
             let description = format!("{filter}Aggregate by {by}; Project: {}", columns.join(", "));
-            Ok(vec![aggregate_operator(plan, description, state_ttl_ms)?])
+            Ok(vec![aggregate_operator(plan, description, state_ttl)?])
         }
     }
 }
@@ -1188,7 +1172,7 @@ fn operators_for(
 fn aggregate_operator(
     plan: &Arc<crate::engine::aggregate::AggregatePlan>,
     description: String,
-    state_ttl_ms: Option<i64>,
+    state_ttl: Option<Duration>,
 ) -> Result<Box<dyn Operator>, SessionError> {
     if crate::engine::window_aggregate::FinalWindows::runs(plan) {
         let operator = crate::engine::window_aggregate::FinalWindows::try_new(Arc::clone(plan), description)
@@ -1197,7 +1181,7 @@ fn aggregate_operator(
     }
     let operator = crate::engine::aggregate::Aggregate::try_new(Arc::clone(plan), description)
         .map_err(|e| refusal(e.0))?
-        .with_state_ttl(state_ttl_ms);
+        .with_state_ttl(state_ttl.map(|ttl| i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)));
     Ok(Box::new(operator))
 }
 

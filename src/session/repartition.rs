@@ -11,7 +11,7 @@
 //!
 //! Queries created before repartition topics existed keep re-keying in memory (their
 //! checkpoints name the positions of the sources they read): the choice is a property of the
-//! query, [`REPARTITION_PROPERTY`], set when it is created.
+//! query, [`crate::config::JOIN_REPARTITION`], set when it is created.
 
 use std::sync::Arc;
 
@@ -26,12 +26,6 @@ use crate::engine::checkpoint::CheckpointStore;
 use crate::engine::join::{JoinPlan, JoinShape};
 use crate::engine::query::{Checkpointing, QuerySpec, RunningQuery};
 use crate::engine::repartition::{Rekey, internal_source, key_format, topic_name};
-
-/// How a join re-keys a side joined on something other than its key: `topic` (through an
-/// internal repartition topic, as ksqlDB does; the default) or `memory` (in the join
-/// itself: no extra write and read of every record, but nothing a Kafka consumer or a
-/// second process could share).
-pub const REPARTITION_PROPERTY: &str = "eddy.join.repartition";
 
 /// A side of a join to repartition.
 pub(super) struct Repartition {
@@ -165,7 +159,11 @@ impl Session {
     /// The sides of query `info`'s join to repartition through topics (none when it re-keys
     /// in memory, or is no join).
     pub(super) fn repartitions_of(&self, info: &QueryInfo, planned: &PlannedQuery) -> Vec<Repartition> {
-        let through_topics = info.properties.get(REPARTITION_PROPERTY).is_some_and(|v| v == "topic");
+        // Kept with every query since repartition topics exist; absent, it re-keys in memory.
+        let through_topics = info
+            .properties
+            .get(crate::config::JOIN_REPARTITION)
+            .is_some_and(|v| v.eq_ignore_ascii_case(crate::config::Repartition::Topic.name()));
         match planned.join_plan() {
             Some(plan) if through_topics => repartitions(plan, &planned.sources()),
             _ => Vec::new(),

@@ -135,17 +135,31 @@ impl Session {
                     .with_entity(serde_json::json!({"@type": "kafka_topics", "topics": topics}))
             }
             ShowTarget::Properties => {
-                let mut properties = BTreeMap::from([("auto.offset.reset".to_string(), "latest".to_string())]);
-                properties.extend(self.properties.iter().map(|(k, v)| (k.clone(), v.clone())));
+                // Eddy's own with the values in force here (defaults, the command line's, SET's).
+                let config = crate::config::Config::default()
+                    .with(self.defaults.iter())
+                    .and_then(|config| config.with(self.properties.iter()))
+                    .map_err(|e| refusal(e.0))?;
+                let mut properties: BTreeMap<String, (&str, String)> = crate::config::PROPERTIES
+                    .iter()
+                    .map(|p| (p.name.to_string(), ("EDDY", config.value_of(p))))
+                    .collect();
+                properties.insert("auto.offset.reset".into(), ("KSQL", "latest".into()));
+                for (name, value) in self.defaults.iter().chain(&self.properties) {
+                    let scope = if name.starts_with(crate::config::PREFIX) { "EDDY" } else { "KSQL" };
+                    properties.insert(name.clone(), (scope, value.clone()));
+                }
                 let listed: Vec<serde_json::Value> = properties
                     .iter()
-                    .map(|(k, v)| serde_json::json!({"name": k, "scope": "KSQL", "value": v}))
+                    .map(|(k, (scope, v))| serde_json::json!({"name": k, "scope": scope, "value": v}))
                     .collect();
-                let rows = properties.into_iter().map(|(k, v)| vec![k, "SESSION".into(), v]).collect();
-                StatementResult::table(&["Property", "Scope", "Value"], rows).with_entity(serde_json::json!({
+                let defaults: Vec<&String> = properties.keys().filter(|k| !self.properties.contains_key(*k)).collect();
+                let entity = serde_json::json!({
                     "@type": "properties", "properties": listed,
-                    "overwrittenProperties": self.properties.keys().collect::<Vec<_>>(), "defaultProperties": [],
-                }))
+                    "overwrittenProperties": self.properties.keys().collect::<Vec<_>>(), "defaultProperties": defaults,
+                });
+                let rows = properties.into_iter().map(|(k, (scope, v))| vec![k, scope.into(), v]).collect();
+                StatementResult::table(&["Property", "Scope", "Value"], rows).with_entity(entity)
             }
             ShowTarget::Variables => StatementResult::table(
                 &["Variable Name", "Value"],

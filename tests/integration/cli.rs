@@ -562,3 +562,28 @@ fn eddy_test_and_eddy_qtt_report_cases() {
     );
     assert!(stdout.trim_end().ends_with("9 passed, 0 failed, 0 skipped"), "{stdout}");
 }
+
+/// The command line's properties are checked before anything runs: a bad value of one of
+/// Eddy's, from `--property` or from the environment, is a user error naming the property.
+#[test]
+fn properties_on_the_command_line_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = run(d, &["--property", "eddy.source.linger.ms=later", "topic", "list"]);
+    assert_user_error(&out, "Invalid value later for configuration eddy.source.linger.ms");
+    assert_user_error(&run(d, &["--property", "eddy.lingr=1", "topic", "list"]), "Unknown property eddy.lingr");
+    assert_user_error(&run(d, &["--property", "eddy.source.linger.ms", "topic", "list"]), "is not NAME=VALUE");
+    let child = eddy(d)
+        .env("EDDY_CHECKPOINT_INTERVAL_MS", "-5")
+        .args(["topic", "list"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert_user_error(&wait_with_deadline(child, Duration::from_secs(60)), "eddy.checkpoint.interval.ms");
+
+    let script = d.join("show.sql");
+    std::fs::write(&script, "SHOW PROPERTIES;\n").unwrap();
+    let shown = run_ok(d, &["--property", "eddy.state.ttl.ms=60000", "run", script.to_str().unwrap()]);
+    assert!(shown.lines().any(|l| l.contains("eddy.state.ttl.ms") && l.contains("60000")), "{shown}");
+}

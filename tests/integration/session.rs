@@ -630,3 +630,30 @@ async fn pull_queries_refuse_what_ksqldb_refuses_and_answer_the_rest() {
     let e = run(&mut s, "SELECT * FROM counts WHERE id = 1 LIMIT 1;").await.unwrap_err();
     assert!(e.to_string().contains("LIMIT clause in pull queries is currently disabled"), "{e}");
 }
+
+/// Eddy's own properties are typed: a bad value or an unknown `eddy.*` name is refused at
+/// `SET`, with the reason, and `SHOW PROPERTIES` lists the values in force.
+#[tokio::test]
+async fn eddy_properties_are_checked_when_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, mut s) = session(dir.path()).await;
+    let refused = run(&mut s, "SET 'eddy.checkpoint.interval.ms' = 'soon';").await.unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "Invalid value soon for configuration eddy.checkpoint.interval.ms: a whole number, 0 or more"
+    );
+    assert_eq!(refused.location().map(|at| (at.line, at.column)), Some((1, 1)));
+    let unknown = run(&mut s, "SET 'eddy.source.linger' = '3';").await.unwrap_err().to_string();
+    assert!(unknown.starts_with("Unknown property eddy.source.linger."), "{unknown}");
+    assert!(unknown.contains("eddy.source.linger.ms"), "{unknown}");
+    assert!(s.properties().is_empty(), "nothing refused is kept: {:?}", s.properties());
+
+    run(&mut s, "SET 'eddy.source.linger.ms' = '2';").await.unwrap();
+    let listed = run(&mut s, "SHOW PROPERTIES;").await.unwrap().join("\n");
+    let row = |name: &str| -> Vec<String> {
+        let line = listed.lines().find(|l| l.trim_start().starts_with(name)).unwrap_or_default();
+        line.split('|').map(|cell| cell.trim().to_string()).collect()
+    };
+    assert_eq!(row("eddy.source.linger.ms"), ["eddy.source.linger.ms", "EDDY", "2"], "{listed}");
+    assert_eq!(row("eddy.checkpoint.interval.ms"), ["eddy.checkpoint.interval.ms", "EDDY", "1000"], "{listed}");
+}
