@@ -153,7 +153,7 @@ pub fn run(target: Target, seed: u64, budget: Budget) -> Report {
             Ok(Ok(())) => continue,
             Ok(Err(broken)) => broken,
             Err(panic) => {
-                format!("panicked: {}", crate::engine::plan::panic_message(panic.as_ref()))
+                format!("panicked: {}", crate::error::panic_message(panic.as_ref()))
             }
         };
         failure = Some((input, problem));

@@ -6,6 +6,7 @@
 //! - [`sql`]: the SQL front end — ksqlDB's dialect parsed by wrapping sqlparser;
 //! - [`catalog`]: streams, tables and types, validated, with Arrow schemas;
 //! - [`config`]: Eddy's own properties (`eddy.*`), typed and checked;
+//! - [`error`]: what kind of failure an error is (the user's, outside Eddy's, a bug);
 //! - [`engine`]: running queries — sources decoded into batches, plans applied per batch;
 //! - [`format`]: KAFKA, JSON and DELIMITED keys and values to and from Arrow;
 //! - [`log`]: topics — the [`log::Log`] trait, the embedded log, Kafka's partitioner, a
@@ -21,6 +22,7 @@ pub mod cli;
 pub mod config;
 pub mod conformance;
 pub mod engine;
+pub mod error;
 pub mod format;
 pub mod fuzz;
 pub mod log;

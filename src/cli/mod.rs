@@ -56,6 +56,11 @@ pub struct Cli {
     #[arg(long, global = true, env = "EDDY_CHECKPOINT_INTERVAL_MS", value_name = "MS")]
     pub checkpoint_interval_ms: Option<String>,
 
+    /// Arm a fault point, to see a bug reported as one (debug builds only).
+    #[cfg(debug_assertions)]
+    #[arg(long, global = true, hide = true, value_name = "POINT")]
+    pub inject_fault: Option<String>,
+
     /// What to do; without one, the interactive shell.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -111,9 +116,25 @@ impl CliError {
     }
 }
 
+impl CliError {
+    /// `message`, as the error of kind `kind` it reports.
+    pub fn of_kind(kind: crate::error::ErrorKind, message: String) -> CliError {
+        match kind {
+            crate::error::ErrorKind::User => CliError::User(message),
+            crate::error::ErrorKind::External | crate::error::ErrorKind::Internal => CliError::Internal(message),
+        }
+    }
+}
+
 impl From<LogError> for CliError {
     fn from(e: LogError) -> Self {
         if e.is_user_error() { CliError::User(e.to_string()) } else { CliError::Internal(e.to_string()) }
+    }
+}
+
+impl From<crate::session::SessionError> for CliError {
+    fn from(e: crate::session::SessionError) -> Self {
+        CliError::of_kind(e.kind(), e.to_string())
     }
 }
 
@@ -190,6 +211,10 @@ fn properties(cli: &Cli) -> Result<BTreeMap<String, String>, CliError> {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
+    #[cfg(debug_assertions)]
+    if let Some(point) = &cli.inject_fault {
+        crate::error::arm_fault(point).map_err(CliError::User)?;
+    }
     let place = LogPlace {
         data_dir: cli.data_dir.clone(),
         kafka: cli.kafka.clone(),

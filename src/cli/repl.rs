@@ -213,7 +213,7 @@ pub async fn run(data_dir: &super::LogPlace, server: Option<&str>) -> Result<(),
         }
         None => {
             let log: Arc<dyn Log> = data_dir.open().await?;
-            let session = data_dir.session(Arc::clone(&log)).await.map_err(|e| CliError::Internal(e.to_string()))?;
+            let session = data_dir.session(Arc::clone(&log)).await?;
             (Backend::Local { session, log }, data_dir.display().to_string())
         }
     };

@@ -67,7 +67,7 @@ pub async fn run(data_dir: &super::LogPlace, args: RunArgs) -> Result<(), CliErr
 
 /// `FILE:LINE:COLUMN: message`, with the hint of a syntax error on the next line.
 fn located(file: &Path, error: SessionError) -> CliError {
-    let user = error.is_user_error();
+    let kind = error.kind();
     let message = match (&error, error.location()) {
         (SessionError::Parse(e), _) => {
             let hint = e.hint.as_ref().map(|h| format!("\nhint: {h}")).unwrap_or_default();
@@ -76,5 +76,5 @@ fn located(file: &Path, error: SessionError) -> CliError {
         (_, Some(at)) => format!("{}:{}:{}: {error}", file.display(), at.line, at.column),
         (_, None) => format!("{}: {error}", file.display()),
     };
-    if user { CliError::User(message) } else { CliError::Internal(message) }
+    CliError::of_kind(kind, message)
 }

@@ -27,11 +27,14 @@ pub struct ServerArgs {
 
 pub async fn run(data_dir: &super::LogPlace, args: ServerArgs) -> Result<(), CliError> {
     let log: Arc<dyn Log> = data_dir.open().await?;
-    let mut session = data_dir.session(log).await.map_err(|e| CliError::User(e.to_string()))?;
+    let mut session = data_dir.session(log).await?;
     if let Some(file) = &args.queries_file {
         let script = std::fs::read_to_string(file)
             .map_err(|e| CliError::User(format!("cannot read {}: {e}", file.display())))?;
-        session.execute(&script, &mut |_| {}).await.map_err(|e| CliError::User(format!("{}: {e}", file.display())))?;
+        session
+            .execute(&script, &mut |_| {})
+            .await
+            .map_err(|e| CliError::of_kind(e.kind(), format!("{}: {e}", file.display())))?;
     }
     if args.auth.as_ref().is_some_and(|a| !a.contains(':')) {
         return Err(CliError::User("--auth takes user:password".into()));

@@ -454,7 +454,7 @@ impl Aggregate {
         let groups = rows
             .column_by_name("__group")
             .and_then(|g| g.as_binary_opt::<i32>().cloned())
-            .ok_or_else(|| PlanError("the snapshot lacks __group".into()))?;
+            .ok_or_else(|| PlanError::user("the snapshot lacks __group"))?;
         let parser = self.converter.parser();
         let mut at = key_count + 1;
         let mut arguments: Vec<Vec<ArrayRef>> = Vec::new();
@@ -475,7 +475,7 @@ impl Aggregate {
         let plan = Arc::clone(&self.plan);
         let key_count = plan.group_by.len();
         let column = |name: &str| {
-            snapshot.column_by_name(name).cloned().ok_or_else(|| PlanError(format!("the snapshot lacks {name}")))
+            snapshot.column_by_name(name).cloned().ok_or_else(|| PlanError::user(format!("the snapshot lacks {name}")))
         };
         let latest = column(SNAPSHOT_LATEST)?;
         let latest = latest.as_primitive::<Int64Type>();
@@ -500,7 +500,7 @@ impl Aggregate {
             let mut at = key_count;
             for (accumulator, width) in accumulators.iter_mut().zip(widths.iter().copied()) {
                 if at + width > snapshot.num_columns() {
-                    return Err(PlanError("the snapshot is not of this aggregation".into()));
+                    return Err(PlanError::user("the snapshot is not of this aggregation"));
                 }
                 let states: Vec<ArrayRef> =
                     snapshot.columns()[at..at + width].iter().map(|c| c.slice(row, 1)).collect();
@@ -603,7 +603,7 @@ impl Aggregate {
         }
         if let Some(filter) = &plan.filter {
             let mask = evaluate_isolating(filter, &rows, &mut self.errors)?;
-            let mask = mask.as_boolean_opt().ok_or_else(|| PlanError("WHERE must be a condition".into()))?;
+            let mask = mask.as_boolean_opt().ok_or_else(|| PlanError::user("WHERE must be a condition"))?;
             rows = filter_record_batch(&rows, mask)?;
         }
         if rows.num_rows() == 0 {
@@ -732,7 +732,7 @@ impl Aggregate {
         let mut rows = RecordBatch::try_new(super::window::windowed_schema(&rows.schema()), columns)?;
         if let Some(filter) = &plan.filter {
             let mask = evaluate_isolating(filter, &rows, &mut self.errors)?;
-            let mask = mask.as_boolean_opt().ok_or_else(|| PlanError("WHERE must be a condition".into()))?;
+            let mask = mask.as_boolean_opt().ok_or_else(|| PlanError::user("WHERE must be a condition"))?;
             rows = filter_record_batch(&rows, mask)?;
         }
         let n = rows.num_rows();
@@ -814,7 +814,7 @@ impl Aggregate {
             None => vec![true; n],
             Some(filter) => {
                 let mask = evaluate_isolating(filter, &rows, &mut self.errors)?;
-                let mask = mask.as_boolean_opt().ok_or_else(|| PlanError("WHERE must be a condition".into()))?;
+                let mask = mask.as_boolean_opt().ok_or_else(|| PlanError::user("WHERE must be a condition"))?;
                 (0..n).map(|i| mask.is_valid(i) && mask.value(i)).collect()
             }
         };
@@ -841,8 +841,8 @@ impl Aggregate {
             {
                 for (accumulator, arguments) in group.accumulators.iter_mut().zip(&previous.arguments) {
                     if !accumulator.supports_retract_batch() {
-                        return Err(PlanError(
-                            "this aggregate function cannot take a table row out again (not supported yet)".into(),
+                        return Err(PlanError::user(
+                            "this aggregate function cannot take a table row out again (not supported yet)",
                         ));
                     }
                     accumulator.retract_batch(arguments)?;
@@ -913,7 +913,7 @@ impl Aggregate {
         let mut tombstone = deleted.clone();
         if let Some(having) = &plan.having {
             let mask = evaluate_isolating(having, &aggregated, &mut self.errors)?;
-            let mask = mask.as_boolean_opt().ok_or_else(|| PlanError("HAVING must be a condition".into()))?;
+            let mask = mask.as_boolean_opt().ok_or_else(|| PlanError::user("HAVING must be a condition"))?;
             // Closed windows have left `groups`; a batch may touch a group more than once.
             let mut seen: HashMap<&OwnedRow, bool> = HashMap::new();
             for (i, id) in ids.iter().enumerate() {
@@ -977,7 +977,7 @@ impl Operator for Aggregate {
 
     fn restore(&mut self, state: Vec<RecordBatch>) -> Result<(), PlanError> {
         let mut state = state.into_iter();
-        let groups = state.next().ok_or_else(|| PlanError("an aggregation's checkpoint has no groups".into()))?;
+        let groups = state.next().ok_or_else(|| PlanError::user("an aggregation's checkpoint has no groups"))?;
         Aggregate::restore(self, &AggregateSnapshot { groups, table_rows: state.next() })
     }
 

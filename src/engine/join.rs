@@ -141,10 +141,10 @@ pub(super) fn join_select(
     let mut standard = query.query.as_ref().clone();
     super::plan::normalise_identifiers(&mut standard);
     let SetExpr::Select(select) = standard.body.as_ref() else {
-        return Err(PlanError("only SELECT … FROM a JOIN b is supported".into()));
+        return Err(PlanError::user("only SELECT … FROM a JOIN b is supported"));
     };
     let [from] = select.from.as_slice() else {
-        return Err(PlanError("a join reads its sources as FROM a JOIN b ON … [JOIN c ON …]".into()));
+        return Err(PlanError::user("a join reads its sources as FROM a JOIN b ON … [JOIN c ON …]"));
     };
     let from = from.clone();
     Ok((standard, from))
@@ -152,27 +152,27 @@ pub(super) fn join_select(
 
 /// Plans a join query over `inputs` (in FROM order).
 pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<JoinPlan, PlanError> {
+    crate::error::fault_point("panic-in-planning");
     let (mut standard, from) = join_select(query)?;
     let SetExpr::Select(select) = standard.body.as_ref() else { unreachable!("join_select checked it") };
     let from = &from;
     let grouped =
         !matches!(&select.group_by, datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(e, _) if e.is_empty());
     if grouped || select.having.is_some() || query.window.is_some() {
-        return Err(PlanError(
+        return Err(PlanError::user(
             "GROUP BY over a join is not supported yet: write the join to a stream first \
-             (CREATE STREAM joined AS SELECT … FROM a JOIN b …), then aggregate that stream"
-                .into(),
+             (CREATE STREAM joined AS SELECT … FROM a JOIN b …), then aggregate that stream",
         ));
     }
     if from.joins.len() + 1 != inputs.len() {
-        return Err(PlanError("a join reads each source it names".into()));
+        return Err(PlanError::user("a join reads each source it names"));
     }
     let operators: Vec<datafusion::sql::sqlparser::ast::JoinOperator> =
         from.joins.iter().map(|j| j.join_operator.clone()).collect();
     let mut aliases: Vec<String> = Vec::with_capacity(inputs.len());
     for relation in std::iter::once(&from.relation).chain(from.joins.iter().map(|j| &j.relation)) {
         let Some((_, alias)) = alias_of(relation) else {
-            return Err(PlanError("a join reads sources by name".into()));
+            return Err(PlanError::user("a join reads sources by name"));
         };
         aliases.push(alias);
     }
@@ -239,12 +239,12 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
                 std::ops::ControlFlow::<()>::Continue(())
             });
             if let Some(unknown) = unknown {
-                return Err(PlanError(format!(
+                return Err(PlanError::user(format!(
                     "Failed to prepare statement: '{unknown}' is not a valid stream/table name or alias."
                 )));
             }
             if references == 0 {
-                return Err(PlanError(format!(
+                return Err(PlanError::user(format!(
                     "Invalid comparison expression '{}' in join '{condition}'. Each side of the join comparision \
                      must contain references from exactly one source.",
                     shown(side)
@@ -258,7 +258,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
             let has_arrow = side.to_string().contains("->");
             if !has_arrow && let Err(why) = typer.check(side) {
                 if why.contains("No field named") {
-                    return Err(PlanError(format!("{at}JOIN ON column '{side}' cannot be resolved.")));
+                    return Err(PlanError::user(format!("{at}JOIN ON column '{side}' cannot be resolved.")));
                 }
                 if let Some(refusal) = ambiguous_column(&why, side, inputs) {
                     return Err(refusal);
@@ -269,7 +269,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
         if let ([l], [r]) = (left_sources.as_slice(), right_sources.as_slice())
             && l == r
         {
-            return Err(PlanError(format!(
+            return Err(PlanError::user(format!(
                 "Each side of the join must reference exactly one source and not the same source. Left side \
                  references `{0}` and right references `{0}`",
                 inputs[*l].name
@@ -282,7 +282,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
             written.clone()
         };
         if sources_of(&oriented[1]) != [new] || sources_of(&oriented[0]).iter().any(|s| *s >= new) {
-            return Err(PlanError(format!(
+            return Err(PlanError::user(format!(
                 "A join criteria is expected to reference the source (`{}`) in the FROM clause, instead the right \
                  source references `{}` and the left source references `{}`",
                 inputs[new].name,
@@ -298,7 +298,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
             && contains_map(&data_type)
         {
             let name = parts.iter().map(|p| p.value.as_str()).collect::<Vec<_>>().join("_");
-            return Err(PlanError(format!(
+            return Err(PlanError::user(format!(
                 "Map keys, including types that contain maps, are not supported as they may lead to unexpected \
                  behavior due to inconsistent serialization. Key column name: `{name}`. Column type: {}. See \
                  https://github.com/confluentinc/ksql/issues/6621 for more.",
@@ -310,7 +310,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
             && left != right
         {
             let name = |t: &DataType| crate::sql::types::ksql_type_name(t);
-            return Err(PlanError(format!(
+            return Err(PlanError::user(format!(
                 "Invalid join condition: types don't match. Got {}{{{}}} = {}{{{}}}.",
                 oriented[0],
                 name(&left),
@@ -324,11 +324,10 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
         let shape = match (left_table, inputs[new].table) {
             (false, false) => {
                 let Some((_, within)) = query.within.iter().find(|(j, _)| *j == step) else {
-                    return Err(PlanError(
+                    return Err(PlanError::user(
                         "Stream-Stream joins must have a WITHIN clause specified. None was provided. To learn about \
                          how to specify a WITHIN clause with a stream-stream join, please visit: \
-                         https://docs.confluent.io/current/ksql/docs/syntax-reference.html#create-stream-as-select"
-                            .into(),
+                         https://docs.confluent.io/current/ksql/docs/syntax-reference.html#create-stream-as-select",
                     ));
                 };
                 let ms = |span: crate::sql::ast::TimeSpan| i64::try_from(span.millis()).unwrap_or(i64::MAX);
@@ -341,7 +340,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
             (false, true) => JoinShape::StreamTable,
             (true, true) => JoinShape::TableTable,
             (true, false) => {
-                return Err(PlanError(format!(
+                return Err(PlanError::user(format!(
                     "Invalid join order: table-stream joins are not supported; only stream-table joins. Got {} {} {}.",
                     left_name,
                     join_words(operator),
@@ -350,7 +349,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
             }
         };
         if !matches!(shape, JoinShape::StreamStream { .. }) && query.within.iter().any(|(j, _)| *j == step) {
-            return Err(PlanError("A WITHIN clause is only for stream-stream joins".into()));
+            return Err(PlanError::user("A WITHIN clause is only for stream-stream joins"));
         }
         if shape == JoinShape::StreamTable
             && matches!(
@@ -365,7 +364,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
             } else {
                 "right"
             };
-            return Err(PlanError(format!(
+            return Err(PlanError::user(format!(
                 "Invalid join type: {what} join not supported for stream-table join. Got {} {} {}.",
                 inputs[new - 1].name,
                 join_words(operator),
@@ -379,7 +378,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
             (None, None) => {}
             (Some(left), Some(right)) => {
                 if (left == "SESSION") != (right == "SESSION") {
-                    return Err(PlanError(format!(
+                    return Err(PlanError::user(format!(
                         "Incompatible windowed sources.\nLeft source: {left}\nRight source: {right}\nSession windowed \
                          sources can only be joined to other session windowed sources, and may still not result in \
                          expected behaviour as session bounds must be an exact match for the join to work\nHopping \
@@ -397,7 +396,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
                     } else {
                         ""
                     };
-                    return Err(PlanError(format!(
+                    return Err(PlanError::user(format!(
                         "Implicit repartitioning of windowed sources is not supported.{see}"
                     )));
                 }
@@ -408,7 +407,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
                     (None, Some(kind)) => (new, 0, kind),
                     _ => unreachable!("both or neither are handled above"),
                 };
-                return Err(PlanError(format!(
+                return Err(PlanError::user(format!(
                     "Can not join windowed source to non-windowed source.\n`{}` is {kind} windowed\n`{}` is not \
                      windowed",
                     inputs[windowed].name, inputs[other].name
@@ -428,7 +427,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
         let condition = format!("{} = {}", written[0], written[1]);
         if shape == JoinShape::TableTable && !left_keyed {
             if step > 0 {
-                return Err(PlanError(format!(
+                return Err(PlanError::user(format!(
                     "Invalid join condition: foreign-key table-table joins are not supported as part of n-way \
                      joins. Got {condition}."
                 )));
@@ -439,7 +438,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
                     | datafusion::sql::sqlparser::ast::JoinOperator::Right(_)
                     | datafusion::sql::sqlparser::ast::JoinOperator::RightOuter(_)
             ) {
-                return Err(PlanError(format!(
+                return Err(PlanError::user(format!(
                     "Invalid join type: {} join not supported for foreign-key table-table join. Got {} {} {}.",
                     if matches!(operator, datafusion::sql::sqlparser::ast::JoinOperator::FullOuter(_)) {
                         "full-outer"
@@ -453,7 +452,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
             }
             // Its results are keyed by the left table's key: one column.
             if inputs[0].key.len() != 1 {
-                return Err(PlanError(format!(
+                return Err(PlanError::user(format!(
                     "Invalid join condition: a foreign-key join needs a left table keyed by one column; `{}` has {}. \
                      Got {condition}.",
                     inputs[0].name,
@@ -491,14 +490,14 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
     let key_type = {
         let typer = super::rewrite::Typer { state: &state, schema: &all, qualified: true };
         let Some(last) = shapes.len().checked_sub(1) else {
-            return Err(PlanError("a join query names two or more sources".into()));
+            return Err(PlanError::user("a join query names two or more sources"));
         };
         // A foreign-key join's rows are keyed by the left table's key.
         let primary = first_primary_key(&aliases, inputs);
         let mut last_key = if shapes[last] == JoinShape::ForeignKey { primary } else { on[last][0].clone() };
         super::plan::rewrite_struct_access(&mut last_key)?;
         let last_key = &last_key;
-        typer.check(last_key).map_err(|e| PlanError(format!("Invalid join condition {last_key}: {e}")))?
+        typer.check(last_key).map_err(|e| PlanError::user(format!("Invalid join condition {last_key}: {e}")))?
     };
     // Every column may be null in a joined row (a side without a match).
     let nullable = |schema: &SchemaRef| -> Vec<Field> {
@@ -528,7 +527,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
         }
         if let Err(why) = typer.check(item) {
             if let Some(column) = super::plan::unknown_column(&why) {
-                return Err(PlanError(format!("SELECT column '{column}' cannot be resolved.")));
+                return Err(PlanError::user(format!("SELECT column '{column}' cannot be resolved.")));
             }
             if let Some(refusal) = ambiguous_column(&why, item, inputs) {
                 return Err(refusal);
@@ -550,7 +549,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
     ));
     let planned = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(state.statement_to_plan(statement)))
         .await
-        .map_err(|_| PlanError("internal error (this is a bug): DataFusion panicked planning the join".into()))??;
+        .map_err(|_| PlanError::internal("DataFusion panicked planning the join"))??;
     let (projection, filter, top) = join_parts(&planned)?;
     // The chain of Join nodes, innermost (the first step) first.
     let mut nodes = vec![top];
@@ -559,7 +558,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
     }
     nodes.reverse();
     if nodes.len() != shapes.len() {
-        return Err(PlanError("the join was planned in an unexpected shape".into()));
+        return Err(PlanError::user("the join was planned in an unexpected shape"));
     }
     let physical =
         |e: LogicalExpr, schema: &datafusion::common::DFSchema| super::plan::physical_expr(&state, e, schema);
@@ -570,7 +569,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
         // the equality between the two sides is the key; anything else filters.
         let (equalities, others) = split_on(node)?;
         let [(left_key, right_key)] = equalities.as_slice() else {
-            return Err(PlanError(format!(
+            return Err(PlanError::user(format!(
                 "Invalid join condition: joins on multiple conditions are not yet supported. Got {}.",
                 node.filter.as_ref().map_or_else(String::new, |f| f.to_string())
             )));
@@ -578,7 +577,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
         rest.extend(others);
         let kind = node.join_type;
         if !matches!(kind, JoinType::Inner | JoinType::Left | JoinType::Right | JoinType::Full) {
-            return Err(PlanError(format!("{kind} joins are not supported")));
+            return Err(PlanError::user(format!("{kind} joins are not supported")));
         }
         let left_primary_key = match shape {
             JoinShape::ForeignKey => {
@@ -626,7 +625,7 @@ pub async fn plan_join(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<J
         None => None,
     };
     if projection.len() != names.len() {
-        return Err(PlanError(format!("{} columns planned for {} named", projection.len(), names.len())));
+        return Err(PlanError::user(format!("{} columns planned for {} named", projection.len(), names.len())));
     }
     let mut physical_projection = Vec::with_capacity(names.len());
     let mut fields = Vec::with_capacity(names.len());
@@ -775,10 +774,10 @@ fn on_keys(operator: &datafusion::sql::sqlparser::ast::JoinOperator) -> Result<[
         | JoinOperator::Right(c)
         | JoinOperator::RightOuter(c)
         | JoinOperator::FullOuter(c) => c,
-        _ => return Err(PlanError("only INNER, LEFT, RIGHT and FULL OUTER joins are supported".into())),
+        _ => return Err(PlanError::user("only INNER, LEFT, RIGHT and FULL OUTER joins are supported")),
     };
     let JoinConstraint::On(condition) = constraint else {
-        return Err(PlanError("a join needs an ON clause".into()));
+        return Err(PlanError::user("a join needs an ON clause"));
     };
     let mut condition = condition;
     while let Expr::Nested(inner) = condition {
@@ -786,11 +785,13 @@ fn on_keys(operator: &datafusion::sql::sqlparser::ast::JoinOperator) -> Result<[
     }
     match condition {
         Expr::BinaryOp { left, op: BinaryOperator::Eq, right } => Ok([(**left).clone(), (**right).clone()]),
-        Expr::BinaryOp { op: BinaryOperator::And, .. } => Err(PlanError(format!(
+        Expr::BinaryOp { op: BinaryOperator::And, .. } => Err(PlanError::user(format!(
             "Invalid join condition: joins on multiple conditions are not yet supported. Got {}.",
             parenthesised(condition)
         ))),
-        other => Err(PlanError(format!("Unsupported join expression: {other}. Only equality joins are supported."))),
+        other => {
+            Err(PlanError::user(format!("Unsupported join expression: {other}. Only equality joins are supported.")))
+        }
     }
 }
 
@@ -851,7 +852,7 @@ fn ambiguous_column(why: &str, expr: &Expr, inputs: &[JoinInput]) -> Option<Plan
         .filter(|i| i.row_schema.index_of(column).is_ok())
         .map(|i| format!("{}.{column}", i.name))
         .collect();
-    Some(PlanError(format!(
+    Some(PlanError::user(format!(
         "Exception while preparing statement: {at}Column '{column}' is ambiguous. Could be {}.",
         owners.join(" or ")
     )))
@@ -867,7 +868,7 @@ pub(super) fn name_join_projection(
         pseudo || inputs.iter().filter(|i| i.row_schema.index_of(column).is_ok()).count() > 1
     };
     let SetExpr::Select(select) = query.body.as_mut() else {
-        return Err(PlanError("only SELECT … FROM a JOIN b is supported".into()));
+        return Err(PlanError::user("only SELECT … FROM a JOIN b is supported"));
     };
     let mut names: Vec<String> = Vec::with_capacity(select.projection.len());
     let mut items = Vec::with_capacity(select.projection.len());
@@ -905,12 +906,12 @@ pub(super) fn name_join_projection(
             }
             SelectItem::QualifiedWildcard(kind, _) => {
                 let qualifier = kind.to_string().trim_end_matches(".*").trim_matches('`').to_uppercase();
-                return Err(PlanError(format!("'{qualifier}' is not a valid stream/table name or alias.")));
+                return Err(PlanError::user(format!("'{qualifier}' is not a valid stream/table name or alias.")));
             }
-            other => return Err(PlanError(format!("'{other}' is not supported in a join's projection"))),
+            other => return Err(PlanError::user(format!("'{other}' is not supported in a join's projection"))),
         };
         if names.contains(&name) {
-            return Err(PlanError(format!("Duplicate value columns found in schema: `{name}`")));
+            return Err(PlanError::user(format!("Duplicate value columns found in schema: `{name}`")));
         }
         names.push(name.clone());
         items.push(expr.clone());
@@ -923,7 +924,7 @@ pub(super) fn name_join_projection(
 fn join_parts(
     plan: &LogicalPlan,
 ) -> Result<(Vec<LogicalExpr>, Option<LogicalExpr>, &datafusion::logical_expr::Join), PlanError> {
-    let unsupported = |what: &str| PlanError(format!("{what} is not supported yet in a join"));
+    let unsupported = |what: &str| PlanError::user(format!("{what} is not supported yet in a join"));
     let LogicalPlan::Projection(projection) = plan else {
         return Err(unsupported(plan.display().to_string().split(':').next().unwrap_or("this query")));
     };
@@ -1097,7 +1098,7 @@ impl Join {
     /// The operator of step `step` of `plan`.
     pub fn try_new(plan: Arc<JoinPlan>, step: usize, description: String) -> Result<Self, PlanError> {
         let last = step + 1 == plan.steps.len();
-        let step = plan.steps.get(step).cloned().ok_or_else(|| PlanError(format!("no join step {step}")))?;
+        let step = plan.steps.get(step).cloned().ok_or_else(|| PlanError::user(format!("no join step {step}")))?;
         let key_type = step.keys[0].data_type(&step.sides[0])?;
         let primary_converter = match &step.left_primary_key {
             Some(primary) => Some(RowConverter::new(vec![SortField::new(primary.data_type(&step.sides[0])?)])?),
@@ -1170,7 +1171,7 @@ impl Join {
                 sides.push(self.snapshot_side(side, &entries)?);
             }
             let [left, right]: [RecordBatch; 2] =
-                sides.try_into().map_err(|_| PlanError("a join has two sides".into()))?;
+                sides.try_into().map_err(|_| PlanError::user("a join has two sides"))?;
             Ok(JoinSnapshot {
                 sides: [left, right],
                 store_time: self.store_time,
@@ -1223,7 +1224,7 @@ impl Join {
         let schema = self.step.sides[side].clone();
         let width = schema.fields().len();
         if batch.num_columns() != width + 4 {
-            return Err(PlanError("the snapshot is not of this join".into()));
+            return Err(PlanError::user("the snapshot is not of this join"));
         }
         let rows = RecordBatch::try_new(schema, batch.columns()[..width].to_vec())?;
         let shared = Arc::new(rows.clone());
@@ -1272,7 +1273,7 @@ impl Join {
                 }
                 STORE_FOREIGN => {
                     let (Some(primary), Some(converter)) = (&primary, &self.primary_converter) else {
-                        return Err(PlanError("the snapshot is not of this join".into()));
+                        return Err(PlanError::user("the snapshot is not of this join"));
                     };
                     let pk = primary.slice(i, 1);
                     let pk_id = converter.convert_columns(std::slice::from_ref(&pk))?.row(0).owned();
@@ -1282,7 +1283,7 @@ impl Join {
                     }
                     self.foreign_rows.insert(pk_id, ForeignRow { row, key: KeyRef::of(pk), foreign });
                 }
-                other => return Err(PlanError(format!("unknown join store {other} in the snapshot"))),
+                other => return Err(PlanError::user(format!("unknown join store {other} in the snapshot"))),
             }
         }
         Ok(())
@@ -1491,7 +1492,7 @@ impl Join {
             return Ok(());
         }
         let Some(converter) = &self.primary_converter else {
-            return Err(PlanError("a foreign-key join without its left key (this is a bug)".into()));
+            return Err(PlanError::internal("a foreign-key join without its left key"));
         };
         let sliced = primary.slice(i, 1);
         let id = converter.convert_columns(std::slice::from_ref(&sliced))?.row(0).owned();
@@ -1768,7 +1769,7 @@ impl Join {
         let plan = &self.plan;
         if let Some(filter) = &plan.filter {
             let mask = evaluate_isolating(filter, &joined, &mut self.errors)?;
-            let mask = mask.as_boolean_opt().ok_or_else(|| PlanError("WHERE must be a condition".into()))?;
+            let mask = mask.as_boolean_opt().ok_or_else(|| PlanError::user("WHERE must be a condition"))?;
             // A deletion passes: the row it deletes may have passed.
             let keep: Vec<bool> =
                 (0..joined.num_rows()).map(|i| deleted[i] || (mask.is_valid(i) && mask.value(i))).collect();
@@ -1852,13 +1853,13 @@ impl Join {
     /// Takes back the batches of [`Operator::snapshot`].
     fn restore_checkpoint(&mut self, state: Vec<RecordBatch>) -> Result<(), PlanError> {
         let [left, right, clocks]: [RecordBatch; 3] =
-            state.try_into().map_err(|_| PlanError("a join's checkpoint has three batches".into()))?;
+            state.try_into().map_err(|_| PlanError::user("a join's checkpoint has three batches"))?;
         let clock = |i: usize| -> Result<i64, PlanError> {
             let column = clocks.columns().get(i).and_then(|c| c.as_any().downcast_ref::<Int64Array>());
             column
                 .filter(|c| c.len() == 1)
                 .map(|c| c.value(0))
-                .ok_or_else(|| PlanError("a join's clocks are damaged".into()))
+                .ok_or_else(|| PlanError::user("a join's clocks are damaged"))
         };
         let snapshot = JoinSnapshot {
             sides: [left, right],

@@ -50,19 +50,19 @@ pub fn split(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<Split, Plan
     let mut aliases: Vec<String> = Vec::with_capacity(inputs.len());
     for relation in std::iter::once(&from.relation).chain(from.joins.iter().map(|j| &j.relation)) {
         let Some((_, alias)) = alias_of(relation) else {
-            return Err(PlanError("a join reads sources by name".into()));
+            return Err(PlanError::user("a join reads sources by name"));
         };
         aliases.push(alias);
     }
     if aliases.len() != inputs.len() {
-        return Err(PlanError("a join reads each source it names".into()));
+        return Err(PlanError::user("a join reads each source it names"));
     }
     // ksqlDB has no window bounds in an aggregation over a join.
     let SetExpr::Select(select) = standard.body.as_mut() else { unreachable!("checked above") };
     for item in &select.projection {
         let found = item_columns(item).into_iter().find(|c| c == "WINDOWSTART" || c == "WINDOWEND");
         if let Some(column) = found {
-            return Err(PlanError(format!("SELECT column '{column}' cannot be resolved.")));
+            return Err(PlanError::user(format!("SELECT column '{column}' cannot be resolved.")));
         }
     }
     // Named as the join's columns would be (`l.id` is ID, or L_ID where another input has an ID).
@@ -100,7 +100,7 @@ pub fn split(query: &StreamingQuery, inputs: &[JoinInput]) -> Result<Split, Plan
         })
         .collect();
     if bridge.columns.iter().any(|(_, _, name)| *name == key_column || name == "ROWTIME") {
-        return Err(PlanError(format!("a join's column is named {key_column} or ROWTIME: alias the source")));
+        return Err(PlanError::user(format!("a join's column is named {key_column} or ROWTIME: alias the source")));
     }
     projection.push(SelectItem::ExprWithAlias {
         expr: Expr::CompoundIdentifier(vec![
@@ -235,7 +235,7 @@ impl Bridge<'_> {
                         .collect();
                     if owners.len() > 1 && failure.is_none() {
                         let column = &ident.value;
-                        failure = Some(PlanError(format!(
+                        failure = Some(PlanError::user(format!(
                             "Column '{column}' is ambiguous. Could be {}.",
                             owners.iter().map(|o| format!("{o}.{column}")).collect::<Vec<_>>().join(" or ")
                         )));

@@ -55,7 +55,7 @@ pub trait Operator: Send {
     /// Takes back the state of a [`Operator::snapshot`] of the same operator (of the same
     /// query), replacing any held.
     fn restore(&mut self, state: Vec<RecordBatch>) -> Result<(), PlanError> {
-        if state.is_empty() { Ok(()) } else { Err(PlanError(format!("{} keeps no state", self.describe()))) }
+        if state.is_empty() { Ok(()) } else { Err(PlanError::user(format!("{} keeps no state", self.describe()))) }
     }
 
     /// The rows an expression failed on since the last call (for the processing log).

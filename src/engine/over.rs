@@ -106,7 +106,7 @@ impl Over {
         }
         if let Some(filter) = &plan.filter {
             let mask = evaluate_isolating(filter, &rows, &mut self.errors)?;
-            let mask = mask.as_boolean_opt().ok_or_else(|| PlanError("WHERE must be a condition".into()))?;
+            let mask = mask.as_boolean_opt().ok_or_else(|| PlanError::user("WHERE must be a condition"))?;
             rows = filter_record_batch(&rows, mask)?;
         }
         if rows.num_rows() == 0 {
@@ -334,7 +334,7 @@ impl Over {
     pub fn restore(&mut self, snapshot: &OverSnapshot) -> Result<(), PlanError> {
         guarded(|| {
             if snapshot.windows.len() != self.plan.windows.len() {
-                return Err(PlanError("the snapshot is not of this query".into()));
+                return Err(PlanError::user("the snapshot is not of this query"));
             }
             for (w, batch) in snapshot.windows.iter().enumerate() {
                 self.restore_window(w, batch)?;

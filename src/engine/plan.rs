@@ -22,22 +22,46 @@ use datafusion::sql::sqlparser::ast::{
     Expr, Ident, ObjectName, ObjectNamePart, SelectItem, SetExpr, visit_expressions_mut, visit_relations_mut,
 };
 
+use crate::error::ErrorKind;
 use crate::sql::ast::StreamingQuery;
 
-/// Why a query cannot run (yet).
+/// Why a query cannot run (yet), and whose fault that is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct PlanError(pub String);
+#[error("{message}")]
+pub struct PlanError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
 
-impl From<datafusion::arrow::error::ArrowError> for PlanError {
-    fn from(e: datafusion::arrow::error::ArrowError) -> Self {
-        PlanError(e.to_string())
+impl PlanError {
+    /// The query is wrong: `message` says how, in ksqlDB's words where it has them.
+    pub fn user(message: impl Into<String>) -> PlanError {
+        PlanError { kind: ErrorKind::User, message: message.into() }
+    }
+
+    /// Eddy is wrong: `cause` is kept after "internal error (this is a bug): ".
+    pub fn internal(cause: impl AsRef<str>) -> PlanError {
+        PlanError { kind: ErrorKind::Internal, message: crate::error::bug_message(cause.as_ref()) }
     }
 }
 
+impl From<datafusion::arrow::error::ArrowError> for PlanError {
+    fn from(e: datafusion::arrow::error::ArrowError) -> Self {
+        PlanError::user(e.to_string())
+    }
+}
+
+/// DataFusion's own kinds decide: its internal errors are bugs (its or Eddy's), I/O and
+/// external errors are external, the rest (plans, schemas, types, execution) the query's.
 impl From<datafusion::error::DataFusionError> for PlanError {
     fn from(e: datafusion::error::DataFusionError) -> Self {
-        PlanError(e.to_string())
+        use datafusion::error::DataFusionError as E;
+        let kind = match e.find_root() {
+            E::Internal(_) => ErrorKind::Internal,
+            E::IoError(_) | E::ObjectStore(_) | E::ResourcesExhausted(_) => ErrorKind::External,
+            _ => ErrorKind::User,
+        };
+        PlanError { kind, message: e.to_string() }
     }
 }
 
@@ -106,9 +130,9 @@ impl StatelessPlan {
         match plan_query(query, source_name, row_schema, star_columns).await? {
             QueryPlan::Stateless(plan) => Ok(plan),
             QueryPlan::Aggregate { .. } => {
-                Err(PlanError("aggregation (GROUP BY) is not supported yet in push queries".into()))
+                Err(PlanError::user("aggregation (GROUP BY) is not supported yet in push queries"))
             }
-            QueryPlan::Over { .. } => Err(PlanError("OVER is not supported yet in push queries".into())),
+            QueryPlan::Over { .. } => Err(PlanError::user("OVER is not supported yet in push queries")),
         }
     }
 }
@@ -138,15 +162,16 @@ pub async fn plan_query(
     row_schema: SchemaRef,
     star_columns: &[String],
 ) -> Result<QueryPlan, PlanError> {
+    crate::error::fault_point("panic-in-planning");
     {
         if !query.within.is_empty() || !query.partition_by.is_empty() {
-            return Err(PlanError("joins and PARTITION BY are not supported yet".into()));
+            return Err(PlanError::user("joins and PARTITION BY are not supported yet"));
         }
         let mut windows = query.window.as_ref().map(super::window::TimeWindows::try_new).transpose()?;
         let emit_final = query.emit == Some(crate::sql::ast::Emit::Final);
         if emit_final {
             let Some(windows) = windows.as_mut() else {
-                return Err(PlanError("EMIT FINAL is only supported for windowed aggregations.".into()));
+                return Err(PlanError::user("EMIT FINAL is only supported for windowed aggregations."));
             };
             // A final result waits for the window to close: without a grace period, at its end.
             if query.window.as_ref().is_some_and(|w| w.grace_period.is_none()) {
@@ -154,7 +179,7 @@ pub async fn plan_query(
             }
         }
         let row_time_index =
-            row_schema.index_of("ROWTIME").map_err(|_| PlanError("the input rows lack ROWTIME".into()))?;
+            row_schema.index_of("ROWTIME").map_err(|_| PlanError::user("the input rows lack ROWTIME"))?;
         let context = planning_context();
         let input = datafusion::common::DFSchema::try_from_qualified_schema(source_name, &row_schema)?;
         let typing_state = context.state();
@@ -182,7 +207,7 @@ pub async fn plan_query(
             None => plan_schema,
             Some(_) => {
                 if !calls.is_empty() {
-                    return Err(PlanError("Table functions cannot be used with windows".into()));
+                    return Err(PlanError::user("Table functions cannot be used with windows"));
                 }
                 check_window_bounds(&standard, context.state().aggregate_functions())?;
                 group_by_windows(&mut standard)?;
@@ -203,9 +228,7 @@ pub async fn plan_query(
         let planned =
             futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(state.statement_to_plan(statement)))
                 .await
-                .map_err(|_| {
-                    PlanError("internal error (this is a bug): DataFusion panicked planning the query".into())
-                })?;
+                .map_err(|_| PlanError::internal("DataFusion panicked planning the query"))?;
         let plan = match planned {
             Ok(plan) => plan,
             Err(e) => {
@@ -225,7 +248,7 @@ pub async fn plan_query(
         };
         if let Some(parts) = analyzed.as_ref().and_then(window_parts) {
             if windows.is_some() || !calls.is_empty() {
-                return Err(PlanError("OVER cannot be combined with a WINDOW clause or table functions".into()));
+                return Err(PlanError::user("OVER cannot be combined with a WINDOW clause or table functions"));
             }
             let plan = plan_over(parts, &state, &input, &plan_schema, &names, row_time_index)?;
             return Ok(QueryPlan::Over { plan, items });
@@ -237,7 +260,7 @@ pub async fn plan_query(
             return Ok(QueryPlan::Aggregate { plan: aggregate, items });
         }
         if windows.is_some() {
-            return Err(PlanError("A WINDOW clause needs an aggregation (GROUP BY)".into()));
+            return Err(PlanError::user("A WINDOW clause needs an aggregation (GROUP BY)"));
         }
         let (exprs, predicate) = stateless_parts(&plan)?;
 
@@ -246,7 +269,7 @@ pub async fn plan_query(
         let mut projection = Vec::with_capacity(exprs.len());
         let mut fields = Vec::with_capacity(exprs.len());
         if exprs.len() != names.len() {
-            return Err(PlanError(format!("{} columns planned for {} named", exprs.len(), names.len())));
+            return Err(PlanError::user(format!("{} columns planned for {} named", exprs.len(), names.len())));
         }
         for (expr, name) in exprs.iter().zip(names) {
             let expr = physical(expr.clone())?;
@@ -336,7 +359,7 @@ impl StatelessPlan {
         tombstones: Option<&BooleanArray>,
         errors: &mut Vec<RowError>,
     ) -> Result<TimedBatch, PlanError> {
-        let plan_error = |e: datafusion::arrow::error::ArrowError| PlanError(e.to_string());
+        let plan_error = |e: datafusion::arrow::error::ArrowError| PlanError::user(e.to_string());
         let (kept, tombstones) = match &self.filter {
             None => (batch.clone(), tombstones.cloned()),
             Some(filter) => {
@@ -344,7 +367,7 @@ impl StatelessPlan {
                 let mask = mask
                     .as_any()
                     .downcast_ref::<BooleanArray>()
-                    .ok_or_else(|| PlanError("WHERE must be a condition".into()))?;
+                    .ok_or_else(|| PlanError::user("WHERE must be a condition"))?;
                 let mask = match tombstones {
                     Some(t) => and(mask, &not(t).map_err(plan_error)?).map_err(plan_error)?,
                     None => mask.clone(),
@@ -385,7 +408,7 @@ impl StatelessPlan {
             columns,
             &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(kept.num_rows())),
         )
-        .map_err(|e| PlanError(e.to_string()))?;
+        .map_err(|e| PlanError::user(e.to_string()))?;
         // A windowed source's rows keep their windows.
         let windows = match (kept.column_by_name("WINDOWSTART"), kept.column_by_name("WINDOWEND")) {
             (Some(start), Some(end)) => Some((start.clone(), end.clone())),
@@ -479,16 +502,7 @@ pub(crate) fn evaluate_isolating(
 /// into an error, so that one bad query or batch never takes the process down.
 pub fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, PlanError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
-        .map_err(|panic| PlanError(format!("internal error (this is a bug): {}", panic_message(panic.as_ref()))))
-}
-
-/// What a caught panic said (its payload, when it is a message).
-pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .unwrap_or_else(|| "unknown".into())
+        .map_err(|panic| PlanError::internal(crate::error::panic_message(panic.as_ref())))
 }
 
 /// WINDOWSTART and WINDOWEND are the window's: only the projection may read them, and not
@@ -509,7 +523,7 @@ fn check_window_bounds(
         ControlFlow::Continue(()) => None,
     };
     if let Some(column) = select.selection.as_ref().and_then(bound) {
-        return Err(PlanError(format!("Error in WHERE expression: Unknown column {column}.")));
+        return Err(PlanError::user(format!("Error in WHERE expression: Unknown column {column}.")));
     }
     let mut clauses: Vec<Expr> = select.having.iter().cloned().collect();
     if let GroupByExpr::Expressions(exprs, _) = &select.group_by {
@@ -529,7 +543,7 @@ fn check_window_bounds(
         }
     }
     if let Some(column) = clauses.iter().find_map(bound) {
-        return Err(PlanError(format!(
+        return Err(PlanError::user(format!(
             "Window bounds column {column} can only be used in the SELECT clause of windowed aggregations and can \
              not be passed to aggregate functions.\nSee https://github.com/confluentinc/ksql/issues/4397"
         )));
@@ -569,7 +583,7 @@ fn check_group_by(
             std::ops::ControlFlow::Continue(())
         });
         if let Some(name) = found {
-            return Err(PlanError(format!(
+            return Err(PlanError::user(format!(
                 "GROUP BY does not support aggregate functions: {name} is an aggregate function."
             )));
         }
@@ -578,7 +592,7 @@ fn check_group_by(
                 Expr::Identifier(ident) => format!("{source_name}.{}", ident.value),
                 other => other.to_string(),
             };
-            return Err(PlanError(format!("Duplicate GROUP BY expression: {shown}")));
+            return Err(PlanError::user(format!("Duplicate GROUP BY expression: {shown}")));
         }
     }
     let calls_aggregate = |expr: &Expr| {
@@ -599,7 +613,7 @@ fn check_group_by(
         _ => false,
     });
     if !projected && !select.having.as_ref().is_some_and(calls_aggregate) {
-        return Err(PlanError("GROUP BY requires aggregate functions in either the SELECT or HAVING clause.".into()));
+        return Err(PlanError::user("GROUP BY requires aggregate functions in either the SELECT or HAVING clause."));
     }
     let is_aggregate =
         |f: &datafusion::sql::sqlparser::ast::Function| aggregates.contains_key(&f.name.to_string().to_lowercase());
@@ -685,7 +699,7 @@ fn check_grouped_columns(
         .map(|(i, expr)| ksql_expression_text(written.get(i).unwrap_or(expr)))
         .collect();
     if !unmatched.is_empty() {
-        return Err(PlanError(format!(
+        return Err(PlanError::user(format!(
             "Non-aggregate SELECT expression(s) not part of GROUP BY: {}\nEither add the column(s) to the GROUP BY \
              or remove them from the SELECT.",
             unmatched.join(", ")
@@ -694,7 +708,7 @@ fn check_grouped_columns(
     if let Some(having) = &select.having {
         let columns: Vec<String> = free_columns(having).iter().map(ksql_expression_text).collect();
         if !columns.is_empty() {
-            return Err(PlanError(format!(
+            return Err(PlanError::user(format!(
                 "Non-aggregate HAVING expression not part of GROUP BY: {}\nConsider switching the HAVING clause to \
                  a WHERE clause before the GROUP BY.",
                 columns.join(", ")
@@ -795,10 +809,10 @@ fn group_by_windows(query: &mut datafusion::sql::sqlparser::ast::Query) -> Resul
     use datafusion::sql::sqlparser::ast::GroupByExpr;
     let SetExpr::Select(select) = query.body.as_mut() else { return Ok(()) };
     let GroupByExpr::Expressions(exprs, _) = &mut select.group_by else {
-        return Err(PlanError(WINDOW_WITHOUT_GROUP_BY.into()));
+        return Err(PlanError::user(WINDOW_WITHOUT_GROUP_BY));
     };
     if exprs.is_empty() {
-        return Err(PlanError(WINDOW_WITHOUT_GROUP_BY.into()));
+        return Err(PlanError::user(WINDOW_WITHOUT_GROUP_BY));
     }
     for column in ["WINDOWSTART", "WINDOWEND"] {
         exprs.push(Expr::Identifier(Ident::with_quote('`', column)));
@@ -819,18 +833,18 @@ fn locate_failure(
         // `… column "TEST.D1" must appear in the GROUP BY …`: ksqlDB names the column.
         let column = message.split("column \"").nth(1).and_then(|rest| rest.split('"').next()).unwrap_or_default();
         let column = column.rsplit('.').next().unwrap_or(column);
-        return PlanError(format!("Non-aggregate SELECT expression(s) not part of GROUP BY: {column}"));
+        return PlanError::user(format!("Non-aggregate SELECT expression(s) not part of GROUP BY: {column}"));
     }
     if let Some(rest) = message.split("Invalid function '").nth(1) {
         let name = rest.split('\'').next().unwrap_or_default().to_uppercase();
-        return PlanError(format!("Can't find any functions with the name '{name}'"));
+        return PlanError::user(format!("Can't find any functions with the name '{name}'"));
     }
     if let SetExpr::Select(select) = query.body.as_ref() {
         if let Some(Err(why)) = select.selection.as_ref().map(|s| typer.check(s)) {
             if let Some(column) = unknown_column(&why) {
-                return PlanError(format!("WHERE column '{column}' cannot be resolved."));
+                return PlanError::user(format!("WHERE column '{column}' cannot be resolved."));
             }
-            return PlanError(format!("Invalid Predicate: {why}"));
+            return PlanError::user(format!("Invalid Predicate: {why}"));
         }
         for item in &select.projection {
             if let SelectItem::ExprWithAlias { expr, .. } | SelectItem::UnnamedExpr(expr) = item
@@ -838,13 +852,13 @@ fn locate_failure(
             {
                 if let Some(column) = unknown_column(&why) {
                     if column == "WINDOWSTART" || column == "WINDOWEND" {
-                        return PlanError(format!(
+                        return PlanError::user(format!(
                             "Reserved column name in select: `{column}`. Please remove or alias the column."
                         ));
                     }
-                    return PlanError(format!("SELECT column '{column}' cannot be resolved."));
+                    return PlanError::user(format!("SELECT column '{column}' cannot be resolved."));
                 }
-                return PlanError(format!("Invalid Select: {why}"));
+                return PlanError::user(format!("Invalid Select: {why}"));
             }
         }
     }
@@ -891,10 +905,14 @@ pub(crate) fn rewrite_with_types(
 /// A comparison refused in a WHERE or HAVING clause, said as ksqlDB says it: which clause,
 /// why, and the clause as ksqlDB prints it.
 fn in_filter(clause: &str, written: &Expr, error: PlanError) -> PlanError {
-    if !["Cannot compare ", "Comparison with NULL "].iter().any(|p| error.0.starts_with(p)) {
+    if !["Cannot compare ", "Comparison with NULL "].iter().any(|p| error.message.starts_with(p)) {
         return error;
     }
-    PlanError(format!("Error in {clause} expression: {}\nStatement: {}", error.0, ksql_expression_text(written)))
+    PlanError::user(format!(
+        "Error in {clause} expression: {}\nStatement: {}",
+        error.message,
+        ksql_expression_text(written)
+    ))
 }
 
 /// Names every projected column as ksqlDB does and makes the name the item's alias: a
@@ -907,7 +925,7 @@ fn name_projection(
     typer: &super::rewrite::Typer<'_>,
 ) -> Result<(Vec<Expr>, Vec<String>), PlanError> {
     let SetExpr::Select(select) = query.body.as_mut() else {
-        return Err(PlanError("only SELECT … FROM a source is supported".into()));
+        return Err(PlanError::user("only SELECT … FROM a source is supported"));
     };
     let mut taken: Vec<String> = Vec::with_capacity(select.projection.len());
     let mut generated = 0usize;
@@ -941,14 +959,14 @@ fn name_projection(
             }
             SelectItem::QualifiedWildcard(kind, _) => {
                 let qualifier = kind.to_string().trim_end_matches(".*").to_uppercase();
-                return Err(PlanError(format!("'{qualifier}' is not a valid stream/table name or alias.")));
+                return Err(PlanError::user(format!("'{qualifier}' is not a valid stream/table name or alias.")));
             }
-            other => return Err(PlanError(format!("'{other}' is not supported in a projection"))),
+            other => return Err(PlanError::user(format!("'{other}' is not supported in a projection"))),
         };
         if taken.contains(&name) {
             // ksqlDB names the second column and its type.
             let typed = typer.check_as_ksql(&expr).map(|t| format!(" {}", crate::sql::types::ksql_type_name(&t)));
-            return Err(PlanError(format!(
+            return Err(PlanError::user(format!(
                 "Duplicate value columns found in schema: `{name}`{}",
                 typed.unwrap_or_default()
             )));
@@ -1143,12 +1161,12 @@ fn plan_over(
             other => other,
         };
         let LogicalExpr::WindowFunction(window) = function else {
-            return Err(PlanError(format!("unexpected window expression {function}")));
+            return Err(PlanError::user(format!("unexpected window expression {function}")));
         };
         let WindowFunction { fun, params } = *window;
         let WindowFunctionParams { args, partition_by, order_by, window_frame, filter, distinct, .. } = params;
         let WindowFunctionDefinition::AggregateUDF(udaf) = fun else {
-            return Err(PlanError(format!(
+            return Err(PlanError::user(format!(
                 "{} is not supported with OVER: only aggregate functions (AVG, SUM, COUNT, MIN, MAX, …) are",
                 fun.name().to_uppercase()
             )));
@@ -1157,15 +1175,17 @@ fn plan_over(
             matches!(&sort.expr, LogicalExpr::Column(c) if c.name == "ROWTIME") && sort.asc
         };
         if !order_by.iter().all(orders_by_rowtime) || order_by.len() > 1 {
-            return Err(PlanError("OVER windows are ordered by ROWTIME (ORDER BY ROWTIME), in arrival order".into()));
+            return Err(PlanError::user("OVER windows are ordered by ROWTIME (ORDER BY ROWTIME), in arrival order"));
         }
         if !matches!(window_frame.end_bound, WindowFrameBound::CurrentRow) {
-            return Err(PlanError("An OVER frame ends at the CURRENT ROW: a stream has no rows after it yet".into()));
+            return Err(PlanError::user("An OVER frame ends at the CURRENT ROW: a stream has no rows after it yet"));
         }
         let count = |value: &datafusion::common::ScalarValue| -> Result<i64, PlanError> {
             match value.cast_to(&datafusion::arrow::datatypes::DataType::Int64)? {
                 datafusion::common::ScalarValue::Int64(Some(n)) if n >= 0 => Ok(n),
-                other => Err(PlanError(format!("an OVER frame bound must be a count or an interval, not {other}"))),
+                other => {
+                    Err(PlanError::user(format!("an OVER frame bound must be a count or an interval, not {other}")))
+                }
             }
         };
         let frame = match (&window_frame.units, &window_frame.start_bound) {
@@ -1175,10 +1195,9 @@ fn plan_over(
             (WindowFrameUnits::Range, WindowFrameBound::Preceding(v)) => super::over::Frame::Range(count(v)?),
             (WindowFrameUnits::Range, WindowFrameBound::CurrentRow) => super::over::Frame::Range(0),
             _ => {
-                return Err(PlanError(
+                return Err(PlanError::user(
                     "An OVER frame is ROWS BETWEEN n PRECEDING AND CURRENT ROW or RANGE BETWEEN INTERVAL … PRECEDING \
-                     AND CURRENT ROW"
-                        .into(),
+                     AND CURRENT ROW",
                 ));
             }
         };
@@ -1205,7 +1224,7 @@ fn plan_over(
     }
     let windowed_schema: SchemaRef = Arc::new(parts.schema.as_arrow().clone());
     if parts.projection.len() != names.len() {
-        return Err(PlanError(format!("{} columns planned for {} named", parts.projection.len(), names.len())));
+        return Err(PlanError::user(format!("{} columns planned for {} named", parts.projection.len(), names.len())));
     }
     let mut projection = Vec::with_capacity(names.len());
     let mut fields = Vec::with_capacity(names.len());
@@ -1263,7 +1282,7 @@ fn plan_aggregate(
     let on_groups = |e: LogicalExpr| physical_expr(state, e, aggregate_dfschema);
     let having = parts.having.map(on_groups).transpose()?;
     if parts.projection.len() != names.len() {
-        return Err(PlanError(format!("{} columns planned for {} named", parts.projection.len(), names.len())));
+        return Err(PlanError::user(format!("{} columns planned for {} named", parts.projection.len(), names.len())));
     }
     let mut projection = Vec::with_capacity(names.len());
     let mut fields = Vec::with_capacity(names.len());
@@ -1290,7 +1309,7 @@ fn plan_aggregate(
 /// The projection expressions and the filter predicate of a
 /// `Projection [→ Filter] → TableScan` plan (aliases of the source allowed between).
 fn stateless_parts(plan: &LogicalPlan) -> Result<(Vec<LogicalExpr>, Option<LogicalExpr>), PlanError> {
-    let unsupported = |what: &str| PlanError(format!("{what} is not supported yet in queries"));
+    let unsupported = |what: &str| PlanError::user(format!("{what} is not supported yet in queries"));
     let LogicalPlan::Projection(projection) = plan else {
         return Err(unsupported(plan.display().to_string().split(':').next().unwrap_or("this query")));
     };
@@ -1340,7 +1359,7 @@ pub(crate) fn rewrite_struct_access<V: datafusion::sql::sqlparser::ast::VisitMut
         };
         let field = match right.as_ref() {
             Expr::Identifier(ident) => ident.value.clone(),
-            _ => return ControlFlow::Break(PlanError("'->*' (all fields of a struct) is not supported yet".into())),
+            _ => return ControlFlow::Break(PlanError::user("'->*' (all fields of a struct) is not supported yet")),
         };
         let Expr::BinaryOp { left, .. } = std::mem::replace(expr, Expr::value(Value::Null)) else {
             return ControlFlow::Continue(());
@@ -1398,12 +1417,12 @@ pub(crate) fn expand_struct_stars(
         let fields = match typer.check(&struct_expr) {
             Ok(datafusion::arrow::datatypes::DataType::Struct(fields)) => fields,
             Ok(other) => {
-                return Err(PlanError(format!(
+                return Err(PlanError::user(format!(
                     "'{left}->*' needs a STRUCT, not {}",
                     crate::sql::types::ksql_type_name(&other)
                 )));
             }
-            Err(why) => return Err(PlanError(why)),
+            Err(why) => return Err(PlanError::user(why)),
         };
         for field in fields.iter() {
             select.projection.push(SelectItem::UnnamedExpr(Expr::BinaryOp {
@@ -1522,5 +1541,26 @@ pub(crate) fn normalise_identifiers(query: &mut datafusion::sql::sqlparser::ast:
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::error::DataFusionError;
+
+    use super::PlanError;
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn datafusion_errors_keep_their_kind() {
+        let kind = |e: DataFusionError| PlanError::from(e).kind;
+        assert_eq!(kind(DataFusionError::Plan("no such column".into())), ErrorKind::User);
+        assert_eq!(kind(DataFusionError::Internal("unexpected".into())), ErrorKind::Internal);
+        let io = std::io::Error::other("disk gone");
+        assert_eq!(kind(DataFusionError::IoError(io)), ErrorKind::External);
+        let wrapped = DataFusionError::Context("planning".into(), Box::new(DataFusionError::Internal("x".into())));
+        assert_eq!(kind(wrapped), ErrorKind::Internal);
+        let bug = PlanError::internal("two operators where one was planned");
+        assert_eq!(bug.message, "internal error (this is a bug): two operators where one was planned");
     }
 }

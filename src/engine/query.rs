@@ -1348,7 +1348,7 @@ async fn run_operators(
     let reporter = &reporter;
     if let Some(restored) = restored {
         if restored.len() != chain.len() {
-            return Err(TaskError::Plan(super::plan::PlanError(format!(
+            return Err(TaskError::Plan(super::plan::PlanError::internal(format!(
                 "the checkpoint has {} operators, the query {}: was it planned differently?",
                 restored.len(),
                 chain.len()

@@ -83,10 +83,9 @@ pub fn rewrite_constructors<V: datafusion::sql::sqlparser::ast::VisitMut + dataf
                         let empty = matches!(&function.args, FunctionArguments::List(l) if l.args.is_empty())
                             || matches!(&function.args, FunctionArguments::None);
                         if empty {
-                            return ControlFlow::Break(PlanError(
+                            return ControlFlow::Break(PlanError::user(
                                 "Map constructor cannot be empty. Please supply at least one key value pair (see \
-                                 https://github.com/confluentinc/ksql/issues/4239)."
-                                    .into(),
+                                 https://github.com/confluentinc/ksql/issues/4239).",
                             ));
                         }
                         if let Some(pairs) = assignments() {
@@ -96,7 +95,7 @@ pub fn rewrite_constructors<V: datafusion::sql::sqlparser::ast::VisitMut + dataf
                             ] {
                                 if all_null {
                                     let one = part.trim_end_matches('s');
-                                    return ControlFlow::Break(PlanError(format!(
+                                    return ControlFlow::Break(PlanError::user(format!(
                                         "Cannot construct a map with all NULL {part} (see \
                                          https://github.com/confluentinc/ksql/issues/4239). As a workaround, you may \
                                          cast a NULL {one} to the desired type."
@@ -112,7 +111,7 @@ pub fn rewrite_constructors<V: datafusion::sql::sqlparser::ast::VisitMut + dataf
                             let mut args = Vec::with_capacity(pairs.len() * 2);
                             for (field, value) in pairs {
                                 let Expr::Identifier(ident) = field else {
-                                    return ControlFlow::Break(PlanError(format!(
+                                    return ControlFlow::Break(PlanError::user(format!(
                                         "A STRUCT field name must be an identifier, not {field}"
                                     )));
                                 };
@@ -120,7 +119,7 @@ pub fn rewrite_constructors<V: datafusion::sql::sqlparser::ast::VisitMut + dataf
                                 args.push(value);
                             }
                             if args.is_empty() {
-                                return ControlFlow::Break(PlanError("STRUCT() needs at least one field".into()));
+                                return ControlFlow::Break(PlanError::user("STRUCT() needs at least one field"));
                             }
                             *expr = call("named_struct", args);
                         }
@@ -129,18 +128,16 @@ pub fn rewrite_constructors<V: datafusion::sql::sqlparser::ast::VisitMut + dataf
                 }
             }
             Expr::Array(array) if array.elem.is_empty() && !typed_by_cast => {
-                return ControlFlow::Break(PlanError(
+                return ControlFlow::Break(PlanError::user(
                     "Array constructor cannot be empty. Please supply at least one element (see \
-                     https://github.com/confluentinc/ksql/issues/4239)."
-                        .into(),
+                     https://github.com/confluentinc/ksql/issues/4239).",
                 ));
             }
             Expr::Array(array) if array.elem.iter().all(is_null_literal) && !typed_by_cast => {
-                return ControlFlow::Break(PlanError(
+                return ControlFlow::Break(PlanError::user(
                     "Cannot construct an array with all NULL elements (see \
                      https://github.com/confluentinc/ksql/issues/4239). As a workaround, you may cast a NULL value \
-                     to the desired type."
-                        .into(),
+                     to the desired type.",
                 ));
             }
             // DataFusion plans SUBSTRING(…) straight to its own function; ksqlDB's is ours.
@@ -283,13 +280,13 @@ impl Typer<'_> {
     pub fn check(&self, expr: &Expr) -> Result<DataType, String> {
         // One source: its alias need not qualify columns for typing.
         let mut expr = if self.qualified { expr.clone() } else { super::plan::unqualified(expr) };
-        rewrite_constructors(&mut expr).map_err(|e| e.0)?;
+        rewrite_constructors(&mut expr).map_err(|e| e.message)?;
         let typed = super::plan::guarded(|| {
             self.state
                 .create_logical_expr_from_sql_expr(ExprWithAlias { expr: expr.clone(), alias: None }, self.schema)
                 .and_then(|logical| datafusion::logical_expr::ExprSchemable::get_type(&logical, self.schema))
         })
-        .map_err(|e| e.0)?;
+        .map_err(|e| e.message)?;
         typed.map_err(|e| {
             let mut message = e.to_string();
             for prefix in ["Error during planning: ", "Execution error: ", "This feature is not implemented: "] {
@@ -341,7 +338,7 @@ pub fn rewrite_typed(expr: &mut Expr, typer: &Typer<'_>, context: &str) -> Resul
                     }
                 };
                 let text = |e: &Expr| if is_null(e) { "null".to_string() } else { ksql_text(e) };
-                Err(PlanError(format!(
+                Err(PlanError::user(format!(
                     "Error processing expression: ({} {op} {}). Arithmetic on types {} and {} are not supported.",
                     text(left),
                     text(right),
@@ -414,7 +411,7 @@ pub fn rewrite_typed(expr: &mut Expr, typer: &Typer<'_>, context: &str) -> Resul
                             .map_or_else(|_| "NULL".into(), |t| crate::sql::types::ksql_type_name(&t));
                         name.split(['(', '<']).next().unwrap_or_default().to_string()
                     };
-                    Err(PlanError(format!(
+                    Err(PlanError::user(format!(
                         "Comparison with NULL not supported: {} {op} {}\nUse 'IS NULL' or 'IS NOT NULL' instead.",
                         base_type(left),
                         base_type(right)
@@ -435,7 +432,7 @@ pub fn rewrite_typed(expr: &mut Expr, typer: &Typer<'_>, context: &str) -> Resul
                 if function.name.to_string() == "coalesce"
                     && matches!(&function.args, FunctionArguments::List(l) if l.args.is_empty()) =>
             {
-                Err(PlanError("Function 'COALESCE' does not accept parameters ().".into()))
+                Err(PlanError::user("Function 'COALESCE' does not accept parameters ()."))
             }
             // A cast of an ARRAY, MAP or STRUCT to a string is ksqlDB's (Java's) text of it.
             Expr::Cast { kind: CastKind::Cast, expr: inner, data_type, .. }
@@ -545,7 +542,7 @@ fn coerce_elements(elements: &mut [Expr], typer: &Typer<'_>) -> Result<(), PlanE
             continue;
         }
         let invalid =
-            |text: &str| PlanError(format!("invalid input syntax for type {}: \"{text}\".", type_name(&target)));
+            |text: &str| PlanError::user(format!("invalid input syntax for type {}: \"{text}\".", type_name(&target)));
         match (&target, literal_text(element)) {
             (t, Some(text)) if rank(t) > 0 => {
                 let number: f64 = text.trim().parse().map_err(|_| invalid(&text))?;
@@ -608,7 +605,7 @@ fn coerce_in_list(needle: &Expr, list: &mut [Expr], typer: &Typer<'_>, context: 
                 }
             }
             Coerced::Mismatch(found) => {
-                return Err(PlanError(format!(
+                return Err(PlanError::user(format!(
                     "{context}: operator does not exist: {} = {} ({shown})\nHint: You might need to add explicit type casts.",
                     type_name(&widened),
                     type_name(&found)
@@ -648,7 +645,7 @@ fn coerce_to(expr: &mut Expr, target: &DataType, typer: &Typer<'_>, context: &st
     let invalid = |kind: &DataType, text: &str| {
         let name = type_name(kind);
         let kind = name.split('(').next().unwrap_or(&name).to_owned();
-        PlanError(format!("{context}: invalid input syntax for type {kind}: \"{text}\"."))
+        PlanError::user(format!("{context}: invalid input syntax for type {kind}: \"{text}\"."))
     };
     match expr {
         Expr::Value(ValueWithSpan { value, .. }) => {
@@ -800,7 +797,7 @@ fn non_literal_parameter(function: &Function) -> Option<PlanError> {
         _ => false,
     };
     list.args.iter().enumerate().skip(first_literal).find_map(|(index, argument)| match argument {
-        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) if !is_literal(e) => Some(PlanError(format!(
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) if !is_literal(e) => Some(PlanError::user(format!(
             "Parameter {} passed to function {name} must be a literal constant, but was expression: '{}'",
             index + 1,
             ksql_text(e)
@@ -828,7 +825,7 @@ fn unresolved_call(
         for signature in documented.signatures {
             message.push_str(&format!("\n{signature}"));
         }
-        PlanError(message)
+        PlanError::user(message)
     };
     let FunctionArguments::List(list) = &function.args else { return None };
     let mut arguments = Vec::with_capacity(list.args.len());
@@ -847,7 +844,7 @@ fn unresolved_call(
     if message.starts_with(&format!("Function '{name}' does not accept"))
         || message.starts_with(&format!("Function '{name}' cannot be resolved"))
     {
-        return Some(PlanError(message));
+        return Some(PlanError::user(message));
     }
     let mut types = Vec::with_capacity(arguments.len());
     for argument in arguments {
@@ -898,7 +895,7 @@ fn invalid_comparison(left: &Expr, op: &BinaryOperator, right: &Expr, typer: &Ty
     };
     let operator = comparison_name(op)?;
     (!valid).then(|| {
-        PlanError(format!(
+        PlanError::user(format!(
             "Cannot compare {} ({}) to {} ({}) with {operator}.",
             ksql_text(left),
             type_name(&left_type),
@@ -927,7 +924,7 @@ fn timestamp_text_to_millis(expr: &mut Expr) -> Result<(), PlanError> {
     let Expr::Value(v) = &*expr else { return Ok(()) };
     let Value::SingleQuotedString(text) = &v.value else { return Ok(()) };
     let millis = partial_timestamp_millis(text).ok_or_else(|| {
-        PlanError(format!(
+        PlanError::user(format!(
             "Failed to parse timestamp '{text}': use the format yyyy-MM-dd'T'HH:mm:ss.SSS, any part from the end \
              left out, with an optional time zone"
         ))

@@ -56,10 +56,10 @@ pub fn extract(query: &mut Query, typer: &Typer<'_>) -> Result<Vec<Call>, PlanEr
             };
             let name = function.name.to_string();
             let FunctionArguments::List(list) = &function.args else {
-                return ControlFlow::Break(PlanError(format!("{name} takes one ARRAY")));
+                return ControlFlow::Break(PlanError::user(format!("{name} takes one ARRAY")));
             };
             let [FunctionArg::Unnamed(FunctionArgExpr::Expr(argument))] = list.args.as_slice() else {
-                return ControlFlow::Break(PlanError(format!("{name} takes one ARRAY")));
+                return ControlFlow::Break(PlanError::user(format!("{name} takes one ARRAY")));
             };
             let data_type = match typer.check(argument) {
                 Ok(DataType::List(item)) => match kind {
@@ -67,13 +67,13 @@ pub fn extract(query: &mut Query, typer: &Typer<'_>) -> Result<Vec<Call>, PlanEr
                     Kind::CubeExplode => DataType::List(item),
                 },
                 Ok(other) => {
-                    return ControlFlow::Break(PlanError(format!(
+                    return ControlFlow::Break(PlanError::user(format!(
                         "Function '{name}' does not accept parameters ({}).\nValid alternatives are:\n\
                          {name}(ARRAY<DECIMAL> input)\n{name}(ARRAY<T> list)",
                         ksql_type_name(&other)
                     )));
                 }
-                Err(why) => return ControlFlow::Break(PlanError(why)),
+                Err(why) => return ControlFlow::Break(PlanError::user(why)),
             };
             let column = format!("__TF_{}", calls.len());
             calls.push(Call { kind, column: column.clone(), argument: argument.clone(), data_type });
@@ -115,7 +115,7 @@ impl Unnest {
                 let list = array
                     .as_list_opt::<i32>()
                     .cloned()
-                    .ok_or_else(|| PlanError("a table function's argument is not an ARRAY".into()))?;
+                    .ok_or_else(|| PlanError::user("a table function's argument is not an ARRAY"))?;
                 match kind {
                     Kind::Explode => Ok(list),
                     Kind::CubeExplode => cube(&list),
@@ -191,7 +191,7 @@ fn cube(list: &ListArray) -> Result<ListArray, PlanError> {
         outer_lengths.push(combinations);
     }
     let items = take(values.as_ref(), &UInt32Array::from(inner_indices), None)?;
-    let DataType::List(item) = list.data_type() else { return Err(PlanError("not a list".into())) };
+    let DataType::List(item) = list.data_type() else { return Err(PlanError::user("not a list")) };
     let inner = ListArray::try_new(item.clone(), OffsetBuffer::from_lengths(inner_lengths), items, None)?;
     let inner_field = Arc::new(Field::new("item", inner.data_type().clone(), true));
     Ok(ListArray::try_new(inner_field, OffsetBuffer::from_lengths(outer_lengths), Arc::new(inner), None)?)

@@ -28,7 +28,7 @@ pub fn interval_ms(interval: &datafusion::sql::sqlparser::ast::Interval) -> Resu
         other => other.to_string(),
     };
     let refused =
-        || PlanError(format!("{interval} is not an interval of milliseconds, seconds, minutes, hours or days"));
+        || PlanError::user(format!("{interval} is not an interval of milliseconds, seconds, minutes, hours or days"));
     let mut words = text.split_whitespace();
     let amount: u64 = words.next().and_then(|n| n.parse().ok()).ok_or_else(refused)?;
     let unit = match (&interval.leading_field, words.next()) {
@@ -66,7 +66,7 @@ impl TimeWindows {
             WindowKind::Session { gap } => {
                 let gap_ms = millis(gap);
                 if gap_ms <= 0 {
-                    return Err(PlanError("A session window's gap must be positive".into()));
+                    return Err(PlanError::user("A session window's gap must be positive"));
                 }
                 return Ok(TimeWindows {
                     size_ms: 0,
@@ -78,10 +78,10 @@ impl TimeWindows {
             }
         };
         if size_ms <= 0 || advance_ms <= 0 {
-            return Err(PlanError("A window's size and advance must be positive".into()));
+            return Err(PlanError::user("A window's size and advance must be positive"));
         }
         if advance_ms > size_ms {
-            return Err(PlanError(format!(
+            return Err(PlanError::user(format!(
                 "A window's advance ({advance_ms} ms) cannot be larger than its size ({size_ms} ms)"
             )));
         }

@@ -61,7 +61,7 @@ impl FinalWindows {
 
     pub fn try_new(plan: Arc<AggregatePlan>, description: String) -> Result<Self, PlanError> {
         let Some(windows) = plan.windows.filter(|_| Self::runs(&plan)) else {
-            return Err(PlanError("not a tumbling or hopping window with EMIT FINAL".into()));
+            return Err(PlanError::user("not a tumbling or hopping window with EMIT FINAL"));
         };
         let keys = plan.group_by.len() - 2;
         let mut fields: Vec<Field> =
@@ -112,7 +112,7 @@ impl FinalWindows {
         rows = self.windows.assign(&rows, plan.row_time_index, &mut self.stream_time)?;
         if let Some(filter) = &plan.filter {
             let mask = evaluate_isolating(filter, &rows, &mut self.errors)?;
-            let mask = mask.as_boolean_opt().ok_or_else(|| PlanError("WHERE must be a condition".into()))?;
+            let mask = mask.as_boolean_opt().ok_or_else(|| PlanError::user("WHERE must be a condition"))?;
             rows = filter_record_batch(&rows, mask)?;
         }
         if rows.num_rows() > 0 {
@@ -247,7 +247,7 @@ impl FinalWindows {
         // table before.
         if let Some(having) = &plan.having {
             let mask = evaluate_isolating(having, &aggregated, &mut self.errors)?;
-            let mask = mask.as_boolean_opt().ok_or_else(|| PlanError("HAVING must be a condition".into()))?;
+            let mask = mask.as_boolean_opt().ok_or_else(|| PlanError::user("HAVING must be a condition"))?;
             // (A null HAVING drops its row: arrow's filter passes only true.)
             aggregated = filter_record_batch(&aggregated, mask)?;
             stamps = datafusion::arrow::compute::filter(&stamps, mask)?.as_primitive::<Int64Type>().clone();
@@ -306,7 +306,7 @@ impl FinalWindows {
         let mut all = datafusion::arrow::compute::concat_batches(&schema, &parts)?;
         // Groups in the order they began, across windows.
         let order = datafusion::arrow::compute::sort_to_indices(
-            all.column_by_name(SNAPSHOT_SEQUENCE).ok_or_else(|| PlanError("no sequence".into()))?,
+            all.column_by_name(SNAPSHOT_SEQUENCE).ok_or_else(|| PlanError::user("no sequence"))?,
             None,
             None,
         )?;
@@ -325,7 +325,7 @@ impl FinalWindows {
         let mut at = fields.len();
         for (a, aggregate) in plan.aggregates.iter().enumerate() {
             for i in 0..aggregate.state_fields()?.len() {
-                let column = columns.get(at).ok_or_else(|| PlanError("a snapshot column is missing".into()))?;
+                let column = columns.get(at).ok_or_else(|| PlanError::user("a snapshot column is missing"))?;
                 fields.push(Field::new(format!("{a}:{i}"), column.data_type().clone(), true));
                 at += 1;
             }
@@ -357,12 +357,12 @@ impl FinalWindows {
         let plan = Arc::clone(&self.plan);
         let keys = plan.group_by.len();
         let column = |name: &str| {
-            snapshot.column_by_name(name).cloned().ok_or_else(|| PlanError(format!("the snapshot lacks {name}")))
+            snapshot.column_by_name(name).cloned().ok_or_else(|| PlanError::user(format!("the snapshot lacks {name}")))
         };
         let widths: Vec<usize> =
             plan.aggregates.iter().map(|a| a.state_fields().map(|f| f.len())).collect::<Result<_, _>>()?;
         if keys + widths.iter().sum::<usize>() + 3 > snapshot.num_columns() {
-            return Err(PlanError("the snapshot is not of this aggregation".into()));
+            return Err(PlanError::user("the snapshot is not of this aggregation"));
         }
         let latest = column(SNAPSHOT_LATEST)?.as_primitive::<Int64Type>().clone();
         let sequences = column(SNAPSHOT_SEQUENCE)?.as_primitive::<Int64Type>().clone();
@@ -373,7 +373,7 @@ impl FinalWindows {
         let starts = snapshot.column(keys - 2).as_primitive_opt::<Int64Type>().cloned();
         let ends = snapshot.column(keys - 1).as_primitive_opt::<Int64Type>().cloned();
         let (Some(starts), Some(ends)) = (starts, ends) else {
-            return Err(PlanError("the snapshot is not of a windowed aggregation".into()));
+            return Err(PlanError::user("the snapshot is not of a windowed aggregation"));
         };
         // Each window's rows, in the order their groups began.
         let mut by_window: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
@@ -419,7 +419,7 @@ impl Operator for FinalWindows {
     }
 
     fn restore(&mut self, state: Vec<RecordBatch>) -> Result<(), PlanError> {
-        let groups = state.first().ok_or_else(|| PlanError("an aggregation's checkpoint has no groups".into()))?;
+        let groups = state.first().ok_or_else(|| PlanError::user("an aggregation's checkpoint has no groups"))?;
         guarded(|| self.restore_groups(groups))?
     }
 

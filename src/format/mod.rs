@@ -352,7 +352,7 @@ fn decode_isolating<T>(
 ) -> Result<Decoded, FormatError> {
     let decode_many = |items: &[T]| -> Result<RecordBatch, String> {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode_many(items))).unwrap_or_else(|panic| {
-            Err(format!("the decoder failed on it ({})", crate::engine::plan::panic_message(panic.as_ref())))
+            Err(format!("the decoder failed on it ({})", crate::error::panic_message(panic.as_ref())))
         })
     };
     if let Ok(batch) = decode_many(items)

@@ -37,7 +37,7 @@ pub(super) async fn handle(State(shared): State<Arc<Shared>>, body: Result<Bytes
     };
     let statements = match Session::statements(&request.ksql) {
         Ok(statements) => statements,
-        Err(e) => return statement_error(&e.to_string(), &request.ksql, Vec::new()),
+        Err(e) => return statement_error(e.kind(), &e.to_string(), &request.ksql, Vec::new()),
     };
     let mut session = shared.session.lock().await;
     let (properties, variables) = (session.properties().clone(), session.variables().clone());
@@ -70,7 +70,7 @@ async fn run_statements(session: &mut Session, statements: &[String]) -> Respons
         }
         let mut results: Vec<StatementResult> = Vec::new();
         if let Err(e) = session.execute(&text, &mut |r: StatementResult| results.push(r)).await {
-            return statement_error(&e.to_string(), &text, entities);
+            return statement_error(e.kind(), &e.to_string(), &text, entities);
         }
         let sequence = session.commands_applied().saturating_sub(1);
         for result in results {
@@ -83,13 +83,15 @@ async fn run_statements(session: &mut Session, statements: &[String]) -> Respons
     json_response(StatusCode::OK, Value::Array(entities))
 }
 
-/// 400 with ksqlDB's `statement_error`.
-fn statement_error(message: &str, text: &str, entities: Vec<Value>) -> Response {
+/// ksqlDB's `statement_error`: 400 for a bad statement, 5xx for a failure of Eddy or of what it
+/// depends on (see [`crate::error::ErrorKind::rest_status`]).
+fn statement_error(kind: crate::error::ErrorKind, message: &str, text: &str, entities: Vec<Value>) -> Response {
+    let (status, code) = kind.rest_status();
     json_response(
-        StatusCode::BAD_REQUEST,
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         json!({
             "@type": "statement_error",
-            "error_code": 40001,
+            "error_code": code,
             "message": message,
             "statementText": text,
             "entities": entities,

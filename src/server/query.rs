@@ -308,9 +308,8 @@ impl HttpSink {
     async fn finish(&mut self, outcome: Result<(), SessionError>) {
         if let Err(e) = outcome {
             if let Some(started) = self.started.take() {
-                let code = if e.is_user_error() { 40001 } else { 50000 };
-                let status =
-                    if e.is_user_error() { StatusCode::BAD_REQUEST } else { StatusCode::INTERNAL_SERVER_ERROR };
+                let (status, code) = e.kind().rest_status();
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 let _ = started.send(Err(error(status, code, &e.to_string())));
                 return;
             }

@@ -58,7 +58,7 @@ impl Session {
         let mut values = insert.values.clone();
         for value in values.iter_mut() {
             crate::engine::plan::normalise_expression(value);
-            crate::engine::rewrite::rewrite_constructors(value).map_err(|e| refusal(e.0))?;
+            crate::engine::rewrite::rewrite_constructors(value).map_err(SessionError::from)?;
         }
         let projection: Vec<String> = values.iter().enumerate().map(|(i, v)| format!("{v} AS v{i}")).collect();
         let select = format!("SELECT {}", projection.join(", "));

@@ -58,9 +58,24 @@ pub enum SessionError {
     /// Parsed, but Eddy cannot run it yet.
     #[error("{what} is not supported yet{}", hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
     NotSupported { what: String, hint: Option<String>, at: Location },
+    /// Eddy failed: a bug (a panic caught, a state it never expects). The message begins
+    /// "internal error (this is a bug)".
+    #[error("{message}")]
+    Internal { message: String, at: Location },
     /// The log failed under the statement.
     #[error("{0}")]
     Log(#[from] LogError),
+}
+
+/// A planning error keeps its kind: a refusal of the statement, or a bug. (Where in the
+/// script is not known here: see [`relocate`].)
+impl From<crate::engine::plan::PlanError> for SessionError {
+    fn from(e: crate::engine::plan::PlanError) -> Self {
+        match e.kind {
+            crate::error::ErrorKind::Internal => SessionError::Internal { message: e.message, at: Location::new(1, 1) },
+            _ => refusal(e.message),
+        }
+    }
 }
 
 impl SessionError {
@@ -68,17 +83,29 @@ impl SessionError {
     pub fn location(&self) -> Option<Location> {
         match self {
             SessionError::Parse(e) => Some(Location::new(e.line, e.column)),
-            SessionError::Statement { at, .. } | SessionError::NotSupported { at, .. } => Some(*at),
+            SessionError::Statement { at, .. }
+            | SessionError::NotSupported { at, .. }
+            | SessionError::Internal { at, .. } => Some(*at),
             SessionError::Log(_) => None,
+        }
+    }
+
+    /// Whose fault it is.
+    pub fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match self {
+            SessionError::Log(e) if e.is_user_error() => ErrorKind::User,
+            SessionError::Log(_) => ErrorKind::External,
+            SessionError::Internal { .. } => ErrorKind::Internal,
+            SessionError::Parse(_) | SessionError::Statement { .. } | SessionError::NotSupported { .. } => {
+                ErrorKind::User
+            }
         }
     }
 
     /// True when the statement or its input is at fault (exit code 1), not Eddy or storage.
     pub fn is_user_error(&self) -> bool {
-        match self {
-            SessionError::Log(e) => e.is_user_error(),
-            _ => true,
-        }
+        self.kind() == crate::error::ErrorKind::User
     }
 }
 
@@ -276,7 +303,14 @@ impl Session {
                 scripts.push(Script::new(text)?);
                 continue;
             }
-            let result = Box::pin(self.run(statement, start, on_result)).await?;
+            // A panic that input reached in Eddy, DataFusion or Arrow is reported as the bug
+            // it is, and the session goes on (the next statement, the next request).
+            let running = std::panic::AssertUnwindSafe(Box::pin(self.run(statement, start, on_result)));
+            let result =
+                futures::FutureExt::catch_unwind(running).await.map_err(|panic| SessionError::Internal {
+                    message: crate::error::bug_message(&crate::error::panic_message(panic.as_ref())),
+                    at: start,
+                })??;
             if let Some(result) = result {
                 on_result.send(result);
             }
@@ -479,6 +513,7 @@ fn relocate(error: SessionError, statement_at: Location) -> SessionError {
     match error {
         SessionError::Statement { message, .. } => SessionError::Statement { message, at: statement_at },
         SessionError::NotSupported { what, hint, .. } => SessionError::NotSupported { what, hint, at: statement_at },
+        SessionError::Internal { message, .. } => SessionError::Internal { message, at: statement_at },
         other => other,
     }
 }

@@ -628,7 +628,7 @@ impl Session {
         }
         let planned = plan_query(&without_partitioning, &input.name, row_schema(&input), &star)
             .await
-            .map_err(|e| refusal(e.0))?;
+            .map_err(SessionError::from)?;
         let (plan, items) = match planned {
             QueryPlan::Stateless(mut plan) => {
                 if input.kind == SourceKind::Table {
@@ -798,7 +798,7 @@ impl Session {
                 kafka.join(", ")
             )));
         }
-        let plan = plan_join(query, &join_inputs(sources)).await.map_err(|e| refusal(e.0))?;
+        let plan = plan_join(query, &join_inputs(sources)).await.map_err(SessionError::from)?;
         for (step, on) in plan.on.iter().enumerate() {
             let right = &sources[step + 1];
             let condition = &plan.conditions[step];
@@ -969,12 +969,12 @@ impl Session {
         if !query.partition_by.is_empty() {
             return Err(refusal("PARTITION BY is not supported with GROUP BY".into()));
         }
-        let split = split(query, &join_inputs(sources)).map_err(|e| refusal(e.0))?;
+        let split = split(query, &join_inputs(sources)).map_err(SessionError::from)?;
         let join = self.plan_join_checked(&split.join, sources).await?;
         let bridge = bridge_schema(&join.output);
         let planned = plan_query(&split.aggregate, &split.bridge_name, Arc::clone(&bridge), &[])
             .await
-            .map_err(|e| refusal(e.0))?;
+            .map_err(SessionError::from)?;
         let QueryPlan::Aggregate { mut plan, items } = planned else {
             return Err(refusal("a join with WINDOW or HAVING must aggregate: add GROUP BY".into()));
         };
@@ -1156,7 +1156,7 @@ fn operators_for(
         Planned::Over(plan) => {
             let description = format!("{filter}Over (frames per partition); Project: {}", columns.join(", "));
             let operator =
-                crate::engine::over::Over::try_new(Arc::clone(plan), description).map_err(|e| refusal(e.0))?;
+                crate::engine::over::Over::try_new(Arc::clone(plan), description).map_err(SessionError::from)?;
             Ok(vec![Box::new(operator)])
         }
         Planned::Aggregate(plan) => {
@@ -1176,11 +1176,11 @@ fn aggregate_operator(
 ) -> Result<Box<dyn Operator>, SessionError> {
     if crate::engine::window_aggregate::FinalWindows::runs(plan) {
         let operator = crate::engine::window_aggregate::FinalWindows::try_new(Arc::clone(plan), description)
-            .map_err(|e| refusal(e.0))?;
+            .map_err(SessionError::from)?;
         return Ok(Box::new(operator));
     }
     let operator = crate::engine::aggregate::Aggregate::try_new(Arc::clone(plan), description)
-        .map_err(|e| refusal(e.0))?
+        .map_err(SessionError::from)?
         .with_state_ttl(state_ttl.map(|ttl| i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)));
     Ok(Box::new(operator))
 }
@@ -1195,7 +1195,7 @@ pub(super) fn join_operators(
         let suffix = if i + 1 == plan.steps.len() { last } else { "" };
         let description = format!("{:?} join {:?} with input {}{suffix}", step.kind, step.shape, step.right_input);
         let operator =
-            crate::engine::join::Join::try_new(Arc::clone(plan), i, description).map_err(|e| refusal(e.0))?;
+            crate::engine::join::Join::try_new(Arc::clone(plan), i, description).map_err(SessionError::from)?;
         operators.push(Box::new(operator));
     }
     Ok(operators)

@@ -106,7 +106,7 @@ impl Session {
         let star = super::push::star_columns(&source);
         let windowed = source.window_key_bytes() > 0;
         let plan =
-            StatelessPlan::try_new(&query, &source.name, schema.clone(), &star).await.map_err(|e| refusal(e.0))?;
+            StatelessPlan::try_new(&query, &source.name, schema.clone(), &star).await.map_err(SessionError::from)?;
         if source.kind == SourceKind::Table {
             self.check_queryable(&source)?;
             // Any access reads the whole state here; the decision only refuses what ksqlDB refuses.
@@ -125,7 +125,7 @@ impl Session {
             self.wait_until_idle().await?;
         }
         let state = self.current_rows(&source, &schema).await?;
-        let mut rows = plan.apply(&state).map_err(|e| refusal(e.0))?;
+        let mut rows = plan.apply(&state).map_err(SessionError::from)?;
         if let Some(order_by) = &order_by {
             rows = sorted(rows, order_by)?;
         }

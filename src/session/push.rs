@@ -37,7 +37,8 @@ fn aggregate_operator(
         })
         .collect();
     let schema = Arc::new(datafusion::arrow::datatypes::Schema::new_with_metadata(fields, metadata));
-    let operator = crate::engine::aggregate::Aggregate::try_new(Arc::new(plan), described).map_err(|e| refusal(e.0))?;
+    let operator =
+        crate::engine::aggregate::Aggregate::try_new(Arc::new(plan), described).map_err(SessionError::from)?;
     Ok((Box::new(operator), schema))
 }
 
@@ -249,7 +250,7 @@ impl Session {
     ) -> Result<(Vec<Box<dyn crate::engine::operator::Operator>>, SchemaRef), SessionError> {
         use crate::engine::plan::{QueryPlan, plan_query};
         let star = star_columns(source);
-        let planned = plan_query(query, &source.name, row_schema(source), &star).await.map_err(|e| refusal(e.0))?;
+        let planned = plan_query(query, &source.name, row_schema(source), &star).await.map_err(SessionError::from)?;
         let described = format!("push query over {}", source.name);
         Ok(match planned {
             QueryPlan::Stateless(plan) => {
@@ -262,7 +263,7 @@ impl Session {
                 }
                 let schema = plan.output.clone();
                 let operator =
-                    crate::engine::over::Over::try_new(Arc::new(plan), described).map_err(|e| refusal(e.0))?;
+                    crate::engine::over::Over::try_new(Arc::new(plan), described).map_err(SessionError::from)?;
                 (vec![Box::new(operator)], schema)
             }
             QueryPlan::Aggregate { mut plan, .. } => {
@@ -284,8 +285,9 @@ impl Session {
         let limit = take_limit(&mut query)?;
         let source = self.query_source(&query)?;
         let star: Vec<String> = source.columns.iter().map(|c| c.name.clone()).collect();
-        let plan =
-            StatelessPlan::try_new(&query, &source.name, row_schema(&source), &star).await.map_err(|e| refusal(e.0))?;
+        let plan = StatelessPlan::try_new(&query, &source.name, row_schema(&source), &star)
+            .await
+            .map_err(SessionError::from)?;
         let SetExpr::Select(select) = query.query.body.as_ref() else {
             return Err(refusal("only SELECT … FROM a stream is supported yet".into()));
         };
@@ -471,7 +473,7 @@ fn run_and_print(
     emitted: &mut u64,
     on_result: &mut dyn ResultSink,
 ) -> Result<bool, SessionError> {
-    let produced_all = crate::engine::operator::run_chain(operators, batch).map_err(|e| refusal(e.0))?;
+    let produced_all = crate::engine::operator::run_chain(operators, batch).map_err(SessionError::from)?;
     operators.iter_mut().for_each(|o| drop(o.take_errors()));
     for produced in produced_all {
         if print_rows(&produced, header, limit, emitted, on_result)? {

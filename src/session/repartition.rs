@@ -209,7 +209,7 @@ impl Session {
             repartition.source.kind == SourceKind::Table,
             format!("Repartition by {}", repartition.written),
         )
-        .map_err(|e| refusal(e.0))?;
+        .map_err(SessionError::from)?;
         let spec = QuerySpec {
             id,
             input: Arc::clone(&repartition.source),

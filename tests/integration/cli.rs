@@ -587,3 +587,36 @@ fn properties_on_the_command_line_are_checked() {
     let shown = run_ok(d, &["--property", "eddy.state.ttl.ms=60000", "run", script.to_str().unwrap()]);
     assert!(shown.lines().any(|l| l.contains("eddy.state.ttl.ms") && l.contains("60000")), "{shown}");
 }
+
+/// A bug is reported as one: a panic forced inside planning (a debug build's fault point)
+/// ends `eddy run` with exit code 2 and "this is a bug" at the statement, where a mistake in
+/// the SQL ends it with 1.
+#[test]
+fn a_panic_in_planning_is_reported_as_a_bug() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let script = d.join("query.sql");
+    std::fs::write(
+        &script,
+        "CREATE STREAM s (id INT KEY, v INT) WITH (KAFKA_TOPIC='s', VALUE_FORMAT='JSON', PARTITIONS=1);\n\
+         CREATE STREAM t AS SELECT id, v + 1 AS w FROM s;\n",
+    )
+    .unwrap();
+    let script = script.to_str().unwrap();
+    let out = run(d, &["--inject-fault", "panic-in-planning", "run", script]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    let last = stderr.trim_end().lines().last().unwrap_or_default();
+    assert!(last.starts_with("error: "), "stderr: {stderr}");
+    assert!(
+        last.contains("query.sql:2:1: internal error (this is a bug): fault injected at panic-in-planning"),
+        "{stderr}"
+    );
+
+    // The same statement planned without the fault runs; a wrong one is the user's.
+    let other = tempfile::tempdir().unwrap();
+    run_ok(other.path(), &["run", script, "--until-idle"]);
+    std::fs::write(d.join("wrong.sql"), "CREATE STREAM u AS SELECT nope FROM s;\n").unwrap();
+    let out = run(other.path(), &["run", d.join("wrong.sql").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+}
