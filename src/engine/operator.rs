@@ -107,6 +107,37 @@ impl Operator for Project {
     }
 }
 
+/// Drops the rows of records without a value: a push query over a stream deems them invalid
+/// and ignores them, as ksqlDB does (a persistent query writes them on).
+pub struct DropDeletions;
+
+impl Operator for DropDeletions {
+    fn process(&mut self, batch: TimedBatch, out: &mut Vec<TimedBatch>) -> Result<(), PlanError> {
+        let Some(tombstones) = &batch.tombstones else {
+            out.push(batch);
+            return Ok(());
+        };
+        let kept = datafusion::arrow::compute::not(tombstones)?;
+        let rows = datafusion::arrow::compute::filter_record_batch(&batch.rows, &kept)?;
+        if rows.num_rows() > 0 {
+            let timestamps_ms = datafusion::arrow::compute::filter(&batch.timestamps_ms, &kept)?;
+            let windows = match &batch.windows {
+                Some((start, end)) => Some((
+                    datafusion::arrow::compute::filter(start, &kept)?,
+                    datafusion::arrow::compute::filter(end, &kept)?,
+                )),
+                None => None,
+            };
+            out.push(TimedBatch { rows, timestamps_ms, tombstones: None, windows, ..batch });
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        "drop records without a value".into()
+    }
+}
+
 /// Runs `batch` through `operators` in order.
 pub fn run_chain(operators: &mut [Box<dyn Operator>], batch: TimedBatch) -> Result<Vec<TimedBatch>, PlanError> {
     let mut current = vec![batch];

@@ -1,5 +1,7 @@
-//! A running persistent query: a source task, an operator task and a sink task, joined by
-//! bounded channels (see [`super::operator`] for what flows).
+//! A running query, persistent or push: a source task, an operator task and a sink task,
+//! joined by bounded channels (see [`super::operator`] for what flows). A persistent query's
+//! sink is a topic; a push query's is its client ([`Sink::Client`]), so both read, order,
+//! process and report bad records the same way.
 //!
 //! - The source task follows the input topic from the committed offsets (or the start
 //!   `auto.offset.reset` picks), decodes each fetch into one batch of rows, and follows it
@@ -52,7 +54,7 @@ pub struct QuerySpec {
     /// their position (1, 2, …; see [`TimedBatch::input`]).
     pub joined: Vec<Arc<Source>>,
     pub operators: Vec<Box<dyn Operator>>,
-    pub sink: Arc<Source>,
+    pub sink: Sink,
     /// Where to start without a commit: the earliest offsets, or the log ends.
     pub from_earliest: bool,
     /// How long a source batch waits for more records before it is cut.
@@ -82,6 +84,18 @@ pub struct QuerySpec {
     /// from now on. That input is read in event-time order with the others only as far as
     /// its feeder has caught up (else a backlog read by the feeder would reach the join late).
     pub feeders: Vec<(usize, RunningQuery)>,
+    /// Each input row goes through the operators alone, so an aggregation emits every
+    /// update (a push query with ksqlDB's record cache off, `cache.max.bytes.buffering=0`).
+    pub every_update: bool,
+}
+
+/// Where a query's output goes.
+pub enum Sink {
+    /// A topic, in the formats of the source over it (a persistent query).
+    Topic(Arc<Source>),
+    /// The client of a push query, batch by batch as the operators produce them. Nothing is
+    /// committed or checkpointed: a push query starts afresh each time.
+    Client(mpsc::Sender<TimedBatch>),
 }
 
 /// How a query checkpoints.
@@ -228,7 +242,8 @@ pub struct RunningQuery {
     pub input: Arc<Source>,
     /// A join's other inputs.
     pub joined: Vec<Arc<Source>>,
-    pub sink: Arc<Source>,
+    /// The source over the topic it writes (none for a push query's client).
+    pub sink: Option<Arc<Source>>,
     pub state: Arc<QueryState>,
     /// The session's fences (see [`Fences`]).
     fences: Arc<Fences>,
@@ -263,9 +278,13 @@ impl RunningQuery {
                 start.push((crate::log::follower::stream_id(i, partition), offset));
             }
         }
+        let sink_source = match &spec.sink {
+            Sink::Topic(source) => Some(Arc::clone(source)),
+            Sink::Client(_) => None,
+        };
         let identity = QueryIdentity {
             id: &spec.id,
-            sink_topic: &spec.sink.topic,
+            sink_topic: sink_source.as_ref().map_or("", |s| s.topic.as_str()),
             operators: spec.operators.len(),
             rebuild_state: spec.rebuild_state,
         };
@@ -276,12 +295,13 @@ impl RunningQuery {
             None => true,
         };
         let mut checkpoints = if legacy { None } else { spec.checkpoints.take() };
-        let (positions, replay_until, restored, next_epoch, sink_ends) = match &mut checkpoints {
-            Some(checkpoints) => {
+        let (positions, replay_until, restored, next_epoch, sink_ends) = match (&mut checkpoints, &spec.sink) {
+            (Some(checkpoints), _) => {
                 let resumed = resume_from_checkpoint(log.as_ref(), &identity, checkpoints, &start).await?;
                 (resumed.positions, Positions::new(), resumed.restored, resumed.next_epoch, resumed.sink)
             }
-            _ => {
+            (None, Sink::Client(_)) => (start, Positions::new(), None, 1, Positions::new()),
+            (None, Sink::Topic(_)) => {
                 let (positions, replay_until) = resume_from_commit(&offsets, &identity, &start).await?;
                 (positions, replay_until, None, 1, Positions::new())
             }
@@ -308,7 +328,6 @@ impl RunningQuery {
         let stop = Arc::new(stop);
         let (source_tx, operator_rx) = mpsc::channel(CHANNEL_CAPACITY);
         let (operator_tx, sink_rx) = mpsc::channel(CHANNEL_CAPACITY);
-        let producer = Producer::new(Arc::clone(&log), &spec.sink.topic).await?;
         // Inputs are read through the fences of queries writing them exactly once.
         let reader: Arc<dyn Log> = Arc::new(ReadCommitted { log: Arc::clone(&log), fences: Arc::clone(&spec.fences) });
         let barriers = Barriers { interval: spec.barrier_interval, next_epoch, stateless: !spec.rebuild_state };
@@ -350,45 +369,62 @@ impl RunningQuery {
         let operators = {
             let (state, id, chain) = (Arc::clone(&state), spec.id.clone(), spec.operators);
             let snapshots = checkpoints.is_some();
-            let limit = spec.state_limit;
+            let (limit, every_update) = (spec.state_limit, spec.every_update);
             tokio::spawn(async move {
-                let task = OperatorTask { chain, restored, snapshots, state_limit: limit, reporter: operator_reporter };
+                let task = OperatorTask {
+                    chain,
+                    restored,
+                    snapshots,
+                    state_limit: limit,
+                    every_update,
+                    reporter: operator_reporter,
+                };
                 let run = run_operators(task, operator_rx, operator_tx, &state);
                 if let Err(e) = run.await {
                     state.fail(&id, "operator", e);
                 }
             })
         };
-        let sink = {
-            let (state, id, encoder) =
-                (Arc::clone(&state), spec.id.clone(), SinkEncoder::new(Arc::clone(&spec.sink), spec.keeps_key));
-            let checkpointer = checkpoints.map(|c| Checkpointer {
-                store: c.store,
-                exactly_once: c.exactly_once,
-                fence: c
-                    .exactly_once
-                    .then(|| FenceKeeper::new(Arc::clone(&spec.fences), &spec.sink.topic, &spec.id, sink_ends)),
-                log: Arc::clone(&log),
-                topic: spec.sink.topic.clone(),
-                query: Arc::clone(&state),
-                writing: None,
-            });
-            let fences = Arc::clone(&spec.fences);
-            tokio::spawn(async move {
-                let sink = SinkParts { encoder, producer, offsets, checkpointer, processing_log };
-                match write_sink(&id, sink, sink_rx, &state).await {
-                    Ok(true) => state.set_status(QueryStatus::Stopped),
-                    // Output past the last checkpoint stays fenced until the query runs again.
-                    Ok(false) => {
-                        fences.freeze(&id);
-                        state.set_status(QueryStatus::Stopped);
+        let sink = match spec.sink {
+            Sink::Client(rows) => {
+                let state = Arc::clone(&state);
+                tokio::spawn(async move {
+                    write_client(rows, sink_rx, &state).await;
+                    state.set_status(QueryStatus::Stopped);
+                })
+            }
+            Sink::Topic(sink) => {
+                let producer = Producer::new(Arc::clone(&log), &sink.topic).await?;
+                let (state, id, encoder) =
+                    (Arc::clone(&state), spec.id.clone(), SinkEncoder::new(Arc::clone(&sink), spec.keeps_key));
+                let checkpointer = checkpoints.map(|c| Checkpointer {
+                    store: c.store,
+                    exactly_once: c.exactly_once,
+                    fence: c
+                        .exactly_once
+                        .then(|| FenceKeeper::new(Arc::clone(&spec.fences), &sink.topic, &spec.id, sink_ends)),
+                    log: Arc::clone(&log),
+                    topic: sink.topic.clone(),
+                    query: Arc::clone(&state),
+                    writing: None,
+                });
+                let fences = Arc::clone(&spec.fences);
+                tokio::spawn(async move {
+                    let sink = SinkParts { encoder, producer, offsets, checkpointer, processing_log };
+                    match write_sink(&id, sink, sink_rx, &state).await {
+                        Ok(true) => state.set_status(QueryStatus::Stopped),
+                        // Output past the last checkpoint stays fenced until the query runs again.
+                        Ok(false) => {
+                            fences.freeze(&id);
+                            state.set_status(QueryStatus::Stopped);
+                        }
+                        Err(e) => {
+                            fences.freeze(&id);
+                            state.fail(&id, "sink", e);
+                        }
                     }
-                    Err(e) => {
-                        fences.freeze(&id);
-                        state.fail(&id, "sink", e);
-                    }
-                }
-            })
+                })
+            }
         };
         let feeders: Vec<RunningQuery> = feeders.into_iter().map(|(_, query)| query).collect();
         let mut tasks = vec![source, operators, sink];
@@ -410,7 +446,7 @@ impl RunningQuery {
             _claim: claim,
             input: spec.input,
             joined: spec.joined,
-            sink: spec.sink,
+            sink: sink_source,
             state,
             fences: spec.fences,
             stop,
@@ -1335,6 +1371,8 @@ struct OperatorTask {
     /// Barriers take snapshots (the query checkpoints).
     snapshots: bool,
     state_limit: Option<u64>,
+    /// Rows go through one at a time (see [`QuerySpec::every_update`]).
+    every_update: bool,
     reporter: Reporter,
 }
 
@@ -1344,7 +1382,7 @@ async fn run_operators(
     out: mpsc::Sender<Message>,
     state: &QueryState,
 ) -> Result<(), TaskError> {
-    let OperatorTask { mut chain, restored, snapshots, state_limit, reporter } = task;
+    let OperatorTask { mut chain, restored, snapshots, state_limit, every_update, reporter } = task;
     let reporter = &reporter;
     if let Some(restored) = restored {
         if restored.len() != chain.len() {
@@ -1364,8 +1402,14 @@ async fn run_operators(
         let forwarded = match message {
             Message::Data(batch) => {
                 let mut sent = Ok(());
-                for batch in run_chain(&mut chain, batch)? {
-                    sent = out.send(Message::Data(batch)).await;
+                let pieces = match every_update {
+                    true => (0..batch.rows.num_rows()).map(|row| batch.slice(row, 1)).collect(),
+                    false => vec![batch],
+                };
+                for piece in pieces {
+                    for batch in run_chain(&mut chain, piece)? {
+                        sent = out.send(Message::Data(batch)).await;
+                    }
                 }
                 let errors: Vec<RowError> = chain.iter_mut().flat_map(|o| o.take_errors()).collect();
                 reporter.report_rows(state, errors).await?;
@@ -1533,6 +1577,30 @@ impl Checkpointer {
 }
 
 /// What the sink task writes with.
+/// A push query's sink: hands its client every batch, and publishes how far the input has
+/// been handed on. It ends when the input does, or when the client has gone.
+async fn write_client(rows: mpsc::Sender<TimedBatch>, mut input: mpsc::Receiver<Message>, state: &QueryState) {
+    while let Some(message) = input.recv().await {
+        match message {
+            Message::Data(batch) => {
+                let count = batch.rows.num_rows() as u64;
+                if rows.send(batch).await.is_err() {
+                    return;
+                }
+                state.records_written.fetch_add(count, Ordering::Relaxed);
+            }
+            Message::Progress { partition, next_offset, read_at } => {
+                state.latency.observe(read_at.elapsed());
+                if let Ok(mut positions) = state.written.lock() {
+                    positions.insert(partition, next_offset);
+                }
+                state.progressed.notify_waiters();
+            }
+            Message::Barrier { .. } => {}
+        }
+    }
+}
+
 struct SinkParts {
     encoder: SinkEncoder,
     producer: Producer,

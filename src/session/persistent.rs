@@ -24,7 +24,7 @@ use crate::sql::ast::{ColumnConstraint, ColumnDef, CreateAsSelect, CreateSource,
 use crate::sql::ast::{StreamingQuery, Terminate};
 
 /// How long [`Session::wait_until_idle`] sleeps between checks when nothing wakes it.
-const IDLE_RECHECK: Duration = Duration::from_millis(100);
+pub(super) const IDLE_RECHECK: Duration = Duration::from_millis(100);
 
 /// A persistent query, planned.
 pub(super) struct PlannedQuery {
@@ -309,7 +309,7 @@ impl Session {
             }
             all.push(QueryMetrics {
                 id: id.clone(),
-                sink: query.sink.name.clone(),
+                sink: query.sink.as_ref().map(|s| s.name.clone()).unwrap_or_default(),
                 status: state.status().name().to_string(),
                 records_in: state.records_read.load(Relaxed),
                 records_out: state.records_written.load(Relaxed),
@@ -413,8 +413,11 @@ impl Session {
         let gone: Vec<String> = self.running.keys().filter(|id| self.catalog.query(id).is_none()).cloned().collect();
         for id in gone {
             if let Some(query) = self.running.remove(&id) {
-                let feeders: Vec<(String, String)> =
-                    query.feeders().iter().map(|f| (f.id.clone(), f.sink.topic.clone())).collect();
+                let feeders: Vec<(String, String)> = query
+                    .feeders()
+                    .iter()
+                    .filter_map(|f| Some((f.id.clone(), f.sink.as_ref()?.topic.clone())))
+                    .collect();
                 query.stop().await;
                 self.remove_feeders(&feeders).await;
                 self.forget_query(&id);
@@ -521,9 +524,10 @@ impl Session {
             keeps_key,
             operators: operators_for(&query, &planned, config.state_ttl)?,
             input: planned.input,
-            sink,
+            sink: crate::engine::query::Sink::Topic(sink),
             from_earliest,
             linger,
+            every_update: false,
         };
         Ok(RunningQuery::start(Arc::clone(&self.log), spec, claim).await?)
     }
@@ -584,7 +588,6 @@ impl Session {
         futures::future::join_all(running.into_values().map(|q| q.stop())).await;
     }
 
-    /// The id of the newest query writing `sink`.
     /// Eddy's properties for query `info`: what it kept when it was created, over this
     /// process's defaults.
     pub(super) fn query_config(&self, info: &QueryInfo) -> Result<crate::config::Config, SessionError> {
@@ -594,6 +597,7 @@ impl Session {
             .map_err(|e| refusal(format!("query {}: {e}", info.id)))
     }
 
+    /// The id of the newest query writing `sink`.
     fn newest_query_writing(&self, sink: &str) -> String {
         let newest = self.catalog.queries().filter(|q| q.sink == sink).max_by_key(|q| query_sequence(&q.id));
         newest.map(|q| q.id.clone()).unwrap_or_default()

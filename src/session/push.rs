@@ -7,8 +7,8 @@ use super::*;
 use datafusion::arrow::datatypes::SchemaRef;
 
 use crate::engine::plan::StatelessPlan;
-use crate::engine::source::{decode, row_schema};
-use crate::log::Follower;
+use crate::engine::query::RunningQuery;
+use crate::engine::source::row_schema;
 use crate::sql::ast::{Emit, StreamingQuery};
 
 /// An aggregation's operator, and the rows it produces for printing: the grouping columns
@@ -42,7 +42,27 @@ fn aggregate_operator(
     Ok((Box::new(operator), schema))
 }
 
+/// Batches of rows queued between a push query's sink and the loop handing them to the
+/// client.
+const CLIENT_BATCHES: usize = 16;
+
+/// A planned push query: what it runs, and how its rows are shown.
+struct PushPlan {
+    input: Arc<crate::catalog::Source>,
+    joined: Vec<Arc<crate::catalog::Source>>,
+    operators: Vec<Box<dyn crate::engine::operator::Operator>>,
+    output: SchemaRef,
+    /// Columns shown even in a deleted row (a table's key, and its window bounds).
+    table_keys: Vec<String>,
+    /// Stream time decides what is late (windows, OVER frames): partitions are read in
+    /// event-time order.
+    in_time_order: bool,
+}
+
 impl Session {
+    /// Runs a push query as a persistent query is run (the same tasks, reading order and
+    /// processing log), its sink the client: rows are handed on batch by batch until LIMIT,
+    /// until the client has gone, or (with `until_idle`) until the input present is read.
     pub(super) async fn push_query(
         &self,
         query: &StreamingQuery,
@@ -51,102 +71,154 @@ impl Session {
         check_push(query)?;
         let mut query = query.clone();
         let limit = take_limit(&mut query)?;
-        if let Some(sources) = self.join_sources(&query)? {
-            return self.push_join(&query, sources, limit, on_result).await;
-        }
-        let source = self.query_source(&query)?;
-        let schema = row_schema(&source);
-        let (mut operators, output_schema) = self.push_operators(&query, &source).await?;
-        // A table's deletions are rows too (ksqlDB's tombstones), as they are to an
-        // aggregation of it.
-        let keep_deletions = source.kind == crate::sql::ast::SourceKind::Table;
-
-        let from_earliest = self.properties.get("auto.offset.reset").is_some_and(|v| v == "earliest");
-        let every_update = self.caching_off();
-        let positions = crate::log::start_positions(self.log.as_ref(), &source.topic, from_earliest).await?;
-        if self.until_idle {
-            // What the persistent queries will write from the input present is part of it.
-            self.wait_until_idle().await?;
-        }
-        let mut follower = Follower::new(self.log.as_ref(), &source.topic, positions, self.until_idle);
-
-        // A table's key columns stay in its deleted rows.
-        let table_keys: Vec<&str> = match source.kind {
-            crate::sql::ast::SourceKind::Table => {
-                let mut keys: Vec<&str> =
-                    source.columns.iter().filter(|c| c.role == ColumnRole::Key).map(|c| c.name.as_str()).collect();
-                if source.window_key_bytes() > 0 {
-                    keys.extend(crate::engine::source::WINDOW_COLUMNS);
-                }
-                keys
-            }
-            crate::sql::ast::SourceKind::Stream => Vec::new(),
+        let plan = match self.join_sources(&query)? {
+            Some(sources) => self.push_join(&query, sources).await?,
+            None => self.push_single(&query).await?,
         };
-        let header = print_header(&source.name, &output_schema, &table_keys, on_result);
+        let config = crate::config::Config::default()
+            .with(self.defaults.iter())
+            .and_then(|config| config.with(self.properties.iter()))
+            .map_err(|e| refusal(e.to_string()))?;
+        let keys: Vec<&str> = plan.table_keys.iter().map(String::as_str).collect();
+        let header = print_header(&plan.input.name, &plan.output, &keys, on_result);
         if limit == Some(0) {
             on_result.send(StatementResult::status("Limit Reached"));
             return Ok(());
         }
+        if self.until_idle {
+            // What the persistent queries will write from the input present is part of it.
+            self.wait_until_idle().await?;
+        }
+        let (rows_tx, mut rows) = tokio::sync::mpsc::channel(CLIENT_BATCHES);
+        let spec = crate::engine::query::QuerySpec {
+            id: header.query_id.clone(),
+            input: plan.input,
+            joined: plan.joined,
+            operators: plan.operators,
+            sink: crate::engine::query::Sink::Client(rows_tx),
+            from_earliest: self.properties.get("auto.offset.reset").is_some_and(|v| v == "earliest"),
+            linger: config.source_linger,
+            rebuild_state: false,
+            keeps_key: false,
+            in_time_order: plan.in_time_order,
+            checkpoints: None,
+            fences: Arc::clone(&self.fences),
+            barrier_interval: config.checkpoint_interval,
+            state_limit: config.state_limit,
+            feeders: Vec::new(),
+            every_update: self.caching_off(),
+        };
+        let running = RunningQuery::start(Arc::clone(&self.log), spec, crate::log::Claim::unshared()).await?;
+        let state = Arc::clone(&running.state);
         // The header goes out now: rows may be a long time coming.
         if !on_result.flush().await {
             return Ok(());
         }
-
+        let mut running = Some(running);
         let mut emitted = 0u64;
-        while let Some((partition, records)) = follower.next().await? {
-            let rows = decode(&source, &schema, partition, &records).map_err(|e| refusal(e.0))?;
-            for (offset, reason) in &rows.errors {
-                tracing::warn!(topic = %source.topic, partition, offset, %reason, "skipping a record that does not decode");
-            }
-            let mut tombstones = rows.tombstones;
-            let mut live = rows.batch;
-            if !keep_deletions && let Some(t) = tombstones.take() {
-                let kept = datafusion::arrow::compute::kernels::boolean::not(&t).map_err(|e| refusal(e.to_string()))?;
-                live = datafusion::arrow::compute::filter_record_batch(&live, &kept)
-                    .map_err(|e| refusal(e.to_string()))?;
-            }
-            if live.num_rows() == 0 {
-                continue;
-            }
-            let row_time = live.schema().index_of("ROWTIME").map_err(|e| refusal(e.to_string()))?;
-            let batch = crate::engine::operator::TimedBatch {
-                timestamps_ms: live.column(row_time).clone(),
-                rows: live,
-                tombstones,
-                windows: None,
-                replay: false,
-                input: 0,
+        loop {
+            let batch = match &running {
+                Some(query) if self.until_idle => tokio::select! {
+                    batch = rows.recv() => batch,
+                    idle = self.push_caught_up(query) => {
+                        idle?;
+                        // Everything read is queued for the client by now: what is left
+                        // to hand on is in the channel, which closes as the query ends.
+                        running = None;
+                        continue;
+                    }
+                },
+                _ => rows.recv().await,
             };
-            // Without a cache every record's update is a row of its own, as in ksqlDB.
-            let pieces = if every_update {
-                (0..batch.rows.num_rows()).map(|row| batch.slice(row, 1)).collect()
-            } else {
-                vec![batch]
-            };
-            for piece in pieces {
-                if run_and_print(&mut operators, piece, &header, limit, &mut emitted, on_result)? {
-                    return Ok(());
-                }
+            let Some(batch) = batch else { break };
+            if print_rows(&batch, &header, limit, &mut emitted, on_result)? {
+                return Ok(());
             }
             // A receiver that falls behind holds the query back; one that is gone stops it.
             if !on_result.flush().await {
                 return Ok(());
             }
         }
-        Ok(())
+        match state.status() {
+            crate::engine::query::QueryStatus::Error(reason) => Err(refusal(reason)),
+            _ => Ok(()),
+        }
     }
 
-    /// A push query over a join: its inputs read together, in event-time order, through a
-    /// join operator per JOIN, as a persistent query's are.
+    /// Waits until push query `query` has handed on everything its inputs hold now (or has
+    /// stopped).
+    async fn push_caught_up(&self, query: &RunningQuery) -> Result<(), SessionError> {
+        loop {
+            let progressed = query.state.progressed.notified();
+            tokio::pin!(progressed);
+            progressed.as_mut().enable();
+            if query.caught_up(self.log.as_ref()).await? {
+                return Ok(());
+            }
+            let _ = tokio::time::timeout(super::persistent::IDLE_RECHECK, progressed).await;
+        }
+    }
+
+    /// A push query over one source: its operators as a persistent query's would be (filter
+    /// and projection, an aggregation, or OVER windows).
+    async fn push_single(&self, query: &StreamingQuery) -> Result<PushPlan, SessionError> {
+        use crate::engine::plan::{QueryPlan, plan_query};
+        let source = self.query_source(query)?;
+        let table = source.kind == crate::sql::ast::SourceKind::Table;
+        let star = star_columns(&source);
+        let planned = plan_query(query, &source.name, row_schema(&source), &star).await.map_err(SessionError::from)?;
+        let described = format!("push query over {}", source.name);
+        // A table's deletions are rows too (ksqlDB's tombstones), as they are to an
+        // aggregation of it; a stream's records without a value are ignored.
+        let mut operators: Vec<Box<dyn crate::engine::operator::Operator>> = Vec::new();
+        if !table {
+            operators.push(Box::new(crate::engine::operator::DropDeletions));
+        }
+        let (output, in_time_order) = match planned {
+            QueryPlan::Stateless(plan) => {
+                let schema = plan.output_schema().clone();
+                operators.push(Box::new(crate::engine::operator::Project::new(Arc::new(plan), described)));
+                (schema, false)
+            }
+            QueryPlan::Over { plan, .. } => {
+                if table {
+                    return Err(refusal("OVER windows read a STREAM: a table's rows have no arrival order".into()));
+                }
+                let schema = plan.output.clone();
+                let operator =
+                    crate::engine::over::Over::try_new(Arc::new(plan), described).map_err(SessionError::from)?;
+                operators.push(Box::new(operator));
+                (schema, true)
+            }
+            QueryPlan::Aggregate { mut plan, .. } => {
+                if table {
+                    super::persistent::aggregate_table(&mut plan, &source)?;
+                }
+                let windowed = plan.windows.is_some();
+                let (operator, schema) = aggregate_operator(plan, table, described)?;
+                operators.push(operator);
+                (schema, windowed)
+            }
+        };
+        // A table's key columns stay in its deleted rows.
+        let mut table_keys = Vec::new();
+        if table {
+            table_keys.extend(source.columns.iter().filter(|c| c.role == ColumnRole::Key).map(|c| c.name.clone()));
+            if source.window_key_bytes() > 0 {
+                table_keys.extend(crate::engine::source::WINDOW_COLUMNS.iter().map(|c| (*c).to_owned()));
+            }
+        }
+        Ok(PushPlan { input: source, joined: Vec::new(), operators, output, table_keys, in_time_order })
+    }
+
+    /// A push query over a join: a join operator per JOIN (and an aggregation after them),
+    /// its inputs read together in event-time order, as a persistent query's are.
     async fn push_join(
         &self,
         query: &StreamingQuery,
         sources: Vec<Arc<crate::catalog::Source>>,
-        limit: Option<u64>,
-        on_result: &mut dyn ResultSink,
-    ) -> Result<(), SessionError> {
-        use crate::log::follower::split_stream_id;
-        let (mut operators, output_schema) = if crate::engine::join_aggregate::aggregates(query) {
+    ) -> Result<PushPlan, SessionError> {
+        let (operators, output) = if crate::engine::join_aggregate::aggregates(query) {
             let grouped = self.plan_grouped_join(query, &sources).await?;
             let join = Arc::new(grouped.join);
             let mut operators = super::persistent::join_operators(&join, "")?;
@@ -164,116 +236,16 @@ impl Session {
             let operators = super::persistent::join_operators(&plan, "")?;
             (operators, plan.output.clone())
         };
-        let schemas: Vec<SchemaRef> = sources.iter().map(|s| row_schema(s)).collect();
-
-        let from_earliest = self.properties.get("auto.offset.reset").is_some_and(|v| v == "earliest");
-        let mut topics = Vec::with_capacity(sources.len());
-        for source in &sources {
-            let positions = crate::log::start_positions(self.log.as_ref(), &source.topic, from_earliest).await?;
-            topics.push((source.topic.clone(), positions));
-        }
-        if self.until_idle {
-            self.wait_until_idle().await?;
-        }
-        let mut follower = Follower::of_topics(self.log.as_ref(), topics, self.until_idle);
-
-        let name = sources.first().map_or("", |s| s.name.as_str());
-        let header = print_header(name, &output_schema, &[], on_result);
-        if limit == Some(0) {
-            on_result.send(StatementResult::status("Limit Reached"));
-            return Ok(());
-        }
-        // The header goes out now: rows may be a long time coming.
-        if !on_result.flush().await {
-            return Ok(());
-        }
-        let mut emitted = 0u64;
-        // The inputs in event-time order, as a persistent join reads them.
-        let mut aligned = crate::engine::align::Aligned::default();
-        let queue = |aligned: &mut crate::engine::align::Aligned, stream: u32, records: Vec<crate::log::Record>| {
-            let (input, partition) = split_stream_id(stream);
-            let (Some(source), Some(schema), Some(last)) = (sources.get(input), schemas.get(input), records.last())
-            else {
-                return Ok(());
-            };
-            let rows = decode(source, schema, partition, &records).map_err(|e| refusal(e.0))?;
-            for (offset, reason) in &rows.errors {
-                tracing::warn!(topic = %source.topic, partition, offset, %reason, "skipping a record that does not decode");
-            }
-            aligned.push(stream, false, rows, last.offset + 1).map_err(|e| refusal(e.to_string()))
-        };
-        loop {
-            let (caught_up, fetched) = crate::engine::align::refill(&mut follower, &aligned).await?;
-            for (stream, records) in fetched {
-                queue(&mut aligned, stream, records)?;
-            }
-            let ready = aligned.pop_ready(|s| caught_up.contains(&s), 8192).map_err(|e| refusal(e.0))?;
-            if ready.is_empty() {
-                if aligned.all_empty() {
-                    // Caught up: wait for more (or, until idle, stop).
-                    let Some((stream, records)) = follower.next().await? else { break };
-                    queue(&mut aligned, stream, records)?;
-                }
-                continue;
-            }
-            for piece in ready {
-                if piece.rows.batch.num_rows() == 0 {
-                    continue;
-                }
-                let rows = piece.rows;
-                let row_time = rows.batch.schema().index_of("ROWTIME").map_err(|e| refusal(e.to_string()))?;
-                let batch = crate::engine::operator::TimedBatch {
-                    timestamps_ms: rows.batch.column(row_time).clone(),
-                    rows: rows.batch,
-                    tombstones: rows.tombstones,
-                    windows: None,
-                    replay: false,
-                    input: piece.input,
-                };
-                if run_and_print(&mut operators, batch, &header, limit, &mut emitted, on_result)? {
-                    return Ok(());
-                }
-            }
-            if !on_result.flush().await {
-                return Ok(());
-            }
-        }
-        Ok(())
-    }
-
-    /// The operators of a push query, as a persistent query's would be (filter and
-    /// projection, an aggregation, or OVER windows), and the rows they produce.
-    async fn push_operators(
-        &self,
-        query: &StreamingQuery,
-        source: &crate::catalog::Source,
-    ) -> Result<(Vec<Box<dyn crate::engine::operator::Operator>>, SchemaRef), SessionError> {
-        use crate::engine::plan::{QueryPlan, plan_query};
-        let star = star_columns(source);
-        let planned = plan_query(query, &source.name, row_schema(source), &star).await.map_err(SessionError::from)?;
-        let described = format!("push query over {}", source.name);
-        Ok(match planned {
-            QueryPlan::Stateless(plan) => {
-                let schema = plan.output_schema().clone();
-                (vec![Box::new(crate::engine::operator::Project::new(Arc::new(plan), described))], schema)
-            }
-            QueryPlan::Over { plan, .. } => {
-                if source.kind == crate::sql::ast::SourceKind::Table {
-                    return Err(refusal("OVER windows read a STREAM: a table's rows have no arrival order".into()));
-                }
-                let schema = plan.output.clone();
-                let operator =
-                    crate::engine::over::Over::try_new(Arc::new(plan), described).map_err(SessionError::from)?;
-                (vec![Box::new(operator)], schema)
-            }
-            QueryPlan::Aggregate { mut plan, .. } => {
-                let table = source.kind == crate::sql::ast::SourceKind::Table;
-                if table {
-                    super::persistent::aggregate_table(&mut plan, source)?;
-                }
-                let (operator, schema) = aggregate_operator(plan, table, described)?;
-                (vec![operator], schema)
-            }
+        let mut sources = sources.into_iter();
+        let input = sources.next().ok_or_else(|| refusal("a join reads two sources or more".into()))?;
+        Ok(PushPlan {
+            input,
+            joined: sources.collect(),
+            operators,
+            output,
+            table_keys: Vec::new(),
+            // (A join's inputs are read in event-time order in any case.)
+            in_time_order: false,
         })
     }
 
@@ -461,24 +433,4 @@ const GROUPING_COLUMN: &str = "eddy.grouping";
 
 fn key_column(schema: &SchemaRef, column: usize) -> bool {
     schema.field(column).metadata().contains_key(GROUPING_COLUMN)
-}
-
-/// Runs `batch` through the query's operators and prints what comes out; true once LIMIT is
-/// reached. A push query logs no processing errors: its failing rows just have nulls.
-fn run_and_print(
-    operators: &mut [Box<dyn crate::engine::operator::Operator>],
-    batch: crate::engine::operator::TimedBatch,
-    header: &Arc<super::result::RowsHeader>,
-    limit: Option<u64>,
-    emitted: &mut u64,
-    on_result: &mut dyn ResultSink,
-) -> Result<bool, SessionError> {
-    let produced_all = crate::engine::operator::run_chain(operators, batch).map_err(SessionError::from)?;
-    operators.iter_mut().for_each(|o| drop(o.take_errors()));
-    for produced in produced_all {
-        if print_rows(&produced, header, limit, emitted, on_result)? {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }

@@ -215,7 +215,7 @@ impl Session {
             input: Arc::clone(&repartition.source),
             joined: Vec::new(),
             operators: vec![Box::new(rekey)],
-            sink: Arc::clone(&internal),
+            sink: crate::engine::query::Sink::Topic(Arc::clone(&internal)),
             from_earliest: settings.from_earliest,
             linger: settings.linger,
             rebuild_state: false,
@@ -228,6 +228,7 @@ impl Session {
             barrier_interval: settings.barrier_interval.min(FEEDER_BARRIER_INTERVAL),
             state_limit: None,
             feeders: Vec::new(),
+            every_update: false,
         };
         let running = RunningQuery::start(Arc::clone(&self.log), spec, claim).await?;
         Ok((running, internal))

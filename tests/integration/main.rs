@@ -12,6 +12,7 @@ mod log;
 mod over;
 mod persistent;
 mod processing_log;
+mod push;
 mod recovery;
 mod repartition;
 mod server;
