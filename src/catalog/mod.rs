@@ -2,7 +2,7 @@
 //!
 //! It sits between the SQL front end and execution: a `CREATE STREAM|TABLE` is checked here
 //! (columns, keys, formats, properties) and becomes a [`Source`] with its Arrow schema. The
-//! catalog itself does no I/O; [`crate::session`] creates topics and makes the catalog
+//! catalog itself does no I/O; the session creates topics and makes the catalog
 //! durable by logging each accepted statement to the command topic.
 
 use std::collections::BTreeMap;
@@ -11,6 +11,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::sql::sqlparser::ast::{ObjectName, Value};
 
+pub use crate::format::Format;
 use crate::format::{Codec, FormatOptions};
 use crate::sql::ast::{ColumnConstraint, CreateSource, Properties, SourceKind, SqlType};
 use crate::sql::types::{TypeError, resolved_name};
@@ -20,45 +21,15 @@ use crate::sql::types::{TypeError, resolved_name};
 #[error("{0}")]
 pub struct CatalogError(pub String);
 
+impl From<crate::format::FormatError> for CatalogError {
+    fn from(e: crate::format::FormatError) -> Self {
+        CatalogError(e.0)
+    }
+}
+
 impl From<TypeError> for CatalogError {
     fn from(e: TypeError) -> Self {
         CatalogError(e.to_string())
-    }
-}
-
-/// How keys or values are serialised.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// Kafka's primitive serialisers: INT, BIGINT, DOUBLE, STRING.
-    Kafka,
-    Json,
-    Delimited,
-    /// No bytes at all (keyless streams).
-    None,
-}
-
-impl Format {
-    pub fn parse(name: &str) -> Result<Format, CatalogError> {
-        match name.to_ascii_uppercase().as_str() {
-            "KAFKA" => Ok(Format::Kafka),
-            "JSON" => Ok(Format::Json),
-            "DELIMITED" => Ok(Format::Delimited),
-            "NONE" => Ok(Format::None),
-            "AVRO" | "PROTOBUF" | "PROTOBUF_NOSR" | "JSON_SR" => Err(CatalogError(format!(
-                "format {} needs a schema registry, which Eddy does not support yet; use JSON, DELIMITED or KAFKA",
-                name.to_ascii_uppercase()
-            ))),
-            other => Err(CatalogError(format!("Unknown format: {other}"))),
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Kafka => "KAFKA",
-            Format::Json => "JSON",
-            Format::Delimited => "DELIMITED",
-            Format::None => "NONE",
-        }
     }
 }
 

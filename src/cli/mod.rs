@@ -3,6 +3,7 @@
 //! `main.rs` only parses, sets up logging and a runtime, and maps [`CliError`] to an exit
 //! code: 0 ok, 1 user error (bad input, unknown topic), 2 internal error.
 
+pub mod bench;
 pub mod format;
 pub mod fuzz;
 pub mod qtt;
@@ -18,8 +19,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::bench::BenchCommand;
 use crate::log::LogError;
+use bench::BenchCommand;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -230,7 +231,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Qtt(args)) => qtt::run(args).await,
         Some(Command::Fuzz(args)) => fuzz::fuzz(args).await,
         Some(Command::Test(args)) => test::run(args).await,
-        Some(Command::Bench(command)) => crate::bench::run(command).await,
+        Some(Command::Bench(command)) => bench::run(command).await,
     }
 }
 

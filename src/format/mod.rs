@@ -25,12 +25,46 @@ use bytes::Bytes;
 use datafusion::arrow::array::{Array, ArrayRef, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 
-use crate::catalog::Format;
-
 /// Why a format cannot be used as asked, or a batch cannot be encoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct FormatError(pub String);
+
+/// How keys or values are serialised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Kafka's primitive serialisers: INT, BIGINT, DOUBLE, STRING.
+    Kafka,
+    Json,
+    Delimited,
+    /// No bytes at all (keyless streams).
+    None,
+}
+
+impl Format {
+    pub fn parse(name: &str) -> Result<Format, FormatError> {
+        match name.to_ascii_uppercase().as_str() {
+            "KAFKA" => Ok(Format::Kafka),
+            "JSON" => Ok(Format::Json),
+            "DELIMITED" => Ok(Format::Delimited),
+            "NONE" => Ok(Format::None),
+            "AVRO" | "PROTOBUF" | "PROTOBUF_NOSR" | "JSON_SR" => Err(FormatError(format!(
+                "format {} needs a schema registry, which Eddy does not support yet; use JSON, DELIMITED or KAFKA",
+                name.to_ascii_uppercase()
+            ))),
+            other => Err(FormatError(format!("Unknown format: {other}"))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Kafka => "KAFKA",
+            Format::Json => "JSON",
+            Format::Delimited => "DELIMITED",
+            Format::None => "NONE",
+        }
+    }
+}
 
 impl From<datafusion::arrow::error::ArrowError> for FormatError {
     fn from(e: datafusion::arrow::error::ArrowError) -> Self {
