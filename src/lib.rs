@@ -27,13 +27,27 @@ pub mod error;
 pub mod format;
 pub mod fuzz;
 pub mod log;
+pub mod planner;
 pub mod server;
 pub mod session;
 pub mod sql;
 
 /// Eddy's modules, each using only those before it (`crate::…` paths in code).
-pub const LAYERS: [&str; 12] =
-    ["error", "config", "sql", "log", "format", "catalog", "engine", "session", "server", "conformance", "fuzz", "cli"];
+pub const LAYERS: [&str; 13] = [
+    "error",
+    "config",
+    "sql",
+    "log",
+    "format",
+    "catalog",
+    "engine",
+    "planner",
+    "session",
+    "server",
+    "conformance",
+    "fuzz",
+    "cli",
+];
 
 #[cfg(test)]
 mod tests {

@@ -61,6 +61,10 @@ pub fn reference_markdown() -> String {
     text
 }
 
+/// ksqlDB's functions that are not registered under their names but rewritten into others
+/// by the planner: `COUNT_DISTINCT(x)` is `COUNT(DISTINCT x)`, and `SUBSTRING` is SQL syntax of its own.
+pub const REWRITTEN_FUNCTIONS: [&str; 2] = ["COUNT_DISTINCT", "SUBSTRING"];
+
 #[cfg(test)]
 mod tests {
     use datafusion::prelude::SessionContext;
@@ -80,11 +84,10 @@ mod tests {
                 FunctionKind::Scalar => {
                     state.scalar_functions().contains_key(&name)
                         || state.higher_order_functions().contains_key(&name)
-                        || crate::engine::rewrite::REWRITTEN_FUNCTIONS.contains(&function.name)
+                        || REWRITTEN_FUNCTIONS.contains(&function.name)
                 }
                 FunctionKind::Aggregate => {
-                    state.aggregate_functions().contains_key(&name)
-                        || crate::engine::rewrite::REWRITTEN_FUNCTIONS.contains(&function.name)
+                    state.aggregate_functions().contains_key(&name) || REWRITTEN_FUNCTIONS.contains(&function.name)
                 }
                 FunctionKind::Table => table_functions.contains(&function.name),
             };

@@ -10,6 +10,8 @@
 //! flow with the data and take checkpoints ([`checkpoint`]). A join side keyed otherwise than
 //! its join goes first through a repartition topic, written by a query of its own
 //! ([`repartition`]).
+//!
+//! The engine runs plans; [`crate::planner`] makes them from SQL.
 
 pub mod aggregate;
 pub mod align;
@@ -24,7 +26,6 @@ pub mod plan;
 pub mod processing_log;
 pub mod query;
 pub mod repartition;
-pub mod rewrite;
 pub mod sink;
 pub mod source;
 pub mod store;

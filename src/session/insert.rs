@@ -57,8 +57,8 @@ impl Session {
         // ksqlDB's constructors (`STRUCT(a := 1)`, `MAP('k' := v)`) in DataFusion's terms.
         let mut values = insert.values.clone();
         for value in values.iter_mut() {
-            crate::engine::plan::normalise_expression(value);
-            crate::engine::rewrite::rewrite_constructors(value).map_err(SessionError::from)?;
+            crate::planner::query::normalise_expression(value);
+            crate::planner::rewrite::rewrite_constructors(value).map_err(SessionError::from)?;
         }
         let projection: Vec<String> = values.iter().enumerate().map(|(i, v)| format!("{v} AS v{i}")).collect();
         let select = format!("SELECT {}", projection.join(", "));

@@ -17,9 +17,10 @@ use super::*;
 use crate::catalog::{QueryInfo, Source, property_map};
 use crate::engine::checkpoint::CheckpointStore;
 use crate::engine::operator::{Operator, Project};
-use crate::engine::plan::{QueryPlan, StatelessPlan, normalise_expression, plan_query, unqualified};
+use crate::engine::plan::{StatelessPlan, unqualified};
 use crate::engine::query::{Checkpointing, QuerySpec, RunningQuery};
 use crate::engine::source::row_schema;
+use crate::planner::query::{QueryPlan, normalise_expression, plan_query};
 use crate::sql::ast::{ColumnConstraint, ColumnDef, CreateAsSelect, CreateSource, InsertInto, Properties, SqlType};
 use crate::sql::ast::{StreamingQuery, Terminate};
 
@@ -784,7 +785,8 @@ impl Session {
         query: &StreamingQuery,
         sources: &[Arc<Source>],
     ) -> Result<crate::engine::join::JoinPlan, SessionError> {
-        use crate::engine::join::{JoinShape, plan_join};
+        use crate::engine::join::JoinShape;
+        use crate::planner::join::plan_join;
         if sources[0].name == sources[1].name {
             return Err(refusal(format!(
                 "Can not join '{0}' to '{0}': self joins are not yet supported.",
@@ -847,7 +849,7 @@ impl Session {
         sink_name: &str,
         sources: Vec<Arc<Source>>,
     ) -> Result<PlannedQuery, SessionError> {
-        if crate::engine::join_aggregate::aggregates(query) {
+        if crate::planner::join_aggregate::aggregates(query) {
             return self.plan_aggregated_join(query, sink_name, sources).await;
         }
         if !query.partition_by.is_empty() {
@@ -969,7 +971,8 @@ impl Session {
         query: &StreamingQuery,
         sources: &[Arc<Source>],
     ) -> Result<GroupedJoin, SessionError> {
-        use crate::engine::join_aggregate::{bridge_schema, split};
+        use crate::engine::join_aggregate::bridge_schema;
+        use crate::planner::join_aggregate::split;
         if !query.partition_by.is_empty() {
             return Err(refusal("PARTITION BY is not supported with GROUP BY".into()));
         }
@@ -1224,7 +1227,7 @@ fn check_kafka_values(sources: &[Arc<Source>], operation: &str) -> Result<(), Se
 /// The GROUP BY expressions of a query as written.
 /// The aggregate calls of a projection as ksqlDB prints them (`COUNT(*)` counts ROWTIME).
 fn aggregate_calls(items: &[Expr]) -> Vec<String> {
-    let context = crate::engine::plan::planning_context();
+    let context = crate::planner::query::planning_context();
     let state = context.state();
     let mut calls = Vec::new();
     for item in items {
@@ -1232,7 +1235,7 @@ fn aggregate_calls(items: &[Expr]) -> Vec<String> {
             if let Expr::Function(f) = e {
                 let name = f.name.to_string().to_lowercase();
                 if state.aggregate_functions().contains_key(&name) || name == "count_distinct" {
-                    let text = crate::engine::plan::ksql_expression_text(e);
+                    let text = crate::planner::query::ksql_expression_text(e);
                     calls.push(if text == "COUNT(*)" || text == "COUNT()" { "COUNT(ROWTIME)".into() } else { text });
                     return std::ops::ControlFlow::Continue(());
                 }
@@ -1506,7 +1509,7 @@ fn qualified_text(expr: &Expr, input: &Source) -> String {
     if matches!(expr, Expr::BinaryOp { ref op, .. } if *op != datafusion::sql::sqlparser::ast::BinaryOperator::Arrow) {
         expr = Expr::Nested(Box::new(expr));
     }
-    crate::engine::rewrite::ksql_text(&expr).replace('`', "").replace(" -> ", "->")
+    crate::planner::rewrite::ksql_text(&expr).replace('`', "").replace(" -> ", "->")
 }
 
 /// `SELECT * … PARTITION BY e, …` selects the partitioning expressions (the new key), then

@@ -171,7 +171,7 @@ impl Session {
 
     /// A boolean property set in the session, or `default`.
     fn flag(&self, name: &str, default: bool) -> bool {
-        self.properties.get(name).and_then(|v| crate::engine::rewrite::parse_boolean(v)).unwrap_or(default)
+        self.properties.get(name).and_then(|v| crate::planner::rewrite::parse_boolean(v)).unwrap_or(default)
     }
 
     /// The source's rows now: a table's latest row per key (key order), a stream's every row.
@@ -239,9 +239,9 @@ fn sorted(rows: RecordBatch, order_by: &datafusion::sql::sqlparser::ast::OrderBy
     let mut columns = Vec::with_capacity(terms.len());
     for term in terms {
         let index = match &term.expr {
-            Expr::Identifier(ident) => schema.index_of(&crate::engine::plan::normalised_name(ident)).ok(),
+            Expr::Identifier(ident) => schema.index_of(&crate::planner::query::normalised_name(ident)).ok(),
             Expr::CompoundIdentifier(parts) => {
-                parts.last().and_then(|ident| schema.index_of(&crate::engine::plan::normalised_name(ident)).ok())
+                parts.last().and_then(|ident| schema.index_of(&crate::planner::query::normalised_name(ident)).ok())
             }
             Expr::Value(v) => match &v.value {
                 Value::Number(n, _) => {

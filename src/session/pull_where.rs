@@ -246,7 +246,7 @@ impl Checker<'_> {
         let mut scan = false;
         for term in disjunct {
             match term {
-                Expr::BinaryOp { left, op, right } if crate::engine::rewrite::comparison_name(op).is_some() => {
+                Expr::BinaryOp { left, op, right } if crate::planner::rewrite::comparison_name(op).is_some() => {
                     let Some((column, other)) = sides(left, right) else {
                         scan = true;
                         self.scan_or("A comparison must directly reference a key column", self.windowed)?;
@@ -315,7 +315,7 @@ impl Checker<'_> {
                     self.scan_or(
                         &format!(
                             "Unsupported expression in WHERE clause: {}",
-                            crate::engine::plan::ksql_expression_text(other)
+                            crate::planner::query::ksql_expression_text(other)
                         ),
                         false,
                     )?;
@@ -329,7 +329,7 @@ impl Checker<'_> {
             self.scan_or(
                 &format!(
                     "WHERE clause missing key column for disjunct: {}",
-                    crate::engine::plan::ksql_expression_text(&conjunction(disjunct))
+                    crate::planner::query::ksql_expression_text(&conjunction(disjunct))
                 ),
                 self.windowed,
             )?;
@@ -392,9 +392,10 @@ impl Checker<'_> {
         let numeric_key =
             matches!(key.sql_type, SqlType::Int | SqlType::Bigint | SqlType::Double | SqlType::Decimal { .. });
         match &literal.value {
-            Value::Null => {
-                Err(format!("Primary key columns can not be NULL: {}", crate::engine::plan::ksql_expression_text(term)))
-            }
+            Value::Null => Err(format!(
+                "Primary key columns can not be NULL: {}",
+                crate::planner::query::ksql_expression_text(term)
+            )),
             Value::SingleQuotedString(text) if numeric_key => {
                 Err(format!("'{text}' can not be converted to the type of the key column: {}", key_text(key, false)))
             }

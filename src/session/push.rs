@@ -162,7 +162,7 @@ impl Session {
     /// A push query over one source: its operators as a persistent query's would be (filter
     /// and projection, an aggregation, or OVER windows).
     async fn push_single(&self, query: &StreamingQuery) -> Result<PushPlan, SessionError> {
-        use crate::engine::plan::{QueryPlan, plan_query};
+        use crate::planner::query::{QueryPlan, plan_query};
         let source = self.query_source(query)?;
         let table = source.kind == crate::sql::ast::SourceKind::Table;
         let star = star_columns(&source);
@@ -218,7 +218,7 @@ impl Session {
         query: &StreamingQuery,
         sources: Vec<Arc<crate::catalog::Source>>,
     ) -> Result<PushPlan, SessionError> {
-        let (operators, output) = if crate::engine::join_aggregate::aggregates(query) {
+        let (operators, output) = if crate::planner::join_aggregate::aggregates(query) {
             let grouped = self.plan_grouped_join(query, &sources).await?;
             let join = Arc::new(grouped.join);
             let mut operators = super::persistent::join_operators(&join, "")?;

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use super::support::{push_rows, records, run, session, text};
 use datafusion::arrow::array::{ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use eddy::engine::join::{Join, JoinInput, plan_join};
+use eddy::engine::join::{Join, JoinInput};
 use eddy::engine::operator::{Operator, TimedBatch};
 use eddy::log::Record;
+use eddy::planner::join::plan_join;
 use eddy::sql::ast::Statement;
 
 fn example(name: &str) -> String {

@@ -8,8 +8,8 @@ use datafusion::arrow::array::{ArrayRef, AsArray, Int32Array, Int64Array, Record
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use eddy::engine::aggregate::{Aggregate, AggregatePlan};
 use eddy::engine::operator::{Operator, TimedBatch};
-use eddy::engine::plan::{QueryPlan, plan_query};
 use eddy::engine::window_aggregate::FinalWindows;
+use eddy::planner::query::{QueryPlan, plan_query};
 use eddy::sql::ast::Statement;
 
 fn source(sql: &str) -> &'static str {

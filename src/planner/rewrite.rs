@@ -22,12 +22,8 @@ use datafusion::sql::sqlparser::ast::{
     FunctionArgumentList, FunctionArguments, Ident, ObjectName, Value, ValueWithSpan, visit_expressions_mut,
 };
 
-use super::plan::PlanError;
+use crate::engine::plan::PlanError;
 use crate::sql::types::ksql_type_name;
-
-/// ksqlDB's functions that are not registered under their names but rewritten into others
-/// here: `COUNT_DISTINCT(x)` is `COUNT(DISTINCT x)`, and `SUBSTRING` is SQL syntax of its own.
-pub const REWRITTEN_FUNCTIONS: [&str; 2] = ["COUNT_DISTINCT", "SUBSTRING"];
 
 /// Rewrites that need no types.
 pub fn rewrite_constructors<V: datafusion::sql::sqlparser::ast::VisitMut + datafusion::sql::sqlparser::ast::Visit>(
@@ -50,7 +46,7 @@ pub fn rewrite_constructors<V: datafusion::sql::sqlparser::ast::VisitMut + dataf
             Expr::Function(function) => {
                 let name = function.name.to_string();
                 // TIMESTAMPADD(SECONDS, …): the unit is a word, passed on as a string.
-                if super::udf::dates::UNIT_FUNCTIONS.contains(&name.as_str())
+                if crate::engine::udf::dates::UNIT_FUNCTIONS.contains(&name.as_str())
                     && let FunctionArguments::List(list) = &mut function.args
                     && let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(first))) = list.args.first_mut()
                     && let Expr::Identifier(unit) = first
@@ -279,9 +275,9 @@ impl Typer<'_> {
     /// removed).
     pub fn check(&self, expr: &Expr) -> Result<DataType, String> {
         // One source: its alias need not qualify columns for typing.
-        let mut expr = if self.qualified { expr.clone() } else { super::plan::unqualified(expr) };
+        let mut expr = if self.qualified { expr.clone() } else { crate::engine::plan::unqualified(expr) };
         rewrite_constructors(&mut expr).map_err(|e| e.message)?;
-        let typed = super::plan::guarded(|| {
+        let typed = crate::engine::plan::guarded(|| {
             self.state
                 .create_logical_expr_from_sql_expr(ExprWithAlias { expr: expr.clone(), alias: None }, self.schema)
                 .and_then(|logical| datafusion::logical_expr::ExprSchemable::get_type(&logical, self.schema))
@@ -817,8 +813,8 @@ fn unresolved_call(
 ) -> Option<PlanError> {
     let name = function.name.to_string().to_lowercase();
     // COALESCE names itself in capitals in ksqlDB's refusal (an arm of `rewrite_typed`).
-    let documented = super::udf::catalogue::find(&name).filter(|f| {
-        f.kind == super::udf::catalogue::FunctionKind::Scalar && f.category != "LAMBDA" && f.name != "COALESCE"
+    let documented = crate::engine::udf::catalogue::find(&name).filter(|f| {
+        f.kind == crate::engine::udf::catalogue::FunctionKind::Scalar && f.category != "LAMBDA" && f.name != "COALESCE"
     })?;
     let refusal = |types: &str| {
         let mut message = format!("Function '{name}' does not accept parameters ({types}).\nValid alternatives are:");
@@ -953,7 +949,7 @@ fn partial_timestamp_millis(text: &str) -> Option<i64> {
     };
     let time = if time.len() >= TIME.len() { time } else { format!("{time}{}", TIME.get(time.len()..)?) };
     let local = chrono::NaiveDateTime::parse_from_str(&format!("{date}T{time}"), "%Y-%m-%dT%H:%M:%S%.3f").ok()?;
-    let offset_seconds = if zone.is_empty() { 0 } else { super::udf::dates::zone(zone)?.local_minus_utc() };
+    let offset_seconds = if zone.is_empty() { 0 } else { crate::engine::udf::dates::zone(zone)?.local_minus_utc() };
     Some(local.and_utc().timestamp_millis() - i64::from(offset_seconds) * 1000)
 }
 

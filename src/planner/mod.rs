@@ -1,0 +1,21 @@
+//! Planning: a query's SQL, resolved against the catalog's sources, becomes the plans the
+//! engine's operators run.
+//!
+//! - [`query`]: a query over one source, through DataFusion's SQL planner against an empty
+//!   table of the source's row schema: filter and projection ([`crate::engine::plan::StatelessPlan`]),
+//!   aggregations (windowed or not) and `OVER` windows; ksqlDB's checks of GROUP BY and of
+//!   window bounds, and its names for output columns.
+//! - [`join`]: joins, planned by DataFusion (its `Join` node gives the equi-join keys), into
+//!   a [`crate::engine::join::JoinPlan`]; [`join_aggregate`] cuts a join that aggregates in
+//!   two, the join and the aggregation over its rows.
+//! - [`rewrite`]: ksqlDB's expressions in DataFusion's terms, applied to the AST before
+//!   DataFusion plans it.
+//!
+//! The planner uses the engine's types (plans, [`crate::engine::plan::PlanError`]); the engine
+//! never calls the planner.
+
+pub mod join;
+pub mod join_aggregate;
+pub mod query;
+pub mod rewrite;
+pub mod table_functions;
