@@ -1,18 +1,20 @@
 //! Eddy: a streaming SQL engine in the spirit of ksqlDB.
 //!
 //! # Layout
-//! Modules in data-flow order:
-//! - [`session`]: `Session::execute`, the one path statements run through;
-//! - [`sql`]: the SQL front end — ksqlDB's dialect parsed by wrapping sqlparser;
-//! - [`catalog`]: streams, tables and types, validated, with Arrow schemas;
-//! - [`config`]: Eddy's own properties (`eddy.*`), typed and checked;
+//! Modules from the bottom layer up (see [`LAYERS`]):
 //! - [`error`]: what kind of failure an error is (the user's, outside Eddy's, a bug);
-//! - [`engine`]: running queries — sources decoded into batches, plans applied per batch;
-//! - [`format`]: KAFKA, JSON and DELIMITED keys and values to and from Arrow;
-//! - [`log`]: topics — the [`log::Log`] trait, the embedded log, Kafka's partitioner, a
-//!   producer;
-//! - [`conformance`]: ksqlDB's QTT files run against Eddy (`eddy qtt`);
+//! - [`config`]: Eddy's own properties (`eddy.*`), typed and checked;
+//! - [`sql`]: the SQL front end — ksqlDB's dialect parsed by wrapping sqlparser;
+//! - [`log`]: topics — the [`log::Log`] trait, the embedded log, Kafka, a producer;
+//! - [`format`](mod@format): KAFKA, JSON, DELIMITED and NONE keys and values to and from Arrow;
+//! - [`catalog`]: streams, tables and types, validated, with Arrow schemas;
+//! - [`engine`]: running plans — a query's source, operator and sink tasks over Arrow
+//!   batches, its checkpoints and processing log;
+//! - [`planner`]: SQL and the catalog's sources into the engine's plans and operators;
+//! - [`session`]: `Session::execute`, the one path statements run through;
 //! - [`server`]: ksqlDB's REST API over a session (`eddy server`);
+//! - [`conformance`]: ksqlDB's QTT files run against Eddy (`eddy qtt`, `eddy test`);
+//! - [`fuzz`]: the fuzz targets (`eddy fuzz`);
 //! - [`cli`]: the `eddy` command line (argument parsing, the `topic` commands, and
 //!   `eddy bench`, never part of the tests).
 //!

@@ -1,7 +1,7 @@
 //! What flows between operators ([`TimedBatch`]), why a plan fails ([`PlanError`], with its
 //! kind), and a planned filter and projection applied to batches ([`StatelessPlan`], which
 //! [`crate::planner::query`] builds). Expressions are evaluated so that one failing row costs
-//! only its own column ([`evaluate_isolating`]): the row gets a null and a [`RowError`].
+//! only its own column (`evaluate_isolating`): the row gets a null and a [`RowError`].
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -54,6 +54,13 @@ impl From<datafusion::error::DataFusionError> for PlanError {
             _ => ErrorKind::User,
         };
         PlanError { kind, message: e.to_string() }
+    }
+}
+
+/// The log failed under planning (reading a topic's partitions): not the query's fault.
+impl From<crate::log::LogError> for PlanError {
+    fn from(e: crate::log::LogError) -> Self {
+        PlanError { kind: ErrorKind::External, message: e.to_string() }
     }
 }
 

@@ -16,6 +16,19 @@
 
 pub mod join;
 pub mod join_aggregate;
+pub mod keys;
+pub mod persistent;
+pub mod push;
 pub mod query;
 pub mod rewrite;
 pub mod table_functions;
+
+use crate::catalog::Catalog;
+use crate::log::Log;
+
+/// What planning reads: the catalog's sources, and the log (for partition counts).
+#[derive(Clone, Copy)]
+pub struct Planner<'a> {
+    pub catalog: &'a Catalog,
+    pub log: &'a dyn Log,
+}

@@ -65,6 +65,9 @@ pub enum SessionError {
     /// The log failed under the statement.
     #[error("{0}")]
     Log(#[from] LogError),
+    /// Something outside Eddy failed under planning (the log, as it read partition counts).
+    #[error("{message}")]
+    External { message: String, at: Location },
 }
 
 /// A planning error keeps its kind: a refusal of the statement, or a bug. (Where in the
@@ -73,7 +76,8 @@ impl From<crate::engine::plan::PlanError> for SessionError {
     fn from(e: crate::engine::plan::PlanError) -> Self {
         match e.kind {
             crate::error::ErrorKind::Internal => SessionError::Internal { message: e.message, at: Location::new(1, 1) },
-            _ => refusal(e.message),
+            crate::error::ErrorKind::External => SessionError::External { message: e.message, at: Location::new(1, 1) },
+            crate::error::ErrorKind::User => refusal(e.message),
         }
     }
 }
@@ -85,7 +89,8 @@ impl SessionError {
             SessionError::Parse(e) => Some(Location::new(e.line, e.column)),
             SessionError::Statement { at, .. }
             | SessionError::NotSupported { at, .. }
-            | SessionError::Internal { at, .. } => Some(*at),
+            | SessionError::Internal { at, .. }
+            | SessionError::External { at, .. } => Some(*at),
             SessionError::Log(_) => None,
         }
     }
@@ -97,6 +102,7 @@ impl SessionError {
             SessionError::Log(e) if e.is_user_error() => ErrorKind::User,
             SessionError::Log(_) => ErrorKind::External,
             SessionError::Internal { .. } => ErrorKind::Internal,
+            SessionError::External { .. } => ErrorKind::External,
             SessionError::Parse(_) | SessionError::Statement { .. } | SessionError::NotSupported { .. } => {
                 ErrorKind::User
             }
@@ -514,6 +520,7 @@ fn relocate(error: SessionError, statement_at: Location) -> SessionError {
         SessionError::Statement { message, .. } => SessionError::Statement { message, at: statement_at },
         SessionError::NotSupported { what, hint, .. } => SessionError::NotSupported { what, hint, at: statement_at },
         SessionError::Internal { message, .. } => SessionError::Internal { message, at: statement_at },
+        SessionError::External { message, .. } => SessionError::External { message, at: statement_at },
         other => other,
     }
 }

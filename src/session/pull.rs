@@ -100,10 +100,10 @@ impl Session {
         }
         // ORDER BY (beyond ksqlDB) sorts the answer by selected columns, after the projection.
         let order_by = query.query.order_by.take();
-        let source = self.query_source(&query)?;
+        let source = self.planner().query_source(&query)?;
         let schema = row_schema(&source);
         // `SELECT *` of a windowed table: its key, the window's bounds, then its values.
-        let star = super::push::star_columns(&source);
+        let star = crate::planner::push::star_columns(&source);
         let windowed = source.window_key_bytes() > 0;
         let plan =
             StatelessPlan::try_new(&query, &source.name, schema.clone(), &star).await.map_err(SessionError::from)?;

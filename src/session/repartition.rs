@@ -19,13 +19,13 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::physical_plan::PhysicalExpr;
 use datafusion::sql::sqlparser::ast::Expr;
 
-use super::persistent::PlannedQuery;
 use super::*;
 use crate::catalog::{Format, QueryInfo, Source};
 use crate::engine::checkpoint::CheckpointStore;
 use crate::engine::join::{JoinPlan, JoinShape};
 use crate::engine::query::{Checkpointing, QuerySpec, RunningQuery};
 use crate::engine::repartition::{Rekey, internal_source, key_format, topic_name};
+use crate::planner::persistent::PlannedQuery;
 
 /// A side of a join to repartition.
 pub(super) struct Repartition {
