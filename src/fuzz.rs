@@ -332,7 +332,7 @@ impl Harness {
     fn dictionary(&self) -> &'static [&'static [u8]] {
         match self {
             Harness::Sql => &SQL_DICTIONARY,
-            Harness::Decoder { source, .. } if source.value_format == crate::catalog::Format::Delimited => {
+            Harness::Decoder { source, .. } if source.value_format.is(crate::format::DELIMITED) => {
                 &DELIMITED_DICTIONARY
             }
             Harness::Decoder { .. } => &JSON_DICTIONARY,
@@ -367,7 +367,7 @@ impl Harness {
                         headers: Vec::new(),
                     })
                     .collect();
-                if source.value_format == crate::catalog::Format::Json {
+                if source.value_format.is(crate::format::JSON) {
                     let lines: Vec<&[u8]> = input.split(|b| *b == b'\n').collect();
                     crate::format::json::check_fast_path(&FLAT_JSON, &lines)?;
                 }

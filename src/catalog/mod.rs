@@ -11,8 +11,8 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::sql::sqlparser::ast::{ObjectName, Value};
 
-pub use crate::format::Format;
-use crate::format::{Codec, FormatOptions};
+use crate::format::{Codec, DELIMITED, FormatOptions, Formats, JSON, KAFKA, NONE};
+pub use crate::format::{Format, FormatRef};
 use crate::sql::ast::{ColumnConstraint, CreateSource, Properties, SourceKind, SqlType};
 use crate::sql::types::{TypeError, resolved_name};
 
@@ -61,8 +61,8 @@ pub struct Source {
     /// `CREATE SOURCE STREAM|TABLE`: read-only (no inserts, no DELETE TOPIC, no replace).
     pub read_only: bool,
     pub topic: String,
-    pub key_format: Format,
-    pub value_format: Format,
+    pub key_format: FormatRef,
+    pub value_format: FormatRef,
     pub columns: Vec<Column>,
     /// The Arrow schema of the columns, in order.
     pub schema: SchemaRef,
@@ -72,9 +72,9 @@ pub struct Source {
     /// Properties as given, for `DESCRIBE EXTENDED` and the formats.
     pub properties: BTreeMap<String, String>,
     /// Serialises the key columns (a single key column is written bare, as ksqlDB does).
-    pub key_codec: Codec,
+    pub key_codec: Arc<dyn Codec>,
     /// Serialises the value columns.
-    pub value_codec: Codec,
+    pub value_codec: Arc<dyn Codec>,
     /// The statement that created it, as it prints.
     pub statement: String,
 }
@@ -160,6 +160,8 @@ pub struct QueryInfo {
 /// Streams, tables, types and persistent queries by upper-cased (or quoted) name.
 #[derive(Debug, Default, Clone)]
 pub struct Catalog {
+    /// The formats sources may name.
+    formats: Formats,
     sources: BTreeMap<String, Arc<Source>>,
     types: BTreeMap<String, SqlType>,
     queries: BTreeMap<String, QueryInfo>,
@@ -236,6 +238,21 @@ impl Catalog {
         (reading.collect(), writing.collect())
     }
 
+    /// The formats sources may name.
+    pub fn formats(&self) -> &Formats {
+        &self.formats
+    }
+
+    /// Makes `format` one that sources may name (replacing a format of the same name).
+    pub fn register_format(&mut self, format: FormatRef) {
+        self.formats.register(format);
+    }
+
+    /// The key and value formats a `CREATE` names (or their defaults).
+    pub fn formats_of(&self, create: &CreateSource) -> Result<(FormatRef, FormatRef), CatalogError> {
+        formats(&self.formats, &property_map(&create.properties)?)
+    }
+
     /// Validates a `CREATE STREAM|TABLE` with columns into a source (not yet added).
     pub fn plan_source(&self, create: &CreateSource, statement: String) -> Result<Source, CatalogError> {
         let name = source_name(&create.name);
@@ -269,7 +286,7 @@ impl Catalog {
         let topic = properties.get("KAFKA_TOPIC").cloned().ok_or_else(|| {
             CatalogError("Missing required property \"KAFKA_TOPIC\" which has no default value.".into())
         })?;
-        let (key_format, value_format) = formats(&properties)?;
+        let (key_format, value_format) = formats(&self.formats, &properties)?;
         let columns = self.plan_columns(create)?;
         let keys = columns.iter().filter(|c| c.role == ColumnRole::Key).count();
         if create.kind == SourceKind::Table && keys == 0 {
@@ -292,19 +309,19 @@ impl Catalog {
                 .collect();
             format!("[{}]", listed.join(", "))
         };
-        if keys > 0 && key_format == Format::None {
+        if keys > 0 && key_format.is(NONE) {
             return Err(CatalogError(format!(
                 "The 'NONE' format can only be used when no columns are defined. Got: {}",
                 described(&|r| *r == ColumnRole::Key)
             )));
         }
-        if value_format == Format::None && columns.iter().any(|c| c.role == ColumnRole::Value) {
+        if value_format.is(NONE) && columns.iter().any(|c| c.role == ColumnRole::Value) {
             return Err(CatalogError(format!(
                 "The 'NONE' format can only be used when no columns are defined. Got: {}",
                 described(&|r| *r == ColumnRole::Value)
             )));
         }
-        if value_format == Format::Kafka && columns.iter().filter(|c| c.role == ColumnRole::Value).count() > 1 {
+        if value_format.is(KAFKA) && columns.iter().filter(|c| c.role == ColumnRole::Value).count() > 1 {
             return Err(CatalogError(format!(
                 "The 'KAFKA' format only supports a single field. Got: {}",
                 described(&|r| *r == ColumnRole::Value)
@@ -340,8 +357,8 @@ impl Catalog {
                     .collect::<Vec<_>>(),
             ))
         };
-        for (property, format) in [("KEY_DELIMITER", key_format), ("VALUE_DELIMITER", value_format)] {
-            if properties.contains_key(property) && format != Format::Delimited {
+        for (property, format) in [("KEY_DELIMITER", &key_format), ("VALUE_DELIMITER", &value_format)] {
+            if properties.contains_key(property) && !format.is(DELIMITED) {
                 return Err(CatalogError(format!(
                     "{} does not support the following configs: [delimiter]",
                     format.name()
@@ -355,7 +372,7 @@ impl Catalog {
             None => true,
             Some(v) if v == "true" || v == "false" => {
                 // Formats of one bare value cannot wrap it (they are unwrapped already).
-                if v == "true" && matches!(value_format, Format::Kafka | Format::Delimited | Format::None) {
+                if v == "true" && [KAFKA, DELIMITED, NONE].iter().any(|f| value_format.is(f)) {
                     return Err(CatalogError(format!(
                         "Format '{}' does not support 'WRAP_SINGLE_VALUE' set to '{v}'.",
                         value_format.name()
@@ -370,7 +387,7 @@ impl Catalog {
             return Err(CatalogError("'WRAP_SINGLE_VALUE' is only valid for single-field value schemas".into()));
         }
         let key_schema = side(&|r| *r == ColumnRole::Key);
-        if key_format == Format::Kafka && key_schema.fields().len() > 1 {
+        if key_format.is(KAFKA) && key_schema.fields().len() > 1 {
             let persisted: Vec<String> = columns
                 .iter()
                 .filter(|c| c.role == ColumnRole::Key)
@@ -382,14 +399,12 @@ impl Catalog {
                  features=[]}}\nreason: The 'KAFKA' format only supports a single field. Got: [{persisted}]"
             )));
         }
-        for (format, role) in [(key_format, ColumnRole::Key), (value_format, ColumnRole::Value)] {
-            if format == Format::Json && columns.iter().any(|c| c.role == role && has_non_string_map_key(&c.data_type))
-            {
+        for (format, role) in [(&key_format, ColumnRole::Key), (&value_format, ColumnRole::Value)] {
+            if format.is(JSON) && columns.iter().any(|c| c.role == role && has_non_string_map_key(&c.data_type)) {
                 return Err(CatalogError("JSON only supports MAP types with STRING keys".into()));
             }
         }
-        let key_codec = Codec::try_new(
-            key_format,
+        let key_codec = key_format.codec(
             key_schema.clone(),
             // A single key column is written bare; several make an object.
             FormatOptions { wrap_single_value: key_schema.fields().len() != 1, delimiter: delimiter("KEY_DELIMITER")? },
@@ -402,12 +417,12 @@ impl Catalog {
                 e.0
             ))
         })?;
-        let value_codec = Codec::try_new(
-            value_format,
-            side(&|r| *r == ColumnRole::Value),
-            FormatOptions { wrap_single_value, delimiter: delimiter("VALUE_DELIMITER")? },
-        )
-        .map_err(|e| CatalogError(e.0))?;
+        let value_codec = value_format
+            .codec(
+                side(&|r| *r == ColumnRole::Value),
+                FormatOptions { wrap_single_value, delimiter: delimiter("VALUE_DELIMITER")? },
+            )
+            .map_err(|e| CatalogError(e.0))?;
         Ok(Source {
             name,
             kind: create.kind,
@@ -572,7 +587,7 @@ pub fn source_name(name: &ObjectName) -> String {
 }
 
 /// Key and value formats from `FORMAT`, `KEY_FORMAT`, `VALUE_FORMAT` (key defaults to KAFKA).
-fn formats(properties: &BTreeMap<String, String>) -> Result<(Format, Format), CatalogError> {
+fn formats(formats: &Formats, properties: &BTreeMap<String, String>) -> Result<(FormatRef, FormatRef), CatalogError> {
     let both = properties.get("FORMAT");
     if both.is_some() && (properties.contains_key("KEY_FORMAT") || properties.contains_key("VALUE_FORMAT")) {
         return Err(CatalogError(
@@ -586,8 +601,8 @@ fn formats(properties: &BTreeMap<String, String>) -> Result<(Format, Format), Ca
                 .into(),
         )
     })?;
-    let key = both.or(properties.get("KEY_FORMAT")).map_or(Ok(Format::Kafka), |k| Format::parse(k))?;
-    Ok((key, Format::parse(value)?))
+    let key = formats.get(both.or(properties.get("KEY_FORMAT")).map_or(KAFKA, |k| k.as_str()))?;
+    Ok((key, formats.get(value)?))
 }
 
 /// A MAP whose keys are not strings, anywhere in the type.

@@ -21,7 +21,7 @@ fn a_stream_becomes_a_source_with_an_arrow_schema() {
     .unwrap();
     assert_eq!(s.name, "PAGEVIEWS");
     assert_eq!(s.topic, "pv");
-    assert_eq!((s.key_format, s.value_format), (Format::Kafka, Format::Json));
+    assert_eq!((s.key_format.name(), s.value_format.name()), ("KAFKA", "JSON"));
     let names: Vec<&str> = s.schema.fields().iter().map(|f| f.name().as_str()).collect();
     assert_eq!(names, ["ID", "viewTime", "PAGE", "H"]);
     assert_eq!(s.columns[0].role, ColumnRole::Key);

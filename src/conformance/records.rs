@@ -9,8 +9,10 @@
 use bytes::Bytes;
 use serde_json::Value;
 
-use crate::catalog::{Format, Source};
-use crate::format::{Codec, FormatOptions};
+use std::sync::Arc;
+
+use crate::catalog::Source;
+use crate::format::{Codec, DELIMITED, FormatOptions, JSON, NONE};
 
 /// A record's key or its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,10 +21,10 @@ pub enum Side {
     Value,
 }
 
-fn side_of(source: &Source, side: Side) -> (&Codec, Format) {
+fn side_of(source: &Source, side: Side) -> (&dyn Codec, &'static str) {
     match side {
-        Side::Key => (&source.key_codec, source.key_format),
-        Side::Value => (&source.value_codec, source.value_format),
+        Side::Key => (source.key_codec.as_ref(), source.key_format.name()),
+        Side::Value => (source.value_codec.as_ref(), source.value_format.name()),
     }
 }
 
@@ -37,10 +39,10 @@ pub fn to_bytes(source: Option<&Source>, side: Side, value: &Value) -> Result<Op
     };
     let (codec, format) = side_of(source, side);
     match format {
-        Format::None => Ok(None),
-        Format::Json => Ok(Some(serde_json::to_vec(value).unwrap_or_default().into())),
-        Format::Delimited => Ok(Some(json_text(value).into())),
-        Format::Kafka => {
+        NONE => Ok(None),
+        JSON => Ok(Some(serde_json::to_vec(value).unwrap_or_default().into())),
+        DELIMITED => Ok(Some(json_text(value).into())),
+        _ => {
             if codec.schema().fields().is_empty() {
                 return Ok(Some(json_text(value).into()));
             }
@@ -68,10 +70,10 @@ pub fn to_json(source: Option<&Source>, side: Side, bytes: Option<&[u8]>) -> Val
     };
     let (codec, format) = side_of(source, side);
     match format {
-        Format::None => Value::Null,
-        Format::Json => serde_json::from_slice(bytes).unwrap_or_else(|_| text()),
-        Format::Delimited => text(),
-        Format::Kafka => {
+        NONE => Value::Null,
+        JSON => serde_json::from_slice(bytes).unwrap_or_else(|_| text()),
+        DELIMITED => text(),
+        _ => {
             let read = || -> Result<Value, String> {
                 let decoded = codec.decode(&[bytes]).map_err(|e| e.0)?;
                 if let Some((_, error)) = decoded.errors.first() {
@@ -87,9 +89,9 @@ pub fn to_json(source: Option<&Source>, side: Side, bytes: Option<&[u8]>) -> Val
 }
 
 /// A JSON codec over the same single column, unwrapped.
-fn json_bridge(codec: &Codec) -> Result<Codec, String> {
+fn json_bridge(codec: &dyn Codec) -> Result<Arc<dyn Codec>, String> {
     let options = FormatOptions { wrap_single_value: false, ..FormatOptions::default() };
-    Codec::try_new(Format::Json, codec.schema().clone(), options).map_err(|e| e.0)
+    crate::format::builtin(JSON).codec(codec.schema().clone(), options).map_err(|e| e.0)
 }
 
 /// A string as it is, anything else as JSON text.

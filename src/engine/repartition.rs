@@ -21,8 +21,8 @@ use datafusion::physical_plan::PhysicalExpr;
 
 use super::operator::{Operator, TimedBatch};
 use super::plan::{PlanError, RowError, evaluate_isolating};
-use crate::catalog::{Column, ColumnRole, Format, Source};
-use crate::format::{Codec, FormatError, FormatOptions};
+use crate::catalog::{Column, ColumnRole, Source};
+use crate::format::{FormatError, FormatOptions, FormatRef, JSON, KAFKA, NONE};
 use crate::sql::ast::SqlType;
 
 /// The column of a repartitioned row that holds its join key (the record key).
@@ -50,7 +50,7 @@ pub fn internal_source(
     original: &Source,
     topic: &str,
     key_type: &DataType,
-    key_format: Format,
+    key_format: FormatRef,
 ) -> Result<Source, FormatError> {
     let sql_type = SqlType::from_arrow(key_type)
         .ok_or_else(|| FormatError(format!("a join key of type {key_type} cannot be repartitioned")))?;
@@ -64,12 +64,12 @@ pub fn internal_source(
     };
     let key_schema = fields(&|r| *r == ColumnRole::Key);
     let bare = FormatOptions { wrap_single_value: false, ..FormatOptions::default() };
-    let (key_format, key_codec) = match Codec::try_new(key_format, key_schema.clone(), bare.clone()) {
-        Ok(codec) if key_format != Format::None => (key_format, codec),
-        _ => (Format::Json, Codec::try_new(Format::Json, key_schema, bare)?),
+    let json = crate::format::builtin(JSON);
+    let (key_format, key_codec) = match key_format.codec(key_schema.clone(), bare.clone()) {
+        Ok(codec) if !key_format.is(NONE) => (key_format, codec),
+        _ => (Arc::clone(&json), json.codec(key_schema, bare)?),
     };
-    let value_codec = Codec::try_new(
-        Format::Json,
+    let value_codec = json.codec(
         fields(&|r| *r == ColumnRole::Value),
         FormatOptions { wrap_single_value: true, ..FormatOptions::default() },
     )?;
@@ -79,7 +79,7 @@ pub fn internal_source(
         read_only: true,
         topic: topic.to_owned(),
         key_format,
-        value_format: Format::Json,
+        value_format: json,
         schema: fields(&|_| true),
         columns,
         timestamp_column: None,
@@ -179,8 +179,11 @@ pub fn take_key(rows: &RecordBatch) -> Result<Option<(RecordBatch, ArrayRef)>, P
 /// The key format of a join of `left` (the first source) with `right`, which its repartition
 /// topics are written in, as ksqlDB picks it: the left's, unless it has none (`NONE`): then
 /// the right's, or KAFKA.
-pub fn key_format(left: &Source, right: &Source) -> Format {
-    [left.key_format, right.key_format].into_iter().find(|f| *f != Format::None).unwrap_or(Format::Kafka)
+pub fn key_format(left: &Source, right: &Source) -> FormatRef {
+    [&left.key_format, &right.key_format]
+        .into_iter()
+        .find(|f| !f.is(NONE))
+        .map_or_else(|| crate::format::builtin(KAFKA), Arc::clone)
 }
 
 #[cfg(test)]
@@ -211,15 +214,16 @@ mod tests {
     fn the_topic_holds_every_column_in_the_value_and_the_join_key_as_the_key() {
         let views = source();
         let internal = internal_source(&views, "t", &DataType::Int32, key_format(&views, &views)).unwrap();
-        assert_eq!(internal.key_format, Format::Kafka);
-        assert_eq!(internal.value_format, Format::Json);
+        assert_eq!(internal.key_format.name(), KAFKA);
+        assert_eq!(internal.value_format.name(), JSON);
         let value: Vec<&str> = internal.value_codec.schema().fields().iter().map(|f| f.name().as_str()).collect();
         assert_eq!(value, ["USER_ID", "PAGE", "REGION_ID"]);
         let key: Vec<&str> = internal.key_codec.schema().fields().iter().map(|f| f.name().as_str()).collect();
         assert_eq!(key, [KEY_COLUMN]);
         // A key KAFKA cannot hold goes as JSON.
         let list = DataType::new_list(DataType::Int32, true);
-        assert_eq!(internal_source(&views, "t", &list, Format::Kafka).unwrap().key_format, Format::Json);
+        let json_key = internal_source(&views, "t", &list, crate::format::builtin(KAFKA)).unwrap().key_format;
+        assert_eq!(json_key.name(), JSON);
     }
 
     #[test]

@@ -34,7 +34,7 @@ impl SinkEncoder {
     /// `producer`. Rows whose timestamp cannot be had are skipped and returned as errors.
     pub fn write(&self, batch: &TimedBatch, producer: &mut Producer) -> Result<Vec<String>, FormatError> {
         let rows = &batch.rows;
-        let key_columns = self.columns_for(&self.sink.key_codec, rows)?;
+        let key_columns = self.columns_for(self.sink.key_codec.as_ref(), rows)?;
         let mut keys = self.sink.key_codec.encode(&key_columns)?;
         // A passed-through key of several columns, all null, was no key (null in, null out).
         if self.keeps_key && key_columns.num_columns() > 1 {
@@ -44,7 +44,7 @@ impl SinkEncoder {
                 }
             }
         }
-        let values = self.sink.value_codec.encode(&self.columns_for(&self.sink.value_codec, rows)?)?;
+        let values = self.sink.value_codec.encode(&self.columns_for(self.sink.value_codec.as_ref(), rows)?)?;
         let (timestamps, mut errors) = match &self.sink.timestamp_column {
             Some(_) => {
                 let (times, bad) = event_times(&self.sink, rows)?;
@@ -93,7 +93,7 @@ impl SinkEncoder {
 
     /// The columns of `codec`'s schema taken from `rows` by name (cast where the types
     /// differ, null where missing).
-    fn columns_for(&self, codec: &Codec, rows: &RecordBatch) -> Result<RecordBatch, FormatError> {
+    fn columns_for(&self, codec: &dyn Codec, rows: &RecordBatch) -> Result<RecordBatch, FormatError> {
         let columns = codec
             .schema()
             .fields()

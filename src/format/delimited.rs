@@ -46,7 +46,7 @@ pub fn decode(schema: &SchemaRef, options: &FormatOptions, payloads: &[&[u8]]) -
         .collect::<Result<Vec<_>, _>>()?;
     let options = datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(decoded.batch.num_rows()));
     let batch = RecordBatch::try_new_with_options(schema.clone(), columns, &options)?;
-    Ok(Decoded { batch, errors: decoded.errors })
+    Ok(Decoded { batch, errors: decoded.errors, schema_ids: None })
 }
 
 /// The schema as the text holds it: temporal columns as integers.

@@ -70,7 +70,7 @@ pub fn decode(schema: &SchemaRef, payloads: &[&[u8]]) -> Result<Decoded, FormatE
         Some(column) => RecordBatch::try_new(schema.clone(), vec![column])?,
         None => rows_without_columns(schema, payloads.len())?,
     };
-    Ok(Decoded { batch, errors })
+    Ok(Decoded { batch, errors, schema_ids: None })
 }
 
 /// Decodes payloads of exactly `N` bytes each (Kafka's INT, BIGINT, DOUBLE serialisers);

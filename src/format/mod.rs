@@ -1,7 +1,9 @@
 //! Formats: record keys and values as bytes, to and from Arrow, a batch at a time.
 //!
-//! A [`Codec`] serialises the columns of one side of a record (the key columns, or the value
-//! columns) in one format:
+//! A [`Format`] is looked up by name ([`Formats`]) when a source is created; it may give the
+//! columns of a side declared without any (a schema registry's formats will), and makes the
+//! [`Codec`] that serialises the columns of one side of a record (the key columns, or the
+//! value columns). The built-in formats:
 //! - `KAFKA`: Kafka's primitive serialisers, one column: INT (4 bytes big-endian), BIGINT
 //!   (8), DOUBLE (IEEE-754, 8), STRING (UTF-8), BYTES (as is);
 //! - `JSON`: an object whose field names match the columns case-insensitively (ksqlDB's
@@ -21,9 +23,12 @@ mod delimited;
 pub mod json;
 mod kafka;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use datafusion::arrow::array::{Array, ArrayRef, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use futures::future::BoxFuture;
 
 /// Why a format cannot be used as asked, or a batch cannot be encoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,8 +36,114 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef};
 pub struct FormatError(pub String);
 
 /// How keys or values are serialised.
+/// A serialisation format: how one side of a record (its key or its value) becomes columns
+/// and back. Formats are looked up by name in [`Formats`] when a source is created.
+///
+/// The contract:
+/// - [`Format::infer_columns`] runs at CREATE, before the statement is checked, for a side
+///   declared without columns: a format whose schemas live elsewhere (a schema registry)
+///   returns them, and the statement is logged with them, so that replaying it needs no
+///   lookup. It may wait on I/O; the built-in formats infer nothing.
+/// - [`Format::codec`] checks that the format can hold a side's columns and returns the
+///   codec for them, once per source. Codecs are synchronous and batch-at-a-time: they run
+///   on the hot path.
+/// - A codec's [`Decoded`] rows may carry the schema id each payload was written with
+///   ([`Decoded::schema_ids`]), for formats that put one in each record.
+pub trait Format: Send + Sync + std::fmt::Debug {
+    /// The name in `KEY_FORMAT`/`VALUE_FORMAT`/`FORMAT`, in capitals.
+    fn name(&self) -> &'static str;
+
+    /// The codec for a side with columns `schema`, or why this format cannot hold them.
+    fn codec(&self, schema: SchemaRef, options: FormatOptions) -> Result<Arc<dyn Codec>, FormatError>;
+
+    /// The columns of a side declared without any (see the trait's contract); `None` when
+    /// the format cannot tell.
+    fn infer_columns<'a>(&'a self, _subject: &'a Subject) -> BoxFuture<'a, Result<Option<SchemaRef>, FormatError>> {
+        Box::pin(std::future::ready(Ok(None)))
+    }
+
+    /// True for the format named `name` (any case).
+    fn is(&self, name: &str) -> bool {
+        self.name().eq_ignore_ascii_case(name)
+    }
+}
+
+/// Which side of which topic a schema is asked for (a schema registry's subject is
+/// `<topic>-key` or `<topic>-value`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    pub topic: String,
+    pub key: bool,
+}
+
+/// A format, shared.
+pub type FormatRef = Arc<dyn Format>;
+
+/// Serialises the columns of one side of a record, a batch at a time.
+pub trait Codec: Send + Sync + std::fmt::Debug {
+    /// The columns, in order.
+    fn schema(&self) -> &SchemaRef;
+
+    /// Decodes payloads (not tombstones: the caller handles null values) into rows.
+    fn decode(&self, payloads: &[&[u8]]) -> Result<Decoded, FormatError>;
+
+    /// Encodes every row of `batch` (whose columns are this codec's, in order). A row whose
+    /// encoding is no bytes at all (a null single KAFKA value, the NONE format) is `None`.
+    fn encode(&self, batch: &RecordBatch) -> Result<Vec<Option<Bytes>>, FormatError>;
+}
+
+/// The names of the built-in formats.
+pub const KAFKA: &str = "KAFKA";
+pub const JSON: &str = "JSON";
+pub const DELIMITED: &str = "DELIMITED";
+pub const NONE: &str = "NONE";
+
+/// The formats a session knows, by name: the built-in ones, and any registered.
+#[derive(Debug, Clone)]
+pub struct Formats {
+    by_name: std::collections::BTreeMap<&'static str, FormatRef>,
+}
+
+impl Default for Formats {
+    /// The built-in formats: KAFKA, JSON, DELIMITED and NONE.
+    fn default() -> Self {
+        let mut formats = Formats { by_name: Default::default() };
+        for builtin in [Builtin::Kafka, Builtin::Json, Builtin::Delimited, Builtin::None] {
+            formats.register(Arc::new(builtin));
+        }
+        formats
+    }
+}
+
+impl Formats {
+    /// Adds a format (replacing one of the same name).
+    pub fn register(&mut self, format: FormatRef) {
+        self.by_name.insert(format.name(), format);
+    }
+
+    /// The format named `name` (any case).
+    pub fn get(&self, name: &str) -> Result<FormatRef, FormatError> {
+        let upper = name.to_ascii_uppercase();
+        if let Some(format) = self.by_name.get(upper.as_str()) {
+            return Ok(Arc::clone(format));
+        }
+        match upper.as_str() {
+            "AVRO" | "PROTOBUF" | "PROTOBUF_NOSR" | "JSON_SR" => Err(FormatError(format!(
+                "format {upper} needs a schema registry, which Eddy does not support yet; use JSON, DELIMITED or KAFKA"
+            ))),
+            other => Err(FormatError(format!("Unknown format: {other}"))),
+        }
+    }
+}
+
+/// A built-in format by name (for Eddy's own topics: repartitioning, tests).
+pub fn builtin(name: &str) -> FormatRef {
+    Formats::default().get(name).unwrap_or_else(|_| Arc::new(Builtin::Json))
+}
+
+/// The formats built in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+enum Builtin {
     /// Kafka's primitive serialisers: INT, BIGINT, DOUBLE, STRING.
     Kafka,
     Json,
@@ -41,28 +152,31 @@ pub enum Format {
     None,
 }
 
-impl Format {
-    pub fn parse(name: &str) -> Result<Format, FormatError> {
-        match name.to_ascii_uppercase().as_str() {
-            "KAFKA" => Ok(Format::Kafka),
-            "JSON" => Ok(Format::Json),
-            "DELIMITED" => Ok(Format::Delimited),
-            "NONE" => Ok(Format::None),
-            "AVRO" | "PROTOBUF" | "PROTOBUF_NOSR" | "JSON_SR" => Err(FormatError(format!(
-                "format {} needs a schema registry, which Eddy does not support yet; use JSON, DELIMITED or KAFKA",
-                name.to_ascii_uppercase()
-            ))),
-            other => Err(FormatError(format!("Unknown format: {other}"))),
+impl Format for Builtin {
+    fn name(&self) -> &'static str {
+        match self {
+            Builtin::Kafka => KAFKA,
+            Builtin::Json => JSON,
+            Builtin::Delimited => DELIMITED,
+            Builtin::None => NONE,
         }
     }
 
-    pub fn name(self) -> &'static str {
+    /// Checks that the format can hold `schema` (KAFKA: one column of a primitive type; NONE:
+    /// no column).
+    fn codec(&self, schema: SchemaRef, options: FormatOptions) -> Result<Arc<dyn Codec>, FormatError> {
         match self {
-            Format::Kafka => "KAFKA",
-            Format::Json => "JSON",
-            Format::Delimited => "DELIMITED",
-            Format::None => "NONE",
+            Builtin::Kafka => kafka::check(&schema)?,
+            Builtin::Delimited => delimited::check(&schema)?,
+            Builtin::None if !schema.fields().is_empty() => {
+                return Err(FormatError("The 'NONE' format can only be used when no columns are defined.".into()));
+            }
+            Builtin::Json if !options.wrap_single_value && schema.fields().len() != 1 => {
+                return Err(FormatError("'WRAP_SINGLE_VALUE' is only valid for single-field value schemas".into()));
+            }
+            _ => {}
         }
+        Ok(Arc::new(BuiltinCodec { format: *self, schema, options }))
     }
 }
 
@@ -118,9 +232,17 @@ pub struct Decoded {
     pub batch: RecordBatch,
     /// For each payload that did not decode: its index in the input, and why.
     pub errors: Vec<(usize, String)>,
+    /// Per row, the id of the schema its payload was written with, for formats whose
+    /// records carry one (a schema registry's); `None` otherwise.
+    pub schema_ids: Option<Vec<u32>>,
 }
 
 impl Decoded {
+    /// Rows that all decoded, without schema ids.
+    pub fn rows_only(batch: RecordBatch) -> Decoded {
+        Decoded { batch, errors: Vec::new(), schema_ids: None }
+    }
+
     /// The indexes of the payloads that became rows (the input minus the errors).
     pub fn rows(&self, payloads: usize) -> Vec<usize> {
         let mut bad = self.errors.iter().map(|(i, _)| *i).peekable();
@@ -137,51 +259,29 @@ impl Decoded {
     }
 }
 
-/// Serialises the columns of `schema` in one format.
+/// A built-in format's codec.
 #[derive(Debug, Clone)]
-pub struct Codec {
-    format: Format,
+struct BuiltinCodec {
+    format: Builtin,
     schema: SchemaRef,
     options: FormatOptions,
 }
 
-impl Codec {
-    /// Checks that `format` can hold `schema` (KAFKA: one column of a primitive type; NONE:
-    /// no column).
-    pub fn try_new(format: Format, schema: SchemaRef, options: FormatOptions) -> Result<Codec, FormatError> {
-        match format {
-            Format::Kafka => kafka::check(&schema)?,
-            Format::Delimited => delimited::check(&schema)?,
-            Format::None if !schema.fields().is_empty() => {
-                return Err(FormatError("The 'NONE' format can only be used when no columns are defined.".into()));
-            }
-            Format::Json if !options.wrap_single_value && schema.fields().len() != 1 => {
-                return Err(FormatError("'WRAP_SINGLE_VALUE' is only valid for single-field value schemas".into()));
-            }
-            _ => {}
-        }
-        Ok(Codec { format, schema, options })
-    }
-
-    pub fn schema(&self) -> &SchemaRef {
+impl Codec for BuiltinCodec {
+    fn schema(&self) -> &SchemaRef {
         &self.schema
     }
 
-    /// Decodes payloads (not tombstones: the caller handles null values) into rows.
-    pub fn decode(&self, payloads: &[&[u8]]) -> Result<Decoded, FormatError> {
+    fn decode(&self, payloads: &[&[u8]]) -> Result<Decoded, FormatError> {
         match self.format {
-            Format::Kafka => kafka::decode(&self.schema, payloads),
-            Format::Json => json::decode(&self.schema, &self.options, payloads),
-            Format::Delimited => delimited::decode(&self.schema, &self.options, payloads),
-            Format::None => {
-                Ok(Decoded { batch: rows_without_columns(&self.schema, payloads.len())?, errors: Vec::new() })
-            }
+            Builtin::Kafka => kafka::decode(&self.schema, payloads),
+            Builtin::Json => json::decode(&self.schema, &self.options, payloads),
+            Builtin::Delimited => delimited::decode(&self.schema, &self.options, payloads),
+            Builtin::None => Ok(Decoded::rows_only(rows_without_columns(&self.schema, payloads.len())?)),
         }
     }
 
-    /// Encodes every row of `batch` (whose columns are this codec's, in order). A row whose
-    /// encoding is no bytes at all (a null single KAFKA value, the NONE format) is `None`.
-    pub fn encode(&self, batch: &RecordBatch) -> Result<Vec<Option<Bytes>>, FormatError> {
+    fn encode(&self, batch: &RecordBatch) -> Result<Vec<Option<Bytes>>, FormatError> {
         if batch.num_columns() != self.schema.fields().len() {
             return Err(FormatError(format!(
                 "expected {} columns to encode, got {}",
@@ -194,10 +294,10 @@ impl Codec {
             return Ok(vec![None; batch.num_rows()]);
         }
         match self.format {
-            Format::Kafka => kafka::encode(batch),
-            Format::Json => json::encode(batch, &self.options),
-            Format::Delimited => delimited::encode(batch, &self.options),
-            Format::None => Ok(vec![None; batch.num_rows()]),
+            Builtin::Kafka => kafka::encode(batch),
+            Builtin::Json => json::encode(batch, &self.options),
+            Builtin::Delimited => delimited::encode(batch, &self.options),
+            Builtin::None => Ok(vec![None; batch.num_rows()]),
         }
     }
 }
@@ -392,7 +492,7 @@ fn decode_isolating<T>(
     if let Ok(batch) = decode_many(items)
         && batch.num_rows() == items.len()
     {
-        return Ok(Decoded { batch, errors: Vec::new() });
+        return Ok(Decoded::rows_only(batch));
     }
     let mut batches = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
@@ -404,7 +504,7 @@ fn decode_isolating<T>(
         }
     }
     let batch = datafusion::arrow::compute::concat_batches(schema, &batches)?;
-    Ok(Decoded { batch, errors })
+    Ok(Decoded { batch, errors, schema_ids: None })
 }
 
 #[cfg(test)]

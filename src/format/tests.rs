@@ -13,8 +13,8 @@ fn schema(fields: Vec<Field>) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-fn codec(format: Format, schema: &SchemaRef) -> Codec {
-    Codec::try_new(format, schema.clone(), FormatOptions::default()).unwrap()
+fn codec(format: &str, schema: &SchemaRef) -> Arc<dyn Codec> {
+    builtin(format).codec(schema.clone(), FormatOptions::default()).unwrap()
 }
 
 fn text(payload: &Option<bytes::Bytes>) -> &str {
@@ -51,7 +51,7 @@ fn kafka_round_trips_each_primitive() {
     ];
     for (data_type, array, bytes) in cases {
         let s = schema(vec![Field::new("V", data_type.clone(), true)]);
-        let c = codec(Format::Kafka, &s);
+        let c = codec(KAFKA, &s);
         let batch = RecordBatch::try_new(s.clone(), vec![array]).unwrap();
         assert_eq!(c.encode(&batch).unwrap(), vec![Some(bytes::Bytes::from(bytes.clone()))], "{data_type}");
         let decoded = c.decode(&[&bytes]).unwrap();
@@ -63,16 +63,16 @@ fn kafka_round_trips_each_primitive() {
 #[test]
 fn kafka_isolates_payloads_of_the_wrong_size_and_refuses_what_it_cannot_hold() {
     let s = schema(vec![Field::new("V", DataType::Int32, true)]);
-    let decoded = codec(Format::Kafka, &s).decode(&[&[0, 0, 0, 7], &[1, 2], &[0, 0, 0, 9]]).unwrap();
+    let decoded = codec(KAFKA, &s).decode(&[&[0, 0, 0, 7], &[1, 2], &[0, 0, 0, 9]]).unwrap();
     assert_eq!(decoded.batch.num_rows(), 2);
     assert_eq!(decoded.errors.len(), 1);
     assert_eq!(decoded.errors[0].0, 1);
     assert!(decoded.errors[0].1.contains("is not 4"), "{:?}", decoded.errors);
     assert_eq!(decoded.rows(3), vec![0, 2]);
     let two = schema(vec![Field::new("A", DataType::Int32, true), Field::new("B", DataType::Int32, true)]);
-    assert!(Codec::try_new(Format::Kafka, two, FormatOptions::default()).unwrap_err().0.contains("single field"));
+    assert!(builtin(KAFKA).codec(two, FormatOptions::default()).unwrap_err().0.contains("single field"));
     let boolean = schema(vec![Field::new("A", DataType::Boolean, true)]);
-    assert!(Codec::try_new(Format::Kafka, boolean, FormatOptions::default()).unwrap_err().0.contains("BOOLEAN"));
+    assert!(builtin(KAFKA).codec(boolean, FormatOptions::default()).unwrap_err().0.contains("BOOLEAN"));
 }
 
 fn nested_schema() -> SchemaRef {
@@ -101,7 +101,7 @@ fn nested_schema() -> SchemaRef {
 #[test]
 fn json_matches_fields_case_insensitively_but_not_map_keys() {
     let s = nested_schema();
-    let decoded = codec(Format::Json, &s)
+    let decoded = codec(JSON, &s)
         .decode(&[
             br#"{"id": 1, "Name": "ann", "address": {"street": "Main", "ZIPCODE": "12345"}, "attrs": {"Colour": 3}, "tags": ["a"], "extra": true}"#,
             br#"{"ID": 2}"#,
@@ -110,7 +110,7 @@ fn json_matches_fields_case_insensitively_but_not_map_keys() {
     assert!(decoded.errors.is_empty(), "{:?}", decoded.errors);
     let batch = decoded.batch;
     assert_eq!(batch.num_rows(), 2);
-    let encoded = codec(Format::Json, &s).encode(&batch).unwrap();
+    let encoded = codec(JSON, &s).encode(&batch).unwrap();
     assert_eq!(
         text(&encoded[0]),
         r#"{"ID":1,"NAME":"ann","ADDRESS":{"STREET":"Main","zipCode":12345},"ATTRS":{"Colour":3},"TAGS":["a"]}"#
@@ -121,9 +121,8 @@ fn json_matches_fields_case_insensitively_but_not_map_keys() {
 #[test]
 fn json_isolates_bad_records() {
     let s = schema(vec![Field::new("N", DataType::Int64, true)]);
-    let decoded = codec(Format::Json, &s)
-        .decode(&[br#"{"n": 1}"#, b"{not json", br#"{"n": "x"}"#, b"[1]", br#"{"n": 4}"#])
-        .unwrap();
+    let decoded =
+        codec(JSON, &s).decode(&[br#"{"n": 1}"#, b"{not json", br#"{"n": "x"}"#, b"[1]", br#"{"n": 4}"#]).unwrap();
     assert_eq!(decoded.errors.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [1, 2, 3], "{:?}", decoded.errors);
     assert!(decoded.errors[0].1.starts_with("invalid JSON"));
     assert!(decoded.errors[2].1.contains("an array"));
@@ -135,12 +134,12 @@ fn json_isolates_bad_records() {
 fn json_single_values_can_be_unwrapped() {
     let s = schema(vec![Field::new("V", DataType::Utf8, true)]);
     let options = FormatOptions { wrap_single_value: false, ..FormatOptions::default() };
-    let c = Codec::try_new(Format::Json, s.clone(), options).unwrap();
+    let c = builtin(JSON).codec(s.clone(), options).unwrap();
     let decoded = c.decode(&[br#""hello""#]).unwrap();
     assert_eq!(text(&c.encode(&decoded.batch).unwrap()[0]), r#""hello""#);
     let two = schema(vec![Field::new("A", DataType::Int32, true), Field::new("B", DataType::Int32, true)]);
     let options = FormatOptions { wrap_single_value: false, ..FormatOptions::default() };
-    assert!(Codec::try_new(Format::Json, two, options).is_err());
+    assert!(builtin(JSON).codec(two, options).is_err());
 }
 
 #[test]
@@ -159,7 +158,7 @@ fn json_writes_times_as_numbers_bytes_as_base64_and_decimals_as_numbers() {
         ],
     )
     .unwrap();
-    let c = codec(Format::Json, &s);
+    let c = codec(JSON, &s);
     let encoded = c.encode(&batch).unwrap();
     assert_eq!(text(&encoded[0]), r#"{"TS":1700000000000,"B":"Zm9v","D":123.45}"#);
     // …and reads them back.
@@ -176,7 +175,7 @@ fn delimited_reads_columns_in_order_with_empty_as_null() {
         Field::new("NAME", DataType::Utf8, true),
         Field::new("SCORE", DataType::Float64, true),
     ]);
-    let c = codec(Format::Delimited, &s);
+    let c = codec(DELIMITED, &s);
     let decoded = c.decode(&[b"1,ann,2.5", b"2,,", b"x,bob,1", b"3,\"c,d\",0"]).unwrap();
     assert_eq!(decoded.errors.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [2], "{:?}", decoded.errors);
     let batch = &decoded.batch;
@@ -186,12 +185,12 @@ fn delimited_reads_columns_in_order_with_empty_as_null() {
     assert_eq!(text(&encoded[0]), "1,ann,2.5");
     assert_eq!(text(&encoded[2]), "3,\"c,d\",0.0");
 
-    let tabbed = Codec::try_new(
-        Format::Delimited,
-        s.clone(),
-        FormatOptions { delimiter: FormatOptions::parse_delimiter("TAB").unwrap(), ..FormatOptions::default() },
-    )
-    .unwrap();
+    let tabbed = builtin(DELIMITED)
+        .codec(
+            s.clone(),
+            FormatOptions { delimiter: FormatOptions::parse_delimiter("TAB").unwrap(), ..FormatOptions::default() },
+        )
+        .unwrap();
     assert_eq!(tabbed.decode(&[b"7\tz\t1.0"]).unwrap().batch.num_rows(), 1);
     assert!(FormatOptions::parse_delimiter("ab").is_err());
 }
@@ -213,10 +212,10 @@ fn garbage_never_panics_any_decoder() {
     for _ in 0..2000 {
         let payload: Vec<u8> = (0..next() % 12).flat_map(|_| pieces[next() as usize % pieces.len()].to_vec()).collect();
         let payloads = [payload.as_slice(), br#"{"A": 1}"#];
-        let _ = codec(Format::Json, &s).decode(&payloads);
-        let _ = codec(Format::Json, &flat).decode(&payloads);
-        let _ = codec(Format::Delimited, &flat).decode(&payloads);
-        let _ = codec(Format::Kafka, &single).decode(&payloads);
+        let _ = codec(JSON, &s).decode(&payloads);
+        let _ = codec(JSON, &flat).decode(&payloads);
+        let _ = codec(DELIMITED, &flat).decode(&payloads);
+        let _ = codec(KAFKA, &single).decode(&payloads);
     }
 }
 
@@ -225,14 +224,14 @@ fn json_fast_and_slow_paths_agree() {
     // An escaped key sends its payload through serde_json; the rest are respelled on the
     // bytes. Both must give the same rows, whitespace and unknown keys notwithstanding.
     let s = nested_schema();
-    let decoded = codec(Format::Json, &s)
+    let decoded = codec(JSON, &s)
         .decode(&[
             br#" { "i\u0064" : 7 , "address" : { "street" : "A" , "nope": [1, {"x": "}"}] } } "#,
             br#"{"id":7,"address":{"street":"A"}}"#,
         ])
         .unwrap();
     assert!(decoded.errors.is_empty(), "{:?}", decoded.errors);
-    let encoded = codec(Format::Json, &s).encode(&decoded.batch).unwrap();
+    let encoded = codec(JSON, &s).encode(&decoded.batch).unwrap();
     assert_eq!(text(&encoded[0]), text(&encoded[1]));
     assert_eq!(
         text(&encoded[0]),

@@ -69,7 +69,7 @@ impl Planner<'_> {
                         aggregate_calls(&items).join(", ")
                     )));
                 }
-                check_state_format(&plan, input.value_format)?;
+                check_state_format(&plan, input.value_format.as_ref())?;
                 if input.kind == SourceKind::Table {
                     aggregate_table(&mut plan, &input)?;
                 }
@@ -208,11 +208,8 @@ impl Planner<'_> {
                 sources[0].name
             )));
         }
-        let kafka: Vec<&str> = sources
-            .iter()
-            .filter(|s| s.value_format == crate::catalog::Format::Kafka)
-            .map(|s| s.name.as_str())
-            .collect();
+        let kafka: Vec<&str> =
+            sources.iter().filter(|s| s.value_format.is(crate::format::KAFKA)).map(|s| s.name.as_str()).collect();
         if !kafka.is_empty() {
             return Err(refusal(format!(
                 "Source(s) {} are using the 'KAFKA' value format. This format does not yet support JOIN.",
@@ -398,7 +395,7 @@ impl Planner<'_> {
         let QueryPlan::Aggregate { mut plan, items } = planned else {
             return Err(refusal("a join with WINDOW or HAVING must aggregate: add GROUP BY".into()));
         };
-        check_state_format(&plan, sources[0].value_format)?;
+        check_state_format(&plan, sources[0].value_format.as_ref())?;
         if sources.iter().all(|s| s.kind == SourceKind::Table) {
             let key = bridge.index_of(&split.key_column).map_err(|e| refusal(e.to_string()))?;
             aggregate_changelog(&mut plan, vec![key])?;
@@ -611,7 +608,7 @@ pub fn join_operators(
 /// (it would need a repartition or changelog topic in that format).
 fn check_kafka_values(sources: &[Arc<Source>], operation: &str) -> Result<(), PlanError> {
     let kafka: Vec<&str> =
-        sources.iter().filter(|s| s.value_format == crate::catalog::Format::Kafka).map(|s| s.name.as_str()).collect();
+        sources.iter().filter(|s| s.value_format.is(crate::format::KAFKA)).map(|s| s.name.as_str()).collect();
     if kafka.is_empty() {
         return Ok(());
     }
@@ -660,10 +657,10 @@ fn group_by_of(query: &StreamingQuery) -> Vec<Expr> {
 /// hold a list or struct.
 fn check_state_format(
     plan: &crate::engine::aggregate::AggregatePlan,
-    value_format: crate::catalog::Format,
+    value_format: &dyn crate::format::Format,
 ) -> Result<(), PlanError> {
     let structured_state = ["topk", "topkdistinct", "correlation", "collect_list", "collect_set", "histogram"];
-    if value_format == crate::catalog::Format::Delimited
+    if value_format.is(crate::format::DELIMITED)
         && plan.aggregates.iter().any(|a| structured_state.contains(&a.fun().name()))
     {
         return Err(refusal(

@@ -101,7 +101,7 @@ impl Session {
                 return Err(refusal(format!("Column {target} is given more than once")));
             }
         }
-        let one_row = |codec: &crate::format::Codec| -> Result<RecordBatch, SessionError> {
+        let one_row = |codec: &dyn crate::format::Codec| -> Result<RecordBatch, SessionError> {
             let columns: Vec<ArrayRef> = codec
                 .schema()
                 .fields()
@@ -115,12 +115,12 @@ impl Session {
             )
             .map_err(|e| refusal(e.to_string()))
         };
-        let encode = |codec: &crate::format::Codec| -> Result<Option<Bytes>, SessionError> {
+        let encode = |codec: &dyn crate::format::Codec| -> Result<Option<Bytes>, SessionError> {
             let mut encoded = codec.encode(&one_row(codec)?).map_err(|e| refusal(e.0))?;
             Ok(encoded.pop().flatten())
         };
-        let key = encode(&source.key_codec)?;
-        let value = encode(&source.value_codec)?;
+        let key = encode(source.key_codec.as_ref())?;
+        let value = encode(source.value_codec.as_ref())?;
         let mut producer = crate::log::Producer::new(Arc::clone(&self.log), &source.topic).await?;
         producer.send(NewRecord::new(timestamp_ms, key, value), None)?;
         producer.flush().await?;
@@ -208,7 +208,7 @@ impl Session {
                 .downcast_ref::<Int64Array>()
                 .filter(|a| !a.is_null(0))
                 .map_or_else(crate::log::record::now_ms, |a| a.value(0));
-            let encode = |codec: &crate::format::Codec| -> Result<Option<Bytes>, String> {
+            let encode = |codec: &dyn crate::format::Codec| -> Result<Option<Bytes>, String> {
                 let columns: Vec<ArrayRef> = codec
                     .schema()
                     .fields()
@@ -227,7 +227,7 @@ impl Session {
                 let mut encoded = codec.encode(&one).map_err(|e| e.0)?;
                 Ok(encoded.pop().flatten())
             };
-            match encode(&source.key_codec).and_then(|key| Ok((key, encode(&source.value_codec)?))) {
+            match encode(source.key_codec.as_ref()).and_then(|key| Ok((key, encode(source.value_codec.as_ref())?))) {
                 Ok((key, value)) => {
                     producer.send(NewRecord::new(timestamp_ms, key, value), None)?;
                     outcomes.push(Ok(()));

@@ -200,6 +200,11 @@ impl Session {
         self.properties = properties;
     }
 
+    /// Makes `format` one that `CREATE` statements may name (see [`crate::format::Format`]).
+    pub fn register_format(&mut self, format: crate::format::FormatRef) {
+        self.catalog.register_format(format);
+    }
+
     /// The variables `DEFINE` (names lower-cased).
     pub fn variables(&self) -> &BTreeMap<String, String> {
         &self.variables
@@ -231,6 +236,50 @@ impl Session {
     /// A `CREATE STREAM|TABLE` with the session's default formats
     /// (`ksql.persistence.default.format.key|value`) where its WITH clause names none, so that
     /// the command log records the formats it was created with.
+    /// A side declared without columns gets those its format infers (see
+    /// [`crate::format::Format::infer_columns`]), so that the statement logged holds them and
+    /// replaying it needs no lookup.
+    async fn with_inferred_columns(&self, mut create: CreateSource) -> Result<CreateSource, SessionError> {
+        use crate::sql::ast::{ColumnConstraint, ColumnDef, SqlType};
+        // A statement whose formats are wrong is refused by the catalog, with its message.
+        let Ok((key_format, value_format)) = self.catalog.formats_of(&create) else { return Ok(create) };
+        let properties = crate::catalog::property_map(&create.properties).map_err(|e| refusal(e.0))?;
+        let topic = properties.get("KAFKA_TOPIC").cloned().unwrap_or_else(|| source_name(&create.name));
+        let key_constraint = match create.kind {
+            SourceKind::Stream => ColumnConstraint::Key,
+            SourceKind::Table => ColumnConstraint::PrimaryKey,
+        };
+        for (format, key) in [(key_format, true), (value_format, false)] {
+            let is_side = |c: &ColumnDef| match &c.constraint {
+                ColumnConstraint::Key | ColumnConstraint::PrimaryKey => key,
+                ColumnConstraint::None => !key,
+                ColumnConstraint::Headers | ColumnConstraint::Header(_) => false,
+            };
+            if create.columns.iter().any(is_side) {
+                continue;
+            }
+            let subject = crate::format::Subject { topic: topic.clone(), key };
+            let Some(schema) = format.infer_columns(&subject).await.map_err(|e| refusal(e.0))? else { continue };
+            for field in schema.fields() {
+                let data_type = SqlType::from_arrow(field.data_type()).ok_or_else(|| {
+                    refusal(format!(
+                        "{} of {}: type {} has no SQL type",
+                        field.name(),
+                        format.name(),
+                        field.data_type()
+                    ))
+                })?;
+                let constraint = if key { key_constraint.clone() } else { ColumnConstraint::None };
+                create.columns.push(ColumnDef {
+                    name: datafusion::sql::sqlparser::ast::Ident::with_quote('`', field.name().clone()),
+                    data_type,
+                    constraint,
+                });
+            }
+        }
+        Ok(create)
+    }
+
     fn with_default_formats(&self, create: &CreateSource) -> CreateSource {
         let mut create = create.clone();
         self.default_value_wrapping(&mut create);
@@ -372,6 +421,7 @@ impl Session {
                     ))));
                 }
                 let create = self.with_default_formats(create);
+                let create = self.with_inferred_columns(create).await.map_err(|e| relocate(e, at))?;
                 let text = Statement::CreateSource(create.clone()).to_string();
                 let source = self.catalog.plan_source(&create, text.clone()).map_err(|e| refused(e.0))?;
                 self.ensure_topic(&source).await.map_err(|e| relocate(e, at))?;

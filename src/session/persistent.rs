@@ -545,19 +545,20 @@ impl Session {
                 .properties
                 .get("ksql.persistence.default.format.key")
                 .map_or_else(|| "KAFKA".to_string(), |f| f.to_uppercase());
-            let key_format = match (has_keys, input.key_format) {
+            let key_format = match (has_keys, &input.key_format) {
                 (false, _) => "NONE",
                 // A key where the input had none: the session's default key format.
-                (true, crate::catalog::Format::None) => default_key_format.as_str(),
+                (true, format) if format.is(crate::format::NONE) => default_key_format.as_str(),
                 (true, format) => format.name(),
             };
             properties.entry("KEY_FORMAT".into()).or_insert_with(|| key_format.into());
             properties.entry("VALUE_FORMAT".into()).or_insert_with(|| input.value_format.name().into());
         }
         // A sink in its input's format inherits the format's options it does not set.
-        for (format, delimiter, input_format) in
-            [("KEY_FORMAT", "KEY_DELIMITER", input.key_format), ("VALUE_FORMAT", "VALUE_DELIMITER", input.value_format)]
-        {
+        for (format, delimiter, input_format) in [
+            ("KEY_FORMAT", "KEY_DELIMITER", &input.key_format),
+            ("VALUE_FORMAT", "VALUE_DELIMITER", &input.value_format),
+        ] {
             let same_format = properties
                 .get(format)
                 .or(properties.get("FORMAT"))

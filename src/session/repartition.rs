@@ -20,7 +20,7 @@ use datafusion::physical_plan::PhysicalExpr;
 use datafusion::sql::sqlparser::ast::Expr;
 
 use super::*;
-use crate::catalog::{Format, QueryInfo, Source};
+use crate::catalog::{QueryInfo, Source};
 use crate::engine::checkpoint::CheckpointStore;
 use crate::engine::join::{JoinPlan, JoinShape};
 use crate::engine::query::{Checkpointing, QuerySpec, RunningQuery};
@@ -45,7 +45,7 @@ pub(super) struct Repartition {
     /// repartitioned.
     partitions_of: Vec<Arc<Source>>,
     /// The join's key format, which the topic's keys are written in.
-    format: Format,
+    format: crate::format::FormatRef,
 }
 
 impl Repartition {
@@ -63,7 +63,7 @@ impl Repartition {
     pub fn internal(&self, query_id: &str) -> Result<Source, SessionError> {
         let key_type = self.key.data_type(&self.key_schema).map_err(|e| refusal(e.to_string()))?;
         let topic = self.topic(query_id);
-        internal_source(&self.source, &topic, &key_type, self.format).map_err(|e| refusal(e.0))
+        internal_source(&self.source, &topic, &key_type, Arc::clone(&self.format)).map_err(|e| refusal(e.0))
     }
 }
 
@@ -90,8 +90,8 @@ pub(super) fn repartitions(plan: &JoinPlan, sources: &[Arc<Source>]) -> Vec<Repa
         // The join's key format: that of a side joined on its key, the left's first (a side
         // written again is written in it).
         let format = match (left_keyed, right_keyed) {
-            (true, _) if left.key_format != Format::None => left.key_format,
-            (false, true) => right.key_format,
+            (true, _) if !left.key_format.is(crate::format::NONE) => Arc::clone(&left.key_format),
+            (false, true) => Arc::clone(&right.key_format),
             _ => key_format(left, right),
         };
         let left_context = (!left_keyed && stream(0) && !windowed(0)).then(|| {
@@ -101,7 +101,7 @@ pub(super) fn repartitions(plan: &JoinPlan, sources: &[Arc<Source>]) -> Vec<Repa
         // A side joined on its key with the other, but serialised otherwise than the join's
         // key, is written again in the join's key format (so that equal keys land in equal
         // partitions).
-        let misformatted = left_keyed && right_keyed && right.key_format != format && !windowed(input);
+        let misformatted = left_keyed && right_keyed && right.key_format.name() != format.name() && !windowed(input);
         let right_context = match (stream(input), right_keyed) {
             (true, false) => Some(format!("{}Join-right", nested(step))),
             (true, true) if misformatted => Some(format!("{}Join-right", nested(step))),
@@ -125,7 +125,7 @@ pub(super) fn repartitions(plan: &JoinPlan, sources: &[Arc<Source>]) -> Vec<Repa
                 written: plan.on[0][0].to_string(),
                 source: Arc::clone(left),
                 partitions_of: partitions_of(right),
-                format,
+                format: Arc::clone(&format),
             });
         }
         if let Some(context) = right_context {

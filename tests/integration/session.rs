@@ -657,3 +657,73 @@ async fn eddy_properties_are_checked_when_set() {
     assert_eq!(row("eddy.source.linger.ms"), ["eddy.source.linger.ms", "EDDY", "2"], "{listed}");
     assert_eq!(row("eddy.checkpoint.interval.ms"), ["eddy.checkpoint.interval.ms", "EDDY", "1000"], "{listed}");
 }
+
+/// A format that knows its topics' columns, as one backed by a schema registry does: a
+/// `CREATE` naming it needs no columns, and the statement kept holds those it found.
+#[derive(Debug)]
+struct KnownColumns;
+
+impl eddy::format::Format for KnownColumns {
+    fn name(&self) -> &'static str {
+        "KNOWN"
+    }
+
+    fn codec(
+        &self,
+        schema: datafusion::arrow::datatypes::SchemaRef,
+        options: eddy::format::FormatOptions,
+    ) -> Result<std::sync::Arc<dyn eddy::format::Codec>, eddy::format::FormatError> {
+        eddy::format::builtin(eddy::format::JSON).codec(schema, options)
+    }
+
+    fn infer_columns<'a>(
+        &'a self,
+        subject: &'a eddy::format::Subject,
+    ) -> futures::future::BoxFuture<
+        'a,
+        Result<Option<datafusion::arrow::datatypes::SchemaRef>, eddy::format::FormatError>,
+    > {
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        let fields = match (subject.topic.as_str(), subject.key) {
+            ("readings", false) => {
+                vec![Field::new("CELSIUS", DataType::Int32, true), Field::new("ROOM", DataType::Utf8, true)]
+            }
+            _ => Vec::new(),
+        };
+        Box::pin(async move { Ok((!fields.is_empty()).then(|| std::sync::Arc::new(Schema::new(fields)))) })
+    }
+}
+
+#[tokio::test]
+async fn a_format_may_give_the_columns_of_a_source_declared_without_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_log, mut s) = super::support::session(dir.path()).await;
+    s.register_format(std::sync::Arc::new(KnownColumns));
+    let out = super::support::run(
+        &mut s,
+        "CREATE STREAM readings WITH (KAFKA_TOPIC='readings', VALUE_FORMAT='known', PARTITIONS=1);
+         INSERT INTO readings (celsius, room) VALUES (21, 'kitchen');
+         SET 'auto.offset.reset' = 'earliest';
+         SELECT room, celsius FROM readings EMIT CHANGES;
+         DESCRIBE readings;",
+    )
+    .await
+    .unwrap();
+    assert_eq!(super::support::push_rows(&out), [vec!["kitchen", "21"]], "{out:?}");
+    let described = out.join("");
+    assert!(described.contains("CELSIUS") && described.contains("KNOWN"), "{described}");
+    // Declared columns are kept as declared; an unknown format is still refused.
+    let declared = super::support::run(
+        &mut s,
+        "CREATE STREAM other (x INT) WITH (KAFKA_TOPIC='other', VALUE_FORMAT='KNOWN', PARTITIONS=1); DESCRIBE other;",
+    )
+    .await
+    .unwrap()
+    .join("");
+    assert!(declared.contains(" X ") && !declared.contains("CELSIUS"), "{declared}");
+    let unknown =
+        super::support::run(&mut s, "CREATE STREAM u WITH (KAFKA_TOPIC='u', VALUE_FORMAT='NOPE', PARTITIONS=1);")
+            .await
+            .unwrap_err();
+    assert!(unknown.to_string().contains("Unknown format: NOPE"), "{unknown}");
+}

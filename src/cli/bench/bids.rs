@@ -297,12 +297,12 @@ async fn time_stages(query: &str, session: &Session, log: &Arc<dyn Log>, partiti
         .map(|b| b.project(&columns.map(|c| b.schema().index_of(c).unwrap_or(0))))
         .collect::<Result<Vec<_>, _>>()
         .map_err(internal)?;
-    let codec = crate::format::Codec::try_new(
-        crate::catalog::Format::Json,
-        projected.first().map(|b| b.schema()).ok_or_else(|| internal("no rows"))?,
-        crate::format::FormatOptions::default(),
-    )
-    .map_err(|e| internal(e.0))?;
+    let codec = crate::format::builtin(crate::format::JSON)
+        .codec(
+            projected.first().map(|b| b.schema()).ok_or_else(|| internal("no rows"))?,
+            crate::format::FormatOptions::default(),
+        )
+        .map_err(|e| internal(e.0))?;
     let timed = Instant::now();
     let mut encoded = Vec::new();
     for batch in &projected {

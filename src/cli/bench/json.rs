@@ -127,12 +127,9 @@ fn arrow_json(schema: &SchemaRef, lines: &[&[u8]]) -> Result<RecordBatch, String
 
 /// Eddy's JSON codec, which takes the one-pass path for these columns.
 fn one_pass(schema: &SchemaRef, lines: &[&[u8]]) -> Result<RecordBatch, String> {
-    let codec = crate::format::Codec::try_new(
-        crate::catalog::Format::Json,
-        schema.clone(),
-        crate::format::FormatOptions::default(),
-    )
-    .map_err(|e| e.0)?;
+    let codec = crate::format::builtin(crate::format::JSON)
+        .codec(schema.clone(), crate::format::FormatOptions::default())
+        .map_err(|e| e.0)?;
     let decoded = codec.decode(lines).map_err(|e| e.0)?;
     Ok(decoded.batch)
 }

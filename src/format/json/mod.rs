@@ -26,7 +26,7 @@ mod flat;
 pub fn decode(schema: &SchemaRef, options: &FormatOptions, payloads: &[&[u8]]) -> Result<Decoded, FormatError> {
     let unwrapped = !options.wrap_single_value && schema.fields().len() == 1;
     if !unwrapped && let Some(batch) = flat::decode(schema, payloads) {
-        return Ok(Decoded { batch, errors: Vec::new() });
+        return Ok(Decoded::rows_only(batch));
     }
     decode_general(schema, options, payloads)
 }
@@ -101,7 +101,7 @@ fn decode_general(schema: &SchemaRef, options: &FormatOptions, payloads: &[&[u8]
     let decoded = decode_isolating(schema, &lines, decode_many)?;
     errors.extend(decoded.errors.into_iter().map(|(j, reason)| (row_index[j], reason)));
     errors.sort_by_key(|(i, _)| *i);
-    Ok(Decoded { batch: decoded.batch, errors })
+    Ok(Decoded { batch: decoded.batch, errors, schema_ids: None })
 }
 
 /// The slow path: parse into a `serde_json::Value`, rename by the schema, print again.
