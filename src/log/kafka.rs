@@ -9,7 +9,8 @@
 //!
 //! Not here (yet): topic configs at creation (rskafka sends none), more than one value per
 //! header key or a header without a value (rskafka's headers are a map of bytes),
-//! and claims across processes (each process runs every query it starts).
+//! and sharing queries across processes (its coordinator is [`super::coordinator::Solo`]:
+//! each process runs every query it starts).
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,7 +1,8 @@
 //! Topics: the storage every stream and table sits on.
 //!
 //! [`Log`] is the one interface to topic storage. It has two implementations: the embedded
-//! log ([`EmbeddedLog`], the default, files in a data directory) and Kafka (a later issue).
+//! log ([`EmbeddedLog`], the default, files in a data directory) and Kafka ([`KafkaLog`]).
+//! Which process runs which query is its [`coordinator`]'s to decide.
 //! Everything above this module (sources, sinks, the catalog's command topic, `eddy topic`)
 //! talks to `dyn Log` only.
 //!
@@ -9,6 +10,7 @@
 //! contiguous *offsets* starting from the partition's earliest offset.
 
 pub mod config;
+pub mod coordinator;
 pub mod embedded;
 pub mod error;
 pub mod follower;
@@ -132,13 +134,10 @@ pub trait Log: Send + Sync + 'static {
         timeout: Duration,
     ) -> Result<bool, LogError>;
 
-    /// Claims the piece of work `name` (a persistent query) for this process among all that
-    /// share the log: `Some` while no other claim on it is alive (it is held until the
-    /// [`Claim`] is dropped, or the process ends), `None` if another one holds it. A log
-    /// used by one process only may always say yes, as this default does.
-    async fn claim(&self, name: &str) -> Result<Option<Claim>, LogError> {
-        let _ = name;
-        Ok(Some(Claim::unshared()))
+    /// How processes sharing this log share its queries (see [`coordinator`]): by default
+    /// each runs everything it starts.
+    fn coordinator(&self) -> std::sync::Arc<dyn coordinator::Coordinator> {
+        std::sync::Arc::new(coordinator::Solo)
     }
 
     /// Cuts off every record of the partition at or after `offset` (which must be where an
@@ -157,7 +156,7 @@ pub trait Log: Send + Sync + 'static {
     }
 }
 
-/// Ownership of a piece of work, released when dropped. See [`Log::claim`].
+/// Ownership of a piece of work, released when dropped (see [`coordinator`]).
 pub struct Claim {
     /// Whatever holds the claim (a locked file), kept alive with it.
     _held: Box<dyn std::any::Any + Send + Sync>,

@@ -345,7 +345,12 @@ impl Session {
         // next statement, so a query moves on when its process stops).
         let mut claimed = Vec::with_capacity(missing.len());
         for info in missing {
-            if let Some(claim) = self.log.claim(&format!("query-{}", info.id)).await? {
+            let input = info.inputs.first().and_then(|name| self.catalog.source(name));
+            let partitions = match input {
+                Some(input) => self.log.partition_count(&input.topic).await.unwrap_or(1),
+                None => 1,
+            };
+            if let Some(claim) = self.assign(&info.id, partitions).await? {
                 claimed.push((info, claim));
             }
         }
@@ -511,6 +516,21 @@ impl Session {
             .with(self.defaults.iter())
             .and_then(|config| config.with(info.properties.iter()))
             .map_err(|e| refusal(format!("query {}: {e}", info.id)))
+    }
+
+    /// Asks the log's coordinator whether this process runs query `id` (whose input has
+    /// `partitions`): the claim to hold while it does, or `None` when another process runs
+    /// it. Only whole queries are assigned yet.
+    pub(super) async fn assign(&self, id: &str, partitions: u32) -> Result<Option<crate::log::Claim>, SessionError> {
+        let Some(assignment) = self.log.coordinator().assign(id, partitions).await? else { return Ok(None) };
+        if assignment.partitions.len() != partitions as usize {
+            return Err(refusal(format!(
+                "query {id} was given {} of its {partitions} partitions: a query split among processes is not \
+                 supported yet",
+                assignment.partitions.len()
+            )));
+        }
+        Ok(Some(assignment.into_claim()))
     }
 
     /// What the planner reads: this session's catalog and log.

@@ -182,9 +182,9 @@ impl Session {
         let id = repartition.query_id(&info.id);
         let internal = Arc::new(repartition.internal(&info.id)?);
         let topic = &internal.topic;
+        let partitions = self.log.partition_count(&repartition.source.topic).await.unwrap_or(1);
         let claim = self
-            .log
-            .claim(&format!("query-{id}"))
+            .assign(&id, partitions)
             .await?
             .ok_or_else(|| refusal(format!("another process runs {id}, which query {} needs", info.id)))?;
         if let Err(crate::log::LogError::UnknownTopic(_)) = self.log.partition_count(topic).await {

@@ -9,7 +9,7 @@
 //! <data-dir>/topics/<topic>/<p>/<base>.log   a segment: frames of records (see `frame`)
 //! <data-dir>/topics/<topic>/<p>/<base>.index index of a sealed segment (see `segment`)
 //! <data-dir>/staging/                        topics being created or deleted
-//! <data-dir>/claims/<name>.lock              flock'ed by the process running a query
+//! <data-dir>/claims/query-<id>.lock          flock'ed by the process running a query
 //! ```
 //! Creating a topic builds it under `staging/` and renames it into `topics/` (atomic: other
 //! processes see all of it or nothing); deleting renames it out first.
@@ -362,24 +362,9 @@ impl Log for EmbeddedLog {
         self.partition(topic, partition)?.offset_for_timestamp(timestamp_ms)
     }
 
-    /// A claim is an exclusive `flock` on `claims/<name>.lock`: the kernel drops it when the
-    /// process dies, so a crashed process never keeps its work.
-    async fn claim(&self, name: &str) -> Result<Option<super::Claim>, LogError> {
-        let dir = self.root.join("claims");
-        std::fs::create_dir_all(&dir).map_err(LogError::io("create", &dir))?;
-        let safe: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' }).collect();
-        let path = dir.join(format!("{safe}.lock"));
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(LogError::io("open", &path))?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(super::Claim::new(file))),
-            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-            Err(std::fs::TryLockError::Error(e)) => Err(LogError::io("lock", &path)(e)),
-        }
+    /// One process per query among those sharing the data directory (`claims/`).
+    fn coordinator(&self) -> Arc<dyn super::coordinator::Coordinator> {
+        Arc::new(super::coordinator::FileClaims::new(self.root.join("claims")))
     }
 
     async fn wait_for_data(
