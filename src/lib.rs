@@ -10,6 +10,8 @@
 //! - [`catalog`]: streams, tables and types, validated, with Arrow schemas;
 //! - [`engine`]: running plans — a query's source, operator and sink tasks over Arrow
 //!   batches, its checkpoints and processing log;
+//! - [`connect`]: connectors, bridges between topics and the outside world (the seam; the
+//!   connectors themselves come with `CREATE … CONNECTOR`);
 //! - [`planner`]: SQL and the catalog's sources into the engine's plans and operators;
 //! - [`session`]: `Session::execute`, the one path statements run through;
 //! - [`server`]: ksqlDB's REST API over a session (`eddy server`);
@@ -24,6 +26,7 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod conformance;
+pub mod connect;
 pub mod engine;
 pub mod error;
 pub mod format;
@@ -35,7 +38,7 @@ pub mod session;
 pub mod sql;
 
 /// Eddy's modules, each using only those before it (`crate::…` paths in code).
-pub const LAYERS: [&str; 13] = [
+pub const LAYERS: [&str; 14] = [
     "error",
     "config",
     "sql",
@@ -43,6 +46,7 @@ pub const LAYERS: [&str; 13] = [
     "format",
     "catalog",
     "engine",
+    "connect",
     "planner",
     "session",
     "server",

@@ -3,6 +3,7 @@
 
 mod cli;
 mod conformance;
+mod connect;
 mod functions;
 mod fuzz;
 mod join_aggregates;

@@ -1,0 +1,334 @@
+//! Connectors: bridges between topics and the outside world, as Kafka Connect's are to
+//! ksqlDB. A source connector brings records in and Eddy appends them to a topic; a sink
+//! connector is handed the records of topics and takes them out.
+//!
+//! The contract:
+//! - A [`ConnectorClass`] makes a connector from its properties (`connector.class` picks the
+//!   class by one of its names in [`Connectors`]); it refuses bad properties there, before
+//!   anything runs.
+//! - A [`SourceConnector`] is polled for records, one batch at a time, and may wait for
+//!   them. Eddy appends each batch to the connector's topic (partitioned by key, as a
+//!   producer does) and counts it. A connector that ends returns `None`.
+//! - A [`SinkConnector`] is handed each batch read from its topics with `put`, then asked
+//!   to `flush`: once `flush` returns, what it was handed is durable outside, and only then
+//!   does Eddy commit the positions read (in `_eddy_offsets`, under the connector's name).
+//!   A sink restarted goes on after its last commit: at-least-once, effectively once for a
+//!   sink that upserts by key.
+//! - Errors are [`ConnectorError`]s; a connector that fails stops, with its reason in its
+//!   status. Each runs as one task, stopped cleanly by [`RunningConnector::stop`] (a sink
+//!   flushes and commits first); queues between Eddy and a connector are bounded.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::engine::offsets::{OffsetStore, Positions};
+use crate::log::follower::{split_stream_id, stream_id};
+use crate::log::{Follower, Log, LogError, NewRecord, Producer, Record};
+
+/// Why a connector cannot be made or stopped working.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConnectorError(pub String);
+
+impl From<LogError> for ConnectorError {
+    fn from(e: LogError) -> Self {
+        ConnectorError(e.to_string())
+    }
+}
+
+/// A connector's name and properties (`connector.class` among them), as `CREATE … CONNECTOR`
+/// gives them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectorConfig {
+    pub name: String,
+    pub properties: BTreeMap<String, String>,
+}
+
+impl ConnectorConfig {
+    /// A property that must be there.
+    pub fn required(&self, name: &str) -> Result<&str, ConnectorError> {
+        self.properties
+            .get(name)
+            .map(String::as_str)
+            .ok_or_else(|| ConnectorError(format!("connector {} needs the property '{name}'", self.name)))
+    }
+}
+
+/// Brings records into a topic (see the module's contract).
+pub trait SourceConnector: Send + 'static {
+    /// The topic its records go to.
+    fn topic(&self) -> &str;
+
+    /// The next records, waiting for some; `None` once it has ended.
+    fn poll(&mut self) -> BoxFuture<'_, Result<Option<Vec<NewRecord>>, ConnectorError>>;
+}
+
+/// Takes records of topics out (see the module's contract).
+pub trait SinkConnector: Send + 'static {
+    /// The topics it reads.
+    fn topics(&self) -> Vec<String>;
+
+    /// Takes a batch of records of `topic`.
+    fn put<'a>(&'a mut self, topic: &'a str, records: &'a [Record]) -> BoxFuture<'a, Result<(), ConnectorError>>;
+
+    /// Makes everything taken so far durable outside.
+    fn flush(&mut self) -> BoxFuture<'_, Result<(), ConnectorError>>;
+}
+
+/// A connector, made.
+pub enum Connector {
+    Source(Box<dyn SourceConnector>),
+    Sink(Box<dyn SinkConnector>),
+}
+
+/// Makes connectors of one kind.
+pub trait ConnectorClass: Send + Sync {
+    /// The names `connector.class` may give it (Eddy's, then Kafka Connect's).
+    fn names(&self) -> &[&'static str];
+
+    fn create(&self, config: &ConnectorConfig) -> Result<Connector, ConnectorError>;
+}
+
+/// The connector classes Eddy knows, by name.
+#[derive(Default, Clone)]
+pub struct Connectors {
+    classes: Vec<Arc<dyn ConnectorClass>>,
+}
+
+impl Connectors {
+    pub fn register(&mut self, class: Arc<dyn ConnectorClass>) {
+        self.classes.push(class);
+    }
+
+    /// The connector `config` describes, made by the class its `connector.class` names.
+    pub fn create(&self, config: &ConnectorConfig) -> Result<Connector, ConnectorError> {
+        let class = config.required("connector.class")?;
+        let found = self.classes.iter().find(|c| c.names().iter().any(|n| n.eq_ignore_ascii_case(class)));
+        match found {
+            Some(found) => found.create(config),
+            None => {
+                let known: Vec<&str> = self.classes.iter().filter_map(|c| c.names().first().copied()).collect();
+                Err(ConnectorError(format!(
+                    "Unknown connector class {class}; Eddy's connectors are: {}",
+                    if known.is_empty() { "none yet".to_string() } else { known.join(", ") }
+                )))
+            }
+        }
+    }
+}
+
+/// How a connector is doing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectorState {
+    Running,
+    /// It ended (a source with nothing more) or was stopped.
+    Stopped,
+    Failed(String),
+}
+
+/// What a running connector's task shares with its owner.
+#[derive(Debug)]
+pub struct ConnectorStatus {
+    state: Mutex<ConnectorState>,
+    pub records_in: AtomicU64,
+    pub records_out: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+impl ConnectorStatus {
+    pub fn state(&self) -> ConnectorState {
+        self.state.lock().map(|s| s.clone()).unwrap_or(ConnectorState::Failed("state poisoned".into()))
+    }
+
+    fn set(&self, state: ConnectorState) {
+        if let Ok(mut s) = self.state.lock() {
+            *s = state;
+        }
+    }
+}
+
+/// How often a sink commits while records flow.
+const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a sink waits for records before it flushes what it has.
+const SINK_IDLE: Duration = Duration::from_millis(200);
+
+/// A connector's task, and the handles to watch and stop it.
+pub struct RunningConnector {
+    pub name: String,
+    pub status: Arc<ConnectorStatus>,
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl RunningConnector {
+    /// Starts `connector` over `log`; a sink goes on after its last commit (or from the
+    /// earliest records).
+    pub fn start(log: Arc<dyn Log>, name: &str, connector: Connector) -> RunningConnector {
+        let status = Arc::new(ConnectorStatus {
+            state: Mutex::new(ConnectorState::Running),
+            records_in: AtomicU64::new(0),
+            records_out: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+        });
+        let (stop, stopped) = watch::channel(false);
+        let task = {
+            let (status, name) = (Arc::clone(&status), name.to_owned());
+            tokio::spawn(async move {
+                let run = match connector {
+                    Connector::Source(source) => run_source(log, source, &status, stopped).await,
+                    Connector::Sink(sink) => run_sink(log, &name, sink, &status, stopped).await,
+                };
+                match run {
+                    Ok(()) => status.set(ConnectorState::Stopped),
+                    Err(e) => {
+                        tracing::error!(connector = %name, error = %e, "connector failed");
+                        status.set(ConnectorState::Failed(e.0));
+                    }
+                }
+            })
+        };
+        RunningConnector { name: name.to_owned(), status, stop, task: Some(task) }
+    }
+
+    /// Stops the connector: a source after the batch it is writing, a sink once it has
+    /// flushed and committed what it was handed.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// Waits until the connector has stopped by itself (a source that ended, or a failure).
+    pub async fn finished(&mut self) {
+        if let Some(task) = self.task.as_mut() {
+            let _ = task.await;
+            self.task = None;
+        }
+    }
+}
+
+impl Drop for RunningConnector {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+async fn run_source(
+    log: Arc<dyn Log>,
+    mut source: Box<dyn SourceConnector>,
+    status: &ConnectorStatus,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), ConnectorError> {
+    // A topic that is not there yet is made, as a broker makes one for a producer.
+    if let Err(LogError::UnknownTopic(_)) = log.partition_count(source.topic()).await {
+        match log.create_topic(source.topic(), &crate::log::TopicSpec::new(1)).await {
+            Ok(()) | Err(LogError::TopicExists(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut producer = Producer::new(Arc::clone(&log), source.topic()).await?;
+    loop {
+        let polled = tokio::select! {
+            polled = source.poll() => polled?,
+            _ = stop.wait_for(|stop| *stop) => return Ok(()),
+        };
+        let Some(records) = polled else { return Ok(()) };
+        let count = records.len() as u64;
+        let bytes: usize = records
+            .iter()
+            .map(|r| r.key.as_ref().map_or(0, |k| k.len()) + r.value.as_ref().map_or(0, |v| v.len()))
+            .sum();
+        for record in records {
+            producer.send(record, None)?;
+        }
+        producer.flush().await?;
+        status.records_in.fetch_add(count, Ordering::Relaxed);
+        status.records_out.fetch_add(count, Ordering::Relaxed);
+        status.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+}
+
+async fn run_sink(
+    log: Arc<dyn Log>,
+    name: &str,
+    mut sink: Box<dyn SinkConnector>,
+    status: &ConnectorStatus,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), ConnectorError> {
+    let offsets = OffsetStore::new(Arc::clone(&log));
+    let commit_id = format!("connector-{name}");
+    let committed = offsets.load(&commit_id).await?.unwrap_or_default();
+    let topics = sink.topics();
+    let mut starts = Vec::with_capacity(topics.len());
+    for (i, topic) in topics.iter().enumerate() {
+        let mut positions = Vec::new();
+        for partition in 0..log.partition_count(topic).await? {
+            let start = match committed.get(&stream_id(i, partition)) {
+                Some(offset) => *offset,
+                None => log.earliest_offset(topic, partition).await?,
+            };
+            positions.push((partition, start));
+        }
+        starts.push((topic.clone(), positions));
+    }
+    let mut follower = Follower::of_topics(log.as_ref(), starts, false);
+    let mut read: Positions = committed;
+    let mut last_commit = tokio::time::Instant::now();
+    let mut unflushed = false;
+    loop {
+        let next = tokio::select! {
+            next = follower.next() => Some(next?),
+            _ = tokio::time::sleep(SINK_IDLE), if unflushed => None,
+            _ = stop.wait_for(|stop| *stop) => break,
+        };
+        if let Some(Some((stream, records))) = next {
+            let (input, _) = split_stream_id(stream);
+            let (Some(topic), Some(last)) = (topics.get(input), records.last()) else { continue };
+            sink.put(topic, &records).await?;
+            read.insert(stream, last.offset + 1);
+            unflushed = true;
+            let bytes: usize = records
+                .iter()
+                .map(|r| r.key.as_ref().map_or(0, |k| k.len()) + r.value.as_ref().map_or(0, |v| v.len()))
+                .sum();
+            status.records_in.fetch_add(records.len() as u64, Ordering::Relaxed);
+            status.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+            if last_commit.elapsed() < COMMIT_INTERVAL {
+                continue;
+            }
+        }
+        if unflushed {
+            flush_and_commit(sink.as_mut(), &offsets, &commit_id, &read, status).await?;
+            unflushed = false;
+            last_commit = tokio::time::Instant::now();
+        }
+    }
+    if unflushed {
+        flush_and_commit(sink.as_mut(), &offsets, &commit_id, &read, status).await?;
+    }
+    Ok(())
+}
+
+/// The sink makes what it took durable; then, and only then, the positions are committed.
+async fn flush_and_commit(
+    sink: &mut dyn SinkConnector,
+    offsets: &OffsetStore,
+    commit_id: &str,
+    read: &Positions,
+    status: &ConnectorStatus,
+) -> Result<(), ConnectorError> {
+    sink.flush().await?;
+    offsets.commit(commit_id, read).await?;
+    let taken = status.records_in.load(Ordering::Relaxed);
+    status.records_out.store(taken, Ordering::Relaxed);
+    Ok(())
+}
