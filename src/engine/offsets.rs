@@ -3,8 +3,9 @@
 //! read of each source partition. A query restarts from its last commit.
 //!
 //! A commit follows the sink's flush of everything read before it, so a restart re-reads at
-//! most what was read after the last commit: at-least-once. (Checkpoints that make the
-//! embedded log exactly-once are a later issue.)
+//! most what was read after the last commit: at-least-once. Where the log has a place for
+//! checkpoints (the embedded log), queries checkpoint instead (`engine::checkpoint`), exactly
+//! once; commits remain for logs without one (Kafka) and for sink connectors.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

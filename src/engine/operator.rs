@@ -5,7 +5,8 @@
 //! [`Message::Progress`] marker follows the batches decoded from a partition's records and
 //! says how far that partition has been read, so that the sink can commit source offsets
 //! only once everything before the marker has been written. Operators never see the markers:
-//! the operator task forwards them in order (later, checkpoint barriers travel the same way).
+//! the operator task forwards them in order. [`Message::Barrier`]s travel the same way: at
+//! each, the operator task snapshots the operators' state for a checkpoint.
 
 use std::sync::Arc;
 
