@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::{Shared, error, json_response, parse_body, request_properties};
 use crate::catalog::source_name;
-use crate::session::{Session, StatementResult};
+use crate::session::{Session, StatementResult, entity};
 use crate::sql::ast::{SourceKind, Statement, Terminate};
 
 /// `KsqlRequest`: only `ksql` is required.
@@ -89,12 +89,12 @@ fn statement_error(kind: crate::error::ErrorKind, message: &str, text: &str, ent
     let (status, code) = kind.rest_status();
     json_response(
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        json!({
-            "@type": "statement_error",
-            "error_code": code,
-            "message": message,
-            "statementText": text,
-            "entities": entities,
+        entity::to_value(&entity::StatementError {
+            kind: "statement_error",
+            error_code: code,
+            message: message.to_owned(),
+            statement_text: text.to_owned(),
+            entities,
         }),
     )
 }
@@ -105,18 +105,17 @@ fn entity_of(result: &StatementResult, statement: Option<&Statement>, sequence: 
     match result {
         StatementResult::Entity { entity, .. } => entity.clone(),
         StatementResult::Status { message } if message.ends_with("already exists") => {
-            json!({"@type": "warning_entity", "message": message})
+            entity::to_value(&entity::Warning { kind: "warning_entity", message: message.clone() })
         }
         StatementResult::Status { message } => {
             let query_id = message.strip_prefix("Created query with ID ").map(|id| id.trim().to_string());
-            json!({
-                "@type": "currentStatus",
-                "commandId": statement.map_or_else(|| "statement/execute".to_string(), command_id),
-                "commandStatus": {"status": "SUCCESS", "message": message, "queryId": query_id},
-                "commandSequenceNumber": sequence,
+            entity::to_value(&entity::CurrentStatus {
+                command_id: Some(statement.map_or_else(|| "statement/execute".to_string(), command_id)),
+                command_sequence_number: Some(i64::try_from(sequence).unwrap_or(i64::MAX)),
+                ..entity::CurrentStatus::success(message, query_id)
             })
         }
-        other => crate::session::entity::fallback(other),
+        other => entity::fallback(other),
     }
 }
 

@@ -224,7 +224,7 @@ fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
 
 /// ksqlDB's error entity: `{"@type":"generic_error","error_code":40000,"message":…}`.
 fn error(status: StatusCode, code: u32, message: &str) -> Response {
-    json_response(status, json!({"@type": "generic_error", "error_code": code, "message": message}))
+    json_response(status, crate::session::entity::to_value(&crate::session::entity::GenericError::new(code, message)))
 }
 
 /// A request body as JSON, or ksqlDB's error: 400 for what is not JSON, 413 for a body over

@@ -295,7 +295,7 @@ impl HttpSink {
 
     /// An error after the response started: written in the stream, as ksqlDB does.
     fn failure(&mut self, message: &str) {
-        let entity = json!({"@type": "generic_error", "error_code": 50000, "message": message});
+        let entity = crate::session::entity::to_value(&crate::session::entity::GenericError::new(50000, message));
         let chunk = match self.shape {
             Shape::StreamedRows => format!(",\n{}", json!({"errorMessage": entity})),
             Shape::Delimited => format!("{entity}\n"),
