@@ -243,9 +243,9 @@ impl Catalog {
         &self.formats
     }
 
-    /// Makes `format` one that sources may name (replacing a format of the same name).
-    pub fn register_format(&mut self, format: FormatRef) {
-        self.formats.register(format);
+    /// An empty catalog whose sources may name `formats`.
+    pub fn with_formats(formats: Formats) -> Catalog {
+        Catalog { formats, ..Catalog::default() }
     }
 
     /// The key and value formats a `CREATE` names (or their defaults).

@@ -184,7 +184,7 @@ impl LogPlace {
         &self,
         log: std::sync::Arc<dyn crate::log::Log>,
     ) -> Result<crate::session::Session, crate::session::SessionError> {
-        crate::session::Session::open_with(log, self.properties.clone()).await
+        crate::session::Session::open_with(log, self.properties.clone(), crate::format::Formats::default()).await
     }
 
     pub fn display(&self) -> String {

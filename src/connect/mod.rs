@@ -13,7 +13,8 @@
 //!   to `flush`: once `flush` returns, what it was handed is durable outside, and only then
 //!   does Eddy commit the positions read (in `_eddy_offsets`, under the connector's name).
 //!   A sink restarted goes on after its last commit: at-least-once, effectively once for a
-//!   sink that upserts by key.
+//!   sink that upserts by key. Positions are committed per topic (`connector-<name>/<topic>`).
+//! - A sink reads at least one topic; a source's topic is made if missing (one partition).
 //! - Errors are [`ConnectorError`]s; a connector that fails stops, with its reason in its
 //!   status. Each runs as one task, stopped cleanly by [`RunningConnector::stop`] (a sink
 //!   flushes and commits first); queues between Eddy and a connector are bounded.
@@ -28,7 +29,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::engine::offsets::{OffsetStore, Positions};
-use crate::log::follower::{split_stream_id, stream_id};
+use crate::log::follower::split_stream_id;
 use crate::log::{Follower, Log, LogError, NewRecord, Producer, Record};
 
 /// Why a connector cannot be made or stopped working.
@@ -65,7 +66,8 @@ pub trait SourceConnector: Send + 'static {
     /// The topic its records go to.
     fn topic(&self) -> &str;
 
-    /// The next records, waiting for some; `None` once it has ended.
+    /// The next records, waiting for some; `None` once it has ended. Cancel-safe: a stop
+    /// drops the future, which must lose nothing it has not returned.
     fn poll(&mut self) -> BoxFuture<'_, Result<Option<Vec<NewRecord>>, ConnectorError>>;
 }
 
@@ -265,23 +267,27 @@ async fn run_sink(
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), ConnectorError> {
     let offsets = OffsetStore::new(Arc::clone(&log));
-    let commit_id = format!("connector-{name}");
-    let committed = offsets.load(&commit_id).await?.unwrap_or_default();
     let topics = sink.topics();
+    if topics.is_empty() {
+        return Err(ConnectorError(format!("sink connector {name} reads no topic")));
+    }
+    // Per topic: where to go on from, and what has been read.
+    let mut read: Vec<Positions> = Vec::with_capacity(topics.len());
     let mut starts = Vec::with_capacity(topics.len());
-    for (i, topic) in topics.iter().enumerate() {
+    for topic in &topics {
+        let committed = offsets.load(&commit_id(name, topic)).await?.unwrap_or_default();
         let mut positions = Vec::new();
         for partition in 0..log.partition_count(topic).await? {
-            let start = match committed.get(&stream_id(i, partition)) {
+            let start = match committed.get(&partition) {
                 Some(offset) => *offset,
                 None => log.earliest_offset(topic, partition).await?,
             };
             positions.push((partition, start));
         }
         starts.push((topic.clone(), positions));
+        read.push(committed);
     }
     let mut follower = Follower::of_topics(log.as_ref(), starts, false);
-    let mut read: Positions = committed;
     let mut last_commit = tokio::time::Instant::now();
     let mut unflushed = false;
     loop {
@@ -290,11 +296,18 @@ async fn run_sink(
             _ = tokio::time::sleep(SINK_IDLE), if unflushed => None,
             _ = stop.wait_for(|stop| *stop) => break,
         };
-        if let Some(Some((stream, records))) = next {
-            let (input, _) = split_stream_id(stream);
+        let next = match next {
+            Some(None) => break, // (it follows no partition)
+            Some(Some(next)) => Some(next),
+            None => None,
+        };
+        if let Some((stream, records)) = next {
+            let (input, partition) = split_stream_id(stream);
             let (Some(topic), Some(last)) = (topics.get(input), records.last()) else { continue };
             sink.put(topic, &records).await?;
-            read.insert(stream, last.offset + 1);
+            if let Some(positions) = read.get_mut(input) {
+                positions.insert(partition, last.offset + 1);
+            }
             unflushed = true;
             let bytes: usize = records
                 .iter()
@@ -307,27 +320,35 @@ async fn run_sink(
             }
         }
         if unflushed {
-            flush_and_commit(sink.as_mut(), &offsets, &commit_id, &read, status).await?;
+            flush_and_commit(sink.as_mut(), &offsets, name, &topics, &read, status).await?;
             unflushed = false;
             last_commit = tokio::time::Instant::now();
         }
     }
     if unflushed {
-        flush_and_commit(sink.as_mut(), &offsets, &commit_id, &read, status).await?;
+        flush_and_commit(sink.as_mut(), &offsets, name, &topics, &read, status).await?;
     }
     Ok(())
+}
+
+/// Where sink connector `name` commits its positions in `topic`.
+fn commit_id(name: &str, topic: &str) -> String {
+    format!("connector-{name}/{topic}")
 }
 
 /// The sink makes what it took durable; then, and only then, the positions are committed.
 async fn flush_and_commit(
     sink: &mut dyn SinkConnector,
     offsets: &OffsetStore,
-    commit_id: &str,
-    read: &Positions,
+    name: &str,
+    topics: &[String],
+    read: &[Positions],
     status: &ConnectorStatus,
 ) -> Result<(), ConnectorError> {
     sink.flush().await?;
-    offsets.commit(commit_id, read).await?;
+    for (topic, positions) in topics.iter().zip(read) {
+        offsets.commit(&commit_id(name, topic), positions).await?;
+    }
     let taken = status.records_in.load(Ordering::Relaxed);
     status.records_out.store(taken, Ordering::Relaxed);
     Ok(())

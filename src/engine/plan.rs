@@ -60,7 +60,8 @@ impl From<datafusion::error::DataFusionError> for PlanError {
 /// The log failed under planning (reading a topic's partitions): not the query's fault.
 impl From<crate::log::LogError> for PlanError {
     fn from(e: crate::log::LogError) -> Self {
-        PlanError { kind: ErrorKind::External, message: e.to_string() }
+        let kind = if e.is_user_error() { ErrorKind::User } else { ErrorKind::External };
+        PlanError { kind, message: e.to_string() }
     }
 }
 

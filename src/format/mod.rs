@@ -35,7 +35,6 @@ use futures::future::BoxFuture;
 #[error("{0}")]
 pub struct FormatError(pub String);
 
-/// How keys or values are serialised.
 /// A serialisation format: how one side of a record (its key or its value) becomes columns
 /// and back. Formats are looked up by name in [`Formats`] when a source is created.
 ///
@@ -101,7 +100,8 @@ pub const NONE: &str = "NONE";
 /// The formats a session knows, by name: the built-in ones, and any registered.
 #[derive(Debug, Clone)]
 pub struct Formats {
-    by_name: std::collections::BTreeMap<&'static str, FormatRef>,
+    /// By name in capitals.
+    by_name: std::collections::BTreeMap<String, FormatRef>,
 }
 
 impl Default for Formats {
@@ -118,7 +118,7 @@ impl Default for Formats {
 impl Formats {
     /// Adds a format (replacing one of the same name).
     pub fn register(&mut self, format: FormatRef) {
-        self.by_name.insert(format.name(), format);
+        self.by_name.insert(format.name().to_ascii_uppercase(), format);
     }
 
     /// The format named `name` (any case).

@@ -9,7 +9,10 @@
 //!   a [`crate::engine::join::JoinPlan`]; [`join_aggregate`] cuts a join that aggregates in
 //!   two, the join and the aggregation over its rows.
 //! - [`rewrite`]: ksqlDB's expressions in DataFusion's terms, applied to the AST before
-//!   DataFusion plans it.
+//!   DataFusion plans it; [`table_functions`]: the table functions taken out of a projection.
+//! - [`keys`]: which output columns are a query's key, by ksqlDB's rules.
+//! - [`persistent`] and [`push`]: whole queries (persistent, push), lowered to the engine's
+//!   operators, through [`Planner`] (the catalog's sources and the log's partition counts).
 //!
 //! The planner uses the engine's types (plans, [`crate::engine::plan::PlanError`]); the engine
 //! never calls the planner.

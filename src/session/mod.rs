@@ -143,15 +143,21 @@ pub struct Session {
 impl Session {
     /// Opens a session over `log`, replaying the command topic into the catalog.
     pub async fn open(log: Arc<dyn Log>) -> Result<Session, SessionError> {
-        Session::open_with(log, BTreeMap::new()).await
+        Session::open_with(log, BTreeMap::new(), crate::format::Formats::default()).await
     }
 
     /// Opens a session whose properties default to `defaults` (checked with
-    /// [`crate::config::check`] by whoever read them).
-    pub async fn open_with(log: Arc<dyn Log>, defaults: BTreeMap<String, String>) -> Result<Session, SessionError> {
+    /// [`crate::config::check`] by whoever read them) and whose sources may name `formats`
+    /// (given here, before the command topic is replayed: a source in a format registered
+    /// later would not be restored).
+    pub async fn open_with(
+        log: Arc<dyn Log>,
+        defaults: BTreeMap<String, String>,
+        formats: crate::format::Formats,
+    ) -> Result<Session, SessionError> {
         let mut session = Session {
             log,
-            catalog: Catalog::default(),
+            catalog: Catalog::with_formats(formats),
             properties: BTreeMap::new(),
             defaults: Arc::new(defaults),
             variables: BTreeMap::new(),
@@ -200,11 +206,6 @@ impl Session {
         self.properties = properties;
     }
 
-    /// Makes `format` one that `CREATE` statements may name (see [`crate::format::Format`]).
-    pub fn register_format(&mut self, format: crate::format::FormatRef) {
-        self.catalog.register_format(format);
-    }
-
     /// The variables `DEFINE` (names lower-cased).
     pub fn variables(&self) -> &BTreeMap<String, String> {
         &self.variables
@@ -232,10 +233,6 @@ impl Session {
         &self.log
     }
 
-    /// Makes streaming statements stop once they have caught up with the data present.
-    /// A `CREATE STREAM|TABLE` with the session's default formats
-    /// (`ksql.persistence.default.format.key|value`) where its WITH clause names none, so that
-    /// the command log records the formats it was created with.
     /// A side declared without columns gets those its format infers (see
     /// [`crate::format::Format::infer_columns`]), so that the statement logged holds them and
     /// replaying it needs no lookup.
@@ -259,7 +256,12 @@ impl Session {
                 continue;
             }
             let subject = crate::format::Subject { topic: topic.clone(), key };
-            let Some(schema) = format.infer_columns(&subject).await.map_err(|e| refusal(e.0))? else { continue };
+            // (What infers columns is outside Eddy: a registry that fails is not the user's.)
+            let inferred = format.infer_columns(&subject).await.map_err(|e| SessionError::External {
+                message: format!("cannot find the columns of {} in format {}: {e}", topic, format.name()),
+                at: Location::new(1, 1),
+            })?;
+            let Some(schema) = inferred else { continue };
             for field in schema.fields() {
                 let data_type = SqlType::from_arrow(field.data_type()).ok_or_else(|| {
                     refusal(format!(
@@ -280,6 +282,9 @@ impl Session {
         Ok(create)
     }
 
+    /// A `CREATE STREAM|TABLE` with the session's default formats
+    /// (`ksql.persistence.default.format.key|value`) where its WITH clause names none, so that
+    /// the command log records the formats it was created with.
     fn with_default_formats(&self, create: &CreateSource) -> CreateSource {
         let mut create = create.clone();
         self.default_value_wrapping(&mut create);
@@ -314,6 +319,7 @@ impl Session {
         }
     }
 
+    /// Makes streaming statements stop once they have caught up with the data present.
     pub fn set_until_idle(&mut self, until_idle: bool) {
         self.until_idle = until_idle;
     }

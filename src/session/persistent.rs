@@ -347,11 +347,18 @@ impl Session {
         for info in missing {
             let input = info.inputs.first().and_then(|name| self.catalog.source(name));
             let partitions = match input {
-                Some(input) => self.log.partition_count(&input.topic).await.unwrap_or(1),
-                None => 1,
+                Some(input) => self.log.partition_count(&input.topic).await,
+                None => Ok(1),
             };
-            if let Some(claim) = self.assign(&info.id, partitions).await? {
-                claimed.push((info, claim));
+            // A query that cannot be assigned is left for the next statement to try again
+            // (an input topic deleted under it, a coordinator failing); the others go on.
+            match partitions.map_err(SessionError::from) {
+                Ok(partitions) => match self.assign(&info.id, partitions).await {
+                    Ok(Some(claim)) => claimed.push((info, claim)),
+                    Ok(None) => {}
+                    Err(e) => tracing::error!(query = %info.id, error = %e, "cannot assign the query"),
+                },
+                Err(e) => tracing::error!(query = %info.id, error = %e, "cannot assign the query: its input"),
             }
         }
         // Every output is cut back to its checkpoint before any query starts reading: a
@@ -524,11 +531,15 @@ impl Session {
     pub(super) async fn assign(&self, id: &str, partitions: u32) -> Result<Option<crate::log::Claim>, SessionError> {
         let Some(assignment) = self.log.coordinator().assign(id, partitions).await? else { return Ok(None) };
         if assignment.partitions.len() != partitions as usize {
-            return Err(refusal(format!(
-                "query {id} was given {} of its {partitions} partitions: a query split among processes is not \
-                 supported yet",
-                assignment.partitions.len()
-            )));
+            return Err(SessionError::Internal {
+                message: format!(
+                    "{}: query {id} was given {} of its {partitions} partitions, and a query split among \
+                     processes is not supported yet",
+                    crate::error::BUG,
+                    assignment.partitions.len()
+                ),
+                at: Location::new(1, 1),
+            });
         }
         Ok(Some(assignment.into_claim()))
     }

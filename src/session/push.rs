@@ -38,10 +38,6 @@ impl Session {
             on_result.send(StatementResult::status("Limit Reached"));
             return Ok(());
         }
-        if self.until_idle {
-            // What the persistent queries will write from the input present is part of it.
-            self.wait_until_idle().await?;
-        }
         let (rows_tx, mut rows) = tokio::sync::mpsc::channel(CLIENT_BATCHES);
         let spec = crate::engine::query::QuerySpec {
             id: header.query_id.clone(),
@@ -61,27 +57,32 @@ impl Session {
             feeders: Vec::new(),
             every_update: self.caching_off(),
         };
+        // Started before waiting for the persistent queries: what they write from the input
+        // present is part of what it reads, even from the log's end.
         let running = RunningQuery::start(Arc::clone(&self.log), spec, crate::log::Claim::unshared()).await?;
-        let state = Arc::clone(&running.state);
+        if self.until_idle {
+            self.wait_until_idle().await?;
+        }
         // The header goes out now: rows may be a long time coming.
         if !on_result.flush().await {
             return Ok(());
         }
-        let mut running = Some(running);
+        // With `until_idle`, the query is told to stop once it has read what its inputs hold;
+        // its rows drain through the channel, which closes when it has ended.
+        let mut watching = self.until_idle;
         let mut emitted = 0u64;
         loop {
-            let batch = match &running {
-                Some(query) if self.until_idle => tokio::select! {
+            let batch = match watching {
+                true => tokio::select! {
                     batch = rows.recv() => batch,
-                    idle = self.push_caught_up(query) => {
+                    idle = self.push_caught_up(&running) => {
                         idle?;
-                        // Everything read is queued for the client by now: what is left
-                        // to hand on is in the channel, which closes as the query ends.
-                        running = None;
+                        running.request_stop();
+                        watching = false;
                         continue;
                     }
                 },
-                _ => rows.recv().await,
+                false => rows.recv().await,
             };
             let Some(batch) = batch else { break };
             if print_rows(&batch, &header, limit, &mut emitted, on_result)? {
@@ -92,6 +93,9 @@ impl Session {
                 return Ok(());
             }
         }
+        // Its tasks have ended (a failing one reports its error as it ends).
+        let state = Arc::clone(&running.state);
+        running.stop().await;
         match state.status() {
             crate::engine::query::QueryStatus::Error(reason) => Err(refusal(reason)),
             _ => Ok(()),

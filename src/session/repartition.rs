@@ -182,7 +182,7 @@ impl Session {
         let id = repartition.query_id(&info.id);
         let internal = Arc::new(repartition.internal(&info.id)?);
         let topic = &internal.topic;
-        let partitions = self.log.partition_count(&repartition.source.topic).await.unwrap_or(1);
+        let partitions = self.log.partition_count(&repartition.source.topic).await?;
         let claim = self
             .assign(&id, partitions)
             .await?

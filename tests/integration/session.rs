@@ -697,8 +697,14 @@ impl eddy::format::Format for KnownColumns {
 #[tokio::test]
 async fn a_format_may_give_the_columns_of_a_source_declared_without_them() {
     let dir = tempfile::tempdir().unwrap();
-    let (_log, mut s) = super::support::session(dir.path()).await;
-    s.register_format(std::sync::Arc::new(KnownColumns));
+    let log: Arc<dyn Log> = Arc::new(EmbeddedLog::open(dir.path()).unwrap());
+    let formats = || {
+        let mut formats = eddy::format::Formats::default();
+        formats.register(Arc::new(KnownColumns));
+        formats
+    };
+    let mut s = Session::open_with(Arc::clone(&log), Default::default(), formats()).await.unwrap();
+    s.set_until_idle(true);
     let out = super::support::run(
         &mut s,
         "CREATE STREAM readings WITH (KAFKA_TOPIC='readings', VALUE_FORMAT='known', PARTITIONS=1);
@@ -726,4 +732,9 @@ async fn a_format_may_give_the_columns_of_a_source_declared_without_them() {
             .await
             .unwrap_err();
     assert!(unknown.to_string().contains("Unknown format: NOPE"), "{unknown}");
+    // The statement kept holds the columns: a session opened again restores the stream.
+    drop(s);
+    let mut again = Session::open_with(log, Default::default(), formats()).await.unwrap();
+    let described = super::support::run(&mut again, "DESCRIBE readings;").await.unwrap().join("");
+    assert!(described.contains("CELSIUS"), "{described}");
 }

@@ -342,6 +342,12 @@ impl RunningQuery {
         })
     }
 
+    /// Tells the source to stop reading; what it read drains to the sink (see
+    /// [`RunningQuery::stop`], which also waits for that).
+    pub fn request_stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
     /// Stops reading, lets what was read drain to the sink, flushes and commits (then the
     /// queries feeding it do the same).
     pub async fn stop(mut self) {

@@ -10,9 +10,6 @@ use super::{QueryState, Reporter, TaskError};
 use crate::engine::operator::{Message, Operator, run_chain};
 use crate::engine::plan::RowError;
 
-/// Runs the operator chain over the batches, in order. A barrier takes each operator's
-/// state (when checkpointing) and checks the state limit. `restored` holds the states of the
-/// checkpoint the query resumes from.
 /// What the operator task runs.
 pub(super) struct OperatorTask {
     pub(super) chain: Vec<Box<dyn Operator>>,
@@ -21,11 +18,14 @@ pub(super) struct OperatorTask {
     /// Barriers take snapshots (the query checkpoints).
     pub(super) snapshots: bool,
     pub(super) state_limit: Option<u64>,
-    /// Rows go through one at a time (see [`QuerySpec::every_update`]).
+    /// Rows go through one at a time (see [`super::QuerySpec::every_update`]).
     pub(super) every_update: bool,
     pub(super) reporter: Reporter,
 }
 
+/// Runs the operator chain over the batches, in order. A barrier takes each operator's
+/// state (when checkpointing) and checks the state limit. `restored` holds the states of the
+/// checkpoint the query resumes from.
 pub(super) async fn run_operators(
     task: OperatorTask,
     mut input: mpsc::Receiver<Message>,
