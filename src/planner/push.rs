@@ -45,7 +45,7 @@ impl Planner<'_> {
         let table = source.kind == crate::sql::ast::SourceKind::Table;
         let star = star_columns(&source);
         let planned = plan_query(query, &source.name, row_schema(&source), &star).await?;
-        let described = format!("push query over {}", source.name);
+        let (filter, items) = clauses(query);
         // A table's deletions are rows too (ksqlDB's tombstones), as they are to an
         // aggregation of it; a stream's records without a value are ignored.
         let mut operators: Vec<Box<dyn crate::engine::operator::Operator>> = Vec::new();
@@ -55,6 +55,7 @@ impl Planner<'_> {
         let (output, in_time_order) = match planned {
             QueryPlan::Stateless(plan) => {
                 let schema = plan.output_schema().clone();
+                let described = format!("{filter}Project: {items} (columns {})", names(&schema));
                 operators.push(Box::new(crate::engine::operator::Project::new(Arc::new(plan), described)));
                 (schema, false)
             }
@@ -63,6 +64,7 @@ impl Planner<'_> {
                     return Err(refusal("OVER windows read a STREAM: a table's rows have no arrival order".into()));
                 }
                 let schema = plan.output.clone();
+                let described = format!("{filter}Over (frames per partition); Project: {items}");
                 let operator = crate::engine::over::Over::try_new(Arc::new(plan), described)?;
                 operators.push(Box::new(operator));
                 (schema, true)
@@ -72,6 +74,7 @@ impl Planner<'_> {
                     crate::planner::persistent::aggregate_table(&mut plan, &source)?;
                 }
                 let windowed = plan.windows.is_some();
+                let described = format!("{filter}Aggregate by {}; Project: {items}", group_by(query));
                 let (operator, schema) = aggregate_operator(plan, described)?;
                 operators.push(operator);
                 (schema, windowed)
@@ -95,13 +98,15 @@ impl Planner<'_> {
         query: &StreamingQuery,
         sources: Vec<Arc<crate::catalog::Source>>,
     ) -> Result<PushPlan, PlanError> {
+        let (filter, items) = clauses(query);
         let (operators, output) = if crate::planner::join_aggregate::aggregates(query) {
             let grouped = self.plan_grouped_join(query, &sources).await?;
             let join = Arc::new(grouped.join);
             let mut operators = crate::planner::persistent::join_operators(&join, "")?;
             let bridge = crate::engine::join_aggregate::bridge_schema(&join.output);
             operators.push(Box::new(crate::engine::join_aggregate::StampRowTime::new(bridge)));
-            let (operator, schema) = aggregate_operator(grouped.aggregate, "push query over a join".into())?;
+            let described = format!("{filter}Aggregate by {}; Project: {items}", group_by(query));
+            let (operator, schema) = aggregate_operator(grouped.aggregate, described)?;
             operators.push(operator);
             (operators, schema)
         } else {
@@ -109,7 +114,8 @@ impl Planner<'_> {
                 return Err(refusal("PARTITION BY of a join is not supported yet".into()));
             }
             let plan = Arc::new(self.plan_join_checked(query, &sources).await?);
-            let operators = crate::planner::persistent::join_operators(&plan, "")?;
+            let described = format!("; {filter}Project: {items} (columns {})", names(&plan.output));
+            let operators = crate::planner::persistent::join_operators(&plan, &described)?;
             (operators, plan.output.clone())
         };
         let mut sources = sources.into_iter();
@@ -124,6 +130,35 @@ impl Planner<'_> {
             in_time_order: false,
         })
     }
+}
+
+/// A query's WHERE (as `Filter: …; `, or nothing) and its projection, as written, for the
+/// operators' descriptions (`EXPLAIN`).
+fn clauses(query: &StreamingQuery) -> (String, String) {
+    let datafusion::sql::sqlparser::ast::SetExpr::Select(select) = query.query.body.as_ref() else {
+        return (String::new(), String::new());
+    };
+    let filter = select.selection.as_ref().map(|c| format!("Filter: {c}; ")).unwrap_or_default();
+    let items: Vec<String> = select.projection.iter().map(|item| item.to_string()).collect();
+    (filter, items.join(", "))
+}
+
+/// A query's GROUP BY expressions, as written.
+fn group_by(query: &StreamingQuery) -> String {
+    let datafusion::sql::sqlparser::ast::SetExpr::Select(select) = query.query.body.as_ref() else {
+        return String::new();
+    };
+    match &select.group_by {
+        datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(by, _) => {
+            by.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The column names of `schema`, comma-separated.
+fn names(schema: &SchemaRef) -> String {
+    schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
 }
 
 /// An aggregation's operator, and the rows it produces for printing: the grouping columns

@@ -1,14 +1,12 @@
 //! Push queries: `SELECT … FROM stream [WHERE …] EMIT CHANGES [LIMIT n]`, streaming rows to
 //! the caller until LIMIT, cancellation, or (with `until_idle`) the end of the data present.
 
-use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, LimitClause, SetExpr, Value};
+use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, LimitClause, Value};
 
 use super::*;
 use datafusion::arrow::datatypes::SchemaRef;
 
-use crate::engine::plan::StatelessPlan;
 use crate::engine::query::RunningQuery;
-use crate::engine::source::row_schema;
 use crate::sql::ast::{Emit, StreamingQuery};
 
 /// Batches of rows queued between a push query's sink and the loop handing them to the
@@ -122,35 +120,28 @@ impl Session {
         check_push(query)?;
         let mut query = query.clone();
         let limit = take_limit(&mut query)?;
-        let source = self.planner().query_source(&query)?;
-        let star: Vec<String> = source.columns.iter().map(|c| c.name.clone()).collect();
-        let plan = StatelessPlan::try_new(&query, &source.name, row_schema(&source), &star)
-            .await
-            .map_err(SessionError::from)?;
-        let SetExpr::Select(select) = query.query.body.as_ref() else {
-            return Err(refusal("only SELECT … FROM a stream is supported yet".into()));
-        };
-        let partitions = self.log.partition_count(&source.topic).await?;
-        let mut lines = vec![format!(
-            "Source {} (stream over topic '{}', {partitions} partition(s), key {}, value {})",
-            source.name,
-            source.topic,
-            source.key_format.name(),
-            source.value_format.name()
-        )];
-        if let Some(condition) = &select.selection {
-            lines.push(format!("  -> Filter: {condition}"));
+        let plan = self.planner().plan_push(&query).await?;
+        let mut lines = Vec::new();
+        for (i, source) in std::iter::once(&plan.input).chain(&plan.joined).enumerate() {
+            let partitions = self.log.partition_count(&source.topic).await?;
+            let input = if plan.joined.is_empty() { String::new() } else { format!(" = input {i}") };
+            lines.push(format!(
+                "Source {} ({} over topic '{}', {partitions} partition(s), key {}, value {}){input}",
+                source.name,
+                source.kind.keyword().to_lowercase(),
+                source.topic,
+                source.key_format.name(),
+                source.value_format.name()
+            ));
         }
-        let outputs: Vec<String> = plan.output_schema().fields().iter().map(|f| f.name().clone()).collect();
-        let items: Vec<String> = select.projection.iter().map(|item| item.to_string()).collect();
-        lines.push(format!("  -> Project: {} (columns {})", items.join(", "), outputs.join(", ")));
+        lines.extend(plan.operators.iter().map(|operator| format!("  -> {}", operator.describe())));
         let limit = limit.map(|n| format!(", LIMIT {n}")).unwrap_or_default();
         lines.push(format!("  -> Client: push query, rows as records arrive{limit}"));
         Ok(StatementResult::Table {
             title: Some(format!("Query: {query}\nTopology:\n{}", lines.join("\n"))),
             columns: vec!["Column".into(), "Type".into()],
             rows: plan
-                .output_schema()
+                .output
                 .fields()
                 .iter()
                 .map(|f| vec![f.name().clone(), crate::sql::types::ksql_type_name(f.data_type())])

@@ -500,13 +500,22 @@ async fn explain_shows_a_push_querys_topology() {
     .join("");
     for expected in [
         "Source PV (stream over topic 'pv', 1 partition(s), key KAFKA, value JSON)",
-        "-> Filter: duration_ms > 1000",
-        "-> Project: user_id, ucase(page) AS loud (columns USER_ID, LOUD)",
+        "-> Filter: duration_ms > 1000; Project: user_id, ucase(page) AS loud (columns USER_ID, LOUD)",
         "-> Client: push query, rows as records arrive, LIMIT 3",
         " LOUD    | STRING",
     ] {
         assert!(out.contains(expected), "missing {expected:?} in\n{out}");
     }
+    // Aggregations and their windows explain as they run.
+    let grouped = run(
+        &mut s,
+        "EXPLAIN SELECT user_id, COUNT(*) AS n FROM pv WINDOW TUMBLING (SIZE 1 MINUTE) GROUP BY user_id EMIT CHANGES;",
+    )
+    .await
+    .unwrap()
+    .join("");
+    assert!(grouped.contains("-> Aggregate by user_id; Project: user_id, COUNT(*) AS n"), "{grouped}");
+    assert!(grouped.contains(" N       | BIGINT"), "{grouped}");
     let bad = run(&mut s, "EXPLAIN SELECT nope FROM pv EMIT CHANGES;").await.unwrap_err();
     assert!(bad.to_string().contains("NOPE"), "{bad}");
     let pull = run(&mut s, "EXPLAIN SELECT * FROM pv EMIT FINAL;").await.unwrap_err();
