@@ -19,6 +19,8 @@ use datafusion::common::ScalarValue;
 use datafusion::logical_expr::Accumulator;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion::physical_plan::aggregates::group_values::new_group_values;
+use datafusion::physical_plan::aggregates::order::GroupOrdering;
 
 use super::operator::{Operator, TimedBatch};
 use super::plan::{PlanError, RowError, evaluate_isolating, guarded};
@@ -94,6 +96,8 @@ pub struct Aggregate {
     plan: Arc<AggregatePlan>,
     description: String,
     converter: RowConverter,
+    /// The grouping columns (a constant boolean without GROUP BY), for a batch's group table.
+    key_schema: SchemaRef,
     groups: HashMap<OwnedRow, Group>,
     /// The largest event time seen (for windows: which have closed).
     stream_time: i64,
@@ -216,7 +220,13 @@ impl Aggregate {
             Some(w) if w.is_session() => Some(RowConverter::new(fields[..fields.len().saturating_sub(2)].to_vec())?),
             _ => None,
         };
+        let mut key_fields: Vec<datafusion::arrow::datatypes::Field> =
+            plan.aggregate_schema.fields().iter().take(plan.group_by.len()).map(|f| f.as_ref().clone()).collect();
+        if key_fields.is_empty() {
+            key_fields.push(datafusion::arrow::datatypes::Field::new("__all", DataType::Boolean, false));
+        }
         Ok(Aggregate {
+            key_schema: Arc::new(Schema::new(key_fields)),
             key_converter,
             sessions: HashMap::new(),
             state_ttl_ms: None,
@@ -612,33 +622,38 @@ impl Aggregate {
         let mut keys: Vec<ArrayRef> =
             plan.group_by.iter().map(|e| evaluate_isolating(e, &rows, &mut self.errors)).collect::<Result<_, _>>()?;
         // A row with a null grouping value belongs to no group: ksqlDB drops it.
-        let keyed: BooleanArray = (0..rows.num_rows()).map(|i| Some(keys.iter().all(|k| k.is_valid(i)))).collect();
-        if keyed.false_count() > 0 {
+        if keys.iter().any(|k| k.null_count() > 0) {
+            let keyed: BooleanArray = (0..rows.num_rows()).map(|i| Some(keys.iter().all(|k| k.is_valid(i)))).collect();
             rows = filter_record_batch(&rows, &keyed)?;
             keys = keys.iter().map(|k| datafusion::arrow::compute::filter(k, &keyed)).collect::<Result<_, _>>()?;
             if rows.num_rows() == 0 {
                 return Ok(None);
             }
         }
-        let converted = self.group_ids(&keys, rows.num_rows())?;
-        // Each row's group in this batch, groups numbered in the order of their first row,
-        // found by the row's bytes (nothing is allocated per row).
+        // Each row's group in this batch, groups numbered in the order of their first row:
+        // DataFusion's group table interns the keys a column at a time.
         let n = rows.num_rows();
-        let mut local: HashMap<&[u8], u32> = HashMap::new();
-        let mut first_rows: Vec<u32> = Vec::new();
-        let group_of: Vec<u32> = (0..n)
-            .map(|i| {
-                *local.entry(converted.row(i).data()).or_insert_with(|| {
-                    first_rows.push(i as u32);
-                    first_rows.len() as u32 - 1
-                })
-            })
-            .collect();
+        let interned: Vec<ArrayRef> =
+            if keys.is_empty() { vec![Arc::new(BooleanArray::from(vec![true; n]))] } else { keys.clone() };
+        let mut batch_groups = new_group_values(Arc::clone(&self.key_schema), &GroupOrdering::None)?;
+        let mut group_of: Vec<usize> = Vec::with_capacity(n);
+        batch_groups.intern(&interned, &mut group_of)?;
+        let mut first_rows: Vec<u32> = vec![u32::MAX; batch_groups.len()];
+        for (i, g) in group_of.iter().enumerate() {
+            if first_rows[*g] == u32::MAX {
+                first_rows[*g] = i as u32;
+            }
+        }
+        // The groups' keys as rows (the state's keys), converted for the groups alone.
+        let firsts = UInt32Array::from(first_rows.clone());
+        let first_keys: Vec<ArrayRef> =
+            keys.iter().map(|k| take(k.as_ref(), &firsts, None)).collect::<Result<_, _>>()?;
+        let converted = self.group_ids(&first_keys, first_rows.len())?;
         // The rows grouped (a counting sort, stable): group g's rows are
         // `grouped[starts[g]..starts[g + 1]]`, in their order.
         let mut starts = vec![0usize; first_rows.len() + 1];
         for g in &group_of {
-            starts[*g as usize + 1] += 1;
+            starts[*g + 1] += 1;
         }
         for g in 0..first_rows.len() {
             starts[g + 1] += starts[g];
@@ -646,8 +661,8 @@ impl Aggregate {
         let mut next = starts.clone();
         let mut grouped = vec![0u32; n];
         for (i, g) in group_of.iter().enumerate() {
-            grouped[next[*g as usize]] = i as u32;
-            next[*g as usize] += 1;
+            grouped[next[*g]] = i as u32;
+            next[*g] += 1;
         }
         let grouped = UInt32Array::from(grouped);
         // Each aggregate's arguments taken once in that order; a group's are a slice of them.
@@ -659,16 +674,16 @@ impl Aggregate {
         let times = rows.column(plan.row_time_index).as_primitive::<Int64Type>().clone();
 
         let mut changed = Changed::default();
-        for (g, first) in first_rows.iter().enumerate() {
+        for g in 0..first_rows.len() {
             let (from, count) = (starts[g], starts[g + 1] - starts[g]);
-            let key = converted.row(*first as usize).owned();
+            let key = converted.row(g).owned();
             let group = match self.groups.entry(key.clone()) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => {
-                    // Copied out: a slice would keep the whole batch's column alive.
-                    let one = UInt32Array::from(vec![*first]);
+                    // Copied out: a slice would keep the batch's groups' column alive.
+                    let one = UInt32Array::from(vec![g as u32]);
                     let key: Vec<ArrayRef> =
-                        keys.iter().map(|k| take(k.as_ref(), &one, None)).collect::<Result<_, _>>()?;
+                        first_keys.iter().map(|k| take(k.as_ref(), &one, None)).collect::<Result<_, _>>()?;
                     let accumulators = plan.accumulators()?;
                     self.next_sequence += 1;
                     if let Some(windows) = &plan.windows {
