@@ -5,6 +5,10 @@
 //! `ROWKEY`, the join key), then the right input's row: the schema of DataFusion's `Join`
 //! node. A side without a match is nulls.
 //!
+//! One file per concern: this one holds the plan, the operator and the table joins;
+//! `windowed` the stream-stream joins, `foreign_key` the foreign-key joins, `snapshot` the
+//! state in checkpoints.
+//!
 //! Names follow ksqlDB: `SELECT *` and `l.*` name columns `L_COL`; a qualified column
 //! `l.col` is `L_COL`, a bare one `COL`; any other expression `KSQL_COL_n`.
 
@@ -21,6 +25,14 @@ use datafusion::sql::sqlparser::ast::Expr;
 
 use super::operator::{Operator, TimedBatch};
 use super::plan::{PlanError, RowError, evaluate_isolating, guarded};
+
+mod foreign_key;
+mod snapshot;
+mod windowed;
+
+use snapshot::CLOCKS;
+pub use snapshot::JoinSnapshot;
+use windowed::COMPACT_MIN_ROWS;
 
 /// The synthetic key column of a join's rows: the join key (either side's, for an outer
 /// join), as ksqlDB names it.
@@ -215,26 +227,6 @@ struct ForeignRow {
     foreign: Option<OwnedRow>,
 }
 
-/// A join operator's state, as Arrow batches: per side, its stored rows (the side's columns,
-/// then `__store`: 0 a table row, 1 a stream row in the window, 2 a row waiting for its window
-/// to close, 3 a foreign-key join's left row; `__time`, `__sequence` and `__matched`), and the
-/// clocks. Keys are not stored: restoring computes them from the rows again.
-#[derive(Debug, Clone)]
-pub struct JoinSnapshot {
-    pub sides: [RecordBatch; 2],
-    pub store_time: [i64; 2],
-    pub sequence: u64,
-    pub stream_time: i64,
-}
-
-/// Stored rows are compacted (see `Join::compact_if_sparse`) only beyond this many.
-const COMPACT_MIN_ROWS: usize = 65_536;
-
-const STORE_TABLE: i8 = 0;
-const STORE_BUFFER: i8 = 1;
-const STORE_PENDING: i8 = 2;
-const STORE_FOREIGN: i8 = 3;
-
 /// The join operator: one step of the chain (the last one applies WHERE and the projection).
 pub struct Join {
     plan: Arc<JoinPlan>,
@@ -329,144 +321,6 @@ impl Join {
         self.pending.iter().for_each(|p| count(&p.row));
         self.foreign_rows.values().for_each(|f| count(&f.row));
         batches.values().sum()
-    }
-
-    /// The operator's state (see [`JoinSnapshot`]).
-    pub fn snapshot(&self) -> Result<JoinSnapshot, PlanError> {
-        guarded(|| {
-            let mut sides = Vec::with_capacity(2);
-            for side in 0..2 {
-                // (store, row, sequence, matched)
-                let mut entries: Vec<(i8, &Row, u64, bool)> = Vec::new();
-                entries.extend(self.tables[side].values().map(|r| (STORE_TABLE, r, 0, false)));
-                for rows in self.buffers[side].values() {
-                    entries.extend(rows.iter().map(|b| (STORE_BUFFER, &b.row, b.sequence, b.matched)));
-                }
-                entries.extend(
-                    self.pending.iter().filter(|p| p.side == side).map(|p| (STORE_PENDING, &p.row, p.sequence, false)),
-                );
-                if side == 0 {
-                    entries.extend(self.foreign_rows.values().map(|f| (STORE_FOREIGN, &f.row, 0, false)));
-                }
-                sides.push(self.snapshot_side(side, &entries)?);
-            }
-            let [left, right]: [RecordBatch; 2] =
-                sides.try_into().map_err(|_| PlanError::user("a join has two sides"))?;
-            Ok(JoinSnapshot {
-                sides: [left, right],
-                store_time: self.store_time,
-                sequence: self.sequence,
-                stream_time: self.stream_time,
-            })
-        })?
-    }
-
-    fn snapshot_side(&self, side: usize, entries: &[(i8, &Row, u64, bool)]) -> Result<RecordBatch, PlanError> {
-        use datafusion::arrow::array::Int8Array;
-        let schema = &self.step.sides[side];
-        let rows: Vec<Option<&RowRef>> = entries.iter().map(|e| Some(&e.1.row)).collect();
-        let mut columns = gather(&self.nulls[side], &rows)?.columns().to_vec();
-        columns.push(Arc::new(Int8Array::from(entries.iter().map(|e| e.0).collect::<Vec<_>>())));
-        columns.push(Arc::new(Int64Array::from(entries.iter().map(|e| e.1.time).collect::<Vec<_>>())));
-        columns.push(Arc::new(Int64Array::from(entries.iter().map(|e| e.2 as i64).collect::<Vec<_>>())));
-        columns.push(Arc::new(BooleanArray::from(entries.iter().map(|e| e.3).collect::<Vec<_>>())));
-        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-        fields.push(Field::new("__store", DataType::Int8, false));
-        fields.push(Field::new("__time", DataType::Int64, false));
-        fields.push(Field::new("__sequence", DataType::Int64, false));
-        fields.push(Field::new("__matched", DataType::Boolean, false));
-        Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
-    }
-
-    /// Takes the state of a [`JoinSnapshot`] of the same join step (replacing any held).
-    pub fn restore(&mut self, snapshot: &JoinSnapshot) -> Result<(), PlanError> {
-        guarded(|| {
-            self.tables = [HashMap::new(), HashMap::new()];
-            self.buffers = [HashMap::new(), HashMap::new()];
-            self.pending.clear();
-            self.foreign_rows.clear();
-            self.foreign_index.clear();
-            for (side, batch) in snapshot.sides.iter().enumerate() {
-                self.restore_side(side, batch)?;
-            }
-            for buffer in self.buffers.iter_mut().flat_map(|b| b.values_mut()) {
-                buffer.make_contiguous().sort_by_key(|b| b.sequence);
-            }
-            self.pending.sort_by_key(|p| p.sequence);
-            self.store_time = snapshot.store_time;
-            self.sequence = snapshot.sequence;
-            self.stream_time = snapshot.stream_time;
-            Ok(())
-        })?
-    }
-
-    fn restore_side(&mut self, side: usize, batch: &RecordBatch) -> Result<(), PlanError> {
-        let schema = self.step.sides[side].clone();
-        let width = schema.fields().len();
-        if batch.num_columns() != width + 4 {
-            return Err(PlanError::user("the snapshot is not of this join"));
-        }
-        let rows = RecordBatch::try_new(schema, batch.columns()[..width].to_vec())?;
-        let shared = Arc::new(rows.clone());
-        let n = rows.num_rows();
-        if n == 0 {
-            return Ok(());
-        }
-        let store = batch.column(width).as_primitive::<datafusion::arrow::datatypes::Int8Type>().clone();
-        let time = batch.column(width + 1).as_primitive::<Int64Type>().clone();
-        let sequence = batch.column(width + 2).as_primitive::<Int64Type>().clone();
-        let matched = batch.column(width + 3).as_boolean().clone();
-        // The keys, computed as `update` computes them.
-        let step = Arc::clone(&self.step);
-        let key = evaluate_isolating(&step.keys[side], &rows, &mut self.errors)?;
-        let key = if key.data_type() == &self.key_type {
-            key
-        } else {
-            datafusion::arrow::compute::cast(&key, &self.key_type)?
-        };
-        let mut key_columns = vec![key.clone()];
-        if let Some(windows) = &step.window_keys {
-            for bound in &windows[side] {
-                key_columns.push(evaluate_isolating(bound, &rows, &mut self.errors)?);
-            }
-        }
-        let keys = self.converter.convert_columns(&key_columns)?;
-        let primary = match (&step.left_primary_key, side) {
-            (Some(primary), 0) => Some(evaluate_isolating(primary, &rows, &mut self.errors)?),
-            _ => None,
-        };
-        for i in 0..n {
-            let row = Row { row: RowRef { batch: Arc::clone(&shared), index: i }, time: time.value(i) };
-            let id = keys.row(i).owned();
-            let sequence = u64::try_from(sequence.value(i)).unwrap_or(0);
-            match store.value(i) {
-                STORE_TABLE => {
-                    self.tables[side].insert(id, row);
-                }
-                STORE_BUFFER => self.buffers[side].entry(id).or_default().push_back(Buffered {
-                    row,
-                    matched: matched.value(i),
-                    sequence,
-                }),
-                STORE_PENDING => {
-                    self.pending.push(Pending { side, sequence, row, key: KeyRef { array: key.clone(), index: i } })
-                }
-                STORE_FOREIGN => {
-                    let (Some(primary), Some(converter)) = (&primary, &self.primary_converter) else {
-                        return Err(PlanError::user("the snapshot is not of this join"));
-                    };
-                    let pk = primary.slice(i, 1);
-                    let pk_id = converter.convert_columns(std::slice::from_ref(&pk))?.row(0).owned();
-                    let foreign = (!key.is_null(i)).then_some(id);
-                    if let Some(fk) = &foreign {
-                        self.foreign_index.entry(fk.clone()).or_default().insert(pk_id.clone());
-                    }
-                    self.foreign_rows.insert(pk_id, ForeignRow { row, key: KeyRef::of(pk), foreign });
-                }
-                other => return Err(PlanError::user(format!("unknown join store {other} in the snapshot"))),
-            }
-        }
-        Ok(())
     }
 
     fn update(&mut self, batch: TimedBatch, out: &mut Vec<TimedBatch>) -> Result<(), PlanError> {
@@ -653,258 +507,6 @@ impl Join {
         self.emit(results, batch.replay, out)
     }
 
-    /// A left table row of a foreign-key join, as Kafka Streams' foreign-key join takes it:
-    /// it looks up the right row its foreign key names; without one, a left join emits it
-    /// padded with nulls and an inner join retracts the earlier result if the foreign key
-    /// changed. A deletion deletes the result.
-    #[allow(clippy::too_many_arguments)]
-    fn foreign_left(
-        &mut self,
-        primary: &ArrayRef,
-        i: usize,
-        foreign: &ArrayRef,
-        foreign_rows: &datafusion::arrow::row::Rows,
-        row: Row,
-        deleted: bool,
-        results: &mut Vec<Joined>,
-    ) -> Result<(), PlanError> {
-        if primary.is_null(i) {
-            return Ok(());
-        }
-        let Some(converter) = &self.primary_converter else {
-            return Err(PlanError::internal("a foreign-key join without its left key"));
-        };
-        let sliced = primary.slice(i, 1);
-        let id = converter.convert_columns(std::slice::from_ref(&sliced))?.row(0).owned();
-        let key = KeyRef::of(sliced);
-        let fk = (!foreign.is_null(i)).then(|| foreign_rows.row(i).owned());
-        let previous = if deleted {
-            self.foreign_rows.remove(&id)
-        } else {
-            self.foreign_rows.insert(id.clone(), ForeignRow { row: row.clone(), key: key.clone(), foreign: fk.clone() })
-        };
-        if let Some(old) = previous.as_ref().and_then(|p| p.foreign.as_ref())
-            && let Some(ids) = self.foreign_index.get_mut(old)
-        {
-            ids.remove(&id);
-            if ids.is_empty() {
-                self.foreign_index.remove(old);
-            }
-        }
-        if deleted {
-            if let Some(previous) = previous {
-                results.push(Joined { left: Some(previous.row.row), right: None, key, time: row.time, deleted: true });
-            }
-            return Ok(());
-        }
-        if let Some(fk) = &fk {
-            self.foreign_index.entry(fk.clone()).or_default().insert(id);
-        }
-        match (fk.as_ref().and_then(|f| self.tables[1].get(f)), self.step.kind) {
-            (Some(right), _) => results.push(Joined {
-                left: Some(row.row.clone()),
-                right: Some(right.row.clone()),
-                key,
-                time: row.time.max(right.time),
-                deleted: false,
-            }),
-            (None, JoinType::Left) => {
-                results.push(Joined { left: Some(row.row), right: None, key, time: row.time, deleted: false })
-            }
-            (None, _) => {
-                if previous.is_some_and(|p| p.foreign != fk) {
-                    results.push(Joined { left: Some(row.row), right: None, key, time: row.time, deleted: true });
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// A right table row of a foreign-key join: every left row naming its key joins it
-    /// again (a deletion: an inner join's results are deleted, a left join's null-padded).
-    fn foreign_right(&mut self, id: OwnedRow, row: Row, deleted: bool, results: &mut Vec<Joined>) {
-        let previous =
-            if deleted { self.tables[1].remove(&id) } else { self.tables[1].insert(id.clone(), row.clone()) };
-        if deleted && previous.is_none() {
-            return;
-        }
-        let Some(ids) = self.foreign_index.get(&id) else { return };
-        for left in ids.iter().filter_map(|l| self.foreign_rows.get(l)) {
-            let time = left.row.time.max(row.time);
-            results.push(match (deleted, self.step.kind) {
-                (false, _) => Joined {
-                    left: Some(left.row.row.clone()),
-                    right: Some(row.row.clone()),
-                    key: left.key.clone(),
-                    time,
-                    deleted: false,
-                },
-                (true, JoinType::Left) => Joined {
-                    left: Some(left.row.row.clone()),
-                    right: None,
-                    key: left.key.clone(),
-                    time,
-                    deleted: false,
-                },
-                (true, _) => {
-                    Joined { left: Some(left.row.row.clone()), right: None, key: left.key.clone(), time, deleted: true }
-                }
-            });
-        }
-    }
-
-    /// A stream row of a stream-stream join, as Kafka Streams' `KStreamKStreamJoin` takes it
-    /// (with KIP-633's grace periods): it joins the other side's visible rows of its key within
-    /// the window (oldest first), then waits in its own side's store. An outer side's row
-    /// that joins nothing is emitted padded with nulls: at once without a grace period (the
-    /// legacy "spurious" results), else once its window has closed.
-    #[allow(clippy::too_many_arguments)]
-    fn stream_stream(
-        &mut self,
-        side: usize,
-        key: OwnedRow,
-        row: Row,
-        key_value: KeyRef,
-        before_ms: i64,
-        after_ms: i64,
-        grace_ms: Option<i64>,
-        results: &mut Vec<Joined>,
-    ) -> Result<(), PlanError> {
-        let kind = self.step.kind;
-        let retention = retention(before_ms, after_ms, grace_ms);
-        self.stream_time = self.stream_time.max(row.time);
-        // How long after its time a row of `side` can still be joined by the other side.
-        let after_of = |side: usize| if side == 0 { after_ms } else { before_ms };
-        if let Some(grace) = grace_ms
-            && row.time == self.stream_time
-        {
-            self.emit_closed(after_of(side), grace, results);
-        }
-        // A left row at t joins right rows in [t - before, t + after]; a right row at t, left
-        // rows in [t - after, t + before].
-        let (from, to) = if side == 0 {
-            (row.time.saturating_sub(before_ms), row.time.saturating_add(after_ms))
-        } else {
-            (row.time.saturating_sub(after_ms), row.time.saturating_add(before_ms))
-        };
-        let visible_after = self.store_time[1 - side].saturating_sub(retention);
-        let mut matched = false;
-        let mut joined_pending: Vec<u64> = Vec::new();
-        if let Some(others) = self.buffers[1 - side].get_mut(&key) {
-            let mut hits: Vec<&mut Buffered> = others
-                .iter_mut()
-                .filter(|o| o.row.time >= from && o.row.time <= to && o.row.time > visible_after)
-                .collect();
-            hits.sort_by_key(|o| (o.row.time, o.sequence));
-            for other in hits {
-                matched = true;
-                if !other.matched {
-                    joined_pending.push(other.sequence);
-                }
-                other.matched = true;
-                let (left, right) = if side == 0 { (&row, &other.row) } else { (&other.row, &row) };
-                results.push(Joined {
-                    left: Some(left.row.clone()),
-                    right: Some(right.row.clone()),
-                    key: key_value.clone(),
-                    time: left.time.max(right.time),
-                    deleted: false,
-                });
-            }
-        }
-        if !joined_pending.is_empty() {
-            self.pending.retain(|p| !joined_pending.contains(&p.sequence));
-        }
-        let outer_for_this_side = match kind {
-            JoinType::Left => side == 0,
-            JoinType::Right => side == 1,
-            JoinType::Full => true,
-            _ => false,
-        };
-        self.sequence += 1;
-        let sequence = self.sequence;
-        if !matched && outer_for_this_side {
-            let padded = |row: &Row| {
-                let (left, right) =
-                    if side == 0 { (Some(row.row.clone()), None) } else { (None, Some(row.row.clone())) };
-                Joined { left, right, key: key_value.clone(), time: row.time, deleted: false }
-            };
-            if grace_ms.is_none() || row.time.saturating_add(after_of(side)) < self.stream_time {
-                results.push(padded(&row));
-            } else {
-                self.pending.push(Pending { side, sequence, row: row.clone(), key: key_value.clone() });
-            }
-        }
-        self.store_time[side] = self.store_time[side].max(row.time);
-        self.oldest[side] = self.oldest[side].min(row.time);
-        self.buffers[side].entry(key).or_default().push_back(Buffered { row, matched, sequence });
-        Ok(())
-    }
-
-    /// Rows no longer visible (older than `retention` before their store's time) leave the
-    /// stores. Matching never sees them anyway, so they go in bulk: once the oldest is an
-    /// eighth of the retention past it, not a few at every batch.
-    fn evict(&mut self, retention: i64) {
-        let slack = (retention / 8).max(1);
-        for (s, buffer) in self.buffers.iter_mut().enumerate() {
-            let horizon = self.store_time[s].saturating_sub(retention);
-            if self.oldest[s] > horizon.saturating_sub(slack) {
-                continue; // nothing old enough
-            }
-            let mut oldest = i64::MAX;
-            buffer.retain(|_, rows| {
-                while rows.front().is_some_and(|r| r.row.time <= horizon) {
-                    rows.pop_front();
-                }
-                if let Some(first) = rows.front() {
-                    oldest = oldest.min(first.row.time);
-                }
-                !rows.is_empty()
-            });
-            self.oldest[s] = oldest;
-        }
-    }
-
-    /// Stored rows share the batches they came in; when those batches hold many more rows
-    /// than are still stored (a table's rows replaced, a window's rows gone), the stored rows
-    /// are copied into batches of their own, so that memory follows the state's size.
-    fn compact_if_sparse(&mut self) -> Result<(), PlanError> {
-        // Looking costs a pass over the stored rows: it is done after as many rows have been
-        // stored (or deleted) as were live at the last look (and at least 65,536).
-        if self.stored_since_check < self.next_check {
-            return Ok(());
-        }
-        let live = self.tables.iter().map(HashMap::len).sum::<usize>()
-            + self.buffers.iter().flat_map(|b| b.values()).map(VecDeque::len).sum::<usize>()
-            + self.pending.len()
-            + self.foreign_rows.len();
-        self.stored_since_check = 0;
-        self.next_check = live.max(COMPACT_MIN_ROWS);
-        let held = self.over_held_batches(RecordBatch::num_rows);
-        if held > 2 * live + COMPACT_MIN_ROWS {
-            let snapshot = Join::snapshot(self)?;
-            Join::restore(self, &snapshot)?;
-        }
-        Ok(())
-    }
-
-    /// Pending rows whose window has closed (`stream time > t + after + grace`, `after` of
-    /// the processing side, as Kafka Streams has it) are emitted padded with nulls, oldest
-    /// first, up to the first still open.
-    fn emit_closed(&mut self, after: i64, grace: i64, results: &mut Vec<Joined>) {
-        self.pending.sort_by_key(|p| (p.row.time, p.sequence));
-        let stream_time = self.stream_time;
-        let closed = self
-            .pending
-            .iter()
-            .take_while(|p| stream_time > p.row.time.saturating_add(after).saturating_add(grace))
-            .count();
-        for p in self.pending.drain(..closed) {
-            let (left, right) = if p.side == 0 { (Some(p.row.row), None) } else { (None, Some(p.row.row)) };
-            results.push(Joined { left, right, key: p.key, time: p.row.time, deleted: false });
-        }
-    }
-
     /// The results as joined rows; the last step's through WHERE and the projection.
     fn emit(&mut self, results: Vec<Joined>, replay: bool, out: &mut Vec<TimedBatch>) -> Result<(), PlanError> {
         let step = &self.step;
@@ -1028,28 +630,3 @@ impl Operator for Join {
         std::mem::take(&mut self.errors)
     }
 }
-
-impl Join {
-    /// Takes back the batches of [`Operator::snapshot`].
-    fn restore_checkpoint(&mut self, state: Vec<RecordBatch>) -> Result<(), PlanError> {
-        let [left, right, clocks]: [RecordBatch; 3] =
-            state.try_into().map_err(|_| PlanError::user("a join's checkpoint has three batches"))?;
-        let clock = |i: usize| -> Result<i64, PlanError> {
-            let column = clocks.columns().get(i).and_then(|c| c.as_any().downcast_ref::<Int64Array>());
-            column
-                .filter(|c| c.len() == 1)
-                .map(|c| c.value(0))
-                .ok_or_else(|| PlanError::user("a join's clocks are damaged"))
-        };
-        let snapshot = JoinSnapshot {
-            sides: [left, right],
-            store_time: [clock(0)?, clock(1)?],
-            sequence: clock(2)? as u64,
-            stream_time: clock(3)?,
-        };
-        Join::restore(self, &snapshot)
-    }
-}
-
-/// The columns of a join checkpoint's clocks batch.
-const CLOCKS: [&str; 4] = ["store_time_0", "store_time_1", "sequence", "stream_time"];
