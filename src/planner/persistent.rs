@@ -642,7 +642,7 @@ fn aggregate_calls(items: &[Expr]) -> Vec<String> {
     calls
 }
 
-fn group_by_of(query: &StreamingQuery) -> Vec<Expr> {
+pub(super) fn group_by_of(query: &StreamingQuery) -> Vec<Expr> {
     use datafusion::sql::sqlparser::ast::{GroupByExpr, SetExpr};
     match query.query.body.as_ref() {
         SetExpr::Select(select) => match &select.group_by {

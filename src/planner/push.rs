@@ -145,15 +145,8 @@ fn clauses(query: &StreamingQuery) -> (String, String) {
 
 /// A query's GROUP BY expressions, as written.
 fn group_by(query: &StreamingQuery) -> String {
-    let datafusion::sql::sqlparser::ast::SetExpr::Select(select) = query.query.body.as_ref() else {
-        return String::new();
-    };
-    match &select.group_by {
-        datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(by, _) => {
-            by.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ")
-        }
-        other => other.to_string(),
-    }
+    let by: Vec<String> = super::persistent::group_by_of(query).iter().map(|e| e.to_string()).collect();
+    by.join(", ")
 }
 
 /// The column names of `schema`, comma-separated.

@@ -519,10 +519,15 @@ impl Session {
     /// Eddy's properties for query `info`: what it kept when it was created, over this
     /// process's defaults.
     pub(super) fn query_config(&self, info: &QueryInfo) -> Result<crate::config::Config, SessionError> {
-        crate::config::Config::default()
-            .with(self.defaults.iter())
-            .and_then(|config| config.with(info.properties.iter()))
-            .map_err(|e| refusal(format!("query {}: {e}", info.id)))
+        self.config_over(&info.properties).map_err(|e| refusal(format!("query {}: {e}", info.id)))
+    }
+
+    /// Eddy's properties among `properties`, over this process's defaults.
+    pub(super) fn config_over(
+        &self,
+        properties: &BTreeMap<String, String>,
+    ) -> Result<crate::config::Config, crate::config::ConfigError> {
+        crate::config::Config::default().with(self.defaults.iter()).and_then(|config| config.with(properties.iter()))
     }
 
     /// Asks the log's coordinator whether this process runs query `id` (whose input has

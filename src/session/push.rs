@@ -26,10 +26,7 @@ impl Session {
         let mut query = query.clone();
         let limit = take_limit(&mut query)?;
         let plan = self.planner().plan_push(&query).await?;
-        let config = crate::config::Config::default()
-            .with(self.defaults.iter())
-            .and_then(|config| config.with(self.properties.iter()))
-            .map_err(|e| refusal(e.to_string()))?;
+        let config = self.config_over(&self.properties).map_err(|e| refusal(e.to_string()))?;
         let keys: Vec<&str> = plan.table_keys.iter().map(String::as_str).collect();
         let header = print_header(&plan.input.name, &plan.output, &keys, on_result);
         if limit == Some(0) {
