@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::{filter_record_batch, take};
-use datafusion::arrow::datatypes::{DataType, Int64Type, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use datafusion::arrow::row::{OwnedRow, RowConverter, SortField};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::Accumulator;
@@ -63,6 +63,41 @@ impl AggregatePlan {
             .iter()
             .map(|a| a.expressions().iter().map(|e| evaluate_isolating(e, rows, errors)).collect())
             .collect()
+    }
+
+    /// The schema of a snapshot with these columns: the grouping fields, then `a:i` per
+    /// state column of aggregate `a`, then the latest time, sequence and HAVING mark.
+    pub(crate) fn snapshot_schema(&self, columns: &[ArrayRef]) -> Result<SchemaRef, PlanError> {
+        let mut fields: Vec<Field> =
+            self.aggregate_schema.fields().iter().take(self.group_by.len()).map(|f| f.as_ref().clone()).collect();
+        let mut at = fields.len();
+        for (a, aggregate) in self.aggregates.iter().enumerate() {
+            for i in 0..aggregate.state_fields()?.len() {
+                let column = columns.get(at).ok_or_else(|| PlanError::user("a snapshot column is missing"))?;
+                fields.push(Field::new(format!("{a}:{i}"), column.data_type().clone(), true));
+                at += 1;
+            }
+        }
+        fields.push(Field::new(SNAPSHOT_LATEST, DataType::Int64, false));
+        fields.push(Field::new(SNAPSHOT_SEQUENCE, DataType::Int64, false));
+        fields.push(Field::new(SNAPSHOT_PASSED, DataType::Boolean, false));
+        Ok(Arc::new(Schema::new(fields)))
+    }
+
+    pub(crate) fn empty_snapshot_schema(&self) -> Result<SchemaRef, PlanError> {
+        let mut columns: Vec<ArrayRef> = self
+            .aggregate_schema
+            .fields()
+            .iter()
+            .take(self.group_by.len())
+            .map(|f| datafusion::arrow::array::new_empty_array(f.data_type()))
+            .collect();
+        for aggregate in &self.aggregates {
+            columns.extend(
+                aggregate.state_fields()?.iter().map(|f| datafusion::arrow::array::new_empty_array(f.data_type())),
+            );
+        }
+        self.snapshot_schema(&columns)
     }
 
     /// A new group's accumulators. Aggregating a table takes rows out again, so it uses the

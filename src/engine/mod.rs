@@ -5,7 +5,7 @@
 //! time-ordered query's, in event-time order: [`align`]) and decodes each fetch into Arrow
 //! batches of the input's row schema (its columns plus `ROWTIME`, `ROWPARTITION`,
 //! `ROWOFFSET`). The operators ([`operator`]) filter and project ([`plan`], DataFusion's
-//! physical expressions), aggregate ([`aggregate`], [`window_aggregate`]), compute `OVER`
+//! physical expressions), aggregate ([`groups_aggregate`], [`window_aggregate`], [`aggregate`]), compute `OVER`
 //! frames ([`over`]) and join ([`join`]); the sink encodes and appends ([`sink`]). Barriers
 //! flow with the data and take checkpoints ([`checkpoint`]). A join side keyed otherwise than
 //! its join goes first through a repartition topic, written by a query of its own
@@ -17,6 +17,7 @@ pub mod aggregate;
 pub mod align;
 pub mod checkpoint;
 pub mod functions;
+pub mod groups_aggregate;
 pub mod join;
 pub mod join_aggregate;
 pub mod offsets;

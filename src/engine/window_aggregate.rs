@@ -20,7 +20,7 @@ use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 
-use super::aggregate::{AggregatePlan, SNAPSHOT_LATEST, SNAPSHOT_PASSED, SNAPSHOT_SEQUENCE, SNAPSHOT_STREAM_TIME};
+use super::aggregate::{AggregatePlan, SNAPSHOT_LATEST, SNAPSHOT_SEQUENCE, SNAPSHOT_STREAM_TIME};
 use super::operator::{Operator, TimedBatch};
 use super::plan::{PlanError, RowError, evaluate_isolating, guarded};
 
@@ -297,11 +297,11 @@ impl FinalWindows {
             rebuilt.latest = window.latest;
             rebuilt.sequences = window.sequences;
             self.open.insert(start, rebuilt);
-            parts.push(RecordBatch::try_new(self.snapshot_schema(&columns)?, columns)?);
+            parts.push(RecordBatch::try_new(self.plan.snapshot_schema(&columns)?, columns)?);
         }
         let schema = match parts.first() {
             Some(part) => part.schema(),
-            None => self.empty_snapshot_schema()?,
+            None => self.plan.empty_snapshot_schema()?,
         };
         let mut all = datafusion::arrow::compute::concat_batches(&schema, &parts)?;
         // Groups in the order they began, across windows.
@@ -314,43 +314,6 @@ impl FinalWindows {
         let metadata = [(SNAPSHOT_STREAM_TIME.to_owned(), self.stream_time.to_string())].into();
         all = RecordBatch::try_new(Arc::new(schema.as_ref().clone().with_metadata(metadata)), columns)?;
         Ok(all)
-    }
-
-    /// The schema of a snapshot with these columns: the grouping fields, then `a:i` per
-    /// state column of aggregate `a`, then the latest time, sequence and HAVING mark.
-    fn snapshot_schema(&self, columns: &[ArrayRef]) -> Result<SchemaRef, PlanError> {
-        let plan = &self.plan;
-        let mut fields: Vec<Field> =
-            plan.aggregate_schema.fields().iter().take(plan.group_by.len()).map(|f| f.as_ref().clone()).collect();
-        let mut at = fields.len();
-        for (a, aggregate) in plan.aggregates.iter().enumerate() {
-            for i in 0..aggregate.state_fields()?.len() {
-                let column = columns.get(at).ok_or_else(|| PlanError::user("a snapshot column is missing"))?;
-                fields.push(Field::new(format!("{a}:{i}"), column.data_type().clone(), true));
-                at += 1;
-            }
-        }
-        fields.push(Field::new(SNAPSHOT_LATEST, DataType::Int64, false));
-        fields.push(Field::new(SNAPSHOT_SEQUENCE, DataType::Int64, false));
-        fields.push(Field::new(SNAPSHOT_PASSED, DataType::Boolean, false));
-        Ok(Arc::new(Schema::new(fields)))
-    }
-
-    fn empty_snapshot_schema(&self) -> Result<SchemaRef, PlanError> {
-        let plan = &self.plan;
-        let mut columns: Vec<ArrayRef> = plan
-            .aggregate_schema
-            .fields()
-            .iter()
-            .take(plan.group_by.len())
-            .map(|f| datafusion::arrow::array::new_empty_array(f.data_type()))
-            .collect();
-        for aggregate in &plan.aggregates {
-            columns.extend(
-                aggregate.state_fields()?.iter().map(|f| datafusion::arrow::array::new_empty_array(f.data_type())),
-            );
-        }
-        self.snapshot_schema(&columns)
     }
 
     fn restore_groups(&mut self, snapshot: &RecordBatch) -> Result<(), PlanError> {

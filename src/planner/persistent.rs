@@ -573,9 +573,11 @@ pub fn operators_for(
     }
 }
 
-/// The operator of an aggregation: tumbling and hopping windows with EMIT FINAL run batch at
-/// a time on DataFusion's groups accumulators, everything else group by group.
-fn aggregate_operator(
+/// The operator of an aggregation. Streams' aggregations run batch at a time on DataFusion's
+/// groups accumulators: tumbling and hopping windows with EMIT FINAL, and those emitting
+/// changes unwindowed or in such windows. Session windows, tables' aggregations and aggregate
+/// functions without a groups accumulator run group by group.
+pub(crate) fn aggregate_operator(
     plan: &Arc<crate::engine::aggregate::AggregatePlan>,
     description: String,
     state_ttl: Option<Duration>,
@@ -584,8 +586,13 @@ fn aggregate_operator(
         let operator = crate::engine::window_aggregate::FinalWindows::try_new(Arc::clone(plan), description)?;
         return Ok(Box::new(operator));
     }
-    let operator = crate::engine::aggregate::Aggregate::try_new(Arc::clone(plan), description)?
-        .with_state_ttl(state_ttl.map(|ttl| i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)));
+    let ttl_ms = state_ttl.map(|ttl| i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+    if crate::engine::groups_aggregate::GroupsAggregate::runs(plan) {
+        let operator = crate::engine::groups_aggregate::GroupsAggregate::try_new(Arc::clone(plan), description)?
+            .with_state_ttl(ttl_ms);
+        return Ok(Box::new(operator));
+    }
+    let operator = crate::engine::aggregate::Aggregate::try_new(Arc::clone(plan), description)?.with_state_ttl(ttl_ms);
     Ok(Box::new(operator))
 }
 

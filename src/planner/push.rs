@@ -175,8 +175,8 @@ fn aggregate_operator(
         })
         .collect();
     let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(fields));
-    let operator = crate::engine::aggregate::Aggregate::try_new(Arc::new(plan), described)?;
-    Ok((Box::new(operator), schema))
+    let operator = super::persistent::aggregate_operator(&Arc::new(plan), described, None)?;
+    Ok((operator, schema))
 }
 
 /// `SELECT *`'s columns: the source's, with a windowed source's window bounds after its key.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, AsArray, Int32Array, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use eddy::engine::aggregate::{Aggregate, AggregatePlan};
+use eddy::engine::groups_aggregate::GroupsAggregate;
 use eddy::engine::operator::{Operator, TimedBatch};
 use eddy::engine::window_aggregate::FinalWindows;
 use eddy::planner::query::{QueryPlan, plan_query};
@@ -176,22 +177,111 @@ async fn final_windows_batch_at_a_time_match_group_by_group() {
     }
 }
 
+/// `input` in batches of `size` records.
+fn in_batches(input: &[(&str, i64, i64)], size: usize) -> Vec<TimedBatch> {
+    input.chunks(size).flat_map(|chunk| one_batch(batches(chunk))).collect()
+}
+
+/// Streams' aggregations emitting changes, unwindowed or in tumbling and hopping windows, run
+/// batch at a time on groups accumulators: the same changes as group by group, however the
+/// records are batched, with HAVING's tombstones, and snapshots either operator resumes from.
+#[tokio::test]
+async fn changes_batch_at_a_time_match_group_by_group() {
+    for sql in [
+        "SELECT user_id, COUNT(*) AS n, SUM(ms) AS total, AVG(ms) AS mean, MIN(ms) AS least, MAX(ms) AS top FROM pv \
+         GROUP BY user_id EMIT CHANGES;",
+        "SELECT COUNT(*) AS n, SUM(ms) AS total FROM pv WHERE ms > 15 GROUP BY 1 EMIT CHANGES;",
+        "SELECT ms % 3 AS bucket, COUNT(*) AS n FROM pv GROUP BY ms % 3 HAVING SUM(ms) < 260 EMIT CHANGES;",
+        "SELECT user_id, COUNT(*) AS n, SUM(ms) AS total FROM pv \
+         WINDOW TUMBLING (SIZE 1 MINUTE, GRACE PERIOD 0 SECONDS) GROUP BY user_id EMIT CHANGES;",
+        "SELECT user_id, COUNT(*) AS n, MAX(ms) AS top FROM pv \
+         WINDOW HOPPING (SIZE 2 MINUTES, ADVANCE BY 30 SECONDS, GRACE PERIOD 10 SECONDS) GROUP BY user_id \
+         HAVING COUNT(*) < 3 EMIT CHANGES;",
+    ] {
+        let plan = plan(sql).await;
+        assert!(GroupsAggregate::runs(&plan), "{sql}");
+        let fresh = || GroupsAggregate::try_new(Arc::clone(&plan), "test".into()).unwrap();
+        for size in [1, 3, INPUT.len()] {
+            let expected = run(&mut aggregate(sql).await, in_batches(&INPUT, size));
+            assert!(!expected.is_empty(), "{sql}");
+            assert_eq!(run(&mut fresh(), in_batches(&INPUT, size)), expected, "{sql}, in batches of {size}");
+        }
+        let expected = run(&mut aggregate(sql).await, batches(&INPUT));
+        if sql.contains("HAVING") {
+            assert!(expected.iter().any(|line| line.ends_with("<deleted>")), "{sql}: {expected:?}");
+        }
+        for cut in [1, 3, 5] {
+            let (before, after) = INPUT.split_at(cut);
+            // Snapshots from either operator, restored into either.
+            for (from_groups, into_groups) in [(true, true), (true, false), (false, true)] {
+                let mut first: Box<dyn Operator> =
+                    if from_groups { Box::new(fresh()) } else { Box::new(aggregate(sql).await) };
+                let mut got = run(first.as_mut(), batches(before));
+                let snapshot = first.snapshot().unwrap().unwrap();
+                let mut second: Box<dyn Operator> =
+                    if into_groups { Box::new(fresh()) } else { Box::new(aggregate(sql).await) };
+                second.restore(snapshot).unwrap();
+                got.extend(run(second.as_mut(), batches(after)));
+                assert_eq!(got, expected, "{sql}, restored after {cut} records ({from_groups} → {into_groups})");
+                // Taking a snapshot leaves the state as it was.
+                let mut rest = run(first.as_mut(), batches(after));
+                rest.splice(0..0, run(&mut aggregate(sql).await, batches(before)));
+                assert_eq!(rest, expected, "{sql}, going on after a snapshot at {cut}");
+            }
+        }
+    }
+}
+
+/// Many groups, few touched per batch: the superseded rows of the groups' state are gathered
+/// away, and the state's size follows the groups, not the batches.
+#[tokio::test]
+async fn changes_state_stays_proportional_to_the_groups() {
+    let sql = "SELECT user_id, COUNT(*) AS n, SUM(ms) AS total FROM pv GROUP BY user_id EMIT CHANGES;";
+    let users: Vec<String> = (0..50).map(|u| format!("u{u}")).collect();
+    let input: Vec<(&str, i64, i64)> = (0..2_000).map(|i| (users[i % 50].as_str(), i as i64, i as i64)).collect();
+    let mut groups = GroupsAggregate::try_new(plan(sql).await, "test".into()).unwrap();
+    let mut first = 0;
+    for (i, batch) in in_batches(&input, 7).into_iter().enumerate() {
+        run(&mut groups, vec![batch]);
+        if i == 20 {
+            first = groups.state_bytes();
+        }
+    }
+    assert!(groups.state_bytes() < 3 * first, "{} then {}", first, groups.state_bytes());
+    let expected = run(&mut aggregate(sql).await, in_batches(&input, 7));
+    let got = run(&mut GroupsAggregate::try_new(plan(sql).await, "test".into()).unwrap(), in_batches(&input, 7));
+    assert_eq!(got, expected);
+    assert!(got.last().unwrap().contains("| 40 "), "{:?}", got.last());
+}
+
 #[tokio::test]
 async fn state_is_counted_and_a_time_to_live_bounds_it() {
     let sql = "SELECT user_id, COUNT(*) AS n FROM pv GROUP BY user_id EMIT CHANGES;";
-    let mut unbounded = aggregate(sql).await;
-    run(&mut unbounded, batches(&INPUT));
-    assert_eq!(unbounded.snapshot().unwrap().groups.num_rows(), 3);
-    assert!(unbounded.state_bytes() > 0);
-    // A one-minute TTL: at 201 s only alice (200 s) and carol (201 s) were updated recently.
-    let mut bounded = aggregate(sql).await.with_state_ttl(Some(60_000));
-    let out = run(&mut bounded, batches(&INPUT));
-    let snapshot = bounded.snapshot().unwrap().groups;
-    let users: Vec<&str> = snapshot.column(0).as_string::<i32>().iter().flatten().collect();
-    assert_eq!(users, ["alice", "carol"]);
-    assert!(bounded.state_bytes() < unbounded.state_bytes());
-    // Alice was forgotten after 64 s (nothing until 200 s): her count starts again.
-    assert!(out.last().unwrap().contains("carol") && out[out.len() - 2].contains("| alice   | 1 |"), "{out:?}");
+    let groups_of = |operator: &mut dyn Operator| operator.snapshot().unwrap().unwrap().remove(0);
+    for batched in [false, true] {
+        let operator = |ttl: Option<i64>| async move {
+            let plan = plan(sql).await;
+            if batched {
+                Box::new(GroupsAggregate::try_new(plan, "test".into()).unwrap().with_state_ttl(ttl))
+                    as Box<dyn Operator>
+            } else {
+                Box::new(Aggregate::try_new(plan, "test".into()).unwrap().with_state_ttl(ttl))
+            }
+        };
+        let mut unbounded = operator(None).await;
+        run(unbounded.as_mut(), batches(&INPUT));
+        assert_eq!(groups_of(unbounded.as_mut()).num_rows(), 3);
+        assert!(unbounded.state_bytes() > 0);
+        // A one-minute TTL: at 201 s only alice (200 s) and carol (201 s) were updated recently.
+        let mut bounded = operator(Some(60_000)).await;
+        let out = run(bounded.as_mut(), batches(&INPUT));
+        let snapshot = groups_of(bounded.as_mut());
+        let users: Vec<&str> = snapshot.column(0).as_string::<i32>().iter().flatten().collect();
+        assert_eq!(users, ["alice", "carol"], "batched: {batched}");
+        assert!(bounded.state_bytes() < unbounded.state_bytes(), "batched: {batched}");
+        // Alice was forgotten after 64 s (nothing until 200 s): her count starts again.
+        assert!(out.last().unwrap().contains("carol") && out[out.len() - 2].contains("| alice   | 1 |"), "{out:?}");
+    }
 }
 
 async fn over(sql: &str) -> eddy::engine::over::Over {
