@@ -7,6 +7,14 @@
 //! with its new values (the `HAVING` filter and the projection applied to it), stamped with
 //! the latest event time among its rows in the batch: one update per group per batch, as
 //! ksqlDB emits one per record with its cache off (a batch of one record) and fewer with it on.
+//!
+//! [`Aggregate`] keeps a DataFusion [`Accumulator`] per group, for what the batch-at-a-time
+//! operators cannot run: session windows (whose groups merge), aggregations of tables (a
+//! changed row is taken out of its group again, which only the sliding accumulators can do)
+//! and aggregate functions without a groups accumulator. Streams' aggregations otherwise run
+//! on [`super::groups_aggregate`] (`EMIT CHANGES`) and [`super::window_aggregate`] (windows
+//! with `EMIT FINAL`). This module also holds what they share: the plan and the snapshot's
+//! form, so that each resumes from another's checkpoint.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -65,6 +73,23 @@ impl AggregatePlan {
             .collect()
     }
 
+    /// `rows`' grouping columns, and the rows left once those with a null grouping value
+    /// are dropped: such a row belongs to no group, and ksqlDB drops it.
+    pub(crate) fn grouped(
+        &self,
+        rows: RecordBatch,
+        errors: &mut Vec<RowError>,
+    ) -> Result<(RecordBatch, Vec<ArrayRef>), PlanError> {
+        let keys: Vec<ArrayRef> =
+            self.group_by.iter().map(|e| evaluate_isolating(e, &rows, errors)).collect::<Result<_, _>>()?;
+        if keys.iter().all(|k| k.null_count() == 0) {
+            return Ok((rows, keys));
+        }
+        let keyed: BooleanArray = (0..rows.num_rows()).map(|i| Some(keys.iter().all(|k| k.is_valid(i)))).collect();
+        let keys = keys.iter().map(|k| datafusion::arrow::compute::filter(k, &keyed)).collect::<Result<_, _>>()?;
+        Ok((filter_record_batch(&rows, &keyed)?, keys))
+    }
+
     /// The schema of a snapshot with these columns: the grouping fields, then `a:i` per
     /// state column of aggregate `a`, then the latest time, sequence and HAVING mark.
     pub(crate) fn snapshot_schema(&self, columns: &[ArrayRef]) -> Result<SchemaRef, PlanError> {
@@ -109,6 +134,81 @@ impl AggregatePlan {
             .iter()
             .map(|a| if sliding { a.create_sliding_accumulator() } else { a.create_accumulator() })
             .collect::<Result<_, _>>()?)
+    }
+}
+
+/// A snapshot's groups read back, table by table (see [`AggregatePlan::read_snapshot`]).
+pub(crate) struct SnapshotTable {
+    pub start: i64,
+    pub end: i64,
+    /// Its groups' grouping columns and each aggregate's state columns, in the order the
+    /// groups began…
+    pub keys: Vec<ArrayRef>,
+    pub states: Vec<Vec<ArrayRef>>,
+    /// …with their latest event times, sequences and HAVING marks.
+    pub latest: Vec<i64>,
+    pub sequences: Vec<u64>,
+    pub passed: Vec<bool>,
+}
+
+impl AggregatePlan {
+    /// A snapshot in [`Aggregate`]'s form split into tables of groups: one per window start
+    /// when windowed, one (at `i64::MIN`, ending at `i64::MAX`) otherwise, each in the order
+    /// its groups began; and the stream time.
+    pub(crate) fn read_snapshot(&self, snapshot: &RecordBatch) -> Result<(Vec<SnapshotTable>, i64), PlanError> {
+        let keys = self.group_by.len();
+        let widths: Vec<usize> =
+            self.aggregates.iter().map(|a| a.state_fields().map(|f| f.len())).collect::<Result<_, _>>()?;
+        if keys + widths.iter().sum::<usize>() + 3 > snapshot.num_columns() {
+            return Err(PlanError::user("the snapshot is not of this aggregation"));
+        }
+        let column = |name: &str| {
+            snapshot.column_by_name(name).cloned().ok_or_else(|| PlanError::user(format!("the snapshot lacks {name}")))
+        };
+        let latest = column(SNAPSHOT_LATEST)?.as_primitive::<Int64Type>().clone();
+        let sequences = column(SNAPSHOT_SEQUENCE)?.as_primitive::<Int64Type>().clone();
+        let passed = column(SNAPSHOT_PASSED)?.as_boolean().clone();
+        let stream_time =
+            snapshot.schema().metadata().get(SNAPSHOT_STREAM_TIME).and_then(|t| t.parse().ok()).unwrap_or(i64::MIN);
+        let mut order: Vec<u32> = (0..snapshot.num_rows() as u32).collect();
+        order.sort_by_key(|i| sequences.value(*i as usize));
+        let mut tables: std::collections::BTreeMap<i64, (i64, Vec<u32>)> = std::collections::BTreeMap::new();
+        if self.windows.is_some() {
+            let bounds = |c: usize| snapshot.column(c).as_primitive_opt::<Int64Type>().cloned();
+            let (Some(starts), Some(ends)) = (bounds(keys - 2), bounds(keys - 1)) else {
+                return Err(PlanError::user("the snapshot is not of a windowed aggregation"));
+            };
+            for i in order {
+                let (start, end) = (starts.value(i as usize), ends.value(i as usize));
+                tables.entry(start).or_insert((end, Vec::new())).1.push(i);
+            }
+        } else if !order.is_empty() {
+            tables.insert(i64::MIN, (i64::MAX, order));
+        }
+        let tables = tables
+            .into_iter()
+            .map(|(start, (end, rows))| {
+                let rows = UInt32Array::from(rows);
+                let pick = |c: &ArrayRef| take(c.as_ref(), &rows, None);
+                let mut at = keys;
+                let mut states = Vec::with_capacity(widths.len());
+                for width in &widths {
+                    states.push(snapshot.columns()[at..at + width].iter().map(pick).collect::<Result<_, _>>()?);
+                    at += width;
+                }
+                let indices = rows.values().iter().map(|i| *i as usize);
+                Ok(SnapshotTable {
+                    start,
+                    end,
+                    keys: snapshot.columns()[..keys].iter().map(pick).collect::<Result<_, _>>()?,
+                    states,
+                    latest: indices.clone().map(|i| latest.value(i)).collect(),
+                    sequences: indices.clone().map(|i| sequences.value(i) as u64).collect(),
+                    passed: indices.map(|i| passed.value(i)).collect(),
+                })
+            })
+            .collect::<Result<_, PlanError>>()?;
+        Ok((tables, stream_time))
     }
 }
 
@@ -654,16 +754,9 @@ impl Aggregate {
         if rows.num_rows() == 0 {
             return Ok(None);
         }
-        let mut keys: Vec<ArrayRef> =
-            plan.group_by.iter().map(|e| evaluate_isolating(e, &rows, &mut self.errors)).collect::<Result<_, _>>()?;
-        // A row with a null grouping value belongs to no group: ksqlDB drops it.
-        if keys.iter().any(|k| k.null_count() > 0) {
-            let keyed: BooleanArray = (0..rows.num_rows()).map(|i| Some(keys.iter().all(|k| k.is_valid(i)))).collect();
-            rows = filter_record_batch(&rows, &keyed)?;
-            keys = keys.iter().map(|k| datafusion::arrow::compute::filter(k, &keyed)).collect::<Result<_, _>>()?;
-            if rows.num_rows() == 0 {
-                return Ok(None);
-            }
+        let (rows, keys) = plan.grouped(rows, &mut self.errors)?;
+        if rows.num_rows() == 0 {
+            return Ok(None);
         }
         // Each row's group in this batch, groups numbered in the order of their first row:
         // DataFusion's group table interns the keys a column at a time.

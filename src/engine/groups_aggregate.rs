@@ -32,9 +32,10 @@ use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 
-use super::aggregate::{AggregatePlan, SNAPSHOT_LATEST, SNAPSHOT_PASSED, SNAPSHOT_SEQUENCE, SNAPSHOT_STREAM_TIME};
+use super::aggregate::{AggregatePlan, SNAPSHOT_SEQUENCE, SNAPSHOT_STREAM_TIME};
 use super::operator::{Operator, TimedBatch};
 use super::plan::{PlanError, RowError, evaluate_isolating, guarded};
+use super::window::{WindowRows, split_by_window};
 
 /// The key of the one table of an unwindowed aggregation.
 const UNWINDOWED: i64 = i64::MIN;
@@ -242,15 +243,7 @@ impl GroupsAggregate {
     /// Takes rows into their groups; returns what each table's groups became.
     fn absorb(&mut self, rows: &RecordBatch) -> Result<Vec<Touched>, PlanError> {
         let plan = Arc::clone(&self.plan);
-        let mut rows = rows.clone();
-        let mut keys: Vec<ArrayRef> =
-            plan.group_by.iter().map(|e| evaluate_isolating(e, &rows, &mut self.errors)).collect::<Result<_, _>>()?;
-        // A row with a null grouping value belongs to no group: ksqlDB drops it.
-        if keys.iter().any(|k| k.null_count() > 0) {
-            let keyed: BooleanArray = (0..rows.num_rows()).map(|i| Some(keys.iter().all(|k| k.is_valid(i)))).collect();
-            rows = filter_record_batch(&rows, &keyed)?;
-            keys = keys.iter().map(|k| datafusion::arrow::compute::filter(k, &keyed)).collect::<Result<_, _>>()?;
-        }
+        let (rows, keys) = plan.grouped(rows.clone(), &mut self.errors)?;
         let n = rows.num_rows();
         if n == 0 {
             return Ok(Vec::new());
@@ -258,43 +251,23 @@ impl GroupsAggregate {
         let arguments = plan.arguments(&rows, &mut self.errors)?;
         let times = rows.column(plan.row_time_index).as_primitive::<Int64Type>().clone();
         let interned = self.interned_keys(&keys, n);
-        let Some(windows) = plan.windows else {
-            let part = Part { rows: None, keys: &interned, arguments: &arguments, times: times.values() };
-            return Ok(vec![self.absorb_into(UNWINDOWED, i64::MAX, part)?]);
+        let parts = match plan.windows {
+            None => {
+                let (keys, arguments) = (interned, arguments);
+                vec![WindowRows { start: UNWINDOWED, end: i64::MAX, rows: None, keys, arguments, times }]
+            }
+            Some(_) => {
+                let starts = keys[keys.len() - 2].as_primitive::<Int64Type>().clone();
+                let ends = keys[keys.len() - 1].as_primitive::<Int64Type>().clone();
+                split_by_window(&starts, &ends, &interned, &arguments, &times)?
+            }
         };
-        let starts = keys[keys.len() - 2].as_primitive::<Int64Type>().clone();
-        // The windows the rows fall in, in order of their first row (a batch spans few).
-        let mut spans: Vec<i64> = Vec::new();
-        for start in starts.values() {
-            if !spans.contains(start) {
-                spans.push(*start);
-            }
-        }
-        let mut touched = Vec::with_capacity(spans.len());
-        for start in spans {
-            let end = start.saturating_add(windows.size_ms);
-            if starts.values().iter().all(|s| *s == start) {
-                let part = Part { rows: None, keys: &interned, arguments: &arguments, times: times.values() };
-                touched.push(self.absorb_into(start, end, part)?);
-                continue;
-            }
-            let mine: UInt32Array =
-                (0..n as u32).filter(|i| starts.value(*i as usize) == start).collect::<Vec<_>>().into();
-            let pick = |a: &ArrayRef| take(a.as_ref(), &mine, None);
-            let keys = interned.iter().map(pick).collect::<Result<Vec<_>, _>>()?;
-            let arguments = arguments
-                .iter()
-                .map(|args| args.iter().map(pick).collect::<Result<Vec<_>, _>>())
-                .collect::<Result<Vec<_>, _>>()?;
-            let times = take(&times, &mine, None)?.as_primitive::<Int64Type>().clone();
-            let part = Part { rows: Some(mine.values()), keys: &keys, arguments: &arguments, times: times.values() };
-            touched.push(self.absorb_into(start, end, part)?);
-        }
-        Ok(touched)
+        parts.into_iter().map(|part| self.absorb_into(part)).collect()
     }
 
     /// Takes one table's rows in (see the module's documentation).
-    fn absorb_into(&mut self, start: i64, end: i64, part: Part<'_>) -> Result<Touched, PlanError> {
+    fn absorb_into(&mut self, part: WindowRows) -> Result<Touched, PlanError> {
+        let (start, end) = (part.start, part.end);
         let key_width = self.key_schema.fields().len();
         let mut fresh = self.accumulators()?;
         let mut evaluators = self.accumulators()?;
@@ -305,7 +278,7 @@ impl GroupsAggregate {
             return Err(PlanError::internal("a table of groups vanished"));
         };
         let mut ids: Vec<usize> = Vec::with_capacity(part.times.len());
-        groups.table.intern(part.keys, &mut ids)?;
+        groups.table.intern(&part.keys, &mut ids)?;
         let total = groups.table.len();
         groups.latest.resize(total, i64::MIN);
         groups.passed.resize(total, false);
@@ -318,7 +291,7 @@ impl GroupsAggregate {
         let mut touched: Vec<usize> = Vec::new();
         let mut firsts: Vec<u32> = Vec::new();
         let mut local: Vec<usize> = Vec::with_capacity(ids.len());
-        for (row, (id, time)) in ids.iter().zip(part.times).enumerate() {
+        for (row, (id, time)) in ids.iter().zip(part.times.values()).enumerate() {
             if groups.slot[*id] == u32::MAX {
                 groups.slot[*id] = touched.len() as u32;
                 touched.push(*id);
@@ -338,7 +311,7 @@ impl GroupsAggregate {
         let mut from = key_width;
         let whence: Vec<At> = earlier.iter().map(|(_, at)| *at).collect();
         let earlier_ids: Vec<usize> = earlier.iter().map(|(i, _)| *i).collect();
-        for ((accumulator, arguments), width) in fresh.iter_mut().zip(part.arguments).zip(&self.widths) {
+        for ((accumulator, arguments), width) in fresh.iter_mut().zip(&part.arguments).zip(&self.widths) {
             if !earlier.is_empty() {
                 let state = groups.gather(from, *width, &whence)?;
                 accumulator.merge_batch(&state, &earlier_ids, count)?;
@@ -369,8 +342,8 @@ impl GroupsAggregate {
             groups.compact()?;
         }
         let stamps = touched.iter().map(|id| groups.latest[*id]).collect();
-        let firsts = match part.rows {
-            Some(rows) => firsts.iter().map(|f| rows[*f as usize]).collect(),
+        let firsts = match &part.rows {
+            Some(rows) => firsts.iter().map(|f| rows.value(*f as usize)).collect(),
             None => firsts,
         };
         Ok(Touched { start, ids: touched, firsts, keys, values, stamps })
@@ -544,61 +517,18 @@ impl GroupsAggregate {
     }
 
     fn restore_groups(&mut self, snapshot: &RecordBatch) -> Result<(), PlanError> {
-        let plan = Arc::clone(&self.plan);
-        let keys = plan.group_by.len();
-        let width: usize = self.widths.iter().sum();
-        if keys + width + 3 > snapshot.num_columns() {
-            return Err(PlanError::user("the snapshot is not of this aggregation"));
-        }
-        let column = |name: &str| {
-            snapshot.column_by_name(name).cloned().ok_or_else(|| PlanError::user(format!("the snapshot lacks {name}")))
-        };
-        let latest = column(SNAPSHOT_LATEST)?.as_primitive::<Int64Type>().clone();
-        let sequences = column(SNAPSHOT_SEQUENCE)?.as_primitive::<Int64Type>().clone();
-        let passed = column(SNAPSHOT_PASSED)?.as_boolean().clone();
+        let (tables, stream_time) = self.plan.read_snapshot(snapshot)?;
         self.open.clear();
-        self.stream_time =
-            snapshot.schema().metadata().get(SNAPSHOT_STREAM_TIME).and_then(|t| t.parse().ok()).unwrap_or(i64::MIN);
-        self.next_sequence = sequences.values().iter().copied().max().unwrap_or(0).max(0) as u64;
-        // Each table's rows, in the order their groups began.
-        let mut order: Vec<u32> = (0..snapshot.num_rows() as u32).collect();
-        order.sort_by_key(|i| sequences.value(*i as usize));
-        let mut tables: BTreeMap<i64, (i64, Vec<u32>)> = BTreeMap::new();
-        match plan.windows {
-            Some(_) => {
-                let bounds = |c: usize| snapshot.column(c).as_primitive_opt::<Int64Type>().cloned();
-                let (Some(starts), Some(ends)) = (bounds(keys - 2), bounds(keys - 1)) else {
-                    return Err(PlanError::user("the snapshot is not of a windowed aggregation"));
-                };
-                for i in order {
-                    let (start, end) = (starts.value(i as usize), ends.value(i as usize));
-                    tables.entry(start).or_insert((end, Vec::new())).1.push(i);
-                }
-            }
-            None => {
-                tables.insert(UNWINDOWED, (i64::MAX, order));
-            }
-        }
+        self.stream_time = stream_time;
+        self.next_sequence = 0;
         let key_width = self.key_schema.fields().len();
-        for (start, (end, rows)) in tables {
-            let rows = UInt32Array::from(rows);
-            let pick = |c: &ArrayRef| take(c.as_ref(), &rows, None);
-            let count = rows.len();
-            let key_columns: Vec<ArrayRef> = snapshot.columns()[..keys].iter().map(pick).collect::<Result<_, _>>()?;
-            let mut chunk = self.interned_keys(&key_columns, count);
-            for c in &snapshot.columns()[keys..keys + width] {
-                chunk.push(pick(c)?);
-            }
-            let of = |values: &Int64Array| rows.values().iter().map(|i| values.value(*i as usize)).collect::<Vec<_>>();
-            let mut groups = Groups::new(end, &self.key_schema)?;
-            groups.fill(
-                chunk,
-                key_width,
-                of(&latest),
-                of(&sequences).into_iter().map(|s| s as u64).collect(),
-                rows.values().iter().map(|i| passed.value(*i as usize)).collect(),
-            )?;
-            self.open.insert(start, groups);
+        for table in tables {
+            let mut chunk = self.interned_keys(&table.keys, table.latest.len());
+            chunk.extend(table.states.into_iter().flatten());
+            self.next_sequence = table.sequences.iter().copied().fold(self.next_sequence, u64::max);
+            let mut groups = Groups::new(table.end, &self.key_schema)?;
+            groups.fill(chunk, key_width, table.latest, table.sequences, table.passed)?;
+            self.open.insert(table.start, groups);
         }
         Ok(())
     }
@@ -629,15 +559,6 @@ impl Groups {
         self.slot = vec![u32::MAX; count];
         Ok(())
     }
-}
-
-/// One table's share of a batch.
-struct Part<'a> {
-    /// Its rows' numbers in the batch (`None`: all of them).
-    rows: Option<&'a [u32]>,
-    keys: &'a [ArrayRef],
-    arguments: &'a [Vec<ArrayRef>],
-    times: &'a [i64],
 }
 
 impl Operator for GroupsAggregate {

@@ -157,6 +157,59 @@ impl TimeWindows {
     }
 }
 
+/// One window's share of a batch of windowed rows, as an aggregation takes them in.
+pub(crate) struct WindowRows {
+    pub start: i64,
+    pub end: i64,
+    /// Its rows' numbers in the batch (`None`: every row of the batch).
+    pub rows: Option<UInt32Array>,
+    /// Its rows' grouping columns, each aggregate's arguments, and event times.
+    pub keys: Vec<ArrayRef>,
+    pub arguments: Vec<Vec<ArrayRef>>,
+    pub times: Int64Array,
+}
+
+/// A batch's windowed rows (each row's window start and end, grouping columns, aggregate
+/// arguments and event time) split by window, in the order of each window's first row.
+pub(crate) fn split_by_window(
+    starts: &Int64Array,
+    ends: &Int64Array,
+    keys: &[ArrayRef],
+    arguments: &[Vec<ArrayRef>],
+    times: &Int64Array,
+) -> Result<Vec<WindowRows>, PlanError> {
+    // A batch spans few windows.
+    let mut windows: Vec<(i64, i64)> = Vec::new();
+    for (start, end) in starts.values().iter().zip(ends.values()) {
+        if !windows.iter().any(|(s, _)| s == start) {
+            windows.push((*start, *end));
+        }
+    }
+    if let [(start, end)] = windows[..] {
+        let (keys, arguments, times) = (keys.to_vec(), arguments.to_vec(), times.clone());
+        return Ok(vec![WindowRows { start, end, rows: None, keys, arguments, times }]);
+    }
+    windows
+        .into_iter()
+        .map(|(start, end)| {
+            let mine: UInt32Array =
+                (0..starts.len() as u32).filter(|i| starts.value(*i as usize) == start).collect::<Vec<_>>().into();
+            let pick = |a: &ArrayRef| take(a.as_ref(), &mine, None);
+            Ok(WindowRows {
+                start,
+                end,
+                keys: keys.iter().map(pick).collect::<Result<_, _>>()?,
+                arguments: arguments
+                    .iter()
+                    .map(|args| args.iter().map(pick).collect::<Result<Vec<_>, _>>())
+                    .collect::<Result<_, _>>()?,
+                times: take(times, &mine, None)?.as_primitive::<Int64Type>().clone(),
+                rows: Some(mine),
+            })
+        })
+        .collect()
+}
+
 /// A row schema with `WINDOWSTART` and `WINDOWEND` after its columns (replacing a windowed
 /// source's own).
 pub fn windowed_schema(schema: &SchemaRef) -> SchemaRef {

@@ -5,22 +5,22 @@
 //! accumulators' columns. A window's results are emitted when it closes, all at once, in
 //! the order its groups began, and the window is dropped.
 //!
-//! Windows that emit changes, session windows, aggregations of tables, those with a state
-//! time-to-live and aggregates without a groups accumulator use
-//! [`super::aggregate::Aggregate`], whose snapshots this operator writes and reads: a query
-//! can resume from either's checkpoint.
+//! Windows that emit changes run on [`super::groups_aggregate::GroupsAggregate`]; session
+//! windows, aggregations of tables and aggregates without a groups accumulator on
+//! [`super::aggregate::Aggregate`]. All write and read one snapshot form: a query can resume
+//! from any one's checkpoint.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, UInt32Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch};
 use datafusion::arrow::compute::{cast, filter_record_batch, take};
 use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 
-use super::aggregate::{AggregatePlan, SNAPSHOT_LATEST, SNAPSHOT_SEQUENCE, SNAPSHOT_STREAM_TIME};
+use super::aggregate::{AggregatePlan, SNAPSHOT_SEQUENCE, SNAPSHOT_STREAM_TIME};
 use super::operator::{Operator, TimedBatch};
 use super::plan::{PlanError, RowError, evaluate_isolating, guarded};
 
@@ -124,15 +124,7 @@ impl FinalWindows {
     /// Takes windowed rows into their windows' groups.
     fn absorb(&mut self, rows: &RecordBatch) -> Result<(), PlanError> {
         let plan = Arc::clone(&self.plan);
-        let mut rows = rows.clone();
-        let mut keys: Vec<ArrayRef> =
-            plan.group_by.iter().map(|e| evaluate_isolating(e, &rows, &mut self.errors)).collect::<Result<_, _>>()?;
-        // A row with a null grouping value belongs to no group: ksqlDB drops it.
-        if keys.iter().any(|k| k.null_count() > 0) {
-            let keyed: BooleanArray = (0..rows.num_rows()).map(|i| Some(keys.iter().all(|k| k.is_valid(i)))).collect();
-            rows = filter_record_batch(&rows, &keyed)?;
-            keys = keys.iter().map(|k| datafusion::arrow::compute::filter(k, &keyed)).collect::<Result<_, _>>()?;
-        }
+        let (rows, keys) = plan.grouped(rows.clone(), &mut self.errors)?;
         let n = rows.num_rows();
         if n == 0 {
             return Ok(());
@@ -142,31 +134,9 @@ impl FinalWindows {
         let starts = keys[keys.len() - 2].as_primitive::<Int64Type>().clone();
         let ends = keys[keys.len() - 1].as_primitive::<Int64Type>().clone();
         let key_columns = self.key_columns(&keys, n);
-        // The windows the rows fall in, in order of their first row (a batch spans few).
-        let mut windows: Vec<(i64, i64)> = Vec::new();
-        for (start, end) in starts.values().iter().zip(ends.values()) {
-            if !windows.iter().any(|(s, _)| s == start) {
-                windows.push((*start, *end));
-            }
-        }
         let mut ids: Vec<usize> = Vec::with_capacity(n);
-        for (start, end) in windows {
-            // This window's rows (all of them when the batch is in one window).
-            let (columns, arguments, times) = if starts.values().iter().all(|s| *s == start) {
-                (key_columns.clone(), arguments.clone(), times.clone())
-            } else {
-                let mine: UInt32Array =
-                    (0..n as u32).filter(|i| starts.value(*i as usize) == start).collect::<Vec<_>>().into();
-                let pick = |a: &ArrayRef| take(a.as_ref(), &mine, None);
-                (
-                    key_columns.iter().map(pick).collect::<Result<Vec<_>, _>>()?,
-                    arguments
-                        .iter()
-                        .map(|args| args.iter().map(pick).collect::<Result<Vec<_>, _>>())
-                        .collect::<Result<Vec<_>, _>>()?,
-                    take(&times, &mine, None)?.as_primitive::<Int64Type>().clone(),
-                )
-            };
+        for part in super::window::split_by_window(&starts, &ends, &key_columns, &arguments, &times)? {
+            let super::window::WindowRows { start, end, keys: columns, arguments, times, .. } = part;
             if !self.open.contains_key(&start) {
                 let window = self.window(end)?;
                 self.open.insert(start, window);
@@ -317,52 +287,22 @@ impl FinalWindows {
     }
 
     fn restore_groups(&mut self, snapshot: &RecordBatch) -> Result<(), PlanError> {
-        let plan = Arc::clone(&self.plan);
-        let keys = plan.group_by.len();
-        let column = |name: &str| {
-            snapshot.column_by_name(name).cloned().ok_or_else(|| PlanError::user(format!("the snapshot lacks {name}")))
-        };
-        let widths: Vec<usize> =
-            plan.aggregates.iter().map(|a| a.state_fields().map(|f| f.len())).collect::<Result<_, _>>()?;
-        if keys + widths.iter().sum::<usize>() + 3 > snapshot.num_columns() {
-            return Err(PlanError::user("the snapshot is not of this aggregation"));
-        }
-        let latest = column(SNAPSHOT_LATEST)?.as_primitive::<Int64Type>().clone();
-        let sequences = column(SNAPSHOT_SEQUENCE)?.as_primitive::<Int64Type>().clone();
+        let (tables, stream_time) = self.plan.read_snapshot(snapshot)?;
         self.open.clear();
-        self.stream_time =
-            snapshot.schema().metadata().get(SNAPSHOT_STREAM_TIME).and_then(|t| t.parse().ok()).unwrap_or(i64::MIN);
-        self.next_sequence = sequences.values().iter().copied().max().unwrap_or(0).max(0) as u64;
-        let starts = snapshot.column(keys - 2).as_primitive_opt::<Int64Type>().cloned();
-        let ends = snapshot.column(keys - 1).as_primitive_opt::<Int64Type>().cloned();
-        let (Some(starts), Some(ends)) = (starts, ends) else {
-            return Err(PlanError::user("the snapshot is not of a windowed aggregation"));
-        };
-        // Each window's rows, in the order their groups began.
-        let mut by_window: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
-        let mut order: Vec<u32> = (0..snapshot.num_rows() as u32).collect();
-        order.sort_by_key(|i| sequences.value(*i as usize));
-        for i in order {
-            by_window.entry(starts.value(i as usize)).or_default().push(i);
-        }
-        for (start, rows) in by_window {
-            let rows = UInt32Array::from(rows);
-            let pick = |c: &ArrayRef| take(c.as_ref(), &rows, None);
-            let count = rows.len();
-            let mut window = self.window(ends.value(rows.value(0) as usize))?;
-            let key_columns: Vec<ArrayRef> = snapshot.columns()[..keys].iter().map(pick).collect::<Result<_, _>>()?;
+        self.stream_time = stream_time;
+        self.next_sequence = 0;
+        for table in tables {
+            let count = table.latest.len();
+            let mut window = self.window(table.end)?;
             let mut ids = Vec::with_capacity(count);
-            window.groups.intern(&self.key_columns(&key_columns, count), &mut ids)?;
-            let mut at = keys;
-            for (accumulator, width) in window.accumulators.iter_mut().zip(&widths) {
-                let state: Vec<ArrayRef> =
-                    snapshot.columns()[at..at + width].iter().map(pick).collect::<Result<_, _>>()?;
-                accumulator.merge_batch(&state, &ids, count)?;
-                at += width;
+            window.groups.intern(&self.key_columns(&table.keys, count), &mut ids)?;
+            for (accumulator, state) in window.accumulators.iter_mut().zip(&table.states) {
+                accumulator.merge_batch(state, &ids, count)?;
             }
-            window.latest = rows.values().iter().map(|i| latest.value(*i as usize)).collect();
-            window.sequences = rows.values().iter().map(|i| sequences.value(*i as usize) as u64).collect();
-            self.open.insert(start, window);
+            self.next_sequence = table.sequences.iter().copied().fold(self.next_sequence, u64::max);
+            window.latest = table.latest;
+            window.sequences = table.sequences;
+            self.open.insert(table.start, window);
         }
         Ok(())
     }

@@ -696,10 +696,179 @@ impl AggregateUDFImpl for Sum {
         true
     }
 
-    /// Many groups at once (windows emitted at their end), each summed as alone.
+    /// Many groups at once: a sum per group, in a vector of the sum's type.
     fn create_groups_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
-        let zero = ScalarValue::new_zero(args.return_field.data_type())?;
-        Ok(Box::new(GroupsAccumulatorAdapter::new(move || Ok(Box::new(Total { sum: zero.clone() }) as _))))
+        let sums = match args.return_field.data_type() {
+            DataType::Int32 => Sums::Int32(Vec::new()),
+            DataType::Int64 => Sums::Int64(Vec::new()),
+            DataType::Float64 => Sums::Float64(Vec::new()),
+            DataType::Decimal128(precision, scale) => Sums::Decimal(Vec::new(), *precision, *scale),
+            other => return not_accepted("sum", std::slice::from_ref(other)),
+        };
+        Ok(Box::new(GroupTotals { sum_type: args.return_field.data_type().clone(), sums }))
+    }
+}
+
+/// SUM's groups accumulator: each group's sum as [`Total`] keeps one, all in one vector.
+#[derive(Debug)]
+struct GroupTotals {
+    sum_type: DataType,
+    sums: Sums,
+}
+
+#[derive(Debug)]
+enum Sums {
+    Int32(Vec<i32>),
+    Int64(Vec<i64>),
+    Float64(Vec<f64>),
+    Decimal(Vec<i128>, u8, i8),
+}
+
+impl Sums {
+    fn empty(&self) -> Sums {
+        match self {
+            Sums::Int32(_) => Sums::Int32(Vec::new()),
+            Sums::Int64(_) => Sums::Int64(Vec::new()),
+            Sums::Float64(_) => Sums::Float64(Vec::new()),
+            Sums::Decimal(_, precision, scale) => Sums::Decimal(Vec::new(), *precision, *scale),
+        }
+    }
+}
+
+/// Adds each row's value that passes `filter` and is not null to its group's sum.
+fn add_each<T: datafusion::arrow::datatypes::ArrowPrimitiveType>(
+    sums: &mut [T::Native],
+    values: &ArrayRef,
+    groups: &[usize],
+    filter: Option<&datafusion::arrow::array::BooleanArray>,
+    mut add: impl FnMut(T::Native, T::Native) -> Result<T::Native>,
+) -> Result<()> {
+    use datafusion::arrow::array::{Array, AsArray};
+    let values = values.as_primitive::<T>();
+    if values.null_count() == 0 && filter.is_none() {
+        for (group, value) in groups.iter().zip(values.values()) {
+            sums[*group] = add(sums[*group], *value)?;
+        }
+        return Ok(());
+    }
+    for (row, group) in groups.iter().enumerate() {
+        let passes = filter.is_none_or(|f| f.is_valid(row) && f.value(row));
+        if passes && values.is_valid(row) {
+            sums[*group] = add(sums[*group], values.value(row))?;
+        }
+    }
+    Ok(())
+}
+
+/// ksqlDB's error for a DECIMAL sum whose integer digits outgrew its precision.
+fn decimal_overflow<T>(total: i128, precision: u8, scale: i8) -> Result<T> {
+    let digits = i16::from(precision) - i16::from(scale);
+    datafusion::common::exec_err!(
+        "Numeric field overflow: A field with precision {precision} and scale {scale} must round \
+         to an absolute value less than 10^{digits}. Got {}",
+        ScalarValue::Decimal128(Some(total), 38, scale)
+    )
+}
+
+impl GroupTotals {
+    /// Adds values (checking a DECIMAL sum's precision, as [`Total::apply`] does when adding
+    /// rows; merged sums are not checked).
+    fn add(
+        &mut self,
+        values: &[ArrayRef],
+        groups: &[usize],
+        filter: Option<&datafusion::arrow::array::BooleanArray>,
+        total: usize,
+        check: bool,
+    ) -> Result<()> {
+        use datafusion::arrow::datatypes::{Decimal128Type, Float64Type, Int32Type, Int64Type};
+        let Some(values) = values.first() else { return Ok(()) };
+        let values = if *values.data_type() == self.sum_type {
+            Arc::clone(values)
+        } else {
+            datafusion::arrow::compute::cast(values, &self.sum_type)?
+        };
+        match &mut self.sums {
+            Sums::Int32(sums) => {
+                sums.resize(total, 0);
+                add_each::<Int32Type>(sums, &values, groups, filter, |s, v| Ok(s.wrapping_add(v)))
+            }
+            Sums::Int64(sums) => {
+                sums.resize(total, 0);
+                add_each::<Int64Type>(sums, &values, groups, filter, |s, v| Ok(s.wrapping_add(v)))
+            }
+            Sums::Float64(sums) => {
+                sums.resize(total, 0.0);
+                add_each::<Float64Type>(sums, &values, groups, filter, |s, v| Ok(s + v))
+            }
+            Sums::Decimal(sums, precision, scale) => {
+                let (precision, scale) = (*precision, *scale);
+                let limit = 10i128.checked_pow(u32::from(precision)).unwrap_or(i128::MAX);
+                sums.resize(total, 0);
+                add_each::<Decimal128Type>(sums, &values, groups, filter, |s, v| {
+                    let sum = s.saturating_add(v);
+                    if check && sum.unsigned_abs() >= limit.unsigned_abs() {
+                        return decimal_overflow(sum, precision, scale);
+                    }
+                    Ok(sum)
+                })
+            }
+        }
+    }
+}
+
+impl GroupsAccumulator for GroupTotals {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        groups: &[usize],
+        filter: Option<&datafusion::arrow::array::BooleanArray>,
+        total: usize,
+    ) -> Result<()> {
+        self.add(values, groups, filter, total, true)
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef], groups: &[usize], total: usize) -> Result<()> {
+        self.add(states, groups, None, total, false)
+    }
+
+    fn evaluate(&mut self, emit_to: datafusion::logical_expr::EmitTo) -> Result<ArrayRef> {
+        use datafusion::arrow::array::{Decimal128Array, Float64Array, Int32Array, Int64Array};
+        Ok(match &mut self.sums {
+            Sums::Int32(sums) => Arc::new(Int32Array::from(emit_to.take_needed(sums))),
+            Sums::Int64(sums) => Arc::new(Int64Array::from(emit_to.take_needed(sums))),
+            Sums::Float64(sums) => Arc::new(Float64Array::from(emit_to.take_needed(sums))),
+            Sums::Decimal(sums, precision, scale) => {
+                Arc::new(Decimal128Array::from(emit_to.take_needed(sums)).with_precision_and_scale(*precision, *scale)?)
+            }
+        })
+    }
+
+    fn state(&mut self, emit_to: datafusion::logical_expr::EmitTo) -> Result<Vec<ArrayRef>> {
+        Ok(vec![self.evaluate(emit_to)?])
+    }
+
+    /// Each row as a group's sum of its own: its value, or 0 when null or filtered out.
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        filter: Option<&datafusion::arrow::array::BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        let mut alone = GroupTotals { sum_type: self.sum_type.clone(), sums: self.sums.empty() };
+        let rows = values.first().map_or(0, |v| v.len());
+        let groups: Vec<usize> = (0..rows).collect();
+        alone.add(values, &groups, filter, rows, false)?;
+        alone.state(datafusion::logical_expr::EmitTo::All)
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
+            + match &self.sums {
+                Sums::Int32(sums) => sums.capacity() * 4,
+                Sums::Int64(sums) => sums.capacity() * 8,
+                Sums::Float64(sums) => sums.capacity() * 8,
+                Sums::Decimal(sums, ..) => sums.capacity() * 16,
+            }
     }
 }
 
@@ -747,12 +916,7 @@ impl Total {
                 for value in values.as_primitive::<Decimal128Type>().iter().flatten() {
                     total = if sign > 0 { total.saturating_add(value) } else { total.saturating_sub(value) };
                     if check && sign > 0 && total.unsigned_abs() >= limit.unsigned_abs() {
-                        let digits = i16::from(*precision) - i16::from(*scale);
-                        return datafusion::common::exec_err!(
-                            "Numeric field overflow: A field with precision {precision} and scale {scale} must round \
-                             to an absolute value less than 10^{digits}. Got {}",
-                            ScalarValue::Decimal128(Some(total), 38, *scale)
-                        );
+                        return decimal_overflow(total, *precision, *scale);
                     }
                 }
                 ScalarValue::Decimal128(Some(total), *precision, *scale)
@@ -1017,6 +1181,41 @@ mod tests {
         total.update_batch(&[decimals(vec![500, 499])]).unwrap();
         assert_eq!(total.evaluate().unwrap(), ScalarValue::Decimal128(Some(999), 3, 1));
         assert!(total.update_batch(&[decimals(vec![1])]).is_err(), "100.0 needs four digits");
+    }
+
+    #[test]
+    fn group_sums_are_each_a_sum_of_its_own() {
+        use datafusion::arrow::array::{AsArray, BooleanArray, Decimal128Array};
+        use datafusion::arrow::datatypes::{Decimal128Type, Int32Type};
+        use datafusion::logical_expr::EmitTo;
+        let mut sums = GroupTotals { sum_type: DataType::Int32, sums: Sums::Int32(Vec::new()) };
+        let values: ArrayRef = Arc::new(Int32Array::from(vec![Some(i32::MAX), None, Some(1), Some(5), Some(7)]));
+        sums.update_batch(
+            std::slice::from_ref(&values),
+            &[0, 1, 0, 1, 2],
+            Some(&BooleanArray::from(vec![true, true, true, true, false])),
+            3,
+        )
+        .unwrap();
+        // A group without values sums to 0; INT sums wrap, as ksqlDB's.
+        let state = sums.state(EmitTo::All).unwrap();
+        assert_eq!(state[0].as_primitive::<Int32Type>().values(), &[i32::MIN, 5, 0]);
+        let mut merged = GroupTotals { sum_type: DataType::Int32, sums: Sums::Int32(Vec::new()) };
+        merged.merge_batch(&state, &[1, 1, 0], 2).unwrap();
+        assert_eq!(merged.evaluate(EmitTo::All).unwrap().as_primitive::<Int32Type>().values(), &[0, i32::MIN + 5]);
+        let alone = sums.convert_to_state(&[values], None).unwrap();
+        assert_eq!(alone[0].as_primitive::<Int32Type>().values(), &[i32::MAX, 0, 1, 5, 7]);
+
+        let decimals =
+            |v: Vec<i128>| -> ArrayRef { Arc::new(Decimal128Array::from(v).with_precision_and_scale(3, 1).unwrap()) };
+        let mut sums = GroupTotals { sum_type: DataType::Decimal128(3, 1), sums: Sums::Decimal(Vec::new(), 3, 1) };
+        sums.update_batch(&[decimals(vec![500, 499, 1])], &[0, 0, 1], None, 2).unwrap();
+        assert!(sums.update_batch(&[decimals(vec![1])], &[0], None, 2).is_err(), "100.0 needs four digits");
+        // Merged sums are not checked, as [`Total`]'s are not.
+        sums.merge_batch(&[decimals(vec![999])], &[1], 2).unwrap();
+        let evaluated = sums.evaluate(EmitTo::All).unwrap();
+        assert_eq!(evaluated.data_type(), &DataType::Decimal128(3, 1));
+        assert_eq!(evaluated.as_primitive::<Decimal128Type>().values(), &[999, 1000]);
     }
 
     #[test]
