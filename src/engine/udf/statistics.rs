@@ -18,7 +18,6 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, Int64
 use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, GroupsAccumulator, Signature, Volatility};
-use datafusion::physical_expr::GroupsAccumulatorAdapter;
 
 use super::math::widening;
 
@@ -169,10 +168,121 @@ impl AggregateUDFImpl for Average {
         true
     }
 
-    /// Many groups at once (windows emitted at their end), each averaged as alone.
+    /// Many groups at once: each group's sum and count, in two vectors.
     fn create_groups_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
         let zero = JavaSum::zero(&input_type(args.expr_fields));
-        Ok(Box::new(GroupsAccumulatorAdapter::new(move || Ok(Box::new(Mean { sum: zero, count: 0 }) as _))))
+        Ok(Box::new(GroupMeans { zero, sums: Vec::new(), counts: Vec::new() }))
+    }
+}
+
+/// AVG's groups accumulator: each group's sum and count as [`Mean`] keeps them.
+#[derive(Debug)]
+struct GroupMeans {
+    zero: JavaSum,
+    sums: Vec<JavaSum>,
+    counts: Vec<i64>,
+}
+
+impl GroupMeans {
+    /// A column's values as sums of this accumulator's kind, null where it is null.
+    fn column(&self, values: &ArrayRef) -> Result<Vec<Option<JavaSum>>> {
+        let values = cast(values, &self.zero.data_type())?;
+        Ok(match self.zero {
+            JavaSum::Int(_) => values
+                .as_primitive::<datafusion::arrow::datatypes::Int32Type>()
+                .iter()
+                .map(|v| v.map(JavaSum::Int))
+                .collect(),
+            JavaSum::Long(_) => values.as_primitive::<Int64Type>().iter().map(|v| v.map(JavaSum::Long)).collect(),
+            JavaSum::Double(_) => values.as_primitive::<Float64Type>().iter().map(|v| v.map(JavaSum::Double)).collect(),
+        })
+    }
+
+    /// Adds `sums[row]` and `counts[row]` to group `groups[row]`, for the rows `filter` passes.
+    fn add(
+        &mut self,
+        sums: &[Option<JavaSum>],
+        counts: impl Iterator<Item = Option<i64>>,
+        groups: &[usize],
+        filter: Option<&datafusion::arrow::array::BooleanArray>,
+        total: usize,
+    ) {
+        self.sums.resize(total, self.zero);
+        self.counts.resize(total, 0);
+        for (row, ((group, sum), count)) in groups.iter().zip(sums).zip(counts).enumerate() {
+            let passes = filter.is_none_or(|f| f.is_valid(row) && f.value(row));
+            if let (true, Some(sum), Some(count)) = (passes, sum, count) {
+                self.sums[*group] = self.sums[*group].add(*sum, 1);
+                self.counts[*group] += count;
+            }
+        }
+    }
+}
+
+impl GroupsAccumulator for GroupMeans {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        groups: &[usize],
+        filter: Option<&datafusion::arrow::array::BooleanArray>,
+        total: usize,
+    ) -> Result<()> {
+        let Some(values) = values.first() else { return Ok(()) };
+        let sums = self.column(values)?;
+        self.add(&sums, std::iter::repeat(Some(1)), groups, filter, total);
+        Ok(())
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef], groups: &[usize], total: usize) -> Result<()> {
+        let [sums, counts] = states else { return plan_err!("AVG state has two parts") };
+        let sums = self.column(sums)?;
+        self.add(&sums, counts.as_primitive::<Int64Type>().iter(), groups, None, total);
+        Ok(())
+    }
+
+    fn evaluate(&mut self, emit_to: datafusion::logical_expr::EmitTo) -> Result<ArrayRef> {
+        let sums = emit_to.take_needed(&mut self.sums);
+        let counts = emit_to.take_needed(&mut self.counts);
+        let means =
+            sums.iter().zip(&counts).map(|(sum, count)| if *count == 0 { 0.0 } else { sum.as_f64() / *count as f64 });
+        Ok(Arc::new(datafusion::arrow::array::Float64Array::from_iter_values(means)))
+    }
+
+    fn state(&mut self, emit_to: datafusion::logical_expr::EmitTo) -> Result<Vec<ArrayRef>> {
+        let sums = emit_to.take_needed(&mut self.sums);
+        let counts = emit_to.take_needed(&mut self.counts);
+        use datafusion::arrow::array::{Float64Array, Int32Array, Int64Array};
+        // The sums are all of the kind of `zero` (the values are cast to it).
+        let sums: ArrayRef = match self.zero {
+            JavaSum::Int(_) => Arc::new(Int32Array::from_iter_values(sums.iter().map(|s| match s {
+                JavaSum::Int(v) => *v,
+                other => other.as_f64() as i32,
+            }))),
+            JavaSum::Long(_) => Arc::new(Int64Array::from_iter_values(sums.iter().map(|s| match s {
+                JavaSum::Long(v) => *v,
+                other => other.as_f64() as i64,
+            }))),
+            JavaSum::Double(_) => Arc::new(Float64Array::from_iter_values(sums.iter().map(|s| s.as_f64()))),
+        };
+        Ok(vec![sums, Arc::new(Int64Array::from(counts))])
+    }
+
+    /// Each row as a group of its own: its value and a count of 1, or zero and 0 when null or
+    /// filtered out.
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        filter: Option<&datafusion::arrow::array::BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        let mut alone = GroupMeans { zero: self.zero, sums: Vec::new(), counts: Vec::new() };
+        let rows = values.first().map_or(0, |v| v.len());
+        let groups: Vec<usize> = (0..rows).collect();
+        alone.update_batch(values, &groups, filter, rows)?;
+        alone.state(datafusion::logical_expr::EmitTo::All)
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.sums.capacity() * std::mem::size_of::<JavaSum>() + self.counts.capacity() * 8
     }
 }
 
@@ -590,6 +700,32 @@ mod tests {
 
     fn column(values: &[Option<f64>]) -> ArrayRef {
         Arc::new(Float64Array::from(values.to_vec()))
+    }
+
+    /// Many groups' averages at once are each one [`Mean`] would give, merged states too.
+    #[test]
+    fn group_means_average_as_one_mean_per_group() {
+        use datafusion::arrow::array::Int32Array;
+        use datafusion::logical_expr::EmitTo;
+        let values: ArrayRef = Arc::new(Int32Array::from(vec![Some(i32::MAX), Some(1), None, Some(4), Some(6)]));
+        let groups = [0, 0, 1, 1, 2];
+        let mut means = GroupMeans { zero: JavaSum::Int(0), sums: Vec::new(), counts: Vec::new() };
+        means.update_batch(std::slice::from_ref(&values), &groups, None, 4).unwrap();
+        let state = means.state(EmitTo::All).unwrap();
+        let mut merged = GroupMeans { zero: JavaSum::Int(0), sums: Vec::new(), counts: Vec::new() };
+        merged.merge_batch(&state, &[0, 1, 2, 3], 4).unwrap();
+        let evaluated = merged.evaluate(EmitTo::All).unwrap();
+        let got: Vec<f64> = evaluated.as_primitive::<Float64Type>().values().to_vec();
+        for (group, rows) in [(0, 0..2), (1, 2..4), (2, 4..5)] {
+            let mut mean = Mean { sum: JavaSum::Int(0), count: 0 };
+            mean.update_batch(&[values.slice(rows.start, rows.len())]).unwrap();
+            assert_eq!(got[group], value(&mut mean), "group {group}");
+        }
+        // The int sum wraps, as ksqlDB's; a group without values averages 0.0.
+        assert_eq!(got[0], f64::from(i32::MIN) / 2.0);
+        assert_eq!(got[3], 0.0);
+        let alone = means.convert_to_state(&[values], None).unwrap();
+        assert_eq!(alone[1].as_primitive::<Int64Type>().values(), &[1, 1, 0, 1, 1]);
     }
 
     fn value(accumulator: &mut dyn Accumulator) -> f64 {
