@@ -245,17 +245,14 @@ async fn run_source(
         };
         let Some(records) = polled else { return Ok(()) };
         let count = records.len() as u64;
-        let bytes: usize = records
-            .iter()
-            .map(|r| r.key.as_ref().map_or(0, |k| k.len()) + r.value.as_ref().map_or(0, |v| v.len()))
-            .sum();
+        let bytes = records.iter().map(crate::log::NewRecord::payload_bytes).sum::<usize>() as u64;
         for record in records {
             producer.send(record, None)?;
         }
         producer.flush().await?;
         status.records_in.fetch_add(count, Ordering::Relaxed);
         status.records_out.fetch_add(count, Ordering::Relaxed);
-        status.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        status.bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 }
 
@@ -309,12 +306,9 @@ async fn run_sink(
                 positions.insert(partition, last.offset + 1);
             }
             unflushed = true;
-            let bytes: usize = records
-                .iter()
-                .map(|r| r.key.as_ref().map_or(0, |k| k.len()) + r.value.as_ref().map_or(0, |v| v.len()))
-                .sum();
+            let bytes = crate::log::record::payload_bytes(&records);
             status.records_in.fetch_add(records.len() as u64, Ordering::Relaxed);
-            status.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+            status.bytes.fetch_add(bytes, Ordering::Relaxed);
             if last_commit.elapsed() < COMMIT_INTERVAL {
                 continue;
             }

@@ -76,7 +76,7 @@ impl Producer {
                 p
             }
         };
-        self.pending_bytes += record_bytes(&record);
+        self.pending_bytes += record.payload_bytes();
         self.pending[partition as usize].push(record);
         self.pending_records += 1;
         Ok(partition)
@@ -106,15 +106,10 @@ impl Producer {
             }
         }
         if let Some(e) = first_error {
-            self.pending_bytes = self.pending.iter().flatten().map(record_bytes).sum();
+            self.pending_bytes = self.pending.iter().flatten().map(NewRecord::payload_bytes).sum();
             return Err(e);
         }
         self.pending_bytes = 0;
         Ok(())
     }
-}
-
-/// Key and value bytes of a record.
-fn record_bytes(record: &NewRecord) -> usize {
-    record.key.as_ref().map_or(0, |k| k.len()) + record.value.as_ref().map_or(0, |v| v.len())
 }

@@ -25,6 +25,11 @@ pub struct NewRecord {
 }
 
 impl NewRecord {
+    /// Its key's and value's bytes, as throughput metrics and the producer's batching count them.
+    pub fn payload_bytes(&self) -> usize {
+        self.key.as_ref().map_or(0, |k| k.len()) + self.value.as_ref().map_or(0, |v| v.len())
+    }
+
     pub fn new(timestamp_ms: i64, key: Option<Bytes>, value: Option<Bytes>) -> Self {
         NewRecord { timestamp_ms, key, value, headers: Vec::new() }
     }
@@ -39,6 +44,18 @@ pub struct Record {
     /// `None` is a tombstone.
     pub value: Option<Bytes>,
     pub headers: Vec<Header>,
+}
+
+impl Record {
+    /// Its key's and value's bytes, as throughput metrics count them.
+    pub fn payload_bytes(&self) -> usize {
+        self.key.as_ref().map_or(0, |k| k.len()) + self.value.as_ref().map_or(0, |v| v.len())
+    }
+}
+
+/// Key and value bytes of records (see [`Record::payload_bytes`]).
+pub fn payload_bytes(records: &[Record]) -> u64 {
+    records.iter().map(Record::payload_bytes).sum::<usize>() as u64
 }
 
 /// The answer to a read: records from one partition, in offset order.

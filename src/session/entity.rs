@@ -115,7 +115,10 @@ pub struct QueryRef {
     pub sinks: Vec<String>,
     pub sink_kafka_topics: Vec<String>,
     pub query_type: &'static str,
-    pub state: &'static str,
+    pub state: String,
+    /// `SHOW QUERIES`: how many servers hold the query in each state (here, one).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub status_count: std::collections::BTreeMap<String, u32>,
 }
 
 impl QueryRef {
@@ -126,9 +129,67 @@ impl QueryRef {
             sinks: Vec::new(),
             sink_kafka_topics: Vec::new(),
             query_type: "PERSISTENT",
-            state: "RUNNING",
+            state: "RUNNING".into(),
+            status_count: Default::default(),
         }
     }
+
+    /// A persistent query as `SHOW QUERIES` lists it.
+    pub fn listed(id: &str, statement: &str, sink: &str, topic: &str, state: &str) -> QueryRef {
+        QueryRef {
+            query_string: statement.to_owned(),
+            sinks: vec![sink.to_owned()],
+            sink_kafka_topics: vec![topic.to_owned()],
+            state: state.to_owned(),
+            status_count: [(state.to_owned(), 1)].into(),
+            ..QueryRef::persistent(id)
+        }
+    }
+}
+
+/// The listings of `SHOW QUERIES`, `SHOW TOPICS`, `SHOW PROPERTIES` and `SHOW VARIABLES`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "@type", rename_all = "camelCase")]
+pub enum Listing {
+    Queries {
+        queries: Vec<QueryRef>,
+    },
+    #[serde(rename = "kafka_topics")]
+    KafkaTopics {
+        topics: Vec<KafkaTopic>,
+    },
+    #[serde(rename_all = "camelCase")]
+    Properties {
+        properties: Vec<Property>,
+        overwritten_properties: Vec<String>,
+        default_properties: Vec<String>,
+    },
+    Variables {
+        variables: Vec<Variable>,
+    },
+}
+
+/// A topic in `SHOW TOPICS`: a replica count per partition.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaTopic {
+    pub name: String,
+    pub replica_info: Vec<u32>,
+}
+
+/// A property in `SHOW PROPERTIES`, with its scope (`KSQL`, or `EDDY` for Eddy's own).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Property {
+    pub name: String,
+    pub scope: String,
+    pub value: String,
+}
+
+/// A variable in `SHOW VARIABLES`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Variable {
+    pub name: String,
+    pub value: String,
 }
 
 /// `DESCRIBE [EXTENDED] source`'s body.
@@ -330,5 +391,33 @@ mod tests {
         );
         let error = to_value(&GenericError::new(40001, "bad"));
         assert_eq!(error, serde_json::json!({"@type": "generic_error", "error_code": 40001, "message": "bad"}));
+        let queries = to_value(&Listing::Queries {
+            queries: vec![QueryRef::listed("CTAS_T_1", "CREATE TABLE t AS …", "T", "t", "RUNNING")],
+        });
+        assert_eq!(
+            queries,
+            serde_json::json!({"@type": "queries", "queries": [{
+                "id": "CTAS_T_1", "queryString": "CREATE TABLE t AS …", "sinks": ["T"], "sinkKafkaTopics": ["t"],
+                "queryType": "PERSISTENT", "state": "RUNNING", "statusCount": {"RUNNING": 1}}]})
+        );
+        let topics =
+            to_value(&Listing::KafkaTopics { topics: vec![KafkaTopic { name: "t".into(), replica_info: vec![1, 1] }] });
+        assert_eq!(
+            topics,
+            serde_json::json!({"@type": "kafka_topics", "topics": [{"name": "t", "replicaInfo": [1, 1]}]})
+        );
+        let properties = to_value(&Listing::Properties {
+            properties: vec![Property { name: "p".into(), scope: "KSQL".into(), value: "v".into() }],
+            overwritten_properties: vec!["p".into()],
+            default_properties: Vec::new(),
+        });
+        assert_eq!(
+            properties,
+            serde_json::json!({"@type": "properties", "properties": [{"name": "p", "scope": "KSQL", "value": "v"}],
+                               "overwrittenProperties": ["p"], "defaultProperties": []})
+        );
+        let variables =
+            to_value(&Listing::Variables { variables: vec![Variable { name: "x".into(), value: "1".into() }] });
+        assert_eq!(variables, serde_json::json!({"@type": "variables", "variables": [{"name": "x", "value": "1"}]}));
     }
 }

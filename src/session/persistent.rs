@@ -187,20 +187,12 @@ impl Session {
                 vec![q.id.clone(), "PERSISTENT".into(), status, q.sink.clone(), topic, q.statement.clone()]
             })
             .collect();
-        let queries: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|r| {
-                serde_json::json!({
-                    "queryString": r[5], "sinks": [r[3]], "sinkKafkaTopics": [r[4]], "id": r[0],
-                    "statusCount": {r[2].clone(): 1}, "queryType": "PERSISTENT", "state": r[2],
-                })
-            })
-            .collect();
+        let queries = rows.iter().map(|r| super::entity::QueryRef::listed(&r[0], &r[5], &r[3], &r[4], &r[2])).collect();
         StatementResult::table(
             &["Query ID", "Query Type", "Status", "Sink Name", "Sink Kafka Topic", "Query String"],
             rows,
         )
-        .with_entity(serde_json::json!({"@type": "queries", "queries": queries}))
+        .with_entity(super::entity::to_value(&super::entity::Listing::Queries { queries }))
     }
 
     /// The numbers of the persistent queries this session runs, for `/metrics`.

@@ -1,6 +1,7 @@
 //! Statements about sources and their topics: creating the topic of a new source, dropping
 //! a source, and `SHOW` / `DESCRIBE`.
 
+use super::entity;
 use super::*;
 
 impl Session {
@@ -124,15 +125,15 @@ impl Session {
                     let partitions = self.log.partition_count(&topic).await?;
                     rows.push(vec![topic, partitions.to_string(), "1".into()]);
                 }
-                let topics: Vec<serde_json::Value> = rows
+                let topics = rows
                     .iter()
-                    .map(|r| {
-                        let partitions: usize = r[1].parse().unwrap_or(0);
-                        serde_json::json!({"name": r[0], "replicaInfo": vec![1; partitions]})
+                    .map(|r| entity::KafkaTopic {
+                        name: r[0].clone(),
+                        replica_info: vec![1; r[1].parse().unwrap_or(0)],
                     })
                     .collect();
                 StatementResult::table(&["Kafka Topic", "Partitions", "Partition Replicas"], rows)
-                    .with_entity(serde_json::json!({"@type": "kafka_topics", "topics": topics}))
+                    .with_entity(entity::to_value(&entity::Listing::KafkaTopics { topics }))
             }
             ShowTarget::Properties => {
                 // Eddy's own with the values in force here (defaults, the command line's, SET's).
@@ -149,14 +150,19 @@ impl Session {
                     let scope = if name.starts_with(crate::config::PREFIX) { "EDDY" } else { "KSQL" };
                     properties.insert(name.clone(), (scope, value.clone()));
                 }
-                let listed: Vec<serde_json::Value> = properties
+                let listed = properties
                     .iter()
-                    .map(|(k, (scope, v))| serde_json::json!({"name": k, "scope": scope, "value": v}))
+                    .map(|(k, (scope, v))| entity::Property {
+                        name: k.clone(),
+                        scope: (*scope).to_owned(),
+                        value: v.clone(),
+                    })
                     .collect();
-                let defaults: Vec<&String> = properties.keys().filter(|k| !self.properties.contains_key(*k)).collect();
-                let entity = serde_json::json!({
-                    "@type": "properties", "properties": listed,
-                    "overwrittenProperties": self.properties.keys().collect::<Vec<_>>(), "defaultProperties": defaults,
+                let defaults = properties.keys().filter(|k| !self.properties.contains_key(*k)).cloned().collect();
+                let entity = entity::to_value(&entity::Listing::Properties {
+                    properties: listed,
+                    overwritten_properties: self.properties.keys().cloned().collect(),
+                    default_properties: defaults,
                 });
                 let rows = properties.into_iter().map(|(k, (scope, v))| vec![k, scope.into(), v]).collect();
                 StatementResult::table(&["Property", "Scope", "Value"], rows).with_entity(entity)
@@ -165,9 +171,12 @@ impl Session {
                 &["Variable Name", "Value"],
                 self.variables.iter().map(|(k, v)| vec![k.clone(), v.clone()]).collect(),
             )
-            .with_entity(serde_json::json!({
-                "@type": "variables",
-                "variables": self.variables.iter().map(|(k, v)| serde_json::json!({"name": k, "value": v})).collect::<Vec<_>>(),
+            .with_entity(entity::to_value(&entity::Listing::Variables {
+                variables: self
+                    .variables
+                    .iter()
+                    .map(|(k, v)| entity::Variable { name: k.clone(), value: v.clone() })
+                    .collect(),
             })),
             ShowTarget::Types => StatementResult::table(
                 &["Type Name", "Schema"],
@@ -176,7 +185,10 @@ impl Session {
             ShowTarget::Queries => self.show_queries(),
             ShowTarget::Functions => StatementResult::table(
                 &["Function Name", "Category"],
-                crate::engine::functions::all().iter().map(|f| vec![f.name.to_owned(), f.category.to_owned()]).collect(),
+                crate::engine::functions::all()
+                    .iter()
+                    .map(|f| vec![f.name.to_owned(), f.category.to_owned()])
+                    .collect(),
             ),
         })
     }

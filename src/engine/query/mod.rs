@@ -50,7 +50,6 @@ pub use resume::cut_back;
 use resume::{QueryIdentity, output_ends, resume_from_checkpoint, resume_from_commit};
 use sink::{Checkpointer, FenceKeeper, SinkParts, write_client, write_sink};
 use source::{Barriers, read_source, until};
-use state::record_bytes;
 pub use state::{LATENCY_BUCKETS_SECONDS, LatencyHistogram, QueryState, QueryStatus};
 
 /// Messages queued between two tasks of a query.

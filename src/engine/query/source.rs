@@ -10,13 +10,14 @@ use tokio::sync::{mpsc, watch};
 
 use super::{
     Piece, QueryState, QueryStatus, Reporter, TaskError, Watch, batches_of, decode_noting, decode_pieces, note_errors,
-    record_bytes, split_replayed,
+    split_replayed,
 };
 use crate::catalog::Source;
 use crate::engine::align::Aligned;
 use crate::engine::offsets::Positions;
 use crate::engine::operator::Message;
 use crate::engine::source::row_schema;
+use crate::log::record::payload_bytes;
 use crate::log::{Follower, Log, Record};
 
 /// Barriers are spaced so that checkpoints take at most about 1/20 of a query's time.
@@ -115,7 +116,7 @@ pub(super) async fn read_source(
                     fetches.push(fetch);
                 }
                 state.records_read.fetch_add(count as u64, Ordering::Relaxed);
-                state.bytes_read.fetch_add(fetches.iter().map(|(_, records)| record_bytes(records)).sum(), Ordering::Relaxed);
+                state.bytes_read.fetch_add(fetches.iter().map(|(_, records)| payload_bytes(records)).sum(), Ordering::Relaxed);
                 let read_at = Instant::now();
                 let mut progress: BTreeMap<u32, u64> = BTreeMap::new();
                 for (stream, records) in &fetches {
@@ -280,7 +281,7 @@ pub(super) async fn read_aligned(
     let queue = async |aligned: &mut Aligned, fetches: Vec<(u32, Vec<Record>)>| -> Result<(), TaskError> {
         for (_, records) in &fetches {
             state.records_read.fetch_add(records.len() as u64, Ordering::Relaxed);
-            state.bytes_read.fetch_add(record_bytes(records), Ordering::Relaxed);
+            state.bytes_read.fetch_add(payload_bytes(records), Ordering::Relaxed);
         }
         for (piece, rows) in decode_noting(inputs, schemas, fetches, replay_until, reporter, state).await? {
             let Some(last) = piece.records.last() else { continue };

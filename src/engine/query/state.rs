@@ -85,14 +85,6 @@ impl QueryState {
     }
 }
 
-/// Key and value bytes of records.
-pub(super) fn record_bytes(records: &[crate::log::Record]) -> u64 {
-    records
-        .iter()
-        .map(|r| r.key.as_ref().map_or(0, |k| k.len()) + r.value.as_ref().map_or(0, |v| v.len()))
-        .sum::<usize>() as u64
-}
-
 /// A histogram of durations with fixed buckets (Prometheus' cumulative form is computed when
 /// read), updated without locks.
 #[derive(Debug, Default)]
