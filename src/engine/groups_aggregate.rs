@@ -43,6 +43,10 @@ const UNWINDOWED: i64 = i64::MIN;
 /// Where a group's latest row is: chunk and row.
 type At = (usize, usize);
 
+/// A group interned ahead of its first row (a table's changes are interned before they are
+/// taken in, run by run) has no row yet.
+const NOWHERE: At = (usize::MAX, 0);
+
 /// A table of groups (see the module's documentation).
 struct Groups {
     /// The window's end (`i64::MAX` unwindowed).
@@ -100,19 +104,17 @@ impl Groups {
 
     /// Every group's latest row, gathered (and kept) as the one chunk.
     fn compact(&mut self) -> Result<(), PlanError> {
-        if self.chunks.len() == 1 && self.stored == self.len() {
+        let placed: Vec<At> = self.at.iter().copied().filter(|at| *at != NOWHERE).collect();
+        if self.chunks.len() == 1 && self.stored == placed.len() {
             return Ok(());
         }
         let Some(width) = self.chunks.first().map(Vec::len) else { return Ok(()) };
-        let gathered = (0..width)
-            .map(|c| {
-                let sources: Vec<&dyn Array> = self.chunks.iter().map(|chunk| chunk[c].as_ref()).collect();
-                interleave(&sources, &self.at)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let gathered = self.gather(0, width, &placed)?;
         self.chunks = vec![gathered];
-        self.at = (0..self.len()).map(|row| (0, row)).collect();
-        self.stored = self.len();
+        for (next, at) in self.at.iter_mut().filter(|at| **at != NOWHERE).enumerate() {
+            *at = (0, next);
+        }
+        self.stored = placed.len();
         Ok(())
     }
 
@@ -130,6 +132,88 @@ impl Groups {
         self.table.size()
             + self.chunks.iter().flatten().map(|c| c.get_array_memory_size()).sum::<usize>()
             + self.len() * (std::mem::size_of::<At>() + 8 + 8 + 1 + 4)
+    }
+}
+
+/// Aggregating a table: the rows a batch takes out of their groups. They are the first
+/// `rows` rows of the table's share of the batch, whose other rows are added.
+struct Retracted {
+    rows: usize,
+    /// Each aggregate's arguments for the rows taken out.
+    arguments: Vec<Vec<ArrayRef>>,
+    /// The order in which the rows change their groups: each table row's earlier version
+    /// taken out before its new one is added.
+    order: Vec<u32>,
+}
+
+/// Aggregating a table: each table row's contribution to its group, by its key, kept as
+/// Arrow rows as the groups' states are (the key columns, the interned grouping columns,
+/// then each aggregate's arguments).
+struct Contributions {
+    /// The table's key columns, interned.
+    key_fields: Vec<Field>,
+    keys: Box<dyn GroupValues>,
+    chunks: Vec<Vec<ArrayRef>>,
+    /// Per table key: its row's contribution, if it has one (not deleted, in a group), and
+    /// that group's id.
+    at: Vec<Option<At>>,
+    group: Vec<usize>,
+    stored: usize,
+    /// How many table keys have a contribution.
+    live: usize,
+}
+
+/// A batch of a table's changes, evaluated: each row's interned grouping columns, each
+/// aggregate's arguments, its time, its table key, and whether it joins a group.
+struct Changes {
+    interned: Vec<ArrayRef>,
+    arguments: Vec<Vec<ArrayRef>>,
+    times: Int64Array,
+    table_keys: Vec<ArrayRef>,
+    adds: Vec<bool>,
+}
+
+impl Contributions {
+    fn new(key_fields: Vec<Field>) -> Result<Self, PlanError> {
+        Ok(Contributions {
+            keys: new_group_values(Arc::new(Schema::new(key_fields.clone())), &GroupOrdering::None)?,
+            key_fields,
+            chunks: Vec::new(),
+            at: Vec::new(),
+            group: Vec::new(),
+            stored: 0,
+            live: 0,
+        })
+    }
+
+    /// The given contributions' columns.
+    fn gather(&self, at: &[At]) -> Result<Vec<ArrayRef>, PlanError> {
+        let Some(width) = self.chunks.first().map(Vec::len) else { return Ok(Vec::new()) };
+        (0..width)
+            .map(|c| {
+                let sources: Vec<&dyn Array> = self.chunks.iter().map(|chunk| chunk[c].as_ref()).collect();
+                Ok(interleave(&sources, at)?)
+            })
+            .collect()
+    }
+
+    /// Every live contribution, gathered (and kept) as the one chunk, in table key order.
+    fn compact(&mut self) -> Result<Option<&Vec<ArrayRef>>, PlanError> {
+        let live: Vec<At> = self.at.iter().flatten().copied().collect();
+        if live.is_empty() {
+            self.chunks.clear();
+            self.stored = 0;
+            return Ok(None);
+        }
+        if self.chunks.len() > 1 || self.stored != live.len() {
+            let gathered = self.gather(&live)?;
+            for (next, at) in self.at.iter_mut().flatten().enumerate() {
+                *at = (0, next);
+            }
+            self.chunks = vec![gathered];
+            self.stored = live.len();
+        }
+        Ok(self.chunks.first())
     }
 }
 
@@ -151,16 +235,19 @@ pub struct GroupsAggregate {
     /// time), if set; the stream time at which to look for such groups next.
     state_ttl_ms: Option<i64>,
     next_expiry: i64,
+    /// Aggregating a table: its rows' contributions.
+    contributions: Option<Contributions>,
     errors: Vec<RowError>,
 }
 
 impl GroupsAggregate {
     /// Whether `plan` is one this operator runs.
     pub fn runs(plan: &AggregatePlan) -> bool {
+        let table = plan.table_keys.is_some();
         !plan.emit_final
-            && plan.table_keys.is_none()
-            && plan.windows.is_none_or(|w| !w.is_session())
+            && plan.windows.is_none_or(|w| !w.is_session() && !table)
             && plan.aggregates.iter().all(|a| a.groups_accumulator_supported())
+            && (!table || plan.aggregates.iter().all(|a| super::udf::aggregates::retracts_by_negation(a)))
     }
 
     pub fn try_new(plan: Arc<AggregatePlan>, description: String) -> Result<Self, PlanError> {
@@ -184,6 +271,7 @@ impl GroupsAggregate {
             next_sequence: 0,
             state_ttl_ms: None,
             next_expiry: i64::MIN,
+            contributions: None,
             errors: Vec::new(),
             plan,
         })
@@ -210,6 +298,9 @@ impl GroupsAggregate {
 
     fn update(&mut self, batch: TimedBatch, out: &mut Vec<TimedBatch>) -> Result<(), PlanError> {
         let plan = Arc::clone(&self.plan);
+        if let Some(table_keys) = &plan.table_keys {
+            return self.absorb_changes(&batch, table_keys, out);
+        }
         // Records without a value are no rows of a stream: they update nothing.
         let mut rows = batch.rows;
         if let Some(tombstones) = &batch.tombstones {
@@ -262,11 +353,200 @@ impl GroupsAggregate {
                 split_by_window(&starts, &ends, &interned, &arguments, &times)?
             }
         };
-        parts.into_iter().map(|part| self.absorb_into(part)).collect()
+        parts.into_iter().map(|part| self.absorb_into(part, None)).collect()
+    }
+
+    /// A table's changes, in order: a row's earlier version leaves its group (a retraction)
+    /// before the row joins its own, unless it is a deletion, fails the WHERE clause or has a
+    /// null grouping value. Each change emits the groups it touched, the retraction's first,
+    /// as ksqlDB does. The batch is cut into runs of changes that touch no group and no key
+    /// twice, each run taken in at once: its changes' values are then each change's own.
+    fn absorb_changes(
+        &mut self,
+        batch: &TimedBatch,
+        table_keys: &[usize],
+        out: &mut Vec<TimedBatch>,
+    ) -> Result<(), PlanError> {
+        let plan = Arc::clone(&self.plan);
+        let rows = &batch.rows;
+        let n = rows.num_rows();
+        if n == 0 {
+            return Ok(());
+        }
+        let passes: Option<BooleanArray> = match &plan.filter {
+            None => None,
+            Some(filter) => {
+                let mask = evaluate_isolating(filter, rows, &mut self.errors)?;
+                Some(mask.as_boolean_opt().ok_or_else(|| PlanError::user("WHERE must be a condition"))?.clone())
+            }
+        };
+        let keys: Vec<ArrayRef> =
+            plan.group_by.iter().map(|e| evaluate_isolating(e, rows, &mut self.errors)).collect::<Result<_, _>>()?;
+        let deleted = |i: usize| batch.tombstones.as_ref().is_some_and(|t| t.is_valid(i) && t.value(i));
+        let adds: Vec<bool> = (0..n)
+            .map(|i| {
+                !deleted(i)
+                    && keys.iter().all(|k| k.is_valid(i))
+                    && passes.as_ref().is_none_or(|p| p.is_valid(i) && p.value(i))
+            })
+            .collect();
+        let changes = Changes {
+            interned: self.interned_keys(&keys, n),
+            arguments: plan.arguments(rows, &mut self.errors)?,
+            times: rows.column(plan.row_time_index).as_primitive::<Int64Type>().clone(),
+            table_keys: table_keys.iter().map(|i| rows.column(*i).clone()).collect(),
+            adds,
+        };
+        if self.contributions.is_none() {
+            let fields = changes
+                .table_keys
+                .iter()
+                .enumerate()
+                .map(|(i, c)| Field::new(format!("__key{i}"), c.data_type().clone(), true))
+                .collect();
+            self.contributions = Some(Contributions::new(fields)?);
+        }
+        if !self.open.contains_key(&UNWINDOWED) {
+            self.open.insert(UNWINDOWED, Groups::new(i64::MAX, &self.key_schema)?);
+        }
+        // Each row's table key, and the group it joins (if it does).
+        let (Some(contributions), Some(groups)) = (self.contributions.as_mut(), self.open.get_mut(&UNWINDOWED)) else {
+            return Err(PlanError::internal("a table's aggregation lost its state"));
+        };
+        let mut ids = Vec::with_capacity(n);
+        contributions.keys.intern(&changes.table_keys, &mut ids)?;
+        contributions.at.resize(contributions.keys.len(), None);
+        contributions.group.resize(contributions.keys.len(), usize::MAX);
+        let joining = UInt32Array::from((0..n as u32).filter(|i| changes.adds[*i as usize]).collect::<Vec<_>>());
+        let joining_keys: Vec<ArrayRef> =
+            changes.interned.iter().map(|k| take(k.as_ref(), &joining, None)).collect::<Result<_, _>>()?;
+        let mut joined = Vec::with_capacity(joining.len());
+        groups.table.intern(&joining_keys, &mut joined)?;
+        let mut group_of: Vec<Option<usize>> = vec![None; n];
+        for (row, group) in joining.values().iter().zip(&joined) {
+            group_of[*row as usize] = Some(*group);
+        }
+        // Runs of changes touching no group and no key twice.
+        let mut run: Vec<u32> = Vec::new();
+        let mut seen_groups: std::collections::HashSet<usize> = std::collections::HashSet::new();
+        let mut seen_keys: std::collections::HashSet<usize> = std::collections::HashSet::new();
+        for row in 0..n {
+            let Some(contributions) = self.contributions.as_ref() else { break };
+            let key = ids[row];
+            let leaving = contributions.at[key].map(|_| contributions.group[key]);
+            let touches = leaving.into_iter().chain(group_of[row]);
+            if seen_keys.contains(&key) || touches.clone().any(|g| seen_groups.contains(&g)) {
+                let touched = self.change_run(&changes, &ids, &group_of, &run)?;
+                self.emit(touched.into_iter().collect(), batch.replay, out)?;
+                run.clear();
+                seen_groups.clear();
+                seen_keys.clear();
+                // The run changed the state: this row's earlier version may be another now.
+                let Some(contributions) = self.contributions.as_ref() else { break };
+                let leaving = contributions.at[key].map(|_| contributions.group[key]);
+                seen_groups.extend(leaving.into_iter().chain(group_of[row]));
+            } else {
+                seen_groups.extend(touches);
+            }
+            seen_keys.insert(key);
+            run.push(row as u32);
+        }
+        let touched = self.change_run(&changes, &ids, &group_of, &run)?;
+        self.emit(touched.into_iter().collect(), batch.replay, out)
+    }
+
+    /// Takes in a run of a table's changes (rows of distinct keys, touching distinct groups).
+    fn change_run(
+        &mut self,
+        changes: &Changes,
+        ids: &[usize],
+        group_of: &[Option<usize>],
+        run: &[u32],
+    ) -> Result<Option<Touched>, PlanError> {
+        let Some(contributions) = self.contributions.as_mut() else { return Ok(None) };
+        let (mut taken, mut added, mut order_of, mut outgoing) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for row in run {
+            let key = ids[*row as usize];
+            if let Some(at) = contributions.at[key].take() {
+                order_of.push((false, taken.len()));
+                taken.push(at);
+                outgoing.push(*row);
+                contributions.live -= 1;
+            }
+            if let Some(group) = group_of[*row as usize] {
+                order_of.push((true, added.len()));
+                added.push((*row, key));
+                contributions.group[key] = group;
+            }
+        }
+        if order_of.is_empty() {
+            return Ok(None);
+        }
+        let key_width = self.key_schema.fields().len();
+        let table_width = changes.table_keys.len();
+        let gathered = contributions.gather(&taken)?;
+        let rows_in = UInt32Array::from(added.iter().map(|(row, _)| *row).collect::<Vec<_>>());
+        let pick = |c: &ArrayRef| take(c.as_ref(), &rows_in, None);
+        // The rows taken out, then those added: interned keys, times and arguments.
+        let mut part_keys = Vec::with_capacity(key_width);
+        for k in 0..key_width {
+            let added_keys = pick(&changes.interned[k])?;
+            part_keys.push(match gathered.get(table_width + k) {
+                Some(out) => datafusion::arrow::compute::concat(&[out.as_ref(), added_keys.as_ref()])?,
+                None => added_keys,
+            });
+        }
+        let times: ArrayRef = Arc::new(changes.times.clone());
+        let outgoing_times = take(&times, &UInt32Array::from(outgoing), None)?;
+        let part_times = datafusion::arrow::compute::concat(&[outgoing_times.as_ref(), pick(&times)?.as_ref()])?
+            .as_primitive::<Int64Type>()
+            .clone();
+        let added_arguments = changes
+            .arguments
+            .iter()
+            .map(|args| args.iter().map(pick).collect::<Result<Vec<_>, _>>())
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut at = table_width + key_width;
+        let mut taken_arguments = Vec::with_capacity(changes.arguments.len());
+        for args in &changes.arguments {
+            taken_arguments.push(match gathered.is_empty() {
+                true => args.iter().map(|a| datafusion::arrow::array::new_empty_array(a.data_type())).collect(),
+                false => gathered[at..at + args.len()].to_vec(),
+            });
+            at += args.len();
+        }
+        let order =
+            order_of.iter().map(|(is_added, i)| if *is_added { (taken.len() + i) as u32 } else { *i as u32 }).collect();
+        // The contributions of the rows added.
+        if !added.is_empty() {
+            let mut chunk: Vec<ArrayRef> = changes.table_keys.iter().map(pick).collect::<Result<_, _>>()?;
+            chunk.extend(part_keys[..key_width].iter().map(|k| k.slice(taken.len(), added.len())));
+            chunk.extend(added_arguments.iter().flatten().cloned());
+            let c = contributions.chunks.len();
+            contributions.chunks.push(chunk);
+            for (i, (_, key)) in added.iter().enumerate() {
+                contributions.at[*key] = Some((c, i));
+            }
+            contributions.stored += added.len();
+            contributions.live += added.len();
+        }
+        if contributions.stored >= 2 * contributions.live.max(1) && contributions.chunks.len() > 1 {
+            contributions.compact()?;
+        }
+        let part = WindowRows {
+            start: UNWINDOWED,
+            end: i64::MAX,
+            rows: None,
+            keys: part_keys,
+            arguments: added_arguments,
+            times: part_times,
+        };
+        let retracted = Retracted { rows: taken.len(), arguments: taken_arguments, order };
+        Ok(Some(self.absorb_into(part, Some(retracted))?))
     }
 
     /// Takes one table's rows in (see the module's documentation).
-    fn absorb_into(&mut self, part: WindowRows) -> Result<Touched, PlanError> {
+    fn absorb_into(&mut self, part: WindowRows, retracted: Option<Retracted>) -> Result<Touched, PlanError> {
         let (start, end) = (part.start, part.end);
         let key_width = self.key_schema.fields().len();
         let mut fresh = self.accumulators()?;
@@ -280,6 +560,7 @@ impl GroupsAggregate {
         let mut ids: Vec<usize> = Vec::with_capacity(part.times.len());
         groups.table.intern(&part.keys, &mut ids)?;
         let total = groups.table.len();
+        groups.at.resize(total, NOWHERE);
         groups.latest.resize(total, i64::MIN);
         groups.passed.resize(total, false);
         groups.slot.resize(total, u32::MAX);
@@ -287,36 +568,62 @@ impl GroupsAggregate {
             self.next_sequence += 1;
             groups.sequences.push(self.next_sequence);
         }
-        // The batch's groups in the order of their first row, and each row's among them.
+        // The batch's groups in the order of their first row (or change), each row's among
+        // them, and each group's latest time in the batch.
         let mut touched: Vec<usize> = Vec::new();
         let mut firsts: Vec<u32> = Vec::new();
-        let mut local: Vec<usize> = Vec::with_capacity(ids.len());
-        for (row, (id, time)) in ids.iter().zip(part.times.values()).enumerate() {
-            if groups.slot[*id] == u32::MAX {
-                groups.slot[*id] = touched.len() as u32;
-                touched.push(*id);
+        let mut local: Vec<usize> = vec![0; ids.len()];
+        let mut batch_latest: Vec<i64> = Vec::new();
+        let order: Box<dyn Iterator<Item = usize>> = match &retracted {
+            Some(retracted) => Box::new(retracted.order.iter().map(|row| *row as usize)),
+            None => Box::new(0..ids.len()),
+        };
+        for row in order {
+            let (id, time) = (ids[row], part.times.value(row));
+            if groups.slot[id] == u32::MAX {
+                groups.slot[id] = touched.len() as u32;
+                touched.push(id);
                 firsts.push(row as u32);
+                batch_latest.push(time);
             }
-            local.push(groups.slot[*id] as usize);
-            groups.latest[*id] = groups.latest[*id].max(*time);
+            let slot = groups.slot[id] as usize;
+            local[row] = slot;
+            batch_latest[slot] = batch_latest[slot].max(time);
+            groups.latest[id] = groups.latest[id].max(time);
         }
         for id in &touched {
             groups.slot[*id] = u32::MAX;
         }
+        // A table's rows taken out come first in `part`, before the rows added.
+        let taken_out = retracted.as_ref().map_or(0, |r| r.rows);
         let count = touched.len();
         // The touched groups' earlier states first, then the batch's rows.
-        let earlier: Vec<(usize, At)> =
-            touched.iter().enumerate().filter_map(|(i, id)| groups.at.get(*id).map(|at| (i, *at))).collect();
+        let earlier: Vec<(usize, At)> = touched
+            .iter()
+            .enumerate()
+            .filter_map(|(i, id)| groups.at.get(*id).filter(|at| **at != NOWHERE).map(|at| (i, *at)))
+            .collect();
         let mut states: Vec<Vec<ArrayRef>> = Vec::with_capacity(fresh.len());
         let mut from = key_width;
         let whence: Vec<At> = earlier.iter().map(|(_, at)| *at).collect();
         let earlier_ids: Vec<usize> = earlier.iter().map(|(i, _)| *i).collect();
-        for ((accumulator, arguments), width) in fresh.iter_mut().zip(&part.arguments).zip(&self.widths) {
+        for (a, ((accumulator, arguments), width)) in
+            fresh.iter_mut().zip(&part.arguments).zip(&self.widths).enumerate()
+        {
             if !earlier.is_empty() {
                 let state = groups.gather(from, *width, &whence)?;
                 accumulator.merge_batch(&state, &earlier_ids, count)?;
             }
-            accumulator.update_batch(arguments, &local, None, count)?;
+            if let Some(retracted) = retracted.as_ref().filter(|r| r.rows > 0) {
+                // A row taken out is its own state negated, merged (see `retracts_by_negation`).
+                let alone = accumulator.convert_to_state(&retracted.arguments[a], None)?;
+                let negated = alone
+                    .iter()
+                    .map(|state| datafusion::arrow::compute::kernels::numeric::neg_wrapping(state.as_ref()))
+                    .collect::<Result<Vec<_>, _>>()?;
+                accumulator.merge_batch(&negated, &local[..taken_out], count)?;
+            }
+            accumulator.update_batch(arguments, &local[taken_out..], None, count)?;
             states.push(accumulator.state(EmitTo::All)?);
             from += width;
         }
@@ -333,7 +640,6 @@ impl GroupsAggregate {
         let chunk: Vec<ArrayRef> = keys.iter().cloned().chain(states.into_iter().flatten()).collect();
         let c = groups.chunks.len();
         groups.chunks.push(chunk);
-        groups.at.resize(total, (0, 0));
         for (row, id) in touched.iter().enumerate() {
             groups.at[*id] = (c, row);
         }
@@ -341,7 +647,12 @@ impl GroupsAggregate {
         if groups.stored >= 2 * groups.len() && groups.chunks.len() > 1 {
             groups.compact()?;
         }
-        let stamps = touched.iter().map(|id| groups.latest[*id]).collect();
+        // A stream's group is stamped with its latest time (as Kafka Streams stamps an
+        // aggregate), a table's with the latest time of the rows that changed it.
+        let stamps = match retracted {
+            Some(_) => batch_latest,
+            None => touched.iter().map(|id| groups.latest[*id]).collect(),
+        };
         let firsts = match &part.rows {
             Some(rows) => firsts.iter().map(|f| rows.value(*f as usize)).collect(),
             None => firsts,
@@ -534,6 +845,110 @@ impl GroupsAggregate {
     }
 }
 
+impl GroupsAggregate {
+    /// A table's rows in [`super::aggregate::Aggregate`]'s form: the key columns
+    /// (`__key0`…), `__group` (the group's key as a row of Arrow's row format), then each
+    /// aggregate's arguments (`a:j`).
+    fn snapshot_table_rows(&mut self) -> Result<RecordBatch, PlanError> {
+        let key_width = self.key_schema.fields().len();
+        let converter = self.group_converter()?;
+        let Some(contributions) = self.contributions.as_mut() else {
+            let options = datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(0));
+            let fields: Vec<Field> = vec![Field::new("__group", DataType::Binary, false)];
+            let empty = datafusion::arrow::array::new_empty_array(&DataType::Binary);
+            return Ok(RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), vec![empty], &options)?);
+        };
+        let table_width = contributions.key_fields.len();
+        let key_fields = contributions.key_fields.clone();
+        let chunk = contributions.compact()?.cloned();
+        let mut fields: Vec<Field> = key_fields;
+        let mut columns: Vec<ArrayRef> = match &chunk {
+            Some(chunk) => chunk[..table_width].to_vec(),
+            None => fields.iter().map(|f| datafusion::arrow::array::new_empty_array(f.data_type())).collect(),
+        };
+        let groups = match &chunk {
+            Some(chunk) => {
+                let rows = converter.convert_columns(&chunk[table_width..table_width + key_width])?;
+                datafusion::arrow::array::BinaryArray::from_iter_values(rows.iter().map(|r| r.as_ref().to_vec()))
+            }
+            None => datafusion::arrow::array::BinaryArray::from_iter_values(Vec::<Vec<u8>>::new()),
+        };
+        fields.push(Field::new("__group", DataType::Binary, false));
+        columns.push(Arc::new(groups));
+        let mut at = table_width + key_width;
+        for (a, aggregate) in self.plan.aggregates.iter().enumerate() {
+            for (j, expr) in aggregate.expressions().iter().enumerate() {
+                let column = match &chunk {
+                    Some(chunk) => chunk[at].clone(),
+                    None => datafusion::arrow::array::new_empty_array(
+                        &expr.data_type(&self.plan.aggregate_schema).unwrap_or(DataType::Null),
+                    ),
+                };
+                fields.push(Field::new(format!("{a}:{j}"), column.data_type().clone(), true));
+                columns.push(column);
+                at += 1;
+            }
+        }
+        let rows = columns.first().map_or(0, |c| c.len());
+        let options = datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(rows));
+        Ok(RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options)?)
+    }
+
+    fn restore_table_rows(&mut self, rows: &RecordBatch) -> Result<(), PlanError> {
+        let key_count = rows.schema().fields().iter().filter(|f| f.name().starts_with("__key")).count();
+        if key_count == 0 || rows.num_rows() == 0 {
+            return Ok(());
+        }
+        let groups = rows
+            .column_by_name("__group")
+            .and_then(|g| g.as_binary_opt::<i32>().cloned())
+            .ok_or_else(|| PlanError::user("the snapshot lacks __group"))?;
+        let converter = self.group_converter()?;
+        let parser = converter.parser();
+        let group_columns = converter.convert_rows(groups.iter().flatten().map(|bytes| parser.parse(bytes)))?;
+        let keys: Vec<ArrayRef> = rows.columns()[..key_count].to_vec();
+        let fields = rows.schema().fields()[..key_count].iter().map(|f| f.as_ref().clone()).collect();
+        let mut contributions = Contributions::new(fields)?;
+        let mut ids = Vec::with_capacity(rows.num_rows());
+        contributions.keys.intern(&keys, &mut ids)?;
+        if contributions.keys.len() != rows.num_rows() {
+            return Err(PlanError::user("the snapshot holds a table row twice"));
+        }
+        // Each row's group, among those restored.
+        if !self.open.contains_key(&UNWINDOWED) {
+            self.open.insert(UNWINDOWED, Groups::new(i64::MAX, &self.key_schema)?);
+        }
+        let Some(groups) = self.open.get_mut(&UNWINDOWED) else { return Ok(()) };
+        let known = groups.table.len();
+        let mut group_ids = Vec::with_capacity(ids.len());
+        groups.table.intern(&group_columns, &mut group_ids)?;
+        if groups.table.len() != known {
+            return Err(PlanError::user("the snapshot holds a table row of no group"));
+        }
+        let arguments = &rows.columns()[key_count + 1..];
+        let chunk: Vec<ArrayRef> = keys.into_iter().chain(group_columns).chain(arguments.iter().cloned()).collect();
+        contributions.at = vec![None; ids.len()];
+        contributions.group = vec![usize::MAX; ids.len()];
+        for (row, (id, group)) in ids.iter().zip(&group_ids).enumerate() {
+            contributions.at[*id] = Some((0, row));
+            contributions.group[*id] = *group;
+        }
+        contributions.chunks = vec![chunk];
+        contributions.stored = ids.len();
+        contributions.live = ids.len();
+        self.contributions = Some(contributions);
+        Ok(())
+    }
+
+    /// The interned grouping columns as rows of Arrow's row format (the groups' ids in
+    /// [`super::aggregate::Aggregate`]'s snapshots).
+    fn group_converter(&self) -> Result<datafusion::arrow::row::RowConverter, PlanError> {
+        let fields =
+            self.key_schema.fields().iter().map(|f| datafusion::arrow::row::SortField::new(f.data_type().clone()));
+        Ok(datafusion::arrow::row::RowConverter::new(fields.collect())?)
+    }
+}
+
 impl Groups {
     /// Fills an empty table with distinct groups' rows (keys, then states) and their marks.
     fn fill(
@@ -570,17 +985,32 @@ impl Operator for GroupsAggregate {
         self.description.clone()
     }
 
+    /// The groups' batch, then a table's rows' batch when aggregating a table.
     fn snapshot(&mut self) -> Result<Option<Vec<RecordBatch>>, PlanError> {
-        Ok(Some(vec![guarded(|| self.snapshot_groups())??]))
+        let mut state = vec![guarded(|| self.snapshot_groups())??];
+        if self.plan.table_keys.is_some() {
+            state.push(guarded(|| self.snapshot_table_rows())??);
+        }
+        Ok(Some(state))
     }
 
     fn restore(&mut self, state: Vec<RecordBatch>) -> Result<(), PlanError> {
         let groups = state.first().ok_or_else(|| PlanError::user("an aggregation's checkpoint has no groups"))?;
-        guarded(|| self.restore_groups(groups))?
+        guarded(|| self.restore_groups(groups))??;
+        self.contributions = None;
+        match state.get(1) {
+            Some(rows) => guarded(|| self.restore_table_rows(rows))?,
+            None => Ok(()),
+        }
     }
 
     fn state_bytes(&self) -> usize {
-        self.open.values().map(Groups::bytes).sum()
+        let contributions = self.contributions.as_ref().map_or(0, |c| {
+            c.keys.size()
+                + c.chunks.iter().flatten().map(|a| a.get_array_memory_size()).sum::<usize>()
+                + c.at.len() * (std::mem::size_of::<Option<At>>() + 4)
+        });
+        self.open.values().map(Groups::bytes).sum::<usize>() + contributions
     }
 
     fn take_errors(&mut self) -> Vec<RowError> {

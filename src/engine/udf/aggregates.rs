@@ -709,6 +709,17 @@ impl AggregateUDFImpl for Sum {
     }
 }
 
+/// Whether a row can be taken out of a group of `function` by merging its state negated:
+/// SUM's and AVG's (ksqlDB's, sums and counts that wrap or are doubles) and COUNT's, whose
+/// states are sums. Such aggregates of a table run batch at a time on groups accumulators.
+pub fn retracts_by_negation(function: &datafusion::physical_expr::aggregate::AggregateFunctionExpr) -> bool {
+    let inner = function.fun().inner();
+    !function.is_distinct()
+        && (inner.is::<Sum>()
+            || inner.is::<super::statistics::Average>()
+            || inner.is::<datafusion::functions_aggregate::count::Count>())
+}
+
 /// SUM's groups accumulator: each group's sum as [`Total`] keeps one, all in one vector.
 #[derive(Debug)]
 struct GroupTotals {

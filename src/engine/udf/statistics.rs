@@ -136,7 +136,7 @@ fn input_type(fields: &[FieldRef]) -> DataType {
 
 /// `AVG(x)`: the sum (as ksqlDB keeps it) over the count, 0.0 for no values.
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct Average {
+pub(super) struct Average {
     signature: Signature,
 }
 
