@@ -9,9 +9,10 @@
 //! ksqlDB emits one per record with its cache off (a batch of one record) and fewer with it on.
 //!
 //! [`Aggregate`] keeps a DataFusion [`Accumulator`] per group, for what the batch-at-a-time
-//! operators cannot run: session windows (whose groups merge), aggregations of tables (a
-//! changed row is taken out of its group again, which only the sliding accumulators can do)
-//! and aggregate functions without a groups accumulator. Streams' aggregations otherwise run
+//! operators cannot run: session windows (whose groups merge), aggregations of tables by
+//! functions whose state is not a sum (a changed row is taken out of its group again, which
+//! only the sliding accumulators can do in general) and aggregate functions without a groups
+//! accumulator. Streams' aggregations otherwise run
 //! on [`super::groups_aggregate`] (`EMIT CHANGES`) and [`super::window_aggregate`] (windows
 //! with `EMIT FINAL`). This module also holds what they share: the plan and the snapshot's
 //! form, so that each resumes from another's checkpoint.

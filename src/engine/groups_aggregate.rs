@@ -1,5 +1,6 @@
-//! Aggregation of a stream that emits its changes (`EMIT CHANGES`, the default), unwindowed
-//! or in tumbling and hopping windows, batch at a time on DataFusion's [`GroupsAccumulator`]s.
+//! Aggregation that emits its changes (`EMIT CHANGES`, the default) of a stream, unwindowed
+//! or in tumbling and hopping windows, and of a table, batch at a time on DataFusion's
+//! [`GroupsAccumulator`]s.
 //!
 //! A table of groups ([`Groups`]: one for an unwindowed aggregation, one per open window
 //! otherwise) interns keys in DataFusion's group table ([`GroupValues`]) and keeps each
@@ -18,9 +19,18 @@
 //! that gathered chunk, in [`super::aggregate::Aggregate`]'s snapshot form, so a query resumes
 //! from either operator's checkpoint.
 //!
-//! Session windows, aggregations of tables (which take rows out again) and aggregates
-//! without a groups accumulator use [`super::aggregate::Aggregate`]; tumbling and hopping
-//! windows with `EMIT FINAL` use [`super::window_aggregate::FinalWindows`].
+//! A table's rows change: each row's contribution (its group and arguments) is kept by its
+//! key, in chunks as the states are, and a changed row's earlier contribution is taken out of
+//! its group before the new one goes in. `GroupsAccumulator` cannot take rows out, so this
+//! runs only for aggregates whose state is a sum (COUNT, SUM, AVG: see
+//! [`super::udf::aggregates::retracts_by_negation`]): a row taken out is its own state
+//! (`convert_to_state`) negated and merged. ksqlDB emits every change of a table's
+//! aggregation, so a batch is taken in as runs of changes that touch no group and no key
+//! twice, each run's groups emitted with the values they have after it.
+//!
+//! Session windows, tables' aggregations of other functions and aggregates without a groups
+//! accumulator use [`super::aggregate::Aggregate`]; tumbling and hopping windows with
+//! `EMIT FINAL` use [`super::window_aggregate::FinalWindows`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
