@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::StreamExt;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::{Shared, error, streaming_body};
@@ -50,7 +50,8 @@ pub(super) async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap
     tokio::spawn(async move {
         let mut seq = 0u64;
         let mut first = true;
-        let mut ack = |entity: Value| {
+        let mut ack = |entity: super::wire::InsertAck| {
+            let entity = super::wire::text(&entity);
             let chunk = if json_array {
                 let separator = if first { "[" } else { "," };
                 format!("{separator}{entity}")
@@ -84,10 +85,8 @@ pub(super) async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap
                 for (seq, row) in batch.drain(..) {
                     let outcome = row.and_then(|_| outcomes.next().unwrap_or(Ok(())));
                     let entity = match outcome {
-                        Ok(()) => json!({"status": "ok", "seq": seq}),
-                        Err(message) => {
-                            json!({"status": "error", "seq": seq, "error_code": 40000, "message": message})
-                        }
+                        Ok(()) => super::wire::InsertAck::ok(seq),
+                        Err(message) => super::wire::InsertAck::error(seq, message),
                     };
                     if acks.send(ack(entity)).await.is_err() {
                         return;

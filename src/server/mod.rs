@@ -20,6 +20,7 @@ mod ksql;
 mod metrics;
 mod query;
 mod rows;
+mod wire;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -179,26 +180,17 @@ async fn authorize(State(shared): State<Arc<Shared>>, request: Request, next: Ne
 }
 
 async fn info() -> Response {
-    json_response(
-        StatusCode::OK,
-        json!({"KsqlServerInfo": {
-            "version": KSQL_VERSION,
-            "kafkaClusterId": "eddy",
-            "ksqlServiceId": "default_",
-            "serverStatus": "RUNNING",
-        }}),
-    )
+    let server = wire::ServerInfo {
+        version: KSQL_VERSION,
+        kafka_cluster_id: "eddy",
+        ksql_service_id: "default_",
+        server_status: "RUNNING",
+    };
+    typed_response(StatusCode::OK, &wire::Info { server })
 }
 
 async fn healthcheck() -> Response {
-    json_response(
-        StatusCode::OK,
-        json!({
-            "isHealthy": true,
-            "details": {"metastore": {"isHealthy": true}, "kafka": {"isHealthy": true}},
-            "serverState": "READY",
-        }),
-    )
+    typed_response(StatusCode::OK, &wire::Health::ready())
 }
 
 /// `/status/stream/NAME/create`: statements run synchronously here, so a command the
@@ -211,7 +203,10 @@ async fn status(
     let name = entity.trim_matches('`').to_string();
     let exists = session.catalog().source(&name).is_some() || session.catalog().query(&name).is_some();
     if exists || action != "create" {
-        json_response(StatusCode::OK, json!({"status": "SUCCESS", "message": format!("{kind} {action} done")}))
+        typed_response(
+            StatusCode::OK,
+            &wire::CommandOutcome { status: "SUCCESS", message: format!("{kind} {action} done") },
+        )
     } else {
         error(StatusCode::NOT_FOUND, 40400, &format!("Command not found: {kind}/{entity}/{action}"))
     }
@@ -220,6 +215,11 @@ async fn status(
 /// A JSON body with ksqlDB's old-API content type.
 fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+/// A typed JSON body with ksqlDB's old-API content type.
+fn typed_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], wire::text(body)).into_response()
 }
 
 /// ksqlDB's error entity: `{"@type":"generic_error","error_code":40000,"message":…}`.

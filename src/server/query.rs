@@ -17,7 +17,9 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use super::wire;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::{Shared, error, parse_body, request_properties, rows, streaming_body};
@@ -256,11 +258,21 @@ impl HttpSink {
         }
         let chunk = match self.shape {
             Shape::StreamedRows => {
-                format!("[{}", json!({"header": {"queryId": header.query_id, "schema": rows::schema_text(&header)}}))
+                let schema = rows::schema_text(&header);
+                format!(
+                    "[{}",
+                    wire::text(&wire::StreamedHeader {
+                        header: wire::HeaderBody { query_id: &header.query_id, schema }
+                    })
+                )
             }
             Shape::Delimited | Shape::JsonArray => {
                 let (names, types) = rows::columns(&header);
-                let metadata = json!({"queryId": header.query_id, "columnNames": names, "columnTypes": types});
+                let metadata = wire::text(&wire::QueryMetadata {
+                    query_id: &header.query_id,
+                    column_names: names,
+                    column_types: types,
+                });
                 if self.shape == Shape::Delimited { format!("{metadata}\n") } else { format!("[{metadata}") }
             }
         };
@@ -282,8 +294,10 @@ impl HttpSink {
         for (i, row) in values.into_iter().enumerate() {
             let deleted = rows.is_tombstone(i);
             let chunk = match self.shape {
-                Shape::StreamedRows if deleted => format!(",\n{}", json!({"row": {"columns": row, "tombstone": true}})),
-                Shape::StreamedRows => format!(",\n{}", json!({"row": {"columns": row}})),
+                Shape::StreamedRows => {
+                    let tombstone = deleted.then_some(true);
+                    format!(",\n{}", wire::text(&wire::StreamedRow { row: wire::RowBody { columns: row, tombstone } }))
+                }
                 // ksqlDB drops deletions here ("not currently supported").
                 _ if deleted => continue,
                 Shape::Delimited => format!("{}\n", Value::Array(row)),
@@ -297,7 +311,7 @@ impl HttpSink {
     fn failure(&mut self, message: &str) {
         let entity = crate::session::entity::to_value(&crate::session::entity::GenericError::new(50000, message));
         let chunk = match self.shape {
-            Shape::StreamedRows => format!(",\n{}", json!({"errorMessage": entity})),
+            Shape::StreamedRows => format!(",\n{}", wire::text(&wire::StreamedError { error_message: entity })),
             Shape::Delimited => format!("{entity}\n"),
             Shape::JsonArray => format!(",{entity}"),
         };
@@ -322,7 +336,9 @@ impl HttpSink {
                 (Shape::StreamedRows, true) => {
                     let completion = self.header.as_ref().and_then(|h| h.completion).map(str::to_string);
                     let end = match self.finished.take().or(completion) {
-                        Some(message) => format!(",\n{}]", json!({"finalMessage": message})),
+                        Some(message) => {
+                            format!(",\n{}]", wire::text(&wire::FinalMessage { final_message: &message }))
+                        }
                         None => "]".to_string(),
                     };
                     self.push(end);
