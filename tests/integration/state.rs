@@ -148,6 +148,8 @@ async fn final_windows_batch_at_a_time_match_group_by_group() {
         "SELECT user_id, COUNT(*) AS n, MAX(ms) AS top FROM pv \
          WINDOW HOPPING (SIZE 2 MINUTES, ADVANCE BY 30 SECONDS, GRACE PERIOD 10 SECONDS) GROUP BY user_id EMIT FINAL;",
         "SELECT COUNT(*) AS n FROM pv WINDOW TUMBLING (SIZE 1 MINUTE) WHERE ms > 15 GROUP BY 1 HAVING COUNT(*) > 1 EMIT FINAL;",
+        "SELECT user_id, LATEST_BY_OFFSET(ms) AS last, EARLIEST_BY_OFFSET(ms) AS first FROM pv \
+         WINDOW TUMBLING (SIZE 1 MINUTE, GRACE PERIOD 0 SECONDS) GROUP BY user_id EMIT FINAL;",
         "SELECT ms % 2 AS bucket, user_id, COUNT(*) AS n FROM pv WINDOW TUMBLING (SIZE 1 MINUTE, GRACE PERIOD 0 SECONDS) \
          GROUP BY ms % 2, user_id HAVING COUNT(*) > 1 EMIT FINAL;",
     ] {
@@ -194,6 +196,8 @@ async fn changes_batch_at_a_time_match_group_by_group() {
         "SELECT user_id, COUNT(*) AS n, SUM(ms) AS total, AVG(ms) AS mean, MIN(ms) AS least, MAX(ms) AS top FROM pv \
          GROUP BY user_id EMIT CHANGES;",
         "SELECT COUNT(*) AS n, SUM(ms) AS total FROM pv WHERE ms > 15 GROUP BY 1 EMIT CHANGES;",
+        "SELECT user_id, LATEST_BY_OFFSET(ms) AS last, EARLIEST_BY_OFFSET(ms) AS first, COUNT(*) AS n FROM pv \
+         GROUP BY user_id EMIT CHANGES;",
         "SELECT ms % 3 AS bucket, COUNT(*) AS n FROM pv GROUP BY ms % 3 HAVING SUM(ms) < 260 EMIT CHANGES;",
         "SELECT user_id, COUNT(*) AS n, SUM(ms) AS total FROM pv \
          WINDOW TUMBLING (SIZE 1 MINUTE, GRACE PERIOD 0 SECONDS) GROUP BY user_id EMIT CHANGES;",

@@ -67,6 +67,23 @@ impl AggregateUDFImpl for ByOffset {
         Ok(Box::new(Arrivals { latest: self.latest, many, item, n: None, ignore_nulls: None, values: Vec::new() }))
     }
 
+    /// One value per group (not `n` of them): many groups at once.
+    fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
+        !args.exprs.get(1).and_then(|e| e.data_type(args.schema).ok()).is_some_and(|t| t.is_integer())
+    }
+
+    fn create_groups_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
+        let item = args.return_field.data_type().clone();
+        Ok(Box::new(GroupArrivals {
+            latest: self.latest,
+            empty: datafusion::arrow::array::new_null_array(&item, 1),
+            item,
+            ignore_nulls: None,
+            sources: Vec::new(),
+            chosen: Vec::new(),
+        }))
+    }
+
     /// The values kept (a list), the count asked for, and whether nulls are ignored.
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         let item = match (args.return_field.data_type(), args.input_fields.get(1)) {
@@ -179,6 +196,165 @@ impl Accumulator for Arrivals {
             }
         }
         Ok(())
+    }
+}
+
+/// `LATEST_BY_OFFSET(x)` / `EARLIEST_BY_OFFSET(x)`'s groups accumulator: per group, where
+/// its value is among the arrays it was given (a value, or a null not ignored), in
+/// [`Arrivals`]' state form (a list of at most one value).
+#[derive(Debug)]
+struct GroupArrivals {
+    latest: bool,
+    item: DataType,
+    ignore_nulls: Option<bool>,
+    /// The arrays values were taken from, the first an array of one null (a group without a
+    /// value yet).
+    sources: Vec<ArrayRef>,
+    empty: ArrayRef,
+    chosen: Vec<Option<(usize, usize)>>,
+}
+
+impl GroupArrivals {
+    /// Offers row `row` of source `source` to `group`: the latest replaces, the earliest stays.
+    fn offer(&mut self, group: usize, at: (usize, usize)) {
+        if self.latest || self.chosen[group].is_none() {
+            self.chosen[group] = Some(at);
+        }
+    }
+
+    /// Once every group is taken, no source is needed any more.
+    fn release(&mut self) {
+        if self.chosen.is_empty() {
+            self.sources.clear();
+        }
+    }
+
+    /// The values at `at` (a null where there is none) as one array.
+    fn gather(&self, at: &[Option<(usize, usize)>]) -> Result<ArrayRef> {
+        let mut sources: Vec<&dyn datafusion::arrow::array::Array> = vec![self.empty.as_ref()];
+        sources.extend(self.sources.iter().map(|s| s.as_ref()));
+        let indices: Vec<(usize, usize)> = at.iter().map(|a| a.map_or((0, 0), |(s, r)| (s + 1, r))).collect();
+        Ok(datafusion::arrow::compute::interleave(&sources, &indices)?)
+    }
+
+    /// Keeps the sources few: once there are many, the chosen values become the only one.
+    fn compact(&mut self) -> Result<()> {
+        if self.sources.len() < 16 {
+            return Ok(());
+        }
+        let gathered = self.gather(&self.chosen)?;
+        self.sources = vec![gathered];
+        for (row, chosen) in self.chosen.iter_mut().enumerate() {
+            if let Some(at) = chosen {
+                *at = (0, row);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl GroupsAccumulator for GroupArrivals {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        groups: &[usize],
+        filter: Option<&datafusion::arrow::array::BooleanArray>,
+        total: usize,
+    ) -> Result<()> {
+        use datafusion::arrow::array::Array;
+        let Some(array) = values.first() else { return Ok(()) };
+        if self.ignore_nulls.is_none() && !array.is_empty() {
+            // The option is a constant: read it once, from the first row.
+            for option in &values[1..] {
+                if let ScalarValue::Boolean(b) = ScalarValue::try_from_array(option, 0)? {
+                    self.ignore_nulls = Some(b.unwrap_or(true));
+                }
+            }
+            self.ignore_nulls.get_or_insert(true);
+        }
+        self.chosen.resize(total, None);
+        let source = self.sources.len();
+        self.sources.push(Arc::clone(array));
+        let ignore_nulls = self.ignore_nulls.unwrap_or(true);
+        for (row, group) in groups.iter().enumerate() {
+            let passes = filter.is_none_or(|f| f.is_valid(row) && f.value(row));
+            if passes && !(ignore_nulls && array.is_null(row)) {
+                self.offer(*group, (source, row));
+            }
+        }
+        self.compact()
+    }
+
+    /// Folds in other groups' states, earlier ones first, as [`Arrivals::merge_batch`] does.
+    fn merge_batch(&mut self, states: &[ArrayRef], groups: &[usize], total: usize) -> Result<()> {
+        use datafusion::arrow::array::{Array, AsArray};
+        let [values, _, ignore_nulls] = states else { return Ok(()) };
+        let lists = values.as_list::<i32>();
+        let ignore_nulls = ignore_nulls.as_boolean();
+        self.chosen.resize(total, None);
+        let source = self.sources.len();
+        self.sources.push(Arc::clone(lists.values()));
+        let offsets = lists.value_offsets();
+        for (row, group) in groups.iter().enumerate() {
+            if self.ignore_nulls.is_none() && ignore_nulls.is_valid(row) {
+                self.ignore_nulls = Some(ignore_nulls.value(row));
+            }
+            let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
+            if lists.is_valid(row) && end > start {
+                self.offer(*group, (source, if self.latest { end - 1 } else { start }));
+            }
+        }
+        self.compact()
+    }
+
+    fn evaluate(&mut self, emit_to: datafusion::logical_expr::EmitTo) -> Result<ArrayRef> {
+        let taken = emit_to.take_needed(&mut self.chosen);
+        let values = self.gather(&taken);
+        self.release();
+        values
+    }
+
+    fn state(&mut self, emit_to: datafusion::logical_expr::EmitTo) -> Result<Vec<ArrayRef>> {
+        use datafusion::arrow::array::{BooleanArray, Int64Array, ListArray};
+        use datafusion::arrow::buffer::OffsetBuffer;
+        let taken = emit_to.take_needed(&mut self.chosen);
+        let present: Vec<Option<(usize, usize)>> = taken.iter().copied().filter(Option::is_some).collect();
+        let items = self.gather(&present);
+        self.release();
+        let items = items?;
+        let offsets = OffsetBuffer::from_lengths(taken.iter().map(|t| usize::from(t.is_some())));
+        let field = Arc::new(Field::new("item", self.item.clone(), true));
+        let lists = ListArray::try_new(field, offsets, items, None)?;
+        Ok(vec![
+            Arc::new(lists),
+            Arc::new(Int64Array::new_null(taken.len())),
+            Arc::new(BooleanArray::from(vec![self.ignore_nulls; taken.len()])),
+        ])
+    }
+
+    /// Each row as a group of its own: its value, or none when it is a null ignored.
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        filter: Option<&datafusion::arrow::array::BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        let mut alone = GroupArrivals {
+            latest: self.latest,
+            item: self.item.clone(),
+            ignore_nulls: self.ignore_nulls,
+            sources: Vec::new(),
+            empty: Arc::clone(&self.empty),
+            chosen: Vec::new(),
+        };
+        let rows = values.first().map_or(0, |v| v.len());
+        alone.update_batch(values, &(0..rows).collect::<Vec<_>>(), filter, rows)?;
+        alone.state(datafusion::logical_expr::EmitTo::All)
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
+            + self.sources.iter().map(|s| s.get_array_memory_size()).sum::<usize>()
+            + self.chosen.capacity() * std::mem::size_of::<Option<(usize, usize)>>()
     }
 }
 
@@ -1227,6 +1403,66 @@ mod tests {
         let evaluated = sums.evaluate(EmitTo::All).unwrap();
         assert_eq!(evaluated.data_type(), &DataType::Decimal128(3, 1));
         assert_eq!(evaluated.as_primitive::<Decimal128Type>().values(), &[999, 1000]);
+    }
+
+    /// Many groups' latest and earliest values at once are each one [`Arrivals`] would give,
+    /// nulls ignored or not, through states merged as well.
+    #[test]
+    fn group_arrivals_arrive_as_one_accumulator_per_group() {
+        use datafusion::arrow::array::{BooleanArray, Int64Array};
+        use datafusion::logical_expr::EmitTo;
+        let values: ArrayRef = Arc::new(Int64Array::from(vec![Some(1), None, Some(3), Some(4), None, Some(6)]));
+        let groups = [0, 0, 1, 0, 1, 2];
+        for latest in [true, false] {
+            for ignore_nulls in [true, false] {
+                let options: ArrayRef = Arc::new(BooleanArray::from(vec![ignore_nulls; 6]));
+                let arguments = [Arc::clone(&values), options];
+                let fresh = || GroupArrivals {
+                    latest,
+                    item: DataType::Int64,
+                    ignore_nulls: None,
+                    sources: Vec::new(),
+                    empty: datafusion::arrow::array::new_null_array(&DataType::Int64, 1),
+                    chosen: Vec::new(),
+                };
+                // In two batches, the second merged from its state into the first's.
+                let mut first = fresh();
+                first
+                    .update_batch(&[arguments[0].slice(0, 3), arguments[1].slice(0, 3)], &groups[..3], None, 4)
+                    .unwrap();
+                let mut second = fresh();
+                second
+                    .update_batch(&[arguments[0].slice(3, 3), arguments[1].slice(3, 3)], &groups[3..], None, 3)
+                    .unwrap();
+                first.merge_batch(&second.state(EmitTo::All).unwrap(), &[0, 1, 2], 4).unwrap();
+                let got = first.evaluate(EmitTo::All).unwrap();
+                for group in 0..4 {
+                    let mut one = Arrivals {
+                        latest,
+                        many: false,
+                        item: DataType::Int64,
+                        n: None,
+                        ignore_nulls: None,
+                        values: Vec::new(),
+                    };
+                    let rows: Vec<u32> = (0..6u32).filter(|r| groups[*r as usize] == group).collect();
+                    let rows = datafusion::arrow::array::UInt32Array::from(rows);
+                    let taken: Vec<ArrayRef> = arguments
+                        .iter()
+                        .map(|a| datafusion::arrow::compute::take(a.as_ref(), &rows, None).unwrap())
+                        .collect();
+                    if !rows.is_empty() {
+                        one.update_batch(&taken).unwrap();
+                    }
+                    let expected = one.evaluate().unwrap();
+                    assert_eq!(
+                        ScalarValue::try_from_array(&got, group).unwrap(),
+                        expected,
+                        "group {group}, latest {latest}, ignoring nulls {ignore_nulls}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
