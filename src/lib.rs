@@ -6,6 +6,7 @@
 //! - [`config`]: Eddy's own properties (`eddy.*`), typed and checked;
 //! - [`sql`]: the SQL front end — ksqlDB's dialect parsed by wrapping sqlparser;
 //! - [`log`]: topics — the [`log::Log`] trait, the embedded log, Kafka, a producer;
+//! - [`registry`]: a schema registry speaking Confluent's REST API, kept in a topic;
 //! - [`format`](mod@format): KAFKA, JSON, DELIMITED and NONE keys and values to and from Arrow;
 //! - [`catalog`]: streams, tables and types, validated, with Arrow schemas;
 //! - [`engine`]: running plans — a query's source, operator and sink tasks over Arrow
@@ -33,16 +34,18 @@ pub mod format;
 pub mod fuzz;
 pub mod log;
 pub mod planner;
+pub mod registry;
 pub mod server;
 pub mod session;
 pub mod sql;
 
 /// Eddy's modules, each using only those before it (`crate::…` paths in code).
-pub const LAYERS: [&str; 14] = [
+pub const LAYERS: [&str; 15] = [
     "error",
     "config",
     "sql",
     "log",
+    "registry",
     "format",
     "catalog",
     "engine",

@@ -15,6 +15,7 @@ mod persistent;
 mod processing_log;
 mod push;
 mod recovery;
+mod registry;
 mod repartition;
 mod server;
 mod session;

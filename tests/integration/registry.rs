@@ -1,0 +1,82 @@
+//! The embedded schema registry over HTTP, as Confluent's clients call it: registering,
+//! reading by subject, version and id, configuration, and Confluent's error entities.
+
+use std::sync::Arc;
+
+use eddy::log::{EmbeddedLog, Log};
+use eddy::registry::{Registry, rest};
+use eddy::server::client::Client;
+use tokio::sync::Mutex;
+
+const CONTENT: &str = "application/vnd.schemaregistry.v1+json";
+
+/// A registry served on a free port of this machine; its client.
+async fn serve(dir: &std::path::Path) -> Client {
+    let log: Arc<dyn Log> = Arc::new(EmbeddedLog::open(dir).unwrap());
+    let registry = Arc::new(Mutex::new(Registry::open(log).await.unwrap()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, rest::router(registry)).await });
+    Client::new(&format!("http://{address}")).unwrap()
+}
+
+async fn call(client: &Client, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+    let response = client.request(method, path, body, CONTENT).await.unwrap();
+    let status = response.status;
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+}
+
+#[tokio::test]
+async fn confluents_api_registers_and_reads_schemas() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = serve(dir.path()).await;
+    let schema = r#"{"type":"record","name":"Order","fields":[{"name":"id","type":"long"}]}"#;
+    let body = serde_json::json!({"schema": schema}).to_string();
+    assert_eq!(
+        call(&client, "POST", "/subjects/orders-value/versions", &body).await,
+        (200, serde_json::json!({"id": 1}))
+    );
+    assert_eq!(call(&client, "GET", "/subjects", "").await, (200, serde_json::json!(["orders-value"])));
+    assert_eq!(call(&client, "GET", "/subjects/orders-value/versions", "").await, (200, serde_json::json!([1])));
+    assert_eq!(
+        call(&client, "GET", "/subjects/orders-value/versions/latest", "").await,
+        (200, serde_json::json!({"subject": "orders-value", "version": 1, "id": 1, "schema": schema}))
+    );
+    assert_eq!(call(&client, "GET", "/schemas/ids/1", "").await, (200, serde_json::json!({"schema": schema})));
+    let (status, found) = call(&client, "POST", "/subjects/orders-value", &body).await;
+    assert_eq!((status, found["version"].clone()), (200, serde_json::json!(1)));
+    let proto =
+        serde_json::json!({"schema": "syntax = \"proto3\"; message M { int64 id = 1; }", "schemaType": "PROTOBUF"});
+    assert_eq!(
+        call(&client, "POST", "/subjects/m-value/versions", &proto.to_string()).await,
+        (200, serde_json::json!({"id": 2}))
+    );
+    assert_eq!(call(&client, "GET", "/schemas/ids/2", "").await.1["schemaType"], "PROTOBUF");
+    // Configuration and mode.
+    assert_eq!(call(&client, "GET", "/config", "").await, (200, serde_json::json!({"compatibilityLevel": "BACKWARD"})));
+    let full = serde_json::json!({"compatibility": "FULL"}).to_string();
+    assert_eq!(
+        call(&client, "PUT", "/config/orders-value", &full).await,
+        (200, serde_json::json!({"compatibility": "FULL"}))
+    );
+    assert_eq!(
+        call(&client, "GET", "/config/orders-value", "").await.1,
+        serde_json::json!({"compatibilityLevel": "FULL"})
+    );
+    assert_eq!(call(&client, "GET", "/mode", "").await.1, serde_json::json!({"mode": "READWRITE"}));
+    // Errors as Confluent's: status, error code, message.
+    assert_eq!(
+        call(&client, "GET", "/subjects/nope/versions", "").await,
+        (404, serde_json::json!({"error_code": 40401, "message": "Subject 'nope' not found."}))
+    );
+    assert_eq!(call(&client, "GET", "/subjects/orders-value/versions/9", "").await.1["error_code"], 40402);
+    assert_eq!(call(&client, "GET", "/schemas/ids/42", "").await.1["error_code"], 40403);
+    let (status, bad) = call(&client, "POST", "/subjects/x/versions", r#"{"schema": "{not avro"}"#).await;
+    assert_eq!((status, bad["error_code"].clone()), (422, serde_json::json!(42201)));
+    assert_eq!(call(&client, "GET", "/config/m-value", "").await.1["error_code"], 40408);
+    // Deleting a subject keeps its schema readable by id.
+    assert_eq!(call(&client, "DELETE", "/subjects/m-value", "").await, (200, serde_json::json!([1])));
+    assert_eq!(call(&client, "GET", "/subjects", "").await.1, serde_json::json!(["orders-value"]));
+    assert_eq!(call(&client, "GET", "/schemas/ids/2", "").await.0, 200);
+}
