@@ -23,11 +23,15 @@ pub struct ServerArgs {
     /// Push queries that may run at once.
     #[arg(long, default_value_t = 100)]
     max_push_queries: usize,
+    /// Address of the embedded schema registry (Confluent's REST API, kept in the `_schemas`
+    /// topic), or `off`.
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    schema_registry_listen: String,
 }
 
 pub async fn run(data_dir: &super::LogPlace, args: ServerArgs) -> Result<(), CliError> {
     let log: Arc<dyn Log> = data_dir.open().await?;
-    let mut session = data_dir.session(log).await?;
+    let mut session = data_dir.session(Arc::clone(&log)).await?;
     if let Some(file) = &args.queries_file {
         let script = std::fs::read_to_string(file)
             .map_err(|e| CliError::User(format!("cannot read {}: {e}", file.display())))?;
@@ -46,10 +50,47 @@ pub async fn run(data_dir: &super::LogPlace, args: ServerArgs) -> Result<(), Cli
         ..Default::default()
     };
     let mut interrupt = super::interrupt_signal()?;
+    let registry = match args.schema_registry_listen.as_str() {
+        "off" => None,
+        address => Some(serve_registry(address, Arc::clone(&log)).await?),
+    };
     let server = crate::server::start(session, config)
         .await
         .map_err(|e| CliError::User(format!("cannot listen on {}: {e}", args.listen)))?;
     eprintln!("Eddy serves ksqlDB's REST API on http://{} (Ctrl-C stops)", server.addr);
     let _ = interrupt.recv().await;
+    if let Some((stop, task)) = registry {
+        let _ = stop.send(());
+        let _ = task.await;
+    }
     server.stop().await.map_err(|e| CliError::Internal(e.to_string()))
+}
+
+/// Serves the embedded schema registry on `address` until told to stop.
+async fn serve_registry(
+    address: &str,
+    log: Arc<dyn Log>,
+) -> Result<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>), CliError> {
+    let address: SocketAddr = address
+        .parse()
+        .map_err(|_| CliError::User(format!("--schema-registry-listen takes host:port or off, not {address}")))?;
+    let registry = crate::registry::Registry::open(log).await.map_err(|e| CliError::Internal(e.to_string()))?;
+    let router = crate::registry::rest::router(Arc::new(tokio::sync::Mutex::new(registry)));
+    let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| {
+        CliError::User(format!(
+            "cannot serve the schema registry on {address}: {e} (choose another with --schema-registry-listen, or off)"
+        ))
+    })?;
+    let bound = listener.local_addr().map_err(|e| CliError::Internal(e.to_string()))?;
+    eprintln!("Eddy serves a schema registry (Confluent's API) on http://{bound}");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let serving = axum::serve(listener, router).with_graceful_shutdown(async {
+            let _ = stopped.await;
+        });
+        if let Err(e) = serving.await {
+            tracing::error!(%e, "the schema registry stopped");
+        }
+    });
+    Ok((stop, task))
 }
