@@ -6,9 +6,11 @@
 //! restart, on the embedded log and on Kafka alike ([`Registry::open`] reads the topic).
 //! [`rest`] serves it over HTTP.
 //!
-//! Not yet: compatibility checks. Levels are stored per subject and globally (BACKWARD by
-//! default, as Confluent's) and answered, but registering a schema does not check it against
-//! earlier versions; that needs the formats' schema parsers (AVRO, PROTOBUF, JSON_SR).
+//! Registering checks an AVRO schema against the subject's earlier versions at the subject's
+//! compatibility level (BACKWARD by default, as Confluent's), by Avro's schema resolution
+//! rules (`apache-avro`'s `SchemaCompatibility`), and refuses an incompatible one with
+//! Confluent's 409. PROTOBUF and JSON schemas are not checked yet: their rules come with their
+//! formats.
 
 pub mod rest;
 
@@ -311,6 +313,7 @@ impl Registry {
             return Ok(found.id);
         }
         self.writable(subject)?;
+        self.check_compatible(subject, &schema, None)?;
         let id = match self.state.id_of(&schema) {
             Some(id) => id,
             None => self.state.schemas.keys().next_back().map_or(1, |id| id + 1),
@@ -320,6 +323,58 @@ impl Registry {
         let value = serde_json::to_value(&value).map_err(|e| RegistryError::new(500, 50000, e.to_string()))?;
         self.write(Key::Schema { subject: subject.to_owned(), version }, Some(value)).await?;
         Ok(id)
+    }
+
+    /// Whether `schema` may follow `subject`'s versions at the subject's compatibility level:
+    /// against the latest (or, `_TRANSITIVE`, every) live version, or only `against`.
+    fn check_compatible(&self, subject: &str, schema: &Schema, against: Option<Version>) -> Result<(), RegistryError> {
+        let level = self.level(Some(subject));
+        if level == "NONE" || schema.schema_type != SchemaType::Avro {
+            return Ok(());
+        }
+        let earlier: Vec<Registered> = match against {
+            Some(version) => vec![self.version(subject, version)?],
+            None => {
+                let Ok(versions) = self.live_versions(subject) else { return Ok(()) };
+                let chosen =
+                    if level.ends_with("_TRANSITIVE") { &versions[..] } else { &versions[versions.len() - 1..] };
+                chosen.iter().map(|(v, _)| self.version(subject, Version::Number(*v))).collect::<Result<_, _>>()?
+            }
+        };
+        let Some(new) = parse_avro(schema)? else { return Ok(()) };
+        for old in earlier {
+            let Some(old) = parse_avro(&old.schema)? else { continue };
+            use apache_avro::schema_compatibility::SchemaCompatibility;
+            let backward = || SchemaCompatibility::can_read(&old, &new);
+            let forward = || SchemaCompatibility::can_read(&new, &old);
+            let checked = match level.trim_end_matches("_TRANSITIVE") {
+                "BACKWARD" => backward(),
+                "FORWARD" => forward(),
+                _ => backward().and_then(|_| forward()),
+            };
+            if let Err(e) = checked {
+                return Err(RegistryError::new(
+                    409,
+                    409,
+                    format!(
+                        "Schema being registered is incompatible with an earlier schema for subject \"{subject}\", \
+                         details: [{e}]"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `schema` is compatible with `subject`'s version `version` at the subject's level
+    /// (`POST /compatibility/subjects/{s}/versions/{v}`).
+    pub fn compatible(&self, subject: &str, version: Version, schema: &Schema) -> Result<bool, RegistryError> {
+        validate(schema)?;
+        match self.check_compatible(subject, schema, Some(version)) {
+            Ok(()) => Ok(true),
+            Err(e) if e.code == 409 => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// The version of `subject` that has `schema`.
@@ -481,18 +536,32 @@ impl Registry {
     }
 }
 
-/// Refuses a schema that cannot be one: AVRO and JSON schemas must be JSON, a PROTOBUF one
-/// must not be empty. (Parsing each kind fully comes with its format.)
+/// Refuses a schema that cannot be one: an AVRO schema must parse as Avro, a JSON one must be
+/// JSON, a PROTOBUF one must not be empty. (Parsing PROTOBUF and JSON fully comes with their
+/// formats.)
 fn validate(schema: &Schema) -> Result<(), RegistryError> {
     let invalid = |why: String| RegistryError::new(422, 42201, format!("Invalid schema {}: {why}", schema.schema));
     match schema.schema_type {
-        SchemaType::Avro | SchemaType::Json => match serde_json::from_str::<serde_json::Value>(&schema.schema) {
+        SchemaType::Avro => parse_avro(schema).map(|_| ()),
+        SchemaType::Json => match serde_json::from_str::<serde_json::Value>(&schema.schema) {
             Ok(_) => Ok(()),
             Err(e) => Err(invalid(e.to_string())),
         },
         SchemaType::Protobuf if schema.schema.trim().is_empty() => Err(invalid("empty".into())),
         SchemaType::Protobuf => Ok(()),
     }
+}
+
+/// An AVRO schema parsed; `None` when it refers to other subjects' schemas (not resolved
+/// yet), which is checked only as JSON.
+fn parse_avro(schema: &Schema) -> Result<Option<apache_avro::Schema>, RegistryError> {
+    let invalid = |why: String| RegistryError::new(422, 42201, format!("Invalid schema {}: {why}", schema.schema));
+    if !schema.references.is_empty() {
+        return serde_json::from_str::<serde_json::Value>(&schema.schema)
+            .map(|_| None)
+            .map_err(|e| invalid(e.to_string()));
+    }
+    apache_avro::Schema::parse_str(&schema.schema).map(Some).map_err(|e| invalid(e.to_string()))
 }
 
 #[cfg(test)]

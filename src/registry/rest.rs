@@ -32,6 +32,7 @@ pub fn router(registry: Shared) -> Router {
         .route("/schemas/ids/{id}/schema", get(raw_schema_by_id))
         .route("/schemas/ids/{id}/versions", get(uses_of))
         .route("/schemas/types", get(|| async { answer(Ok(json!(["JSON", "PROTOBUF", "AVRO"]))) }))
+        .route("/compatibility/subjects/{subject}/versions/{version}", axum::routing::post(compatibility))
         .route("/config", get(global_level).put(set_global_level))
         .route("/config/{subject}", get(subject_level).put(set_subject_level))
         .route("/mode", get(global_mode).put(set_global_mode))
@@ -151,6 +152,19 @@ async fn delete_version(State(registry): State<Shared>, Path((subject, version))
         to_value(registry.lock().await.delete_version(&subject, version).await?)
     };
     answer(result.await)
+}
+
+async fn compatibility(
+    State(registry): State<Shared>,
+    Path((subject, version)): Path<(String, String)>,
+    text: String,
+) -> Response {
+    let result = async {
+        let schema = body::<SchemaRequest>(&text)?.into_schema()?;
+        let version = Version::parse(&version)?;
+        registry.lock().await.compatible(&subject, version, &schema)
+    };
+    answer(result.await.map(|compatible| json!({"is_compatible": compatible})))
 }
 
 #[derive(Debug, Deserialize)]

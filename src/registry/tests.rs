@@ -75,6 +75,33 @@ async fn the_registry_is_back_after_a_restart_deletions_and_levels_included() {
     assert_eq!(registry.level(Some("s")), "FULL");
     assert_eq!(registry.level(Some("other")), "BACKWARD");
     // Ids go on from the highest.
-    let third = registry.register("s", avro(r#"{"type":"string"}"#)).await.unwrap();
+    let third = registry.register("t", avro(r#"{"type":"string"}"#)).await.unwrap();
     assert_eq!(third, second + 1);
+}
+
+#[tokio::test]
+async fn an_incompatible_schema_is_refused_at_the_subjects_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut registry = open(dir.path()).await;
+    registry.register("s", avro(V1)).await.unwrap();
+    // A field without a default cannot read the records written before it (BACKWARD).
+    let without_default = r#"{"type":"record","name":"Order","fields":[{"name":"id","type":"long"},
+        {"name":"qty","type":"int"}]}"#;
+    let refused = registry.register("s", avro(without_default)).await.unwrap_err();
+    assert_eq!((refused.status, refused.code), (409, 409), "{refused}");
+    assert!(refused.message.contains("incompatible with an earlier schema for subject \"s\""), "{refused}");
+    assert!(!registry.compatible("s", Version::Latest, &avro(without_default)).unwrap());
+    // With a default it can.
+    assert!(registry.compatible("s", Version::Latest, &avro(V2)).unwrap());
+    registry.register("s", avro(V2)).await.unwrap();
+    // FORWARD: the old schema must read the new one's records; removing a field without a
+    // default breaks that.
+    registry.set_level(Some("s"), "FORWARD").await.unwrap();
+    let fewer = r#"{"type":"record","name":"Order","fields":[{"name":"item","type":"string","default":""}]}"#;
+    assert_eq!(registry.register("s", avro(fewer)).await.unwrap_err().code, 409);
+    registry.set_level(Some("s"), "NONE").await.unwrap();
+    registry.register("s", avro(fewer)).await.unwrap();
+    assert_eq!(registry.versions("s").unwrap(), [1, 2, 3]);
+    // Not Avro at all: refused as invalid.
+    assert_eq!(registry.register("x", avro(r#"{"type":"no-such-type"}"#)).await.unwrap_err().code, 42201);
 }

@@ -75,6 +75,16 @@ async fn confluents_api_registers_and_reads_schemas() {
     let (status, bad) = call(&client, "POST", "/subjects/x/versions", r#"{"schema": "{not avro"}"#).await;
     assert_eq!((status, bad["error_code"].clone()), (422, serde_json::json!(42201)));
     assert_eq!(call(&client, "GET", "/config/m-value", "").await.1["error_code"], 40408);
+    // FULL on orders-value: a new field without a default is refused, and reported so.
+    let breaking =
+        r#"{"type":"record","name":"Order","fields":[{"name":"id","type":"long"},{"name":"qty","type":"int"}]}"#;
+    let breaking = serde_json::json!({"schema": breaking}).to_string();
+    assert_eq!(
+        call(&client, "POST", "/compatibility/subjects/orders-value/versions/latest", &breaking).await,
+        (200, serde_json::json!({"is_compatible": false}))
+    );
+    let (status, refused) = call(&client, "POST", "/subjects/orders-value/versions", &breaking).await;
+    assert_eq!((status, refused["error_code"].clone()), (409, serde_json::json!(409)), "{refused}");
     // Deleting a subject keeps its schema readable by id.
     assert_eq!(call(&client, "DELETE", "/subjects/m-value", "").await, (200, serde_json::json!([1])));
     assert_eq!(call(&client, "GET", "/subjects", "").await.1, serde_json::json!(["orders-value"]));
