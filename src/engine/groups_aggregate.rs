@@ -57,17 +57,88 @@ type At = (usize, usize);
 /// taken in, run by run) has no row yet.
 const NOWHERE: At = (usize::MAX, 0);
 
+/// Rows kept a batch at a time: chunks of columns, appended, each owner's latest row found by
+/// where it is ([`At`]; [`NOWHERE`] for none). Superseded rows are garbage until
+/// [`Chunks::compact`] gathers the live ones into one chunk.
+#[derive(Default)]
+struct Chunks {
+    chunks: Vec<Vec<ArrayRef>>,
+    /// The rows the chunks hold, superseded ones included.
+    stored: usize,
+}
+
+impl Chunks {
+    /// Appends a chunk; returns its number.
+    fn push(&mut self, chunk: Vec<ArrayRef>) -> usize {
+        self.stored += chunk.first().map_or(0, |c| c.len());
+        self.chunks.push(chunk);
+        self.chunks.len() - 1
+    }
+
+    /// Holds `chunk` alone, its rows all live.
+    fn replace(&mut self, chunk: Vec<ArrayRef>) {
+        self.chunks.clear();
+        self.stored = 0;
+        self.push(chunk);
+    }
+
+    fn width(&self) -> usize {
+        self.chunks.first().map_or(0, Vec::len)
+    }
+
+    /// The given columns of the rows at `at`.
+    fn gather(&self, columns: std::ops::Range<usize>, at: &[At]) -> Result<Vec<ArrayRef>, PlanError> {
+        columns
+            .map(|c| {
+                let sources: Vec<&dyn Array> = self.chunks.iter().map(|chunk| chunk[c].as_ref()).collect();
+                Ok(interleave(&sources, at)?)
+            })
+            .collect()
+    }
+
+    /// Whether the garbage is worth gathering away: as many superseded rows as `live` ones.
+    fn crowded(&self, live: usize) -> bool {
+        self.chunks.len() > 1 && self.stored >= 2 * live.max(1)
+    }
+
+    /// Gathers the rows `at` points to (in its order) into the one chunk, and points `at` there.
+    fn compact(&mut self, at: &mut [At]) -> Result<(), PlanError> {
+        let placed: Vec<At> = at.iter().copied().filter(|at| *at != NOWHERE).collect();
+        if self.chunks.len() <= 1 && self.stored == placed.len() {
+            return Ok(());
+        }
+        if placed.is_empty() {
+            self.chunks.clear();
+            self.stored = 0;
+            return Ok(());
+        }
+        let gathered = self.gather(0..self.width(), &placed)?;
+        for (next, at) in at.iter_mut().filter(|at| **at != NOWHERE).enumerate() {
+            *at = (0, next);
+        }
+        self.replace(gathered);
+        Ok(())
+    }
+
+    /// The one chunk, once compacted.
+    fn only(&self) -> Option<&Vec<ArrayRef>> {
+        self.chunks.first()
+    }
+
+    fn bytes(&self) -> usize {
+        self.chunks.iter().flatten().map(|c| c.get_array_memory_size()).sum()
+    }
+}
+
 /// A table of groups (see the module's documentation).
 struct Groups {
     /// The window's end (`i64::MAX` unwindowed).
     end: i64,
     table: Box<dyn GroupValues>,
     /// Rows of the interned key columns, then each aggregate's state columns.
-    chunks: Vec<Vec<ArrayRef>>,
-    /// Per group: its latest row in `chunks`.
+    rows: Chunks,
+    /// Per group: its latest row in `rows`.
     at: Vec<At>,
-    /// The rows `chunks` hold, superseded ones included.
-    stored: usize,
     /// Per group: the latest event time among its rows (its results' timestamp)…
     latest: Vec<i64>,
     /// …when it began, counted across tables (kept in snapshots)…
@@ -98,9 +169,8 @@ impl Groups {
         Ok(Groups {
             end,
             table: new_group_values(Arc::clone(key_schema), &GroupOrdering::None)?,
-            chunks: Vec::new(),
+            rows: Chunks::default(),
             at: Vec::new(),
-            stored: 0,
             latest: Vec::new(),
             sequences: Vec::new(),
             passed: Vec::new(),
@@ -114,34 +184,11 @@ impl Groups {
 
     /// Every group's latest row, gathered (and kept) as the one chunk.
     fn compact(&mut self) -> Result<(), PlanError> {
-        let placed: Vec<At> = self.at.iter().copied().filter(|at| *at != NOWHERE).collect();
-        if self.chunks.len() == 1 && self.stored == placed.len() {
-            return Ok(());
-        }
-        let Some(width) = self.chunks.first().map(Vec::len) else { return Ok(()) };
-        let gathered = self.gather(0, width, &placed)?;
-        self.chunks = vec![gathered];
-        for (next, at) in self.at.iter_mut().filter(|at| **at != NOWHERE).enumerate() {
-            *at = (0, next);
-        }
-        self.stored = placed.len();
-        Ok(())
-    }
-
-    /// The columns from `from` on of the given groups' latest rows.
-    fn gather(&self, from: usize, width: usize, at: &[At]) -> Result<Vec<ArrayRef>, PlanError> {
-        (from..from + width)
-            .map(|c| {
-                let sources: Vec<&dyn Array> = self.chunks.iter().map(|chunk| chunk[c].as_ref()).collect();
-                Ok(interleave(&sources, at)?)
-            })
-            .collect()
+        self.rows.compact(&mut self.at)
     }
 
     fn bytes(&self) -> usize {
-        self.table.size()
-            + self.chunks.iter().flatten().map(|c| c.get_array_memory_size()).sum::<usize>()
-            + self.len() * (std::mem::size_of::<At>() + 8 + 8 + 1 + 4)
+        self.table.size() + self.rows.bytes() + self.len() * (std::mem::size_of::<At>() + 8 + 8 + 1 + 4)
     }
 }
 
@@ -163,24 +210,22 @@ struct Contributions {
     /// The table's key columns, interned.
     key_fields: Vec<Field>,
     keys: Box<dyn GroupValues>,
-    chunks: Vec<Vec<ArrayRef>>,
-    /// Per table key: its row's contribution, if it has one (not deleted, in a group), and
-    /// that group's id.
-    at: Vec<Option<At>>,
+    rows: Chunks,
+    /// Per table key: its row's contribution ([`NOWHERE`] when it has none: deleted, or in no
+    /// group), and that group's id.
+    at: Vec<At>,
     group: Vec<usize>,
-    stored: usize,
     /// How many table keys have a contribution.
     live: usize,
 }
 
 /// A batch of a table's changes, evaluated: each row's interned grouping columns, each
-/// aggregate's arguments, its time, its table key, and whether it joins a group.
+/// aggregate's arguments, its time and its table key.
 struct Changes {
     interned: Vec<ArrayRef>,
     arguments: Vec<Vec<ArrayRef>>,
-    times: Int64Array,
+    times: ArrayRef,
     table_keys: Vec<ArrayRef>,
-    adds: Vec<bool>,
 }
 
 impl Contributions {
@@ -188,42 +233,22 @@ impl Contributions {
         Ok(Contributions {
             keys: new_group_values(Arc::new(Schema::new(key_fields.clone())), &GroupOrdering::None)?,
             key_fields,
-            chunks: Vec::new(),
+            rows: Chunks::default(),
             at: Vec::new(),
             group: Vec::new(),
-            stored: 0,
             live: 0,
         })
     }
 
-    /// The given contributions' columns.
-    fn gather(&self, at: &[At]) -> Result<Vec<ArrayRef>, PlanError> {
-        let Some(width) = self.chunks.first().map(Vec::len) else { return Ok(Vec::new()) };
-        (0..width)
-            .map(|c| {
-                let sources: Vec<&dyn Array> = self.chunks.iter().map(|chunk| chunk[c].as_ref()).collect();
-                Ok(interleave(&sources, at)?)
-            })
-            .collect()
+    /// The contribution of table key `key`, and its group, if it has one.
+    fn of(&self, key: usize) -> Option<(At, usize)> {
+        (self.at[key] != NOWHERE).then(|| (self.at[key], self.group[key]))
     }
 
     /// Every live contribution, gathered (and kept) as the one chunk, in table key order.
     fn compact(&mut self) -> Result<Option<&Vec<ArrayRef>>, PlanError> {
-        let live: Vec<At> = self.at.iter().flatten().copied().collect();
-        if live.is_empty() {
-            self.chunks.clear();
-            self.stored = 0;
-            return Ok(None);
-        }
-        if self.chunks.len() > 1 || self.stored != live.len() {
-            let gathered = self.gather(&live)?;
-            for (next, at) in self.at.iter_mut().flatten().enumerate() {
-                *at = (0, next);
-            }
-            self.chunks = vec![gathered];
-            self.stored = live.len();
-        }
-        Ok(self.chunks.first())
+        self.rows.compact(&mut self.at)?;
+        Ok(self.rows.only())
     }
 }
 
@@ -403,9 +428,8 @@ impl GroupsAggregate {
         let changes = Changes {
             interned: self.interned_keys(&keys, n),
             arguments: plan.arguments(rows, &mut self.errors)?,
-            times: rows.column(plan.row_time_index).as_primitive::<Int64Type>().clone(),
+            times: rows.column(plan.row_time_index).clone(),
             table_keys: table_keys.iter().map(|i| rows.column(*i).clone()).collect(),
-            adds,
         };
         if self.contributions.is_none() {
             let fields = changes
@@ -425,9 +449,9 @@ impl GroupsAggregate {
         };
         let mut ids = Vec::with_capacity(n);
         contributions.keys.intern(&changes.table_keys, &mut ids)?;
-        contributions.at.resize(contributions.keys.len(), None);
+        contributions.at.resize(contributions.keys.len(), NOWHERE);
         contributions.group.resize(contributions.keys.len(), usize::MAX);
-        let joining = UInt32Array::from((0..n as u32).filter(|i| changes.adds[*i as usize]).collect::<Vec<_>>());
+        let joining = UInt32Array::from((0..n as u32).filter(|i| adds[*i as usize]).collect::<Vec<_>>());
         let joining_keys: Vec<ArrayRef> =
             changes.interned.iter().map(|k| take(k.as_ref(), &joining, None)).collect::<Result<_, _>>()?;
         let mut joined = Vec::with_capacity(joining.len());
@@ -443,7 +467,7 @@ impl GroupsAggregate {
         for row in 0..n {
             let Some(contributions) = self.contributions.as_ref() else { break };
             let key = ids[row];
-            let leaving = contributions.at[key].map(|_| contributions.group[key]);
+            let leaving = contributions.of(key).map(|(_, group)| group);
             let touches = leaving.into_iter().chain(group_of[row]);
             if seen_keys.contains(&key) || touches.clone().any(|g| seen_groups.contains(&g)) {
                 let touched = self.change_run(&changes, &ids, &group_of, &run)?;
@@ -453,7 +477,7 @@ impl GroupsAggregate {
                 seen_keys.clear();
                 // The run changed the state: this row's earlier version may be another now.
                 let Some(contributions) = self.contributions.as_ref() else { break };
-                let leaving = contributions.at[key].map(|_| contributions.group[key]);
+                let leaving = contributions.of(key).map(|(_, group)| group);
                 seen_groups.extend(leaving.into_iter().chain(group_of[row]));
             } else {
                 seen_groups.extend(touches);
@@ -477,7 +501,8 @@ impl GroupsAggregate {
         let (mut taken, mut added, mut order_of, mut outgoing) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for row in run {
             let key = ids[*row as usize];
-            if let Some(at) = contributions.at[key].take() {
+            if let Some((at, _)) = contributions.of(key) {
+                contributions.at[key] = NOWHERE;
                 order_of.push((false, taken.len()));
                 taken.push(at);
                 outgoing.push(*row);
@@ -494,7 +519,7 @@ impl GroupsAggregate {
         }
         let key_width = self.key_schema.fields().len();
         let table_width = changes.table_keys.len();
-        let gathered = contributions.gather(&taken)?;
+        let gathered = contributions.rows.gather(0..contributions.rows.width(), &taken)?;
         let rows_in = UInt32Array::from(added.iter().map(|(row, _)| *row).collect::<Vec<_>>());
         let pick = |c: &ArrayRef| take(c.as_ref(), &rows_in, None);
         // The rows taken out, then those added: interned keys, times and arguments.
@@ -506,11 +531,11 @@ impl GroupsAggregate {
                 None => added_keys,
             });
         }
-        let times: ArrayRef = Arc::new(changes.times.clone());
-        let outgoing_times = take(&times, &UInt32Array::from(outgoing), None)?;
-        let part_times = datafusion::arrow::compute::concat(&[outgoing_times.as_ref(), pick(&times)?.as_ref()])?
-            .as_primitive::<Int64Type>()
-            .clone();
+        let outgoing_times = take(&changes.times, &UInt32Array::from(outgoing), None)?;
+        let part_times =
+            datafusion::arrow::compute::concat(&[outgoing_times.as_ref(), pick(&changes.times)?.as_ref()])?
+                .as_primitive::<Int64Type>()
+                .clone();
         let added_arguments = changes
             .arguments
             .iter()
@@ -532,15 +557,13 @@ impl GroupsAggregate {
             let mut chunk: Vec<ArrayRef> = changes.table_keys.iter().map(pick).collect::<Result<_, _>>()?;
             chunk.extend(part_keys[..key_width].iter().map(|k| k.slice(taken.len(), added.len())));
             chunk.extend(added_arguments.iter().flatten().cloned());
-            let c = contributions.chunks.len();
-            contributions.chunks.push(chunk);
+            let c = contributions.rows.push(chunk);
             for (i, (_, key)) in added.iter().enumerate() {
-                contributions.at[*key] = Some((c, i));
+                contributions.at[*key] = (c, i);
             }
-            contributions.stored += added.len();
             contributions.live += added.len();
         }
-        if contributions.stored >= 2 * contributions.live.max(1) && contributions.chunks.len() > 1 {
+        if contributions.rows.crowded(contributions.live) {
             contributions.compact()?;
         }
         let part = WindowRows {
@@ -621,7 +644,7 @@ impl GroupsAggregate {
             fresh.iter_mut().zip(&part.arguments).zip(&self.widths).enumerate()
         {
             if !earlier.is_empty() {
-                let state = groups.gather(from, *width, &whence)?;
+                let state = groups.rows.gather(from..from + width, &whence)?;
                 accumulator.merge_batch(&state, &earlier_ids, count)?;
             }
             if let Some(retracted) = retracted.as_ref().filter(|r| r.rows > 0) {
@@ -648,13 +671,11 @@ impl GroupsAggregate {
         let keys: Vec<ArrayRef> =
             part.keys.iter().map(|k| take(k.as_ref(), &positions, None)).collect::<Result<_, _>>()?;
         let chunk: Vec<ArrayRef> = keys.iter().cloned().chain(states.into_iter().flatten()).collect();
-        let c = groups.chunks.len();
-        groups.chunks.push(chunk);
+        let c = groups.rows.push(chunk);
         for (row, id) in touched.iter().enumerate() {
             groups.at[*id] = (c, row);
         }
-        groups.stored += count;
-        if groups.stored >= 2 * groups.len() && groups.chunks.len() > 1 {
+        if groups.rows.crowded(groups.len()) {
             groups.compact()?;
         }
         // A stream's group is stamped with its latest time (as Kafka Streams stamps an
@@ -783,7 +804,7 @@ impl GroupsAggregate {
         }
         groups.compact()?;
         let kept = UInt32Array::from(kept);
-        let rows: Vec<ArrayRef> = match groups.chunks.first() {
+        let rows: Vec<ArrayRef> = match groups.rows.only() {
             Some(chunk) => chunk.iter().map(|c| take(c.as_ref(), &kept, None)).collect::<Result<_, _>>()?,
             None => return Ok(()),
         };
@@ -807,7 +828,7 @@ impl GroupsAggregate {
         let mut parts: Vec<RecordBatch> = Vec::with_capacity(self.open.len());
         for (start, groups) in self.open.iter_mut() {
             groups.compact()?;
-            let Some(chunk) = groups.chunks.first() else { continue };
+            let Some(chunk) = groups.rows.only() else { continue };
             let count = groups.len();
             let mut columns: Vec<ArrayRef> = if self.own_keys == 0 { Vec::new() } else { chunk[..key_width].to_vec() };
             if plan.windows.is_some() {
@@ -937,14 +958,13 @@ impl GroupsAggregate {
         }
         let arguments = &rows.columns()[key_count + 1..];
         let chunk: Vec<ArrayRef> = keys.into_iter().chain(group_columns).chain(arguments.iter().cloned()).collect();
-        contributions.at = vec![None; ids.len()];
+        contributions.at = vec![NOWHERE; ids.len()];
         contributions.group = vec![usize::MAX; ids.len()];
         for (row, (id, group)) in ids.iter().zip(&group_ids).enumerate() {
-            contributions.at[*id] = Some((0, row));
+            contributions.at[*id] = (0, row);
             contributions.group[*id] = *group;
         }
-        contributions.chunks = vec![chunk];
-        contributions.stored = ids.len();
+        contributions.rows.replace(chunk);
         contributions.live = ids.len();
         self.contributions = Some(contributions);
         Ok(())
@@ -975,9 +995,8 @@ impl Groups {
         if self.table.len() != count || ids.iter().enumerate().any(|(i, id)| i != *id) {
             return Err(PlanError::user("the snapshot holds a group twice"));
         }
-        self.chunks = vec![chunk];
+        self.rows.replace(chunk);
         self.at = (0..count).map(|row| (0, row)).collect();
-        self.stored = count;
         self.latest = latest;
         self.sequences = sequences;
         self.passed = passed;
@@ -1016,9 +1035,7 @@ impl Operator for GroupsAggregate {
 
     fn state_bytes(&self) -> usize {
         let contributions = self.contributions.as_ref().map_or(0, |c| {
-            c.keys.size()
-                + c.chunks.iter().flatten().map(|a| a.get_array_memory_size()).sum::<usize>()
-                + c.at.len() * (std::mem::size_of::<Option<At>>() + 4)
+            c.keys.size() + c.rows.bytes() + c.at.len() * (std::mem::size_of::<At>() + std::mem::size_of::<usize>())
         });
         self.open.values().map(Groups::bytes).sum::<usize>() + contributions
     }

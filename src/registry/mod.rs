@@ -488,11 +488,7 @@ impl Registry {
 
     /// The compatibility level of `subject` (its own, else the global one), or the global one.
     pub fn level(&self, subject: Option<&str>) -> String {
-        subject
-            .and_then(|s| self.state.levels.get(&Some(s.to_owned())))
-            .or_else(|| self.state.levels.get(&None))
-            .cloned()
-            .unwrap_or_else(|| "BACKWARD".to_owned())
+        setting(&self.state.levels, subject, "BACKWARD")
     }
 
     /// A subject's own compatibility level, if it has one.
@@ -515,11 +511,7 @@ impl Registry {
     }
 
     pub fn mode(&self, subject: Option<&str>) -> String {
-        subject
-            .and_then(|s| self.state.modes.get(&Some(s.to_owned())))
-            .or_else(|| self.state.modes.get(&None))
-            .cloned()
-            .unwrap_or_else(|| "READWRITE".to_owned())
+        setting(&self.state.modes, subject, "READWRITE")
     }
 
     pub async fn set_mode(&mut self, subject: Option<&str>, mode: &str) -> Result<String, RegistryError> {
@@ -534,6 +526,15 @@ impl Registry {
         self.write(Key::Mode { subject: subject.map(str::to_owned) }, Some(serde_json::json!({"mode": mode}))).await?;
         Ok(mode)
     }
+}
+
+/// A subject's own setting (compatibility level, mode), else the global one, else `default`.
+fn setting(settings: &BTreeMap<Option<String>, String>, subject: Option<&str>, default: &str) -> String {
+    subject
+        .and_then(|s| settings.get(&Some(s.to_owned())))
+        .or_else(|| settings.get(&None))
+        .cloned()
+        .unwrap_or_else(|| default.to_owned())
 }
 
 /// Refuses a schema that cannot be one: an AVRO schema must parse as Avro, a JSON one must be

@@ -346,9 +346,7 @@ impl GroupsAccumulator for GroupArrivals {
             empty: Arc::clone(&self.empty),
             chosen: Vec::new(),
         };
-        let rows = values.first().map_or(0, |v| v.len());
-        alone.update_batch(values, &(0..rows).collect::<Vec<_>>(), filter, rows)?;
-        alone.state(datafusion::logical_expr::EmitTo::All)
+        each_row_alone(&mut alone, values, filter)
     }
 
     fn size(&self) -> usize {
@@ -885,6 +883,18 @@ impl AggregateUDFImpl for Sum {
     }
 }
 
+/// `convert_to_state` for a groups accumulator: each of `values`' rows as a group of its own
+/// in `alone` (an empty accumulator of the same function), its state taken.
+pub(super) fn each_row_alone(
+    alone: &mut dyn GroupsAccumulator,
+    values: &[ArrayRef],
+    filter: Option<&datafusion::arrow::array::BooleanArray>,
+) -> Result<Vec<ArrayRef>> {
+    let rows = values.first().map_or(0, |v| v.len());
+    alone.update_batch(values, &(0..rows).collect::<Vec<_>>(), filter, rows)?;
+    alone.state(datafusion::logical_expr::EmitTo::All)
+}
+
 /// Whether a row can be taken out of a group of `function` by merging its state negated:
 /// SUM's and AVG's (ksqlDB's, sums and counts that wrap or are doubles) and COUNT's, whose
 /// states are sums. Such aggregates of a table run batch at a time on groups accumulators.
@@ -1042,10 +1052,7 @@ impl GroupsAccumulator for GroupTotals {
         filter: Option<&datafusion::arrow::array::BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
         let mut alone = GroupTotals { sum_type: self.sum_type.clone(), sums: self.sums.empty() };
-        let rows = values.first().map_or(0, |v| v.len());
-        let groups: Vec<usize> = (0..rows).collect();
-        alone.add(values, &groups, filter, rows, false)?;
-        alone.state(datafusion::logical_expr::EmitTo::All)
+        each_row_alone(&mut alone, values, filter)
     }
 
     fn size(&self) -> usize {

@@ -275,10 +275,7 @@ impl GroupsAccumulator for GroupMeans {
         filter: Option<&datafusion::arrow::array::BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
         let mut alone = GroupMeans { zero: self.zero, sums: Vec::new(), counts: Vec::new() };
-        let rows = values.first().map_or(0, |v| v.len());
-        let groups: Vec<usize> = (0..rows).collect();
-        alone.update_batch(values, &groups, filter, rows)?;
-        alone.state(datafusion::logical_expr::EmitTo::All)
+        super::aggregates::each_row_alone(&mut alone, values, filter)
     }
 
     fn size(&self) -> usize {
