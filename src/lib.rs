@@ -5,6 +5,7 @@
 //! - [`error`]: what kind of failure an error is (the user's, outside Eddy's, a bug);
 //! - [`config`]: Eddy's own properties (`eddy.*`), typed and checked;
 //! - [`sql`]: the SQL front end — ksqlDB's dialect parsed by wrapping sqlparser;
+//! - [`http`]: the HTTP/1.1 client (the remote REPL, a remote schema registry);
 //! - [`log`]: topics — the [`log::Log`] trait, the embedded log, Kafka, a producer;
 //! - [`registry`]: a schema registry speaking Confluent's REST API, kept in a topic;
 //! - [`format`](mod@format): KAFKA, JSON, DELIMITED and NONE keys and values to and from Arrow;
@@ -32,6 +33,7 @@ pub mod engine;
 pub mod error;
 pub mod format;
 pub mod fuzz;
+pub mod http;
 pub mod log;
 pub mod planner;
 pub mod registry;
@@ -40,10 +42,11 @@ pub mod session;
 pub mod sql;
 
 /// Eddy's modules, each using only those before it (`crate::…` paths in code).
-pub const LAYERS: [&str; 15] = [
+pub const LAYERS: [&str; 16] = [
     "error",
     "config",
     "sql",
+    "http",
     "log",
     "registry",
     "format",

@@ -112,6 +112,11 @@ const KNOWN_PROPERTIES: &[&str] = &[
     "VALUE_DELIMITER",
     "KEY_DELIMITER",
     "WRAP_SINGLE_VALUE",
+    "KEY_SCHEMA_ID",
+    "VALUE_SCHEMA_ID",
+    "KEY_SCHEMA_FULL_NAME",
+    "VALUE_SCHEMA_FULL_NAME",
+    "VALUE_AVRO_SCHEMA_FULL_NAME",
     "WINDOW_TYPE",
     "WINDOW_SIZE",
     "RETENTION_MS",
@@ -404,10 +409,48 @@ impl Catalog {
                 return Err(CatalogError("JSON only supports MAP types with STRING keys".into()));
             }
         }
+        // What a schema registry's formats take: the subject, a schema id, a schema's name.
+        let registry_options = |key: bool| -> Result<FormatOptions, CatalogError> {
+            let side = if key { "KEY" } else { "VALUE" };
+            let format = if key { &key_format } else { &value_format };
+            let schema_id = match properties.get(&format!("{side}_SCHEMA_ID")) {
+                Some(id) => Some(id.parse::<u32>().map_err(|_| {
+                    CatalogError(format!("Invalid value for {side}_SCHEMA_ID: '{id}' is not a schema id"))
+                })?),
+                None => None,
+            };
+            let full_name = properties
+                .get(&format!("{side}_SCHEMA_FULL_NAME"))
+                .or_else(|| if key { None } else { properties.get("VALUE_AVRO_SCHEMA_FULL_NAME") })
+                .cloned();
+            let uses_registry = format.is(crate::format::AVRO);
+            if (schema_id.is_some() || full_name.is_some()) && !uses_registry {
+                let config = if schema_id.is_some() { "schemaId" } else { "fullSchemaName" };
+                return Err(CatalogError(format!(
+                    "{} does not support the following configs: [{config}]",
+                    format.name()
+                )));
+            }
+            Ok(FormatOptions {
+                subject: Some(crate::format::Subject {
+                    topic: topic.clone(),
+                    key,
+                    schema_id,
+                    unwrapped: false,
+                }),
+                schema_id,
+                full_name,
+                ..FormatOptions::default()
+            })
+        };
         let key_codec = key_format.codec(
             key_schema.clone(),
             // A single key column is written bare; several make an object.
-            FormatOptions { wrap_single_value: key_schema.fields().len() != 1, delimiter: delimiter("KEY_DELIMITER")? },
+            FormatOptions {
+                wrap_single_value: key_schema.fields().len() != 1,
+                delimiter: delimiter("KEY_DELIMITER")?,
+                ..registry_options(true)?
+            },
         )
         .map_err(|e| {
             CatalogError(format!(
@@ -420,7 +463,7 @@ impl Catalog {
         let value_codec = value_format
             .codec(
                 side(&|r| *r == ColumnRole::Value),
-                FormatOptions { wrap_single_value, delimiter: delimiter("VALUE_DELIMITER")? },
+                FormatOptions { wrap_single_value, delimiter: delimiter("VALUE_DELIMITER")?, ..registry_options(false)? },
             )
             .map_err(|e| CatalogError(e.0))?;
         Ok(Source {

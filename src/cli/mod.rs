@@ -184,7 +184,24 @@ impl LogPlace {
         &self,
         log: std::sync::Arc<dyn crate::log::Log>,
     ) -> Result<crate::session::Session, crate::session::SessionError> {
-        crate::session::Session::open_with(log, self.properties.clone(), crate::format::Formats::default()).await
+        self.session_with(log, None).await
+    }
+
+    /// A session over `log` whose formats use the registry at `ksql.schema.registry.url`,
+    /// else `embedded` (else the embedded registry opened over `log`).
+    pub async fn session_with(
+        &self,
+        log: std::sync::Arc<dyn crate::log::Log>,
+        embedded: Option<crate::registry::client::Embedded>,
+    ) -> Result<crate::session::Session, crate::session::SessionError> {
+        let registry: crate::registry::client::RegistryRef = match embedded {
+            Some(embedded) if !self.properties.contains_key("ksql.schema.registry.url") => std::sync::Arc::new(embedded),
+            _ => crate::registry::client::for_properties(std::sync::Arc::clone(&log), &self.properties)
+                .await
+                .map_err(crate::session::SessionError::registry)?,
+        };
+        let formats = crate::format::Formats::with_registry(registry);
+        crate::session::Session::open_with(log, self.properties.clone(), formats).await
     }
 
     pub fn display(&self) -> String {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::server::client::Client;
+use crate::http::Client;
 use crate::session::{Session, StatementResult, push_layout};
 use crate::sql::ast::Statement;
 

@@ -31,7 +31,12 @@ pub struct ServerArgs {
 
 pub async fn run(data_dir: &super::LogPlace, args: ServerArgs) -> Result<(), CliError> {
     let log: Arc<dyn Log> = data_dir.open().await?;
-    let mut session = data_dir.session(Arc::clone(&log)).await?;
+    // One embedded registry, served over HTTP and used by the session's formats (unless the
+    // session is pointed at another with ksql.schema.registry.url).
+    let embedded = crate::registry::client::Embedded::open(Arc::clone(&log))
+        .await
+        .map_err(|e| CliError::Internal(format!("cannot open the schema registry: {e}")))?;
+    let mut session = data_dir.session_with(Arc::clone(&log), Some(embedded.clone())).await?;
     if let Some(file) = &args.queries_file {
         let script = std::fs::read_to_string(file)
             .map_err(|e| CliError::User(format!("cannot read {}: {e}", file.display())))?;
@@ -52,7 +57,7 @@ pub async fn run(data_dir: &super::LogPlace, args: ServerArgs) -> Result<(), Cli
     let mut interrupt = super::interrupt_signal()?;
     let registry = match args.schema_registry_listen.as_str() {
         "off" => None,
-        address => Some(serve_registry(address, Arc::clone(&log)).await?),
+        address => Some(serve_registry(address, embedded.registry()).await?),
     };
     let server = crate::server::start(session, config)
         .await
@@ -69,13 +74,12 @@ pub async fn run(data_dir: &super::LogPlace, args: ServerArgs) -> Result<(), Cli
 /// Serves the embedded schema registry on `address` until told to stop.
 async fn serve_registry(
     address: &str,
-    log: Arc<dyn Log>,
+    registry: Arc<tokio::sync::Mutex<crate::registry::Registry>>,
 ) -> Result<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>), CliError> {
     let address: SocketAddr = address
         .parse()
         .map_err(|_| CliError::User(format!("--schema-registry-listen takes host:port or off, not {address}")))?;
-    let registry = crate::registry::Registry::open(log).await.map_err(|e| CliError::Internal(e.to_string()))?;
-    let router = crate::registry::rest::router(Arc::new(tokio::sync::Mutex::new(registry)));
+    let router = crate::registry::rest::router(registry);
     let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| {
         CliError::User(format!(
             "cannot serve the schema registry on {address}: {e} (choose another with --schema-registry-listen, or off)"

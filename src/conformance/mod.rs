@@ -7,6 +7,7 @@
 //! - `compare`: expected against actual, as ksqlDB's comparator does;
 //! - `test_runner`: ksqlDB's `ksql-test-runner` files (`eddy test`).
 
+mod avro;
 pub mod compare;
 pub mod qtt;
 pub mod records;

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::compare::matches;
 use super::qtt::TestCase;
-use super::runner::{Outcome, Outputs, compare_outputs, create_source_topics, ensure_topic, feed};
+use super::runner::{Outcome, Outputs, compare_outputs, create_source_topics, ensure_topic, feed, register_schemas};
 use crate::log::Log;
 use crate::session::Session;
 use crate::sql::Statement;
@@ -49,6 +49,9 @@ async fn drive(log: &Arc<dyn Log>, server: &crate::server::Running, case: &TestC
         if let Err(e) = ensure_topic(log.as_ref(), topic, *count).await {
             return Outcome::Fail(format!("cannot create topic {topic}: {e}"));
         }
+    }
+    if let Err(e) = server.with_session(async |session: &mut Session| register_schemas(session, case).await).await {
+        return Outcome::Fail(e);
     }
     let first_query = node
         .statements
@@ -213,7 +216,7 @@ async fn post_statements(case: &TestCase, addr: SocketAddr, path: &str, statemen
 
 /// POSTs `body` (ksqlDB's streamed-rows format asked for); the status and the body.
 async fn post(addr: SocketAddr, path: &str, body: &str) -> Result<(u16, String), String> {
-    let client = crate::server::client::Client::new(&format!("http://{addr}"))?;
+    let client = crate::http::Client::new(&format!("http://{addr}"))?;
     let response = client.request("POST", path, body, "application/vnd.ksql.v1+json").await?;
     let status = response.status;
     Ok((status, response.text().await?))

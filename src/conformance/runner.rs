@@ -30,8 +30,8 @@ pub enum Outcome {
     Skip(String),
 }
 
-/// Formats that need a schema registry (or protobuf), which Eddy does not support yet.
-const REGISTRY_FORMATS: [&str; 4] = ["AVRO", "PROTOBUF", "JSON_SR", "PROTOBUF_NOSR"];
+/// Formats of a schema registry that Eddy does not support yet.
+const REGISTRY_FORMATS: [&str; 3] = ["PROTOBUF", "JSON_SR", "PROTOBUF_NOSR"];
 /// Functions ksqlDB defines only in its test jar.
 const TEST_ONLY_FUNCTIONS: [&str; 13] = [
     "THROWING_UDTF",
@@ -77,14 +77,12 @@ fn skip_reason(case: &TestCase) -> Option<String> {
     let words: Vec<&str> = text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).collect();
     let registry = REGISTRY_FORMATS.iter().any(|f| words.contains(f))
         || node.topics.iter().any(|t| {
-            t.value_schema.is_some()
-                || t.key_schema.is_some()
-                || [&t.value_format, &t.key_format]
-                    .iter()
-                    .any(|f| f.as_deref().is_some_and(|f| REGISTRY_FORMATS.contains(&f.to_uppercase().as_str())))
+            [&t.value_format, &t.key_format]
+                .iter()
+                .any(|f| f.as_deref().is_some_and(|f| REGISTRY_FORMATS.contains(&f.to_uppercase().as_str())))
         });
     if registry {
-        return Some("needs AVRO, PROTOBUF or JSON_SR and a schema registry".into());
+        return Some("needs PROTOBUF or JSON_SR (issue 22)".into());
     }
     if node.proto_responses {
         return Some("expects protobuf responses (application/vnd.ksql.v1+protobuf)".into());
@@ -147,6 +145,9 @@ async fn drive(log: &Arc<dyn Log>, session: &mut Session, case: &TestCase) -> Ou
     }
     let partitions: BTreeMap<String, u32> =
         node.topics.iter().map(|t| (t.name.clone(), t.partitions.unwrap_or(1))).collect();
+    if let Err(e) = register_schemas(session, case).await {
+        return Outcome::Fail(e);
+    }
     // ksqlDB runs a case's statements as one script, a line each: each statement is run on
     // the line it would have there, so that positions in messages match.
     let mut line = 0;
@@ -392,6 +393,59 @@ fn source_for(session: &Session, topic: &str) -> Option<Arc<Source>> {
     session.catalog().sources().find(|s| s.topic == topic).cloned()
 }
 
+/// The schemas the case's topics have, registered as ksqlDB's harness registers them before
+/// the statements run (`<topic>-key`, `<topic>-value`).
+pub(super) async fn register_schemas(session: &Session, case: &TestCase) -> Result<(), String> {
+    let Some(registry) = session.catalog().formats().registry() else { return Ok(()) };
+    for topic in &case.node.topics {
+        for (schema, key) in [(&topic.key_schema, true), (&topic.value_schema, false)] {
+            let Some(schema) = schema else { continue };
+            let text = match schema {
+                Value::String(text) if serde_json::from_str::<Value>(text).is_ok() => text.clone(),
+                other => other.to_string(),
+            };
+            let schema = crate::registry::Schema {
+                schema: text,
+                schema_type: crate::registry::SchemaType::Avro,
+                references: Vec::new(),
+            };
+            let subject = crate::format::Subject::new(topic.name.clone(), key).name();
+            registry.register(&subject, schema).await.map_err(|e| format!("cannot register {subject}'s schema: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether `source` reads the side in AVRO.
+fn is_avro(source: Option<&Source>, side: Side) -> bool {
+    source.is_some_and(|s| match side {
+        Side::Key => s.key_format.is(crate::format::AVRO),
+        Side::Value => s.value_format.is(crate::format::AVRO),
+    })
+}
+
+/// A test value as bytes: in AVRO, with the side's registered schema; else as
+/// [`to_bytes`] writes it.
+async fn test_bytes(session: &Session, source: Option<&Source>, side: Side, topic: &str, value: &Value) -> Result<Option<Bytes>, String> {
+    match session.catalog().formats().registry() {
+        Some(registry) if is_avro(source, side) && !value.is_null() => {
+            let subject = crate::format::Subject::new(topic, side == Side::Key).name();
+            Ok(Some(super::avro::to_bytes(registry.as_ref(), &subject, value).await?.into()))
+        }
+        _ => to_bytes(source, side, value),
+    }
+}
+
+/// Written bytes as a test's JSON: AVRO with the schema their id names; else as [`to_json`]
+/// reads them.
+fn test_json(session: &Session, source: Option<&Source>, side: Side, bytes: Option<&[u8]>) -> Value {
+    match (session.catalog().formats().registry(), bytes) {
+        (Some(registry), Some(bytes)) if is_avro(source, side) => super::avro::to_json(registry.as_ref(), bytes)
+            .unwrap_or_else(|e| Value::String(format!("unreadable AVRO ({e}): {}", String::from_utf8_lossy(bytes)))),
+        _ => to_json(source, side, bytes),
+    }
+}
+
 /// Writes one input record on partition 0.
 pub(super) async fn feed(
     log: &dyn Log,
@@ -404,7 +458,7 @@ pub(super) async fn feed(
         .map_err(|e| e.to_string())?;
     let source = source_for(session, &input.topic);
     let key = match &input.key {
-        Some(key) => to_bytes(source.as_deref(), Side::Key, key)?,
+        Some(key) => test_bytes(session, source.as_deref(), Side::Key, &input.topic, key).await?,
         None => None,
     };
     // A windowed source's key carries its window: the start (8 bytes, big-endian), or the
@@ -421,7 +475,7 @@ pub(super) async fn feed(
         }
         (_, _) => key,
     };
-    let value = to_bytes(source.as_deref(), Side::Value, &input.value)?;
+    let value = test_bytes(session, source.as_deref(), Side::Value, &input.topic, &input.value).await?;
     let mut record = NewRecord::new(input.timestamp.unwrap_or(0), key, value);
     for header in input.headers.iter().flatten() {
         let value = match &header.value {
@@ -494,8 +548,8 @@ pub(super) fn compare_outputs(session: &Session, expected: &[TestRecord], output
                     other => (other, None),
                 };
                 (
-                    to_json(source.as_deref(), Side::Key, key),
-                    to_json(source.as_deref(), Side::Value, r.value.as_deref()),
+                    test_json(session, source.as_deref(), Side::Key, key),
+                    test_json(session, source.as_deref(), Side::Value, r.value.as_deref()),
                     r.timestamp_ms,
                     window,
                 )

@@ -10,7 +10,9 @@
 //!   rule); with `WRAP_SINGLE_VALUE=false`, a single column is the bare JSON value;
 //! - `DELIMITED`: the columns in order, separated by a delimiter (`,` by default), an empty
 //!   field being null;
-//! - `NONE`: no columns, no bytes.
+//! - `NONE`: no columns, no bytes;
+//! - `AVRO` ([`avro`]): Confluent's Avro records, with a schema registry
+//!   ([`Formats::with_registry`]).
 //!
 //! Decoding takes many payloads and returns one `RecordBatch` plus the payloads that did not
 //! decode, each with its reason, so that one bad record costs its own row, not the batch.
@@ -19,6 +21,7 @@
 //! it hands anything unusual to arrow-json); per-record work happens only when a batch
 //! fails, to find the culprits.
 
+pub mod avro;
 mod delimited;
 pub mod json;
 mod kafka;
@@ -73,6 +76,31 @@ pub trait Format: Send + Sync + std::fmt::Debug {
 pub struct Subject {
     pub topic: String,
     pub key: bool,
+    /// The schema named by `KEY_SCHEMA_ID`/`VALUE_SCHEMA_ID`, rather than the latest.
+    pub schema_id: Option<u32>,
+    /// The side is one value, not wrapped in a record (a key; `WRAP_SINGLE_VALUE=false`).
+    pub unwrapped: bool,
+}
+
+impl Subject {
+    /// The side of `topic`, its latest schema.
+    pub fn new(topic: impl Into<String>, key: bool) -> Subject {
+        Subject { topic: topic.into(), key, schema_id: None, unwrapped: false }
+    }
+
+    /// The registry's name for it: `<topic>-key` or `<topic>-value`.
+    pub fn name(&self) -> String {
+        format!("{}-{}", self.topic, if self.key { "key" } else { "value" })
+    }
+}
+
+/// Why a codec is made ready ([`Codec::prepare`]): for a source a statement declares, or for
+/// a query's sink (ksqlDB registers a sink's schema always, a source's only where the topic's
+/// subject has none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    Source,
+    Sink,
 }
 
 /// A format, shared.
@@ -89,6 +117,13 @@ pub trait Codec: Send + Sync + std::fmt::Debug {
     /// Encodes every row of `batch` (whose columns are this codec's, in order). A row whose
     /// encoding is no bytes at all (a null single KAFKA value, the NONE format) is `None`.
     fn encode(&self, batch: &RecordBatch) -> Result<Vec<Option<Bytes>>, FormatError>;
+
+    /// Makes ready what the codec needs from outside, when a statement creates its source:
+    /// a schema registry's formats register their schema. It may wait on I/O; the built-in
+    /// formats need nothing.
+    fn prepare<'a>(&'a self, _registration: Registration) -> BoxFuture<'a, Result<(), FormatError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 /// The names of the built-in formats.
@@ -96,18 +131,21 @@ pub const KAFKA: &str = "KAFKA";
 pub const JSON: &str = "JSON";
 pub const DELIMITED: &str = "DELIMITED";
 pub const NONE: &str = "NONE";
+pub const AVRO: &str = "AVRO";
 
 /// The formats a session knows, by name: the built-in ones, and any registered.
 #[derive(Debug, Clone)]
 pub struct Formats {
     /// By name in capitals.
     by_name: std::collections::BTreeMap<String, FormatRef>,
+    /// The schema registry the registry's formats use, if any.
+    registry: Option<crate::registry::client::RegistryRef>,
 }
 
 impl Default for Formats {
     /// The built-in formats: KAFKA, JSON, DELIMITED and NONE.
     fn default() -> Self {
-        let mut formats = Formats { by_name: Default::default() };
+        let mut formats = Formats { by_name: Default::default(), registry: None };
         for builtin in [Builtin::Kafka, Builtin::Json, Builtin::Delimited, Builtin::None] {
             formats.register(Arc::new(builtin));
         }
@@ -116,6 +154,19 @@ impl Default for Formats {
 }
 
 impl Formats {
+    /// The built-in formats and those of a schema registry (AVRO), over `registry`.
+    pub fn with_registry(registry: crate::registry::client::RegistryRef) -> Formats {
+        let mut formats = Formats::default();
+        formats.register(Arc::new(avro::Avro::new(registry.clone())));
+        formats.registry = Some(registry);
+        formats
+    }
+
+    /// The schema registry the registry's formats use, if any.
+    pub fn registry(&self) -> Option<&crate::registry::client::RegistryRef> {
+        self.registry.as_ref()
+    }
+
     /// Adds a format (replacing one of the same name).
     pub fn register(&mut self, format: FormatRef) {
         self.by_name.insert(format.name().to_ascii_uppercase(), format);
@@ -128,8 +179,9 @@ impl Formats {
             return Ok(Arc::clone(format));
         }
         match upper.as_str() {
-            "AVRO" | "PROTOBUF" | "PROTOBUF_NOSR" | "JSON_SR" => Err(FormatError(format!(
-                "format {upper} needs a schema registry, which Eddy does not support yet; use JSON, DELIMITED or KAFKA"
+            "AVRO" => Err(FormatError(format!("format {upper} needs a schema registry, and this session has none"))),
+            "PROTOBUF" | "PROTOBUF_NOSR" | "JSON_SR" => Err(FormatError(format!(
+                "format {upper} is not supported yet (issue 22); use AVRO, JSON, DELIMITED or KAFKA"
             ))),
             other => Err(FormatError(format!("Unknown format: {other}"))),
         }
@@ -193,11 +245,17 @@ pub struct FormatOptions {
     pub wrap_single_value: bool,
     /// `VALUE_DELIMITER`/`KEY_DELIMITER` for DELIMITED.
     pub delimiter: u8,
+    /// The side's subject in a schema registry, for the formats that use one.
+    pub subject: Option<Subject>,
+    /// `KEY_SCHEMA_ID`/`VALUE_SCHEMA_ID`: the registered schema to write with.
+    pub schema_id: Option<u32>,
+    /// `KEY_SCHEMA_FULL_NAME`/`VALUE_SCHEMA_FULL_NAME`: the name of the schema generated.
+    pub full_name: Option<String>,
 }
 
 impl Default for FormatOptions {
     fn default() -> Self {
-        FormatOptions { wrap_single_value: true, delimiter: b',' }
+        FormatOptions { wrap_single_value: true, delimiter: b',', subject: None, schema_id: None, full_name: None }
     }
 }
 

@@ -12,6 +12,7 @@
 //! Confluent's 409. PROTOBUF and JSON schemas are not checked yet: their rules come with their
 //! formats.
 
+pub mod client;
 pub mod rest;
 
 use std::collections::BTreeMap;
@@ -182,8 +183,8 @@ pub const MODES: [&str; 3] = ["READWRITE", "READONLY", "IMPORT"];
 struct State {
     /// Each subject's versions in order: (version, schema id, deleted).
     subjects: BTreeMap<String, Vec<(i32, u32, bool)>>,
-    /// Schemas by id.
-    schemas: BTreeMap<u32, Schema>,
+    /// Schemas by id (shared with the registry's clients, which read it without waiting).
+    schemas: Schemas,
     /// Compatibility levels: `None` is the global one.
     levels: BTreeMap<Option<String>, String>,
     modes: BTreeMap<Option<String>, String>,
@@ -197,7 +198,7 @@ impl State {
                 versions.retain(|(v, _, _)| *v != version);
                 if let Some(value) = value {
                     let value: SchemaValue = serde_json::from_value(value)?;
-                    self.schemas.entry(value.id).or_insert(value.schema);
+                    self.schemas.insert(value.id, value.schema);
                     versions.push((version, value.id, value.deleted));
                     versions.sort_by_key(|(v, _, _)| *v);
                 }
@@ -227,13 +228,42 @@ impl State {
 
     /// The id a schema of this text has, if any subject registered it.
     fn id_of(&self, schema: &Schema) -> Option<u32> {
-        self.schemas.iter().find(|(_, s)| same_schema(s, schema)).map(|(id, _)| *id)
+        self.schemas.id_of(schema)
+    }
+}
+
+/// Schemas by id, shared: an id's schema never changes once given, so readers that must not
+/// wait (a codec meeting a new id on the hot path) read it here, not through the registry.
+#[derive(Debug, Clone, Default)]
+pub struct Schemas(Arc<std::sync::RwLock<BTreeMap<u32, Schema>>>);
+
+impl Schemas {
+    /// Schema `id`, if registered.
+    pub fn get(&self, id: u32) -> Option<Schema> {
+        self.read().get(&id).cloned()
+    }
+
+    fn insert(&self, id: u32, schema: Schema) {
+        self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner).entry(id).or_insert(schema);
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<u32, Schema>> {
+        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The id of a schema of this text, if any subject registered it.
+    pub fn id_of(&self, schema: &Schema) -> Option<u32> {
+        self.read().iter().find(|(_, s)| same_schema(s, schema)).map(|(id, _)| *id)
+    }
+
+    fn next_id(&self) -> u32 {
+        self.read().keys().next_back().map_or(1, |id| id + 1)
     }
 }
 
 /// Whether two schemas are the same: of one kind, with the same references, and texts equal
 /// as JSON values for AVRO and JSON (whitespace and key order aside), or equal once trimmed.
-fn same_schema(a: &Schema, b: &Schema) -> bool {
+pub(crate) fn same_schema(a: &Schema, b: &Schema) -> bool {
     if a.schema_type != b.schema_type || a.references != b.references {
         return false;
     }
@@ -316,7 +346,7 @@ impl Registry {
         self.check_compatible(subject, &schema, None)?;
         let id = match self.state.id_of(&schema) {
             Some(id) => id,
-            None => self.state.schemas.keys().next_back().map_or(1, |id| id + 1),
+            None => self.state.schemas.next_id(),
         };
         let version = self.state.subjects.get(subject).and_then(|v| v.last()).map_or(1, |(v, _, _)| v + 1);
         let value = SchemaValue { subject: subject.to_owned(), version, id, schema, deleted: false };
@@ -384,12 +414,12 @@ impl Registry {
             .iter()
             .rev()
             .find_map(|(version, id)| {
-                let known = self.state.schemas.get(id)?;
-                same_schema(known, schema).then(|| Registered {
+                let known = self.state.schemas.get(*id)?;
+                same_schema(&known, schema).then(|| Registered {
                     subject: subject.to_owned(),
                     version: *version,
                     id: *id,
-                    schema: known.clone(),
+                    schema: known,
                 })
             })
             .ok_or_else(RegistryError::schema_not_found)
@@ -435,16 +465,17 @@ impl Registry {
             };
             return Err(RegistryError::version_not_found(&shown));
         };
-        let schema = self.state.schemas.get(id).cloned().ok_or_else(RegistryError::schema_not_found)?;
+        let schema = self.state.schemas.get(*id).ok_or_else(RegistryError::schema_not_found)?;
         Ok(Registered { subject: subject.to_owned(), version: *version, id: *id, schema })
     }
 
     pub fn schema(&self, id: u32) -> Result<Schema, RegistryError> {
-        self.state
-            .schemas
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| RegistryError::new(404, 40403, format!("Schema {id} not found")))
+        self.state.schemas.get(id).ok_or_else(|| RegistryError::new(404, 40403, format!("Schema {id} not found")))
+    }
+
+    /// The schemas by id, as a shared view that follows the registry.
+    pub fn schemas(&self) -> Schemas {
+        self.state.schemas.clone()
     }
 
     /// The subjects and versions that have schema `id`.

@@ -14,7 +14,6 @@
 //! The modules: `ksql` (statements and their entities), `query` (streamed results in
 //! ksqlDB's three formats, closing queries), `inserts`, `rows` (rows as JSON).
 
-pub mod client;
 mod inserts;
 mod ksql;
 mod metrics;

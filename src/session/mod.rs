@@ -82,7 +82,23 @@ impl From<crate::engine::plan::PlanError> for SessionError {
     }
 }
 
+/// Makes a source's codecs ready (a schema registry's formats register their schemas).
+pub(crate) async fn prepare_codecs(
+    source: &crate::catalog::Source,
+    registration: crate::format::Registration,
+) -> Result<(), SessionError> {
+    for codec in [&source.key_codec, &source.value_codec] {
+        codec.prepare(registration).await.map_err(|e| refusal(e.0))?;
+    }
+    Ok(())
+}
+
 impl SessionError {
+    /// A schema registry failed (outside Eddy: worth retrying once it is up).
+    pub fn registry(e: crate::registry::RegistryError) -> SessionError {
+        SessionError::External { message: format!("schema registry: {e}"), at: Location::new(1, 1) }
+    }
+
     /// Where in the script the failing statement starts (or the parse error is).
     pub fn location(&self) -> Option<Location> {
         match self {
@@ -142,8 +158,10 @@ pub struct Session {
 
 impl Session {
     /// Opens a session over `log`, replaying the command topic into the catalog.
+    /// Its formats use the embedded schema registry kept in `log`.
     pub async fn open(log: Arc<dyn Log>) -> Result<Session, SessionError> {
-        Session::open_with(log, BTreeMap::new(), crate::format::Formats::default()).await
+        let registry = crate::registry::client::Embedded::open(Arc::clone(&log)).await.map_err(SessionError::registry)?;
+        Session::open_with(log, BTreeMap::new(), crate::format::Formats::with_registry(Arc::new(registry))).await
     }
 
     /// Opens a session whose properties default to `defaults` (checked with
@@ -255,7 +273,13 @@ impl Session {
             if create.columns.iter().any(is_side) {
                 continue;
             }
-            let subject = crate::format::Subject { topic: topic.clone(), key };
+            let id_property = if key { "KEY_SCHEMA_ID" } else { "VALUE_SCHEMA_ID" };
+            let schema_id = match properties.get(id_property) {
+                Some(id) => Some(id.parse::<u32>().map_err(|_| refusal(format!("{id_property} must be a number, not '{id}'")))?),
+                None => None,
+            };
+            let unwrapped = !key && properties.get("WRAP_SINGLE_VALUE").is_some_and(|w| w.eq_ignore_ascii_case("false"));
+            let subject = crate::format::Subject { topic: topic.clone(), key, schema_id, unwrapped };
             // (What infers columns is outside Eddy: a registry that fails is not the user's.)
             let inferred = format.infer_columns(&subject).await.map_err(|e| SessionError::External {
                 message: format!("cannot find the columns of {} in format {}: {e}", topic, format.name()),
@@ -430,6 +454,7 @@ impl Session {
                 let create = self.with_inferred_columns(create).await.map_err(|e| relocate(e, at))?;
                 let text = Statement::CreateSource(create.clone()).to_string();
                 let source = self.catalog.plan_source(&create, text.clone()).map_err(|e| refused(e.0))?;
+                prepare_codecs(&source, crate::format::Registration::Source).await.map_err(|e| relocate(e, at))?;
                 self.ensure_topic(&source).await.map_err(|e| relocate(e, at))?;
                 self.log_command(&text).await?;
                 StatementResult::status(format!("{} created", kind_title(source.kind)))

@@ -89,6 +89,7 @@ impl Session {
         let sink = self.sink_statement(create, &planned).await?;
         let sink_text = Statement::CreateSource(sink.clone()).to_string();
         let sink_source = self.catalog.plan_source(&sink, sink_text.clone()).map_err(|e| refusal(e.0))?;
+        super::prepare_codecs(&sink_source, crate::format::Registration::Sink).await?;
         self.ensure_topic(&sink_source).await?;
         self.register_query(text, Some(sink_text), &name).await
     }

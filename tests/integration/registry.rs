@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use eddy::log::{EmbeddedLog, Log};
 use eddy::registry::{Registry, rest};
-use eddy::server::client::Client;
+use eddy::http::Client;
 use tokio::sync::Mutex;
 
 const CONTENT: &str = "application/vnd.schemaregistry.v1+json";

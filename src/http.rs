@@ -1,5 +1,5 @@
-//! The HTTP/1.1 client Eddy uses for its own API (the remote REPL, the REST conformance
-//! runner): hyper's, one request per connection, the response's body read as it arrives,
+//! The HTTP/1.1 client Eddy uses (the remote REPL, the REST conformance runner, a remote schema
+//! registry): hyper's, one request per connection, the response's body read as it arrives,
 //! line by line. Connecting and waiting for a response's head time out; reading the body
 //! does not (a push query's rows may be a long time coming).
 
@@ -35,7 +35,7 @@ impl Client {
         let address = format!("{host}:{}", parsed.port().unwrap_or(8088));
         let authorization = (!parsed.username().is_empty()).then(|| {
             let credentials = format!("{}:{}", parsed.username(), parsed.password().unwrap_or_default());
-            format!("Basic {}", crate::format::base64_encode(credentials.as_bytes()))
+            format!("Basic {}", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, credentials.as_bytes()))
         });
         Ok(Client { address, authorization })
     }

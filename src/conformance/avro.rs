@@ -1,0 +1,272 @@
+//! Test records in AVRO, as ksqlDB's test harness writes and reads them: a test's JSON value
+//! is written with the topic subject's latest schema (the one the case gives, else the one the
+//! statement registered), in Confluent's framing; what a query wrote is read back with the
+//! schema its id names and compared as JSON.
+//!
+//! This goes through `apache-avro`, not Eddy's own codec (`arrow-avro`), so that the format is
+//! checked against an independent implementation of Avro.
+
+use std::collections::HashMap;
+
+use apache_avro::Schema;
+use apache_avro::schema::Name;
+use apache_avro::types::Value as Avro;
+use serde_json::{Number, Value};
+
+use crate::registry::SchemaType;
+use crate::registry::client::SchemaRegistry;
+
+/// `value` written with `subject`'s latest schema: magic byte, schema id, datum.
+pub async fn to_bytes(registry: &dyn SchemaRegistry, subject: &str, value: &Value) -> Result<Vec<u8>, String> {
+    let latest = registry
+        .latest(subject)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no schema registered for {subject}"))?;
+    if latest.schema.schema_type != SchemaType::Avro {
+        return Err(format!("{subject}'s schema is not AVRO"));
+    }
+    let schema = Schema::parse_str(&latest.schema.schema).map_err(|e| e.to_string())?;
+    let names = names_of(&schema)?;
+    let datum = avro_of(value, &schema, &names)?;
+    let mut bytes = vec![0];
+    bytes.extend_from_slice(&latest.id.to_be_bytes());
+    bytes.extend(apache_avro::to_avro_datum(&schema, datum).map_err(|e| e.to_string())?);
+    Ok(bytes)
+}
+
+/// What `bytes` (Confluent-framed Avro) hold, as JSON.
+pub fn to_json(registry: &dyn SchemaRegistry, bytes: &[u8]) -> Result<Value, String> {
+    let [0, a, b, c, d, datum @ ..] = bytes else { return Err("not Confluent-framed Avro".into()) };
+    let id = u32::from_be_bytes([*a, *b, *c, *d]);
+    let registered = registry.schema_by_id(id).map_err(|e| e.to_string())?;
+    let schema = Schema::parse_str(&registered.schema).map_err(|e| e.to_string())?;
+    let names = names_of(&schema)?;
+    let mut reader = datum;
+    let value = apache_avro::from_avro_datum(&schema, &mut reader, None).map_err(|e| e.to_string())?;
+    if !reader.is_empty() {
+        return Err(format!("{} bytes after the datum", reader.len()));
+    }
+    json_of(&value, &schema, &names)
+}
+
+type Names = HashMap<Name, Schema>;
+
+fn names_of(schema: &Schema) -> Result<Names, String> {
+    let resolved = apache_avro::schema::ResolvedSchema::try_from(schema).map_err(|e| e.to_string())?;
+    Ok(resolved.get_names().iter().map(|(name, schema)| (name.clone(), (*schema).clone())).collect())
+}
+
+fn resolve<'a>(schema: &'a Schema, names: &'a Names) -> Result<&'a Schema, String> {
+    match schema {
+        Schema::Ref { name } => names.get(name).ok_or_else(|| format!("unknown type {name}")),
+        other => Ok(other),
+    }
+}
+
+/// A test's JSON value as an Avro value of `schema` (ksqlDB's spec conventions: bytes in
+/// base64, decimals as numbers, enums by symbol, records' fields by name ignoring case).
+fn avro_of(value: &Value, schema: &Schema, names: &Names) -> Result<Avro, String> {
+    let schema = resolve(schema, names)?;
+    let mismatch = || format!("{value} is not a {schema:?}");
+    let int = || value.as_i64().ok_or_else(mismatch);
+    Ok(match schema {
+        Schema::Null if value.is_null() => Avro::Null,
+        Schema::Boolean => Avro::Boolean(value.as_bool().ok_or_else(mismatch)?),
+        Schema::Int => Avro::Int(i32::try_from(int()?).map_err(|_| mismatch())?),
+        Schema::Long => Avro::Long(int()?),
+        Schema::Float => Avro::Float(value.as_f64().ok_or_else(mismatch)? as f32),
+        Schema::Double => Avro::Double(value.as_f64().ok_or_else(mismatch)?),
+        Schema::String => Avro::String(match value {
+            Value::String(s) => s.clone(),
+            Value::Null => return Err(mismatch()),
+            other => other.to_string(),
+        }),
+        Schema::Bytes => Avro::Bytes(base64(value).ok_or_else(mismatch)?),
+        Schema::Fixed(fixed) => Avro::Fixed(fixed.size, base64(value).ok_or_else(mismatch)?),
+        Schema::Uuid => Avro::Uuid(value.as_str().and_then(|s| s.parse().ok()).ok_or_else(mismatch)?),
+        Schema::Enum(e) => {
+            let symbol = value.as_str().ok_or_else(mismatch)?;
+            let index = e.symbols.iter().position(|s| s == symbol).ok_or_else(mismatch)?;
+            Avro::Enum(index as u32, symbol.to_owned())
+        }
+        Schema::Union(union) => {
+            let variants = union.variants();
+            if value.is_null() {
+                let index = variants.iter().position(|v| matches!(v, Schema::Null)).ok_or_else(mismatch)?;
+                Avro::Union(index as u32, Box::new(Avro::Null))
+            } else {
+                variants
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| !matches!(v, Schema::Null))
+                    .find_map(|(i, v)| avro_of(value, v, names).ok().map(|a| Avro::Union(i as u32, Box::new(a))))
+                    .ok_or_else(mismatch)?
+            }
+        }
+        Schema::Array(array) => Avro::Array(
+            value
+                .as_array()
+                .ok_or_else(mismatch)?
+                .iter()
+                .map(|item| avro_of(item, &array.items, names))
+                .collect::<Result<_, _>>()?,
+        ),
+        Schema::Map(map) => Avro::Map(
+            value
+                .as_object()
+                .ok_or_else(mismatch)?
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), avro_of(v, &map.types, names)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        Schema::Record(record) => {
+            let object = value.as_object().ok_or_else(mismatch)?;
+            let mut fields = Vec::with_capacity(record.fields.len());
+            for field in &record.fields {
+                let given = object
+                    .get(&field.name)
+                    .or_else(|| object.iter().find(|(k, _)| k.eq_ignore_ascii_case(&field.name)).map(|(_, v)| v));
+                let given = given.or(field.default.as_ref()).unwrap_or(&Value::Null);
+                fields.push((field.name.clone(), avro_of(given, &field.schema, names)?));
+            }
+            Avro::Record(fields)
+        }
+        Schema::Decimal(decimal) => {
+            let unscaled = unscaled(value, decimal.scale).ok_or_else(mismatch)?;
+            Avro::Decimal(apache_avro::Decimal::from(minimal_bytes(unscaled)))
+        }
+        Schema::Date => Avro::Date(i32::try_from(int()?).map_err(|_| mismatch())?),
+        Schema::TimeMillis => Avro::TimeMillis(i32::try_from(int()?).map_err(|_| mismatch())?),
+        Schema::TimeMicros => Avro::TimeMicros(int()?),
+        Schema::TimestampMillis => Avro::TimestampMillis(int()?),
+        Schema::TimestampMicros => Avro::TimestampMicros(int()?),
+        Schema::LocalTimestampMillis => Avro::LocalTimestampMillis(int()?),
+        Schema::LocalTimestampMicros => Avro::LocalTimestampMicros(int()?),
+        _ => return Err(mismatch()),
+    })
+}
+
+fn base64(value: &Value) -> Option<Vec<u8>> {
+    crate::format::base64_decode(value.as_str()?)
+}
+
+/// A decimal's digits without its point, at `scale`.
+fn unscaled(value: &Value, scale: usize) -> Option<i128> {
+    let text = match value {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        _ => return None,
+    };
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.as_str()),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    let mut fraction: String = fraction.chars().take(scale).collect();
+    while fraction.len() < scale {
+        fraction.push('0');
+    }
+    let magnitude: i128 = format!("{whole}{fraction}").parse().ok()?;
+    Some(if negative { -magnitude } else { magnitude })
+}
+
+/// An unscaled decimal as text with `scale` digits after the point.
+fn decimal_text(unscaled: i128, scale: usize) -> String {
+    let digits = unscaled.unsigned_abs().to_string();
+    let sign = if unscaled < 0 { "-" } else { "" };
+    if scale == 0 {
+        return format!("{sign}{digits}");
+    }
+    let padded = format!("{digits:0>width$}", width = scale + 1);
+    let (whole, fraction) = padded.split_at(padded.len() - scale);
+    format!("{sign}{whole}.{fraction}")
+}
+
+/// Two's complement, big-endian, in as few bytes as hold it.
+fn minimal_bytes(value: i128) -> Vec<u8> {
+    let bytes = value.to_be_bytes();
+    let mut start = 0;
+    while start < 15 {
+        let (this, next) = (bytes[start], bytes[start + 1]);
+        let redundant = (this == 0 && next & 0x80 == 0) || (this == 0xff && next & 0x80 != 0);
+        if !redundant {
+            break;
+        }
+        start += 1;
+    }
+    bytes[start..].to_vec()
+}
+
+/// An Avro value as a test's JSON.
+fn json_of(value: &Avro, schema: &Schema, names: &Names) -> Result<Value, String> {
+    let schema = resolve(schema, names)?;
+    let float = |f: f64| Number::from_f64(f).map_or(Value::Null, Value::Number);
+    Ok(match (value, schema) {
+        (Avro::Union(i, inner), Schema::Union(union)) => {
+            let variant = union.variants().get(*i as usize).ok_or("union branch out of range")?;
+            json_of(inner, variant, names)?
+        }
+        (Avro::Null, _) => Value::Null,
+        (Avro::Boolean(b), _) => Value::Bool(*b),
+        (Avro::Int(i) | Avro::Date(i) | Avro::TimeMillis(i), _) => Value::from(*i),
+        (
+            Avro::Long(i)
+            | Avro::TimeMicros(i)
+            | Avro::TimestampMillis(i)
+            | Avro::TimestampMicros(i)
+            | Avro::LocalTimestampMillis(i)
+            | Avro::LocalTimestampMicros(i),
+            _,
+        ) => Value::from(*i),
+        (Avro::Float(f), _) => float(f64::from(*f)),
+        (Avro::Double(f), _) => float(*f),
+        (Avro::String(s) | Avro::Enum(_, s), _) => Value::String(s.clone()),
+        (Avro::Bytes(b) | Avro::Fixed(_, b), _) => Value::String(crate::format::base64_encode(b)),
+        (Avro::Uuid(u), _) => Value::String(u.to_string()),
+        (Avro::Decimal(d), Schema::Decimal(decimal)) => {
+            let bytes = Vec::<u8>::try_from(d).map_err(|e| e.to_string())?;
+            let mut wide = [if bytes.first().is_some_and(|b| b & 0x80 != 0) { 0xff } else { 0 }; 16];
+            if bytes.len() > 16 {
+                return Err("decimal wider than 128 bits".into());
+            }
+            wide[16 - bytes.len()..].copy_from_slice(&bytes);
+            let unscaled = i128::from_be_bytes(wide);
+            let text = decimal_text(unscaled, decimal.scale);
+            serde_json::from_str(&text).map_err(|e| e.to_string())?
+        }
+        (Avro::Array(items), Schema::Array(array)) => {
+            Value::Array(items.iter().map(|v| json_of(v, &array.items, names)).collect::<Result<_, _>>()?)
+        }
+        (Avro::Map(entries), Schema::Map(map)) => Value::Object(
+            entries.iter().map(|(k, v)| Ok((k.clone(), json_of(v, &map.types, names)?))).collect::<Result<_, String>>()?,
+        ),
+        (Avro::Record(fields), Schema::Record(record)) => Value::Object(
+            fields
+                .iter()
+                .zip(&record.fields)
+                .map(|((name, v), field)| Ok((name.clone(), json_of(v, &field.schema, names)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        (other, schema) => return Err(format!("cannot show {other:?} of {schema:?}")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_are_written_in_the_fewest_bytes_of_twos_complement() {
+        assert_eq!(minimal_bytes(0), vec![0]);
+        assert_eq!(minimal_bytes(127), vec![127]);
+        assert_eq!(minimal_bytes(128), vec![0, 128]);
+        assert_eq!(minimal_bytes(-1), vec![0xff]);
+        assert_eq!(minimal_bytes(-129), vec![0xff, 0x7f]);
+        assert_eq!(unscaled(&serde_json::json!(65.21), 2), Some(6521));
+        assert_eq!(unscaled(&serde_json::json!(-1.5), 2), Some(-150));
+        assert_eq!(unscaled(&serde_json::json!("10"), 2), Some(1000));
+        assert_eq!(decimal_text(6521, 2), "65.21");
+        assert_eq!(decimal_text(-5, 2), "-0.05");
+    }
+}

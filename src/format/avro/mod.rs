@@ -1,0 +1,587 @@
+//! `AVRO`: records in Confluent's wire format (a zero magic byte, the writer schema's id in a
+//! schema registry as 4 bytes big-endian, then the Avro binary datum), read and written a
+//! batch at a time with `arrow-avro`.
+//!
+//! Reading: payloads are taken in runs of one schema id. Each id has a decoder built from its
+//! writer schema (fetched from the registry once), which decodes the run into Arrow in the
+//! writer's own shape; the result is then fitted to the source's columns, by name, ignoring
+//! case, as ksqlDB matches Avro fields to columns. Fields the writer did not have are null, and
+//! types are cast where ksqlDB coerces them (an Avro `int` read as a STRING column is `"10"`).
+//! So a record written under an older or newer schema reads into the same columns.
+//!
+//! Writing: the side's Avro schema is ksqlDB's for its columns (a record named
+//! `io.confluent.ksql.avro_schemas.KsqlDataSourceSchema`, every field an optional union with
+//! null), or the registered schema `KEY_SCHEMA_ID`/`VALUE_SCHEMA_ID` names. Its id is
+//! registered under `<topic>-key`/`<topic>-value` when a statement creates the source
+//! ([`Codec::prepare`]), and looked up without waiting when a restarted query writes.
+//!
+//! `arrow-avro` reads and writes records only; a single unwrapped value (a key of one column,
+//! `WRAP_SINGLE_VALUE=false`) is a bare datum, which is byte for byte a record of one field of
+//! its type: such schemas are wrapped in such a record on the way in and out.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use arrow_avro::reader::{Decoder, ReaderBuilder};
+use arrow_avro::schema::{AvroSchema, Fingerprint, FingerprintAlgorithm, FingerprintStrategy, SchemaStore};
+use arrow_avro::writer::WriterBuilder;
+use arrow_avro::writer::format::AvroSoeFormat;
+use bytes::Bytes;
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, ListArray, MapArray, RecordBatch, StructArray, new_null_array,
+};
+use datafusion::arrow::compute::{cast, concat_batches};
+use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
+use futures::future::BoxFuture;
+use serde_json::{Value, json};
+
+use super::{Codec, Decoded, Format, FormatError, FormatOptions, Registration, Subject};
+use crate::registry::client::RegistryRef;
+use crate::registry::{Schema as RegisteredSchema, SchemaType};
+
+/// ksqlDB's default full name for the schemas it generates.
+pub const DEFAULT_FULL_NAME: &str = "io.confluent.ksql.avro_schemas.KsqlDataSourceSchema";
+
+/// The field a bare datum is wrapped in (see the module's documentation).
+const BARE: &str = "EDDY_BARE_VALUE";
+
+/// The `AVRO` format, over a schema registry.
+#[derive(Debug, Clone)]
+pub struct Avro {
+    registry: RegistryRef,
+}
+
+impl Avro {
+    pub fn new(registry: RegistryRef) -> Avro {
+        Avro { registry }
+    }
+}
+
+impl Format for Avro {
+    fn name(&self) -> &'static str {
+        super::AVRO
+    }
+
+    fn codec(&self, schema: SchemaRef, options: FormatOptions) -> Result<Arc<dyn Codec>, FormatError> {
+        let bare = !options.wrap_single_value && schema.fields().len() == 1;
+        let writer = match options.schema_id {
+            Some(id) => {
+                let registered = self.registry.schema_by_id(id).map_err(|e| FormatError(e.to_string()))?;
+                serde_json::from_str(&registered.schema)
+                    .map_err(|e| FormatError(format!("schema {id} is not an Avro schema: {e}")))?
+            }
+            None => {
+                let full_name = options.full_name.clone().unwrap_or_else(|| DEFAULT_FULL_NAME.to_owned());
+                schema_of(&schema, &full_name, bare)?
+            }
+        };
+        Ok(Arc::new(AvroCodec {
+            schema,
+            bare,
+            subject: options.subject.clone(),
+            registry: self.registry.clone(),
+            writer,
+            writer_id: options.schema_id.map(OnceLock::from).unwrap_or_default(),
+            decoders: Mutex::default(),
+        }))
+    }
+
+    fn infer_columns<'a>(&'a self, subject: &'a Subject) -> BoxFuture<'a, Result<Option<SchemaRef>, FormatError>> {
+        Box::pin(async move {
+            let name = subject.name();
+            let schema = match subject.schema_id {
+                Some(id) => self.registry.schema_by_id(id).map_err(|e| FormatError(e.to_string()))?,
+                None => match self.registry.latest(&name).await.map_err(|e| FormatError(e.to_string()))? {
+                    Some(found) => found.schema,
+                    None => return Ok(None),
+                },
+            };
+            if schema.schema_type != SchemaType::Avro {
+                return Err(FormatError(format!("the schema of {name} is {:?}, not AVRO", schema.schema_type)));
+            }
+            let writer: Value =
+                serde_json::from_str(&schema.schema).map_err(|e| FormatError(format!("the schema of {name}: {e}")))?;
+            let (arrow, record) = arrow_of(&writer)?;
+            // A record's fields are the columns, unless the side holds one value unwrapped;
+            // anything else is one column, ROWKEY or ROWVAL as ksqlDB names it.
+            let fields: Vec<Field> = if record && !subject.unwrapped {
+                arrow.fields().iter().map(|f| upper_cased(f)).collect()
+            } else {
+                let single = if record { DataType::Struct(arrow.fields().clone()) } else { arrow.field(0).data_type().clone() };
+                let name = if subject.key { "ROWKEY" } else { "ROWVAL" };
+                vec![upper_cased(&Field::new(name, single, true))]
+            };
+            Ok(Some(Arc::new(Schema::new(fields))))
+        })
+    }
+}
+
+/// A field with its name, and its nested fields' names, in capitals (ksqlDB's inferred columns).
+fn upper_cased(field: &Field) -> Field {
+    let data_type = match field.data_type() {
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(|f| upper_cased(f)).collect()),
+        DataType::List(item) => DataType::List(Arc::new(upper_cased(item))),
+        other => other.clone(),
+    };
+    Field::new(field.name().to_uppercase(), data_type, true)
+}
+
+/// The Arrow shape `arrow-avro` reads a writer schema into, and whether the schema is a record
+/// (else it is wrapped, and the shape has the one field [`BARE`]).
+fn arrow_of(writer: &Value) -> Result<(SchemaRef, bool), FormatError> {
+    let record = writer["type"] == "record";
+    let wrapped = if record { writer.clone() } else { wrap(writer) };
+    let decoder = decoder_for(0, &wrapped)?;
+    Ok((decoder.schema(), record))
+}
+
+/// A bare schema as a record of one field.
+fn wrap(schema: &Value) -> Value {
+    json!({"type": "record", "name": "EddyBareValue", "namespace": "eddy.internal", "fields": [{"name": BARE, "type": schema}]})
+}
+
+/// A decoder of Confluent-framed records written with `schema` (a record) under `id`.
+fn decoder_for(id: u32, schema: &Value) -> Result<Decoder, FormatError> {
+    let mut store = SchemaStore::new_with_type(FingerprintAlgorithm::Id);
+    store.set(Fingerprint::Id(id), AvroSchema::new(schema.to_string()))?;
+    Ok(ReaderBuilder::new()
+        .with_writer_schema_store(store)
+        .with_active_fingerprint(Fingerprint::Id(id))
+        .with_batch_size(usize::MAX / 2)
+        .build_decoder()?)
+}
+
+/// ksqlDB's Avro schema for columns: a record of optional fields named `full_name`, or with
+/// `bare`, the one column's type itself.
+pub fn schema_of(columns: &Schema, full_name: &str, bare: bool) -> Result<Value, FormatError> {
+    if bare {
+        return avro_type(columns.field(0).data_type(), full_name);
+    }
+    let (namespace, name) = match full_name.rsplit_once('.') {
+        Some((namespace, name)) => (Some(namespace), name),
+        None => (None, full_name),
+    };
+    let mut fields = Vec::with_capacity(columns.fields().len());
+    for field in columns.fields() {
+        let nested = format!("{full_name}_{}", field.name());
+        fields.push(json!({"name": field.name(), "type": ["null", avro_type(field.data_type(), &nested)?], "default": null}));
+    }
+    let mut record = json!({"type": "record", "name": name, "fields": fields});
+    if let Some(namespace) = namespace {
+        record["namespace"] = json!(namespace);
+    }
+    Ok(record)
+}
+
+/// The Avro type ksqlDB writes for a column type; records are named after `name`.
+fn avro_type(data_type: &DataType, name: &str) -> Result<Value, FormatError> {
+    let optional = |t: &DataType, name: &str| -> Result<Value, FormatError> { Ok(json!(["null", avro_type(t, name)?])) };
+    Ok(match data_type {
+        DataType::Boolean => json!("boolean"),
+        DataType::Int8 | DataType::Int16 | DataType::Int32 => json!("int"),
+        DataType::Int64 => json!("long"),
+        DataType::Float32 | DataType::Float64 => json!("double"),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => json!("string"),
+        DataType::Binary | DataType::LargeBinary => json!("bytes"),
+        DataType::Decimal128(precision, scale) => {
+            json!({"type": "bytes", "logicalType": "decimal", "precision": precision, "scale": scale})
+        }
+        DataType::Timestamp(..) => json!({"type": "long", "logicalType": "timestamp-millis"}),
+        DataType::Date32 => json!({"type": "int", "logicalType": "date"}),
+        DataType::Time32(_) => json!({"type": "int", "logicalType": "time-millis"}),
+        DataType::List(item) => json!({"type": "array", "items": optional(item.data_type(), name)?}),
+        DataType::Map(entries, _) => {
+            let DataType::Struct(kv) = entries.data_type() else {
+                return Err(FormatError(format!("unexpected map type {data_type}")));
+            };
+            if kv[0].data_type() == &DataType::Utf8 {
+                json!({"type": "map", "values": optional(kv[1].data_type(), name)?})
+            } else {
+                // Connect's (and ksqlDB's) form of a map whose keys are not strings: an array of
+                // key/value records.
+                let (namespace, short) = name.rsplit_once('.').unwrap_or(("", name));
+                json!({"type": "array", "items": {
+                    "type": "record", "name": short, "namespace": namespace,
+                    "fields": [
+                        {"name": "key", "type": optional(kv[0].data_type(), &format!("{name}_key"))?, "default": null},
+                        {"name": "value", "type": optional(kv[1].data_type(), &format!("{name}_value"))?, "default": null}
+                    ],
+                    "connect.internal.type": "MapEntry"
+                }})
+            }
+        }
+        DataType::Struct(fields) => {
+            let (namespace, short) = name.rsplit_once('.').unwrap_or(("", name));
+            let fields = fields
+                .iter()
+                .map(|f| {
+                    Ok(json!({"name": f.name(), "type": optional(f.data_type(), &format!("{name}_{}", f.name()))?, "default": null}))
+                })
+                .collect::<Result<Vec<_>, FormatError>>()?;
+            json!({"type": "record", "name": short, "namespace": namespace, "fields": fields})
+        }
+        other => return Err(FormatError(format!("AVRO cannot hold a column of type {other}"))),
+    })
+}
+
+/// One side's codec.
+#[derive(Debug)]
+struct AvroCodec {
+    schema: SchemaRef,
+    /// One column, written as a bare datum.
+    bare: bool,
+    subject: Option<Subject>,
+    registry: RegistryRef,
+    /// The schema records are written with.
+    writer: Value,
+    /// Its id in the registry, once known.
+    writer_id: OnceLock<u32>,
+    /// A decoder per writer schema id met, and whether its schema was wrapped.
+    decoders: Mutex<HashMap<u32, (Decoder, bool)>>,
+}
+
+impl AvroCodec {
+    fn subject_name(&self) -> String {
+        self.subject.as_ref().map_or_else(|| "(no topic)".to_owned(), Subject::name)
+    }
+
+    /// The writer schema as the registry holds it.
+    fn registered(&self) -> RegisteredSchema {
+        RegisteredSchema { schema: self.writer.to_string(), schema_type: SchemaType::Avro, references: Vec::new() }
+    }
+
+    /// The id records are written with: known, else found in the registry without waiting.
+    fn writer_id(&self) -> Result<u32, FormatError> {
+        if let Some(id) = self.writer_id.get() {
+            return Ok(*id);
+        }
+        let subject = self.subject_name();
+        let id = self
+            .registry
+            .registered_id(&subject, &self.registered())
+            .map_err(|e| FormatError(e.to_string()))?
+            .ok_or_else(|| FormatError(format!("the schema of {subject} is not registered in the schema registry")))?;
+        Ok(*self.writer_id.get_or_init(|| id))
+    }
+
+    /// Decodes a run of payloads all written with schema `id`, then fits them to the columns.
+    fn decode_run(&self, id: u32, payloads: &[&[u8]]) -> Result<RecordBatch, String> {
+        let mut decoders = self.decoders.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !decoders.contains_key(&id) {
+            let registered = self.registry.schema_by_id(id).map_err(|e| e.to_string())?;
+            if registered.schema_type != SchemaType::Avro {
+                return Err(format!("schema {id} is {:?}, not AVRO", registered.schema_type));
+            }
+            let writer: Value = serde_json::from_str(&registered.schema).map_err(|e| e.to_string())?;
+            let record = writer["type"] == "record";
+            let decoder = decoder_for(id, &if record { writer } else { wrap(&writer) }).map_err(|e| e.0)?;
+            decoders.insert(id, (decoder, !record));
+        }
+        let Some((decoder, wrapped)) = decoders.get_mut(&id) else { return Err("no decoder".into()) };
+        let wrapped = *wrapped;
+        let decoded = (|| -> Result<Option<RecordBatch>, String> {
+            for payload in payloads {
+                let read = decoder.decode(payload).map_err(|e| e.to_string())?;
+                if read != payload.len() {
+                    return Err(format!("malformed Avro record: {} of its {} bytes read", read, payload.len()));
+                }
+            }
+            decoder.flush().map_err(|e| e.to_string())
+        })();
+        let batch = match decoded {
+            Ok(batch) => batch,
+            Err(e) => {
+                // The decoder may be midway through a record: start again next time.
+                decoders.remove(&id);
+                return Err(e);
+            }
+        };
+        drop(decoders);
+        let rows = payloads.len();
+        let Some(batch) = batch else { return Err("no record decoded".into()) };
+        if batch.num_rows() != rows {
+            return Err(format!("expected {rows} records, decoded {}", batch.num_rows()));
+        }
+        self.fit(batch, wrapped).map_err(|e| e.0)
+    }
+
+    /// A decoded batch, in its writer's shape, as the columns.
+    fn fit(&self, batch: RecordBatch, wrapped: bool) -> Result<RecordBatch, FormatError> {
+        let rows = batch.num_rows();
+        let columns: Vec<ArrayRef> = if self.bare || (wrapped && self.schema.fields().len() == 1) {
+            let value: ArrayRef = if wrapped { batch.column(0).clone() } else { Arc::new(StructArray::from(batch)) };
+            vec![fit(&value, self.schema.field(0).data_type())?]
+        } else {
+            let by_name = StructArray::from(batch);
+            self.schema
+                .fields()
+                .iter()
+                .map(|field| match field_of(&by_name, field.name()) {
+                    Some(column) => fit(column, field.data_type()),
+                    None => Ok(new_null_array(field.data_type(), rows)),
+                })
+                .collect::<Result<_, _>>()?
+        };
+        let options = datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(rows));
+        Ok(RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)?)
+    }
+}
+
+/// The child of `parent` named `name`: the exact name first, else ignoring case.
+fn field_of<'a>(parent: &'a StructArray, name: &str) -> Option<&'a ArrayRef> {
+    let fields = parent.fields();
+    let index = fields
+        .iter()
+        .position(|f| f.name() == name)
+        .or_else(|| fields.iter().position(|f| f.name().eq_ignore_ascii_case(name)))?;
+    Some(parent.column(index))
+}
+
+/// A column as read, fitted to a column's type: records by field name, lists and maps by
+/// their items, anything else cast (ksqlDB's coercions: numbers widen, anything becomes text,
+/// enums are strings, fixed is bytes).
+fn fit(array: &ArrayRef, target: &DataType) -> Result<ArrayRef, FormatError> {
+    if array.data_type() == target {
+        return Ok(array.clone());
+    }
+    Ok(match (array.data_type(), target) {
+        (DataType::Struct(_), DataType::Struct(fields)) => {
+            let parent = array.as_struct();
+            let columns = fields
+                .iter()
+                .map(|f| match field_of(parent, f.name()) {
+                    Some(column) => fit(column, f.data_type()),
+                    None => Ok(new_null_array(f.data_type(), parent.len())),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Arc::new(StructArray::try_new(fields.clone(), columns, parent.nulls().cloned())?)
+        }
+        (DataType::List(_), DataType::List(item)) => {
+            let list = array.as_list::<i32>();
+            let values = fit(list.values(), item.data_type())?;
+            Arc::new(ListArray::try_new(item.clone(), list.offsets().clone(), values, list.nulls().cloned())?)
+        }
+        (DataType::Map(..), DataType::Map(entries, sorted)) => {
+            let map = array.as_map();
+            let DataType::Struct(kv) = entries.data_type() else { return Err(FormatError("bad map type".into())) };
+            let keys = fit(map.keys(), kv[0].data_type())?;
+            let values = fit(map.values(), kv[1].data_type())?;
+            let entries_array = StructArray::try_new(kv.clone(), vec![keys, values], None)?;
+            Arc::new(MapArray::try_new(entries.clone(), map.offsets().clone(), entries_array, map.nulls().cloned(), *sorted)?)
+        }
+        // A map written as Connect writes maps of non-string keys: a list of key/value records.
+        (DataType::List(_), DataType::Map(entries, sorted)) => {
+            let list = array.as_list::<i32>();
+            let DataType::Struct(kv) = entries.data_type() else { return Err(FormatError("bad map type".into())) };
+            let pairs = fit(list.values(), &DataType::Struct(kv.clone()))?;
+            let pairs = pairs.as_struct();
+            let entries_array = StructArray::try_new(kv.clone(), pairs.columns().to_vec(), None)?;
+            Arc::new(MapArray::try_new(entries.clone(), list.offsets().clone(), entries_array, list.nulls().cloned(), *sorted)?)
+        }
+        (DataType::Timestamp(unit, Some(_)), DataType::Timestamp(..)) => {
+            // The instant as it is: Eddy's timestamps are UTC without a zone.
+            let naive = cast(array, &DataType::Timestamp(*unit, None))?;
+            cast(&naive, target)?
+        }
+        (DataType::Dictionary(..), _) => cast(&cast(array, &DataType::Utf8)?, target)?,
+        (from, to) => cast(array, to).map_err(|e| FormatError(format!("cannot read Avro {from} as {to}: {e}")))?,
+    })
+}
+
+/// Writes columns in the writer schema's shape: a map of non-string keys as the list of
+/// entries Connect writes, timestamps with the UTC zone `arrow-avro` writes
+/// `timestamp-millis` from.
+fn for_writing(array: &ArrayRef) -> Result<ArrayRef, FormatError> {
+    Ok(match array.data_type() {
+        DataType::Timestamp(unit, None) => cast(array, &DataType::Timestamp(*unit, Some("+00:00".into())))?,
+        DataType::Struct(fields) => {
+            let parent = array.as_struct();
+            let columns = parent.columns().iter().map(for_writing).collect::<Result<Vec<_>, _>>()?;
+            let fields: Fields = fields
+                .iter()
+                .zip(&columns)
+                .map(|(f, c)| Field::new(f.name(), c.data_type().clone(), true))
+                .collect();
+            Arc::new(StructArray::try_new(fields, columns, parent.nulls().cloned())?)
+        }
+        DataType::List(_) => {
+            let list = array.as_list::<i32>();
+            let values = for_writing(list.values())?;
+            let item = Arc::new(Field::new("item", values.data_type().clone(), true));
+            Arc::new(ListArray::try_new(item, list.offsets().clone(), values, list.nulls().cloned())?)
+        }
+        DataType::Map(entries, sorted) => {
+            let map = array.as_map();
+            let keys = for_writing(map.keys())?;
+            let values = for_writing(map.values())?;
+            let kv: Fields =
+                vec![Field::new("key", keys.data_type().clone(), keys.data_type() != &DataType::Utf8), Field::new("value", values.data_type().clone(), true)].into();
+            let pairs = StructArray::try_new(kv.clone(), vec![keys, values], None)?;
+            if pairs.column(0).data_type() == &DataType::Utf8 {
+                let entries = Arc::new(Field::new(entries.name(), DataType::Struct(kv), false));
+                Arc::new(MapArray::try_new(entries, map.offsets().clone(), pairs, map.nulls().cloned(), *sorted)?)
+            } else {
+                let item = Arc::new(Field::new("item", DataType::Struct(kv), true));
+                Arc::new(ListArray::try_new(item, map.offsets().clone(), Arc::new(pairs), map.nulls().cloned())?)
+            }
+        }
+        _ => array.clone(),
+    })
+}
+
+impl Codec for AvroCodec {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn decode(&self, payloads: &[&[u8]]) -> Result<Decoded, FormatError> {
+        if self.schema.fields().is_empty() {
+            // No columns (a keyless stream's key): whatever the bytes, nothing to read.
+            return Ok(Decoded::rows_only(super::rows_without_columns(&self.schema, payloads.len())?));
+        }
+        // Each payload's schema id, or why it has none.
+        let ids: Vec<Result<u32, String>> = payloads
+            .iter()
+            .map(|p| match p {
+                [0, a, b, c, d, ..] => Ok(u32::from_be_bytes([*a, *b, *c, *d])),
+                [0, ..] => Err("Avro record too short for Confluent's framing (magic byte and schema id)".to_owned()),
+                _ => Err("Unknown magic byte!".to_owned()),
+            })
+            .collect();
+        let mut batches = Vec::new();
+        let mut errors = Vec::new();
+        let mut schema_ids = Vec::with_capacity(payloads.len());
+        let mut start = 0;
+        while start < payloads.len() {
+            let id = ids[start].clone();
+            let mut end = start + 1;
+            while end < payloads.len() && ids[end] == id {
+                end += 1;
+            }
+            match id {
+                Err(reason) => errors.extend((start..end).map(|i| (i, reason.clone()))),
+                Ok(id) => {
+                    let run = &payloads[start..end];
+                    match self.decode_run(id, run) {
+                        Ok(batch) => {
+                            schema_ids.extend(std::iter::repeat_n(id, run.len()));
+                            batches.push(batch);
+                        }
+                        // One by one, so that a bad record fails alone.
+                        Err(_) => {
+                            for (i, payload) in run.iter().enumerate() {
+                                match self.decode_run(id, std::slice::from_ref(payload)) {
+                                    Ok(batch) => {
+                                        schema_ids.push(id);
+                                        batches.push(batch);
+                                    }
+                                    Err(reason) => errors.push((start + i, reason)),
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            start = end;
+        }
+        let batch = concat_batches(&self.schema, &batches)?;
+        Ok(Decoded { batch, errors, schema_ids: Some(schema_ids) })
+    }
+
+    fn encode(&self, batch: &RecordBatch) -> Result<Vec<Option<Bytes>>, FormatError> {
+        let rows = batch.num_rows();
+        if self.schema.fields().is_empty() {
+            return Ok(vec![None; rows]);
+        }
+        if rows == 0 {
+            return Ok(Vec::new());
+        }
+        let id = self.writer_id()?;
+        let record = self.writer["type"] == "record";
+        // A bare value that is null is no bytes at all (a tombstone, a null key).
+        let (written, present): (RecordBatch, Option<Vec<bool>>) = if self.bare {
+            let column = batch.column(0);
+            let present: Vec<bool> = (0..rows).map(|i| column.is_valid(i)).collect();
+            let kept = datafusion::arrow::compute::filter_record_batch(
+                batch,
+                &datafusion::arrow::array::BooleanArray::from(present.clone()),
+            )?;
+            let value = for_writing(kept.column(0))?;
+            let shaped = if record {
+                // An unwrapped STRUCT: its fields are the record's.
+                RecordBatch::from(value.as_struct().clone())
+            } else {
+                RecordBatch::try_new(
+                    Arc::new(Schema::new(vec![Field::new(BARE, value.data_type().clone(), false)])),
+                    vec![value],
+                )?
+            };
+            (shaped, Some(present))
+        } else {
+            let columns = batch.columns().iter().map(for_writing).collect::<Result<Vec<_>, _>>()?;
+            let fields: Vec<Field> = self
+                .schema
+                .fields()
+                .iter()
+                .zip(&columns)
+                .map(|(f, c)| Field::new(f.name(), c.data_type().clone(), true))
+                .collect();
+            (RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?, None)
+        };
+        let writer_schema = if record { self.writer.clone() } else { wrap(&self.writer) };
+        let metadata =
+            HashMap::from([(arrow_avro::schema::SCHEMA_METADATA_KEY.to_owned(), writer_schema.to_string())]);
+        let arrow_schema = Schema::new_with_metadata(written.schema().fields().clone(), metadata);
+        let written = RecordBatch::try_new(Arc::new(arrow_schema.clone()), written.columns().to_vec())?;
+        let mut encoder = WriterBuilder::new(arrow_schema)
+            .with_fingerprint_strategy(FingerprintStrategy::Id(id))
+            .build_encoder::<AvroSoeFormat>()
+            .map_err(|e| FormatError(format!("cannot write AVRO for {}: {e}", self.subject_name())))?;
+        encoder.encode(&written).map_err(|e| FormatError(format!("cannot write AVRO: {e}")))?;
+        let encoded = encoder.flush();
+        let mut out = Vec::with_capacity(rows);
+        let mut rows_written = encoded.iter();
+        match present {
+            None => out.extend(rows_written.map(Some)),
+            Some(present) => {
+                for here in present {
+                    out.push(if here { rows_written.next() } else { None });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn prepare<'a>(&'a self, registration: Registration) -> BoxFuture<'a, Result<(), FormatError>> {
+        Box::pin(async move {
+            if self.writer_id.get().is_some() {
+                return Ok(());
+            }
+            let Some(subject) = &self.subject else { return Ok(()) };
+            if self.schema.fields().is_empty() {
+                return Ok(());
+            }
+            let name = subject.name();
+            // ksqlDB registers a sink's schema always, a source's only where its subject has none.
+            if registration == Registration::Source
+                && self.registry.latest(&name).await.map_err(|e| FormatError(e.to_string()))?.is_some()
+            {
+                return Ok(());
+            }
+            let id = self.registry.register(&name, self.registered()).await.map_err(|e| {
+                FormatError(format!("Could not register schema for topic: {}. {}", subject.topic, e.message))
+            })?;
+            let _ = self.writer_id.set(id);
+            Ok(())
+        })
+    }
+}
+
+impl From<arrow_avro::errors::AvroError> for FormatError {
+    fn from(e: arrow_avro::errors::AvroError) -> Self {
+        FormatError(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests;
