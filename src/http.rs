@@ -35,7 +35,10 @@ impl Client {
         let address = format!("{host}:{}", parsed.port().unwrap_or(8088));
         let authorization = (!parsed.username().is_empty()).then(|| {
             let credentials = format!("{}:{}", parsed.username(), parsed.password().unwrap_or_default());
-            format!("Basic {}", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, credentials.as_bytes()))
+            format!(
+                "Basic {}",
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, credentials.as_bytes())
+            )
         });
         Ok(Client { address, authorization })
     }

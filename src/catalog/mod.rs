@@ -432,12 +432,7 @@ impl Catalog {
                 )));
             }
             Ok(FormatOptions {
-                subject: Some(crate::format::Subject {
-                    topic: topic.clone(),
-                    key,
-                    schema_id,
-                    unwrapped: false,
-                }),
+                subject: Some(crate::format::Subject { topic: topic.clone(), key, schema_id, unwrapped: false }),
                 schema_id,
                 full_name,
                 ..FormatOptions::default()
@@ -463,7 +458,11 @@ impl Catalog {
         let value_codec = value_format
             .codec(
                 side(&|r| *r == ColumnRole::Value),
-                FormatOptions { wrap_single_value, delimiter: delimiter("VALUE_DELIMITER")?, ..registry_options(false)? },
+                FormatOptions {
+                    wrap_single_value,
+                    delimiter: delimiter("VALUE_DELIMITER")?,
+                    ..registry_options(false)?
+                },
             )
             .map_err(|e| CatalogError(e.0))?;
         Ok(Source {

@@ -195,7 +195,9 @@ impl LogPlace {
         embedded: Option<crate::registry::client::Embedded>,
     ) -> Result<crate::session::Session, crate::session::SessionError> {
         let registry: crate::registry::client::RegistryRef = match embedded {
-            Some(embedded) if !self.properties.contains_key("ksql.schema.registry.url") => std::sync::Arc::new(embedded),
+            Some(embedded) if !self.properties.contains_key("ksql.schema.registry.url") => {
+                std::sync::Arc::new(embedded)
+            }
             _ => crate::registry::client::for_properties(std::sync::Arc::clone(&log), &self.properties)
                 .await
                 .map_err(crate::session::SessionError::registry)?,

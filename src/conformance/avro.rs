@@ -26,7 +26,7 @@ pub async fn to_bytes(registry: &dyn SchemaRegistry, subject: &str, value: &Valu
     if latest.schema.schema_type != SchemaType::Avro {
         return Err(format!("{subject}'s schema is not AVRO"));
     }
-    let schema = Schema::parse_str(&latest.schema.schema).map_err(|e| e.to_string())?;
+    let schema = crate::registry::parse_avro_text(&latest.schema.schema)?;
     let names = names_of(&schema)?;
     let datum = avro_of(value, &schema, &names)?;
     let mut bytes = vec![0];
@@ -40,7 +40,7 @@ pub fn to_json(registry: &dyn SchemaRegistry, bytes: &[u8]) -> Result<Value, Str
     let [0, a, b, c, d, datum @ ..] = bytes else { return Err("not Confluent-framed Avro".into()) };
     let id = u32::from_be_bytes([*a, *b, *c, *d]);
     let registered = registry.schema_by_id(id).map_err(|e| e.to_string())?;
-    let schema = Schema::parse_str(&registered.schema).map_err(|e| e.to_string())?;
+    let schema = crate::registry::parse_avro_text(&registered.schema)?;
     let names = names_of(&schema)?;
     let mut reader = datum;
     let value = apache_avro::from_avro_datum(&schema, &mut reader, None).map_err(|e| e.to_string())?;
@@ -69,7 +69,8 @@ fn resolve<'a>(schema: &'a Schema, names: &'a Names) -> Result<&'a Schema, Strin
 fn avro_of(value: &Value, schema: &Schema, names: &Names) -> Result<Avro, String> {
     let schema = resolve(schema, names)?;
     let mismatch = || format!("{value} is not a {schema:?}");
-    let int = || value.as_i64().ok_or_else(mismatch);
+    // (Numbers may be given as text: `"10"`.)
+    let int = || value.as_i64().or_else(|| value.as_str()?.parse().ok()).ok_or_else(mismatch);
     Ok(match schema {
         Schema::Null if value.is_null() => Avro::Null,
         Schema::Boolean => Avro::Boolean(value.as_bool().ok_or_else(mismatch)?),
@@ -239,7 +240,10 @@ fn json_of(value: &Avro, schema: &Schema, names: &Names) -> Result<Value, String
             Value::Array(items.iter().map(|v| json_of(v, &array.items, names)).collect::<Result<_, _>>()?)
         }
         (Avro::Map(entries), Schema::Map(map)) => Value::Object(
-            entries.iter().map(|(k, v)| Ok((k.clone(), json_of(v, &map.types, names)?))).collect::<Result<_, String>>()?,
+            entries
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), json_of(v, &map.types, names)?)))
+                .collect::<Result<_, String>>()?,
         ),
         (Avro::Record(fields), Schema::Record(record)) => Value::Object(
             fields

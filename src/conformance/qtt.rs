@@ -41,6 +41,11 @@ pub struct TestTopic {
     pub value_schema: Option<Value>,
     #[serde(rename = "keySchema", default)]
     pub key_schema: Option<Value>,
+    /// The id the value's schema is registered with (else the registry's next).
+    #[serde(rename = "valueSchemaId", default)]
+    pub value_schema_id: Option<u32>,
+    #[serde(rename = "keySchemaId", default)]
+    pub key_schema_id: Option<u32>,
     #[serde(rename = "valueFormat", default)]
     pub value_format: Option<String>,
     #[serde(rename = "keyFormat", default)]

@@ -397,8 +397,12 @@ fn source_for(session: &Session, topic: &str) -> Option<Arc<Source>> {
 /// the statements run (`<topic>-key`, `<topic>-value`).
 pub(super) async fn register_schemas(session: &Session, case: &TestCase) -> Result<(), String> {
     let Some(registry) = session.catalog().formats().registry() else { return Ok(()) };
+    // ksqlDB's harness registers with a mock registry, which checks no compatibility.
+    registry.set_level(None, "NONE").await.map_err(|e| format!("cannot set the registry's compatibility: {e}"))?;
     for topic in &case.node.topics {
-        for (schema, key) in [(&topic.key_schema, true), (&topic.value_schema, false)] {
+        for (schema, id, key) in
+            [(&topic.key_schema, topic.key_schema_id, true), (&topic.value_schema, topic.value_schema_id, false)]
+        {
             let Some(schema) = schema else { continue };
             let text = match schema {
                 Value::String(text) if serde_json::from_str::<Value>(text).is_ok() => text.clone(),
@@ -410,7 +414,11 @@ pub(super) async fn register_schemas(session: &Session, case: &TestCase) -> Resu
                 references: Vec::new(),
             };
             let subject = crate::format::Subject::new(topic.name.clone(), key).name();
-            registry.register(&subject, schema).await.map_err(|e| format!("cannot register {subject}'s schema: {e}"))?;
+            let registered = match id {
+                Some(id) => registry.import(&subject, schema, id).await,
+                None => registry.register(&subject, schema).await,
+            };
+            registered.map_err(|e| format!("cannot register {subject}'s schema: {e}"))?;
         }
     }
     Ok(())
@@ -426,7 +434,13 @@ fn is_avro(source: Option<&Source>, side: Side) -> bool {
 
 /// A test value as bytes: in AVRO, with the side's registered schema; else as
 /// [`to_bytes`] writes it.
-async fn test_bytes(session: &Session, source: Option<&Source>, side: Side, topic: &str, value: &Value) -> Result<Option<Bytes>, String> {
+async fn test_bytes(
+    session: &Session,
+    source: Option<&Source>,
+    side: Side,
+    topic: &str,
+    value: &Value,
+) -> Result<Option<Bytes>, String> {
     match session.catalog().formats().registry() {
         Some(registry) if is_avro(source, side) && !value.is_null() => {
             let subject = crate::format::Subject::new(topic, side == Side::Key).name();

@@ -25,6 +25,17 @@ pub trait SchemaRegistry: Send + Sync + std::fmt::Debug {
     /// it is not one of them (refused with the registry's 409 when incompatible).
     fn register<'a>(&'a self, subject: &'a str, schema: Schema) -> BoxFuture<'a, Result<u32, RegistryError>>;
 
+    /// Registers `schema` under `subject` with the id `id` (Confluent's IMPORT mode; ksqlDB's
+    /// test harness registers its topics' schemas so).
+    fn import<'a>(&'a self, subject: &'a str, schema: Schema, id: u32) -> BoxFuture<'a, Result<u32, RegistryError>>;
+
+    /// Sets the compatibility level of `subject`, or the global one.
+    fn set_level<'a>(
+        &'a self,
+        subject: Option<&'a str>,
+        level: &'a str,
+    ) -> BoxFuture<'a, Result<String, RegistryError>>;
+
     /// The id `schema` has under `subject`, if registered there, without waiting on the
     /// registry when it is known here already (a restarted query's sink looks its id up).
     fn registered_id(&self, subject: &str, schema: &Schema) -> Result<Option<u32>, RegistryError>;
@@ -83,6 +94,18 @@ impl SchemaRegistry for Embedded {
 
     fn register<'a>(&'a self, subject: &'a str, schema: Schema) -> BoxFuture<'a, Result<u32, RegistryError>> {
         Box::pin(async move { self.registry.lock().await.register(subject, schema).await })
+    }
+
+    fn import<'a>(&'a self, subject: &'a str, schema: Schema, id: u32) -> BoxFuture<'a, Result<u32, RegistryError>> {
+        Box::pin(async move { self.registry.lock().await.import(subject, schema, id).await })
+    }
+
+    fn set_level<'a>(
+        &'a self,
+        subject: Option<&'a str>,
+        level: &'a str,
+    ) -> BoxFuture<'a, Result<String, RegistryError>> {
+        Box::pin(async move { self.registry.lock().await.set_level(subject, level).await })
     }
 
     fn schema_by_id(&self, id: u32) -> Result<Schema, RegistryError> {
@@ -167,7 +190,8 @@ impl SchemaRegistry for Remote {
                 Err(e) if e.status == 404 => return Ok(None),
                 Err(e) => return Err(e),
             };
-            let bad = |why: String| RegistryError::new(502, 50002, format!("the registry's answer for {subject}: {why}"));
+            let bad =
+                |why: String| RegistryError::new(502, 50002, format!("the registry's answer for {subject}: {why}"));
             let schema: Schema = serde_json::from_value(json.clone()).map_err(|e| bad(e.to_string()))?;
             let id = json["id"].as_u64().and_then(|id| u32::try_from(id).ok()).ok_or_else(|| bad("no id".into()))?;
             let version = json["version"].as_i64().and_then(|v| i32::try_from(v).ok()).unwrap_or(1);
@@ -184,6 +208,31 @@ impl SchemaRegistry for Remote {
             })?;
             self.cache.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id, schema);
             Ok(id)
+        })
+    }
+
+    fn import<'a>(&'a self, subject: &'a str, schema: Schema, id: u32) -> BoxFuture<'a, Result<u32, RegistryError>> {
+        Box::pin(async move {
+            let mut body = serde_json::to_value(&schema).unwrap_or_default();
+            body["id"] = serde_json::json!(id);
+            self.call("POST", &format!("/subjects/{}/versions", segment(subject)), &body.to_string()).await?;
+            self.cache.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id, schema);
+            Ok(id)
+        })
+    }
+
+    fn set_level<'a>(
+        &'a self,
+        subject: Option<&'a str>,
+        level: &'a str,
+    ) -> BoxFuture<'a, Result<String, RegistryError>> {
+        Box::pin(async move {
+            let path = match subject {
+                Some(subject) => format!("/config/{}", segment(subject)),
+                None => "/config".to_owned(),
+            };
+            let json = self.call("PUT", &path, &serde_json::json!({"compatibility": level}).to_string()).await?;
+            Ok(json["compatibility"].as_str().unwrap_or(level).to_owned())
         })
     }
 

@@ -338,15 +338,37 @@ impl Registry {
     /// Registers `schema` under `subject`: its id, the same as before when this subject (or
     /// another) has it already.
     pub async fn register(&mut self, subject: &str, schema: Schema) -> Result<u32, RegistryError> {
+        self.register_as(subject, schema, None).await
+    }
+
+    /// Registers `schema` under `subject` with the id `id`, as Confluent's registry does in
+    /// IMPORT mode (migrating schemas with their ids): refused when `id` is another schema's.
+    pub async fn import(&mut self, subject: &str, schema: Schema, id: u32) -> Result<u32, RegistryError> {
+        self.register_as(subject, schema, Some(id)).await
+    }
+
+    async fn register_as(&mut self, subject: &str, schema: Schema, wanted: Option<u32>) -> Result<u32, RegistryError> {
         validate(&schema)?;
-        if let Ok(found) = self.lookup(subject, &schema) {
+        if let Ok(found) = self.lookup(subject, &schema)
+            && wanted.is_none_or(|id| id == found.id)
+        {
             return Ok(found.id);
         }
         self.writable(subject)?;
         self.check_compatible(subject, &schema, None)?;
-        let id = match self.state.id_of(&schema) {
-            Some(id) => id,
-            None => self.state.schemas.next_id(),
+        let id = match (wanted, self.state.id_of(&schema)) {
+            (Some(id), _) => match self.state.schemas.get(id) {
+                Some(known) if !same_schema(&known, &schema) => {
+                    return Err(RegistryError::new(
+                        422,
+                        42207,
+                        format!("Overwrite new schema with id {id} is not permitted."),
+                    ));
+                }
+                _ => id,
+            },
+            (None, Some(id)) => id,
+            (None, None) => self.state.schemas.next_id(),
         };
         let version = self.state.subjects.get(subject).and_then(|v| v.last()).map_or(1, |(v, _, _)| v + 1);
         let value = SchemaValue { subject: subject.to_owned(), version, id, schema, deleted: false };
@@ -593,7 +615,46 @@ fn parse_avro(schema: &Schema) -> Result<Option<apache_avro::Schema>, RegistryEr
             .map(|_| None)
             .map_err(|e| invalid(e.to_string()));
     }
-    apache_avro::Schema::parse_str(&schema.schema).map(Some).map_err(|e| invalid(e.to_string()))
+    parse_avro_text(&schema.schema).map(Some).map_err(invalid)
+}
+
+/// An Avro schema's text parsed by `apache-avro`. It panics on a named type whose name is
+/// invalid, so names are checked first (and a panic is still caught): such a schema is refused
+/// as any invalid one is.
+pub fn parse_avro_text(text: &str) -> Result<apache_avro::Schema, String> {
+    if let Ok(json) = serde_json::from_str::<serde_json::Value>(text)
+        && let Some(bad) = invalid_name(&json)
+    {
+        return Err(format!("Invalid schema name {bad}"));
+    }
+    match std::panic::catch_unwind(|| apache_avro::Schema::parse_str(text)) {
+        Ok(parsed) => parsed.map_err(|e| e.to_string()),
+        Err(panic) => Err(crate::error::panic_message(panic.as_ref())),
+    }
+}
+
+/// The first name of a named type (record, enum, fixed) in `schema` that Avro does not allow:
+/// dot-separated parts, each a letter or `_` then letters, digits or `_`.
+fn invalid_name(schema: &serde_json::Value) -> Option<String> {
+    match schema {
+        serde_json::Value::Array(items) => items.iter().find_map(invalid_name),
+        serde_json::Value::Object(object) => {
+            let named =
+                matches!(object.get("type").and_then(|t| t.as_str()), Some("record" | "error" | "enum" | "fixed"));
+            if named && let Some(name) = object.get("name").and_then(|n| n.as_str()) {
+                let part_ok = |part: &str| {
+                    let mut chars = part.chars();
+                    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+                };
+                if !name.split('.').all(part_ok) {
+                    return Some(name.to_owned());
+                }
+            }
+            object.values().find_map(invalid_name)
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -160,7 +160,8 @@ impl Session {
     /// Opens a session over `log`, replaying the command topic into the catalog.
     /// Its formats use the embedded schema registry kept in `log`.
     pub async fn open(log: Arc<dyn Log>) -> Result<Session, SessionError> {
-        let registry = crate::registry::client::Embedded::open(Arc::clone(&log)).await.map_err(SessionError::registry)?;
+        let registry =
+            crate::registry::client::Embedded::open(Arc::clone(&log)).await.map_err(SessionError::registry)?;
         Session::open_with(log, BTreeMap::new(), crate::format::Formats::with_registry(Arc::new(registry))).await
     }
 
@@ -275,10 +276,13 @@ impl Session {
             }
             let id_property = if key { "KEY_SCHEMA_ID" } else { "VALUE_SCHEMA_ID" };
             let schema_id = match properties.get(id_property) {
-                Some(id) => Some(id.parse::<u32>().map_err(|_| refusal(format!("{id_property} must be a number, not '{id}'")))?),
+                Some(id) => Some(
+                    id.parse::<u32>().map_err(|_| refusal(format!("{id_property} must be a number, not '{id}'")))?,
+                ),
                 None => None,
             };
-            let unwrapped = !key && properties.get("WRAP_SINGLE_VALUE").is_some_and(|w| w.eq_ignore_ascii_case("false"));
+            // A key is one value (ROWKEY, a STRUCT for a record), as ksqlDB's keys are unwrapped.
+            let unwrapped = key || properties.get("WRAP_SINGLE_VALUE").is_some_and(|w| w.eq_ignore_ascii_case("false"));
             let subject = crate::format::Subject { topic: topic.clone(), key, schema_id, unwrapped };
             // (What infers columns is outside Eddy: a registry that fails is not the user's.)
             let inferred = format.infer_columns(&subject).await.map_err(|e| SessionError::External {

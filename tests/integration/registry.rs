@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use eddy::http::Client;
 use eddy::log::{EmbeddedLog, Log};
 use eddy::registry::{Registry, rest};
-use eddy::http::Client;
 use tokio::sync::Mutex;
 
 const CONTENT: &str = "application/vnd.schemaregistry.v1+json";

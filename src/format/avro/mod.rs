@@ -31,7 +31,7 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, ListArray, MapArray, RecordBatch, StructArray, new_null_array,
 };
 use datafusion::arrow::compute::{cast, concat_batches};
-use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
@@ -72,15 +72,24 @@ impl Format for Avro {
             }
             None => {
                 let full_name = options.full_name.clone().unwrap_or_else(|| DEFAULT_FULL_NAME.to_owned());
-                schema_of(&schema, &full_name, bare)?
+                if full_name.trim().is_empty() {
+                    return Err(FormatError(format!(
+                        "fullSchemaName cannot be empty. Format configuration: {{fullSchemaName={}}}",
+                        full_name.trim()
+                    )));
+                }
+                schema_of(&schema, full_name.trim(), bare)?
             }
         };
+        let (writer_arrow, writer_record) = arrow_of(&writer)?;
         Ok(Arc::new(AvroCodec {
             schema,
             bare,
             subject: options.subject.clone(),
             registry: self.registry.clone(),
             writer,
+            writer_record,
+            writer_arrow,
             writer_id: options.schema_id.map(OnceLock::from).unwrap_or_default(),
             decoders: Mutex::default(),
         }))
@@ -104,12 +113,19 @@ impl Format for Avro {
             let (arrow, record) = arrow_of(&writer)?;
             // A record's fields are the columns, unless the side holds one value unwrapped;
             // anything else is one column, ROWKEY or ROWVAL as ksqlDB names it.
+            // Names are the schema's, in capitals when the latest schema was taken; as they
+            // are when the statement named the schema's id.
+            let named = |field: &Field| match subject.schema_id {
+                Some(_) => Field::new(field.name(), field.data_type().clone(), true),
+                None => upper_cased(field),
+            };
             let fields: Vec<Field> = if record && !subject.unwrapped {
-                arrow.fields().iter().map(|f| upper_cased(f)).collect()
+                arrow.fields().iter().map(|f| named(f)).collect()
             } else {
-                let single = if record { DataType::Struct(arrow.fields().clone()) } else { arrow.field(0).data_type().clone() };
+                let single =
+                    if record { DataType::Struct(arrow.fields().clone()) } else { arrow.field(0).data_type().clone() };
                 let name = if subject.key { "ROWKEY" } else { "ROWVAL" };
-                vec![upper_cased(&Field::new(name, single, true))]
+                vec![Field::new(name, named(&Field::new(name, single, true)).data_type().clone(), true)]
             };
             Ok(Some(Arc::new(Schema::new(fields))))
         })
@@ -163,8 +179,11 @@ pub fn schema_of(columns: &Schema, full_name: &str, bare: bool) -> Result<Value,
     };
     let mut fields = Vec::with_capacity(columns.fields().len());
     for field in columns.fields() {
+        avro_name(field.name())?;
         let nested = format!("{full_name}_{}", field.name());
-        fields.push(json!({"name": field.name(), "type": ["null", avro_type(field.data_type(), &nested)?], "default": null}));
+        fields.push(
+            json!({"name": field.name(), "type": ["null", avro_type(field.data_type(), &nested)?], "default": null}),
+        );
     }
     let mut record = json!({"type": "record", "name": name, "fields": fields});
     if let Some(namespace) = namespace {
@@ -173,9 +192,22 @@ pub fn schema_of(columns: &Schema, full_name: &str, bare: bool) -> Result<Value,
     Ok(record)
 }
 
+/// Checks that a column's name can be an Avro field's, with Avro's messages.
+fn avro_name(name: &str) -> Result<(), FormatError> {
+    let refuse = |why: &str| Err(FormatError(format!("Schema is not compatible with Avro: {why}: {name}")));
+    let mut chars = name.chars();
+    match chars.next() {
+        None => refuse("Empty name"),
+        Some(c) if !(c.is_ascii_alphabetic() || c == '_') => refuse("Illegal initial character"),
+        _ if !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') => refuse("Illegal character in"),
+        _ => Ok(()),
+    }
+}
+
 /// The Avro type ksqlDB writes for a column type; records are named after `name`.
 fn avro_type(data_type: &DataType, name: &str) -> Result<Value, FormatError> {
-    let optional = |t: &DataType, name: &str| -> Result<Value, FormatError> { Ok(json!(["null", avro_type(t, name)?])) };
+    let optional =
+        |t: &DataType, name: &str| -> Result<Value, FormatError> { Ok(json!(["null", avro_type(t, name)?])) };
     Ok(match data_type {
         DataType::Boolean => json!("boolean"),
         DataType::Int8 | DataType::Int16 | DataType::Int32 => json!("int"),
@@ -194,27 +226,17 @@ fn avro_type(data_type: &DataType, name: &str) -> Result<Value, FormatError> {
             let DataType::Struct(kv) = entries.data_type() else {
                 return Err(FormatError(format!("unexpected map type {data_type}")));
             };
-            if kv[0].data_type() == &DataType::Utf8 {
-                json!({"type": "map", "values": optional(kv[1].data_type(), name)?})
-            } else {
-                // Connect's (and ksqlDB's) form of a map whose keys are not strings: an array of
-                // key/value records.
-                let (namespace, short) = name.rsplit_once('.').unwrap_or(("", name));
-                json!({"type": "array", "items": {
-                    "type": "record", "name": short, "namespace": namespace,
-                    "fields": [
-                        {"name": "key", "type": optional(kv[0].data_type(), &format!("{name}_key"))?, "default": null},
-                        {"name": "value", "type": optional(kv[1].data_type(), &format!("{name}_value"))?, "default": null}
-                    ],
-                    "connect.internal.type": "MapEntry"
-                }})
+            if kv[0].data_type() != &DataType::Utf8 {
+                return Err(FormatError("Avro only supports MAPs with STRING keys".into()));
             }
+            json!({"type": "map", "values": optional(kv[1].data_type(), name)?})
         }
         DataType::Struct(fields) => {
             let (namespace, short) = name.rsplit_once('.').unwrap_or(("", name));
             let fields = fields
                 .iter()
                 .map(|f| {
+                    avro_name(f.name())?;
                     Ok(json!({"name": f.name(), "type": optional(f.data_type(), &format!("{name}_{}", f.name()))?, "default": null}))
                 })
                 .collect::<Result<Vec<_>, FormatError>>()?;
@@ -234,6 +256,10 @@ struct AvroCodec {
     registry: RegistryRef,
     /// The schema records are written with.
     writer: Value,
+    /// Whether it is a record (else it is wrapped in one to be written).
+    writer_record: bool,
+    /// Its shape in Arrow (as arrow-avro reads it; a bare one as the field [`BARE`]).
+    writer_arrow: SchemaRef,
     /// Its id in the registry, once known.
     writer_id: OnceLock<u32>,
     /// A decoder per writer schema id met, and whether its schema was wrapped.
@@ -265,7 +291,17 @@ impl AvroCodec {
     }
 
     /// Decodes a run of payloads all written with schema `id`, then fits them to the columns.
+    /// Hostile bytes never take a query down: a panic in the decoder fails the run.
     fn decode_run(&self, id: u32, payloads: &[&[u8]]) -> Result<RecordBatch, String> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.try_decode_run(id, payloads))).unwrap_or_else(
+            |panic| {
+                self.decoders.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
+                Err(format!("the Avro decoder failed on it ({})", crate::error::panic_message(panic.as_ref())))
+            },
+        )
+    }
+
+    fn try_decode_run(&self, id: u32, payloads: &[&[u8]]) -> Result<RecordBatch, String> {
         let mut decoders = self.decoders.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if !decoders.contains_key(&id) {
             let registered = self.registry.schema_by_id(id).map_err(|e| e.to_string())?;
@@ -367,7 +403,13 @@ fn fit(array: &ArrayRef, target: &DataType) -> Result<ArrayRef, FormatError> {
             let keys = fit(map.keys(), kv[0].data_type())?;
             let values = fit(map.values(), kv[1].data_type())?;
             let entries_array = StructArray::try_new(kv.clone(), vec![keys, values], None)?;
-            Arc::new(MapArray::try_new(entries.clone(), map.offsets().clone(), entries_array, map.nulls().cloned(), *sorted)?)
+            Arc::new(MapArray::try_new(
+                entries.clone(),
+                map.offsets().clone(),
+                entries_array,
+                map.nulls().cloned(),
+                *sorted,
+            )?)
         }
         // A map written as Connect writes maps of non-string keys: a list of key/value records.
         (DataType::List(_), DataType::Map(entries, sorted)) => {
@@ -376,7 +418,20 @@ fn fit(array: &ArrayRef, target: &DataType) -> Result<ArrayRef, FormatError> {
             let pairs = fit(list.values(), &DataType::Struct(kv.clone()))?;
             let pairs = pairs.as_struct();
             let entries_array = StructArray::try_new(kv.clone(), pairs.columns().to_vec(), None)?;
-            Arc::new(MapArray::try_new(entries.clone(), list.offsets().clone(), entries_array, list.nulls().cloned(), *sorted)?)
+            Arc::new(MapArray::try_new(
+                entries.clone(),
+                list.offsets().clone(),
+                entries_array,
+                list.nulls().cloned(),
+                *sorted,
+            )?)
+        }
+        // A map to be written as a list of key/value records (a registered schema's choice).
+        (DataType::Map(..), DataType::List(item)) => {
+            let map = array.as_map();
+            let pairs: ArrayRef = Arc::new(map.entries().clone());
+            let values = fit(&pairs, item.data_type())?;
+            Arc::new(ListArray::try_new(item.clone(), map.offsets().clone(), values, map.nulls().cloned())?)
         }
         (DataType::Timestamp(unit, Some(_)), DataType::Timestamp(..)) => {
             // The instant as it is: Eddy's timestamps are UTC without a zone.
@@ -385,47 +440,6 @@ fn fit(array: &ArrayRef, target: &DataType) -> Result<ArrayRef, FormatError> {
         }
         (DataType::Dictionary(..), _) => cast(&cast(array, &DataType::Utf8)?, target)?,
         (from, to) => cast(array, to).map_err(|e| FormatError(format!("cannot read Avro {from} as {to}: {e}")))?,
-    })
-}
-
-/// Writes columns in the writer schema's shape: a map of non-string keys as the list of
-/// entries Connect writes, timestamps with the UTC zone `arrow-avro` writes
-/// `timestamp-millis` from.
-fn for_writing(array: &ArrayRef) -> Result<ArrayRef, FormatError> {
-    Ok(match array.data_type() {
-        DataType::Timestamp(unit, None) => cast(array, &DataType::Timestamp(*unit, Some("+00:00".into())))?,
-        DataType::Struct(fields) => {
-            let parent = array.as_struct();
-            let columns = parent.columns().iter().map(for_writing).collect::<Result<Vec<_>, _>>()?;
-            let fields: Fields = fields
-                .iter()
-                .zip(&columns)
-                .map(|(f, c)| Field::new(f.name(), c.data_type().clone(), true))
-                .collect();
-            Arc::new(StructArray::try_new(fields, columns, parent.nulls().cloned())?)
-        }
-        DataType::List(_) => {
-            let list = array.as_list::<i32>();
-            let values = for_writing(list.values())?;
-            let item = Arc::new(Field::new("item", values.data_type().clone(), true));
-            Arc::new(ListArray::try_new(item, list.offsets().clone(), values, list.nulls().cloned())?)
-        }
-        DataType::Map(entries, sorted) => {
-            let map = array.as_map();
-            let keys = for_writing(map.keys())?;
-            let values = for_writing(map.values())?;
-            let kv: Fields =
-                vec![Field::new("key", keys.data_type().clone(), keys.data_type() != &DataType::Utf8), Field::new("value", values.data_type().clone(), true)].into();
-            let pairs = StructArray::try_new(kv.clone(), vec![keys, values], None)?;
-            if pairs.column(0).data_type() == &DataType::Utf8 {
-                let entries = Arc::new(Field::new(entries.name(), DataType::Struct(kv), false));
-                Arc::new(MapArray::try_new(entries, map.offsets().clone(), pairs, map.nulls().cloned(), *sorted)?)
-            } else {
-                let item = Arc::new(Field::new("item", DataType::Struct(kv), true));
-                Arc::new(ListArray::try_new(item, map.offsets().clone(), Arc::new(pairs), map.nulls().cloned())?)
-            }
-        }
-        _ => array.clone(),
     })
 }
 
@@ -497,40 +511,32 @@ impl Codec for AvroCodec {
             return Ok(Vec::new());
         }
         let id = self.writer_id()?;
-        let record = self.writer["type"] == "record";
-        // A bare value that is null is no bytes at all (a tombstone, a null key).
+        // The rows in the writer schema's own Arrow shape (as arrow-avro reads it), fields
+        // matched by name ignoring case: the encoder takes columns by the writer's names.
         let (written, present): (RecordBatch, Option<Vec<bool>>) = if self.bare {
+            // A bare value that is null is no bytes at all (a tombstone, a null key).
             let column = batch.column(0);
             let present: Vec<bool> = (0..rows).map(|i| column.is_valid(i)).collect();
-            let kept = datafusion::arrow::compute::filter_record_batch(
-                batch,
+            let kept = datafusion::arrow::compute::filter(
+                column,
                 &datafusion::arrow::array::BooleanArray::from(present.clone()),
             )?;
-            let value = for_writing(kept.column(0))?;
-            let shaped = if record {
+            let shaped = if self.writer_record {
                 // An unwrapped STRUCT: its fields are the record's.
+                let value = fit(&kept, &DataType::Struct(self.writer_arrow.fields().clone()))?;
                 RecordBatch::from(value.as_struct().clone())
             } else {
-                RecordBatch::try_new(
-                    Arc::new(Schema::new(vec![Field::new(BARE, value.data_type().clone(), false)])),
-                    vec![value],
-                )?
+                let value = fit(&kept, self.writer_arrow.field(0).data_type())?;
+                RecordBatch::try_new(self.writer_arrow.clone(), vec![value])?
             };
             (shaped, Some(present))
         } else {
-            let columns = batch.columns().iter().map(for_writing).collect::<Result<Vec<_>, _>>()?;
-            let fields: Vec<Field> = self
-                .schema
-                .fields()
-                .iter()
-                .zip(&columns)
-                .map(|(f, c)| Field::new(f.name(), c.data_type().clone(), true))
-                .collect();
-            (RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?, None)
+            let row = StructArray::from(batch.clone());
+            let value = fit(&(Arc::new(row) as ArrayRef), &DataType::Struct(self.writer_arrow.fields().clone()))?;
+            (RecordBatch::from(value.as_struct().clone()), None)
         };
-        let writer_schema = if record { self.writer.clone() } else { wrap(&self.writer) };
-        let metadata =
-            HashMap::from([(arrow_avro::schema::SCHEMA_METADATA_KEY.to_owned(), writer_schema.to_string())]);
+        let writer_schema = if self.writer_record { self.writer.clone() } else { wrap(&self.writer) };
+        let metadata = HashMap::from([(arrow_avro::schema::SCHEMA_METADATA_KEY.to_owned(), writer_schema.to_string())]);
         let arrow_schema = Schema::new_with_metadata(written.schema().fields().clone(), metadata);
         let written = RecordBatch::try_new(Arc::new(arrow_schema.clone()), written.columns().to_vec())?;
         let mut encoder = WriterBuilder::new(arrow_schema)
