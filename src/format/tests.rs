@@ -119,6 +119,24 @@ fn json_matches_fields_case_insensitively_but_not_map_keys() {
 }
 
 #[test]
+fn json_objects_and_arrays_read_as_a_string_are_their_compact_text() {
+    let schema = schema(vec![Field::new("A", DataType::Utf8, true), Field::new("N", DataType::Int32, true)]);
+    let json = codec(JSON, &schema);
+    let payloads: [&[u8]; 3] = [
+        br#"{"a": {"z": 1, "b": [1, 2], "s": "x y"}, "n": 1}"#,
+        br#"{"A": [ {"k": "v"} ], "N": 2}"#,
+        br#"{"A": 10, "N": 3}"#,
+    ];
+    let decoded = json.decode(&payloads).unwrap();
+    assert!(decoded.errors.is_empty(), "{:?}", decoded.errors);
+    let strings = decoded.batch.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+    // Keys stay in their order; whitespace inside strings stays.
+    assert_eq!(strings.value(0), r#"{"z":1,"b":[1,2],"s":"x y"}"#);
+    assert_eq!(strings.value(1), r#"[{"k":"v"}]"#);
+    assert_eq!(strings.value(2), "10");
+}
+
+#[test]
 fn json_isolates_bad_records() {
     let s = schema(vec![Field::new("N", DataType::Int64, true)]);
     let decoded =

@@ -303,7 +303,7 @@ impl AvroCodec {
 
     fn try_decode_run(&self, id: u32, payloads: &[&[u8]]) -> Result<RecordBatch, String> {
         let mut decoders = self.decoders.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !decoders.contains_key(&id) {
+        if let std::collections::hash_map::Entry::Vacant(vacant) = decoders.entry(id) {
             let registered = self.registry.schema_by_id(id).map_err(|e| e.to_string())?;
             if registered.schema_type != SchemaType::Avro {
                 return Err(format!("schema {id} is {:?}, not AVRO", registered.schema_type));
@@ -311,7 +311,7 @@ impl AvroCodec {
             let writer: Value = serde_json::from_str(&registered.schema).map_err(|e| e.to_string())?;
             let record = writer["type"] == "record";
             let decoder = decoder_for(id, &if record { writer } else { wrap(&writer) }).map_err(|e| e.0)?;
-            decoders.insert(id, (decoder, !record));
+            vacant.insert((decoder, !record));
         }
         let Some((decoder, wrapped)) = decoders.get_mut(&id) else { return Err("no decoder".into()) };
         let wrapped = *wrapped;

@@ -194,6 +194,12 @@ fn canonical_value(value: &[u8], data_type: &DataType, out: &mut Vec<u8>) -> Opt
     let first = value.get(skip_space(value, 0)).copied();
     match data_type {
         DataType::Struct(inner) if first == Some(b'{') => canonical_object(value, inner, out),
+        // An object or array read as a STRING is its JSON text, compact (ksqlDB's rule).
+        DataType::Utf8 if matches!(first, Some(b'{' | b'[')) => {
+            let text = compact_json(value)?;
+            out.extend_from_slice(serde_json::to_string(&text).ok()?.as_bytes());
+            Some(())
+        }
         DataType::List(item) if matches!(item.data_type(), DataType::Struct(_) | DataType::Map(..)) => None,
         DataType::Map(entries, _)
             if matches!(entries.data_type(), DataType::Struct(kv) if kv.len() == 2
@@ -206,6 +212,28 @@ fn canonical_value(value: &[u8], data_type: &DataType, out: &mut Vec<u8>) -> Opt
             Some(())
         }
     }
+}
+
+/// JSON text without the whitespace between tokens, keys kept in their order; `None` when it
+/// is not UTF-8.
+fn compact_json(value: &[u8]) -> Option<String> {
+    let mut out = Vec::with_capacity(value.len());
+    let mut at = 0;
+    while at < value.len() {
+        match value[at] {
+            b'"' => {
+                let end = skip_string(value, at)?;
+                out.extend_from_slice(&value[at..end]);
+                at = end;
+            }
+            b' ' | b'\t' | b'\n' | b'\r' => at += 1,
+            byte => {
+                out.push(byte);
+                at += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// The field a JSON key names, as ksqlDB matches them: exactly, else case-insensitively.
@@ -298,6 +326,7 @@ fn rename_value(value: Value, data_type: &DataType) -> Result<Value, String> {
                     .collect::<Result<_, String>>()?,
             )
         }
+        (value @ (Value::Object(_) | Value::Array(_)), DataType::Utf8) => Value::String(value.to_string()),
         (Value::String(text), DataType::Binary) => {
             let bytes = super::base64_decode(&text).ok_or_else(|| format!("'{text}' is not base64 (BYTES)"))?;
             Value::String(bytes.iter().map(|b| format!("{b:02x}")).collect())
