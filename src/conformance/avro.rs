@@ -28,10 +28,11 @@ pub async fn to_bytes(registry: &dyn SchemaRegistry, subject: &str, value: &Valu
     }
     let schema = crate::registry::parse_avro_text(&latest.schema.schema)?;
     let names = names_of(&schema)?;
-    let datum = avro_of(value, &schema, &names)?;
     let mut bytes = vec![0];
     bytes.extend_from_slice(&latest.id.to_be_bytes());
-    bytes.extend(apache_avro::to_avro_datum(&schema, datum).map_err(|e| e.to_string())?);
+    write_datum(value, &schema, &names, &mut bytes)?;
+    // What was written must read back as the schema's.
+    apache_avro::from_avro_datum(&schema, &mut &bytes[5..], None).map_err(|e| e.to_string())?;
     Ok(bytes)
 }
 
@@ -64,88 +65,126 @@ fn resolve<'a>(schema: &'a Schema, names: &'a Names) -> Result<&'a Schema, Strin
     }
 }
 
-/// A test's JSON value as an Avro value of `schema` (ksqlDB's spec conventions: bytes in
-/// base64, decimals as numbers, enums by symbol, records' fields by name ignoring case).
-fn avro_of(value: &Value, schema: &Schema, names: &Names) -> Result<Avro, String> {
+/// A test's JSON value written as an Avro datum of `schema` (ksqlDB's spec conventions: bytes
+/// in base64, decimals as numbers, enums by symbol, records' fields by name ignoring case).
+/// Written here rather than through `apache-avro`'s values so that a map's entries keep the
+/// order the test gives them (its maps are hash maps).
+fn write_datum(value: &Value, schema: &Schema, names: &Names, out: &mut Vec<u8>) -> Result<(), String> {
     let schema = resolve(schema, names)?;
     let mismatch = || format!("{value} is not a {schema:?}");
     // (Numbers may be given as text: `"10"`.)
     let int = || value.as_i64().or_else(|| value.as_str()?.parse().ok()).ok_or_else(mismatch);
-    Ok(match schema {
-        Schema::Null if value.is_null() => Avro::Null,
-        Schema::Boolean => Avro::Boolean(value.as_bool().ok_or_else(mismatch)?),
-        Schema::Int => Avro::Int(i32::try_from(int()?).map_err(|_| mismatch())?),
-        Schema::Long => Avro::Long(int()?),
-        Schema::Float => Avro::Float(value.as_f64().ok_or_else(mismatch)? as f32),
-        Schema::Double => Avro::Double(value.as_f64().ok_or_else(mismatch)?),
-        Schema::String => Avro::String(match value {
-            Value::String(s) => s.clone(),
-            Value::Null => return Err(mismatch()),
-            other => other.to_string(),
-        }),
-        Schema::Bytes => Avro::Bytes(base64(value).ok_or_else(mismatch)?),
-        Schema::Fixed(fixed) => Avro::Fixed(fixed.size, base64(value).ok_or_else(mismatch)?),
-        Schema::Uuid => Avro::Uuid(value.as_str().and_then(|s| s.parse().ok()).ok_or_else(mismatch)?),
+    let int32 = || i32::try_from(int()?).map_err(|_| mismatch());
+    match schema {
+        Schema::Null if value.is_null() => {}
+        Schema::Boolean => out.push(u8::from(value.as_bool().ok_or_else(mismatch)?)),
+        Schema::Int | Schema::Date | Schema::TimeMillis => long(i64::from(int32()?), out),
+        Schema::Long
+        | Schema::TimeMicros
+        | Schema::TimestampMillis
+        | Schema::TimestampMicros
+        | Schema::LocalTimestampMillis
+        | Schema::LocalTimestampMicros => long(int()?, out),
+        Schema::Float => out.extend_from_slice(&(value.as_f64().ok_or_else(mismatch)? as f32).to_le_bytes()),
+        Schema::Double => out.extend_from_slice(&value.as_f64().ok_or_else(mismatch)?.to_le_bytes()),
+        Schema::String | Schema::Uuid => {
+            let text = match value {
+                Value::String(s) => s.clone(),
+                Value::Null => return Err(mismatch()),
+                other => other.to_string(),
+            };
+            long(text.len() as i64, out);
+            out.extend_from_slice(text.as_bytes());
+        }
+        Schema::Bytes => {
+            let bytes = base64(value).ok_or_else(mismatch)?;
+            long(bytes.len() as i64, out);
+            out.extend_from_slice(&bytes);
+        }
+        Schema::Fixed(fixed) => {
+            let bytes = base64(value).filter(|b| b.len() == fixed.size).ok_or_else(mismatch)?;
+            out.extend_from_slice(&bytes);
+        }
         Schema::Enum(e) => {
             let symbol = value.as_str().ok_or_else(mismatch)?;
-            let index = e.symbols.iter().position(|s| s == symbol).ok_or_else(mismatch)?;
-            Avro::Enum(index as u32, symbol.to_owned())
+            long(e.symbols.iter().position(|s| s == symbol).ok_or_else(mismatch)? as i64, out);
         }
         Schema::Union(union) => {
             let variants = union.variants();
-            if value.is_null() {
-                let index = variants.iter().position(|v| matches!(v, Schema::Null)).ok_or_else(mismatch)?;
-                Avro::Union(index as u32, Box::new(Avro::Null))
-            } else {
-                variants
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, v)| !matches!(v, Schema::Null))
-                    .find_map(|(i, v)| avro_of(value, v, names).ok().map(|a| Avro::Union(i as u32, Box::new(a))))
-                    .ok_or_else(mismatch)?
+            let start = out.len();
+            let written = variants.iter().enumerate().any(|(i, variant)| {
+                if value.is_null() != matches!(variant, Schema::Null) {
+                    return false;
+                }
+                out.truncate(start);
+                long(i as i64, out);
+                write_datum(value, variant, names, out).is_ok()
+            });
+            if !written {
+                out.truncate(start);
+                return Err(mismatch());
             }
         }
-        Schema::Array(array) => Avro::Array(
-            value
-                .as_array()
-                .ok_or_else(mismatch)?
-                .iter()
-                .map(|item| avro_of(item, &array.items, names))
-                .collect::<Result<_, _>>()?,
-        ),
-        Schema::Map(map) => Avro::Map(
-            value
-                .as_object()
-                .ok_or_else(mismatch)?
-                .iter()
-                .map(|(k, v)| Ok((k.clone(), avro_of(v, &map.types, names)?)))
-                .collect::<Result<_, String>>()?,
-        ),
+        Schema::Array(array) => {
+            let items = value.as_array().ok_or_else(mismatch)?;
+            if !items.is_empty() {
+                long(items.len() as i64, out);
+                for item in items {
+                    write_datum(item, &array.items, names, out)?;
+                }
+            }
+            out.push(0);
+        }
+        Schema::Map(map) => {
+            let entries = value.as_object().ok_or_else(mismatch)?;
+            if !entries.is_empty() {
+                long(entries.len() as i64, out);
+                for (key, item) in entries {
+                    long(key.len() as i64, out);
+                    out.extend_from_slice(key.as_bytes());
+                    write_datum(item, &map.types, names, out)?;
+                }
+            }
+            out.push(0);
+        }
         Schema::Record(record) => {
             let object = value.as_object().ok_or_else(mismatch)?;
-            let mut fields = Vec::with_capacity(record.fields.len());
             for field in &record.fields {
                 let given = object
                     .get(&field.name)
                     .or_else(|| object.iter().find(|(k, _)| k.eq_ignore_ascii_case(&field.name)).map(|(_, v)| v));
                 let given = given.or(field.default.as_ref()).unwrap_or(&Value::Null);
-                fields.push((field.name.clone(), avro_of(given, &field.schema, names)?));
+                write_datum(given, &field.schema, names, out)?;
             }
-            Avro::Record(fields)
         }
         Schema::Decimal(decimal) => {
-            let unscaled = unscaled(value, decimal.scale).ok_or_else(mismatch)?;
-            Avro::Decimal(apache_avro::Decimal::from(minimal_bytes(unscaled)))
+            let bytes = minimal_bytes(unscaled(value, decimal.scale).ok_or_else(mismatch)?);
+            match decimal.inner.as_ref() {
+                Schema::Fixed(fixed) if fixed.size >= bytes.len() => {
+                    let fill = if bytes[0] & 0x80 != 0 { 0xff } else { 0 };
+                    out.extend(std::iter::repeat_n(fill, fixed.size - bytes.len()));
+                    out.extend_from_slice(&bytes);
+                }
+                Schema::Fixed(_) => return Err(mismatch()),
+                _ => {
+                    long(bytes.len() as i64, out);
+                    out.extend_from_slice(&bytes);
+                }
+            }
         }
-        Schema::Date => Avro::Date(i32::try_from(int()?).map_err(|_| mismatch())?),
-        Schema::TimeMillis => Avro::TimeMillis(i32::try_from(int()?).map_err(|_| mismatch())?),
-        Schema::TimeMicros => Avro::TimeMicros(int()?),
-        Schema::TimestampMillis => Avro::TimestampMillis(int()?),
-        Schema::TimestampMicros => Avro::TimestampMicros(int()?),
-        Schema::LocalTimestampMillis => Avro::LocalTimestampMillis(int()?),
-        Schema::LocalTimestampMicros => Avro::LocalTimestampMicros(int()?),
         _ => return Err(mismatch()),
-    })
+    }
+    Ok(())
+}
+
+/// An Avro `long` (or `int`): zig-zag, then a base-128 varint.
+fn long(value: i64, out: &mut Vec<u8>) {
+    let mut zigzag = ((value << 1) ^ (value >> 63)) as u64;
+    while zigzag >= 0x80 {
+        out.push((zigzag as u8) | 0x80);
+        zigzag >>= 7;
+    }
+    out.push(zigzag as u8);
 }
 
 fn base64(value: &Value) -> Option<Vec<u8>> {
@@ -272,5 +311,10 @@ mod tests {
         assert_eq!(unscaled(&serde_json::json!("10"), 2), Some(1000));
         assert_eq!(decimal_text(6521, 2), "65.21");
         assert_eq!(decimal_text(-5, 2), "-0.05");
+        let mut out = Vec::new();
+        for value in [0, -1, 1, -64, 64, i64::MAX] {
+            long(value, &mut out);
+        }
+        assert_eq!(&out[..6], &[0, 1, 2, 127, 128, 1]);
     }
 }

@@ -31,8 +31,10 @@ async fn run_test_runner_case(dir: &Path) -> Outcome {
 #[tokio::test]
 async fn ksql_test_runner_cases_pass_or_fail_as_ksqldb_says() {
     let root = shared_qtt().join("test-runner");
-    // Every case of correct/ but multi_join, which needs AVRO.
-    for case in ["aggregate", "from_docs", "join", "multi_insert_into", "simple_project_filter", "stream_no_keys"] {
+    // Every case of correct/ (multi_join in AVRO, through the embedded schema registry).
+    for case in
+        ["aggregate", "from_docs", "join", "multi_insert_into", "multi_join", "simple_project_filter", "stream_no_keys"]
+    {
         let outcome = run_test_runner_case(&root.join("correct").join(case)).await;
         assert_eq!(outcome, Outcome::Pass, "correct/{case}");
     }

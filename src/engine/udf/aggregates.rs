@@ -755,7 +755,7 @@ impl AggregateUDFImpl for CollectSet {
             DataType::List(item) => item.data_type().clone(),
             other => other.clone(),
         };
-        Ok(Box::new(DistinctInOrder { item, values: Vec::new() }))
+        Ok(Box::new(DistinctInOrder::new(item)))
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
@@ -767,18 +767,48 @@ impl AggregateUDFImpl for CollectSet {
 struct DistinctInOrder {
     item: DataType,
     values: Vec<ScalarValue>,
+    /// For MAP items, each value's entries sorted by key: maps are equal whatever the order
+    /// of their entries (Java's `Map.equals`), so they are compared so.
+    sorted: Vec<ScalarValue>,
 }
 
 impl DistinctInOrder {
+    fn new(item: DataType) -> DistinctInOrder {
+        DistinctInOrder { item, values: Vec::new(), sorted: Vec::new() }
+    }
+
     fn add(&mut self, array: &ArrayRef) -> Result<()> {
+        let maps = matches!(self.item, DataType::Map(..));
         for row in 0..array.len() {
             let value = ScalarValue::try_from_array(array, row)?;
-            if !self.values.contains(&value) {
+            if maps {
+                let sorted = entries_sorted(&value)?;
+                if !self.sorted.contains(&sorted) {
+                    self.sorted.push(sorted);
+                    self.values.push(value);
+                }
+            } else if !self.values.contains(&value) {
                 self.values.push(value);
             }
         }
         Ok(())
     }
+}
+
+/// A MAP value with its entries in key order (anything else as it is).
+fn entries_sorted(value: &ScalarValue) -> Result<ScalarValue> {
+    use datafusion::arrow::array::{Array, AsArray, MapArray};
+    let ScalarValue::Map(map) = value else { return Ok(value.clone()) };
+    if map.is_null(0) {
+        return Ok(value.clone());
+    }
+    let entries = map.value(0);
+    let order = datafusion::arrow::compute::sort_to_indices(entries.column(0), None, None)?;
+    let sorted = datafusion::arrow::compute::take(&entries, &order, None)?;
+    let offsets = datafusion::arrow::buffer::OffsetBuffer::from_lengths([sorted.len()]);
+    let DataType::Map(field, ordered) = map.data_type() else { return Ok(value.clone()) };
+    let map = MapArray::try_new(field.clone(), offsets, sorted.as_struct().clone(), None, *ordered)?;
+    Ok(ScalarValue::Map(Arc::new(map)))
 }
 
 impl Accumulator for DistinctInOrder {
