@@ -405,7 +405,9 @@ impl Catalog {
             )));
         }
         for (format, role) in [(&key_format, ColumnRole::Key), (&value_format, ColumnRole::Value)] {
-            if format.is(JSON) && columns.iter().any(|c| c.role == role && has_non_string_map_key(&c.data_type)) {
+            if (format.is(JSON) || format.is(crate::format::JSON_SR))
+                && columns.iter().any(|c| c.role == role && has_non_string_map_key(&c.data_type))
+            {
                 return Err(CatalogError("JSON only supports MAP types with STRING keys".into()));
             }
         }
@@ -423,7 +425,7 @@ impl Catalog {
                 .get(&format!("{side}_SCHEMA_FULL_NAME"))
                 .or_else(|| if key { None } else { properties.get("VALUE_AVRO_SCHEMA_FULL_NAME") })
                 .cloned();
-            let uses_registry = format.is(crate::format::AVRO);
+            let uses_registry = crate::format::uses_registry(format.name());
             if (schema_id.is_some() || full_name.is_some()) && !uses_registry {
                 let config = if schema_id.is_some() { "schemaId" } else { "fullSchemaName" };
                 return Err(CatalogError(format!(

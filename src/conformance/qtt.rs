@@ -37,10 +37,11 @@ pub struct TestTopic {
     pub name: String,
     #[serde(default)]
     pub partitions: Option<u32>,
+    /// The schemas as written (a JSON Schema's properties are columns in their order).
     #[serde(rename = "valueSchema", default)]
-    pub value_schema: Option<Value>,
+    pub value_schema: Option<Box<serde_json::value::RawValue>>,
     #[serde(rename = "keySchema", default)]
-    pub key_schema: Option<Value>,
+    pub key_schema: Option<Box<serde_json::value::RawValue>>,
     /// The id the value's schema is registered with (else the registry's next).
     #[serde(rename = "valueSchemaId", default)]
     pub value_schema_id: Option<u32>,

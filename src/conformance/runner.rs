@@ -31,7 +31,7 @@ pub enum Outcome {
 }
 
 /// Formats of a schema registry that Eddy does not support yet.
-const REGISTRY_FORMATS: [&str; 3] = ["PROTOBUF", "JSON_SR", "PROTOBUF_NOSR"];
+const REGISTRY_FORMATS: [&str; 2] = ["PROTOBUF", "PROTOBUF_NOSR"];
 /// Functions ksqlDB defines only in its test jar.
 const TEST_ONLY_FUNCTIONS: [&str; 13] = [
     "THROWING_UDTF",
@@ -82,7 +82,7 @@ fn skip_reason(case: &TestCase) -> Option<String> {
                 .any(|f| f.as_deref().is_some_and(|f| REGISTRY_FORMATS.contains(&f.to_uppercase().as_str())))
         });
     if registry {
-        return Some("needs PROTOBUF or JSON_SR (issue 22)".into());
+        return Some("needs PROTOBUF (issue 22)".into());
     }
     if node.proto_responses {
         return Some("expects protobuf responses (application/vnd.ksql.v1+protobuf)".into());
@@ -403,16 +403,32 @@ pub(super) async fn register_schemas(session: &Session, case: &TestCase) -> Resu
         for (schema, id, key) in
             [(&topic.key_schema, topic.key_schema_id, true), (&topic.value_schema, topic.value_schema_id, false)]
         {
-            let Some(schema) = schema else { continue };
-            let text = match schema {
-                Value::String(text) if serde_json::from_str::<Value>(text).is_ok() => text.clone(),
-                other => other.to_string(),
+            let Some(raw) = schema else { continue };
+            let schema: Value = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
+
+            let format = if key { &topic.key_format } else { &topic.value_format };
+            let schema_type = match format.as_deref().map(str::to_uppercase).as_deref() {
+                Some("JSON_SR" | "JSON") => crate::registry::SchemaType::Json,
+                Some("PROTOBUF") => crate::registry::SchemaType::Protobuf,
+                Some(_) => crate::registry::SchemaType::Avro,
+                // Unnamed: a JSON Schema is an object of properties or a `oneOf`; else Avro.
+                None if schema.get("properties").or(schema.get("oneOf")).is_some() || schema["type"] == "object" => {
+                    crate::registry::SchemaType::Json
+                }
+                None => crate::registry::SchemaType::Avro,
             };
-            let schema = crate::registry::Schema {
-                schema: text,
-                schema_type: crate::registry::SchemaType::Avro,
-                references: Vec::new(),
+            // A schema given as a string is that text when it is JSON (quoted) or a `.proto`; an
+            // Avro primitive (`"int"`) is the string itself; anything else is as written.
+            let text = match &schema {
+                Value::String(text)
+                    if schema_type == crate::registry::SchemaType::Protobuf
+                        || serde_json::from_str::<Value>(text).is_ok() =>
+                {
+                    text.clone()
+                }
+                _ => raw.get().to_owned(),
             };
+            let schema = crate::registry::Schema { schema: text, schema_type, references: Vec::new() };
             let subject = crate::format::Subject::new(topic.name.clone(), key).name();
             let registered = match id {
                 Some(id) => registry.import(&subject, schema, id).await,
@@ -424,12 +440,14 @@ pub(super) async fn register_schemas(session: &Session, case: &TestCase) -> Resu
     Ok(())
 }
 
-/// Whether `source` reads the side in AVRO.
-fn is_avro(source: Option<&Source>, side: Side) -> bool {
-    source.is_some_and(|s| match side {
-        Side::Key => s.key_format.is(crate::format::AVRO),
-        Side::Value => s.value_format.is(crate::format::AVRO),
-    })
+/// The format `source` reads the side in, if it uses a schema registry.
+fn registry_format(source: Option<&Source>, side: Side) -> Option<&'static str> {
+    let source = source?;
+    let format = match side {
+        Side::Key => &source.key_format,
+        Side::Value => &source.value_format,
+    };
+    crate::format::uses_registry(format.name()).then(|| format.name())
 }
 
 /// A test value as bytes: in AVRO, with the side's registered schema; else as
@@ -441,10 +459,18 @@ async fn test_bytes(
     topic: &str,
     value: &Value,
 ) -> Result<Option<Bytes>, String> {
-    match session.catalog().formats().registry() {
-        Some(registry) if is_avro(source, side) && !value.is_null() => {
-            let subject = crate::format::Subject::new(topic, side == Side::Key).name();
+    let subject = crate::format::Subject::new(topic, side == Side::Key).name();
+    match (session.catalog().formats().registry(), registry_format(source, side)) {
+        (Some(registry), Some(crate::format::AVRO)) if !value.is_null() => {
             Ok(Some(super::avro::to_bytes(registry.as_ref(), &subject, value).await?.into()))
+        }
+        (Some(registry), Some(crate::format::JSON_SR)) if !value.is_null() => {
+            let latest = registry.latest(&subject).await.map_err(|e| e.to_string())?;
+            let id = latest.ok_or_else(|| format!("no schema registered for {subject}"))?.id;
+            let mut bytes = vec![0];
+            bytes.extend_from_slice(&id.to_be_bytes());
+            bytes.extend(serde_json::to_vec(value).map_err(|e| e.to_string())?);
+            Ok(Some(bytes.into()))
         }
         _ => to_bytes(source, side, value),
     }
@@ -453,9 +479,11 @@ async fn test_bytes(
 /// Written bytes as a test's JSON: AVRO with the schema their id names; else as [`to_json`]
 /// reads them.
 fn test_json(session: &Session, source: Option<&Source>, side: Side, bytes: Option<&[u8]>) -> Value {
-    match (session.catalog().formats().registry(), bytes) {
-        (Some(registry), Some(bytes)) if is_avro(source, side) => super::avro::to_json(registry.as_ref(), bytes)
+    match (session.catalog().formats().registry(), bytes, registry_format(source, side)) {
+        (Some(registry), Some(bytes), Some(crate::format::AVRO)) => super::avro::to_json(registry.as_ref(), bytes)
             .unwrap_or_else(|e| Value::String(format!("unreadable AVRO ({e}): {}", String::from_utf8_lossy(bytes)))),
+        (_, Some([0, _, _, _, _, json @ ..]), Some(crate::format::JSON_SR)) => serde_json::from_slice(json)
+            .unwrap_or_else(|_| Value::String(format!("unreadable JSON_SR: {}", String::from_utf8_lossy(json)))),
         _ => to_json(source, side, bytes),
     }
 }

@@ -11,8 +11,8 @@
 //! - `DELIMITED`: the columns in order, separated by a delimiter (`,` by default), an empty
 //!   field being null;
 //! - `NONE`: no columns, no bytes;
-//! - `AVRO` ([`avro`]): Confluent's Avro records, with a schema registry
-//!   ([`Formats::with_registry`]).
+//! - `AVRO` ([`avro`]) and `JSON_SR` ([`json_sr`]): Confluent's Avro and JSON Schema records,
+//!   with a schema registry ([`Formats::with_registry`]).
 //!
 //! Decoding takes many payloads and returns one `RecordBatch` plus the payloads that did not
 //! decode, each with its reason, so that one bad record costs its own row, not the batch.
@@ -24,6 +24,7 @@
 pub mod avro;
 mod delimited;
 pub mod json;
+pub mod json_sr;
 mod kafka;
 
 use std::sync::Arc;
@@ -132,6 +133,12 @@ pub const JSON: &str = "JSON";
 pub const DELIMITED: &str = "DELIMITED";
 pub const NONE: &str = "NONE";
 pub const AVRO: &str = "AVRO";
+pub const JSON_SR: &str = "JSON_SR";
+
+/// Whether format `name` keeps its schemas in a schema registry.
+pub fn uses_registry(name: &str) -> bool {
+    ["AVRO", "JSON_SR", "PROTOBUF"].iter().any(|f| f.eq_ignore_ascii_case(name))
+}
 
 /// The formats a session knows, by name: the built-in ones, and any registered.
 #[derive(Debug, Clone)]
@@ -154,10 +161,11 @@ impl Default for Formats {
 }
 
 impl Formats {
-    /// The built-in formats and those of a schema registry (AVRO), over `registry`.
+    /// The built-in formats and those of a schema registry (AVRO, JSON_SR), over `registry`.
     pub fn with_registry(registry: crate::registry::client::RegistryRef) -> Formats {
         let mut formats = Formats::default();
         formats.register(Arc::new(avro::Avro::new(registry.clone())));
+        formats.register(Arc::new(json_sr::JsonSr::new(registry.clone())));
         formats.registry = Some(registry);
         formats
     }
@@ -179,9 +187,11 @@ impl Formats {
             return Ok(Arc::clone(format));
         }
         match upper.as_str() {
-            "AVRO" => Err(FormatError(format!("format {upper} needs a schema registry, and this session has none"))),
-            "PROTOBUF" | "PROTOBUF_NOSR" | "JSON_SR" => Err(FormatError(format!(
-                "format {upper} is not supported yet (issue 22); use AVRO, JSON, DELIMITED or KAFKA"
+            "AVRO" | "JSON_SR" => {
+                Err(FormatError(format!("format {upper} needs a schema registry, and this session has none")))
+            }
+            "PROTOBUF" | "PROTOBUF_NOSR" => Err(FormatError(format!(
+                "format {upper} is not supported yet (issue 22); use AVRO, JSON_SR, JSON, DELIMITED or KAFKA"
             ))),
             other => Err(FormatError(format!("Unknown format: {other}"))),
         }
