@@ -88,9 +88,9 @@ pub fn to_json(source: Option<&Source>, side: Side, bytes: Option<&[u8]>) -> Val
     }
 }
 
-/// A JSON codec over the same single column, unwrapped.
+/// A JSON codec over the same columns, a single one unwrapped.
 fn json_bridge(codec: &dyn Codec) -> Result<Arc<dyn Codec>, String> {
-    let options = FormatOptions { wrap_single_value: false, ..FormatOptions::default() };
+    let options = FormatOptions { wrap_single_value: codec.schema().fields().len() != 1, ..FormatOptions::default() };
     crate::format::builtin(JSON).codec(codec.schema().clone(), options).map_err(|e| e.0)
 }
 

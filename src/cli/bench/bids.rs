@@ -41,15 +41,27 @@ pub struct BidsBenchArgs {
     /// gives the median (single runs on a shared machine vary by ±10%).
     #[arg(long, default_value_t = 1)]
     runs: usize,
+    /// The bids' value format in the topic, and so the queries' output's: JSON (the lines as
+    /// they are), AVRO or JSON_SR (the lines encoded under the schema the stream registers in
+    /// the embedded schema registry; not timed).
+    #[arg(long, default_value = "JSON")]
+    format: String,
 }
 
 const QUERIES: [&str; 6] = ["q0", "q1", "q2", "qw", "q5", "qagg"];
 
-/// The stream over the bids: event time from `date_time`.
-const BIDS: &str = "CREATE STREAM bids (auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, url STRING,
+/// The stream over the bids in value format `format`: event time from `date_time`.
+fn bids(format: &str) -> String {
+    format!(
+        "CREATE STREAM bids (auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, url STRING,
     date_time STRING, extra STRING)
-  WITH (KAFKA_TOPIC='bids', VALUE_FORMAT='JSON', TIMESTAMP='date_time',
-        TIMESTAMP_FORMAT='yyyy-MM-dd HH:mm:ss.SSS');";
+  WITH (KAFKA_TOPIC='bids', VALUE_FORMAT='{format}', TIMESTAMP='date_time',
+        TIMESTAMP_FORMAT='yyyy-MM-dd HH:mm:ss.SSS');"
+    )
+}
+
+/// The formats the bids can be loaded in.
+const FORMATS: [&str; 3] = ["JSON", "AVRO", "JSON_SR"];
 
 /// Eddy's text of each query: Flink's, in ksqlDB's dialect. Flink's window TVFs emit each
 /// window once, when the watermark (1 s behind) passes its end: `EMIT FINAL` with a grace
@@ -107,13 +119,17 @@ pub async fn run(args: BidsBenchArgs) -> Result<(), CliError> {
     if args.partitions == 0 {
         return Err(CliError::User("--partitions must be positive".into()));
     }
+    let format = args.format.to_uppercase();
+    if !FORMATS.contains(&format.as_str()) {
+        return Err(CliError::User(format!("--format is one of {}, not {}", FORMATS.join(", "), args.format)));
+    }
     let lines = read_lines(&args.input)?;
     let events = lines.len();
     let runs = args.runs.max(1);
     for query in queries {
         let (mut seconds, mut cpu) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
         for i in 0..runs {
-            let run = run_eddy(query, &lines, args.partitions, args.stages && i == 0).await?;
+            let run = run_eddy(query, &lines, &format, args.partitions, args.stages && i == 0).await?;
             if i == 0 {
                 print_line(format_args!("{}", run.check))?;
             }
@@ -121,7 +137,7 @@ pub async fn run(args: BidsBenchArgs) -> Result<(), CliError> {
                 print_line(format_args!("{stages}"))?;
             }
             print_line(format_args!(
-                "eddy {query} events={events} seconds={:.3} eps={:.0} cpu_seconds={:.2}",
+                "eddy {query} format={format} events={events} seconds={:.3} eps={:.0} cpu_seconds={:.2}",
                 run.seconds,
                 events as f64 / run.seconds,
                 run.cpu_seconds
@@ -132,7 +148,7 @@ pub async fn run(args: BidsBenchArgs) -> Result<(), CliError> {
         if runs > 1 {
             let (s, c) = (median(&mut seconds), median(&mut cpu));
             print_line(format_args!(
-                "eddy {query} median_of={runs} events={events} seconds={s:.3} eps={:.0} cpu_seconds={c:.2}",
+                "eddy {query} format={format} median_of={runs} events={events} seconds={s:.3} eps={:.0} cpu_seconds={c:.2}",
                 events as f64 / s
             ))?;
         }
@@ -204,18 +220,50 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-/// Runs `query` as a persistent query over `lines` loaded into a fresh embedded log.
-async fn run_eddy(query: &str, lines: &[Bytes], partitions: u32, stages: bool) -> Result<EddyRun, CliError> {
+/// Runs `query` as a persistent query over `lines` loaded in `format` into a fresh embedded
+/// log.
+async fn run_eddy(
+    query: &str,
+    lines: &[Bytes],
+    format: &str,
+    partitions: u32,
+    stages: bool,
+) -> Result<EddyRun, CliError> {
     let dir = tempfile::tempdir().map_err(internal)?;
     let log: Arc<dyn Log> = Arc::new(EmbeddedLog::open(dir.path())?);
     log.create_topic("bids", &TopicSpec::new(partitions)).await?;
-    let mut batches: Vec<Vec<NewRecord>> = vec![Vec::new(); partitions as usize];
+    // The stream first: in a registry's format, it registers the schema the bids are
+    // written with.
+    let mut session = Session::open(Arc::clone(&log)).await.map_err(internal)?;
+    let mut ignore = |_: StatementResult| {};
+    let setup = format!("SET 'auto.offset.reset' = 'earliest'; {}", bids(format));
+    session.execute(&setup, &mut ignore).await.map_err(internal)?;
+    let source = session.catalog().source("BIDS").cloned().ok_or_else(|| internal("no BIDS"))?;
+    // Lines to records' values: as they are in JSON, else through the stream's codec.
+    let reencode = |lines: Vec<Bytes>| -> Result<Vec<Option<Bytes>>, CliError> {
+        if format == crate::format::JSON {
+            return Ok(lines.into_iter().map(Some).collect());
+        }
+        let json = crate::format::builtin(crate::format::JSON)
+            .codec(source.value_codec.schema().clone(), crate::format::FormatOptions::default())
+            .map_err(|e| internal(e.0))?;
+        let payloads: Vec<&[u8]> = lines.iter().map(|l| l.as_ref()).collect();
+        let decoded = json.decode(&payloads).map_err(|e| internal(e.0))?;
+        source.value_codec.encode(&decoded.batch).map_err(|e| internal(e.0))
+    };
+    let mut batches: Vec<Vec<Bytes>> = vec![Vec::new(); partitions as usize];
     let mut stderr = std::io::stderr();
+    let append = async |partition: usize, batch: Vec<Bytes>| -> Result<(), CliError> {
+        let records: Vec<NewRecord> =
+            reencode(batch)?.into_iter().map(|value| NewRecord::new(0, None, value)).collect();
+        log.append("bids", partition as u32, &records).await?;
+        Ok(())
+    };
     for (i, line) in lines.iter().enumerate() {
         let partition = i % partitions as usize;
-        batches[partition].push(NewRecord::new(0, None, Some(line.clone())));
+        batches[partition].push(line.clone());
         if batches[partition].len() == 10_000 {
-            log.append("bids", partition as u32, &std::mem::take(&mut batches[partition])).await?;
+            append(partition, std::mem::take(&mut batches[partition])).await?;
         }
         if i % 200_000 == 0 {
             let _ = write!(stderr, "\r{query}: loading {i} of {} bids", lines.len());
@@ -227,14 +275,10 @@ async fn run_eddy(query: &str, lines: &[Bytes], partitions: u32, stages: bool) -
     for (partition, batch) in batches.iter_mut().enumerate() {
         if windowed {
             let late = r#"{"auction":-1,"bidder":0,"price":0,"channel":"end","url":"","date_time":"2099-01-01 00:00:00.000","extra":""}"#;
-            batch.push(NewRecord::new(0, None, Some(Bytes::from_static(late.as_bytes()))));
+            batch.push(Bytes::from_static(late.as_bytes()));
         }
-        log.append("bids", partition as u32, batch).await?;
+        append(partition, std::mem::take(batch)).await?;
     }
-    let mut session = Session::open(Arc::clone(&log)).await.map_err(internal)?;
-    let mut ignore = |_: StatementResult| {};
-    let setup = format!("SET 'auto.offset.reset' = 'earliest'; {BIDS}");
-    session.execute(&setup, &mut ignore).await.map_err(internal)?;
     let text = eddy_query(query).ok_or_else(|| internal("no such query"))?;
 
     let stages = match stages {
@@ -258,11 +302,12 @@ async fn run_eddy(query: &str, lines: &[Bytes], partitions: u32, stages: bool) -
     let (seconds, cpu_seconds) = (started.elapsed().as_secs_f64(), cpu_seconds() - cpu_started);
     let _ = writeln!(stderr, "\r{query}: done in {seconds:.2} s{}", " ".repeat(30));
     let skipped: u64 = session.query_metrics().await.iter().map(|m| m.errors).sum();
+    let out = session.catalog().source("OUT").cloned();
     session.shutdown().await;
     if skipped > 0 {
         return Err(internal(format!("{skipped} bids were skipped: see PROCESSING_LOG")));
     }
-    let check = check_line(query, log.as_ref()).await?;
+    let check = check_line(query, log.as_ref(), out.as_deref()).await?;
     Ok(EddyRun { seconds, cpu_seconds, check, stages })
 }
 
@@ -320,7 +365,8 @@ async fn time_stages(query: &str, session: &Session, log: &Arc<dyn Log>, partiti
 }
 
 /// The results in `ref_check.py`'s form.
-async fn check_line(query: &str, log: &dyn Log) -> Result<String, CliError> {
+async fn check_line(query: &str, log: &dyn Log, out: Option<&crate::catalog::Source>) -> Result<String, CliError> {
+    use crate::conformance::records::{Side, to_json};
     let mut values: Vec<serde_json::Value> = Vec::new();
     // A table's final row per key (its key bytes: the group and window).
     let mut last: BTreeMap<Vec<u8>, serde_json::Value> = BTreeMap::new();
@@ -331,10 +377,8 @@ async fn check_line(query: &str, log: &dyn Log) -> Result<String, CliError> {
             let Some(end) = fetch.records.last().map(|r| r.offset + 1) else { break };
             offset = end;
             for record in fetch.records {
-                let value: serde_json::Value = match record.value.as_deref() {
-                    Some(bytes) => serde_json::from_slice(bytes).map_err(internal)?,
-                    None => serde_json::Value::Null,
-                };
+                // (Read as OUT's format writes it.)
+                let value = to_json(out, Side::Value, record.value.as_deref());
                 match query {
                     "qw" | "q5" | "qagg" => {
                         last.insert(record.key.map(|k| k.to_vec()).unwrap_or_default(), value);
