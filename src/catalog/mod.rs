@@ -117,6 +117,8 @@ const KNOWN_PROPERTIES: &[&str] = &[
     "KEY_SCHEMA_FULL_NAME",
     "VALUE_SCHEMA_FULL_NAME",
     "VALUE_AVRO_SCHEMA_FULL_NAME",
+    "KEY_PROTOBUF_NULLABLE_REPRESENTATION",
+    "VALUE_PROTOBUF_NULLABLE_REPRESENTATION",
     "WINDOW_TYPE",
     "WINDOW_SIZE",
     "RETENTION_MS",
@@ -433,10 +435,28 @@ impl Catalog {
                     format.name()
                 )));
             }
+            let protobuf = format.is(crate::format::PROTOBUF) || format.is(crate::format::PROTOBUF_NOSR);
+            let nullable = match properties.get(&format!("{side}_PROTOBUF_NULLABLE_REPRESENTATION")) {
+                Some(_) if !protobuf => {
+                    return Err(CatalogError(format!(
+                        "{} does not support the following configs: [nullableRepresentation]",
+                        format.name()
+                    )));
+                }
+                Some(text) => Some(crate::format::protobuf::Nullable::parse(text).map_err(|e| CatalogError(e.0))?),
+                None => None,
+            };
             Ok(FormatOptions {
-                subject: Some(crate::format::Subject { topic: topic.clone(), key, schema_id, unwrapped: false }),
+                subject: Some(crate::format::Subject {
+                    topic: topic.clone(),
+                    key,
+                    schema_id,
+                    unwrapped: false,
+                    full_name: full_name.clone(),
+                }),
                 schema_id,
                 full_name,
+                nullable,
                 ..FormatOptions::default()
             })
         };

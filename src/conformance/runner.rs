@@ -31,7 +31,7 @@ pub enum Outcome {
 }
 
 /// Formats of a schema registry that Eddy does not support yet.
-const REGISTRY_FORMATS: [&str; 2] = ["PROTOBUF", "PROTOBUF_NOSR"];
+const REGISTRY_FORMATS: [&str; 0] = [];
 /// Functions ksqlDB defines only in its test jar.
 const TEST_ONLY_FUNCTIONS: [&str; 13] = [
     "THROWING_UDTF",
@@ -82,7 +82,7 @@ fn skip_reason(case: &TestCase) -> Option<String> {
                 .any(|f| f.as_deref().is_some_and(|f| REGISTRY_FORMATS.contains(&f.to_uppercase().as_str())))
         });
     if registry {
-        return Some("needs PROTOBUF (issue 22)".into());
+        return Some("needs a format Eddy does not support".into());
     }
     if node.proto_responses {
         return Some("expects protobuf responses (application/vnd.ksql.v1+protobuf)".into());
@@ -472,8 +472,86 @@ async fn test_bytes(
             bytes.extend(serde_json::to_vec(value).map_err(|e| e.to_string())?);
             Ok(Some(bytes.into()))
         }
+        (Some(registry), Some(crate::format::PROTOBUF)) if !value.is_null() => {
+            let property = if side == Side::Key { "KEY_SCHEMA_FULL_NAME" } else { "VALUE_SCHEMA_FULL_NAME" };
+            let full_name = source.and_then(|s| s.properties.get(property)).map(String::as_str);
+            Ok(Some(protobuf_bytes(registry.as_ref(), &subject, full_name, value).await?.into()))
+        }
+        _ if source.is_some_and(|s| side_format(s, side).is(crate::format::PROTOBUF_NOSR)) && !value.is_null() => {
+            let codec = side_codec(source, side).ok_or("no codec")?;
+            let decoded = wrapped_json(codec)?.decode(&[value.to_string().as_bytes()]).map_err(|e| e.0)?;
+            if let Some((_, error)) = decoded.errors.first() {
+                return Err(format!("the test value {value} does not fit the columns: {error}"));
+            }
+            Ok(codec.encode(&decoded.batch).map_err(|e| e.0)?.pop().flatten())
+        }
         _ => to_bytes(source, side, value),
     }
+}
+
+fn side_format(source: &Source, side: Side) -> &crate::format::FormatRef {
+    match side {
+        Side::Key => &source.key_format,
+        Side::Value => &source.value_format,
+    }
+}
+
+fn side_codec(source: Option<&Source>, side: Side) -> Option<&dyn crate::format::Codec> {
+    source.map(|s| match side {
+        Side::Key => s.key_codec.as_ref(),
+        Side::Value => s.value_codec.as_ref(),
+    })
+}
+
+/// A JSON codec over a codec's columns, wrapped in an object (PROTOBUF's shape).
+fn wrapped_json(codec: &dyn crate::format::Codec) -> Result<Arc<dyn crate::format::Codec>, String> {
+    crate::format::builtin(crate::format::JSON)
+        .codec(codec.schema().clone(), crate::format::FormatOptions::default())
+        .map_err(|e| e.0)
+}
+
+/// A test value written as a message of `subject`'s latest schema (its first message),
+/// framed as Confluent's serializer frames it.
+async fn protobuf_bytes(
+    registry: &dyn crate::registry::client::SchemaRegistry,
+    subject: &str,
+    full_name: Option<&str>,
+    value: &Value,
+) -> Result<Vec<u8>, String> {
+    use prost::Message as _;
+    let latest = registry.latest(subject).await.map_err(|e| e.to_string())?;
+    let latest = latest.ok_or_else(|| format!("no schema registered for {subject}"))?;
+    let pool = crate::format::protobuf::compile(&latest.schema.schema).map_err(|e| e.0)?;
+    let descriptor = crate::format::protobuf::message_of(&pool, full_name).map_err(|e| e.0)?;
+    let object = value.as_object().ok_or_else(|| format!("{value} is not a message"))?;
+    let message = crate::format::protobuf::message_of_json(&descriptor, object)?;
+    let mut bytes = vec![0];
+    bytes.extend_from_slice(&latest.id.to_be_bytes());
+    // The message's index among the file's (one index, zig-zag), or 0 for the first.
+    let index = descriptor.parent_file().messages().position(|m| m.full_name() == descriptor.full_name()).unwrap_or(0);
+    if index == 0 {
+        bytes.push(0);
+    } else {
+        bytes.extend_from_slice(&[2, (index as u8) << 1]);
+    }
+    message.encode(&mut bytes).map_err(|e| e.to_string())?;
+    Ok(bytes)
+}
+
+/// Framed PROTOBUF bytes as JSON, read with the schema their id names.
+fn protobuf_json(registry: &dyn crate::registry::client::SchemaRegistry, bytes: &[u8]) -> Result<Value, String> {
+    let [0, a, b, c, d, rest @ ..] = bytes else { return Err("not Confluent-framed".into()) };
+    let schema = registry.schema_by_id(u32::from_be_bytes([*a, *b, *c, *d])).map_err(|e| e.to_string())?;
+    let pool = crate::format::protobuf::compile(&schema.schema).map_err(|e| e.0)?;
+    let (indexes, body) = crate::format::protobuf::message_indexes(rest).ok_or("bad message indexes")?;
+    let file = pool.get_file_by_name(crate::format::protobuf::SCHEMA_FILE).ok_or("no file")?;
+    let mut descriptor = file.messages().nth(indexes[0]).ok_or("no message")?;
+    for index in &indexes[1..] {
+        let child = descriptor.child_messages().nth(*index).ok_or("no message")?;
+        descriptor = child;
+    }
+    let message = prost_reflect::DynamicMessage::decode(descriptor, body).map_err(|e| e.to_string())?;
+    Ok(crate::format::protobuf::json_of_message(&message))
 }
 
 /// Written bytes as a test's JSON: AVRO with the schema their id names; else as [`to_json`]
@@ -484,6 +562,20 @@ fn test_json(session: &Session, source: Option<&Source>, side: Side, bytes: Opti
             .unwrap_or_else(|e| Value::String(format!("unreadable AVRO ({e}): {}", String::from_utf8_lossy(bytes)))),
         (_, Some([0, _, _, _, _, json @ ..]), Some(crate::format::JSON_SR)) => serde_json::from_slice(json)
             .unwrap_or_else(|_| Value::String(format!("unreadable JSON_SR: {}", String::from_utf8_lossy(json)))),
+        (Some(registry), Some(bytes), Some(crate::format::PROTOBUF)) => protobuf_json(registry.as_ref(), bytes)
+            .unwrap_or_else(|e| Value::String(format!("unreadable PROTOBUF ({e})"))),
+        (_, Some(bytes), _) if source.is_some_and(|s| side_format(s, side).is(crate::format::PROTOBUF_NOSR)) => {
+            let read = || -> Result<Value, String> {
+                let codec = side_codec(source, side).ok_or("no codec")?;
+                let decoded = codec.decode(&[bytes]).map_err(|e| e.0)?;
+                if let Some((_, error)) = decoded.errors.first() {
+                    return Err(error.clone());
+                }
+                let json = wrapped_json(codec)?.encode(&decoded.batch).map_err(|e| e.0)?.pop().flatten();
+                serde_json::from_slice(&json.ok_or("no bytes")?).map_err(|e| e.to_string())
+            };
+            read().unwrap_or_else(|e| Value::String(format!("unreadable PROTOBUF_NOSR ({e})")))
+        }
         _ => to_json(source, side, bytes),
     }
 }

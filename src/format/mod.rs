@@ -11,8 +11,9 @@
 //! - `DELIMITED`: the columns in order, separated by a delimiter (`,` by default), an empty
 //!   field being null;
 //! - `NONE`: no columns, no bytes;
-//! - `AVRO` ([`avro`]) and `JSON_SR` ([`json_sr`]): Confluent's Avro and JSON Schema records,
-//!   with a schema registry ([`Formats::with_registry`]).
+//! - `AVRO` ([`avro`]), `JSON_SR` ([`json_sr`]) and `PROTOBUF` ([`protobuf`]): Confluent's
+//!   records, with a schema registry ([`Formats::with_registry`]); `PROTOBUF_NOSR`, Protocol
+//!   Buffers without one.
 //!
 //! Decoding takes many payloads and returns one `RecordBatch` plus the payloads that did not
 //! decode, each with its reason, so that one bad record costs its own row, not the batch.
@@ -26,6 +27,7 @@ mod delimited;
 pub mod json;
 pub mod json_sr;
 mod kafka;
+pub mod protobuf;
 
 use std::sync::Arc;
 
@@ -81,12 +83,14 @@ pub struct Subject {
     pub schema_id: Option<u32>,
     /// The side is one value, not wrapped in a record (a key; `WRAP_SINGLE_VALUE=false`).
     pub unwrapped: bool,
+    /// `KEY_SCHEMA_FULL_NAME`/`VALUE_SCHEMA_FULL_NAME`: which message of a PROTOBUF schema.
+    pub full_name: Option<String>,
 }
 
 impl Subject {
     /// The side of `topic`, its latest schema.
     pub fn new(topic: impl Into<String>, key: bool) -> Subject {
-        Subject { topic: topic.into(), key, schema_id: None, unwrapped: false }
+        Subject { topic: topic.into(), key, schema_id: None, unwrapped: false, full_name: None }
     }
 
     /// The registry's name for it: `<topic>-key` or `<topic>-value`.
@@ -134,6 +138,8 @@ pub const DELIMITED: &str = "DELIMITED";
 pub const NONE: &str = "NONE";
 pub const AVRO: &str = "AVRO";
 pub const JSON_SR: &str = "JSON_SR";
+pub const PROTOBUF: &str = "PROTOBUF";
+pub const PROTOBUF_NOSR: &str = "PROTOBUF_NOSR";
 
 /// Whether format `name` keeps its schemas in a schema registry.
 pub fn uses_registry(name: &str) -> bool {
@@ -156,6 +162,7 @@ impl Default for Formats {
         for builtin in [Builtin::Kafka, Builtin::Json, Builtin::Delimited, Builtin::None] {
             formats.register(Arc::new(builtin));
         }
+        formats.register(Arc::new(protobuf::Protobuf::without_registry()));
         formats
     }
 }
@@ -166,6 +173,7 @@ impl Formats {
         let mut formats = Formats::default();
         formats.register(Arc::new(avro::Avro::new(registry.clone())));
         formats.register(Arc::new(json_sr::JsonSr::new(registry.clone())));
+        formats.register(Arc::new(protobuf::Protobuf::new(registry.clone())));
         formats.registry = Some(registry);
         formats
     }
@@ -187,12 +195,9 @@ impl Formats {
             return Ok(Arc::clone(format));
         }
         match upper.as_str() {
-            "AVRO" | "JSON_SR" => {
+            "AVRO" | "JSON_SR" | "PROTOBUF" => {
                 Err(FormatError(format!("format {upper} needs a schema registry, and this session has none")))
             }
-            "PROTOBUF" | "PROTOBUF_NOSR" => Err(FormatError(format!(
-                "format {upper} is not supported yet (issue 22); use AVRO, JSON_SR, JSON, DELIMITED or KAFKA"
-            ))),
             other => Err(FormatError(format!("Unknown format: {other}"))),
         }
     }
@@ -259,13 +264,23 @@ pub struct FormatOptions {
     pub subject: Option<Subject>,
     /// `KEY_SCHEMA_ID`/`VALUE_SCHEMA_ID`: the registered schema to write with.
     pub schema_id: Option<u32>,
-    /// `KEY_SCHEMA_FULL_NAME`/`VALUE_SCHEMA_FULL_NAME`: the name of the schema generated.
+    /// `KEY_SCHEMA_FULL_NAME`/`VALUE_SCHEMA_FULL_NAME`: the name of the schema generated
+    /// (AVRO), or of the message to use (PROTOBUF).
     pub full_name: Option<String>,
+    /// `*_PROTOBUF_NULLABLE_REPRESENTATION`: how a generated PROTOBUF schema holds nulls.
+    pub nullable: Option<protobuf::Nullable>,
 }
 
 impl Default for FormatOptions {
     fn default() -> Self {
-        FormatOptions { wrap_single_value: true, delimiter: b',', subject: None, schema_id: None, full_name: None }
+        FormatOptions {
+            wrap_single_value: true,
+            delimiter: b',',
+            subject: None,
+            schema_id: None,
+            full_name: None,
+            nullable: None,
+        }
     }
 }
 

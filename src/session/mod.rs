@@ -283,13 +283,23 @@ impl Session {
             };
             // A key is one value (ROWKEY, a STRUCT for a record), as ksqlDB's keys are unwrapped.
             let unwrapped = key || properties.get("WRAP_SINGLE_VALUE").is_some_and(|w| w.eq_ignore_ascii_case("false"));
-            let subject = crate::format::Subject { topic: topic.clone(), key, schema_id, unwrapped };
+            let full_name =
+                properties.get(if key { "KEY_SCHEMA_FULL_NAME" } else { "VALUE_SCHEMA_FULL_NAME" }).cloned();
+            let subject = crate::format::Subject { topic: topic.clone(), key, schema_id, unwrapped, full_name };
             // (What infers columns is outside Eddy: a registry that fails is not the user's.)
             let inferred = format.infer_columns(&subject).await.map_err(|e| SessionError::External {
                 message: format!("cannot find the columns of {} in format {}: {e}", topic, format.name()),
                 at: Location::new(1, 1),
             })?;
-            let Some(schema) = inferred else { continue };
+            let Some(schema) = inferred else {
+                // A value with no columns and none in the registry cannot be read.
+                if !key && crate::format::uses_registry(format.name()) {
+                    return Err(refusal(format!(
+                        "Schema for message values on topic '{topic}' does not exist in the Schema Registry."
+                    )));
+                }
+                continue;
+            };
             for field in schema.fields() {
                 let data_type = SqlType::from_arrow(field.data_type()).ok_or_else(|| {
                     refusal(format!(
