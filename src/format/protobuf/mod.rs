@@ -194,6 +194,15 @@ struct Files {
 impl protox::file::FileResolver for Files {
     fn open_file(&self, name: &str) -> Result<protox::file::File, protox::Error> {
         if name == SCHEMA_FILE {
+            // Confluent's clients may register a schema as its FileDescriptorProto, in base64
+            // (the Python client's ProtobufSerializer does); else it is `.proto` text.
+            if let Some(bytes) = super::base64_decode(self.schema.trim())
+                && let Ok(file) = protox::file::File::decode_file_descriptor_proto(bytes.as_slice())
+            {
+                let mut descriptor = file.file_descriptor_proto().clone();
+                descriptor.name = Some(SCHEMA_FILE.to_owned());
+                return Ok(protox::file::File::from_file_descriptor_proto(descriptor));
+            }
             return protox::file::File::from_source(name, &self.schema);
         }
         if let Some((_, source)) = COMMON_FILES.iter().find(|(file, _)| *file == name) {
