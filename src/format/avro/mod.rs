@@ -147,7 +147,13 @@ fn upper_cased(field: &Field) -> Field {
 fn arrow_of(writer: &Value) -> Result<(SchemaRef, bool), FormatError> {
     let record = writer["type"] == "record";
     let wrapped = if record { writer.clone() } else { wrap(writer) };
-    let decoder = decoder_for(0, &wrapped)?;
+    // (A registered schema is outside Eddy's control: one arrow-avro cannot take fails here.)
+    let decoder = std::panic::catch_unwind(|| decoder_for(0, &wrapped)).unwrap_or_else(|panic| {
+        Err(FormatError(format!(
+            "arrow-avro cannot read this schema ({})",
+            crate::error::panic_message(panic.as_ref())
+        )))
+    })?;
     Ok((decoder.schema(), record))
 }
 

@@ -521,6 +521,9 @@ pub(crate) fn message_indexes(bytes: &[u8]) -> Option<(Vec<usize>, &[u8])> {
     if count == 0 {
         return Some((vec![0], rest));
     }
+    if count < 0 {
+        return None;
+    }
     let mut indexes = Vec::with_capacity(count.min(16) as usize);
     for _ in 0..count {
         let (index, after) = zigzag(rest)?;

@@ -122,3 +122,15 @@ async fn with_a_registry_records_are_framed_and_columns_inferred() {
         .collect();
     assert_eq!(types, ["C1 DOUBLE", "C2 BIGINT", "TAGS ARRAY<STRING>", "M MAP<STRING, BIGINT>", "E STRING"]);
 }
+
+#[test]
+fn message_indexes_are_read_as_confluent_writes_them() {
+    assert_eq!(message_indexes(&[0, 8]), Some((vec![0], &[8u8][..])));
+    // One index, 1 (zig-zag 2), then the message.
+    assert_eq!(message_indexes(&[2, 2, 9]), Some((vec![1], &[9u8][..])));
+    // Two indexes: a nested message.
+    assert_eq!(message_indexes(&[4, 2, 4]), Some((vec![1, 2], &[][..])));
+    // A negative count, or indexes cut short, are not indexes.
+    assert_eq!(message_indexes(&[1]), None);
+    assert_eq!(message_indexes(&[4, 2]), None);
+}
