@@ -47,10 +47,24 @@ pub struct TestTopic {
     pub value_schema_id: Option<u32>,
     #[serde(rename = "keySchemaId", default)]
     pub key_schema_id: Option<u32>,
+    /// Schemas the value's schema refers to (imports), each registered under its name.
+    #[serde(rename = "valueSchemaReferences", default)]
+    pub value_schema_references: Vec<TestReference>,
+    #[serde(rename = "keySchemaReferences", default)]
+    pub key_schema_references: Vec<TestReference>,
     #[serde(rename = "valueFormat", default)]
     pub value_format: Option<String>,
     #[serde(rename = "keyFormat", default)]
     pub key_format: Option<String>,
+}
+
+/// A schema another refers to: its name (as imported) and its text.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TestReference {
+    pub name: String,
+    #[serde(default)]
+    pub format: Option<String>,
+    pub schema: Value,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -400,9 +400,10 @@ pub(super) async fn register_schemas(session: &Session, case: &TestCase) -> Resu
     // ksqlDB's harness registers with a mock registry, which checks no compatibility.
     registry.set_level(None, "NONE").await.map_err(|e| format!("cannot set the registry's compatibility: {e}"))?;
     for topic in &case.node.topics {
-        for (schema, id, key) in
-            [(&topic.key_schema, topic.key_schema_id, true), (&topic.value_schema, topic.value_schema_id, false)]
-        {
+        for (schema, id, key, references) in [
+            (&topic.key_schema, topic.key_schema_id, true, &topic.key_schema_references),
+            (&topic.value_schema, topic.value_schema_id, false, &topic.value_schema_references),
+        ] {
             let Some(raw) = schema else { continue };
             let schema: Value = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
 
@@ -428,7 +429,32 @@ pub(super) async fn register_schemas(session: &Session, case: &TestCase) -> Resu
                 }
                 _ => raw.get().to_owned(),
             };
-            let schema = crate::registry::Schema { schema: text, schema_type, references: Vec::new() };
+            // Each schema referred to is registered under its name, as ksqlDB's harness does.
+            let mut names = Vec::with_capacity(references.len());
+            for reference in references {
+                let text = match &reference.schema {
+                    Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                let kind = match reference.format.as_deref().map(str::to_uppercase).as_deref() {
+                    Some("PROTOBUF") => crate::registry::SchemaType::Protobuf,
+                    Some("JSON_SR" | "JSON") => crate::registry::SchemaType::Json,
+                    _ => crate::registry::SchemaType::Avro,
+                };
+                let referenced = crate::registry::Schema { schema: text, schema_type: kind, references: Vec::new() };
+                registry
+                    .register(&reference.name, referenced)
+                    .await
+                    .map_err(|e| format!("cannot register {}: {e}", reference.name))?;
+                let version =
+                    registry.latest(&reference.name).await.map_err(|e| e.to_string())?.map_or(1, |r| r.version);
+                names.push(crate::registry::Reference {
+                    name: reference.name.clone(),
+                    subject: reference.name.clone(),
+                    version,
+                });
+            }
+            let schema = crate::registry::Schema { schema: text, schema_type, references: names };
             let subject = crate::format::Subject::new(topic.name.clone(), key).name();
             let registered = match id {
                 Some(id) => registry.import(&subject, schema, id).await,
@@ -521,7 +547,7 @@ async fn protobuf_bytes(
     use prost::Message as _;
     let latest = registry.latest(subject).await.map_err(|e| e.to_string())?;
     let latest = latest.ok_or_else(|| format!("no schema registered for {subject}"))?;
-    let pool = crate::format::protobuf::compile(&latest.schema.schema).map_err(|e| e.0)?;
+    let pool = crate::format::protobuf::compile_registered(registry, &latest.schema).map_err(|e| e.0)?;
     let descriptor = crate::format::protobuf::message_of(&pool, full_name).map_err(|e| e.0)?;
     let object = value.as_object().ok_or_else(|| format!("{value} is not a message"))?;
     let message = crate::format::protobuf::message_of_json(&descriptor, object)?;
@@ -542,7 +568,7 @@ async fn protobuf_bytes(
 fn protobuf_json(registry: &dyn crate::registry::client::SchemaRegistry, bytes: &[u8]) -> Result<Value, String> {
     let [0, a, b, c, d, rest @ ..] = bytes else { return Err("not Confluent-framed".into()) };
     let schema = registry.schema_by_id(u32::from_be_bytes([*a, *b, *c, *d])).map_err(|e| e.to_string())?;
-    let pool = crate::format::protobuf::compile(&schema.schema).map_err(|e| e.0)?;
+    let pool = crate::format::protobuf::compile_registered(registry, &schema).map_err(|e| e.0)?;
     let (indexes, body) = crate::format::protobuf::message_indexes(rest).ok_or("bad message indexes")?;
     let file = pool.get_file_by_name(crate::format::protobuf::SCHEMA_FILE).ok_or("no file")?;
     let mut descriptor = file.messages().nth(indexes[0]).ok_or("no message")?;

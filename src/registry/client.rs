@@ -40,6 +40,10 @@ pub trait SchemaRegistry: Send + Sync + std::fmt::Debug {
     /// registry when it is known here already (a restarted query's sink looks its id up).
     fn registered_id(&self, subject: &str, schema: &Schema) -> Result<Option<u32>, RegistryError>;
 
+    /// The schema a reference names (a subject's version), without waiting on the registry
+    /// when it is known here already.
+    fn referenced(&self, reference: &super::Reference) -> Result<Schema, RegistryError>;
+
     /// Schema `id`, without waiting on the registry when it is known here already: this is
     /// called on the hot path, when a record names an id not met before. A remote registry
     /// is asked once per id, blocking the caller for that one request.
@@ -110,6 +114,12 @@ impl SchemaRegistry for Embedded {
 
     fn schema_by_id(&self, id: u32) -> Result<Schema, RegistryError> {
         self.schemas.get(id).ok_or_else(|| RegistryError::new(404, 40403, format!("Schema {id} not found")))
+    }
+
+    fn referenced(&self, reference: &super::Reference) -> Result<Schema, RegistryError> {
+        self.schemas.version(&reference.subject, reference.version).ok_or_else(|| {
+            RegistryError::new(404, 40402, format!("Version {} of {} not found.", reference.version, reference.subject))
+        })
     }
 
     fn registered_id(&self, _subject: &str, schema: &Schema) -> Result<Option<u32>, RegistryError> {
@@ -234,6 +244,13 @@ impl SchemaRegistry for Remote {
             let json = self.call("PUT", &path, &serde_json::json!({"compatibility": level}).to_string()).await?;
             Ok(json["compatibility"].as_str().unwrap_or(level).to_owned())
         })
+    }
+
+    fn referenced(&self, reference: &super::Reference) -> Result<Schema, RegistryError> {
+        let path = format!("/subjects/{}/versions/{}", segment(&reference.subject), reference.version);
+        let json = blocking(|| async { self.call("GET", &path, "").await })?;
+        serde_json::from_value(json)
+            .map_err(|e| RegistryError::new(502, 50002, format!("the registry's answer for {path}: {e}")))
     }
 
     fn registered_id(&self, subject: &str, schema: &Schema) -> Result<Option<u32>, RegistryError> {

@@ -198,6 +198,7 @@ impl State {
                 versions.retain(|(v, _, _)| *v != version);
                 if let Some(value) = value {
                     let value: SchemaValue = serde_json::from_value(value)?;
+                    self.schemas.insert_version(&subject, version, value.id);
                     self.schemas.insert(value.id, value.schema);
                     versions.push((version, value.id, value.deleted));
                     versions.sort_by_key(|(v, _, _)| *v);
@@ -234,8 +235,13 @@ impl State {
 
 /// Schemas by id, shared: an id's schema never changes once given, so readers that must not
 /// wait (a codec meeting a new id on the hot path) read it here, not through the registry.
+/// Subjects' versions are here too, for schemas that refer to others (a version's schema
+/// does not change either; a deleted one stays readable, as Confluent's do by id).
 #[derive(Debug, Clone, Default)]
-pub struct Schemas(Arc<std::sync::RwLock<BTreeMap<u32, Schema>>>);
+pub struct Schemas {
+    by_id: Arc<std::sync::RwLock<BTreeMap<u32, Schema>>>,
+    by_version: Arc<std::sync::RwLock<BTreeMap<(String, i32), u32>>>,
+}
 
 impl Schemas {
     /// Schema `id`, if registered.
@@ -243,12 +249,29 @@ impl Schemas {
         self.read().get(&id).cloned()
     }
 
+    /// The schema version `version` of `subject` has, if registered.
+    pub fn version(&self, subject: &str, version: i32) -> Option<Schema> {
+        let id = *self
+            .by_version
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&(subject.to_owned(), version))?;
+        self.get(id)
+    }
+
     fn insert(&self, id: u32, schema: Schema) {
-        self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner).entry(id).or_insert(schema);
+        self.by_id.write().unwrap_or_else(std::sync::PoisonError::into_inner).entry(id).or_insert(schema);
+    }
+
+    fn insert_version(&self, subject: &str, version: i32, id: u32) {
+        self.by_version
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert((subject.to_owned(), version), id);
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<u32, Schema>> {
-        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.by_id.read().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The id of a schema of this text, if any subject registered it.

@@ -94,14 +94,23 @@ pub(super) fn repartitions(plan: &JoinPlan, sources: &[Arc<Source>]) -> Vec<Repa
             (false, true) => Arc::clone(&right.key_format),
             _ => key_format(left, right),
         };
-        let left_context = (!left_keyed && stream(0) && !windowed(0)).then(|| {
+        // Keys in a schema registry's format carry their schema's id, which may differ
+        // between the sides even where the keys are equal: when both sides' keys are in one,
+        // ksqlDB writes both again, in the join's key format (its first step's left side, and
+        // every right side).
+        let registry_keys = [left, right].iter().all(|s| crate::format::uses_registry(s.key_format.name()));
+        let left_rewritten = !left_keyed || (registry_keys && step == 0 && join.shape != JoinShape::ForeignKey);
+        let left_context = (left_rewritten && stream(0) && !windowed(0)).then(|| {
             let side = if join.shape == JoinShape::StreamTable { "" } else { "-left" };
             format!("{}Join{side}", nested(0))
         });
         // A side joined on its key with the other, but serialised otherwise than the join's
         // key, is written again in the join's key format (so that equal keys land in equal
         // partitions).
-        let misformatted = left_keyed && right_keyed && right.key_format.name() != format.name() && !windowed(input);
+        let misformatted = left_keyed
+            && right_keyed
+            && (right.key_format.name() != format.name() || registry_keys)
+            && !windowed(input);
         let right_context = match (stream(input), right_keyed) {
             (true, false) => Some(format!("{}Join-right", nested(step))),
             (true, true) if misformatted => Some(format!("{}Join-right", nested(step))),

@@ -92,6 +92,7 @@ impl Format for Avro {
             writer_arrow,
             writer_id: options.schema_id.map(OnceLock::from).unwrap_or_default(),
             decoders: Mutex::default(),
+            encoder: Mutex::default(),
         }))
     }
 
@@ -270,6 +271,8 @@ struct AvroCodec {
     writer_id: OnceLock<u32>,
     /// A decoder per writer schema id met, and whether its schema was wrapped.
     decoders: Mutex<HashMap<u32, (Decoder, bool)>>,
+    /// The encoder, once the first batch is written.
+    encoder: Mutex<Option<arrow_avro::writer::Encoder>>,
 }
 
 impl AvroCodec {
@@ -541,15 +544,28 @@ impl Codec for AvroCodec {
             let value = fit(&(Arc::new(row) as ArrayRef), &DataType::Struct(self.writer_arrow.fields().clone()))?;
             (RecordBatch::from(value.as_struct().clone()), None)
         };
-        let writer_schema = if self.writer_record { self.writer.clone() } else { wrap(&self.writer) };
-        let metadata = HashMap::from([(arrow_avro::schema::SCHEMA_METADATA_KEY.to_owned(), writer_schema.to_string())]);
-        let arrow_schema = Schema::new_with_metadata(written.schema().fields().clone(), metadata);
-        let written = RecordBatch::try_new(Arc::new(arrow_schema.clone()), written.columns().to_vec())?;
-        let mut encoder = WriterBuilder::new(arrow_schema)
-            .with_fingerprint_strategy(FingerprintStrategy::Id(id))
-            .build_encoder::<AvroSoeFormat>()
-            .map_err(|e| FormatError(format!("cannot write AVRO for {}: {e}", self.subject_name())))?;
-        encoder.encode(&written).map_err(|e| FormatError(format!("cannot write AVRO: {e}")))?;
+        // One encoder for the codec's life (building one parses the schema), made at the
+        // first batch, once the schema's id is known.
+        let mut encoder = self.encoder.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if encoder.is_none() {
+            let writer_schema = if self.writer_record { self.writer.clone() } else { wrap(&self.writer) };
+            let metadata =
+                HashMap::from([(arrow_avro::schema::SCHEMA_METADATA_KEY.to_owned(), writer_schema.to_string())]);
+            let arrow_schema = Schema::new_with_metadata(written.schema().fields().clone(), metadata);
+            *encoder = Some(
+                WriterBuilder::new(arrow_schema)
+                    .with_fingerprint_strategy(FingerprintStrategy::Id(id))
+                    .build_encoder::<AvroSoeFormat>()
+                    .map_err(|e| FormatError(format!("cannot write AVRO for {}: {e}", self.subject_name())))?,
+            );
+        }
+        let Some(encoder) = encoder.as_mut() else { return Err(FormatError("no encoder".into())) };
+        let written = RecordBatch::try_new(encoder.schema(), written.columns().to_vec())?;
+        if let Err(e) = encoder.encode(&written) {
+            // (What it buffered of the failed batch must not go out with the next.)
+            let _ = encoder.flush();
+            return Err(FormatError(format!("cannot write AVRO: {e}")));
+        }
         let encoded = encoder.flush();
         let mut out = Vec::with_capacity(rows);
         let mut rows_written = encoded.iter();

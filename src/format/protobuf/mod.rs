@@ -91,17 +91,25 @@ impl Format for Protobuf {
                 self.name()
             )));
         }
-        let (text, full_name) = match (options.schema_id, &self.registry) {
+        let (written, pool, full_name) = match (options.schema_id, &self.registry) {
             (Some(id), Some(registry)) => {
                 let registered = registry.schema_by_id(id).map_err(|e| FormatError(e.to_string()))?;
                 if registered.schema_type != SchemaType::Protobuf {
                     return Err(FormatError(format!("schema {id} is {:?}, not PROTOBUF", registered.schema_type)));
                 }
-                (registered.schema, options.full_name.clone())
+                let pool = compile_registered(registry.as_ref(), &registered)?;
+                (registered, pool, options.full_name.clone())
             }
-            _ => (schema_of(&schema, options.nullable)?, None),
+            _ => {
+                let text = schema_of(&schema, options.nullable)?;
+                let pool = compile(&text)?;
+                (
+                    RegisteredSchema { schema: text, schema_type: SchemaType::Protobuf, references: Vec::new() },
+                    pool,
+                    None,
+                )
+            }
         };
-        let pool = compile(&text)?;
         let message = message_of(&pool, full_name.as_deref())?;
         // Every column must be a field the message can hold (a schema id's message may have more).
         let json_options = FormatOptions { wrap_single_value: true, delimiter: b',', ..FormatOptions::default() };
@@ -110,7 +118,7 @@ impl Format for Protobuf {
             schema,
             subject: options.subject.clone(),
             registry: self.registry.clone(),
-            text,
+            written,
             message,
             writer_id: options.schema_id.map(OnceLock::from).unwrap_or_default(),
             readers: Mutex::default(),
@@ -131,7 +139,7 @@ impl Format for Protobuf {
             if schema.schema_type != SchemaType::Protobuf {
                 return Err(FormatError(format!("the schema of {name} is {:?}, not PROTOBUF", schema.schema_type)));
             }
-            let pool = compile(&schema.schema)?;
+            let pool = compile_registered(registry.as_ref(), &schema)?;
             let message = message_of(&pool, subject.full_name.as_deref()).map_err(|_| {
                 FormatError(format!(
                     "Schema for message {} on topic '{}' does not exist in the Schema Registry.",
@@ -185,9 +193,11 @@ const COMMON_FILES: [(&str, &str); 4] = [
 /// The name the schema's own file is compiled under.
 pub(crate) const SCHEMA_FILE: &str = "eddy_schema.proto";
 
-/// Resolves the schema's text, the common files and Google's well-known types.
+/// Resolves the schema's text, the schemas it refers to (by their names), the common files
+/// and Google's well-known types.
 struct Files {
     schema: String,
+    referenced: Vec<(String, String)>,
     google: protox::file::GoogleFileResolver,
 }
 
@@ -205,6 +215,9 @@ impl protox::file::FileResolver for Files {
             }
             return protox::file::File::from_source(name, &self.schema);
         }
+        if let Some((_, source)) = self.referenced.iter().find(|(file, _)| file == name) {
+            return protox::file::File::from_source(name, source);
+        }
         if let Some((_, source)) = COMMON_FILES.iter().find(|(file, _)| *file == name) {
             return protox::file::File::from_source(name, source);
         }
@@ -214,7 +227,33 @@ impl protox::file::FileResolver for Files {
 
 /// A schema's `.proto` text compiled into descriptors.
 pub(crate) fn compile(text: &str) -> Result<DescriptorPool, FormatError> {
-    let files = Files { schema: text.to_owned(), google: protox::file::GoogleFileResolver::new() };
+    compile_with(text, Vec::new())
+}
+
+/// A registered schema compiled, with the schemas it refers to (other subjects' versions,
+/// imported by their names), fetched from `registry`.
+pub(crate) fn compile_registered(
+    registry: &dyn crate::registry::client::SchemaRegistry,
+    schema: &RegisteredSchema,
+) -> Result<DescriptorPool, FormatError> {
+    let mut referenced: Vec<(String, String)> = Vec::new();
+    let mut pending: Vec<crate::registry::Reference> = schema.references.clone();
+    while let Some(reference) = pending.pop() {
+        if referenced.iter().any(|(name, _)| *name == reference.name) {
+            continue;
+        }
+        if referenced.len() >= 64 {
+            return Err(FormatError("a schema refers to more than 64 others".into()));
+        }
+        let found = registry.referenced(&reference).map_err(|e| FormatError(e.to_string()))?;
+        pending.extend(found.references.iter().cloned());
+        referenced.push((reference.name.clone(), found.schema));
+    }
+    compile_with(&schema.schema, referenced)
+}
+
+fn compile_with(text: &str, referenced: Vec<(String, String)>) -> Result<DescriptorPool, FormatError> {
+    let files = Files { schema: text.to_owned(), referenced, google: protox::file::GoogleFileResolver::new() };
     let mut compiler = protox::Compiler::with_file_resolver(files);
     compiler.include_imports(true);
     compiler.open_file(SCHEMA_FILE).map_err(|e| FormatError(format!("not a valid PROTOBUF schema: {e}")))?;
@@ -450,7 +489,7 @@ struct ProtobufCodec {
     /// `None` for PROTOBUF_NOSR.
     registry: Option<RegistryRef>,
     /// The schema written with, and its message.
-    text: String,
+    written: RegisteredSchema,
     message: MessageDescriptor,
     writer_id: OnceLock<u32>,
     /// The schemas of the ids met, compiled.
@@ -463,7 +502,7 @@ impl ProtobufCodec {
     }
 
     fn registered(&self) -> RegisteredSchema {
-        RegisteredSchema { schema: self.text.clone(), schema_type: SchemaType::Protobuf, references: Vec::new() }
+        self.written.clone()
     }
 
     fn writer_id(&self, registry: &RegistryRef) -> Result<u32, FormatError> {
@@ -499,7 +538,7 @@ impl ProtobufCodec {
             if registered.schema_type != SchemaType::Protobuf {
                 return Err(format!("schema {id} is {:?}, not PROTOBUF", registered.schema_type));
             }
-            vacant.insert(compile(&registered.schema).map_err(|e| e.0)?);
+            vacant.insert(compile_registered(registry.as_ref(), &registered).map_err(|e| e.0)?);
         }
         let pool = readers.get(&id).ok_or("no schema")?;
         let file = pool.get_file_by_name(SCHEMA_FILE).ok_or("no schema file")?;

@@ -134,3 +134,26 @@ fn message_indexes_are_read_as_confluent_writes_them() {
     assert_eq!(message_indexes(&[1]), None);
     assert_eq!(message_indexes(&[4, 2]), None);
 }
+
+#[tokio::test]
+async fn a_schema_importing_another_subjects_schema_is_read_through_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log: Arc<dyn Log> = Arc::new(EmbeddedLog::open(dir.path()).unwrap());
+    let registry = Arc::new(Embedded::open(log).await.unwrap());
+    let proto = |text: &str, references| crate::registry::Schema {
+        schema: text.into(),
+        schema_type: SchemaType::Protobuf,
+        references,
+    };
+    registry
+        .register("event.proto", proto("syntax = \"proto3\"; message Event { int64 timestamp = 1; }", vec![]))
+        .await
+        .unwrap();
+    let reference =
+        crate::registry::Reference { name: "event.proto".into(), subject: "event.proto".into(), version: 1 };
+    let text = "syntax = \"proto3\"; import \"event.proto\"; message Logistics { Event event = 1; }";
+    registry.register("l-value", proto(text, vec![reference])).await.unwrap();
+    let format = Protobuf::new(registry.clone());
+    let inferred = format.infer_columns(&Subject::new("l", false)).await.unwrap().unwrap();
+    assert_eq!(SqlType::from_arrow(inferred.field(0).data_type()).unwrap().to_string(), "STRUCT<`TIMESTAMP` BIGINT>");
+}
