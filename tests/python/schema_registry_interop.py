@@ -13,7 +13,9 @@ API and its embedded schema registry (kept in the broker's `_schemas` topic). Th
 - an incompatible schema is refused by Eddy's registry with Confluent's 409;
 - the same round trip with `ProtobufSerializer`/`ProtobufDeserializer` (PROTOBUF, the schema
   registered as a base64 FileDescriptorProto, as the Python client does) and with
-  `JSONSerializer`/`JSONDeserializer` (JSON_SR, payloads validated against Eddy's schema).
+  `JSONSerializer`/`JSONDeserializer` (JSON_SR, payloads validated against Eddy's schema);
+- once the server has stopped, `eddy --kafka … run` infers a stream's columns from the
+  registry kept in the broker and runs a CSAS writing PROTOBUF, read by ProtobufDeserializer.
 Usage: schema_registry_interop.py PATH/TO/eddy PATH/TO/tansu
 """
 import json
@@ -217,6 +219,23 @@ def main() -> int:
             server.send_signal(2)
             check("the server stops on Ctrl-C", server.wait(timeout=30), 0)
             server = None
+
+            # `eddy run --kafka` on the same cluster: its registry is the one kept in the
+            # broker's `_schemas` (the server is gone), from which it infers the columns.
+            with open(f"{scratch}/cheap.sql", "w") as f:
+                f.write("""
+SET 'auto.offset.reset' = 'earliest';
+CREATE STREAM orders_again WITH (KAFKA_TOPIC='orders', KEY_FORMAT='KAFKA', VALUE_FORMAT='AVRO');
+CREATE STREAM cheap WITH (VALUE_FORMAT='PROTOBUF') AS SELECT id, price FROM orders_again WHERE price < 10;
+""")
+            subprocess.run([eddy, "--kafka", address, "--data-dir", f"{scratch}/data", "run", f"{scratch}/cheap.sql",
+                            "--until-idle"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            Cheap = message_class("ConnectDefault1", [("ID", kinds.TYPE_INT64), ("PRICE", kinds.TYPE_DOUBLE)])
+            cheap_reader = Reader(address, registry, "CHEAP", ProtobufDeserializer(Cheap, {"use.deprecated.format": False}))
+            got = cheap_reader.read_until(10)
+            check("eddy run --kafka infers AVRO columns from the registry in the broker and writes PROTOBUF",
+                  sorted((m.ID, m.PRICE) for m in got), [(i, float(i)) for i in range(10)])
+            cheap_reader.consumer.close()
     finally:
         if server is not None:
             server.kill()
