@@ -90,3 +90,47 @@ async fn confluents_api_registers_and_reads_schemas() {
     assert_eq!(call(&client, "GET", "/subjects", "").await.1, serde_json::json!(["orders-value"]));
     assert_eq!(call(&client, "GET", "/schemas/ids/2", "").await.0, 200);
 }
+
+/// `ksql.schema.registry.url`'s client against the registry over HTTP: what the formats ask
+/// (latest, register, schemas by id and by reference, ids of known schemas), and a registry
+/// that is down as a retryable error. (Credentials are configured; Eddy's registry does not
+/// check them, so sending them is not asserted here.) (Two workers: the client's
+/// synchronous lookups block the one they run on until the registry, served here too, answers.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_remote_client_asks_a_registry_over_http_what_the_formats_need() {
+    use eddy::registry::client::{Remote, SchemaRegistry};
+    use eddy::registry::{Reference, Schema, SchemaType};
+    let dir = tempfile::tempdir().unwrap();
+    let log: Arc<dyn Log> = Arc::new(EmbeddedLog::open(dir.path()).unwrap());
+    let registry = Arc::new(Mutex::new(Registry::open(log).await.unwrap()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, rest::router(registry)).await });
+
+    let remote = Remote::new(&format!("http://{address}"), Some("user:secret")).unwrap();
+    assert_eq!(remote.latest("t-value").await.unwrap(), None);
+    let proto = |text: &str, references| Schema { schema: text.into(), schema_type: SchemaType::Protobuf, references };
+    let event = proto("syntax = \"proto3\"; message Event { int64 at = 1; }", vec![]);
+    let event_id = remote.register("event.proto", event.clone()).await.unwrap();
+    let reference = Reference { name: "event.proto".into(), subject: "event.proto".into(), version: 1 };
+    let main =
+        proto("syntax = \"proto3\"; import \"event.proto\"; message M { Event e = 1; }", vec![reference.clone()]);
+    let id = remote.register("t-value", main.clone()).await.unwrap();
+    assert_ne!(id, event_id);
+    let latest = remote.latest("t-value").await.unwrap().unwrap();
+    assert_eq!((latest.id, latest.version, latest.schema.references.clone()), (id, 1, vec![reference.clone()]));
+    // The synchronous lookups the codecs make, from inside the runtime.
+    assert_eq!(remote.schema_by_id(id).unwrap().schema, main.schema);
+    assert_eq!(remote.referenced(&reference).unwrap().schema, event.schema);
+    assert_eq!(remote.registered_id("t-value", &main).unwrap(), Some(id));
+    let unknown = proto("syntax = \"proto3\"; message N { int32 x = 1; }", vec![]);
+    assert_eq!(remote.registered_id("t-value", &unknown).unwrap(), None);
+    assert_eq!(remote.schema_by_id(99).unwrap_err().status, 404);
+
+    // A registry that is not there: a retryable error naming it.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let down = Remote::new(&format!("http://{closed}"), None).unwrap();
+    let error = down.latest("t-value").await.unwrap_err();
+    assert_eq!(error.status, 503);
+    assert!(error.message.contains("cannot be reached") && error.message.contains("retry"), "{error}");
+}
