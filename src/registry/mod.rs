@@ -365,7 +365,8 @@ impl Registry {
     }
 
     /// Registers `schema` under `subject` with the id `id`, as Confluent's registry does in
-    /// IMPORT mode (migrating schemas with their ids): refused when `id` is another schema's.
+    /// IMPORT mode (migrating schemas with their ids, unchecked for compatibility): refused
+    /// when `id` is another schema's.
     pub async fn import(&mut self, subject: &str, schema: Schema, id: u32) -> Result<u32, RegistryError> {
         self.register_as(subject, schema, Some(id)).await
     }
@@ -378,7 +379,10 @@ impl Registry {
             return Ok(found.id);
         }
         self.writable(subject)?;
-        self.check_compatible(subject, &schema, None)?;
+        // Importing (schemas migrated with their ids) checks no compatibility, as Confluent's.
+        if wanted.is_none() {
+            self.check_compatible(subject, &schema, None)?;
+        }
         let id = match (wanted, self.state.id_of(&schema)) {
             (Some(id), _) => match self.state.schemas.get(id) {
                 Some(known) if !same_schema(&known, &schema) => {

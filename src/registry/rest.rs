@@ -64,6 +64,8 @@ struct SchemaRequest {
     schema_type: Option<String>,
     #[serde(default)]
     references: Vec<Reference>,
+    /// The id to register the schema with (Confluent's IMPORT mode only).
+    id: Option<u32>,
 }
 
 impl SchemaRequest {
@@ -92,8 +94,24 @@ async fn subjects(State(registry): State<Shared>) -> Response {
 
 async fn register(State(registry): State<Shared>, Path(subject): Path<String>, text: String) -> Response {
     let result = async {
-        let schema = body::<SchemaRequest>(&text)?.into_schema()?;
-        let id = registry.lock().await.register(&subject, schema).await?;
+        let request = body::<SchemaRequest>(&text)?;
+        let wanted = request.id;
+        let schema = request.into_schema()?;
+        let mut registry = registry.lock().await;
+        let id = match wanted {
+            // Migrating schemas with their ids, as Confluent's registry allows in IMPORT mode.
+            Some(id) if registry.mode(Some(&subject)) == "IMPORT" => registry.import(&subject, schema, id).await?,
+            Some(_) => {
+                return Err(RegistryError::new(
+                    422,
+                    42205,
+                    format!(
+                        "Subject {subject} is not in import mode: a schema is registered with its id only in IMPORT mode"
+                    ),
+                ));
+            }
+            None => registry.register(&subject, schema).await?,
+        };
         Ok(json!({"id": id}))
     };
     answer(result.await)

@@ -134,3 +134,24 @@ async fn the_remote_client_asks_a_registry_over_http_what_the_formats_need() {
     assert_eq!(error.status, 503);
     assert!(error.message.contains("cannot be reached") && error.message.contains("retry"), "{error}");
 }
+
+/// Confluent's IMPORT mode: schemas registered with the ids they had elsewhere.
+#[tokio::test]
+async fn in_import_mode_a_schema_keeps_the_id_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = serve(dir.path()).await;
+    let schema = serde_json::json!({"schema": "\"string\"", "id": 42}).to_string();
+    let (status, refused) = call(&client, "POST", "/subjects/t-value/versions", &schema).await;
+    assert_eq!((status, refused["error_code"].clone()), (422, serde_json::json!(42205)));
+    let import = serde_json::json!({"mode": "IMPORT"}).to_string();
+    assert_eq!(call(&client, "PUT", "/mode/t-value", &import).await.0, 200);
+    assert_eq!(
+        call(&client, "POST", "/subjects/t-value/versions", &schema).await,
+        (200, serde_json::json!({"id": 42}))
+    );
+    assert_eq!(call(&client, "GET", "/schemas/ids/42", "").await, (200, serde_json::json!({"schema": "\"string\""})));
+    // Another schema cannot take an id that is taken.
+    let other = serde_json::json!({"schema": "\"int\"", "id": 42}).to_string();
+    let (status, taken) = call(&client, "POST", "/subjects/t-value/versions", &other).await;
+    assert_eq!((status, taken["error_code"].clone()), (422, serde_json::json!(42207)));
+}
