@@ -13,6 +13,7 @@ use apache_avro::schema::Name;
 use apache_avro::types::Value as Avro;
 use serde_json::{Number, Value};
 
+use crate::format::confluent;
 use crate::registry::SchemaType;
 use crate::registry::client::SchemaRegistry;
 
@@ -28,8 +29,8 @@ pub async fn to_bytes(registry: &dyn SchemaRegistry, subject: &str, value: &Valu
     }
     let schema = crate::registry::parse_avro_text(&latest.schema.schema)?;
     let names = names_of(&schema)?;
-    let mut bytes = vec![0];
-    bytes.extend_from_slice(&latest.id.to_be_bytes());
+    let mut bytes = Vec::new();
+    confluent::frame(latest.id, &mut bytes);
     write_datum(value, &schema, &names, &mut bytes)?;
     // What was written must read back as the schema's.
     apache_avro::from_avro_datum(&schema, &mut &bytes[5..], None).map_err(|e| e.to_string())?;
@@ -38,8 +39,7 @@ pub async fn to_bytes(registry: &dyn SchemaRegistry, subject: &str, value: &Valu
 
 /// What `bytes` (Confluent-framed Avro) hold, as JSON.
 pub fn to_json(registry: &dyn SchemaRegistry, bytes: &[u8]) -> Result<Value, String> {
-    let [0, a, b, c, d, datum @ ..] = bytes else { return Err("not Confluent-framed Avro".into()) };
-    let id = u32::from_be_bytes([*a, *b, *c, *d]);
+    let (id, datum) = confluent::unframe(bytes, "AVRO")?;
     let registered = registry.schema_by_id(id).map_err(|e| e.to_string())?;
     let schema = crate::registry::parse_avro_text(&registered.schema)?;
     let names = names_of(&schema)?;
@@ -158,7 +158,7 @@ fn write_datum(value: &Value, schema: &Schema, names: &Names, out: &mut Vec<u8>)
             }
         }
         Schema::Decimal(decimal) => {
-            let bytes = minimal_bytes(unscaled(value, decimal.scale).ok_or_else(mismatch)?);
+            let bytes = confluent::decimal_bytes(unscaled(value, decimal.scale).ok_or_else(mismatch)?);
             match decimal.inner.as_ref() {
                 Schema::Fixed(fixed) if fixed.size >= bytes.len() => {
                     let fill = if bytes[0] & 0x80 != 0 { 0xff } else { 0 };
@@ -191,51 +191,13 @@ fn base64(value: &Value) -> Option<Vec<u8>> {
     crate::format::base64_decode(value.as_str()?)
 }
 
-/// A decimal's digits without its point, at `scale`.
+/// A decimal's digits without its point, at `scale`: a number, or a number as text.
 fn unscaled(value: &Value, scale: usize) -> Option<i128> {
-    let text = match value {
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.clone(),
-        _ => return None,
-    };
-    let (negative, digits) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text.as_str()),
-    };
-    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
-    let mut fraction: String = fraction.chars().take(scale).collect();
-    while fraction.len() < scale {
-        fraction.push('0');
+    match value {
+        Value::Number(n) => confluent::unscaled(&n.to_string(), scale),
+        Value::String(s) => confluent::unscaled(s, scale),
+        _ => None,
     }
-    let magnitude: i128 = format!("{whole}{fraction}").parse().ok()?;
-    Some(if negative { -magnitude } else { magnitude })
-}
-
-/// An unscaled decimal as text with `scale` digits after the point.
-fn decimal_text(unscaled: i128, scale: usize) -> String {
-    let digits = unscaled.unsigned_abs().to_string();
-    let sign = if unscaled < 0 { "-" } else { "" };
-    if scale == 0 {
-        return format!("{sign}{digits}");
-    }
-    let padded = format!("{digits:0>width$}", width = scale + 1);
-    let (whole, fraction) = padded.split_at(padded.len() - scale);
-    format!("{sign}{whole}.{fraction}")
-}
-
-/// Two's complement, big-endian, in as few bytes as hold it.
-fn minimal_bytes(value: i128) -> Vec<u8> {
-    let bytes = value.to_be_bytes();
-    let mut start = 0;
-    while start < 15 {
-        let (this, next) = (bytes[start], bytes[start + 1]);
-        let redundant = (this == 0 && next & 0x80 == 0) || (this == 0xff && next & 0x80 != 0);
-        if !redundant {
-            break;
-        }
-        start += 1;
-    }
-    bytes[start..].to_vec()
 }
 
 /// An Avro value as a test's JSON.
@@ -266,13 +228,8 @@ fn json_of(value: &Avro, schema: &Schema, names: &Names) -> Result<Value, String
         (Avro::Uuid(u), _) => Value::String(u.to_string()),
         (Avro::Decimal(d), Schema::Decimal(decimal)) => {
             let bytes = Vec::<u8>::try_from(d).map_err(|e| e.to_string())?;
-            let mut wide = [if bytes.first().is_some_and(|b| b & 0x80 != 0) { 0xff } else { 0 }; 16];
-            if bytes.len() > 16 {
-                return Err("decimal wider than 128 bits".into());
-            }
-            wide[16 - bytes.len()..].copy_from_slice(&bytes);
-            let unscaled = i128::from_be_bytes(wide);
-            let text = decimal_text(unscaled, decimal.scale);
+            let unscaled = confluent::decimal_from_bytes(&bytes).ok_or("decimal wider than 128 bits")?;
+            let text = confluent::decimal_text(unscaled, decimal.scale);
             serde_json::from_str(&text).map_err(|e| e.to_string())?
         }
         (Avro::Array(items), Schema::Array(array)) => {
@@ -300,17 +257,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn decimals_are_written_in_the_fewest_bytes_of_twos_complement() {
-        assert_eq!(minimal_bytes(0), vec![0]);
-        assert_eq!(minimal_bytes(127), vec![127]);
-        assert_eq!(minimal_bytes(128), vec![0, 128]);
-        assert_eq!(minimal_bytes(-1), vec![0xff]);
-        assert_eq!(minimal_bytes(-129), vec![0xff, 0x7f]);
+    fn decimals_are_read_from_numbers_and_text_and_longs_are_zigzag_varints() {
         assert_eq!(unscaled(&serde_json::json!(65.21), 2), Some(6521));
         assert_eq!(unscaled(&serde_json::json!(-1.5), 2), Some(-150));
         assert_eq!(unscaled(&serde_json::json!("10"), 2), Some(1000));
-        assert_eq!(decimal_text(6521, 2), "65.21");
-        assert_eq!(decimal_text(-5, 2), "-0.05");
+        assert_eq!(unscaled(&serde_json::json!(true), 2), None);
         let mut out = Vec::new();
         for value in [0, -1, 1, -64, 64, i64::MAX] {
             long(value, &mut out);

@@ -493,8 +493,8 @@ async fn test_bytes(
         (Some(registry), Some(crate::format::JSON_SR)) if !value.is_null() => {
             let latest = registry.latest(&subject).await.map_err(|e| e.to_string())?;
             let id = latest.ok_or_else(|| format!("no schema registered for {subject}"))?.id;
-            let mut bytes = vec![0];
-            bytes.extend_from_slice(&id.to_be_bytes());
+            let mut bytes = Vec::new();
+            crate::format::confluent::frame(id, &mut bytes);
             bytes.extend(serde_json::to_vec(value).map_err(|e| e.to_string())?);
             Ok(Some(bytes.into()))
         }
@@ -544,6 +544,7 @@ async fn protobuf_bytes(
     full_name: Option<&str>,
     value: &Value,
 ) -> Result<Vec<u8>, String> {
+    use crate::format::protobuf::{index_in_file, write_message_index};
     use prost::Message as _;
     let latest = registry.latest(subject).await.map_err(|e| e.to_string())?;
     let latest = latest.ok_or_else(|| format!("no schema registered for {subject}"))?;
@@ -551,31 +552,20 @@ async fn protobuf_bytes(
     let descriptor = crate::format::protobuf::message_of(&pool, full_name).map_err(|e| e.0)?;
     let object = value.as_object().ok_or_else(|| format!("{value} is not a message"))?;
     let message = crate::format::protobuf::message_of_json(&descriptor, object)?;
-    let mut bytes = vec![0];
-    bytes.extend_from_slice(&latest.id.to_be_bytes());
-    // The message's index among the file's (one index, zig-zag), or 0 for the first.
-    let index = descriptor.parent_file().messages().position(|m| m.full_name() == descriptor.full_name()).unwrap_or(0);
-    if index == 0 {
-        bytes.push(0);
-    } else {
-        bytes.extend_from_slice(&[2, (index as u8) << 1]);
-    }
+    let mut bytes = Vec::new();
+    crate::format::confluent::frame(latest.id, &mut bytes);
+    write_message_index(index_in_file(&descriptor), &mut bytes);
     message.encode(&mut bytes).map_err(|e| e.to_string())?;
     Ok(bytes)
 }
 
 /// Framed PROTOBUF bytes as JSON, read with the schema their id names.
 fn protobuf_json(registry: &dyn crate::registry::client::SchemaRegistry, bytes: &[u8]) -> Result<Value, String> {
-    let [0, a, b, c, d, rest @ ..] = bytes else { return Err("not Confluent-framed".into()) };
-    let schema = registry.schema_by_id(u32::from_be_bytes([*a, *b, *c, *d])).map_err(|e| e.to_string())?;
+    let (id, rest) = crate::format::confluent::unframe(bytes, "PROTOBUF")?;
+    let schema = registry.schema_by_id(id).map_err(|e| e.to_string())?;
     let pool = crate::format::protobuf::compile_registered(registry, &schema).map_err(|e| e.0)?;
     let (indexes, body) = crate::format::protobuf::message_indexes(rest).ok_or("bad message indexes")?;
-    let file = pool.get_file_by_name(crate::format::protobuf::SCHEMA_FILE).ok_or("no file")?;
-    let mut descriptor = file.messages().nth(indexes[0]).ok_or("no message")?;
-    for index in &indexes[1..] {
-        let child = descriptor.child_messages().nth(*index).ok_or("no message")?;
-        descriptor = child;
-    }
+    let descriptor = crate::format::protobuf::message_at(&pool, &indexes).ok_or("no message")?;
     let message = prost_reflect::DynamicMessage::decode(descriptor, body).map_err(|e| e.to_string())?;
     Ok(crate::format::protobuf::json_of_message(&message))
 }

@@ -8,13 +8,14 @@
 //! `connect.type` for the integer widths and bytes, `title` for decimals and times), and
 //! columns inferred from a registered schema.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
+use super::confluent::{Writer, decode_bodies, frame, schema_to_infer, unframe};
 use super::{Codec, Decoded, Format, FormatError, FormatOptions, Registration, Subject};
 use crate::registry::client::RegistryRef;
 use crate::registry::{Schema as RegisteredSchema, SchemaType};
@@ -47,37 +48,30 @@ impl Format for JsonSr {
                 if registered.schema_type != SchemaType::Json {
                     return Err(FormatError(format!("schema {id} is {:?}, not JSON", registered.schema_type)));
                 }
-                registered.schema
+                registered
             }
-            None => schema_of(&schema, bare)?.to_string(),
+            None => RegisteredSchema {
+                schema: schema_of(&schema, bare)?.to_string(),
+                schema_type: SchemaType::Json,
+                references: Vec::new(),
+            },
         };
         let json_options = FormatOptions { subject: None, schema_id: None, full_name: None, ..options.clone() };
         Ok(Arc::new(JsonSrCodec {
             json: super::builtin(super::JSON).codec(schema.clone(), json_options)?,
             schema,
             bare,
-            subject: options.subject.clone(),
-            registry: self.registry.clone(),
-            writer,
-            writer_id: options.schema_id.map(OnceLock::from).unwrap_or_default(),
+            written: Writer::new(self.registry.clone(), options.subject.clone(), writer, options.schema_id),
         }))
     }
 
     fn infer_columns<'a>(&'a self, subject: &'a Subject) -> BoxFuture<'a, Result<Option<SchemaRef>, FormatError>> {
         Box::pin(async move {
-            let name = subject.name();
-            let schema = match subject.schema_id {
-                Some(id) => self.registry.schema_by_id(id).map_err(|e| FormatError(e.to_string()))?,
-                None => match self.registry.latest(&name).await.map_err(|e| FormatError(e.to_string()))? {
-                    Some(found) => found.schema,
-                    None => return Ok(None),
-                },
+            let Some(schema) = schema_to_infer(&self.registry, subject, SchemaType::Json).await? else {
+                return Ok(None);
             };
-            if schema.schema_type != SchemaType::Json {
-                return Err(FormatError(format!("the schema of {name} is {:?}, not JSON", schema.schema_type)));
-            }
-            let parsed: Ordered =
-                serde_json::from_str(&schema.schema).map_err(|e| FormatError(format!("the schema of {name}: {e}")))?;
+            let parsed: Ordered = serde_json::from_str(&schema.schema)
+                .map_err(|e| FormatError(format!("the schema of {}: {e}", subject.name())))?;
             let upper = subject.schema_id.is_none();
             let data_type = arrow_type(&parsed, upper)?;
             let fields: Vec<Field> = match data_type {
@@ -311,34 +305,8 @@ struct JsonSrCodec {
     json: Arc<dyn Codec>,
     schema: SchemaRef,
     bare: bool,
-    subject: Option<Subject>,
-    registry: RegistryRef,
-    /// The JSON Schema records are written with, as text.
-    writer: String,
-    writer_id: OnceLock<u32>,
-}
-
-impl JsonSrCodec {
-    fn subject_name(&self) -> String {
-        self.subject.as_ref().map_or_else(|| "(no topic)".to_owned(), Subject::name)
-    }
-
-    fn registered(&self) -> RegisteredSchema {
-        RegisteredSchema { schema: self.writer.clone(), schema_type: SchemaType::Json, references: Vec::new() }
-    }
-
-    fn writer_id(&self) -> Result<u32, FormatError> {
-        if let Some(id) = self.writer_id.get() {
-            return Ok(*id);
-        }
-        let subject = self.subject_name();
-        let id = self
-            .registry
-            .registered_id(&subject, &self.registered())
-            .map_err(|e| FormatError(e.to_string()))?
-            .ok_or_else(|| FormatError(format!("the schema of {subject} is not registered in the schema registry")))?;
-        Ok(*self.writer_id.get_or_init(|| id))
-    }
+    /// The JSON Schema records are written with.
+    written: Writer,
 }
 
 impl Codec for JsonSrCodec {
@@ -355,28 +323,23 @@ impl Codec for JsonSrCodec {
         let mut positions: Vec<usize> = Vec::with_capacity(payloads.len());
         let mut errors = Vec::new();
         for (i, payload) in payloads.iter().enumerate() {
-            match payload {
-                [0, a, b, c, d, body @ ..] => {
+            match unframe(payload, "JSON_SR") {
+                Ok((id, body)) => {
                     bodies.push(body);
-                    ids.push(u32::from_be_bytes([*a, *b, *c, *d]));
+                    ids.push(id);
                     positions.push(i);
                 }
-                [0, ..] => errors.push((i, "JSON_SR record too short for Confluent's framing".to_owned())),
-                _ => errors.push((i, "Unknown magic byte!".to_owned())),
+                Err(reason) => errors.push((i, reason)),
             }
         }
-        let decoded = self.json.decode(&bodies)?;
-        let kept = decoded.rows(bodies.len());
-        errors.extend(decoded.errors.into_iter().map(|(j, reason)| (positions[j], reason)));
-        errors.sort_by_key(|(i, _)| *i);
-        Ok(Decoded { batch: decoded.batch, errors, schema_ids: Some(kept.into_iter().map(|j| ids[j]).collect()) })
+        decode_bodies(self.json.as_ref(), &bodies, &positions, Some(&ids), errors)
     }
 
     fn encode(&self, batch: &datafusion::arrow::array::RecordBatch) -> Result<Vec<Option<Bytes>>, FormatError> {
         if self.schema.fields().is_empty() || batch.num_rows() == 0 {
             return self.json.encode(batch);
         }
-        let id = self.writer_id()?;
+        let id = self.written.id()?;
         let encoded = self.json.encode(batch)?;
         Ok(encoded
             .into_iter()
@@ -384,8 +347,7 @@ impl Codec for JsonSrCodec {
                 // A bare null is no bytes at all (a tombstone, a null key).
                 let row = row.filter(|bytes| !(self.bare && bytes.as_ref() == b"null"))?;
                 let mut framed = BytesMut::with_capacity(row.len() + 5);
-                framed.put_u8(0);
-                framed.put_u32(id);
+                frame(id, &mut framed);
                 framed.put_slice(&row);
                 Some(framed.freeze())
             })
@@ -393,23 +355,10 @@ impl Codec for JsonSrCodec {
     }
 
     fn prepare<'a>(&'a self, registration: Registration) -> BoxFuture<'a, Result<(), FormatError>> {
-        Box::pin(async move {
-            if self.writer_id.get().is_some() || self.schema.fields().is_empty() {
-                return Ok(());
-            }
-            let Some(subject) = &self.subject else { return Ok(()) };
-            let name = subject.name();
-            if registration == Registration::Source
-                && self.registry.latest(&name).await.map_err(|e| FormatError(e.to_string()))?.is_some()
-            {
-                return Ok(());
-            }
-            let id = self.registry.register(&name, self.registered()).await.map_err(|e| {
-                FormatError(format!("Could not register schema for topic: {}. {}", subject.topic, e.message))
-            })?;
-            let _ = self.writer_id.set(id);
-            Ok(())
-        })
+        if self.schema.fields().is_empty() {
+            return Box::pin(std::future::ready(Ok(())));
+        }
+        Box::pin(self.written.prepare(registration))
     }
 }
 

@@ -23,6 +23,7 @@
 //! fails, to find the culprits.
 
 pub mod avro;
+pub(crate) mod confluent;
 mod delimited;
 pub mod json;
 pub mod json_sr;

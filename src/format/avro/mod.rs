@@ -20,7 +20,7 @@
 //! its type: such schemas are wrapped in such a record on the way in and out.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use arrow_avro::reader::{Decoder, ReaderBuilder};
 use arrow_avro::schema::{AvroSchema, Fingerprint, FingerprintAlgorithm, FingerprintStrategy, SchemaStore};
@@ -35,6 +35,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
+use super::confluent::{Writer, schema_to_infer, unframe};
 use super::{Codec, Decoded, Format, FormatError, FormatOptions, Registration, Subject};
 use crate::registry::client::RegistryRef;
 use crate::registry::{Schema as RegisteredSchema, SchemaType};
@@ -82,15 +83,15 @@ impl Format for Avro {
             }
         };
         let (writer_arrow, writer_record) = arrow_of(&writer)?;
+        let registered =
+            RegisteredSchema { schema: writer.to_string(), schema_type: SchemaType::Avro, references: Vec::new() };
         Ok(Arc::new(AvroCodec {
             schema,
             bare,
-            subject: options.subject.clone(),
-            registry: self.registry.clone(),
+            written: Writer::new(self.registry.clone(), options.subject.clone(), registered, options.schema_id),
             writer,
             writer_record,
             writer_arrow,
-            writer_id: options.schema_id.map(OnceLock::from).unwrap_or_default(),
             decoders: Mutex::default(),
             encoder: Mutex::default(),
         }))
@@ -98,19 +99,11 @@ impl Format for Avro {
 
     fn infer_columns<'a>(&'a self, subject: &'a Subject) -> BoxFuture<'a, Result<Option<SchemaRef>, FormatError>> {
         Box::pin(async move {
-            let name = subject.name();
-            let schema = match subject.schema_id {
-                Some(id) => self.registry.schema_by_id(id).map_err(|e| FormatError(e.to_string()))?,
-                None => match self.registry.latest(&name).await.map_err(|e| FormatError(e.to_string()))? {
-                    Some(found) => found.schema,
-                    None => return Ok(None),
-                },
+            let Some(schema) = schema_to_infer(&self.registry, subject, SchemaType::Avro).await? else {
+                return Ok(None);
             };
-            if schema.schema_type != SchemaType::Avro {
-                return Err(FormatError(format!("the schema of {name} is {:?}, not AVRO", schema.schema_type)));
-            }
-            let writer: Value =
-                serde_json::from_str(&schema.schema).map_err(|e| FormatError(format!("the schema of {name}: {e}")))?;
+            let writer: Value = serde_json::from_str(&schema.schema)
+                .map_err(|e| FormatError(format!("the schema of {}: {e}", subject.name())))?;
             let (arrow, record) = arrow_of(&writer)?;
             // A record's fields are the columns, unless the side holds one value unwrapped;
             // anything else is one column, ROWKEY or ROWVAL as ksqlDB names it.
@@ -259,16 +252,13 @@ struct AvroCodec {
     schema: SchemaRef,
     /// One column, written as a bare datum.
     bare: bool,
-    subject: Option<Subject>,
-    registry: RegistryRef,
-    /// The schema records are written with.
+    /// The schema records are written with, registered, and as JSON.
+    written: Writer,
     writer: Value,
     /// Whether it is a record (else it is wrapped in one to be written).
     writer_record: bool,
     /// Its shape in Arrow (as arrow-avro reads it; a bare one as the field [`BARE`]).
     writer_arrow: SchemaRef,
-    /// Its id in the registry, once known.
-    writer_id: OnceLock<u32>,
     /// A decoder per writer schema id met, and whether its schema was wrapped.
     decoders: Mutex<HashMap<u32, (Decoder, bool)>>,
     /// The encoder, once the first batch is written.
@@ -276,29 +266,6 @@ struct AvroCodec {
 }
 
 impl AvroCodec {
-    fn subject_name(&self) -> String {
-        self.subject.as_ref().map_or_else(|| "(no topic)".to_owned(), Subject::name)
-    }
-
-    /// The writer schema as the registry holds it.
-    fn registered(&self) -> RegisteredSchema {
-        RegisteredSchema { schema: self.writer.to_string(), schema_type: SchemaType::Avro, references: Vec::new() }
-    }
-
-    /// The id records are written with: known, else found in the registry without waiting.
-    fn writer_id(&self) -> Result<u32, FormatError> {
-        if let Some(id) = self.writer_id.get() {
-            return Ok(*id);
-        }
-        let subject = self.subject_name();
-        let id = self
-            .registry
-            .registered_id(&subject, &self.registered())
-            .map_err(|e| FormatError(e.to_string()))?
-            .ok_or_else(|| FormatError(format!("the schema of {subject} is not registered in the schema registry")))?;
-        Ok(*self.writer_id.get_or_init(|| id))
-    }
-
     /// Decodes a run of payloads all written with schema `id`, then fits them to the columns.
     /// Hostile bytes never take a query down: a panic in the decoder fails the run.
     fn decode_run(&self, id: u32, payloads: &[&[u8]]) -> Result<RecordBatch, String> {
@@ -313,7 +280,7 @@ impl AvroCodec {
     fn try_decode_run(&self, id: u32, payloads: &[&[u8]]) -> Result<RecordBatch, String> {
         let mut decoders = self.decoders.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let std::collections::hash_map::Entry::Vacant(vacant) = decoders.entry(id) {
-            let registered = self.registry.schema_by_id(id).map_err(|e| e.to_string())?;
+            let registered = self.written.registry().schema_by_id(id).map_err(|e| e.to_string())?;
             if registered.schema_type != SchemaType::Avro {
                 return Err(format!("schema {id} is {:?}, not AVRO", registered.schema_type));
             }
@@ -463,14 +430,7 @@ impl Codec for AvroCodec {
             return Ok(Decoded::rows_only(super::rows_without_columns(&self.schema, payloads.len())?));
         }
         // Each payload's schema id, or why it has none.
-        let ids: Vec<Result<u32, String>> = payloads
-            .iter()
-            .map(|p| match p {
-                [0, a, b, c, d, ..] => Ok(u32::from_be_bytes([*a, *b, *c, *d])),
-                [0, ..] => Err("Avro record too short for Confluent's framing (magic byte and schema id)".to_owned()),
-                _ => Err("Unknown magic byte!".to_owned()),
-            })
-            .collect();
+        let ids: Vec<Result<u32, String>> = payloads.iter().map(|p| unframe(p, "AVRO").map(|(id, _)| id)).collect();
         let mut batches = Vec::new();
         let mut errors = Vec::new();
         let mut schema_ids = Vec::with_capacity(payloads.len());
@@ -519,7 +479,7 @@ impl Codec for AvroCodec {
         if rows == 0 {
             return Ok(Vec::new());
         }
-        let id = self.writer_id()?;
+        let id = self.written.id()?;
         // The rows in the writer schema's own Arrow shape (as arrow-avro reads it), fields
         // matched by name ignoring case: the encoder takes columns by the writer's names.
         let (written, present): (RecordBatch, Option<Vec<bool>>) = if self.bare {
@@ -556,7 +516,7 @@ impl Codec for AvroCodec {
                 WriterBuilder::new(arrow_schema)
                     .with_fingerprint_strategy(FingerprintStrategy::Id(id))
                     .build_encoder::<AvroSoeFormat>()
-                    .map_err(|e| FormatError(format!("cannot write AVRO for {}: {e}", self.subject_name())))?,
+                    .map_err(|e| FormatError(format!("cannot write AVRO for {}: {e}", self.written.subject_name())))?,
             );
         }
         let Some(encoder) = encoder.as_mut() else { return Err(FormatError("no encoder".into())) };
@@ -581,27 +541,10 @@ impl Codec for AvroCodec {
     }
 
     fn prepare<'a>(&'a self, registration: Registration) -> BoxFuture<'a, Result<(), FormatError>> {
-        Box::pin(async move {
-            if self.writer_id.get().is_some() {
-                return Ok(());
-            }
-            let Some(subject) = &self.subject else { return Ok(()) };
-            if self.schema.fields().is_empty() {
-                return Ok(());
-            }
-            let name = subject.name();
-            // ksqlDB registers a sink's schema always, a source's only where its subject has none.
-            if registration == Registration::Source
-                && self.registry.latest(&name).await.map_err(|e| FormatError(e.to_string()))?.is_some()
-            {
-                return Ok(());
-            }
-            let id = self.registry.register(&name, self.registered()).await.map_err(|e| {
-                FormatError(format!("Could not register schema for topic: {}. {}", subject.topic, e.message))
-            })?;
-            let _ = self.writer_id.set(id);
-            Ok(())
-        })
+        if self.schema.fields().is_empty() {
+            return Box::pin(std::future::ready(Ok(())));
+        }
+        Box::pin(self.written.prepare(registration))
     }
 }
 

@@ -21,7 +21,7 @@
 //! `confluent.type.Decimal` are TIMESTAMP, DATE, TIME and DECIMAL.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use datafusion::arrow::array::Array;
@@ -33,6 +33,9 @@ use prost_reflect::{
 };
 use serde_json::{Map, Number, Value};
 
+use super::confluent::{
+    Writer, decimal_bytes, decimal_from_bytes, decimal_text, decode_bodies, frame, schema_to_infer, unframe, unscaled,
+};
 use super::{Codec, Decoded, Format, FormatError, FormatOptions, Registration, Subject};
 use crate::registry::client::RegistryRef;
 use crate::registry::{Schema as RegisteredSchema, SchemaType};
@@ -113,14 +116,15 @@ impl Format for Protobuf {
         let message = message_of(&pool, full_name.as_deref())?;
         // Every column must be a field the message can hold (a schema id's message may have more).
         let json_options = FormatOptions { wrap_single_value: true, delimiter: b',', ..FormatOptions::default() };
+        let key = options.subject.as_ref().is_some_and(|s| s.key);
+        let index = index_in_file(&message);
         Ok(Arc::new(ProtobufCodec {
             json: super::builtin(super::JSON).codec(schema.clone(), json_options)?,
             schema,
-            subject: options.subject.clone(),
-            registry: self.registry.clone(),
-            written,
+            key,
+            writer: self.registry.clone().map(|r| Writer::new(r, options.subject.clone(), written, options.schema_id)),
             message,
-            writer_id: options.schema_id.map(OnceLock::from).unwrap_or_default(),
+            index,
             readers: Mutex::default(),
         }))
     }
@@ -128,17 +132,7 @@ impl Format for Protobuf {
     fn infer_columns<'a>(&'a self, subject: &'a Subject) -> BoxFuture<'a, Result<Option<SchemaRef>, FormatError>> {
         Box::pin(async move {
             let Some(registry) = &self.registry else { return Ok(None) };
-            let name = subject.name();
-            let schema = match subject.schema_id {
-                Some(id) => registry.schema_by_id(id).map_err(|e| FormatError(e.to_string()))?,
-                None => match registry.latest(&name).await.map_err(|e| FormatError(e.to_string()))? {
-                    Some(found) => found.schema,
-                    None => return Ok(None),
-                },
-            };
-            if schema.schema_type != SchemaType::Protobuf {
-                return Err(FormatError(format!("the schema of {name} is {:?}, not PROTOBUF", schema.schema_type)));
-            }
+            let Some(schema) = schema_to_infer(registry, subject, SchemaType::Protobuf).await? else { return Ok(None) };
             let pool = compile_registered(registry.as_ref(), &schema)?;
             let message = message_of(&pool, subject.full_name.as_deref()).map_err(|_| {
                 FormatError(format!(
@@ -191,7 +185,7 @@ const COMMON_FILES: [(&str, &str); 4] = [
 ];
 
 /// The name the schema's own file is compiled under.
-pub(crate) const SCHEMA_FILE: &str = "eddy_schema.proto";
+const SCHEMA_FILE: &str = "eddy_schema.proto";
 
 /// Resolves the schema's text, the schemas it refers to (by their names), the common files
 /// and Google's well-known types.
@@ -485,52 +479,25 @@ fn kind_type(kind: &Kind, upper: bool) -> Result<DataType, FormatError> {
 struct ProtobufCodec {
     json: Arc<dyn Codec>,
     schema: SchemaRef,
-    subject: Option<Subject>,
-    /// `None` for PROTOBUF_NOSR.
-    registry: Option<RegistryRef>,
-    /// The schema written with, and its message.
-    written: RegisteredSchema,
+    /// A key's codec (a key whose columns are all null is no key).
+    key: bool,
+    /// The schema written with and its id: `None` for PROTOBUF_NOSR.
+    writer: Option<Writer>,
+    /// The message written, and its index in its file.
     message: MessageDescriptor,
-    writer_id: OnceLock<u32>,
+    index: usize,
     /// The schemas of the ids met, compiled.
     readers: Mutex<HashMap<u32, DescriptorPool>>,
 }
 
 impl ProtobufCodec {
-    fn subject_name(&self) -> String {
-        self.subject.as_ref().map_or_else(|| "(no topic)".to_owned(), Subject::name)
-    }
-
-    fn registered(&self) -> RegisteredSchema {
-        self.written.clone()
-    }
-
-    fn writer_id(&self, registry: &RegistryRef) -> Result<u32, FormatError> {
-        if let Some(id) = self.writer_id.get() {
-            return Ok(*id);
-        }
-        let subject = self.subject_name();
-        let id = registry
-            .registered_id(&subject, &self.registered())
-            .map_err(|e| FormatError(e.to_string()))?
-            .ok_or_else(|| FormatError(format!("the schema of {subject} is not registered in the schema registry")))?;
-        Ok(*self.writer_id.get_or_init(|| id))
-    }
-
-    /// One payload as the JSON of its message.
-    fn read(&self, payload: &[u8]) -> Result<Vec<u8>, String> {
-        let Some(registry) = &self.registry else {
+    /// One payload as the JSON of its message, with the schema id it names (PROTOBUF).
+    fn read(&self, payload: &[u8]) -> Result<(Option<u32>, Vec<u8>), String> {
+        let Some(registry) = self.writer.as_ref().map(Writer::registry) else {
             let message = DynamicMessage::decode(self.message.clone(), payload).map_err(|e| e.to_string())?;
-            return serde_json::to_vec(&json_of_message(&message)).map_err(|e| e.to_string());
+            return Ok((None, serde_json::to_vec(&json_of_message(&message)).map_err(|e| e.to_string())?));
         };
-        let [0, a, b, c, d, rest @ ..] = payload else {
-            return Err(if payload.first() == Some(&0) {
-                "PROTOBUF record too short for Confluent's framing".into()
-            } else {
-                "Unknown magic byte!".into()
-            });
-        };
-        let id = u32::from_be_bytes([*a, *b, *c, *d]);
+        let (id, rest) = unframe(payload, "PROTOBUF")?;
         let (indexes, body) = message_indexes(rest).ok_or("malformed message indexes")?;
         let mut readers = self.readers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let std::collections::hash_map::Entry::Vacant(vacant) = readers.entry(id) {
@@ -540,17 +507,43 @@ impl ProtobufCodec {
             }
             vacant.insert(compile_registered(registry.as_ref(), &registered).map_err(|e| e.0)?);
         }
-        let pool = readers.get(&id).ok_or("no schema")?;
-        let file = pool.get_file_by_name(SCHEMA_FILE).ok_or("no schema file")?;
-        let mut message = file.messages().nth(indexes[0]).ok_or("no such message")?;
-        for index in &indexes[1..] {
-            let child = message.child_messages().nth(*index).ok_or("no such message")?;
-            message = child;
-        }
+        let message = readers.get(&id).and_then(|pool| message_at(pool, &indexes)).ok_or("no such message")?;
         drop(readers);
         let decoded = DynamicMessage::decode(message, body).map_err(|e| e.to_string())?;
-        serde_json::to_vec(&json_of_message(&decoded)).map_err(|e| e.to_string())
+        Ok((Some(id), serde_json::to_vec(&json_of_message(&decoded)).map_err(|e| e.to_string())?))
     }
+}
+
+/// The message the indexes read by [`message_indexes`] name in the schema's file.
+pub(crate) fn message_at(pool: &DescriptorPool, indexes: &[usize]) -> Option<MessageDescriptor> {
+    let (first, nested) = indexes.split_first()?;
+    let mut message = pool.get_file_by_name(SCHEMA_FILE)?.messages().nth(*first)?;
+    for index in nested {
+        let child = message.child_messages().nth(*index)?;
+        message = child;
+    }
+    Some(message)
+}
+
+/// A top-level message's index in its file (0 for a nested one, which is not written).
+pub(crate) fn index_in_file(message: &MessageDescriptor) -> usize {
+    message.parent_file().messages().position(|m| m.full_name() == message.full_name()).unwrap_or(0)
+}
+
+/// Writes Confluent's message indexes for the top-level message `index`: a single `0` for the
+/// first, else a count of one and the index (zig-zag varints).
+pub(crate) fn write_message_index(index: usize, out: &mut impl BufMut) {
+    if index == 0 {
+        out.put_u8(0);
+        return;
+    }
+    out.put_u8(2);
+    let mut zigzag = (index as u64) << 1;
+    while zigzag >= 0x80 {
+        out.put_u8((zigzag as u8) | 0x80);
+        zigzag >>= 7;
+    }
+    out.put_u8(zigzag as u8);
 }
 
 /// Confluent's message indexes: a zig-zag varint count then the indexes; a count of zero
@@ -663,35 +656,12 @@ fn json_of_known(message: &DynamicMessage) -> Option<Value> {
                 Some(Proto::Bytes(b)) => b.to_vec(),
                 _ => Vec::new(),
             };
-            let unscaled = twos_complement(&bytes)?;
+            let unscaled = decimal_from_bytes(&bytes)?;
             let text = decimal_text(unscaled, int("scale").max(0) as usize);
             serde_json::from_str(&text).ok()?
         }
         _ => return None,
     })
-}
-
-fn twos_complement(bytes: &[u8]) -> Option<i128> {
-    if bytes.is_empty() {
-        return Some(0);
-    }
-    if bytes.len() > 16 {
-        return None;
-    }
-    let mut wide = [if bytes[0] & 0x80 != 0 { 0xff } else { 0 }; 16];
-    wide[16 - bytes.len()..].copy_from_slice(bytes);
-    Some(i128::from_be_bytes(wide))
-}
-
-fn decimal_text(unscaled: i128, scale: usize) -> String {
-    let digits = unscaled.unsigned_abs().to_string();
-    let sign = if unscaled < 0 { "-" } else { "" };
-    if scale == 0 {
-        return format!("{sign}{digits}");
-    }
-    let padded = format!("{digits:0>width$}", width = scale + 1);
-    let (whole, fraction) = padded.split_at(padded.len() - scale);
-    format!("{sign}{whole}.{fraction}")
 }
 
 /// A JSON object as a message of `descriptor`: fields by name ignoring case, null fields
@@ -852,20 +822,11 @@ fn known_of_json(value: &Value, descriptor: &MessageDescriptor) -> Result<Option
                 Value::String(s) => s.clone(),
                 _ => return Err(format!("{value} is not a decimal")),
             };
-            let (negative, digits) = text.strip_prefix('-').map_or((false, text.as_str()), |d| (true, d));
+            // At the scale and precision the text has.
+            let digits = text.trim_start_matches('-');
             let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
-            let magnitude: i128 =
-                format!("{whole}{fraction}").parse().map_err(|_| format!("{value} is not a decimal"))?;
-            let unscaled = if negative { -magnitude } else { magnitude };
-            let bytes = unscaled.to_be_bytes();
-            let mut start = 0;
-            while start < 15
-                && ((bytes[start] == 0 && bytes[start + 1] & 0x80 == 0)
-                    || (bytes[start] == 0xff && bytes[start + 1] & 0x80 != 0))
-            {
-                start += 1;
-            }
-            message.set_field_by_name("value", Proto::Bytes(Bytes::copy_from_slice(&bytes[start..])));
+            let unscaled = unscaled(&text, fraction.len()).ok_or_else(|| format!("{value} is not a decimal"))?;
+            message.set_field_by_name("value", Proto::Bytes(Bytes::from(decimal_bytes(unscaled))));
             message.set_field_by_name("precision", Proto::U32(whole.len() as u32 + fraction.len() as u32));
             message.set_field_by_name("scale", Proto::I32(fraction.len() as i32));
         }
@@ -889,42 +850,34 @@ impl Codec for ProtobufCodec {
         let mut errors = Vec::new();
         for (i, payload) in payloads.iter().enumerate() {
             match self.read(payload) {
-                Ok(text) => {
+                Ok((id, text)) => {
                     texts.push(text);
                     positions.push(i);
-                    if let [0, a, b, c, d, ..] = payload {
-                        ids.push(u32::from_be_bytes([*a, *b, *c, *d]));
-                    }
+                    ids.extend(id);
                 }
                 Err(reason) => errors.push((i, reason)),
             }
         }
         let bodies: Vec<&[u8]> = texts.iter().map(Vec::as_slice).collect();
-        let decoded = self.json.decode(&bodies)?;
-        let kept = decoded.rows(bodies.len());
-        errors.extend(decoded.errors.into_iter().map(|(j, reason)| (positions[j], reason)));
-        errors.sort_by_key(|(i, _)| *i);
-        let schema_ids = self.registry.as_ref().map(|_| kept.into_iter().filter_map(|j| ids.get(j).copied()).collect());
-        Ok(Decoded { batch: decoded.batch, errors, schema_ids })
+        let ids = self.writer.as_ref().map(|_| ids.as_slice());
+        decode_bodies(self.json.as_ref(), &bodies, &positions, ids, errors)
     }
 
     fn encode(&self, batch: &datafusion::arrow::array::RecordBatch) -> Result<Vec<Option<Bytes>>, FormatError> {
         if self.schema.fields().is_empty() || batch.num_rows() == 0 {
             return self.json.encode(batch);
         }
-        let header = match &self.registry {
-            Some(registry) => Some(self.writer_id(registry)?),
+        let header = match &self.writer {
+            Some(writer) => Some(writer.id()?),
             None => None,
         };
-        let index = self.message.parent_file().messages().position(|m| m.full_name() == self.message.full_name());
-        // A key whose columns are all null is no key at all.
-        let key = self.subject.as_ref().is_some_and(|s| s.key);
         let rows = self.json.encode(batch)?;
         rows.into_iter()
             .enumerate()
             .map(|(i, row)| {
                 let Some(row) = row else { return Ok(None) };
-                if key && batch.columns().iter().all(|c| c.is_null(i)) {
+                // A key whose columns are all null is no key at all.
+                if self.key && batch.columns().iter().all(|c| c.is_null(i)) {
                     return Ok(None);
                 }
                 let object: Map<String, Value> =
@@ -932,21 +885,8 @@ impl Codec for ProtobufCodec {
                 let message = message_of_json(&self.message, &object).map_err(FormatError)?;
                 let mut out = BytesMut::with_capacity(message.encoded_len() + 6);
                 if let Some(id) = header {
-                    out.put_u8(0);
-                    out.put_u32(id);
-                    // The message's index in its file (nested messages are not written with).
-                    match index {
-                        Some(0) | None => out.put_u8(0),
-                        Some(i) => {
-                            out.put_u8(2); // one index, zig-zag
-                            let mut zigzag = (i as u64) << 1;
-                            while zigzag >= 0x80 {
-                                out.put_u8((zigzag as u8) | 0x80);
-                                zigzag >>= 7;
-                            }
-                            out.put_u8(zigzag as u8);
-                        }
-                    }
+                    frame(id, &mut out);
+                    write_message_index(self.index, &mut out);
                 }
                 message.encode(&mut out).map_err(|e| FormatError(e.to_string()))?;
                 Ok(Some(out.freeze()))
@@ -955,24 +895,10 @@ impl Codec for ProtobufCodec {
     }
 
     fn prepare<'a>(&'a self, registration: Registration) -> BoxFuture<'a, Result<(), FormatError>> {
-        Box::pin(async move {
-            let Some(registry) = &self.registry else { return Ok(()) };
-            if self.writer_id.get().is_some() || self.schema.fields().is_empty() {
-                return Ok(());
-            }
-            let Some(subject) = &self.subject else { return Ok(()) };
-            let name = subject.name();
-            if registration == Registration::Source
-                && registry.latest(&name).await.map_err(|e| FormatError(e.to_string()))?.is_some()
-            {
-                return Ok(());
-            }
-            let id = registry.register(&name, self.registered()).await.map_err(|e| {
-                FormatError(format!("Could not register schema for topic: {}. {}", subject.topic, e.message))
-            })?;
-            let _ = self.writer_id.set(id);
-            Ok(())
-        })
+        match &self.writer {
+            Some(writer) if !self.schema.fields().is_empty() => Box::pin(writer.prepare(registration)),
+            _ => Box::pin(std::future::ready(Ok(()))),
+        }
     }
 }
 
