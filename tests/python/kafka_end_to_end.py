@@ -8,7 +8,6 @@ checks them: every record there, values as the query makes them, keys on the par
 Kafka's default partitioner picks (murmur2). Usage: kafka_end_to_end.py PATH/TO/eddy PATH/TO/tansu
 """
 import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,20 +18,10 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.partitioner.default import murmur2
 
+from checks import check, free_port
+
 RECORDS = 10_000
 PAGES = 20
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def check(what, got, expected) -> None:
-    if got != expected:
-        raise AssertionError(f"{what}: expected {expected!r}, got {got!r}")
-    print(f"ok - {what}")
 
 
 def read_all(address: str, topic: str, expected: int, timeout_s: float = 60):

@@ -8,7 +8,6 @@ rows over /inserts-stream (HTTP/2), push queries over /query (HTTP/1.1) and /que
 against what a ksqlDB server would give. Usage: ksql_python_ng_session.py PATH/TO/eddy
 """
 import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,11 +17,7 @@ import urllib.request
 from ksql import KSQLAPI
 from ksql.errors import KSQLError
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from checks import check, free_port
 
 
 def wait_until_serving(url: str, server: subprocess.Popen) -> None:
@@ -36,12 +31,6 @@ def wait_until_serving(url: str, server: subprocess.Popen) -> None:
         except OSError:
             time.sleep(0.05)
     raise SystemExit("eddy server did not start serving within 30 s")
-
-
-def check(what: str, got, expected) -> None:
-    if got != expected:
-        raise AssertionError(f"{what}: expected {expected!r}, got {got!r}")
-    print(f"ok - {what}")
 
 
 def session(url: str) -> None:

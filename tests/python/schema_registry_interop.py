@@ -36,24 +36,14 @@ from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer, Proto
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from confluent_kafka.serialization import MessageField, SerializationContext, StringSerializer
 
+from checks import check, free_port
+
 V1 = {"type": "record", "name": "Order", "namespace": "shop", "fields": [
     {"name": "id", "type": "long"},
     {"name": "item", "type": "string"},
     {"name": "price", "type": "double"},
 ]}
 V2 = {**V1, "fields": V1["fields"] + [{"name": "note", "type": "string", "default": ""}]}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def check(what, got, expected) -> None:
-    if got != expected:
-        raise AssertionError(f"{what}: expected {expected!r}, got {got!r}")
-    print(f"ok - {what}")
 
 
 def wait_for(what, ready, timeout_s=30):
