@@ -70,6 +70,14 @@ pub struct DecodedRows {
 /// How the error of a table's record without a key starts.
 pub const MISSING_KEY: &str = "missing key";
 
+/// Fetches ahead what decoding `records` will need from outside the process (a remote
+/// registry's schemas for ids not met before), so that [`decode`], which is synchronous,
+/// finds it cached instead of blocking its thread on a request.
+pub async fn prefetch(source: &Source, records: &[Record]) {
+    source.value_codec.prefetch(&mut records.iter().filter_map(|r| r.value.as_deref())).await;
+    source.key_codec.prefetch(&mut records.iter().filter_map(|r| r.key.as_deref())).await;
+}
+
 /// Decodes records of one partition into rows of `row_schema(source)`. A record without a
 /// key has null key columns; a record without a value (a tombstone) has null value columns
 /// and is marked in [`DecodedRows::tombstones`]. `HEADERS` holds all headers, `HEADER('k')`

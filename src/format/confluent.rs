@@ -21,6 +21,30 @@ pub(crate) fn unframe<'a>(payload: &'a [u8], format: &str) -> Result<(u32, &'a [
     }
 }
 
+/// Fetches ahead, from a remote registry, the schemas of the ids `payloads` are framed with
+/// (see [`Codec::prefetch`]). A failure is left for decoding to meet and report.
+pub(crate) fn prefetch<'a>(
+    registry: &'a RegistryRef,
+    payloads: &mut dyn Iterator<Item = &[u8]>,
+) -> futures::future::BoxFuture<'a, ()> {
+    let mut ids: Vec<u32> = Vec::new();
+    if registry.is_remote() {
+        for payload in payloads {
+            if let [0, a, b, c, d, ..] = payload {
+                let id = u32::from_be_bytes([*a, *b, *c, *d]);
+                if ids.last() != Some(&id) && !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+    }
+    Box::pin(async move {
+        for id in ids {
+            let _ = registry.schema(id).await;
+        }
+    })
+}
+
 /// The rows of payloads whose bodies (`bodies[j]`, payload `positions[j]`, schema `ids[j]`)
 /// `codec` decodes, the others failing for the reasons in `errors`: what JSON_SR and PROTOBUF
 /// read through the JSON codec.
@@ -54,7 +78,7 @@ pub(crate) async fn schema_to_infer(
 ) -> Result<Option<RegisteredSchema>, FormatError> {
     let name = subject.name();
     let schema = match subject.schema_id {
-        Some(id) => registry.schema_by_id(id).map_err(|e| FormatError(e.to_string()))?,
+        Some(id) => registry.schema(id).await.map_err(|e| FormatError(e.to_string()))?,
         None => match registry.latest(&name).await.map_err(|e| FormatError(e.to_string()))? {
             Some(found) => found.schema,
             None => return Ok(None),

@@ -130,6 +130,13 @@ pub trait Codec: Send + Sync + std::fmt::Debug {
     fn prepare<'a>(&'a self, _registration: Registration) -> BoxFuture<'a, Result<(), FormatError>> {
         Box::pin(std::future::ready(Ok(())))
     }
+
+    /// Fetches ahead what decoding `payloads` will need from outside, waiting without
+    /// holding a thread: a remote registry's schemas for ids not met before, which decoding
+    /// then finds cached. The built-in formats need nothing (and read nothing of `payloads`).
+    fn prefetch<'a>(&'a self, _payloads: &mut dyn Iterator<Item = &[u8]>) -> BoxFuture<'a, ()> {
+        Box::pin(std::future::ready(()))
+    }
 }
 
 /// The names of the built-in formats.

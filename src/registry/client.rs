@@ -46,8 +46,20 @@ pub trait SchemaRegistry: Send + Sync + std::fmt::Debug {
 
     /// Schema `id`, without waiting on the registry when it is known here already: this is
     /// called on the hot path, when a record names an id not met before. A remote registry
-    /// is asked once per id, blocking the caller for that one request.
+    /// is asked once per id, blocking the caller for that one request; a source fetches new
+    /// ids ahead with [`schema`](Self::schema), so that decoding finds them here.
     fn schema_by_id(&self, id: u32) -> Result<Schema, RegistryError>;
+
+    /// Schema `id`, and the schemas it refers to, waiting on the registry (not blocking a
+    /// thread) when they are not known here yet.
+    fn schema<'a>(&'a self, id: u32) -> BoxFuture<'a, Result<Schema, RegistryError>> {
+        Box::pin(std::future::ready(self.schema_by_id(id)))
+    }
+
+    /// Whether lookups may wait on another process (worth fetching ahead).
+    fn is_remote(&self) -> bool {
+        false
+    }
 }
 
 /// A registry shared.
@@ -117,9 +129,7 @@ impl SchemaRegistry for Embedded {
     }
 
     fn referenced(&self, reference: &super::Reference) -> Result<Schema, RegistryError> {
-        self.schemas.version(&reference.subject, reference.version).ok_or_else(|| {
-            RegistryError::new(404, 40402, format!("Version {} of {} not found.", reference.version, reference.subject))
-        })
+        self.schemas.referenced(reference)
     }
 
     fn registered_id(&self, _subject: &str, schema: &Schema) -> Result<Option<u32>, RegistryError> {
@@ -135,6 +145,8 @@ pub struct Remote {
     client: Client,
     /// Schemas met, by id.
     cache: Arc<RwLock<BTreeMap<u32, Schema>>>,
+    /// Schemas referred to, by subject and version.
+    references: Arc<RwLock<BTreeMap<(String, i32), Schema>>>,
 }
 
 /// Confluent's content type, which its registry (and Eddy's) answers in.
@@ -154,7 +166,7 @@ impl Remote {
             let _ = parsed.set_password(Some(password));
         }
         let client = Client::new(parsed.as_str()).map_err(refused)?;
-        Ok(Remote { url: url.to_owned(), client, cache: Arc::default() })
+        Ok(Remote { url: url.to_owned(), client, cache: Arc::default(), references: Arc::default() })
     }
 
     /// Sends a request and reads the answer as JSON, a registry's error as its error.
@@ -184,6 +196,21 @@ impl Remote {
             .map_err(|e| RegistryError::new(502, 50002, format!("the registry's answer for id {id}: {e}")))?;
         self.cache.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id, schema.clone());
         Ok(schema)
+    }
+
+    async fn fetch_referenced(&self, reference: &super::Reference) -> Result<Schema, RegistryError> {
+        let path = format!("/subjects/{}/versions/{}", segment(&reference.subject), reference.version);
+        let json = self.call("GET", &path, "").await?;
+        let schema: Schema = serde_json::from_value(json)
+            .map_err(|e| RegistryError::new(502, 50002, format!("the registry's answer for {path}: {e}")))?;
+        let key = (reference.subject.clone(), reference.version);
+        self.references.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, schema.clone());
+        Ok(schema)
+    }
+
+    fn cached_reference(&self, reference: &super::Reference) -> Option<Schema> {
+        let cached = self.references.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cached.get(&(reference.subject.clone(), reference.version)).cloned()
     }
 }
 
@@ -247,10 +274,10 @@ impl SchemaRegistry for Remote {
     }
 
     fn referenced(&self, reference: &super::Reference) -> Result<Schema, RegistryError> {
-        let path = format!("/subjects/{}/versions/{}", segment(&reference.subject), reference.version);
-        let json = blocking(|| async { self.call("GET", &path, "").await })?;
-        serde_json::from_value(json)
-            .map_err(|e| RegistryError::new(502, 50002, format!("the registry's answer for {path}: {e}")))
+        match self.cached_reference(reference) {
+            Some(schema) => Ok(schema),
+            None => blocking(|| self.fetch_referenced(reference)),
+        }
     }
 
     fn registered_id(&self, subject: &str, schema: &Schema) -> Result<Option<u32>, RegistryError> {
@@ -280,6 +307,32 @@ impl SchemaRegistry for Remote {
             return Ok(schema.clone());
         }
         blocking(|| self.fetch_schema(id))
+    }
+
+    fn schema<'a>(&'a self, id: u32) -> BoxFuture<'a, Result<Schema, RegistryError>> {
+        Box::pin(async move {
+            let cached = self.cache.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&id).cloned();
+            let schema = match cached {
+                Some(schema) => schema,
+                None => self.fetch_schema(id).await?,
+            };
+            // And what it refers to, and so on (as far as 64 schemas).
+            let mut pending = schema.references.clone();
+            let mut fetched = 0;
+            while let Some(reference) = pending.pop()
+                && fetched < 64
+            {
+                if self.cached_reference(&reference).is_none() {
+                    pending.extend(self.fetch_referenced(&reference).await?.references);
+                    fetched += 1;
+                }
+            }
+            Ok(schema)
+        })
+    }
+
+    fn is_remote(&self) -> bool {
+        true
     }
 }
 

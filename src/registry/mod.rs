@@ -6,13 +6,14 @@
 //! restart, on the embedded log and on Kafka alike ([`Registry::open`] reads the topic).
 //! [`rest`] serves it over HTTP.
 //!
-//! Registering checks an AVRO schema against the subject's earlier versions at the subject's
-//! compatibility level (BACKWARD by default, as Confluent's), by Avro's schema resolution
-//! rules (`apache-avro`'s `SchemaCompatibility`), and refuses an incompatible one with
-//! Confluent's 409. PROTOBUF and JSON schemas are not checked yet: their rules come with their
-//! formats.
+//! Registering checks a schema against the subject's earlier versions at the subject's
+//! compatibility level (BACKWARD by default, as Confluent's), by each kind's rules
+//! ([`compat`]), and refuses an incompatible one with Confluent's 409.
 
+pub mod avro;
 pub mod client;
+mod compat;
+pub mod protobuf;
 pub mod rest;
 
 use std::collections::BTreeMap;
@@ -259,6 +260,13 @@ impl Schemas {
         self.get(id)
     }
 
+    /// The schema `reference` names (a subject's version).
+    pub fn referenced(&self, reference: &Reference) -> Result<Schema, RegistryError> {
+        self.version(&reference.subject, reference.version).ok_or_else(|| {
+            RegistryError::new(404, 40402, format!("Version {} of {} not found.", reference.version, reference.subject))
+        })
+    }
+
     fn insert(&self, id: u32, schema: Schema) {
         self.by_id.write().unwrap_or_else(std::sync::PoisonError::into_inner).entry(id).or_insert(schema);
     }
@@ -372,7 +380,7 @@ impl Registry {
     }
 
     async fn register_as(&mut self, subject: &str, schema: Schema, wanted: Option<u32>) -> Result<u32, RegistryError> {
-        validate(&schema)?;
+        validate(&schema, |r| self.state.schemas.referenced(r))?;
         if let Ok(found) = self.lookup(subject, &schema)
             && wanted.is_none_or(|id| id == found.id)
         {
@@ -408,7 +416,7 @@ impl Registry {
     /// against the latest (or, `_TRANSITIVE`, every) live version, or only `against`.
     fn check_compatible(&self, subject: &str, schema: &Schema, against: Option<Version>) -> Result<(), RegistryError> {
         let level = self.level(Some(subject));
-        if level == "NONE" || schema.schema_type != SchemaType::Avro {
+        if level == "NONE" {
             return Ok(());
         }
         let earlier: Vec<Registered> = match against {
@@ -420,12 +428,10 @@ impl Registry {
                 chosen.iter().map(|(v, _)| self.version(subject, Version::Number(*v))).collect::<Result<_, _>>()?
             }
         };
-        let Some(new) = parse_avro(schema)? else { return Ok(()) };
+        let resolve = |reference: &Reference| self.state.schemas.referenced(reference);
         for old in earlier {
-            let Some(old) = parse_avro(&old.schema)? else { continue };
-            use apache_avro::schema_compatibility::SchemaCompatibility;
-            let backward = || SchemaCompatibility::can_read(&old, &new);
-            let forward = || SchemaCompatibility::can_read(&new, &old);
+            let backward = || compat::can_read(&old.schema, schema, &resolve);
+            let forward = || compat::can_read(schema, &old.schema, &resolve);
             let checked = match level.trim_end_matches("_TRANSITIVE") {
                 "BACKWARD" => backward(),
                 "FORWARD" => forward(),
@@ -448,7 +454,7 @@ impl Registry {
     /// Whether `schema` is compatible with `subject`'s version `version` at the subject's level
     /// (`POST /compatibility/subjects/{s}/versions/{v}`).
     pub fn compatible(&self, subject: &str, version: Version, schema: &Schema) -> Result<bool, RegistryError> {
-        validate(schema)?;
+        validate(schema, |r| self.state.schemas.referenced(r))?;
         match self.check_compatible(subject, schema, Some(version)) {
             Ok(()) => Ok(true),
             Err(e) if e.code == 409 => Ok(false),
@@ -618,31 +624,35 @@ fn setting(settings: &BTreeMap<Option<String>, String>, subject: Option<&str>, d
 }
 
 /// Refuses a schema that cannot be one: an AVRO schema must parse as Avro, a JSON one must be
-/// JSON, a PROTOBUF one must not be empty. (Parsing PROTOBUF and JSON fully comes with their
-/// formats.)
-fn validate(schema: &Schema) -> Result<(), RegistryError> {
+/// JSON, a PROTOBUF one must compile (with the schemas it refers to, found by `resolve`).
+fn validate(
+    schema: &Schema,
+    resolve: impl Fn(&Reference) -> Result<Schema, RegistryError>,
+) -> Result<(), RegistryError> {
     let invalid = |why: String| RegistryError::new(422, 42201, format!("Invalid schema {}: {why}", schema.schema));
     match schema.schema_type {
-        SchemaType::Avro => parse_avro(schema).map(|_| ()),
+        SchemaType::Avro => parse_avro(schema, &resolve).map(|_| ()),
         SchemaType::Json => match serde_json::from_str::<serde_json::Value>(&schema.schema) {
             Ok(_) => Ok(()),
             Err(e) => Err(invalid(e.to_string())),
         },
         SchemaType::Protobuf if schema.schema.trim().is_empty() => Err(invalid("empty".into())),
-        SchemaType::Protobuf => Ok(()),
+        SchemaType::Protobuf => protobuf::compile_registered(schema, resolve).map(|_| ()).map_err(invalid),
     }
 }
 
-/// An AVRO schema parsed; `None` when it refers to other subjects' schemas (not resolved
-/// yet), which is checked only as JSON.
-fn parse_avro(schema: &Schema) -> Result<Option<apache_avro::Schema>, RegistryError> {
+/// An AVRO schema parsed, with the named types it takes from the schemas it refers to (found
+/// by `resolve`).
+fn parse_avro(
+    schema: &Schema,
+    resolve: &dyn Fn(&Reference) -> Result<Schema, RegistryError>,
+) -> Result<apache_avro::Schema, RegistryError> {
     let invalid = |why: String| RegistryError::new(422, 42201, format!("Invalid schema {}: {why}", schema.schema));
-    if !schema.references.is_empty() {
-        return serde_json::from_str::<serde_json::Value>(&schema.schema)
-            .map(|_| None)
-            .map_err(|e| invalid(e.to_string()));
+    if schema.references.is_empty() {
+        return parse_avro_text(&schema.schema).map_err(invalid);
     }
-    parse_avro_text(&schema.schema).map(Some).map_err(invalid)
+    let whole = avro::self_contained(schema, resolve).map_err(invalid)?;
+    parse_avro_text(&whole.to_string()).map_err(invalid)
 }
 
 /// An Avro schema's text parsed by `apache-avro`. It panics on a named type whose name is

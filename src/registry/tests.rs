@@ -105,3 +105,35 @@ async fn an_incompatible_schema_is_refused_at_the_subjects_level() {
     // Not Avro at all: refused as invalid.
     assert_eq!(registry.register("x", avro(r#"{"type":"no-such-type"}"#)).await.unwrap_err().code, 42201);
 }
+
+#[tokio::test]
+async fn protobuf_and_json_schemas_are_checked_by_their_own_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut registry = open(dir.path()).await;
+    let of = |schema_type, text: &str| Schema { schema: text.to_owned(), schema_type, references: Vec::new() };
+    // PROTOBUF: a field's wire type may not change; a new field is fine.
+    let proto = |fields: &str| of(SchemaType::Protobuf, &format!("syntax = \"proto3\"; message M {{ {fields} }}"));
+    registry.register("p", proto("int32 id = 1;")).await.unwrap();
+    let refused = registry.register("p", proto("string id = 1;")).await.unwrap_err();
+    assert_eq!(refused.code, 409, "{refused}");
+    assert!(refused.message.contains("FIELD_SCALAR_KIND_CHANGED"), "{refused}");
+    registry.register("p", proto("int64 id = 1; string name = 2;")).await.unwrap();
+    // Not PROTOBUF at all: refused as invalid.
+    assert_eq!(registry.register("q", proto("int32 id = ;")).await.unwrap_err().code, 42201);
+    // JSON: closed content models take new optional properties; open ones do not.
+    let json = |text: &str| of(SchemaType::Json, text);
+    let closed = r#"{"type":"object","properties":{"id":{"type":"integer"}},"additionalProperties":false}"#;
+    registry.register("j", json(closed)).await.unwrap();
+    let more = r#"{"type":"object","properties":{"id":{"type":"integer"},"name":{"type":"string"}},
+        "additionalProperties":false}"#;
+    registry.register("j", json(more)).await.unwrap();
+    let open_more = r#"{"type":"object","properties":{"id":{"type":"integer"},"name":{"type":"string"},
+        "n":{"type":"number"}}}"#;
+    registry.register("j", json(open_more)).await.unwrap();
+    let opener = r#"{"type":"object","properties":{"id":{"type":"integer"},"name":{"type":"string"},
+        "n":{"type":"number"},"m":{"type":"number"}}}"#;
+    let refused = registry.register("j", json(opener)).await.unwrap_err();
+    assert!(refused.message.contains("PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL"), "{refused}");
+    // Another kind of schema under the same subject.
+    assert_eq!(registry.register("j", avro(V1)).await.unwrap_err().code, 409);
+}

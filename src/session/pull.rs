@@ -17,7 +17,7 @@ use datafusion::sql::sqlparser::ast::SetExpr;
 use super::push::take_limit;
 use super::*;
 use crate::engine::plan::StatelessPlan;
-use crate::engine::source::{decode, row_schema};
+use crate::engine::source::{decode, prefetch, row_schema};
 use crate::engine::store::MaterializedTable;
 use crate::log::Record;
 use crate::sql::ast::StreamingQuery;
@@ -193,6 +193,7 @@ impl Session {
             let mut run_partition = 0;
             for (partition, record) in view.rows() {
                 if partition != run_partition && !run.is_empty() {
+                    prefetch(source, &run).await;
                     pieces.push(decode(source, schema, run_partition, &run).map_err(|e| refusal(e.0))?.batch);
                     run.clear();
                 }
@@ -200,6 +201,7 @@ impl Session {
                 run.push(record.clone());
             }
             if !run.is_empty() {
+                prefetch(source, &run).await;
                 pieces.push(decode(source, schema, run_partition, &run).map_err(|e| refusal(e.0))?.batch);
             }
         } else {
@@ -210,6 +212,7 @@ impl Session {
                     let fetch = self.log.read(&source.topic, partition, offset, FETCH_BYTES).await?;
                     let Some(last) = fetch.records.last() else { break };
                     offset = last.offset + 1;
+                    prefetch(source, &fetch.records).await;
                     let rows = decode(source, schema, partition, &fetch.records).map_err(|e| refusal(e.0))?;
                     // Records without a value are no rows of a stream.
                     pieces.push(match &rows.tombstones {

@@ -135,6 +135,50 @@ async fn the_remote_client_asks_a_registry_over_http_what_the_formats_need() {
     assert!(error.message.contains("cannot be reached") && error.message.contains("retry"), "{error}");
 }
 
+/// A codec fetches a remote registry's schemas ahead of decoding (`Codec::prefetch`),
+/// waiting without blocking its thread. Here one thread both serves the registry and decodes:
+/// a blocking lookup would wait on itself forever.
+#[tokio::test]
+async fn a_codec_fetches_a_remote_registrys_schemas_ahead_without_blocking_its_thread() {
+    use datafusion::arrow::array::{Array, Int64Array, RecordBatch, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema as Columns};
+    use eddy::format::{FormatOptions, Formats, Registration, Subject};
+    use eddy::registry::client::{RegistryRef, Remote};
+    let dir = tempfile::tempdir().unwrap();
+    let log: Arc<dyn Log> = Arc::new(EmbeddedLog::open(dir.path()).unwrap());
+    let registry = Arc::new(Mutex::new(Registry::open(log).await.unwrap()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, rest::router(registry)).await });
+
+    let columns =
+        Arc::new(Columns::new(vec![Field::new("ID", DataType::Int64, true), Field::new("NAME", DataType::Utf8, true)]));
+    for format in ["AVRO", "PROTOBUF"] {
+        let options = FormatOptions { subject: Some(Subject::new(format, false)), ..FormatOptions::default() };
+        let remote = |url: &str| -> RegistryRef { Arc::new(Remote::new(url, None).unwrap()) };
+        let writer = Formats::with_registry(remote(&url)).get(format).unwrap().codec(columns.clone(), options.clone());
+        let writer = writer.unwrap();
+        writer.prepare(Registration::Sink).await.unwrap();
+        let batch = RecordBatch::try_new(
+            columns.clone(),
+            vec![Arc::new(Int64Array::from(vec![1, 2])), Arc::new(StringArray::from(vec!["a", "b"]))],
+        )
+        .unwrap();
+        let payloads: Vec<_> = writer.encode(&batch).unwrap().into_iter().map(Option::unwrap).collect();
+        let payloads: Vec<&[u8]> = payloads.iter().map(|p| &p[..]).collect();
+
+        // A reader that has met no id yet.
+        let reader = Formats::with_registry(remote(&url)).get(format).unwrap().codec(columns.clone(), options.clone());
+        let reader = reader.unwrap();
+        reader.prefetch(&mut payloads.iter().copied()).await;
+        let decoded = reader.decode(&payloads).unwrap();
+        assert!(decoded.errors.is_empty(), "{format}: {:?}", decoded.errors);
+        assert_eq!(decoded.batch.num_rows(), 2, "{format}");
+        let names = decoded.batch.column(1).as_any().downcast_ref::<StringArray>().unwrap();
+        assert_eq!((names.value(0), names.value(1), names.null_count()), ("a", "b", 0), "{format}");
+    }
+}
+
 /// Confluent's IMPORT mode: schemas registered with the ids they had elsewhere.
 #[tokio::test]
 async fn in_import_mode_a_schema_keeps_the_id_it_is_given() {

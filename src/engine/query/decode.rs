@@ -135,6 +135,11 @@ pub(super) async fn decode_pieces(
     share: bool,
 ) -> Result<Vec<(Piece, crate::engine::source::DecodedRows)>, TaskError> {
     use crate::log::follower::split_stream_id;
+    for piece in &pieces {
+        if let Some(input) = inputs.get(split_stream_id(piece.stream).0) {
+            crate::engine::source::prefetch(input, &piece.records).await;
+        }
+    }
     let (inputs, schemas) = (inputs.to_vec(), schemas.to_vec());
     let decode_run = move |run: Vec<Piece>| {
         run.into_iter()

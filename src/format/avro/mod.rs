@@ -37,6 +37,7 @@ use serde_json::{Value, json};
 
 use super::confluent::{Writer, schema_to_infer, unframe};
 use super::{Codec, Decoded, Format, FormatError, FormatOptions, Registration, Subject};
+use crate::registry::avro::self_contained;
 use crate::registry::client::RegistryRef;
 use crate::registry::{Schema as RegisteredSchema, SchemaType};
 
@@ -68,8 +69,8 @@ impl Format for Avro {
         let writer = match options.schema_id {
             Some(id) => {
                 let registered = self.registry.schema_by_id(id).map_err(|e| FormatError(e.to_string()))?;
-                serde_json::from_str(&registered.schema)
-                    .map_err(|e| FormatError(format!("schema {id} is not an Avro schema: {e}")))?
+                self_contained(&registered, |r| self.registry.referenced(r))
+                    .map_err(|e| FormatError(format!("schema {id}: {e}")))?
             }
             None => {
                 let full_name = options.full_name.clone().unwrap_or_else(|| DEFAULT_FULL_NAME.to_owned());
@@ -102,7 +103,7 @@ impl Format for Avro {
             let Some(schema) = schema_to_infer(&self.registry, subject, SchemaType::Avro).await? else {
                 return Ok(None);
             };
-            let writer: Value = serde_json::from_str(&schema.schema)
+            let writer = self_contained(&schema, |r| self.registry.referenced(r))
                 .map_err(|e| FormatError(format!("the schema of {}: {e}", subject.name())))?;
             let (arrow, record) = arrow_of(&writer)?;
             // A record's fields are the columns, unless the side holds one value unwrapped;
@@ -284,7 +285,8 @@ impl AvroCodec {
             if registered.schema_type != SchemaType::Avro {
                 return Err(format!("schema {id} is {:?}, not AVRO", registered.schema_type));
             }
-            let writer: Value = serde_json::from_str(&registered.schema).map_err(|e| e.to_string())?;
+            let registry = self.written.registry();
+            let writer = self_contained(&registered, |r| registry.referenced(r))?;
             let record = writer["type"] == "record";
             let decoder = decoder_for(id, &if record { writer } else { wrap(&writer) }).map_err(|e| e.0)?;
             vacant.insert((decoder, !record));
@@ -419,9 +421,78 @@ fn fit(array: &ArrayRef, target: &DataType) -> Result<ArrayRef, FormatError> {
     })
 }
 
+/// `data_type` with every nested field nullable: the shape rows are fitted to before the
+/// writer schema's defaults fill their nulls ([`with_defaults`]).
+fn relaxed(data_type: &DataType) -> DataType {
+    match data_type {
+        DataType::Struct(fields) => {
+            DataType::Struct(fields.iter().map(|f| Field::new(f.name(), relaxed(f.data_type()), true)).collect())
+        }
+        DataType::List(item) => DataType::List(Arc::new(Field::new(item.name(), relaxed(item.data_type()), true))),
+        other => other.clone(),
+    }
+}
+
+/// Rows fitted to the [`relaxed`] writer shape, as the writer shape `target`: with the writer
+/// schema's (`avro`) defaults where a field is null and cannot be, as ksqlDB writes with a
+/// registered schema (`VALUE_SCHEMA_ID`): a field the columns do not have, or a null written
+/// to a field that is no union with null. Nested records and lists likewise. A null left
+/// where the writer allows none fails the batch.
+fn with_defaults(array: &ArrayRef, avro: &Value, target: &DataType) -> Result<ArrayRef, FormatError> {
+    match (target, array.data_type()) {
+        (DataType::Struct(fields), DataType::Struct(_)) => {
+            let parent = array.as_struct();
+            let schemas = avro["fields"].as_array().map(Vec::as_slice).unwrap_or_default();
+            let columns = fields
+                .iter()
+                .zip(parent.columns())
+                .map(|(field, column)| {
+                    let schema = schemas.iter().find(|f| f["name"] == field.name().as_str()).unwrap_or(&Value::Null);
+                    let column = with_defaults(column, &schema["type"], field.data_type())?;
+                    Ok(if field.is_nullable() { column } else { or_default(column, &schema["default"]) })
+                })
+                .collect::<Result<Vec<_>, FormatError>>()?;
+            Ok(Arc::new(StructArray::try_new(fields.clone(), columns, parent.nulls().cloned())?))
+        }
+        (DataType::List(item), DataType::List(_)) => {
+            let list = array.as_list::<i32>();
+            let values = with_defaults(list.values(), &avro["items"], item.data_type())?;
+            Ok(Arc::new(ListArray::try_new(item.clone(), list.offsets().clone(), values, list.nulls().cloned())?))
+        }
+        _ => Ok(array.clone()),
+    }
+}
+
+/// `column` with its nulls replaced by `default` (a JSON default of a primitive type), when
+/// the default casts to the column's type.
+fn or_default(column: ArrayRef, default: &Value) -> ArrayRef {
+    let text = match default {
+        Value::String(text) => text.clone(),
+        number @ (Value::Number(_) | Value::Bool(_)) => number.to_string(),
+        _ => return column,
+    };
+    if column.null_count() == 0 {
+        return column;
+    }
+    let text: ArrayRef = Arc::new(datafusion::arrow::array::StringArray::from(vec![text]));
+    let filled = cast(&text, column.data_type()).and_then(|default| {
+        let present = datafusion::arrow::compute::is_not_null(&column)?;
+        datafusion::arrow::compute::kernels::zip::zip(
+            &present,
+            &column,
+            &datafusion::arrow::array::Scalar::new(default),
+        )
+    });
+    filled.unwrap_or(column)
+}
+
 impl Codec for AvroCodec {
     fn schema(&self) -> &SchemaRef {
         &self.schema
+    }
+
+    fn prefetch<'a>(&'a self, payloads: &mut dyn Iterator<Item = &[u8]>) -> futures::future::BoxFuture<'a, ()> {
+        super::confluent::prefetch(self.written.registry(), payloads)
     }
 
     fn decode(&self, payloads: &[&[u8]]) -> Result<Decoded, FormatError> {
@@ -501,7 +572,9 @@ impl Codec for AvroCodec {
             (shaped, Some(present))
         } else {
             let row = StructArray::from(batch.clone());
-            let value = fit(&(Arc::new(row) as ArrayRef), &DataType::Struct(self.writer_arrow.fields().clone()))?;
+            let target = DataType::Struct(self.writer_arrow.fields().clone());
+            let value = fit(&(Arc::new(row) as ArrayRef), &relaxed(&target))?;
+            let value = with_defaults(&value, &self.writer, &target)?;
             (RecordBatch::from(value.as_struct().clone()), None)
         };
         // One encoder for the codec's life (building one parses the schema), made at the

@@ -38,7 +38,7 @@ use super::confluent::{
 };
 use super::{Codec, Decoded, Format, FormatError, FormatOptions, Registration, Subject};
 use crate::registry::client::RegistryRef;
-use crate::registry::{Schema as RegisteredSchema, SchemaType};
+use crate::registry::{self, Schema as RegisteredSchema, SchemaType};
 
 /// The `PROTOBUF` format (with a registry) or `PROTOBUF_NOSR` (without).
 #[derive(Debug, Clone)]
@@ -155,73 +155,9 @@ fn named(name: &str, upper: bool) -> String {
     if upper { name.to_uppercase() } else { name.to_owned() }
 }
 
-/// Files a schema may import: Google's well-known types (protox has them) and Confluent's
-/// and Google's common types, which ksqlDB's schemas use.
-const COMMON_FILES: [(&str, &str); 4] = [
-    (
-        "confluent/meta.proto",
-        "syntax = \"proto3\"; package confluent; import \"google/protobuf/descriptor.proto\";
-         message Meta { string doc = 1; map<string, string> params = 2; repeated string tags = 3; }
-         extend google.protobuf.FileOptions { Meta file_meta = 1088; }
-         extend google.protobuf.MessageOptions { Meta message_meta = 1088; }
-         extend google.protobuf.FieldOptions { Meta field_meta = 1088; }
-         extend google.protobuf.EnumOptions { Meta enum_meta = 1088; }
-         extend google.protobuf.EnumValueOptions { Meta enum_value_meta = 1088; }",
-    ),
-    (
-        "confluent/type/decimal.proto",
-        "syntax = \"proto3\"; package confluent.type; import public \"confluent/meta.proto\";
-         message Decimal { bytes value = 1; uint32 precision = 2; int32 scale = 3; }",
-    ),
-    (
-        "google/type/date.proto",
-        "syntax = \"proto3\"; package google.type; message Date { int32 year = 1; int32 month = 2; int32 day = 3; }",
-    ),
-    (
-        "google/type/timeofday.proto",
-        "syntax = \"proto3\"; package google.type;
-         message TimeOfDay { int32 hours = 1; int32 minutes = 2; int32 seconds = 3; int32 nanos = 4; }",
-    ),
-];
-
-/// The name the schema's own file is compiled under.
-const SCHEMA_FILE: &str = "eddy_schema.proto";
-
-/// Resolves the schema's text, the schemas it refers to (by their names), the common files
-/// and Google's well-known types.
-struct Files {
-    schema: String,
-    referenced: Vec<(String, String)>,
-    google: protox::file::GoogleFileResolver,
-}
-
-impl protox::file::FileResolver for Files {
-    fn open_file(&self, name: &str) -> Result<protox::file::File, protox::Error> {
-        if name == SCHEMA_FILE {
-            // Confluent's clients may register a schema as its FileDescriptorProto, in base64
-            // (the Python client's ProtobufSerializer does); else it is `.proto` text.
-            if let Some(bytes) = super::base64_decode(self.schema.trim())
-                && let Ok(file) = protox::file::File::decode_file_descriptor_proto(bytes.as_slice())
-            {
-                let mut descriptor = file.file_descriptor_proto().clone();
-                descriptor.name = Some(SCHEMA_FILE.to_owned());
-                return Ok(protox::file::File::from_file_descriptor_proto(descriptor));
-            }
-            return protox::file::File::from_source(name, &self.schema);
-        }
-        if let Some((_, source)) = self.referenced.iter().find(|(file, _)| file == name) {
-            return protox::file::File::from_source(name, source);
-        }
-        if let Some((_, source)) = COMMON_FILES.iter().find(|(file, _)| *file == name) {
-            return protox::file::File::from_source(name, source);
-        }
-        self.google.open_file(name)
-    }
-}
-
 /// A schema's `.proto` text compiled into descriptors.
 pub(crate) fn compile(text: &str) -> Result<DescriptorPool, FormatError> {
-    compile_with(text, Vec::new())
+    registry::protobuf::compile(text, Vec::new()).map_err(FormatError)
 }
 
 /// A registered schema compiled, with the schemas it refers to (other subjects' versions,
@@ -230,34 +166,14 @@ pub(crate) fn compile_registered(
     registry: &dyn crate::registry::client::SchemaRegistry,
     schema: &RegisteredSchema,
 ) -> Result<DescriptorPool, FormatError> {
-    let mut referenced: Vec<(String, String)> = Vec::new();
-    let mut pending: Vec<crate::registry::Reference> = schema.references.clone();
-    while let Some(reference) = pending.pop() {
-        if referenced.iter().any(|(name, _)| *name == reference.name) {
-            continue;
-        }
-        if referenced.len() >= 64 {
-            return Err(FormatError("a schema refers to more than 64 others".into()));
-        }
-        let found = registry.referenced(&reference).map_err(|e| FormatError(e.to_string()))?;
-        pending.extend(found.references.iter().cloned());
-        referenced.push((reference.name.clone(), found.schema));
-    }
-    compile_with(&schema.schema, referenced)
-}
-
-fn compile_with(text: &str, referenced: Vec<(String, String)>) -> Result<DescriptorPool, FormatError> {
-    let files = Files { schema: text.to_owned(), referenced, google: protox::file::GoogleFileResolver::new() };
-    let mut compiler = protox::Compiler::with_file_resolver(files);
-    compiler.include_imports(true);
-    compiler.open_file(SCHEMA_FILE).map_err(|e| FormatError(format!("not a valid PROTOBUF schema: {e}")))?;
-    Ok(compiler.descriptor_pool())
+    registry::protobuf::compile_registered(schema, |reference| registry.referenced(reference)).map_err(FormatError)
 }
 
 /// The message a side's records are: `full_name` (`*_SCHEMA_FULL_NAME`), else the schema's
 /// first.
 pub(crate) fn message_of(pool: &DescriptorPool, full_name: Option<&str>) -> Result<MessageDescriptor, FormatError> {
-    let file = pool.get_file_by_name(SCHEMA_FILE).ok_or_else(|| FormatError("no schema file".into()))?;
+    let file =
+        pool.get_file_by_name(registry::protobuf::SCHEMA_FILE).ok_or_else(|| FormatError("no schema file".into()))?;
     match full_name {
         Some(name) => pool
             .get_message_by_name(name)
@@ -517,7 +433,7 @@ impl ProtobufCodec {
 /// The message the indexes read by [`message_indexes`] name in the schema's file.
 pub(crate) fn message_at(pool: &DescriptorPool, indexes: &[usize]) -> Option<MessageDescriptor> {
     let (first, nested) = indexes.split_first()?;
-    let mut message = pool.get_file_by_name(SCHEMA_FILE)?.messages().nth(*first)?;
+    let mut message = pool.get_file_by_name(registry::protobuf::SCHEMA_FILE)?.messages().nth(*first)?;
     for index in nested {
         let child = message.child_messages().nth(*index)?;
         message = child;
@@ -838,6 +754,13 @@ fn known_of_json(value: &Value, descriptor: &MessageDescriptor) -> Result<Option
 impl Codec for ProtobufCodec {
     fn schema(&self) -> &SchemaRef {
         &self.schema
+    }
+
+    fn prefetch<'a>(&'a self, payloads: &mut dyn Iterator<Item = &[u8]>) -> BoxFuture<'a, ()> {
+        match &self.writer {
+            Some(writer) => super::confluent::prefetch(writer.registry(), payloads),
+            None => Box::pin(std::future::ready(())),
+        }
     }
 
     fn decode(&self, payloads: &[&[u8]]) -> Result<Decoded, FormatError> {
