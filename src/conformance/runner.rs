@@ -394,74 +394,125 @@ fn source_for(session: &Session, topic: &str) -> Option<Arc<Source>> {
 }
 
 /// The schemas the case's topics have, registered as ksqlDB's harness registers them before
-/// the statements run (`<topic>-key`, `<topic>-value`).
+/// the statements run (`<topic>-key`, `<topic>-value`). Its topics are those the case
+/// declares, then those of the statements that declare their columns (a `CREATE` with its
+/// columns: their schemas are the ones the statement would register). It keeps them in a
+/// Java `HashMap` by name and registers each topic's key schema, then its value schema, in
+/// the map's order: that order decides the ids of schemas registered without one.
 pub(super) async fn register_schemas(session: &Session, case: &TestCase) -> Result<(), String> {
     let Some(registry) = session.catalog().formats().registry() else { return Ok(()) };
     // ksqlDB's harness registers with a mock registry, which checks no compatibility.
     registry.set_level(None, "NONE").await.map_err(|e| format!("cannot set the registry's compatibility: {e}"))?;
-    for topic in &case.node.topics {
-        for (schema, id, key, references) in [
-            (&topic.key_schema, topic.key_schema_id, true, &topic.key_schema_references),
-            (&topic.value_schema, topic.value_schema_id, false, &topic.value_schema_references),
-        ] {
-            let Some(raw) = schema else { continue };
-            let schema: Value = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
-
-            let format = if key { &topic.key_format } else { &topic.value_format };
-            let schema_type = match format.as_deref().map(str::to_uppercase).as_deref() {
-                Some("JSON_SR" | "JSON") => crate::registry::SchemaType::Json,
-                Some("PROTOBUF") => crate::registry::SchemaType::Protobuf,
-                Some(_) => crate::registry::SchemaType::Avro,
-                // Unnamed: a JSON Schema is an object of properties or a `oneOf`; else Avro.
-                None if schema.get("properties").or(schema.get("oneOf")).is_some() || schema["type"] == "object" => {
-                    crate::registry::SchemaType::Json
-                }
-                None => crate::registry::SchemaType::Avro,
-            };
-            // A schema given as a string is that text when it is JSON (quoted) or a `.proto`; an
-            // Avro primitive (`"int"`) is the string itself; anything else is as written.
-            let text = match &schema {
-                Value::String(text)
-                    if schema_type == crate::registry::SchemaType::Protobuf
-                        || serde_json::from_str::<Value>(text).is_ok() =>
-                {
-                    text.clone()
-                }
-                _ => raw.get().to_owned(),
-            };
-            // Each schema referred to is registered under its name, as ksqlDB's harness does.
-            let mut names = Vec::with_capacity(references.len());
-            for reference in references {
-                let text = match &reference.schema {
-                    Value::String(text) => text.clone(),
-                    other => other.to_string(),
-                };
-                let kind = match reference.format.as_deref().map(str::to_uppercase).as_deref() {
-                    Some("PROTOBUF") => crate::registry::SchemaType::Protobuf,
-                    Some("JSON_SR" | "JSON") => crate::registry::SchemaType::Json,
-                    _ => crate::registry::SchemaType::Avro,
-                };
-                let referenced = crate::registry::Schema { schema: text, schema_type: kind, references: Vec::new() };
-                registry
-                    .register(&reference.name, referenced)
-                    .await
-                    .map_err(|e| format!("cannot register {}: {e}", reference.name))?;
-                let version =
-                    registry.latest(&reference.name).await.map_err(|e| e.to_string())?.map_or(1, |r| r.version);
-                names.push(crate::registry::Reference {
-                    name: reference.name.clone(),
-                    subject: reference.name.clone(),
-                    version,
-                });
-            }
-            let schema = crate::registry::Schema { schema: text, schema_type, references: names };
-            let subject = crate::format::Subject::new(topic.name.clone(), key).name();
-            let registered = match id {
-                Some(id) => registry.import(&subject, schema, id).await,
-                None => registry.register(&subject, schema).await,
-            };
-            registered.map_err(|e| format!("cannot register {subject}'s schema: {e}"))?;
+    enum Topic<'a> {
+        Declared(&'a super::qtt::TestTopic),
+        Derived(Source),
+    }
+    let mut topics: Vec<(String, Topic)> =
+        case.node.topics.iter().map(|t| (t.name.clone(), Topic::Declared(t))).collect();
+    for statement in &case.node.statements {
+        if let Some(source) = session.declared_source(statement)
+            && !topics.iter().any(|(name, _)| *name == source.topic)
+        {
+            topics.push((source.topic.clone(), Topic::Derived(source)));
         }
+    }
+    let names: Vec<&str> = topics.iter().map(|(name, _)| name.as_str()).collect();
+    for index in java_hash_map_order(&names) {
+        match &topics[index].1 {
+            Topic::Declared(topic) => register_topic_schemas(registry, topic).await?,
+            Topic::Derived(source) => {
+                for codec in [&source.key_codec, &source.value_codec] {
+                    codec.prepare(crate::format::Registration::Source).await.map_err(|e| e.0)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The order in which a Java `HashMap<String, _>` (default capacity and load factor) iterates
+/// keys put in the order of `names`: by bucket (the hash's spread bits), then as put.
+fn java_hash_map_order(names: &[&str]) -> Vec<usize> {
+    let mut capacity: usize = 16;
+    while names.len() * 4 > capacity * 3 {
+        capacity *= 2;
+    }
+    let bucket = |name: &str| {
+        // Java's String.hashCode over UTF-16 code units, then HashMap's spread.
+        let hash = name.encode_utf16().fold(0u32, |h, unit| h.wrapping_mul(31).wrapping_add(u32::from(unit)));
+        ((hash ^ (hash >> 16)) as usize) & (capacity - 1)
+    };
+    let mut order: Vec<usize> = (0..names.len()).collect();
+    order.sort_by_key(|&i| (bucket(names[i]), i));
+    order
+}
+
+/// A declared topic's key and value schemas, registered.
+async fn register_topic_schemas(
+    registry: &crate::registry::client::RegistryRef,
+    topic: &super::qtt::TestTopic,
+) -> Result<(), String> {
+    for (schema, id, key, references) in [
+        (&topic.key_schema, topic.key_schema_id, true, &topic.key_schema_references),
+        (&topic.value_schema, topic.value_schema_id, false, &topic.value_schema_references),
+    ] {
+        let Some(raw) = schema else { continue };
+        let schema: Value = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
+
+        let format = if key { &topic.key_format } else { &topic.value_format };
+        let schema_type = match format.as_deref().map(str::to_uppercase).as_deref() {
+            Some("JSON_SR" | "JSON") => crate::registry::SchemaType::Json,
+            Some("PROTOBUF") => crate::registry::SchemaType::Protobuf,
+            Some(_) => crate::registry::SchemaType::Avro,
+            // Unnamed: a JSON Schema is an object of properties or a `oneOf`; else Avro.
+            None if schema.get("properties").or(schema.get("oneOf")).is_some() || schema["type"] == "object" => {
+                crate::registry::SchemaType::Json
+            }
+            None => crate::registry::SchemaType::Avro,
+        };
+        // A schema given as a string is that text when it is JSON (quoted) or a `.proto`; an
+        // Avro primitive (`"int"`) is the string itself; anything else is as written.
+        let text = match &schema {
+            Value::String(text)
+                if schema_type == crate::registry::SchemaType::Protobuf
+                    || serde_json::from_str::<Value>(text).is_ok() =>
+            {
+                text.clone()
+            }
+            _ => raw.get().to_owned(),
+        };
+        // Each schema referred to is registered under its name, as ksqlDB's harness does.
+        let mut names = Vec::with_capacity(references.len());
+        for reference in references {
+            let text = match &reference.schema {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            let kind = match reference.format.as_deref().map(str::to_uppercase).as_deref() {
+                Some("PROTOBUF") => crate::registry::SchemaType::Protobuf,
+                Some("JSON_SR" | "JSON") => crate::registry::SchemaType::Json,
+                _ => crate::registry::SchemaType::Avro,
+            };
+            let referenced = crate::registry::Schema { schema: text, schema_type: kind, references: Vec::new() };
+            registry
+                .register(&reference.name, referenced)
+                .await
+                .map_err(|e| format!("cannot register {}: {e}", reference.name))?;
+            let version =
+                registry.latest(&reference.name).await.map_err(|e| e.to_string())?.map_or(1, |r| r.version);
+            names.push(crate::registry::Reference {
+                name: reference.name.clone(),
+                subject: reference.name.clone(),
+                version,
+            });
+        }
+        let schema = crate::registry::Schema { schema: text, schema_type, references: names };
+        let subject = crate::format::Subject::new(topic.name.clone(), key).name();
+        let registered = match id {
+            Some(id) => registry.import(&subject, schema, id).await,
+            None => registry.register(&subject, schema).await,
+        };
+        registered.map_err(|e| format!("cannot register {subject}'s schema: {e}"))?;
     }
     Ok(())
 }

@@ -341,15 +341,17 @@ impl Codec for JsonSrCodec {
         }
         let id = self.written.id()?;
         let encoded = self.json.encode(batch)?;
+        // Every row framed into one buffer, each row a slice of it: one allocation a batch.
+        let framed_len: usize = encoded.iter().flatten().map(|row| row.len() + 5).sum();
+        let mut framed = BytesMut::with_capacity(framed_len);
         Ok(encoded
             .into_iter()
             .map(|row| {
                 // A bare null is no bytes at all (a tombstone, a null key).
                 let row = row.filter(|bytes| !(self.bare && bytes.as_ref() == b"null"))?;
-                let mut framed = BytesMut::with_capacity(row.len() + 5);
                 frame(id, &mut framed);
                 framed.put_slice(&row);
-                Some(framed.freeze())
+                Some(framed.split().freeze())
             })
             .collect())
     }

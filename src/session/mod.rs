@@ -241,6 +241,20 @@ impl Session {
         self.commands_applied
     }
 
+    /// The source `sql` would create, when it is a `CREATE STREAM|TABLE` that declares its
+    /// columns (not `AS SELECT`), planned against the catalog as it is, with the session's
+    /// default formats: its topic and codecs, without creating anything. ksqlDB's test harness
+    /// derives such a statement's topic and schemas before running the case.
+    pub fn declared_source(&self, sql: &str) -> Option<crate::catalog::Source> {
+        let Ok(Statement::CreateSource(create)) = parse_one(sql) else { return None };
+        if create.columns.is_empty() {
+            return None;
+        }
+        let create = self.with_default_formats(&create);
+        let text = Statement::CreateSource(create.clone()).to_string();
+        self.catalog.plan_source(&create, text).ok()
+    }
+
     /// The statements of a script, as text (each without its `;`).
     pub fn statements(script: &str) -> Result<Vec<String>, SessionError> {
         let parsed = Script::new(script.to_owned())?;
