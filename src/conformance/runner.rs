@@ -198,6 +198,12 @@ async fn drive(log: &Arc<dyn Log>, session: &mut Session, case: &TestCase) -> Ou
         return Outcome::Fail(format!("cannot read the outputs: {e}"));
     }
     if let Some(expected) = &node.expected_exception {
+        // ksqlDB's query failing while processing (a StreamsException): one of Eddy's failed.
+        if expected.kind.as_deref().is_some_and(|k| k.ends_with("StreamsException"))
+            && !session.failed_queries().is_empty()
+        {
+            return Outcome::Pass;
+        }
         return Outcome::Fail(format!(
             "expected {} ({}) while processing, but nothing failed",
             expected.kind.as_deref().unwrap_or("an error"),
@@ -320,9 +326,15 @@ fn schema_text(source: &Source) -> String {
 /// A schema's text compared loosely: no backticks, one spelling per type, no spaces around
 /// punctuation.
 fn normalise_schema(text: &str) -> String {
+    // Unquoted words are upper-cased, as ksqlDB parses a schema's text; quoted ones are kept.
+    let text: String = text
+        .split('`')
+        .enumerate()
+        .map(|(i, part)| if i % 2 == 0 { part.to_uppercase() } else { part.to_owned() })
+        .collect();
     let mut out = String::with_capacity(text.len());
     let mut last_space = false;
-    for c in text.replace('`', "").chars() {
+    for c in text.chars() {
         if c.is_whitespace() {
             last_space = true;
             continue;
@@ -405,7 +417,7 @@ pub(super) async fn register_schemas(session: &Session, case: &TestCase) -> Resu
     registry.set_level(None, "NONE").await.map_err(|e| format!("cannot set the registry's compatibility: {e}"))?;
     enum Topic<'a> {
         Declared(&'a super::qtt::TestTopic),
-        Derived(Source),
+        Derived(Box<Source>),
     }
     let mut topics: Vec<(String, Topic)> =
         case.node.topics.iter().map(|t| (t.name.clone(), Topic::Declared(t))).collect();
@@ -413,7 +425,7 @@ pub(super) async fn register_schemas(session: &Session, case: &TestCase) -> Resu
         if let Some(source) = session.declared_source(statement)
             && !topics.iter().any(|(name, _)| *name == source.topic)
         {
-            topics.push((source.topic.clone(), Topic::Derived(source)));
+            topics.push((source.topic.clone(), Topic::Derived(Box::new(source))));
         }
     }
     let names: Vec<&str> = topics.iter().map(|(name, _)| name.as_str()).collect();
@@ -498,8 +510,7 @@ async fn register_topic_schemas(
                 .register(&reference.name, referenced)
                 .await
                 .map_err(|e| format!("cannot register {}: {e}", reference.name))?;
-            let version =
-                registry.latest(&reference.name).await.map_err(|e| e.to_string())?.map_or(1, |r| r.version);
+            let version = registry.latest(&reference.name).await.map_err(|e| e.to_string())?.map_or(1, |r| r.version);
             names.push(crate::registry::Reference {
                 name: reference.name.clone(),
                 subject: reference.name.clone(),
@@ -799,4 +810,35 @@ fn describe(record: &TestRecord) -> String {
     let key = record.key.as_ref().map_or_else(|| "null".to_string(), |k| k.to_string());
     let time = record.timestamp.map(|t| format!(" timestamp={t}")).unwrap_or_default();
     format!("key={key} value={}{time}", record.value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_are_taken_in_a_java_hash_maps_order() {
+        // Java: "OUTPUT".hashCode() spreads to bucket 5, "input" to 1, "model-transaction" to 0,
+        // "transaction" to 14 (of 16).
+        assert_eq!(java_hash_map_order(&["OUTPUT", "input"]), [1, 0]);
+        assert_eq!(java_hash_map_order(&["transaction", "model-transaction"]), [1, 0]);
+        // Past 12 keys the table has 32 buckets; the order is still by bucket, then as put.
+        let many: Vec<String> = (0..13).map(|i| format!("t{i}")).collect();
+        let names: Vec<&str> = many.iter().map(String::as_str).collect();
+        // (Buckets of t0…t12 among 32: 28, 29, 30, 31, 0, 1, 2, 3, 4, 5, 18, 21, 20.)
+        assert_eq!(java_hash_map_order(&names), [4, 5, 6, 7, 8, 9, 10, 12, 11, 0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn schemas_compare_as_ksqldb_parses_them() {
+        assert_eq!(
+            normalise_schema("ROWOFFSET BIGINT KEY, val INT"),
+            normalise_schema("`ROWOFFSET` BIGINT KEY, `VAL` INTEGER")
+        );
+        assert_eq!(
+            normalise_schema("`ROWKEY` struct<`id` BIGINT> KEY"),
+            normalise_schema("`ROWKEY` STRUCT<`id` BIGINT> KEY")
+        );
+        assert_ne!(normalise_schema("`id` INT"), normalise_schema("`ID` INT"));
+    }
 }

@@ -56,12 +56,14 @@ impl Format for JsonSr {
                 references: Vec::new(),
             },
         };
+        let extra = if bare { Vec::new() } else { extra_properties(&writer.schema, &schema) };
         let json_options = FormatOptions { subject: None, schema_id: None, full_name: None, ..options.clone() };
         Ok(Arc::new(JsonSrCodec {
             json: super::builtin(super::JSON).codec(schema.clone(), json_options)?,
             schema,
             bare,
             written: Writer::new(self.registry.clone(), options.subject.clone(), writer, options.schema_id),
+            extra,
         }))
     }
 
@@ -307,6 +309,29 @@ struct JsonSrCodec {
     bare: bool,
     /// The JSON Schema records are written with.
     written: Writer,
+    /// What each record gets for the schema's properties the columns lack (`"p":null`, or
+    /// the property's default), comma-separated: as ksqlDB writes with a registered schema.
+    extra: Vec<u8>,
+}
+
+/// The members a record written with JSON Schema `schema` gets for the properties `columns`
+/// lack (matched ignoring case): each its `default`, else null, as `"p":v` joined by commas.
+fn extra_properties(schema: &str, columns: &Schema) -> Vec<u8> {
+    let (Ok(ordered), Ok(plain)) = (serde_json::from_str::<Ordered>(schema), serde_json::from_str::<Value>(schema))
+    else {
+        return Vec::new();
+    };
+    let Some(Ordered::Object(properties)) = ordered.get("properties") else { return Vec::new() };
+    let members: Vec<String> = properties
+        .iter()
+        .map(|(name, _)| name)
+        .filter(|name| !columns.fields().iter().any(|f| f.name().eq_ignore_ascii_case(name)))
+        .map(|name| {
+            let value = plain["properties"][name.as_str()].get("default").cloned().unwrap_or(Value::Null);
+            format!("{}:{value}", Value::String(name.clone()))
+        })
+        .collect();
+    members.join(",").into_bytes()
 }
 
 impl Codec for JsonSrCodec {
@@ -342,7 +367,7 @@ impl Codec for JsonSrCodec {
         let id = self.written.id()?;
         let encoded = self.json.encode(batch)?;
         // Every row framed into one buffer, each row a slice of it: one allocation a batch.
-        let framed_len: usize = encoded.iter().flatten().map(|row| row.len() + 5).sum();
+        let framed_len: usize = encoded.iter().flatten().map(|row| row.len() + 7 + self.extra.len()).sum();
         let mut framed = BytesMut::with_capacity(framed_len);
         Ok(encoded
             .into_iter()
@@ -350,7 +375,17 @@ impl Codec for JsonSrCodec {
                 // A bare null is no bytes at all (a tombstone, a null key).
                 let row = row.filter(|bytes| !(self.bare && bytes.as_ref() == b"null"))?;
                 frame(id, &mut framed);
-                framed.put_slice(&row);
+                match row.split_last() {
+                    Some((b'}', body)) if !self.extra.is_empty() => {
+                        framed.put_slice(body);
+                        if body.len() > 1 {
+                            framed.put_u8(b',');
+                        }
+                        framed.put_slice(&self.extra);
+                        framed.put_u8(b'}');
+                    }
+                    _ => framed.put_slice(&row),
+                }
                 Some(framed.split().freeze())
             })
             .collect())

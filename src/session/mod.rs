@@ -285,10 +285,27 @@ impl Session {
                 ColumnConstraint::None => !key,
                 ColumnConstraint::Headers | ColumnConstraint::Header(_) => false,
             };
+            let id_property = if key { "KEY_SCHEMA_ID" } else { "VALUE_SCHEMA_ID" };
+            if properties.contains_key(id_property) {
+                // A schema id names the columns: the format must take them from the registry,
+                // and the statement must not declare them too.
+                let side = if key { "KEY" } else { "VALUE" };
+                if !crate::format::uses_registry(format.name()) {
+                    return Err(refusal(format!(
+                        "{side}_FORMAT should support schema inference when {id_property} is provided. \
+                         Current format is {}.",
+                        format.name()
+                    )));
+                }
+                if create.columns.iter().any(is_side) {
+                    return Err(refusal(format!(
+                        "Table elements and {id_property} cannot both exist for create statement."
+                    )));
+                }
+            }
             if create.columns.iter().any(is_side) {
                 continue;
             }
-            let id_property = if key { "KEY_SCHEMA_ID" } else { "VALUE_SCHEMA_ID" };
             let schema_id = match properties.get(id_property) {
                 Some(id) => Some(
                     id.parse::<u32>().map_err(|_| refusal(format!("{id_property} must be a number, not '{id}'")))?,
@@ -330,6 +347,9 @@ impl Session {
                     constraint,
                 });
             }
+        }
+        if create.columns.is_empty() {
+            return Err(refusal("No columns supplied.".into()));
         }
         Ok(create)
     }

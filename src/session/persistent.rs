@@ -89,6 +89,7 @@ impl Session {
         let sink = self.sink_statement(create, &planned).await?;
         let sink_text = Statement::CreateSource(sink.clone()).to_string();
         let sink_source = self.catalog.plan_source(&sink, sink_text.clone()).map_err(|e| refusal(e.0))?;
+        check_schema_id_columns(&sink_source).await?;
         super::prepare_codecs(&sink_source, crate::format::Registration::Sink).await?;
         self.ensure_topic(&sink_source).await?;
         self.register_query(text, Some(sink_text), &name).await
@@ -172,6 +173,17 @@ impl Session {
         }
         self.log_command(text).await?;
         Ok(StatementResult::status("Query terminated."))
+    }
+
+    /// The persistent queries that failed while running, with why.
+    pub fn failed_queries(&self) -> Vec<(String, String)> {
+        self.running
+            .iter()
+            .filter_map(|(id, running)| match running.state.status() {
+                crate::engine::query::QueryStatus::Error(reason) => Some((id.clone(), reason)),
+                _ => None,
+            })
+            .collect()
     }
 
     /// `SHOW QUERIES`.
@@ -682,4 +694,63 @@ fn persistent_query_of(info: &QueryInfo) -> Result<(StreamingQuery, bool), Sessi
 /// The command offset at the end of a query id, which orders queries by creation.
 fn query_sequence(id: &str) -> u64 {
     id.rsplit('_').next().and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+/// A query writing with a registered schema (`KEY_SCHEMA_ID`/`VALUE_SCHEMA_ID`) must produce
+/// that schema's columns, in its order, as far as it has columns: the schema may have more
+/// (written with their defaults), but none of the query's may be missing, of another type or
+/// elsewhere. ksqlDB's message names the columns that are not where the schema has them.
+async fn check_schema_id_columns(sink: &crate::catalog::Source) -> Result<(), SessionError> {
+    use crate::catalog::ColumnRole;
+    for (key, format) in [(true, &sink.key_format), (false, &sink.value_format)] {
+        let side = if key { "KEY" } else { "VALUE" };
+        let Some(id) = sink.properties.get(&format!("{side}_SCHEMA_ID")).and_then(|id| id.parse::<u32>().ok()) else {
+            continue;
+        };
+        let subject = crate::format::Subject {
+            topic: sink.topic.clone(),
+            key,
+            schema_id: Some(id),
+            unwrapped: key || sink.properties.get("WRAP_SINGLE_VALUE").is_some_and(|w| w.eq_ignore_ascii_case("false")),
+            full_name: sink.properties.get(&format!("{side}_SCHEMA_FULL_NAME")).cloned(),
+        };
+        let inferred = format.infer_columns(&subject).await.map_err(|e| SessionError::External {
+            message: format!("cannot read schema {id} of the schema registry: {e}"),
+            at: Location::new(1, 1),
+        })?;
+        let Some(registered) = inferred else { continue };
+        let registered: Vec<(String, Option<crate::sql::ast::SqlType>)> = registered
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), crate::sql::ast::SqlType::from_arrow(f.data_type())))
+            .collect();
+        let is_side = |role: &ColumnRole| if key { *role == ColumnRole::Key } else { *role == ColumnRole::Value };
+        let produced: Vec<&crate::catalog::Column> = sink.columns.iter().filter(|c| is_side(&c.role)).collect();
+        let misplaced: Vec<String> = produced
+            .iter()
+            .enumerate()
+            .filter(|(i, column)| {
+                registered
+                    .get(*i)
+                    .is_none_or(|(name, sql_type)| *name != column.name || sql_type.as_ref() != Some(&column.sql_type))
+            })
+            .map(|(_, column)| format!("`{}` {}", column.name, column.sql_type))
+            .collect();
+        if !misplaced.is_empty() {
+            let shown: Vec<String> = registered
+                .iter()
+                .map(|(name, sql_type)| match sql_type {
+                    Some(sql_type) => format!("`{name}` {sql_type}"),
+                    None => format!("`{name}`"),
+                })
+                .collect();
+            return Err(refusal(format!(
+                "The following {} columns are changed, missing or reordered: [{}]. Schema from schema registry is [{}]",
+                side.to_lowercase(),
+                misplaced.join(", "),
+                shown.join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
