@@ -459,6 +459,12 @@ fn java_hash_map_order(names: &[&str]) -> Vec<usize> {
     order
 }
 
+/// The id after the highest one `registry` has given (ids are given from 1 up, as ksqlDB's
+/// harness registers them).
+fn next_free_id(registry: &dyn crate::registry::client::SchemaRegistry) -> u32 {
+    (1..).find(|id| registry.schema_by_id(*id).is_err()).unwrap_or(1)
+}
+
 /// A declared topic's key and value schemas, registered.
 async fn register_topic_schemas(
     registry: &crate::registry::client::RegistryRef,
@@ -493,7 +499,11 @@ async fn register_topic_schemas(
             }
             _ => raw.get().to_owned(),
         };
-        // Each schema referred to is registered under its name, as ksqlDB's harness does.
+        // Each schema referred to is registered under its name, as ksqlDB's harness does, but
+        // after the schema that refers to it as far as ids go: ksqlDB's mock registry gives the
+        // topic's schema the next id. (Eddy's registry wants a reference there before the
+        // schema that uses it, so the ids are given: the next free one is kept for the topic's.)
+        let reserved = (id.is_none() && !references.is_empty()).then(|| next_free_id(registry.as_ref()));
         let mut names = Vec::with_capacity(references.len());
         for reference in references {
             let text = match &reference.schema {
@@ -506,10 +516,14 @@ async fn register_topic_schemas(
                 _ => crate::registry::SchemaType::Avro,
             };
             let referenced = crate::registry::Schema { schema: text, schema_type: kind, references: Vec::new() };
-            registry
-                .register(&reference.name, referenced)
-                .await
-                .map_err(|e| format!("cannot register {}: {e}", reference.name))?;
+            let registered = match reserved {
+                Some(reserved) => {
+                    let own = next_free_id(registry.as_ref()).max(reserved + 1);
+                    registry.import(&reference.name, referenced, own).await
+                }
+                None => registry.register(&reference.name, referenced).await,
+            };
+            registered.map_err(|e| format!("cannot register {}: {e}", reference.name))?;
             let version = registry.latest(&reference.name).await.map_err(|e| e.to_string())?.map_or(1, |r| r.version);
             names.push(crate::registry::Reference {
                 name: reference.name.clone(),
@@ -519,7 +533,7 @@ async fn register_topic_schemas(
         }
         let schema = crate::registry::Schema { schema: text, schema_type, references: names };
         let subject = crate::format::Subject::new(topic.name.clone(), key).name();
-        let registered = match id {
+        let registered = match id.or(reserved) {
             Some(id) => registry.import(&subject, schema, id).await,
             None => registry.register(&subject, schema).await,
         };

@@ -72,10 +72,16 @@ impl Format for JsonSr {
             let Some(schema) = schema_to_infer(&self.registry, subject, SchemaType::Json).await? else {
                 return Ok(None);
             };
-            let parsed: Ordered = serde_json::from_str(&schema.schema)
-                .map_err(|e| FormatError(format!("the schema of {}: {e}", subject.name())))?;
+            let bad = |e: String| FormatError(format!("the schema of {}: {e}", subject.name()));
+            let parsed: Ordered = serde_json::from_str(&schema.schema).map_err(|e| bad(e.to_string()))?;
+            let referenced = self.registry.resolve_references(&schema).await.map_err(|e| bad(e.to_string()))?;
+            let documents = referenced
+                .into_iter()
+                .map(|(name, schema)| Ok((name, serde_json::from_str::<Ordered>(&schema.schema)?)))
+                .collect::<Result<Vec<_>, serde_json::Error>>()
+                .map_err(|e| bad(e.to_string()))?;
             let upper = subject.schema_id.is_none();
-            let data_type = arrow_type(&parsed, upper)?;
+            let data_type = Refs { root: &parsed, documents: &documents, depth: 0 }.arrow_type(&parsed, upper)?;
             let fields: Vec<Field> = match data_type {
                 DataType::Struct(fields) if !subject.unwrapped => {
                     fields.iter().map(|f| f.as_ref().clone().with_nullable(true)).collect()
@@ -224,9 +230,69 @@ impl<'de> serde::Deserialize<'de> for Ordered {
     }
 }
 
-/// The column type a JSON Schema describes, as Kafka Connect reads it (`upper`: property
-/// names in capitals, ksqlDB's for columns inferred from a subject's latest schema).
-fn arrow_type(schema: &Ordered, upper: bool) -> Result<DataType, FormatError> {
+/// Where a JSON Schema's `$ref`s lead: its own document (`#/definitions/…`, `#/$defs/…`) and
+/// the schemas it refers to by name (`other.json`, `other.json#/definitions/…`), each with
+/// the document its references are relative to.
+struct Refs<'a> {
+    root: &'a Ordered,
+    documents: &'a [(String, Ordered)],
+    depth: usize,
+}
+
+/// How deep `$ref`s may lead (a recursive schema has no columns).
+const MOST_REF_DEPTH: usize = 32;
+
+/// A JSON pointer's target in `root` (`` for the root, `/definitions/X`, …).
+fn pointer<'v>(root: &'v Ordered, path: &str) -> Option<&'v Ordered> {
+    if path.is_empty() {
+        return Some(root);
+    }
+    let parts: Vec<String> =
+        path.strip_prefix('/')?.split('/').map(|p| p.replace("~1", "/").replace("~0", "~")).collect();
+    parts.iter().try_fold(root, |at, part| match at {
+        Ordered::Object(_) => at.get(part),
+        Ordered::Array(items) => items.get(part.parse::<usize>().ok()?),
+        _ => None,
+    })
+}
+
+impl<'a> Refs<'a> {
+    /// The schema `schema`'s `$ref` leads to, in the document it is in; `None` without one.
+    fn follow(&self, schema: &Ordered) -> Result<Option<(Refs<'a>, &'a Ordered)>, FormatError> {
+        let Some(reference) = schema.get("$ref").and_then(Ordered::as_str) else { return Ok(None) };
+        if self.depth >= MOST_REF_DEPTH {
+            return Err(FormatError(format!("JSON_SR cannot infer columns from a recursive schema ({reference})")));
+        }
+        let (document, path) = reference.split_once('#').unwrap_or((reference, ""));
+        let root = if document.is_empty() {
+            self.root
+        } else {
+            &self
+                .documents
+                .iter()
+                .find(|(name, _)| name == document)
+                .ok_or_else(|| {
+                    FormatError(format!("the schema refers to {document}, which is not among its references"))
+                })?
+                .1
+        };
+        let target =
+            pointer(root, path).ok_or_else(|| FormatError(format!("the schema's $ref {reference} leads nowhere")))?;
+        Ok(Some((Refs { root, documents: self.documents, depth: self.depth + 1 }, target)))
+    }
+
+    /// The column type a JSON Schema describes, as Kafka Connect reads it (`upper`: property
+    /// names in capitals, ksqlDB's for columns inferred from a subject's latest schema).
+    fn arrow_type(&self, schema: &Ordered, upper: bool) -> Result<DataType, FormatError> {
+        if let Some((refs, target)) = self.follow(schema)? {
+            return refs.arrow_type(target, upper);
+        }
+        described_type(self, schema, upper)
+    }
+}
+
+/// [`Refs::arrow_type`] of a schema that is no `$ref`.
+fn described_type(refs: &Refs, schema: &Ordered, upper: bool) -> Result<DataType, FormatError> {
     let unsupported = || FormatError(format!("JSON_SR cannot infer a column from the schema {schema:?}"));
     // An optional value: `oneOf`/`anyOf` with null, or a `type` list with "null".
     for union in ["oneOf", "anyOf"] {
@@ -234,7 +300,7 @@ fn arrow_type(schema: &Ordered, upper: bool) -> Result<DataType, FormatError> {
             let kept: Vec<&Ordered> =
                 branches.iter().filter(|b| b.get("type").and_then(Ordered::as_str) != Some("null")).collect();
             return match kept[..] {
-                [only] => arrow_type(only, upper),
+                [only] => refs.arrow_type(only, upper),
                 _ => Err(unsupported()),
             };
         }
@@ -270,7 +336,7 @@ fn arrow_type(schema: &Ordered, upper: bool) -> Result<DataType, FormatError> {
         ("string", _) if connect_type == Some("bytes") => DataType::Binary,
         ("string", _) => DataType::Utf8,
         ("array", _) => {
-            let item = schema.get("items").map(|i| arrow_type(i, upper)).transpose()?.unwrap_or(DataType::Utf8);
+            let item = schema.get("items").map(|i| refs.arrow_type(i, upper)).transpose()?.unwrap_or(DataType::Utf8);
             DataType::List(Arc::new(Field::new("item", item, true)))
         }
         ("object", _) => match (schema.get("properties"), schema.get("additionalProperties")) {
@@ -279,13 +345,13 @@ fn arrow_type(schema: &Ordered, upper: bool) -> Result<DataType, FormatError> {
                 for (position, (name, property)) in properties.iter().enumerate() {
                     let index = property.get("connect.index").and_then(Ordered::as_u64).unwrap_or(u64::MAX);
                     let name = if upper { name.to_uppercase() } else { name.clone() };
-                    fields.push((index, position, Field::new(name, arrow_type(property, upper)?, true)));
+                    fields.push((index, position, Field::new(name, refs.arrow_type(property, upper)?, true)));
                 }
                 fields.sort_by_key(|(index, position, _)| (*index, *position));
                 DataType::Struct(fields.into_iter().map(|(_, _, f)| f).collect())
             }
             (_, Some(values @ Ordered::Object(_))) => {
-                let value = arrow_type(values, upper)?;
+                let value = refs.arrow_type(values, upper)?;
                 let entries = Field::new(
                     "entries",
                     DataType::Struct(
@@ -405,8 +471,36 @@ mod tests {
     use crate::sql::ast::SqlType;
 
     fn inferred(schema: &str, upper: bool) -> String {
+        inferred_with(schema, &[], upper).unwrap()
+    }
+
+    /// With `referenced` schemas, by name.
+    fn inferred_with(schema: &str, referenced: &[(&str, &str)], upper: bool) -> Result<String, FormatError> {
         let parsed: Ordered = serde_json::from_str(schema).unwrap();
-        SqlType::from_arrow(&arrow_type(&parsed, upper).unwrap()).unwrap().to_string()
+        let documents: Vec<(String, Ordered)> =
+            referenced.iter().map(|(name, text)| (name.to_string(), serde_json::from_str(text).unwrap())).collect();
+        let data_type = Refs { root: &parsed, documents: &documents, depth: 0 }.arrow_type(&parsed, upper)?;
+        Ok(SqlType::from_arrow(&data_type).unwrap().to_string())
+    }
+
+    #[test]
+    fn refs_lead_into_the_schema_and_the_schemas_it_refers_to() {
+        let local = r##"{"type": "object", "properties": {"at": {"$ref": "#/definitions/point"}},
+            "definitions": {"point": {"type": "object", "properties": {"x": {"type": "number"}}}}}"##;
+        assert_eq!(inferred(local, false), "STRUCT<`at` STRUCT<`x` DOUBLE>>");
+        // Another subject's schema, by the name the reference gives it; its own `#` refs are
+        // relative to it.
+        let main = r#"{"type": "object", "properties": {"ship": {"$ref": "address.json"}}}"#;
+        let address = r##"{"type": "object", "properties": {"city": {"type": "string"},
+            "zip": {"$ref": "#/$defs/zip"}}, "$defs": {"zip": {"type": "integer"}}}"##;
+        assert_eq!(
+            inferred_with(main, &[("address.json", address)], false).unwrap(),
+            "STRUCT<`ship` STRUCT<`city` STRING, `zip` BIGINT>>"
+        );
+        assert!(inferred_with(main, &[], false).unwrap_err().0.contains("not among its references"));
+        // A recursive schema has no columns: refused, not followed forever.
+        let tree = r##"{"type": "object", "properties": {"kids": {"type": "array", "items": {"$ref": "#"}}}}"##;
+        assert!(inferred_with(tree, &[], false).unwrap_err().0.contains("recursive"));
     }
 
     #[test]
@@ -450,10 +544,6 @@ mod tests {
             }})
         );
         // What is generated reads back as the same columns.
-        let parsed: Ordered = serde_json::from_str(&schema.to_string()).unwrap();
-        assert_eq!(
-            SqlType::from_arrow(&arrow_type(&parsed, false).unwrap()).unwrap().to_string(),
-            "STRUCT<`A` INTEGER, `S` STRUCT<`X` STRING>>"
-        );
+        assert_eq!(inferred(&schema.to_string(), false), "STRUCT<`A` INTEGER, `S` STRUCT<`X` STRING>>");
     }
 }

@@ -60,6 +60,36 @@ pub trait SchemaRegistry: Send + Sync + std::fmt::Debug {
     fn is_remote(&self) -> bool {
         false
     }
+
+    /// The schema a reference names, waiting on the registry (not blocking a thread) when it
+    /// is not known here yet.
+    fn referenced_async<'a>(&'a self, reference: &'a super::Reference) -> BoxFuture<'a, Result<Schema, RegistryError>> {
+        Box::pin(std::future::ready(self.referenced(reference)))
+    }
+
+    /// The schemas `schema` refers to, and those they refer to, each with the name it is
+    /// referred to by (as far as 64 of them).
+    fn resolve_references<'a>(
+        &'a self,
+        schema: &'a Schema,
+    ) -> BoxFuture<'a, Result<Vec<(String, Schema)>, RegistryError>> {
+        Box::pin(async move {
+            let mut found: Vec<(String, Schema)> = Vec::new();
+            let mut pending = schema.references.clone();
+            while let Some(reference) = pending.pop() {
+                if found.iter().any(|(name, _)| *name == reference.name) {
+                    continue;
+                }
+                if found.len() >= 64 {
+                    return Err(RegistryError::new(422, 42201, "a schema refers to more than 64 others"));
+                }
+                let referenced = self.referenced_async(&reference).await?;
+                pending.extend(referenced.references.iter().cloned());
+                found.push((reference.name.clone(), referenced));
+            }
+            Ok(found)
+        })
+    }
 }
 
 /// A registry shared.
@@ -333,6 +363,15 @@ impl SchemaRegistry for Remote {
 
     fn is_remote(&self) -> bool {
         true
+    }
+
+    fn referenced_async<'a>(&'a self, reference: &'a super::Reference) -> BoxFuture<'a, Result<Schema, RegistryError>> {
+        Box::pin(async move {
+            match self.cached_reference(reference) {
+                Some(schema) => Ok(schema),
+                None => self.fetch_referenced(reference).await,
+            }
+        })
     }
 }
 

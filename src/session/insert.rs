@@ -94,7 +94,7 @@ impl Session {
             if !matches!(column.role, ColumnRole::Key | ColumnRole::Value) {
                 return Err(refusal(format!("Cannot insert into HEADER columns: {target}")));
             }
-            let typed = cast_with_options(given, &column.data_type, &strict).map_err(|_| {
+            let typed = insert_cast(given, &column.data_type, &strict).map_err(|_| {
                 refusal(format!("Expected type {} for field {target} but got {}", column.sql_type, insert.values[i]))
             })?;
             if values.insert(target.clone(), typed).is_some() {
@@ -126,6 +126,41 @@ impl Session {
         producer.flush().await?;
         Ok(())
     }
+}
+
+/// A value given to `INSERT … VALUES` as a column's type. A STRUCT takes the fields it has by
+/// name (ignoring case), its missing fields null and its unknown ones ignored, as ksqlDB
+/// inserts a struct literal; anything else is cast.
+fn insert_cast(
+    given: &datafusion::arrow::array::ArrayRef,
+    target: &datafusion::arrow::datatypes::DataType,
+    options: &datafusion::arrow::compute::CastOptions,
+) -> Result<datafusion::arrow::array::ArrayRef, datafusion::arrow::error::ArrowError> {
+    use datafusion::arrow::array::{Array, new_null_array};
+    use datafusion::arrow::compute::cast_with_options;
+    use datafusion::arrow::datatypes::DataType;
+    let (DataType::Struct(_), DataType::Struct(fields)) = (given.data_type(), target) else {
+        return cast_with_options(given, target, options);
+    };
+    let given = given
+        .as_any()
+        .downcast_ref::<datafusion::arrow::array::StructArray>()
+        .ok_or_else(|| datafusion::arrow::error::ArrowError::CastError("not a struct".into()))?;
+    let names = given.fields();
+    let children = fields
+        .iter()
+        .map(|field| {
+            let found = names
+                .iter()
+                .position(|f| f.name() == field.name())
+                .or_else(|| names.iter().position(|f| f.name().eq_ignore_ascii_case(field.name())));
+            match found {
+                Some(i) => insert_cast(given.column(i), field.data_type(), options),
+                None => Ok(new_null_array(field.data_type(), given.len())),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Arc::new(datafusion::arrow::array::StructArray::try_new(fields.clone(), children, given.nulls().cloned())?))
 }
 
 impl Session {

@@ -317,6 +317,14 @@ impl Session {
             let full_name =
                 properties.get(if key { "KEY_SCHEMA_FULL_NAME" } else { "VALUE_SCHEMA_FULL_NAME" }).cloned();
             let subject = crate::format::Subject { topic: topic.clone(), key, schema_id, unwrapped, full_name };
+            // Columns taken from the subject's latest schema are written with that schema, as
+            // ksqlDB does: the statement keeps its id (as if given, `*_SCHEMA_ID`).
+            let latest_id = match (schema_id, self.catalog.formats().registry()) {
+                (None, Some(registry)) if crate::format::uses_registry(format.name()) => {
+                    registry.latest(&subject.name()).await.map_err(SessionError::registry)?.map(|latest| latest.id)
+                }
+                _ => None,
+            };
             // (What infers columns is outside Eddy: a registry that fails is not the user's.)
             let inferred = format.infer_columns(&subject).await.map_err(|e| SessionError::External {
                 message: format!("cannot find the columns of {} in format {}: {e}", topic, format.name()),
@@ -346,6 +354,10 @@ impl Session {
                     data_type,
                     constraint,
                 });
+            }
+            if let Some(id) = latest_id {
+                let value = datafusion::sql::sqlparser::ast::Value::Number(id.to_string(), false);
+                create.properties.0.push((datafusion::sql::sqlparser::ast::Ident::new(id_property), value));
             }
         }
         if create.columns.is_empty() {

@@ -100,10 +100,18 @@ pub(super) fn repartitions(plan: &JoinPlan, sources: &[Arc<Source>]) -> Vec<Repa
         // every right side).
         let registry_keys = [left, right].iter().all(|s| crate::format::uses_registry(s.key_format.name()));
         let left_rewritten = !left_keyed || (registry_keys && step == 0 && join.shape != JoinShape::ForeignKey);
-        let left_context = (left_rewritten && stream(0) && !windowed(0)).then(|| {
-            let side = if join.shape == JoinShape::StreamTable { "" } else { "-left" };
-            format!("{}Join{side}", nested(0))
-        });
+        let left_context = match (left_rewritten && !windowed(0), stream(0)) {
+            (false, _) => None,
+            (true, true) => {
+                let side = if join.shape == JoinShape::StreamTable { "" } else { "-left" };
+                Some(format!("{}Join{side}", nested(0)))
+            }
+            // A table keyed in a registry's format, written again as the right side is.
+            (true, false) if join.shape != JoinShape::ForeignKey => {
+                Some(format!("{}LeftSourceKeyed-SelectKey", nested(0)))
+            }
+            (true, false) => None,
+        };
         // A side joined on its key with the other, but serialised otherwise than the join's
         // key, is written again in the join's key format (so that equal keys land in equal
         // partitions).

@@ -42,8 +42,8 @@ pub struct BidsBenchArgs {
     #[arg(long, default_value_t = 1)]
     runs: usize,
     /// The bids' value format in the topic, and so the queries' output's: JSON (the lines as
-    /// they are), AVRO or JSON_SR (the lines encoded under the schema the stream registers in
-    /// the embedded schema registry; not timed).
+    /// they are), AVRO, JSON_SR or PROTOBUF (the lines encoded under the schema the stream
+    /// registers in the embedded schema registry; not timed).
     #[arg(long, default_value = "JSON")]
     format: String,
 }
@@ -61,7 +61,7 @@ fn bids(format: &str) -> String {
 }
 
 /// The formats the bids can be loaded in.
-const FORMATS: [&str; 3] = ["JSON", "AVRO", "JSON_SR"];
+const FORMATS: [&str; 4] = ["JSON", "AVRO", "JSON_SR", "PROTOBUF"];
 
 /// Eddy's text of each query: Flink's, in ksqlDB's dialect. Flink's window TVFs emit each
 /// window once, when the watermark (1 s behind) passes its end: `EMIT FINAL` with a grace
