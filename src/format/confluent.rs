@@ -135,6 +135,13 @@ impl Writer {
         }
         let Some(subject) = &self.subject else { return Ok(()) };
         let name = subject.name();
+        if registration == Registration::Restart {
+            let found = self.registry.find_id(&name, &self.schema).await.map_err(|e| FormatError(e.to_string()))?;
+            if let Some(id) = found {
+                let _ = self.id.set(id);
+            }
+            return Ok(());
+        }
         if registration == Registration::Source
             && self.registry.latest(&name).await.map_err(|e| FormatError(e.to_string()))?.is_some()
         {

@@ -100,13 +100,16 @@ impl Subject {
     }
 }
 
-/// Why a codec is made ready ([`Codec::prepare`]): for a source a statement declares, or for
-/// a query's sink (ksqlDB registers a sink's schema always, a source's only where the topic's
-/// subject has none).
+/// Why a codec is made ready ([`Codec::prepare`]): for a source a statement declares, for a
+/// query's sink (ksqlDB registers a sink's schema always, a source's only where the topic's
+/// subject has none), or for a query started again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Registration {
     Source,
     Sink,
+    /// A query starting again (after a restart): the schema's id is looked up, nothing is
+    /// registered.
+    Restart,
 }
 
 /// A format, shared.

@@ -56,6 +56,16 @@ pub trait SchemaRegistry: Send + Sync + std::fmt::Debug {
         Box::pin(std::future::ready(self.schema_by_id(id)))
     }
 
+    /// [`registered_id`](Self::registered_id), waiting on the registry (not blocking a
+    /// thread) when it is not known here.
+    fn find_id<'a>(
+        &'a self,
+        subject: &'a str,
+        schema: &'a Schema,
+    ) -> BoxFuture<'a, Result<Option<u32>, RegistryError>> {
+        Box::pin(std::future::ready(self.registered_id(subject, schema)))
+    }
+
     /// Whether lookups may wait on another process (worth fetching ahead).
     fn is_remote(&self) -> bool {
         false
@@ -238,6 +248,28 @@ impl Remote {
         Ok(schema)
     }
 
+    /// The id of a schema met before.
+    fn cached_id(&self, schema: &Schema) -> Option<u32> {
+        let cached = self.cache.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cached.iter().find(|(_, known)| super::same_schema(known, schema)).map(|(id, _)| *id)
+    }
+
+    /// The id `schema` has under `subject`, asked of the registry (`POST /subjects/{s}`).
+    async fn ask_id(&self, subject: &str, schema: &Schema) -> Result<Option<u32>, RegistryError> {
+        let body = serde_json::to_string(schema).unwrap_or_default();
+        match self.call("POST", &format!("/subjects/{}", segment(subject)), &body).await {
+            Ok(json) => {
+                let id = json["id"].as_u64().and_then(|id| u32::try_from(id).ok());
+                if let Some(id) = id {
+                    self.cache.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id, schema.clone());
+                }
+                Ok(id)
+            }
+            Err(e) if e.status == 404 => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     fn cached_reference(&self, reference: &super::Reference) -> Option<Schema> {
         let cached = self.references.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         cached.get(&(reference.subject.clone(), reference.version)).cloned()
@@ -311,25 +343,23 @@ impl SchemaRegistry for Remote {
     }
 
     fn registered_id(&self, subject: &str, schema: &Schema) -> Result<Option<u32>, RegistryError> {
-        let cached = self.cache.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((id, _)) = cached.iter().find(|(_, known)| super::same_schema(known, schema)) {
-            return Ok(Some(*id));
+        match self.cached_id(schema) {
+            Some(id) => Ok(Some(id)),
+            None => blocking(|| self.ask_id(subject, schema)),
         }
-        drop(cached);
-        let body = serde_json::to_string(schema).unwrap_or_default();
-        let path = format!("/subjects/{}", segment(subject));
-        let found = blocking(|| async { self.call("POST", &path, &body).await });
-        match found {
-            Ok(json) => {
-                let id = json["id"].as_u64().and_then(|id| u32::try_from(id).ok());
-                if let Some(id) = id {
-                    self.cache.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id, schema.clone());
-                }
-                Ok(id)
+    }
+
+    fn find_id<'a>(
+        &'a self,
+        subject: &'a str,
+        schema: &'a Schema,
+    ) -> BoxFuture<'a, Result<Option<u32>, RegistryError>> {
+        Box::pin(async move {
+            match self.cached_id(schema) {
+                Some(id) => Ok(Some(id)),
+                None => self.ask_id(subject, schema).await,
             }
-            Err(e) if e.status == 404 => Ok(None),
-            Err(e) => Err(e),
-        }
+        })
     }
 
     fn schema_by_id(&self, id: u32) -> Result<Schema, RegistryError> {

@@ -421,6 +421,11 @@ impl Session {
         let mut planned = self.planner().plan_persistent(&query, &info.sink).await?;
         let sink =
             self.catalog.source(&info.sink).cloned().ok_or_else(|| refusal(format!("{} does not exist", info.sink)))?;
+        // The sink's schema ids, found now (without blocking a thread on a remote registry)
+        // rather than at its first write. One not found yet is looked up when written.
+        if let Err(e) = super::prepare_codecs(&sink, crate::format::Registration::Restart).await {
+            tracing::warn!(query = %info.id, error = %e, "cannot look the sink's schema ids up yet");
+        }
         let rebuild_state = !matches!(planned.plan, Planned::Stateless(_));
         // Without PARTITION BY or GROUP BY the key passes through: a null key stays null.
         let keeps_key =

@@ -135,8 +135,9 @@ async fn the_remote_client_asks_a_registry_over_http_what_the_formats_need() {
     assert!(error.message.contains("cannot be reached") && error.message.contains("retry"), "{error}");
 }
 
-/// A codec fetches a remote registry's schemas ahead of decoding (`Codec::prefetch`),
-/// waiting without blocking its thread. Here one thread both serves the registry and decodes:
+/// A codec fetches a remote registry's schemas ahead of decoding (`Codec::prefetch`), and a
+/// restarted sink its schema's id ahead of writing (`Registration::Restart`), waiting
+/// without blocking its thread. Here one thread both serves the registry and decodes:
 /// a blocking lookup would wait on itself forever.
 #[tokio::test]
 async fn a_codec_fetches_a_remote_registrys_schemas_ahead_without_blocking_its_thread() {
@@ -165,6 +166,12 @@ async fn a_codec_fetches_a_remote_registrys_schemas_ahead_without_blocking_its_t
         )
         .unwrap();
         let payloads: Vec<_> = writer.encode(&batch).unwrap().into_iter().map(Option::unwrap).collect();
+        // A query started again finds its sink's id ahead of writing, and writes the same.
+        let restarted =
+            Formats::with_registry(remote(&url)).get(format).unwrap().codec(columns.clone(), options.clone()).unwrap();
+        restarted.prepare(Registration::Restart).await.unwrap();
+        let again: Vec<_> = restarted.encode(&batch).unwrap().into_iter().map(Option::unwrap).collect();
+        assert_eq!(again, payloads, "{format}");
         let payloads: Vec<&[u8]> = payloads.iter().map(|p| &p[..]).collect();
 
         // A reader that has met no id yet.
