@@ -17,7 +17,7 @@
 //!   hold it with another type. It covers `type` (an `integer` read as a `number`),
 //!   `properties`, `required`, `additionalProperties`, `items`, `enum`/`const`, the numeric,
 //!   length and size bounds, `pattern`, `uniqueItems`, `not`, `oneOf`/`anyOf`/`allOf`, and
-//!   local `$ref`s.
+//!   `$ref`s, local or into the schemas it refers to (put into its `$defs` first).
 
 use std::collections::HashSet;
 
@@ -50,8 +50,7 @@ pub(super) fn can_read(
             protobuf_can_read(&writer, &reader).map_err(|d| d.to_string())
         }
         SchemaType::Json => {
-            let parse = |s: &Schema| serde_json::from_str::<Value>(&s.schema).map_err(|e| e.to_string());
-            let (writer, reader) = (parse(writer)?, parse(reader)?);
+            let (writer, reader) = (json_self_contained(writer, resolve)?, json_self_contained(reader, resolve)?);
             Json { writer: &writer, reader: &reader, seen: HashSet::new() }
                 .covers(&reader, &writer, "#")
                 .map_err(|d| d.to_string())
@@ -194,6 +193,77 @@ fn kind_can_read(old: &Kind, new: &Kind, at: &str) -> Result<(), Difference> {
 
 // ---------------------------------------------------------------------------------------------
 // JSON
+
+/// Where a JSON schema keeps the schemas it refers to once they are put into it.
+const EMBEDDED: &str = "eddy-reference:";
+
+/// A JSON schema with the schemas it refers to (and those they refer to) put into its
+/// `$defs`, and its `$ref`s to them (`other.json`, `other.json#/definitions/x`) made local,
+/// theirs too: one document, compared as one.
+fn json_self_contained(
+    schema: &Schema,
+    resolve: &dyn Fn(&Reference) -> Result<Schema, RegistryError>,
+) -> Result<Value, String> {
+    let parse = |text: &str| serde_json::from_str::<Value>(text).map_err(|e| e.to_string());
+    let mut root = parse(&schema.schema)?;
+    if schema.references.is_empty() {
+        return Ok(root);
+    }
+    let mut documents: Vec<(String, Value)> = Vec::new();
+    let mut pending = schema.references.clone();
+    while let Some(reference) = pending.pop() {
+        if documents.iter().any(|(name, _)| *name == reference.name) {
+            continue;
+        }
+        if documents.len() >= 64 {
+            return Err("a schema refers to more than 64 others".into());
+        }
+        let found = resolve(&reference).map_err(|e| e.to_string())?;
+        pending.extend(found.references.iter().cloned());
+        documents.push((reference.name.clone(), parse(&found.schema)?));
+    }
+    let names: Vec<String> = documents.iter().map(|(name, _)| name.clone()).collect();
+    localise_refs(&mut root, "", &names);
+    let Value::Object(map) = &mut root else { return Ok(root) };
+    let defs = map.entry("$defs").or_insert_with(|| Value::Object(Map::new()));
+    let Value::Object(defs) = defs else { return Err("$defs is not an object".into()) };
+    for (name, mut document) in documents {
+        let here = format!("/$defs/{}", escape(&format!("{EMBEDDED}{name}")));
+        localise_refs(&mut document, &here, &names);
+        defs.insert(format!("{EMBEDDED}{name}"), document);
+    }
+    Ok(root)
+}
+
+/// A JSON pointer's part, escaped.
+fn escape(part: &str) -> String {
+    part.replace('~', "~0").replace('/', "~1")
+}
+
+/// Rewrites the `$ref`s of a document that sits at `here` in the whole: its own (`#…`) to
+/// point into it, those to `names` (other documents) to where they are put.
+fn localise_refs(schema: &mut Value, here: &str, names: &[String]) {
+    match schema {
+        Value::Array(items) => items.iter_mut().for_each(|item| localise_refs(item, here, names)),
+        Value::Object(map) => {
+            if let Some(Value::String(reference)) = map.get_mut("$ref") {
+                let (document, path) = reference.split_once('#').unwrap_or((reference.as_str(), ""));
+                let local = if document.is_empty() {
+                    Some(format!("#{here}{path}"))
+                } else if names.iter().any(|n| n == document) {
+                    Some(format!("#/$defs/{}{path}", escape(&format!("{EMBEDDED}{document}"))))
+                } else {
+                    None
+                };
+                if let Some(local) = local {
+                    *reference = local;
+                }
+            }
+            map.iter_mut().filter(|(k, _)| *k != "$ref").for_each(|(_, v)| localise_refs(v, here, names));
+        }
+        _ => {}
+    }
+}
 
 /// A JSON Schema comparison: the two documents (for their local `$ref`s), and the pairs of
 /// references already being compared (a recursive schema is compatible with itself).
@@ -590,6 +660,30 @@ mod tests {
         assert_eq!(reading(&json(tree), &json(tree)), "");
         let leaf = json(r#"{"type":"object","properties":{"children":{"type":"array","items":{"type":"string"}}}}"#);
         assert_eq!(reading(&json(tree), &leaf), "TYPE_CHANGED");
+    }
+
+    #[test]
+    fn json_schemas_are_compared_with_the_schemas_they_refer_to() {
+        let address = |zip: &str| {
+            json(&format!(
+                r##"{{"type":"object","properties":{{"zip":{{"$ref":"#/$defs/zip"}}}},"$defs":{{"zip":{{"type":"{zip}"}}}}}}"##
+            ))
+        };
+        let reference = |version| Reference { name: "address.json".into(), subject: "address".into(), version };
+        let resolve = |r: &Reference| match r.version {
+            1 => Ok(address("integer")),
+            2 => Ok(address("number")),
+            _ => Ok(address("string")),
+        };
+        let order = |version| Schema {
+            references: vec![reference(version)],
+            ..json(r#"{"type":"object","properties":{"ship":{"$ref":"address.json"}},"additionalProperties":false}"#)
+        };
+        assert_eq!(can_read(&order(1), &order(1), &resolve), Ok(()));
+        // integer read as number (the referenced schema's own `$ref` followed), not as string.
+        assert_eq!(can_read(&order(1), &order(2), &resolve), Ok(()));
+        let changed = can_read(&order(1), &order(3), &resolve).unwrap_err();
+        assert!(changed.contains("TYPE_CHANGED"), "{changed}");
     }
 
     #[test]
