@@ -13,9 +13,6 @@ use super::{Reference, RegistryError, Schema};
 /// Avro's primitive type names, which are never references.
 const PRIMITIVES: [&str; 8] = ["null", "boolean", "int", "long", "float", "double", "bytes", "string"];
 
-/// How many schemas a schema may refer to, directly or not.
-const MOST_REFERENCES: usize = 64;
-
 /// `schema` as one self-contained Avro schema: the named types it takes from the schemas it
 /// refers to (and those from theirs), found by `resolve`, defined where first used.
 pub fn self_contained(
@@ -29,19 +26,7 @@ pub fn self_contained(
     }
     // Every named type the referenced schemas define, by full name.
     let mut named: BTreeMap<String, Value> = BTreeMap::new();
-    let mut pending: Vec<Reference> = schema.references.clone();
-    let mut seen: Vec<(String, i32)> = Vec::new();
-    while let Some(reference) = pending.pop() {
-        let key = (reference.subject.clone(), reference.version);
-        if seen.contains(&key) {
-            continue;
-        }
-        if seen.len() >= MOST_REFERENCES {
-            return Err(format!("a schema refers to more than {MOST_REFERENCES} others"));
-        }
-        seen.push(key);
-        let found = resolve(&reference).map_err(|e| e.to_string())?;
-        pending.extend(found.references.iter().cloned());
+    for (_, found) in super::referenced_schemas(schema, resolve).map_err(|e| e.to_string())? {
         collect_named(&parse(&found.schema)?, "", &mut named);
     }
     let mut defined = BTreeSet::new();

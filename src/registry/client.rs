@@ -77,8 +77,8 @@ pub trait SchemaRegistry: Send + Sync + std::fmt::Debug {
         Box::pin(std::future::ready(self.referenced(reference)))
     }
 
-    /// The schemas `schema` refers to, and those they refer to, each with the name it is
-    /// referred to by (as far as 64 of them).
+    /// [`referenced_schemas`](super::referenced_schemas), waiting on the registry (not
+    /// blocking a thread) for those not known here.
     fn resolve_references<'a>(
         &'a self,
         schema: &'a Schema,
@@ -90,8 +90,8 @@ pub trait SchemaRegistry: Send + Sync + std::fmt::Debug {
                 if found.iter().any(|(name, _)| *name == reference.name) {
                     continue;
                 }
-                if found.len() >= 64 {
-                    return Err(RegistryError::new(422, 42201, "a schema refers to more than 64 others"));
+                if found.len() >= super::MOST_REFERENCES {
+                    return Err(super::too_many_references());
                 }
                 let referenced = self.referenced_async(&reference).await?;
                 pending.extend(referenced.references.iter().cloned());
@@ -376,17 +376,8 @@ impl SchemaRegistry for Remote {
                 Some(schema) => schema,
                 None => self.fetch_schema(id).await?,
             };
-            // And what it refers to, and so on (as far as 64 schemas).
-            let mut pending = schema.references.clone();
-            let mut fetched = 0;
-            while let Some(reference) = pending.pop()
-                && fetched < 64
-            {
-                if self.cached_reference(&reference).is_none() {
-                    pending.extend(self.fetch_referenced(&reference).await?.references);
-                    fetched += 1;
-                }
-            }
+            // And what it refers to, and so on, cached for the codecs' synchronous lookups.
+            self.resolve_references(&schema).await?;
             Ok(schema)
         })
     }

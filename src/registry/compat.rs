@@ -209,19 +209,9 @@ fn json_self_contained(
     if schema.references.is_empty() {
         return Ok(root);
     }
-    let mut documents: Vec<(String, Value)> = Vec::new();
-    let mut pending = schema.references.clone();
-    while let Some(reference) = pending.pop() {
-        if documents.iter().any(|(name, _)| *name == reference.name) {
-            continue;
-        }
-        if documents.len() >= 64 {
-            return Err("a schema refers to more than 64 others".into());
-        }
-        let found = resolve(&reference).map_err(|e| e.to_string())?;
-        pending.extend(found.references.iter().cloned());
-        documents.push((reference.name.clone(), parse(&found.schema)?));
-    }
+    let documents = super::referenced_schemas(schema, resolve).map_err(|e| e.to_string())?;
+    let documents: Vec<(String, Value)> =
+        documents.into_iter().map(|(name, found)| Ok((name, parse(&found.schema)?))).collect::<Result<_, String>>()?;
     let names: Vec<String> = documents.iter().map(|(name, _)| name.clone()).collect();
     localise_refs(&mut root, "", &names);
     let Value::Object(map) = &mut root else { return Ok(root) };
@@ -445,32 +435,26 @@ impl Json<'_> {
         }
         // Bounds: the reader's lower bounds no higher, its upper bounds no lower.
         let number = |s: &Map<String, Value>, k: &str| s.get(k).and_then(Value::as_f64);
-        for (lower, kind) in [
-            ("minimum", "number"),
-            ("exclusiveMinimum", "number"),
-            ("minLength", "string"),
-            ("minItems", "array"),
-            ("minProperties", "object"),
+        // (Each keyword, the type it bounds, and whether it is a lower bound.)
+        for (keyword, kind, lower) in [
+            ("minimum", "number", true),
+            ("exclusiveMinimum", "number", true),
+            ("minLength", "string", true),
+            ("minItems", "array", true),
+            ("minProperties", "object", true),
+            ("maximum", "number", false),
+            ("exclusiveMaximum", "number", false),
+            ("maxLength", "string", false),
+            ("maxItems", "array", false),
+            ("maxProperties", "object", false),
         ] {
-            if let Some(bound) = number(new, lower)
+            let narrower = |written: f64, bound: f64| if lower { written < bound } else { written > bound };
+            if let Some(bound) = number(new, keyword)
                 && may_be(old, kind)
-                && number(old, lower).is_none_or(|o| o < bound)
+                && number(old, keyword).is_none_or(|o| narrower(o, bound))
             {
-                return differs("MINIMUM_INCREASED", format!("{at}/{lower}"));
-            }
-        }
-        for (upper, kind) in [
-            ("maximum", "number"),
-            ("exclusiveMaximum", "number"),
-            ("maxLength", "string"),
-            ("maxItems", "array"),
-            ("maxProperties", "object"),
-        ] {
-            if let Some(bound) = number(new, upper)
-                && may_be(old, kind)
-                && number(old, upper).is_none_or(|o| o > bound)
-            {
-                return differs("MAXIMUM_DECREASED", format!("{at}/{upper}"));
+                let kind = if lower { "MINIMUM_INCREASED" } else { "MAXIMUM_DECREASED" };
+                return differs(kind, format!("{at}/{keyword}"));
             }
         }
         if let Some(step) = number(new, "multipleOf")

@@ -292,6 +292,36 @@ impl Schemas {
     }
 }
 
+/// How many schemas a schema may refer to, directly or not.
+pub const MOST_REFERENCES: usize = 64;
+
+/// The error of a schema that refers to more than [`MOST_REFERENCES`] others.
+pub(crate) fn too_many_references() -> RegistryError {
+    RegistryError::new(422, 42201, format!("a schema refers to more than {MOST_REFERENCES} others"))
+}
+
+/// The schemas `schema` refers to, and those they refer to, each once, with the name it is
+/// referred to by, found by `resolve`.
+pub fn referenced_schemas(
+    schema: &Schema,
+    resolve: impl Fn(&Reference) -> Result<Schema, RegistryError>,
+) -> Result<Vec<(String, Schema)>, RegistryError> {
+    let mut found: Vec<(String, Schema)> = Vec::new();
+    let mut pending = schema.references.clone();
+    while let Some(reference) = pending.pop() {
+        if found.iter().any(|(name, _)| *name == reference.name) {
+            continue;
+        }
+        if found.len() >= MOST_REFERENCES {
+            return Err(too_many_references());
+        }
+        let referenced = resolve(&reference)?;
+        pending.extend(referenced.references.iter().cloned());
+        found.push((reference.name.clone(), referenced));
+    }
+    Ok(found)
+}
+
 /// Whether two schemas are the same: of one kind, with the same references, and texts equal
 /// as JSON values for AVRO and JSON (whitespace and key order aside), or equal once trimmed.
 pub(crate) fn same_schema(a: &Schema, b: &Schema) -> bool {

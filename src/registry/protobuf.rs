@@ -88,19 +88,8 @@ pub fn compile_registered(
     schema: &Schema,
     resolve: impl Fn(&Reference) -> Result<Schema, RegistryError>,
 ) -> Result<DescriptorPool, String> {
-    let mut referenced: Vec<(String, String)> = Vec::new();
-    let mut pending: Vec<Reference> = schema.references.clone();
-    while let Some(reference) = pending.pop() {
-        if referenced.iter().any(|(name, _)| *name == reference.name) {
-            continue;
-        }
-        if referenced.len() >= 64 {
-            return Err("a schema refers to more than 64 others".into());
-        }
-        let found = resolve(&reference).map_err(|e| e.to_string())?;
-        pending.extend(found.references.iter().cloned());
-        referenced.push((reference.name.clone(), found.schema));
-    }
+    let referenced = super::referenced_schemas(schema, resolve).map_err(|e| e.to_string())?;
+    let referenced = referenced.into_iter().map(|(name, found)| (name, found.schema)).collect();
     compile(&schema.schema, referenced)
 }
 
