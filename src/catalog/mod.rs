@@ -88,6 +88,20 @@ impl Source {
         Some((kind, size))
     }
 
+    /// The source as a query that reads only some of its columns sees it (`used`, one mark
+    /// per column, in order, and any after them): its values decoded only as far as those
+    /// need, the others null, where the value format can skip ([`Codec::reading_only`]).
+    /// The `TIMESTAMP` column is always read. `None` when nothing would be skipped.
+    pub fn reading_only(&self, used: &[bool]) -> Option<Source> {
+        let used_by_name = |name: &str| {
+            self.timestamp_column.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(name))
+                || self.columns.iter().zip(used).any(|(c, used)| *used && c.role == ColumnRole::Value && c.name == name)
+        };
+        let value_used: Vec<bool> = self.value_codec.schema().fields().iter().map(|f| used_by_name(f.name())).collect();
+        let value_codec = self.value_codec.reading_only(&value_used)?;
+        Some(Source { value_codec, ..self.clone() })
+    }
+
     /// Bytes after the key proper in a windowed key: 8 (the start) for time windows, 16 (end
     /// and start) for session windows, none otherwise.
     pub fn window_key_bytes(&self) -> usize {

@@ -91,7 +91,7 @@ pub(crate) async fn schema_to_infer(
 }
 
 /// The schema a side is written with, and its id in the registry once known.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Writer {
     registry: RegistryRef,
     subject: Option<Subject>,

@@ -140,6 +140,15 @@ pub trait Codec: Send + Sync + std::fmt::Debug {
     fn prefetch<'a>(&'a self, _payloads: &mut dyn Iterator<Item = &[u8]>) -> BoxFuture<'a, ()> {
         Box::pin(std::future::ready(()))
     }
+
+    /// A codec for a query that reads only the columns marked in `used` (one mark per
+    /// column of [`Codec::schema`]): it decodes those and leaves the others null, when the
+    /// format can skip a value for less than reading it (AVRO, whose values carry their
+    /// lengths). It accepts and refuses the same records as this codec. `None` when the
+    /// format cannot skip, or nothing would be skipped.
+    fn reading_only(&self, _used: &[bool]) -> Option<Arc<dyn Codec>> {
+        None
+    }
 }
 
 /// The names of the built-in formats.

@@ -498,6 +498,37 @@ impl PlannedQuery {
         }
     }
 
+    /// Which columns of its input's rows ([`row_schema`]) the query reads, when it is known
+    /// to read no others: a filter and projection, or an aggregation, of a stream. `None`
+    /// when it may read any (a table's rows are kept whole as its state; joins, `OVER`
+    /// and table functions are not walked).
+    pub fn input_columns_used(&self) -> Option<Vec<bool>> {
+        use datafusion::physical_expr::PhysicalExpr;
+        if self.input.kind != SourceKind::Stream {
+            return None;
+        }
+        let expressions: Vec<Arc<dyn PhysicalExpr>> = match &self.plan {
+            Planned::Stateless(plan) if plan.unnest.is_none() => {
+                plan.filter.iter().chain(&plan.projection).cloned().collect()
+            }
+            Planned::Aggregate(plan) if plan.table_keys.is_none() => {
+                let arguments = plan.aggregates.iter().flat_map(|a| {
+                    let ordering = a.order_bys().iter().map(|o| Arc::clone(&o.expr));
+                    a.expressions().into_iter().chain(ordering)
+                });
+                plan.filter.iter().chain(&plan.group_by).cloned().chain(arguments).collect()
+            }
+            _ => return None,
+        };
+        let mut used = vec![false; row_schema(&self.input).fields().len()];
+        for expression in &expressions {
+            for column in datafusion::physical_expr::utils::collect_columns(expression) {
+                *used.get_mut(column.index())? = true;
+            }
+        }
+        Some(used)
+    }
+
     /// What the query produces: a table when it aggregates or reads a table.
     pub fn produces(&self) -> SourceKind {
         match &self.plan {

@@ -449,6 +449,10 @@ impl Session {
             planned.replace_input(repartition.input, internal);
             feeders.push((repartition.input, feeder));
         }
+        // A query that reads few of its stream's columns has the others skipped, not decoded.
+        if let Some(narrowed) = planned.input_columns_used().and_then(|used| planned.input.reading_only(&used)) {
+            planned.input = Arc::new(narrowed);
+        }
         let spec = QuerySpec {
             feeders,
             in_time_order,

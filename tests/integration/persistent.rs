@@ -395,3 +395,45 @@ async fn aggregating_a_table_retracts_a_row_before_counting_its_new_version() {
     assert!(e.to_string().contains("cannot be applied to a table source"), "{e}");
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn queries_reading_few_of_an_avro_streams_columns_see_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, mut s) = session(dir.path()).await;
+    run(
+        &mut s,
+        "SET 'auto.offset.reset' = 'earliest';
+         CREATE STREAM bids (auction BIGINT, price BIGINT, channel STRING, url STRING, at STRING)
+           WITH (KAFKA_TOPIC='bids', VALUE_FORMAT='AVRO', PARTITIONS=1, TIMESTAMP='at',
+                 TIMESTAMP_FORMAT='yyyy-MM-dd HH:mm:ss');
+         INSERT INTO bids VALUES (1, 100, 'web', 'https://a/1', '2026-01-01 00:00:01');
+         INSERT INTO bids VALUES (2, 250, 'app', 'https://a/2', '2026-01-01 00:00:02');
+         INSERT INTO bids VALUES (3, 50, 'web', 'https://a/3', '2026-01-01 00:00:03');",
+    )
+    .await
+    .unwrap();
+    // The TIMESTAMP column is read though no query names it; AUCTION and URL are skipped.
+    run(&mut s, "CREATE STREAM cheap WITH (VALUE_FORMAT='JSON') AS SELECT channel FROM bids WHERE price < 200;")
+        .await
+        .unwrap();
+    run(
+        &mut s,
+        "CREATE TABLE per_channel WITH (VALUE_FORMAT='JSON') AS
+           SELECT channel, COUNT(*) AS c, SUM(price) AS s FROM bids GROUP BY channel;",
+    )
+    .await
+    .unwrap();
+    s.wait_until_idle().await.unwrap();
+    let cheap: Vec<(String, i64)> =
+        records(log.as_ref(), "CHEAP").await.iter().map(|r| (text(&r.value), r.timestamp_ms)).collect();
+    assert_eq!(
+        cheap,
+        [(r#"{"CHANNEL":"web"}"#.to_owned(), 1767225601000), (r#"{"CHANNEL":"web"}"#.to_owned(), 1767225603000)]
+    );
+    // Each channel's latest total (updates within a batch are folded into one).
+    let totals: std::collections::BTreeMap<String, String> =
+        records(log.as_ref(), "PER_CHANNEL").await.iter().map(|r| (text(&r.key), text(&r.value))).collect();
+    let expected = [("app", r#"{"C":1,"S":250}"#), ("web", r#"{"C":2,"S":150}"#)];
+    assert_eq!(totals, expected.map(|(k, v)| (k.to_owned(), v.to_owned())).into());
+    s.shutdown().await;
+}

@@ -93,7 +93,8 @@ impl Format for Avro {
             writer,
             writer_record,
             writer_arrow,
-            decoders: Mutex::default(),
+            used: None,
+            idle_decoders: Mutex::default(),
             encoder: Mutex::default(),
         }))
     }
@@ -143,7 +144,7 @@ fn arrow_of(writer: &Value) -> Result<(SchemaRef, bool), FormatError> {
     let record = writer["type"] == "record";
     let wrapped = if record { writer.clone() } else { wrap(writer) };
     // (A registered schema is outside Eddy's control: one arrow-avro cannot take fails here.)
-    let decoder = std::panic::catch_unwind(|| decoder_for(0, &wrapped)).unwrap_or_else(|panic| {
+    let decoder = std::panic::catch_unwind(|| decoder_for(0, &wrapped, None)).unwrap_or_else(|panic| {
         Err(FormatError(format!(
             "arrow-avro cannot read this schema ({})",
             crate::error::panic_message(panic.as_ref())
@@ -157,15 +158,27 @@ fn wrap(schema: &Value) -> Value {
     json!({"type": "record", "name": "EddyBareValue", "namespace": "eddy.internal", "fields": [{"name": BARE, "type": schema}]})
 }
 
-/// A decoder of Confluent-framed records written with `schema` (a record) under `id`.
-fn decoder_for(id: u32, schema: &Value) -> Result<Decoder, FormatError> {
+/// A decoder of Confluent-framed records written with `schema` (a record) under `id`,
+/// reading only the record's fields at `projection` when given.
+fn decoder_for(id: u32, schema: &Value, projection: Option<Vec<usize>>) -> Result<Decoder, FormatError> {
     let mut store = SchemaStore::new_with_type(FingerprintAlgorithm::Id);
     store.set(Fingerprint::Id(id), AvroSchema::new(schema.to_string()))?;
-    Ok(ReaderBuilder::new()
+    let builder = ReaderBuilder::new()
         .with_writer_schema_store(store)
         .with_active_fingerprint(Fingerprint::Id(id))
-        .with_batch_size(usize::MAX / 2)
-        .build_decoder()?)
+        .with_batch_size(usize::MAX / 2);
+    let builder = match projection {
+        Some(projection) => builder.with_projection(projection),
+        None => builder,
+    };
+    Ok(builder.build_decoder()?)
+}
+
+/// A decoder of one writer schema, and whether that schema was wrapped in a record.
+#[derive(Debug)]
+struct IdDecoder {
+    decoder: Decoder,
+    wrapped: bool,
 }
 
 /// ksqlDB's Avro schema for columns: a record of optional fields named `full_name`, or with
@@ -260,63 +273,99 @@ struct AvroCodec {
     writer_record: bool,
     /// Its shape in Arrow (as arrow-avro reads it; a bare one as the field [`BARE`]).
     writer_arrow: SchemaRef,
-    /// A decoder per writer schema id met, and whether its schema was wrapped.
-    decoders: Mutex<HashMap<u32, (Decoder, bool)>>,
+    /// Which columns are decoded (the others are null), when not all: see
+    /// [`Codec::reading_only`].
+    used: Option<Arc<[bool]>>,
+    /// Decoders not in use, per writer schema id: a thread decoding takes one (or makes
+    /// one) and gives it back after, so that threads decode side by side.
+    idle_decoders: Mutex<HashMap<u32, Vec<IdDecoder>>>,
     /// The encoder, once the first batch is written.
     encoder: Mutex<Option<arrow_avro::writer::Encoder>>,
 }
 
 impl AvroCodec {
     /// Decodes a run of payloads all written with schema `id`, then fits them to the columns.
-    /// Hostile bytes never take a query down: a panic in the decoder fails the run.
+    /// Hostile bytes never take a query down: a panic in the decoder fails the run (and
+    /// the decoder, which is dropped).
     fn decode_run(&self, id: u32, payloads: &[&[u8]]) -> Result<RecordBatch, String> {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.try_decode_run(id, payloads))).unwrap_or_else(
-            |panic| {
-                self.decoders.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
-                Err(format!("the Avro decoder failed on it ({})", crate::error::panic_message(panic.as_ref())))
-            },
+            |panic| Err(format!("the Avro decoder failed on it ({})", crate::error::panic_message(panic.as_ref()))),
         )
     }
 
     fn try_decode_run(&self, id: u32, payloads: &[&[u8]]) -> Result<RecordBatch, String> {
-        let mut decoders = self.decoders.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let std::collections::hash_map::Entry::Vacant(vacant) = decoders.entry(id) {
-            let registered = self.written.registry().schema_by_id(id).map_err(|e| e.to_string())?;
-            if registered.schema_type != SchemaType::Avro {
-                return Err(format!("schema {id} is {:?}, not AVRO", registered.schema_type));
-            }
-            let registry = self.written.registry();
-            let writer = self_contained(&registered, |r| registry.referenced(r))?;
-            let record = writer["type"] == "record";
-            let decoder = decoder_for(id, &if record { writer } else { wrap(&writer) }).map_err(|e| e.0)?;
-            vacant.insert((decoder, !record));
-        }
-        let Some((decoder, wrapped)) = decoders.get_mut(&id) else { return Err("no decoder".into()) };
-        let wrapped = *wrapped;
+        let idle = self
+            .idle_decoders
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get_mut(&id)
+            .and_then(Vec::pop);
+        let mut taken = match idle {
+            Some(decoder) => decoder,
+            None => self.decoder(id)?,
+        };
         let decoded = (|| -> Result<Option<RecordBatch>, String> {
             for payload in payloads {
-                let read = decoder.decode(payload).map_err(|e| e.to_string())?;
+                let read = taken.decoder.decode(payload).map_err(|e| e.to_string())?;
                 if read != payload.len() {
                     return Err(format!("malformed Avro record: {} of its {} bytes read", read, payload.len()));
                 }
             }
-            decoder.flush().map_err(|e| e.to_string())
+            taken.decoder.flush().map_err(|e| e.to_string())
         })();
-        let batch = match decoded {
-            Ok(batch) => batch,
-            Err(e) => {
-                // The decoder may be midway through a record: start again next time.
-                decoders.remove(&id);
-                return Err(e);
-            }
-        };
-        drop(decoders);
+        // A decoder that failed may be midway through a record: it is dropped.
+        let batch = decoded?;
+        let wrapped = taken.wrapped;
+        self.idle_decoders.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(id).or_default().push(taken);
         let rows = payloads.len();
         let Some(batch) = batch else { return Err("no record decoded".into()) };
         if batch.num_rows() != rows {
             return Err(format!("expected {rows} records, decoded {}", batch.num_rows()));
         }
         self.fit(batch, wrapped).map_err(|e| e.0)
+    }
+
+    /// A new decoder of records written with schema `id`. When the codec reads only some
+    /// columns, the writer's fields that no used column reads are skipped, unless reading
+    /// them into their column could fail (a cast): a record is refused as it would be.
+    fn decoder(&self, id: u32) -> Result<IdDecoder, String> {
+        let registered = self.written.registry().schema_by_id(id).map_err(|e| e.to_string())?;
+        if registered.schema_type != SchemaType::Avro {
+            return Err(format!("schema {id} is {:?}, not AVRO", registered.schema_type));
+        }
+        let registry = self.written.registry();
+        let writer = self_contained(&registered, |r| registry.referenced(r))?;
+        let record = writer["type"] == "record";
+        let writer = if record { writer } else { wrap(&writer) };
+        let decoder = decoder_for(id, &writer, None).map_err(|e| e.0)?;
+        let projection = match &self.used {
+            Some(used) if record && !self.bare => self.projection(&decoder.schema(), used),
+            _ => None,
+        };
+        let decoder = match projection {
+            Some(projection) => decoder_for(id, &writer, Some(projection)).map_err(|e| e.0)?,
+            None => decoder,
+        };
+        Ok(IdDecoder { decoder, wrapped: !record })
+    }
+
+    /// The writer's fields (`written`, in Arrow) that reading the `used` columns needs, when
+    /// that is fewer than all: those of used columns, and those of unused ones whose
+    /// values are not the column's type as they are.
+    fn projection(&self, written: &Schema, used: &[bool]) -> Option<Vec<usize>> {
+        let read: Vec<usize> = written
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, field)| {
+                self.schema.fields().iter().zip(used).any(|(column, used)| {
+                    column.name().eq_ignore_ascii_case(field.name())
+                        && (*used || column.data_type() != field.data_type())
+                })
+            })
+            .map(|(i, _)| i)
+            .collect();
+        (read.len() < written.fields().len() && !read.is_empty()).then_some(read)
     }
 
     /// A decoded batch, in its writer's shape, as the columns.
@@ -611,6 +660,23 @@ impl Codec for AvroCodec {
             }
         }
         Ok(out)
+    }
+
+    fn reading_only(&self, used: &[bool]) -> Option<Arc<dyn Codec>> {
+        if self.bare || used.len() != self.schema.fields().len() || used.iter().all(|u| *u) {
+            return None;
+        }
+        Some(Arc::new(AvroCodec {
+            schema: self.schema.clone(),
+            bare: self.bare,
+            written: self.written.clone(),
+            writer: self.writer.clone(),
+            writer_record: self.writer_record,
+            writer_arrow: self.writer_arrow.clone(),
+            used: Some(used.into()),
+            idle_decoders: Mutex::default(),
+            encoder: Mutex::default(),
+        }))
     }
 
     fn prepare<'a>(&'a self, registration: Registration) -> BoxFuture<'a, Result<(), FormatError>> {

@@ -170,6 +170,70 @@ async fn records_of_older_and_newer_schemas_read_into_the_same_columns() {
 }
 
 #[tokio::test]
+async fn a_codec_reading_some_columns_skips_the_others_and_reads_the_same_rows() {
+    use apache_avro::types::Value as A;
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path()).await;
+    let v1 = json!({"type": "record", "name": "r", "fields": [
+        {"name": "id", "type": "long"},
+        {"name": "url", "type": "string"},
+        {"name": "price", "type": "long"},
+        {"name": "note", "type": "string"},
+        {"name": "unread", "type": "string"}
+    ]});
+    let id = register(&registry, "t-value", v1.clone()).await;
+    // NOTE is read as an INT: its text is cast (null where it is no number) whether the
+    // query uses it or not, as the whole codec does.
+    let schema = columns(&[("ID", "BIGINT"), ("URL", "STRING"), ("PRICE", "BIGINT"), ("NOTE", "INT")]);
+    let codec = Avro::new(registry.clone()).codec(schema.clone(), options("t", false, true)).unwrap();
+    assert!(codec.reading_only(&[true, true, true, true]).is_none(), "nothing to skip");
+    let reading = codec.reading_only(&[false, false, true, false]).unwrap();
+    assert_eq!(reading.schema(), &schema);
+    let record = |id: i64, note: &str| {
+        written(
+            id as u32,
+            &v1,
+            vec![
+                ("id", A::Long(id)),
+                ("url", A::String(format!("https://example.com/{id}"))),
+                ("price", A::Long(id * 10)),
+                ("note", A::String(note.into())),
+                ("unread", A::String("x".into())),
+            ],
+        )
+    };
+    let with_id = |mut bytes: Vec<u8>| {
+        bytes[1..5].copy_from_slice(&id.to_be_bytes());
+        bytes
+    };
+    let (one, two, bad) = (with_id(record(1, "7")), with_id(record(2, "8")), with_id(record(3, "eight")));
+    let truncated = &one[..one.len() - 3];
+    // From several threads at once, each with a decoder of its own.
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                let decoded = reading.decode(&[&one, &bad, truncated, &two]).unwrap();
+                let failed: Vec<usize> = decoded.errors.iter().map(|(i, _)| *i).collect();
+                assert_eq!(failed, vec![2], "{:?}", decoded.errors);
+                let batch = &decoded.batch;
+                assert_eq!(batch.num_rows(), 3);
+                let prices = batch.column(2).as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+                assert_eq!(prices.values().to_vec(), vec![10, 30, 20]);
+                assert_eq!(batch.column(0).null_count(), 3, "ID is skipped");
+                assert_eq!(batch.column(1).null_count(), 3, "URL is skipped");
+                let notes = batch.column(3).as_primitive::<datafusion::arrow::datatypes::Int32Type>();
+                assert_eq!(notes.iter().collect::<Vec<_>>(), vec![Some(7), None, Some(8)], "NOTE is read");
+            });
+        }
+    });
+    // The whole codec reads every column, and the same rows.
+    let decoded = codec.decode(&[&one, &bad, truncated, &two]).unwrap();
+    assert_eq!(decoded.errors.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![2]);
+    assert_eq!(decoded.batch.column(1).as_string::<i32>().value(0), "https://example.com/1");
+    assert_eq!(decoded.batch.column(3).null_count(), 1);
+}
+
+#[tokio::test]
 async fn bad_records_fail_alone() {
     use apache_avro::types::Value as A;
     let dir = tempfile::tempdir().unwrap();
