@@ -144,8 +144,9 @@ pub trait Codec: Send + Sync + std::fmt::Debug {
     /// A codec for a query that reads only the columns marked in `used` (one mark per
     /// column of [`Codec::schema`]): it decodes those and leaves the others null, when the
     /// format can skip a value for less than reading it (AVRO, whose values carry their
-    /// lengths). It accepts and refuses the same records as this codec. `None` when the
-    /// format cannot skip, or nothing would be skipped.
+    /// lengths). It refuses the records this codec refuses, but for text that is no UTF-8
+    /// in a skipped value (which ksqlDB's Avro reader takes too, as replacement
+    /// characters). `None` when the format cannot skip, or nothing would be skipped.
     fn reading_only(&self, _used: &[bool]) -> Option<Arc<dyn Codec>> {
         None
     }
