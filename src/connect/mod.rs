@@ -28,6 +28,8 @@ use futures::future::BoxFuture;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub mod datagen;
+
 use crate::engine::offsets::{OffsetStore, Positions};
 use crate::log::follower::split_stream_id;
 use crate::log::{Follower, Log, LogError, NewRecord, Producer, Record};
@@ -69,6 +71,16 @@ pub trait SourceConnector: Send + 'static {
     /// The next records, waiting for some; `None` once it has ended. Cancel-safe: a stop
     /// drops the future, which must lose nothing it has not returned.
     fn poll(&mut self) -> BoxFuture<'_, Result<Option<Vec<NewRecord>>, ConnectorError>>;
+
+    /// Where it has come to, once the records it returned are appended: committed then, and
+    /// given back to [`SourceConnector::resume`] when it starts again. `None` for a source
+    /// with no position (a feed that cannot be replayed).
+    fn position(&self) -> Option<u64> {
+        None
+    }
+
+    /// Goes on from `position`, committed before it stopped (called before the first poll).
+    fn resume(&mut self, _position: u64) {}
 }
 
 /// Takes records of topics out (see the module's contract).
@@ -103,7 +115,20 @@ pub struct Connectors {
     classes: Vec<Arc<dyn ConnectorClass>>,
 }
 
+impl std::fmt::Debug for Connectors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.classes.iter().filter_map(|c| c.names().first())).finish()
+    }
+}
+
 impl Connectors {
+    /// Eddy's own connectors; the sources' values written in one of `formats`.
+    pub fn builtin(formats: &crate::format::Formats) -> Connectors {
+        let mut connectors = Connectors::default();
+        connectors.register(Arc::new(datagen::Datagen::new(formats.clone())));
+        connectors
+    }
+
     pub fn register(&mut self, class: Arc<dyn ConnectorClass>) {
         self.classes.push(class);
     }
@@ -183,7 +208,7 @@ impl RunningConnector {
             let (status, name) = (Arc::clone(&status), name.to_owned());
             tokio::spawn(async move {
                 let run = match connector {
-                    Connector::Source(source) => run_source(log, source, &status, stopped).await,
+                    Connector::Source(source) => run_source(log, &name, source, &status, stopped).await,
                     Connector::Sink(sink) => run_sink(log, &name, sink, &status, stopped).await,
                 };
                 match run {
@@ -226,10 +251,16 @@ impl Drop for RunningConnector {
 
 async fn run_source(
     log: Arc<dyn Log>,
+    name: &str,
     mut source: Box<dyn SourceConnector>,
     status: &ConnectorStatus,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), ConnectorError> {
+    let offsets = OffsetStore::new(Arc::clone(&log));
+    let position_id = format!("connector-{name}/source");
+    if let Some(position) = offsets.load(&position_id).await?.and_then(|p| p.get(&0).copied()) {
+        source.resume(position);
+    }
     // A topic that is not there yet is made, as a broker makes one for a producer.
     if let Err(LogError::UnknownTopic(_)) = log.partition_count(source.topic()).await {
         match log.create_topic(source.topic(), &crate::log::TopicSpec::new(1)).await {
@@ -250,6 +281,9 @@ async fn run_source(
             producer.send(record, None)?;
         }
         producer.flush().await?;
+        if let Some(position) = source.position() {
+            offsets.commit(&position_id, &Positions::from([(0, position)])).await?;
+        }
         status.records_in.fetch_add(count, Ordering::Relaxed);
         status.records_out.fetch_add(count, Ordering::Relaxed);
         status.bytes.fetch_add(bytes, Ordering::Relaxed);

@@ -70,7 +70,8 @@ impl Session {
         }
         self.commands_applied = offset;
         self.add_processing_log().await?;
-        self.sync_queries().await
+        self.sync_queries().await?;
+        self.sync_connectors().await
     }
 
     /// Adds the stream `PROCESSING_LOG` to the catalog once its topic exists (it is no
@@ -151,6 +152,20 @@ impl Session {
             }
             Statement::DropType { name, .. } => {
                 self.catalog.remove_type(&resolved_name(&name));
+            }
+            Statement::CreateConnector(create) => {
+                let config = super::connectors::connector_config(&create);
+                if self.catalog.connector(&config.name).is_some() {
+                    return Err(format!("connector {} exists", config.name));
+                }
+                self.catalog.add_connector(crate::catalog::ConnectorDefinition {
+                    kind: create.kind,
+                    config,
+                    statement: text.to_owned(),
+                });
+            }
+            Statement::DropConnector { name, .. } => {
+                self.catalog.remove_connector(&resolved_name(&name));
             }
             other => return Err(format!("not a catalog command: {other}")),
         }

@@ -15,6 +15,7 @@
 //! refusals), `print`, `entity` and `result` (what statements return).
 
 mod command_log;
+mod connectors;
 pub mod entity;
 mod insert;
 mod persistent;
@@ -36,7 +37,7 @@ pub use self::persistent::QueryMetrics;
 pub use self::result::{QueryRows, ResultSink, RowsHeader, StatementResult, push_layout};
 use crate::catalog::{Catalog, ColumnRole, source_name};
 use crate::log::{Log, LogError, NewRecord, TopicSpec, record::now_ms};
-use crate::sql::ast::{CreateSource, Describe, DropSource, Explain, ShowTarget, SourceKind, Statement};
+use crate::sql::ast::{CreateSource, Describe, DropSource, Explain, Show, ShowTarget, SourceKind, Statement};
 use crate::sql::lexer::{Offsets, first_location, split_statements, tokenize};
 use crate::sql::types::resolved_name;
 use crate::sql::{ParseError, parse_one};
@@ -154,6 +155,8 @@ pub struct Session {
     runs_queries: bool,
     /// How far readers see the output of queries writing exactly once (shared by forks).
     fences: Arc<crate::engine::checkpoint::Fences>,
+    /// The catalog's connectors running in this process, by name.
+    connectors_running: BTreeMap<String, connectors::Running>,
 }
 
 impl Session {
@@ -186,6 +189,7 @@ impl Session {
             materialized: Arc::new(tokio::sync::Mutex::new(BTreeMap::new())),
             runs_queries: true,
             fences: Arc::default(),
+            connectors_running: BTreeMap::new(),
         };
         session.catch_up().await?;
         Ok(session)
@@ -212,6 +216,7 @@ impl Session {
             materialized: Arc::clone(&self.materialized),
             fences: Arc::clone(&self.fences),
             runs_queries: false,
+            connectors_running: BTreeMap::new(),
         }
     }
 
@@ -542,7 +547,19 @@ impl Session {
                 self.log_command(&statement.to_string()).await?;
                 StatementResult::status(format!("Dropped type '{name}'"))
             }
+            Statement::Show(Show { target: ShowTarget::Connectors(scope), .. }) => {
+                self.show_connectors(scope, &statement.to_string())
+            }
             Statement::Show(show) => self.show(show.target).await.map_err(|e| relocate(e, at))?,
+            Statement::CreateConnector(ref create) => {
+                self.create_connector(create, &statement.to_string()).await.map_err(|e| relocate(e, at))?
+            }
+            Statement::DropConnector { if_exists, ref name } => {
+                self.drop_connector(if_exists, name, &statement.to_string()).await.map_err(|e| relocate(e, at))?
+            }
+            Statement::Describe(Describe::Connector { ref name }) => {
+                self.describe_connector(name, &statement.to_string()).map_err(|e| relocate(e, at))?
+            }
             Statement::Describe(Describe::Source { name, extended }) => {
                 let name = source_name(&name);
                 let source = self

@@ -526,6 +526,7 @@ impl Session {
 
     /// Stops every query running here: each drains what it read, flushes and commits.
     pub async fn shutdown(&mut self) {
+        self.stop_connectors().await;
         let running = std::mem::take(&mut self.running);
         futures::future::join_all(running.into_values().map(|q| q.stop())).await;
     }

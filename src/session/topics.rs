@@ -100,6 +100,7 @@ impl Session {
                 .collect()
         };
         Ok(match target {
+            ShowTarget::Connectors(scope) => self.show_connectors(scope, "SHOW CONNECTORS"),
             ShowTarget::Streams => StatementResult::table(
                 &["Stream Name", "Kafka Topic", "Key Format", "Value Format", "Windowed"],
                 sources(SourceKind::Stream),

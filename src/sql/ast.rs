@@ -65,6 +65,13 @@ pub enum Statement {
         if_exists: bool,
         name: Ident,
     },
+    /// `CREATE SOURCE|SINK CONNECTOR [IF NOT EXISTS] name WITH (…)`
+    CreateConnector(CreateConnector),
+    /// `DROP CONNECTOR [IF EXISTS] name`
+    DropConnector {
+        if_exists: bool,
+        name: Ident,
+    },
     /// Anything else sqlparser understands.
     Sql(Box<SqlStatement>),
 }
@@ -291,6 +298,40 @@ pub enum ShowTarget {
     Functions,
     Types,
     Variables,
+    Connectors(ConnectorScope),
+}
+
+/// Which connectors `SHOW CONNECTORS` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectorScope {
+    All,
+    Source,
+    Sink,
+}
+
+/// A connector's direction: into topics (a source) or out of them (a sink).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ConnectorKind {
+    Source,
+    Sink,
+}
+
+impl ConnectorKind {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            ConnectorKind::Source => "SOURCE",
+            ConnectorKind::Sink => "SINK",
+        }
+    }
+}
+
+/// `CREATE SOURCE|SINK CONNECTOR [IF NOT EXISTS] name WITH (…)`
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateConnector {
+    pub kind: ConnectorKind,
+    pub if_not_exists: bool,
+    pub name: Ident,
+    pub properties: Properties,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -305,6 +346,7 @@ pub enum Describe {
     Function { name: Ident },
     Streams { extended: bool },
     Tables { extended: bool },
+    Connector { name: Ident },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -653,6 +695,9 @@ impl fmt::Display for StatementText<'_> {
                     ShowTarget::Functions => "FUNCTIONS",
                     ShowTarget::Types => "TYPES",
                     ShowTarget::Variables => "VARIABLES",
+                    ShowTarget::Connectors(ConnectorScope::All) => "CONNECTORS",
+                    ShowTarget::Connectors(ConnectorScope::Source) => "SOURCE CONNECTORS",
+                    ShowTarget::Connectors(ConnectorScope::Sink) => "SINK CONNECTORS",
                 };
                 write!(f, "SHOW {target}{}", if s.extended { " EXTENDED" } else { "" })
             }
@@ -667,6 +712,7 @@ impl fmt::Display for StatementText<'_> {
                 Describe::Tables { extended } => {
                     write!(f, "DESCRIBE TABLES{}", if *extended { " EXTENDED" } else { "" })
                 }
+                Describe::Connector { name } => write!(f, "DESCRIBE CONNECTOR {name}"),
             },
             Statement::Explain(Explain::Query(id)) => write!(f, "EXPLAIN {id}"),
             Statement::Explain(Explain::Statement(s)) => write!(f, "EXPLAIN {s}"),
@@ -693,6 +739,16 @@ impl fmt::Display for StatementText<'_> {
             }
             Statement::DropType { if_exists, name } => {
                 write!(f, "DROP TYPE {}{name}", if *if_exists { "IF EXISTS " } else { "" })
+            }
+            Statement::CreateConnector(c) => {
+                write!(f, "CREATE {} CONNECTOR ", c.kind.keyword())?;
+                if c.if_not_exists {
+                    f.write_str("IF NOT EXISTS ")?;
+                }
+                write!(f, "{} {}", c.name, c.properties)
+            }
+            Statement::DropConnector { if_exists, name } => {
+                write!(f, "DROP CONNECTOR {}{name}", if *if_exists { "IF EXISTS " } else { "" })
             }
             Statement::Sql(s) => write!(f, "{s}"),
         }

@@ -111,6 +111,11 @@ impl StatementParser {
             return Ok(Statement::Select(Box::new(query)));
         } else if self.peek_word("DROP") && self.is_drop_source() {
             self.parse_drop()?
+        } else if self.peek_word("DROP") && is_word(&self.parser.peek_nth_token_ref(1).token, "CONNECTOR") {
+            self.parser.next_token();
+            self.parser.next_token();
+            let if_exists = self.parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
+            Statement::DropConnector { if_exists, name: self.with(|p| p.parse_identifier())? }
         } else if self.peek_word("DROP") && is_word(&self.parser.peek_nth_token_ref(1).token, "TYPE") {
             self.parser.next_token();
             self.parser.next_token();
@@ -182,6 +187,21 @@ impl StatementParser {
         let checkpoint = self.parser.index();
         self.expect_word("CREATE", None)?;
         let or_replace = self.parser.parse_keywords(&[Keyword::OR, Keyword::REPLACE]);
+        let connector =
+            |p: &Self, kind: &str| p.peek_word(kind) && is_word(&p.parser.peek_nth_token_ref(1).token, "CONNECTOR");
+        if !or_replace && (connector(self, "SOURCE") || connector(self, "SINK")) {
+            let kind = if self.word("SOURCE") { ConnectorKind::Source } else { ConnectorKind::Sink };
+            self.parser.next_token();
+            let if_not_exists = self.parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+            let name = self.with(|p| p.parse_identifier())?;
+            let properties = self.parse_properties()?;
+            if properties.is_empty() {
+                let found = self.parser.peek_token();
+                return Err(ParseError::new("expected WITH (…) after the connector's name", found.span.start)
+                    .with_hint("write CREATE SOURCE CONNECTOR name WITH ('connector.class'='…', …)"));
+            }
+            return Ok(Statement::CreateConnector(CreateConnector { kind, if_not_exists, name, properties }));
+        }
         let source = self.word("SOURCE");
         if !or_replace && !source && self.word("TYPE") {
             let if_not_exists = self.parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
@@ -462,10 +482,18 @@ impl StatementParser {
             ShowTarget::Types
         } else if self.word("VARIABLES") {
             ShowTarget::Variables
+        } else if self.word("CONNECTORS") {
+            ShowTarget::Connectors(ConnectorScope::All)
+        } else if self.peek_word("SOURCE") || self.peek_word("SINK") {
+            let scope = if self.word("SOURCE") { ConnectorScope::Source } else { ConnectorScope::Sink };
+            self.expect_word("CONNECTORS", Some("write SHOW SOURCE CONNECTORS or SHOW SINK CONNECTORS"))?;
+            ShowTarget::Connectors(scope)
         } else {
             let found = self.parser.peek_token();
             return Err(ParseError::new(format!("cannot list {}", describe(&found.token)), found.span.start)
-                .with_hint("SHOW STREAMS, TABLES, TOPICS, QUERIES, PROPERTIES, FUNCTIONS, TYPES or VARIABLES"));
+                .with_hint(
+                    "SHOW STREAMS, TABLES, TOPICS, QUERIES, PROPERTIES, FUNCTIONS, TYPES, VARIABLES or CONNECTORS",
+                ));
         };
         let extended = self.word("EXTENDED");
         Ok(Statement::Show(Show { target, extended }))
@@ -475,6 +503,11 @@ impl StatementParser {
         if self.word("FUNCTION") {
             let name = self.with(|p| p.parse_identifier())?;
             return Ok(Statement::Describe(Describe::Function { name }));
+        }
+        if self.peek_word("CONNECTOR") && self.parser.peek_nth_token_ref(1).token != Token::EOF {
+            self.parser.next_token();
+            let name = self.with(|p| p.parse_identifier())?;
+            return Ok(Statement::Describe(Describe::Connector { name }));
         }
         // `DESCRIBE STREAMS` lists; `DESCRIBE EXTENDED x` describes x.
         if self.word("STREAMS") {

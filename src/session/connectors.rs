@@ -1,0 +1,337 @@
+//! Connectors in a session: `CREATE SOURCE|SINK CONNECTOR`, `DROP CONNECTOR`,
+//! `SHOW [SOURCE|SINK] CONNECTORS` and `DESCRIBE CONNECTOR`, with ksqlDB's messages and REST
+//! entities. A connector is durable in the command topic, as a stream is. Each runs in the one
+//! process that claims it (as a query does), and is started again when that process opens
+//! again, going on from its committed position.
+
+use std::sync::atomic::Ordering;
+
+use datafusion::sql::sqlparser::ast::{Ident, Value};
+use serde_json::json;
+
+use super::*;
+use crate::catalog::{ConnectorDefinition, Source};
+use crate::connect::{ConnectorConfig, ConnectorState, RunningConnector};
+use crate::sql::ast::{ConnectorKind, ConnectorScope, CreateConnector};
+
+/// A connector running in this process, with the claim that makes it this process's.
+pub(super) struct Running {
+    connector: RunningConnector,
+    _claim: crate::log::Claim,
+}
+
+/// The id a connector is claimed under (beside the queries' ids).
+fn claim_id(name: &str) -> String {
+    format!("connector-{name}")
+}
+
+/// A `WITH` clause as a connector's configuration: quoted keys as written, bare ones in
+/// capitals (ksqlDB's identifiers), values as text; `name` is the connector's.
+pub(super) fn connector_config(create: &CreateConnector) -> ConnectorConfig {
+    let name = resolved_name(&create.name);
+    let mut properties: BTreeMap<String, String> = create
+        .properties
+        .0
+        .iter()
+        .map(|(key, value)| {
+            let key = if key.quote_style.is_some() { key.value.clone() } else { key.value.to_uppercase() };
+            let value = match value {
+                Value::SingleQuotedString(text) | Value::DoubleQuotedString(text) => text.clone(),
+                Value::Number(number, _) => number.to_string(),
+                Value::Boolean(b) => b.to_string(),
+                other => other.to_string(),
+            };
+            (key, value)
+        })
+        .collect();
+    properties.insert("name".into(), name.clone());
+    ConnectorConfig { name, properties }
+}
+
+fn kind_name(kind: ConnectorKind) -> &'static str {
+    match kind {
+        ConnectorKind::Source => "source",
+        ConnectorKind::Sink => "sink",
+    }
+}
+
+/// Kafka Connect's name of a connector's state.
+fn state_name(state: &ConnectorState) -> &'static str {
+    match state {
+        ConnectorState::Running => "RUNNING",
+        ConnectorState::Stopped => "STOPPED",
+        ConnectorState::Failed(_) => "FAILED",
+    }
+}
+
+/// A single-column `Message` table, as ksqlDB's CLI shows connector results.
+fn message(text: String, entity: serde_json::Value) -> StatementResult {
+    StatementResult::table(&["Message"], vec![vec![text]]).with_entity(entity)
+}
+
+/// A warning, as ksqlDB answers an `IF [NOT] EXISTS` that did nothing.
+fn warning(statement: &str, text: String) -> StatementResult {
+    let entity = json!({"@type": "warning_entity", "statementText": statement, "message": text, "warnings": []});
+    message(text, entity)
+}
+
+impl Session {
+    /// `CREATE SOURCE|SINK CONNECTOR`: validated by making the connector (which checks its
+    /// properties), then logged; it starts once the catalog has it.
+    pub(super) async fn create_connector(
+        &mut self,
+        create: &CreateConnector,
+        statement: &str,
+    ) -> Result<StatementResult, SessionError> {
+        let config = connector_config(create);
+        if self.catalog.connector(&config.name).is_some() {
+            let text = format!("Connector {} already exists", config.name);
+            if create.if_not_exists {
+                return Ok(warning(statement, text));
+            }
+            return Err(refusal(text));
+        }
+        let made = self.catalog.connector_classes().create(&config).map_err(|e| refusal(e.0))?;
+        let made_kind = match made {
+            crate::connect::Connector::Source(_) => ConnectorKind::Source,
+            crate::connect::Connector::Sink(_) => ConnectorKind::Sink,
+        };
+        if made_kind != create.kind {
+            return Err(refusal(format!(
+                "{} is a {} connector: write CREATE {} CONNECTOR",
+                config.properties.get("connector.class").map(String::as_str).unwrap_or_default(),
+                kind_name(made_kind),
+                made_kind.keyword()
+            )));
+        }
+        self.log_command(&Statement::CreateConnector(create.clone()).to_string()).await?;
+        let definition = self.catalog.connector(&config.name).cloned().ok_or_else(|| {
+            refusal(format!("connector {} was created by another process at the same time", config.name))
+        })?;
+        let entity = json!({
+            "@type": "connector_info",
+            "info": {
+                "name": definition.config.name,
+                "config": definition.config.properties,
+                "tasks": [{"connector": definition.config.name, "task": 0}],
+                "type": kind_name(definition.kind),
+            },
+            "warnings": [],
+        });
+        Ok(message(format!("Created connector {}", definition.config.name), entity))
+    }
+
+    /// `DROP CONNECTOR`: it stops (a sink flushing and committing first) once the catalog
+    /// no longer has it. Its committed position stays, as Kafka Connect's offsets do: a
+    /// connector made again under the name goes on from there.
+    pub(super) async fn drop_connector(
+        &mut self,
+        if_exists: bool,
+        name: &Ident,
+        statement: &str,
+    ) -> Result<StatementResult, SessionError> {
+        let name = resolved_name(name);
+        let Some(definition) = self.catalog.connector(&name).cloned() else {
+            if if_exists {
+                return Ok(warning(statement, format!("Connector '{name}' does not exist.")));
+            }
+            return Err(refusal(format!(
+                "Failed to drop connector: {{\"error_code\":404,\"message\":\"Connector {name} not found\"}}"
+            )));
+        };
+        let name = definition.config.name;
+        let quoted = Ident::with_quote('`', name.clone());
+        self.log_command(&Statement::DropConnector { if_exists: false, name: quoted }.to_string()).await?;
+        let entity =
+            json!({"@type": "drop_connector", "statementText": statement, "connectorName": name, "warnings": []});
+        Ok(message(format!("Dropped connector \"{name}\""), entity))
+    }
+
+    /// Kafka Connect's status of a connector: its state and its one task's, with the
+    /// reason it failed.
+    fn connector_status(&self, definition: &ConnectorDefinition) -> serde_json::Value {
+        let worker = "eddy";
+        let state = self.connectors_running.get(&definition.config.name).map(|r| r.connector.status.state());
+        let (name, trace) = match &state {
+            Some(state @ ConnectorState::Failed(reason)) => (state_name(state), Some(reason.clone())),
+            Some(state) => (state_name(state), None),
+            None => ("UNASSIGNED", None),
+        };
+        let mut task = json!({"id": 0, "state": name, "worker_id": worker});
+        if let Some(trace) = &trace {
+            task["trace"] = json!(trace);
+        }
+        json!({
+            "name": definition.config.name,
+            "connector": {"state": if name == "FAILED" { "RUNNING" } else { name }, "worker_id": worker},
+            "tasks": [task],
+            "type": kind_name(definition.kind),
+        })
+    }
+
+    /// `SHOW [SOURCE|SINK] CONNECTORS`.
+    pub(super) fn show_connectors(&self, scope: ConnectorScope, statement: &str) -> StatementResult {
+        let listed: Vec<(&ConnectorDefinition, String)> = self
+            .catalog
+            .connectors()
+            .filter(|c| match scope {
+                ConnectorScope::All => true,
+                ConnectorScope::Source => c.kind == ConnectorKind::Source,
+                ConnectorScope::Sink => c.kind == ConnectorKind::Sink,
+            })
+            .map(|c| {
+                let status = self.connector_status(c);
+                let connector = status["connector"]["state"].as_str().unwrap_or_default().to_owned();
+                let summary = if connector == "RUNNING" {
+                    let running = usize::from(status["tasks"][0]["state"] == "RUNNING");
+                    let overall = if running == 0 { "WARNING" } else { "RUNNING" };
+                    format!("{overall} ({running}/1 tasks RUNNING)")
+                } else {
+                    connector
+                };
+                (c, summary)
+            })
+            .collect();
+        let class = |c: &ConnectorDefinition| c.config.properties.get("connector.class").cloned().unwrap_or_default();
+        let rows = listed
+            .iter()
+            .map(|(c, state)| vec![c.config.name.clone(), c.kind.keyword().to_owned(), class(c), state.clone()])
+            .collect();
+        let connectors: Vec<serde_json::Value> = listed
+            .iter()
+            .map(|(c, state)| {
+                json!({"name": c.config.name, "type": kind_name(c.kind), "className": class(c), "state": state})
+            })
+            .collect();
+        let entity =
+            json!({"@type": "connector_list", "statementText": statement, "warnings": [], "connectors": connectors});
+        StatementResult::table(&["Connector Name", "Type", "Class", "Status"], rows).with_entity(entity)
+    }
+
+    /// `DESCRIBE CONNECTOR`: Kafka Connect's status, the topics it reads or writes, the
+    /// streams and tables over them, and its counts.
+    pub(super) fn describe_connector(&self, name: &Ident, statement: &str) -> Result<StatementResult, SessionError> {
+        let name = resolved_name(name);
+        let definition = self.catalog.connector(&name).ok_or_else(|| {
+            refusal(format!(
+                "Failed to query connector status: {{\"error_code\":404,\"message\":\"No status found for connector {name}\"}}"
+            ))
+        })?;
+        let status = self.connector_status(definition);
+        let class = definition.config.properties.get("connector.class").cloned().unwrap_or_default();
+        let topics = connector_topics(definition);
+        let sources: Vec<&Source> =
+            self.catalog.sources().filter(|s| topics.contains(&s.topic)).map(|s| s.as_ref()).collect();
+        let running = self.connectors_running.get(&definition.config.name).map(|r| &r.connector.status);
+        let count = |n: Option<&std::sync::atomic::AtomicU64>| n.map_or(0, |n| n.load(Ordering::Relaxed));
+        let (records_in, records_out, bytes) = (
+            count(running.map(|s| &s.records_in)),
+            count(running.map(|s| &s.records_out)),
+            count(running.map(|s| &s.bytes)),
+        );
+        let task_state = status["tasks"][0]["state"].as_str().unwrap_or_default().to_owned();
+        let trace = status["tasks"][0]["trace"].as_str().unwrap_or_default().to_owned();
+        let line = |label: &str, value: &str| format!("{label:<20} : {value}");
+        let mut text = vec![
+            line("Name", &definition.config.name),
+            line("Class", &class),
+            line("Type", kind_name(definition.kind)),
+            line("State", status["connector"]["state"].as_str().unwrap_or_default()),
+            line("WorkerId", "eddy"),
+            line("Records in", &records_in.to_string()),
+            line("Records out", &records_out.to_string()),
+            line("Bytes", &bytes.to_string()),
+        ];
+        let task_table =
+            StatementResult::table(&["Task ID", "State", "Error Trace"], vec![vec!["0".into(), task_state, trace]]);
+        text.push(String::new());
+        text.push(task_table.to_string().trim_end().to_owned());
+        if !sources.is_empty() {
+            let rows = sources
+                .iter()
+                .map(|s| vec![s.name.clone(), s.topic.clone(), kind_title(s.kind).to_uppercase()])
+                .collect();
+            text.push(String::new());
+            let table = StatementResult::table(&["KSQL Source Name", "Kafka Topic", "Type"], rows);
+            text.push(table.to_string().trim_end().to_owned());
+        }
+        if !topics.is_empty() {
+            text.push(String::new());
+            let table = StatementResult::table(&["Related Topics"], topics.iter().map(|t| vec![t.clone()]).collect());
+            text.push(table.to_string().trim_end().to_owned());
+        }
+        let entity = json!({
+            "@type": "connector_description",
+            "statementText": statement,
+            "connectorClass": class,
+            "status": status,
+            "sources": sources
+                .iter()
+                .map(|s| super::entity::source_description(s, &[], &[], None, false)["sourceDescription"].clone())
+                .collect::<Vec<_>>(),
+            "topics": topics,
+            "metrics": {"recordsIn": records_in, "recordsOut": records_out, "bytes": bytes},
+            "warnings": [],
+        });
+        Ok(StatementResult::status(text.join("\n")).with_entity(entity))
+    }
+
+    /// Starts the catalog's connectors that run nowhere yet (those this process claims),
+    /// and stops the running ones the catalog no longer has.
+    pub(super) async fn sync_connectors(&mut self) -> Result<(), SessionError> {
+        if !self.runs_queries {
+            return Ok(());
+        }
+        let gone: Vec<String> =
+            self.connectors_running.keys().filter(|name| self.catalog.connector(name).is_none()).cloned().collect();
+        for name in gone {
+            if let Some(running) = self.connectors_running.remove(&name) {
+                running.connector.stop().await;
+            }
+        }
+        let missing: Vec<ConnectorDefinition> = self
+            .catalog
+            .connectors()
+            .filter(|c| !self.connectors_running.contains_key(&c.config.name))
+            .cloned()
+            .collect();
+        for definition in missing {
+            let name = definition.config.name.clone();
+            let claim = match self.assign(&claim_id(&name), 1).await {
+                Ok(Some(claim)) => claim,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::error!(connector = %name, error = %e, "cannot assign the connector");
+                    continue;
+                }
+            };
+            match self.catalog.connector_classes().create(&definition.config) {
+                Ok(made) => {
+                    let connector = RunningConnector::start(Arc::clone(&self.log), &name, made);
+                    self.connectors_running.insert(name, Running { connector, _claim: claim });
+                }
+                Err(e) => tracing::error!(connector = %name, error = %e, "cannot start the connector"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops every connector running here: a source after the batch it is writing, a sink
+    /// once it has flushed and committed.
+    pub(super) async fn stop_connectors(&mut self) {
+        let running = std::mem::take(&mut self.connectors_running);
+        futures::future::join_all(running.into_values().map(|r| r.connector.stop())).await;
+    }
+}
+
+/// The topics a connector writes (a source's `kafka.topic`) or reads (a sink's `topics`).
+fn connector_topics(definition: &ConnectorDefinition) -> Vec<String> {
+    let properties = &definition.config.properties;
+    let listed = match definition.kind {
+        ConnectorKind::Source => properties.get("kafka.topic"),
+        ConnectorKind::Sink => properties.get("topics"),
+    };
+    listed
+        .map(|topics| topics.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default()
+}
