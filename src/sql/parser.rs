@@ -190,8 +190,13 @@ impl StatementParser {
         let connector =
             |p: &Self, kind: &str| p.peek_word(kind) && is_word(&p.parser.peek_nth_token_ref(1).token, "CONNECTOR");
         if !or_replace && (connector(self, "SOURCE") || connector(self, "SINK")) {
-            let kind = if self.word("SOURCE") { ConnectorKind::Source } else { ConnectorKind::Sink };
-            self.parser.next_token();
+            let kind = if self.word("SOURCE") {
+                ConnectorKind::Source
+            } else {
+                self.word("SINK");
+                ConnectorKind::Sink
+            };
+            self.expect_word("CONNECTOR", None)?;
             let if_not_exists = self.parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
             let name = self.with(|p| p.parse_identifier())?;
             let properties = self.parse_properties()?;
@@ -485,7 +490,12 @@ impl StatementParser {
         } else if self.word("CONNECTORS") {
             ShowTarget::Connectors(ConnectorScope::All)
         } else if self.peek_word("SOURCE") || self.peek_word("SINK") {
-            let scope = if self.word("SOURCE") { ConnectorScope::Source } else { ConnectorScope::Sink };
+            let scope = if self.word("SOURCE") {
+                ConnectorScope::Source
+            } else {
+                self.word("SINK");
+                ConnectorScope::Sink
+            };
             self.expect_word("CONNECTORS", Some("write SHOW SOURCE CONNECTORS or SHOW SINK CONNECTORS"))?;
             ShowTarget::Connectors(scope)
         } else {

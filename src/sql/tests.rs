@@ -287,3 +287,35 @@ fn types_can_be_declared() {
     verified("DROP TYPE IF EXISTS ADDRESS");
     verified("CREATE STREAM s (home ADDRESS) WITH (KAFKA_TOPIC='s', FORMAT='JSON')");
 }
+
+#[test]
+fn connector_statements() {
+    let s = verified(
+        "CREATE SOURCE CONNECTOR IF NOT EXISTS orders_gen WITH ('connector.class'='DatagenSource', \
+         'kafka.topic'='orders', 'max.interval'=100)",
+    );
+    let Statement::CreateConnector(c) = s else { panic!() };
+    assert_eq!((c.kind, c.if_not_exists, c.name.value.as_str()), (ConnectorKind::Source, true, "orders_gen"));
+    assert_eq!(c.properties.0.len(), 3);
+    let s = verified("CREATE SINK CONNECTOR `pg-sink` WITH ('connector.class'='JdbcSinkConnector')");
+    let Statement::CreateConnector(c) = s else { panic!() };
+    assert_eq!((c.kind, c.name.value.as_str()), (ConnectorKind::Sink, "pg-sink"));
+    verified("DROP CONNECTOR orders_gen");
+    verified("DROP CONNECTOR IF EXISTS `pg-sink`");
+    verified("DESCRIBE CONNECTOR orders_gen");
+    for (sql, scope) in [
+        ("SHOW CONNECTORS", ConnectorScope::All),
+        ("SHOW SOURCE CONNECTORS", ConnectorScope::Source),
+        ("SHOW SINK CONNECTORS", ConnectorScope::Sink),
+    ] {
+        assert_eq!(verified(sql), Statement::Show(Show { target: ShowTarget::Connectors(scope), extended: false }));
+    }
+    let listed = parse_one("LIST SINK CONNECTORS").unwrap();
+    assert_eq!(listed, Statement::Show(Show { target: ShowTarget::Connectors(ConnectorScope::Sink), extended: false }));
+    // A stream named `connector` is still described as a stream.
+    assert!(matches!(parse_one("DESCRIBE connector").unwrap(), Statement::Describe(Describe::Source { .. })));
+    let e = parse_one("CREATE SOURCE CONNECTOR c").unwrap_err();
+    assert!(e.message.contains("WITH"), "{e}");
+    let e = parse_one("SHOW SINK TOPICS").unwrap_err();
+    assert!(e.message.contains("CONNECTORS"), "{e}");
+}

@@ -146,3 +146,82 @@ async fn a_source_fills_its_topic_and_a_sink_restarted_goes_on_after_its_last_fl
     let missing = connectors.create(&config("x", &[("connector.class", "Counter"), ("from", "1")])).err().unwrap();
     assert!(missing.0.contains("'to'"), "{missing}");
 }
+
+/// Waits until `topic` holds `count` records (a connector filling it runs on its own task).
+async fn filled(log: &dyn Log, topic: &str, count: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while log.latest_offset(topic, 0).await.unwrap_or(0) < count {
+        assert!(tokio::time::Instant::now() < deadline, "{topic} has not {count} records");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+const ORDERS_GEN: &str = "CREATE SOURCE CONNECTOR orders_gen WITH ('connector.class'='DatagenSource',
+    'kafka.topic'='orders', 'quickstart'='orders', 'max.interval'=0, 'iterations'=100, 'random.seed'=5);";
+
+#[tokio::test]
+async fn datagen_made_with_sql_fills_a_topic_a_stream_reads_and_survives_a_restart() {
+    use super::support::{run, session, text};
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (log, mut s) = session(dir.path()).await;
+        let out = run(&mut s, ORDERS_GEN).await.unwrap().concat();
+        assert!(out.contains("Created connector ORDERS_GEN"), "{out}");
+        filled(log.as_ref(), "orders", 100).await;
+        let again = run(&mut s, ORDERS_GEN).await.unwrap_err().to_string();
+        assert!(again.contains("Connector ORDERS_GEN already exists"), "{again}");
+        let quiet = run(&mut s, &ORDERS_GEN.replace("CONNECTOR orders_gen", "CONNECTOR IF NOT EXISTS Orders_Gen"))
+            .await
+            .unwrap()
+            .concat();
+        assert!(quiet.contains("Connector ORDERS_GEN already exists"), "{quiet}");
+        run(
+            &mut s,
+            "SET 'auto.offset.reset' = 'earliest';
+             CREATE STREAM orders (id STRING KEY, ordertime BIGINT, orderid INT, itemid STRING, orderunits DOUBLE,
+                                   address STRUCT<city STRING, state STRING, zipcode BIGINT>)
+               WITH (KAFKA_TOPIC='orders', VALUE_FORMAT='JSON');
+             CREATE STREAM cities AS SELECT id, orderid, address->city AS city FROM orders;",
+        )
+        .await
+        .unwrap();
+        s.wait_until_idle().await.unwrap();
+        let cities = records(log.as_ref(), "CITIES").await;
+        assert_eq!(cities.len(), 100);
+        assert_eq!(text(&cities[7].key), "7", "the key is orderid, as text");
+        assert!(text(&cities[7].value).starts_with(r#"{"ORDERID":7,"CITY":"City_"#), "{}", text(&cities[7].value));
+        let described = run(&mut s, "DESCRIBE CONNECTOR orders_gen;").await.unwrap().concat();
+        for expected in [
+            "Name                 : ORDERS_GEN",
+            "Class                : DatagenSource",
+            "Type                 : source",
+            "Records out          : 100",
+            "Related Topics",
+            " orders",
+            " ORDERS ",
+        ] {
+            assert!(described.contains(expected), "{expected} in {described}");
+        }
+        s.shutdown().await;
+    }
+    // Opened again: the connector is back, and goes on from its 100 records (it made them all).
+    let (log, mut s) = session(dir.path()).await;
+    let listed = run(&mut s, "SHOW CONNECTORS;").await.unwrap().concat();
+    assert!(listed.contains(" Connector Name | Type   | Class         | Status"), "{listed}");
+    assert!(listed.contains(" ORDERS_GEN     | SOURCE | DatagenSource |"), "{listed}");
+    assert!(run(&mut s, "SHOW SINK CONNECTORS;").await.unwrap().concat().lines().all(|l| !l.contains("ORDERS_GEN")));
+    let dropped = run(&mut s, "DROP CONNECTOR orders_gen;").await.unwrap().concat();
+    assert!(dropped.contains(r#"Dropped connector "ORDERS_GEN""#), "{dropped}");
+    assert_eq!(log.latest_offset("orders", 0).await.unwrap(), 100, "nothing made twice");
+    let missing = run(&mut s, "DROP CONNECTOR orders_gen;").await.unwrap_err().to_string();
+    assert!(missing.contains("Connector ORDERS_GEN not found"), "{missing}");
+    let quiet = run(&mut s, "DROP CONNECTOR IF EXISTS orders_gen;").await.unwrap().concat();
+    assert!(quiet.contains("Connector 'ORDERS_GEN' does not exist."), "{quiet}");
+    let wrong_way =
+        run(&mut s, &ORDERS_GEN.replace("SOURCE CONNECTOR", "SINK CONNECTOR")).await.unwrap_err().to_string();
+    assert!(wrong_way.contains("DatagenSource is a source connector"), "{wrong_way}");
+    let unknown =
+        run(&mut s, "CREATE SOURCE CONNECTOR c WITH ('connector.class'='Nope');").await.unwrap_err().to_string();
+    assert!(unknown.contains("Unknown connector class Nope"), "{unknown}");
+    s.shutdown().await;
+}
