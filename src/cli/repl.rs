@@ -174,7 +174,7 @@ impl Helper for EddyHelper {}
 
 /// Where the REPL's statements run: a session here, or a server (`--server URL`).
 enum Backend {
-    Local { session: Session, log: Arc<dyn Log> },
+    Local { session: Box<Session>, log: Arc<dyn Log> },
     Remote(super::remote::RemoteSession),
 }
 
@@ -214,7 +214,7 @@ pub async fn run(data_dir: &super::LogPlace, server: Option<&str>) -> Result<(),
         None => {
             let log: Arc<dyn Log> = data_dir.open().await?;
             let session = data_dir.session(Arc::clone(&log)).await?;
-            (Backend::Local { session, log }, data_dir.display().to_string())
+            (Backend::Local { session: Box::new(session), log }, data_dir.display().to_string())
         }
     };
     let names = Arc::new(Mutex::new(Vec::new()));

@@ -158,7 +158,7 @@ const TIMES: (i64, i64) = (1_487_715_775_521, 1_519_273_364_600);
 
 fn regex(pattern: &str) -> Result<Rule, ConnectorError> {
     let compiled = rand_regex::Regex::compile(pattern, 3)
-        .map_err(|e| ConnectorError(format!("cannot generate strings matching {pattern}: {e}")))?;
+        .map_err(|e| ConnectorError::new(format!("cannot generate strings matching {pattern}: {e}")))?;
     Ok(Rule::Regex(Box::new(compiled)))
 }
 
@@ -203,7 +203,7 @@ fn template(quickstart: &str) -> Result<Template, ConnectorError> {
             ],
             key_field: "userid",
         },
-        _ => return Err(ConnectorError(format!("quickstart must be one out of {}", QUICKSTARTS.join(",")))),
+        _ => return Err(ConnectorError::new(format!("quickstart must be one out of {}", QUICKSTARTS.join(",")))),
     })
 }
 
@@ -238,31 +238,31 @@ impl DatagenConnector {
         let property = |name: &str| config.properties.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
         let topic = property("kafka.topic")
             .ok_or_else(|| {
-                ConnectorError(r#"Missing required configuration "kafka.topic" which has no default value."#.into())
+                ConnectorError::new(r#"Missing required configuration "kafka.topic" which has no default value."#)
             })?
             .to_owned();
         if property("schema.string").is_some() || property("schema.filename").is_some() {
-            return Err(ConnectorError(
+            return Err(ConnectorError::new(
                 "Eddy's datagen makes the quickstart templates (orders, pageviews, users); \
-                 schema.string and schema.filename are not supported"
-                    .into(),
+                 schema.string and schema.filename are not supported",
             ));
         }
         let quickstart = property("quickstart").ok_or_else(|| {
-            ConnectorError("quickstart - Must set exactly one of schema.string, schema.filename, quickstart".into())
+            ConnectorError::new("quickstart - Must set exactly one of schema.string, schema.filename, quickstart")
         })?;
         let template = template(quickstart)?;
         let number = |name: &str, default: i64| -> Result<i64, ConnectorError> {
             match property(name) {
                 None => Ok(default),
                 Some(text) => text.parse::<i64>().map_err(|_| {
-                    ConnectorError(format!("Invalid value {text} for configuration {name}: Not a number of type LONG"))
+                    ConnectorError::new(format!(
+                        "Invalid value {text} for configuration {name}: Not a number of type LONG"
+                    ))
                 }),
             }
         };
-        let max_interval_ms = u64::try_from(number("max.interval", 500)?).map_err(|_| {
-            ConnectorError("Invalid value for configuration max.interval: it cannot be negative".into())
-        })?;
+        let max_interval_ms = u64::try_from(number("max.interval", 500)?)
+            .map_err(|_| ConnectorError::new("Invalid value for configuration max.interval: it cannot be negative"))?;
         let iterations = u64::try_from(number("iterations", -1)?).ok().filter(|n| *n > 0);
         let seed = match property("random.seed") {
             Some(_) => number("random.seed", 0)? as u64,
@@ -274,14 +274,14 @@ impl DatagenConnector {
         };
         let key_field = property("schema.keyfield").unwrap_or(template.key_field);
         let key_index = template.fields.iter().position(|f| f.name == key_field).ok_or_else(|| {
-            ConnectorError("The schema does not contain the field provided in 'schema.keyfield'".into())
+            ConnectorError::new("The schema does not contain the field provided in 'schema.keyfield'")
         })?;
         let key_bytes = match property("key.converter").map(|c| c.rsplit('.').next().unwrap_or(c)) {
             None | Some("StringConverter") => KeyBytes::Text,
             Some("IntegerConverter") => KeyBytes::Integer,
             Some("LongConverter") => KeyBytes::Long,
             Some(other) => {
-                return Err(ConnectorError(format!(
+                return Err(ConnectorError::new(format!(
                     "key.converter {other} is not supported: StringConverter, IntegerConverter or LongConverter"
                 )));
             }
@@ -289,7 +289,7 @@ impl DatagenConnector {
         if key_bytes != KeyBytes::Text {
             let wanted = if key_bytes == KeyBytes::Integer { DataType::Int32 } else { DataType::Int64 };
             if template.fields[key_index].data_type != wanted {
-                return Err(ConnectorError(format!(
+                return Err(ConnectorError::new(format!(
                     "key.converter {} needs a key field of type {wanted}; {key_field} is {}",
                     property("key.converter").unwrap_or_default(),
                     template.fields[key_index].data_type
@@ -306,7 +306,7 @@ impl DatagenConnector {
         let codec = formats
             .get(&format)
             .and_then(|f| f.codec(schema.clone(), options))
-            .map_err(|e| ConnectorError(format!("value format {format}: {e}")))?;
+            .map_err(|e| ConnectorError::new(format!("value format {format}: {e}")))?;
         Ok(DatagenConnector {
             topic,
             template,
@@ -337,8 +337,10 @@ impl DatagenConnector {
             }
         }
         let columns: Vec<ArrayRef> = columns.into_iter().map(Column::finish).collect();
-        let batch = RecordBatch::try_new(self.schema.clone(), columns).map_err(|e| ConnectorError(e.to_string()))?;
-        let values = self.codec.encode(&batch).map_err(|e| ConnectorError(format!("cannot write a record: {e}")))?;
+        let batch =
+            RecordBatch::try_new(self.schema.clone(), columns).map_err(|e| ConnectorError::new(e.to_string()))?;
+        let values =
+            self.codec.encode(&batch).map_err(|e| ConnectorError::new(format!("cannot write a record: {e}")))?;
         let now = crate::log::record::now_ms();
         Ok(keys.into_iter().zip(values).map(|(key, value)| NewRecord::new(now, Some(key), value)).collect())
     }
@@ -362,10 +364,9 @@ fn value_format(config: &ConnectorConfig) -> Result<String, ConnectorError> {
     Ok(match converter.rsplit('.').next().unwrap_or(converter) {
         "JsonConverter" => {
             if property("value.converter.schemas.enable").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
-                return Err(ConnectorError(
+                return Err(ConnectorError::new(
                     "value.converter.schemas.enable=true (a schema in every record) is not supported: \
-                     set it to false, or use JsonSchemaConverter"
-                        .into(),
+                     set it to false, or use JsonSchemaConverter",
                 ));
             }
             crate::format::JSON
@@ -374,7 +375,7 @@ fn value_format(config: &ConnectorConfig) -> Result<String, ConnectorError> {
         "ProtobufConverter" => crate::format::PROTOBUF,
         "JsonSchemaConverter" => crate::format::JSON_SR,
         other => {
-            return Err(ConnectorError(format!(
+            return Err(ConnectorError::new(format!(
                 "value.converter {other} is not supported: JsonConverter, AvroConverter, ProtobufConverter or \
                  JsonSchemaConverter"
             )));
@@ -454,7 +455,7 @@ impl SourceConnector for DatagenConnector {
                 self.codec
                     .prepare(Registration::Sink)
                     .await
-                    .map_err(|e| ConnectorError(format!("cannot register the value schema: {e}")))?;
+                    .map_err(|e| ConnectorError::new(format!("cannot register the value schema: {e}")))?;
                 self.prepared = true;
             }
             let left = self.iterations.map_or(u64::MAX, |n| n.saturating_sub(self.next));

@@ -29,6 +29,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub mod datagen;
+pub mod websocket;
 
 use crate::engine::offsets::{OffsetStore, Positions};
 use crate::log::follower::split_stream_id;
@@ -36,12 +37,28 @@ use crate::log::{Follower, Log, LogError, NewRecord, Producer, Record};
 
 /// Why a connector cannot be made or stopped working.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ConnectorError(pub String);
+#[error("{message}")]
+pub struct ConnectorError {
+    pub message: String,
+    /// The outside world is not there for now (a server down, a connection lost): the
+    /// connector is retried, with a growing pause, instead of failing.
+    pub transient: bool,
+}
+
+impl ConnectorError {
+    pub fn new(message: impl Into<String>) -> ConnectorError {
+        ConnectorError { message: message.into(), transient: false }
+    }
+
+    /// An error that may pass: see [`ConnectorError::transient`].
+    pub fn transient(message: impl Into<String>) -> ConnectorError {
+        ConnectorError { message: message.into(), transient: true }
+    }
+}
 
 impl From<LogError> for ConnectorError {
     fn from(e: LogError) -> Self {
-        ConnectorError(e.to_string())
+        ConnectorError::new(e.to_string())
     }
 }
 
@@ -59,7 +76,7 @@ impl ConnectorConfig {
         self.properties
             .get(name)
             .map(String::as_str)
-            .ok_or_else(|| ConnectorError(format!("connector {} needs the property '{name}'", self.name)))
+            .ok_or_else(|| ConnectorError::new(format!("connector {} needs the property '{name}'", self.name)))
     }
 }
 
@@ -126,6 +143,7 @@ impl Connectors {
     pub fn builtin(formats: &crate::format::Formats) -> Connectors {
         let mut connectors = Connectors::default();
         connectors.register(Arc::new(datagen::Datagen::new(formats.clone())));
+        connectors.register(Arc::new(websocket::WebSocket));
         connectors
     }
 
@@ -141,7 +159,7 @@ impl Connectors {
             Some(found) => found.create(config),
             None => {
                 let known: Vec<&str> = self.classes.iter().filter_map(|c| c.names().first().copied()).collect();
-                Err(ConnectorError(format!(
+                Err(ConnectorError::new(format!(
                     "Unknown connector class {class}; Eddy's connectors are: {}",
                     if known.is_empty() { "none yet".to_string() } else { known.join(", ") }
                 )))
@@ -157,7 +175,15 @@ pub enum ConnectorState {
     /// It ended (a source with nothing more) or was stopped.
     Stopped,
     Failed(String),
+    /// A transient error stopped it for now (the reason): it is tried again after a pause
+    /// that grows from [`RETRY_FIRST`] to [`RETRY_MOST`], and runs again once that works.
+    Retrying(String),
 }
+
+/// The first pause before a connector that met a transient error is tried again.
+pub const RETRY_FIRST: Duration = Duration::from_millis(100);
+/// The longest pause between tries.
+pub const RETRY_MOST: Duration = Duration::from_secs(10);
 
 /// What a running connector's task shares with its owner.
 #[derive(Debug)]
@@ -166,6 +192,8 @@ pub struct ConnectorStatus {
     pub records_in: AtomicU64,
     pub records_out: AtomicU64,
     pub bytes: AtomicU64,
+    /// Transient errors met (each followed by a retry).
+    pub errors: AtomicU64,
 }
 
 impl ConnectorStatus {
@@ -202,6 +230,7 @@ impl RunningConnector {
             records_in: AtomicU64::new(0),
             records_out: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
         });
         let (stop, stopped) = watch::channel(false);
         let task = {
@@ -215,7 +244,7 @@ impl RunningConnector {
                     Ok(()) => status.set(ConnectorState::Stopped),
                     Err(e) => {
                         tracing::error!(connector = %name, error = %e, "connector failed");
-                        status.set(ConnectorState::Failed(e.0));
+                        status.set(ConnectorState::Failed(e.message));
                     }
                 }
             })
@@ -269,11 +298,33 @@ async fn run_source(
         }
     }
     let mut producer = Producer::new(Arc::clone(&log), source.topic()).await?;
+    let mut pause = RETRY_FIRST;
+    let mut retrying = false;
     loop {
         let polled = tokio::select! {
-            polled = source.poll() => polled?,
+            polled = source.poll() => polled,
             _ = stop.wait_for(|stop| *stop) => return Ok(()),
         };
+        let polled = match polled {
+            Ok(polled) => polled,
+            Err(e) if e.transient => {
+                tracing::warn!(connector = %name, error = %e, retry_in = ?pause, "connector retrying");
+                status.set(ConnectorState::Retrying(e.message));
+                status.errors.fetch_add(1, Ordering::Relaxed);
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = stop.wait_for(|stop| *stop) => return Ok(()),
+                }
+                pause = (pause * 2).min(RETRY_MOST);
+                retrying = true;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if retrying {
+            (pause, retrying) = (RETRY_FIRST, false);
+            status.set(ConnectorState::Running);
+        }
         let Some(records) = polled else { return Ok(()) };
         let count = records.len() as u64;
         let bytes = records.iter().map(crate::log::NewRecord::payload_bytes).sum::<usize>() as u64;
@@ -300,7 +351,7 @@ async fn run_sink(
     let offsets = OffsetStore::new(Arc::clone(&log));
     let topics = sink.topics();
     if topics.is_empty() {
-        return Err(ConnectorError(format!("sink connector {name} reads no topic")));
+        return Err(ConnectorError::new(format!("sink connector {name} reads no topic")));
     }
     // Per topic: where to go on from, and what has been read.
     let mut read: Vec<Positions> = Vec::with_capacity(topics.len());

@@ -61,6 +61,7 @@ fn state_name(state: &ConnectorState) -> &'static str {
         ConnectorState::Running => "RUNNING",
         ConnectorState::Stopped => "STOPPED",
         ConnectorState::Failed(_) => "FAILED",
+        ConnectorState::Retrying(_) => "RETRYING",
     }
 }
 
@@ -91,7 +92,7 @@ impl Session {
             }
             return Err(refusal(text));
         }
-        let made = self.catalog.connector_classes().create(&config).map_err(|e| refusal(e.0))?;
+        let made = self.catalog.connector_classes().create(&config).map_err(|e| refusal(e.message))?;
         let made_kind = match made {
             crate::connect::Connector::Source(_) => ConnectorKind::Source,
             crate::connect::Connector::Sink(_) => ConnectorKind::Sink,
@@ -153,7 +154,9 @@ impl Session {
         let worker = "eddy";
         let state = self.connectors_running.get(&definition.config.name).map(|r| r.connector.status.state());
         let (name, trace) = match &state {
-            Some(state @ ConnectorState::Failed(reason)) => (state_name(state), Some(reason.clone())),
+            Some(state @ (ConnectorState::Failed(reason) | ConnectorState::Retrying(reason))) => {
+                (state_name(state), Some(reason.clone()))
+            }
             Some(state) => (state_name(state), None),
             None => ("UNASSIGNED", None),
         };
@@ -224,10 +227,11 @@ impl Session {
             self.catalog.sources().filter(|s| topics.contains(&s.topic)).map(|s| s.as_ref()).collect();
         let running = self.connectors_running.get(&definition.config.name).map(|r| &r.connector.status);
         let count = |n: Option<&std::sync::atomic::AtomicU64>| n.map_or(0, |n| n.load(Ordering::Relaxed));
-        let (records_in, records_out, bytes) = (
+        let (records_in, records_out, bytes, errors) = (
             count(running.map(|s| &s.records_in)),
             count(running.map(|s| &s.records_out)),
             count(running.map(|s| &s.bytes)),
+            count(running.map(|s| &s.errors)),
         );
         let task_state = status["tasks"][0]["state"].as_str().unwrap_or_default().to_owned();
         let trace = status["tasks"][0]["trace"].as_str().unwrap_or_default().to_owned();
@@ -241,6 +245,7 @@ impl Session {
             line("Records in", &records_in.to_string()),
             line("Records out", &records_out.to_string()),
             line("Bytes", &bytes.to_string()),
+            line("Errors", &errors.to_string()),
         ];
         let task_table =
             StatementResult::table(&["Task ID", "State", "Error Trace"], vec![vec!["0".into(), task_state, trace]]);
@@ -270,7 +275,7 @@ impl Session {
                 .map(|s| super::entity::source_description(s, &[], &[], None, false)["sourceDescription"].clone())
                 .collect::<Vec<_>>(),
             "topics": topics,
-            "metrics": {"recordsIn": records_in, "recordsOut": records_out, "bytes": bytes},
+            "metrics": {"recordsIn": records_in, "recordsOut": records_out, "bytes": bytes, "errors": errors},
             "warnings": [],
         });
         Ok(StatementResult::status(text.join("\n")).with_entity(entity))

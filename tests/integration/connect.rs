@@ -78,7 +78,7 @@ impl ConnectorClass for Classes {
         match config.required("connector.class")?.to_ascii_lowercase().as_str() {
             "counter" => {
                 let number = |name: &str| -> Result<u64, ConnectorError> {
-                    config.required(name)?.parse().map_err(|_| ConnectorError(format!("{name} is not a number")))
+                    config.required(name)?.parse().map_err(|_| ConnectorError::new(format!("{name} is not a number")))
                 };
                 Ok(Connector::Source(Box::new(Counter { next: number("from")?, end: number("to")? })))
             }
@@ -142,9 +142,9 @@ async fn a_source_fills_its_topic_and_a_sink_restarted_goes_on_after_its_last_fl
 
     // A class no one registered, and a property missing, are refused before anything runs.
     let unknown = connectors.create(&config("x", &[("connector.class", "JdbcSinkConnector")])).err().unwrap();
-    assert!(unknown.0.contains("Unknown connector class JdbcSinkConnector"), "{unknown}");
+    assert!(unknown.message.contains("Unknown connector class JdbcSinkConnector"), "{unknown}");
     let missing = connectors.create(&config("x", &[("connector.class", "Counter"), ("from", "1")])).err().unwrap();
-    assert!(missing.0.contains("'to'"), "{missing}");
+    assert!(missing.message.contains("'to'"), "{missing}");
 }
 
 /// Waits until `topic` holds `count` records (a connector filling it runs on its own task).
