@@ -25,6 +25,12 @@ if ! command -v chromium >/dev/null; then
     $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium >/dev/null
 fi
 
+step "PostgreSQL (Debian's) for the JDBC sink test (a throwaway cluster per run)"
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update -qq && $sudo apt-get install -y -qq postgresql >/dev/null
+fi
+
 step "Node.js test clients (tests/node/node_modules)"
 (cd tests/node && npm ci --no-audit --no-fund --silent)
 

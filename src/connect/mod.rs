@@ -29,6 +29,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub mod datagen;
+pub mod jdbc;
 pub mod websocket;
 
 use crate::engine::offsets::{OffsetStore, Positions};
@@ -110,6 +111,10 @@ pub trait SinkConnector: Send + 'static {
 
     /// Makes everything taken so far durable outside.
     fn flush(&mut self) -> BoxFuture<'_, Result<(), ConnectorError>>;
+
+    /// Forgets what was put since the last flush, after a transient error: it is put again
+    /// (from the last commit) once the connector is retried.
+    fn reset(&mut self) {}
 }
 
 /// A connector, made.
@@ -124,6 +129,16 @@ pub trait ConnectorClass: Send + Sync {
     fn names(&self) -> &[&'static str];
 
     fn create(&self, config: &ConnectorConfig) -> Result<Connector, ConnectorError>;
+
+    /// Makes the connector knowing the catalog's streams and tables (a sink reads each of
+    /// its topics through the stream or table over it). By default, as [`ConnectorClass::create`].
+    fn create_with(
+        &self,
+        config: &ConnectorConfig,
+        _sources: &[Arc<crate::catalog::Source>],
+    ) -> Result<Connector, ConnectorError> {
+        self.create(config)
+    }
 }
 
 /// The connector classes Eddy knows, by name.
@@ -144,6 +159,7 @@ impl Connectors {
         let mut connectors = Connectors::default();
         connectors.register(Arc::new(datagen::Datagen::new(formats.clone())));
         connectors.register(Arc::new(websocket::WebSocket));
+        connectors.register(Arc::new(jdbc::Jdbc));
         connectors
     }
 
@@ -153,10 +169,19 @@ impl Connectors {
 
     /// The connector `config` describes, made by the class its `connector.class` names.
     pub fn create(&self, config: &ConnectorConfig) -> Result<Connector, ConnectorError> {
+        self.create_with(config, &[])
+    }
+
+    /// As [`Connectors::create`], with the catalog's streams and tables.
+    pub fn create_with(
+        &self,
+        config: &ConnectorConfig,
+        sources: &[Arc<crate::catalog::Source>],
+    ) -> Result<Connector, ConnectorError> {
         let class = config.required("connector.class")?;
         let found = self.classes.iter().find(|c| c.names().iter().any(|n| n.eq_ignore_ascii_case(class)));
         match found {
-            Some(found) => found.create(config),
+            Some(found) => found.create_with(config, sources),
             None => {
                 let known: Vec<&str> = self.classes.iter().filter_map(|c| c.names().first().copied()).collect();
                 Err(ConnectorError::new(format!(
@@ -348,15 +373,50 @@ async fn run_sink(
     status: &ConnectorStatus,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), ConnectorError> {
-    let offsets = OffsetStore::new(Arc::clone(&log));
     let topics = sink.topics();
     if topics.is_empty() {
         return Err(ConnectorError::new(format!("sink connector {name} reads no topic")));
     }
+    let mut pause = RETRY_FIRST;
+    let mut retrying = false;
+    loop {
+        let round = sink_round(&log, name, sink.as_mut(), &topics, status, &mut stop, &mut retrying).await;
+        match round {
+            Ok(()) => return Ok(()),
+            Err(e) if e.transient => {
+                // What was put since the last commit is put again, after the pause.
+                tracing::warn!(connector = %name, error = %e, retry_in = ?pause, "sink connector retrying");
+                status.set(ConnectorState::Retrying(e.message));
+                status.errors.fetch_add(1, Ordering::Relaxed);
+                sink.reset();
+                retrying = true;
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = stop.wait_for(|stop| *stop) => return Ok(()),
+                }
+                pause = (pause * 2).min(RETRY_MOST);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Reads the sink's topics from its last commit, putting and committing, until stopped or
+/// until an error (a transient one is retried by [`run_sink`] from the last commit again).
+async fn sink_round(
+    log: &Arc<dyn Log>,
+    name: &str,
+    sink: &mut dyn SinkConnector,
+    topics: &[String],
+    status: &ConnectorStatus,
+    stop: &mut watch::Receiver<bool>,
+    retrying: &mut bool,
+) -> Result<(), ConnectorError> {
+    let offsets = OffsetStore::new(Arc::clone(log));
     // Per topic: where to go on from, and what has been read.
     let mut read: Vec<Positions> = Vec::with_capacity(topics.len());
     let mut starts = Vec::with_capacity(topics.len());
-    for topic in &topics {
+    for topic in topics {
         let committed = offsets.load(&commit_id(name, topic)).await?.unwrap_or_default();
         let mut positions = Vec::new();
         for partition in 0..log.partition_count(topic).await? {
@@ -399,13 +459,22 @@ async fn run_sink(
             }
         }
         if unflushed {
-            flush_and_commit(sink.as_mut(), &offsets, name, &topics, &read, status).await?;
+            flush_and_commit(sink, &offsets, name, topics, &read, status).await?;
             unflushed = false;
             last_commit = tokio::time::Instant::now();
+            if std::mem::take(retrying) {
+                status.set(ConnectorState::Running);
+            }
         }
     }
     if unflushed {
-        flush_and_commit(sink.as_mut(), &offsets, name, &topics, &read, status).await?;
+        // Stopping: what does not flush now is read again at the next start.
+        if let Err(e) = flush_and_commit(sink, &offsets, name, topics, &read, status).await {
+            if !e.transient {
+                return Err(e);
+            }
+            tracing::warn!(connector = %name, error = %e, "sink connector stopped without its last flush");
+        }
     }
     Ok(())
 }

@@ -92,7 +92,11 @@ impl Session {
             }
             return Err(refusal(text));
         }
-        let made = self.catalog.connector_classes().create(&config).map_err(|e| refusal(e.message))?;
+        let made = self
+            .catalog
+            .connector_classes()
+            .create_with(&config, &self.catalog.sources().cloned().collect::<Vec<_>>())
+            .map_err(|e| refusal(e.message))?;
         let made_kind = match made {
             crate::connect::Connector::Source(_) => ConnectorKind::Source,
             crate::connect::Connector::Sink(_) => ConnectorKind::Sink,
@@ -310,7 +314,11 @@ impl Session {
                     continue;
                 }
             };
-            match self.catalog.connector_classes().create(&definition.config) {
+            match self
+                .catalog
+                .connector_classes()
+                .create_with(&definition.config, &self.catalog.sources().cloned().collect::<Vec<_>>())
+            {
                 Ok(made) => {
                     let connector = RunningConnector::start(Arc::clone(&self.log), &name, made);
                     self.connectors_running.insert(name, Running { connector, _claim: claim });

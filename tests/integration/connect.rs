@@ -225,3 +225,101 @@ async fn datagen_made_with_sql_fills_a_topic_a_stream_reads_and_survives_a_resta
     assert!(unknown.contains("Unknown connector class Nope"), "{unknown}");
     s.shutdown().await;
 }
+
+/// Polls `query` on `client` until its rows (as text) are `expected`.
+async fn rows_become(client: &tokio_postgres::Client, query: &str, expected: &[&str]) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows: Vec<String> = match client.query(query, &[]).await {
+            Ok(rows) => rows.iter().map(|r| r.get::<_, String>(0)).collect(),
+            Err(_) => Vec::new(),
+        };
+        if rows == expected {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{query}: {rows:?}, not {expected:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_jdbc_sink_keeps_a_postgres_table_in_step_and_waits_out_the_database_going_away() {
+    use super::support::{Postgres, run, session};
+    let postgres = Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (_log, mut s) = session(dir.path()).await;
+    // Totals per item; an item whose total reaches 10 leaves the table (a tombstone).
+    run(
+        &mut s,
+        "SET 'auto.offset.reset' = 'earliest';
+         CREATE STREAM orders (item STRING, units INT, price DECIMAL(6, 2))
+           WITH (KAFKA_TOPIC='orders', VALUE_FORMAT='JSON', PARTITIONS=1);
+         CREATE TABLE totals WITH (KAFKA_TOPIC='totals') AS
+           SELECT item, SUM(units) AS units, MAX(price) AS top, COUNT(*) AS n FROM orders GROUP BY item
+           HAVING SUM(units) < 10;
+         INSERT INTO orders VALUES ('apple', 2, 1.50);
+         INSERT INTO orders VALUES ('pear', 3, 0.75);
+         INSERT INTO orders VALUES ('apple', 4, 1.25);
+         INSERT INTO orders VALUES ('fig', 9, 3.10);",
+    )
+    .await
+    .unwrap();
+    let created = run(
+        &mut s,
+        &format!(
+            "CREATE SINK CONNECTOR totals_pg WITH ('connector.class'='JdbcSinkConnector',
+               'connection.url'='{}', 'topics'='totals', 'table.name.format'='item_totals',
+               'insert.mode'='upsert', 'pk.mode'='record_key', 'auto.create'='true', 'delete.enabled'='true');",
+            postgres.jdbc_url()
+        ),
+    )
+    .await
+    .unwrap()
+    .concat();
+    assert!(created.contains("Created connector TOTALS_PG"), "{created}");
+    let client = postgres.client().await;
+    let query = r#"SELECT "ITEM" || ' ' || "UNITS" || ' ' || "TOP" || ' ' || "N" FROM item_totals ORDER BY "ITEM""#;
+    rows_become(&client, query, &["apple 6 1.50 2", "fig 9 3.10 1", "pear 3 0.75 1"]).await;
+    // The table's types, as auto.create made them.
+    let types: Vec<String> = client
+        .query(
+            "SELECT column_name || ' ' || data_type FROM information_schema.columns WHERE table_name = 'item_totals' \
+             ORDER BY ordinal_position",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(types, ["ITEM text", "UNITS integer", "TOP numeric", "N bigint"]);
+
+    // fig reaches 10: its row is deleted; pear is updated.
+    run(&mut s, "INSERT INTO orders VALUES ('fig', 1, 1.00); INSERT INTO orders VALUES ('pear', 1, 0.80);")
+        .await
+        .unwrap();
+    rows_become(&client, query, &["apple 6 1.50 2", "pear 4 0.80 2"]).await;
+
+    // The database goes away: the connector retries with the reason, then catches up.
+    drop(client);
+    postgres.pg_ctl("stop");
+    run(&mut s, "INSERT INTO orders VALUES ('kiwi', 5, 0.40); INSERT INTO orders VALUES ('apple', 1, 2.00);")
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let described = run(&mut s, "DESCRIBE CONNECTOR totals_pg;").await.unwrap().concat();
+        if described.contains("RETRYING") {
+            assert!(described.contains("cannot connect to jdbc:postgresql://127.0.0.1"), "{described}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not retrying: {described}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    postgres.pg_ctl("start");
+    let client = postgres.client().await;
+    rows_become(&client, query, &["apple 7 2.00 3", "kiwi 5 0.40 1", "pear 4 0.80 2"]).await;
+    let listed = run(&mut s, "SHOW SINK CONNECTORS;").await.unwrap().concat();
+    assert!(listed.contains("RUNNING (1/1 tasks RUNNING)"), "{listed}");
+    s.shutdown().await;
+}
