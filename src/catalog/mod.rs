@@ -186,20 +186,6 @@ pub struct Catalog {
     sources: BTreeMap<String, Arc<Source>>,
     types: BTreeMap<String, SqlType>,
     queries: BTreeMap<String, QueryInfo>,
-    /// The connector classes `CREATE … CONNECTOR` may name.
-    connector_classes: crate::connect::Connectors,
-    /// The connectors created, by name.
-    connectors: BTreeMap<String, ConnectorDefinition>,
-}
-
-/// A connector, as `CREATE SOURCE|SINK CONNECTOR` made it.
-#[derive(Debug, Clone)]
-pub struct ConnectorDefinition {
-    pub kind: crate::sql::ast::ConnectorKind,
-    /// Its name and properties (`name` among them, as Kafka Connect has it).
-    pub config: crate::connect::ConnectorConfig,
-    /// The statement that created it, as it prints.
-    pub statement: String,
 }
 
 impl Catalog {
@@ -280,8 +266,7 @@ impl Catalog {
 
     /// An empty catalog whose sources may name `formats`.
     pub fn with_formats(formats: Formats) -> Catalog {
-        let connector_classes = crate::connect::Connectors::builtin(&formats);
-        Catalog { formats, connector_classes, ..Catalog::default() }
+        Catalog { formats, ..Catalog::default() }
     }
 
     /// The key and value formats a `CREATE` names (or their defaults).
@@ -640,30 +625,6 @@ impl Catalog {
 
     pub fn has_type(&self, name: &str) -> bool {
         self.types.contains_key(name)
-    }
-
-    pub fn connector_classes(&self) -> &crate::connect::Connectors {
-        &self.connector_classes
-    }
-
-    /// The connector named `name`, ignoring case (as Kafka Connect's names are compared).
-    pub fn connector(&self, name: &str) -> Option<&ConnectorDefinition> {
-        self.connectors
-            .get(name)
-            .or_else(|| self.connectors.values().find(|c| c.config.name.eq_ignore_ascii_case(name)))
-    }
-
-    pub fn connectors(&self) -> impl Iterator<Item = &ConnectorDefinition> {
-        self.connectors.values()
-    }
-
-    pub fn add_connector(&mut self, connector: ConnectorDefinition) {
-        self.connectors.insert(connector.config.name.clone(), connector);
-    }
-
-    pub fn remove_connector(&mut self, name: &str) -> Option<ConnectorDefinition> {
-        let name = self.connector(name)?.config.name.clone();
-        self.connectors.remove(&name)
     }
 }
 

@@ -155,17 +155,17 @@ impl Session {
             }
             Statement::CreateConnector(create) => {
                 let config = super::connectors::connector_config(&create);
-                if self.catalog.connector(&config.name).is_some() {
+                if self.connector(&config.name).is_some() {
                     return Err(format!("connector {} exists", config.name));
                 }
-                self.catalog.add_connector(crate::catalog::ConnectorDefinition {
-                    kind: create.kind,
-                    config,
-                    statement: text.to_owned(),
-                });
+                let definition =
+                    super::connectors::ConnectorDefinition { kind: create.kind, config, statement: text.to_owned() };
+                self.connectors.insert(definition.config.name.clone(), definition);
             }
             Statement::DropConnector { name, .. } => {
-                self.catalog.remove_connector(&resolved_name(&name));
+                if let Some(name) = self.connector(&resolved_name(&name)).map(|c| c.config.name.clone()) {
+                    self.connectors.remove(&name);
+                }
             }
             other => return Err(format!("not a catalog command: {other}")),
         }

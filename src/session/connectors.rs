@@ -10,9 +10,19 @@ use datafusion::sql::sqlparser::ast::{Ident, Value};
 use serde_json::json;
 
 use super::*;
-use crate::catalog::{ConnectorDefinition, Source};
+use crate::catalog::Source;
 use crate::connect::{ConnectorConfig, ConnectorState, RunningConnector};
 use crate::sql::ast::{ConnectorKind, ConnectorScope, CreateConnector};
+
+/// A connector, as `CREATE SOURCE|SINK CONNECTOR` made it.
+#[derive(Debug, Clone)]
+pub struct ConnectorDefinition {
+    pub kind: ConnectorKind,
+    /// Its name and properties (`name` among them, as Kafka Connect has it).
+    pub config: ConnectorConfig,
+    /// The statement that created it, as it prints.
+    pub statement: String,
+}
 
 /// A connector running in this process, with the claim that makes it this process's.
 pub(super) struct Running {
@@ -77,6 +87,18 @@ fn warning(statement: &str, text: String) -> StatementResult {
 }
 
 impl Session {
+    /// The connector named `name`, ignoring case (as Kafka Connect's names are compared).
+    pub(super) fn connector(&self, name: &str) -> Option<&ConnectorDefinition> {
+        self.connectors
+            .get(name)
+            .or_else(|| self.connectors.values().find(|c| c.config.name.eq_ignore_ascii_case(name)))
+    }
+
+    /// The catalog's connectors, by name.
+    pub fn connectors(&self) -> impl Iterator<Item = &ConnectorDefinition> {
+        self.connectors.values()
+    }
+
     /// `CREATE SOURCE|SINK CONNECTOR`: validated by making the connector (which checks its
     /// properties), then logged; it starts once the catalog has it.
     pub(super) async fn create_connector(
@@ -85,7 +107,7 @@ impl Session {
         statement: &str,
     ) -> Result<StatementResult, SessionError> {
         let config = connector_config(create);
-        if self.catalog.connector(&config.name).is_some() {
+        if self.connector(&config.name).is_some() {
             let text = format!("Connector {} already exists", config.name);
             if create.if_not_exists {
                 return Ok(warning(statement, text));
@@ -93,8 +115,7 @@ impl Session {
             return Err(refusal(text));
         }
         let made = self
-            .catalog
-            .connector_classes()
+            .connector_classes
             .create_with(&config, &self.catalog.sources().cloned().collect::<Vec<_>>())
             .map_err(|e| refusal(e.message))?;
         let made_kind = match made {
@@ -110,7 +131,7 @@ impl Session {
             )));
         }
         self.log_command(&Statement::CreateConnector(create.clone()).to_string()).await?;
-        let definition = self.catalog.connector(&config.name).cloned().ok_or_else(|| {
+        let definition = self.connector(&config.name).cloned().ok_or_else(|| {
             refusal(format!("connector {} was created by another process at the same time", config.name))
         })?;
         let entity = json!({
@@ -136,7 +157,7 @@ impl Session {
         statement: &str,
     ) -> Result<StatementResult, SessionError> {
         let name = resolved_name(name);
-        let Some(definition) = self.catalog.connector(&name).cloned() else {
+        let Some(definition) = self.connector(&name).cloned() else {
             if if_exists {
                 return Ok(warning(statement, format!("Connector '{name}' does not exist.")));
             }
@@ -179,8 +200,8 @@ impl Session {
     /// `SHOW [SOURCE|SINK] CONNECTORS`.
     pub(super) fn show_connectors(&self, scope: ConnectorScope, statement: &str) -> StatementResult {
         let listed: Vec<(&ConnectorDefinition, String)> = self
-            .catalog
-            .connectors()
+            .connectors
+            .values()
             .filter(|c| match scope {
                 ConnectorScope::All => true,
                 ConnectorScope::Source => c.kind == ConnectorKind::Source,
@@ -219,7 +240,7 @@ impl Session {
     /// streams and tables over them, and its counts.
     pub(super) fn describe_connector(&self, name: &Ident, statement: &str) -> Result<StatementResult, SessionError> {
         let name = resolved_name(name);
-        let definition = self.catalog.connector(&name).ok_or_else(|| {
+        let definition = self.connector(&name).ok_or_else(|| {
             refusal(format!(
                 "Failed to query connector status: {{\"error_code\":404,\"message\":\"No status found for connector {name}\"}}"
             ))
@@ -292,15 +313,15 @@ impl Session {
             return Ok(());
         }
         let gone: Vec<String> =
-            self.connectors_running.keys().filter(|name| self.catalog.connector(name).is_none()).cloned().collect();
+            self.connectors_running.keys().filter(|name| self.connector(name).is_none()).cloned().collect();
         for name in gone {
             if let Some(running) = self.connectors_running.remove(&name) {
                 running.connector.stop().await;
             }
         }
         let missing: Vec<ConnectorDefinition> = self
-            .catalog
-            .connectors()
+            .connectors
+            .values()
             .filter(|c| !self.connectors_running.contains_key(&c.config.name))
             .cloned()
             .collect();
@@ -315,8 +336,7 @@ impl Session {
                 }
             };
             match self
-                .catalog
-                .connector_classes()
+                .connector_classes
                 .create_with(&definition.config, &self.catalog.sources().cloned().collect::<Vec<_>>())
             {
                 Ok(made) => {

@@ -155,7 +155,11 @@ pub struct Session {
     runs_queries: bool,
     /// How far readers see the output of queries writing exactly once (shared by forks).
     fences: Arc<crate::engine::checkpoint::Fences>,
-    /// The catalog's connectors running in this process, by name.
+    /// The connectors created, by name (the catalog's, kept here: they are no SQL sources).
+    connectors: BTreeMap<String, connectors::ConnectorDefinition>,
+    /// The connector classes `CREATE … CONNECTOR` may name.
+    connector_classes: crate::connect::Connectors,
+    /// The connectors running in this process, by name.
     connectors_running: BTreeMap<String, connectors::Running>,
 }
 
@@ -177,6 +181,7 @@ impl Session {
         defaults: BTreeMap<String, String>,
         formats: crate::format::Formats,
     ) -> Result<Session, SessionError> {
+        let connector_classes = crate::connect::Connectors::builtin(&formats);
         let mut session = Session {
             log,
             catalog: Catalog::with_formats(formats),
@@ -189,6 +194,8 @@ impl Session {
             materialized: Arc::new(tokio::sync::Mutex::new(BTreeMap::new())),
             runs_queries: true,
             fences: Arc::default(),
+            connectors: BTreeMap::new(),
+            connector_classes,
             connectors_running: BTreeMap::new(),
         };
         session.catch_up().await?;
@@ -216,6 +223,8 @@ impl Session {
             materialized: Arc::clone(&self.materialized),
             fences: Arc::clone(&self.fences),
             runs_queries: false,
+            connectors: self.connectors.clone(),
+            connector_classes: self.connector_classes.clone(),
             connectors_running: BTreeMap::new(),
         }
     }
