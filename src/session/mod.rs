@@ -477,14 +477,24 @@ impl Session {
         Ok(())
     }
 
-    /// Replaces `${name}` with defined variables.
-    fn substitute(&self, text: &str, at: Location) -> Result<String, SessionError> {
+    /// Replaces `${name}` with defined variables, as ksqlDB's substitution (Apache's
+    /// `StringSubstitutor`) does: a variable not defined stays as written (`${topic}` in a
+    /// JDBC sink's `table.name.format` reaches the connector), and `$${name}` is the text
+    /// `${name}`.
+    fn substitute(&self, text: &str, _at: Location) -> Result<String, SessionError> {
         if !text.contains("${") {
             return Ok(text.to_owned());
         }
         let mut out = String::with_capacity(text.len());
         let mut rest = text;
         while let Some(open) = rest.find("${") {
+            if open > 0 && rest.as_bytes()[open - 1] == b'$' {
+                // Escaped: `$${` is `${`, taken as it is.
+                out.push_str(&rest[..open - 1]);
+                out.push_str("${");
+                rest = &rest[open + 2..];
+                continue;
+            }
             out.push_str(&rest[..open]);
             let after = &rest[open + 2..];
             let Some(close) = after.find('}') else {
@@ -492,11 +502,10 @@ impl Session {
                 return Ok(out);
             };
             let name = &after[..close];
-            let value = self.variables.get(&name.to_lowercase()).ok_or_else(|| SessionError::Statement {
-                message: format!("Variable '{name}' is not defined; DEFINE it first"),
-                at,
-            })?;
-            out.push_str(value);
+            match self.variables.get(&name.to_lowercase()) {
+                Some(value) => out.push_str(value),
+                None => out.push_str(&rest[open..open + 2 + close + 1]),
+            }
             rest = &after[close + 1..];
         }
         out.push_str(rest);

@@ -268,7 +268,7 @@ async fn the_jdbc_sink_keeps_a_postgres_table_in_step_and_waits_out_the_database
         &mut s,
         &format!(
             "CREATE SINK CONNECTOR totals_pg WITH ('connector.class'='JdbcSinkConnector',
-               'connection.url'='{}', 'topics'='totals', 'table.name.format'='item_totals',
+               'connection.url'='{}', 'topics'='totals', 'table.name.format'='item_${{topic}}',
                'insert.mode'='upsert', 'pk.mode'='record_key', 'auto.create'='true', 'delete.enabled'='true');",
             postgres.jdbc_url()
         ),
