@@ -480,7 +480,7 @@ async fn sink_round(
 }
 
 /// Where sink connector `name` commits its positions in `topic`.
-fn commit_id(name: &str, topic: &str) -> String {
+pub fn commit_id(name: &str, topic: &str) -> String {
     format!("connector-{name}/{topic}")
 }
 

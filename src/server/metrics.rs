@@ -1,5 +1,6 @@
 //! `GET /metrics`: Prometheus' text format — per persistent query its records and bytes in
-//! and out, errors, consumer lag and processing-latency histogram; the push queries running.
+//! and out, errors, consumer lag and processing-latency histogram; per connector its records
+//! and bytes, errors, lag and state; the push queries running.
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -10,17 +11,18 @@ use axum::response::{IntoResponse, Response};
 
 use super::Shared;
 use crate::engine::query::LATENCY_BUCKETS_SECONDS;
-use crate::session::QueryMetrics;
+use crate::session::{ConnectorMetrics, QueryMetrics};
 
 pub(super) async fn handle(State(shared): State<Arc<Shared>>) -> Response {
-    let (queries, log) = {
+    let (queries, connectors, log) = {
         let session = shared.session.lock().await;
-        (session.query_metrics().await, Arc::clone(session.log()))
+        (session.query_metrics().await, session.connector_metrics().await, Arc::clone(session.log()))
     };
     // Read from the log, not the session: /ksql need not wait for it.
     let topics = topic_records(log.as_ref()).await;
     let push = shared.config.max_push_queries - shared.push_permits.available_permits();
     let mut text = render(&queries, push);
+    text.push_str(&render_connectors(&connectors));
     let _ = writeln!(
         text,
         "# HELP eddy_topic_records Records a topic holds (latest less earliest offset, over its partitions).\n# \
@@ -116,6 +118,61 @@ pub fn render(queries: &[QueryMetrics], push_queries: usize) -> String {
     out
 }
 
+/// A connector's counter: its name, help, and value.
+type ConnectorCounter = (&'static str, &'static str, fn(&ConnectorMetrics) -> u64);
+
+/// The connectors' exposition text.
+pub fn render_connectors(connectors: &[ConnectorMetrics]) -> String {
+    let mut out = String::new();
+    let labels = |c: &ConnectorMetrics| format!("connector=\"{}\",type=\"{}\"", escape(&c.name), c.kind);
+    let counters: [ConnectorCounter; 4] = [
+        (
+            "eddy_connector_records_in_total",
+            "Records a connector has taken in (from outside, or from its topics).",
+            |c| c.records_in,
+        ),
+        (
+            "eddy_connector_records_out_total",
+            "Records a connector has put out (into its topic, or committed outside).",
+            |c| c.records_out,
+        ),
+        ("eddy_connector_bytes_total", "Key and value bytes a connector has moved.", |c| c.bytes),
+        ("eddy_connector_errors_total", "Transient errors a connector has met (each followed by a retry).", |c| {
+            c.errors
+        }),
+    ];
+    for (name, help, value) in counters {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for c in connectors {
+            let _ = writeln!(out, "{name}{{{}}} {}", labels(c), value(c));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP eddy_connector_lag Records in a sink connector's topics past its last commit.\n# TYPE \
+         eddy_connector_lag gauge"
+    );
+    for c in connectors {
+        let _ = writeln!(out, "eddy_connector_lag{{{}}} {}", labels(c), c.lag);
+    }
+    let _ = writeln!(
+        out,
+        "# HELP eddy_connector_running Whether a connector is running (1) or not (0), with its state and class.\n# \
+         TYPE eddy_connector_running gauge"
+    );
+    for c in connectors {
+        let _ = writeln!(
+            out,
+            "eddy_connector_running{{{},class=\"{}\",state=\"{}\"}} {}",
+            labels(c),
+            escape(&c.class),
+            escape(&c.state),
+            u8::from(c.state == "RUNNING")
+        );
+    }
+    out
+}
+
 fn labels(q: &QueryMetrics) -> String {
     format!("query=\"{}\",sink=\"{}\"", escape(&q.id), escape(&q.sink))
 }
@@ -128,6 +185,33 @@ fn escape(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connectors_are_prometheus_text() {
+        let sink = ConnectorMetrics {
+            name: "PG".into(),
+            kind: "sink",
+            class: "JdbcSinkConnector".into(),
+            state: "RETRYING".into(),
+            records_in: 12,
+            records_out: 10,
+            bytes: 300,
+            errors: 2,
+            lag: 5,
+        };
+        let text = render_connectors(&[sink]);
+        for line in [
+            "# TYPE eddy_connector_records_in_total counter",
+            "eddy_connector_records_in_total{connector=\"PG\",type=\"sink\"} 12",
+            "eddy_connector_records_out_total{connector=\"PG\",type=\"sink\"} 10",
+            "eddy_connector_bytes_total{connector=\"PG\",type=\"sink\"} 300",
+            "eddy_connector_errors_total{connector=\"PG\",type=\"sink\"} 2",
+            "eddy_connector_lag{connector=\"PG\",type=\"sink\"} 5",
+            "eddy_connector_running{connector=\"PG\",type=\"sink\",class=\"JdbcSinkConnector\",state=\"RETRYING\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+    }
 
     #[test]
     fn metrics_are_prometheus_text() {

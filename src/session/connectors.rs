@@ -24,6 +24,25 @@ pub struct ConnectorDefinition {
     pub statement: String,
 }
 
+/// A connector's state and counters, for `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectorMetrics {
+    pub name: String,
+    /// `source` or `sink`.
+    pub kind: &'static str,
+    pub class: String,
+    /// Kafka Connect's name of its task's state (`RUNNING`, `RETRYING`, …; `UNASSIGNED` when
+    /// it runs in no process here).
+    pub state: String,
+    pub records_in: u64,
+    pub records_out: u64,
+    pub bytes: u64,
+    /// Transient errors met.
+    pub errors: u64,
+    /// A sink's records in its topics past its last commit.
+    pub lag: u64,
+}
+
 /// A connector running in this process, with the claim that makes it this process's.
 pub(super) struct Running {
     connector: RunningConnector,
@@ -304,6 +323,44 @@ impl Session {
             "warnings": [],
         });
         Ok(StatementResult::status(text.join("\n")).with_entity(entity))
+    }
+
+    /// Every connector's state and counters (for `/metrics`).
+    pub async fn connector_metrics(&self) -> Vec<ConnectorMetrics> {
+        let offsets = crate::engine::offsets::OffsetStore::new(Arc::clone(&self.log));
+        let mut all = Vec::with_capacity(self.connectors.len());
+        for definition in self.connectors.values() {
+            let status = self.connector_status(definition);
+            let running = self.connectors_running.get(&definition.config.name).map(|r| &r.connector.status);
+            let count = |n: Option<&std::sync::atomic::AtomicU64>| n.map_or(0, |n| n.load(Ordering::Relaxed));
+            let mut lag = 0;
+            if definition.kind == ConnectorKind::Sink {
+                for topic in connector_topics(definition) {
+                    let id = crate::connect::commit_id(&definition.config.name, &topic);
+                    let committed = offsets.load(&id).await.ok().flatten().unwrap_or_default();
+                    for partition in 0..self.log.partition_count(&topic).await.unwrap_or(0) {
+                        let latest = self.log.latest_offset(&topic, partition).await.unwrap_or(0);
+                        let from = match committed.get(&partition) {
+                            Some(offset) => *offset,
+                            None => self.log.earliest_offset(&topic, partition).await.unwrap_or(0),
+                        };
+                        lag += latest.saturating_sub(from);
+                    }
+                }
+            }
+            all.push(ConnectorMetrics {
+                name: definition.config.name.clone(),
+                kind: kind_name(definition.kind),
+                class: definition.config.properties.get("connector.class").cloned().unwrap_or_default(),
+                state: status["tasks"][0]["state"].as_str().unwrap_or_default().to_owned(),
+                records_in: count(running.map(|s| &s.records_in)),
+                records_out: count(running.map(|s| &s.records_out)),
+                bytes: count(running.map(|s| &s.bytes)),
+                errors: count(running.map(|s| &s.errors)),
+                lag,
+            });
+        }
+        all
     }
 
     /// Starts the catalog's connectors that run nowhere yet (those this process claims),

@@ -33,6 +33,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use datafusion::sql::sqlparser::tokenizer::Location;
 
+pub use self::connectors::ConnectorMetrics;
 pub use self::persistent::QueryMetrics;
 pub use self::result::{QueryRows, ResultSink, RowsHeader, StatementResult, push_layout};
 use crate::catalog::{Catalog, ColumnRole, source_name};

@@ -358,3 +358,48 @@ async fn the_repl_runs_against_a_server_with_server() {
     assert!(stderr.contains("error: MISSING does not exist."), "{stderr}");
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn connectors_answer_with_ksqldbs_connector_entities_and_show_in_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path(), Config::default()).await;
+    let addr = server.addr;
+    let (status, created) = ksql(
+        addr,
+        "CREATE SOURCE CONNECTOR gen WITH ('connector.class'='DatagenSource', 'kafka.topic'='users',
+           'quickstart'='users', 'max.interval'=0, 'iterations'=50, 'random.seed'=3);",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    assert_eq!(created[0]["@type"], "connector_info");
+    assert_eq!(created[0]["info"]["name"], "GEN");
+    assert_eq!(created[0]["info"]["type"], "source");
+    assert_eq!(created[0]["info"]["config"]["quickstart"], "users");
+    let (_, listed) = ksql(addr, "SHOW CONNECTORS;").await;
+    assert_eq!(listed[0]["@type"], "connector_list");
+    assert_eq!(listed[0]["connectors"][0]["name"], "GEN");
+    assert_eq!(listed[0]["connectors"][0]["className"], "DatagenSource");
+    let (_, described) = ksql(addr, "DESCRIBE CONNECTOR gen;").await;
+    assert_eq!(described[0]["@type"], "connector_description");
+    assert_eq!(described[0]["connectorClass"], "DatagenSource");
+    assert_eq!(described[0]["status"]["tasks"][0]["id"], 0);
+    assert_eq!(described[0]["topics"], serde_json::json!(["users"]));
+    // Its 50 records, counted.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, text) = call(addr, "GET", "/metrics", "").await;
+        if text.lines().any(|l| l == "eddy_connector_records_out_total{connector=\"GEN\",type=\"source\"} 50") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{text}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (status, missing) = ksql(addr, "DROP CONNECTOR nope;").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{missing}");
+    let (_, dropped) = ksql(addr, "DROP CONNECTOR gen;").await;
+    assert_eq!(dropped[0]["@type"], "drop_connector");
+    assert_eq!(dropped[0]["connectorName"], "GEN");
+    let (_, quiet) = ksql(addr, "DROP CONNECTOR IF EXISTS gen;").await;
+    assert_eq!(quiet[0]["@type"], "warning_entity");
+    assert_eq!(quiet[0]["message"], "Connector 'GEN' does not exist.");
+}
