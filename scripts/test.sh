@@ -55,6 +55,9 @@ step "Python: Confluent's clients (confluent-kafka: Avro, Protobuf and JSON Sche
 step "Python: ksqlDB's client (ksql-python-ng) against eddy server"
 .venv/bin/python tests/python/ksql_python_ng_session.py "$CARGO_TARGET_DIR/debug/eddy"
 
+step "Python: a websocket feed (websocat) ingested by WebSocketSource, shown by a push query"
+.venv/bin/python tests/python/websocket_ingest.py "$CARGO_TARGET_DIR/debug/eddy" .venv/bin/websocat
+
 step "Node.js: ksqlDB's client (ksqldb-client, HTTP/2) against eddy server"
 node tests/node/ksqldb_client_session.js "$CARGO_TARGET_DIR/debug/eddy"
 
