@@ -323,3 +323,50 @@ async fn the_jdbc_sink_keeps_a_postgres_table_in_step_and_waits_out_the_database
     assert!(listed.contains("RUNNING (1/1 tasks RUNNING)"), "{listed}");
     s.shutdown().await;
 }
+
+/// `queries/orders-to-postgres.sql` against a throwaway PostgreSQL, its datagen bounded to
+/// 500 orders made at once: every order is counted in exactly one row of the table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_orders_to_postgres_example_fills_its_table() {
+    use super::support::{Postgres, run, session};
+    let postgres = Postgres::start();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("queries/orders-to-postgres.sql");
+    let script = std::fs::read_to_string(path).unwrap();
+    let script = script
+        .replace("jdbc:postgresql://127.0.0.1:5432/postgres?user=postgres", &postgres.jdbc_url())
+        .replace("'max.interval' = 200", "'max.interval' = 0, 'iterations' = 500");
+    assert!(script.contains("'iterations' = 500") && script.contains(&postgres.jdbc_url()), "the example changed");
+    let dir = tempfile::tempdir().unwrap();
+    let (log, mut s) = session(dir.path()).await;
+    run(&mut s, &script).await.unwrap();
+    filled(log.as_ref(), "orders", 500).await;
+    let units: f64 = records(log.as_ref(), "orders")
+        .await
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<serde_json::Value>(r.value.as_deref().unwrap()).unwrap()["orderunits"]
+                .as_f64()
+                .unwrap()
+        })
+        .sum();
+    let client = postgres.client().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let row = client
+            .query_one(
+                r#"SELECT COALESCE(SUM("ORDERS"), 0)::BIGINT, COALESCE(SUM("UNITS"), 0) FROM "REVENUE_PER_ITEM""#,
+                &[],
+            )
+            .await;
+        if let Ok(row) = row {
+            let (orders, total): (i64, f64) = (row.get(0), row.get(1));
+            if orders == 500 {
+                assert!((total - units).abs() < 1e-6, "{total} units in the table, {units} ordered");
+                break;
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the table has not counted the 500 orders");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.shutdown().await;
+}

@@ -177,6 +177,9 @@ async fn every_example_pipeline_recovers_from_a_crash_with_the_same_results() {
     paths.sort();
     for path in paths.into_iter().filter(|p| p.extension().is_some_and(|e| e == "sql")) {
         let script = std::fs::read_to_string(&path).unwrap();
+        if script.contains("\n-- requires: ") {
+            continue; // (it needs a server outside: its own test runs it)
+        }
         let statements = eddy::session::Session::statements(&script).unwrap();
         let is = |s: &str, words: &[&str]| {
             let upper = s.trim_start().to_uppercase();
