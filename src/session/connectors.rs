@@ -397,7 +397,13 @@ impl Session {
                 .create_with(&definition.config, &self.catalog.sources().cloned().collect::<Vec<_>>())
             {
                 Ok(made) => {
-                    let connector = RunningConnector::start(Arc::clone(&self.log), &name, made);
+                    // A sink reads a query's output only as far as the query has checkpointed
+                    // it (what lies beyond may be cut off and written again after a crash).
+                    let log: Arc<dyn crate::log::Log> = Arc::new(crate::engine::checkpoint::ReadCommitted {
+                        log: Arc::clone(&self.log),
+                        fences: Arc::clone(&self.fences),
+                    });
+                    let connector = RunningConnector::start(log, &name, made);
                     self.connectors_running.insert(name, Running { connector, _claim: claim });
                 }
                 Err(e) => tracing::error!(connector = %name, error = %e, "cannot start the connector"),

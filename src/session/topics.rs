@@ -34,10 +34,20 @@ impl Session {
                 if let Some(retention) = properties.get("RETENTION_MS") {
                     spec.configs.insert("retention.ms".into(), retention.clone());
                 }
-                self.log.create_topic(topic, &spec).await.map_err(|e| match e {
-                    e if e.is_user_error() => refusal(e.to_string()),
-                    e => SessionError::Log(e),
-                })
+                match self.log.create_topic(topic, &spec).await {
+                    Ok(()) => Ok(()),
+                    // Made meanwhile (by a connector starting, another process): as good, if
+                    // it has the partitions wanted.
+                    Err(LogError::TopicExists(_)) => match self.log.partition_count(topic).await? {
+                        existing if existing == partitions => Ok(()),
+                        existing => Err(refusal(format!(
+                            "A Kafka topic with the name '{topic}' already exists, with different partition/replica \
+                             configuration than required. KSQL expects {partitions} partitions (topic has {existing})."
+                        ))),
+                    },
+                    Err(e) if e.is_user_error() => Err(refusal(e.to_string())),
+                    Err(e) => Err(SessionError::Log(e)),
+                }
             }
             Err(e) => Err(SessionError::Log(e)),
         }

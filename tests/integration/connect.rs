@@ -370,3 +370,99 @@ async fn the_orders_to_postgres_example_fills_its_table() {
     }
     s.shutdown().await;
 }
+
+/// Datagen orders, totals per item, upserted into PostgreSQL by `eddy run`, killed with
+/// SIGKILL mid-stream and started again: the table ends as the totals of the orders in the
+/// topic, no row missing and no order counted twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_jdbc_sinks_table_survives_a_kill_9_with_nothing_missing_or_doubled() {
+    use std::process::{Command, Stdio};
+    let postgres = super::support::Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let logs = tempfile::tempdir().unwrap();
+    let eddy = |run: &str| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_eddy"));
+        command.arg("--data-dir").arg(d).env_remove("EDDY_DATA_DIR").env_remove("EDDY_LOG");
+        let stderr = std::fs::File::create(logs.path().join(run)).unwrap();
+        command.stdout(Stdio::null()).stderr(stderr);
+        command
+    };
+    let stderr_of = |run: &str| std::fs::read_to_string(logs.path().join(run)).unwrap_or_default();
+    let pipeline = d.join("pipeline.sql");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "SET 'auto.offset.reset' = 'earliest';
+             CREATE SOURCE CONNECTOR orders_gen WITH ('connector.class'='DatagenSource', 'kafka.topic'='orders',
+               'quickstart'='orders', 'max.interval'=2, 'iterations'=3000, 'random.seed'=11);
+             CREATE STREAM orders (id STRING KEY, orderid INT, itemid STRING, orderunits DOUBLE)
+               WITH (KAFKA_TOPIC='orders', VALUE_FORMAT='JSON', PARTITIONS=1);
+             CREATE TABLE totals AS SELECT itemid, COUNT(*) AS orders FROM orders GROUP BY itemid;
+             CREATE SINK CONNECTOR totals_pg WITH ('connector.class'='JdbcSinkConnector',
+               'connection.url'='{}', 'topics'='TOTALS', 'insert.mode'='upsert', 'pk.mode'='record_key',
+               'auto.create'='true');",
+            postgres.jdbc_url()
+        ),
+    )
+    .unwrap();
+    let mut first = eddy("first").args(["run", pipeline.to_str().unwrap()]).spawn().unwrap();
+    let client = postgres.client().await;
+    let counted = async || -> i64 {
+        match client.query_one(r#"SELECT COALESCE(SUM("ORDERS"), 0)::BIGINT FROM "TOTALS""#, &[]).await {
+            Ok(row) => row.get(0),
+            Err(_) => 0,
+        }
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while counted().await == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "nothing reached PostgreSQL:\n{}", stderr_of("first"));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    let killed_at = counted().await;
+
+    // Started again with nothing new to say: the catalog's queries and connectors resume.
+    let empty = d.join("empty.sql");
+    std::fs::write(&empty, "SHOW CONNECTORS;").unwrap();
+    let second = eddy("second").args(["run", empty.to_str().unwrap()]).spawn().unwrap();
+    let orders_in_topic = async || -> std::collections::BTreeMap<String, i64> {
+        let log = EmbeddedLog::open(d).unwrap();
+        let mut totals = std::collections::BTreeMap::new();
+        for record in records(&log, "orders").await {
+            let order: serde_json::Value = serde_json::from_slice(record.value.as_deref().unwrap()).unwrap();
+            *totals.entry(order["itemid"].as_str().unwrap().to_owned()).or_insert(0) += 1;
+        }
+        totals
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let expected = orders_in_topic().await;
+        let generated: i64 = expected.values().sum();
+        let table: std::collections::BTreeMap<String, i64> = client
+            .query(r#"SELECT "ITEMID", "ORDERS" FROM "TOTALS""#, &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        if generated >= 3000 && table == expected {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "after the kill at {killed_at} orders counted: {} orders in the topic, the table counts {}\n\
+             first run:\n{}\nsecond run:\n{}",
+            generated,
+            table.values().sum::<i64>(),
+            stderr_of("first"),
+            stderr_of("second")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = Command::new("kill").args(["-INT", &second.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = second.wait_with_output().unwrap();
+    assert!(out.status.success(), "the second run stopped with {:?}", out.status);
+}
