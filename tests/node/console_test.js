@@ -50,7 +50,9 @@ async function main() {
   fs.writeFileSync(
     setup,
     "CREATE STREAM readings (sensor STRING KEY, temperature DOUBLE) WITH (kafka_topic='readings', value_format='JSON', partitions=1);\n" +
-      "CREATE STREAM warm AS SELECT sensor, temperature FROM readings WHERE temperature > 22;\n",
+      "CREATE STREAM warm AS SELECT sensor, temperature FROM readings WHERE temperature > 22;\n" +
+      "CREATE SOURCE CONNECTOR orders_gen WITH ('connector.class'='DatagenSource', 'kafka.topic'='orders', " +
+      "'quickstart'='orders', 'max.interval'=20);\n",
   );
   const server = spawn(eddy, ["--data-dir", path.join(dataDir, "data"), "server", "--listen", `127.0.0.1:${port}`, "--queries-file", setup], {
     stdio: ["ignore", "inherit", "inherit"],
@@ -102,7 +104,8 @@ async function main() {
     // The catalog shows rates: of the stream being written, and of the query reading it.
     await waitFor("a rate beside the stream", async () => /\/s/.test(await page.textContent("#streams")));
     await waitFor("a rate beside the query", async () => /CSAS_WARM_\d+.*\/s/.test(await page.textContent("#queries")));
-    ok("the catalog shows rates");
+    await waitFor("the datagen's rate", async () => /ORDERS_GEN\d*(\.\d)?\/s/.test(await page.textContent("#connectors")));
+    ok("the catalog shows rates, the orders' connector's among them");
 
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: path.join(ARTIFACTS, "console.png") });
