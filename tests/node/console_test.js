@@ -77,17 +77,17 @@ async function main() {
       request(port, "POST", "/ksql", JSON.stringify({ ksql: `INSERT INTO readings (sensor, temperature) VALUES ('${sensor}', ${t});` })).catch(() => {});
     }, 50);
 
-    await page.fill("#sql", "SELECT sensor, temperature FROM readings EMIT CHANGES;");
+    await page.fill("#sql", "SELECT ROWTIME, sensor, temperature FROM readings EMIT CHANGES;");
     await page.click("#run");
     await waitFor("rows in the table", () => page.evaluate(() => window.eddyConsole.rows() >= 15));
     const before = await page.evaluate(() => window.eddyConsole.rows());
     await waitFor("more rows, live", () => page.evaluate((b) => window.eddyConsole.rows() >= b + 10, before));
     const shown = await page.$$eval("#rows tbody tr", (rows) => rows.length);
     assert.ok(shown >= 25, `${shown} rows shown`);
-    assert.deepEqual(await page.$$eval("#rows thead th", (ths) => ths.map((th) => th.textContent)), ["SENSOR", "TEMPERATURE"]);
+    assert.deepEqual(await page.$$eval("#rows thead th", (ths) => ths.map((th) => th.textContent)), ["ROWTIME", "SENSOR", "TEMPERATURE"]);
     ok("rows arrive live in the table");
 
-    assert.equal(await page.inputValue("#column"), "1", "the chart plots TEMPERATURE");
+    assert.equal(await page.inputValue("#column"), "2", "the chart plots TEMPERATURE");
     const points = await page.evaluate(() => window.eddyConsole.points());
     assert.ok(points >= 25, `${points} points`);
     // The line is drawn: pixels of its colour on the canvas.
@@ -100,6 +100,26 @@ async function main() {
     });
     assert.ok(drawn > 200, `${drawn} pixels of the line`);
     ok("the chart grows with the rows");
+
+    // Three sensors, three lines, with their average; by event time; a moving average; the
+    // lowest and highest readings labelled.
+    await page.selectOption("#series", "1");
+    await page.selectOption("#xaxis", "0");
+    await page.check("#smooth");
+    const chart = await page.evaluate(() => window.eddyConsole.chart());
+    assert.deepEqual([...chart.series].sort(), ["s0", "s1", "s2"], JSON.stringify(chart));
+    assert.ok(chart.average && chart.smoothed, JSON.stringify(chart));
+    assert.equal(chart.x, "ROWTIME");
+    assert.ok(chart.min >= 15 && chart.max <= 25 && chart.min < chart.max, JSON.stringify(chart));
+    const colours = await page.evaluate(() => {
+      const canvas = document.getElementById("chart");
+      const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+      const seen = new Set();
+      for (let i = 0; i < data.length; i += 4) seen.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+      return [0x4fb3ff, 0xffb454, 0x7ee787].filter((c) => seen.has(c)).length;
+    });
+    assert.equal(colours, 3, "a line in each sensor's colour");
+    ok("one line per sensor, their average, a moving average, min and max, by event time");
 
     // The catalog shows rates: of the stream being written, and of the query reading it.
     await waitFor("a rate beside the stream", async () => /\/s/.test(await page.textContent("#streams")));
