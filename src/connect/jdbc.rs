@@ -706,8 +706,7 @@ async fn upsert_rows(
     let all: Vec<&TableColumn> = columns.iter().collect();
     let cells = columns_of(batch, &all, kept)?;
     let names: Vec<String> = columns.iter().map(|c| quoted(&c.name)).collect();
-    let arrays: Vec<String> =
-        columns.iter().enumerate().map(|(i, c)| format!("${}::{}[]", i + 1, array_type(&c.data_type))).collect();
+    let arrays = array_parameters(&all);
     let keys: Vec<String> = columns.iter().filter(|c| c.primary_key).map(|c| quoted(&c.name)).collect();
     let updates: Vec<String> =
         columns.iter().filter(|c| !c.primary_key).map(|c| format!("{0} = EXCLUDED.{0}", quoted(&c.name))).collect();
@@ -720,10 +719,7 @@ async fn upsert_rows(
         arrays.join(", "),
         keys.join(", ")
     );
-    let params: Vec<CellArray> = cells.into_iter().map(CellArray).collect();
-    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-    client.execute(&statement, &refs).await.map_err(|e| database_error("cannot upsert", e))?;
-    Ok(())
+    execute_with_arrays(client, &statement, cells, "cannot upsert").await
 }
 
 /// `DELETE … WHERE (key) IN (SELECT * FROM UNNEST(arrays))`.
@@ -737,17 +733,31 @@ async fn delete_rows(
     let keys: Vec<&TableColumn> = columns.iter().filter(|c| c.primary_key).collect();
     let cells = columns_of(batch, &keys, kept)?;
     let names: Vec<String> = keys.iter().map(|c| quoted(&c.name)).collect();
-    let arrays: Vec<String> =
-        keys.iter().enumerate().map(|(i, c)| format!("${}::{}[]", i + 1, array_type(&c.data_type))).collect();
+    let arrays = array_parameters(&keys);
     let statement = format!(
         "DELETE FROM {} WHERE ({}) IN (SELECT * FROM UNNEST({}))",
         quoted(table),
         names.join(", "),
         arrays.join(", ")
     );
+    execute_with_arrays(client, &statement, cells, "cannot delete").await
+}
+
+/// `$1::type[]`, `$2::type[]`, …: one array parameter per column.
+fn array_parameters(columns: &[&TableColumn]) -> Vec<String> {
+    columns.iter().enumerate().map(|(i, c)| format!("${}::{}[]", i + 1, array_type(&c.data_type))).collect()
+}
+
+/// Runs `statement` with each column's cells as one array parameter.
+async fn execute_with_arrays(
+    client: &tokio_postgres::Client,
+    statement: &str,
+    cells: Vec<Vec<Cell>>,
+    what: &str,
+) -> Result<(), ConnectorError> {
     let params: Vec<CellArray> = cells.into_iter().map(CellArray).collect();
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-    client.execute(&statement, &refs).await.map_err(|e| database_error("cannot delete", e))?;
+    client.execute(statement, &refs).await.map_err(|e| database_error(what, e))?;
     Ok(())
 }
 
