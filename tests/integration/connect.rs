@@ -466,3 +466,68 @@ async fn the_jdbc_sinks_table_survives_a_kill_9_with_nothing_missing_or_doubled(
     let out = second.wait_with_output().unwrap();
     assert!(out.status.success(), "the second run stopped with {:?}", out.status);
 }
+
+/// `insert.mode=insert` appends every record by binary COPY, each type as PostgreSQL has it;
+/// `auto.evolve` adds a column the table lacks; without it, the missing column fails the
+/// connector with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_jdbc_sink_inserts_by_copy_and_evolves_the_table() {
+    use super::support::{Postgres, run, session};
+    let postgres = Postgres::start();
+    let client = postgres.client().await;
+    // The table is there already, without the DAY column.
+    client
+        .batch_execute(
+            r#"CREATE TABLE events ("ID" BIGINT, "NAME" TEXT, "OK" BOOLEAN, "PRICE" NUMERIC(8, 3), "AT" TIMESTAMP,
+                                   "TAGS" JSONB, "RAW" BYTEA)"#,
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (_log, mut s) = session(dir.path()).await;
+    run(
+        &mut s,
+        "SET 'auto.offset.reset' = 'earliest';
+         CREATE STREAM events (id BIGINT, name STRING, ok BOOLEAN, price DECIMAL(8, 3), at TIMESTAMP,
+                               tags ARRAY<STRING>, raw BYTES, day DATE)
+           WITH (KAFKA_TOPIC='events', VALUE_FORMAT='JSON', PARTITIONS=1);
+         INSERT INTO events VALUES (1, 'a', true, 12.5, '2026-01-02T03:04:05.678', ARRAY['x', 'y'], TO_BYTES('AQI=', 'base64'), '2026-01-02');
+         INSERT INTO events VALUES (1, 'a again', false, -0.001, '2026-01-03T00:00:00', ARRAY['z'], NULL, NULL);
+         INSERT INTO events VALUES (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL);",
+    )
+    .await
+    .unwrap();
+    let sink = |name: &str, evolve: bool| {
+        format!(
+            "CREATE SINK CONNECTOR {name} WITH ('connector.class'='JdbcSinkConnector', 'connection.url'='{}',
+               'topics'='events', 'auto.evolve'='{evolve}');",
+            postgres.jdbc_url()
+        )
+    };
+    // Without auto.evolve: refused by the table, with the reason.
+    run(&mut s, &sink("strict", false)).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let described = run(&mut s, "DESCRIBE CONNECTOR strict;").await.unwrap().concat();
+        if described.contains("FAILED") {
+            assert!(described.contains("lacks the columns DAY"), "{described}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{described}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    run(&mut s, "DROP CONNECTOR strict;").await.unwrap();
+    run(&mut s, &sink("evolving", true)).await.unwrap();
+    rows_become(
+        &client,
+        r#"SELECT concat_ws('|', "ID", "NAME", "OK", "PRICE", "AT", "TAGS", encode("RAW", 'base64'), "DAY")
+           FROM events ORDER BY "ID", "NAME" NULLS LAST"#,
+        &[
+            "1|a|t|12.500|2026-01-02 03:04:05.678|[\"x\", \"y\"]|AQI=|2026-01-02",
+            "1|a again|f|-0.001|2026-01-03 00:00:00|[\"z\"]",
+            "2",
+        ],
+    )
+    .await;
+    s.shutdown().await;
+}
