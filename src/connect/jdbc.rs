@@ -108,6 +108,8 @@ pub struct JdbcSink {
     client: Option<tokio_postgres::Client>,
     /// A transaction is open on `client`.
     in_transaction: bool,
+    /// The records of the last `put` that did not decode.
+    rejected: Vec<(u64, String)>,
 }
 
 /// A connection error (the database went away or is not there): transient; anything else
@@ -200,6 +202,7 @@ impl JdbcSink {
             delete_enabled,
             client: None,
             in_transaction: false,
+            rejected: Vec::new(),
         })
     }
 
@@ -798,9 +801,7 @@ impl SinkConnector for JdbcSink {
             let partition = 0;
             let decoded = crate::engine::source::decode(&source, &schema, partition, records)
                 .map_err(|e| ConnectorError::new(format!("cannot read {topic}: {}", e.0)))?;
-            for (offset, reason) in &decoded.errors {
-                tracing::warn!(topic, offset, %reason, "the JDBC sink skips a record it cannot read");
-            }
+            self.rejected = decoded.errors.clone();
             let rows = decoded.batch.num_rows();
             if rows == 0 {
                 return Ok(());
@@ -836,6 +837,10 @@ impl SinkConnector for JdbcSink {
             }
             Ok(())
         })
+    }
+
+    fn rejected(&mut self) -> Vec<(u64, String)> {
+        std::mem::take(&mut self.rejected)
     }
 
     fn reset(&mut self) {

@@ -115,6 +115,12 @@ pub trait SinkConnector: Send + 'static {
     /// Forgets what was put since the last flush, after a transient error: it is put again
     /// (from the last commit) once the connector is retried.
     fn reset(&mut self) {}
+
+    /// The records of the last `put` it could not take, by offset, with why: they are
+    /// skipped, counted, and written to the processing log.
+    fn rejected(&mut self) -> Vec<(u64, String)> {
+        Vec::new()
+    }
 }
 
 /// A connector, made.
@@ -219,6 +225,8 @@ pub struct ConnectorStatus {
     pub bytes: AtomicU64,
     /// Transient errors met (each followed by a retry).
     pub errors: AtomicU64,
+    /// Records a sink could not take (in the processing log).
+    pub skipped: AtomicU64,
 }
 
 impl ConnectorStatus {
@@ -256,6 +264,7 @@ impl RunningConnector {
             records_out: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
         });
         let (stop, stopped) = watch::channel(false);
         let task = {
@@ -447,6 +456,10 @@ async fn sink_round(
             let (input, partition) = split_stream_id(stream);
             let (Some(topic), Some(last)) = (topics.get(input), records.last()) else { continue };
             sink.put(topic, &records).await?;
+            let rejected = sink.rejected();
+            if !rejected.is_empty() {
+                reject(log, name, topic, partition, &records, rejected, status).await?;
+            }
             if let Some(positions) = read.get_mut(input) {
                 positions.insert(partition, last.offset + 1);
             }
@@ -476,6 +489,34 @@ async fn sink_round(
             tracing::warn!(connector = %name, error = %e, "sink connector stopped without its last flush");
         }
     }
+    Ok(())
+}
+
+/// Records a sink could not take: counted, and written to the processing log as the
+/// connector's (`connector-<name>`).
+async fn reject(
+    log: &Arc<dyn Log>,
+    name: &str,
+    topic: &str,
+    partition: u32,
+    records: &[Record],
+    rejected: Vec<(u64, String)>,
+    status: &ConnectorStatus,
+) -> Result<(), ConnectorError> {
+    use crate::engine::processing_log::{Entry, ProcessingLog};
+    status.skipped.fetch_add(rejected.len() as u64, Ordering::Relaxed);
+    let writer = format!("connector-{name}");
+    let entries: Vec<Entry> = rejected
+        .into_iter()
+        .filter_map(|(offset, why)| {
+            let record = records.iter().find(|r| r.offset == offset)?;
+            tracing::warn!(connector = %name, topic, partition, offset, reason = %why, "a sink skips a record");
+            Some(Entry::for_record(&writer, topic, partition, record, why))
+        })
+        .collect();
+    let processing_log = ProcessingLog::new(Arc::clone(log));
+    processing_log.ensure_topic().await?;
+    processing_log.write(&entries).await?;
     Ok(())
 }
 

@@ -125,7 +125,7 @@ type ConnectorCounter = (&'static str, &'static str, fn(&ConnectorMetrics) -> u6
 pub fn render_connectors(connectors: &[ConnectorMetrics]) -> String {
     let mut out = String::new();
     let labels = |c: &ConnectorMetrics| format!("connector=\"{}\",type=\"{}\"", escape(&c.name), c.kind);
-    let counters: [ConnectorCounter; 4] = [
+    let counters: [ConnectorCounter; 5] = [
         (
             "eddy_connector_records_in_total",
             "Records a connector has taken in (from outside, or from its topics).",
@@ -139,6 +139,9 @@ pub fn render_connectors(connectors: &[ConnectorMetrics]) -> String {
         ("eddy_connector_bytes_total", "Key and value bytes a connector has moved.", |c| c.bytes),
         ("eddy_connector_errors_total", "Transient errors a connector has met (each followed by a retry).", |c| {
             c.errors
+        }),
+        ("eddy_connector_skipped_total", "Records a sink connector could not take (see PROCESSING_LOG).", |c| {
+            c.skipped
         }),
     ];
     for (name, help, value) in counters {
@@ -197,6 +200,7 @@ mod tests {
             records_out: 10,
             bytes: 300,
             errors: 2,
+            skipped: 1,
             lag: 5,
         };
         let text = render_connectors(&[sink]);

@@ -39,6 +39,8 @@ pub struct ConnectorMetrics {
     pub bytes: u64,
     /// Transient errors met.
     pub errors: u64,
+    /// Records a sink could not take (in the processing log).
+    pub skipped: u64,
     /// A sink's records in its topics past its last commit.
     pub lag: u64,
 }
@@ -271,11 +273,12 @@ impl Session {
             self.catalog.sources().filter(|s| topics.contains(&s.topic)).map(|s| s.as_ref()).collect();
         let running = self.connectors_running.get(&definition.config.name).map(|r| &r.connector.status);
         let count = |n: Option<&std::sync::atomic::AtomicU64>| n.map_or(0, |n| n.load(Ordering::Relaxed));
-        let (records_in, records_out, bytes, errors) = (
+        let (records_in, records_out, bytes, errors, skipped) = (
             count(running.map(|s| &s.records_in)),
             count(running.map(|s| &s.records_out)),
             count(running.map(|s| &s.bytes)),
             count(running.map(|s| &s.errors)),
+            count(running.map(|s| &s.skipped)),
         );
         let task_state = status["tasks"][0]["state"].as_str().unwrap_or_default().to_owned();
         let trace = status["tasks"][0]["trace"].as_str().unwrap_or_default().to_owned();
@@ -290,6 +293,7 @@ impl Session {
             line("Records out", &records_out.to_string()),
             line("Bytes", &bytes.to_string()),
             line("Errors", &errors.to_string()),
+            line("Skipped records", &skipped.to_string()),
         ];
         let task_table =
             StatementResult::table(&["Task ID", "State", "Error Trace"], vec![vec!["0".into(), task_state, trace]]);
@@ -319,7 +323,7 @@ impl Session {
                 .map(|s| super::entity::source_description(s, &[], &[], None, false)["sourceDescription"].clone())
                 .collect::<Vec<_>>(),
             "topics": topics,
-            "metrics": {"recordsIn": records_in, "recordsOut": records_out, "bytes": bytes, "errors": errors},
+            "metrics": {"recordsIn": records_in, "recordsOut": records_out, "bytes": bytes, "errors": errors, "skipped": skipped},
             "warnings": [],
         });
         Ok(StatementResult::status(text.join("\n")).with_entity(entity))
@@ -357,6 +361,7 @@ impl Session {
                 records_out: count(running.map(|s| &s.records_out)),
                 bytes: count(running.map(|s| &s.bytes)),
                 errors: count(running.map(|s| &s.errors)),
+                skipped: count(running.map(|s| &s.skipped)),
                 lag,
             });
         }

@@ -484,7 +484,7 @@ async fn the_jdbc_sink_inserts_by_copy_and_evolves_the_table() {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (_log, mut s) = session(dir.path()).await;
+    let (log, mut s) = session(dir.path()).await;
     run(
         &mut s,
         "SET 'auto.offset.reset' = 'earliest';
@@ -517,6 +517,9 @@ async fn the_jdbc_sink_inserts_by_copy_and_evolves_the_table() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     run(&mut s, "DROP CONNECTOR strict;").await.unwrap();
+    // A record no JSON reader takes: skipped, counted, in the processing log.
+    let bad = eddy::log::NewRecord::new(0, None, Some(Bytes::from_static(b"{not json")));
+    log.append("events", 0, &[bad]).await.unwrap();
     run(&mut s, &sink("evolving", true)).await.unwrap();
     rows_become(
         &client,
@@ -529,5 +532,13 @@ async fn the_jdbc_sink_inserts_by_copy_and_evolves_the_table() {
         ],
     )
     .await;
+    let logged: Vec<String> =
+        records(log.as_ref(), "eddy_processing_log").await.iter().map(|r| super::support::text(&r.value)).collect();
+    assert!(
+        logged.iter().any(|e| e.contains(r#""QUERY_ID":"connector-EVOLVING""#) && e.contains("{not json")),
+        "{logged:?}"
+    );
+    let described = run(&mut s, "DESCRIBE CONNECTOR evolving;").await.unwrap().concat();
+    assert!(described.contains("Skipped records      : 1"), "{described}");
     s.shutdown().await;
 }
