@@ -328,12 +328,12 @@ impl DatagenConnector {
         let mut keys = Vec::with_capacity((to - from) as usize);
         for number in from..to {
             let mut rng = SmallRng::seed_from_u64(self.seed ^ number.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-            for (spec, column) in self.template.fields.iter().zip(&mut columns) {
+            for (i, (spec, column)) in self.template.fields.iter().zip(&mut columns).enumerate() {
                 let value = spec.value(number, &mut rng);
-                if std::ptr::eq(spec, &self.template.fields[self.key_index]) {
+                if i == self.key_index {
                     keys.push(self.key(&value));
                 }
-                column.push(&value);
+                column.push(Some(&value));
             }
         }
         let columns: Vec<ArrayRef> = columns.into_iter().map(Column::finish).collect();
@@ -408,26 +408,27 @@ impl Column {
         }
     }
 
-    fn push(&mut self, value: &Value) {
+    /// Appends `value`; null where there is none or it is not the column's type (a record's
+    /// missing fields too), so that every column keeps one entry per row.
+    fn push(&mut self, value: Option<&Value>) {
         match (self, value) {
-            (Column::Int(b), Value::Int(v)) => b.append_value(*v),
-            (Column::Long(b), Value::Long(v)) => b.append_value(*v),
-            (Column::Double(b), Value::Double(v)) => b.append_value(*v),
-            (Column::Text(b), Value::Text(v)) => b.append_value(v),
-            (Column::Record(_, children), Value::Record(values)) => {
-                for (child, value) in children.iter_mut().zip(values) {
-                    child.push(value);
+            (Column::Int(b), Some(Value::Int(v))) => b.append_value(*v),
+            (Column::Long(b), Some(Value::Long(v))) => b.append_value(*v),
+            (Column::Double(b), Some(Value::Double(v))) => b.append_value(*v),
+            (Column::Text(b), Some(Value::Text(v))) => b.append_value(v),
+            (Column::Record(_, children), value) => {
+                let values = match value {
+                    Some(Value::Record(values)) => values.as_slice(),
+                    _ => &[],
+                };
+                for (i, child) in children.iter_mut().enumerate() {
+                    child.push(values.get(i));
                 }
             }
             (Column::Int(b), _) => b.append_null(),
             (Column::Long(b), _) => b.append_null(),
             (Column::Double(b), _) => b.append_null(),
             (Column::Text(b), _) => b.append_null(),
-            (Column::Record(_, children), _) => {
-                for child in children {
-                    child.push(&Value::Record(Vec::new()));
-                }
-            }
         }
     }
 

@@ -45,6 +45,31 @@ pub struct ConnectorMetrics {
     pub lag: u64,
 }
 
+/// A connector's one task: Kafka Connect's name of its state (`UNASSIGNED` when it runs in no
+/// process here), and why it failed or is retrying.
+struct Task {
+    state: &'static str,
+    trace: Option<String>,
+}
+
+impl Task {
+    /// The connector's own state: Kafka Connect keeps a connector `RUNNING` when its task
+    /// failed.
+    fn connector_state(&self) -> &'static str {
+        if self.state == "FAILED" { "RUNNING" } else { self.state }
+    }
+}
+
+/// A running connector's counts.
+#[derive(Default)]
+struct Counts {
+    records_in: u64,
+    records_out: u64,
+    bytes: u64,
+    errors: u64,
+    skipped: u64,
+}
+
 /// A connector running in this process, with the claim that makes it this process's.
 pub(super) struct Running {
     connector: RunningConnector,
@@ -198,24 +223,43 @@ impl Session {
     /// reason it failed.
     fn connector_status(&self, definition: &ConnectorDefinition) -> serde_json::Value {
         let worker = "eddy";
-        let state = self.connectors_running.get(&definition.config.name).map(|r| r.connector.status.state());
-        let (name, trace) = match &state {
-            Some(state @ (ConnectorState::Failed(reason) | ConnectorState::Retrying(reason))) => {
-                (state_name(state), Some(reason.clone()))
-            }
-            Some(state) => (state_name(state), None),
-            None => ("UNASSIGNED", None),
-        };
-        let mut task = json!({"id": 0, "state": name, "worker_id": worker});
-        if let Some(trace) = &trace {
-            task["trace"] = json!(trace);
+        let task = self.task(definition);
+        let mut task_json = json!({"id": 0, "state": task.state, "worker_id": worker});
+        if let Some(trace) = &task.trace {
+            task_json["trace"] = json!(trace);
         }
         json!({
             "name": definition.config.name,
-            "connector": {"state": if name == "FAILED" { "RUNNING" } else { name }, "worker_id": worker},
-            "tasks": [task],
+            "connector": {"state": task.connector_state(), "worker_id": worker},
+            "tasks": [task_json],
             "type": kind_name(definition.kind),
         })
+    }
+
+    /// A connector's one task as this process sees it.
+    fn task(&self, definition: &ConnectorDefinition) -> Task {
+        let Some(state) = self.connectors_running.get(&definition.config.name).map(|r| r.connector.status.state())
+        else {
+            return Task { state: "UNASSIGNED", trace: None };
+        };
+        let trace = match &state {
+            ConnectorState::Failed(reason) | ConnectorState::Retrying(reason) => Some(reason.clone()),
+            ConnectorState::Running | ConnectorState::Stopped => None,
+        };
+        Task { state: state_name(&state), trace }
+    }
+
+    /// A connector's counts, zero when it does not run here.
+    fn counts(&self, definition: &ConnectorDefinition) -> Counts {
+        let Some(running) = self.connectors_running.get(&definition.config.name) else { return Counts::default() };
+        let status = &running.connector.status;
+        Counts {
+            records_in: status.records_in.load(Ordering::Relaxed),
+            records_out: status.records_out.load(Ordering::Relaxed),
+            bytes: status.bytes.load(Ordering::Relaxed),
+            errors: status.errors.load(Ordering::Relaxed),
+            skipped: status.skipped.load(Ordering::Relaxed),
+        }
     }
 
     /// `SHOW [SOURCE|SINK] CONNECTORS`.
@@ -229,14 +273,13 @@ impl Session {
                 ConnectorScope::Sink => c.kind == ConnectorKind::Sink,
             })
             .map(|c| {
-                let status = self.connector_status(c);
-                let connector = status["connector"]["state"].as_str().unwrap_or_default().to_owned();
-                let summary = if connector == "RUNNING" {
-                    let running = usize::from(status["tasks"][0]["state"] == "RUNNING");
+                let task = self.task(c);
+                let summary = if task.connector_state() == "RUNNING" {
+                    let running = usize::from(task.state == "RUNNING");
                     let overall = if running == 0 { "WARNING" } else { "RUNNING" };
                     format!("{overall} ({running}/1 tasks RUNNING)")
                 } else {
-                    connector
+                    task.connector_state().to_owned()
                 };
                 (c, summary)
             })
@@ -271,23 +314,14 @@ impl Session {
         let topics = connector_topics(definition);
         let sources: Vec<&Source> =
             self.catalog.sources().filter(|s| topics.contains(&s.topic)).map(|s| s.as_ref()).collect();
-        let running = self.connectors_running.get(&definition.config.name).map(|r| &r.connector.status);
-        let count = |n: Option<&std::sync::atomic::AtomicU64>| n.map_or(0, |n| n.load(Ordering::Relaxed));
-        let (records_in, records_out, bytes, errors, skipped) = (
-            count(running.map(|s| &s.records_in)),
-            count(running.map(|s| &s.records_out)),
-            count(running.map(|s| &s.bytes)),
-            count(running.map(|s| &s.errors)),
-            count(running.map(|s| &s.skipped)),
-        );
-        let task_state = status["tasks"][0]["state"].as_str().unwrap_or_default().to_owned();
-        let trace = status["tasks"][0]["trace"].as_str().unwrap_or_default().to_owned();
+        let task = self.task(definition);
+        let Counts { records_in, records_out, bytes, errors, skipped } = self.counts(definition);
         let line = |label: &str, value: &str| format!("{label:<20} : {value}");
         let mut text = vec![
             line("Name", &definition.config.name),
             line("Class", &class),
             line("Type", kind_name(definition.kind)),
-            line("State", status["connector"]["state"].as_str().unwrap_or_default()),
+            line("State", task.connector_state()),
             line("WorkerId", "eddy"),
             line("Records in", &records_in.to_string()),
             line("Records out", &records_out.to_string()),
@@ -295,8 +329,10 @@ impl Session {
             line("Errors", &errors.to_string()),
             line("Skipped records", &skipped.to_string()),
         ];
-        let task_table =
-            StatementResult::table(&["Task ID", "State", "Error Trace"], vec![vec!["0".into(), task_state, trace]]);
+        let task_table = StatementResult::table(
+            &["Task ID", "State", "Error Trace"],
+            vec![vec!["0".into(), task.state.to_owned(), task.trace.unwrap_or_default()]],
+        );
         text.push(String::new());
         text.push(task_table.to_string().trim_end().to_owned());
         if !sources.is_empty() {
@@ -334,9 +370,7 @@ impl Session {
         let offsets = crate::engine::offsets::OffsetStore::new(Arc::clone(&self.log));
         let mut all = Vec::with_capacity(self.connectors.len());
         for definition in self.connectors.values() {
-            let status = self.connector_status(definition);
-            let running = self.connectors_running.get(&definition.config.name).map(|r| &r.connector.status);
-            let count = |n: Option<&std::sync::atomic::AtomicU64>| n.map_or(0, |n| n.load(Ordering::Relaxed));
+            let counts = self.counts(definition);
             let mut lag = 0;
             if definition.kind == ConnectorKind::Sink {
                 for topic in connector_topics(definition) {
@@ -356,12 +390,12 @@ impl Session {
                 name: definition.config.name.clone(),
                 kind: kind_name(definition.kind),
                 class: definition.config.properties.get("connector.class").cloned().unwrap_or_default(),
-                state: status["tasks"][0]["state"].as_str().unwrap_or_default().to_owned(),
-                records_in: count(running.map(|s| &s.records_in)),
-                records_out: count(running.map(|s| &s.records_out)),
-                bytes: count(running.map(|s| &s.bytes)),
-                errors: count(running.map(|s| &s.errors)),
-                skipped: count(running.map(|s| &s.skipped)),
+                state: self.task(definition).state.to_owned(),
+                records_in: counts.records_in,
+                records_out: counts.records_out,
+                bytes: counts.bytes,
+                errors: counts.errors,
+                skipped: counts.skipped,
                 lag,
             });
         }

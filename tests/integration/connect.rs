@@ -226,6 +226,19 @@ async fn datagen_made_with_sql_fills_a_topic_a_stream_reads_and_survives_a_resta
     s.shutdown().await;
 }
 
+/// `DESCRIBE CONNECTOR name`, polled until it shows `state`.
+async fn described_once(s: &mut eddy::session::Session, name: &str, state: &str) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let described = super::support::run(s, &format!("DESCRIBE CONNECTOR {name};")).await.unwrap().concat();
+        if described.contains(state) {
+            return described;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not {state}: {described}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Polls `query` on `client` until its rows (as text) are `expected`.
 async fn rows_become(client: &tokio_postgres::Client, query: &str, expected: &[&str]) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -306,16 +319,8 @@ async fn the_jdbc_sink_keeps_a_postgres_table_in_step_and_waits_out_the_database
     run(&mut s, "INSERT INTO orders VALUES ('kiwi', 5, 0.40); INSERT INTO orders VALUES ('apple', 1, 2.00);")
         .await
         .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let described = run(&mut s, "DESCRIBE CONNECTOR totals_pg;").await.unwrap().concat();
-        if described.contains("RETRYING") {
-            assert!(described.contains("cannot connect to jdbc:postgresql://127.0.0.1"), "{described}");
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "not retrying: {described}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let described = described_once(&mut s, "totals_pg", "RETRYING").await;
+    assert!(described.contains("cannot connect to jdbc:postgresql://127.0.0.1"), "{described}");
     postgres.pg_ctl("start");
     let client = postgres.client().await;
     rows_become(&client, query, &["apple 7 2.00 3", "kiwi 5 0.40 1", "pear 4 0.80 2"]).await;
@@ -506,16 +511,8 @@ async fn the_jdbc_sink_inserts_by_copy_and_evolves_the_table() {
     };
     // Without auto.evolve: refused by the table, with the reason.
     run(&mut s, &sink("strict", false)).await.unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let described = run(&mut s, "DESCRIBE CONNECTOR strict;").await.unwrap().concat();
-        if described.contains("FAILED") {
-            assert!(described.contains("lacks the columns DAY"), "{described}");
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{described}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let described = described_once(&mut s, "strict", "FAILED").await;
+    assert!(described.contains("lacks the columns DAY"), "{described}");
     run(&mut s, "DROP CONNECTOR strict;").await.unwrap();
     // A record no JSON reader takes: skipped, counted, in the processing log.
     let bad = eddy::log::NewRecord::new(0, None, Some(Bytes::from_static(b"{not json")));
