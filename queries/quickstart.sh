@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/eddy/target}"
 export EDDY_DATA_DIR="${EDDY_DATA_DIR:-./eddy-data}"
 
+./scripts/build-deps.sh
 cargo build --release --quiet
 eddy="$CARGO_TARGET_DIR/release/eddy"
 

@@ -13,6 +13,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/eddy/target}"
 
 step() { printf '\n==> %s\n' "$*"; }
 
+step "Build dependencies (CMake, OpenSSL and curl headers for librdkafka)"
+./scripts/build-deps.sh
+
 step "Python test clients (venv in .venv)"
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv

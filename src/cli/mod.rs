@@ -43,6 +43,12 @@ pub struct Cli {
     #[arg(long, global = true, default_value = "none", env = "EDDY_KAFKA_COMPRESSION")]
     pub kafka_compression: String,
 
+    /// Kafka client properties (a Java properties file: `bootstrap.servers`,
+    /// `security.protocol`, `sasl.mechanism`, `sasl.jaas.config` or `sasl.username` and
+    /// `sasl.password`, `ssl.ca.location`, …). Implies Kafka; `--kafka` overrides its brokers.
+    #[arg(long, global = true, env = "EDDY_KAFKA_CONFIG")]
+    pub kafka_config: Option<PathBuf>,
+
     /// Run the interactive shell against this server's REST API (`http://[user:password@]host:port`)
     /// instead of a data directory.
     #[arg(long, global = true, env = "EDDY_SERVER")]
@@ -165,18 +171,20 @@ pub struct LogPlace {
     pub data_dir: PathBuf,
     pub kafka: Option<String>,
     pub kafka_compression: String,
+    /// Kafka client properties (`--kafka-config`).
+    pub kafka_config: Option<PathBuf>,
     /// The command line's properties (`--property`, and those read from the environment).
     pub properties: BTreeMap<String, String>,
 }
 
 impl LogPlace {
     pub async fn open(&self) -> Result<std::sync::Arc<dyn crate::log::Log>, CliError> {
-        Ok(match &self.kafka {
-            Some(brokers) => {
-                std::sync::Arc::new(crate::log::KafkaLog::connect_with(brokers, &self.kafka_compression).await?)
-            }
-            None => std::sync::Arc::new(crate::log::EmbeddedLog::open(&self.data_dir)?),
-        })
+        let config = match (&self.kafka_config, &self.kafka) {
+            (Some(file), brokers) => crate::log::KafkaConfig::from_file(file, brokers.as_deref())?,
+            (None, Some(brokers)) => crate::log::KafkaConfig::new(brokers),
+            (None, None) => return Ok(std::sync::Arc::new(crate::log::EmbeddedLog::open(&self.data_dir)?)),
+        };
+        Ok(std::sync::Arc::new(crate::log::KafkaLog::open(config, &self.kafka_compression).await?))
     }
 
     /// A session over `log` with the command line's properties.
@@ -207,9 +215,10 @@ impl LogPlace {
     }
 
     pub fn display(&self) -> String {
-        match &self.kafka {
-            Some(brokers) => format!("Kafka at {brokers}"),
-            None => self.data_dir.display().to_string(),
+        match (&self.kafka, &self.kafka_config) {
+            (Some(brokers), _) => format!("Kafka at {brokers}"),
+            (None, Some(file)) => format!("Kafka as {} says", file.display()),
+            (None, None) => self.data_dir.display().to_string(),
         }
     }
 }
@@ -239,6 +248,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         data_dir: cli.data_dir.clone(),
         kafka: cli.kafka.clone(),
         kafka_compression: cli.kafka_compression.clone(),
+        kafka_config: cli.kafka_config.clone(),
         properties: properties(&cli)?,
     };
     let data_dir = &place;

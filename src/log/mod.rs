@@ -28,7 +28,7 @@ pub use config::TopicConfig;
 pub use embedded::EmbeddedLog;
 pub use error::LogError;
 pub use follower::{Follower, start_positions, wait_for_any};
-pub use kafka::KafkaLog;
+pub use kafka::{KafkaConfig, KafkaLog};
 pub use producer::Producer;
 pub use record::{Fetch, Header, NewRecord, Record};
 
