@@ -47,6 +47,10 @@ pub struct KafkaLog {
     /// Topics known to exist, with their partitions: librdkafka's producer, asked to write
     /// to a topic the broker does not have, waits for it to appear before it fails.
     known: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+    /// The log end of each partition as far as this process knows it (its own appends, the
+    /// ends ListOffsets gave): a read below it waits for records a fetch has not brought yet,
+    /// so what this process appended it reads back at once.
+    ends: std::sync::Mutex<std::collections::HashMap<(String, u32), u64>>,
 }
 
 impl KafkaLog {
@@ -113,6 +117,7 @@ impl KafkaLog {
             admin,
             metadata,
             known: Default::default(),
+            ends: Default::default(),
         };
         // Authentication and TLS problems show here, not at the first query.
         log.blocking(|m| m.fetch_metadata(None, Duration::from_secs(10)).map(|_| ()))
@@ -164,6 +169,19 @@ impl KafkaLog {
             .await
             .map_err(|e| topic_error(topic, e))?;
         Ok((low.max(0) as u64, high.max(0) as u64))
+    }
+
+    /// The log end this process knows of for a partition (0 when it knows none).
+    fn known_end(&self, topic: &str, partition: u32) -> u64 {
+        let ends = self.ends.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        ends.get(&(topic.to_owned(), partition)).copied().unwrap_or(0)
+    }
+
+    /// Records that the partition's log end is at least `end`.
+    fn saw_end(&self, topic: &str, partition: u32, end: u64) {
+        let mut ends = self.ends.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let known = ends.entry((topic.to_owned(), partition)).or_insert(0);
+        *known = (*known).max(end);
     }
 
     /// A cursor of the partition at `offset`; a partition not read yet is checked first, so
@@ -242,6 +260,7 @@ impl Log for KafkaLog {
             tokio::time::sleep(reader::IN_FLIGHT).await;
         }
         self.known.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(name);
+        self.ends.lock().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|(topic, _), _| topic != name);
         let results = self.admin.delete_topics(&[name], &admin_options()).await.map_err(client_error)?;
         for result in results {
             match result {
@@ -331,22 +350,25 @@ impl Log for KafkaLog {
                 }
             }
         }
-        let mut first = None;
+        let (mut first, mut last) = (None, 0);
         for delivery in deliveries {
             match delivery.await {
                 Ok(Ok(delivered)) => {
                     first.get_or_insert(delivered.offset.max(0) as u64);
+                    last = last.max(delivered.offset.max(0) as u64);
                 }
                 Ok(Err((e, _))) => return Err(produce_error(topic, partition, e)),
                 Err(_) => return Err(LogError::Broker("the producer stopped".into())),
             }
         }
+        self.saw_end(topic, partition, last + 1);
         Ok(first.unwrap_or(0))
     }
 
     async fn read(&self, topic: &str, partition: u32, offset: u64, max_bytes: usize) -> Result<Fetch, LogError> {
+        let known_end = self.known_end(topic, partition);
         let mut cursor = self.cursor(topic, partition, offset).await?;
-        match cursor.read(max_bytes).await {
+        match cursor.read(max_bytes, known_end).await {
             Ok((records, high_watermark)) => Ok(Fetch { records, high_watermark }),
             Err(LogError::UnknownTopic(_)) | Err(LogError::OffsetOutOfRange { .. }) => {
                 drop(cursor);
@@ -371,11 +393,15 @@ impl Log for KafkaLog {
         self.check_partition(topic, partition).await?;
         let (earliest, listed) = self.watermarks(topic, partition).await?;
         if listed <= earliest {
+            self.saw_end(topic, partition, listed);
             return Ok(listed);
         }
         let mut cursor = self.cursor(topic, partition, listed - 1).await?;
-        let (_, high_watermark) = cursor.read(1).await?;
-        Ok(high_watermark.max(listed))
+        let (_, high_watermark) = cursor.read(1, listed).await?;
+        let end = high_watermark.max(listed);
+        drop(cursor);
+        self.saw_end(topic, partition, end);
+        Ok(end)
     }
 
     async fn offset_for_timestamp(
@@ -407,8 +433,9 @@ impl Log for KafkaLog {
         offset: u64,
         timeout: Duration,
     ) -> Result<bool, LogError> {
+        let known_end = self.known_end(topic, partition);
         let mut cursor = self.cursor(topic, partition, offset).await?;
-        cursor.wait(timeout).await
+        cursor.wait(timeout, known_end).await
     }
 }
 

@@ -263,8 +263,9 @@ impl Cursor {
     }
 
     /// Records from the cursor's offset on, about `max_bytes`; empty when it is at the high
-    /// watermark.
-    pub(super) async fn read(&mut self, max_bytes: usize) -> Result<(Vec<Record>, u64), LogError> {
+    /// watermark and at `known_end`, the log end this process knows of (its own appends, its
+    /// ListOffsets answers), which the last fetch response may not have seen yet.
+    pub(super) async fn read(&mut self, max_bytes: usize, known_end: u64) -> Result<(Vec<Record>, u64), LogError> {
         let deadline = tokio::time::Instant::now() + READ_DEADLINE;
         let mut records = Vec::new();
         let mut bytes = 0usize;
@@ -287,7 +288,7 @@ impl Cursor {
                 return Ok((records, high));
             }
             match self.high_watermark() {
-                Some(high) if high <= self.next => return Ok((records, high.max(self.next))),
+                Some(high) if high <= self.next && known_end <= self.next => return Ok((records, high.max(self.next))),
                 _ => {}
             }
             // The broker has records for us, or has not answered yet: wait a little for them,
@@ -316,8 +317,11 @@ impl Cursor {
 
     /// Waits up to `timeout` for a record at or after the cursor's offset; true when one is
     /// there (kept for the next read) or the broker has one.
-    pub(super) async fn wait(&mut self, timeout: Duration) -> Result<bool, LogError> {
-        if !self.pending.is_empty() || self.high_watermark().is_some_and(|high| high > self.next) {
+    pub(super) async fn wait(&mut self, timeout: Duration, known_end: u64) -> Result<bool, LogError> {
+        if !self.pending.is_empty()
+            || known_end > self.next
+            || self.high_watermark().is_some_and(|high| high > self.next)
+        {
             return Ok(true);
         }
         let deadline = tokio::time::Instant::now() + timeout;
