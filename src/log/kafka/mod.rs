@@ -13,6 +13,7 @@
 //! [`super::coordinator::Solo`]: each process runs every query it starts).
 
 pub mod config;
+mod context;
 mod reader;
 
 use std::sync::Arc;
@@ -20,7 +21,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header as KafkaHeader, OwnedHeaders};
@@ -28,6 +28,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 
 pub use config::KafkaConfig;
+use context::Context;
 use reader::{Readers, client_error};
 
 use super::{Fetch, Log, LogError, NewRecord, PartitionDescription, TopicDescription, TopicSpec};
@@ -36,13 +37,16 @@ use super::{Fetch, Log, LogError, NewRecord, PartitionDescription, TopicDescript
 /// (connection loss, a leader moving, a broker restarting) included, before it fails.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long connecting may take before it fails with librdkafka's last error.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A Kafka cluster as a [`Log`].
 pub struct KafkaLog {
     config: KafkaConfig,
-    producer: FutureProducer,
-    admin: AdminClient<DefaultClientContext>,
+    producer: FutureProducer<Context>,
+    admin: AdminClient<Context>,
     /// For metadata and offsets requests (blocking calls, made on the blocking pool).
-    metadata: Arc<BaseConsumer>,
+    metadata: Arc<BaseConsumer<Context>>,
     readers: Readers,
     /// Topics known to exist, with their partitions: librdkafka's producer, asked to write
     /// to a topic the broker does not have, waits for it to appear before it fails.
@@ -97,7 +101,8 @@ impl KafkaLog {
         }
         let refused = |e: KafkaError| LogError::InvalidConfig(format!("Kafka client properties: {e}"));
         let timeout_ms = REQUEST_TIMEOUT.as_millis().to_string();
-        let producer: FutureProducer = config
+        let context = Context::default();
+        let producer: FutureProducer<Context> = config
             .client_config()
             .set("acks", "all")
             .set("enable.idempotence", "true")
@@ -105,13 +110,19 @@ impl KafkaLog {
             .set("linger.ms", "0")
             .set("message.timeout.ms", &timeout_ms)
             .set("queue.buffering.max.messages", "1000000")
-            .create()
+            .create_with_context(context.clone())
             .map_err(refused)?;
-        let admin: AdminClient<DefaultClientContext> = config.client_config().create().map_err(refused)?;
-        let metadata: Arc<BaseConsumer> =
-            Arc::new(config.client_config().set("group.id", "eddy-metadata").create().map_err(refused)?);
+        let admin: AdminClient<Context> =
+            config.client_config().create_with_context(context.clone()).map_err(refused)?;
+        let metadata: Arc<BaseConsumer<Context>> = Arc::new(
+            config
+                .client_config()
+                .set("group.id", "eddy-metadata")
+                .create_with_context(context.clone())
+                .map_err(refused)?,
+        );
         let log = KafkaLog {
-            readers: Readers::new(config.client_config()),
+            readers: Readers::new(config.client_config(), context.clone()),
             config,
             producer,
             admin,
@@ -119,11 +130,20 @@ impl KafkaLog {
             known: Default::default(),
             ends: Default::default(),
         };
-        // Authentication and TLS problems show here, not at the first query.
-        log.blocking(|m| m.fetch_metadata(None, Duration::from_secs(10)).map(|_| ()))
-            .await
-            .map_err(|e| LogError::Broker(format!("cannot connect to Kafka at {brokers}: {e}")))?;
-        Ok(log)
+        // Authentication and TLS problems show here, not at the first query, and at once.
+        let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
+        loop {
+            match log.blocking(|m| m.fetch_metadata(None, Duration::from_secs(1)).map(|_| ())).await {
+                Ok(()) => return Ok(log),
+                Err(e) => {
+                    let refusal = context.refusal();
+                    if refusal.is_some() || tokio::time::Instant::now() >= deadline {
+                        let why = refusal.or_else(|| context.last_error()).unwrap_or_else(|| e.to_string());
+                        return Err(LogError::Broker(format!("cannot connect to Kafka at {brokers}: {why}")));
+                    }
+                }
+            }
+        }
     }
 
     /// The brokers and client properties it was opened with.
@@ -134,7 +154,7 @@ impl KafkaLog {
     /// Runs a blocking librdkafka call on the metadata consumer, off the async threads.
     async fn blocking<T: Send + 'static>(
         &self,
-        call: impl FnOnce(&BaseConsumer) -> Result<T, KafkaError> + Send + 'static,
+        call: impl FnOnce(&BaseConsumer<Context>) -> Result<T, KafkaError> + Send + 'static,
     ) -> Result<T, LogError> {
         let metadata = Arc::clone(&self.metadata);
         tokio::task::spawn_blocking(move || call(&metadata))

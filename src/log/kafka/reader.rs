@@ -20,7 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::FutureExt;
 use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
-use rdkafka::consumer::{Consumer, DefaultConsumerContext, StreamConsumer};
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::types::RDKafkaErrorCode;
@@ -28,6 +28,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::sync::OwnedMutexGuard;
 
 use super::super::{Header, LogError, Record};
+use super::context::Context;
 
 /// At most this many cursors per partition (readers at different offsets at once).
 const MAX_CURSORS: usize = 8;
@@ -43,7 +44,7 @@ pub(super) const IN_FLIGHT: Duration = Duration::from_millis(100);
 /// How long a read waits for a message before it looks at the high watermark again.
 const ANSWER_WAIT: Duration = Duration::from_millis(2);
 
-type Queue = StreamPartitionQueue<DefaultConsumerContext>;
+type Queue = StreamPartitionQueue<Context>;
 
 /// A cursor in use.
 pub(super) type Guard = OwnedMutexGuard<Cursor>;
@@ -51,7 +52,8 @@ pub(super) type Guard = OwnedMutexGuard<Cursor>;
 /// The consumers and cursors of one log.
 pub(super) struct Readers {
     config: rdkafka::ClientConfig,
-    consumers: Mutex<Vec<Arc<StreamConsumer>>>,
+    context: Context,
+    consumers: Mutex<Vec<Arc<StreamConsumer<Context>>>>,
     /// Per partition, its cursors.
     cursors: Mutex<HashMap<(String, u32), Vec<Entry>>>,
     /// The tasks that serve each consumer's main queue (events and errors), aborted on drop.
@@ -62,13 +64,13 @@ pub(super) struct Readers {
 struct Entry {
     /// The consumer's index in the pool.
     slot: usize,
-    consumer: Arc<StreamConsumer>,
+    consumer: Arc<StreamConsumer<Context>>,
     cursor: Arc<tokio::sync::Mutex<Cursor>>,
 }
 
 /// One partition of one consumer, positioned.
 pub(super) struct Cursor {
-    consumer: Arc<StreamConsumer>,
+    consumer: Arc<StreamConsumer<Context>>,
     topic: String,
     partition: i32,
     queue: Queue,
@@ -79,7 +81,7 @@ pub(super) struct Cursor {
 }
 
 impl Readers {
-    pub(super) fn new(mut config: rdkafka::ClientConfig) -> Readers {
+    pub(super) fn new(mut config: rdkafka::ClientConfig, context: Context) -> Readers {
         config
             .set("group.id", "eddy-reader")
             .set("enable.auto.commit", "false")
@@ -92,6 +94,7 @@ impl Readers {
             .set("queued.max.messages.kbytes", "16384");
         Readers {
             config,
+            context,
             consumers: Mutex::new(Vec::new()),
             cursors: Mutex::new(HashMap::new()),
             servers: Mutex::new(Vec::new()),
@@ -148,7 +151,8 @@ impl Readers {
         let consumer = {
             let mut consumers = lock(&self.consumers);
             while consumers.len() <= slot {
-                let consumer: Arc<StreamConsumer> = Arc::new(self.config.create().map_err(client_error)?);
+                let consumer: Arc<StreamConsumer<Context>> =
+                    Arc::new(self.config.create_with_context(self.context.clone()).map_err(client_error)?);
                 let served = Arc::clone(&consumer);
                 // Partitions are split off before they are assigned, so nothing but events
                 // and errors reaches the main queue; receiving serves them.
