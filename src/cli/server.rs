@@ -27,6 +27,12 @@ pub struct ServerArgs {
     /// topic), or `off`.
     #[arg(long, default_value = "127.0.0.1:8081")]
     schema_registry_listen: String,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM); needs --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 pub async fn run(data_dir: &super::LogPlace, args: ServerArgs) -> Result<(), CliError> {
@@ -48,10 +54,16 @@ pub async fn run(data_dir: &super::LogPlace, args: ServerArgs) -> Result<(), Cli
     if args.auth.as_ref().is_some_and(|a| !a.contains(':')) {
         return Err(CliError::User("--auth takes user:password".into()));
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::server::tls::server_config(cert, key).map_err(CliError::User)?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let config = crate::server::Config {
         listen: args.listen,
         auth: args.auth,
         max_push_queries: args.max_push_queries,
+        tls,
         ..Default::default()
     };
     let mut interrupt = super::interrupt_signal()?;
@@ -62,7 +74,7 @@ pub async fn run(data_dir: &super::LogPlace, args: ServerArgs) -> Result<(), Cli
     let server = crate::server::start(session, config)
         .await
         .map_err(|e| CliError::User(format!("cannot listen on {}: {e}", args.listen)))?;
-    eprintln!("Eddy serves ksqlDB's REST API on http://{} (Ctrl-C stops)", server.addr);
+    eprintln!("Eddy serves ksqlDB's REST API on {scheme}://{} (Ctrl-C stops)", server.addr);
     let _ = interrupt.recv().await;
     if let Some((stop, task)) = registry {
         let _ = stop.send(());

