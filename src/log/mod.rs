@@ -148,9 +148,15 @@ pub trait Log: Send + Sync + 'static {
         Err(LogError::Unsupported("cutting a partition back"))
     }
 
+    /// Whether [`Log::truncate`] works: a query that checkpoints is then exactly once (its
+    /// output is cut back to its checkpoint after a crash).
+    fn can_truncate(&self) -> bool {
+        false
+    }
+
     /// Where persistent queries keep their checkpoints, if this log has a place for them
-    /// (the embedded log's data directory); without one, queries rebuild their state by
-    /// reading their input again.
+    /// (the embedded log's data directory); without one, they keep them in a topic
+    /// (`_eddy_checkpoints`).
     fn checkpoint_dir(&self) -> Option<std::path::PathBuf> {
         None
     }

@@ -341,7 +341,7 @@ impl Session {
                     .collect();
                 query.stop().await;
                 self.remove_feeders(&feeders).await;
-                self.forget_query(&id);
+                self.forget_query(&id).await;
             }
         }
         let missing: Vec<QueryInfo> =
@@ -400,11 +400,9 @@ impl Session {
     }
 
     /// What a terminated query leaves that goes with it: its fences and checkpoints.
-    pub(super) fn forget_query(&self, id: &str) {
+    pub(super) async fn forget_query(&self, id: &str) {
         self.fences.lift(id);
-        if let Some(root) = self.log.checkpoint_dir()
-            && let Err(e) = CheckpointStore::new(&root, id).delete_all()
-        {
+        if let Err(e) = CheckpointStore::for_log(&self.log, id).delete_all().await {
             tracing::warn!(query = %id, error = %e, "cannot delete the checkpoints of a terminated query");
         }
     }
@@ -474,13 +472,13 @@ impl Session {
         Ok(RunningQuery::start(Arc::clone(&self.log), spec, claim).await?)
     }
 
-    /// How a query checkpoints: where the log has a place for checkpoints; exactly once
-    /// where the log can cut its output back and no other query writes into it.
+    /// How a query checkpoints: in the log's checkpoint directory or its checkpoint topic;
+    /// exactly once where the log can cut its output back and no other query writes into it.
     fn checkpointing(&self, info: &QueryInfo) -> Option<Checkpointing> {
         let writers = self.catalog.queries().filter(|q| q.sink == info.sink).count();
-        self.log.checkpoint_dir().map(|root| Checkpointing {
-            store: CheckpointStore::new(&root, &info.id),
-            exactly_once: writers == 1,
+        Some(Checkpointing {
+            store: CheckpointStore::for_log(&self.log, &info.id),
+            exactly_once: writers == 1 && self.log.can_truncate(),
             latest: None,
         })
     }

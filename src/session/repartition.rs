@@ -212,13 +212,11 @@ impl Session {
             self.log.create_topic(topic, &crate::log::TopicSpec::new(partitions)).await?;
         }
         // Claimed: what it wrote after its checkpoint is cut off (it writes it again).
-        let checkpoints = match self.log.checkpoint_dir() {
-            Some(root) => {
-                let store = CheckpointStore::new(&root, &id);
-                let latest = crate::engine::query::cut_back(self.log.as_ref(), &store, topic, true).await?;
-                Some(Checkpointing { store, exactly_once: true, latest })
-            }
-            None => None,
+        let checkpoints = {
+            let store = CheckpointStore::for_log(&self.log, &id);
+            let exactly_once = self.log.can_truncate();
+            let latest = crate::engine::query::cut_back(self.log.as_ref(), &store, topic, exactly_once).await?;
+            Some(Checkpointing { store, exactly_once, latest })
         };
         let rekey = Rekey::try_new(
             Arc::clone(&repartition.key),
@@ -255,7 +253,7 @@ impl Session {
     /// topics.
     pub(super) async fn remove_feeders(&self, feeders: &[(String, String)]) {
         for (id, topic) in feeders {
-            self.forget_query(id);
+            self.forget_query(id).await;
             if let Err(e) = self.log.delete_topic(topic).await {
                 tracing::warn!(topic, error = %e, "cannot delete a repartition topic");
             }

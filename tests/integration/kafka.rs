@@ -297,3 +297,63 @@ async fn a_query_rides_out_lost_connections_and_a_broker_away_without_losing_dat
     assert!(proxy.refused.load(std::sync::atomic::Ordering::SeqCst) > 0, "the clients met the broker away");
     session.shutdown().await;
 }
+
+/// On Kafka a stateful query checkpoints into the broker (`_eddy_checkpoints`): a session
+/// opened later, in another process say, resumes it from its checkpoint, reading only what
+/// came after, and its counts go on from where they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stateful_query_resumes_from_its_checkpoint_in_the_broker() {
+    let (broker, log) = broker().await;
+    let append = |log: Arc<dyn Log>, from: usize, to: usize| async move {
+        for partition in 0..3u32 {
+            let batch: Vec<NewRecord> = (from..to)
+                .filter(|i| i % 3 == partition as usize)
+                .map(|i| {
+                    let key = Bytes::from(format!("k{}", i % 10));
+                    NewRecord::new(1_700_000_000_000 + i as i64, Some(key), Some(Bytes::from(format!("{{\"V\":{i}}}"))))
+                })
+                .collect();
+            log.append("nums", partition, &batch).await.unwrap();
+        }
+    };
+    {
+        let mut session = Session::open(Arc::clone(&log)).await.unwrap();
+        session.set_until_idle(true);
+        run(
+            &mut session,
+            "SET 'auto.offset.reset' = 'earliest';
+             CREATE STREAM nums (k STRING KEY, v INT) WITH (KAFKA_TOPIC='nums', VALUE_FORMAT='JSON', PARTITIONS=3);
+             CREATE TABLE counts AS SELECT k, COUNT(*) AS n, SUM(v) AS total FROM nums GROUP BY k;",
+        )
+        .await
+        .unwrap();
+        append(Arc::clone(&log), 0, 3000).await;
+        session.wait_until_idle().await.unwrap();
+        session.wait_until_checkpointed().await.unwrap();
+        session.shutdown().await;
+    }
+    assert!(log.list_topics().await.unwrap().contains(&"_eddy_checkpoints".to_string()));
+
+    let log: Arc<dyn Log> = Arc::new(KafkaLog::connect(&broker.address).await.unwrap());
+    append(Arc::clone(&log), 3000, 3100).await;
+    let started = std::time::Instant::now();
+    let mut session = Session::open(Arc::clone(&log)).await.unwrap();
+    session.set_until_idle(true);
+    session.wait_until_idle().await.unwrap();
+    let resumed_in = started.elapsed();
+    let metrics = session.query_metrics().await;
+    let counts = metrics.iter().find(|m| m.sink == "COUNTS").expect("the query runs");
+    eprintln!("resumed from the checkpoint in {resumed_in:?}, re-reading {} records", counts.records_in);
+    assert_eq!(counts.records_in, 100, "only what came after the checkpoint is read");
+    // The newest row of each key: the counts over all 3,100 records.
+    let mut latest = std::collections::BTreeMap::new();
+    for record in records(log.as_ref(), "COUNTS").await {
+        latest.insert(text(&record.key), text(&record.value));
+    }
+    assert_eq!(latest.len(), 10);
+    for k in 0..10 {
+        let (n, total): (usize, usize) = (310, (0..3100).filter(|i| i % 10 == k).sum());
+        assert_eq!(latest[&format!("k{k}")], format!("{{\"N\":{n},\"TOTAL\":{total}}}"), "k{k}");
+    }
+    session.shutdown().await;
+}

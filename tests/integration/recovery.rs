@@ -52,7 +52,7 @@ async fn changelog(dir: &Path, topic: &str) -> BTreeMap<Vec<u8>, Vec<serde_json:
 /// How many records `COUNTS` holds past the latest checkpoint of the query writing it (once
 /// it has taken a checkpoint after its first).
 async fn output_past_checkpoint(log: &EmbeddedLog, dir: &Path) -> Option<u64> {
-    let store = eddy::engine::checkpoint::CheckpointStore::new(&dir.join("checkpoints"), "CTAS_COUNTS_1");
+    let store = eddy::engine::checkpoint::FileStore::new(&dir.join("checkpoints"), "CTAS_COUNTS_1");
     let checkpoint = store.latest().ok()??;
     if checkpoint.epoch == 0 {
         return None;

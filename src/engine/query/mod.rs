@@ -178,7 +178,7 @@ impl RunningQuery {
         // A data directory from before checkpoints: its queries go on from their commits, the
         // old way (a checkpoint taken while they replay would not match their output).
         let legacy = match &spec.checkpoints {
-            Some(checkpoints) => checkpoints.store.is_empty()? && offsets.load(&spec.id).await?.is_some(),
+            Some(checkpoints) => checkpoints.store.is_empty().await? && offsets.load(&spec.id).await?.is_some(),
             None => true,
         };
         let mut checkpoints = if legacy { None } else { spec.checkpoints.take() };

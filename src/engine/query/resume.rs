@@ -3,7 +3,7 @@
 
 use datafusion::arrow::array::RecordBatch;
 
-use super::{Checkpointing, join_error};
+use super::Checkpointing;
 use crate::engine::checkpoint::{Checkpoint, CheckpointStore};
 use crate::engine::offsets::{OffsetStore, Positions};
 use crate::log::{Log, LogError};
@@ -27,8 +27,7 @@ pub(super) async fn resume_from_checkpoint(
             operators: vec![None; query.operators],
             exactly_once: checkpoints.exactly_once,
         };
-        let store = checkpoints.store.clone();
-        tokio::task::spawn_blocking(move || store.write(&first)).await.map_err(join_error)??;
+        checkpoints.store.write(first).await?;
         return Ok(Resumed { positions: start.to_vec(), restored: None, next_epoch: 1, sink });
     };
     let positions = start.iter().map(|&(p, o)| (p, checkpoint.sources.get(&p).copied().unwrap_or(o))).collect();
@@ -58,8 +57,7 @@ pub async fn cut_back(
     topic: &str,
     exactly_once: bool,
 ) -> Result<Option<Checkpoint>, LogError> {
-    let store = store.clone();
-    let Some(checkpoint) = tokio::task::spawn_blocking(move || store.latest()).await.map_err(join_error)?? else {
+    let Some(checkpoint) = store.latest().await? else {
         return Ok(None);
     };
     if !(exactly_once && checkpoint.exactly_once) {

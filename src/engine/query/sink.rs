@@ -115,9 +115,19 @@ impl Checkpointer {
             fence.barrier();
         }
         let query = Arc::clone(&self.query);
-        self.writing = Some(tokio::task::spawn_blocking(move || {
+        self.writing = Some(tokio::spawn(async move {
             let started = Instant::now();
-            let bytes = store.write_guarded(&checkpoint, &query.alive)?;
+            let bytes = match &store {
+                CheckpointStore::Files(files) => {
+                    let (files, query, checkpoint) = (files.clone(), Arc::clone(&query), checkpoint.clone());
+                    tokio::task::spawn_blocking(move || files.write_guarded(&checkpoint, &query.alive))
+                        .await
+                        .map_err(join_error)??
+                }
+                CheckpointStore::Topic(topic) => {
+                    topic.write(&checkpoint, || *query.alive.lock().unwrap_or_else(|p| p.into_inner())).await?
+                }
+            };
             let took = started.elapsed();
             if let Some(fence) = fence {
                 fence.durable(&checkpoint.sink);

@@ -333,6 +333,10 @@ impl Log for EmbeddedLog {
         self.partition(topic, partition)?.truncate(offset)
     }
 
+    fn can_truncate(&self) -> bool {
+        true
+    }
+
     fn checkpoint_dir(&self) -> Option<PathBuf> {
         Some(self.root.join("checkpoints"))
     }

@@ -26,6 +26,9 @@ use std::time::Duration;
 use super::offsets::Positions;
 use crate::log::{Fetch, Log, LogError, NewRecord, TopicDescription, TopicSpec};
 
+mod topic;
+pub use topic::TopicStore;
+
 const MAGIC: &[u8; 8] = b"EDDYCKP1";
 /// Checkpoints kept per query: the newest, and the one before in case the newest is damaged.
 const KEEP: usize = 2;
@@ -59,16 +62,91 @@ struct Header {
     exactly_once: bool,
 }
 
-/// The checkpoints of one query, in a directory of their own.
+/// Where a query's checkpoints are kept: files in a directory of the log's (the embedded
+/// log's data directory), or records of the `_eddy_checkpoints` topic (a log without a
+/// directory: Kafka).
 #[derive(Debug, Clone)]
-pub struct CheckpointStore {
-    dir: PathBuf,
+pub enum CheckpointStore {
+    Files(FileStore),
+    Topic(TopicStore),
 }
 
 impl CheckpointStore {
-    /// The checkpoints of `query_id` under `root` (the log's checkpoint directory).
+    /// The checkpoints of `query_id` in files under `root`.
     pub fn new(root: &Path, query_id: &str) -> Self {
-        CheckpointStore { dir: root.join(query_id) }
+        CheckpointStore::Files(FileStore::new(root, query_id))
+    }
+
+    /// The checkpoints of `query_id` where `log` keeps them: its checkpoint directory, else
+    /// its `_eddy_checkpoints` topic.
+    pub fn for_log(log: &std::sync::Arc<dyn Log>, query_id: &str) -> Self {
+        match log.checkpoint_dir() {
+            Some(root) => CheckpointStore::new(&root, query_id),
+            None => CheckpointStore::Topic(TopicStore { log: std::sync::Arc::clone(log), query: query_id.to_owned() }),
+        }
+    }
+
+    /// Whether the query has no checkpoint at all.
+    pub async fn is_empty(&self) -> Result<bool, LogError> {
+        match self {
+            CheckpointStore::Files(files) => {
+                let files = files.clone();
+                blocking(move || files.is_empty()).await
+            }
+            CheckpointStore::Topic(topic) => Ok(topic.scan().await?.commits.is_empty()),
+        }
+    }
+
+    /// The newest checkpoint that reads back whole, if any (see [`FileStore::latest`]).
+    pub async fn latest(&self) -> Result<Option<Checkpoint>, LogError> {
+        match self {
+            CheckpointStore::Files(files) => {
+                let files = files.clone();
+                blocking(move || files.latest()).await
+            }
+            CheckpointStore::Topic(topic) => topic.latest().await,
+        }
+    }
+
+    /// Writes `checkpoint` durably; returns its size in bytes.
+    pub async fn write(&self, checkpoint: Checkpoint) -> Result<u64, LogError> {
+        match self {
+            CheckpointStore::Files(files) => {
+                let files = files.clone();
+                blocking(move || files.write(&checkpoint)).await
+            }
+            CheckpointStore::Topic(topic) => topic.write(&checkpoint, || true).await,
+        }
+    }
+
+    /// Deletes every checkpoint of the query (it was terminated).
+    pub async fn delete_all(&self) -> Result<(), LogError> {
+        match self {
+            CheckpointStore::Files(files) => {
+                let files = files.clone();
+                blocking(move || files.delete_all()).await
+            }
+            CheckpointStore::Topic(topic) => topic.delete_all().await,
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, LogError> + Send + 'static,
+) -> Result<T, LogError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| LogError::Broker(format!("checkpoint task stopped: {e}")))?
+}
+
+/// The checkpoints of one query, in a directory of their own.
+#[derive(Debug, Clone)]
+pub struct FileStore {
+    dir: PathBuf,
+}
+
+impl FileStore {
+    /// The checkpoints of `query_id` under `root`.
+    pub fn new(root: &Path, query_id: &str) -> Self {
+        FileStore { dir: root.join(query_id) }
     }
 
     fn path(&self, epoch: u64) -> PathBuf {
@@ -444,7 +522,7 @@ mod tests {
     #[test]
     fn checkpoints_read_back_and_only_the_newest_two_are_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let store = CheckpointStore::new(dir.path(), "CTAS_X_1");
+        let store = FileStore::new(dir.path(), "CTAS_X_1");
         assert!(store.latest().unwrap().is_none());
         for epoch in 0..4 {
             let checkpoint = Checkpoint {
@@ -471,7 +549,7 @@ mod tests {
     #[test]
     fn a_dropped_querys_unfinished_write_leaves_the_restarted_querys_alone() {
         let dir = tempfile::tempdir().unwrap();
-        let store = CheckpointStore::new(dir.path(), "q");
+        let store = FileStore::new(dir.path(), "q");
         store.write(&Checkpoint { epoch: 0, ..Default::default() }).unwrap();
         let unfinished = |epoch: u64| store.dir.join(format!("{epoch:020}.1-1.ckpt.tmp"));
         // A crash's leftover of epoch 0, and epoch 1 being written by the restarted query.
@@ -493,7 +571,7 @@ mod tests {
     #[test]
     fn a_damaged_newest_checkpoint_gives_way_to_the_one_before() {
         let dir = tempfile::tempdir().unwrap();
-        let store = CheckpointStore::new(dir.path(), "q");
+        let store = FileStore::new(dir.path(), "q");
         for epoch in 0..2 {
             store.write(&Checkpoint { epoch, ..Default::default() }).unwrap();
         }
