@@ -56,6 +56,16 @@ pub async fn run(data_dir: &super::LogPlace, args: RunArgs) -> Result<(), CliErr
                 idle = session.wait_until_idle() => idle.map_err(|e| located(&file, e))?,
                 _ = interrupt.recv() => {}
             }
+            // What each query did in this run (a resumed one: what it read since its checkpoint).
+            for query in session.query_metrics().await {
+                tracing::info!(
+                    query = %query.id,
+                    records_in = query.records_in,
+                    records_out = query.records_out,
+                    checkpoints = query.checkpoints,
+                    "idle"
+                );
+            }
         } else if session.has_running_queries() {
             eprintln!("Persistent queries are running; Ctrl-C stops them.");
             let _ = interrupt.recv().await;
