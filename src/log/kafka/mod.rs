@@ -157,10 +157,15 @@ impl KafkaLog {
         call: impl FnOnce(&BaseConsumer<Context>) -> Result<T, KafkaError> + Send + 'static,
     ) -> Result<T, LogError> {
         let metadata = Arc::clone(&self.metadata);
-        tokio::task::spawn_blocking(move || call(&metadata))
-            .await
-            .map_err(|e| LogError::Broker(format!("Kafka request stopped: {e}")))?
-            .map_err(client_error)
+        tokio::task::spawn_blocking(move || {
+            // Serve the events (errors, logs) queued on the handle since the last call, so
+            // they do not pile up: nothing else polls it.
+            let _ = metadata.poll(Duration::ZERO);
+            call(&metadata)
+        })
+        .await
+        .map_err(|e| LogError::Broker(format!("Kafka request stopped: {e}")))?
+        .map_err(client_error)
     }
 
     /// The partitions of `topic` with the number of replicas of the first.

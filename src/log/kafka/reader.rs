@@ -56,8 +56,19 @@ pub(super) struct Readers {
     consumers: Mutex<Vec<Arc<StreamConsumer<Context>>>>,
     /// Per partition, its cursors.
     cursors: Mutex<HashMap<(String, u32), Vec<Entry>>>,
+    /// Which topics each consumer (by slot) has been told about.
+    introduced: Mutex<std::collections::HashSet<(usize, String)>>,
     /// The tasks that serve each consumer's main queue (events and errors), aborted on drop.
     servers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+/// What [`Readers::take`] found.
+enum Taken {
+    Ready(Guard),
+    /// A new cursor, on the consumer of `slot`.
+    Opened(Guard, usize, Arc<StreamConsumer<Context>>),
+    /// Every cursor is busy: wait for this one.
+    Busy(Arc<tokio::sync::Mutex<Cursor>>),
 }
 
 /// A cursor with what stopping it takes, readable while the cursor is in use.
@@ -97,6 +108,7 @@ impl Readers {
             context,
             consumers: Mutex::new(Vec::new()),
             cursors: Mutex::new(HashMap::new()),
+            introduced: Mutex::new(Default::default()),
             servers: Mutex::new(Vec::new()),
         }
     }
@@ -108,42 +120,59 @@ impl Readers {
         partition: u32,
         offset: u64,
     ) -> Result<OwnedMutexGuard<Cursor>, LogError> {
-        let key = (topic.to_owned(), partition);
-        let first = {
-            let mut cursors = lock(&self.cursors);
-            let list = cursors.entry(key).or_default();
-            // A free cursor at the offset (a follower's own), else any free one, moved.
-            let mut fallback = None;
-            for entry in list.iter() {
-                if let Ok(guard) = Arc::clone(&entry.cursor).try_lock_owned() {
-                    if guard.position() == offset {
-                        return Ok(guard);
-                    }
-                    fallback.get_or_insert(guard);
+        let (guard, opened) = match self.take(topic, partition, offset)? {
+            Taken::Ready(guard) => return Ok(guard),
+            Taken::Opened(guard, slot, consumer) => (guard, Some((slot, consumer))),
+            Taken::Busy(busy) => {
+                let mut guard = busy.lock_owned().await;
+                if guard.position() != offset {
+                    guard.seek(offset)?;
                 }
-            }
-            if let Some(mut guard) = fallback {
-                guard.seek(offset)?;
                 return Ok(guard);
             }
-            if list.len() < MAX_CURSORS {
-                let slot = (0..).find(|s| list.iter().all(|e| e.slot != *s)).unwrap_or(list.len());
-                let opened = self.open(topic, partition, offset, slot)?;
-                let consumer = Arc::clone(&opened.consumer);
-                let cursor = Arc::new(tokio::sync::Mutex::new(opened));
-                let guard = Arc::clone(&cursor)
-                    .try_lock_owned()
-                    .map_err(|_| LogError::Broker(format!("cannot read {topic}-{partition}")))?;
-                list.push(Entry { slot, consumer, cursor });
-                return Ok(guard);
-            }
-            Arc::clone(&list[0].cursor)
         };
-        let mut guard = first.lock_owned().await;
-        if guard.position() != offset {
-            guard.seek(offset)?;
+        // A consumer learns of a topic new to it only at its next metadata refresh (up to a
+        // second later): ask for the topic's metadata now, so that fetching starts at once.
+        if let Some((slot, consumer)) = opened
+            && lock(&self.introduced).insert((slot, topic.to_owned()))
+        {
+            let name = topic.to_owned();
+            let _ =
+                tokio::task::spawn_blocking(move || consumer.fetch_metadata(Some(&name), Duration::from_secs(5))).await;
         }
         Ok(guard)
+    }
+
+    /// A free cursor at `offset` (a follower's own), else any free one, moved there, else a
+    /// new one on a consumer that does not read the partition yet, else a busy one to wait for.
+    fn take(&self, topic: &str, partition: u32, offset: u64) -> Result<Taken, LogError> {
+        let mut cursors = lock(&self.cursors);
+        let list = cursors.entry((topic.to_owned(), partition)).or_default();
+        let mut fallback = None;
+        for entry in list.iter() {
+            if let Ok(guard) = Arc::clone(&entry.cursor).try_lock_owned() {
+                if guard.position() == offset {
+                    return Ok(Taken::Ready(guard));
+                }
+                fallback.get_or_insert(guard);
+            }
+        }
+        if let Some(mut guard) = fallback {
+            guard.seek(offset)?;
+            return Ok(Taken::Ready(guard));
+        }
+        if list.len() >= MAX_CURSORS {
+            return Ok(Taken::Busy(Arc::clone(&list[0].cursor)));
+        }
+        let slot = (0..).find(|s| list.iter().all(|e| e.slot != *s)).unwrap_or(list.len());
+        let opened = self.open(topic, partition, offset, slot)?;
+        let consumer = Arc::clone(&opened.consumer);
+        let cursor = Arc::new(tokio::sync::Mutex::new(opened));
+        let guard = Arc::clone(&cursor)
+            .try_lock_owned()
+            .map_err(|_| LogError::Broker(format!("cannot read {topic}-{partition}")))?;
+        list.push(Entry { slot, consumer: Arc::clone(&consumer), cursor });
+        Ok(Taken::Opened(guard, slot, consumer))
     }
 
     /// A new cursor on consumer `slot` (made if the pool is shorter).
@@ -194,6 +223,7 @@ impl Readers {
             keys.into_iter().filter_map(|k| cursors.remove(&k)).flatten().collect()
         };
         let stopped = !removed.is_empty();
+        lock(&self.introduced).retain(|(_, t)| t != topic);
         for entry in removed {
             let mut assignment = TopicPartitionList::new();
             let partition = entry.cursor.try_lock().map(|c| c.partition);
