@@ -218,7 +218,8 @@ impl KafkaLog {
         self.readers.cursor(topic, partition, offset).await
     }
 
-    /// Fails unless the topic has the partition; a topic seen before is not asked about.
+    /// Fails unless the topic has the partition; a topic seen before is not asked about (the
+    /// offsets requests that follow fail for a topic deleted since).
     async fn check_known_partition(&self, topic: &str, partition: u32) -> Result<(), LogError> {
         let known = self.known.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(topic).copied();
         match known {
@@ -408,14 +409,14 @@ impl Log for KafkaLog {
     }
 
     async fn earliest_offset(&self, topic: &str, partition: u32) -> Result<u64, LogError> {
-        self.check_partition(topic, partition).await?;
+        self.check_known_partition(topic, partition).await?;
         Ok(self.watermarks(topic, partition).await?.0)
     }
 
     /// ListOffsets(LATEST), checked against the high watermark of a fetch of the record
     /// before it (the one a broker answers exactly).
     async fn latest_offset(&self, topic: &str, partition: u32) -> Result<u64, LogError> {
-        self.check_partition(topic, partition).await?;
+        self.check_known_partition(topic, partition).await?;
         let (earliest, listed) = self.watermarks(topic, partition).await?;
         if listed <= earliest {
             self.saw_end(topic, partition, listed);
@@ -435,7 +436,7 @@ impl Log for KafkaLog {
         partition: u32,
         timestamp_ms: i64,
     ) -> Result<Option<u64>, LogError> {
-        self.check_partition(topic, partition).await?;
+        self.check_known_partition(topic, partition).await?;
         let name = topic.to_owned();
         let found = self
             .blocking(move |m| {

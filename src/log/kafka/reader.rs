@@ -83,6 +83,8 @@ struct Entry {
 pub(super) struct Cursor {
     consumer: Arc<StreamConsumer<Context>>,
     topic: String,
+    /// `topic` for librdkafka's C calls, made once.
+    topic_c: std::ffi::CString,
     partition: i32,
     queue: Queue,
     /// The offset the next record handed out has (at least).
@@ -200,10 +202,19 @@ impl Readers {
         let queue = consumer
             .split_partition_queue(topic, p)
             .ok_or_else(|| LogError::Broker(format!("cannot read {topic}-{partition}")))?;
+        let topic_c = std::ffi::CString::new(topic).map_err(|_| LogError::UnknownTopic(topic.to_owned()))?;
         let mut assignment = TopicPartitionList::new();
         assignment.add_partition_offset(topic, p, Offset::Offset(offset as i64)).map_err(client_error)?;
         consumer.incremental_assign(&assignment).map_err(client_error)?;
-        Ok(Cursor { consumer, topic: topic.to_owned(), partition: p, queue, next: offset, pending: VecDeque::new() })
+        Ok(Cursor {
+            consumer,
+            topic: topic.to_owned(),
+            topic_c,
+            partition: p,
+            queue,
+            next: offset,
+            pending: VecDeque::new(),
+        })
     }
 
     /// Whether some cursor reads `topic`/`partition` (so the partition is known to exist).
@@ -217,31 +228,20 @@ impl Readers {
     /// Returns whether it stopped any; a fetch already sent may still be answered within
     /// [`IN_FLIGHT`].
     pub(super) fn forget(&self, topic: &str) -> bool {
-        let removed: Vec<Entry> = {
+        let removed: Vec<(u32, Entry)> = {
             let mut cursors = lock(&self.cursors);
             let keys: Vec<_> = cursors.keys().filter(|(t, _)| t == topic).cloned().collect();
-            keys.into_iter().filter_map(|k| cursors.remove(&k)).flatten().collect()
+            keys.into_iter()
+                .filter_map(|key| cursors.remove(&key).map(|list| (key.1, list)))
+                .flat_map(|(partition, list)| list.into_iter().map(move |entry| (partition, entry)))
+                .collect()
         };
         let stopped = !removed.is_empty();
         lock(&self.introduced).retain(|(_, t)| t != topic);
-        for entry in removed {
+        for (partition, entry) in removed {
             let mut assignment = TopicPartitionList::new();
-            let partition = entry.cursor.try_lock().map(|c| c.partition);
-            // A busy cursor's partition is the key's; read it from the entry's list instead.
-            let partitions: Vec<i32> = match partition {
-                Ok(p) => vec![p],
-                Err(_) => entry
-                    .consumer
-                    .assignment()
-                    .map(|a| a.elements_for_topic(topic).iter().map(|e| e.partition()).collect())
-                    .unwrap_or_default(),
-            };
-            for p in partitions {
-                assignment.add_partition(topic, p);
-            }
-            if assignment.count() > 0
-                && let Err(e) = entry.consumer.incremental_unassign(&assignment)
-            {
+            assignment.add_partition(topic, partition as i32);
+            if let Err(e) = entry.consumer.incremental_unassign(&assignment) {
                 tracing::warn!(topic, error = %e, "cannot stop reading a deleted topic");
             }
         }
@@ -279,14 +279,13 @@ impl Cursor {
 
     /// The high watermark of the last fetch response, if one came.
     pub(super) fn high_watermark(&self) -> Option<u64> {
-        let topic = std::ffi::CString::new(self.topic.as_str()).ok()?;
         let (mut low, mut high) = (-1i64, -1i64);
         // SAFETY: the native handle lives as long as `self.consumer`, which we hold;
         // librdkafka reads the NUL-terminated `topic` and writes the two integers only.
         let error = unsafe {
             rdkafka::bindings::rd_kafka_get_watermark_offsets(
                 self.consumer.client().native_ptr(),
-                topic.as_ptr(),
+                self.topic_c.as_ptr(),
                 self.partition,
                 &mut low,
                 &mut high,
