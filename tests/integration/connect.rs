@@ -324,6 +324,9 @@ async fn the_jdbc_sink_keeps_a_postgres_table_in_step_and_waits_out_the_database
     postgres.pg_ctl("start");
     let client = postgres.client().await;
     rows_become(&client, query, &["apple 7 2.00 3", "kiwi 5 0.40 1", "pear 4 0.80 2"]).await;
+    // The rows land when PostgreSQL commits; the state turns RUNNING once the topics'
+    // positions are committed after that, a moment later.
+    described_once(&mut s, "totals_pg", "RUNNING").await;
     let listed = run(&mut s, "SHOW SINK CONNECTORS;").await.unwrap().concat();
     assert!(listed.contains("RUNNING (1/1 tasks RUNNING)"), "{listed}");
     s.shutdown().await;
